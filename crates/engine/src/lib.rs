@@ -1,5 +1,35 @@
-//! Data types and the sharded keyspace. No I/O.
+//! Data types and the sharded keyspace of Cinnabar. No I/O: the server crate drives it.
+//!
+//! - [`keyspace`]: shards, their locks, and the set of shards a command holds.
+//! - [`db`]: one database of one shard (hash index + dense entry vector, expiry).
+//! - [`entry`]: one key and its value packed into a single allocation.
+//! - [`object`]: values that need their own allocation.
+//! - [`num`], [`glob`], [`bits`], [`lcs`]: pure functions behind the string commands.
+
 pub mod bits;
+pub mod db;
+pub mod entry;
+pub mod error;
 pub mod glob;
+pub mod keyspace;
 pub mod lcs;
 pub mod num;
+pub mod object;
+
+pub use db::Db;
+pub use entry::{Entry, NewValue, ValueRef};
+pub use error::{Error, Result};
+pub use keyspace::{Keyspace, Locked, Shard};
+pub use object::Object;
+
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
+
+static HASHER: OnceLock<foldhash::fast::RandomState> = OnceLock::new();
+
+/// Hash of a key, seeded randomly once per process so that clients cannot craft colliding
+/// keys. The same hash picks the shard and the bucket.
+#[inline]
+pub fn hash_key(key: &[u8]) -> u64 {
+    HASHER.get_or_init(foldhash::fast::RandomState::default).hash_one(key)
+}

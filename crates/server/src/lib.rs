@@ -1,1 +1,21 @@
-//! Server (being written).
+//! The Cinnabar server: a Redis-compatible in-memory database.
+//!
+//! - [`config`]: parameters, redis.conf parsing, CONFIG GET/SET values.
+//! - [`server`]: the state shared by all connections.
+//! - [`net`]: listeners and the worker threads that own connections.
+//! - [`conn`]: one connection's read-parse-execute-write loop.
+//! - [`dispatch`]: command lookup, central checks, shard locking, statistics.
+//! - [`cmd`]: the command families, one file per data type or area, like Redis's t_*.c.
+//! - [`testkit`]: start a server on a free port, for tests.
+
+pub mod cmd;
+pub mod config;
+pub mod conn;
+pub mod cron;
+pub mod dispatch;
+pub mod info;
+pub mod net;
+pub mod server;
+pub mod testkit;
+
+pub use net::{start, ServerHandle};

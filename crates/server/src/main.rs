@@ -1,1 +1,88 @@
-fn main() {}
+//! `cinnabar-server [config-file] [--name value ...]`: starts the server, like redis-server.
+
+use mimalloc::MiMalloc;
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-v" || a == "--version") {
+        println!("Cinnabar server v={} (Redis 7.2.4 compatible)", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("Usage: cinnabar-server [/path/to/redis.conf] [--name value ...]");
+        println!("Examples:\n  cinnabar-server\n  cinnabar-server --port 7777\n  cinnabar-server /etc/redis/redis.conf --loglevel verbose");
+        return Ok(());
+    }
+    let config = match cinnabar_server::config::Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    init_logging(&config);
+    if config.get_bool("daemonize") {
+        tracing::warn!("daemonize yes is not supported: running in the foreground");
+    }
+    let handle = cinnabar_server::start(config)?;
+    let server = handle.server.clone();
+    install_signal_handlers(server.clone())?;
+    let addrs: Vec<String> = handle.addrs.iter().map(|a| a.to_string()).collect();
+    tracing::info!(
+        "Cinnabar {} ready to accept connections on {} ({} worker threads, {} shards)",
+        env!("CARGO_PKG_VERSION"),
+        addrs.join(", "),
+        server.workers.len(),
+        server.keyspace.shard_count()
+    );
+    handle.wait();
+    tracing::info!("Cinnabar is now ready to exit, bye bye...");
+    Ok(())
+}
+
+fn init_logging(config: &cinnabar_server::config::Config) {
+    let level = match config.get("loglevel").as_str() {
+        "debug" => "debug",
+        "verbose" => "info",
+        "warning" => "warn",
+        "nothing" => "off",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CINNABAR_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let logfile = config.get("logfile");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if logfile.is_empty() {
+        builder.with_writer(std::io::stdout).init();
+    } else {
+        match std::fs::OpenOptions::new().create(true).append(true).open(&logfile) {
+            Ok(f) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).init(),
+            Err(e) => {
+                eprintln!("Can't open the log file: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+/// SIGINT and SIGTERM stop the server cleanly.
+fn install_signal_handlers(server: std::sync::Arc<cinnabar_server::server::Server>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("cinnabar-signals".into()).spawn(move || {
+        rt.block_on(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+                return;
+            };
+            let which = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            tracing::info!("Received {which} scheduling shutdown...");
+            server.request_shutdown();
+        });
+    })?;
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! One database (0..15) of one shard: a hash index over a dense vector of entries.
+//!
+//! The entries live in a `Vec` in arbitrary order and the hash index maps a key to its slot.
+//! Removal swaps the last entry into the hole. That layout gives three things Redis needs:
+//! - `SCAN` walks the vector from the end towards the start, and a key present for the whole
+//!   scan is returned at least once: the only entry that ever moves is the *last* one, which a
+//!   backwards walk has already visited, into a hole, whichever side of the cursor the hole is.
+//!   Resizing the index never reorders the vector, so growth needs no reverse-bit cursor trick.
+//! - `RANDOMKEY`, eviction and active-expiry sampling pick a uniform slot in O(1).
+//! - Per key the table costs a 4-byte index slot plus an 8-byte entry pointer.
+
+use hashbrown::HashTable;
+
+use crate::entry::Entry;
+use crate::hash_key;
+
+/// Hash index plus dense entry vector. Keys are unique.
+#[derive(Default)]
+pub struct Table {
+    index: HashTable<u32>,
+    entries: Vec<Entry>,
+}
+
+impl Table {
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Slot of `key`, whose hash is `hash`.
+    #[inline]
+    pub fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
+        let entries = &self.entries;
+        self.index
+            .find(hash, |&i| entries[i as usize].key() == key)
+            .map(|&i| i as usize)
+    }
+
+    #[inline]
+    pub fn at(&self, slot: usize) -> &Entry {
+        &self.entries[slot]
+    }
+
+    #[inline]
+    pub fn at_mut(&mut self, slot: usize) -> &mut Entry {
+        &mut self.entries[slot]
+    }
+
+    /// Adds an entry whose key is not present yet; returns its slot.
+    pub fn insert_new(&mut self, hash: u64, entry: Entry) -> usize {
+        let slot = self.entries.len();
+        assert!(slot < u32::MAX as usize, "too many keys in one shard");
+        self.entries.push(entry);
+        let entries = &self.entries;
+        self.index
+            .insert_unique(hash, slot as u32, |&i| hash_key(entries[i as usize].key()));
+        slot
+    }
+
+    /// Removes the entry in `slot`; the last entry moves into the hole.
+    pub fn remove_at(&mut self, slot: usize) -> Entry {
+        let hash = hash_key(self.entries[slot].key());
+        match self.index.find_entry(hash, |&i| i as usize == slot) {
+            Ok(e) => {
+                e.remove();
+            }
+            Err(_) => unreachable!("index out of sync with entries"),
+        }
+        let last = self.entries.len() - 1;
+        if slot != last {
+            let moved_hash = hash_key(self.entries[last].key());
+            if let Some(i) = self.index.find_mut(moved_hash, |&i| i as usize == last) {
+                *i = slot as u32;
+            }
+        }
+        let removed = self.entries.swap_remove(slot);
+        self.maybe_shrink();
+        removed
+    }
+
+    /// Give memory back after mass deletion, as Redis shrinks dicts under 10% fill.
+    fn maybe_shrink(&mut self) {
+        let cap = self.entries.capacity();
+        if cap > 64 && self.entries.len() * 8 < cap {
+            self.entries.shrink_to(self.entries.len() * 2);
+            let entries = &self.entries;
+            self.index
+                .shrink_to(entries.len() * 2, |&i| hash_key(entries[i as usize].key()));
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.index = HashTable::new();
+        self.entries = Vec::new();
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Entry> {
+        self.entries.iter()
+    }
+
+    /// Heap bytes of the index and entry vector (not the entries' own allocations).
+    pub fn overhead_bytes(&self) -> usize {
+        self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.entries.capacity() * std::mem::size_of::<Entry>()
+    }
+}
+
+/// Result of a lookup that may find an expired key.
+pub enum Lookup {
+    Found(usize),
+    Missing,
+}
+
+/// One logical database inside one shard.
+#[derive(Default)]
+pub struct Db {
+    pub table: Table,
+    /// Number of entries that have a deadline (for INFO keyspace and to skip active expiry).
+    pub volatile: usize,
+    /// Where the active expiry cycle resumes its walk.
+    pub expire_cursor: usize,
+    /// Keys removed because their deadline passed (INFO expired_keys).
+    pub expired_keys: u64,
+    /// Lookups that found / did not find the key (INFO keyspace_hits / keyspace_misses).
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl Db {
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Finds a live key. An expired key is removed on the spot (lazy expiry) and reported
+    /// missing, so no command ever sees it.
+    #[inline]
+    pub fn lookup(&mut self, hash: u64, key: &[u8], now_ms: i64) -> Option<usize> {
+        let slot = self.table.find(hash, key)?;
+        if self.table.at(slot).is_expired(now_ms) {
+            self.remove_slot(slot);
+            self.expired_keys += 1;
+            return None;
+        }
+        Some(slot)
+    }
+
+    /// Finds a key, ignoring whether it has expired (for introspection that must not delete).
+    #[inline]
+    pub fn find_raw(&self, hash: u64, key: &[u8]) -> Option<usize> {
+        self.table.find(hash, key)
+    }
+
+    #[inline]
+    pub fn entry(&self, slot: usize) -> &Entry {
+        self.table.at(slot)
+    }
+
+    #[inline]
+    pub fn entry_mut(&mut self, slot: usize) -> &mut Entry {
+        self.table.at_mut(slot)
+    }
+
+    /// Inserts or replaces the entry for its key. Returns the replaced entry, if any.
+    pub fn put(&mut self, hash: u64, entry: Entry) -> Option<Entry> {
+        let new_volatile = entry.expire().is_some();
+        match self.table.find(hash, entry.key()) {
+            Some(slot) => {
+                let old = std::mem::replace(self.table.at_mut(slot), entry);
+                match (old.expire().is_some(), new_volatile) {
+                    (true, false) => self.volatile -= 1,
+                    (false, true) => self.volatile += 1,
+                    _ => {}
+                }
+                Some(old)
+            }
+            None => {
+                if new_volatile {
+                    self.volatile += 1;
+                }
+                self.table.insert_new(hash, entry);
+                None
+            }
+        }
+    }
+
+    /// Removes the entry in `slot`.
+    pub fn remove_slot(&mut self, slot: usize) -> Entry {
+        let e = self.table.remove_at(slot);
+        if e.expire().is_some() {
+            self.volatile -= 1;
+        }
+        e
+    }
+
+    /// Sets or clears the deadline of the entry in `slot`, keeping the volatile count right.
+    pub fn set_expire(&mut self, slot: usize, expire: Option<i64>) {
+        let e = self.table.at_mut(slot);
+        match (e.expire().is_some(), expire.is_some()) {
+            (true, false) => self.volatile -= 1,
+            (false, true) => self.volatile += 1,
+            _ => {}
+        }
+        e.set_expire(expire);
+    }
+
+    /// Removes every key.
+    pub fn clear(&mut self) {
+        self.table.clear();
+        self.volatile = 0;
+        self.expire_cursor = 0;
+    }
+
+    /// One sampling round of active expiry: visits up to `max_visit` entries from the cursor,
+    /// checks up to `sample` entries that have a deadline, removes the expired ones.
+    /// Returns (checked, expired).
+    pub fn expire_sample(&mut self, now_ms: i64, sample: usize, max_visit: usize) -> (usize, usize) {
+        let (mut checked, mut expired, mut visited) = (0, 0, 0);
+        while checked < sample && visited < max_visit && self.volatile > 0 {
+            if self.expire_cursor >= self.table.len() {
+                self.expire_cursor = 0;
+                if self.table.is_empty() {
+                    break;
+                }
+            }
+            visited += 1;
+            let slot = self.expire_cursor;
+            match self.table.at(slot).expire() {
+                Some(t) => {
+                    checked += 1;
+                    if t <= now_ms {
+                        // The last entry moves into `slot`: look at it next, do not advance.
+                        self.remove_slot(slot);
+                        self.expired_keys += 1;
+                        expired += 1;
+                        continue;
+                    }
+                }
+                None => {}
+            }
+            self.expire_cursor += 1;
+        }
+        (checked, expired)
+    }
+
+    /// Sum of remaining TTLs and count of volatile keys, sampled, for INFO's avg_ttl.
+    pub fn ttl_stats(&self, now_ms: i64) -> (i64, usize) {
+        let mut sum = 0i64;
+        let mut n = 0usize;
+        for e in self.table.iter().take(10_000) {
+            if let Some(t) = e.expire() {
+                sum = sum.saturating_add((t - now_ms).max(0));
+                n += 1;
+            }
+        }
+        (sum, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::NewValue;
+
+    fn put(db: &mut Db, k: &[u8], exp: Option<i64>) {
+        db.put(hash_key(k), Entry::new(k, NewValue::Int(1), exp, 0));
+    }
+
+    #[test]
+    fn insert_find_remove_keeps_index_consistent() {
+        let mut db = Db::default();
+        for i in 0..1000 {
+            put(&mut db, format!("k{i}").as_bytes(), None);
+        }
+        assert_eq!(db.len(), 1000);
+        for i in (0..1000).step_by(3) {
+            let k = format!("k{i}");
+            let slot = db.lookup(hash_key(k.as_bytes()), k.as_bytes(), 0).unwrap();
+            db.remove_slot(slot);
+        }
+        for i in 0..1000 {
+            let k = format!("k{i}");
+            let found = db.lookup(hash_key(k.as_bytes()), k.as_bytes(), 0).is_some();
+            assert_eq!(found, i % 3 != 0, "{k}");
+        }
+    }
+
+    #[test]
+    fn lazy_expiry_hides_and_removes() {
+        let mut db = Db::default();
+        put(&mut db, b"a", Some(100));
+        put(&mut db, b"b", None);
+        assert_eq!(db.volatile, 1);
+        assert!(db.lookup(hash_key(b"a"), b"a", 99).is_some());
+        assert!(db.lookup(hash_key(b"a"), b"a", 100).is_none());
+        assert_eq!(db.len(), 1);
+        assert_eq!(db.volatile, 0);
+        assert_eq!(db.expired_keys, 1);
+    }
+
+    #[test]
+    fn active_expiry_sampling_removes_expired() {
+        let mut db = Db::default();
+        for i in 0..100 {
+            put(&mut db, format!("v{i}").as_bytes(), Some(if i % 2 == 0 { 10 } else { 1000 }));
+            put(&mut db, format!("p{i}").as_bytes(), None);
+        }
+        let mut total = 0;
+        for _ in 0..50 {
+            total += db.expire_sample(500, 20, 400).1;
+        }
+        assert_eq!(total, 50);
+        assert_eq!(db.volatile, 50);
+        assert_eq!(db.len(), 150);
+    }
+}

@@ -1,0 +1,200 @@
+//! The keyspace: all databases, split into shards by key hash, each behind its own mutex.
+//!
+//! Every connection runs its commands on the thread that reads its socket; there is no
+//! hand-off of commands between threads. Atomicity comes from locking: a command locks the
+//! shards of all the keys it names (in ascending shard order, so two multi-key commands can
+//! never deadlock), does all of its work, then unlocks. A keyspace-wide command (KEYS, SCAN,
+//! FLUSHALL, SWAPDB...) locks every shard. A transaction or script locks the union of the
+//! shards its commands need, once, for its whole run. See docs/ARCHITECTURE.md.
+
+use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
+
+use crate::db::Db;
+use crate::hash_key;
+
+/// All the databases of one shard.
+pub struct Shard {
+    pub dbs: Box<[Db]>,
+}
+
+impl Shard {
+    #[inline]
+    pub fn db(&mut self, db: usize) -> &mut Db {
+        &mut self.dbs[db]
+    }
+}
+
+/// Keeps each shard's mutex on its own cache line so that threads working on neighbouring
+/// shards do not invalidate each other's lines.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+pub struct Keyspace {
+    shards: Box<[Padded<Mutex<Shard>>]>,
+    mask: usize,
+    ndb: usize,
+}
+
+/// Shard index of a key hash. Uses bits 40.. of the hash: hashbrown takes the low bits for the
+/// bucket and the top 7 for its control byte, so reusing either would cluster keys inside
+/// a shard's table.
+#[inline]
+pub fn shard_of_hash(hash: u64, mask: usize) -> usize {
+    ((hash >> 40) as usize) & mask
+}
+
+impl Keyspace {
+    /// `shards` is rounded up to a power of two; `databases` is the `databases` config (16).
+    pub fn new(shards: usize, databases: usize) -> Keyspace {
+        let n = shards.max(1).next_power_of_two();
+        let shards = (0..n)
+            .map(|_| {
+                Padded(Mutex::new(Shard {
+                    dbs: (0..databases).map(|_| Db::default()).collect(),
+                }))
+            })
+            .collect();
+        Keyspace { shards, mask: n - 1, ndb: databases }
+    }
+
+    #[inline]
+    pub fn shard_count(&self) -> usize {
+        self.mask + 1
+    }
+
+    #[inline]
+    pub fn databases(&self) -> usize {
+        self.ndb
+    }
+
+    #[inline]
+    pub fn shard_of_key(&self, key: &[u8]) -> usize {
+        shard_of_hash(hash_key(key), self.mask)
+    }
+
+    /// Locks nothing: for commands that touch no data.
+    pub fn lock_none(&self) -> Locked<'_> {
+        Locked { ks: self, guards: SmallVec::new(), all: false }
+    }
+
+    /// Locks the given shards (any order, duplicates allowed) in ascending order.
+    pub fn lock_shards(&self, shards: &mut SmallVec<[usize; 8]>) -> Locked<'_> {
+        if shards.len() > 1 {
+            shards.sort_unstable();
+            shards.dedup();
+        }
+        let guards = shards.iter().map(|&i| (i, self.shards[i].0.lock())).collect();
+        Locked { ks: self, guards, all: false }
+    }
+
+    /// Locks the shard of one key: the common fast path.
+    #[inline]
+    pub fn lock_one(&self, shard: usize) -> Locked<'_> {
+        let mut guards = SmallVec::new();
+        guards.push((shard, self.shards[shard].0.lock()));
+        Locked { ks: self, guards, all: false }
+    }
+
+    /// Locks every shard, in order.
+    pub fn lock_all(&self) -> Locked<'_> {
+        let guards = self.shards.iter().enumerate().map(|(i, s)| (i, s.0.lock())).collect();
+        Locked { ks: self, guards, all: true }
+    }
+
+    /// Locks one shard by index, for maintenance work that walks shards one at a time
+    /// (active expiry, INFO keyspace counts).
+    pub fn lock_shard(&self, shard: usize) -> MutexGuard<'_, Shard> {
+        self.shards[shard].0.lock()
+    }
+}
+
+/// The set of shards a command holds locked. Dropping it unlocks them.
+pub struct Locked<'a> {
+    ks: &'a Keyspace,
+    guards: SmallVec<[(usize, MutexGuard<'a, Shard>); 8]>,
+    all: bool,
+}
+
+impl<'a> Locked<'a> {
+    pub fn keyspace(&self) -> &'a Keyspace {
+        self.ks
+    }
+
+    /// True when every shard is held.
+    pub fn is_all(&self) -> bool {
+        self.all
+    }
+
+    /// The shard holding `hash`. Panics if the command did not lock it: that is a bug in the
+    /// command's key declaration, caught by the tests, never a user error.
+    #[inline]
+    pub fn shard(&mut self, hash: u64) -> &mut Shard {
+        let idx = shard_of_hash(hash, self.ks.mask);
+        if self.all {
+            return &mut self.guards[idx].1;
+        }
+        for (i, g) in self.guards.iter_mut() {
+            if *i == idx {
+                return g;
+            }
+        }
+        panic!("shard {idx} used without being locked");
+    }
+
+    /// Database `db` in the shard holding `hash`.
+    #[inline]
+    pub fn db(&mut self, db: usize, hash: u64) -> &mut Db {
+        self.shard(hash).db(db)
+    }
+
+    /// Every locked shard, in ascending order.
+    pub fn shards<'s>(&'s mut self) -> impl Iterator<Item = &'s mut Shard> + use<'s, 'a> {
+        self.guards.iter_mut().map(|(_, g)| &mut **g)
+    }
+
+    /// The locked shard with index `idx`, if held.
+    pub fn shard_at(&mut self, idx: usize) -> Option<&mut Shard> {
+        if self.all {
+            return self.guards.get_mut(idx).map(|(_, g)| &mut **g);
+        }
+        self.guards.iter_mut().find(|(i, _)| *i == idx).map(|(_, g)| &mut **g)
+    }
+
+    /// Number of keys in `db` across the locked shards.
+    pub fn dbsize(&mut self, db: usize) -> usize {
+        self.shards().map(|s| s.dbs[db].len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::{Entry, NewValue};
+
+    #[test]
+    fn keys_spread_over_shards_and_can_be_found() {
+        let ks = Keyspace::new(16, 16);
+        let mut used = [0usize; 16];
+        for i in 0..10_000 {
+            let key = format!("key:{i}");
+            let h = hash_key(key.as_bytes());
+            let s = ks.shard_of_key(key.as_bytes());
+            used[s] += 1;
+            let mut l = ks.lock_one(s);
+            l.db(0, h).put(h, Entry::new(key.as_bytes(), NewValue::Int(i), None, 0));
+        }
+        assert!(used.iter().all(|&n| n > 400), "{used:?}");
+        assert_eq!(ks.lock_all().dbsize(0), 10_000);
+    }
+
+    #[test]
+    fn locking_many_shards_sorts_and_dedups() {
+        let ks = Keyspace::new(8, 1);
+        let mut want: SmallVec<[usize; 8]> = SmallVec::from_slice(&[5, 1, 5, 3]);
+        let mut l = ks.lock_shards(&mut want);
+        assert_eq!(want.as_slice(), &[1, 3, 5]);
+        assert!(l.shard_at(3).is_some());
+        assert!(l.shard_at(2).is_none());
+    }
+}

@@ -1,0 +1,474 @@
+//! Connection commands: PING, ECHO, SELECT, AUTH, HELLO, QUIT, RESET and CLIENT.
+
+use std::sync::atomic::Ordering;
+
+use cinnabar_engine::{Error, Result};
+use cinnabar_resp::Protocol;
+
+use super::{db_index_arg, int_arg, is};
+use crate::dispatch::{Ctx, Registry, ReplyMode};
+use crate::server::{now_ms, ClientShared, Server};
+
+pub fn register(r: &mut Registry) {
+    r.add("ping", ping);
+    r.add("echo", echo);
+    r.add("select", select);
+    r.add("auth", auth);
+    r.add("hello", hello);
+    r.add("quit", quit);
+    r.add("reset", reset);
+    r.add("client|id", client_id);
+    r.add("client|setname", client_setname);
+    r.add("client|getname", client_getname);
+    r.add("client|list", client_list);
+    r.add("client|info", client_info);
+    r.add("client|kill", client_kill);
+    r.add("client|pause", client_pause);
+    r.add("client|unpause", client_unpause);
+    r.add("client|reply", client_reply);
+    r.add("client|no-evict", client_no_evict);
+    r.add("client|no-touch", client_no_touch);
+    r.add("client|setinfo", client_setinfo);
+    r.add("client|help", client_help);
+}
+
+fn ping(ctx: &mut Ctx) -> Result<()> {
+    match ctx.args.len() {
+        1 => ctx.out.simple(b"PONG"),
+        _ => ctx.out.bulk(ctx.arg(1)),
+    }
+    Ok(())
+}
+
+fn echo(ctx: &mut Ctx) -> Result<()> {
+    ctx.out.bulk(ctx.arg(1));
+    Ok(())
+}
+
+fn select(ctx: &mut Ctx) -> Result<()> {
+    let db = db_index_arg(ctx.arg(1), ctx.server.keyspace.databases())?;
+    ctx.client.db = db;
+    ctx.client.shared.db.store(db, Ordering::Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Checks a user/password pair against `requirepass` (the only user is "default").
+fn check_password(server: &Server, user: &[u8], pass: &[u8]) -> bool {
+    let required = server.config.get("requirepass");
+    user == b"default" && (required.is_empty() || required.as_bytes() == pass)
+}
+
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+fn auth(ctx: &mut Ctx) -> Result<()> {
+    let (user, pass): (&[u8], &[u8]) = match ctx.args.len() {
+        2 => (b"default", ctx.arg(1)),
+        3 => (ctx.arg(1), ctx.arg(2)),
+        _ => return Err(Error::Syntax),
+    };
+    if ctx.args.len() == 2 && ctx.server.config.get("requirepass").is_empty() {
+        return Err(Error::msg("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
+    }
+    if check_password(ctx.server, user, pass) {
+        ctx.client.authenticated = true;
+        ctx.out.ok();
+        Ok(())
+    } else {
+        Err(Error::msg(WRONGPASS))
+    }
+}
+
+/// Redis refuses client names with spaces, newlines or other non-printable characters.
+fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+/// HELLO [protover [AUTH user pass] [SETNAME name]]
+fn hello(ctx: &mut Ctx) -> Result<()> {
+    let mut proto = None;
+    if ctx.args.len() >= 2 {
+        let v = cinnabar_engine::num::parse_i64(ctx.arg(1)).ok_or_else(|| Error::msg("ERR Protocol version is not an integer or out of range"))?;
+        if !(2..=3).contains(&v) {
+            return Err(Error::msg("NOPROTO unsupported protocol version"));
+        }
+        proto = Some(v);
+    }
+    let mut auth: Option<(&[u8], &[u8])> = None;
+    let mut setname: Option<&[u8]> = None;
+    let mut i = 2;
+    while i < ctx.args.len() {
+        let left = ctx.args.len() - i - 1;
+        if is(ctx.arg(i), "auth") && left >= 2 {
+            auth = Some((ctx.arg(i + 1), ctx.arg(i + 2)));
+            i += 3;
+        } else if is(ctx.arg(i), "setname") && left >= 1 {
+            setname = Some(ctx.arg(i + 1));
+            i += 2;
+        } else {
+            return Err(Error::msg(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(ctx.arg(i)))));
+        }
+    }
+    if let Some((user, pass)) = auth {
+        if !check_password(ctx.server, user, pass) {
+            return Err(Error::msg(WRONGPASS));
+        }
+        ctx.client.authenticated = true;
+    }
+    if !ctx.client.authenticated {
+        return Err(Error::msg("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+    }
+    if let Some(name) = setname {
+        if !valid_client_name(name) {
+            return Err(Error::msg("ERR Client names cannot contain spaces, newlines or special characters."));
+        }
+        *ctx.client.shared.name.lock() = name.to_vec();
+    }
+    if let Some(v) = proto {
+        ctx.out.proto = if v == 3 { Protocol::Resp3 } else { Protocol::Resp2 };
+        ctx.client.shared.resp.store(v as u8, Ordering::Relaxed);
+    }
+    let out = &mut *ctx.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(crate::info::REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.integer(if out.proto == Protocol::Resp3 { 3 } else { 2 });
+    out.bulk(b"id");
+    out.integer(ctx.client.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+    Ok(())
+}
+
+fn quit(ctx: &mut Ctx) -> Result<()> {
+    ctx.out.ok();
+    ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+/// RESET: back to a fresh connection's state (db 0, RESP2, replies on, no name, and
+/// unauthenticated when a password is required).
+fn reset(ctx: &mut Ctx) -> Result<()> {
+    ctx.client.db = 0;
+    ctx.client.shared.db.store(0, Ordering::Relaxed);
+    ctx.out.proto = Protocol::Resp2;
+    ctx.client.shared.resp.store(2, Ordering::Relaxed);
+    ctx.client.reply_mode = ReplyMode::On;
+    ctx.client.no_evict = false;
+    ctx.client.no_touch = false;
+    ctx.client.shared.name.lock().clear();
+    ctx.client.authenticated = !ctx.server.config.live.has_password.load(Ordering::Relaxed);
+    ctx.out.simple(b"RESET");
+    Ok(())
+}
+
+fn client_id(ctx: &mut Ctx) -> Result<()> {
+    ctx.out.integer(ctx.client.id as i64);
+    Ok(())
+}
+
+fn client_setname(ctx: &mut Ctx) -> Result<()> {
+    let name = ctx.arg(2);
+    if !valid_client_name(name) {
+        return Err(Error::msg("ERR Client names cannot contain spaces, newlines or special characters."));
+    }
+    *ctx.client.shared.name.lock() = name.to_vec();
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_getname(ctx: &mut Ctx) -> Result<()> {
+    let name = ctx.client.shared.name.lock().clone();
+    if name.is_empty() {
+        ctx.out.null();
+    } else {
+        ctx.out.bulk(&name);
+    }
+    Ok(())
+}
+
+/// One CLIENT LIST line, with Redis's field names and order.
+pub fn client_line(server: &Server, c: &ClientShared) -> String {
+    let now = now_ms();
+    let idle = (now - c.last_interaction_ms.load(Ordering::Relaxed)).max(0) / 1000;
+    let cmd = match c.last_cmd.load(Ordering::Relaxed) {
+        usize::MAX => "NULL".to_string(),
+        i => server.registry.entries().get(i).map(|e| e.def.full_name().to_string()).unwrap_or_else(|| "NULL".into()),
+    };
+    let flags = {
+        let f = c.flags.lock();
+        if f.is_empty() { "N".to_string() } else { f.clone() }
+    };
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        c.id,
+        c.addr,
+        c.laddr,
+        c.fd,
+        String::from_utf8_lossy(&c.name.lock()),
+        c.created.elapsed().as_secs(),
+        idle,
+        flags,
+        c.db.load(Ordering::Relaxed),
+        c.qbuf.load(Ordering::Relaxed),
+        cmd,
+        c.resp.load(Ordering::Relaxed),
+        String::from_utf8_lossy(&c.lib_name.lock()),
+        String::from_utf8_lossy(&c.lib_ver.lock()),
+    )
+}
+
+/// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...]
+fn client_list(ctx: &mut Ctx) -> Result<()> {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < ctx.args.len() {
+        if is(ctx.arg(i), "type") && i + 1 < ctx.args.len() {
+            let t = ctx.arg(i + 1);
+            if !(is(t, "normal") || is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub")) {
+                return Err(Error::msg(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(t))));
+            }
+            if !is(t, "normal") {
+                // No replica, master or pub/sub clients exist yet: an empty list.
+                ids = Some(Vec::new());
+            }
+            i += 2;
+        } else if is(ctx.arg(i), "id") && i + 1 < ctx.args.len() {
+            let mut list = Vec::new();
+            for a in &ctx.args[i + 1..] {
+                let n = cinnabar_engine::num::parse_i64(a).filter(|&n| n > 0).ok_or_else(|| Error::msg("ERR Invalid client ID"))?;
+                list.push(n as u64);
+            }
+            ids = Some(list);
+            i = ctx.args.len();
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    let clients: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
+    let mut text = String::new();
+    for c in clients {
+        if let Some(ids) = &ids {
+            if !ids.contains(&c.id) {
+                continue;
+            }
+        }
+        text.push_str(&client_line(ctx.server, &c));
+        text.push('\n');
+    }
+    ctx.out.verbatim(b"txt", text.as_bytes());
+    Ok(())
+}
+
+fn client_info(ctx: &mut Ctx) -> Result<()> {
+    let mut line = client_line(ctx.server, &ctx.client.shared);
+    line.push('\n');
+    ctx.out.verbatim(b"txt", line.as_bytes());
+    Ok(())
+}
+
+/// CLIENT KILL addr:port | CLIENT KILL [ID id] [ADDR a] [LADDR a] [USER u] [SKIPME yes|no]
+/// [TYPE t] [MAXAGE s]
+fn client_kill(ctx: &mut Ctx) -> Result<()> {
+    let args = &ctx.args[2..];
+    let clients: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
+    if args.len() == 1 {
+        let addr = args[0];
+        let target = clients.iter().find(|c| c.addr.as_bytes() == addr);
+        return match target {
+            Some(c) => {
+                kill_client(ctx, c);
+                ctx.out.ok();
+                Ok(())
+            }
+            None => Err(Error::msg("ERR No such client")),
+        };
+    }
+    if args.len() % 2 != 0 {
+        return Err(Error::Syntax);
+    }
+    let mut skipme = true;
+    let mut filters: Vec<Box<dyn Fn(&ClientShared) -> bool>> = Vec::new();
+    for pair in args.chunks(2) {
+        let (k, v) = (pair[0], pair[1].to_vec());
+        if is(k, "id") {
+            let id = cinnabar_engine::num::parse_i64(&v).filter(|&n| n > 0).ok_or_else(|| Error::msg("ERR client-id should be greater than 0"))? as u64;
+            filters.push(Box::new(move |c| c.id == id));
+        } else if is(k, "addr") {
+            filters.push(Box::new(move |c| c.addr.as_bytes() == v.as_slice()));
+        } else if is(k, "laddr") {
+            filters.push(Box::new(move |c| c.laddr.as_bytes() == v.as_slice()));
+        } else if is(k, "user") {
+            filters.push(Box::new(move |_| v.as_slice() == b"default"));
+        } else if is(k, "type") {
+            let t = v.to_ascii_lowercase();
+            match t.as_slice() {
+                b"normal" => filters.push(Box::new(|_| true)),
+                b"master" | b"replica" | b"slave" | b"pubsub" => filters.push(Box::new(|_| false)),
+                _ => return Err(Error::msg(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&v)))),
+            }
+        } else if is(k, "skipme") {
+            skipme = match v.to_ascii_lowercase().as_slice() {
+                b"yes" => true,
+                b"no" => false,
+                _ => return Err(Error::Syntax),
+            };
+        } else if is(k, "maxage") {
+            let age = int_arg(&v)?;
+            filters.push(Box::new(move |c| c.created.elapsed().as_secs() as i64 >= age));
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    let mut killed = 0;
+    for c in &clients {
+        if skipme && c.id == ctx.client.id {
+            continue;
+        }
+        if filters.iter().all(|f| f(c)) {
+            kill_client(ctx, c);
+            killed += 1;
+        }
+    }
+    ctx.out.integer(killed);
+    Ok(())
+}
+
+fn kill_client(ctx: &mut Ctx, c: &ClientShared) {
+    if c.id == ctx.client.id {
+        // Killing ourselves: reply first, then close, as Redis does.
+        ctx.client.close_after_reply = true;
+    } else {
+        c.kill();
+    }
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL]
+fn client_pause(ctx: &mut Ctx) -> Result<()> {
+    let ms = int_arg(ctx.arg(2)).map_err(|_| Error::msg("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(Error::msg("ERR timeout is negative"));
+    }
+    let writes_only = match ctx.args.get(3) {
+        None => false,
+        Some(a) if is(a, "write") => true,
+        Some(a) if is(a, "all") => false,
+        Some(_) => return Err(Error::msg("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    let pause = &ctx.server.pause;
+    let until = ctx.now.saturating_add(ms);
+    // A later pause never shortens an earlier one; ALL wins over WRITE while both last.
+    let cur = pause.until_ms.load(Ordering::Relaxed);
+    if cur <= ctx.now || !writes_only {
+        pause.writes_only.store(writes_only && !(cur > ctx.now && !pause.writes_only.load(Ordering::Relaxed)), Ordering::Relaxed);
+    }
+    pause.until_ms.store(cur.max(until), Ordering::Relaxed);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_unpause(ctx: &mut Ctx) -> Result<()> {
+    ctx.server.pause.until_ms.store(0, Ordering::Relaxed);
+    ctx.server.pause.unpaused.notify_waiters();
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_reply(ctx: &mut Ctx) -> Result<()> {
+    let a = ctx.arg(2);
+    if is(a, "on") {
+        ctx.client.reply_mode = ReplyMode::On;
+        ctx.out.ok();
+    } else if is(a, "off") {
+        ctx.client.reply_mode = ReplyMode::Off;
+    } else if is(a, "skip") {
+        ctx.client.reply_mode = ReplyMode::SkipNext;
+    } else {
+        return Err(Error::Syntax);
+    }
+    Ok(())
+}
+
+fn on_off(a: &[u8]) -> Result<bool> {
+    if is(a, "on") {
+        Ok(true)
+    } else if is(a, "off") {
+        Ok(false)
+    } else {
+        Err(Error::Syntax)
+    }
+}
+
+fn client_no_evict(ctx: &mut Ctx) -> Result<()> {
+    ctx.client.no_evict = on_off(ctx.arg(2))?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_no_touch(ctx: &mut Ctx) -> Result<()> {
+    ctx.client.no_touch = on_off(ctx.arg(2))?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_setinfo(ctx: &mut Ctx) -> Result<()> {
+    let (attr, value) = (ctx.arg(2), ctx.arg(3));
+    if !value.iter().all(|&c| (b'!'..=b'~').contains(&c)) {
+        return Err(Error::msg(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            String::from_utf8_lossy(attr).to_lowercase()
+        )));
+    }
+    if is(attr, "lib-name") {
+        *ctx.client.shared.lib_name.lock() = value.to_vec();
+    } else if is(attr, "lib-ver") {
+        *ctx.client.shared.lib_ver.lock() = value.to_vec();
+    } else {
+        return Err(Error::msg(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(attr))));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_help(ctx: &mut Ctx) -> Result<()> {
+    const LINES: &[&str] = &[
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ID",
+        "    Return the ID of the current connection.",
+        "INFO",
+        "    Return information about the current client connection.",
+        "GETNAME",
+        "    Return the name of the current connection.",
+        "KILL <ip:port>",
+        "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options are: ID, ADDR, LADDR, USER, TYPE, SKIPME, MAXAGE.",
+        "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
+        "    Return information about client connections.",
+        "UNPAUSE",
+        "    Stop the current client pause, resuming traffic.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend clients for <timeout> milliseconds (writes only with WRITE).",
+        "REPLY (ON|OFF|SKIP)",
+        "    Control the replies sent to the current connection.",
+        "SETNAME <name>",
+        "    Assign the name <name> to the current connection.",
+        "SETINFO <LIB-NAME|LIB-VER> <value>",
+        "    Record the client library name or version.",
+        "NO-EVICT (ON|OFF)",
+        "    Protect the current client connection from eviction.",
+        "NO-TOUCH (ON|OFF)",
+        "    Commands of this connection do not change keys' last access time.",
+        "HELP",
+        "    Print this help.",
+    ];
+    super::help_reply(ctx, LINES);
+    Ok(())
+}

@@ -1,0 +1,886 @@
+//! Generic keyspace commands (Redis's db.c, expire.c and OBJECT from object.c): deleting,
+//! testing and renaming keys, moving them between databases, iterating the keyspace (KEYS,
+//! SCAN, RANDOMKEY), flushing and swapping databases, and deadlines (EXPIRE, TTL, PERSIST...).
+//!
+//! Commands that name keys run with only those keys' shards locked; commands that see the
+//! whole keyspace (KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB) are registered
+//! with `add_all` and walk every shard.
+
+use cinnabar_engine::db::Table;
+use cinnabar_engine::entry::ValueRef;
+use cinnabar_engine::glob::{glob_match, is_literal, is_match_all};
+use cinnabar_engine::{hash_key, num, Db, Entry, Error, NewValue, Result};
+use rand::Rng;
+
+use super::{clock, help_reply, idle_secs, int_arg, is};
+use crate::dispatch::{Ctx, Registry};
+
+pub fn register(r: &mut Registry) {
+    r.add("del", del);
+    r.add("unlink", del);
+    r.add("exists", exists);
+    r.add("type", type_cmd);
+    r.add("touch", touch);
+    r.add("rename", rename);
+    r.add("renamenx", renamenx);
+    r.add("copy", copy);
+    r.add("move", move_cmd);
+    r.add_all("keys", keys);
+    r.add_all("scan", scan);
+    r.add_all("randomkey", randomkey);
+    r.add_all("dbsize", dbsize);
+    r.add_all("flushdb", flushdb);
+    r.add_all("flushall", flushall);
+    r.add_all("swapdb", swapdb);
+    r.add("object|encoding", object_encoding);
+    r.add("object|refcount", object_refcount);
+    r.add("object|idletime", object_idletime);
+    r.add("object|freq", object_freq);
+    r.add("object|help", object_help);
+    r.add("expire", expire);
+    r.add("pexpire", pexpire);
+    r.add("expireat", expireat);
+    r.add("pexpireat", pexpireat);
+    r.add("ttl", ttl);
+    r.add("pttl", pttl);
+    r.add("expiretime", expiretime);
+    r.add("pexpiretime", pexpiretime);
+    r.add("persist", persist);
+}
+
+const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+
+/// How a command looks its keys up, after Redis's lookupKey flags. Every lookup removes an
+/// expired key on the spot; they differ in whether they count keyspace hits/misses (reads
+/// do, writes do not) and whether they refresh the entry's access clock (everything but
+/// the introspection commands does, unless the client asked for CLIENT NO-TOUCH).
+#[derive(Clone, Copy)]
+struct Look {
+    now: i64,
+    no_touch: bool,
+}
+
+impl Look {
+    fn new(ctx: &Ctx) -> Look {
+        Look { now: ctx.now, no_touch: ctx.client.no_touch }
+    }
+
+    fn found(&self, db: &mut Db, slot: Option<usize>, stats: bool, touch: bool) -> Option<usize> {
+        if stats {
+            match slot {
+                Some(_) => db.hits += 1,
+                None => db.misses += 1,
+            }
+        }
+        if let (Some(s), true) = (slot, touch) {
+            db.entry_mut(s).set_clock(clock(self.now));
+        }
+        slot
+    }
+
+    /// lookupKeyRead: counts a hit or miss and refreshes the clock.
+    fn read(&self, db: &mut Db, h: u64, key: &[u8]) -> Option<usize> {
+        let slot = db.lookup(h, key, self.now);
+        self.found(db, slot, true, !self.no_touch)
+    }
+
+    /// lookupKeyRead with LOOKUP_NOTOUCH (EXISTS, TYPE, TTL, OBJECT): counts, never touches.
+    fn peek(&self, db: &mut Db, h: u64, key: &[u8]) -> Option<usize> {
+        let slot = db.lookup(h, key, self.now);
+        self.found(db, slot, true, false)
+    }
+
+    /// lookupKeyWrite: no statistics, refreshes the clock.
+    fn write(&self, db: &mut Db, h: u64, key: &[u8]) -> Option<usize> {
+        let slot = db.lookup(h, key, self.now);
+        self.found(db, slot, false, !self.no_touch)
+    }
+}
+
+/// The TYPE name of an entry's value.
+fn type_name(e: &Entry) -> &'static str {
+    match e.value() {
+        ValueRef::Str(_) | ValueRef::Int(_) => "string",
+        ValueRef::Obj(o) => o.type_name(),
+    }
+}
+
+/// A database index given to MOVE or COPY ... DB, with Redis's three errors: not an integer,
+/// outside the C `int` range (getIntFromObjectOrReply), or not an existing database.
+fn target_db(ctx: &Ctx, arg: &[u8]) -> Result<usize> {
+    let n = int_arg(arg)?;
+    if n < i32::MIN as i64 || n > i32::MAX as i64 {
+        return Err(Error::msg("ERR value is out of range, value must between -2147483648 and 2147483647"));
+    }
+    if n < 0 || n as usize >= ctx.server.keyspace.databases() {
+        return Err(Error::DbIndexOutOfRange);
+    }
+    Ok(n as usize)
+}
+
+// ---------------------------------------------------------------------------------------
+// DEL, UNLINK, EXISTS, TYPE, TOUCH
+// ---------------------------------------------------------------------------------------
+
+/// DEL and UNLINK key [key ...]: the number of keys removed. An expired key counts as absent.
+/// UNLINK frees synchronously too: values are dropped in O(size) under the shard lock, which
+/// only matters for huge collections.
+fn del(ctx: &mut Ctx) -> Result<()> {
+    let now = ctx.now;
+    let mut n = 0;
+    for &key in &ctx.args[1..] {
+        let (db, h) = crate::key_db!(ctx, key);
+        if let Some(slot) = db.lookup(h, key, now) {
+            db.remove_slot(slot);
+            n += 1;
+        }
+    }
+    ctx.out.integer(n);
+    Ok(())
+}
+
+/// EXISTS key [key ...]: a key named twice counts twice, as in Redis.
+fn exists(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
+    let mut n = 0;
+    for &key in &ctx.args[1..] {
+        let (db, h) = crate::key_db!(ctx, key);
+        if look.peek(db, h, key).is_some() {
+            n += 1;
+        }
+    }
+    ctx.out.integer(n);
+    Ok(())
+}
+
+fn type_cmd(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
+    let key = ctx.arg(1);
+    let (db, h) = crate::key_db!(ctx, key);
+    let name = match look.peek(db, h, key) {
+        Some(slot) => type_name(db.entry(slot)),
+        None => "none",
+    };
+    ctx.out.simple(name.as_bytes());
+    Ok(())
+}
+
+/// TOUCH key [key ...]: refreshes the access clock even for a CLIENT NO-TOUCH client, since
+/// touching is the command's whole point.
+fn touch(ctx: &mut Ctx) -> Result<()> {
+    let look = Look { no_touch: false, ..Look::new(ctx) };
+    let mut n = 0;
+    for &key in &ctx.args[1..] {
+        let (db, h) = crate::key_db!(ctx, key);
+        if look.read(db, h, key).is_some() {
+            n += 1;
+        }
+    }
+    ctx.out.integer(n);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// RENAME, RENAMENX, COPY, MOVE
+// ---------------------------------------------------------------------------------------
+
+fn rename(ctx: &mut Ctx) -> Result<()> {
+    rename_generic(ctx, false)
+}
+
+fn renamenx(ctx: &mut Ctx) -> Result<()> {
+    rename_generic(ctx, true)
+}
+
+/// RENAME / RENAMENX src dst. The destination is looked up first: a lookup may lazily delete
+/// an expired key, and a deletion moves another entry of the same table into the hole, so
+/// the source's slot must be taken after every lookup that could disturb it. The entry itself
+/// moves (value, deadline and clock unchanged), and `put` replaces an existing destination
+/// in place.
+fn rename_generic(ctx: &mut Ctx, nx: bool) -> Result<()> {
+    let look = Look::new(ctx);
+    let (src, dst) = (ctx.arg(1), ctx.arg(2));
+    let dst_exists = {
+        let (db, h) = crate::key_db!(ctx, dst);
+        look.write(db, h, dst).is_some()
+    };
+    let (db, hs) = crate::key_db!(ctx, src);
+    let Some(slot) = look.write(db, hs, src) else {
+        return Err(Error::NoSuchKey);
+    };
+    if src == dst {
+        reply_rename(ctx, nx, 0);
+        return Ok(());
+    }
+    if dst_exists && nx {
+        ctx.out.integer(0);
+        return Ok(());
+    }
+    let entry = db.remove_slot(slot).rekey(dst);
+    let (db, hd) = crate::key_db!(ctx, dst);
+    db.put(hd, entry);
+    reply_rename(ctx, nx, 1);
+    Ok(())
+}
+
+/// RENAME answers OK; RENAMENX answers whether it renamed.
+fn reply_rename(ctx: &mut Ctx, nx: bool, n: i64) {
+    if nx {
+        ctx.out.integer(n);
+    } else {
+        ctx.out.ok();
+    }
+}
+
+/// COPY src dst [DB n] [REPLACE]. The copy is a new, independent value (a boxed object is
+/// cloned), keeps the source's deadline, and starts with a fresh access clock as Redis's
+/// duplicated object does. The source entry is read in full into the new entry before the
+/// destination database is borrowed, so source and destination may share a shard.
+fn copy(ctx: &mut Ctx) -> Result<()> {
+    let src_db = ctx.client.db;
+    let mut dst_db = src_db;
+    let mut replace = false;
+    let mut i = 3;
+    while i < ctx.args.len() {
+        let a = ctx.arg(i);
+        if is(a, "replace") {
+            replace = true;
+        } else if is(a, "db") && i + 1 < ctx.args.len() {
+            dst_db = target_db(ctx, ctx.arg(i + 1))?;
+            i += 1;
+        } else {
+            return Err(Error::Syntax);
+        }
+        i += 1;
+    }
+    let look = Look::new(ctx);
+    let (src, dst) = (ctx.arg(1), ctx.arg(2));
+    if src_db == dst_db && src == dst {
+        return Err(Error::msg(SAME_OBJECT));
+    }
+    let (db, _) = crate::key_db!(ctx, src, src_db);
+    let Some(slot) = look.read(db, hash_key(src), src) else {
+        ctx.out.integer(0);
+        return Ok(());
+    };
+    let e = db.entry(slot);
+    let value = match e.value() {
+        ValueRef::Str(s) => NewValue::Str(s),
+        ValueRef::Int(n) => NewValue::Int(n),
+        ValueRef::Obj(o) => NewValue::Obj(Box::new(o.clone())),
+    };
+    let copied = Entry::new(dst, value, e.expire(), clock(look.now));
+    let (db, h) = crate::key_db!(ctx, dst, dst_db);
+    if look.write(db, h, dst).is_some() && !replace {
+        ctx.out.integer(0);
+        return Ok(());
+    }
+    db.put(h, copied);
+    ctx.out.integer(1);
+    Ok(())
+}
+
+/// MOVE key db: the key's hash, hence its shard, is the same in every database, so this
+/// moves the entry between two databases of one locked shard.
+fn move_cmd(ctx: &mut Ctx) -> Result<()> {
+    let key = ctx.arg(1);
+    let dst_db = target_db(ctx, ctx.arg(2))?;
+    let src_db = ctx.client.db;
+    if dst_db == src_db {
+        return Err(Error::msg(SAME_OBJECT));
+    }
+    let look = Look::new(ctx);
+    let (db, h) = crate::key_db!(ctx, key, src_db);
+    if look.write(db, h, key).is_none() {
+        ctx.out.integer(0);
+        return Ok(());
+    }
+    let (target, _) = crate::key_db!(ctx, key, dst_db);
+    if look.write(target, h, key).is_some() {
+        ctx.out.integer(0);
+        return Ok(());
+    }
+    // The target lookup touched another database, so the source slot is still valid, but
+    // look it up again rather than carry a slot across borrows.
+    let (db, _) = crate::key_db!(ctx, key, src_db);
+    let slot = db.find_raw(h, key).expect("source key checked above");
+    let entry = db.remove_slot(slot);
+    let (target, _) = crate::key_db!(ctx, key, dst_db);
+    target.put(h, entry);
+    ctx.out.integer(1);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// KEYS, SCAN, RANDOMKEY, DBSIZE
+// ---------------------------------------------------------------------------------------
+
+/// KEYS pattern. A pattern without metacharacters names at most one key, so it is a single
+/// hash lookup instead of a walk over every shard. Expired keys are skipped, not deleted,
+/// as Redis does (KEYS only reads).
+fn keys(ctx: &mut Ctx) -> Result<()> {
+    let (pattern, now, dbi) = (ctx.arg(1), ctx.now, ctx.client.db);
+    if is_literal(pattern) {
+        let h = hash_key(pattern);
+        let db = ctx.data.db(dbi, h);
+        match db.find_raw(h, pattern) {
+            Some(slot) if !db.entry(slot).is_expired(now) => {
+                ctx.out.array(1);
+                ctx.out.bulk(pattern);
+            }
+            _ => ctx.out.array(0),
+        }
+        return Ok(());
+    }
+    let all = is_match_all(pattern);
+    let deferred = ctx.out.deferred_array();
+    let mut n = 0;
+    for shard in ctx.data.shards() {
+        for e in shard.dbs[dbi].table.iter() {
+            if !e.is_expired(now) && (all || glob_match(pattern, e.key(), false)) {
+                ctx.out.bulk(e.key());
+                n += 1;
+            }
+        }
+    }
+    ctx.out.set_deferred_array(deferred, n);
+    Ok(())
+}
+
+/// Parses a SCAN cursor exactly as Redis does with `strtoul(s, &end, 10)` plus its checks:
+/// no leading whitespace, an optional sign (a negative value wraps modulo 2^64), no
+/// trailing characters, no overflow; the empty string is cursor 0. C sees the argument up
+/// to its first NUL byte, so anything after one is ignored.
+fn parse_cursor(arg: &[u8]) -> Result<u64> {
+    let invalid = || Error::msg("ERR invalid cursor");
+    if arg.first().is_some_and(|&c| matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')) {
+        return Err(invalid());
+    }
+    let s = match arg.iter().position(|&c| c == 0) {
+        Some(nul) => &arg[..nul],
+        None => arg,
+    };
+    if s.is_empty() {
+        return Ok(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return Err(invalid());
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return Err(invalid());
+        }
+        v = v.checked_mul(10).and_then(|v| v.checked_add((c - b'0') as u64)).ok_or_else(invalid)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+///
+/// Each shard's database keeps its entries in a dense vector where a removal moves the
+/// *last* entry into the hole. SCAN walks shard 0, 1, ... and each shard's vector from the
+/// end towards the start. The cursor is `(remaining << shard_bits) | shard`: `remaining` is
+/// the number of slots of that shard not yet visited (slots `0..remaining`), and 0 means the
+/// shard has not been started (take its current length). On resume `remaining` is clamped
+/// to the current length.
+///
+/// Why a key present for the whole scan is always returned: such a key sits either in the
+/// visited part (`remaining..len`), which it can only leave by being moved to a lower slot,
+/// or in the unvisited part, which it can only leave by ... nothing: a removal moves the last
+/// entry, which is either already visited or (when nothing has been visited yet) itself
+/// unvisited and moved into a lower, still unvisited, slot. Insertions append at the end,
+/// shrinking the table reorders nothing, and growth of the hash index does not touch the
+/// vector. So every unvisited key stays below `remaining` until the walk reaches it.
+///
+/// Expired keys met on the way are deleted, as Redis does. That is safe for the same
+/// reason: deleting the slot being visited moves the last entry, which has an index at least
+/// as high and so has been visited already, into a slot the walk has just passed.
+///
+/// COUNT is the number of slots visited per call (empty shards cost nothing), so a call
+/// returns at most COUNT keys and may return none. An unknown TYPE matches nothing, as in
+/// Redis 7.2.
+fn scan(ctx: &mut Ctx) -> Result<()> {
+    let cursor = parse_cursor(ctx.arg(1))?;
+    let mut count: u64 = 10;
+    let mut pattern: Option<&[u8]> = None;
+    let mut type_filter: Option<&[u8]> = None;
+    let mut i = 2;
+    while i < ctx.args.len() {
+        let has_value = i + 1 < ctx.args.len();
+        let a = ctx.arg(i);
+        if is(a, "count") && has_value {
+            let n = int_arg(ctx.arg(i + 1))?;
+            if n < 1 {
+                return Err(Error::Syntax);
+            }
+            count = n as u64;
+        } else if is(a, "match") && has_value {
+            let p = ctx.arg(i + 1);
+            pattern = if is_match_all(p) { None } else { Some(p) };
+        } else if is(a, "type") && has_value {
+            type_filter = Some(ctx.arg(i + 1));
+        } else {
+            return Err(Error::Syntax);
+        }
+        i += 2;
+    }
+
+    let (now, dbi) = (ctx.now, ctx.client.db);
+    let nshards = ctx.data.keyspace().shard_count();
+    let bits = nshards.trailing_zeros();
+    let mut shard = (cursor & (nshards as u64 - 1)) as usize;
+    let mut resume = cursor >> bits;
+    let mut budget = count;
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    while shard < nshards && budget > 0 {
+        let db = &mut ctx.data.shard_at(shard).expect("SCAN holds every shard").dbs[dbi];
+        let len = db.len() as u64;
+        let mut remaining = if resume == 0 { len } else { resume.min(len) };
+        while remaining > 0 && budget > 0 {
+            remaining -= 1;
+            budget -= 1;
+            let slot = remaining as usize;
+            let e = db.entry(slot);
+            if e.is_expired(now) {
+                db.remove_slot(slot);
+                db.expired_keys += 1;
+                continue;
+            }
+            if pattern.is_some_and(|p| !glob_match(p, e.key(), false)) {
+                continue;
+            }
+            if type_filter.is_some_and(|t| !t.eq_ignore_ascii_case(type_name(e).as_bytes())) {
+                continue;
+            }
+            found.push(e.key().to_vec());
+        }
+        if remaining == 0 {
+            shard += 1;
+            resume = 0;
+        } else {
+            resume = remaining;
+        }
+    }
+    let next = if shard >= nshards { 0 } else { (resume << bits) | shard as u64 };
+    ctx.out.array(2);
+    ctx.out.bulk(itoa::Buffer::new().format(next).as_bytes());
+    ctx.out.array(found.len());
+    for k in &found {
+        ctx.out.bulk(k);
+    }
+    Ok(())
+}
+
+/// RANDOMKEY: a uniformly chosen live key of the current database, or nil. A uniform slot
+/// over all shards' entries is drawn; an expired key drawn is deleted and the draw repeated,
+/// so the answer is uniform over live keys and the loop ends (each retry removes a key).
+fn randomkey(ctx: &mut Ctx) -> Result<()> {
+    let (now, dbi) = (ctx.now, ctx.client.db);
+    let mut lens: Vec<usize> = ctx.data.shards().map(|s| s.dbs[dbi].len()).collect();
+    let mut total: usize = lens.iter().sum();
+    let mut rng = rand::thread_rng();
+    while total > 0 {
+        let mut r = rng.gen_range(0..total);
+        let shard = lens
+            .iter()
+            .position(|&n| {
+                if r < n {
+                    true
+                } else {
+                    r -= n;
+                    false
+                }
+            })
+            .expect("r < total");
+        let db = &mut ctx.data.shard_at(shard).expect("RANDOMKEY holds every shard").dbs[dbi];
+        if db.entry(r).is_expired(now) {
+            db.remove_slot(r);
+            db.expired_keys += 1;
+            lens[shard] -= 1;
+            total -= 1;
+            continue;
+        }
+        ctx.out.bulk(db.entry(r).key());
+        return Ok(());
+    }
+    ctx.out.null();
+    Ok(())
+}
+
+/// DBSIZE counts entries, including expired ones not reclaimed yet, as Redis does.
+fn dbsize(ctx: &mut Ctx) -> Result<()> {
+    let n = ctx.data.dbsize(ctx.client.db);
+    ctx.out.integer(n as i64);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// FLUSHDB, FLUSHALL, SWAPDB
+// ---------------------------------------------------------------------------------------
+
+/// The optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL; without it, lazyfree-lazy-user-flush
+/// decides. True means free asynchronously.
+fn flush_mode(ctx: &Ctx) -> Result<bool> {
+    match ctx.args.len() {
+        1 => Ok(ctx.server.config.get_bool("lazyfree-lazy-user-flush")),
+        2 if is(ctx.arg(1), "sync") => Ok(false),
+        2 if is(ctx.arg(1), "async") => Ok(true),
+        _ => Err(Error::Syntax),
+    }
+}
+
+/// Empties `db`, handing its table to `garbage` so the caller can free it after unlocking
+/// (or on another thread). Statistics (hits, misses, expired keys) are server-wide
+/// counters in Redis and survive a flush.
+fn empty_db(db: &mut Db, garbage: &mut Vec<Table>) {
+    if !db.is_empty() {
+        garbage.push(std::mem::take(&mut db.table));
+    }
+    db.clear();
+}
+
+/// Frees flushed tables: on a background thread for ASYNC, so the command returns at once
+/// (the data is already unreachable), else right here.
+fn free_tables(garbage: Vec<Table>, background: bool) {
+    if garbage.is_empty() {
+        return;
+    }
+    if background {
+        // If the thread cannot be spawned the closure, and the tables with it, are dropped
+        // here: a synchronous free.
+        let _ = std::thread::Builder::new().name("cinnabar-lazyfree".into()).spawn(move || drop(garbage));
+    } else {
+        drop(garbage);
+    }
+}
+
+fn flushdb(ctx: &mut Ctx) -> Result<()> {
+    let background = flush_mode(ctx)?;
+    let dbi = ctx.client.db;
+    let mut garbage = Vec::new();
+    for shard in ctx.data.shards() {
+        empty_db(&mut shard.dbs[dbi], &mut garbage);
+    }
+    free_tables(garbage, background);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn flushall(ctx: &mut Ctx) -> Result<()> {
+    let background = flush_mode(ctx)?;
+    let mut garbage = Vec::new();
+    for shard in ctx.data.shards() {
+        for db in shard.dbs.iter_mut() {
+            empty_db(db, &mut garbage);
+        }
+    }
+    free_tables(garbage, background);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// A SWAPDB index: any failure to parse as a C int is reported with the command's own text.
+fn swapdb_index(arg: &[u8], msg: &'static str) -> Result<i64> {
+    match num::parse_i64(arg) {
+        Some(n) if n >= i32::MIN as i64 && n <= i32::MAX as i64 => Ok(n),
+        _ => Err(Error::msg(msg)),
+    }
+}
+
+/// SWAPDB a b: every shard holds its slice of every database, so the swap is done shard by
+/// shard with all shards locked; clients see it as one atomic step.
+fn swapdb(ctx: &mut Ctx) -> Result<()> {
+    let a = swapdb_index(ctx.arg(1), "ERR invalid first DB index")?;
+    let b = swapdb_index(ctx.arg(2), "ERR invalid second DB index")?;
+    let n = ctx.server.keyspace.databases() as i64;
+    if a < 0 || b < 0 || a >= n || b >= n {
+        return Err(Error::DbIndexOutOfRange);
+    }
+    for shard in ctx.data.shards() {
+        shard.dbs.swap(a as usize, b as usize);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// OBJECT
+// ---------------------------------------------------------------------------------------
+
+/// Strings up to this length are "embstr" in Redis (object header and bytes in one block).
+const EMBSTR_SIZE_LIMIT: usize = 44;
+/// Redis shares one object per integer 0..10000 (OBJ_SHARED_INTEGERS)...
+const SHARED_INTEGERS: i64 = 10_000;
+/// ...whose reference count reads as INT_MAX (OBJ_SHARED_REFCOUNT).
+const SHARED_REFCOUNT: i64 = i32::MAX as i64;
+/// A new key's LFU counter in Redis (LFU_INIT_VAL).
+const LFU_INIT_VAL: u64 = 5;
+
+fn lfu_policy(ctx: &Ctx) -> bool {
+    ctx.server.config.get("maxmemory-policy").ends_with("-lfu")
+}
+
+/// OBJECT ENCODING: the encoding Redis would use for the value as we store it: "int" for
+/// values kept as binary integers, "embstr" for short inline strings, "raw" for longer or
+/// boxed (appended, SETRANGE'd) strings.
+fn object_encoding(ctx: &mut Ctx) -> Result<()> {
+    let key = ctx.arg(2);
+    let look = Look::new(ctx);
+    let (db, h) = crate::key_db!(ctx, key);
+    let Some(slot) = look.peek(db, h, key) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    let enc: &[u8] = match db.entry(slot).value() {
+        ValueRef::Int(_) => b"int",
+        ValueRef::Str(s) if s.len() <= EMBSTR_SIZE_LIMIT => b"embstr",
+        _ => b"raw",
+    };
+    ctx.out.bulk(enc);
+    Ok(())
+}
+
+/// OBJECT REFCOUNT. We never share values, so the answer is 1, except where Redis would have
+/// used one of its shared integer objects (0..9999 when maxmemory is unlimited or the policy
+/// is neither LRU nor LFU) and answers INT_MAX: clients that compare against Redis see the
+/// same number.
+fn object_refcount(ctx: &mut Ctx) -> Result<()> {
+    let key = ctx.arg(2);
+    let look = Look::new(ctx);
+    let (db, h) = crate::key_db!(ctx, key);
+    let Some(slot) = look.peek(db, h, key) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    let small_int = matches!(db.entry(slot).value(), ValueRef::Int(n) if (0..SHARED_INTEGERS).contains(&n));
+    let shared = small_int && {
+        let policy = ctx.server.config.get("maxmemory-policy");
+        ctx.server.config.get_i64("maxmemory") == 0 || !(policy.ends_with("-lru") || policy.ends_with("-lfu"))
+    };
+    ctx.out.integer(if shared { SHARED_REFCOUNT } else { 1 });
+    Ok(())
+}
+
+fn object_idletime(ctx: &mut Ctx) -> Result<()> {
+    let key = ctx.arg(2);
+    let look = Look::new(ctx);
+    let (db, h) = crate::key_db!(ctx, key);
+    let Some(slot) = look.peek(db, h, key) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    let idle = idle_secs(db.entry(slot).clock(), clock(look.now));
+    if lfu_policy(ctx) {
+        return Err(Error::msg("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+    }
+    ctx.out.integer(idle as i64);
+    Ok(())
+}
+
+/// OBJECT FREQ. We keep no per-key access counters, only the access clock. Under an LFU
+/// policy we answer what Redis would for a key not accessed since it was created: the initial
+/// counter, decayed by one per lfu-decay-time minutes of idleness.
+fn object_freq(ctx: &mut Ctx) -> Result<()> {
+    let key = ctx.arg(2);
+    let look = Look::new(ctx);
+    let (db, h) = crate::key_db!(ctx, key);
+    let Some(slot) = look.peek(db, h, key) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    let idle = idle_secs(db.entry(slot).clock(), clock(look.now));
+    if !lfu_policy(ctx) {
+        return Err(Error::msg("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+    }
+    let decay = ctx.server.config.get_i64("lfu-decay-time").max(0) as u64;
+    let periods = if decay == 0 { 0 } else { idle / 60 / decay };
+    ctx.out.integer(LFU_INIT_VAL.saturating_sub(periods) as i64);
+    Ok(())
+}
+
+fn object_help(ctx: &mut Ctx) -> Result<()> {
+    help_reply(
+        ctx,
+        &[
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+            "HELP",
+            "    Print this help.",
+        ],
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// EXPIRE family, TTL family, PERSIST
+// ---------------------------------------------------------------------------------------
+
+/// The NX/XX/GT/LT conditions of the EXPIRE family.
+#[derive(Default)]
+struct ExpireFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+}
+
+/// Parses the conditions after the time argument, with Redis's errors and their order:
+/// an unknown word first, then the incompatible combinations.
+fn expire_flags(args: &[&[u8]]) -> Result<ExpireFlags> {
+    let mut f = ExpireFlags::default();
+    for &a in args {
+        if is(a, "nx") {
+            f.nx = true;
+        } else if is(a, "xx") {
+            f.xx = true;
+        } else if is(a, "gt") {
+            f.gt = true;
+        } else if is(a, "lt") {
+            f.lt = true;
+        } else {
+            return Err(Error::msg(format!("ERR Unsupported option {}", String::from_utf8_lossy(a))));
+        }
+    }
+    if f.nx && (f.xx || f.gt || f.lt) {
+        return Err(Error::msg("ERR NX and XX, GT or LT options at the same time are not compatible"));
+    }
+    if f.gt && f.lt {
+        return Err(Error::msg("ERR GT and LT options at the same time are not compatible"));
+    }
+    Ok(f)
+}
+
+impl ExpireFlags {
+    /// Whether the conditions allow replacing deadline `current` (None: no deadline, which
+    /// GT and LT treat as infinite) by `when`.
+    fn allow(&self, current: Option<i64>, when: i64) -> bool {
+        match current {
+            None => !(self.xx || self.gt),
+            Some(cur) => !(self.nx || (self.gt && when <= cur) || (self.lt && when >= cur)),
+        }
+    }
+}
+
+fn expire(ctx: &mut Ctx) -> Result<()> {
+    expire_generic(ctx, "expire", true, true)
+}
+
+fn pexpire(ctx: &mut Ctx) -> Result<()> {
+    expire_generic(ctx, "pexpire", false, true)
+}
+
+fn expireat(ctx: &mut Ctx) -> Result<()> {
+    expire_generic(ctx, "expireat", true, false)
+}
+
+fn pexpireat(ctx: &mut Ctx) -> Result<()> {
+    expire_generic(ctx, "pexpireat", false, false)
+}
+
+/// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT key time [NX|XX|GT|LT]. Negative times are
+/// allowed; only an overflow of the unit conversion or of adding the current time is an
+/// error. A deadline at or before now deletes the key (and still answers 1), as Redis does
+/// on a master.
+fn expire_generic(ctx: &mut Ctx, cmd: &'static str, secs: bool, relative: bool) -> Result<()> {
+    let flags = expire_flags(&ctx.args[3..])?;
+    let mut when = int_arg(ctx.arg(2))?;
+    if secs {
+        when = when.checked_mul(1000).ok_or(Error::InvalidExpireTime(cmd))?;
+    }
+    if relative {
+        when = when.checked_add(ctx.now).ok_or(Error::InvalidExpireTime(cmd))?;
+    }
+    let look = Look::new(ctx);
+    let key = ctx.arg(1);
+    let (db, h) = crate::key_db!(ctx, key);
+    let Some(slot) = look.write(db, h, key) else {
+        ctx.out.integer(0);
+        return Ok(());
+    };
+    if !flags.allow(db.entry(slot).expire(), when) {
+        ctx.out.integer(0);
+        return Ok(());
+    }
+    if when <= look.now {
+        db.remove_slot(slot);
+    } else {
+        db.set_expire(slot, Some(when));
+    }
+    ctx.out.integer(1);
+    Ok(())
+}
+
+fn ttl(ctx: &mut Ctx) -> Result<()> {
+    ttl_generic(ctx, false, false)
+}
+
+fn pttl(ctx: &mut Ctx) -> Result<()> {
+    ttl_generic(ctx, true, false)
+}
+
+fn expiretime(ctx: &mut Ctx) -> Result<()> {
+    ttl_generic(ctx, false, true)
+}
+
+fn pexpiretime(ctx: &mut Ctx) -> Result<()> {
+    ttl_generic(ctx, true, true)
+}
+
+/// TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 for a missing key, -1 without a deadline, else the
+/// remaining time or the absolute deadline (never below 0), in seconds rounded to nearest or
+/// in milliseconds.
+fn ttl_generic(ctx: &mut Ctx, ms: bool, absolute: bool) -> Result<()> {
+    let look = Look::new(ctx);
+    let key = ctx.arg(1);
+    let (db, h) = crate::key_db!(ctx, key);
+    let reply = match look.peek(db, h, key) {
+        None => -2,
+        Some(slot) => match db.entry(slot).expire() {
+            None => -1,
+            Some(t) => {
+                let v = if absolute { t } else { t - look.now }.max(0);
+                if ms {
+                    v
+                } else {
+                    // (v + 500) / 1000 without overflow at i64::MAX.
+                    v / 1000 + i64::from(v % 1000 >= 500)
+                }
+            }
+        },
+    };
+    ctx.out.integer(reply);
+    Ok(())
+}
+
+/// PERSIST key: 1 if a deadline was removed.
+fn persist(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
+    let key = ctx.arg(1);
+    let (db, h) = crate::key_db!(ctx, key);
+    let removed = match look.write(db, h, key) {
+        Some(slot) if db.entry(slot).expire().is_some() => {
+            db.set_expire(slot, None);
+            true
+        }
+        _ => false,
+    };
+    ctx.out.integer(i64::from(removed));
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! Command families, one file per data type or area (like Redis's t_string.c, db.c ...).
+//! Each family registers its handlers next to their code in a `register` function.
+//! Shared argument parsing and reply helpers live here.
+
+use cinnabar_engine::entry::ValueRef;
+use cinnabar_engine::num;
+use cinnabar_engine::{Entry, Error, Result};
+use cinnabar_resp::ReplyBuf;
+
+use crate::dispatch::Registry;
+
+pub mod admin;
+pub mod bitops;
+pub mod connection;
+pub mod keys;
+pub mod string;
+
+/// Registers every family's commands.
+pub fn register_all(r: &mut Registry) {
+    string::register(r);
+    bitops::register(r);
+    keys::register(r);
+    connection::register(r);
+    admin::register(r);
+}
+
+/// ASCII case-insensitive comparison of an argument with an option name.
+#[inline]
+pub fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// An integer argument, with Redis's error for anything else.
+#[inline]
+pub fn int_arg(arg: &[u8]) -> Result<i64> {
+    num::parse_i64(arg).ok_or(Error::NotInteger)
+}
+
+/// A float argument, with Redis's error for anything else.
+#[inline]
+pub fn float_arg(arg: &[u8]) -> Result<f64> {
+    num::parse_f64(arg).ok_or(Error::NotFloat)
+}
+
+/// A database index argument (SELECT, MOVE, COPY DB, SWAPDB).
+pub fn db_index_arg(arg: &[u8], databases: usize) -> Result<usize> {
+    let n = num::parse_i64(arg).ok_or_else(|| Error::msg("ERR value is not an integer or out of range"))?;
+    if n < 0 || n as usize >= databases {
+        return Err(Error::DbIndexOutOfRange);
+    }
+    Ok(n as usize)
+}
+
+/// A string value as stored: bytes, or an integer kept in binary form.
+#[derive(Clone, Copy, Debug)]
+pub enum StrVal<'a> {
+    Bytes(&'a [u8]),
+    Int(i64),
+}
+
+impl StrVal<'_> {
+    /// The bytes, formatting an integer into `scratch`.
+    pub fn bytes<'s>(&'s self, scratch: &'s mut itoa::Buffer) -> &'s [u8] {
+        match self {
+            StrVal::Bytes(b) => b,
+            StrVal::Int(n) => scratch.format(*n).as_bytes(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            StrVal::Bytes(b) => b.len(),
+            StrVal::Int(n) => itoa::Buffer::new().format(*n).len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends the value as a bulk string.
+    pub fn reply(&self, out: &mut ReplyBuf) {
+        match self {
+            StrVal::Bytes(b) => out.bulk(b),
+            StrVal::Int(n) => out.bulk_int(*n),
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut s = itoa::Buffer::new();
+        self.bytes(&mut s).to_vec()
+    }
+}
+
+/// The string value of an entry, or WRONGTYPE.
+#[inline]
+pub fn str_value(e: &Entry) -> Result<StrVal<'_>> {
+    match e.value() {
+        ValueRef::Str(b) => Ok(StrVal::Bytes(b)),
+        ValueRef::Int(n) => Ok(StrVal::Int(n)),
+        ValueRef::Obj(cinnabar_engine::Object::Str(v)) => Ok(StrVal::Bytes(v)),
+        #[allow(unreachable_patterns)]
+        ValueRef::Obj(_) => Err(Error::WrongType),
+    }
+}
+
+/// The access clock for entries (seconds, wrapping), from a command's time.
+#[inline]
+pub fn clock(now_ms: i64) -> u32 {
+    ((now_ms / 1000) as u32) & cinnabar_engine::entry::CLOCK_MAX
+}
+
+/// Seconds of idleness given an entry clock and the current clock, handling wrap-around.
+pub fn idle_secs(entry_clock: u32, now_clock: u32) -> u64 {
+    if now_clock >= entry_clock {
+        (now_clock - entry_clock) as u64
+    } else {
+        (now_clock as u64 + cinnabar_engine::entry::CLOCK_MAX as u64 + 1) - entry_clock as u64
+    }
+}
+
+/// How a new string value is stored: integers in canonical form compactly, else the bytes.
+pub fn new_str_value(v: &[u8]) -> cinnabar_engine::NewValue<'_> {
+    if v.len() <= 20 {
+        if let Some(n) = num::parse_i64(v) {
+            return cinnabar_engine::NewValue::Int(n);
+        }
+    }
+    cinnabar_engine::NewValue::Str(v)
+}
+
+/// Replies with HELP text lines as simple strings, as Redis's addReplyHelp.
+pub fn help_reply(ctx: &mut crate::dispatch::Ctx, lines: &[&str]) {
+    ctx.out.array(lines.len());
+    for l in lines {
+        ctx.out.simple(l.as_bytes());
+    }
+}

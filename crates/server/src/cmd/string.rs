@@ -1,0 +1,507 @@
+//! String commands (Redis's t_string.c): GET/SET and friends, counters, ranges, LCS.
+//!
+//! Values that are canonical 64-bit integers are stored as binary integers inside the entry
+//! (INCR never parses text); other values are stored as bytes.
+
+use cinnabar_engine::entry::ValueRef;
+use cinnabar_engine::{num, Entry, Error, NewValue, Object, Result};
+
+use super::{clock, int_arg, is, new_str_value, str_value, StrVal};
+use crate::dispatch::{Ctx, Registry};
+
+pub fn register(r: &mut Registry) {
+    r.add("get", get);
+    r.add("set", set);
+    r.add("setnx", setnx);
+    r.add("setex", setex);
+    r.add("psetex", psetex);
+    r.add("getset", getset);
+    r.add("getdel", getdel);
+    r.add("getex", getex);
+    r.add("mget", mget);
+    r.add("mset", mset);
+    r.add("msetnx", msetnx);
+    r.add("append", append);
+    r.add("strlen", strlen);
+    r.add("getrange", getrange);
+    r.add("substr", getrange);
+    r.add("setrange", setrange);
+    r.add("incr", incr);
+    r.add("decr", decr);
+    r.add("incrby", incrby);
+    r.add("decrby", decrby);
+    r.add("incrbyfloat", incrbyfloat);
+}
+
+/// Largest string a command may build (proto-max-bulk-len), as Redis's checkStringLength.
+fn check_len(ctx: &Ctx, total: u64) -> Result<()> {
+    let max = ctx.server.config.live.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
+    if total > max {
+        return Err(Error::StringTooLong);
+    }
+    Ok(())
+}
+
+fn get(ctx: &mut Ctx) -> Result<()> {
+    let key = ctx.arg(1);
+    let now = ctx.now;
+    let (db, h) = crate::key_db!(ctx, key);
+    match db.lookup(h, key, now) {
+        Some(slot) => {
+            db.hits += 1;
+            let e = db.entry_mut(slot);
+            e.set_clock(clock(now));
+            str_value(e)?.reply(ctx.out);
+        }
+        None => {
+            db.misses += 1;
+            ctx.out.null();
+        }
+    }
+    Ok(())
+}
+
+/// The expiry part of SET/GETEX options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpireOpt {
+    None,
+    /// Absolute deadline in ms.
+    At(i64),
+    KeepTtl,
+    Persist,
+}
+
+/// Turns an EX/PX/EXAT/PXAT argument into an absolute deadline, with Redis's checks.
+pub fn deadline_from(arg: &[u8], unit_secs: bool, relative: bool, now: i64, cmd: &'static str) -> Result<i64> {
+    let n = int_arg(arg)?;
+    if n <= 0 || (unit_secs && n > i64::MAX / 1000) {
+        return Err(Error::InvalidExpireTime(cmd));
+    }
+    let ms = if unit_secs { n * 1000 } else { n };
+    let at = if relative { ms.checked_add(now).ok_or(Error::InvalidExpireTime(cmd))? } else { ms };
+    Ok(at)
+}
+
+struct SetOpts {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    expire: ExpireOpt,
+}
+
+/// Parses SET/GETEX options from `args[from..]`. `getex` allows PERSIST and forbids NX/XX/GET.
+fn parse_set_opts(ctx: &Ctx, from: usize, getex: bool) -> Result<SetOpts> {
+    let cmd: &'static str = if getex { "getex" } else { "set" };
+    let mut o = SetOpts { nx: false, xx: false, get: false, expire: ExpireOpt::None };
+    let mut has_expire = false;
+    let mut i = from;
+    let args = ctx.args;
+    while i < args.len() {
+        let a = args[i];
+        let next = args.get(i + 1);
+        if !getex && is(a, "nx") && !o.xx {
+            o.nx = true;
+        } else if !getex && is(a, "xx") && !o.nx {
+            o.xx = true;
+        } else if !getex && is(a, "get") {
+            o.get = true;
+        } else if !getex && is(a, "keepttl") && !has_expire {
+            has_expire = true;
+            o.expire = ExpireOpt::KeepTtl;
+        } else if getex && is(a, "persist") && !has_expire {
+            has_expire = true;
+            o.expire = ExpireOpt::Persist;
+        } else if !has_expire && next.is_some() && (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat")) {
+            // Parse after all options are known, as Redis validates the syntax first.
+            has_expire = true;
+            o.expire = ExpireOpt::At(i as i64); // position, resolved below
+            i += 1;
+        } else {
+            return Err(Error::Syntax);
+        }
+        i += 1;
+    }
+    if let ExpireOpt::At(pos) = o.expire {
+        let pos = pos as usize;
+        let word = args[pos];
+        let secs = is(word, "ex") || is(word, "exat");
+        let relative = is(word, "ex") || is(word, "px");
+        o.expire = ExpireOpt::At(deadline_from(args[pos + 1], secs, relative, ctx.now, cmd)?);
+    }
+    Ok(o)
+}
+
+/// SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT t | KEEPTTL]
+fn set(ctx: &mut Ctx) -> Result<()> {
+    let opts = parse_set_opts(ctx, 3, false)?;
+    set_generic(ctx, ctx.arg(1), ctx.arg(2), opts)
+}
+
+fn set_generic(ctx: &mut Ctx, key: &[u8], value: &[u8], opts: SetOpts) -> Result<()> {
+    let now = ctx.now;
+    let (db, h) = crate::key_db!(ctx, key);
+    let slot = db.lookup(h, key, now);
+    // GET needs the old value to be a string before anything changes.
+    let old: Option<Vec<u8>> = match (slot, opts.get) {
+        (Some(s), true) => Some(str_value(db.entry(s))?.to_vec()),
+        _ => None,
+    };
+    let exists = slot.is_some();
+    if (opts.nx && exists) || (opts.xx && !exists) {
+        match old {
+            Some(v) => ctx.out.bulk(&v),
+            None => ctx.out.null(),
+        }
+        return Ok(());
+    }
+    let expire = match opts.expire {
+        ExpireOpt::At(t) => Some(t),
+        ExpireOpt::KeepTtl => slot.and_then(|s| db.entry(s).expire()),
+        _ => None,
+    };
+    if matches!(expire, Some(t) if t <= now) {
+        // A deadline already in the past deletes the key, as Redis does.
+        if let Some(s) = slot {
+            db.remove_slot(s);
+        }
+    } else {
+        db.put(h, Entry::new(key, new_str_value(value), expire, clock(now)));
+    }
+    if opts.get {
+        match old {
+            Some(v) => ctx.out.bulk(&v),
+            None => ctx.out.null(),
+        }
+    } else {
+        ctx.out.ok();
+    }
+    Ok(())
+}
+
+fn setnx(ctx: &mut Ctx) -> Result<()> {
+    let (key, value, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    if db.lookup(h, key, now).is_some() {
+        ctx.out.integer(0);
+    } else {
+        db.put(h, Entry::new(key, new_str_value(value), None, clock(now)));
+        ctx.out.integer(1);
+    }
+    Ok(())
+}
+
+fn setex_generic(ctx: &mut Ctx, secs: bool) -> Result<()> {
+    let cmd = if secs { "setex" } else { "psetex" };
+    let at = deadline_from(ctx.arg(2), secs, true, ctx.now, cmd)?;
+    let opts = SetOpts { nx: false, xx: false, get: false, expire: ExpireOpt::At(at) };
+    set_generic(ctx, ctx.arg(1), ctx.arg(3), opts)
+}
+
+fn setex(ctx: &mut Ctx) -> Result<()> {
+    setex_generic(ctx, true)
+}
+
+fn psetex(ctx: &mut Ctx) -> Result<()> {
+    setex_generic(ctx, false)
+}
+
+fn getset(ctx: &mut Ctx) -> Result<()> {
+    let opts = SetOpts { nx: false, xx: false, get: true, expire: ExpireOpt::None };
+    set_generic(ctx, ctx.arg(1), ctx.arg(2), opts)
+}
+
+fn getdel(ctx: &mut Ctx) -> Result<()> {
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    match db.lookup(h, key, now) {
+        Some(slot) => {
+            str_value(db.entry(slot))?.reply(ctx.out);
+            db.remove_slot(slot);
+        }
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// GETEX key [EX|PX|EXAT|PXAT t | PERSIST]
+fn getex(ctx: &mut Ctx) -> Result<()> {
+    let opts = parse_set_opts(ctx, 2, true)?;
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let Some(slot) = db.lookup(h, key, now) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    str_value(db.entry(slot))?.reply(ctx.out);
+    match opts.expire {
+        ExpireOpt::At(t) if t <= now => {
+            db.remove_slot(slot);
+        }
+        ExpireOpt::At(t) => db.set_expire(slot, Some(t)),
+        ExpireOpt::Persist => db.set_expire(slot, None),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn mget(ctx: &mut Ctx) -> Result<()> {
+    let now = ctx.now;
+    let n = ctx.args.len() - 1;
+    ctx.out.array(n);
+    for i in 1..=n {
+        let key = ctx.arg(i);
+        let (db, h) = crate::key_db!(ctx, key);
+        match db.lookup(h, key, now) {
+            Some(slot) => {
+                db.hits += 1;
+                match str_value(db.entry(slot)) {
+                    Ok(v) => v.reply(ctx.out),
+                    Err(_) => ctx.out.null(),
+                }
+            }
+            None => {
+                db.misses += 1;
+                ctx.out.null()
+            }
+        }
+    }
+    Ok(())
+}
+
+fn mset_pairs(ctx: &mut Ctx) -> Result<()> {
+    if ctx.args.len() % 2 == 0 {
+        return Err(Error::WrongArity(ctx.arg(0).to_ascii_lowercase().iter().map(|&b| b as char).collect()));
+    }
+    Ok(())
+}
+
+fn mset(ctx: &mut Ctx) -> Result<()> {
+    mset_pairs(ctx)?;
+    let now = ctx.now;
+    for i in (1..ctx.args.len()).step_by(2) {
+        let (key, value) = (ctx.arg(i), ctx.arg(i + 1));
+        let (db, h) = crate::key_db!(ctx, key);
+        db.put(h, Entry::new(key, new_str_value(value), None, clock(now)));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn msetnx(ctx: &mut Ctx) -> Result<()> {
+    mset_pairs(ctx)?;
+    let now = ctx.now;
+    for i in (1..ctx.args.len()).step_by(2) {
+        let key = ctx.arg(i);
+        let (db, h) = crate::key_db!(ctx, key);
+        if db.lookup(h, key, now).is_some() {
+            ctx.out.integer(0);
+            return Ok(());
+        }
+    }
+    for i in (1..ctx.args.len()).step_by(2) {
+        let (key, value) = (ctx.arg(i), ctx.arg(i + 1));
+        let (db, h) = crate::key_db!(ctx, key);
+        db.put(h, Entry::new(key, new_str_value(value), None, clock(now)));
+    }
+    ctx.out.integer(1);
+    Ok(())
+}
+
+/// Makes the entry's value a growable `Object::Str` (for in-place edits) and returns it.
+fn raw_string(e: &mut Entry) -> Result<&mut Vec<u8>> {
+    let owned = match e.value() {
+        ValueRef::Str(b) => Some(b.to_vec()),
+        ValueRef::Int(n) => Some(itoa::Buffer::new().format(n).as_bytes().to_vec()),
+        ValueRef::Obj(Object::Str(_)) => None,
+        #[allow(unreachable_patterns)]
+        ValueRef::Obj(_) => return Err(Error::WrongType),
+    };
+    if let Some(v) = owned {
+        e.set_value(NewValue::Obj(Box::new(Object::Str(v))));
+    }
+    match e.obj_mut() {
+        Some(Object::Str(v)) => Ok(v),
+        #[allow(unreachable_patterns)]
+        _ => Err(Error::WrongType),
+    }
+}
+
+fn append(ctx: &mut Ctx) -> Result<()> {
+    let (key, value, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
+    let max = ctx.server.config.live.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
+    let (db, h) = crate::key_db!(ctx, key);
+    match db.lookup(h, key, now) {
+        None => {
+            db.put(h, Entry::new(key, NewValue::Str(value), None, clock(now)));
+            ctx.out.integer(value.len() as i64);
+        }
+        Some(slot) => {
+            let cur = str_value(db.entry(slot))?.len();
+            if (cur + value.len()) as u64 > max {
+                return Err(Error::StringTooLong);
+            }
+            let v = raw_string(db.entry_mut(slot))?;
+            v.extend_from_slice(value);
+            ctx.out.integer(v.len() as i64);
+        }
+    }
+    Ok(())
+}
+
+fn strlen(ctx: &mut Ctx) -> Result<()> {
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let n = match db.lookup(h, key, now) {
+        Some(slot) => str_value(db.entry(slot))?.len(),
+        None => 0,
+    };
+    ctx.out.integer(n as i64);
+    Ok(())
+}
+
+/// GETRANGE key start end: inclusive, negative offsets from the end, clamped as Redis.
+fn getrange(ctx: &mut Ctx) -> Result<()> {
+    let mut start = int_arg(ctx.arg(2))?;
+    let mut end = int_arg(ctx.arg(3))?;
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let Some(slot) = db.lookup(h, key, now) else {
+        ctx.out.bulk(b"");
+        return Ok(());
+    };
+    let v = str_value(db.entry(slot))?;
+    let mut scratch = itoa::Buffer::new();
+    let s = v.bytes(&mut scratch);
+    let len = s.len() as i64;
+    // Redis: both negative and start > end is empty; then clamp.
+    if start < 0 && end < 0 && start > end {
+        ctx.out.bulk(b"");
+        return Ok(());
+    }
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if end >= len {
+        end = len - 1;
+    }
+    if len == 0 || start > end {
+        ctx.out.bulk(b"");
+    } else {
+        ctx.out.bulk(&s[start as usize..=end as usize]);
+    }
+    Ok(())
+}
+
+fn setrange(ctx: &mut Ctx) -> Result<()> {
+    let offset = int_arg(ctx.arg(2))?;
+    if offset < 0 {
+        return Err(Error::msg("ERR offset is out of range"));
+    }
+    let (key, value, now) = (ctx.arg(1), ctx.arg(3), ctx.now);
+    let offset = offset as usize;
+    let (db, h) = crate::key_db!(ctx, key);
+    let slot = db.lookup(h, key, now);
+    let cur_len = match slot {
+        Some(s) => str_value(db.entry(s))?.len(),
+        None => 0,
+    };
+    if value.is_empty() {
+        // Nothing to write: report the current length without creating the key.
+        ctx.out.integer(cur_len as i64);
+        return Ok(());
+    }
+    check_len(ctx, (offset + value.len()) as u64)?;
+    let (db, h) = crate::key_db!(ctx, key);
+    let slot = match slot {
+        Some(s) => s,
+        None => {
+            db.put(h, Entry::new(key, NewValue::Obj(Box::new(Object::Str(Vec::new()))), None, clock(now)));
+            db.lookup(h, key, now).expect("just inserted")
+        }
+    };
+    let v = raw_string(db.entry_mut(slot))?;
+    if v.len() < offset + value.len() {
+        v.resize(offset + value.len(), 0);
+    }
+    v[offset..offset + value.len()].copy_from_slice(value);
+    ctx.out.integer(v.len() as i64);
+    Ok(())
+}
+
+/// INCR/DECR/INCRBY/DECRBY: integers stay binary; text that is an integer is converted.
+fn incr_generic(ctx: &mut Ctx, by: i64) -> Result<()> {
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    match db.lookup(h, key, now) {
+        None => {
+            db.put(h, Entry::new(key, NewValue::Int(by), None, clock(now)));
+            ctx.out.integer(by);
+        }
+        Some(slot) => {
+            let e = db.entry_mut(slot);
+            let cur = match str_value(e)? {
+                StrVal::Int(n) => n,
+                StrVal::Bytes(b) => num::parse_i64(b).ok_or(Error::NotInteger)?,
+            };
+            let new = cur.checked_add(by).ok_or(Error::Overflow)?;
+            e.set_value(NewValue::Int(new));
+            e.set_clock(clock(now));
+            ctx.out.integer(new);
+        }
+    }
+    Ok(())
+}
+
+fn incr(ctx: &mut Ctx) -> Result<()> {
+    incr_generic(ctx, 1)
+}
+
+fn decr(ctx: &mut Ctx) -> Result<()> {
+    incr_generic(ctx, -1)
+}
+
+fn incrby(ctx: &mut Ctx) -> Result<()> {
+    let by = int_arg(ctx.arg(2))?;
+    incr_generic(ctx, by)
+}
+
+fn decrby(ctx: &mut Ctx) -> Result<()> {
+    let by = int_arg(ctx.arg(2))?;
+    if by == i64::MIN {
+        return Err(Error::msg("ERR decrement would overflow"));
+    }
+    incr_generic(ctx, -by)
+}
+
+fn incrbyfloat(ctx: &mut Ctx) -> Result<()> {
+    let by = num::parse_long_double(ctx.arg(2)).ok_or(Error::NotFloat)?;
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let slot = db.lookup(h, key, now);
+    let cur = match slot {
+        None => 0.0,
+        Some(s) => match str_value(db.entry(s))? {
+            StrVal::Int(n) => n as f64,
+            StrVal::Bytes(b) => num::parse_long_double(b).ok_or(Error::NotFloat)?,
+        },
+    };
+    let new = cur + by;
+    if !new.is_finite() {
+        return Err(Error::msg("ERR increment would produce NaN or Infinity"));
+    }
+    let text = num::format_incrbyfloat(new);
+    match slot {
+        Some(s) => db.entry_mut(s).set_value(NewValue::Str(text.as_bytes())),
+        None => {
+            db.put(h, Entry::new(key, NewValue::Str(text.as_bytes()), None, clock(now)));
+        }
+    }
+    ctx.out.bulk(text.as_bytes());
+    Ok(())
+}
+

@@ -1,0 +1,215 @@
+//! One client connection: read, parse every complete command in the buffer, execute them in
+//! order, then write all their replies with one write.
+//!
+//! The task runs on the worker thread that accepted the connection for its whole life, and
+//! commands run inline on that thread. Parsing works on slices of the read buffer, so an
+//! argument is never copied before a handler stores it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use cinnabar_commands::flags;
+use cinnabar_resp::{parse_command, Argv, Limits, Protocol, ReplyBuf};
+use smallvec::SmallVec;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::dispatch::{execute, Client, ReplyMode};
+use crate::server::{bump, now_ms, ClientShared, Server, WorkerStats};
+
+/// Bytes asked of the kernel per read. Redis uses 16 KB (PROTO_IOBUF_LEN).
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Serves one accepted connection until the client leaves, is killed, or the server stops.
+pub async fn serve(server: Arc<Server>, mut stream: TcpStream, stats: Arc<WorkerStats>) {
+    let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let is_local = stream.peer_addr().map(|a| a.ip().is_loopback()).unwrap_or(false);
+    #[cfg(unix)]
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    #[cfg(not(unix))]
+    let fd = -1;
+
+    let id = server.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let shared = Arc::new(ClientShared {
+        id,
+        addr: peer,
+        laddr: local,
+        fd,
+        created: std::time::Instant::now(),
+        last_interaction_ms: now_ms().into(),
+        db: 0.into(),
+        last_cmd: usize::MAX.into(),
+        resp: 2.into(),
+        qbuf: 0.into(),
+        name: Default::default(),
+        lib_name: Default::default(),
+        lib_ver: Default::default(),
+        flags: Default::default(),
+        killed: false.into(),
+        kill: Default::default(),
+    });
+    let full = {
+        let mut clients = server.clients.lock();
+        let max = server.config.live.maxclients.load(Ordering::Relaxed) as usize;
+        if clients.len() >= max {
+            true
+        } else {
+            clients.insert(id, shared.clone());
+            false
+        }
+    };
+    if full {
+        server.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        return;
+    }
+    server.total_connections.fetch_add(1, Ordering::Relaxed);
+
+    let mut client = Client {
+        id,
+        db: 0,
+        authenticated: !server.config.live.has_password.load(Ordering::Relaxed),
+        reply_mode: ReplyMode::On,
+        close_after_reply: false,
+        no_evict: false,
+        no_touch: false,
+        shared: shared.clone(),
+        is_local,
+    };
+    run(&server, &stats, &mut stream, &mut client).await;
+    server.clients.lock().remove(&id);
+}
+
+async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, client: &mut Client) {
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = ReplyBuf::new(Protocol::Resp2);
+    let mut argv = Argv::new();
+    let shared = client.shared.clone();
+    loop {
+        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
+            rbuf.reserve(READ_CHUNK);
+        }
+        let timeout = server.config.live.timeout_secs.load(Ordering::Relaxed);
+        let read = async {
+            if timeout > 0 {
+                match tokio::time::timeout(Duration::from_secs(timeout), stream.read_buf(&mut rbuf)).await {
+                    Ok(r) => r,
+                    Err(_) => Ok(0), // idle too long: close, as Redis does
+                }
+            } else {
+                stream.read_buf(&mut rbuf).await
+            }
+        };
+        let n = tokio::select! {
+            biased;
+            _ = shared.kill.notified() => return,
+            r = read => match r { Ok(n) => n, Err(_) => return },
+        };
+        if n == 0 || shared.killed.load(Ordering::Relaxed) {
+            return;
+        }
+        bump(&stats.net_input_bytes, n as u64);
+        shared.last_interaction_ms.store(now_ms(), Ordering::Relaxed);
+
+        let limits = Limits {
+            max_bulk_len: server.config.live.proto_max_bulk_len.load(Ordering::Relaxed) as usize,
+            ..Limits::default()
+        };
+        let mut pos = 0;
+        let mut close = false;
+        while pos < rbuf.len() {
+            match parse_command(&rbuf[pos..], &limits, &mut argv) {
+                Ok(Some(n)) => {
+                    let buf = &rbuf[pos..pos + n];
+                    pos += n;
+                    if argv.is_empty() {
+                        continue;
+                    }
+                    let args: SmallVec<[&[u8]; 16]> = argv.iter(buf).collect();
+                    if is_http_attack(args[0]) {
+                        tracing::warn!("Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. Connection aborted.");
+                        return;
+                    }
+                    if server.pause.until_ms.load(Ordering::Relaxed) > 0 {
+                        wait_if_paused(server, &args).await;
+                    }
+                    let mark = out.len();
+                    execute(server, stats, client, &mut out, &args);
+                    match client.reply_mode {
+                        ReplyMode::On => {}
+                        ReplyMode::Off => out.truncate(mark),
+                        ReplyMode::Skip => {
+                            out.truncate(mark);
+                            client.reply_mode = ReplyMode::On;
+                        }
+                        ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
+                    }
+                    if client.close_after_reply {
+                        close = true;
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    out.error(format!("ERR Protocol error: {e}").as_bytes());
+                    close = true;
+                    break;
+                }
+            }
+        }
+        rbuf.advance(pos);
+        shared.qbuf.store(rbuf.len(), Ordering::Relaxed);
+        if !close && rbuf.len() as u64 > server.config.live.client_query_buffer_limit.load(Ordering::Relaxed) {
+            tracing::warn!("Closing client that reached max query buffer length");
+            return;
+        }
+        if !out.is_empty() {
+            bump(&stats.net_output_bytes, out.len() as u64);
+            if stream.write_all(&out.buf).await.is_err() {
+                return;
+            }
+            // Give back memory after a huge reply rather than keeping it per connection.
+            if out.buf.capacity() > 1 << 20 {
+                out.buf = Vec::with_capacity(READ_CHUNK);
+            }
+            out.clear();
+        }
+        if close {
+            let _ = stream.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// Browsers tricked into posting to the port send "POST" or "Host:" lines: drop them, as
+/// Redis does, so cross-protocol scripting cannot reach the keyspace.
+fn is_http_attack(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:")
+}
+
+/// CLIENT PAUSE: hold the command until the pause ends, if the pause applies to it.
+async fn wait_if_paused(server: &Server, args: &[&[u8]]) {
+    loop {
+        let until = server.pause.until_ms.load(Ordering::Relaxed);
+        let now = now_ms();
+        if until == 0 || until <= now {
+            return;
+        }
+        if server.pause.writes_only.load(Ordering::Relaxed) {
+            let Ok(entry) = server.registry.resolve(args) else { return };
+            let f = entry.def.flags;
+            if f & (flags::WRITE | flags::MAY_REPLICATE) == 0 {
+                return;
+            }
+        }
+        let wait = Duration::from_millis((until - now) as u64);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = server.pause.unpaused.notified() => {}
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Background work on a timer, like Redis's serverCron: the active expiry cycle.
+//!
+//! One thread wakes `hz` times a second. It sleeps between runs (no spinning) and takes
+//! one shard lock at a time for a short sampling round, so clients are never held up for
+//! long.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::server::{now_ms, Server};
+
+/// Keys with a deadline checked per sampling round (Redis: ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP).
+const KEYS_PER_LOOP: usize = 20;
+/// Entries visited at most per round, so a db with few volatile keys costs bounded work.
+const MAX_VISIT: usize = KEYS_PER_LOOP * 20;
+/// Keep sampling a db while more than this percentage of its sample had expired.
+const ACCEPTABLE_STALE_PERCENT: usize = 10;
+/// Share of each cron period the cycle may use (Redis: 25%).
+const CPU_PERCENT: u64 = 25;
+
+pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name("cinnabar-cron".into()).spawn(move || {
+        let mut next_shard = 0usize;
+        while !server.is_shutting_down() {
+            let hz = server.config.live.hz.load(Ordering::Relaxed).clamp(1, 500);
+            let period = Duration::from_micros(1_000_000 / hz);
+            let started = Instant::now();
+            if server.config.live.active_expire_enabled.load(Ordering::Relaxed) {
+                let budget = period * CPU_PERCENT as u32 / 100;
+                next_shard = active_expire_cycle(&server, next_shard, started + budget);
+            }
+            let elapsed = started.elapsed();
+            // Sleep in short slices so shutdown is prompt.
+            let mut left = period.saturating_sub(elapsed);
+            while !left.is_zero() && !server.is_shutting_down() {
+                let step = left.min(Duration::from_millis(20));
+                std::thread::sleep(step);
+                left -= step;
+            }
+        }
+    })
+}
+
+/// Samples keys with deadlines shard by shard, starting at `first_shard`, until the
+/// deadline; returns the shard to resume at. Within a db it repeats while more than
+/// ACCEPTABLE_STALE_PERCENT of a sample was expired, as Redis does.
+pub fn active_expire_cycle(server: &Server, first_shard: usize, deadline: Instant) -> usize {
+    let ks = &server.keyspace;
+    let n = ks.shard_count();
+    for step in 0..n {
+        let s = (first_shard + step) % n;
+        for dbi in 0..ks.databases() {
+            loop {
+                let now = now_ms();
+                let (checked, expired) = {
+                    let mut shard = ks.lock_shard(s);
+                    let db = shard.db(dbi);
+                    if db.volatile == 0 {
+                        break;
+                    }
+                    db.expire_sample(now, KEYS_PER_LOOP, MAX_VISIT)
+                };
+                if Instant::now() >= deadline {
+                    return s;
+                }
+                if checked == 0 || expired * 100 <= checked * ACCEPTABLE_STALE_PERCENT {
+                    break;
+                }
+            }
+        }
+    }
+    first_shard
+}

@@ -1,0 +1,314 @@
+//! From a parsed command to its handler: lookup in the command table, the central checks
+//! (existence, arity, authentication, protected commands), locking the shards the command's
+//! keys live in, running the handler, and the statistics.
+//!
+//! Checks happen here once, in the order Redis's processCommand does them, so a handler can
+//! assume its arity is right and the client may run it.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cinnabar_commands::{self as commands, flags, CommandDef};
+use cinnabar_engine::{Error, Locked, Result};
+use cinnabar_resp::ReplyBuf;
+use smallvec::SmallVec;
+
+use crate::server::{bump, ClientShared, Server, WorkerStats};
+
+/// A command implementation. Writes its reply into `ctx.out`; an `Err` is written as the
+/// error reply by the dispatcher (and counted in `failed_calls`).
+pub type Handler = fn(&mut Ctx<'_, '_>) -> Result<()>;
+
+/// Which shards a command locks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The shards of the keys named by the command's key specs (none for keyless commands).
+    Keys,
+    /// Every shard: commands that see the whole keyspace (KEYS, SCAN, FLUSHALL, SWAPDB...).
+    All,
+}
+
+pub struct CmdEntry {
+    pub def: &'static CommandDef,
+    pub handler: Handler,
+    pub access: Access,
+    /// Index into the per-worker statistics arrays.
+    pub idx: usize,
+}
+
+/// The server's view of the command table: every command we implement, by full name.
+pub struct Registry {
+    cmds: Vec<CmdEntry>,
+    by_name: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
+}
+
+impl Registry {
+    /// Collects the handlers of every family. Panics at start-up if a family registers a name
+    /// the command table does not know: a programming error, caught by every test.
+    pub fn build() -> Registry {
+        let mut r = Registry { cmds: Vec::new(), by_name: HashMap::default() };
+        crate::cmd::register_all(&mut r);
+        r
+    }
+
+    fn insert(&mut self, full_name: &str, handler: Handler, access: Access) {
+        let def = match full_name.split_once('|') {
+            None => commands::lookup(full_name.as_bytes()),
+            Some((parent, sub)) => commands::lookup(parent.as_bytes()).and_then(|p| commands::lookup_sub(p, sub.as_bytes())),
+        }
+        .unwrap_or_else(|| panic!("'{full_name}' is not in the command table"));
+        let idx = self.cmds.len();
+        self.cmds.push(CmdEntry { def, handler, access, idx });
+        let prev = self.by_name.insert(full_name.as_bytes().into(), idx);
+        assert!(prev.is_none(), "'{full_name}' registered twice");
+    }
+
+    /// Registers a command that locks the shards of its keys.
+    pub fn add(&mut self, full_name: &str, handler: Handler) {
+        self.insert(full_name, handler, Access::Keys);
+    }
+
+    /// Registers a command that locks the whole keyspace.
+    pub fn add_all(&mut self, full_name: &str, handler: Handler) {
+        self.insert(full_name, handler, Access::All);
+    }
+
+    pub fn len(&self) -> usize {
+        self.cmds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cmds.is_empty()
+    }
+
+    pub fn entries(&self) -> &[CmdEntry] {
+        &self.cmds
+    }
+
+    /// Looks up by full name ("get", "config|get"), case-insensitively, without allocating.
+    pub fn get(&self, name: &[u8]) -> Option<&CmdEntry> {
+        let mut buf = [0u8; 64];
+        if name.len() > buf.len() {
+            return None;
+        }
+        for (d, s) in buf.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        self.by_name.get(&buf[..name.len()]).map(|&i| &self.cmds[i])
+    }
+
+    /// True when the table has the command (implemented or not); used for the unknown
+    /// subcommand error of container commands.
+    pub fn is_container(name: &[u8]) -> bool {
+        commands::lookup(name).is_some_and(|d| !d.subcommands.is_empty())
+    }
+
+    /// Finds the entry for argv: the command, or for container commands the subcommand.
+    pub fn resolve(&self, args: &[&[u8]]) -> std::result::Result<&CmdEntry, Error> {
+        let name = args[0];
+        let top = self.get(name);
+        let is_container = match top {
+            Some(e) => !e.def.subcommands.is_empty(),
+            None => Registry::is_container(name),
+        };
+        if is_container && args.len() >= 2 {
+            let mut full = Vec::with_capacity(name.len() + 1 + args[1].len());
+            full.extend_from_slice(name);
+            full.push(b'|');
+            full.extend_from_slice(args[1]);
+            if let Some(e) = self.get(&full) {
+                return Ok(e);
+            }
+            return Err(sanitized(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                trunc(args[1], 128),
+                String::from_utf8_lossy(name).to_uppercase()
+            )));
+        }
+        match top {
+            Some(e) => Ok(e),
+            None if is_container => {
+                // A container we know but do not implement: its arity error comes first.
+                Err(Error::WrongArity(String::from_utf8_lossy(name).to_lowercase()))
+            }
+            None => {
+                let mut list = String::new();
+                for a in &args[1..] {
+                    if list.len() >= 128 {
+                        break;
+                    }
+                    let room = 128 - list.len();
+                    list.push('\'');
+                    list.push_str(&trunc(a, room));
+                    list.push_str("' ");
+                }
+                Err(sanitized(format!("ERR unknown command '{}', with args beginning with: {}", trunc(name, 128), list)))
+            }
+        }
+    }
+}
+
+fn trunc(b: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
+}
+
+/// Redis replaces CR and LF in error text, which may echo user input, by spaces.
+fn sanitized(s: String) -> Error {
+    Error::msg(s.replace(['\r', '\n'], " "))
+}
+
+/// How the client wants replies (CLIENT REPLY).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Suppress the reply of the next command only.
+    Skip,
+    /// Set by CLIENT REPLY SKIP: becomes Skip after the current command.
+    SkipNext,
+}
+
+/// Connection-local state of a client.
+pub struct Client {
+    pub id: u64,
+    pub db: usize,
+    pub authenticated: bool,
+    pub reply_mode: ReplyMode,
+    /// Set by QUIT / a fatal error: close once pending replies are written.
+    pub close_after_reply: bool,
+    pub no_evict: bool,
+    pub no_touch: bool,
+    pub shared: Arc<ClientShared>,
+    pub is_local: bool,
+}
+
+/// What a handler sees.
+pub struct Ctx<'a, 'k> {
+    pub args: &'a [&'a [u8]],
+    pub out: &'a mut ReplyBuf,
+    pub client: &'a mut Client,
+    pub server: &'a Server,
+    pub data: &'a mut Locked<'k>,
+    /// The time of this command, fixed for its whole run (ms since epoch).
+    pub now: i64,
+}
+
+impl<'a, 'k> Ctx<'a, 'k> {
+    /// Argument `i` (0 is the command name).
+    #[inline]
+    pub fn arg(&self, i: usize) -> &'a [u8] {
+        self.args[i]
+    }
+
+}
+
+/// The current database in the shard of `key`, and the key's hash: `let (db, h) =
+/// key_db!(ctx, key);`. A macro rather than a method so that it borrows only `ctx.data`,
+/// leaving `ctx.out` free for the reply while `db` is in use.
+#[macro_export]
+macro_rules! key_db {
+    ($ctx:expr, $key:expr) => {{
+        let h = cinnabar_engine::hash_key($key);
+        ($ctx.data.db($ctx.client.db, h), h)
+    }};
+    ($ctx:expr, $key:expr, $dbi:expr) => {{
+        let h = cinnabar_engine::hash_key($key);
+        ($ctx.data.db($dbi, h), h)
+    }};
+}
+
+/// Runs one command and appends its reply to `out`.
+pub fn execute(server: &Server, worker: &WorkerStats, client: &mut Client, out: &mut ReplyBuf, args: &[&[u8]]) {
+    let entry = match server.registry.resolve(args) {
+        Ok(e) => e,
+        Err(e) => {
+            bump(&worker.rejected_calls, 1);
+            out.error(e.to_string().as_bytes());
+            return;
+        }
+    };
+    let def = entry.def;
+    let stat = &worker.commands[entry.idx];
+    if !def.arity_ok(args.len()) {
+        bump(&stat.rejected, 1);
+        bump(&worker.rejected_calls, 1);
+        out.error(Error::WrongArity(def.full_name().to_string()).to_string().as_bytes());
+        return;
+    }
+    if def.flags & flags::PROTECTED != 0 && !debug_allowed(server, client) {
+        bump(&stat.rejected, 1);
+        bump(&worker.rejected_calls, 1);
+        out.error(b"ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
+        return;
+    }
+    if !client.authenticated && def.flags & flags::NO_AUTH == 0 && server.config.live.has_password.load(Ordering::Relaxed) {
+        bump(&stat.rejected, 1);
+        bump(&worker.rejected_calls, 1);
+        out.error(b"NOAUTH Authentication required.");
+        return;
+    }
+    client.shared.last_cmd.store(entry.idx, Ordering::Relaxed);
+
+    let ks = &server.keyspace;
+    let mut locked = match entry.access {
+        Access::All => ks.lock_all(),
+        Access::Keys => lock_keys(server, def, args),
+    };
+    let start = Instant::now();
+    let mut ctx = Ctx { args, out, client, server, data: &mut locked, now: crate::server::now_ms() };
+    let result = (entry.handler)(&mut ctx);
+    drop(locked);
+    let usec = start.elapsed().as_micros() as u64;
+    let stats = worker;
+    bump(&stat.calls, 1);
+    bump(&stat.usec, usec);
+    bump(&stats.total_commands, 1);
+    if let Err(e) = result {
+        bump(&stat.failed, 1);
+        bump(&stats.failed_calls, 1);
+        out.error(e.to_string().as_bytes());
+    }
+}
+
+fn debug_allowed(server: &Server, client: &Client) -> bool {
+    match server.config.get("enable-debug-command").as_str() {
+        "yes" => true,
+        "local" => client.is_local,
+        _ => false,
+    }
+}
+
+/// Locks the shards of the keys named in `args`, per the command's key specs.
+fn lock_keys<'k>(server: &'k Server, def: &CommandDef, args: &[&[u8]]) -> Locked<'k> {
+    let ks = &server.keyspace;
+    if def.flags & flags::MOVABLE_KEYS == 0 {
+        if def.first_key <= 0 {
+            return ks.lock_none();
+        }
+        let first = def.first_key as usize;
+        let last = if def.last_key < 0 { args.len() as i32 + def.last_key } else { def.last_key } as usize;
+        let step = def.step.max(1) as usize;
+        if first == last || (first < args.len() && first + step > last) {
+            return match args.get(first) {
+                Some(k) => ks.lock_one(ks.shard_of_key(k)),
+                None => ks.lock_none(),
+            };
+        }
+        let mut shards: SmallVec<[usize; 8]> = SmallVec::new();
+        let mut i = first;
+        while i <= last && i < args.len() {
+            shards.push(ks.shard_of_key(args[i]));
+            i += step;
+        }
+        return ks.lock_shards(&mut shards);
+    }
+    let mut pos = Vec::new();
+    if commands::key_positions(def, args, &mut pos).is_err() {
+        // The handler re-validates and reports the error; it touches no key.
+        return ks.lock_none();
+    }
+    let mut shards: SmallVec<[usize; 8]> = pos.iter().map(|&i| ks.shard_of_key(args[i])).collect();
+    ks.lock_shards(&mut shards)
+}

@@ -1,0 +1,202 @@
+//! Listeners and worker threads.
+//!
+//! Each worker thread runs its own single-threaded tokio runtime. The acceptor hands every new
+//! connection to one worker, round-robin, and the connection stays there for its whole life:
+//! its commands run on that thread, so there is no per-command hand-off between threads and no
+//! work stealing. Threads only meet at the shard locks (see docs/ARCHITECTURE.md).
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::{bail, Context};
+use tokio::net::TcpListener;
+use tokio::runtime::Handle;
+
+use crate::config::Config;
+use crate::server::Server;
+
+/// A running server.
+pub struct ServerHandle {
+    pub server: Arc<Server>,
+    /// The addresses actually bound (the port is known even when 0 was asked for).
+    pub addrs: Vec<SocketAddr>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The first bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// Stops the server and waits for its threads.
+    pub fn shutdown(mut self) {
+        self.server.request_shutdown();
+        self.join_threads();
+    }
+
+    /// Waits until the server stops (SHUTDOWN, a signal, or `Server::request_shutdown`).
+    pub fn wait(mut self) {
+        self.join_threads();
+    }
+
+    fn join_threads(&mut self) {
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.server.request_shutdown();
+            self.join_threads();
+        }
+    }
+}
+
+/// Number of worker threads: the `threads` parameter, or one per core.
+fn worker_count(config: &Config) -> usize {
+    match config.get_i64("threads") {
+        n if n > 0 => n as usize,
+        _ => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    }
+}
+
+/// Parses `bind` into addresses; a leading `-` marks one that may be missing (like ::1 on a
+/// host without IPv6).
+fn bind_addrs(config: &Config, port: u16) -> anyhow::Result<Vec<(SocketAddr, bool)>> {
+    let mut out = Vec::new();
+    for word in config.get("bind").split_whitespace() {
+        let (optional, host) = match word.strip_prefix('-') {
+            Some(h) => (true, h),
+            None => (false, word),
+        };
+        let host = match host {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            h => h,
+        };
+        let ip: std::net::IpAddr = host.parse().with_context(|| format!("invalid bind address '{word}'"))?;
+        out.push((SocketAddr::new(ip, port), optional));
+    }
+    Ok(out)
+}
+
+/// Starts the server: binds, spawns the workers and the cron thread, returns at once.
+pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
+    let nworkers = worker_count(&config);
+    let shards = match config.get_i64("shards") {
+        n if n > 0 => n as usize,
+        _ => (nworkers * 16).clamp(16, 1024),
+    };
+    let port = config.get_i64("port") as u16;
+    let addrs = bind_addrs(&config, port)?;
+    let server = Arc::new(Server::new(config, nworkers, shards));
+
+    // Bind synchronously so that errors surface here and port 0 resolves before we return.
+    let mut listeners = Vec::new();
+    let mut bound = Vec::new();
+    let mut chosen_port = port;
+    for (addr, optional) in addrs {
+        let addr = SocketAddr::new(addr.ip(), chosen_port);
+        match std::net::TcpListener::bind(addr) {
+            Ok(l) => {
+                l.set_nonblocking(true)?;
+                let local = l.local_addr()?;
+                chosen_port = local.port();
+                bound.push(local);
+                listeners.push(l);
+            }
+            Err(e) if optional => tracing::debug!("optional bind {addr} skipped: {e}"),
+            Err(e) => bail!("Could not create server TCP listening socket {addr}: {e}"),
+        }
+    }
+    if listeners.is_empty() {
+        bail!("no address to listen on");
+    }
+    server.port.store(chosen_port as u64, Ordering::Relaxed);
+    *server.listeners.lock() = bound.clone();
+
+    // Start the workers; each reports its runtime handle.
+    let mut threads = Vec::new();
+    let mut handles: Vec<Handle> = Vec::new();
+    for i in 0..nworkers {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let srv = server.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("cinnabar-worker-{i}"))
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+                    let _ = tx.send(rt.handle().clone());
+                    rt.block_on(async move {
+                        loop {
+                            // Register interest before checking the flag, so a shutdown
+                            // requested in between is not missed.
+                            let notified = srv.shutdown.notified();
+                            tokio::pin!(notified);
+                            notified.as_mut().enable();
+                            if srv.is_shutting_down() {
+                                break;
+                            }
+                            notified.await;
+                        }
+                    });
+                    // Dropping the runtime here cancels this worker's connections.
+                })?,
+        );
+        handles.push(rx.recv().context("worker failed to start")?);
+    }
+
+    // Acceptors run on worker 0; each accepted socket goes to the next worker in turn.
+    for l in listeners {
+        let srv = server.clone();
+        let handles = handles.clone();
+        let h0 = handles[0].clone();
+        h0.spawn(async move {
+            let listener = match TcpListener::from_std(l) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!("listener: {e}");
+                    return;
+                }
+            };
+            let mut next = 0usize;
+            loop {
+                let accepted = tokio::select! {
+                    r = listener.accept() => r,
+                    _ = srv.shutdown.notified() => return,
+                };
+                match accepted {
+                    Ok((stream, _)) => {
+                        let w = next % handles.len();
+                        next = next.wrapping_add(1);
+                        let stream = match stream.into_std() {
+                            Ok(s) => s,
+                            Err(_) => continue,
+                        };
+                        let srv2 = srv.clone();
+                        let stats = srv.workers[w].clone();
+                        handles[w].spawn(async move {
+                            // Register the socket with the reactor of the worker it belongs to.
+                            if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
+                                crate::conn::serve(srv2, stream, stats).await;
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!("accept: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    threads.push(crate::cron::spawn(server.clone())?);
+    Ok(ServerHandle { server, addrs: bound, threads })
+}

@@ -1,0 +1,169 @@
+//! State shared by every connection: the keyspace, configuration, client registry and
+//! statistics. One `Server` lives behind an `Arc` for the life of the process.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use cinnabar_engine::Keyspace;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::dispatch::Registry;
+
+/// Milliseconds since the Unix epoch.
+#[inline]
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+/// Per-command counters of one worker thread. Only that thread writes them (plain
+/// load-then-store, no locked instruction); INFO sums all workers.
+#[derive(Default)]
+pub struct CmdStat {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub rejected: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+#[inline]
+pub fn bump(a: &AtomicU64, n: u64) {
+    a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// Counters of one worker thread.
+pub struct WorkerStats {
+    pub commands: Box<[CmdStat]>,
+    pub total_commands: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub rejected_calls: AtomicU64,
+    pub failed_calls: AtomicU64,
+}
+
+impl WorkerStats {
+    pub fn new(ncommands: usize) -> WorkerStats {
+        WorkerStats {
+            commands: (0..ncommands).map(|_| CmdStat::default()).collect(),
+            total_commands: AtomicU64::new(0),
+            net_input_bytes: AtomicU64::new(0),
+            net_output_bytes: AtomicU64::new(0),
+            rejected_calls: AtomicU64::new(0),
+            failed_calls: AtomicU64::new(0),
+        }
+    }
+}
+
+/// What other connections (CLIENT LIST/KILL, INFO) can see of a client. The owning
+/// connection updates it with relaxed stores; nobody else writes except to kill it.
+pub struct ClientShared {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub created: Instant,
+    pub last_interaction_ms: AtomicI64,
+    pub db: AtomicUsize,
+    pub last_cmd: AtomicUsize,
+    pub resp: AtomicU8,
+    pub qbuf: AtomicUsize,
+    pub name: Mutex<Vec<u8>>,
+    pub lib_name: Mutex<Vec<u8>>,
+    pub lib_ver: Mutex<Vec<u8>>,
+    pub flags: Mutex<String>,
+    pub killed: AtomicBool,
+    pub kill: Notify,
+}
+
+impl ClientShared {
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        self.kill.notify_one();
+    }
+}
+
+/// CLIENT PAUSE state.
+#[derive(Default)]
+pub struct Pause {
+    /// Deadline (ms since epoch); 0 = not paused.
+    pub until_ms: AtomicI64,
+    /// True when only writes are paused (CLIENT PAUSE ... WRITE).
+    pub writes_only: AtomicBool,
+    pub unpaused: Notify,
+}
+
+pub struct Server {
+    pub keyspace: Keyspace,
+    pub config: Config,
+    pub registry: Registry,
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientShared>>>,
+    pub next_client_id: AtomicU64,
+    pub workers: Vec<Arc<WorkerStats>>,
+    pub started: Instant,
+    pub start_unix: i64,
+    pub run_id: String,
+    pub port: AtomicU64,
+    pub listeners: Mutex<Vec<SocketAddr>>,
+    pub shutdown: Notify,
+    pub shutting_down: AtomicBool,
+    pub total_connections: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub pause: Pause,
+    pub lastsave: AtomicI64,
+    pub stat_reset_ms: AtomicI64,
+}
+
+impl Server {
+    pub fn new(config: Config, nworkers: usize, shards: usize) -> Server {
+        let registry = Registry::build();
+        let databases = config.get_i64("databases") as usize;
+        let ncmd = registry.len();
+        let run_id: String = {
+            use rand::Rng;
+            let mut rng = rand::thread_rng();
+            (0..40).map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap()).collect()
+        };
+        Server {
+            keyspace: Keyspace::new(shards, databases),
+            config,
+            registry,
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            workers: (0..nworkers).map(|_| Arc::new(WorkerStats::new(ncmd))).collect(),
+            started: Instant::now(),
+            start_unix: now_ms() / 1000,
+            run_id,
+            port: AtomicU64::new(0),
+            listeners: Mutex::new(Vec::new()),
+            shutdown: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+            total_connections: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            pause: Pause::default(),
+            lastsave: AtomicI64::new(now_ms() / 1000),
+            stat_reset_ms: AtomicI64::new(0),
+        }
+    }
+
+    /// Asks every part of the server to stop.
+    pub fn request_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.shutdown.notify_waiters();
+        for c in self.clients.lock().values() {
+            c.kill();
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,112 @@
+//! Starts a server on a free loopback port for tests, and talks raw RESP to it.
+//!
+//! Integration tests never assume a server is already running: each starts its own with
+//! [`TestServer::start`] (port 0, so the kernel picks a free port) and it stops when dropped.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use cinnabar_resp::{encode_command, Frame};
+
+use crate::config::Config;
+use crate::net::{start, ServerHandle};
+
+pub struct TestServer {
+    pub handle: ServerHandle,
+}
+
+impl TestServer {
+    /// A server with default settings on 127.0.0.1 and a free port.
+    pub fn start() -> TestServer {
+        TestServer::with_args(&[])
+    }
+
+    /// A server with extra `--name value` style settings, e.g. `&["requirepass", "pw"]` as
+    /// (name, value) pairs.
+    pub fn with_args(pairs: &[(&str, &str)]) -> TestServer {
+        let mut args: Vec<String> = vec!["--port".into(), "0".into(), "--bind".into(), "127.0.0.1".into(), "--save".into(), "".into()];
+        for (k, v) in pairs {
+            args.push(format!("--{k}"));
+            args.push(v.to_string());
+        }
+        let config = Config::from_args(&args).expect("test config");
+        TestServer { handle: start(config).expect("server start") }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.handle.addr()
+    }
+
+    /// A `redis://` URL for the `redis` crate.
+    pub fn url(&self) -> String {
+        format!("redis://{}/", self.addr())
+    }
+
+    /// A raw connection.
+    pub fn raw(&self) -> RawConn {
+        RawConn::connect(self.addr())
+    }
+}
+
+/// A blocking TCP connection that sends commands and reads frames, for byte-exact tests.
+pub struct RawConn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawConn {
+    pub fn connect(addr: SocketAddr) -> RawConn {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.set_nodelay(true).unwrap();
+        RawConn { stream, buf: Vec::new() }
+    }
+
+    /// Sends one command as a RESP array.
+    pub fn send(&mut self, args: &[&[u8]]) {
+        let mut out = Vec::new();
+        encode_command(args, &mut out);
+        self.stream.write_all(&out).unwrap();
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads one reply frame.
+    pub fn read(&mut self) -> Frame {
+        loop {
+            if let Some((frame, n)) = Frame::parse(&self.buf).expect("bad frame from server") {
+                self.buf.drain(..n);
+                return frame;
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.stream.read(&mut chunk).expect("read");
+            assert!(n > 0, "server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Sends a command given as words and reads its reply.
+    pub fn cmd(&mut self, words: &[&str]) -> Frame {
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        self.send(&args);
+        self.read()
+    }
+
+    /// Reads exactly what the server sends until it closes or `timeout` passes.
+    pub fn read_until_close(&mut self, timeout: Duration) -> (Vec<u8>, bool) {
+        self.stream.set_read_timeout(Some(timeout)).unwrap();
+        let mut all = std::mem::take(&mut self.buf);
+        let mut chunk = [0u8; 65536];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return (all, true),
+                Ok(n) => all.extend_from_slice(&chunk[..n]),
+                Err(_) => return (all, false),
+            }
+        }
+    }
+}
