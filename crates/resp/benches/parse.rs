@@ -49,8 +49,9 @@ fn bench_parse(c: &mut Criterion) {
         })
     });
 
+    let line = b"SET key:000000012345 \"some value\"\r\n";
+    group.throughput(Throughput::Bytes(line.len() as u64));
     group.bench_function("inline_set", |b| {
-        let line = b"SET key:000000012345 \"some value\"\r\n";
         let mut argv = Argv::new();
         b.iter(|| {
             let n = parse_command(black_box(line), &limits, &mut argv).unwrap();

@@ -200,7 +200,18 @@ fn find_header_end(
     too_big: ProtocolError,
 ) -> Result<Option<usize>, ProtocolError> {
     let rest = &buf[pos..];
-    match find_byte(rest, b'\r') {
+    // Real header lines are a handful of bytes: a plain scan of the first
+    // few is cheaper than setting up the word-at-a-time search.
+    const SHORT: usize = 16;
+    let cr = match rest[..rest.len().min(SHORT)]
+        .iter()
+        .position(|&b| b == b'\r')
+    {
+        Some(cr) => Some(cr),
+        None if rest.len() > SHORT => find_byte(&rest[SHORT..], b'\r').map(|i| i + SHORT),
+        None => None,
+    };
+    match cr {
         Some(cr) if cr + 1 < rest.len() => Ok(Some(pos + cr)),
         Some(_) => Ok(None),
         None if rest.len() > max_inline_len => Err(too_big),
