@@ -13,7 +13,8 @@ use bytes::{Buf, BytesMut};
 use cinnabar_commands::flags;
 use cinnabar_resp::{parse_command, Argv, Limits, Protocol, ReplyBuf};
 use smallvec::SmallVec;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use crate::dispatch::{execute, Client, ReplyMode};
@@ -50,7 +51,6 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, stats: Arc<Worker
         lib_ver: Default::default(),
         flags: Default::default(),
         killed: false.into(),
-        kill: Default::default(),
     });
     let full = {
         let mut clients = server.clients.lock();
@@ -94,20 +94,17 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
             rbuf.reserve(READ_CHUNK);
         }
         let timeout = server.config.live.timeout_secs.load(Ordering::Relaxed);
-        let read = async {
-            if timeout > 0 {
-                match tokio::time::timeout(Duration::from_secs(timeout), stream.read_buf(&mut rbuf)).await {
-                    Ok(r) => r,
-                    Err(_) => Ok(0), // idle too long: close, as Redis does
-                }
-            } else {
-                stream.read_buf(&mut rbuf).await
+        let read = if timeout > 0 {
+            match tokio::time::timeout(Duration::from_secs(timeout), read_some(stream, &mut rbuf)).await {
+                Ok(r) => r,
+                Err(_) => Ok(0), // idle too long: close, as Redis does
             }
+        } else {
+            read_some(stream, &mut rbuf).await
         };
-        let n = tokio::select! {
-            biased;
-            _ = shared.kill.notified() => return,
-            r = read => match r { Ok(n) => n, Err(_) => return },
+        let n = match read {
+            Ok(n) => n,
+            Err(_) => return,
         };
         if n == 0 || shared.killed.load(Ordering::Relaxed) {
             return;
@@ -181,6 +178,44 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
         if close {
             let _ = stream.shutdown().await;
             return;
+        }
+    }
+}
+
+/// Reads what the socket has into `buf`, returning the byte count (0 at end of file).
+///
+/// A read that returns less than the free space means the socket is drained. Tokio would
+/// learn that only from one more read failing with EAGAIN: one wasted syscall per request at
+/// pipeline depth 1. Reporting the short read as WouldBlock from inside `try_io` clears the
+/// readiness at once; an edge that arrives meanwhile has a newer tick and is not lost.
+async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+    loop {
+        stream.readable().await?;
+        let mut got = 0usize;
+        let res = stream.try_io(Interest::READABLE, || {
+            let spare = buf.spare_capacity_mut();
+            let want = spare.len();
+            let n = socket2::SockRef::from(stream).recv(spare)?;
+            got = n;
+            if n > 0 && n < want {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        match res {
+            Ok(n) => {
+                // SAFETY: recv initialised the first n bytes of the spare capacity.
+                unsafe { buf.set_len(buf.len() + n) };
+                return Ok(n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if got > 0 {
+                    // SAFETY: as above.
+                    unsafe { buf.set_len(buf.len() + got) };
+                    return Ok(got);
+                }
+            }
+            Err(e) => return Err(e),
         }
     }
 }

@@ -81,13 +81,20 @@ pub struct ClientShared {
     pub lib_ver: Mutex<Vec<u8>>,
     pub flags: Mutex<String>,
     pub killed: AtomicBool,
-    pub kill: Notify,
 }
 
 impl ClientShared {
-    pub fn kill(&self) {
+    /// Closes the client's connection from another thread: marks it killed and shuts the
+    /// socket down, which wakes its task with end-of-file. The caller must hold the clients
+    /// registry lock: a connection leaves the registry before its socket is closed, so a
+    /// registered client's fd is still its own (never a reused number).
+    fn kill_locked(&self) {
         self.killed.store(true, Ordering::Relaxed);
-        self.kill.notify_one();
+        if self.fd >= 0 {
+            // SAFETY: shutdown(2) on a descriptor we know is open (see above); it does not
+            // close or free the descriptor.
+            unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
+        }
     }
 }
 
@@ -159,7 +166,19 @@ impl Server {
         self.shutting_down.store(true, Ordering::SeqCst);
         self.shutdown.notify_waiters();
         for c in self.clients.lock().values() {
-            c.kill();
+            c.kill_locked();
+        }
+    }
+
+    /// Kills the client with this id, if it is connected. Returns whether it was.
+    pub fn kill_client(&self, id: u64) -> bool {
+        let clients = self.clients.lock();
+        match clients.get(&id) {
+            Some(c) => {
+                c.kill_locked();
+                true
+            }
+            None => false,
         }
     }
 

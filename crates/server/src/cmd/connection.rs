@@ -346,7 +346,7 @@ fn kill_client(ctx: &mut Ctx, c: &ClientShared) {
         // Killing ourselves: reply first, then close, as Redis does.
         ctx.client.close_after_reply = true;
     } else {
-        c.kill();
+        ctx.server.kill_client(c.id);
     }
 }
 

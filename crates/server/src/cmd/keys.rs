@@ -12,7 +12,7 @@ use cinnabar_engine::glob::{glob_match, is_literal, is_match_all};
 use cinnabar_engine::{hash_key, num, Db, Entry, Error, NewValue, Result};
 use rand::Rng;
 
-use super::{clock, help_reply, idle_secs, int_arg, is};
+use super::{clock, db_index_arg, help_reply, idle_secs, int_arg, is};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -62,7 +62,10 @@ struct Look {
 
 impl Look {
     fn new(ctx: &Ctx) -> Look {
-        Look { now: ctx.now, no_touch: ctx.client.no_touch }
+        Look {
+            now: ctx.now,
+            no_touch: ctx.client.no_touch,
+        }
     }
 
     fn found(&self, db: &mut Db, slot: Option<usize>, stats: bool, touch: bool) -> Option<usize> {
@@ -103,19 +106,6 @@ fn type_name(e: &Entry) -> &'static str {
         ValueRef::Str(_) | ValueRef::Int(_) => "string",
         ValueRef::Obj(o) => o.type_name(),
     }
-}
-
-/// A database index given to MOVE or COPY ... DB, with Redis's three errors: not an integer,
-/// outside the C `int` range (getIntFromObjectOrReply), or not an existing database.
-fn target_db(ctx: &Ctx, arg: &[u8]) -> Result<usize> {
-    let n = int_arg(arg)?;
-    if n < i32::MIN as i64 || n > i32::MAX as i64 {
-        return Err(Error::msg("ERR value is out of range, value must between -2147483648 and 2147483647"));
-    }
-    if n < 0 || n as usize >= ctx.server.keyspace.databases() {
-        return Err(Error::DbIndexOutOfRange);
-    }
-    Ok(n as usize)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -168,7 +158,10 @@ fn type_cmd(ctx: &mut Ctx) -> Result<()> {
 /// TOUCH key [key ...]: refreshes the access clock even for a CLIENT NO-TOUCH client, since
 /// touching is the command's whole point.
 fn touch(ctx: &mut Ctx) -> Result<()> {
-    let look = Look { no_touch: false, ..Look::new(ctx) };
+    let look = Look {
+        no_touch: false,
+        ..Look::new(ctx)
+    };
     let mut n = 0;
     for &key in &ctx.args[1..] {
         let (db, h) = crate::key_db!(ctx, key);
@@ -246,7 +239,7 @@ fn copy(ctx: &mut Ctx) -> Result<()> {
         if is(a, "replace") {
             replace = true;
         } else if is(a, "db") && i + 1 < ctx.args.len() {
-            dst_db = target_db(ctx, ctx.arg(i + 1))?;
+            dst_db = db_index_arg(ctx.arg(i + 1), ctx.server.keyspace.databases())?;
             i += 1;
         } else {
             return Err(Error::Syntax);
@@ -258,8 +251,8 @@ fn copy(ctx: &mut Ctx) -> Result<()> {
     if src_db == dst_db && src == dst {
         return Err(Error::msg(SAME_OBJECT));
     }
-    let (db, _) = crate::key_db!(ctx, src, src_db);
-    let Some(slot) = look.read(db, hash_key(src), src) else {
+    let (db, hs) = crate::key_db!(ctx, src, src_db);
+    let Some(slot) = look.read(db, hs, src) else {
         ctx.out.integer(0);
         return Ok(());
     };
@@ -284,7 +277,7 @@ fn copy(ctx: &mut Ctx) -> Result<()> {
 /// moves the entry between two databases of one locked shard.
 fn move_cmd(ctx: &mut Ctx) -> Result<()> {
     let key = ctx.arg(1);
-    let dst_db = target_db(ctx, ctx.arg(2))?;
+    let dst_db = db_index_arg(ctx.arg(2), ctx.server.keyspace.databases())?;
     let src_db = ctx.client.db;
     if dst_db == src_db {
         return Err(Error::msg(SAME_OBJECT));
@@ -353,7 +346,10 @@ fn keys(ctx: &mut Ctx) -> Result<()> {
 /// to its first NUL byte, so anything after one is ignored.
 fn parse_cursor(arg: &[u8]) -> Result<u64> {
     let invalid = || Error::msg("ERR invalid cursor");
-    if arg.first().is_some_and(|&c| matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')) {
+    if arg
+        .first()
+        .is_some_and(|&c| matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
+    {
         return Err(invalid());
     }
     let s = match arg.iter().position(|&c| c == 0) {
@@ -376,7 +372,10 @@ fn parse_cursor(arg: &[u8]) -> Result<u64> {
         if !c.is_ascii_digit() {
             return Err(invalid());
         }
-        v = v.checked_mul(10).and_then(|v| v.checked_add((c - b'0') as u64)).ok_or_else(invalid)?;
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((c - b'0') as u64))
+            .ok_or_else(invalid)?;
     }
     Ok(if neg { v.wrapping_neg() } else { v })
 }
@@ -390,13 +389,15 @@ fn parse_cursor(arg: &[u8]) -> Result<u64> {
 /// shard has not been started (take its current length). On resume `remaining` is clamped
 /// to the current length.
 ///
-/// Why a key present for the whole scan is always returned: such a key sits either in the
-/// visited part (`remaining..len`), which it can only leave by being moved to a lower slot,
-/// or in the unvisited part, which it can only leave by ... nothing: a removal moves the last
-/// entry, which is either already visited or (when nothing has been visited yet) itself
-/// unvisited and moved into a lower, still unvisited, slot. Insertions append at the end,
-/// shrinking the table reorders nothing, and growth of the hash index does not touch the
-/// vector. So every unvisited key stays below `remaining` until the walk reaches it.
+/// Why a key present for the whole scan is always returned: the only entry that ever changes
+/// slot is the *last* one, moved into the hole a removal leaves. If the hole is in the
+/// visited part (`remaining..len`), the last entry is in the visited part too and stays
+/// there. If the hole is in the unvisited part (`0..remaining`), the last entry either was
+/// visited already (returning it again is allowed) or, when the vector is no longer than
+/// `remaining` (nothing visited yet, or it shrank), is itself unvisited and lands in a
+/// lower, still unvisited slot. Insertions append
+/// at the end, shrinking the vector reorders nothing, and growing the hash index does not
+/// touch the vector. So an unvisited key stays below `remaining` until the walk reaches it.
 ///
 /// Expired keys met on the way are deleted, as Redis does. That is safe for the same
 /// reason: deleting the slot being visited moves the last entry, which has an index at least
@@ -439,7 +440,11 @@ fn scan(ctx: &mut Ctx) -> Result<()> {
     let mut budget = count;
     let mut found: Vec<Vec<u8>> = Vec::new();
     while shard < nshards && budget > 0 {
-        let db = &mut ctx.data.shard_at(shard).expect("SCAN holds every shard").dbs[dbi];
+        let db = &mut ctx
+            .data
+            .shard_at(shard)
+            .expect("SCAN holds every shard")
+            .dbs[dbi];
         let len = db.len() as u64;
         let mut remaining = if resume == 0 { len } else { resume.min(len) };
         while remaining > 0 && budget > 0 {
@@ -467,7 +472,11 @@ fn scan(ctx: &mut Ctx) -> Result<()> {
             resume = remaining;
         }
     }
-    let next = if shard >= nshards { 0 } else { (resume << bits) | shard as u64 };
+    let next = if shard >= nshards {
+        0
+    } else {
+        (resume << bits) | shard as u64
+    };
     ctx.out.array(2);
     ctx.out.bulk(itoa::Buffer::new().format(next).as_bytes());
     ctx.out.array(found.len());
@@ -498,7 +507,11 @@ fn randomkey(ctx: &mut Ctx) -> Result<()> {
                 }
             })
             .expect("r < total");
-        let db = &mut ctx.data.shard_at(shard).expect("RANDOMKEY holds every shard").dbs[dbi];
+        let db = &mut ctx
+            .data
+            .shard_at(shard)
+            .expect("RANDOMKEY holds every shard")
+            .dbs[dbi];
         if db.entry(r).is_expired(now) {
             db.remove_slot(r);
             db.expired_keys += 1;
@@ -554,7 +567,9 @@ fn free_tables(garbage: Vec<Table>, background: bool) {
     if background {
         // If the thread cannot be spawned the closure, and the tables with it, are dropped
         // here: a synchronous free.
-        let _ = std::thread::Builder::new().name("cinnabar-lazyfree".into()).spawn(move || drop(garbage));
+        let _ = std::thread::Builder::new()
+            .name("cinnabar-lazyfree".into())
+            .spawn(move || drop(garbage));
     } else {
         drop(garbage);
     }
@@ -658,10 +673,12 @@ fn object_refcount(ctx: &mut Ctx) -> Result<()> {
         ctx.out.null();
         return Ok(());
     };
-    let small_int = matches!(db.entry(slot).value(), ValueRef::Int(n) if (0..SHARED_INTEGERS).contains(&n));
+    let small_int =
+        matches!(db.entry(slot).value(), ValueRef::Int(n) if (0..SHARED_INTEGERS).contains(&n));
     let shared = small_int && {
         let policy = ctx.server.config.get("maxmemory-policy");
-        ctx.server.config.get_i64("maxmemory") == 0 || !(policy.ends_with("-lru") || policy.ends_with("-lfu"))
+        ctx.server.config.get_i64("maxmemory") == 0
+            || !(policy.ends_with("-lru") || policy.ends_with("-lfu"))
     };
     ctx.out.integer(if shared { SHARED_REFCOUNT } else { 1 });
     Ok(())
@@ -699,7 +716,7 @@ fn object_freq(ctx: &mut Ctx) -> Result<()> {
         return Err(Error::msg("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
     let decay = ctx.server.config.get_i64("lfu-decay-time").max(0) as u64;
-    let periods = if decay == 0 { 0 } else { idle / 60 / decay };
+    let periods = (idle / 60).checked_div(decay).unwrap_or(0);
     ctx.out.integer(LFU_INIT_VAL.saturating_sub(periods) as i64);
     Ok(())
 }
@@ -755,14 +772,21 @@ fn expire_flags(args: &[&[u8]]) -> Result<ExpireFlags> {
         } else if is(a, "lt") {
             f.lt = true;
         } else {
-            return Err(Error::msg(format!("ERR Unsupported option {}", String::from_utf8_lossy(a))));
+            return Err(Error::msg(format!(
+                "ERR Unsupported option {}",
+                String::from_utf8_lossy(a)
+            )));
         }
     }
     if f.nx && (f.xx || f.gt || f.lt) {
-        return Err(Error::msg("ERR NX and XX, GT or LT options at the same time are not compatible"));
+        return Err(Error::msg(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
     }
     if f.gt && f.lt {
-        return Err(Error::msg("ERR GT and LT options at the same time are not compatible"));
+        return Err(Error::msg(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
     }
     Ok(f)
 }
@@ -802,10 +826,14 @@ fn expire_generic(ctx: &mut Ctx, cmd: &'static str, secs: bool, relative: bool) 
     let flags = expire_flags(&ctx.args[3..])?;
     let mut when = int_arg(ctx.arg(2))?;
     if secs {
-        when = when.checked_mul(1000).ok_or(Error::InvalidExpireTime(cmd))?;
+        when = when
+            .checked_mul(1000)
+            .ok_or(Error::InvalidExpireTime(cmd))?;
     }
     if relative {
-        when = when.checked_add(ctx.now).ok_or(Error::InvalidExpireTime(cmd))?;
+        when = when
+            .checked_add(ctx.now)
+            .ok_or(Error::InvalidExpireTime(cmd))?;
     }
     let look = Look::new(ctx);
     let key = ctx.arg(1);

@@ -42,9 +42,13 @@ pub fn float_arg(arg: &[u8]) -> Result<f64> {
     num::parse_f64(arg).ok_or(Error::NotFloat)
 }
 
-/// A database index argument (SELECT, MOVE, COPY DB, SWAPDB).
+/// A database index argument (SELECT, MOVE, COPY ... DB), with Redis's three errors: not an
+/// integer, outside the C `int` range (getIntFromObjectOrReply), or not an existing database.
 pub fn db_index_arg(arg: &[u8], databases: usize) -> Result<usize> {
-    let n = num::parse_i64(arg).ok_or_else(|| Error::msg("ERR value is not an integer or out of range"))?;
+    let n = int_arg(arg)?;
+    if n < i32::MIN as i64 || n > i32::MAX as i64 {
+        return Err(Error::msg("ERR value is out of range, value must between -2147483648 and 2147483647"));
+    }
     if n < 0 || n as usize >= databases {
         return Err(Error::DbIndexOutOfRange);
     }
