@@ -375,6 +375,7 @@ impl Config {
 
     /// Applies redis.conf syntax: one directive per line, `#` comments, quoted arguments.
     pub fn load_text(&mut self, text: &str) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
         for (lineno, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -388,9 +389,19 @@ impl Config {
             let param = find_param(name).ok_or_else(|| config_error(lineno, line, "Bad directive or wrong number of arguments"))?;
             let value = args.join(" ");
             let canon = normalize(param, &value).map_err(|e| config_error(lineno, line, &e.to_string()))?;
-            // `save` given several times on separate lines accumulates, as in Redis.
             let mut values = self.values.write();
-            values.insert(param.name, canon);
+            let first_time = seen.insert(param.name);
+            let merged = match param.kind {
+                // `save` on several lines accumulates, as in Redis ("save ''" clears).
+                Kind::Save if !first_time && !canon.is_empty() => {
+                    let prev = values.get(param.name).cloned().unwrap_or_default();
+                    if prev.is_empty() { canon } else { format!("{prev} {canon}") }
+                }
+                // Each client-output-buffer-limit line sets only the classes it names.
+                Kind::OutputBufferLimit => merge_buffer_limits(values.get(param.name).map(String::as_str).unwrap_or(""), &canon),
+                _ => canon,
+            };
+            values.insert(param.name, merged);
         }
         self.refresh_live();
         Ok(())
@@ -435,12 +446,16 @@ impl Config {
                 return Err((name.clone(), ConfigError::Immutable));
             }
             let canon = normalize(param, value).map_err(|e| (name.clone(), e))?;
-            staged.push((param.name, canon));
+            staged.push((param, canon));
         }
         {
             let mut values = self.values.write();
-            for (name, canon) in staged {
-                values.insert(name, canon);
+            for (param, canon) in staged {
+                let value = match param.kind {
+                    Kind::OutputBufferLimit => merge_buffer_limits(values.get(param.name).map(String::as_str).unwrap_or(""), &canon),
+                    _ => canon,
+                };
+                values.insert(param.name, value);
             }
         }
         self.refresh_live();
@@ -470,6 +485,22 @@ impl Default for Config {
     fn default() -> Self {
         Config::new()
     }
+}
+
+/// Overlays the classes named in `new` ("normal 0 0 0 pubsub ...") on the `old` setting.
+fn merge_buffer_limits(old: &str, new: &str) -> String {
+    let mut classes: Vec<(String, String)> = Vec::new();
+    for text in [old, new] {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        for chunk in words.chunks(4).filter(|c| c.len() == 4) {
+            let rest = chunk[1..].join(" ");
+            match classes.iter_mut().find(|(c, _)| c == chunk[0]) {
+                Some(slot) => slot.1 = rest,
+                None => classes.push((chunk[0].to_string(), rest)),
+            }
+        }
+    }
+    classes.iter().map(|(c, r)| format!("{c} {r}")).collect::<Vec<_>>().join(" ")
 }
 
 fn config_error(lineno: usize, line: &str, why: &str) -> String {
@@ -548,7 +579,7 @@ mod tests {
     #[test]
     fn unknown_parameter_is_an_error() {
         let args: Vec<String> = ["--no-such-thing", "1"].iter().map(|s| s.to_string()).collect();
-        assert!(Config::from_args(&args).unwrap_err().contains("Bad directive"));
+        assert!(Config::from_args(&args).err().unwrap().contains("Bad directive"));
     }
 
     #[test]
@@ -560,5 +591,15 @@ mod tests {
         assert_eq!(c.matching(b"hash-max-ziplist-value"), vec![("hash-max-ziplist-value", "32".to_string())]);
         assert_eq!(parse_memory("2gb"), Some(2 << 30));
         assert!(c.set_many(&[("port".into(), "1".into())]).is_err());
+    }
+
+    #[test]
+    fn save_lines_accumulate_and_buffer_limits_merge() {
+        let mut c = Config::new();
+        c.load_text("save 900 1\nsave 300 10\nclient-output-buffer-limit pubsub 1mb 2mb 30").unwrap();
+        assert_eq!(c.get("save"), "900 1 300 10");
+        assert_eq!(c.get("client-output-buffer-limit"), "normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 2097152 30");
+        c.set_many(&[("client-output-buffer-limit".into(), "normal 1 2 3".into())]).unwrap();
+        assert!(c.get("client-output-buffer-limit").starts_with("normal 1 2 3 slave"));
     }
 }
