@@ -55,7 +55,8 @@ fn init_logging(config: &cinnabar_server::config::Config) {
     let logfile = config.get("logfile");
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     if logfile.is_empty() {
-        builder.with_writer(std::io::stdout).init();
+        use std::io::IsTerminal;
+        builder.with_ansi(std::io::stdout().is_terminal()).with_writer(std::io::stdout).init();
     } else {
         match std::fs::OpenOptions::new().create(true).append(true).open(&logfile) {
             Ok(f) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).init(),

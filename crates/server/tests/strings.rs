@@ -210,6 +210,7 @@ fn wrong_arity_and_unknown_commands() {
     let srv = TestServer::start();
     let mut r = srv.raw();
     assert_eq!(r.cmd(&["GET"]), err("ERR wrong number of arguments for 'get' command"));
+    assert_eq!(r.cmd(&["PING", "x", "y"]), err("ERR wrong number of arguments for 'ping' command"));
     assert_eq!(r.cmd(&["GET", "a", "b"]), err("ERR wrong number of arguments for 'get' command"));
     assert_eq!(r.cmd(&["FOO", "a", "b"]), err("ERR unknown command 'FOO', with args beginning with: 'a' 'b' "));
     assert_eq!(r.cmd(&["CLIENT", "FOO"]), err("ERR unknown subcommand 'FOO'. Try CLIENT HELP."));

@@ -32,10 +32,13 @@ pub fn register(r: &mut Registry) {
     r.add("client|help", client_help);
 }
 
+/// PING [message]. The table's arity (-1) lets any count through; Redis checks the upper
+/// bound in the command itself.
 fn ping(ctx: &mut Ctx) -> Result<()> {
     match ctx.args.len() {
         1 => ctx.out.simple(b"PONG"),
-        _ => ctx.out.bulk(ctx.arg(1)),
+        2 => ctx.out.bulk(ctx.arg(1)),
+        _ => return Err(Error::WrongArity("ping".into())),
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! (INCR never parses text); other values are stored as bytes.
 
 use cinnabar_engine::entry::ValueRef;
-use cinnabar_engine::{num, Entry, Error, NewValue, Object, Result};
+use cinnabar_engine::{lcs, num, Entry, Error, NewValue, Object, Result};
 
 use super::{clock, int_arg, is, new_str_value, str_value, StrVal};
 use crate::dispatch::{Ctx, Registry};
@@ -31,6 +31,7 @@ pub fn register(r: &mut Registry) {
     r.add("incrby", incrby);
     r.add("decrby", decrby);
     r.add("incrbyfloat", incrbyfloat);
+    r.add("lcs", lcs_cmd);
 }
 
 /// Largest string a command may build (proto-max-bulk-len), as Redis's checkStringLength.
@@ -505,3 +506,64 @@ fn incrbyfloat(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]
+fn lcs_cmd(ctx: &mut Ctx) -> Result<()> {
+    let (mut want_len, mut want_idx, mut with_match_len, mut min_len) = (false, false, false, 0i64);
+    let mut i = 3;
+    while i < ctx.args.len() {
+        let a = ctx.arg(i);
+        if is(a, "idx") {
+            want_idx = true;
+        } else if is(a, "len") {
+            want_len = true;
+        } else if is(a, "withmatchlen") {
+            with_match_len = true;
+        } else if is(a, "minmatchlen") && i + 1 < ctx.args.len() {
+            min_len = int_arg(ctx.arg(i + 1))?.max(0);
+            i += 1;
+        } else {
+            return Err(Error::Syntax);
+        }
+        i += 1;
+    }
+    if want_len && want_idx {
+        return Err(Error::msg("ERR If you want both the length and indexes, please just use IDX."));
+    }
+    let now = ctx.now;
+    let load = |ctx: &mut Ctx, key: &[u8]| -> Result<Vec<u8>> {
+        let (db, h) = crate::key_db!(ctx, key);
+        Ok(match db.lookup(h, key, now) {
+            Some(s) => str_value(db.entry(s)).map_err(|_| Error::msg("ERR The specified keys must contain string values"))?.to_vec(),
+            None => Vec::new(),
+        })
+    };
+    let a = load(ctx, ctx.arg(1))?;
+    let b = load(ctx, ctx.arg(2))?;
+    let max = ctx.server.config.live.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
+    let res = lcs::lcs_with_limit(&a, &b, !want_len && !want_idx, want_idx, min_len as usize, max).map_err(|e| Error::msg(e.to_string()))?;
+    let out = &mut *ctx.out;
+    if want_idx {
+        out.map(2);
+        out.bulk(b"matches");
+        out.array(res.matches.len());
+        for m in &res.matches {
+            out.array(if with_match_len { 3 } else { 2 });
+            out.array(2);
+            out.integer(m.a.0 as i64);
+            out.integer(m.a.1 as i64);
+            out.array(2);
+            out.integer(m.b.0 as i64);
+            out.integer(m.b.1 as i64);
+            if with_match_len {
+                out.integer(m.len as i64);
+            }
+        }
+        out.bulk(b"len");
+        out.integer(res.len as i64);
+    } else if want_len {
+        out.integer(res.len as i64);
+    } else {
+        out.bulk(&res.string);
+    }
+    Ok(())
+}
