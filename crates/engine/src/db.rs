@@ -235,18 +235,15 @@ impl Db {
             }
             visited += 1;
             let slot = self.expire_cursor;
-            match self.table.at(slot).expire() {
-                Some(t) => {
-                    checked += 1;
-                    if t <= now_ms {
-                        // The last entry moves into `slot`: look at it next, do not advance.
-                        self.remove_slot(slot);
-                        self.expired_keys += 1;
-                        expired += 1;
-                        continue;
-                    }
+            if let Some(t) = self.table.at(slot).expire() {
+                checked += 1;
+                if t <= now_ms {
+                    // The last entry moves into `slot`: look at it next, do not advance.
+                    self.remove_slot(slot);
+                    self.expired_keys += 1;
+                    expired += 1;
+                    continue;
                 }
-                None => {}
             }
             self.expire_cursor += 1;
         }

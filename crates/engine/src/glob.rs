@@ -552,7 +552,9 @@ mod tests {
     #[test]
     fn exhaustive_tiny_against_reference() {
         let alpha: &[u8] = b"a*?[]^-\\";
-        let subjects: &[&[u8]] = &[b"", b"a", b"b", b"-", b"]", b"ab", b"aa", b"a-b", b"\\", b"^a"];
+        let subjects: &[&[u8]] = &[
+            b"", b"a", b"b", b"-", b"]", b"ab", b"aa", b"a-b", b"\\", b"^a",
+        ];
         let mut pat = Vec::new();
         // All patterns up to length 4 over the alphabet.
         fn rec(pat: &mut Vec<u8>, alpha: &[u8], depth: usize, f: &mut dyn FnMut(&[u8])) {

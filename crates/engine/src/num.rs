@@ -331,7 +331,11 @@ fn round_to_format(mant: u128, exp2: i64, sticky: bool, fmt: Format) -> Rounded 
         let (q, low, half) = if shift == 128 {
             (0u128, mant, 1u128 << 127)
         } else {
-            (mant >> shift, mant & ((1u128 << shift) - 1), 1u128 << (shift - 1))
+            (
+                mant >> shift,
+                mant & ((1u128 << shift) - 1),
+                1u128 << (shift - 1),
+            )
         };
         let up = low > half || (low == half && (sticky || q & 1 == 1));
         q + u128::from(up)
@@ -436,13 +440,11 @@ fn strtod_value(f: &CFloat<'_>) -> CConv<f64> {
         CFloatKind::Infinity => CConv::Ok(sign(f64::INFINITY)),
         CFloatKind::Hex { int, frac, exp } => match hex_parts(int, frac, exp) {
             None => CConv::Ok(sign(0.0)),
-            Some((mant, exp2, sticky)) => {
-                match round_to_format(mant, exp2, sticky, F64_FORMAT) {
-                    Rounded::Zero => CConv::Underflow,
-                    Rounded::Overflow => CConv::Overflow,
-                    r => CConv::Ok(f64_from_rounded(f.negative, r)),
-                }
-            }
+            Some((mant, exp2, sticky)) => match round_to_format(mant, exp2, sticky, F64_FORMAT) {
+                Rounded::Zero => CConv::Underflow,
+                Rounded::Overflow => CConv::Overflow,
+                r => CConv::Ok(f64_from_rounded(f.negative, r)),
+            },
         },
         CFloatKind::Decimal { int, frac, exp } => {
             let all_zero = int.iter().chain(frac).all(|&c| c == b'0');
@@ -467,7 +469,8 @@ fn strtod_value(f: &CFloat<'_>) -> CConv<f64> {
             text.push_str(itoa::Buffer::new().format(exp));
             match text.parse::<f64>() {
                 Ok(v) if v.is_infinite() => CConv::Overflow,
-                Ok(v) if v == 0.0 => CConv::Underflow,
+                // Non-zero digits that rounded to (either signed) zero.
+                Ok(v) if v.to_bits() << 1 == 0 => CConv::Underflow,
                 Ok(v) => CConv::Ok(v),
                 Err(_) => CConv::Nan, // unreachable: the text is well formed
             }
@@ -717,7 +720,13 @@ fn round_digit(digits: &mut [u8], delta: u64, mut rem: u64, kappa: u64, frac: u6
 
 /// Grisu2 digit generation: returns the number of digits written and adjusts
 /// the decimal exponent `k`.
-fn generate_digits(w: DiyFp, upper: DiyFp, lower: DiyFp, digits: &mut [u8; 18], k: &mut i32) -> usize {
+fn generate_digits(
+    w: DiyFp,
+    upper: DiyFp,
+    lower: DiyFp,
+    digits: &mut [u8; 18],
+    k: &mut i32,
+) -> usize {
     let wfrac = upper.f.wrapping_sub(w.f);
     let mut delta = upper.f.wrapping_sub(lower.f);
     // -upper.e is in [32, 60] thanks to the cached power choice; clamp to
@@ -768,7 +777,13 @@ fn generate_digits(w: DiyFp, upper: DiyFp, lower: DiyFp, digits: &mut [u8; 18], 
         part2 &= one - 1;
         if part2 < delta {
             *k += kappa;
-            round_digit(&mut digits[..idx], delta, part2, one, wfrac.wrapping_mul(unit));
+            round_digit(
+                &mut digits[..idx],
+                delta,
+                part2,
+                one,
+                wfrac.wrapping_mul(unit),
+            );
             return idx;
         }
         unit = unit.wrapping_mul(10);
@@ -893,6 +908,11 @@ fn fpconv_dtoa(d: f64, out: &mut Vec<u8>) {
     }
     let mut digits = [0u8; 18];
     let (n, k) = grisu2(d, &mut digits);
+    if n == 0 {
+        // Grisu2 always yields a digit for a non-zero double; stay total.
+        out.push(b'0');
+        return;
+    }
     emit_digits(&digits[..n], k, negative, out);
 }
 
@@ -918,7 +938,11 @@ pub fn parse_long_double(s: &[u8]) -> Option<f64> {
     let f = scan_c_float(s)?;
     match strtod_value(&f) {
         CConv::Ok(v) => Some(v),
-        CConv::Overflow => Some(if f.negative { f64::NEG_INFINITY } else { f64::INFINITY }),
+        CConv::Overflow => Some(if f.negative {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        }),
         CConv::Underflow => Some(if f.negative { -0.0 } else { 0.0 }),
         CConv::Nan => None,
     }
@@ -967,12 +991,20 @@ fn trim_fraction(s: &mut String) {
     }
 }
 
-/// Errors of [`incrbyfloat`], with Redis' exact messages.
+/// Errors of [`incrbyfloat`] and the `HINCRBYFLOAT` helpers, with Redis'
+/// exact messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum IncrFloatError {
-    /// The stored value or the increment is not a valid float.
+    /// The stored value (`INCRBYFLOAT`) or the increment (both commands) is
+    /// not a valid float.
     #[error("ERR value is not a valid float")]
     NotAFloat,
+    /// `HINCRBYFLOAT`: the stored hash field is not a valid float.
+    #[error("ERR hash value is not a float")]
+    HashValueNotAFloat,
+    /// `HINCRBYFLOAT`: the increment itself is infinite.
+    #[error("ERR value is NaN or Infinity")]
+    IncrementNanOrInfinity,
     /// The sum is NaN or infinite (nothing must be stored).
     #[error("ERR increment would produce NaN or Infinity")]
     NanOrInfinity,
@@ -982,23 +1014,58 @@ pub enum IncrFloatError {
 /// value (`None` for a missing key, which counts as 0) and the increment with
 /// `string2ld`, adds them in 80-bit extended precision, and formats the sum
 /// with `ld2string(LD_STR_HUMAN)`.  The returned bytes are both the new
-/// stored value and the bulk reply.
+/// stored value and the bulk reply (Redis also propagates them as
+/// `SET key <value> KEEPTTL`).  Redis checks the key type (`WRONGTYPE`)
+/// before either number, so do that first; integer-encoded values are
+/// passed as their decimal text.
 ///
 /// Errors: [`IncrFloatError::NotAFloat`] if either input is not a float (the
 /// current value is checked first, as in Redis), and
 /// [`IncrFloatError::NanOrInfinity`] if the result is NaN or infinite
 /// (e.g. `INCRBYFLOAT k inf`).
 ///
-/// `HINCRBYFLOAT` differs slightly (it rejects an infinite increment up
-/// front with "ERR value is NaN or Infinity" and uses "ERR hash value is not
-/// a float" for a bad stored value); build it from [`LongDouble`] directly.
+/// `HINCRBYFLOAT` orders its checks differently: see
+/// [`hincrbyfloat_parse_increment`] and [`hincrbyfloat_apply`].
 pub fn incrbyfloat(current: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, IncrFloatError> {
     let value = match current {
         Some(s) => LongDouble::parse(s).ok_or(IncrFloatError::NotAFloat)?,
         None => LongDouble::ZERO,
     };
     let incr = LongDouble::parse(incr).ok_or(IncrFloatError::NotAFloat)?;
-    let sum = value.add(incr);
+    finish_increment(value + incr)
+}
+
+/// First step of `HINCRBYFLOAT`, which Redis runs *before* looking the key
+/// up (so these errors win over `WRONGTYPE`): the increment must parse
+/// ([`IncrFloatError::NotAFloat`]) and be finite
+/// ([`IncrFloatError::IncrementNanOrInfinity`]).
+pub fn hincrbyfloat_parse_increment(incr: &[u8]) -> Result<LongDouble, IncrFloatError> {
+    let incr = LongDouble::parse(incr).ok_or(IncrFloatError::NotAFloat)?;
+    if incr.is_finite() {
+        Ok(incr)
+    } else {
+        Err(IncrFloatError::IncrementNanOrInfinity)
+    }
+}
+
+/// Second step of `HINCRBYFLOAT`, after the hash lookup/type check: adds the
+/// increment to the field's current value (`None` if the field is missing;
+/// integer-encoded values as decimal text) and returns the new value, which
+/// is also the reply.  Errors: [`IncrFloatError::HashValueNotAFloat`],
+/// [`IncrFloatError::NanOrInfinity`].
+pub fn hincrbyfloat_apply(
+    current: Option<&[u8]>,
+    incr: LongDouble,
+) -> Result<Vec<u8>, IncrFloatError> {
+    let value = match current {
+        Some(s) => LongDouble::parse(s).ok_or(IncrFloatError::HashValueNotAFloat)?,
+        None => LongDouble::ZERO,
+    };
+    finish_increment(value + incr)
+}
+
+/// The common tail: reject NaN/infinity, format like `LD_STR_HUMAN`.
+fn finish_increment(sum: LongDouble) -> Result<Vec<u8>, IncrFloatError> {
     if !sum.is_finite() {
         return Err(IncrFloatError::NanOrInfinity);
     }
@@ -1101,9 +1168,9 @@ impl LongDouble {
         self.class == LdClass::Infinite
     }
 
-    /// IEEE addition in x87 extended precision, round to nearest even.
-    #[allow(clippy::should_implement_trait)]
-    pub fn add(self, rhs: LongDouble) -> LongDouble {
+    /// IEEE addition in x87 extended precision, round to nearest even (the
+    /// [`std::ops::Add`] implementation).
+    fn sum(self, rhs: LongDouble) -> LongDouble {
         use LdClass::*;
         let nan = LongDouble {
             negative: false,
@@ -1133,9 +1200,10 @@ impl LongDouble {
             LdClass::Nan => f64::NAN,
             LdClass::Infinite => magnitude_sign(f64::INFINITY),
             LdClass::Zero => magnitude_sign(0.0),
-            LdClass::Finite { m, e } => {
-                f64_from_rounded(self.negative, round_to_format(u128::from(m), e, false, F64_FORMAT))
-            }
+            LdClass::Finite { m, e } => f64_from_rounded(
+                self.negative,
+                round_to_format(u128::from(m), e, false, F64_FORMAT),
+            ),
         }
     }
 
@@ -1202,6 +1270,16 @@ impl LongDouble {
         let mut out = Vec::with_capacity(24);
         self.write_human(&mut out);
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl std::ops::Add for LongDouble {
+    type Output = LongDouble;
+
+    /// IEEE addition in x87 extended precision, round to nearest even, as
+    /// `long double` `+` on x86-64.
+    fn add(self, rhs: LongDouble) -> LongDouble {
+        self.sum(rhs)
     }
 }
 
@@ -1310,8 +1388,8 @@ fn decimal_to_x87(int: &[u8], frac: &[u8], exp10: i64) -> Option<Rounded> {
     let nd = total - lead - trail;
     let q = exp10 - frac.len() as i64 + trail as i64;
     let magnitude = nd as i64 + q; // value is in [10^(magnitude-1), 10^magnitude)
-    // Largest finite x87 value is ~1.19e4932; half the smallest subnormal is
-    // ~1.8e-4951.  Outside these bounds no big arithmetic is needed.
+                                   // Largest finite x87 value is ~1.19e4932; half the smallest subnormal is
+                                   // ~1.8e-4951.  Outside these bounds no big arithmetic is needed.
     if magnitude > 4934 {
         return Some(Rounded::Overflow);
     }
@@ -1329,7 +1407,12 @@ fn decimal_to_x87(int: &[u8], frac: &[u8], exp10: i64) -> Option<Rounded> {
         let drop = t - 128;
         let sticky = n.any_low_bits(drop);
         n.shr(drop);
-        Some(round_to_format(n.low_u128(), drop as i64, sticky, X87_FORMAT))
+        Some(round_to_format(
+            n.low_u128(),
+            drop as i64,
+            sticky,
+            X87_FORMAT,
+        ))
     } else {
         // value = D / 10^-q: compute a 68/69-bit quotient plus sticky.
         let mut den = Big::from_u64(1);
@@ -1436,7 +1519,9 @@ impl Big {
             }
         }
         if words > 0 {
-            self.limbs.splice(0..0, std::iter::repeat(0).take(words));
+            let mut shifted = vec![0u32; words];
+            shifted.extend_from_slice(&self.limbs);
+            self.limbs = shifted;
         }
     }
 
@@ -1451,7 +1536,11 @@ impl Big {
         if bits > 0 {
             let len = self.limbs.len();
             for i in 0..len {
-                let hi = if i + 1 < len { self.limbs[i + 1] << (32 - bits) } else { 0 };
+                let hi = if i + 1 < len {
+                    self.limbs[i + 1] << (32 - bits)
+                } else {
+                    0
+                };
                 self.limbs[i] = (self.limbs[i] >> bits) | hi;
             }
         }
@@ -1522,3 +1611,472 @@ impl Big {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parse_i64_accepts_canonical_integers() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"1"), Some(1));
+        assert_eq!(parse_i64(b"-1"), Some(-1));
+        assert_eq!(parse_i64(b"1234567890"), Some(1_234_567_890));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+    }
+
+    #[test]
+    fn parse_i64_rejects_everything_else() {
+        for bad in [
+            &b""[..],
+            b"-",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"01",
+            b"00",
+            b"-0",
+            b"-01",
+            b"1.0",
+            b"1e3",
+            b"0x10",
+            b"9223372036854775808",
+            b"-9223372036854775809",
+            b"18446744073709551616",
+            b"99999999999999999999",
+            b"1\0",
+            b"abc",
+            b"000000000000000000001",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn parse_u64_follows_string2ull() {
+        assert_eq!(parse_u64(b"0"), Some(0));
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+        assert_eq!(parse_u64(b""), None);
+        // Negative canonical integers are rejected by the string2ll step...
+        assert_eq!(parse_u64(b"-1"), None);
+        // ...but strtoull's leniency shows through the fallback.
+        assert_eq!(parse_u64(b"-01"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"-0"), Some(0));
+        assert_eq!(parse_u64(b"007"), Some(7));
+        assert_eq!(parse_u64(b"+7"), Some(7));
+        assert_eq!(parse_u64(b" 7"), Some(7));
+        assert_eq!(parse_u64(b"7 "), None);
+        assert_eq!(parse_u64(b" "), None);
+        assert_eq!(parse_u64(b"1.5"), None);
+        // C-string semantics: stops at NUL.
+        assert_eq!(parse_u64(b"12\0garbage"), Some(12));
+        assert_eq!(parse_u64(b"\x0012"), None);
+    }
+
+    #[test]
+    fn write_integers() {
+        let mut out = Vec::new();
+        write_i64(i64::MIN, &mut out);
+        out.push(b' ');
+        write_i64(0, &mut out);
+        out.push(b' ');
+        write_u64(u64::MAX, &mut out);
+        assert_eq!(out, b"-9223372036854775808 0 18446744073709551615");
+    }
+
+    #[test]
+    fn parse_f64_accepts_strtod_forms() {
+        let cases: &[(&[u8], f64)] = &[
+            (b"0", 0.0),
+            (b"1", 1.0),
+            (b"-1.5", -1.5),
+            (b"+1.5", 1.5),
+            (b".5", 0.5),
+            (b"5.", 5.0),
+            (b"1e3", 1000.0),
+            (b"1E+3", 1000.0),
+            (b"1.e3", 1000.0),
+            (b"-.5e-1", -0.05),
+            (b"0001.5000", 1.5),
+            (b"0x10", 16.0),
+            (b"0X1.8p1", 3.0),
+            (b"0x.8", 0.5),
+            (b"-0x1p-2", -0.25),
+            (b"0x1e5", 485.0),
+            (b"1e-310", 1e-310),
+            (b"4.9406564584124654e-324", 5e-324),
+            (b"1.7976931348623157e308", f64::MAX),
+            (b"0e-99999", 0.0),
+            (b"0e99999", 0.0),
+        ];
+        for (s, v) in cases {
+            assert_eq!(parse_f64(s), Some(*v), "{:?}", String::from_utf8_lossy(s));
+        }
+        assert_eq!(parse_f64(b"inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"+Inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"-INFINITY"), Some(f64::NEG_INFINITY));
+        let neg_zero = parse_f64(b"-0").unwrap();
+        assert!(neg_zero == 0.0 && neg_zero.is_sign_negative());
+    }
+
+    #[test]
+    fn parse_f64_rejects() {
+        for bad in [
+            &b""[..],
+            b" 1",
+            b"1 ",
+            b"\t1",
+            b"1\0",
+            b".",
+            b"-",
+            b"e3",
+            b"1e",
+            b"1e+",
+            b"1.5x",
+            b"0x",
+            b"0xg",
+            b"0x1p",
+            b"nan",
+            b"-nan",
+            b"NaN(123)",
+            b"infin",
+            b"infinityy",
+            b"1e400",
+            b"-1e400",
+            b"1e-400",
+            b"2.4e-324",
+            b"0x1p1024",
+            b"0x1p-1076",
+            b"--1",
+            b"+-1",
+            b"1,5",
+        ] {
+            assert_eq!(parse_f64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    fn fmt(v: f64) -> String {
+        double_to_string(v)
+    }
+
+    #[test]
+    fn format_double_matches_redis_7_2() {
+        // Expected strings produced by Redis 7.2's d2string/fpconv.
+        let cases: &[(f64, &str)] = &[
+            (0.1, "0.1"),
+            (-0.1, "-0.1"),
+            (1.5, "1.5"),
+            (3.0, "3"),
+            (-3.0, "-3"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1e18, "1000000000000000000"),
+            (1e19, "1e+19"),
+            (-1e19, "-1e+19"),
+            (4_611_686_018_427_387_904.0, "4611686018427387904"),
+            (-4_611_686_018_427_387_904.0, "-4611686018427387904"),
+            (4_611_686_018_427_389_952.0, "4611686018427390000"),
+            (1e20, "1e+20"),
+            (1.5e20, "1.5e+20"),
+            (123_456_789_012_345_680_000.0, "123456789012345680000"),
+            (1e21, "1e+21"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (0.000001, "0.000001"),
+            (0.00001, "0.00001"),
+            (0.0001, "0.0001"),
+            (0.001, "0.001"),
+            (0.0001234, "1.234e-4"),
+            (0.001234, "0.001234"),
+            (12345.678901234567, "1.2345678901234567e+4"),
+            (1234567.125, "1234567.125"),
+            (1e15 + 0.5, "1000000000000000.5"),
+            (6.02214, "6.02214"),
+            (123.456, "123.456"),
+            (1e100, "1e+100"),
+            (1e300, "1e+300"),
+            (-1e300, "-1e+300"),
+            (1e-300, "1e-300"),
+            (5e-324, "5e-324"),
+            (5e-310, "5e-310"),
+            (2.2250738585072014e-308, "2.2250738585072014e-308"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (0.30000000000000004, "0.30000000000000004"),
+            (1.0 / 3.0, "0.3333333333333333"),
+            (1.0000000000000002, "1.0000000000000002"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (f64::NAN, "nan"),
+            // Grisu2 is not always shortest: Redis prints 17 digits here
+            // where 16 would round-trip.
+            (
+                f64::from_bits(0x4b09_362a_f3ba_8fc3),
+                "3.0184885696892512e+53",
+            ),
+        ];
+        for (v, want) in cases {
+            assert_eq!(fmt(*v), *want, "{v:e}");
+        }
+    }
+
+    /// Exact 2^-k / 10^k significands via the same big-integer code the
+    /// long double parser uses.
+    #[test]
+    fn cached_powers_are_correct() {
+        for (i, &(f, e)) in CACHED_POW10.iter().enumerate() {
+            let k = CACHED_POW10_FIRST + CACHED_POW10_STEP * i as i32;
+            // value = num / den exactly.
+            let mut num = Big::from_u64(1);
+            let mut den = Big::from_u64(1);
+            if k >= 0 {
+                num.mul_pow10(k as u64);
+            } else {
+                den.mul_pow10(u64::from(k.unsigned_abs()));
+            }
+            // Scale so that the quotient has 66 bits: 64 + round + guard.
+            let s = 66 - num.bit_len() as i64 + den.bit_len() as i64;
+            if s >= 0 {
+                num.shl(s as u64);
+            } else {
+                den.shl(s.unsigned_abs());
+            }
+            let (q, sticky) = num.div_small_quotient(&den, 68);
+            let shift = (128 - q.leading_zeros()) as i64 - 64;
+            let mut m = q >> shift;
+            let rest = q & ((1u128 << shift) - 1);
+            let half = 1u128 << (shift - 1);
+            if rest > half || (rest == half && (sticky || m & 1 == 1)) {
+                m += 1;
+            }
+            let mut exp = shift - s;
+            if m >> 64 != 0 {
+                m >>= 1;
+                exp += 1;
+            }
+            assert_eq!((m as u64, exp as i32), (f, e), "10^{k}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5000))]
+
+        #[test]
+        fn format_double_round_trips(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            let s = fmt(v);
+            if v.is_nan() {
+                prop_assert_eq!(s, "nan");
+            } else {
+                let back = parse_f64(s.as_bytes()).expect("reparse");
+                prop_assert_eq!(back.to_bits(), v.to_bits(), "{}", s);
+            }
+        }
+
+        #[test]
+        fn parse_i64_round_trips(v in any::<i64>()) {
+            let mut out = Vec::new();
+            write_i64(v, &mut out);
+            prop_assert_eq!(parse_i64(&out), Some(v));
+            prop_assert_eq!(parse_u64(&out), u64::try_from(v).ok());
+        }
+
+        #[test]
+        fn parsers_never_panic(s in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = parse_i64(&s);
+            let _ = parse_u64(&s);
+            let _ = parse_f64(&s);
+            let _ = parse_long_double(&s);
+            let _ = incrbyfloat(Some(&s), b"1");
+        }
+
+        #[test]
+        fn parse_f64_agrees_with_rust_on_plain_decimals(v in any::<f64>()) {
+            prop_assume!(v.is_finite());
+            let s = format!("{v:e}");
+            prop_assert_eq!(parse_f64(s.as_bytes()), Some(v));
+        }
+
+        #[test]
+        fn long_double_add_is_commutative_and_exact_for_integers(
+            a in -(1i64 << 52)..(1i64 << 52),
+            b in -(1i64 << 52)..(1i64 << 52),
+        ) {
+            let x = LongDouble::from_i64(a);
+            let y = LongDouble::from_i64(b);
+            prop_assert_eq!(x + y, y + x);
+            prop_assert_eq!(x + y, LongDouble::from_i64(a + b));
+            prop_assert_eq!((x + y).to_human_string(), (a + b).to_string());
+            prop_assert_eq!(LongDouble::parse(a.to_string().as_bytes()), Some(x));
+        }
+    }
+
+    fn incr(cur: &str, by: &str) -> Result<String, IncrFloatError> {
+        incrbyfloat(Some(cur.as_bytes()), by.as_bytes()).map(|v| String::from_utf8(v).unwrap())
+    }
+
+    #[test]
+    fn incrbyfloat_matches_redis_on_x86_64() {
+        // Expected strings produced by Redis 7.2 (x86-64, glibc).
+        let cases: &[(&str, &str, &str)] = &[
+            ("10.50", "0.1", "10.6"),
+            ("10.6", "-5", "5.6"),
+            ("5.0e3", "2.0e2", "5200"),
+            ("0.1", "0.2", "0.3"),
+            ("1000.1", "0", "1000.09999999999999998"),
+            ("0", "1e-300", "0"),
+            ("0", "-1e-20", "0"),
+            ("0", "-0.000000000000000005", "0"),
+            ("0", "0.000000000000000015", "0.00000000000000002"),
+            ("1", "1e-17", "1.00000000000000001"),
+            ("0.02439024390243902", "-0.024390243902439025", "0"),
+            ("17179869184", "1.5", "17179869185.5"),
+            ("17179869184", "17179869184", "34359738368"),
+            ("0", "1e30", "1000000000000000000024696061952"),
+            ("0", "1e-4950", "0"),
+            ("0", "0x1p-3", "0.125"),
+            ("0", "0x1.8p1", "3"),
+            ("-0", "0", "0"),
+            ("-0", "-0", "0"),
+            ("3.0", "0", "3"),
+            ("0", "+.5", "0.5"),
+            ("0", "-5.", "-5"),
+            ("9223372036854775807", "1", "9223372036854775808"),
+            (
+                "0",
+                "1.23456789012345678901234567890",
+                "1.23456789012345679",
+            ),
+            ("-1.5", "0.5", "-1"),
+            // An exact tie at the 17th digit rounds to even.
+            ("0", "0.000003814697265625", "0.00000381469726562"),
+        ];
+        for (cur, by, want) in cases {
+            assert_eq!(incr(cur, by).as_deref(), Ok(*want), "{cur} + {by}");
+        }
+    }
+
+    #[test]
+    fn incrbyfloat_errors() {
+        use IncrFloatError::*;
+        assert_eq!(incr("1.5", "inf"), Err(NanOrInfinity));
+        assert_eq!(incr("0", "INFINITY"), Err(NanOrInfinity));
+        assert_eq!(incr("inf", "-inf"), Err(NanOrInfinity));
+        assert_eq!(incr("1e4932", "1e4932"), Err(NanOrInfinity));
+        assert_eq!(incr("0", "1e4933"), Err(NotAFloat));
+        assert_eq!(incr("0", "1e-4952"), Err(NotAFloat));
+        assert_eq!(incr("0", " 1"), Err(NotAFloat));
+        assert_eq!(incr("1 ", "1"), Err(NotAFloat));
+        assert_eq!(incr("0", "nan"), Err(NotAFloat));
+        assert_eq!(incr("0", "1e"), Err(NotAFloat));
+        assert_eq!(incr("0", ""), Err(NotAFloat));
+        assert_eq!(incr("0", "0x"), Err(NotAFloat));
+        assert_eq!(incr("1\0", "1"), Err(NotAFloat));
+        // The stored value is checked before the increment.
+        assert_eq!(incr("abc", "inf"), Err(NotAFloat));
+        assert_eq!(
+            incrbyfloat(None, b"2.5").as_deref(),
+            Ok(&b"2.5"[..]),
+            "missing key counts as 0"
+        );
+        // HINCRBYFLOAT's two steps and messages.
+        assert_eq!(hincrbyfloat_parse_increment(b"x"), Err(NotAFloat));
+        assert_eq!(
+            hincrbyfloat_parse_increment(b"-inf"),
+            Err(IncrementNanOrInfinity)
+        );
+        let by = hincrbyfloat_parse_increment(b"0.2").unwrap();
+        assert_eq!(
+            hincrbyfloat_apply(Some(b"0.1"), by).as_deref(),
+            Ok(&b"0.3"[..])
+        );
+        assert_eq!(hincrbyfloat_apply(None, by).as_deref(), Ok(&b"0.2"[..]));
+        assert_eq!(
+            hincrbyfloat_apply(Some(b"abc"), by),
+            Err(HashValueNotAFloat)
+        );
+        let big = hincrbyfloat_parse_increment(b"1e4932").unwrap();
+        assert_eq!(hincrbyfloat_apply(Some(b"1e4932"), big), Err(NanOrInfinity));
+        assert_eq!(
+            HashValueNotAFloat.to_string(),
+            "ERR hash value is not a float"
+        );
+        assert_eq!(
+            IncrementNanOrInfinity.to_string(),
+            "ERR value is NaN or Infinity"
+        );
+        assert_eq!(NotAFloat.to_string(), "ERR value is not a valid float");
+        assert_eq!(
+            NanOrInfinity.to_string(),
+            "ERR increment would produce NaN or Infinity"
+        );
+    }
+
+    #[test]
+    fn incrbyfloat_large_values() {
+        // 1e4932 is finite as a long double: Redis prints all 4933 digits.
+        let r = incr("0", "1e4932").unwrap();
+        assert_eq!(r.len(), 4933);
+        assert!(r.starts_with("1000000000000000000006018949387963891323837774254533114"));
+        // Inputs of MAX_LONG_DOUBLE_CHARS bytes or more are rejected.
+        let long = "1".repeat(MAX_LONG_DOUBLE_CHARS - 1);
+        assert!(LongDouble::parse(long.as_bytes()).is_none()); // ~1e5118 overflows
+        let long = format!("0.{}", "1".repeat(MAX_LONG_DOUBLE_CHARS - 3));
+        assert!(LongDouble::parse(long.as_bytes()).is_some());
+        let long = format!("0.{}", "1".repeat(MAX_LONG_DOUBLE_CHARS - 2));
+        assert!(LongDouble::parse(long.as_bytes()).is_none());
+    }
+
+    #[test]
+    fn long_double_helpers() {
+        assert!(LongDouble::parse(b"inf").unwrap().is_infinite());
+        assert!(LongDouble::parse(b"nan").is_none());
+        let inf = LongDouble::parse(b"inf").unwrap();
+        let nan = inf + LongDouble::parse(b"-inf").unwrap();
+        assert!(nan.is_nan() && !nan.is_finite());
+        assert_eq!(inf + inf, inf);
+        assert!((nan + LongDouble::ZERO).is_nan());
+        // -0 + -0 stays negative zero; x + -x is +0.
+        let nz = LongDouble::parse(b"-0").unwrap();
+        assert_eq!(nz + nz, nz);
+        let x = LongDouble::parse(b"1.5").unwrap();
+        assert_eq!(x + LongDouble::parse(b"-1.5").unwrap(), LongDouble::ZERO);
+        assert_eq!(LongDouble::parse(b"0.5").unwrap().to_f64(), 0.5);
+        assert_eq!(
+            LongDouble::from_i64(i64::MIN).to_human_string(),
+            "-9223372036854775808"
+        );
+        assert_eq!(LongDouble::ZERO.to_human_string(), "0");
+        assert_eq!(
+            LongDouble::parse(b"-inf").unwrap().to_human_string(),
+            "-inf"
+        );
+        // Subnormal long doubles survive a round trip through to_f64 as 0.
+        assert_eq!(LongDouble::parse(b"1e-4940").unwrap().to_f64(), 0.0);
+    }
+
+    #[test]
+    fn f64_long_double_approximation() {
+        assert_eq!(parse_long_double(b"10.5"), Some(10.5));
+        assert_eq!(parse_long_double(b"1e400"), Some(f64::INFINITY));
+        assert_eq!(parse_long_double(b"-1e-400"), Some(-0.0));
+        assert_eq!(parse_long_double(b"1e5000"), None);
+        assert_eq!(parse_long_double(b"nan"), None);
+        assert_eq!(parse_long_double(b" 1"), None);
+        assert_eq!(parse_long_double(b"inf"), Some(f64::INFINITY));
+        let long = format!("0.{}", "1".repeat(MAX_LONG_DOUBLE_CHARS - 2));
+        assert_eq!(parse_long_double(long.as_bytes()), None);
+
+        assert_eq!(format_incrbyfloat(10.5 + 0.1), "10.6");
+        assert_eq!(format_incrbyfloat(3.0), "3");
+        assert_eq!(format_incrbyfloat(-0.0), "0");
+        assert_eq!(format_incrbyfloat(-2.5), "-2.5");
+        assert_eq!(format_incrbyfloat(1e-300), "0");
+        assert_eq!(format_incrbyfloat(-1e-300), "0");
+        assert_eq!(format_incrbyfloat(1.5e-17), "0.00000000000000002");
+        assert_eq!(format_incrbyfloat(1e20), "100000000000000000000");
+        assert_eq!(format_incrbyfloat(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(format_incrbyfloat(17179869185.5), "17179869185.5");
+    }
+}

@@ -309,7 +309,7 @@ fn msetnx(ctx: &mut Ctx) -> Result<()> {
 }
 
 /// Makes the entry's value a growable `Object::Str` (for in-place edits) and returns it.
-fn raw_string(e: &mut Entry) -> Result<&mut Vec<u8>> {
+pub(crate) fn raw_string(e: &mut Entry) -> Result<&mut Vec<u8>> {
     let owned = match e.value() {
         ValueRef::Str(b) => Some(b.to_vec()),
         ValueRef::Int(n) => Some(itoa::Buffer::new().format(n).as_bytes().to_vec()),
@@ -479,30 +479,29 @@ fn decrby(ctx: &mut Ctx) -> Result<()> {
     incr_generic(ctx, -by)
 }
 
+/// INCRBYFLOAT key increment: computed in 80-bit extended precision and formatted exactly as
+/// Redis does (see `num::incrbyfloat`), stored as text. Checks in Redis's order: type, stored
+/// value, increment.
 fn incrbyfloat(ctx: &mut Ctx) -> Result<()> {
-    let by = num::parse_long_double(ctx.arg(2)).ok_or(Error::NotFloat)?;
-    let (key, now) = (ctx.arg(1), ctx.now);
+    let (key, incr, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
     let (db, h) = crate::key_db!(ctx, key);
     let slot = db.lookup(h, key, now);
-    let cur = match slot {
-        None => 0.0,
-        Some(s) => match str_value(db.entry(s))? {
-            StrVal::Int(n) => n as f64,
-            StrVal::Bytes(b) => num::parse_long_double(b).ok_or(Error::NotFloat)?,
-        },
+    let text = {
+        let mut scratch = itoa::Buffer::new();
+        let cur = match slot {
+            Some(s) => Some(str_value(db.entry(s))?),
+            None => None,
+        };
+        let cur_bytes = cur.as_ref().map(|v| v.bytes(&mut scratch));
+        num::incrbyfloat(cur_bytes, incr).map_err(|e| Error::msg(e.to_string()))?
     };
-    let new = cur + by;
-    if !new.is_finite() {
-        return Err(Error::msg("ERR increment would produce NaN or Infinity"));
-    }
-    let text = num::format_incrbyfloat(new);
     match slot {
-        Some(s) => db.entry_mut(s).set_value(NewValue::Str(text.as_bytes())),
+        Some(s) => db.entry_mut(s).set_value(NewValue::Str(&text)),
         None => {
-            db.put(h, Entry::new(key, NewValue::Str(text.as_bytes()), None, clock(now)));
+            db.put(h, Entry::new(key, NewValue::Str(&text), None, clock(now)));
         }
     }
-    ctx.out.bulk(text.as_bytes());
+    ctx.out.bulk(&text);
     Ok(())
 }
 
