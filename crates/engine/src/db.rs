@@ -194,6 +194,14 @@ impl Db {
         }
     }
 
+    /// Adds an entry whose key is known to be absent (after a failed lookup); returns its slot.
+    pub fn insert_new(&mut self, hash: u64, entry: Entry) -> usize {
+        if entry.expire().is_some() {
+            self.volatile += 1;
+        }
+        self.table.insert_new(hash, entry)
+    }
+
     /// Removes the entry in `slot`.
     pub fn remove_slot(&mut self, slot: usize) -> Entry {
         let e = self.table.remove_at(slot);

@@ -15,6 +15,7 @@ pub mod keyspace;
 pub mod lcs;
 pub mod num;
 pub mod object;
+pub mod types;
 
 pub use db::Db;
 pub use entry::{Entry, NewValue, ValueRef};

@@ -1,8 +1,9 @@
 //! Values that live in their own heap allocation, referenced from an [`Entry`](crate::entry::Entry).
 //!
 //! Small strings and integers are stored inside the entry itself; everything that grows in
-//! place or has internal structure lives here. The collection types join this enum as they are
-//! implemented.
+//! place or has internal structure lives here.
+
+use crate::types::{hash::Hash, list::List, set::Set, zset::ZSet};
 
 /// A boxed value.
 #[derive(Debug, Clone, PartialEq)]
@@ -10,14 +11,22 @@ pub enum Object {
     /// A string that is large or was modified in place (APPEND, SETRANGE, SETBIT): a `Vec`
     /// gives amortised growth, so repeated appends stay linear.
     Str(Vec<u8>),
+    List(List),
+    Set(Set),
+    Hash(Hash),
+    ZSet(ZSet),
 }
 
 impl Object {
-    /// Heap bytes owned by the object (approximate, for MEMORY USAGE and INFO).
+    /// Heap bytes owned by the object (for MEMORY USAGE and INFO).
     pub fn mem_usage(&self) -> usize {
         std::mem::size_of::<Object>()
             + match self {
                 Object::Str(v) => v.capacity(),
+                Object::List(l) => l.mem_usage(),
+                Object::Set(s) => s.mem_usage(),
+                Object::Hash(h) => h.mem_usage(),
+                Object::ZSet(z) => z.mem_usage(),
             }
     }
 
@@ -25,6 +34,21 @@ impl Object {
     pub fn type_name(&self) -> &'static str {
         match self {
             Object::Str(_) => "string",
+            Object::List(_) => "list",
+            Object::Set(_) => "set",
+            Object::Hash(_) => "hash",
+            Object::ZSet(_) => "zset",
+        }
+    }
+
+    /// OBJECT ENCODING name.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Object::Str(_) => "raw",
+            Object::List(l) => l.encoding(),
+            Object::Set(s) => s.encoding(),
+            Object::Hash(h) => h.encoding(),
+            Object::ZSet(z) => z.encoding(),
         }
     }
 }

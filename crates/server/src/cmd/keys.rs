@@ -655,7 +655,8 @@ fn object_encoding(ctx: &mut Ctx) -> Result<()> {
     let enc: &[u8] = match db.entry(slot).value() {
         ValueRef::Int(_) => b"int",
         ValueRef::Str(s) if s.len() <= EMBSTR_SIZE_LIMIT => b"embstr",
-        _ => b"raw",
+        ValueRef::Str(_) => b"raw",
+        ValueRef::Obj(o) => o.encoding().as_bytes(),
     };
     ctx.out.bulk(enc);
     Ok(())

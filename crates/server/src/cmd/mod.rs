@@ -12,8 +12,12 @@ use crate::dispatch::Registry;
 pub mod admin;
 pub mod bitops;
 pub mod connection;
+pub mod hash;
 pub mod keys;
+pub mod list;
+pub mod set;
 pub mod string;
+pub mod zset;
 
 /// Registers every family's commands.
 pub fn register_all(r: &mut Registry) {
@@ -22,6 +26,10 @@ pub fn register_all(r: &mut Registry) {
     keys::register(r);
     connection::register(r);
     admin::register(r);
+    list::register(r);
+    set::register(r);
+    hash::register(r);
+    zset::register(r);
 }
 
 /// ASCII case-insensitive comparison of an argument with an option name.
@@ -139,4 +147,47 @@ pub fn help_reply(ctx: &mut crate::dispatch::Ctx, lines: &[&str]) {
     for l in lines {
         ctx.out.simple(l.as_bytes());
     }
+}
+
+/// Finds `key` holding an object accepted by `is_kind` (e.g. `|o| matches!(o, Object::List(_))`).
+/// Ok(None) when the key is missing (or expired), WRONGTYPE when it holds another type.
+pub fn lookup_kind(
+    db: &mut cinnabar_engine::Db,
+    h: u64,
+    key: &[u8],
+    now: i64,
+    is_kind: impl Fn(&cinnabar_engine::Object) -> bool,
+) -> Result<Option<usize>> {
+    match db.lookup(h, key, now) {
+        None => Ok(None),
+        Some(slot) => match db.entry(slot).value() {
+            ValueRef::Obj(o) if is_kind(o) => Ok(Some(slot)),
+            _ => Err(Error::WrongType),
+        },
+    }
+}
+
+/// Like [`lookup_kind`], but creates the key with `make()` when it is missing.
+pub fn lookup_or_create(
+    db: &mut cinnabar_engine::Db,
+    h: u64,
+    key: &[u8],
+    now: i64,
+    is_kind: impl Fn(&cinnabar_engine::Object) -> bool,
+    make: impl FnOnce() -> cinnabar_engine::Object,
+) -> Result<usize> {
+    match lookup_kind(db, h, key, now, is_kind)? {
+        Some(slot) => Ok(slot),
+        None => Ok(db.insert_new(h, Entry::new(key, cinnabar_engine::NewValue::Obj(Box::new(make())), None, clock(now)))),
+    }
+}
+
+/// Removes the key in `slot` if its collection became empty, as Redis deletes empty
+/// collections. Returns whether it was removed.
+pub fn remove_if_empty(db: &mut cinnabar_engine::Db, slot: usize, is_empty: impl Fn(&cinnabar_engine::Object) -> bool) -> bool {
+    let empty = matches!(db.entry(slot).value(), ValueRef::Obj(o) if is_empty(o));
+    if empty {
+        db.remove_slot(slot);
+    }
+    empty
 }

@@ -1,0 +1,26 @@
+//! The zset type (being written).
+
+/// A zset value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ZSet {}
+
+impl ZSet {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Heap bytes owned, for MEMORY USAGE.
+    pub fn mem_usage(&self) -> usize {
+        0
+    }
+
+    /// OBJECT ENCODING name.
+    pub fn encoding(&self) -> &'static str {
+        "zset"
+    }
+}
