@@ -9,6 +9,10 @@
 //! - `RANDOMKEY`, eviction and active-expiry sampling pick a uniform slot in O(1).
 //! - Per key the table costs a 4-byte index slot plus an 8-byte entry pointer.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use hashbrown::HashTable;
 
 use crate::entry::Entry;
@@ -129,6 +133,9 @@ pub struct Db {
     /// Lookups that found / did not find the key (INFO keyspace_hits / keyspace_misses).
     pub hits: u64,
     pub misses: u64,
+    /// WATCHed keys of this db: key -> the dirty flags of the clients watching it. Empty, and
+    /// so without allocation, while nobody watches.
+    pub watched: HashMap<Box<[u8]>, Vec<Arc<AtomicBool>>>,
 }
 
 impl Db {
@@ -256,6 +263,39 @@ impl Db {
             self.expire_cursor += 1;
         }
         (checked, expired)
+    }
+
+    /// True when `key` exists and has not expired at `now_ms` (no lazy deletion: WATCH and
+    /// its checks must not change the keyspace).
+    pub fn is_live(&self, hash: u64, key: &[u8], now_ms: i64) -> bool {
+        self.table.find(hash, key).is_some_and(|s| !self.table.at(s).is_expired(now_ms))
+    }
+
+    /// Registers a client's dirty flag as watching `key`.
+    pub fn watch(&mut self, key: &[u8], flag: &Arc<AtomicBool>) {
+        self.watched.entry(key.into()).or_default().push(flag.clone());
+    }
+
+    /// Removes a client's dirty flag from the watchers of `key`.
+    pub fn unwatch(&mut self, key: &[u8], flag: &Arc<AtomicBool>) {
+        if let Some(list) = self.watched.get_mut(key) {
+            list.retain(|f| !Arc::ptr_eq(f, flag));
+            if list.is_empty() {
+                self.watched.remove(key);
+                if self.watched.is_empty() {
+                    self.watched = HashMap::new();
+                }
+            }
+        }
+    }
+
+    /// Marks every client watching `key` as dirty (its EXEC will fail).
+    pub fn touch_watched(&self, key: &[u8]) {
+        if let Some(list) = self.watched.get(key) {
+            for f in list {
+                f.store(true, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Sum of remaining TTLs and count of volatile keys, sampled, for INFO's avg_ttl.

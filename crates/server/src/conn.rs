@@ -79,8 +79,12 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, stats: Arc<Worker
         no_touch: false,
         shared: shared.clone(),
         is_local,
+        multi: None,
+        watched: Vec::new(),
+        dirty: Default::default(),
     };
     run(&server, &stats, &mut stream, &mut client).await;
+    crate::dispatch::unwatch_all(&server, &mut client);
     server.clients.lock().remove(&id);
 }
 

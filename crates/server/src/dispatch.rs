@@ -17,6 +17,8 @@ use smallvec::SmallVec;
 
 use crate::server::{bump, ClientShared, Server, WorkerStats};
 
+pub use crate::cmd::multi::unwatch_all;
+
 /// A command implementation. Writes its reply into `ctx.out`; an `Err` is written as the
 /// error reply by the dispatcher (and counted in `failed_calls`).
 pub type Handler = fn(&mut Ctx<'_, '_>) -> Result<()>;
@@ -85,6 +87,11 @@ impl Registry {
 
     pub fn entries(&self) -> &[CmdEntry] {
         &self.cmds
+    }
+
+    /// The entry at a registry index (as stored in queued commands and statistics).
+    pub fn at(&self, idx: usize) -> &CmdEntry {
+        &self.cmds[idx]
     }
 
     /// Looks up by full name ("get", "config|get"), case-insensitively, without allocating.
@@ -182,6 +189,26 @@ pub struct Client {
     pub no_touch: bool,
     pub shared: Arc<ClientShared>,
     pub is_local: bool,
+    /// The transaction being queued, between MULTI and EXEC/DISCARD.
+    pub multi: Option<Multi>,
+    /// Keys this client WATCHes: (db, key, live when watched).
+    pub watched: Vec<(usize, Box<[u8]>, bool)>,
+    /// Set by any other client's change to a watched key: EXEC then fails.
+    pub dirty: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A transaction being queued.
+#[derive(Default)]
+pub struct Multi {
+    pub queue: Vec<Queued>,
+    /// A command was rejected while queueing: EXEC answers EXECABORT.
+    pub error: bool,
+}
+
+/// A queued command: its arguments (copied out of the read buffer) and registry index.
+pub struct Queued {
+    pub args: Vec<Vec<u8>>,
+    pub idx: usize,
 }
 
 /// What a handler sees.
@@ -190,6 +217,7 @@ pub struct Ctx<'a, 'k> {
     pub out: &'a mut ReplyBuf,
     pub client: &'a mut Client,
     pub server: &'a Server,
+    pub worker: &'a WorkerStats,
     pub data: &'a mut Locked<'k>,
     /// The time of this command, fixed for its whole run (ms since epoch).
     pub now: i64,
@@ -219,56 +247,160 @@ macro_rules! key_db {
     }};
 }
 
-/// Runs one command and appends its reply to `out`.
+/// Runs one command and appends its reply to `out`. Inside MULTI, commands other than the
+/// transaction controls are checked and queued instead.
 pub fn execute(server: &Server, worker: &WorkerStats, client: &mut Client, out: &mut ReplyBuf, args: &[&[u8]]) {
     let entry = match server.registry.resolve(args) {
         Ok(e) => e,
         Err(e) => {
             bump(&worker.rejected_calls, 1);
+            flag_transaction(client);
             out.error(e.to_string().as_bytes());
             return;
         }
     };
     let def = entry.def;
     let stat = &worker.commands[entry.idx];
-    if !def.arity_ok(args.len()) {
+    let reject = |client: &mut Client, out: &mut ReplyBuf, msg: &[u8]| {
         bump(&stat.rejected, 1);
         bump(&worker.rejected_calls, 1);
-        out.error(Error::WrongArity(def.full_name().to_string()).to_string().as_bytes());
+        flag_transaction(client);
+        out.error(msg);
+    };
+    if !def.arity_ok(args.len()) {
+        reject(client, out, Error::WrongArity(def.full_name().to_string()).to_string().as_bytes());
         return;
     }
     if def.flags & flags::PROTECTED != 0 && !debug_allowed(server, client) {
-        bump(&stat.rejected, 1);
-        bump(&worker.rejected_calls, 1);
-        out.error(b"ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
+        reject(client, out, b"ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
         return;
     }
     if !client.authenticated && def.flags & flags::NO_AUTH == 0 && server.config.live.has_password.load(Ordering::Relaxed) {
-        bump(&stat.rejected, 1);
-        bump(&worker.rejected_calls, 1);
-        out.error(b"NOAUTH Authentication required.");
+        reject(client, out, b"NOAUTH Authentication required.");
         return;
+    }
+    if let Some(multi) = client.multi.as_mut() {
+        if !is_transaction_control(def) {
+            if def.flags & flags::NO_MULTI != 0 {
+                reject(client, out, b"ERR Command not allowed inside a transaction");
+                return;
+            }
+            multi.queue.push(Queued { args: args.iter().map(|a| a.to_vec()).collect(), idx: entry.idx });
+            out.simple(b"QUEUED");
+            return;
+        }
     }
     client.shared.last_cmd.store(entry.idx, Ordering::Relaxed);
 
     let ks = &server.keyspace;
     let mut locked = match entry.access {
         Access::All => ks.lock_all(),
-        Access::Keys => lock_keys(server, def, args),
+        Access::Keys => lock_keys(server, entry.def, args),
     };
+    run_locked(server, worker, client, out, args, entry, &mut locked);
+}
+
+/// Runs one command whose shards are already locked (by `execute`, or by EXEC for the whole
+/// transaction), with statistics and WATCH signalling.
+pub fn run_locked(
+    server: &Server,
+    worker: &WorkerStats,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    args: &[&[u8]],
+    entry: &CmdEntry,
+    locked: &mut Locked<'_>,
+) {
+    let stat = &worker.commands[entry.idx];
     let start = Instant::now();
-    let mut ctx = Ctx { args, out, client, server, data: &mut locked, now: crate::server::now_ms() };
+    let now = crate::server::now_ms();
+    // Only when some client WATCHes anything: note which watched keys are live before a write.
+    let watch = if server.watching.load(Ordering::Relaxed) > 0 && entry.def.flags & flags::WRITE != 0 {
+        watched_before(entry.def, args, client.db, locked, now)
+    } else {
+        None
+    };
+    let mut ctx = Ctx { args, out, client, server, worker, data: locked, now };
     let result = (entry.handler)(&mut ctx);
-    drop(locked);
+    if let (Some(before), true) = (watch, result.is_ok()) {
+        signal_watched(before, locked, crate::server::now_ms());
+    }
     let usec = start.elapsed().as_micros() as u64;
-    let stats = worker;
     bump(&stat.calls, 1);
     bump(&stat.usec, usec);
-    bump(&stats.total_commands, 1);
+    bump(&worker.total_commands, 1);
     if let Err(e) = result {
         bump(&stat.failed, 1);
-        bump(&stats.failed_calls, 1);
+        bump(&worker.failed_calls, 1);
         out.error(e.to_string().as_bytes());
+    }
+}
+
+/// MULTI, EXEC, DISCARD, WATCH, QUIT and RESET run at once even inside a transaction.
+fn is_transaction_control(def: &CommandDef) -> bool {
+    matches!(def.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+}
+
+/// An error while queueing makes the transaction fail at EXEC (EXECABORT).
+fn flag_transaction(client: &mut Client) {
+    if let Some(m) = client.multi.as_mut() {
+        m.error = true;
+    }
+}
+
+/// A watched key a write command may change: (db, key, hash, was live before the command).
+type WatchProbe = SmallVec<[(usize, Vec<u8>, u64, bool); 4]>;
+
+/// Before a write: for each key the command names that someone WATCHes, whether it is live.
+/// FLUSHALL/FLUSHDB/SWAPDB name no keys: for them every watched key of the affected dbs is
+/// probed. A watched key is signalled afterwards only if it was live before or is live after,
+/// so deleting a missing or already expired key does not fail anyone's EXEC, as in Redis.
+fn watched_before(def: &CommandDef, args: &[&[u8]], db: usize, locked: &mut Locked<'_>, now: i64) -> Option<WatchProbe> {
+    let mut probe = WatchProbe::new();
+    let dbs: SmallVec<[usize; 2]> = match def.name {
+        "flushall" => (0..locked.keyspace().databases()).collect(),
+        "flushdb" => SmallVec::from_slice(&[db]),
+        "swapdb" => args[1..3].iter().filter_map(|a| cinnabar_engine::num::parse_i64(a)).map(|n| n as usize).filter(|&n| n < locked.keyspace().databases()).collect(),
+        _ => SmallVec::new(),
+    };
+    if !dbs.is_empty() {
+        for shard in locked.shards() {
+            for &d in &dbs {
+                for key in shard.dbs[d].watched.keys() {
+                    let h = cinnabar_engine::hash_key(key);
+                    // SWAPDB: a key counts as live when it is live in either db.
+                    let live = dbs.iter().any(|&o| shard.dbs[o].is_live(h, key, now));
+                    probe.push((d, key.to_vec(), h, live));
+                }
+            }
+        }
+        return Some(probe);
+    }
+    let mut pos = Vec::new();
+    if commands::key_positions(def, args, &mut pos).is_err() {
+        return None;
+    }
+    for &i in &pos {
+        let key = args[i];
+        let h = cinnabar_engine::hash_key(key);
+        let Some(shard) = locked.shard_at(cinnabar_engine::keyspace::shard_of_hash(h, locked.keyspace().shard_count() - 1)) else { continue };
+        // MOVE and COPY ... DB write the key in another db: probe every db watching it.
+        for (d, dbr) in shard.dbs.iter().enumerate() {
+            if dbr.watched.contains_key(key) {
+                probe.push((d, key.to_vec(), h, dbr.is_live(h, key, now)));
+            }
+        }
+    }
+    Some(probe)
+}
+
+/// After a successful write: mark dirty the watchers of probed keys that were or are live.
+fn signal_watched(probe: WatchProbe, locked: &mut Locked<'_>, now: i64) {
+    for (d, key, h, was_live) in probe {
+        let db = locked.db(d, h);
+        if was_live || db.is_live(h, &key, now) {
+            db.touch_watched(&key);
+        }
     }
 }
 

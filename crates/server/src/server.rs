@@ -127,6 +127,8 @@ pub struct Server {
     pub pause: Pause,
     pub lastsave: AtomicI64,
     pub stat_reset_ms: AtomicI64,
+    /// Number of (client, key) WATCH registrations; writes skip all WATCH work while it is 0.
+    pub watching: AtomicUsize,
 }
 
 impl Server {
@@ -158,6 +160,7 @@ impl Server {
             pause: Pause::default(),
             lastsave: AtomicI64::new(now_ms() / 1000),
             stat_reset_ms: AtomicI64::new(0),
+            watching: AtomicUsize::new(0),
         }
     }
 

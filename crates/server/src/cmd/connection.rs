@@ -159,6 +159,8 @@ fn quit(ctx: &mut Ctx) -> Result<()> {
 /// RESET: back to a fresh connection's state (db 0, RESP2, replies on, no name, and
 /// unauthenticated when a password is required).
 fn reset(ctx: &mut Ctx) -> Result<()> {
+    ctx.client.multi = None;
+    crate::dispatch::unwatch_all(ctx.server, ctx.client);
     ctx.client.db = 0;
     ctx.client.shared.db.store(0, Ordering::Relaxed);
     ctx.out.proto = Protocol::Resp2;

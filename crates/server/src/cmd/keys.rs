@@ -619,6 +619,12 @@ fn swapdb(ctx: &mut Ctx) -> Result<()> {
     }
     for shard in ctx.data.shards() {
         shard.dbs.swap(a as usize, b as usize);
+        // WATCH registrations belong to the db index, not to the data: put them back.
+        let (x, y) = (a.min(b) as usize, a.max(b) as usize);
+        if x != y {
+            let (lo, hi) = shard.dbs.split_at_mut(y);
+            std::mem::swap(&mut lo[x].watched, &mut hi[0].watched);
+        }
     }
     ctx.out.ok();
     Ok(())

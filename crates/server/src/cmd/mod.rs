@@ -15,6 +15,7 @@ pub mod connection;
 pub mod hash;
 pub mod keys;
 pub mod list;
+pub mod multi;
 pub mod set;
 pub mod string;
 pub mod zset;
@@ -26,6 +27,7 @@ pub fn register_all(r: &mut Registry) {
     keys::register(r);
     connection::register(r);
     admin::register(r);
+    multi::register(r);
     list::register(r);
     set::register(r);
     hash::register(r);
