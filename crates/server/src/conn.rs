@@ -82,6 +82,9 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, stats: Arc<Worker
         multi: None,
         watched: Vec::new(),
         dirty: Default::default(),
+        blocked: None,
+        ready_keys: Vec::new(),
+        in_exec: false,
     };
     run(&server, &stats, &mut stream, &mut client).await;
     crate::dispatch::unwatch_all(&server, &mut client);
@@ -93,7 +96,11 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
     let mut out = ReplyBuf::new(Protocol::Resp2);
     let mut argv = Argv::new();
     let shared = client.shared.clone();
+    // False right after a blocked command completes: commands pipelined behind it are
+    // already buffered and run before the next read.
+    let mut need_read = true;
     loop {
+        if need_read {
         if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
             rbuf.reserve(READ_CHUNK);
         }
@@ -115,6 +122,8 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
         }
         bump(&stats.net_input_bytes, n as u64);
         shared.last_interaction_ms.store(now_ms(), Ordering::Relaxed);
+        }
+        need_read = true;
 
         let limits = Limits {
             max_bulk_len: server.config.live.proto_max_bulk_len.load(Ordering::Relaxed) as usize,
@@ -153,6 +162,9 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                         close = true;
                         break;
                     }
+                    if client.blocked.is_some() {
+                        break;
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -182,6 +194,66 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
         if close {
             let _ = stream.shutdown().await;
             return;
+        }
+        if let Some(blocked) = client.blocked.take() {
+            match wait_blocked(server, stream, &mut rbuf, client, blocked, out.proto).await {
+                Some(reply) => {
+                    bump(&stats.net_output_bytes, reply.len() as u64);
+                    if stream.write_all(&reply).await.is_err() {
+                        return;
+                    }
+                    need_read = false;
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+/// Waits for a blocked command to be served, to time out, to be unblocked, or for the client
+/// to leave (None). Bytes the client sends meanwhile are buffered for after the wake-up.
+async fn wait_blocked(
+    server: &Server,
+    stream: &TcpStream,
+    rbuf: &mut BytesMut,
+    client: &Client,
+    mut blocked: crate::blocking::BlockedOn,
+    proto: Protocol,
+) -> Option<Vec<u8>> {
+    use crate::blocking::Wake;
+    let null: &[u8] = if proto == Protocol::Resp3 { b"_\r\n" } else { b"*-1\r\n" };
+    let to_reply = |w: Result<Wake, _>| match w {
+        Ok(Wake::Reply(v)) => v,
+        Ok(Wake::Error) => b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec(),
+        _ => null.to_vec(),
+    };
+    let sleep = async {
+        match blocked.deadline {
+            Some(t) => tokio::time::sleep(Duration::from_millis((t - now_ms()).max(0) as u64)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep);
+    loop {
+        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
+            rbuf.reserve(READ_CHUNK);
+        }
+        tokio::select! {
+            w = &mut blocked.rx => return Some(to_reply(w)),
+            _ = &mut sleep => {
+                if server.blocking.cancel(client.id) {
+                    return Some(null.to_vec());
+                }
+                // Served (or unblocked) just as the timeout fired: the reply is on its way.
+                return Some(to_reply(blocked.rx.await));
+            }
+            r = read_some(stream, rbuf) => match r {
+                Ok(n) if n > 0 && !client.shared.killed.load(Ordering::Relaxed) => continue,
+                _ => {
+                    server.blocking.cancel(client.id);
+                    return None;
+                }
+            },
         }
     }
 }

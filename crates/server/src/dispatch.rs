@@ -195,6 +195,13 @@ pub struct Client {
     pub watched: Vec<(usize, Box<[u8]>, bool)>,
     /// Set by any other client's change to a watched key: EXEC then fails.
     pub dirty: Arc<std::sync::atomic::AtomicBool>,
+    /// Set by a blocking command that found nothing: the connection waits on it.
+    pub blocked: Option<crate::blocking::BlockedOn>,
+    /// Keys with blocked waiters that this client's writes touched, served once its locks
+    /// are released.
+    pub ready_keys: Vec<(usize, Vec<u8>)>,
+    /// Inside EXEC: blocking commands must not block.
+    pub in_exec: bool,
 }
 
 /// A transaction being queued.
@@ -298,6 +305,11 @@ pub fn execute(server: &Server, worker: &WorkerStats, client: &mut Client, out: 
         Access::Keys => lock_keys(server, entry.def, args),
     };
     run_locked(server, worker, client, out, args, entry, &mut locked);
+    drop(locked);
+    if !client.ready_keys.is_empty() {
+        let ready = std::mem::take(&mut client.ready_keys);
+        crate::blocking::serve_ready(server, ready);
+    }
 }
 
 /// Runs one command whose shards are already locked (by `execute`, or by EXEC for the whole
@@ -325,6 +337,9 @@ pub fn run_locked(
     if let (Some(before), true) = (watch, result.is_ok()) {
         signal_watched(before, locked, crate::server::now_ms());
     }
+    if result.is_ok() && entry.def.flags & flags::WRITE != 0 && server.blocking.count.load(Ordering::Relaxed) > 0 {
+        note_ready_keys(server, client, entry, args);
+    }
     let usec = start.elapsed().as_micros() as u64;
     bump(&stat.calls, 1);
     bump(&stat.usec, usec);
@@ -333,6 +348,29 @@ pub fn run_locked(
         bump(&stat.failed, 1);
         bump(&worker.failed_calls, 1);
         out.error(e.to_string().as_bytes());
+    }
+}
+
+/// After a write: remember the keys it named that blocked clients wait on (all waited keys
+/// for keyspace-wide writes such as SWAPDB or FLUSHALL), to serve them once locks are
+/// released.
+fn note_ready_keys(server: &Server, client: &mut Client, entry: &CmdEntry, args: &[&[u8]]) {
+    let waited = server.blocking.waited_keys();
+    if waited.is_empty() {
+        return;
+    }
+    if entry.access == Access::All {
+        client.ready_keys.extend(waited);
+        return;
+    }
+    let mut pos = Vec::new();
+    if commands::key_positions(entry.def, args, &mut pos).is_err() {
+        return;
+    }
+    for (db, key) in waited {
+        if pos.iter().any(|&i| args[i] == key.as_slice()) {
+            client.ready_keys.push((db, key));
+        }
     }
 }
 

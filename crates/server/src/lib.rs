@@ -8,6 +8,7 @@
 //! - [`cmd`]: the command families, one file per data type or area, like Redis's t_*.c.
 //! - [`testkit`]: start a server on a free port, for tests.
 
+pub mod blocking;
 pub mod cmd;
 pub mod config;
 pub mod conn;

@@ -129,6 +129,8 @@ pub struct Server {
     pub stat_reset_ms: AtomicI64,
     /// Number of (client, key) WATCH registrations; writes skip all WATCH work while it is 0.
     pub watching: AtomicUsize,
+    /// Clients blocked in BLPOP and friends.
+    pub blocking: crate::blocking::Blocking,
 }
 
 impl Server {
@@ -161,6 +163,7 @@ impl Server {
             lastsave: AtomicI64::new(now_ms() / 1000),
             stat_reset_ms: AtomicI64::new(0),
             watching: AtomicUsize::new(0),
+            blocking: Default::default(),
         }
     }
 

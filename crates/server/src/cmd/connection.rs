@@ -30,6 +30,7 @@ pub fn register(r: &mut Registry) {
     r.add("client|no-touch", client_no_touch);
     r.add("client|setinfo", client_setinfo);
     r.add("client|help", client_help);
+    r.add("client|unblock", client_unblock);
 }
 
 /// PING [message]. The table's arity (-1) lets any count through; Redis checks the upper
@@ -439,6 +440,20 @@ fn client_setinfo(ctx: &mut Ctx) -> Result<()> {
         return Err(Error::msg(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(attr))));
     }
     ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 if the client was blocked and is now woken.
+fn client_unblock(ctx: &mut Ctx) -> Result<()> {
+    let id = int_arg(ctx.arg(2))?;
+    let error = match ctx.args.get(3) {
+        None => false,
+        Some(a) if is(a, "timeout") => false,
+        Some(a) if is(a, "error") => true,
+        Some(_) => return Err(Error::msg("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+    };
+    let done = id > 0 && ctx.server.blocking.unblock(id as u64, error);
+    ctx.out.integer(done as i64);
     Ok(())
 }
 

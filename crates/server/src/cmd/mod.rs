@@ -11,6 +11,7 @@ use crate::dispatch::Registry;
 
 pub mod admin;
 pub mod bitops;
+pub mod blocking;
 pub mod connection;
 pub mod hash;
 pub mod keys;
@@ -29,6 +30,7 @@ pub fn register_all(r: &mut Registry) {
     admin::register(r);
     multi::register(r);
     list::register(r);
+    blocking::register(r);
     set::register(r);
     hash::register(r);
     zset::register(r);

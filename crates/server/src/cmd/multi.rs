@@ -87,12 +87,14 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
     let mut locked = if all { ks.lock_all() } else { ks.lock_shards(&mut shards) };
 
     ctx.out.array(multi.queue.len());
+    ctx.client.in_exec = true;
     for q in &multi.queue {
         let entry = server.registry.at(q.idx);
         let args: SmallVec<[&[u8]; 16]> = q.args.iter().map(|a| a.as_slice()).collect();
         ctx.client.shared.last_cmd.store(q.idx, Ordering::Relaxed);
         run_locked(server, ctx.worker, ctx.client, ctx.out, &args, entry, &mut locked);
     }
+    ctx.client.in_exec = false;
     Ok(())
 }
 

@@ -1,0 +1,277 @@
+//! Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP).
+//!
+//! A client that finds nothing to pop registers a waiter on each of its keys, while it still
+//! holds those keys' shard locks, so no push can slip in between the check and the
+//! registration. Its connection then waits for a [`Wake`] on a oneshot channel, a timeout,
+//! CLIENT UNBLOCK, or its own disconnection.
+//!
+//! A successful write notes the keys it touched that have waiters ("ready keys"). Once the
+//! write (or the whole EXEC) has finished and released its locks, the writer serves the
+//! waiters of each ready key in the order they blocked: it locks the key's shards, then the
+//! waiter registry, runs the waiter's command in its non-blocking form (LPOP for BLPOP, LMOVE
+//! for BLMOVE...) and sends the reply. The pop and the hand-over happen under the same locks,
+//! so an element is never lost or delivered twice, and a waiter that left is never served.
+//!
+//! Lock order: shard locks, then the registry mutex. Nothing holding the registry mutex takes
+//! a shard lock.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use cinnabar_resp::{Frame, Protocol, ReplyBuf};
+use parking_lot::Mutex;
+use smallvec::SmallVec;
+use tokio::sync::oneshot;
+
+use crate::dispatch::{run_locked, Client, ReplyMode};
+use crate::server::{ClientShared, Server};
+
+/// What a blocked client receives.
+#[derive(Debug)]
+pub enum Wake {
+    /// The encoded reply of its command.
+    Reply(Vec<u8>),
+    /// CLIENT UNBLOCK ... TIMEOUT (or the default): reply as if the timeout passed.
+    Timeout,
+    /// CLIENT UNBLOCK ... ERROR.
+    Error,
+}
+
+/// How a waiter's command is served from one ready key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// BLPOP/BRPOP: run LPOP/RPOP key, reply [key, element].
+    PopOne { left: bool },
+    /// BZPOPMIN/BZPOPMAX: run ZPOPMIN/ZPOPMAX key, reply [key, member, score].
+    ZPopOne { min: bool },
+    /// BLMOVE/BRPOPLPUSH/BLMPOP/BZMPOP: run the rewritten command as it is.
+    Rewrite,
+}
+
+struct Waiter {
+    db: usize,
+    keys: Vec<Vec<u8>>,
+    /// The non-blocking command to run per key; `{}` marks where the ready key goes.
+    template: Vec<Vec<u8>>,
+    kind: Kind,
+    proto: Protocol,
+    shared: Arc<ClientShared>,
+    tx: oneshot::Sender<Wake>,
+}
+
+#[derive(Default)]
+struct Inner {
+    queues: HashMap<(usize, Vec<u8>), VecDeque<u64>>,
+    waiters: HashMap<u64, Waiter>,
+}
+
+/// The registry of blocked clients.
+#[derive(Default)]
+pub struct Blocking {
+    inner: Mutex<Inner>,
+    /// Number of blocked clients: writes skip all blocking work while it is 0.
+    pub count: AtomicUsize,
+}
+
+/// Placeholder in a template for the ready key.
+pub const KEY_SLOT: &[u8] = b"\x00key\x00";
+
+/// A blocked connection's side: what to wait for.
+pub struct BlockedOn {
+    pub rx: oneshot::Receiver<Wake>,
+    /// Deadline in ms since the epoch; None waits forever.
+    pub deadline: Option<i64>,
+    /// The reply on timeout: a null array for every blocking command.
+    pub null_on_timeout: bool,
+}
+
+impl Blocking {
+    /// True when some client waits on (db, key).
+    pub fn has_waiters(&self, db: usize, key: &[u8]) -> bool {
+        self.count.load(Ordering::Relaxed) > 0 && self.inner.lock().queues.contains_key(&(db, key.to_vec()))
+    }
+
+    /// Registers `client` as waiting on `keys`. Call while holding the keys' shard locks.
+    pub fn block(
+        &self,
+        client: &Client,
+        proto: Protocol,
+        keys: Vec<Vec<u8>>,
+        template: Vec<Vec<u8>>,
+        kind: Kind,
+        deadline: Option<i64>,
+    ) -> BlockedOn {
+        let (tx, rx) = oneshot::channel();
+        let mut inner = self.inner.lock();
+        for k in &keys {
+            let q = inner.queues.entry((client.db, k.clone())).or_default();
+            // The same key given twice waits once.
+            if !q.contains(&client.id) {
+                q.push_back(client.id);
+            }
+        }
+        inner.waiters.insert(client.id, Waiter { db: client.db, keys, template, kind, proto, shared: client.shared.clone(), tx });
+        self.count.fetch_add(1, Ordering::Relaxed);
+        BlockedOn { rx, deadline, null_on_timeout: true }
+    }
+
+    fn remove_locked(&self, inner: &mut Inner, id: u64) -> Option<Waiter> {
+        let w = inner.waiters.remove(&id)?;
+        for k in &w.keys {
+            let qk = (w.db, k.clone());
+            if let Some(q) = inner.queues.get_mut(&qk) {
+                q.retain(|&x| x != id);
+                if q.is_empty() {
+                    inner.queues.remove(&qk);
+                }
+            }
+        }
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        Some(w)
+    }
+
+    /// Forgets a waiter (timeout, disconnection). Returns whether it was still registered.
+    pub fn cancel(&self, id: u64) -> bool {
+        let mut inner = self.inner.lock();
+        self.remove_locked(&mut inner, id).is_some()
+    }
+
+    /// CLIENT UNBLOCK: wakes a blocked client with a timeout or an error.
+    pub fn unblock(&self, id: u64, error: bool) -> bool {
+        let mut inner = self.inner.lock();
+        match self.remove_locked(&mut inner, id) {
+            Some(w) => {
+                let _ = w.tx.send(if error { Wake::Error } else { Wake::Timeout });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `id` is blocked (CLIENT LIST flags, INFO).
+    pub fn is_blocked(&self, id: u64) -> bool {
+        self.inner.lock().waiters.contains_key(&id)
+    }
+
+    /// Every (db, key) with waiters in the given dbs (after FLUSHALL/SWAPDB-like writes).
+    pub fn waited_keys(&self) -> Vec<(usize, Vec<u8>)> {
+        self.inner.lock().queues.keys().cloned().collect()
+    }
+}
+
+/// Serves the waiters of `ready` keys, in order, until each key has no data or no waiters.
+/// Call with no shard lock held.
+pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
+    let blocking = &server.blocking;
+    let mut guard_rounds = 0usize;
+    while let Some((db, key)) = ready.pop() {
+        guard_rounds += 1;
+        if guard_rounds > 1_000_000 {
+            break; // defensive: never spin forever on a misbehaving command
+        }
+        loop {
+            // Peek at the first waiter of this key.
+            let (id, template) = {
+                let inner = blocking.inner.lock();
+                let Some(&id) = inner.queues.get(&(db, key.clone())).and_then(|q| q.front()) else { break };
+                let w = &inner.waiters[&id];
+                (id, w.template.clone())
+            };
+            let args: Vec<Vec<u8>> = template.iter().map(|a| if a.as_slice() == KEY_SLOT { key.clone() } else { a.clone() }).collect();
+            let argv: SmallVec<[&[u8]; 8]> = args.iter().map(|a| a.as_slice()).collect();
+            let Ok(entry) = server.registry.resolve(&argv) else { break };
+            // Lock the shards the non-blocking command needs (the key, and a destination).
+            let ks = &server.keyspace;
+            let mut pos = Vec::new();
+            let _ = cinnabar_commands::key_positions(entry.def, &argv, &mut pos);
+            let mut shards: SmallVec<[usize; 8]> = pos.iter().map(|&i| ks.shard_of_key(argv[i])).collect();
+            let mut locked = ks.lock_shards(&mut shards);
+            let mut inner = blocking.inner.lock();
+            // Still the first waiter? (It may have timed out or been served meanwhile.)
+            if inner.queues.get(&(db, key.clone())).and_then(|q| q.front()) != Some(&id) {
+                continue;
+            }
+            let w = &inner.waiters[&id];
+            let mut out = ReplyBuf::new(w.proto);
+            let mut client = Client::internal(w.shared.clone(), id, db);
+            run_locked(server, &server.workers[0], &mut client, &mut out, &argv, entry, &mut locked);
+            let Some(reply) = shape(w.kind, w.proto, &key, &out.buf) else {
+                break; // nothing to pop (or wrong type): the waiter keeps waiting
+            };
+            let w = blocking.remove_locked(&mut inner, id).expect("waiter present");
+            let _ = w.tx.send(Wake::Reply(reply));
+            drop(inner);
+            drop(locked);
+            // A move may have made its destination ready in turn.
+            ready.extend(client.ready_keys.drain(..));
+        }
+    }
+}
+
+/// Turns the non-blocking command's reply into the blocking command's reply, or None when
+/// it popped nothing (null, empty array) or failed.
+pub fn shape(kind: Kind, proto: Protocol, key: &[u8], raw: &[u8]) -> Option<Vec<u8>> {
+    let (frame, _) = Frame::parse(raw).ok()??;
+    let empty = match &frame {
+        Frame::Null | Frame::Error(_) => true,
+        Frame::Array(v) => v.is_empty(),
+        _ => false,
+    };
+    if empty {
+        return None;
+    }
+    let encode = |f: Frame| {
+        let mut v = Vec::new();
+        if proto == Protocol::Resp3 {
+            f.encode(&mut v)
+        } else {
+            f.encode_resp2(&mut v)
+        }
+        v
+    };
+    let keyf = Frame::Bulk(key.to_vec().into());
+    Some(match kind {
+        Kind::Rewrite => raw.to_vec(),
+        Kind::PopOne { .. } => encode(Frame::Array(vec![keyf, frame])),
+        Kind::ZPopOne { .. } => {
+            let mut items = vec![keyf];
+            match frame {
+                Frame::Array(v) => {
+                    // ZPOPMIN without count: [member, score] (RESP3 may nest one pair).
+                    for f in v {
+                        match f {
+                            Frame::Array(inner) => items.extend(inner),
+                            other => items.push(other),
+                        }
+                    }
+                }
+                other => items.push(other),
+            }
+            encode(Frame::Array(items))
+        }
+    })
+}
+
+impl Client {
+    /// A client record for running a command on behalf of a blocked client.
+    pub fn internal(shared: Arc<ClientShared>, id: u64, db: usize) -> Client {
+        Client {
+            id,
+            db,
+            authenticated: true,
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            no_evict: false,
+            no_touch: false,
+            shared,
+            is_local: true,
+            multi: None,
+            watched: Vec::new(),
+            dirty: Default::default(),
+            blocked: None,
+            ready_keys: Vec::new(),
+            in_exec: false,
+        }
+    }
+}
