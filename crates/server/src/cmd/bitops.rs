@@ -5,9 +5,9 @@
 //! types, validates arguments in the order Redis does (which decides which error a client sees
 //! when several arguments are wrong) and writes the replies.
 //!
-//! Writes go through [`raw_string`], which turns the value into a growable `Object::Str`, so a
-//! bitmap built one SETBIT at a time grows with amortised cost, and integer-encoded values are
-//! edited as their decimal text, as in Redis.
+//! Writes go through `string::raw_string`, which turns the value into a growable
+//! `Object::Str`, so a bitmap built one SETBIT at a time grows with amortised cost, and
+//! integer-encoded values are edited as their decimal text, as in Redis.
 
 use std::sync::atomic::Ordering;
 
@@ -99,7 +99,7 @@ fn setbit(ctx: &mut Ctx) -> Result<()> {
         None => {
             let mut bitmap = Vec::new();
             let old = bits::set_bit(&mut bitmap, offset, bit);
-            db.put(h, bitmap_entry(key, bitmap, now));
+            db.insert_new(h, bitmap_entry(key, bitmap, now));
             old
         }
     };
@@ -330,9 +330,8 @@ fn parse_field_ops(args: &[&[u8]], max_bulk_len: u64) -> Result<(Vec<FieldOp>, O
 }
 
 /// Runs `ops` on a bitmap already grown to cover every write and replies with an array of one
-/// element per operation: GET
-/// and INCRBY give the field's (new) value, SET the previous one, and a write refused by
-/// OVERFLOW FAIL a nil.
+/// element per operation: GET and INCRBY give the field's (new) value, SET the previous one,
+/// and a write refused by OVERFLOW FAIL a nil.
 fn run_field_ops(bitmap: &mut Vec<u8>, ops: &[FieldOp], out: &mut cinnabar_resp::ReplyBuf) {
     out.array(ops.len());
     for op in ops {
@@ -397,7 +396,7 @@ fn bitfield_generic(ctx: &mut Ctx, read_only: bool) -> Result<()> {
                 let mut bitmap = Vec::new();
                 bits::grow_to_bit(&mut bitmap, last_bit);
                 run_field_ops(&mut bitmap, &ops, ctx.out);
-                db.put(h, bitmap_entry(key, bitmap, now));
+                db.insert_new(h, bitmap_entry(key, bitmap, now));
             }
         },
     }
