@@ -239,7 +239,12 @@ impl Db {
     /// One sampling round of active expiry: visits up to `max_visit` entries from the cursor,
     /// checks up to `sample` entries that have a deadline, removes the expired ones.
     /// Returns (checked, expired).
-    pub fn expire_sample(&mut self, now_ms: i64, sample: usize, max_visit: usize) -> (usize, usize) {
+    pub fn expire_sample(
+        &mut self,
+        now_ms: i64,
+        sample: usize,
+        max_visit: usize,
+    ) -> (usize, usize) {
         let (mut checked, mut expired, mut visited) = (0, 0, 0);
         while checked < sample && visited < max_visit && self.volatile > 0 {
             if self.expire_cursor >= self.table.len() {
@@ -268,12 +273,17 @@ impl Db {
     /// True when `key` exists and has not expired at `now_ms` (no lazy deletion: WATCH and
     /// its checks must not change the keyspace).
     pub fn is_live(&self, hash: u64, key: &[u8], now_ms: i64) -> bool {
-        self.table.find(hash, key).is_some_and(|s| !self.table.at(s).is_expired(now_ms))
+        self.table
+            .find(hash, key)
+            .is_some_and(|s| !self.table.at(s).is_expired(now_ms))
     }
 
     /// Registers a client's dirty flag as watching `key`.
     pub fn watch(&mut self, key: &[u8], flag: &Arc<AtomicBool>) {
-        self.watched.entry(key.into()).or_default().push(flag.clone());
+        self.watched
+            .entry(key.into())
+            .or_default()
+            .push(flag.clone());
     }
 
     /// Removes a client's dirty flag from the watchers of `key`.
@@ -357,7 +367,11 @@ mod tests {
     fn active_expiry_sampling_removes_expired() {
         let mut db = Db::default();
         for i in 0..100 {
-            put(&mut db, format!("v{i}").as_bytes(), Some(if i % 2 == 0 { 10 } else { 1000 }));
+            put(
+                &mut db,
+                format!("v{i}").as_bytes(),
+                Some(if i % 2 == 0 { 10 } else { 1000 }),
+            );
             put(&mut db, format!("p{i}").as_bytes(), None);
         }
         let mut total = 0;

@@ -135,12 +135,16 @@ impl Entry {
                     off += 8;
                 }
                 NewValue::Obj(b) => {
-                    p.add(off).cast::<usize>().write_unaligned(Box::into_raw(b) as usize);
+                    p.add(off)
+                        .cast::<usize>()
+                        .write_unaligned(Box::into_raw(b) as usize);
                     off += std::mem::size_of::<usize>();
                 }
             }
             debug_assert_eq!(off, size);
-            Entry { ptr: NonNull::new_unchecked(p) }
+            Entry {
+                ptr: NonNull::new_unchecked(p),
+            }
         }
     }
 
@@ -157,7 +161,11 @@ impl Entry {
     fn set_meta(&mut self, meta: u32) {
         let b = meta.to_le_bytes();
         // SAFETY: as in meta(); we own the allocation mutably.
-        unsafe { self.ptr.as_ptr().copy_from_nonoverlapping(b.as_ptr(), META_LEN) }
+        unsafe {
+            self.ptr
+                .as_ptr()
+                .copy_from_nonoverlapping(b.as_ptr(), META_LEN)
+        }
     }
 
     /// Offset just past the key, and the key's (offset, len).
@@ -189,7 +197,13 @@ impl Entry {
         }
         let (off, len) = self.key_span();
         // SAFETY: HAS_EXPIRE means 8 bytes of deadline follow the key.
-        Some(unsafe { self.ptr.as_ptr().add(off + len).cast::<i64>().read_unaligned() })
+        Some(unsafe {
+            self.ptr
+                .as_ptr()
+                .add(off + len)
+                .cast::<i64>()
+                .read_unaligned()
+        })
     }
 
     /// True when the entry has a deadline at or before `now_ms`.
@@ -270,7 +284,13 @@ impl Entry {
             (true, Some(t)) => {
                 let (off, len) = self.key_span();
                 // SAFETY: HAS_EXPIRE means 8 deadline bytes follow the key.
-                unsafe { self.ptr.as_ptr().add(off + len).cast::<i64>().write_unaligned(t) }
+                unsafe {
+                    self.ptr
+                        .as_ptr()
+                        .add(off + len)
+                        .cast::<i64>()
+                        .write_unaligned(t)
+                }
             }
             (false, None) => {}
             _ => {
@@ -296,7 +316,9 @@ impl Entry {
             ValueRef::Int(n) => NewValue::Int(n),
             // SAFETY: the pointer came from Box::into_raw; the new entry takes it over and
             // replace_moving_object frees the old allocation without dropping the object.
-            ValueRef::Obj(o) => NewValue::Obj(unsafe { Box::from_raw(o as *const Object as *mut Object) }),
+            ValueRef::Obj(o) => {
+                NewValue::Obj(unsafe { Box::from_raw(o as *const Object as *mut Object) })
+            }
         };
         Entry::new(key, value, expire, self.clock())
     }
@@ -346,7 +368,8 @@ impl Drop for Entry {
             let off = self.value_off();
             // SAFETY: the entry owns the boxed object.
             unsafe {
-                let raw = self.ptr.as_ptr().add(off).cast::<usize>().read_unaligned() as *mut Object;
+                let raw =
+                    self.ptr.as_ptr().add(off).cast::<usize>().read_unaligned() as *mut Object;
                 drop(Box::from_raw(raw));
             }
         }
@@ -380,7 +403,12 @@ mod tests {
         assert!(matches!(e.value(), ValueRef::Int(-42)));
         assert_eq!(e.expire(), Some(1234));
 
-        let mut e = Entry::new(b"o", NewValue::Obj(Box::new(Object::Str(b"abc".to_vec()))), None, 0);
+        let mut e = Entry::new(
+            b"o",
+            NewValue::Obj(Box::new(Object::Str(b"abc".to_vec()))),
+            None,
+            0,
+        );
         match e.obj_mut() {
             Some(Object::Str(v)) => v.extend_from_slice(b"def"),
             _ => panic!("expected object"),
@@ -401,7 +429,12 @@ mod tests {
 
     #[test]
     fn expire_can_be_added_changed_and_removed() {
-        let mut e = Entry::new(b"k", NewValue::Obj(Box::new(Object::Str(b"v".to_vec()))), None, 3);
+        let mut e = Entry::new(
+            b"k",
+            NewValue::Obj(Box::new(Object::Str(b"v".to_vec()))),
+            None,
+            3,
+        );
         e.set_expire(Some(10));
         assert_eq!(e.expire(), Some(10));
         e.set_expire(Some(20));

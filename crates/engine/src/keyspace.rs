@@ -55,7 +55,11 @@ impl Keyspace {
                 }))
             })
             .collect();
-        Keyspace { shards, mask: n - 1, ndb: databases }
+        Keyspace {
+            shards,
+            mask: n - 1,
+            ndb: databases,
+        }
     }
 
     #[inline]
@@ -75,7 +79,11 @@ impl Keyspace {
 
     /// Locks nothing: for commands that touch no data.
     pub fn lock_none(&self) -> Locked<'_> {
-        Locked { ks: self, guards: SmallVec::new(), all: false }
+        Locked {
+            ks: self,
+            guards: SmallVec::new(),
+            all: false,
+        }
     }
 
     /// Locks the given shards (any order, duplicates allowed) in ascending order.
@@ -84,8 +92,15 @@ impl Keyspace {
             shards.sort_unstable();
             shards.dedup();
         }
-        let guards = shards.iter().map(|&i| (i, self.shards[i].0.lock())).collect();
-        Locked { ks: self, guards, all: false }
+        let guards = shards
+            .iter()
+            .map(|&i| (i, self.shards[i].0.lock()))
+            .collect();
+        Locked {
+            ks: self,
+            guards,
+            all: false,
+        }
     }
 
     /// Locks the shard of one key: the common fast path.
@@ -93,13 +108,26 @@ impl Keyspace {
     pub fn lock_one(&self, shard: usize) -> Locked<'_> {
         let mut guards = SmallVec::new();
         guards.push((shard, self.shards[shard].0.lock()));
-        Locked { ks: self, guards, all: false }
+        Locked {
+            ks: self,
+            guards,
+            all: false,
+        }
     }
 
     /// Locks every shard, in order.
     pub fn lock_all(&self) -> Locked<'_> {
-        let guards = self.shards.iter().enumerate().map(|(i, s)| (i, s.0.lock())).collect();
-        Locked { ks: self, guards, all: true }
+        let guards = self
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, s.0.lock()))
+            .collect();
+        Locked {
+            ks: self,
+            guards,
+            all: true,
+        }
     }
 
     /// Locks one shard by index, for maintenance work that walks shards one at a time
@@ -158,7 +186,10 @@ impl<'a> Locked<'a> {
         if self.all {
             return self.guards.get_mut(idx).map(|(_, g)| &mut **g);
         }
-        self.guards.iter_mut().find(|(i, _)| *i == idx).map(|(_, g)| &mut **g)
+        self.guards
+            .iter_mut()
+            .find(|(i, _)| *i == idx)
+            .map(|(_, g)| &mut **g)
     }
 
     /// Number of keys in `db` across the locked shards.
@@ -182,7 +213,8 @@ mod tests {
             let s = ks.shard_of_key(key.as_bytes());
             used[s] += 1;
             let mut l = ks.lock_one(s);
-            l.db(0, h).put(h, Entry::new(key.as_bytes(), NewValue::Int(i), None, 0));
+            l.db(0, h)
+                .put(h, Entry::new(key.as_bytes(), NewValue::Int(i), None, 0));
         }
         assert!(used.iter().all(|&n| n > 400), "{used:?}");
         assert_eq!(ks.lock_all().dbsize(0), 10_000);

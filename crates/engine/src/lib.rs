@@ -32,5 +32,7 @@ static HASHER: OnceLock<foldhash::fast::RandomState> = OnceLock::new();
 /// keys. The same hash picks the shard and the bucket.
 #[inline]
 pub fn hash_key(key: &[u8]) -> u64 {
-    HASHER.get_or_init(foldhash::fast::RandomState::default).hash_one(key)
+    HASHER
+        .get_or_init(foldhash::fast::RandomState::default)
+        .hash_one(key)
 }

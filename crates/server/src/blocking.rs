@@ -89,7 +89,8 @@ pub struct BlockedOn {
 impl Blocking {
     /// True when some client waits on (db, key).
     pub fn has_waiters(&self, db: usize, key: &[u8]) -> bool {
-        self.count.load(Ordering::Relaxed) > 0 && self.inner.lock().queues.contains_key(&(db, key.to_vec()))
+        self.count.load(Ordering::Relaxed) > 0
+            && self.inner.lock().queues.contains_key(&(db, key.to_vec()))
     }
 
     /// Registers `client` as waiting on `keys`. Call while holding the keys' shard locks.
@@ -111,9 +112,24 @@ impl Blocking {
                 q.push_back(client.id);
             }
         }
-        inner.waiters.insert(client.id, Waiter { db: client.db, keys, template, kind, proto, shared: client.shared.clone(), tx });
+        inner.waiters.insert(
+            client.id,
+            Waiter {
+                db: client.db,
+                keys,
+                template,
+                kind,
+                proto,
+                shared: client.shared.clone(),
+                tx,
+            },
+        );
         self.count.fetch_add(1, Ordering::Relaxed);
-        BlockedOn { rx, deadline, null_on_timeout: true }
+        BlockedOn {
+            rx,
+            deadline,
+            null_on_timeout: true,
+        }
     }
 
     fn remove_locked(&self, inner: &mut Inner, id: u64) -> Option<Waiter> {
@@ -174,18 +190,32 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
             // Peek at the first waiter of this key.
             let (id, template) = {
                 let inner = blocking.inner.lock();
-                let Some(&id) = inner.queues.get(&(db, key.clone())).and_then(|q| q.front()) else { break };
+                let Some(&id) = inner.queues.get(&(db, key.clone())).and_then(|q| q.front()) else {
+                    break;
+                };
                 let w = &inner.waiters[&id];
                 (id, w.template.clone())
             };
-            let args: Vec<Vec<u8>> = template.iter().map(|a| if a.as_slice() == KEY_SLOT { key.clone() } else { a.clone() }).collect();
+            let args: Vec<Vec<u8>> = template
+                .iter()
+                .map(|a| {
+                    if a.as_slice() == KEY_SLOT {
+                        key.clone()
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect();
             let argv: SmallVec<[&[u8]; 8]> = args.iter().map(|a| a.as_slice()).collect();
-            let Ok(entry) = server.registry.resolve(&argv) else { break };
+            let Ok(entry) = server.registry.resolve(&argv) else {
+                break;
+            };
             // Lock the shards the non-blocking command needs (the key, and a destination).
             let ks = &server.keyspace;
             let mut pos = Vec::new();
             let _ = cinnabar_commands::key_positions(entry.def, &argv, &mut pos);
-            let mut shards: SmallVec<[usize; 8]> = pos.iter().map(|&i| ks.shard_of_key(argv[i])).collect();
+            let mut shards: SmallVec<[usize; 8]> =
+                pos.iter().map(|&i| ks.shard_of_key(argv[i])).collect();
             let mut locked = ks.lock_shards(&mut shards);
             let mut inner = blocking.inner.lock();
             // Still the first waiter? (It may have timed out or been served meanwhile.)
@@ -195,16 +225,26 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
             let w = &inner.waiters[&id];
             let mut out = ReplyBuf::new(w.proto);
             let mut client = Client::internal(w.shared.clone(), id, db);
-            run_locked(server, &server.workers[0], &mut client, &mut out, &argv, entry, &mut locked);
+            run_locked(
+                server,
+                &server.workers[0],
+                &mut client,
+                &mut out,
+                &argv,
+                entry,
+                &mut locked,
+            );
             let Some(reply) = shape(w.kind, w.proto, &key, &out.buf) else {
                 break; // nothing to pop (or wrong type): the waiter keeps waiting
             };
-            let w = blocking.remove_locked(&mut inner, id).expect("waiter present");
+            let w = blocking
+                .remove_locked(&mut inner, id)
+                .expect("waiter present");
             let _ = w.tx.send(Wake::Reply(reply));
             drop(inner);
             drop(locked);
             // A move may have made its destination ready in turn.
-            ready.extend(client.ready_keys.drain(..));
+            ready.append(&mut client.ready_keys);
         }
     }
 }

@@ -14,9 +14,14 @@ use parking_lot::RwLock;
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
     Bool,
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// A byte count that accepts units (1k, 5mb, 2gb).
-    Memory { max: u64 },
+    Memory {
+        max: u64,
+    },
     Str,
     Enum(&'static [&'static str]),
     /// `save`: pairs of seconds and changes, or empty.
@@ -39,17 +44,46 @@ pub struct Param {
 }
 
 const fn p(name: &'static str, kind: Kind, default: &'static str) -> Param {
-    Param { name, aliases: &[], kind, default, immutable: false }
+    Param {
+        name,
+        aliases: &[],
+        kind,
+        default,
+        immutable: false,
+    }
 }
 const fn im(name: &'static str, kind: Kind, default: &'static str) -> Param {
-    Param { name, aliases: &[], kind, default, immutable: true }
+    Param {
+        name,
+        aliases: &[],
+        kind,
+        default,
+        immutable: true,
+    }
 }
-const fn al(name: &'static str, aliases: &'static [&'static str], kind: Kind, default: &'static str) -> Param {
-    Param { name, aliases, kind, default, immutable: false }
+const fn al(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    kind: Kind,
+    default: &'static str,
+) -> Param {
+    Param {
+        name,
+        aliases,
+        kind,
+        default,
+        immutable: false,
+    }
 }
 
-const INT: Kind = Kind::Int { min: i64::MIN, max: i64::MAX };
-const NONNEG: Kind = Kind::Int { min: 0, max: i64::MAX };
+const INT: Kind = Kind::Int {
+    min: i64::MIN,
+    max: i64::MAX,
+};
+const NONNEG: Kind = Kind::Int {
+    min: 0,
+    max: i64::MAX,
+};
 const MEM: Kind = Kind::Memory { max: u64::MAX };
 const YES: &str = "yes";
 const NO: &str = "no";
@@ -61,7 +95,14 @@ pub static PARAMS: &[Param] = &[
     im("bind", Kind::Bind, "127.0.0.1 -::1"),
     p("dir", Kind::Str, ""),
     im("daemonize", Kind::Bool, NO),
-    im("databases", Kind::Int { min: 1, max: 1_000_000 }, "16"),
+    im(
+        "databases",
+        Kind::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        "16",
+    ),
     im("threads", Kind::Int { min: 0, max: 1024 }, "0"),
     im("shards", Kind::Int { min: 0, max: 65536 }, "0"),
     im("io-threads", Kind::Int { min: 1, max: 128 }, "1"),
@@ -69,17 +110,39 @@ pub static PARAMS: &[Param] = &[
     p("requirepass", Kind::Str, ""),
     p("masterauth", Kind::Str, ""),
     p("masteruser", Kind::Str, ""),
-    p("timeout", Kind::Int { min: 0, max: i32::MAX as i64 }, "0"),
+    p(
+        "timeout",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        "0",
+    ),
     p("tcp-keepalive", NONNEG, "300"),
     im("tcp-backlog", NONNEG, "511"),
-    p("maxclients", Kind::Int { min: 1, max: i64::MAX }, "10000"),
+    p(
+        "maxclients",
+        Kind::Int {
+            min: 1,
+            max: i64::MAX,
+        },
+        "10000",
+    ),
     p("hz", Kind::Int { min: 1, max: 500 }, "10"),
     p("dynamic-hz", Kind::Bool, YES),
     p("protected-mode", Kind::Bool, YES),
     im("logfile", Kind::Str, ""),
-    p("loglevel", Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]), "notice"),
+    p(
+        "loglevel",
+        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+        "notice",
+    ),
     im("pidfile", Kind::Str, ""),
-    im("supervised", Kind::Enum(&["no", "upstart", "systemd", "auto"]), "no"),
+    im(
+        "supervised",
+        Kind::Enum(&["no", "upstart", "systemd", "auto"]),
+        "no",
+    ),
     im("syslog-enabled", Kind::Bool, NO),
     im("syslog-ident", Kind::Str, "redis"),
     im("always-show-logo", Kind::Bool, NO),
@@ -89,9 +152,21 @@ pub static PARAMS: &[Param] = &[
     im("unixsocket", Kind::Str, ""),
     im("unixsocketperm", NONNEG, "0"),
     im("cluster-enabled", Kind::Bool, NO),
-    im("enable-debug-command", Kind::Enum(&["no", "yes", "local"]), "no"),
-    im("enable-protected-configs", Kind::Enum(&["no", "yes", "local"]), "no"),
-    im("enable-module-command", Kind::Enum(&["no", "yes", "local"]), "no"),
+    im(
+        "enable-debug-command",
+        Kind::Enum(&["no", "yes", "local"]),
+        "no",
+    ),
+    im(
+        "enable-protected-configs",
+        Kind::Enum(&["no", "yes", "local"]),
+        "no",
+    ),
+    im(
+        "enable-module-command",
+        Kind::Enum(&["no", "yes", "local"]),
+        "no",
+    ),
     p("save", Kind::Save, "3600 1 300 100 60 10000"),
     p("dbfilename", Kind::Str, "dump.rdb"),
     p("rdbcompression", Kind::Bool, YES),
@@ -103,7 +178,11 @@ pub static PARAMS: &[Param] = &[
     p("appendonly", Kind::Bool, NO),
     im("appendfilename", Kind::Str, "appendonly.aof"),
     im("appenddirname", Kind::Str, "appendonlydir"),
-    p("appendfsync", Kind::Enum(&["always", "everysec", "no"]), "everysec"),
+    p(
+        "appendfsync",
+        Kind::Enum(&["always", "everysec", "no"]),
+        "everysec",
+    ),
     p("no-appendfsync-on-rewrite", Kind::Bool, NO),
     p("auto-aof-rewrite-percentage", NONNEG, "100"),
     p("auto-aof-rewrite-min-size", MEM, "67108864"),
@@ -116,13 +195,23 @@ pub static PARAMS: &[Param] = &[
     p(
         "maxmemory-policy",
         Kind::Enum(&[
-            "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru",
-            "allkeys-lfu", "allkeys-random", "noeviction",
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
         ]),
         "noeviction",
     ),
     p("maxmemory-samples", Kind::Int { min: 1, max: 64 }, "5"),
-    p("maxmemory-eviction-tenacity", Kind::Int { min: 0, max: 100 }, "10"),
+    p(
+        "maxmemory-eviction-tenacity",
+        Kind::Int { min: 0, max: 100 },
+        "10",
+    ),
     p("maxmemory-clients", MEM, "0"),
     p("lfu-log-factor", NONNEG, "10"),
     p("lfu-decay-time", NONNEG, "1"),
@@ -136,15 +225,43 @@ pub static PARAMS: &[Param] = &[
     p("activedefrag", Kind::Bool, NO),
     p("active-expire-effort", Kind::Int { min: 1, max: 10 }, "1"),
     p("jemalloc-bg-thread", Kind::Bool, YES),
-    al("list-max-listpack-size", &["list-max-ziplist-size"], Kind::Int { min: -5, max: i64::MAX }, "-2"),
+    al(
+        "list-max-listpack-size",
+        &["list-max-ziplist-size"],
+        Kind::Int {
+            min: -5,
+            max: i64::MAX,
+        },
+        "-2",
+    ),
     p("list-compress-depth", NONNEG, "0"),
     p("set-max-intset-entries", NONNEG, "512"),
     p("set-max-listpack-entries", NONNEG, "128"),
     p("set-max-listpack-value", NONNEG, "64"),
-    al("hash-max-listpack-entries", &["hash-max-ziplist-entries"], NONNEG, "128"),
-    al("hash-max-listpack-value", &["hash-max-ziplist-value"], NONNEG, "64"),
-    al("zset-max-listpack-entries", &["zset-max-ziplist-entries"], NONNEG, "128"),
-    al("zset-max-listpack-value", &["zset-max-ziplist-value"], NONNEG, "64"),
+    al(
+        "hash-max-listpack-entries",
+        &["hash-max-ziplist-entries"],
+        NONNEG,
+        "128",
+    ),
+    al(
+        "hash-max-listpack-value",
+        &["hash-max-ziplist-value"],
+        NONNEG,
+        "64",
+    ),
+    al(
+        "zset-max-listpack-entries",
+        &["zset-max-ziplist-entries"],
+        NONNEG,
+        "128",
+    ),
+    al(
+        "zset-max-listpack-value",
+        &["zset-max-ziplist-value"],
+        NONNEG,
+        "64",
+    ),
     p("stream-node-max-bytes", MEM, "4096"),
     p("stream-node-max-entries", NONNEG, "100"),
     p("hll-sparse-max-bytes", MEM, "3000"),
@@ -153,7 +270,13 @@ pub static PARAMS: &[Param] = &[
     p("latency-monitor-threshold", NONNEG, "0"),
     p("latency-tracking", Kind::Bool, YES),
     p("latency-tracking-info-percentiles", Kind::Str, "50 99 99.9"),
-    p("proto-max-bulk-len", Kind::Memory { max: i64::MAX as u64 }, "536870912"),
+    p(
+        "proto-max-bulk-len",
+        Kind::Memory {
+            max: i64::MAX as u64,
+        },
+        "536870912",
+    ),
     p("client-query-buffer-limit", MEM, "1073741824"),
     p(
         "client-output-buffer-limit",
@@ -169,7 +292,11 @@ pub static PARAMS: &[Param] = &[
     p("replica-serve-stale-data", Kind::Bool, YES),
     p("repl-diskless-sync", Kind::Bool, YES),
     p("repl-diskless-sync-delay", NONNEG, "5"),
-    p("repl-diskless-load", Kind::Enum(&["disabled", "on-empty-db", "swapdb"]), "disabled"),
+    p(
+        "repl-diskless-load",
+        Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
+        "disabled",
+    ),
     p("repl-backlog-size", MEM, "1048576"),
     p("repl-backlog-ttl", NONNEG, "3600"),
     p("repl-timeout", NONNEG, "60"),
@@ -177,11 +304,19 @@ pub static PARAMS: &[Param] = &[
     p("min-replicas-to-write", NONNEG, "0"),
     p("min-replicas-max-lag", NONNEG, "10"),
     p("replica-priority", NONNEG, "100"),
-    p("oom-score-adj", Kind::Enum(&["no", "yes", "relative", "absolute"]), "no"),
+    p(
+        "oom-score-adj",
+        Kind::Enum(&["no", "yes", "relative", "absolute"]),
+        "no",
+    ),
     p("oom-score-adj-values", Kind::Str, "0 200 800"),
     p("close-on-oom", Kind::Bool, NO),
     p("lua-replicate-commands", Kind::Bool, YES),
-    p("sanitize-dump-payload", Kind::Enum(&["no", "yes", "clients"]), "no"),
+    p(
+        "sanitize-dump-payload",
+        Kind::Enum(&["no", "yes", "clients"]),
+        "no",
+    ),
     p("shutdown-timeout", NONNEG, "10"),
     p("shutdown-on-sigint", Kind::Str, "default"),
     p("shutdown-on-sigterm", Kind::Str, "default"),
@@ -236,18 +371,26 @@ pub enum ConfigError {
 /// Parses "1gb", "5m", "100" into bytes, as Redis's memtoull.
 pub fn parse_memory(s: &str) -> Option<u64> {
     let lower = s.to_ascii_lowercase();
-    let (num, mul) = [("gb", 1u64 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1000), ("b", 1)]
-        .iter()
-        .find_map(|(suf, m)| lower.strip_suffix(suf).map(|n| (n.to_string(), *m)))
-        .unwrap_or((lower.clone(), 1));
+    let (num, mul) = [
+        ("gb", 1u64 << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1000),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suf, m)| lower.strip_suffix(suf).map(|n| (n.to_string(), *m)))
+    .unwrap_or((lower.clone(), 1));
     let n: u64 = num.parse().ok()?;
     n.checked_mul(mul)
 }
 
 pub fn find_param(name: &str) -> Option<&'static Param> {
-    PARAMS
-        .iter()
-        .find(|p| p.name.eq_ignore_ascii_case(name) || p.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+    PARAMS.iter().find(|p| {
+        p.name.eq_ignore_ascii_case(name) || p.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    })
 }
 
 /// Checks a value against its parameter kind and returns the canonical text form.
@@ -262,7 +405,9 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, ConfigError> {
             let n: i64 = match value.parse() {
                 Ok(n) => n,
                 // Redis accepts memory units for some integer parameters too.
-                Err(_) => parse_memory(value).and_then(|m| i64::try_from(m).ok()).ok_or(ConfigError::NotInt)?,
+                Err(_) => parse_memory(value)
+                    .and_then(|m| i64::try_from(m).ok())
+                    .ok_or(ConfigError::NotInt)?,
             };
             if n < min || n > max {
                 return Err(ConfigError::OutOfRange(min, max));
@@ -287,14 +432,14 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, ConfigError> {
         }
         Kind::Save => {
             let parts: Vec<&str> = value.split_whitespace().collect();
-            if parts.len() % 2 != 0 || parts.iter().any(|p| p.parse::<u64>().is_err()) {
+            if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<u64>().is_err()) {
                 return Err(ConfigError::BadSave);
             }
             Ok(parts.join(" "))
         }
         Kind::OutputBufferLimit => {
             let parts: Vec<&str> = value.split_whitespace().collect();
-            if parts.len() % 4 != 0 {
+            if !parts.len().is_multiple_of(4) {
                 return Err(ConfigError::BadBufferLimit);
             }
             // Merge into the current full setting: classes not named keep their values.
@@ -304,10 +449,20 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, ConfigError> {
                     "normal" => "normal",
                     "slave" | "replica" => "slave",
                     "pubsub" => "pubsub",
-                    _ => return Err(ConfigError::Other("Invalid client class specified in buffer limit configuration.".into())),
+                    _ => {
+                        return Err(ConfigError::Other(
+                            "Invalid client class specified in buffer limit configuration.".into(),
+                        ))
+                    }
                 };
-                let hard = parse_memory(chunk[1]).ok_or(ConfigError::Other("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into()))?;
-                let soft = parse_memory(chunk[2]).ok_or(ConfigError::Other("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into()))?;
+                let hard = parse_memory(chunk[1]).ok_or(ConfigError::Other(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .into(),
+                ))?;
+                let soft = parse_memory(chunk[2]).ok_or(ConfigError::Other(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .into(),
+                ))?;
                 let secs: u64 = chunk[3].parse().map_err(|_| ConfigError::Other("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into()))?;
                 out.push(format!("{class} {hard} {soft} {secs}"));
             }
@@ -331,9 +486,15 @@ impl Config {
         for param in PARAMS {
             values.insert(param.name, param.default.to_string());
         }
-        let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+        let cwd = std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
         values.insert("dir", cwd);
-        let c = Config { values: RwLock::new(values), live: Live::default(), config_file: None };
+        let c = Config {
+            values: RwLock::new(values),
+            live: Live::default(),
+            config_file: None,
+        };
         c.live.active_expire_enabled.store(true, Ordering::Relaxed);
         c.refresh_live();
         c
@@ -347,7 +508,8 @@ impl Config {
         let mut text = String::new();
         if let Some(first) = rest.first() {
             if !first.starts_with("--") {
-                text = std::fs::read_to_string(first).map_err(|e| format!("Fatal error, can't open config file '{first}': {e}"))?;
+                text = std::fs::read_to_string(first)
+                    .map_err(|e| format!("Fatal error, can't open config file '{first}': {e}"))?;
                 config.config_file = Some(first.clone());
                 rest = &rest[1..];
             }
@@ -355,7 +517,9 @@ impl Config {
         // Arguments are appended to the file's text as lines, as redis-server does.
         let mut i = 0;
         while i < rest.len() {
-            let name = rest[i].strip_prefix("--").ok_or_else(|| format!("Invalid argument '{}'", rest[i]))?;
+            let name = rest[i]
+                .strip_prefix("--")
+                .ok_or_else(|| format!("Invalid argument '{}'", rest[i]))?;
             let mut vals = Vec::new();
             i += 1;
             while i < rest.len() && !rest[i].starts_with("--") {
@@ -381,24 +545,42 @@ impl Config {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let words = split_config_line(line).ok_or_else(|| config_error(lineno, line, "Unbalanced quotes in configuration line"))?;
-            let Some((name, args)) = words.split_first() else { continue };
-            if name.eq_ignore_ascii_case("include") || name.eq_ignore_ascii_case("rename-command") || name.eq_ignore_ascii_case("loadmodule") || name.eq_ignore_ascii_case("user") {
+            let words = split_config_line(line).ok_or_else(|| {
+                config_error(lineno, line, "Unbalanced quotes in configuration line")
+            })?;
+            let Some((name, args)) = words.split_first() else {
+                continue;
+            };
+            if name.eq_ignore_ascii_case("include")
+                || name.eq_ignore_ascii_case("rename-command")
+                || name.eq_ignore_ascii_case("loadmodule")
+                || name.eq_ignore_ascii_case("user")
+            {
                 continue;
             }
-            let param = find_param(name).ok_or_else(|| config_error(lineno, line, "Bad directive or wrong number of arguments"))?;
+            let param = find_param(name).ok_or_else(|| {
+                config_error(lineno, line, "Bad directive or wrong number of arguments")
+            })?;
             let value = args.join(" ");
-            let canon = normalize(param, &value).map_err(|e| config_error(lineno, line, &e.to_string()))?;
+            let canon =
+                normalize(param, &value).map_err(|e| config_error(lineno, line, &e.to_string()))?;
             let mut values = self.values.write();
             let first_time = seen.insert(param.name);
             let merged = match param.kind {
                 // `save` on several lines accumulates, as in Redis ("save ''" clears).
                 Kind::Save if !first_time && !canon.is_empty() => {
                     let prev = values.get(param.name).cloned().unwrap_or_default();
-                    if prev.is_empty() { canon } else { format!("{prev} {canon}") }
+                    if prev.is_empty() {
+                        canon
+                    } else {
+                        format!("{prev} {canon}")
+                    }
                 }
                 // Each client-output-buffer-limit line sets only the classes it names.
-                Kind::OutputBufferLimit => merge_buffer_limits(values.get(param.name).map(String::as_str).unwrap_or(""), &canon),
+                Kind::OutputBufferLimit => merge_buffer_limits(
+                    values.get(param.name).map(String::as_str).unwrap_or(""),
+                    &canon,
+                ),
                 _ => canon,
             };
             values.insert(param.name, merged);
@@ -441,7 +623,8 @@ impl Config {
     pub fn set_many(&self, pairs: &[(String, String)]) -> Result<(), (String, ConfigError)> {
         let mut staged = Vec::new();
         for (name, value) in pairs {
-            let param = find_param(name).ok_or_else(|| (name.clone(), ConfigError::UnknownParam))?;
+            let param =
+                find_param(name).ok_or_else(|| (name.clone(), ConfigError::UnknownParam))?;
             if param.immutable {
                 return Err((name.clone(), ConfigError::Immutable));
             }
@@ -452,7 +635,10 @@ impl Config {
             let mut values = self.values.write();
             for (param, canon) in staged {
                 let value = match param.kind {
-                    Kind::OutputBufferLimit => merge_buffer_limits(values.get(param.name).map(String::as_str).unwrap_or(""), &canon),
+                    Kind::OutputBufferLimit => merge_buffer_limits(
+                        values.get(param.name).map(String::as_str).unwrap_or(""),
+                        &canon,
+                    ),
                     _ => canon,
                 };
                 values.insert(param.name, value);
@@ -465,19 +651,32 @@ impl Config {
     fn refresh_live(&self) {
         let v = self.values.read();
         let num = |n: &str| v.get(n).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-        self.live.timeout_secs.store(num("timeout"), Ordering::Relaxed);
-        self.live.proto_max_bulk_len.store(num("proto-max-bulk-len"), Ordering::Relaxed);
-        self.live.client_query_buffer_limit.store(num("client-query-buffer-limit"), Ordering::Relaxed);
-        self.live.maxclients.store(num("maxclients"), Ordering::Relaxed);
-        self.live.hz.store(num("hz").max(1), Ordering::Relaxed);
         self.live
-            .has_password
-            .store(!v.get("requirepass").map(|s| s.is_empty()).unwrap_or(true), Ordering::Relaxed);
+            .timeout_secs
+            .store(num("timeout"), Ordering::Relaxed);
+        self.live
+            .proto_max_bulk_len
+            .store(num("proto-max-bulk-len"), Ordering::Relaxed);
+        self.live
+            .client_query_buffer_limit
+            .store(num("client-query-buffer-limit"), Ordering::Relaxed);
+        self.live
+            .maxclients
+            .store(num("maxclients"), Ordering::Relaxed);
+        self.live.hz.store(num("hz").max(1), Ordering::Relaxed);
+        self.live.has_password.store(
+            !v.get("requirepass").map(|s| s.is_empty()).unwrap_or(true),
+            Ordering::Relaxed,
+        );
     }
 
     /// Every parameter and value, for CONFIG REWRITE.
     pub fn snapshot(&self) -> Vec<(&'static str, String)> {
-        self.values.read().iter().map(|(k, v)| (*k, v.clone())).collect()
+        self.values
+            .read()
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
     }
 }
 
@@ -500,7 +699,11 @@ fn merge_buffer_limits(old: &str, new: &str) -> String {
             }
         }
     }
-    classes.iter().map(|(c, r)| format!("{c} {r}")).collect::<Vec<_>>().join(" ")
+    classes
+        .iter()
+        .map(|(c, r)| format!("{c} {r}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn config_error(lineno: usize, line: &str, why: &str) -> String {
@@ -525,7 +728,9 @@ pub fn split_config_line(line: &str) -> Option<Vec<String>> {
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
         }
-        let Some(&c) = chars.peek() else { return Some(out) };
+        let Some(&c) = chars.peek() else {
+            return Some(out);
+        };
         let mut word = String::new();
         if c == '"' || c == '\'' {
             chars.next();
@@ -568,7 +773,10 @@ mod tests {
 
     #[test]
     fn args_override_file_syntax() {
-        let args: Vec<String> = ["--port", "7000", "--save", "", "--requirepass", "a b"].iter().map(|s| s.to_string()).collect();
+        let args: Vec<String> = ["--port", "7000", "--save", "", "--requirepass", "a b"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let c = Config::from_args(&args).unwrap();
         assert_eq!(c.get("port"), "7000");
         assert_eq!(c.get("save"), "");
@@ -578,17 +786,30 @@ mod tests {
 
     #[test]
     fn unknown_parameter_is_an_error() {
-        let args: Vec<String> = ["--no-such-thing", "1"].iter().map(|s| s.to_string()).collect();
-        assert!(Config::from_args(&args).err().unwrap().contains("Bad directive"));
+        let args: Vec<String> = ["--no-such-thing", "1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(Config::from_args(&args)
+            .err()
+            .unwrap()
+            .contains("Bad directive"));
     }
 
     #[test]
     fn memory_units_and_aliases() {
         let c = Config::new();
-        c.set_many(&[("maxmemory".into(), "1mb".into()), ("hash-max-ziplist-value".into(), "32".into())]).unwrap();
+        c.set_many(&[
+            ("maxmemory".into(), "1mb".into()),
+            ("hash-max-ziplist-value".into(), "32".into()),
+        ])
+        .unwrap();
         assert_eq!(c.get("maxmemory"), "1048576");
         assert_eq!(c.get("hash-max-listpack-value"), "32");
-        assert_eq!(c.matching(b"hash-max-ziplist-value"), vec![("hash-max-ziplist-value", "32".to_string())]);
+        assert_eq!(
+            c.matching(b"hash-max-ziplist-value"),
+            vec![("hash-max-ziplist-value", "32".to_string())]
+        );
         assert_eq!(parse_memory("2gb"), Some(2 << 30));
         assert!(c.set_many(&[("port".into(), "1".into())]).is_err());
     }
@@ -596,10 +817,17 @@ mod tests {
     #[test]
     fn save_lines_accumulate_and_buffer_limits_merge() {
         let mut c = Config::new();
-        c.load_text("save 900 1\nsave 300 10\nclient-output-buffer-limit pubsub 1mb 2mb 30").unwrap();
+        c.load_text("save 900 1\nsave 300 10\nclient-output-buffer-limit pubsub 1mb 2mb 30")
+            .unwrap();
         assert_eq!(c.get("save"), "900 1 300 10");
-        assert_eq!(c.get("client-output-buffer-limit"), "normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 2097152 30");
-        c.set_many(&[("client-output-buffer-limit".into(), "normal 1 2 3".into())]).unwrap();
-        assert!(c.get("client-output-buffer-limit").starts_with("normal 1 2 3 slave"));
+        assert_eq!(
+            c.get("client-output-buffer-limit"),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 2097152 30"
+        );
+        c.set_many(&[("client-output-buffer-limit".into(), "normal 1 2 3".into())])
+            .unwrap();
+        assert!(c
+            .get("client-output-buffer-limit")
+            .starts_with("normal 1 2 3 slave"));
     }
 }

@@ -26,9 +26,18 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Serves one accepted connection until the client leaves, is killed, or the server stops.
 pub async fn serve(server: Arc<Server>, mut stream: TcpStream, stats: Arc<WorkerStats>) {
     let _ = stream.set_nodelay(true);
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let is_local = stream.peer_addr().map(|a| a.ip().is_loopback()).unwrap_or(false);
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let local = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let is_local = stream
+        .peer_addr()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or(false);
     #[cfg(unix)]
     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     #[cfg(not(unix))]
@@ -64,7 +73,9 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, stats: Arc<Worker
     };
     if full {
         server.rejected_connections.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
         return;
     }
     server.total_connections.fetch_add(1, Ordering::Relaxed);
@@ -101,32 +112,43 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
     let mut need_read = true;
     loop {
         if need_read {
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
-            rbuf.reserve(READ_CHUNK);
-        }
-        let timeout = server.config.live.timeout_secs.load(Ordering::Relaxed);
-        let read = if timeout > 0 {
-            match tokio::time::timeout(Duration::from_secs(timeout), read_some(stream, &mut rbuf)).await {
-                Ok(r) => r,
-                Err(_) => Ok(0), // idle too long: close, as Redis does
+            if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
+                rbuf.reserve(READ_CHUNK);
             }
-        } else {
-            read_some(stream, &mut rbuf).await
-        };
-        let n = match read {
-            Ok(n) => n,
-            Err(_) => return,
-        };
-        if n == 0 || shared.killed.load(Ordering::Relaxed) {
-            return;
-        }
-        bump(&stats.net_input_bytes, n as u64);
-        shared.last_interaction_ms.store(now_ms(), Ordering::Relaxed);
+            let timeout = server.config.live.timeout_secs.load(Ordering::Relaxed);
+            let read = if timeout > 0 {
+                match tokio::time::timeout(
+                    Duration::from_secs(timeout),
+                    read_some(stream, &mut rbuf),
+                )
+                .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Ok(0), // idle too long: close, as Redis does
+                }
+            } else {
+                read_some(stream, &mut rbuf).await
+            };
+            let n = match read {
+                Ok(n) => n,
+                Err(_) => return,
+            };
+            if n == 0 || shared.killed.load(Ordering::Relaxed) {
+                return;
+            }
+            bump(&stats.net_input_bytes, n as u64);
+            shared
+                .last_interaction_ms
+                .store(now_ms(), Ordering::Relaxed);
         }
         need_read = true;
 
         let limits = Limits {
-            max_bulk_len: server.config.live.proto_max_bulk_len.load(Ordering::Relaxed) as usize,
+            max_bulk_len: server
+                .config
+                .live
+                .proto_max_bulk_len
+                .load(Ordering::Relaxed) as usize,
             ..Limits::default()
         };
         let mut pos = 0;
@@ -176,7 +198,14 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
         }
         rbuf.advance(pos);
         shared.qbuf.store(rbuf.len(), Ordering::Relaxed);
-        if !close && rbuf.len() as u64 > server.config.live.client_query_buffer_limit.load(Ordering::Relaxed) {
+        if !close
+            && rbuf.len() as u64
+                > server
+                    .config
+                    .live
+                    .client_query_buffer_limit
+                    .load(Ordering::Relaxed)
+        {
             tracing::warn!("Closing client that reached max query buffer length");
             return;
         }
@@ -221,7 +250,11 @@ async fn wait_blocked(
     proto: Protocol,
 ) -> Option<Vec<u8>> {
     use crate::blocking::Wake;
-    let null: &[u8] = if proto == Protocol::Resp3 { b"_\r\n" } else { b"*-1\r\n" };
+    let null: &[u8] = if proto == Protocol::Resp3 {
+        b"_\r\n"
+    } else {
+        b"*-1\r\n"
+    };
     let to_reply = |w: Result<Wake, _>| match w {
         Ok(Wake::Reply(v)) => v,
         Ok(Wake::Error) => b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec(),
@@ -229,7 +262,9 @@ async fn wait_blocked(
     };
     let sleep = async {
         match blocked.deadline {
-            Some(t) => tokio::time::sleep(Duration::from_millis((t - now_ms()).max(0) as u64)).await,
+            Some(t) => {
+                tokio::time::sleep(Duration::from_millis((t - now_ms()).max(0) as u64)).await
+            }
             None => std::future::pending().await,
         }
     };
@@ -311,7 +346,9 @@ async fn wait_if_paused(server: &Server, args: &[&[u8]]) {
             return;
         }
         if server.pause.writes_only.load(Ordering::Relaxed) {
-            let Ok(entry) = server.registry.resolve(args) else { return };
+            let Ok(entry) = server.registry.resolve(args) else {
+                return;
+            };
             let f = entry.def.flags;
             if f & (flags::WRITE | flags::MAY_REPLICATE) == 0 {
                 return;

@@ -21,26 +21,33 @@ const ACCEPTABLE_STALE_PERCENT: usize = 10;
 const CPU_PERCENT: u64 = 25;
 
 pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("cinnabar-cron".into()).spawn(move || {
-        let mut next_shard = 0usize;
-        while !server.is_shutting_down() {
-            let hz = server.config.live.hz.load(Ordering::Relaxed).clamp(1, 500);
-            let period = Duration::from_micros(1_000_000 / hz);
-            let started = Instant::now();
-            if server.config.live.active_expire_enabled.load(Ordering::Relaxed) {
-                let budget = period * CPU_PERCENT as u32 / 100;
-                next_shard = active_expire_cycle(&server, next_shard, started + budget);
+    std::thread::Builder::new()
+        .name("cinnabar-cron".into())
+        .spawn(move || {
+            let mut next_shard = 0usize;
+            while !server.is_shutting_down() {
+                let hz = server.config.live.hz.load(Ordering::Relaxed).clamp(1, 500);
+                let period = Duration::from_micros(1_000_000 / hz);
+                let started = Instant::now();
+                if server
+                    .config
+                    .live
+                    .active_expire_enabled
+                    .load(Ordering::Relaxed)
+                {
+                    let budget = period * CPU_PERCENT as u32 / 100;
+                    next_shard = active_expire_cycle(&server, next_shard, started + budget);
+                }
+                let elapsed = started.elapsed();
+                // Sleep in short slices so shutdown is prompt.
+                let mut left = period.saturating_sub(elapsed);
+                while !left.is_zero() && !server.is_shutting_down() {
+                    let step = left.min(Duration::from_millis(20));
+                    std::thread::sleep(step);
+                    left -= step;
+                }
             }
-            let elapsed = started.elapsed();
-            // Sleep in short slices so shutdown is prompt.
-            let mut left = period.saturating_sub(elapsed);
-            while !left.is_zero() && !server.is_shutting_down() {
-                let step = left.min(Duration::from_millis(20));
-                std::thread::sleep(step);
-                left -= step;
-            }
-        }
-    })
+        })
 }
 
 /// Samples keys with deadlines shard by shard, starting at `first_shard`, until the

@@ -50,7 +50,10 @@ impl Registry {
     /// Collects the handlers of every family. Panics at start-up if a family registers a name
     /// the command table does not know: a programming error, caught by every test.
     pub fn build() -> Registry {
-        let mut r = Registry { cmds: Vec::new(), by_name: HashMap::default() };
+        let mut r = Registry {
+            cmds: Vec::new(),
+            by_name: HashMap::default(),
+        };
         crate::cmd::register_all(&mut r);
         r
     }
@@ -58,11 +61,17 @@ impl Registry {
     fn insert(&mut self, full_name: &str, handler: Handler, access: Access) {
         let def = match full_name.split_once('|') {
             None => commands::lookup(full_name.as_bytes()),
-            Some((parent, sub)) => commands::lookup(parent.as_bytes()).and_then(|p| commands::lookup_sub(p, sub.as_bytes())),
+            Some((parent, sub)) => commands::lookup(parent.as_bytes())
+                .and_then(|p| commands::lookup_sub(p, sub.as_bytes())),
         }
         .unwrap_or_else(|| panic!("'{full_name}' is not in the command table"));
         let idx = self.cmds.len();
-        self.cmds.push(CmdEntry { def, handler, access, idx });
+        self.cmds.push(CmdEntry {
+            def,
+            handler,
+            access,
+            idx,
+        });
         let prev = self.by_name.insert(full_name.as_bytes().into(), idx);
         assert!(prev.is_none(), "'{full_name}' registered twice");
     }
@@ -138,7 +147,9 @@ impl Registry {
             Some(e) => Ok(e),
             None if is_container => {
                 // A container we know but do not implement: its arity error comes first.
-                Err(Error::WrongArity(String::from_utf8_lossy(name).to_lowercase()))
+                Err(Error::WrongArity(
+                    String::from_utf8_lossy(name).to_lowercase(),
+                ))
             }
             None => {
                 let mut list = String::new();
@@ -151,7 +162,11 @@ impl Registry {
                     list.push_str(&trunc(a, room));
                     list.push_str("' ");
                 }
-                Err(sanitized(format!("ERR unknown command '{}', with args beginning with: {}", trunc(name, 128), list)))
+                Err(sanitized(format!(
+                    "ERR unknown command '{}', with args beginning with: {}",
+                    trunc(name, 128),
+                    list
+                )))
             }
         }
     }
@@ -236,7 +251,6 @@ impl<'a, 'k> Ctx<'a, 'k> {
     pub fn arg(&self, i: usize) -> &'a [u8] {
         self.args[i]
     }
-
 }
 
 /// The current database in the shard of `key`, and the key's hash: `let (db, h) =
@@ -256,7 +270,13 @@ macro_rules! key_db {
 
 /// Runs one command and appends its reply to `out`. Inside MULTI, commands other than the
 /// transaction controls are checked and queued instead.
-pub fn execute(server: &Server, worker: &WorkerStats, client: &mut Client, out: &mut ReplyBuf, args: &[&[u8]]) {
+pub fn execute(
+    server: &Server,
+    worker: &WorkerStats,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    args: &[&[u8]],
+) {
     let entry = match server.registry.resolve(args) {
         Ok(e) => e,
         Err(e) => {
@@ -275,14 +295,23 @@ pub fn execute(server: &Server, worker: &WorkerStats, client: &mut Client, out: 
         out.error(msg);
     };
     if !def.arity_ok(args.len()) {
-        reject(client, out, Error::WrongArity(def.full_name().to_string()).to_string().as_bytes());
+        reject(
+            client,
+            out,
+            Error::WrongArity(def.full_name().to_string())
+                .to_string()
+                .as_bytes(),
+        );
         return;
     }
     if def.flags & flags::PROTECTED != 0 && !debug_allowed(server, client) {
         reject(client, out, b"ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
         return;
     }
-    if !client.authenticated && def.flags & flags::NO_AUTH == 0 && server.config.live.has_password.load(Ordering::Relaxed) {
+    if !client.authenticated
+        && def.flags & flags::NO_AUTH == 0
+        && server.config.live.has_password.load(Ordering::Relaxed)
+    {
         reject(client, out, b"NOAUTH Authentication required.");
         return;
     }
@@ -292,7 +321,10 @@ pub fn execute(server: &Server, worker: &WorkerStats, client: &mut Client, out: 
                 reject(client, out, b"ERR Command not allowed inside a transaction");
                 return;
             }
-            multi.queue.push(Queued { args: args.iter().map(|a| a.to_vec()).collect(), idx: entry.idx });
+            multi.queue.push(Queued {
+                args: args.iter().map(|a| a.to_vec()).collect(),
+                idx: entry.idx,
+            });
             out.simple(b"QUEUED");
             return;
         }
@@ -327,17 +359,29 @@ pub fn run_locked(
     let start = Instant::now();
     let now = crate::server::now_ms();
     // Only when some client WATCHes anything: note which watched keys are live before a write.
-    let watch = if server.watching.load(Ordering::Relaxed) > 0 && entry.def.flags & flags::WRITE != 0 {
-        watched_before(entry.def, args, client.db, locked, now)
-    } else {
-        None
+    let watch =
+        if server.watching.load(Ordering::Relaxed) > 0 && entry.def.flags & flags::WRITE != 0 {
+            watched_before(entry.def, args, client.db, locked, now)
+        } else {
+            None
+        };
+    let mut ctx = Ctx {
+        args,
+        out,
+        client,
+        server,
+        worker,
+        data: locked,
+        now,
     };
-    let mut ctx = Ctx { args, out, client, server, worker, data: locked, now };
     let result = (entry.handler)(&mut ctx);
     if let (Some(before), true) = (watch, result.is_ok()) {
         signal_watched(before, locked, crate::server::now_ms());
     }
-    if result.is_ok() && entry.def.flags & flags::WRITE != 0 && server.blocking.count.load(Ordering::Relaxed) > 0 {
+    if result.is_ok()
+        && entry.def.flags & flags::WRITE != 0
+        && server.blocking.count.load(Ordering::Relaxed) > 0
+    {
         note_ready_keys(server, client, entry, args);
     }
     let usec = start.elapsed().as_micros() as u64;
@@ -376,7 +420,10 @@ fn note_ready_keys(server: &Server, client: &mut Client, entry: &CmdEntry, args:
 
 /// MULTI, EXEC, DISCARD, WATCH, QUIT and RESET run at once even inside a transaction.
 fn is_transaction_control(def: &CommandDef) -> bool {
-    matches!(def.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+    matches!(
+        def.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
 }
 
 /// An error while queueing makes the transaction fail at EXEC (EXECABORT).
@@ -393,12 +440,23 @@ type WatchProbe = SmallVec<[(usize, Vec<u8>, u64, bool); 4]>;
 /// FLUSHALL/FLUSHDB/SWAPDB name no keys: for them every watched key of the affected dbs is
 /// probed. A watched key is signalled afterwards only if it was live before or is live after,
 /// so deleting a missing or already expired key does not fail anyone's EXEC, as in Redis.
-fn watched_before(def: &CommandDef, args: &[&[u8]], db: usize, locked: &mut Locked<'_>, now: i64) -> Option<WatchProbe> {
+fn watched_before(
+    def: &CommandDef,
+    args: &[&[u8]],
+    db: usize,
+    locked: &mut Locked<'_>,
+    now: i64,
+) -> Option<WatchProbe> {
     let mut probe = WatchProbe::new();
     let dbs: SmallVec<[usize; 2]> = match def.name {
         "flushall" => (0..locked.keyspace().databases()).collect(),
         "flushdb" => SmallVec::from_slice(&[db]),
-        "swapdb" => args[1..3].iter().filter_map(|a| cinnabar_engine::num::parse_i64(a)).map(|n| n as usize).filter(|&n| n < locked.keyspace().databases()).collect(),
+        "swapdb" => args[1..3]
+            .iter()
+            .filter_map(|a| cinnabar_engine::num::parse_i64(a))
+            .map(|n| n as usize)
+            .filter(|&n| n < locked.keyspace().databases())
+            .collect(),
         _ => SmallVec::new(),
     };
     if !dbs.is_empty() {
@@ -421,7 +479,12 @@ fn watched_before(def: &CommandDef, args: &[&[u8]], db: usize, locked: &mut Lock
     for &i in &pos {
         let key = args[i];
         let h = cinnabar_engine::hash_key(key);
-        let Some(shard) = locked.shard_at(cinnabar_engine::keyspace::shard_of_hash(h, locked.keyspace().shard_count() - 1)) else { continue };
+        let Some(shard) = locked.shard_at(cinnabar_engine::keyspace::shard_of_hash(
+            h,
+            locked.keyspace().shard_count() - 1,
+        )) else {
+            continue;
+        };
         // MOVE and COPY ... DB write the key in another db: probe every db watching it.
         for (d, dbr) in shard.dbs.iter().enumerate() {
             if dbr.watched.contains_key(key) {
@@ -458,7 +521,11 @@ fn lock_keys<'k>(server: &'k Server, def: &CommandDef, args: &[&[u8]]) -> Locked
             return ks.lock_none();
         }
         let first = def.first_key as usize;
-        let last = if def.last_key < 0 { args.len() as i32 + def.last_key } else { def.last_key } as usize;
+        let last = if def.last_key < 0 {
+            args.len() as i32 + def.last_key
+        } else {
+            def.last_key
+        } as usize;
         let step = def.step.max(1) as usize;
         if first == last || (first < args.len() && first + step > last) {
             return match args.get(first) {

@@ -544,10 +544,20 @@ fn clients_section(out: &mut String, server: &Server) {
     );
     field!(out, "client_recent_max_input_buffer", "{max_qbuf}");
     field!(out, "client_recent_max_output_buffer", "0");
-    field!(out, "blocked_clients", "0");
+    field!(
+        out,
+        "blocked_clients",
+        "{}",
+        server.blocking.count.load(Ordering::Relaxed)
+    );
     field!(out, "tracking_clients", "0");
     field!(out, "clients_in_timeout_table", "0");
-    field!(out, "total_blocking_keys", "0");
+    field!(
+        out,
+        "total_blocking_keys",
+        "{}",
+        server.blocking.waited_keys().len()
+    );
     field!(out, "total_blocking_keys_on_nokey", "0");
 }
 

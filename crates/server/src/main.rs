@@ -8,7 +8,10 @@ static GLOBAL: MiMalloc = MiMalloc;
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "-v" || a == "--version") {
-        println!("Cinnabar server v={} (Redis 7.2.4 compatible)", env!("CARGO_PKG_VERSION"));
+        println!(
+            "Cinnabar server v={} (Redis 7.2.4 compatible)",
+            env!("CARGO_PKG_VERSION")
+        );
         return Ok(());
     }
     if args.iter().any(|a| a == "-h" || a == "--help") {
@@ -51,15 +54,28 @@ fn init_logging(config: &cinnabar_server::config::Config) {
         "nothing" => "off",
         _ => "info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CINNABAR_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CINNABAR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let logfile = config.get("logfile");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if logfile.is_empty() {
         use std::io::IsTerminal;
-        builder.with_ansi(std::io::stdout().is_terminal()).with_writer(std::io::stdout).init();
+        builder
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_writer(std::io::stdout)
+            .init();
     } else {
-        match std::fs::OpenOptions::new().create(true).append(true).open(&logfile) {
-            Ok(f) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).init(),
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&logfile)
+        {
+            Ok(f) => builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(f))
+                .init(),
             Err(e) => {
                 eprintln!("Can't open the log file: {e}");
                 std::process::exit(1);
@@ -69,21 +85,30 @@ fn init_logging(config: &cinnabar_server::config::Config) {
 }
 
 /// SIGINT and SIGTERM stop the server cleanly.
-fn install_signal_handlers(server: std::sync::Arc<cinnabar_server::server::Server>) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    std::thread::Builder::new().name("cinnabar-signals".into()).spawn(move || {
-        rt.block_on(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-                return;
-            };
-            let which = tokio::select! {
-                _ = int.recv() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            };
-            tracing::info!("Received {which} scheduling shutdown...");
-            server.request_shutdown();
-        });
-    })?;
+fn install_signal_handlers(
+    server: std::sync::Arc<cinnabar_server::server::Server>,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("cinnabar-signals".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut int), Ok(mut term)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                ) else {
+                    return;
+                };
+                let which = tokio::select! {
+                    _ = int.recv() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
+                };
+                tracing::info!("Received {which} scheduling shutdown...");
+                server.request_shutdown();
+            });
+        })?;
     Ok(())
 }

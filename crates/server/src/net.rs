@@ -62,7 +62,9 @@ impl Drop for ServerHandle {
 fn worker_count(config: &Config) -> usize {
     match config.get_i64("threads") {
         n if n > 0 => n as usize,
-        _ => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        _ => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
     }
 }
 
@@ -80,7 +82,9 @@ fn bind_addrs(config: &Config, port: u16) -> anyhow::Result<Vec<(SocketAddr, boo
             "::*" => "::",
             h => h,
         };
-        let ip: std::net::IpAddr = host.parse().with_context(|| format!("invalid bind address '{word}'"))?;
+        let ip: std::net::IpAddr = host
+            .parse()
+            .with_context(|| format!("invalid bind address '{word}'"))?;
         out.push((SocketAddr::new(ip, port), optional));
     }
     Ok(out)
@@ -131,7 +135,10 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
             std::thread::Builder::new()
                 .name(format!("cinnabar-worker-{i}"))
                 .spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("tokio runtime");
                     let _ = tx.send(rt.handle().clone());
                     rt.block_on(async move {
                         loop {
@@ -198,5 +205,9 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     }
 
     threads.push(crate::cron::spawn(server.clone())?);
-    Ok(ServerHandle { server, addrs: bound, threads })
+    Ok(ServerHandle {
+        server,
+        addrs: bound,
+        threads,
+    })
 }

@@ -17,12 +17,18 @@ use crate::dispatch::Registry;
 /// Milliseconds since the Unix epoch.
 #[inline]
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Microseconds since the Unix epoch.
 pub fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }
 
 /// Per-command counters of one worker thread. Only that thread writes them (plain
@@ -141,7 +147,9 @@ impl Server {
         let run_id: String = {
             use rand::Rng;
             let mut rng = rand::thread_rng();
-            (0..40).map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap()).collect()
+            (0..40)
+                .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap())
+                .collect()
         };
         Server {
             keyspace: Keyspace::new(shards, databases),
@@ -149,7 +157,9 @@ impl Server {
             registry,
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
-            workers: (0..nworkers).map(|_| Arc::new(WorkerStats::new(ncmd))).collect(),
+            workers: (0..nworkers)
+                .map(|_| Arc::new(WorkerStats::new(ncmd)))
+                .collect(),
             started: Instant::now(),
             start_unix: now_ms() / 1000,
             run_id,

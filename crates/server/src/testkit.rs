@@ -25,13 +25,22 @@ impl TestServer {
     /// A server with extra `--name value` style settings, e.g. `&["requirepass", "pw"]` as
     /// (name, value) pairs.
     pub fn with_args(pairs: &[(&str, &str)]) -> TestServer {
-        let mut args: Vec<String> = vec!["--port".into(), "0".into(), "--bind".into(), "127.0.0.1".into(), "--save".into(), "".into()];
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            "0".into(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--save".into(),
+            "".into(),
+        ];
         for (k, v) in pairs {
             args.push(format!("--{k}"));
             args.push(v.to_string());
         }
         let config = Config::from_args(&args).expect("test config");
-        TestServer { handle: start(config).expect("server start") }
+        TestServer {
+            handle: start(config).expect("server start"),
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -58,9 +67,14 @@ pub struct RawConn {
 impl RawConn {
     pub fn connect(addr: SocketAddr) -> RawConn {
         let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         stream.set_nodelay(true).unwrap();
-        RawConn { stream, buf: Vec::new() }
+        RawConn {
+            stream,
+            buf: Vec::new(),
+        }
     }
 
     /// Sends one command as a RESP array.

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use cinnabar_server::testkit::TestServer;
 
 fn conn(srv: &TestServer) -> redis::Connection {
-    redis::Client::open(srv.url()).unwrap().get_connection().unwrap()
+    redis::Client::open(srv.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
 }
 
 #[test]
@@ -59,7 +62,8 @@ fn mset_is_never_seen_torn_by_mget() {
             std::thread::spawn(move || {
                 let mut checks = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    let vals: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query(&mut c).unwrap();
+                    let vals: Vec<Option<String>> =
+                        redis::cmd("MGET").arg(&keys).query(&mut c).unwrap();
                     let first = &vals[0];
                     assert!(vals.iter().all(|v| v == first), "torn read: {vals:?}");
                     checks += 1;
@@ -88,7 +92,11 @@ fn rename_is_atomic_for_concurrent_readers() {
         std::thread::spawn(move || {
             for i in 0..3000 {
                 let (from, to) = if i % 2 == 0 { ("a", "b") } else { ("b", "a") };
-                let _: () = redis::cmd("RENAME").arg(from).arg(to).query(&mut c).unwrap();
+                let _: () = redis::cmd("RENAME")
+                    .arg(from)
+                    .arg(to)
+                    .query(&mut c)
+                    .unwrap();
             }
         })
     };
@@ -97,7 +105,11 @@ fn rename_is_atomic_for_concurrent_readers() {
         let stop = stop.clone();
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let n: i64 = redis::cmd("EXISTS").arg("a").arg("b").query(&mut c).unwrap();
+                let n: i64 = redis::cmd("EXISTS")
+                    .arg("a")
+                    .arg("b")
+                    .query(&mut c)
+                    .unwrap();
                 assert_eq!(n, 1, "exactly one of a, b must exist at any moment");
             }
         })

@@ -382,7 +382,7 @@ fn scan_guarantee(srv: &TestServer) {
                 let _: i64 = cc.del(format!("churn:{}", i % 4000)).unwrap();
                 let _: () = cc.set(format!("churn:{}", (i * 7 + 13) % 4000), 1).unwrap();
                 let _: () = cc.set(format!("bg:{i}"), 1).unwrap();
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     let _: i64 = cc.del(format!("bg:{}", i / 2)).unwrap();
                 }
                 i += 1;

@@ -31,7 +31,12 @@ fn exec_runs_the_queue_and_returns_every_reply() {
     assert_eq!(r.cmd(&["GET", "a"]), queued());
     assert_eq!(
         r.cmd(&["EXEC"]),
-        Frame::Array(vec![Frame::Integer(1), ok(), err("ERR value is not an integer or out of range"), bulk("1")])
+        Frame::Array(vec![
+            Frame::Integer(1),
+            ok(),
+            err("ERR value is not an integer or out of range"),
+            bulk("1")
+        ])
     );
     assert_eq!(r.cmd(&["EXEC"]), err("ERR EXEC without MULTI"));
     assert_eq!(r.cmd(&["DISCARD"]), err("ERR DISCARD without MULTI"));
@@ -43,9 +48,18 @@ fn queueing_errors_abort_the_transaction() {
     let mut r = srv.raw();
     r.cmd(&["MULTI"]);
     assert_eq!(r.cmd(&["SET", "k", "v"]), queued());
-    assert_eq!(r.cmd(&["NOSUCHCMD"]), err("ERR unknown command 'NOSUCHCMD', with args beginning with: "));
-    assert_eq!(r.cmd(&["GET"]), err("ERR wrong number of arguments for 'get' command"));
-    assert_eq!(r.cmd(&["EXEC"]), err("EXECABORT Transaction discarded because of previous errors."));
+    assert_eq!(
+        r.cmd(&["NOSUCHCMD"]),
+        err("ERR unknown command 'NOSUCHCMD', with args beginning with: ")
+    );
+    assert_eq!(
+        r.cmd(&["GET"]),
+        err("ERR wrong number of arguments for 'get' command")
+    );
+    assert_eq!(
+        r.cmd(&["EXEC"]),
+        err("EXECABORT Transaction discarded because of previous errors.")
+    );
     assert_eq!(r.cmd(&["GET", "k"]), Frame::Null);
 }
 
@@ -55,9 +69,15 @@ fn nested_multi_and_watch_inside_multi_are_errors() {
     let mut r = srv.raw();
     r.cmd(&["MULTI"]);
     assert_eq!(r.cmd(&["MULTI"]), err("ERR MULTI calls can not be nested"));
-    assert_eq!(r.cmd(&["WATCH", "x"]), err("ERR WATCH inside MULTI is not allowed"));
+    assert_eq!(
+        r.cmd(&["WATCH", "x"]),
+        err("ERR WATCH inside MULTI is not allowed")
+    );
     assert_eq!(r.cmd(&["PING"]), queued());
-    assert_eq!(r.cmd(&["EXEC"]), Frame::Array(vec![Frame::Simple("PONG".into())]));
+    assert_eq!(
+        r.cmd(&["EXEC"]),
+        Frame::Array(vec![Frame::Simple("PONG".into())])
+    );
     r.cmd(&["MULTI"]);
     r.cmd(&["SET", "d", "1"]);
     assert_eq!(r.cmd(&["DISCARD"]), ok());
@@ -93,13 +113,19 @@ fn watch_untouched_key_and_unwatch() {
     b.cmd(&["DEL", "y"]);
     a.cmd(&["MULTI"]);
     a.cmd(&["PING"]);
-    assert_eq!(a.cmd(&["EXEC"]), Frame::Array(vec![Frame::Simple("PONG".into())]));
+    assert_eq!(
+        a.cmd(&["EXEC"]),
+        Frame::Array(vec![Frame::Simple("PONG".into())])
+    );
     a.cmd(&["WATCH", "x"]);
     assert_eq!(a.cmd(&["UNWATCH"]), ok());
     b.cmd(&["SET", "x", "1"]);
     a.cmd(&["MULTI"]);
     a.cmd(&["PING"]);
-    assert_eq!(a.cmd(&["EXEC"]), Frame::Array(vec![Frame::Simple("PONG".into())]));
+    assert_eq!(
+        a.cmd(&["EXEC"]),
+        Frame::Array(vec![Frame::Simple("PONG".into())])
+    );
 }
 
 #[test]
@@ -117,7 +143,10 @@ fn flush_and_swapdb_touch_watched_keys_that_exist() {
     r.cmd(&["FLUSHDB"]);
     r.cmd(&["MULTI"]);
     r.cmd(&["PING"]);
-    assert_eq!(r.cmd(&["EXEC"]), Frame::Array(vec![Frame::Simple("PONG".into())]));
+    assert_eq!(
+        r.cmd(&["EXEC"]),
+        Frame::Array(vec![Frame::Simple("PONG".into())])
+    );
     // SWAPDB touches a watched key that does not exist here but exists in the other db.
     r.cmd(&["SELECT", "1"]);
     r.cmd(&["SET", "x", "30"]);
@@ -146,7 +175,10 @@ fn exec_fails_when_a_watched_key_expires() {
     r.cmd(&["DEL", "s"]);
     r.cmd(&["MULTI"]);
     r.cmd(&["PING"]);
-    assert_eq!(r.cmd(&["EXEC"]), Frame::Array(vec![Frame::Simple("PONG".into())]));
+    assert_eq!(
+        r.cmd(&["EXEC"]),
+        Frame::Array(vec![Frame::Simple("PONG".into())])
+    );
 }
 
 #[test]
@@ -191,7 +223,9 @@ fn transactions_are_isolated_from_concurrent_readers() {
         let stop = stop.clone();
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let Frame::Array(v) = c.cmd(&["MGET", "acct:a", "acct:b"]) else { panic!() };
+                let Frame::Array(v) = c.cmd(&["MGET", "acct:a", "acct:b"]) else {
+                    panic!()
+                };
                 let n = |f: &Frame| match f {
                     Frame::Bulk(b) => String::from_utf8_lossy(b).parse::<i64>().unwrap(),
                     _ => panic!("{f:?}"),
@@ -217,8 +251,16 @@ fn rate_limiter_pattern() {
         r.cmd(&["MULTI"]);
         r.cmd(&["INCR", "rl:user:1"]);
         r.cmd(&["EXPIRE", "rl:user:1", "60", "NX"]);
-        assert_eq!(r.cmd(&["EXEC"]), Frame::Array(vec![Frame::Integer(i), Frame::Integer(if i == 1 { 1 } else { 0 })]));
+        assert_eq!(
+            r.cmd(&["EXEC"]),
+            Frame::Array(vec![
+                Frame::Integer(i),
+                Frame::Integer(if i == 1 { 1 } else { 0 })
+            ])
+        );
     }
-    let Frame::Integer(ttl) = r.cmd(&["TTL", "rl:user:1"]) else { panic!() };
+    let Frame::Integer(ttl) = r.cmd(&["TTL", "rl:user:1"]) else {
+        panic!()
+    };
     assert!((55..=60).contains(&ttl));
 }

@@ -42,7 +42,14 @@ fn pipeline_of_ten_thousand_commands() {
     let mut c = srv.raw();
     let mut buf = Vec::new();
     for i in 0..10_000 {
-        cinnabar_resp::encode_command(&[b"SET".as_slice(), format!("k{i}").as_bytes(), format!("{i}").as_bytes()], &mut buf);
+        cinnabar_resp::encode_command(
+            &[
+                b"SET".as_slice(),
+                format!("k{i}").as_bytes(),
+                format!("{i}").as_bytes(),
+            ],
+            &mut buf,
+        );
         cinnabar_resp::encode_command(&[b"INCR".as_slice(), format!("k{i}").as_bytes()], &mut buf);
     }
     c.send_raw(&buf);
@@ -57,17 +64,39 @@ fn pipeline_of_ten_thousand_commands() {
 fn protocol_errors_reply_and_close() {
     let srv = TestServer::start();
     let cases: &[(&[u8], &str)] = &[
-        (b"*1\r\n$a\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*abc\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*2000000\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*1\r\n$600000000\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1\r\n+OK\r\n", "-ERR Protocol error: expected '$', got '+'\r\n"),
-        (b"set \"a b\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
+        (
+            b"*1\r\n$a\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*abc\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*2000000\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n$600000000\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n+OK\r\n",
+            "-ERR Protocol error: expected '$', got '+'\r\n",
+        ),
+        (
+            b"set \"a b\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
     ];
     for (input, want) in cases {
         let (out, closed) = send_and_close(&srv, input);
         assert_eq!(out, *want, "input {:?}", String::from_utf8_lossy(input));
-        assert!(closed, "connection must be closed after {:?}", String::from_utf8_lossy(input));
+        assert!(
+            closed,
+            "connection must be closed after {:?}",
+            String::from_utf8_lossy(input)
+        );
     }
     // A bulk payload not followed by CRLF is an error too.
     let (out, closed) = send_and_close(&srv, b"*1\r\n$4\r\nPINGxx");
@@ -81,7 +110,10 @@ fn protocol_errors_reply_and_close() {
 fn commands_before_a_protocol_error_still_run() {
     let srv = TestServer::start();
     let (out, closed) = send_and_close(&srv, b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1\r\n1\r\n*x\r\n");
-    assert_eq!(out, "+OK\r\n-ERR Protocol error: invalid multibulk length\r\n");
+    assert_eq!(
+        out,
+        "+OK\r\n-ERR Protocol error: invalid multibulk length\r\n"
+    );
     assert!(closed);
     assert_eq!(srv.raw().cmd(&["GET", "x"]), bulk("1"));
 }
@@ -91,14 +123,17 @@ fn half_a_command_then_disconnect_costs_nothing() {
     let srv = TestServer::start();
     for _ in 0..50 {
         let mut c = std::net::TcpStream::connect(srv.addr()).unwrap();
-        c.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nabc").unwrap();
+        c.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nabc")
+            .unwrap();
         drop(c);
     }
     let mut c = srv.raw();
     assert_eq!(c.cmd(&["EXISTS", "k"]), Frame::Integer(0));
     // Give the server a moment to notice the closed sockets, then only we remain.
     std::thread::sleep(Duration::from_millis(200));
-    let Frame::Bulk(list) = c.cmd(&["CLIENT", "LIST"]) else { panic!() };
+    let Frame::Bulk(list) = c.cmd(&["CLIENT", "LIST"]) else {
+        panic!()
+    };
     assert_eq!(String::from_utf8_lossy(&list).lines().count(), 1);
 }
 
@@ -119,8 +154,15 @@ fn split_reads_are_reassembled() {
 fn hello_switches_to_resp3() {
     let srv = TestServer::start();
     let mut c = srv.raw();
-    let Frame::Map(m) = c.cmd(&["HELLO", "3"]) else { panic!("expected a map") };
-    let get = |k: &str| m.iter().find(|(a, _)| *a == bulk(k)).map(|(_, v)| v.clone()).unwrap();
+    let Frame::Map(m) = c.cmd(&["HELLO", "3"]) else {
+        panic!("expected a map")
+    };
+    let get = |k: &str| {
+        m.iter()
+            .find(|(a, _)| *a == bulk(k))
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
     assert_eq!(get("server"), bulk("redis"));
     assert_eq!(get("version"), bulk("7.2.4"));
     assert_eq!(get("proto"), Frame::Integer(3));
@@ -136,26 +178,44 @@ fn hello_switches_to_resp3() {
         c2.read_until_close(Duration::from_millis(300))
     };
     assert_eq!(raw, b"_\r\n");
-    assert_eq!(c.cmd(&["HELLO", "4"]), Frame::Error("NOPROTO unsupported protocol version".into()));
-    let Frame::Array(_) = c.cmd(&["HELLO", "2"]) else { panic!("RESP2 map is a flat array") };
+    assert_eq!(
+        c.cmd(&["HELLO", "4"]),
+        Frame::Error("NOPROTO unsupported protocol version".into())
+    );
+    let Frame::Array(_) = c.cmd(&["HELLO", "2"]) else {
+        panic!("RESP2 map is a flat array")
+    };
 }
 
 #[test]
 fn requirepass_and_auth() {
     let srv = TestServer::with_args(&[("requirepass", "s3cret")]);
     let mut c = srv.raw();
-    assert_eq!(c.cmd(&["GET", "a"]), Frame::Error("NOAUTH Authentication required.".into()));
-    assert_eq!(c.cmd(&["AUTH", "wrong"]), Frame::Error("WRONGPASS invalid username-password pair or user is disabled.".into()));
+    assert_eq!(
+        c.cmd(&["GET", "a"]),
+        Frame::Error("NOAUTH Authentication required.".into())
+    );
+    assert_eq!(
+        c.cmd(&["AUTH", "wrong"]),
+        Frame::Error("WRONGPASS invalid username-password pair or user is disabled.".into())
+    );
     assert_eq!(c.cmd(&["AUTH", "s3cret"]), ok());
     assert_eq!(c.cmd(&["GET", "a"]), Frame::Null);
     let mut c2 = srv.raw();
-    let Frame::Map(_) = c2.cmd(&["HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "me"]) else { panic!() };
+    let Frame::Map(_) = c2.cmd(&["HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "me"])
+    else {
+        panic!()
+    };
     assert_eq!(c2.cmd(&["CLIENT", "GETNAME"]), bulk("me"));
     let mut c3 = srv.raw();
-    let Frame::Error(e) = c3.cmd(&["HELLO", "3"]) else { panic!() };
+    let Frame::Error(e) = c3.cmd(&["HELLO", "3"]) else {
+        panic!()
+    };
     assert!(e.starts_with("NOAUTH HELLO must be called"));
     let srv2 = TestServer::start();
-    let Frame::Error(e) = srv2.raw().cmd(&["AUTH", "x"]) else { panic!() };
+    let Frame::Error(e) = srv2.raw().cmd(&["AUTH", "x"]) else {
+        panic!()
+    };
     assert!(e.starts_with("ERR AUTH <password> called without any password configured"));
 }
 
@@ -163,8 +223,14 @@ fn requirepass_and_auth() {
 fn quit_reset_select_and_client_reply() {
     let srv = TestServer::start();
     let mut c = srv.raw();
-    assert_eq!(c.cmd(&["SELECT", "16"]), Frame::Error("ERR DB index is out of range".into()));
-    assert_eq!(c.cmd(&["SELECT", "x"]), Frame::Error("ERR value is not an integer or out of range".into()));
+    assert_eq!(
+        c.cmd(&["SELECT", "16"]),
+        Frame::Error("ERR DB index is out of range".into())
+    );
+    assert_eq!(
+        c.cmd(&["SELECT", "x"]),
+        Frame::Error("ERR value is not an integer or out of range".into())
+    );
     assert_eq!(c.cmd(&["SELECT", "3"]), ok());
     c.cmd(&["SET", "in3", "v"]);
     assert_eq!(c.cmd(&["RESET"]), Frame::Simple("RESET".into()));
@@ -193,12 +259,27 @@ fn client_kill_and_list() {
     let mut a = srv.raw();
     let mut b = srv.raw();
     a.cmd(&["CLIENT", "SETNAME", "alpha"]);
-    let Frame::Integer(id) = a.cmd(&["CLIENT", "ID"]) else { panic!() };
-    let Frame::Bulk(list) = b.cmd(&["CLIENT", "LIST"]) else { panic!() };
+    let Frame::Integer(id) = a.cmd(&["CLIENT", "ID"]) else {
+        panic!()
+    };
+    let Frame::Bulk(list) = b.cmd(&["CLIENT", "LIST"]) else {
+        panic!()
+    };
     let list = String::from_utf8_lossy(&list).into_owned();
-    assert!(list.contains(&format!("id={id} ")) && list.contains("name=alpha"), "{list}");
-    assert_eq!(b.cmd(&["CLIENT", "KILL", "ID", &id.to_string()]), Frame::Integer(1));
+    assert!(
+        list.contains(&format!("id={id} ")) && list.contains("name=alpha"),
+        "{list}"
+    );
+    assert_eq!(
+        b.cmd(&["CLIENT", "KILL", "ID", &id.to_string()]),
+        Frame::Integer(1)
+    );
     let (_, closed) = a.read_until_close(Duration::from_secs(2));
     assert!(closed);
-    assert_eq!(b.cmd(&["CLIENT", "SETNAME", "a b"]), Frame::Error("ERR Client names cannot contain spaces, newlines or special characters.".into()));
+    assert_eq!(
+        b.cmd(&["CLIENT", "SETNAME", "a b"]),
+        Frame::Error(
+            "ERR Client names cannot contain spaces, newlines or special characters.".into()
+        )
+    );
 }

@@ -27,7 +27,9 @@ pub fn register(r: &mut Registry) {
 /// Parses a blocking timeout in (fractional) seconds into an absolute deadline in ms, or None
 /// for 0 (wait forever), with Redis's errors.
 fn deadline(arg: &[u8], now: i64) -> Result<Option<i64>> {
-    let secs = num::parse_f64(arg).filter(|v| v.is_finite()).ok_or_else(|| Error::msg("ERR timeout is not a float or out of range"))?;
+    let secs = num::parse_f64(arg)
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| Error::msg("ERR timeout is not a float or out of range"))?;
     if secs < 0.0 {
         return Err(Error::msg("ERR timeout is negative"));
     }
@@ -47,18 +49,31 @@ fn deadline(arg: &[u8], now: i64) -> Result<Option<i64>> {
 fn try_now(ctx: &mut Ctx, argv: &[&[u8]], kind: Kind, key: &[u8]) -> Result<Option<Vec<u8>>> {
     let entry = ctx.server.registry.resolve(argv)?;
     let mut tmp = ReplyBuf::new(ctx.out.proto);
-    run_locked(ctx.server, ctx.worker, ctx.client, &mut tmp, argv, entry, ctx.data);
+    run_locked(
+        ctx.server, ctx.worker, ctx.client, &mut tmp, argv, entry, ctx.data,
+    );
     if tmp.buf.first() == Some(&b'-') {
-        let text = String::from_utf8_lossy(&tmp.buf[1..]).trim_end().to_string();
+        let text = String::from_utf8_lossy(&tmp.buf[1..])
+            .trim_end()
+            .to_string();
         return Err(Error::msg(text));
     }
     Ok(crate::blocking::shape(kind, ctx.out.proto, key, &tmp.buf))
 }
 
 /// The common path: try each key now; else block on all of them.
-fn block_on(ctx: &mut Ctx, keys: &[&[u8]], template: &[&[u8]], kind: Kind, until: Option<i64>) -> Result<()> {
+fn block_on(
+    ctx: &mut Ctx,
+    keys: &[&[u8]],
+    template: &[&[u8]],
+    kind: Kind,
+    until: Option<i64>,
+) -> Result<()> {
     for &key in keys {
-        let argv: SmallVec<[&[u8]; 8]> = template.iter().map(|&a| if a == KEY_SLOT { key } else { a }).collect();
+        let argv: SmallVec<[&[u8]; 8]> = template
+            .iter()
+            .map(|&a| if a == KEY_SLOT { key } else { a })
+            .collect();
         if let Some(reply) = try_now(ctx, &argv, kind, key)? {
             ctx.out.buf.extend_from_slice(&reply);
             return Ok(());
@@ -70,7 +85,10 @@ fn block_on(ctx: &mut Ctx, keys: &[&[u8]], template: &[&[u8]], kind: Kind, until
     }
     let keys = keys.iter().map(|k| k.to_vec()).collect();
     let template = template.iter().map(|a| a.to_vec()).collect();
-    let on = ctx.server.blocking.block(ctx.client, ctx.out.proto, keys, template, kind, until);
+    let on = ctx
+        .server
+        .blocking
+        .block(ctx.client, ctx.out.proto, keys, template, kind, until);
     ctx.client.blocked = Some(on);
     Ok(())
 }
@@ -106,7 +124,13 @@ fn bzpopmax(ctx: &mut Ctx) -> Result<()> {
 fn brpoplpush(ctx: &mut Ctx) -> Result<()> {
     let until = deadline(ctx.arg(3), ctx.now)?;
     let (src, dst) = (ctx.arg(1), ctx.arg(2));
-    block_on(ctx, &[src], &[b"rpoplpush", KEY_SLOT, dst], Kind::Rewrite, until)
+    block_on(
+        ctx,
+        &[src],
+        &[b"rpoplpush", KEY_SLOT, dst],
+        Kind::Rewrite,
+        until,
+    )
 }
 
 /// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
@@ -118,14 +142,21 @@ fn blmove(ctx: &mut Ctx) -> Result<()> {
     }
     let until = deadline(ctx.arg(5), ctx.now)?;
     let (src, dst, from, to) = (ctx.arg(1), ctx.arg(2), ctx.arg(3), ctx.arg(4));
-    block_on(ctx, &[src], &[b"lmove", KEY_SLOT, dst, from, to], Kind::Rewrite, until)
+    block_on(
+        ctx,
+        &[src],
+        &[b"lmove", KEY_SLOT, dst, from, to],
+        Kind::Rewrite,
+        until,
+    )
 }
 
 /// BLMPOP / BZMPOP timeout numkeys key [key ...] <where> [COUNT count]: validated by running
 /// the non-blocking form over all keys first, then served key by key as `xMPOP 1 key ...`.
 fn mpop_generic(ctx: &mut Ctx, cmd: &'static [u8]) -> Result<()> {
     let until = deadline(ctx.arg(1), ctx.now)?;
-    let numkeys = num::parse_i64(ctx.arg(2)).ok_or_else(|| Error::msg("ERR numkeys should be greater than 0"))?;
+    let numkeys = num::parse_i64(ctx.arg(2))
+        .ok_or_else(|| Error::msg("ERR numkeys should be greater than 0"))?;
     if numkeys <= 0 {
         return Err(Error::msg("ERR numkeys should be greater than 0"));
     }
@@ -153,7 +184,14 @@ fn mpop_generic(ctx: &mut Ctx, cmd: &'static [u8]) -> Result<()> {
     template.extend(rest.iter().copied());
     let keys = keys.iter().map(|k| k.to_vec()).collect();
     let template = template.iter().map(|a| a.to_vec()).collect();
-    let on = ctx.server.blocking.block(ctx.client, ctx.out.proto, keys, template, Kind::Rewrite, until);
+    let on = ctx.server.blocking.block(
+        ctx.client,
+        ctx.out.proto,
+        keys,
+        template,
+        Kind::Rewrite,
+        until,
+    );
     ctx.client.blocked = Some(on);
     Ok(())
 }

@@ -92,7 +92,8 @@ fn valid_client_name(name: &[u8]) -> bool {
 fn hello(ctx: &mut Ctx) -> Result<()> {
     let mut proto = None;
     if ctx.args.len() >= 2 {
-        let v = cinnabar_engine::num::parse_i64(ctx.arg(1)).ok_or_else(|| Error::msg("ERR Protocol version is not an integer or out of range"))?;
+        let v = cinnabar_engine::num::parse_i64(ctx.arg(1))
+            .ok_or_else(|| Error::msg("ERR Protocol version is not an integer or out of range"))?;
         if !(2..=3).contains(&v) {
             return Err(Error::msg("NOPROTO unsupported protocol version"));
         }
@@ -110,7 +111,10 @@ fn hello(ctx: &mut Ctx) -> Result<()> {
             setname = Some(ctx.arg(i + 1));
             i += 2;
         } else {
-            return Err(Error::msg(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(ctx.arg(i)))));
+            return Err(Error::msg(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(ctx.arg(i))
+            )));
         }
     }
     if let Some((user, pass)) = auth {
@@ -124,12 +128,18 @@ fn hello(ctx: &mut Ctx) -> Result<()> {
     }
     if let Some(name) = setname {
         if !valid_client_name(name) {
-            return Err(Error::msg("ERR Client names cannot contain spaces, newlines or special characters."));
+            return Err(Error::msg(
+                "ERR Client names cannot contain spaces, newlines or special characters.",
+            ));
         }
         *ctx.client.shared.name.lock() = name.to_vec();
     }
     if let Some(v) = proto {
-        ctx.out.proto = if v == 3 { Protocol::Resp3 } else { Protocol::Resp2 };
+        ctx.out.proto = if v == 3 {
+            Protocol::Resp3
+        } else {
+            Protocol::Resp2
+        };
         ctx.client.shared.resp.store(v as u8, Ordering::Relaxed);
     }
     let out = &mut *ctx.out;
@@ -183,7 +193,9 @@ fn client_id(ctx: &mut Ctx) -> Result<()> {
 fn client_setname(ctx: &mut Ctx) -> Result<()> {
     let name = ctx.arg(2);
     if !valid_client_name(name) {
-        return Err(Error::msg("ERR Client names cannot contain spaces, newlines or special characters."));
+        return Err(Error::msg(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
     }
     *ctx.client.shared.name.lock() = name.to_vec();
     ctx.out.ok();
@@ -206,11 +218,20 @@ pub fn client_line(server: &Server, c: &ClientShared) -> String {
     let idle = (now - c.last_interaction_ms.load(Ordering::Relaxed)).max(0) / 1000;
     let cmd = match c.last_cmd.load(Ordering::Relaxed) {
         usize::MAX => "NULL".to_string(),
-        i => server.registry.entries().get(i).map(|e| e.def.full_name().to_string()).unwrap_or_else(|| "NULL".into()),
+        i => server
+            .registry
+            .entries()
+            .get(i)
+            .map(|e| e.def.full_name().to_string())
+            .unwrap_or_else(|| "NULL".into()),
     };
     let flags = {
         let f = c.flags.lock();
-        if f.is_empty() { "N".to_string() } else { f.clone() }
+        if f.is_empty() {
+            "N".to_string()
+        } else {
+            f.clone()
+        }
     };
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
@@ -238,8 +259,16 @@ fn client_list(ctx: &mut Ctx) -> Result<()> {
     while i < ctx.args.len() {
         if is(ctx.arg(i), "type") && i + 1 < ctx.args.len() {
             let t = ctx.arg(i + 1);
-            if !(is(t, "normal") || is(t, "master") || is(t, "replica") || is(t, "slave") || is(t, "pubsub")) {
-                return Err(Error::msg(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(t))));
+            if !(is(t, "normal")
+                || is(t, "master")
+                || is(t, "replica")
+                || is(t, "slave")
+                || is(t, "pubsub"))
+            {
+                return Err(Error::msg(format!(
+                    "ERR Unknown client type '{}'",
+                    String::from_utf8_lossy(t)
+                )));
             }
             if !is(t, "normal") {
                 // No replica, master or pub/sub clients exist yet: an empty list.
@@ -249,7 +278,9 @@ fn client_list(ctx: &mut Ctx) -> Result<()> {
         } else if is(ctx.arg(i), "id") && i + 1 < ctx.args.len() {
             let mut list = Vec::new();
             for a in &ctx.args[i + 1..] {
-                let n = cinnabar_engine::num::parse_i64(a).filter(|&n| n > 0).ok_or_else(|| Error::msg("ERR Invalid client ID"))?;
+                let n = cinnabar_engine::num::parse_i64(a)
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| Error::msg("ERR Invalid client ID"))?;
                 list.push(n as u64);
             }
             ids = Some(list);
@@ -297,15 +328,18 @@ fn client_kill(ctx: &mut Ctx) -> Result<()> {
             None => Err(Error::msg("ERR No such client")),
         };
     }
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(Error::Syntax);
     }
     let mut skipme = true;
-    let mut filters: Vec<Box<dyn Fn(&ClientShared) -> bool>> = Vec::new();
+    let mut filters: Vec<KillFilter> = Vec::new();
     for pair in args.chunks(2) {
         let (k, v) = (pair[0], pair[1].to_vec());
         if is(k, "id") {
-            let id = cinnabar_engine::num::parse_i64(&v).filter(|&n| n > 0).ok_or_else(|| Error::msg("ERR client-id should be greater than 0"))? as u64;
+            let id = cinnabar_engine::num::parse_i64(&v)
+                .filter(|&n| n > 0)
+                .ok_or_else(|| Error::msg("ERR client-id should be greater than 0"))?
+                as u64;
             filters.push(Box::new(move |c| c.id == id));
         } else if is(k, "addr") {
             filters.push(Box::new(move |c| c.addr.as_bytes() == v.as_slice()));
@@ -318,7 +352,12 @@ fn client_kill(ctx: &mut Ctx) -> Result<()> {
             match t.as_slice() {
                 b"normal" => filters.push(Box::new(|_| true)),
                 b"master" | b"replica" | b"slave" | b"pubsub" => filters.push(Box::new(|_| false)),
-                _ => return Err(Error::msg(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&v)))),
+                _ => {
+                    return Err(Error::msg(format!(
+                        "ERR Unknown client type '{}'",
+                        String::from_utf8_lossy(&v)
+                    )))
+                }
             }
         } else if is(k, "skipme") {
             skipme = match v.to_ascii_lowercase().as_slice() {
@@ -328,7 +367,9 @@ fn client_kill(ctx: &mut Ctx) -> Result<()> {
             };
         } else if is(k, "maxage") {
             let age = int_arg(&v)?;
-            filters.push(Box::new(move |c| c.created.elapsed().as_secs() as i64 >= age));
+            filters.push(Box::new(move |c| {
+                c.created.elapsed().as_secs() as i64 >= age
+            }));
         } else {
             return Err(Error::Syntax);
         }
@@ -347,6 +388,9 @@ fn client_kill(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
+/// One CLIENT KILL filter: true for clients it selects.
+type KillFilter = Box<dyn Fn(&ClientShared) -> bool>;
+
 fn kill_client(ctx: &mut Ctx, c: &ClientShared) {
     if c.id == ctx.client.id {
         // Killing ourselves: reply first, then close, as Redis does.
@@ -358,7 +402,8 @@ fn kill_client(ctx: &mut Ctx, c: &ClientShared) {
 
 /// CLIENT PAUSE timeout [WRITE|ALL]
 fn client_pause(ctx: &mut Ctx) -> Result<()> {
-    let ms = int_arg(ctx.arg(2)).map_err(|_| Error::msg("ERR timeout is not an integer or out of range"))?;
+    let ms = int_arg(ctx.arg(2))
+        .map_err(|_| Error::msg("ERR timeout is not an integer or out of range"))?;
     if ms < 0 {
         return Err(Error::msg("ERR timeout is negative"));
     }
@@ -372,9 +417,10 @@ fn client_pause(ctx: &mut Ctx) -> Result<()> {
     let until = ctx.now.saturating_add(ms);
     // A later pause never shortens an earlier one; ALL wins over WRITE while both last.
     let cur = pause.until_ms.load(Ordering::Relaxed);
-    if cur <= ctx.now || !writes_only {
-        pause.writes_only.store(writes_only && !(cur > ctx.now && !pause.writes_only.load(Ordering::Relaxed)), Ordering::Relaxed);
-    }
+    let earlier_all_active = cur > ctx.now && !pause.writes_only.load(Ordering::Relaxed);
+    pause
+        .writes_only
+        .store(writes_only && !earlier_all_active, Ordering::Relaxed);
     pause.until_ms.store(cur.max(until), Ordering::Relaxed);
     ctx.out.ok();
     Ok(())
@@ -437,7 +483,10 @@ fn client_setinfo(ctx: &mut Ctx) -> Result<()> {
     } else if is(attr, "lib-ver") {
         *ctx.client.shared.lib_ver.lock() = value.to_vec();
     } else {
-        return Err(Error::msg(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(attr))));
+        return Err(Error::msg(format!(
+            "ERR Unrecognized option '{}'",
+            String::from_utf8_lossy(attr)
+        )));
     }
     ctx.out.ok();
     Ok(())
@@ -450,7 +499,11 @@ fn client_unblock(ctx: &mut Ctx) -> Result<()> {
         None => false,
         Some(a) if is(a, "timeout") => false,
         Some(a) if is(a, "error") => true,
-        Some(_) => return Err(Error::msg("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+        Some(_) => {
+            return Err(Error::msg(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
     };
     let done = id > 0 && ctx.server.blocking.unblock(id as u64, error);
     ctx.out.integer(done as i64);

@@ -59,7 +59,9 @@ pub fn float_arg(arg: &[u8]) -> Result<f64> {
 pub fn db_index_arg(arg: &[u8], databases: usize) -> Result<usize> {
     let n = int_arg(arg)?;
     if n < i32::MIN as i64 || n > i32::MAX as i64 {
-        return Err(Error::msg("ERR value is out of range, value must between -2147483648 and 2147483647"));
+        return Err(Error::msg(
+            "ERR value is out of range, value must between -2147483648 and 2147483647",
+        ));
     }
     if n < 0 || n as usize >= databases {
         return Err(Error::DbIndexOutOfRange);
@@ -182,13 +184,25 @@ pub fn lookup_or_create(
 ) -> Result<usize> {
     match lookup_kind(db, h, key, now, is_kind)? {
         Some(slot) => Ok(slot),
-        None => Ok(db.insert_new(h, Entry::new(key, cinnabar_engine::NewValue::Obj(Box::new(make())), None, clock(now)))),
+        None => Ok(db.insert_new(
+            h,
+            Entry::new(
+                key,
+                cinnabar_engine::NewValue::Obj(Box::new(make())),
+                None,
+                clock(now),
+            ),
+        )),
     }
 }
 
 /// Removes the key in `slot` if its collection became empty, as Redis deletes empty
 /// collections. Returns whether it was removed.
-pub fn remove_if_empty(db: &mut cinnabar_engine::Db, slot: usize, is_empty: impl Fn(&cinnabar_engine::Object) -> bool) -> bool {
+pub fn remove_if_empty(
+    db: &mut cinnabar_engine::Db,
+    slot: usize,
+    is_empty: impl Fn(&cinnabar_engine::Object) -> bool,
+) -> bool {
     let empty = matches!(db.entry(slot).value(), ValueRef::Obj(o) if is_empty(o));
     if empty {
         db.remove_slot(slot);

@@ -45,7 +45,10 @@ fn discard(ctx: &mut Ctx) -> Result<()> {
 /// commands (INFO, CONFIG, DEBUG, MEMORY...) that walk shards on their own, which must not
 /// take locks out of order while the transaction holds some.
 fn needs_all_shards(access: Access, def: &cinnabar_commands::CommandDef) -> bool {
-    access == Access::All || (def.first_key <= 0 && def.flags & flags::MOVABLE_KEYS == 0 && def.group == Group::Server)
+    access == Access::All
+        || (def.first_key <= 0
+            && def.flags & flags::MOVABLE_KEYS == 0
+            && def.group == Group::Server)
 }
 
 fn exec(ctx: &mut Ctx) -> Result<()> {
@@ -59,7 +62,9 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
     let dirty = ctx.client.dirty.load(Ordering::Relaxed);
     unwatch_all(server, ctx.client);
     if multi.error {
-        return Err(Error::msg("EXECABORT Transaction discarded because of previous errors."));
+        return Err(Error::msg(
+            "EXECABORT Transaction discarded because of previous errors.",
+        ));
     }
     if dirty {
         ctx.out.null_array();
@@ -84,7 +89,11 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
             }
         }
     }
-    let mut locked = if all { ks.lock_all() } else { ks.lock_shards(&mut shards) };
+    let mut locked = if all {
+        ks.lock_all()
+    } else {
+        ks.lock_shards(&mut shards)
+    };
 
     ctx.out.array(multi.queue.len());
     ctx.client.in_exec = true;
@@ -92,7 +101,15 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
         let entry = server.registry.at(q.idx);
         let args: SmallVec<[&[u8]; 16]> = q.args.iter().map(|a| a.as_slice()).collect();
         ctx.client.shared.last_cmd.store(q.idx, Ordering::Relaxed);
-        run_locked(server, ctx.worker, ctx.client, ctx.out, &args, entry, &mut locked);
+        run_locked(
+            server,
+            ctx.worker,
+            ctx.client,
+            ctx.out,
+            &args,
+            entry,
+            &mut locked,
+        );
     }
     ctx.client.in_exec = false;
     Ok(())
@@ -106,7 +123,9 @@ fn watched_key_expired(server: &Server, client: &Client, now: i64) -> bool {
             return false;
         }
         let h = hash_key(key);
-        let shard = server.keyspace.lock_shard(server.keyspace.shard_of_key(key));
+        let shard = server
+            .keyspace
+            .lock_shard(server.keyspace.shard_of_key(key));
         !shard.dbs[*db].is_live(h, key, now)
     })
 }
@@ -120,7 +139,12 @@ fn watch(ctx: &mut Ctx) -> Result<()> {
     if !ctx.client.dirty.load(Ordering::Relaxed) {
         let dbi = ctx.client.db;
         for &key in &ctx.args[1..] {
-            if ctx.client.watched.iter().any(|(d, k, _)| *d == dbi && &**k == key) {
+            if ctx
+                .client
+                .watched
+                .iter()
+                .any(|(d, k, _)| *d == dbi && &**k == key)
+            {
                 continue;
             }
             let (db, h) = crate::key_db!(ctx, key);
@@ -145,7 +169,9 @@ fn unwatch(ctx: &mut Ctx) -> Result<()> {
 /// a closing connection holds none).
 pub fn unwatch_all(server: &Server, client: &mut Client) {
     for (db, key, _) in client.watched.drain(..) {
-        let mut shard = server.keyspace.lock_shard(server.keyspace.shard_of_key(&key));
+        let mut shard = server
+            .keyspace
+            .lock_shard(server.keyspace.shard_of_key(&key));
         shard.dbs[db].unwatch(&key, &client.dirty);
         server.watching.fetch_sub(1, Ordering::Relaxed);
     }

@@ -36,7 +36,12 @@ pub fn register(r: &mut Registry) {
 
 /// Largest string a command may build (proto-max-bulk-len), as Redis's checkStringLength.
 fn check_len(ctx: &Ctx, total: u64) -> Result<()> {
-    let max = ctx.server.config.live.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
+    let max = ctx
+        .server
+        .config
+        .live
+        .proto_max_bulk_len
+        .load(std::sync::atomic::Ordering::Relaxed);
     if total > max {
         return Err(Error::StringTooLong);
     }
@@ -73,13 +78,23 @@ pub enum ExpireOpt {
 }
 
 /// Turns an EX/PX/EXAT/PXAT argument into an absolute deadline, with Redis's checks.
-pub fn deadline_from(arg: &[u8], unit_secs: bool, relative: bool, now: i64, cmd: &'static str) -> Result<i64> {
+pub fn deadline_from(
+    arg: &[u8],
+    unit_secs: bool,
+    relative: bool,
+    now: i64,
+    cmd: &'static str,
+) -> Result<i64> {
     let n = int_arg(arg)?;
     if n <= 0 || (unit_secs && n > i64::MAX / 1000) {
         return Err(Error::InvalidExpireTime(cmd));
     }
     let ms = if unit_secs { n * 1000 } else { n };
-    let at = if relative { ms.checked_add(now).ok_or(Error::InvalidExpireTime(cmd))? } else { ms };
+    let at = if relative {
+        ms.checked_add(now).ok_or(Error::InvalidExpireTime(cmd))?
+    } else {
+        ms
+    };
     Ok(at)
 }
 
@@ -93,7 +108,12 @@ struct SetOpts {
 /// Parses SET/GETEX options from `args[from..]`. `getex` allows PERSIST and forbids NX/XX/GET.
 fn parse_set_opts(ctx: &Ctx, from: usize, getex: bool) -> Result<SetOpts> {
     let cmd: &'static str = if getex { "getex" } else { "set" };
-    let mut o = SetOpts { nx: false, xx: false, get: false, expire: ExpireOpt::None };
+    let mut o = SetOpts {
+        nx: false,
+        xx: false,
+        get: false,
+        expire: ExpireOpt::None,
+    };
     let mut has_expire = false;
     let mut i = from;
     let args = ctx.args;
@@ -112,7 +132,10 @@ fn parse_set_opts(ctx: &Ctx, from: usize, getex: bool) -> Result<SetOpts> {
         } else if getex && is(a, "persist") && !has_expire {
             has_expire = true;
             o.expire = ExpireOpt::Persist;
-        } else if !has_expire && next.is_some() && (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat")) {
+        } else if !has_expire
+            && next.is_some()
+            && (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat"))
+        {
             // Parse after all options are known, as Redis validates the syntax first.
             has_expire = true;
             o.expire = ExpireOpt::At(i as i64); // position, resolved below
@@ -194,7 +217,12 @@ fn setnx(ctx: &mut Ctx) -> Result<()> {
 fn setex_generic(ctx: &mut Ctx, secs: bool) -> Result<()> {
     let cmd = if secs { "setex" } else { "psetex" };
     let at = deadline_from(ctx.arg(2), secs, true, ctx.now, cmd)?;
-    let opts = SetOpts { nx: false, xx: false, get: false, expire: ExpireOpt::At(at) };
+    let opts = SetOpts {
+        nx: false,
+        xx: false,
+        get: false,
+        expire: ExpireOpt::At(at),
+    };
     set_generic(ctx, ctx.arg(1), ctx.arg(3), opts)
 }
 
@@ -207,7 +235,12 @@ fn psetex(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn getset(ctx: &mut Ctx) -> Result<()> {
-    let opts = SetOpts { nx: false, xx: false, get: true, expire: ExpireOpt::None };
+    let opts = SetOpts {
+        nx: false,
+        xx: false,
+        get: true,
+        expire: ExpireOpt::None,
+    };
     set_generic(ctx, ctx.arg(1), ctx.arg(2), opts)
 }
 
@@ -270,8 +303,14 @@ fn mget(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn mset_pairs(ctx: &mut Ctx) -> Result<()> {
-    if ctx.args.len() % 2 == 0 {
-        return Err(Error::WrongArity(ctx.arg(0).to_ascii_lowercase().iter().map(|&b| b as char).collect()));
+    if ctx.args.len().is_multiple_of(2) {
+        return Err(Error::WrongArity(
+            ctx.arg(0)
+                .to_ascii_lowercase()
+                .iter()
+                .map(|&b| b as char)
+                .collect(),
+        ));
     }
     Ok(())
 }
@@ -329,7 +368,12 @@ pub(crate) fn raw_string(e: &mut Entry) -> Result<&mut Vec<u8>> {
 
 fn append(ctx: &mut Ctx) -> Result<()> {
     let (key, value, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
-    let max = ctx.server.config.live.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
+    let max = ctx
+        .server
+        .config
+        .live
+        .proto_max_bulk_len
+        .load(std::sync::atomic::Ordering::Relaxed);
     let (db, h) = crate::key_db!(ctx, key);
     match db.lookup(h, key, now) {
         None => {
@@ -421,7 +465,15 @@ fn setrange(ctx: &mut Ctx) -> Result<()> {
     let slot = match slot {
         Some(s) => s,
         None => {
-            db.put(h, Entry::new(key, NewValue::Obj(Box::new(Object::Str(Vec::new()))), None, clock(now)));
+            db.put(
+                h,
+                Entry::new(
+                    key,
+                    NewValue::Obj(Box::new(Object::Str(Vec::new()))),
+                    None,
+                    clock(now),
+                ),
+            );
             db.lookup(h, key, now).expect("just inserted")
         }
     };
@@ -526,20 +578,37 @@ fn lcs_cmd(ctx: &mut Ctx) -> Result<()> {
         i += 1;
     }
     if want_len && want_idx {
-        return Err(Error::msg("ERR If you want both the length and indexes, please just use IDX."));
+        return Err(Error::msg(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
     }
     let now = ctx.now;
     let load = |ctx: &mut Ctx, key: &[u8]| -> Result<Vec<u8>> {
         let (db, h) = crate::key_db!(ctx, key);
         Ok(match db.lookup(h, key, now) {
-            Some(s) => str_value(db.entry(s)).map_err(|_| Error::msg("ERR The specified keys must contain string values"))?.to_vec(),
+            Some(s) => str_value(db.entry(s))
+                .map_err(|_| Error::msg("ERR The specified keys must contain string values"))?
+                .to_vec(),
             None => Vec::new(),
         })
     };
     let a = load(ctx, ctx.arg(1))?;
     let b = load(ctx, ctx.arg(2))?;
-    let max = ctx.server.config.live.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed);
-    let res = lcs::lcs_with_limit(&a, &b, !want_len && !want_idx, want_idx, min_len as usize, max).map_err(|e| Error::msg(e.to_string()))?;
+    let max = ctx
+        .server
+        .config
+        .live
+        .proto_max_bulk_len
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let res = lcs::lcs_with_limit(
+        &a,
+        &b,
+        !want_len && !want_idx,
+        want_idx,
+        min_len as usize,
+        max,
+    )
+    .map_err(|e| Error::msg(e.to_string()))?;
     let out = &mut *ctx.out;
     if want_idx {
         out.map(2);
