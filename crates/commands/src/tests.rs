@@ -18,10 +18,29 @@ fn keys(name: &str, argv: &[&str]) -> Result<Vec<usize>, KeysError> {
 fn table_has_every_redis_72_command() {
     // Redis 7.2.4 ships 241 top-level command JSON files that are not
     // sentinel-only (COMMAND COUNT on a 7.2 server), with 129 subcommands.
-    assert_eq!(all().len(), 241);
+    // We add Redis 7.4's nine hash-field expiry commands on top.
+    const HASH_FIELD_TTL: [&str; 9] = [
+        "hexpire",
+        "hpexpire",
+        "hexpireat",
+        "hpexpireat",
+        "httl",
+        "hpttl",
+        "hexpiretime",
+        "hpexpiretime",
+        "hpersist",
+    ];
+    assert_eq!(all().len(), 241 + HASH_FIELD_TTL.len());
+    assert_eq!(
+        all().iter().filter(|c| c.since.starts_with("7.4")).count(),
+        HASH_FIELD_TTL.len()
+    );
+    for name in HASH_FIELD_TTL {
+        assert_eq!(cmd(name).since, "7.4.0");
+    }
     let subs: usize = all().iter().map(|c| c.subcommands.len()).sum();
     assert_eq!(subs, 129);
-    assert_eq!(iter_all().count(), 370);
+    assert_eq!(iter_all().count(), 370 + HASH_FIELD_TTL.len());
     assert!(lookup(b"sentinel").is_none());
 }
 

@@ -74,6 +74,9 @@ pub struct Blocking {
     pub count: AtomicUsize,
 }
 
+/// A ready-key entry meaning "every key anybody waits on" (after SWAPDB, FLUSHALL...).
+pub const ALL_DBS: usize = usize::MAX;
+
 /// Placeholder in a template for the ready key.
 pub const KEY_SLOT: &[u8] = b"\x00key\x00";
 
@@ -185,6 +188,10 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
         guard_rounds += 1;
         if guard_rounds > 1_000_000 {
             break; // defensive: never spin forever on a misbehaving command
+        }
+        if db == ALL_DBS {
+            ready.extend(blocking.waited_keys());
+            continue;
         }
         loop {
             // Peek at the first waiter of this key.

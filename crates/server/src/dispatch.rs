@@ -382,7 +382,7 @@ pub fn run_locked(
         && entry.def.flags & flags::WRITE != 0
         && server.blocking.count.load(Ordering::Relaxed) > 0
     {
-        note_ready_keys(server, client, entry, args);
+        note_ready_keys(client, entry, args);
     }
     let usec = start.elapsed().as_micros() as u64;
     bump(&stat.calls, 1);
@@ -395,26 +395,23 @@ pub fn run_locked(
     }
 }
 
-/// After a write: remember the keys it named that blocked clients wait on (all waited keys
-/// for keyspace-wide writes such as SWAPDB or FLUSHALL), to serve them once locks are
-/// released.
-fn note_ready_keys(server: &Server, client: &mut Client, entry: &CmdEntry, args: &[&[u8]]) {
-    let waited = server.blocking.waited_keys();
-    if waited.is_empty() {
-        return;
-    }
+/// After a write while clients are blocked: remember the keys it named (or, for keyspace-wide
+/// writes such as SWAPDB or FLUSHALL, "every waited key"), to serve their waiters once locks
+/// are released. No registry lock is taken here: this also runs while `serve_ready` holds it,
+/// and `serve_ready` skips keys nobody waits on.
+fn note_ready_keys(client: &mut Client, entry: &CmdEntry, args: &[&[u8]]) {
     if entry.access == Access::All {
-        client.ready_keys.extend(waited);
+        client
+            .ready_keys
+            .push((crate::blocking::ALL_DBS, Vec::new()));
         return;
     }
     let mut pos = Vec::new();
     if commands::key_positions(entry.def, args, &mut pos).is_err() {
         return;
     }
-    for (db, key) in waited {
-        if pos.iter().any(|&i| args[i] == key.as_slice()) {
-            client.ready_keys.push((db, key));
-        }
+    for &i in &pos {
+        client.ready_keys.push((client.db, args[i].to_vec()));
     }
 }
 

@@ -1,13 +1,544 @@
-//! The set type (being written).
+//! The set type (Redis's t_set.c, intset.c and the set use of listpack).
+//!
+//! A set has one of three representations, converted upwards as it grows exactly when Redis
+//! converts, so OBJECT ENCODING answers what Redis would:
+//! - [`IntSet`] ("intset"): every member is a canonical 64-bit integer; a sorted array whose
+//!   element width (2, 4 or 8 bytes) is the narrowest that fits every member.
+//! - [`Pack`] ("listpack"): a few short members, length-prefixed in one byte buffer, in
+//!   insertion order. A 16-byte member costs 17 bytes.
+//! - [`Table`] ("hashtable"): a dense vector of boxed members plus a hash index of `u32`
+//!   slots into it, like the keyspace's table. The dense vector gives O(1) uniform random
+//!   members (SPOP, SRANDMEMBER) and a simple SSCAN cursor with Redis's guarantee.
+//!
+//! The multi-set algorithms (SINTER, SUNION, SDIFF and their STORE / CARD forms) are free
+//! functions at the end, so the server only gathers the operand sets and writes replies.
+
+use hashbrown::HashTable;
+use rand::Rng;
+
+use crate::hash_key;
+use crate::num::parse_i64;
+
+/// The conversion thresholds (CONFIG set-max-intset-entries, set-max-listpack-entries,
+/// set-max-listpack-value), read by the caller when a command may grow or create a set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub intset_entries: usize,
+    pub listpack_entries: usize,
+    pub listpack_value: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            intset_entries: 512,
+            listpack_entries: 128,
+            listpack_value: 64,
+        }
+    }
+}
+
+impl Limits {
+    /// Redis caps an intset at 2^30 entries whatever the configuration says.
+    fn intset_max(&self) -> usize {
+        self.intset_entries.min(1 << 30)
+    }
+}
+
+/// A member as stored: bytes, or an integer of an intset (formatted only when needed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Member<'a> {
+    Str(&'a [u8]),
+    Int(i64),
+}
+
+impl Member<'_> {
+    /// Calls `f` with the member's bytes, formatting an integer on the stack.
+    #[inline]
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match *self {
+            Member::Str(s) => f(s),
+            Member::Int(n) => f(itoa::Buffer::new().format(n).as_bytes()),
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.with_bytes(|b| b.to_vec())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// IntSet
+// ---------------------------------------------------------------------------------------
+
+/// Sorted distinct integers, little-endian, all of the same width (2, 4 or 8 bytes). The
+/// width only grows, as Redis's intset upgrades but never downgrades.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IntSet {
+    width: u8,
+    data: Vec<u8>,
+}
+
+impl Default for IntSet {
+    fn default() -> Self {
+        IntSet {
+            width: 2,
+            data: Vec::new(),
+        }
+    }
+}
+
+/// The narrowest intset width that holds `v`.
+fn width_for(v: i64) -> u8 {
+    if i16::try_from(v).is_ok() {
+        2
+    } else if i32::try_from(v).is_ok() {
+        4
+    } else {
+        8
+    }
+}
+
+impl IntSet {
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.data.len() / self.width as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    #[inline]
+    pub fn get(&self, i: usize) -> i64 {
+        let w = self.width as usize;
+        let b = &self.data[i * w..i * w + w];
+        match w {
+            2 => i16::from_le_bytes([b[0], b[1]]) as i64,
+            4 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64,
+            _ => i64::from_le_bytes(b.try_into().expect("8 bytes")),
+        }
+    }
+
+    fn put(&mut self, i: usize, v: i64) {
+        let w = self.width as usize;
+        self.data[i * w..i * w + w].copy_from_slice(&v.to_le_bytes()[..w]);
+    }
+
+    /// Binary search: Ok(index) when present, Err(insertion point) otherwise.
+    fn search(&self, v: i64) -> Result<usize, usize> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.get(mid).cmp(&v) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
+    }
+
+    pub fn contains(&self, v: i64) -> bool {
+        width_for(v) <= self.width && self.search(v).is_ok()
+    }
+
+    /// Adds `v`; false when already present. A value wider than the current width rewrites
+    /// the array at the new width first.
+    pub fn insert(&mut self, v: i64) -> bool {
+        let need = width_for(v);
+        if need > self.width {
+            let old: Vec<i64> = self.iter().collect();
+            self.width = need;
+            self.data = Vec::with_capacity((old.len() + 1) * need as usize);
+            for x in old {
+                self.data
+                    .extend_from_slice(&x.to_le_bytes()[..need as usize]);
+            }
+        }
+        match self.search(v) {
+            Ok(_) => false,
+            Err(pos) => {
+                let w = self.width as usize;
+                let at = pos * w;
+                self.data
+                    .splice(at..at, v.to_le_bytes()[..w].iter().copied());
+                true
+            }
+        }
+    }
+
+    pub fn remove(&mut self, v: i64) -> bool {
+        if width_for(v) > self.width {
+            return false;
+        }
+        match self.search(v) {
+            Ok(i) => {
+                let w = self.width as usize;
+                self.data.drain(i * w..i * w + w);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    fn min(&self) -> Option<i64> {
+        (!self.is_empty()).then(|| self.get(0))
+    }
+
+    fn max(&self) -> Option<i64> {
+        (!self.is_empty()).then(|| self.get(self.len() - 1))
+    }
+
+    /// Keeps only the members at the positions where `keep` is true.
+    fn retain_positions(&mut self, keep: &[bool]) {
+        let mut j = 0;
+        for (i, &k) in keep.iter().enumerate() {
+            if k {
+                let v = self.get(i);
+                self.put(j, v);
+                j += 1;
+            }
+        }
+        self.data.truncate(j * self.width as usize);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pack
+// ---------------------------------------------------------------------------------------
+
+/// Members in one buffer, each as a LEB128 length followed by the bytes, in insertion order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pack {
+    data: Vec<u8>,
+    len: u32,
+}
+
+/// Reads the entry at `off`: (member, offset of the next entry).
+#[inline]
+fn pack_entry(data: &[u8], mut off: usize) -> (&[u8], usize) {
+    let mut n = 0usize;
+    let mut shift = 0;
+    loop {
+        let b = data[off];
+        off += 1;
+        n |= ((b & 0x7f) as usize) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    (&data[off..off + n], off + n)
+}
+
+impl Pack {
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> PackIter<'_> {
+        PackIter {
+            data: &self.data,
+            off: 0,
+        }
+    }
+
+    /// Byte range of the entry holding `v`.
+    fn find(&self, v: &[u8]) -> Option<(usize, usize)> {
+        let mut off = 0;
+        while off < self.data.len() {
+            let (m, next) = pack_entry(&self.data, off);
+            if m == v {
+                return Some((off, next));
+            }
+            off = next;
+        }
+        None
+    }
+
+    pub fn contains(&self, v: &[u8]) -> bool {
+        self.find(v).is_some()
+    }
+
+    /// Appends a member known to be absent. The buffer grows to the exact size, as a
+    /// listpack does: packs are small, and doubling would waste up to half of it.
+    pub fn push(&mut self, v: &[u8]) {
+        self.data.reserve_exact(v.len() + 2);
+        let mut n = v.len();
+        while n >= 0x80 {
+            self.data.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        self.data.push(n as u8);
+        self.data.extend_from_slice(v);
+        self.len += 1;
+    }
+
+    pub fn remove(&mut self, v: &[u8]) -> bool {
+        match self.find(v) {
+            Some((a, b)) => {
+                self.data.drain(a..b);
+                self.len -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The member at position `i` (a walk: packs are small).
+    pub fn get(&self, i: usize) -> &[u8] {
+        self.iter().nth(i).expect("index in range")
+    }
+
+    /// Keeps only the members at the positions where `keep` is true, in one pass.
+    fn retain_positions(&mut self, keep: &[bool]) {
+        let mut out = Pack {
+            data: Vec::with_capacity(self.data.len()),
+            len: 0,
+        };
+        for (m, &k) in self.iter().zip(keep) {
+            if k {
+                out.push(m);
+            }
+        }
+        out.data.shrink_to_fit();
+        *self = out;
+    }
+}
+
+pub struct PackIter<'a> {
+    data: &'a [u8],
+    off: usize,
+}
+
+impl<'a> Iterator for PackIter<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.off >= self.data.len() {
+            return None;
+        }
+        let (m, next) = pack_entry(self.data, self.off);
+        self.off = next;
+        Some(m)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Table
+// ---------------------------------------------------------------------------------------
+
+/// Dense vector of members plus a hash index of slots. Removal swaps the last member into
+/// the hole, which is what makes the SSCAN cursor (see [`Set::scan`]) safe.
+#[derive(Clone, Default)]
+pub struct Table {
+    index: HashTable<u32>,
+    items: Vec<Box<[u8]>>,
+    /// Sum of member lengths, so MEMORY USAGE needs no walk.
+    bytes: usize,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set()
+            .entries(self.items.iter().map(|m| String::from_utf8_lossy(m)))
+            .finish()
+    }
+}
+
+impl Table {
+    fn with_capacity(n: usize) -> Table {
+        Table {
+            index: HashTable::with_capacity(n),
+            items: Vec::with_capacity(n),
+            bytes: 0,
+        }
+    }
+
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    #[inline]
+    fn find(&self, v: &[u8]) -> Option<usize> {
+        let items = &self.items;
+        self.index
+            .find(hash_key(v), |&i| &*items[i as usize] == v)
+            .map(|&i| i as usize)
+    }
+
+    pub fn contains(&self, v: &[u8]) -> bool {
+        self.find(v).is_some()
+    }
+
+    pub fn insert(&mut self, v: &[u8]) -> bool {
+        let h = hash_key(v);
+        let items = &self.items;
+        if self.index.find(h, |&i| &*items[i as usize] == v).is_some() {
+            return false;
+        }
+        let slot = self.items.len();
+        assert!(slot < u32::MAX as usize, "set too large");
+        self.items.push(v.into());
+        self.bytes += v.len();
+        let items = &self.items;
+        self.index
+            .insert_unique(h, slot as u32, |&i| hash_key(&items[i as usize]));
+        true
+    }
+
+    /// Removes the member in `slot`, moving the last member into the hole; returns it.
+    fn remove_at(&mut self, slot: usize) -> Box<[u8]> {
+        let h = hash_key(&self.items[slot]);
+        match self.index.find_entry(h, |&i| i as usize == slot) {
+            Ok(e) => {
+                e.remove();
+            }
+            Err(_) => unreachable!("set index out of sync"),
+        }
+        let last = self.items.len() - 1;
+        if slot != last {
+            let mh = hash_key(&self.items[last]);
+            if let Some(i) = self.index.find_mut(mh, |&i| i as usize == last) {
+                *i = slot as u32;
+            }
+        }
+        let m = self.items.swap_remove(slot);
+        self.bytes -= m.len();
+        self.maybe_shrink();
+        m
+    }
+
+    pub fn remove(&mut self, v: &[u8]) -> bool {
+        match self.find(v) {
+            Some(slot) => {
+                self.remove_at(slot);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Gives memory back after mass removal, as Redis shrinks a dict under 10% fill.
+    fn maybe_shrink(&mut self) {
+        let cap = self.items.capacity();
+        if cap > 64 && self.items.len() * 8 < cap {
+            self.items.shrink_to(self.items.len() * 2);
+            let items = &self.items;
+            self.index
+                .shrink_to(items.len() * 2, |&i| hash_key(&items[i as usize]));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Set
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+enum Repr {
+    Ints(IntSet),
+    Pack(Pack),
+    Table(Table),
+}
 
 /// A set value.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Set {}
+#[derive(Clone, Debug)]
+pub struct Set {
+    repr: Repr,
+}
+
+impl Default for Set {
+    fn default() -> Self {
+        Set {
+            repr: Repr::Ints(IntSet::default()),
+        }
+    }
+}
+
+/// Equal members, whatever the representations.
+impl PartialEq for Set {
+    fn eq(&self, other: &Set) -> bool {
+        self.len() == other.len() && self.iter().all(|m| other.contains_member(m))
+    }
+}
+
+/// Iterator over the members of a [`Set`].
+pub enum Iter<'a> {
+    Ints(&'a IntSet, usize),
+    Pack(PackIter<'a>),
+    Table(std::slice::Iter<'a, Box<[u8]>>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = Member<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Member<'a>> {
+        match self {
+            Iter::Ints(s, i) => {
+                if *i < s.len() {
+                    *i += 1;
+                    Some(Member::Int(s.get(*i - 1)))
+                } else {
+                    None
+                }
+            }
+            Iter::Pack(p) => p.next().map(Member::Str),
+            Iter::Table(t) => t.next().map(|b| Member::Str(b)),
+        }
+    }
+}
+
+/// Number of characters of `v` in decimal, sign included (Redis's sdigits10).
+fn digits10(v: i64) -> usize {
+    itoa::Buffer::new().format(v).len()
+}
 
 impl Set {
+    /// An empty set of the representation Redis's setTypeCreate picks for a set about to
+    /// receive `size_hint` members, the first being `first`.
+    pub fn with_hint(first: &[u8], size_hint: usize, lim: &Limits) -> Set {
+        let repr = if parse_i64(first).is_some() && size_hint <= lim.intset_entries {
+            Repr::Ints(IntSet::default())
+        } else if size_hint <= lim.listpack_entries {
+            Repr::Pack(Pack::default())
+        } else {
+            Repr::Table(Table::with_capacity(size_hint))
+        };
+        Set { repr }
+    }
+
+    /// An empty packed ("listpack") set.
+    pub fn new_pack() -> Set {
+        Set {
+            repr: Repr::Pack(Pack::default()),
+        }
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
-        0
+        match &self.repr {
+            Repr::Ints(s) => s.len(),
+            Repr::Pack(p) => p.len(),
+            Repr::Table(t) => t.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -16,11 +547,639 @@ impl Set {
 
     /// Heap bytes owned, for MEMORY USAGE.
     pub fn mem_usage(&self) -> usize {
-        0
+        match &self.repr {
+            Repr::Ints(s) => s.data.capacity(),
+            Repr::Pack(p) => p.data.capacity(),
+            Repr::Table(t) => {
+                t.items.capacity() * std::mem::size_of::<Box<[u8]>>()
+                    + t.index.capacity() * (std::mem::size_of::<u32>() + 1)
+                    // Allocations are rounded up to 8 bytes.
+                    + t.bytes
+                    + t.len() * 4
+            }
+        }
     }
 
     /// OBJECT ENCODING name.
     pub fn encoding(&self) -> &'static str {
-        "set"
+        match &self.repr {
+            Repr::Ints(_) => "intset",
+            Repr::Pack(_) => "listpack",
+            Repr::Table(_) => "hashtable",
+        }
+    }
+
+    pub fn iter(&self) -> Iter<'_> {
+        match &self.repr {
+            Repr::Ints(s) => Iter::Ints(s, 0),
+            Repr::Pack(p) => Iter::Pack(p.iter()),
+            Repr::Table(t) => Iter::Table(t.items.iter()),
+        }
+    }
+
+    /// Rebuilds the members as a hash table presized for `cap` members.
+    fn convert_to_table(&mut self, cap: usize) {
+        let mut t = Table::with_capacity(cap.max(self.len()));
+        for m in self.iter() {
+            m.with_bytes(|b| t.insert(b));
+        }
+        self.repr = Repr::Table(t);
+    }
+
+    /// Rebuilds the members as a pack.
+    fn convert_to_pack(&mut self) {
+        let mut p = Pack::default();
+        for m in self.iter() {
+            m.with_bytes(|b| p.push(b));
+        }
+        self.repr = Repr::Pack(p);
+    }
+
+    /// Converts to a hash table when about `size_hint` members will be added and the
+    /// current representation cannot hold that many (Redis's setTypeMaybeConvert, used by
+    /// SADD so a big batch converts once).
+    pub fn reserve_for(&mut self, size_hint: usize, lim: &Limits) {
+        let convert = match &self.repr {
+            Repr::Pack(_) => size_hint > lim.listpack_entries,
+            Repr::Ints(_) => size_hint > lim.intset_entries,
+            Repr::Table(_) => false,
+        };
+        if convert {
+            self.convert_to_table(size_hint);
+        }
+    }
+
+    /// Adds `v`; false when it was already a member. Converts the representation exactly
+    /// when Redis's setTypeAddAux does: an intset becomes a pack on its first non-integer
+    /// member if everything would fit a listpack (else a table), and grows into a table past
+    /// set-max-intset-entries; a pack becomes a table when full or given a long member.
+    pub fn add(&mut self, v: &[u8], lim: &Limits) -> bool {
+        match &mut self.repr {
+            Repr::Table(t) => t.insert(v),
+            Repr::Pack(p) => {
+                if p.contains(v) {
+                    return false;
+                }
+                if p.len() < lim.listpack_entries && v.len() <= lim.listpack_value {
+                    p.push(v);
+                } else {
+                    let n = p.len() + 1;
+                    self.convert_to_table(n);
+                    self.add(v, lim);
+                }
+                true
+            }
+            Repr::Ints(s) => {
+                if let Some(n) = parse_i64(v) {
+                    if !s.insert(n) {
+                        return false;
+                    }
+                    if s.len() > lim.intset_max() {
+                        self.convert_to_table(0);
+                    }
+                    return true;
+                }
+                let widest = match (s.min(), s.max()) {
+                    (Some(a), Some(b)) => digits10(a).max(digits10(b)),
+                    _ => 0,
+                };
+                if s.len() < lim.listpack_entries
+                    && v.len() <= lim.listpack_value
+                    && widest <= lim.listpack_value
+                {
+                    self.convert_to_pack();
+                } else {
+                    let n = s.len() + 1;
+                    self.convert_to_table(n);
+                }
+                self.add(v, lim)
+            }
+        }
+    }
+
+    /// Adds a member taken from another set; an integer goes straight into an intset.
+    pub fn add_member(&mut self, m: Member, lim: &Limits) -> bool {
+        match (&mut self.repr, m) {
+            (Repr::Ints(s), Member::Int(n)) => {
+                if !s.insert(n) {
+                    return false;
+                }
+                if s.len() > lim.intset_max() {
+                    self.convert_to_table(0);
+                }
+                true
+            }
+            _ => m.with_bytes(|b| self.add(b, lim)),
+        }
+    }
+
+    /// Removes `v`; false when it was not a member. Never changes the representation.
+    pub fn remove(&mut self, v: &[u8]) -> bool {
+        match &mut self.repr {
+            Repr::Ints(s) => parse_i64(v).is_some_and(|n| s.remove(n)),
+            Repr::Pack(p) => p.remove(v),
+            Repr::Table(t) => t.remove(v),
+        }
+    }
+
+    pub fn remove_member(&mut self, m: Member) -> bool {
+        match (&mut self.repr, m) {
+            (Repr::Ints(s), Member::Int(n)) => s.remove(n),
+            _ => m.with_bytes(|b| self.remove(b)),
+        }
+    }
+
+    pub fn contains(&self, v: &[u8]) -> bool {
+        match &self.repr {
+            Repr::Ints(s) => parse_i64(v).is_some_and(|n| s.contains(n)),
+            Repr::Pack(p) => p.contains(v),
+            Repr::Table(t) => t.contains(v),
+        }
+    }
+
+    pub fn contains_member(&self, m: Member) -> bool {
+        match (&self.repr, m) {
+            (Repr::Ints(s), Member::Int(n)) => s.contains(n),
+            _ => m.with_bytes(|b| self.contains(b)),
+        }
+    }
+
+    /// The member at position `i` of the iteration order (O(1) except for packs).
+    pub fn get(&self, i: usize) -> Member<'_> {
+        match &self.repr {
+            Repr::Ints(s) => Member::Int(s.get(i)),
+            Repr::Pack(p) => Member::Str(p.get(i)),
+            Repr::Table(t) => Member::Str(&t.items[i]),
+        }
+    }
+
+    /// A uniformly chosen member of a non-empty set.
+    pub fn random_member<R: Rng>(&self, rng: &mut R) -> Member<'_> {
+        self.get(rng.gen_range(0..self.len()))
+    }
+
+    /// Removes and returns a uniformly chosen member of a non-empty set.
+    pub fn pop_random<R: Rng>(&mut self, rng: &mut R) -> Vec<u8> {
+        let i = rng.gen_range(0..self.len());
+        match &mut self.repr {
+            Repr::Table(t) => t.remove_at(i).into_vec(),
+            _ => {
+                let m = self.get(i).to_vec();
+                self.remove(&m);
+                m
+            }
+        }
+    }
+
+    /// Removes `count` (< len) uniformly chosen distinct members and returns them. Like
+    /// Redis, when few members would remain, the survivors are chosen instead and the set is
+    /// rebuilt from them: a table's survivors go into a fresh pack (which converts back to a
+    /// table if they do not fit), so a large set shrunk this way may become "listpack".
+    pub fn pop_many<R: Rng>(&mut self, count: usize, lim: &Limits, rng: &mut R) -> Vec<Vec<u8>> {
+        let len = self.len();
+        debug_assert!(count < len);
+        let remaining = len - count;
+        let mut out = Vec::with_capacity(count);
+        if let Repr::Table(t) = &mut self.repr {
+            if remaining * 5 > count {
+                for _ in 0..count {
+                    let i = rng.gen_range(0..t.len());
+                    out.push(t.remove_at(i).into_vec());
+                }
+                return out;
+            }
+            let mut keep = vec![false; len];
+            for i in rand::seq::index::sample(rng, len, remaining) {
+                keep[i] = true;
+            }
+            let mut survivors = Set::new_pack();
+            for (i, m) in t.items.iter().enumerate() {
+                if keep[i] {
+                    survivors.add(m, lim);
+                } else {
+                    out.push(m.to_vec());
+                }
+            }
+            *self = survivors;
+            return out;
+        }
+        // Intsets and packs: mark the popped positions and compact in one pass.
+        let mut keep = vec![true; len];
+        for i in rand::seq::index::sample(rng, len, count) {
+            keep[i] = false;
+        }
+        for (m, &k) in self.iter().zip(&keep) {
+            if !k {
+                out.push(m.to_vec());
+            }
+        }
+        match &mut self.repr {
+            Repr::Ints(s) => s.retain_positions(&keep),
+            Repr::Pack(p) => p.retain_positions(&keep),
+            Repr::Table(_) => unreachable!(),
+        }
+        out
+    }
+
+    /// SRANDMEMBER with a count: `count` distinct members (all of them when `count` >= len),
+    /// or, for a negative count, `-count` independent uniform draws with repetition.
+    pub fn random_members<R: Rng>(&self, count: i64, rng: &mut R) -> Vec<Member<'_>> {
+        let len = self.len();
+        if len == 0 || count == 0 {
+            return Vec::new();
+        }
+        if count < 0 {
+            let n = count.unsigned_abs() as usize;
+            if let Repr::Pack(p) = &self.repr {
+                // One walk to index the pack, then O(1) draws.
+                let all: Vec<&[u8]> = p.iter().collect();
+                return (0..n)
+                    .map(|_| Member::Str(all[rng.gen_range(0..len)]))
+                    .collect();
+            }
+            return (0..n).map(|_| self.random_member(rng)).collect();
+        }
+        let n = count as usize;
+        if n >= len {
+            return self.iter().collect();
+        }
+        if let Repr::Pack(p) = &self.repr {
+            let mut pick = vec![false; len];
+            for i in rand::seq::index::sample(rng, len, n) {
+                pick[i] = true;
+            }
+            return p
+                .iter()
+                .zip(pick)
+                .filter(|(_, k)| *k)
+                .map(|(m, _)| Member::Str(m))
+                .collect();
+        }
+        rand::seq::index::sample(rng, len, n)
+            .into_iter()
+            .map(|i| self.get(i))
+            .collect()
+    }
+
+    /// One SSCAN step. A hash table is walked from its last slot down, `count` slots per
+    /// call; the cursor is the number of slots still to visit (0 starts a walk and ends
+    /// one). A member present for the whole walk is returned at least once: only the last
+    /// member ever moves (into a removal's hole), and either it was already visited, or the
+    /// vector is no longer than the cursor and the member lands in a lower, unvisited slot.
+    /// Small representations are returned whole with cursor 0, as Redis does.
+    pub fn scan<'s>(&'s self, cursor: u64, count: usize, mut f: impl FnMut(Member<'s>)) -> u64 {
+        let Repr::Table(t) = &self.repr else {
+            self.iter().for_each(f);
+            return 0;
+        };
+        let len = t.len() as u64;
+        let mut remaining = if cursor == 0 { len } else { cursor.min(len) };
+        let mut budget = count.max(1);
+        while remaining > 0 && budget > 0 {
+            remaining -= 1;
+            budget -= 1;
+            f(Member::Str(&t.items[remaining as usize]));
+        }
+        remaining
+    }
+
+    /// Converts to an intset when every member is an integer and there are not too many
+    /// (Redis's maybeConvertToIntset after SINTERSTORE).
+    fn maybe_to_ints(&mut self, lim: &Limits) {
+        if matches!(self.repr, Repr::Ints(_)) || self.len() > lim.intset_max() {
+            return;
+        }
+        let mut s = IntSet::default();
+        for m in self.iter() {
+            match m {
+                Member::Int(n) => s.insert(n),
+                Member::Str(b) => match parse_i64(b) {
+                    Some(n) => s.insert(n),
+                    None => return,
+                },
+            };
+        }
+        self.repr = Repr::Ints(s);
+    }
+
+    /// Trims spare capacity (after building a result set).
+    pub fn shrink_to_fit(&mut self) {
+        match &mut self.repr {
+            Repr::Ints(s) => s.data.shrink_to_fit(),
+            Repr::Pack(p) => p.data.shrink_to_fit(),
+            Repr::Table(_) => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Multi-set operations
+// ---------------------------------------------------------------------------------------
+
+/// Operand sets sorted by increasing size (missing keys already excluded by the caller).
+fn by_size<'a>(sets: &[&'a Set]) -> Vec<&'a Set> {
+    let mut v = sets.to_vec();
+    v.sort_by_key(|s| s.len());
+    v
+}
+
+/// The members of the smallest set that every other set contains, in the smallest set's
+/// order (SINTER). `limit` > 0 stops after that many (SINTERCARD LIMIT).
+pub fn inter<'a>(sets: &[&'a Set], limit: usize) -> Vec<Member<'a>> {
+    let sorted = by_size(sets);
+    let Some((first, rest)) = sorted.split_first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for m in first.iter() {
+        if rest
+            .iter()
+            .all(|s| std::ptr::eq(*s, *first) || s.contains_member(m))
+        {
+            out.push(m);
+            if limit > 0 && out.len() >= limit {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The intersection as a new set with the representation Redis's SINTERSTORE builds: an
+/// intset when the smallest operand is one, else a pack that becomes an intset at the end
+/// if every member is an integer (and a table if it outgrows the pack).
+pub fn inter_store(sets: &[&Set], lim: &Limits) -> Set {
+    let smallest_is_ints = by_size(sets)
+        .first()
+        .is_some_and(|s| matches!(s.repr, Repr::Ints(_)));
+    let mut dst = if smallest_is_ints {
+        Set::default()
+    } else {
+        Set::new_pack()
+    };
+    let mut only_integers = true;
+    for m in inter(sets, 0) {
+        if let Member::Str(b) = m {
+            if only_integers && parse_i64(b).is_none() {
+                only_integers = false;
+            }
+        }
+        dst.add_member(m, lim);
+    }
+    if only_integers && !dst.is_empty() {
+        dst.maybe_to_ints(lim);
+    }
+    dst.shrink_to_fit();
+    dst
+}
+
+/// The union of the operands (`None` is a missing key, an empty set), built like Redis's
+/// SUNION: starting from an intset and converting as members arrive.
+pub fn union(sets: &[Option<&Set>], lim: &Limits) -> Set {
+    let mut dst = Set::default();
+    for s in sets.iter().flatten() {
+        dst.reserve_for(s.len(), lim);
+        for m in s.iter() {
+            dst.add_member(m, lim);
+        }
+    }
+    dst
+}
+
+/// The members of the first operand in none of the others (SDIFF). An operand that is the
+/// same set as the first (the same key named twice) empties the result.
+pub fn diff(sets: &[Option<&Set>], lim: &Limits) -> Set {
+    let mut dst = Set::default();
+    let Some(Some(first)) = sets.first() else {
+        return dst;
+    };
+    let rest: Vec<&Set> = sets[1..].iter().flatten().copied().collect();
+    if rest.iter().any(|s| std::ptr::eq(*s, *first)) {
+        return dst;
+    }
+    // Subtract the larger sets first: they are the likeliest to contain a member.
+    let mut rest = rest;
+    rest.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for m in first.iter() {
+        if !rest.iter().any(|s| s.contains_member(m)) {
+            dst.add_member(m, lim);
+        }
+    }
+    dst
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    fn lim() -> Limits {
+        Limits::default()
+    }
+
+    fn build(members: &[&str]) -> Set {
+        let mut s = Set::with_hint(members[0].as_bytes(), members.len(), &lim());
+        for m in members {
+            s.add(m.as_bytes(), &lim());
+        }
+        s
+    }
+
+    fn sorted(s: &Set) -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = s.iter().map(|m| m.to_vec()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn intset_widths_and_order() {
+        let mut s = IntSet::default();
+        assert!(s.insert(5));
+        assert!(s.insert(-3));
+        assert!(!s.insert(5));
+        assert_eq!(s.width, 2);
+        assert!(s.insert(100_000));
+        assert_eq!(s.width, 4);
+        assert!(s.insert(i64::MIN));
+        assert_eq!(s.width, 8);
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![i64::MIN, -3, 5, 100_000]);
+        assert!(s.contains(100_000));
+        assert!(s.remove(-3));
+        assert!(!s.remove(-3));
+        assert!(!s.contains(-3));
+        assert_eq!(s.len(), 3);
+    }
+
+    #[test]
+    fn pack_long_members() {
+        let mut p = Pack::default();
+        let long = vec![b'x'; 300];
+        p.push(b"a");
+        p.push(&long);
+        p.push(b"");
+        assert_eq!(
+            p.iter().collect::<Vec<_>>(),
+            vec![&b"a"[..], &long[..], &b""[..]]
+        );
+        assert!(p.remove(&long));
+        assert_eq!(p.len(), 2);
+        assert!(p.contains(b""));
+    }
+
+    #[test]
+    fn encodings_follow_redis() {
+        let mut s = build(&["1", "2", "3"]);
+        assert_eq!(s.encoding(), "intset");
+        assert!(s.add(b"a", &lim()));
+        assert_eq!(s.encoding(), "listpack");
+        assert_eq!(
+            sorted(&s),
+            vec![b"1".to_vec(), b"2".to_vec(), b"3".to_vec(), b"a".to_vec()]
+        );
+
+        let mut s = build(&["a"]);
+        assert_eq!(s.encoding(), "listpack");
+        s.add(&[b'z'; 65], &lim());
+        assert_eq!(s.encoding(), "hashtable");
+
+        let mut s = build(&["a"]);
+        for i in 0..127 {
+            s.add(format!("m{i}").as_bytes(), &lim());
+        }
+        assert_eq!((s.len(), s.encoding()), (128, "listpack"));
+        s.add(b"x", &lim());
+        assert_eq!((s.len(), s.encoding()), (129, "hashtable"));
+
+        let mut s = build(&["0"]);
+        for i in 1..512 {
+            s.add(i.to_string().as_bytes(), &lim());
+        }
+        assert_eq!(s.encoding(), "intset");
+        s.add(b"512", &lim());
+        assert_eq!(s.encoding(), "hashtable");
+
+        // 200 integers then a string: too many for a listpack.
+        let mut s = build(&["0"]);
+        for i in 1..200 {
+            s.add(i.to_string().as_bytes(), &lim());
+        }
+        s.add(b"a", &lim());
+        assert_eq!(s.encoding(), "hashtable");
+        assert_eq!(s.len(), 201);
+
+        // Hints: SADD with many arguments converts up front.
+        assert_eq!(Set::with_hint(b"1", 600, &lim()).encoding(), "hashtable");
+        assert_eq!(Set::with_hint(b"a", 129, &lim()).encoding(), "hashtable");
+        assert_eq!(Set::with_hint(b"1", 200, &lim()).encoding(), "intset");
+    }
+
+    #[test]
+    fn pop_many_cases() {
+        let mut rng = rand::thread_rng();
+        for (n, count) in [
+            (10usize, 3usize),
+            (10, 9),
+            (300, 10),
+            (300, 299),
+            (1000, 900),
+        ] {
+            let members: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+            let refs: Vec<&str> = members.iter().map(|s| s.as_str()).collect();
+            let mut s = build(&refs);
+            let before: BTreeSet<Vec<u8>> = sorted(&s).into_iter().collect();
+            let popped = s.pop_many(count, &lim(), &mut rng);
+            assert_eq!(popped.len(), count);
+            assert_eq!(s.len(), n - count);
+            let after: BTreeSet<Vec<u8>> = sorted(&s).into_iter().collect();
+            let popped: BTreeSet<Vec<u8>> = popped.into_iter().collect();
+            assert_eq!(popped.len(), count);
+            assert!(popped.is_disjoint(&after));
+            assert_eq!(
+                popped.union(&after).cloned().collect::<BTreeSet<_>>(),
+                before
+            );
+        }
+    }
+
+    #[test]
+    fn random_members_counts() {
+        let mut rng = rand::thread_rng();
+        let s = build(&["a", "b", "c"]);
+        assert_eq!(s.random_members(5, &mut rng).len(), 3);
+        assert_eq!(s.random_members(-5, &mut rng).len(), 5);
+        let two = s.random_members(2, &mut rng);
+        assert_eq!(two.len(), 2);
+        assert_ne!(two[0], two[1]);
+    }
+
+    #[test]
+    fn scan_visits_everything_despite_removals() {
+        let mut s = Set::default();
+        for i in 0..1000 {
+            s.add(format!("m{i}").as_bytes(), &lim());
+        }
+        let mut seen = BTreeSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            cursor = s.scan(cursor, 17, |m| {
+                seen.insert(m.to_vec());
+            });
+            // Remove some members between calls; the rest must all be seen.
+            for k in 0..3 {
+                s.remove(format!("m{}", round * 3 + k).as_bytes());
+            }
+            round += 1;
+            if cursor == 0 {
+                break;
+            }
+        }
+        for m in s.iter() {
+            assert!(seen.contains(&m.to_vec()));
+        }
+    }
+
+    #[test]
+    fn algebra() {
+        let a = build(&["1", "2", "3", "4"]);
+        let b = build(&["3", "4", "5"]);
+        let c = build(&["x", "3"]);
+        let i = inter_store(&[&a, &b], &lim());
+        assert_eq!(
+            (sorted(&i), i.encoding()),
+            (vec![b"3".to_vec(), b"4".to_vec()], "intset")
+        );
+        let i = inter_store(&[&a, &c], &lim());
+        assert_eq!((sorted(&i), i.encoding()), (vec![b"3".to_vec()], "intset"));
+        // The smallest operand (here the pack) is walked, so its form of the member is returned.
+        assert_eq!(inter(&[&a, &b, &c], 0), vec![Member::Str(b"3")]);
+        assert_eq!(inter(&[&a, &b], 1).len(), 1);
+        let u = union(&[Some(&a), None, Some(&b)], &lim());
+        assert_eq!((u.len(), u.encoding()), (5, "intset"));
+        let d = diff(&[Some(&a), Some(&b), None], &lim());
+        assert_eq!(sorted(&d), vec![b"1".to_vec(), b"2".to_vec()]);
+        assert!(diff(&[Some(&a), Some(&a)], &lim()).is_empty());
+        assert!(diff(&[None, Some(&a)], &lim()).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn matches_model(ops in proptest::collection::vec((0u8..3, 0u32..300, any::<bool>()), 1..600)) {
+            let mut s = Set::default();
+            let mut model = BTreeSet::new();
+            let small = Limits { intset_entries: 40, listpack_entries: 20, listpack_value: 8 };
+            for (op, v, as_int) in ops {
+                let m = if as_int { v.to_string().into_bytes() } else { format!("s{v}").into_bytes() };
+                match op {
+                    0 => prop_assert_eq!(s.add(&m, &small), model.insert(m.clone())),
+                    1 => prop_assert_eq!(s.remove(&m), model.remove(&m)),
+                    _ => prop_assert_eq!(s.contains(&m), model.contains(&m)),
+                }
+                prop_assert_eq!(s.len(), model.len());
+            }
+            let got: BTreeSet<Vec<u8>> = s.iter().map(|m| m.to_vec()).collect();
+            prop_assert_eq!(got, model);
+        }
     }
 }

@@ -1,4 +1,675 @@
-//! The hash commands (being written).
-use crate::dispatch::Registry;
+//! The hash commands (Redis's t_hash.c), plus Redis 7.4's per-field expiry commands
+//! (HEXPIRE, HPEXPIRE, HEXPIREAT, HPEXPIREAT, HTTL, HPTTL, HEXPIRETIME, HPEXPIRETIME,
+//! HPERSIST), which are registered only when the command table knows them.
+//!
+//! Every lookup goes through [`lookup_hash`], which purges the hash's expired fields first
+//! (deleting the key if nothing is left), so no command ever sees an expired field.
 
-pub fn register(_r: &mut Registry) {}
+use cinnabar_engine::entry::ValueRef;
+use cinnabar_engine::glob::glob_match;
+use cinnabar_engine::num::{self, IncrFloatError};
+use cinnabar_engine::types::hash::{ExpireCond, Hash, Limits, HFE_NO_FIELD, HFE_NO_TTL};
+use cinnabar_engine::{Db, Entry, Error, NewValue, Object, Result};
+use cinnabar_resp::reply::Protocol;
+use cinnabar_resp::ReplyBuf;
+
+use super::{clock, int_arg, is};
+use crate::dispatch::{Ctx, Registry};
+
+pub fn register(r: &mut Registry) {
+    r.add("hset", hset);
+    r.add("hmset", hset);
+    r.add("hsetnx", hsetnx);
+    r.add("hget", hget);
+    r.add("hmget", hmget);
+    r.add("hdel", hdel);
+    r.add("hlen", hlen);
+    r.add("hstrlen", hstrlen);
+    r.add("hexists", hexists);
+    r.add("hkeys", hkeys);
+    r.add("hvals", hvals);
+    r.add("hgetall", hgetall);
+    r.add("hincrby", hincrby);
+    r.add("hincrbyfloat", hincrbyfloat);
+    r.add("hrandfield", hrandfield);
+    r.add("hscan", hscan);
+    // Redis 7.4 commands: only once the command table has entries for them.
+    let hfe: [(&str, crate::dispatch::Handler); 9] = [
+        ("hexpire", hexpire),
+        ("hpexpire", hpexpire),
+        ("hexpireat", hexpireat),
+        ("hpexpireat", hpexpireat),
+        ("httl", httl),
+        ("hpttl", hpttl),
+        ("hexpiretime", hexpiretime),
+        ("hpexpiretime", hpexpiretime),
+        ("hpersist", hpersist),
+    ];
+    for (name, handler) in hfe {
+        if cinnabar_commands::lookup(name.as_bytes()).is_some() {
+            r.add(name, handler);
+        }
+    }
+}
+
+fn is_hash(o: &Object) -> bool {
+    matches!(o, Object::Hash(_))
+}
+
+/// The hash in `slot` (which must hold one).
+fn hash_mut(db: &mut Db, slot: usize) -> &mut Hash {
+    match db.entry_mut(slot).obj_mut() {
+        Some(Object::Hash(h)) => h,
+        _ => unreachable!("slot checked to hold a hash"),
+    }
+}
+
+fn hash_ref(db: &Db, slot: usize) -> &Hash {
+    match db.entry(slot).value() {
+        ValueRef::Obj(Object::Hash(h)) => h,
+        _ => unreachable!("slot checked to hold a hash"),
+    }
+}
+
+/// Finds a hash key: Ok(None) if missing, WRONGTYPE for another type. Expired fields are
+/// removed first, and a hash left empty by that is deleted and reported missing, so a
+/// command never observes an expired field nor an empty hash.
+fn lookup_hash(db: &mut Db, h: u64, key: &[u8], now: i64) -> Result<Option<usize>> {
+    let Some(slot) = super::lookup_kind(db, h, key, now, is_hash)? else {
+        return Ok(None);
+    };
+    let hash = hash_mut(db, slot);
+    if hash.purge_expired(now) > 0 && hash.is_empty() {
+        db.remove_slot(slot);
+        return Ok(None);
+    }
+    Ok(Some(slot))
+}
+
+/// Like [`lookup_hash`], creating an empty hash when the key is missing. The caller must
+/// add a field (or delete the key) before returning.
+fn lookup_or_create(db: &mut Db, h: u64, key: &[u8], now: i64) -> Result<usize> {
+    match lookup_hash(db, h, key, now)? {
+        Some(slot) => Ok(slot),
+        None => Ok(db.insert_new(
+            h,
+            Entry::new(
+                key,
+                NewValue::Obj(Box::new(Object::Hash(Hash::new()))),
+                None,
+                clock(now),
+            ),
+        )),
+    }
+}
+
+/// The listpack thresholds from the configuration.
+fn limits(ctx: &Ctx) -> Limits {
+    let cfg = &ctx.server.config;
+    Limits {
+        max_entries: cfg.get_i64("hash-max-listpack-entries").max(0) as usize,
+        max_value: cfg.get_i64("hash-max-listpack-value").max(0) as usize,
+    }
+}
+
+/// Deletes the key in `slot` if its hash is empty.
+fn remove_if_empty(db: &mut Db, slot: usize) {
+    super::remove_if_empty(db, slot, |o| matches!(o, Object::Hash(h) if h.is_empty()));
+}
+
+// ---------------------------------------------------------------------------------------
+// HSET, HMSET, HSETNX, HDEL
+// ---------------------------------------------------------------------------------------
+
+/// HSET key field value [field value ...] answers the number of new fields; HMSET (same
+/// handler, told apart by name as Redis does) answers OK. An odd argument count is an arity
+/// error, checked before the key.
+fn hset(ctx: &mut Ctx) -> Result<()> {
+    if !ctx.args.len().is_multiple_of(2) {
+        return Err(Error::WrongArity(
+            String::from_utf8_lossy(ctx.arg(0)).to_lowercase(),
+        ));
+    }
+    let lim = limits(ctx);
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let slot = lookup_or_create(db, h, key, now)?;
+    let hash = hash_mut(db, slot);
+    let mut created = 0;
+    for pair in ctx.args[2..].chunks_exact(2) {
+        created += hash.set(pair[0], pair[1], lim) as i64;
+    }
+    if is(ctx.arg(0), "hmset") {
+        ctx.out.ok();
+    } else {
+        ctx.out.integer(created);
+    }
+    Ok(())
+}
+
+fn hsetnx(ctx: &mut Ctx) -> Result<()> {
+    let lim = limits(ctx);
+    let (key, field, value, now) = (ctx.arg(1), ctx.arg(2), ctx.arg(3), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let slot = lookup_or_create(db, h, key, now)?;
+    let hash = hash_mut(db, slot);
+    if hash.contains(field) {
+        ctx.out.integer(0);
+    } else {
+        hash.set(field, value, lim);
+        ctx.out.integer(1);
+    }
+    Ok(())
+}
+
+fn hdel(ctx: &mut Ctx) -> Result<()> {
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let Some(slot) = lookup_hash(db, h, key, now)? else {
+        ctx.out.integer(0);
+        return Ok(());
+    };
+    let hash = hash_mut(db, slot);
+    let mut deleted = 0;
+    for &f in &ctx.args[2..] {
+        if hash.remove(f) {
+            deleted += 1;
+            if hash.is_empty() {
+                break;
+            }
+        }
+    }
+    remove_if_empty(db, slot);
+    ctx.out.integer(deleted);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// HGET, HMGET, HLEN, HSTRLEN, HEXISTS, HKEYS, HVALS, HGETALL
+// ---------------------------------------------------------------------------------------
+
+fn hget(ctx: &mut Ctx) -> Result<()> {
+    let (key, field, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    match lookup_hash(db, h, key, now)?.and_then(|s| hash_ref(db, s).get(field)) {
+        Some(v) => ctx.out.bulk(v),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// HMGET: a missing key is an empty hash (all nils), but the wrong type is still an error.
+fn hmget(ctx: &mut Ctx) -> Result<()> {
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let slot = lookup_hash(db, h, key, now)?;
+    ctx.out.array(ctx.args.len() - 2);
+    for &f in &ctx.args[2..] {
+        match slot.and_then(|s| hash_ref(db, s).get(f)) {
+            Some(v) => ctx.out.bulk(v),
+            None => ctx.out.null(),
+        }
+    }
+    Ok(())
+}
+
+fn hlen(ctx: &mut Ctx) -> Result<()> {
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let n = lookup_hash(db, h, key, now)?.map_or(0, |s| hash_ref(db, s).len());
+    ctx.out.integer(n as i64);
+    Ok(())
+}
+
+fn hstrlen(ctx: &mut Ctx) -> Result<()> {
+    let (key, field, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let n = lookup_hash(db, h, key, now)?
+        .and_then(|s| hash_ref(db, s).get(field))
+        .map_or(0, |v| v.len());
+    ctx.out.integer(n as i64);
+    Ok(())
+}
+
+fn hexists(ctx: &mut Ctx) -> Result<()> {
+    let (key, field, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let found = lookup_hash(db, h, key, now)?.is_some_and(|s| hash_ref(db, s).contains(field));
+    ctx.out.integer(found as i64);
+    Ok(())
+}
+
+/// What HKEYS / HVALS / HGETALL return.
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    Keys,
+    Values,
+    Both,
+}
+
+/// HKEYS and HVALS are flat arrays; HGETALL is a map (a flat array in RESP2).
+fn hgetall_generic(ctx: &mut Ctx, part: Part) -> Result<()> {
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let Some(slot) = lookup_hash(db, h, key, now)? else {
+        if part == Part::Both {
+            ctx.out.map(0);
+        } else {
+            ctx.out.array(0);
+        }
+        return Ok(());
+    };
+    let hash = hash_ref(db, slot);
+    match part {
+        Part::Both => ctx.out.map(hash.len()),
+        _ => ctx.out.array(hash.len()),
+    }
+    for (f, v) in hash.iter() {
+        if part != Part::Values {
+            ctx.out.bulk(f);
+        }
+        if part != Part::Keys {
+            ctx.out.bulk(v);
+        }
+    }
+    Ok(())
+}
+
+fn hkeys(ctx: &mut Ctx) -> Result<()> {
+    hgetall_generic(ctx, Part::Keys)
+}
+
+fn hvals(ctx: &mut Ctx) -> Result<()> {
+    hgetall_generic(ctx, Part::Values)
+}
+
+fn hgetall(ctx: &mut Ctx) -> Result<()> {
+    hgetall_generic(ctx, Part::Both)
+}
+
+// ---------------------------------------------------------------------------------------
+// HINCRBY, HINCRBYFLOAT
+// ---------------------------------------------------------------------------------------
+
+/// HINCRBY key field increment. The increment is parsed before the key is looked up (so its
+/// error wins over WRONGTYPE), the stored value must be a canonical integer ("hash value is
+/// not an integer"), and the field keeps its deadline, as in Redis 7.4.
+fn hincrby(ctx: &mut Ctx) -> Result<()> {
+    let incr = int_arg(ctx.arg(3))?;
+    let lim = limits(ctx);
+    let (key, field, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let slot = lookup_or_create(db, h, key, now)?;
+    let hash = hash_mut(db, slot);
+    let old = match hash.get(field) {
+        Some(v) => num::parse_i64(v).ok_or_else(|| Error::msg("ERR hash value is not an integer")),
+        None => Ok(0),
+    };
+    let result = old.and_then(|old| old.checked_add(incr).ok_or(Error::Overflow));
+    let new = match result {
+        Ok(n) => n,
+        Err(e) => {
+            remove_if_empty(db, slot);
+            return Err(e);
+        }
+    };
+    hash.set_keep_ttl(field, itoa::Buffer::new().format(new).as_bytes(), lim);
+    ctx.out.integer(new);
+    Ok(())
+}
+
+fn float_err(e: IncrFloatError) -> Error {
+    Error::msg(e.to_string())
+}
+
+/// HINCRBYFLOAT key field increment: 80-bit long double arithmetic and formatting exactly
+/// as Redis, with its error order (increment checks, then WRONGTYPE, then the value).
+fn hincrbyfloat(ctx: &mut Ctx) -> Result<()> {
+    let incr = num::hincrbyfloat_parse_increment(ctx.arg(3)).map_err(float_err)?;
+    let lim = limits(ctx);
+    let (key, field, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let slot = lookup_or_create(db, h, key, now)?;
+    let hash = hash_mut(db, slot);
+    match num::hincrbyfloat_apply(hash.get(field), incr) {
+        Ok(new) => {
+            hash.set_keep_ttl(field, &new, lim);
+            ctx.out.bulk(&new);
+            Ok(())
+        }
+        Err(e) => {
+            remove_if_empty(db, slot);
+            Err(float_err(e))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// HRANDFIELD
+// ---------------------------------------------------------------------------------------
+
+/// HRANDFIELD key [count [WITHVALUES]].
+fn hrandfield(ctx: &mut Ctx) -> Result<()> {
+    let (key, now) = (ctx.arg(1), ctx.now);
+    if ctx.args.len() >= 3 {
+        let l = int_arg(ctx.arg(2))?;
+        if l == i64::MIN {
+            return Err(Error::msg(
+                "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+            ));
+        }
+        if ctx.args.len() > 4 || (ctx.args.len() == 4 && !is(ctx.arg(3), "withvalues")) {
+            return Err(Error::Syntax);
+        }
+        let withvalues = ctx.args.len() == 4;
+        if withvalues && !(-i64::MAX / 2..=i64::MAX / 2).contains(&l) {
+            return Err(Error::msg("ERR value is out of range"));
+        }
+        return hrandfield_count(ctx, l, withvalues);
+    }
+    let (db, h) = crate::key_db!(ctx, key);
+    match lookup_hash(db, h, key, now)? {
+        Some(slot) => {
+            let (f, _) = hash_ref(db, slot).random_pair(&mut rand::thread_rng());
+            ctx.out.bulk(f);
+        }
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// HRANDFIELD with a count, after Redis 7.2's hrandfieldWithCountCommand: a negative count
+/// returns that many independent picks, a positive one distinct fields (the whole hash, in
+/// its order, when the count reaches its size). With WITHVALUES, RESP2 gets a flat array
+/// and RESP3 an array of [field, value] pairs.
+fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> Result<()> {
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let Some(slot) = lookup_hash(db, h, key, now)? else {
+        ctx.out.array(0);
+        return Ok(());
+    };
+    let hash = hash_ref(db, slot);
+    let (count, uniq) = (l.unsigned_abs(), l >= 0);
+    if count == 0 {
+        ctx.out.array(0);
+        return Ok(());
+    }
+    let mut rng = rand::thread_rng();
+    let size = hash.len() as u64;
+    let picks: Vec<(&[u8], &[u8])> = if !uniq {
+        hash.random_pairs(count as usize, &mut rng)
+    } else if count >= size {
+        hash.iter().collect()
+    } else {
+        hash.random_distinct(count as usize, &mut rng)
+    };
+    reply_pairs(ctx.out, &picks, withvalues);
+    Ok(())
+}
+
+fn reply_pairs(out: &mut ReplyBuf, picks: &[(&[u8], &[u8])], withvalues: bool) {
+    let resp3 = out.proto == Protocol::Resp3;
+    out.array(if withvalues && !resp3 {
+        picks.len() * 2
+    } else {
+        picks.len()
+    });
+    for (f, v) in picks {
+        if withvalues && resp3 {
+            out.array(2);
+        }
+        out.bulk(f);
+        if withvalues {
+            out.bulk(v);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// HSCAN
+// ---------------------------------------------------------------------------------------
+
+/// Parses a SCAN cursor as Redis's parseScanCursorOrReply (strtoul with its checks): no
+/// leading space, optional sign (negative wraps), digits only, no overflow; "" is 0; C
+/// stops at a NUL byte.
+fn parse_cursor(arg: &[u8]) -> Result<u64> {
+    let invalid = || Error::msg("ERR invalid cursor");
+    if arg
+        .first()
+        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
+    {
+        return Err(invalid());
+    }
+    let s = arg.split(|&c| c == 0).next().unwrap_or(b"");
+    if s.is_empty() {
+        return Ok(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return Err(invalid());
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return Err(invalid());
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((c - b'0') as u64))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+/// HSCAN key cursor [MATCH pattern] [COUNT count]. Order of checks as Redis: the cursor,
+/// then the key (a missing key answers an empty scan without looking at the options), then
+/// the options. A listpack is returned whole with cursor 0.
+fn hscan(ctx: &mut Ctx) -> Result<()> {
+    let cursor = parse_cursor(ctx.arg(2))?;
+    let (args, key, now) = (ctx.args, ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let Some(slot) = lookup_hash(db, h, key, now)? else {
+        ctx.out.array(2);
+        ctx.out.bulk(b"0");
+        ctx.out.array(0);
+        return Ok(());
+    };
+    let mut count = 10usize;
+    let mut pattern: Option<&[u8]> = None;
+    let mut i = 3;
+    while i < args.len() {
+        let more = i + 1 < args.len();
+        if is(args[i], "count") && more {
+            let n = int_arg(args[i + 1])?;
+            if n < 1 {
+                return Err(Error::Syntax);
+            }
+            count = n as usize;
+        } else if is(args[i], "match") && more {
+            let p = args[i + 1];
+            pattern = if p == b"*" { None } else { Some(p) };
+        } else {
+            return Err(Error::Syntax);
+        }
+        i += 2;
+    }
+    let hash = hash_ref(db, slot);
+    let mut items: Vec<(&[u8], &[u8])> = Vec::new();
+    let next = hash.scan(cursor, count, |f, v| {
+        if pattern.is_none_or(|p| glob_match(p, f, false)) {
+            items.push((f, v));
+        }
+    });
+    ctx.out.array(2);
+    ctx.out.bulk(itoa::Buffer::new().format(next).as_bytes());
+    ctx.out.array(items.len() * 2);
+    for (f, v) in items {
+        ctx.out.bulk(f);
+        ctx.out.bulk(v);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Field expiry (Redis 7.4)
+// ---------------------------------------------------------------------------------------
+
+/// The largest absolute field deadline Redis 7.4 accepts (EB_EXPIRE_TIME_MAX >> 2), in ms.
+const HFE_MAX_ABS_TIME_MSEC: i64 = 0x0000_FFFF_FFFF_FFFF >> 2;
+
+/// Validates `FIELDS numfields field...` where `at` is the index of the FIELDS token, with
+/// the given error for a count that is not a positive integer; returns the index of the
+/// first field.
+fn parse_fields(ctx: &Ctx, at: usize, count_err: &'static str) -> Result<usize> {
+    if !is(ctx.arg(at), "fields") {
+        return Err(Error::msg(
+            "ERR Mandatory argument FIELDS is missing or not at the right position",
+        ));
+    }
+    // Redis passes its message to getRangeLong..., so it covers non-integers too.
+    let n = num::parse_i64(ctx.arg(at + 1))
+        .filter(|&n| n >= 1)
+        .ok_or(Error::msg(count_err))?;
+    if n as u64 != (ctx.args.len() - at - 2) as u64 {
+        return Err(Error::msg(
+            "ERR The `numfields` parameter must match the number of arguments",
+        ));
+    }
+    Ok(at + 2)
+}
+
+/// HEXPIRE / HPEXPIRE / HEXPIREAT / HPEXPIREAT key time [NX|XX|GT|LT] FIELDS n field...,
+/// in Redis 7.4's order of checks: WRONGTYPE, the time, the condition, FIELDS, the count.
+/// Each field answers -2 (no such field), 0 (condition not met), 1 (set) or 2 (deleted,
+/// the time being in the past). The key goes when its last field does.
+fn hexpire_generic(ctx: &mut Ctx, relative: bool, seconds: bool) -> Result<()> {
+    let name = String::from_utf8_lossy(ctx.arg(0)).to_lowercase();
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let slot = lookup_hash(db, h, key, now)?;
+    let mut when = int_arg(ctx.arg(2))?;
+    if when < 0 {
+        return Err(Error::msg("ERR invalid expire time, must be >= 0"));
+    }
+    let expire_err = || Error::msg(format!("ERR invalid expire time in '{name}' command"));
+    if seconds {
+        if when > HFE_MAX_ABS_TIME_MSEC / 1000 {
+            return Err(expire_err());
+        }
+        when *= 1000;
+    }
+    let base = if relative { now } else { 0 };
+    if when > HFE_MAX_ABS_TIME_MSEC - base {
+        return Err(expire_err());
+    }
+    when += base;
+    let opt = ctx.arg(3);
+    let cond = if is(opt, "nx") {
+        ExpireCond::Nx
+    } else if is(opt, "xx") {
+        ExpireCond::Xx
+    } else if is(opt, "gt") {
+        ExpireCond::Gt
+    } else if is(opt, "lt") {
+        ExpireCond::Lt
+    } else {
+        ExpireCond::Always
+    };
+    let fields_at = if cond == ExpireCond::Always { 3 } else { 4 };
+    let first = parse_fields(
+        ctx,
+        fields_at,
+        "ERR Parameter `numFields` should be greater than 0",
+    )?;
+    let (db, _) = crate::key_db!(ctx, key);
+    ctx.out.array(ctx.args.len() - first);
+    let Some(slot) = slot else {
+        for _ in first..ctx.args.len() {
+            ctx.out.integer(HFE_NO_FIELD);
+        }
+        return Ok(());
+    };
+    let hash = hash_mut(db, slot);
+    for &f in &ctx.args[first..] {
+        ctx.out.integer(hash.set_field_expire(f, when, cond, now));
+    }
+    remove_if_empty(db, slot);
+    Ok(())
+}
+
+fn hexpire(ctx: &mut Ctx) -> Result<()> {
+    hexpire_generic(ctx, true, true)
+}
+
+fn hpexpire(ctx: &mut Ctx) -> Result<()> {
+    hexpire_generic(ctx, true, false)
+}
+
+fn hexpireat(ctx: &mut Ctx) -> Result<()> {
+    hexpire_generic(ctx, false, true)
+}
+
+fn hpexpireat(ctx: &mut Ctx) -> Result<()> {
+    hexpire_generic(ctx, false, false)
+}
+
+/// HTTL / HPTTL / HEXPIRETIME / HPEXPIRETIME key FIELDS n field...: per field -2 (no such
+/// field), -1 (no deadline) or the time; seconds are rounded up as Redis 7.4 does.
+fn httl_generic(ctx: &mut Ctx, relative: bool, seconds: bool) -> Result<()> {
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let slot = lookup_hash(db, h, key, now)?;
+    let first = parse_fields(ctx, 2, "ERR Number of fields must be a positive integer")?;
+    let (db, _) = crate::key_db!(ctx, key);
+    let base = if relative { now } else { 0 };
+    ctx.out.array(ctx.args.len() - first);
+    for &f in &ctx.args[first..] {
+        let code = match slot.map(|s| hash_ref(db, s).field_expire(f)) {
+            None | Some(None) => HFE_NO_FIELD,
+            Some(Some(None)) => HFE_NO_TTL,
+            Some(Some(Some(t))) if seconds => (t + 999 - base) / 1000,
+            Some(Some(Some(t))) => t - base,
+        };
+        ctx.out.integer(code);
+    }
+    Ok(())
+}
+
+fn httl(ctx: &mut Ctx) -> Result<()> {
+    httl_generic(ctx, true, true)
+}
+
+fn hpttl(ctx: &mut Ctx) -> Result<()> {
+    httl_generic(ctx, true, false)
+}
+
+fn hexpiretime(ctx: &mut Ctx) -> Result<()> {
+    httl_generic(ctx, false, true)
+}
+
+fn hpexpiretime(ctx: &mut Ctx) -> Result<()> {
+    httl_generic(ctx, false, false)
+}
+
+/// HPERSIST key FIELDS n field...: per field -2 (no such field), -1 (no deadline), 1.
+fn hpersist(ctx: &mut Ctx) -> Result<()> {
+    let (key, now) = (ctx.arg(1), ctx.now);
+    let (db, h) = crate::key_db!(ctx, key);
+    let slot = lookup_hash(db, h, key, now)?;
+    let first = parse_fields(ctx, 2, "ERR Number of fields must be a positive integer")?;
+    let (db, _) = crate::key_db!(ctx, key);
+    ctx.out.array(ctx.args.len() - first);
+    for &f in &ctx.args[first..] {
+        let code = match slot {
+            Some(s) => hash_mut(db, s).persist_field(f),
+            None => HFE_NO_FIELD,
+        };
+        ctx.out.integer(code);
+    }
+    Ok(())
+}
