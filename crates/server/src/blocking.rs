@@ -229,6 +229,21 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
             if inner.queues.get(&(db, key.clone())).and_then(|q| q.front()) != Some(&id) {
                 continue;
             }
+            // A key that is missing or holds another type leaves the waiter blocked, as in
+            // Redis; only then is the command run.
+            let h = cinnabar_engine::hash_key(&key);
+            let now = crate::server::now_ms();
+            let db_ref = locked.db(db, h);
+            let fits = match db_ref.lookup(h, &key, now) {
+                Some(slot) => match db_ref.entry(slot).value() {
+                    cinnabar_engine::ValueRef::Obj(o) => o.type_name() == expected_type(&args[0]),
+                    _ => false,
+                },
+                None => false,
+            };
+            if !fits {
+                break;
+            }
             let w = &inner.waiters[&id];
             let mut out = ReplyBuf::new(w.proto);
             let mut client = Client::internal(w.shared.clone(), id, db);
@@ -241,8 +256,14 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
                 entry,
                 &mut locked,
             );
-            let Some(reply) = shape(w.kind, w.proto, &key, &out.buf) else {
-                break; // nothing to pop (or wrong type): the waiter keeps waiting
+            // An error (BRPOPLPUSH into a key of the wrong type) unblocks with that error.
+            let reply = if out.buf.first() == Some(&b'-') {
+                out.buf.clone()
+            } else {
+                match shape(w.kind, w.proto, &key, &out.buf) {
+                    Some(r) => r,
+                    None => break, // nothing to pop: the waiter keeps waiting
+                }
             };
             let w = blocking
                 .remove_locked(&mut inner, id)
@@ -253,6 +274,15 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
             // A move may have made its destination ready in turn.
             ready.append(&mut client.ready_keys);
         }
+    }
+}
+
+/// The type a waiter's non-blocking command pops from.
+fn expected_type(cmd: &[u8]) -> &'static str {
+    if cmd.first().is_some_and(|c| c.eq_ignore_ascii_case(&b'z')) {
+        "zset"
+    } else {
+        "list"
     }
 }
 

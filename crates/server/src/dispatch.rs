@@ -473,6 +473,21 @@ fn watched_before(
     if commands::key_positions(def, args, &mut pos).is_err() {
         return None;
     }
+    // MOVE key db and COPY ... DB db also write the key in another database.
+    let mut dbs: SmallVec<[usize; 2]> = SmallVec::from_slice(&[db]);
+    let other = match def.name {
+        "move" => args.get(2),
+        "copy" => args
+            .iter()
+            .position(|a| a.eq_ignore_ascii_case(b"db"))
+            .and_then(|i| args.get(i + 1)),
+        _ => None,
+    };
+    if let Some(n) = other.and_then(|a| cinnabar_engine::num::parse_i64(a)) {
+        if n >= 0 && (n as usize) < locked.keyspace().databases() && n as usize != db {
+            dbs.push(n as usize);
+        }
+    }
     for &i in &pos {
         let key = args[i];
         let h = cinnabar_engine::hash_key(key);
@@ -482,8 +497,8 @@ fn watched_before(
         )) else {
             continue;
         };
-        // MOVE and COPY ... DB write the key in another db: probe every db watching it.
-        for (d, dbr) in shard.dbs.iter().enumerate() {
+        for &d in &dbs {
+            let dbr = &shard.dbs[d];
             if dbr.watched.contains_key(key) {
                 probe.push((d, key.to_vec(), h, dbr.is_live(h, key, now)));
             }

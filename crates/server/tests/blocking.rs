@@ -213,3 +213,28 @@ fn client_unblock_and_disconnect() {
     c.cmd(&["RPUSH", "q", "kept"]);
     assert_eq!(c.cmd(&["LPOP", "q"]), bulk("kept"));
 }
+
+#[test]
+fn wrong_destination_type_unblocks_with_the_error() {
+    let srv = TestServer::start();
+    let mut r = srv.raw();
+    r.cmd(&["SET", "target", "nolist"]);
+    let mut w = srv.raw();
+    w.send(&[b"BRPOPLPUSH", b"blist", b"target", b"0"]);
+    wait_blocked(&srv, 1);
+    r.cmd(&["RPUSH", "blist", "foo"]);
+    let Frame::Error(e) = w.read() else { panic!() };
+    assert!(e.starts_with("WRONGTYPE"), "{e}");
+    assert_eq!(
+        r.cmd(&["LRANGE", "blist", "0", "-1"]),
+        Frame::Array(vec![bulk("foo")])
+    );
+    // A waited key turned into another type leaves the waiter blocked.
+    let mut w2 = srv.raw();
+    w2.send(&[b"BLPOP", b"k", b"0"]);
+    wait_blocked(&srv, 1);
+    r.cmd(&["SET", "k", "string"]);
+    r.cmd(&["DEL", "k"]);
+    r.cmd(&["RPUSH", "k", "v"]);
+    assert_eq!(w2.read(), Frame::Array(vec![bulk("k"), bulk("v")]));
+}

@@ -264,3 +264,30 @@ fn rate_limiter_pattern() {
     };
     assert!((55..=60).contains(&ttl));
 }
+
+#[test]
+fn watch_remembers_the_db_of_the_key() {
+    let srv = TestServer::start();
+    let mut r = srv.raw();
+    r.cmd(&["SELECT", "5"]);
+    r.cmd(&["SET", "x", "30"]);
+    r.cmd(&["WATCH", "x"]);
+    r.cmd(&["SELECT", "1"]);
+    r.cmd(&["SET", "x", "10"]);
+    r.cmd(&["SELECT", "5"]);
+    r.cmd(&["MULTI"]);
+    r.cmd(&["PING"]);
+    assert_eq!(
+        r.cmd(&["EXEC"]),
+        Frame::Array(vec![Frame::Simple("PONG".into())])
+    );
+    // MOVE into the watched db does touch it.
+    r.cmd(&["WATCH", "y"]);
+    r.cmd(&["SELECT", "1"]);
+    r.cmd(&["SET", "y", "1"]);
+    r.cmd(&["MOVE", "y", "5"]);
+    r.cmd(&["SELECT", "5"]);
+    r.cmd(&["MULTI"]);
+    r.cmd(&["PING"]);
+    assert_eq!(r.cmd(&["EXEC"]), Frame::Null);
+}
