@@ -128,6 +128,11 @@ pub struct Db {
     pub volatile: usize,
     /// Where the active expiry cycle resumes its walk.
     pub expire_cursor: usize,
+    /// Where the active hash-field expiry walk resumes.
+    pub field_expire_cursor: usize,
+    /// Number of hashes that have fields with deadlines; the walk is skipped while 0.
+    /// Maintained approximately by the hash commands via [`Db::note_field_ttls`].
+    pub hashes_with_field_ttls: usize,
     /// Keys removed because their deadline passed (INFO expired_keys).
     pub expired_keys: u64,
     /// Lookups that found / did not find the key (INFO keyspace_hits / keyspace_misses).
@@ -268,6 +273,50 @@ impl Db {
             self.expire_cursor += 1;
         }
         (checked, expired)
+    }
+
+    /// Records that a hash of this db got field deadlines, so the active walk visits it.
+    pub fn note_field_ttls(&mut self) {
+        self.hashes_with_field_ttls = self.hashes_with_field_ttls.saturating_add(1);
+    }
+
+    /// One round of active hash-field expiry: visits up to `max_visit` entries from the walk's
+    /// cursor and removes up to `per_hash` expired fields from each hash that has some, deleting
+    /// hashes left empty. Returns the number of fields removed. When a full pass finds no hash
+    /// with field deadlines, the walk stops until a hash command notes new ones.
+    pub fn expire_hash_fields(&mut self, now_ms: i64, max_visit: usize, per_hash: usize) -> usize {
+        use crate::object::Object;
+        if self.hashes_with_field_ttls == 0 || self.table.is_empty() {
+            return 0;
+        }
+        let (mut removed, mut visited, mut seen_ttls) = (0, 0, false);
+        while visited < max_visit {
+            if self.field_expire_cursor >= self.table.len() {
+                self.field_expire_cursor = 0;
+                if !seen_ttls && visited >= self.table.len() {
+                    self.hashes_with_field_ttls = 0;
+                }
+                if visited >= self.table.len() {
+                    break;
+                }
+            }
+            visited += 1;
+            let slot = self.field_expire_cursor;
+            if let Some(Object::Hash(h)) = self.table.at_mut(slot).obj_mut() {
+                if h.has_field_ttls() {
+                    seen_ttls = true;
+                    removed += h.expire_fields(now_ms, per_hash);
+                    if h.is_empty() {
+                        // The last entry moves into `slot`: look at it next.
+                        self.remove_slot(slot);
+                        self.expired_keys += 1;
+                        continue;
+                    }
+                }
+            }
+            self.field_expire_cursor += 1;
+        }
+        removed
     }
 
     /// True when `key` exists and has not expired at `now_ms` (no lazy deletion: WATCH and

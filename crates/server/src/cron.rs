@@ -59,6 +59,10 @@ pub fn active_expire_cycle(server: &Server, first_shard: usize, deadline: Instan
     for step in 0..n {
         let s = (first_shard + step) % n;
         for dbi in 0..ks.databases() {
+            // Hash fields with their own deadlines (HEXPIRE): one bounded round per db.
+            ks.lock_shard(s)
+                .db(dbi)
+                .expire_hash_fields(now_ms(), MAX_VISIT, KEYS_PER_LOOP);
             loop {
                 let now = now_ms();
                 let (checked, expired) = {

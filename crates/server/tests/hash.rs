@@ -617,3 +617,30 @@ fn randomized_against_model() {
     pairs.sort();
     assert_eq!(pairs, model.into_iter().collect::<Vec<_>>());
 }
+
+/// Fields with deadlines are reclaimed by the active expiry cycle even if nobody reads them.
+#[test]
+fn expired_fields_are_reclaimed_actively() {
+    let srv = TestServer::start();
+    let mut r = srv.raw();
+    for i in 0..50 {
+        let key = format!("h{i}");
+        r.cmd(&["HSET", &key, "a", "1", "b", "2"]);
+        r.cmd(&["HPEXPIRE", &key, "30", "FIELDS", "2", "a", "b"]);
+    }
+    r.cmd(&["HSET", "keep", "a", "1", "b", "2"]);
+    r.cmd(&["HPEXPIRE", "keep", "30", "FIELDS", "1", "a"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        // DBSIZE does not read the hashes, so only the active cycle can remove them.
+        if r.cmd(&["DBSIZE"]) == Frame::Integer(1) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hashes with expired fields were not reclaimed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(r.cmd(&["HLEN", "keep"]), Frame::Integer(1));
+}

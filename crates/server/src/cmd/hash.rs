@@ -598,6 +598,10 @@ fn hexpire_generic(ctx: &mut Ctx, relative: bool, seconds: bool) -> Result<()> {
     for &f in &ctx.args[first..] {
         ctx.out.integer(hash.set_field_expire(f, when, cond, now));
     }
+    if hash.has_field_ttls() {
+        // Let the active expiry walk visit this db's hashes.
+        db.note_field_ttls();
+    }
     remove_if_empty(db, slot);
     Ok(())
 }
