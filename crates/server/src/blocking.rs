@@ -184,7 +184,11 @@ impl Blocking {
 pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
     let blocking = &server.blocking;
     let mut guard_rounds = 0usize;
-    while let Some((db, key)) = ready.pop() {
+    // Keys are served in the order they became ready, as Redis does.
+    let mut next = 0;
+    while next < ready.len() {
+        let (db, key) = ready[next].clone();
+        next += 1;
         guard_rounds += 1;
         if guard_rounds > 1_000_000 {
             break; // defensive: never spin forever on a misbehaving command

@@ -238,3 +238,28 @@ fn wrong_destination_type_unblocks_with_the_error() {
     r.cmd(&["RPUSH", "k", "v"]);
     assert_eq!(w2.read(), Frame::Array(vec![bulk("k"), bulk("v")]));
 }
+
+/// Keys made ready together (in one EXEC) are served in the order they became ready.
+#[test]
+fn ready_keys_are_served_in_order() {
+    let srv = TestServer::start();
+    let mut rd: Vec<_> = (0..3).map(|_| srv.raw()).collect();
+    rd[0].send(&[b"BZMPOP", b"0", b"2", b"z1", b"z2", b"MIN", b"COUNT", b"1"]);
+    wait_blocked(&srv, 1);
+    rd[1].send(&[b"BZMPOP", b"0", b"2", b"z1", b"z2", b"MAX", b"COUNT", b"10"]);
+    wait_blocked(&srv, 2);
+    rd[2].send(&[b"BZMPOP", b"0", b"2", b"z1", b"z2", b"MIN", b"COUNT", b"10"]);
+    wait_blocked(&srv, 3);
+    let mut r = srv.raw();
+    r.cmd(&["MULTI"]);
+    r.cmd(&["ZADD", "z1", "1", "a", "2", "b", "3", "c"]);
+    r.cmd(&["ZADD", "z2", "1", "a", "2", "b"]);
+    r.cmd(&["EXEC"]);
+    let key_of = |f: Frame| match f {
+        Frame::Array(v) => v[0].clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(key_of(rd[0].read()), bulk("z1"));
+    assert_eq!(key_of(rd[1].read()), bulk("z1"));
+    assert_eq!(key_of(rd[2].read()), bulk("z2"));
+}
