@@ -58,7 +58,14 @@ pub fn active_expire_cycle(server: &Server, first_shard: usize, deadline: Instan
     let n = ks.shard_count();
     for step in 0..n {
         let s = (first_shard + step) % n;
-        for dbi in 0..ks.databases() {
+        // One lock to find the dbs of this shard that have anything to expire at all.
+        let busy: Vec<usize> = {
+            let shard = ks.lock_shard(s);
+            (0..ks.databases())
+                .filter(|&d| shard.dbs[d].volatile > 0 || shard.dbs[d].hashes_with_field_ttls > 0)
+                .collect()
+        };
+        for dbi in busy {
             // Hash fields with their own deadlines (HEXPIRE): one bounded round per db.
             ks.lock_shard(s)
                 .db(dbi)
