@@ -18,6 +18,7 @@ pub mod keys;
 pub mod list;
 pub mod multi;
 pub mod set;
+pub mod sort;
 pub mod string;
 pub mod zset;
 
@@ -34,6 +35,7 @@ pub fn register_all(r: &mut Registry) {
     set::register(r);
     hash::register(r);
     zset::register(r);
+    sort::register(r);
 }
 
 /// ASCII case-insensitive comparison of an argument with an option name.
