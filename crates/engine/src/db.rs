@@ -160,7 +160,7 @@ impl Db {
     pub fn lookup(&mut self, hash: u64, key: &[u8], now_ms: i64) -> Option<usize> {
         let slot = self.table.find(hash, key)?;
         if self.table.at(slot).is_expired(now_ms) {
-            self.remove_slot(slot);
+            crate::lazyfree::dispose(self.remove_slot(slot));
             self.expired_keys += 1;
             return None;
         }
@@ -264,7 +264,7 @@ impl Db {
                 checked += 1;
                 if t <= now_ms {
                     // The last entry moves into `slot`: look at it next, do not advance.
-                    self.remove_slot(slot);
+                    crate::lazyfree::dispose(self.remove_slot(slot));
                     self.expired_keys += 1;
                     expired += 1;
                     continue;

@@ -12,6 +12,7 @@ pub mod entry;
 pub mod error;
 pub mod glob;
 pub mod keyspace;
+pub mod lazyfree;
 pub mod lcs;
 pub mod num;
 pub mod object;

@@ -332,6 +332,7 @@ pub struct Live {
     pub hz: AtomicU64,
     pub has_password: AtomicBool,
     pub active_expire_enabled: AtomicBool,
+    pub lazyfree_lazy_user_del: AtomicBool,
 }
 
 /// The configuration of a running server.
@@ -664,6 +665,10 @@ impl Config {
             .maxclients
             .store(num("maxclients"), Ordering::Relaxed);
         self.live.hz.store(num("hz").max(1), Ordering::Relaxed);
+        self.live.lazyfree_lazy_user_del.store(
+            v.get("lazyfree-lazy-user-del").is_some_and(|s| s == "yes"),
+            Ordering::Relaxed,
+        );
         self.live.has_password.store(
             !v.get("requirepass").map(|s| s.is_empty()).unwrap_or(true),
             Ordering::Relaxed,

@@ -113,15 +113,26 @@ fn type_name(e: &Entry) -> &'static str {
 // ---------------------------------------------------------------------------------------
 
 /// DEL and UNLINK key [key ...]: the number of keys removed. An expired key counts as absent.
-/// UNLINK frees synchronously too: values are dropped in O(size) under the shard lock, which
-/// only matters for huge collections.
+/// UNLINK hands big values (more than lazyfree::THRESHOLD allocations) to the background
+/// free thread, so removing a huge collection does not hold the shard lock for long; DEL
+/// frees in place unless `lazyfree-lazy-user-del` is set, as in Redis.
 fn del(ctx: &mut Ctx) -> Result<()> {
     let now = ctx.now;
+    let lazy = is(ctx.arg(0), "unlink")
+        || ctx
+            .server
+            .config
+            .live
+            .lazyfree_lazy_user_del
+            .load(std::sync::atomic::Ordering::Relaxed);
     let mut n = 0;
     for &key in &ctx.args[1..] {
         let (db, h) = crate::key_db!(ctx, key);
         if let Some(slot) = db.lookup(h, key, now) {
-            db.remove_slot(slot);
+            let e = db.remove_slot(slot);
+            if lazy {
+                cinnabar_engine::lazyfree::dispose(e);
+            }
             n += 1;
         }
     }
@@ -565,11 +576,7 @@ fn free_tables(garbage: Vec<Table>, background: bool) {
         return;
     }
     if background {
-        // If the thread cannot be spawned the closure, and the tables with it, are dropped
-        // here: a synchronous free.
-        let _ = std::thread::Builder::new()
-            .name("cinnabar-lazyfree".into())
-            .spawn(move || drop(garbage));
+        cinnabar_engine::lazyfree::dispose_tables(garbage);
     } else {
         drop(garbage);
     }
