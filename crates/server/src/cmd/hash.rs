@@ -430,47 +430,11 @@ fn reply_pairs(out: &mut ReplyBuf, picks: &[(&[u8], &[u8])], withvalues: bool) {
 // HSCAN
 // ---------------------------------------------------------------------------------------
 
-/// Parses a SCAN cursor as Redis's parseScanCursorOrReply (strtoul with its checks): no
-/// leading space, optional sign (negative wraps), digits only, no overflow; "" is 0; C
-/// stops at a NUL byte.
-fn parse_cursor(arg: &[u8]) -> Result<u64> {
-    let invalid = || Error::msg("ERR invalid cursor");
-    if arg
-        .first()
-        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
-    {
-        return Err(invalid());
-    }
-    let s = arg.split(|&c| c == 0).next().unwrap_or(b"");
-    if s.is_empty() {
-        return Ok(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() {
-        return Err(invalid());
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return Err(invalid());
-        }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((c - b'0') as u64))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 /// HSCAN key cursor [MATCH pattern] [COUNT count]. Order of checks as Redis: the cursor,
 /// then the key (a missing key answers an empty scan without looking at the options), then
 /// the options. A listpack is returned whole with cursor 0.
 fn hscan(ctx: &mut Ctx) -> Result<()> {
-    let cursor = parse_cursor(ctx.arg(2))?;
+    let cursor = super::cursor_arg(ctx.arg(2))?;
     let (args, key, now) = (ctx.args, ctx.arg(1), ctx.now);
     let (db, h) = crate::key_db!(ctx, key);
     let Some(slot) = lookup_hash(db, h, key, now)? else {

@@ -12,7 +12,7 @@ use cinnabar_engine::glob::{glob_match, is_literal, is_match_all};
 use cinnabar_engine::{hash_key, num, Db, Entry, Error, NewValue, Result};
 use rand::Rng;
 
-use super::{clock, db_index_arg, help_reply, idle_secs, int_arg, is};
+use super::{clock, cursor_arg, db_index_arg, help_reply, idle_secs, int_arg, is};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -351,46 +351,6 @@ fn keys(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Parses a SCAN cursor exactly as Redis does with `strtoul(s, &end, 10)` plus its checks:
-/// no leading whitespace, an optional sign (a negative value wraps modulo 2^64), no
-/// trailing characters, no overflow; the empty string is cursor 0. C sees the argument up
-/// to its first NUL byte, so anything after one is ignored.
-fn parse_cursor(arg: &[u8]) -> Result<u64> {
-    let invalid = || Error::msg("ERR invalid cursor");
-    if arg
-        .first()
-        .is_some_and(|&c| matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
-    {
-        return Err(invalid());
-    }
-    let s = match arg.iter().position(|&c| c == 0) {
-        Some(nul) => &arg[..nul],
-        None => arg,
-    };
-    if s.is_empty() {
-        return Ok(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() {
-        return Err(invalid());
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return Err(invalid());
-        }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((c - b'0') as u64))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
 ///
 /// Each shard's database keeps its entries in a dense vector where a removal moves the
@@ -418,7 +378,7 @@ fn parse_cursor(arg: &[u8]) -> Result<u64> {
 /// returns at most COUNT keys and may return none. An unknown TYPE matches nothing, as in
 /// Redis 7.2.
 fn scan(ctx: &mut Ctx) -> Result<()> {
-    let cursor = parse_cursor(ctx.arg(1))?;
+    let cursor = cursor_arg(ctx.arg(1))?;
     let mut count: u64 = 10;
     let mut pattern: Option<&[u8]> = None;
     let mut type_filter: Option<&[u8]> = None;

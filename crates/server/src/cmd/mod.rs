@@ -211,3 +211,43 @@ pub fn remove_if_empty(
     }
     empty
 }
+
+/// Parses a SCAN cursor exactly as Redis does with `strtoul(s, &end, 10)` plus its checks:
+/// no leading whitespace, an optional sign (a negative value wraps modulo 2^64), no
+/// trailing characters, no overflow; the empty string is cursor 0. C sees the argument up
+/// to its first NUL byte, so anything after one is ignored.
+pub fn cursor_arg(arg: &[u8]) -> Result<u64> {
+    let invalid = || Error::msg("ERR invalid cursor");
+    if arg
+        .first()
+        .is_some_and(|&c| matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
+    {
+        return Err(invalid());
+    }
+    let s = match arg.iter().position(|&c| c == 0) {
+        Some(nul) => &arg[..nul],
+        None => arg,
+    };
+    if s.is_empty() {
+        return Ok(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return Err(invalid());
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return Err(invalid());
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((c - b'0') as u64))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}

@@ -594,50 +594,11 @@ fn sdiffstore(ctx: &mut Ctx) -> Result<()> {
 // SSCAN
 // ---------------------------------------------------------------------------------------
 
-/// Parses a SCAN cursor as Redis's parseScanCursorOrReply (`strtoul` plus its checks): no
-/// leading whitespace, optional sign (a negative value wraps), no trailing characters or
-/// overflow; C stops at the first NUL byte. (The same rules as SCAN in keys.rs.)
-fn parse_cursor(arg: &[u8]) -> Result<u64> {
-    let invalid = || Error::msg("ERR invalid cursor");
-    if arg
-        .first()
-        .is_some_and(|&c| matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
-    {
-        return Err(invalid());
-    }
-    let s = match arg.iter().position(|&c| c == 0) {
-        Some(nul) => &arg[..nul],
-        None => arg,
-    };
-    if s.is_empty() {
-        return Ok(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() {
-        return Err(invalid());
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return Err(invalid());
-        }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((c - b'0') as u64))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 /// SSCAN key cursor [MATCH pattern] [COUNT count]. As in Redis the cursor is checked first,
 /// then the key (a missing key is an empty, finished scan whatever the options), then the
 /// options; TYPE is not an option here.
 fn sscan(ctx: &mut Ctx) -> Result<()> {
-    let cursor = parse_cursor(ctx.arg(2))?;
+    let cursor = super::cursor_arg(ctx.arg(2))?;
     let look = Look::new(ctx);
     let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);

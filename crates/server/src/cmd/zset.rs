@@ -1174,43 +1174,6 @@ fn setop_generic(ctx: &mut Ctx, has_dst: bool, op: SetOp, cardinality_only: bool
 // ZSCAN
 // ---------------------------------------------------------------------------
 
-/// Parses a SCAN cursor as Redis's parseScanCursorOrReply (strtoul semantics).
-fn parse_cursor(arg: &[u8]) -> Result<u64> {
-    let invalid = || Error::msg("ERR invalid cursor");
-    if arg
-        .first()
-        .is_some_and(|c| c.is_ascii_whitespace() || *c == b'\x0b')
-    {
-        return Err(invalid());
-    }
-    let s = match arg.iter().position(|&c| c == 0) {
-        Some(nul) => &arg[..nul],
-        None => arg,
-    };
-    if s.is_empty() {
-        return Ok(0);
-    }
-    let (neg, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() {
-        return Err(invalid());
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return Err(invalid());
-        }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((c - b'0') as u64))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 /// Formats `v` as C's `%.17g`, the text Redis's ZSCAN uses for skiplist scores
 /// (ld2string with LD_STR_AUTO).
 fn format_g17(v: f64) -> String {
@@ -1254,7 +1217,7 @@ fn format_g17(v: f64) -> String {
 /// calls (which shifts later ones down); additions may be returned twice.
 fn zscan(ctx: &mut Ctx) -> Result<()> {
     let args = ctx.args;
-    let cursor = parse_cursor(args[2])?;
+    let cursor = super::cursor_arg(args[2])?;
     let key = args[1];
     let now = ctx.now;
     let (db, h) = key_db!(ctx, key);
