@@ -355,9 +355,11 @@ async fn wait_if_paused(server: &Server, args: &[&[u8]]) {
             }
         }
         let wait = Duration::from_millis((until - now) as u64);
+        server.pause.waiting.fetch_add(1, Ordering::Relaxed);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = server.pause.unpaused.notified() => {}
         }
+        server.pause.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 }

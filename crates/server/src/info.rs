@@ -549,6 +549,7 @@ fn clients_section(out: &mut String, server: &Server) {
         "blocked_clients",
         "{}",
         server.blocking.count.load(Ordering::Relaxed)
+            + server.pause.waiting.load(Ordering::Relaxed)
     );
     field!(out, "tracking_clients", "0");
     field!(out, "clients_in_timeout_table", "0");

@@ -112,6 +112,8 @@ pub struct Pause {
     /// True when only writes are paused (CLIENT PAUSE ... WRITE).
     pub writes_only: AtomicBool,
     pub unpaused: Notify,
+    /// Clients currently held by the pause (reported as blocked, as Redis does).
+    pub waiting: AtomicUsize,
 }
 
 pub struct Server {

@@ -283,3 +283,31 @@ fn client_kill_and_list() {
         )
     );
 }
+
+#[test]
+fn client_pause_write_holds_writes_and_counts_them_as_blocked() {
+    let srv = TestServer::start();
+    let mut admin = srv.raw();
+    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]), ok());
+    // Reads still run.
+    assert_eq!(admin.cmd(&["GET", "k"]), Frame::Null);
+    let mut w = srv.raw();
+    w.send(&[b"SET", b"k", b"v"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let Frame::Bulk(info) = admin.cmd(&["INFO", "clients"]) else {
+            panic!()
+        };
+        if String::from_utf8_lossy(&info).contains("blocked_clients:1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "paused client not reported as blocked"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), ok());
+    assert_eq!(w.read(), ok());
+    assert_eq!(admin.cmd(&["GET", "k"]), bulk("v"));
+}
