@@ -124,3 +124,22 @@ impl RawConn {
         }
     }
 }
+
+/// Reply builders for assertions: `assert_eq!(r.cmd(&["GET", "k"]), bulk("v"))`.
+pub fn bulk(s: &str) -> Frame {
+    Frame::Bulk(s.as_bytes().to_vec().into())
+}
+
+/// An error reply with its full text, code included.
+pub fn err(s: &str) -> Frame {
+    Frame::Error(s.to_string())
+}
+
+pub fn int(n: i64) -> Frame {
+    Frame::Integer(n)
+}
+
+/// The `+OK` reply.
+pub fn ok() -> Frame {
+    Frame::Simple("OK".into())
+}

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{RawConn, TestServer};
+use cinnabar_server::testkit::{err, int, ok, RawConn, TestServer};
 use redis::Commands;
 
 const ERR_OFFSET: &str = "ERR bit offset is not an integer or out of range";
@@ -18,18 +18,6 @@ const ERR_NOT_INT: &str = "ERR value is not an integer or out of range";
 const ERR_SYNTAX: &str = "ERR syntax error";
 const ERR_TYPE: &str =
     "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
-
-fn int(n: i64) -> Frame {
-    Frame::Integer(n)
-}
-
-fn err(s: &str) -> Frame {
-    Frame::Error(s.to_string())
-}
-
-fn ok() -> Frame {
-    Frame::Simple("OK".into())
-}
 
 fn bulk(b: &[u8]) -> Frame {
     Frame::Bulk(b.to_vec().into())

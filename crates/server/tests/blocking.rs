@@ -4,11 +4,8 @@
 use std::time::{Duration, Instant};
 
 use cinnabar_resp::Frame;
+use cinnabar_server::testkit::bulk;
 use cinnabar_server::testkit::TestServer;
-
-fn bulk(s: &str) -> Frame {
-    Frame::Bulk(s.as_bytes().to_vec().into())
-}
 
 fn wait_blocked(srv: &TestServer, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);

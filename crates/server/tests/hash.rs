@@ -4,23 +4,9 @@ use std::collections::BTreeMap;
 
 use cinnabar_resp::Frame;
 use cinnabar_server::testkit::TestServer;
+use cinnabar_server::testkit::{bulk, err, int, ok};
+
 use rand::{Rng, SeedableRng};
-
-fn bulk(s: &str) -> Frame {
-    Frame::Bulk(s.as_bytes().to_vec().into())
-}
-
-fn err(s: &str) -> Frame {
-    Frame::Error(s.to_string())
-}
-
-fn int(n: i64) -> Frame {
-    Frame::Integer(n)
-}
-
-fn ok() -> Frame {
-    Frame::Simple("OK".into())
-}
 
 fn arr(items: Vec<Frame>) -> Frame {
     Frame::Array(items)

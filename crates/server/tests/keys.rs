@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{RawConn, TestServer};
+use cinnabar_server::testkit::{bulk, err, int, ok, RawConn, TestServer};
 use redis::Commands;
 
 fn conn(srv: &TestServer) -> redis::Connection {
@@ -17,22 +17,6 @@ fn conn(srv: &TestServer) -> redis::Connection {
         .unwrap()
         .get_connection()
         .unwrap()
-}
-
-fn bulk(s: &str) -> Frame {
-    Frame::Bulk(s.as_bytes().to_vec().into())
-}
-
-fn err(s: &str) -> Frame {
-    Frame::Error(s.to_string())
-}
-
-fn ok() -> Frame {
-    Frame::Simple("OK".into())
-}
-
-fn int(n: i64) -> Frame {
-    Frame::Integer(n)
 }
 
 fn now_ms() -> i64 {

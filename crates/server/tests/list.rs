@@ -5,24 +5,8 @@ use std::collections::VecDeque;
 use std::io::Read;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{RawConn, TestServer};
+use cinnabar_server::testkit::{bulk, err, int, ok, RawConn, TestServer};
 use rand::{Rng, SeedableRng};
-
-fn bulk(s: &str) -> Frame {
-    Frame::Bulk(s.as_bytes().to_vec().into())
-}
-
-fn err(s: &str) -> Frame {
-    Frame::Error(s.to_string())
-}
-
-fn int(n: i64) -> Frame {
-    Frame::Integer(n)
-}
-
-fn ok() -> Frame {
-    Frame::Simple("OK".into())
-}
 
 fn arr(items: &[&str]) -> Frame {
     Frame::Array(items.iter().map(|s| bulk(s)).collect())

@@ -6,18 +6,10 @@ use std::time::Duration;
 
 use cinnabar_resp::Frame;
 use cinnabar_server::testkit::TestServer;
+use cinnabar_server::testkit::{bulk, err, ok};
 
-fn ok() -> Frame {
-    Frame::Simple("OK".into())
-}
 fn queued() -> Frame {
     Frame::Simple("QUEUED".into())
-}
-fn bulk(s: &str) -> Frame {
-    Frame::Bulk(s.as_bytes().to_vec().into())
-}
-fn err(s: &str) -> Frame {
-    Frame::Error(s.into())
 }
 
 #[test]

@@ -4,15 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{RawConn, TestServer};
-
-fn ok() -> Frame {
-    Frame::Simple("OK".into())
-}
-
-fn bulk(s: &str) -> Frame {
-    Frame::Bulk(s.as_bytes().to_vec().into())
-}
+use cinnabar_server::testkit::{bulk, ok, RawConn, TestServer};
 
 /// Sends raw bytes and returns everything the server sends back before closing.
 fn send_and_close(srv: &TestServer, bytes: &[u8]) -> (String, bool) {

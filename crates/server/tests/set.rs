@@ -4,20 +4,8 @@
 use std::collections::BTreeSet;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{RawConn, TestServer};
+use cinnabar_server::testkit::{bulk, err, int, RawConn, TestServer};
 use rand::Rng;
-
-fn bulk(s: &str) -> Frame {
-    Frame::Bulk(s.as_bytes().to_vec().into())
-}
-
-fn err(s: &str) -> Frame {
-    Frame::Error(s.to_string())
-}
-
-fn int(n: i64) -> Frame {
-    Frame::Integer(n)
-}
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 

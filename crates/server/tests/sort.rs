@@ -3,20 +3,8 @@
 //! a randomized comparison with a model.
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{RawConn, TestServer};
+use cinnabar_server::testkit::{bulk, err, int, RawConn, TestServer};
 use rand::Rng;
-
-fn bulk(s: &str) -> Frame {
-    Frame::Bulk(s.as_bytes().to_vec().into())
-}
-
-fn err(s: &str) -> Frame {
-    Frame::Error(s.to_string())
-}
-
-fn int(n: i64) -> Frame {
-    Frame::Integer(n)
-}
 
 /// An array reply of bulk strings, `None` standing for nil.
 fn arr(items: &[Option<&str>]) -> Frame {

@@ -2,6 +2,8 @@
 
 use cinnabar_resp::Frame;
 use cinnabar_server::testkit::TestServer;
+use cinnabar_server::testkit::{bulk, err};
+
 use redis::Commands;
 
 fn conn(srv: &TestServer) -> redis::Connection {
@@ -9,14 +11,6 @@ fn conn(srv: &TestServer) -> redis::Connection {
         .unwrap()
         .get_connection()
         .unwrap()
-}
-
-fn bulk(s: &str) -> Frame {
-    Frame::Bulk(s.as_bytes().to_vec().into())
-}
-
-fn err(s: &str) -> Frame {
-    Frame::Error(s.to_string())
 }
 
 #[test]
