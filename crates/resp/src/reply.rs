@@ -184,11 +184,17 @@ impl ReplyBuf {
     pub fn double(&mut self, v: f64) {
         let mut text = DoubleText::new();
         let repr = format_double(v, &mut text);
+        self.double_text(repr);
+    }
+
+    /// A double whose text the caller already formatted (for example with Redis's exact
+    /// `d2string` rules): RESP3 `,text`, RESP2 the same text as a bulk string.
+    pub fn double_text(&mut self, text: &[u8]) {
         match self.proto {
-            Protocol::Resp2 => self.bulk(repr),
+            Protocol::Resp2 => self.bulk(text),
             Protocol::Resp3 => {
                 self.buf.push(b',');
-                self.buf.extend_from_slice(repr);
+                self.buf.extend_from_slice(text);
                 self.crlf();
             }
         }

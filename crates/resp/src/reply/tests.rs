@@ -316,3 +316,13 @@ proptest! {
         prop_assert_eq!(r.buf, direct.buf);
     }
 }
+
+#[test]
+fn double_text_is_a_bulk_in_resp2_and_a_double_in_resp3() {
+    let mut r2 = ReplyBuf::new(Protocol::Resp2);
+    r2.double_text(b"1.5");
+    assert_eq!(r2.buf, b"$3\r\n1.5\r\n");
+    let mut r3 = ReplyBuf::new(Protocol::Resp3);
+    r3.double_text(b"inf");
+    assert_eq!(r3.buf, b",inf\r\n");
+}

@@ -92,19 +92,12 @@ fn resp3(out: &ReplyBuf) -> bool {
     out.proto == Protocol::Resp3
 }
 
-/// Replies a score as Redis's addReplyDouble: the d2string text as a bulk string (RESP2) or
-/// a RESP3 double. Written here rather than with `ReplyBuf::double` so that the text is
-/// exactly `num::format_double`, the Redis-compatible (Grisu) formatting.
+/// Replies a score as Redis's addReplyDouble, with the text of `num::format_double` (Redis's
+/// exact d2string formatting) rather than `ReplyBuf::double`'s shortest form.
 pub fn reply_score(out: &mut ReplyBuf, v: f64) {
     let mut text = Vec::with_capacity(24);
     num::format_double(v, &mut text);
-    if resp3(out) {
-        out.buf.push(b',');
-        out.buf.extend_from_slice(&text);
-        out.buf.extend_from_slice(b"\r\n");
-    } else {
-        out.bulk(&text);
-    }
+    out.double_text(&text);
 }
 
 /// Header of a reply of `n` members, with scores when `withscores` (flat in RESP2).
