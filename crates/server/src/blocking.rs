@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use smallvec::SmallVec;
 use tokio::sync::oneshot;
 
-use crate::dispatch::{run_locked, Client, ReplyMode};
+use crate::dispatch::{run_locked, Client};
 use crate::server::{ClientShared, Server};
 
 /// What a blocked client receives.
@@ -250,7 +250,8 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
             }
             let w = &inner.waiters[&id];
             let mut out = ReplyBuf::new(w.proto);
-            let mut client = Client::internal(w.shared.clone(), id, db);
+            let mut client = Client::new(id, w.shared.clone(), true, true);
+            client.db = db;
             run_locked(
                 server,
                 &server.workers[0],
@@ -332,27 +333,4 @@ pub fn shape(kind: Kind, proto: Protocol, key: &[u8], raw: &[u8]) -> Option<Vec<
             encode(Frame::Array(items))
         }
     })
-}
-
-impl Client {
-    /// A client record for running a command on behalf of a blocked client.
-    pub fn internal(shared: Arc<ClientShared>, id: u64, db: usize) -> Client {
-        Client {
-            id,
-            db,
-            authenticated: true,
-            reply_mode: ReplyMode::On,
-            close_after_reply: false,
-            no_evict: false,
-            no_touch: false,
-            shared,
-            is_local: true,
-            multi: None,
-            watched: Vec::new(),
-            dirty: Default::default(),
-            blocked: None,
-            ready_keys: Vec::new(),
-            in_exec: false,
-        }
-    }
 }

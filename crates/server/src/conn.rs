@@ -80,23 +80,8 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, stats: Arc<Worker
     }
     server.total_connections.fetch_add(1, Ordering::Relaxed);
 
-    let mut client = Client {
-        id,
-        db: 0,
-        authenticated: !server.config.live.has_password.load(Ordering::Relaxed),
-        reply_mode: ReplyMode::On,
-        close_after_reply: false,
-        no_evict: false,
-        no_touch: false,
-        shared: shared.clone(),
-        is_local,
-        multi: None,
-        watched: Vec::new(),
-        dirty: Default::default(),
-        blocked: None,
-        ready_keys: Vec::new(),
-        in_exec: false,
-    };
+    let authenticated = !server.config.live.has_password.load(Ordering::Relaxed);
+    let mut client = Client::new(id, shared.clone(), is_local, authenticated);
     run(&server, &stats, &mut stream, &mut client).await;
     crate::dispatch::unwatch_all(&server, &mut client);
     server.clients.lock().remove(&id);

@@ -219,6 +219,30 @@ pub struct Client {
     pub in_exec: bool,
 }
 
+impl Client {
+    /// A fresh client: db 0, replies on, no transaction, nothing watched or blocked. Also used
+    /// to run a blocked client's command on its behalf when it is served.
+    pub fn new(id: u64, shared: Arc<ClientShared>, is_local: bool, authenticated: bool) -> Client {
+        Client {
+            id,
+            db: 0,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            no_evict: false,
+            no_touch: false,
+            shared,
+            is_local,
+            multi: None,
+            watched: Vec::new(),
+            dirty: Default::default(),
+            blocked: None,
+            ready_keys: Vec::new(),
+            in_exec: false,
+        }
+    }
+}
+
 /// A transaction being queued.
 #[derive(Default)]
 pub struct Multi {
