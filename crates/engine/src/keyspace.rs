@@ -7,6 +7,9 @@
 //! FLUSHALL, SWAPDB...) locks every shard. A transaction or script locks the union of the
 //! shards its commands need, once, for its whole run. See docs/ARCHITECTURE.md.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
@@ -34,7 +37,13 @@ pub struct Keyspace {
     shards: Box<[Padded<Mutex<Shard>>]>,
     mask: usize,
     ndb: usize,
+    /// The shard a running script waits for out of order (see `Locked::extend`), or `NONE`.
+    ooo_wanted: AtomicUsize,
 }
+
+const NONE: usize = usize::MAX;
+
+type Guards<'a> = SmallVec<[(usize, MutexGuard<'a, Shard>); 8]>;
 
 /// Shard index of a key hash. Uses bits 40.. of the hash: hashbrown takes the low bits for the
 /// bucket and the top 7 for its control byte, so reusing either would cluster keys inside
@@ -59,6 +68,7 @@ impl Keyspace {
             shards,
             mask: n - 1,
             ndb: databases,
+            ooo_wanted: AtomicUsize::new(NONE),
         }
     }
 
@@ -92,14 +102,45 @@ impl Keyspace {
             shards.sort_unstable();
             shards.dedup();
         }
-        let guards = shards
-            .iter()
-            .map(|&i| (i, self.shards[i].0.lock()))
-            .collect();
         Locked {
             ks: self,
-            guards,
+            guards: self.acquire_in_order(shards.iter().copied()),
             all: false,
+        }
+    }
+
+    /// Locks shards given in ascending order. The first is waited for plainly (nothing is
+    /// held yet). For the others, a busy shard is waited for in short slices: if meanwhile a
+    /// script needs, out of order, a shard this caller already holds, the caller lets go of
+    /// everything and starts again, so the script can finish (see `Locked::extend`). Without
+    /// a script in the way this is ordinary ordered locking, deadlock-free by the order.
+    fn acquire_in_order(&self, order: impl Iterator<Item = usize> + Clone) -> Guards<'_> {
+        'retry: loop {
+            let mut guards: Guards<'_> = SmallVec::new();
+            for i in order.clone() {
+                if guards.is_empty() {
+                    guards.push((i, self.shards[i].0.lock()));
+                    continue;
+                }
+                let g = match self.shards[i].0.try_lock() {
+                    Some(g) => g,
+                    None => loop {
+                        if let Some(g) = self.shards[i].0.try_lock_for(Duration::from_micros(200)) {
+                            break g;
+                        }
+                        let wanted = self.ooo_wanted.load(Ordering::Acquire);
+                        if wanted != NONE && guards.iter().any(|(j, _)| *j == wanted) {
+                            drop(guards);
+                            while self.ooo_wanted.load(Ordering::Acquire) == wanted {
+                                std::thread::sleep(Duration::from_micros(50));
+                            }
+                            continue 'retry;
+                        }
+                    },
+                };
+                guards.push((i, g));
+            }
+            return guards;
         }
     }
 
@@ -117,15 +158,9 @@ impl Keyspace {
 
     /// Locks every shard, in order.
     pub fn lock_all(&self) -> Locked<'_> {
-        let guards = self
-            .shards
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (i, s.0.lock()))
-            .collect();
         Locked {
             ks: self,
-            guards,
+            guards: self.acquire_in_order(0..self.shards.len()),
             all: true,
         }
     }
@@ -140,7 +175,7 @@ impl Keyspace {
 /// The set of shards a command holds locked. Dropping it unlocks them.
 pub struct Locked<'a> {
     ks: &'a Keyspace,
-    guards: SmallVec<[(usize, MutexGuard<'a, Shard>); 8]>,
+    guards: Guards<'a>,
     all: bool,
 }
 
@@ -190,6 +225,50 @@ impl<'a> Locked<'a> {
             .iter_mut()
             .find(|(i, _)| *i == idx)
             .map(|(_, g)| &mut **g)
+    }
+
+    /// True when shard `idx` is held.
+    pub fn holds(&self, idx: usize) -> bool {
+        self.all || self.guards.iter().any(|(i, _)| *i == idx)
+    }
+
+    /// Adds shard `idx` to the held set, for a script that touches a key it did not declare.
+    ///
+    /// Scripts run one at a time (the caller guarantees it), so at most one thread ever
+    /// locks out of order. A free shard is simply taken. A busy shard above every held one
+    /// is waited for plainly: that is ordinary ordered locking. A busy shard below a held one
+    /// is the dangerous case: its holder may be an ordered locker waiting for one of ours.
+    /// The script then announces the shard in `ooo_wanted`; ordered lockers waiting for a
+    /// shard notice within a short slice that they hold the wanted one and let go of all
+    /// they hold (`Keyspace::acquire_in_order`), and single-shard holders never wait while
+    /// holding, so the wait always ends.
+    pub fn extend(&mut self, idx: usize) {
+        if self.holds(idx) {
+            return;
+        }
+        let m = &self.ks.shards[idx].0;
+        let g = match m.try_lock() {
+            Some(g) => g,
+            None if self.guards.last().map_or(true, |(top, _)| *top < idx) => m.lock(),
+            None => {
+                self.ks.ooo_wanted.store(idx, Ordering::Release);
+                let g = m.lock();
+                self.ks.ooo_wanted.store(NONE, Ordering::Release);
+                g
+            }
+        };
+        let at = self.guards.partition_point(|(i, _)| *i < idx);
+        self.guards.insert(at, (idx, g));
+        if self.guards.len() == self.ks.shards.len() {
+            self.all = true;
+        }
+    }
+
+    /// Holds every shard from now on (a script running a keyspace-wide command).
+    pub fn extend_all(&mut self) {
+        for i in 0..self.ks.shards.len() {
+            self.extend(i);
+        }
     }
 
     /// Number of keys in `db` across the locked shards.

@@ -30,6 +30,9 @@ pub enum Access {
     Keys,
     /// Every shard: commands that see the whole keyspace (KEYS, SCAN, FLUSHALL, SWAPDB...).
     All,
+    /// Scripts (EVAL, FCALL...): the script mutex, then the shards of the declared keys; the
+    /// script may lock more as it runs (see `crate::scripting`).
+    Script,
 }
 
 pub struct CmdEntry {
@@ -79,6 +82,11 @@ impl Registry {
     /// Registers a command that locks the shards of its keys.
     pub fn add(&mut self, full_name: &str, handler: Handler) {
         self.insert(full_name, handler, Access::Keys);
+    }
+
+    /// Registers a script command (EVAL, FCALL ...).
+    pub fn add_script(&mut self, full_name: &str, handler: Handler) {
+        self.insert(full_name, handler, Access::Script);
     }
 
     /// Registers a command that locks the whole keyspace.
@@ -339,6 +347,12 @@ pub fn execute(
         reject(client, out, b"NOAUTH Authentication required.");
         return;
     }
+    // A script has run past busy-reply-threshold: only the commands flagged allow-busy (SCRIPT
+    // KILL, FUNCTION KILL, SHUTDOWN NOSAVE ...) may run until it ends.
+    if server.scripts.busy.load(Ordering::Relaxed) && def.flags & flags::ALLOW_BUSY == 0 {
+        reject(client, out, server.scripts.busy_error().as_bytes());
+        return;
+    }
     if let Some(multi) = client.multi.as_mut() {
         if !is_transaction_control(def) {
             if def.flags & flags::NO_MULTI != 0 {
@@ -356,9 +370,11 @@ pub fn execute(
     client.shared.last_cmd.store(entry.idx, Ordering::Relaxed);
 
     let ks = &server.keyspace;
+    // Scripts run one at a time; the mutex comes before any shard lock.
+    let _script_guard = (entry.access == Access::Script).then(|| server.scripts.run.lock());
     let mut locked = match entry.access {
         Access::All => ks.lock_all(),
-        Access::Keys => lock_keys(server, entry.def, args),
+        Access::Keys | Access::Script => lock_keys(server, entry.def, args),
     };
     run_locked(server, worker, client, out, args, entry, &mut locked);
     drop(locked);

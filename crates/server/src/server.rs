@@ -139,6 +139,8 @@ pub struct Server {
     pub watching: AtomicUsize,
     /// Clients blocked in BLPOP and friends.
     pub blocking: crate::blocking::Blocking,
+    /// Lua scripts and function libraries.
+    pub scripts: crate::scripting::Scripts,
 }
 
 impl Server {
@@ -176,6 +178,7 @@ impl Server {
             stat_reset_ms: AtomicI64::new(0),
             watching: AtomicUsize::new(0),
             blocking: Default::default(),
+            scripts: Default::default(),
         }
     }
 

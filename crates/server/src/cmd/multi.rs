@@ -44,7 +44,7 @@ fn discard(ctx: &mut Ctx) -> Result<()> {
 /// True when a queued command needs every shard: keyspace-wide commands, and keyless server
 /// commands (INFO, CONFIG, DEBUG, MEMORY...) that walk shards on their own, which must not
 /// take locks out of order while the transaction holds some.
-fn needs_all_shards(access: Access, def: &cinnabar_commands::CommandDef) -> bool {
+pub fn needs_all_shards(access: Access, def: &cinnabar_commands::CommandDef) -> bool {
     access == Access::All
         || (def.first_key <= 0
             && def.flags & flags::MOVABLE_KEYS == 0
@@ -71,6 +71,13 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
         return Ok(());
     }
 
+    // A queued script may lock keys it did not declare: like any script run, the transaction
+    // then takes the script mutex before its shard locks (see `crate::scripting`).
+    let _script_guard = multi
+        .queue
+        .iter()
+        .any(|q| server.registry.at(q.idx).access == Access::Script)
+        .then(|| server.scripts.run.lock());
     // Lock the union of the shards of every queued command, once.
     let ks = &server.keyspace;
     let mut all = false;

@@ -1,0 +1,284 @@
+//! Redis 7 functions (functions.c, function_lua.c): libraries loaded with FUNCTION LOAD,
+//! their functions called with FCALL.
+//!
+//! The libraries' code is kept server-wide; each thread's interpreter runs every library once
+//! (after it is built, or rebuilt when the libraries change) to collect the callbacks the
+//! library registers.
+
+use std::collections::BTreeMap;
+
+use cinnabar_engine::{Error, Result};
+use mlua::{Function, Table, Value};
+
+use super::lua::{compile, with_vm, Vm};
+use super::script_flags;
+use crate::server::Server;
+
+/// A function registered by a library.
+#[derive(Clone, Debug)]
+pub struct FunctionInfo {
+    pub name: String,
+    pub description: Option<String>,
+    pub flags: u32,
+}
+
+/// A loaded library: its code (with the shebang line) and its functions.
+#[derive(Clone, Debug)]
+pub struct Library {
+    pub name: String,
+    pub code: Vec<u8>,
+    pub functions: Vec<FunctionInfo>,
+}
+
+/// Every library, by name, and every function, by name (function names are server-wide).
+#[derive(Default)]
+pub struct Libraries {
+    pub libs: BTreeMap<String, Library>,
+    pub functions: BTreeMap<String, (String, u32)>,
+}
+
+impl Libraries {
+    pub fn function(&self, name: &[u8]) -> Option<u32> {
+        std::str::from_utf8(name)
+            .ok()
+            .and_then(|n| self.functions.get(n))
+            .map(|(_, f)| *f)
+    }
+
+    fn add(&mut self, lib: Library) {
+        for f in &lib.functions {
+            self.functions
+                .insert(f.name.clone(), (lib.name.clone(), f.flags));
+        }
+        self.libs.insert(lib.name.clone(), lib);
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Library> {
+        let lib = self.libs.remove(name)?;
+        for f in &lib.functions {
+            self.functions.remove(&f.name);
+        }
+        Some(lib)
+    }
+
+    pub fn clear(&mut self) {
+        self.libs.clear();
+        self.functions.clear();
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Reads `#!lua name=<lib>` from the first line (functionExtractLibMetaData).
+pub fn parse_metadata(code: &[u8]) -> Result<String> {
+    if !code.starts_with(b"#!") {
+        return Err(Error::msg("ERR Missing library metadata"));
+    }
+    let Some(end) = code.iter().position(|&b| b == b'\n') else {
+        return Err(Error::msg("ERR Invalid library metadata"));
+    };
+    let line = String::from_utf8_lossy(&code[..end]).into_owned();
+    let mut parts = line.split_ascii_whitespace();
+    let engine = parts.next().unwrap_or("#!");
+    let engine = &engine[2..];
+    let mut name = None;
+    for p in parts {
+        match p.strip_prefix("name=") {
+            Some(n) => name = Some(n.to_string()),
+            None => return Err(Error::msg(format!("ERR Invalid metadata value given: {p}"))),
+        }
+    }
+    if !engine.eq_ignore_ascii_case("lua") {
+        return Err(Error::msg(format!("ERR Engine '{engine}' not found")));
+    }
+    let Some(name) = name else {
+        return Err(Error::msg("ERR Library name was not given"));
+    };
+    if !valid_name(&name) {
+        return Err(Error::msg("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long"));
+    }
+    Ok(name)
+}
+
+/// Runs a library's code in `vm`, returning its functions and their callbacks.
+fn run_library(vm: &Vm, code: &[u8]) -> Result<Vec<(FunctionInfo, Function)>> {
+    // The code after the metadata line, from its newline on, so line numbers stay right.
+    let body = &code[code.iter().position(|&b| b == b'\n').unwrap_or(code.len())..];
+    let chunk = compile(&vm.lua, body, "@user_function")
+        .map_err(|e| Error::msg(format!("ERR Error compiling function: {e}")))?;
+    let (ok, res): (bool, Value) = vm
+        .load_library
+        .call(chunk)
+        .map_err(|e| Error::msg(format!("ERR Error registering functions: {e}")))?;
+    let err_text = |v: &Value| -> String {
+        match v {
+            Value::Table(t) => match t.raw_get::<Value>("err") {
+                Ok(Value::String(s)) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
+                _ => "unknown error".into(),
+            },
+            other => format!("{other:?}"),
+        }
+    };
+    if !ok {
+        return Err(Error::msg(format!(
+            "ERR Error registering functions: {}",
+            err_text(&res)
+        )));
+    }
+    let Value::Table(list) = res else {
+        return Err(Error::msg("ERR No functions registered"));
+    };
+    let mut out = Vec::new();
+    for entry in list.sequence_values::<Table>() {
+        let entry = entry.map_err(|e| Error::msg(format!("ERR {e}")))?;
+        let name: String = entry.raw_get(1).unwrap_or_default();
+        let callback: Function = entry
+            .raw_get(2)
+            .map_err(|e| Error::msg(format!("ERR {e}")))?;
+        let flags: String = entry.raw_get(3).unwrap_or_default();
+        let description: Option<String> = entry.raw_get(4).unwrap_or(None);
+        let flags = script_flags::parse_list(&flags)
+            .map_err(|_| Error::msg("ERR Error registering functions: ERR unknown flag given"))?;
+        out.push((
+            FunctionInfo {
+                name,
+                description,
+                flags,
+            },
+            callback,
+        ));
+    }
+    if out.is_empty() {
+        return Err(Error::msg("ERR No functions registered"));
+    }
+    Ok(out)
+}
+
+/// FUNCTION LOAD [REPLACE] code: validates and runs the library here, then publishes it.
+pub fn load(server: &Server, code: &[u8], replace: bool) -> Result<String> {
+    let name = parse_metadata(code)?;
+    if !replace && server.scripts.functions.read().libs.contains_key(&name) {
+        return Err(Error::msg(format!("ERR Library '{name}' already exists")));
+    }
+    let functions = with_vm(server, |vm| run_library(vm, code))?;
+    let mut libs = server.scripts.functions.write();
+    if !replace && libs.libs.contains_key(&name) {
+        return Err(Error::msg(format!("ERR Library '{name}' already exists")));
+    }
+    for (f, _) in &functions {
+        if let Some((owner, _)) = libs.functions.get(&f.name) {
+            if *owner != name {
+                return Err(Error::msg(format!(
+                    "ERR Function {} already exists",
+                    f.name
+                )));
+            }
+        }
+    }
+    libs.remove(&name);
+    libs.add(Library {
+        name: name.clone(),
+        code: code.to_vec(),
+        functions: functions.into_iter().map(|(f, _)| f).collect(),
+    });
+    drop(libs);
+    server.scripts.bump_generation();
+    Ok(name)
+}
+
+/// Loads every library into a freshly built interpreter (once).
+pub(super) fn ensure_loaded(server: &Server, vm: &mut Vm) -> Result<()> {
+    if vm.functions_loaded {
+        return Ok(());
+    }
+    let codes: Vec<Vec<u8>> = server
+        .scripts
+        .functions
+        .read()
+        .libs
+        .values()
+        .map(|l| l.code.clone())
+        .collect();
+    for code in codes {
+        for (info, f) in run_library(vm, &code)? {
+            vm.functions.insert(info.name.into_bytes(), f);
+        }
+    }
+    vm.functions_loaded = true;
+    Ok(())
+}
+
+/// Replaces or extends the libraries with `incoming` (FUNCTION RESTORE), all or nothing.
+pub fn restore(server: &Server, incoming: Vec<Vec<u8>>, policy: RestorePolicy) -> Result<()> {
+    // Validate every library first, in this thread's interpreter.
+    let mut parsed = Vec::new();
+    for code in incoming {
+        let name = parse_metadata(&code)?;
+        let functions = with_vm(server, |vm| run_library(vm, &code))?;
+        parsed.push(Library {
+            name,
+            code,
+            functions: functions.into_iter().map(|(f, _)| f).collect(),
+        });
+    }
+    let mut libs = server.scripts.functions.write();
+    let mut next = Libraries::default();
+    if policy != RestorePolicy::Flush {
+        for l in libs.libs.values() {
+            next.add(l.clone());
+        }
+    }
+    for lib in parsed {
+        if next.libs.contains_key(&lib.name) {
+            if policy == RestorePolicy::Append {
+                return Err(Error::msg(format!(
+                    "ERR Library {} already exists",
+                    lib.name
+                )));
+            }
+            next.remove(&lib.name);
+        }
+        for f in &lib.functions {
+            if next.functions.contains_key(&f.name) {
+                return Err(Error::msg(format!(
+                    "ERR Function {} already exists",
+                    f.name
+                )));
+            }
+        }
+        next.add(lib);
+    }
+    *libs = next;
+    drop(libs);
+    server.scripts.bump_generation();
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RestorePolicy {
+    Append,
+    Replace,
+    Flush,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_errors_as_redis() {
+        assert_eq!(parse_metadata(b"#!lua name=lib\ncode").unwrap(), "lib");
+        let err = |c: &[u8]| parse_metadata(c).unwrap_err().to_string();
+        assert_eq!(err(b"return 1"), "ERR Missing library metadata");
+        assert_eq!(err(b"#!lua"), "ERR Invalid library metadata");
+        assert_eq!(
+            err(b"#!lua name=z foo=bar\n"),
+            "ERR Invalid metadata value given: foo=bar"
+        );
+        assert_eq!(err(b"#!lua\n"), "ERR Library name was not given");
+        assert_eq!(err(b"#!js name=a\n"), "ERR Engine 'js' not found");
+        assert!(err(b"#!lua name=a-b\n").starts_with("ERR Library names can only"));
+    }
+}
