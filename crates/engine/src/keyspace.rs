@@ -249,7 +249,7 @@ impl<'a> Locked<'a> {
         let m = &self.ks.shards[idx].0;
         let g = match m.try_lock() {
             Some(g) => g,
-            None if self.guards.last().map_or(true, |(top, _)| *top < idx) => m.lock(),
+            None if self.guards.last().is_none_or(|(top, _)| *top < idx) => m.lock(),
             None => {
                 self.ks.ooo_wanted.store(idx, Ordering::Release);
                 let g = m.lock();

@@ -333,6 +333,8 @@ pub struct Live {
     pub has_password: AtomicBool,
     pub active_expire_enabled: AtomicBool,
     pub lazyfree_lazy_user_del: AtomicBool,
+    /// busy-reply-threshold (lua-time-limit), in milliseconds.
+    pub busy_reply_threshold_ms: AtomicU64,
 }
 
 /// The configuration of a running server.
@@ -665,6 +667,9 @@ impl Config {
             .maxclients
             .store(num("maxclients"), Ordering::Relaxed);
         self.live.hz.store(num("hz").max(1), Ordering::Relaxed);
+        self.live
+            .busy_reply_threshold_ms
+            .store(num("busy-reply-threshold"), Ordering::Relaxed);
         self.live.lazyfree_lazy_user_del.store(
             v.get("lazyfree-lazy-user-del").is_some_and(|s| s == "yes"),
             Ordering::Relaxed,

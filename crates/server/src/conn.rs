@@ -24,7 +24,19 @@ use crate::server::{bump, now_ms, ClientShared, Server, WorkerStats};
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Serves one accepted connection until the client leaves, is killed, or the server stops.
-pub async fn serve(server: Arc<Server>, mut stream: TcpStream, stats: Arc<WorkerStats>) {
+pub async fn serve(server: Arc<Server>, stream: TcpStream, stats: Arc<WorkerStats>, worker: usize) {
+    serve_with(server, stream, stats, worker, Vec::new()).await
+}
+
+/// Like `serve`, for a connection whose first bytes were already read (by the busy
+/// responder, see `scripting::busy`).
+pub async fn serve_with(
+    server: Arc<Server>,
+    mut stream: TcpStream,
+    stats: Arc<WorkerStats>,
+    worker: usize,
+    first_bytes: Vec<u8>,
+) {
     let _ = stream.set_nodelay(true);
     let peer = stream
         .peer_addr()
@@ -60,6 +72,12 @@ pub async fn serve(server: Arc<Server>, mut stream: TcpStream, stats: Arc<Worker
         lib_ver: Default::default(),
         flags: Default::default(),
         killed: false.into(),
+        worker,
+        parked: false.into(),
+        has_stash: (!first_bytes.is_empty()).into(),
+        stash: parking_lot::Mutex::new(first_bytes),
+        in_multi: false.into(),
+        multi_handback: 0.into(),
     });
     let full = {
         let mut clients = server.clients.lock();
@@ -101,6 +119,10 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                 rbuf.reserve(READ_CHUNK);
             }
             let timeout = server.config.live.timeout_secs.load(Ordering::Relaxed);
+            shared
+                .in_multi
+                .store(client.multi.is_some(), Ordering::Relaxed);
+            shared.parked.store(rbuf.is_empty(), Ordering::Release);
             let read = if timeout > 0 {
                 match tokio::time::timeout(
                     Duration::from_secs(timeout),
@@ -114,10 +136,14 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
             } else {
                 read_some(stream, &mut rbuf).await
             };
+            shared.parked.store(false, Ordering::Release);
             let n = match read {
                 Ok(n) => n,
                 Err(_) => return,
             };
+            if shared.has_stash.load(Ordering::Acquire) {
+                take_stash(server, &shared, client, &mut rbuf);
+            }
             if n == 0 || shared.killed.load(Ordering::Relaxed) {
                 return;
             }
@@ -222,6 +248,31 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
             }
         }
     }
+}
+
+/// Takes back what the busy responder did while this connection's worker was stuck in a
+/// script: the transaction state it changed, and the bytes it kept, which go in front of what
+/// was just read (nothing was buffered before: the responder only reads idle connections).
+#[cold]
+fn take_stash(server: &Server, shared: &ClientShared, client: &mut Client, rbuf: &mut BytesMut) {
+    use crate::scripting::busy::{MULTI_DISCARDED, MULTI_FAILED, MULTI_STARTED};
+    match shared.multi_handback.swap(0, Ordering::AcqRel) {
+        MULTI_STARTED => client.multi = Some(Default::default()),
+        MULTI_FAILED => {
+            client.multi.get_or_insert_with(Default::default).error = true;
+        }
+        MULTI_DISCARDED => {
+            client.multi = None;
+            crate::dispatch::unwatch_all(server, client);
+        }
+        _ => {}
+    }
+    let stash = std::mem::take(&mut *shared.stash.lock());
+    shared.has_stash.store(false, Ordering::Release);
+    let mut joined = BytesMut::with_capacity(stash.len() + rbuf.len() + READ_CHUNK);
+    joined.extend_from_slice(&stash);
+    joined.extend_from_slice(rbuf);
+    *rbuf = joined;
 }
 
 /// Waits for a blocked command to be served, to time out, to be unblocked, or for the client

@@ -225,6 +225,8 @@ pub struct Client {
     pub ready_keys: Vec<(usize, Vec<u8>)>,
     /// Inside EXEC: blocking commands must not block.
     pub in_exec: bool,
+    /// The client a script runs its commands as (Redis's CLIENT_SCRIPT).
+    pub in_script: bool,
 }
 
 impl Client {
@@ -247,6 +249,7 @@ impl Client {
             blocked: None,
             ready_keys: Vec::new(),
             in_exec: false,
+            in_script: false,
         }
     }
 }

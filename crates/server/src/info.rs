@@ -634,24 +634,34 @@ fn memory_section(out: &mut String, server: &Server, ks: &KeyspaceTotals) {
         "{}",
         bytes_to_human(total_system)
     );
+    // Lua memory is not tracked per interpreter (each worker thread has its own); the script
+    // cache and function libraries are counted.
     for name in ["used_memory_lua", "used_memory_vm_eval"] {
         field!(out, name, "0");
     }
     field!(out, "used_memory_lua_human", "0B");
-    for name in [
-        "used_memory_scripts_eval",
-        "number_of_cached_scripts",
-        "number_of_functions",
-        "number_of_libraries",
-        "used_memory_vm_functions",
-        "used_memory_vm_total",
-    ] {
-        field!(out, name, "0");
-    }
+    let scripts = &server.scripts;
+    let eval_mem = scripts.memory();
+    let (nfuncs, nlibs, func_mem) = {
+        let libs = scripts.functions.read();
+        let mem: usize = libs.libs.values().map(|l| l.code.len() + 64).sum();
+        (libs.functions.len(), libs.libs.len(), mem)
+    };
+    field!(out, "used_memory_scripts_eval", "{eval_mem}");
+    field!(out, "number_of_cached_scripts", "{}", scripts.len());
+    field!(out, "number_of_functions", "{nfuncs}");
+    field!(out, "number_of_libraries", "{nlibs}");
+    field!(out, "used_memory_vm_functions", "0");
+    field!(out, "used_memory_vm_total", "0");
     field!(out, "used_memory_vm_total_human", "0B");
-    field!(out, "used_memory_functions", "0");
-    field!(out, "used_memory_scripts", "0");
-    field!(out, "used_memory_scripts_human", "0B");
+    field!(out, "used_memory_functions", "{func_mem}");
+    field!(out, "used_memory_scripts", "{}", eval_mem + func_mem);
+    field!(
+        out,
+        "used_memory_scripts_human",
+        "{}",
+        bytes_to_human((eval_mem + func_mem) as u64)
+    );
     field!(out, "maxmemory", "{maxmemory}");
     field!(out, "maxmemory_human", "{}", bytes_to_human(maxmemory));
     field!(

@@ -63,6 +63,9 @@ impl Drop for ServerHandle {
 /// redis-benchmark beside the server, a second worker only fought the client for the CPU
 /// (server CPU per request went from below Redis's to above it), while on 16-64 cores the
 /// one core matters little.
+/// Stack size of a worker thread.
+const WORKER_STACK: usize = 16 << 20;
+
 fn worker_count(config: &Config) -> usize {
     match config.get_i64("threads") {
         n if n > 0 => n as usize,
@@ -130,6 +133,11 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     }
     server.port.store(chosen_port as u64, Ordering::Relaxed);
     *server.listeners.lock() = bound.clone();
+    *server.listener_fds.lock() = listeners
+        .iter()
+        .map(std::os::fd::AsRawFd::as_raw_fd)
+        .collect();
+    let _ = server.self_ref.set(Arc::downgrade(&server));
 
     // Start the workers; each reports its runtime handle.
     let mut threads = Vec::new();
@@ -140,6 +148,9 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
         threads.push(
             std::thread::Builder::new()
                 .name(format!("cinnabar-worker-{i}"))
+                // Room for deep recursion in scripts (nested Lua tables in replies, Lua's own
+                // C calls) on top of the event loop.
+                .stack_size(WORKER_STACK)
                 .spawn(move || {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
@@ -164,6 +175,8 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
         );
         handles.push(rx.recv().context("worker failed to start")?);
     }
+
+    let _ = server.worker_handles.set(handles.clone());
 
     // Acceptors run on worker 0; each accepted socket goes to the next worker in turn.
     for l in listeners {
@@ -197,7 +210,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
                         handles[w].spawn(async move {
                             // Register the socket with the reactor of the worker it belongs to.
                             if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
-                                crate::conn::serve(srv2, stream, stats).await;
+                                crate::conn::serve(srv2, stream, stats, w).await;
                             }
                         });
                     }
@@ -211,6 +224,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     }
 
     threads.push(crate::cron::spawn(server.clone())?);
+    threads.push(crate::scripting::busy::spawn(server.clone())?);
     Ok(ServerHandle {
         server,
         addrs: bound,

@@ -87,6 +87,18 @@ pub struct ClientShared {
     pub lib_ver: Mutex<Vec<u8>>,
     pub flags: Mutex<String>,
     pub killed: AtomicBool,
+    /// The worker thread serving this connection.
+    pub worker: usize,
+    /// True while the connection waits for bytes with nothing buffered (the busy responder
+    /// may then answer it while its worker is stuck in a script).
+    pub parked: AtomicBool,
+    /// Bytes the busy responder read but did not consume; read before the next socket bytes.
+    pub stash: Mutex<Vec<u8>>,
+    pub has_stash: AtomicBool,
+    /// Whether the connection is in MULTI, published when it parks (for the busy responder).
+    pub in_multi: AtomicBool,
+    /// What the busy responder did to the connection's transaction (see `scripting::busy`).
+    pub multi_handback: AtomicU8,
 }
 
 impl ClientShared {
@@ -141,6 +153,12 @@ pub struct Server {
     pub blocking: crate::blocking::Blocking,
     /// Lua scripts and function libraries.
     pub scripts: crate::scripting::Scripts,
+    /// Listening sockets, for the busy responder.
+    pub listener_fds: Mutex<Vec<i32>>,
+    /// The workers' runtimes, to hand connections to.
+    pub worker_handles: std::sync::OnceLock<Vec<tokio::runtime::Handle>>,
+    /// This server, for threads that start tasks holding it.
+    pub self_ref: std::sync::OnceLock<std::sync::Weak<Server>>,
 }
 
 impl Server {
@@ -179,6 +197,9 @@ impl Server {
             watching: AtomicUsize::new(0),
             blocking: Default::default(),
             scripts: Default::default(),
+            listener_fds: Mutex::new(Vec::new()),
+            worker_handles: std::sync::OnceLock::new(),
+            self_ref: std::sync::OnceLock::new(),
         }
     }
 

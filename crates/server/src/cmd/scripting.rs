@@ -33,8 +33,12 @@ pub fn register(r: &mut Registry) {
 }
 
 /// numkeys of EVAL/FCALL, checked against the arguments that follow it.
-fn numkeys(ctx: &Ctx) -> Result<usize> {
-    let n = int_arg(ctx.arg(2))?;
+fn numkeys(ctx: &Ctx, fcall: bool) -> Result<usize> {
+    let n = match int_arg(ctx.arg(2)) {
+        Ok(n) => n,
+        Err(_) if fcall => return Err(Error::msg("ERR Bad number of keys provided")),
+        Err(e) => return Err(e),
+    };
     if n > ctx.args.len() as i64 - 3 {
         return Err(Error::msg(
             "ERR Number of keys can't be greater than number of args",
@@ -65,7 +69,7 @@ fn evalsha_ro(ctx: &mut Ctx) -> Result<()> {
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
 fn eval_generic(ctx: &mut Ctx, by_sha: bool, ro: bool) -> Result<()> {
-    let nkeys = numkeys(ctx)?;
+    let nkeys = numkeys(ctx, false)?;
     let server = ctx.server;
     let (sha, script) = if by_sha {
         let given = ctx.arg(1);
@@ -126,18 +130,16 @@ fn script_exists(ctx: &mut Ctx) -> Result<()> {
 }
 
 /// SCRIPT FLUSH [ASYNC|SYNC] / FUNCTION FLUSH [ASYNC|SYNC]: the only options.
-fn flush_mode(ctx: &Ctx, what: &str) -> Result<()> {
+fn flush_mode(ctx: &Ctx, error: &'static str) -> Result<()> {
     match ctx.args.len() {
         2 => Ok(()),
         3 if is(ctx.arg(2), "async") || is(ctx.arg(2), "sync") => Ok(()),
-        _ => Err(Error::msg(format!(
-            "ERR {what} FLUSH only support SYNC|ASYNC option"
-        ))),
+        _ => Err(Error::msg(error)),
     }
 }
 
 fn script_flush(ctx: &mut Ctx) -> Result<()> {
-    flush_mode(ctx, "SCRIPT")?;
+    flush_mode(ctx, "ERR SCRIPT FLUSH only support SYNC|ASYNC option")?;
     ctx.server.scripts.flush();
     ctx.out.ok();
     Ok(())
@@ -191,7 +193,7 @@ fn fcall_ro(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn fcall_generic(ctx: &mut Ctx, ro: bool) -> Result<()> {
-    let nkeys = numkeys(ctx)?;
+    let nkeys = numkeys(ctx, true)?;
     let name = ctx.arg(1);
     let Some(flags) = ctx.server.scripts.functions.read().function(name) else {
         return Err(Error::msg("ERR Function not found"));
@@ -203,17 +205,20 @@ fn fcall_generic(ctx: &mut Ctx, ro: bool) -> Result<()> {
 }
 
 fn function_load(ctx: &mut Ctx) -> Result<()> {
-    let (replace, code) = match ctx.args.len() {
-        3 => (false, ctx.arg(2)),
-        4 if is(ctx.arg(2), "replace") => (true, ctx.arg(3)),
-        4 => {
+    // FUNCTION LOAD [REPLACE] code: every argument before the code must be an option.
+    let last = ctx.args.len() - 1;
+    let mut replace = false;
+    for &opt in &ctx.args[2..last] {
+        if is(opt, "replace") {
+            replace = true;
+        } else {
             return Err(Error::msg(format!(
                 "ERR Unknown option given: {}",
-                String::from_utf8_lossy(ctx.arg(2))
-            )))
+                String::from_utf8_lossy(opt)
+            )));
         }
-        _ => return Err(Error::msg("ERR wrong number of arguments")),
-    };
+    }
+    let code = ctx.arg(last);
     let name = functions::load(ctx.server, code, replace)?;
     ctx.out.bulk(name.as_bytes());
     Ok(())
@@ -230,7 +235,7 @@ fn function_delete(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn function_flush(ctx: &mut Ctx) -> Result<()> {
-    flush_mode(ctx, "FUNCTION")?;
+    flush_mode(ctx, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option")?;
     ctx.server.scripts.functions.write().clear();
     ctx.server.scripts.bump_generation();
     ctx.out.ok();
@@ -264,7 +269,7 @@ fn function_list(ctx: &mut Ctx) -> Result<()> {
     let selected: Vec<&functions::Library> = libs
         .libs
         .values()
-        .filter(|l| pattern.map_or(true, |p| glob_match(p, l.name.as_bytes(), false)))
+        .filter(|l| pattern.is_none_or(|p| glob_match(p, l.name.as_bytes(), false)))
         .collect();
     let out = &mut *ctx.out;
     out.array(selected.len());
@@ -305,18 +310,35 @@ fn function_list(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn function_stats(ctx: &mut Ctx) -> Result<()> {
-    let scripts = &ctx.server.scripts;
+    write_function_stats(ctx.server, ctx.out);
+    Ok(())
+}
+
+/// FUNCTION STATS's reply; also used by the busy responder.
+pub fn write_function_stats(server: &crate::server::Server, out: &mut cinnabar_resp::ReplyBuf) {
+    let scripts = &server.scripts;
     let (nlibs, nfuncs) = {
         let libs = scripts.functions.read();
         (libs.libs.len(), libs.functions.len())
     };
-    let out = &mut *ctx.out;
     out.map(2);
     out.bulk(b"running_script");
-    // This command runs only while no script does (scripts hold the script mutex and other
-    // clients get -BUSY once one runs long), so there is never a running script to show.
-    let _ = scripts.running() == Running::None;
-    out.null();
+    // Another client can ask only while a script is busy (FUNCTION STATS is allowed then).
+    match &*scripts.busy_info.lock() {
+        Some(info) if scripts.running() == Running::Function => {
+            out.map(3);
+            out.bulk(b"name");
+            out.bulk(info.name.as_bytes());
+            out.bulk(b"command");
+            out.array(info.command.len());
+            for a in &info.command {
+                out.bulk(a);
+            }
+            out.bulk(b"duration_ms");
+            out.integer(info.started.elapsed().as_millis() as i64);
+        }
+        _ => out.null(),
+    }
     out.bulk(b"engines");
     out.map(1);
     out.bulk(b"LUA");
@@ -325,7 +347,6 @@ fn function_stats(ctx: &mut Ctx) -> Result<()> {
     out.integer(nlibs as i64);
     out.bulk(b"functions_count");
     out.integer(nfuncs as i64);
-    Ok(())
 }
 
 fn function_kill(ctx: &mut Ctx) -> Result<()> {

@@ -315,9 +315,9 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) -> Result<()> {
     let src = source(ctx, key)?;
     let (len, is_set) = src.map_or((0, false), |(_, n, set)| (n, set));
 
-    // A set has no order of its own: when the result is stored (and so replicated), Redis
-    // sorts it byte-wise anyway so that the stored list is deterministic.
-    if o.dontsort && is_set && o.store.is_some() {
+    // A set has no order of its own: when the result is stored (and so replicated), or goes
+    // to a script, Redis sorts it byte-wise anyway so that the result is deterministic.
+    if o.dontsort && is_set && (o.store.is_some() || ctx.client.in_script) {
         o.dontsort = false;
         o.alpha = true;
         o.by = None;

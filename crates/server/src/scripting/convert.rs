@@ -13,7 +13,7 @@ use cinnabar_resp::ReplyBuf;
 use mlua::{ffi, Lua, Table, Value};
 
 /// Deepest table nesting converted to a reply; deeper (or cyclic) tables get an error.
-const MAX_DEPTH: usize = 1000;
+const MAX_DEPTH: usize = 500;
 
 /// Pushes the reply at `buf[*pos..]` (as our own encoder wrote it) onto the Lua stack as one
 /// value. Works on the raw stack because `redis.call` must be a C function: a Lua wrapper

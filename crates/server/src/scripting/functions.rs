@@ -14,6 +14,9 @@ use super::lua::{compile, with_vm, Vm};
 use super::script_flags;
 use crate::server::Server;
 
+/// How long a library's code may run while it loads (Redis's LOAD_TIMEOUT_MS).
+const LOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A function registered by a library.
 #[derive(Clone, Debug)]
 pub struct FunctionInfo {
@@ -41,14 +44,14 @@ impl Libraries {
     pub fn function(&self, name: &[u8]) -> Option<u32> {
         std::str::from_utf8(name)
             .ok()
-            .and_then(|n| self.functions.get(n))
+            .and_then(|n| self.functions.get(&n.to_ascii_lowercase()))
             .map(|(_, f)| *f)
     }
 
     fn add(&mut self, lib: Library) {
         for f in &lib.functions {
             self.functions
-                .insert(f.name.clone(), (lib.name.clone(), f.flags));
+                .insert(f.name.to_ascii_lowercase(), (lib.name.clone(), f.flags));
         }
         self.libs.insert(lib.name.clone(), lib);
     }
@@ -56,7 +59,7 @@ impl Libraries {
     pub fn remove(&mut self, name: &str) -> Option<Library> {
         let lib = self.libs.remove(name)?;
         for f in &lib.functions {
-            self.functions.remove(&f.name);
+            self.functions.remove(&f.name.to_ascii_lowercase());
         }
         Some(lib)
     }
@@ -108,12 +111,33 @@ fn run_library(vm: &Vm, code: &[u8]) -> Result<Vec<(FunctionInfo, Function)>> {
     let body = &code[code.iter().position(|&b| b == b'\n').unwrap_or(code.len())..];
     let chunk = compile(&vm.lua, body, "@user_function")
         .map_err(|e| Error::msg(format!("ERR Error compiling function: {e}")))?;
-    let (ok, res): (bool, Value) = vm
-        .load_library
-        .call(chunk)
-        .map_err(|e| Error::msg(format!("ERR Error registering functions: {e}")))?;
+    // A library only registers functions: stop one that runs longer than Redis allows.
+    let start = std::time::Instant::now();
+    let _ = vm.lua.set_hook(
+        mlua::HookTriggers::new().every_nth_instruction(10_000),
+        move |_, _| {
+            if start.elapsed() > LOAD_TIMEOUT {
+                return Err(mlua::Error::runtime("FUNCTION LOAD timeout"));
+            }
+            Ok(mlua::VmState::Continue)
+        },
+    );
+    let result = vm.load_library.call::<(bool, Value)>(chunk);
+    vm.lua.remove_hook();
+    let (ok, res) = match result {
+        Ok(r) => r,
+        Err(e) if e.to_string().contains("FUNCTION LOAD timeout") => {
+            return Err(Error::msg(
+                "ERR Error registering functions: ERR FUNCTION LOAD timeout",
+            ))
+        }
+        Err(e) => return Err(Error::msg(format!("ERR Error registering functions: {e}"))),
+    };
     let err_text = |v: &Value| -> String {
         match v {
+            Value::Error(e) if e.to_string().contains("FUNCTION LOAD timeout") => {
+                "ERR FUNCTION LOAD timeout".into()
+            }
             Value::Table(t) => match t.raw_get::<Value>("err") {
                 Ok(Value::String(s)) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
                 _ => "unknown error".into(),
@@ -168,7 +192,7 @@ pub fn load(server: &Server, code: &[u8], replace: bool) -> Result<String> {
         return Err(Error::msg(format!("ERR Library '{name}' already exists")));
     }
     for (f, _) in &functions {
-        if let Some((owner, _)) = libs.functions.get(&f.name) {
+        if let Some((owner, _)) = libs.functions.get(&f.name.to_ascii_lowercase()) {
             if *owner != name {
                 return Err(Error::msg(format!(
                     "ERR Function {} already exists",
@@ -203,7 +227,8 @@ pub(super) fn ensure_loaded(server: &Server, vm: &mut Vm) -> Result<()> {
         .collect();
     for code in codes {
         for (info, f) in run_library(vm, &code)? {
-            vm.functions.insert(info.name.into_bytes(), f);
+            vm.functions
+                .insert(info.name.to_ascii_lowercase().into_bytes(), f);
         }
     }
     vm.functions_loaded = true;
@@ -241,7 +266,7 @@ pub fn restore(server: &Server, incoming: Vec<Vec<u8>>, policy: RestorePolicy) -
             next.remove(&lib.name);
         }
         for f in &lib.functions {
-            if next.functions.contains_key(&f.name) {
+            if next.functions.contains_key(&f.name.to_ascii_lowercase()) {
                 return Err(Error::msg(format!(
                     "ERR Function {} already exists",
                     f.name

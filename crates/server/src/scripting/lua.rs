@@ -21,6 +21,8 @@ use super::{script_flags, Running, Script};
 use crate::dispatch::{run_locked, Client, Ctx};
 use crate::server::{Server, WorkerStats};
 
+const KILLED: &str = "Script killed by user with SCRIPT KILL...";
+
 /// Lua instructions between two checks of the running time and of SCRIPT KILL.
 const HOOK_EVERY: u32 = 10_000;
 
@@ -63,6 +65,14 @@ struct RunCtx<'a, 'k> {
     start: Instant,
     busy_after: Option<Duration>,
     pos: Vec<usize>,
+    /// The script's name and the command that started it, for FUNCTION STATS.
+    name: &'a str,
+    command: &'a [&'a [u8]],
+    /// The timeout hook has raised the SCRIPT KILL error (pcall and xpcall pass it on).
+    kill_raised: bool,
+    /// The worker thread and client running the script, for the busy responder.
+    worker_index: usize,
+    caller: u64,
 }
 
 /// EVAL or FCALL, for messages and SCRIPT KILL / FUNCTION KILL.
@@ -77,7 +87,7 @@ pub(super) fn with_vm<R>(server: &Server, f: impl FnOnce(&mut Vm) -> Result<R>) 
     VM.with(|cell| {
         let mut slot = cell.borrow_mut();
         let generation = server.scripts.generation();
-        if slot.as_ref().map_or(true, |vm| vm.generation != generation) {
+        if slot.as_ref().is_none_or(|vm| vm.generation != generation) {
             *slot = None;
             let vm = new_vm(server, generation)
                 .map_err(|e| Error::msg(format!("ERR Error creating the Lua interpreter: {e}")))?;
@@ -151,21 +161,31 @@ fn new_vm(server: &Server, generation: u64) -> mlua::Result<Vm> {
         })
         .unwrap_or(false))
     })?;
-    let in_script = lua.create_function(|_, ()| Ok(with_run(|_| ()).is_some()))?;
+    // Raises the SCRIPT KILL error again once it was raised: pcall/xpcall call it when they
+    // catch an error, so a killed script cannot catch its way out.
+    let killed = lua.create_function(|_, ()| {
+        if with_run(|rc| rc.kill_raised).unwrap_or(false) {
+            return Err(mlua::Error::runtime(KILLED));
+        }
+        Ok(())
+    })?;
 
     let prelude = lua.load(PRELUDE).set_name("=cinnabar").into_function()?;
-    let (runner, fn_runner, load_library): (Function, Function, Function) = prelude.call((
-        call,
-        pcall,
-        sha1hex,
-        log,
-        setresp,
-        command_exists,
-        in_script,
-        crate::info::REDIS_VERSION,
-        redis_version_num(),
-    ))?;
+    let (runner, fn_runner, load_library, env): (Function, Function, Function, Table) = prelude
+        .call((
+            call,
+            pcall,
+            sha1hex,
+            log,
+            setresp,
+            command_exists,
+            killed,
+            crate::info::REDIS_VERSION,
+            redis_version_num(),
+        ))?;
     let _ = server;
+    // Scripts compiled from now on see the protected proxy as their globals.
+    lua.set_globals(env)?;
     Ok(Vm {
         lua,
         generation,
@@ -190,7 +210,7 @@ fn redis_version_num() -> i64 {
 /// The Lua side of the API. Receives the Rust primitives, builds `redis`, replaces `pcall`,
 /// defines the error handler, protects the globals, and returns the two runners.
 const PRELUDE: &str = r#"
-local rcall, rpcall, sha1hex, log, setresp, command_exists, in_script, version, version_num = ...
+local rcall, rpcall, sha1hex, log, setresp, command_exists, killed, version, version_num = ...
 local dbg = debug
 debug = nil
 dofile = nil
@@ -272,13 +292,22 @@ end
 redis.REDIS_VERSION = version
 redis.REDIS_VERSION_NUM = version_num
 
--- Redis 7 returns a command error to pcall as its message, not as the error table.
-local rawpcall = pcall
+-- Redis 7 returns a command error to pcall as its message, not as the error table. A script
+-- stopped by SCRIPT KILL cannot catch that: the error goes on up.
+local rawpcall, rawxpcall = pcall, xpcall
 pcall = function(...)
   local res = {rawpcall(...)}
-  if not res[1] and type(res[2]) == 'table' and type(rawget(res[2], 'err')) == 'string' then
-    res[2] = res[2].err
+  if not res[1] then
+    killed()
+    if type(res[2]) == 'table' and type(rawget(res[2], 'err')) == 'string' then
+      res[2] = res[2].err
+    end
   end
+  return unpack(res, 1, table.maxn(res) > 0 and table.maxn(res) or 1)
+end
+xpcall = function(...)
+  local res = {rawxpcall(...)}
+  if not res[1] then killed() end
   return unpack(res, 1, table.maxn(res) > 0 and table.maxn(res) or 1)
 end
 
@@ -309,37 +338,51 @@ local function run_fn(f, keys, args)
   return xpcall(function() return f(keys, args) end, handler)
 end
 
--- Changing the metatable of a protected table fails with Redis's message.
+-- Protected tables share one metatable marker: reading it gives a read-only table, and
+-- changing their metatable fails with Redis's message.
+local function deny() error('Attempt to modify a readonly table', 2) end
+local PROTECTED = setmetatable({}, {__newindex = deny, __metatable = false})
 local getmetatable = getmetatable
 rawset(_G, 'setmetatable', function(t, mt)
-  if getmetatable(t) == false then error('Attempt to modify a readonly table', 2) end
+  if getmetatable(t) == PROTECTED then deny() end
   return setmetatable(t, mt)
+end)
+local function readonly(t)
+  return setmetatable({}, {__index = t, __newindex = deny, __metatable = PROTECTED})
+end
+
+-- Scripts may compile source, never precompiled bytecode.
+local rawloadstring, rawload = loadstring, load
+local function is_binary(s) return type(s) == 'string' and s:byte(1) == 27 end
+rawset(_G, 'loadstring', function(s, ...)
+  if is_binary(s) then return nil, 'binary chunks are not allowed' end
+  return rawloadstring(s, ...)
+end)
+rawset(_G, 'load', function(f, ...)
+  if is_binary(f) then return nil, 'binary chunks are not allowed' end
+  return rawload(f, ...)
 end)
 
 -- Library tables are read-only: scripts may not replace their functions.
-local function readonly(t)
-  return setmetatable({}, {
-    __index = t,
-    __newindex = function() error('Attempt to modify a readonly table', 2) end,
-    __metatable = false,
-  })
-end
 _G.redis = readonly(redis)
 for _, name in ipairs({'string', 'math', 'table', 'bit', 'cjson', 'cmsgpack', 'struct', 'coroutine'}) do
   local t = rawget(_G, name)
   if t ~= nil then rawset(_G, name, readonly(t)) end
 end
 
--- Global protection, as Redis 7: no new globals, no reads of undefined ones.
-setmetatable(_G, {
+-- Global protection, as Redis 7: scripts see an empty, read-only proxy whose reads fall
+-- through to the real globals (a table, so lookups stay fast); reading an undefined global or
+-- assigning any global is an error.
+local real = _G
+setmetatable(real, {
   __index = function(_, k)
     error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
   end,
-  __newindex = function(_, k)
-    error('Attempt to modify a readonly table', 2)
-  end,
-  __metatable = false,
+  __newindex = deny,
+  __metatable = PROTECTED,
 })
+local env = setmetatable({}, {__index = real, __newindex = deny, __metatable = PROTECTED})
+rawset(real, '_G', env)
 
 -- Function libraries (FUNCTION LOAD): the library's code runs with an environment whose
 -- `redis` offers register_function; the functions it registers keep that environment, in
@@ -399,13 +442,24 @@ local function register_function(...)
   end
   collected[#collected + 1] = {name, callback, table.concat(flag_list, ','), description}
 end
-local load_redis = readonly({
+local load_api = {
   register_function = register_function,
   log = redis.log,
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
   REDIS_VERSION = version, REDIS_VERSION_NUM = version_num,
+}
+local load_redis = setmetatable({}, {
+  __index = function(_, k)
+    local v = load_api[k]
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = deny,
+  __metatable = PROTECTED,
 })
-local full_redis = rawget(_G, 'redis')
+local full_redis = rawget(real, 'redis')
 local fenv = setmetatable({}, {
   __index = function(_, k)
     if k == 'redis' then
@@ -414,14 +468,14 @@ local fenv = setmetatable({}, {
     end
     -- While a library loads, `redis` is all it sees, as in Redis.
     local v = nil
-    if not loading then v = rawget(_G, k) end
+    if not loading then v = rawget(real, k) end
     if v == nil then
       error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
     end
     return v
   end,
-  __newindex = function() error('Attempt to modify a readonly table', 2) end,
-  __metatable = false,
+  __newindex = deny,
+  __metatable = PROTECTED,
 })
 local function load_library(chunk)
   setfenv(chunk, fenv)
@@ -432,7 +486,7 @@ local function load_library(chunk)
   if not ok then return false, err end
   return true, list
 end
-return run, run_fn, load_library
+return run, run_fn, load_library, env
 "#;
 
 /// Runs `f` with the running script's context, if a script runs on this thread.
@@ -673,7 +727,7 @@ pub fn run_function(
     let server = ctx.server;
     with_vm(server, |vm| {
         super::functions::ensure_loaded(server, vm)?;
-        let Some(f) = vm.functions.get(name).cloned() else {
+        let Some(f) = vm.functions.get(&name.to_ascii_lowercase()).cloned() else {
             return Err(Error::msg("ERR Function not found"));
         };
         let lua = vm.lua.clone();
@@ -718,7 +772,12 @@ fn execute_run(
     );
     client.db = ctx.client.db;
     client.in_exec = true;
-    let threshold = scripts.busy_threshold_ms.load(Ordering::Relaxed);
+    client.in_script = true;
+    let threshold = server
+        .config
+        .live
+        .busy_reply_threshold_ms
+        .load(Ordering::Relaxed);
     let mut rc = RunCtx {
         server,
         worker: ctx.worker,
@@ -730,6 +789,11 @@ fn execute_run(
         start: Instant::now(),
         busy_after: (threshold > 0).then(|| Duration::from_millis(threshold)),
         pos: Vec::new(),
+        kill_raised: false,
+        name,
+        command: ctx.args,
+        worker_index: ctx.client.shared.worker,
+        caller: ctx.client.id,
     };
     scripts.kill.store(false, Ordering::Release);
     scripts.dirty.store(false, Ordering::Release);
@@ -750,11 +814,16 @@ fn execute_run(
     }
     // SAFETY: `rc` lives until after RUN is cleared below; the lifetimes are erased only for
     // the thread-local slot (see `with_run`).
-    RUN.with(|r| r.set(&mut rc as *mut RunCtx<'_, '_> as *mut RunCtx<'static, 'static>));
+    RUN.with(|r| r.set(std::ptr::from_mut(&mut rc).cast::<RunCtx<'static, 'static>>()));
     let result = call(&lua);
     RUN.with(|r| r.set(std::ptr::null_mut()));
     if rc.busy_after.is_some() {
         lua.remove_hook();
+    }
+    if scripts.busy.load(Ordering::Acquire) {
+        // Take the stuck worker's sockets back from the busy responder before serving them.
+        scripts.responder.finish();
+        *scripts.busy_info.lock() = None;
     }
     scripts
         .running
@@ -767,12 +836,15 @@ fn execute_run(
     ctx.client.ready_keys.extend(client.ready_keys);
 
     vm.runs += 1;
-    if vm.runs % 50 == 0 {
+    if vm.runs.is_multiple_of(50) {
         let _ = lua.gc_step();
     }
 
     let values = match result {
         Ok(v) => v,
+        Err(e) if e.to_string().contains(KILLED) => {
+            return Err(Error::msg(format!("ERR {KILLED} script: {name}")));
+        }
         Err(e) => {
             return Err(Error::msg(format!("ERR Error running script {name}, {e}")));
         }
@@ -791,6 +863,9 @@ fn execute_run(
 fn script_error_message(err: &Value, name: &str) -> String {
     let Value::Table(t) = err else {
         let msg = match err {
+            Value::Error(e) if e.to_string().contains(KILLED) => {
+                return format!("ERR {KILLED} script: {name}");
+            }
             Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
             _ => "execution failure".to_string(),
         };
@@ -822,17 +897,27 @@ fn timeout_hook(_lua: &Lua, _debug: &mlua::debug::Debug) -> mlua::Result<VmState
                     "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the SCRIPT KILL command.",
                     rc.start.elapsed().as_millis()
                 );
+                *scripts.busy_info.lock() = Some(super::BusyInfo {
+                    name: rc.name.to_string(),
+                    command: rc.command.iter().map(|a| a.to_vec()).collect(),
+                    started: rc.start,
+                });
                 scripts.busy.store(true, Ordering::Release);
+                scripts.responder.start(rc.worker_index, rc.caller);
             }
         }
-        scripts.kill.load(Ordering::Acquire)
+        // A server that is shutting down stops the script too. The error is raised once:
+        // pcall and xpcall re-raise it (see the prelude), and raising it again from inside
+        // the error handler would turn it into an error in error handling.
+        let stop = (scripts.kill.load(Ordering::Acquire) || rc.server.is_shutting_down())
+            && !rc.kill_raised;
+        rc.kill_raised |= stop;
+        stop
     })
     .unwrap_or(false);
     if stop {
         tracing::info!("Lua script killed by user with SCRIPT KILL.");
-        return Err(mlua::Error::runtime(
-            "Script killed by user with SCRIPT KILL...",
-        ));
+        return Err(mlua::Error::runtime(KILLED));
     }
     Ok(VmState::Continue)
 }

@@ -17,6 +17,7 @@
 //! bodies live in one server-wide cache keyed by SHA1, so EVALSHA works on any connection;
 //! a thread compiles a body the first time it runs it, never again.
 
+pub mod busy;
 mod convert;
 pub mod functions;
 mod lua;
@@ -75,6 +76,13 @@ pub enum Running {
     Function = 2,
 }
 
+/// The script that made the server busy, for FUNCTION STATS.
+pub struct BusyInfo {
+    pub name: String,
+    pub command: Vec<Vec<u8>>,
+    pub started: std::time::Instant,
+}
+
 /// Server-wide scripting state.
 pub struct Scripts {
     /// Serialises script runs; taken before any shard lock (see the module comment).
@@ -90,11 +98,13 @@ pub struct Scripts {
     running: AtomicU8,
     /// The running script has written: it can no longer be killed.
     dirty: AtomicBool,
-    /// Milliseconds after which a running script makes the server busy (mirrors the config).
-    pub busy_threshold_ms: AtomicU64,
     pub functions: RwLock<functions::Libraries>,
     /// Number of scripts run, for INFO (not reset).
     pub runs: AtomicU64,
+    /// Answers the clients of a worker stuck in a busy script.
+    pub responder: busy::BusyResponder,
+    /// Set while a script is busy.
+    pub busy_info: Mutex<Option<BusyInfo>>,
 }
 
 impl Default for Scripts {
@@ -107,9 +117,10 @@ impl Default for Scripts {
             kill: AtomicBool::new(false),
             running: AtomicU8::new(Running::None as u8),
             dirty: AtomicBool::new(false),
-            busy_threshold_ms: AtomicU64::new(5000),
             functions: RwLock::new(functions::Libraries::default()),
             runs: AtomicU64::new(0),
+            responder: Default::default(),
+            busy_info: Mutex::new(None),
         }
     }
 }

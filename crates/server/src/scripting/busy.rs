@@ -1,0 +1,375 @@
+//! Serving the clients of a worker thread that is stuck in a slow script.
+//!
+//! A script runs on the worker thread of the client that sent it, and that thread serves no
+//! other connection until the script ends. Clients on other workers get `-BUSY` from
+//! dispatch. For the clients of the stuck worker (all of them, with one worker thread) Redis
+//! keeps answering from inside the script; here a dedicated thread does it: once a script has
+//! run past `busy-reply-threshold`, the busy responder polls the stuck worker's idle
+//! connections (and, when the stuck worker runs the acceptor, the listening sockets), answers
+//! SCRIPT KILL, FUNCTION KILL and SHUTDOWN NOSAVE, and `-BUSY` to everything else.
+//!
+//! Only connections parked in a read with nothing buffered are touched, so replies never
+//! interleave with a half-written one and no half-parsed command is split. Bytes left over
+//! (the start of a command not complete yet) go back to the connection's stash, which it
+//! reads before its next bytes; sockets accepted meanwhile are handed to a worker afterwards.
+//! The script's thread waits, when the script ends, until the responder has let go of every
+//! socket, so the two never read the same socket at once.
+
+use std::os::fd::{FromRawFd, RawFd};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cinnabar_resp::{parse_command, Argv, Limits};
+use parking_lot::{Condvar, Mutex};
+
+use crate::server::{ClientShared, Server};
+
+/// How long one poll of the stuck worker's sockets waits; also the most a slow script's end
+/// is delayed by the hand-back.
+const POLL_MS: i32 = 10;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Idle,
+    /// A script running on `worker` for client `caller` is past the threshold.
+    Busy {
+        worker: usize,
+        caller: u64,
+    },
+    /// The script ended: the responder hands everything back, then goes Idle.
+    Ending,
+}
+
+pub struct BusyResponder {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Default for BusyResponder {
+    fn default() -> Self {
+        BusyResponder {
+            state: Mutex::new(State::Idle),
+            changed: Condvar::new(),
+        }
+    }
+}
+
+impl BusyResponder {
+    /// Called by the script's thread when its script becomes busy.
+    pub fn start(&self, worker: usize, caller: u64) {
+        let mut s = self.state.lock();
+        *s = State::Busy { worker, caller };
+        self.changed.notify_all();
+    }
+
+    /// Called by the script's thread when a busy script ends: returns once the responder has
+    /// handed every socket back.
+    pub fn finish(&self) {
+        let mut s = self.state.lock();
+        if !matches!(*s, State::Busy { .. }) {
+            return;
+        }
+        *s = State::Ending;
+        self.changed.notify_all();
+        while *s != State::Idle {
+            self.changed.wait(&mut s);
+        }
+    }
+}
+
+/// What the responder did to a connection's transaction, handed back in
+/// `ClientShared::multi_handback`.
+pub const MULTI_STARTED: u8 = 1;
+pub const MULTI_FAILED: u8 = 2;
+pub const MULTI_DISCARDED: u8 = 3;
+
+/// A socket the responder is watching.
+struct Watched {
+    fd: RawFd,
+    /// None for a socket the responder accepted itself.
+    client: Option<Arc<ClientShared>>,
+    stash: Vec<u8>,
+    closed: bool,
+    /// The connection's transaction as the responder sees it: None outside MULTI, else
+    /// whether a command was rejected while queueing.
+    multi: Option<bool>,
+    /// What to hand back (one of the MULTI_* codes, 0 for nothing).
+    handback: u8,
+}
+
+/// Starts the responder thread. It sleeps until a script becomes busy.
+pub fn spawn(server: Arc<Server>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("cinnabar-busy".into())
+        .spawn(move || run(&server))
+}
+
+fn run(server: &Server) {
+    let responder = &server.scripts.responder;
+    loop {
+        let (worker, caller) = {
+            let mut s = responder.state.lock();
+            loop {
+                if server.is_shutting_down() {
+                    return;
+                }
+                match *s {
+                    State::Busy { worker, caller } => break (worker, caller),
+                    State::Ending => {
+                        *s = State::Idle;
+                        responder.changed.notify_all();
+                    }
+                    State::Idle => {
+                        responder
+                            .changed
+                            .wait_for(&mut s, Duration::from_millis(500));
+                    }
+                }
+            }
+        };
+        serve_while_busy(server, worker, caller);
+        let mut s = responder.state.lock();
+        *s = State::Idle;
+        responder.changed.notify_all();
+    }
+}
+
+fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
+    let mut watched: Vec<Watched> = server
+        .clients
+        .lock()
+        .values()
+        .filter(|c| {
+            c.worker == worker
+                && c.id != caller
+                && c.fd >= 0
+                && c.parked.load(Ordering::Acquire)
+                && c.qbuf.load(Ordering::Relaxed) == 0
+        })
+        .map(|c| Watched {
+            fd: c.fd,
+            client: Some(c.clone()),
+            stash: Vec::new(),
+            closed: false,
+            multi: c.in_multi.load(Ordering::Relaxed).then_some(false),
+            handback: 0,
+        })
+        .collect();
+    // The acceptor runs on worker 0: accept new clients too while it is stuck.
+    let listeners: Vec<RawFd> = if worker == 0 {
+        server.listener_fds.lock().clone()
+    } else {
+        Vec::new()
+    };
+    let mut argv = Argv::new();
+    loop {
+        if *server.scripts.responder.state.lock() != (State::Busy { worker, caller }) {
+            break;
+        }
+        let mut pfds: Vec<libc::pollfd> = listeners
+            .iter()
+            .map(|&fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .chain(watched.iter().filter(|w| !w.closed).map(|w| libc::pollfd {
+                fd: w.fd,
+                events: libc::POLLIN,
+                revents: 0,
+            }))
+            .collect();
+        // SAFETY: pfds is a valid array of pollfd of the given length.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, POLL_MS) };
+        if n <= 0 {
+            continue;
+        }
+        for p in &pfds {
+            if p.revents == 0 {
+                continue;
+            }
+            if listeners.contains(&p.fd) {
+                // SAFETY: accepting on a listening socket we own the number of.
+                let fd = unsafe {
+                    libc::accept4(
+                        p.fd,
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                    )
+                };
+                if fd >= 0 {
+                    watched.push(Watched {
+                        fd,
+                        client: None,
+                        stash: Vec::new(),
+                        closed: false,
+                        multi: None,
+                        handback: 0,
+                    });
+                }
+                continue;
+            }
+            let Some(w) = watched.iter_mut().find(|w| w.fd == p.fd && !w.closed) else {
+                continue;
+            };
+            let mut buf = [0u8; 16 * 1024];
+            // SAFETY: reading into a local buffer from a socket that stays open: its owner
+            // is parked and closes it only after leaving the clients registry, which it
+            // cannot do while its worker is stuck in the script.
+            let got = unsafe {
+                libc::recv(
+                    w.fd,
+                    buf.as_mut_ptr() as *mut _,
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if got <= 0 {
+                // End of file or an error: leave it for the connection to see.
+                w.closed = true;
+                continue;
+            }
+            w.stash.extend_from_slice(&buf[..got as usize]);
+            answer(server, w, &mut argv);
+        }
+    }
+    // Hand everything back.
+    for w in watched {
+        match w.client {
+            Some(c) => {
+                if !w.stash.is_empty() || w.handback != 0 {
+                    c.stash.lock().extend_from_slice(&w.stash);
+                    c.multi_handback.store(w.handback, Ordering::Release);
+                    c.has_stash.store(true, Ordering::Release);
+                }
+            }
+            None => hand_over_accepted(server, w.fd, w.stash),
+        }
+    }
+}
+
+/// Answers every complete command in the socket's stash.
+fn answer(server: &Server, w: &mut Watched, argv: &mut Argv) {
+    let mut pos = 0;
+    let mut out: Vec<u8> = Vec::new();
+    let limits = Limits::default();
+    let mut stash = std::mem::take(&mut w.stash);
+    while pos < stash.len() {
+        match parse_command(&stash[pos..], &limits, argv) {
+            Ok(Some(n)) => {
+                let frame = &stash[pos..pos + n];
+                pos += n;
+                if argv.is_empty() {
+                    continue;
+                }
+                let args: Vec<&[u8]> = argv.iter(frame).collect();
+                let resp3 = w
+                    .client
+                    .as_ref()
+                    .is_some_and(|c| c.resp.load(Ordering::Relaxed) == 3);
+                reply_busy(server, w, &args, resp3, &mut out);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                out.extend_from_slice(format!("-ERR Protocol error: {e}\r\n").as_bytes());
+                pos = stash.len();
+            }
+        }
+    }
+    stash.drain(..pos);
+    w.stash = stash;
+    if !out.is_empty() {
+        // SAFETY: sending from a local buffer on an open socket (see above).
+        unsafe {
+            libc::send(
+                w.fd,
+                out.as_ptr() as *const _,
+                out.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+    }
+}
+
+/// The reply to one command while a script is busy. Besides the kill commands, MULTI and EXEC
+/// behave as in Redis: MULTI is allowed, a command queued meanwhile is rejected with -BUSY and
+/// fails the transaction, and EXEC aborts it.
+fn reply_busy(server: &Server, w: &mut Watched, args: &[&[u8]], resp3: bool, out: &mut Vec<u8>) {
+    let is = |i: usize, w: &str| {
+        args.get(i)
+            .is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()))
+    };
+    let scripts = &server.scripts;
+    if w.client.is_some() && args.len() == 1 && is(0, "multi") {
+        if w.multi.is_some() {
+            out.extend_from_slice(b"-ERR MULTI calls can not be nested\r\n");
+        } else {
+            w.multi = Some(false);
+            w.handback = MULTI_STARTED;
+            out.extend_from_slice(b"+OK\r\n");
+        }
+        return;
+    }
+    if w.multi.is_some() && args.len() == 1 && is(0, "exec") {
+        w.multi = None;
+        w.handback = MULTI_DISCARDED;
+        out.extend_from_slice(b"-EXECABORT Transaction discarded because of: ");
+        out.extend_from_slice(scripts.busy_error().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        return;
+    }
+    let result = if args.len() == 2 && is(0, "script") && is(1, "kill") {
+        scripts.kill(true)
+    } else if args.len() == 2 && is(0, "function") && is(1, "kill") {
+        scripts.kill(false)
+    } else if args.len() == 2 && is(0, "function") && is(1, "stats") {
+        let mut reply = cinnabar_resp::ReplyBuf::new(if resp3 {
+            cinnabar_resp::Protocol::Resp3
+        } else {
+            cinnabar_resp::Protocol::Resp2
+        });
+        crate::cmd::scripting::write_function_stats(server, &mut reply);
+        out.extend_from_slice(&reply.buf);
+        return;
+    } else if is(0, "shutdown") && args.iter().any(|a| a.eq_ignore_ascii_case(b"nosave")) {
+        tracing::warn!("SHUTDOWN NOSAVE while a script is busy: exiting now.");
+        std::process::exit(0);
+    } else {
+        if let Some(failed) = w.multi.as_mut() {
+            *failed = true;
+            w.handback = MULTI_FAILED;
+        }
+        Err(scripts.busy_error())
+    };
+    match result {
+        Ok(()) => out.extend_from_slice(b"+OK\r\n"),
+        Err(e) => {
+            out.push(b'-');
+            out.extend_from_slice(e.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// Gives a socket the responder accepted to a worker, with the bytes it already read.
+fn hand_over_accepted(server: &Server, fd: RawFd, stash: Vec<u8>) {
+    let Some(handles) = server.worker_handles.get() else {
+        // SAFETY: we own this descriptor (accepted above) and nobody else knows it.
+        unsafe { libc::close(fd) };
+        return;
+    };
+    let w = (fd as usize) % handles.len();
+    // SAFETY: as above; ownership moves into the TcpStream.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    let Some(srv) = server.self_ref.get().and_then(|w| w.upgrade()) else {
+        return;
+    };
+    let stats = srv.workers[w].clone();
+    handles[w].spawn(async move {
+        if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
+            crate::conn::serve_with(srv, stream, stats, w, stash).await;
+        }
+    });
+}
