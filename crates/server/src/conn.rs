@@ -25,17 +25,18 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// Serves one accepted connection until the client leaves, is killed, or the server stops.
 pub async fn serve(server: Arc<Server>, stream: TcpStream, stats: Arc<WorkerStats>, worker: usize) {
-    serve_with(server, stream, stats, worker, Vec::new()).await
+    serve_with(server, stream, stats, worker, Vec::new(), 0).await
 }
 
-/// Like `serve`, for a connection whose first bytes were already read (by the busy
-/// responder, see `scripting::busy`).
+/// Like `serve`, for a connection the busy responder served first (see `scripting::busy`):
+/// the bytes it read but did not consume, and what it did to the transaction state.
 pub async fn serve_with(
     server: Arc<Server>,
     mut stream: TcpStream,
     stats: Arc<WorkerStats>,
     worker: usize,
     first_bytes: Vec<u8>,
+    multi_handback: u8,
 ) {
     let _ = stream.set_nodelay(true);
     let peer = stream
@@ -74,10 +75,11 @@ pub async fn serve_with(
         killed: false.into(),
         worker,
         parked: false.into(),
-        has_stash: (!first_bytes.is_empty()).into(),
+        has_stash: (!first_bytes.is_empty() || multi_handback != 0).into(),
         stash: parking_lot::Mutex::new(first_bytes),
         in_multi: false.into(),
-        multi_handback: 0.into(),
+        authenticated: false.into(),
+        multi_handback: multi_handback.into(),
     });
     let full = {
         let mut clients = server.clients.lock();
@@ -122,6 +124,9 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
             shared
                 .in_multi
                 .store(client.multi.is_some(), Ordering::Relaxed);
+            shared
+                .authenticated
+                .store(client.authenticated, Ordering::Relaxed);
             shared.parked.store(rbuf.is_empty(), Ordering::Release);
             let read = if timeout > 0 {
                 match tokio::time::timeout(

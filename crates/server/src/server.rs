@@ -97,6 +97,8 @@ pub struct ClientShared {
     pub has_stash: AtomicBool,
     /// Whether the connection is in MULTI, published when it parks (for the busy responder).
     pub in_multi: AtomicBool,
+    /// Whether the connection has authenticated, published when it parks.
+    pub authenticated: AtomicBool,
     /// What the busy responder did to the connection's transaction (see `scripting::busy`).
     pub multi_handback: AtomicU8,
 }

@@ -96,6 +96,8 @@ struct Watched {
     multi: Option<bool>,
     /// What to hand back (one of the MULTI_* codes, 0 for nothing).
     handback: u8,
+    /// The connection may run commands (AUTH is not handled here).
+    authenticated: bool,
 }
 
 /// Starts the responder thread. It sleeps until a script becomes busy.
@@ -154,6 +156,7 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
             closed: false,
             multi: c.in_multi.load(Ordering::Relaxed).then_some(false),
             handback: 0,
+            authenticated: c.authenticated.load(Ordering::Relaxed),
         })
         .collect();
     // The acceptor runs on worker 0: accept new clients too while it is stuck.
@@ -207,6 +210,7 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
                         closed: false,
                         multi: None,
                         handback: 0,
+                        authenticated: !server.config.live.has_password.load(Ordering::Relaxed),
                     });
                 }
                 continue;
@@ -245,7 +249,7 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
                     c.has_stash.store(true, Ordering::Release);
                 }
             }
-            None => hand_over_accepted(server, w.fd, w.stash),
+            None => hand_over_accepted(server, w.fd, w.stash, w.handback),
         }
     }
 }
@@ -302,7 +306,11 @@ fn reply_busy(server: &Server, w: &mut Watched, args: &[&[u8]], resp3: bool, out
             .is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()))
     };
     let scripts = &server.scripts;
-    if w.client.is_some() && args.len() == 1 && is(0, "multi") {
+    if !w.authenticated {
+        out.extend_from_slice(b"-NOAUTH Authentication required.\r\n");
+        return;
+    }
+    if args.len() == 1 && is(0, "multi") {
         if w.multi.is_some() {
             out.extend_from_slice(b"-ERR MULTI calls can not be nested\r\n");
         } else {
@@ -354,7 +362,7 @@ fn reply_busy(server: &Server, w: &mut Watched, args: &[&[u8]], resp3: bool, out
 }
 
 /// Gives a socket the responder accepted to a worker, with the bytes it already read.
-fn hand_over_accepted(server: &Server, fd: RawFd, stash: Vec<u8>) {
+fn hand_over_accepted(server: &Server, fd: RawFd, stash: Vec<u8>, handback: u8) {
     let Some(handles) = server.worker_handles.get() else {
         // SAFETY: we own this descriptor (accepted above) and nobody else knows it.
         unsafe { libc::close(fd) };
@@ -369,7 +377,7 @@ fn hand_over_accepted(server: &Server, fd: RawFd, stash: Vec<u8>) {
     let stats = srv.workers[w].clone();
     handles[w].spawn(async move {
         if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
-            crate::conn::serve_with(srv, stream, stats, w, stash).await;
+            crate::conn::serve_with(srv, stream, stats, w, stash, handback).await;
         }
     });
 }
