@@ -107,12 +107,23 @@ pub(crate) mod testutil {
         }
     }
 
-    /// Runs `code` that returns `pcall(...)`'s error value and checks it is a plain string.
-    pub fn pcall_err(lua: &mlua::Lua, code: &str) -> String {
-        let v: mlua::Value = eval(lua, code);
-        match v {
-            mlua::Value::String(s) => s.to_str().unwrap().to_string(),
-            other => panic!("pcall error is not a string: {other:?}"),
+    /// The harness that produced the expected strings against a real Redis: it runs one
+    /// expression under `pcall` and prints all its results (tables with sorted keys, strings
+    /// with non-printable bytes as `\ddd`) or `ERR <message>`. It is one line, so the
+    /// expression is on line 1 as in the `EVAL` it was recorded with.
+    pub const HARNESS: &str = include_str!("test_harness.lua");
+
+    /// Checks each `(expression, expected)` pair, where `expected` is what `EVAL "<harness>
+    /// <expression> end))" 0` printed on Redis 7.0.
+    pub fn check_cases(lua: &mlua::Lua, cases: &[(&str, &str)]) {
+        let mut failures = Vec::new();
+        for (expr, want) in cases {
+            let code = format!("{} {} end))", HARNESS.trim(), expr);
+            let got = String::from_utf8_lossy(&eval_bytes(lua, &code)).into_owned();
+            if got != *want {
+                failures.push(format!("{expr}\n    want: {want}\n    got:  {got}"));
+            }
         }
+        assert!(failures.is_empty(), "{} case(s) differ from Redis:\n{}", failures.len(), failures.join("\n"));
     }
 }

@@ -206,15 +206,6 @@ pub(crate) fn c_f64_to_i64(d: f64) -> i64 {
     }
 }
 
-/// C's `(int)d` on x86-64 (cvttsd2si to 32 bits): "integer indefinite" when out of range.
-pub(crate) fn c_f64_to_i32(d: f64) -> i32 {
-    if d.is_nan() || d >= 2_147_483_648.0 || d <= -2_147_483_649.0 {
-        i32::MIN
-    } else {
-        d as i32
-    }
-}
-
 /// `luaL_checkinteger`: a number (or numeric string) truncated to `lua_Integer`.
 pub(crate) fn check_integer(lua: &Lua, args: &MultiValue, narg: usize) -> LResult<i64> {
     check_number(lua, args, narg).map(c_f64_to_i64)
@@ -326,7 +317,5 @@ mod tests {
         assert_eq!(c_f64_to_i64(f64::NAN), i64::MIN);
         assert_eq!(c_f64_to_i64(1e300), i64::MIN);
         assert_eq!(c_f64_to_i64(-3.9), -3);
-        assert_eq!(c_f64_to_i32(3e9), i32::MIN);
-        assert_eq!(c_f64_to_i32(-7.5), -7);
     }
 }
