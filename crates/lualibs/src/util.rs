@@ -18,6 +18,9 @@ pub(crate) enum LuaErr {
     Msg(Vec<u8>),
     /// `luaL_argerror(narg, extramsg)`: `bad argument #narg to 'name' (extramsg)`.
     Arg(i32, Vec<u8>),
+    /// An error raised by Lua itself inside a C function (e.g. "table index is nil"): the
+    /// message as is, without position (Lua adds none for errors inside C functions).
+    Plain(Vec<u8>),
     /// An error from mlua itself (out of memory and the like), passed through unchanged.
     Lua(mlua::Error),
 }
@@ -55,6 +58,23 @@ fn sentinel_ptr() -> *mut c_void {
     &SENTINEL as *const u8 as *mut c_void
 }
 
+/// Marks a result list passed in a table: `(MULTI, table, n)` returns `table[1..n]`. Used by
+/// functions that may return thousands of values, which would not fit mlua's handle stack.
+static MULTI: u8 = 0;
+
+fn multi_ptr() -> *mut c_void {
+    &MULTI as *const u8 as *mut c_void
+}
+
+/// The return of a function whose `n` results are `table[1..n]` (see [`MULTI`]).
+pub(crate) fn multi_return(table: mlua::Table, n: usize) -> MultiValue {
+    MultiValue::from_vec(vec![
+        Value::LightUserData(LightUserData(multi_ptr())),
+        Value::Table(table),
+        Value::Number(n as f64),
+    ])
+}
+
 /// The C function scripts actually call: it calls the Rust function (upvalue 1) with its own
 /// arguments and, when that returned the sentinel and a message, raises the message with
 /// `lua_error`. Being a C function matters twice: a Lua tail call (`return cjson.encode(x)`)
@@ -72,6 +92,24 @@ unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
     {
         // The message is on top of the stack.
         ffi::lua_error(state);
+    }
+    if nres == 3
+        && ffi::lua_type(state, 1) == ffi::LUA_TLIGHTUSERDATA
+        && ffi::lua_touserdata(state, 1) == multi_ptr()
+    {
+        let n = ffi::lua_tointeger(state, 3) as c_int;
+        // Keep only the table, in slot 1, so the frame is as large as the producer's was.
+        ffi::lua_settop(state, 2);
+        ffi::lua_replace(state, 1);
+        // The producer already checked these slots fit in a C frame with the same arguments.
+        if ffi::lua_checkstack(state, n) == 0 {
+            ffi::lua_pushstring(state, c"stack overflow (too many results)".as_ptr());
+            ffi::lua_error(state);
+        }
+        for i in 1..=n {
+            ffi::lua_rawgeti(state, 1, i as ffi::lua_Integer);
+        }
+        return n;
     }
     nres
 }
@@ -96,6 +134,7 @@ fn where_prefix(lua: &Lua, level: usize) -> Vec<u8> {
 fn render(lua: &Lua, err: LuaErr) -> Result<Vec<u8>, mlua::Error> {
     match err {
         LuaErr::Lua(e) => Err(e),
+        LuaErr::Plain(m) => Ok(m),
         LuaErr::Msg(m) => {
             let mut out = where_prefix(lua, 2);
             out.extend_from_slice(&m);
