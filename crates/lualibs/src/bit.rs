@@ -56,7 +56,11 @@ fn shift(lua: &Lua, args: &MultiValue, op: fn(u32, u32) -> u32) -> LResult<Multi
 /// 8, the lowest digits are kept).
 fn tohex(lua: &Lua, args: &MultiValue) -> LResult<MultiValue> {
     let mut b = barg(lua, args, 1)?;
-    let mut n: i32 = if args.len() < 2 { 8 } else { barg(lua, args, 2)? as i32 };
+    let mut n: i32 = if args.len() < 2 {
+        8
+    } else {
+        barg(lua, args, 2)? as i32
+    };
     let digits: &[u8; 16] = if n < 0 {
         n = n.wrapping_neg();
         b"0123456789ABCDEF"
@@ -70,7 +74,9 @@ fn tohex(lua: &Lua, args: &MultiValue) -> LResult<MultiValue> {
         *slot = digits[(b & 15) as usize];
         b >>= 4;
     }
-    Ok(MultiValue::from_vec(vec![Value::String(lua.create_string(&buf[..n])?)]))
+    Ok(MultiValue::from_vec(vec![Value::String(
+        lua.create_string(&buf[..n])?,
+    )]))
 }
 
 pub(crate) fn create(lua: &Lua) -> mlua::Result<Table> {
@@ -82,10 +88,24 @@ pub(crate) fn create(lua: &Lua) -> mlua::Result<Table> {
     t.raw_set("bxor", wrap(lua, |lua, a| fold(lua, &a, |x, y| x ^ y))?)?;
     t.raw_set("lshift", wrap(lua, |lua, a| shift(lua, &a, |b, n| b << n))?)?;
     t.raw_set("rshift", wrap(lua, |lua, a| shift(lua, &a, |b, n| b >> n))?)?;
-    t.raw_set("arshift", wrap(lua, |lua, a| shift(lua, &a, |b, n| ((b as i32) >> n) as u32))?)?;
-    t.raw_set("rol", wrap(lua, |lua, a| shift(lua, &a, |b, n| b.rotate_left(n)))?)?;
-    t.raw_set("ror", wrap(lua, |lua, a| shift(lua, &a, |b, n| b.rotate_right(n)))?)?;
-    t.raw_set("bswap", wrap(lua, |lua, a| ret(barg(lua, &a, 1)?.swap_bytes()))?)?;
+    t.raw_set(
+        "arshift",
+        wrap(lua, |lua, a| {
+            shift(lua, &a, |b, n| ((b as i32) >> n) as u32)
+        })?,
+    )?;
+    t.raw_set(
+        "rol",
+        wrap(lua, |lua, a| shift(lua, &a, |b, n| b.rotate_left(n)))?,
+    )?;
+    t.raw_set(
+        "ror",
+        wrap(lua, |lua, a| shift(lua, &a, |b, n| b.rotate_right(n)))?,
+    )?;
+    t.raw_set(
+        "bswap",
+        wrap(lua, |lua, a| ret(barg(lua, &a, 1)?.swap_bytes()))?,
+    )?;
     t.raw_set("tohex", wrap(lua, |lua, a| tohex(lua, &a))?)?;
     Ok(t)
 }

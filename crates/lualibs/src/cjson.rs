@@ -196,7 +196,11 @@ unsafe fn array_length(l: *mut ffi::lua_State, cfg: &Config) -> LResult<Option<i
     let mut items: i32 = 0;
     ffi::lua_pushnil(l);
     while ffi::lua_next(l, -2) != 0 {
-        let k = if ffi::lua_type(l, -2) == ffi::LUA_TNUMBER { ffi::lua_tonumber(l, -2) } else { 0.0 };
+        let k = if ffi::lua_type(l, -2) == ffi::LUA_TNUMBER {
+            ffi::lua_tonumber(l, -2)
+        } else {
+            0.0
+        };
         if k != 0.0 && k.floor() == k && k >= 1.0 {
             if k > max as f64 {
                 max = c_f64_to_i64(k) as i32;
@@ -208,10 +212,7 @@ unsafe fn array_length(l: *mut ffi::lua_State, cfg: &Config) -> LResult<Option<i
         ffi::lua_pop(l, 2);
         return Ok(None);
     }
-    if cfg.sparse_ratio > 0
-        && max > items.wrapping_mul(cfg.sparse_ratio)
-        && max > cfg.sparse_safe
-    {
+    if cfg.sparse_ratio > 0 && max > items.wrapping_mul(cfg.sparse_ratio) && max > cfg.sparse_safe {
         if !cfg.sparse_convert {
             return encode_error("table", "excessively sparse array");
         }
@@ -290,7 +291,9 @@ unsafe fn encode_raw(l: *mut ffi::lua_State, cfg: &Config, out: &mut Vec<u8>) ->
         }
         // Move to the next value to write, closing the tables that are done.
         loop {
-            let Some(top) = stack.last_mut() else { return Ok(()) };
+            let Some(top) = stack.last_mut() else {
+                return Ok(());
+            };
             let first = top.next == 1;
             match top.array_len {
                 Some(len) => {
@@ -457,7 +460,9 @@ impl Parser<'_> {
 
     /// A `\uXXXX` escape (or surrogate pair) at `pos`, appended to `tmp` as UTF-8.
     fn unicode_escape(&mut self) -> bool {
-        let Some(mut cp) = self.hex4(self.pos + 2) else { return false };
+        let Some(mut cp) = self.hex4(self.pos + 2) else {
+            return false;
+        };
         let mut len = 6;
         if cp & 0xF800 == 0xD800 {
             if cp & 0x400 != 0 {
@@ -466,7 +471,9 @@ impl Parser<'_> {
             if self.at(self.pos + 6) != b'\\' || self.at(self.pos + 7) != b'u' {
                 return false;
             }
-            let Some(low) = self.hex4(self.pos + 8) else { return false };
+            let Some(low) = self.hex4(self.pos + 8) else {
+                return false;
+            };
             if low & 0xFC00 != 0xDC00 {
                 return false;
             }
@@ -476,7 +483,9 @@ impl Parser<'_> {
         let mut buf = [0u8; 4];
         // Every value here is a valid scalar (surrogates were paired above).
         match char::from_u32(cp) {
-            Some(c) => self.tmp.extend_from_slice(c.encode_utf8(&mut buf).as_bytes()),
+            Some(c) => self
+                .tmp
+                .extend_from_slice(c.encode_utf8(&mut buf).as_bytes()),
             None => return false,
         }
         self.pos += len;
@@ -484,7 +493,12 @@ impl Parser<'_> {
     }
 
     fn error_at(&self, what: &'static str) -> Token {
-        Token { tok: Tok::Error(what), index: self.pos, number: 0.0, boolean: false }
+        Token {
+            tok: Tok::Error(what),
+            index: self.pos,
+            number: 0.0,
+            boolean: false,
+        }
     }
 
     fn string_token(&mut self, index: usize) -> Token {
@@ -523,7 +537,12 @@ impl Parser<'_> {
             self.pos += 1;
         }
         self.pos += 1;
-        Token { tok: Tok::Str, index, number: 0.0, boolean: false }
+        Token {
+            tok: Tok::Str,
+            index,
+            number: 0.0,
+            boolean: false,
+        }
     }
 
     /// `json_is_invalid_number`: strtod accepts forms strict JSON does not (leading `+`, hex,
@@ -554,7 +573,12 @@ impl Parser<'_> {
             return self.error_at("invalid number");
         }
         self.pos += used;
-        Token { tok: Tok::Number, index, number: v, boolean: false }
+        Token {
+            tok: Tok::Number,
+            index,
+            number: v,
+            boolean: false,
+        }
     }
 
     fn next_token(&mut self) -> Token {
@@ -562,7 +586,12 @@ impl Parser<'_> {
             self.pos += 1;
         }
         let index = self.pos;
-        let simple = |tok| Token { tok, index, number: 0.0, boolean: false };
+        let simple = |tok| Token {
+            tok,
+            index,
+            number: 0.0,
+            boolean: false,
+        };
         let c = self.at(self.pos);
         let tok = match c {
             b'{' => Tok::ObjBegin,
@@ -583,10 +612,20 @@ impl Parser<'_> {
                 let rest = &self.data[self.pos..];
                 if rest.starts_with(b"true") {
                     self.pos += 4;
-                    return Token { tok: Tok::Boolean, index, number: 0.0, boolean: true };
+                    return Token {
+                        tok: Tok::Boolean,
+                        index,
+                        number: 0.0,
+                        boolean: true,
+                    };
                 } else if rest.starts_with(b"false") {
                     self.pos += 5;
-                    return Token { tok: Tok::Boolean, index, number: 0.0, boolean: false };
+                    return Token {
+                        tok: Tok::Boolean,
+                        index,
+                        number: 0.0,
+                        boolean: false,
+                    };
                 } else if rest.starts_with(b"null") {
                     self.pos += 4;
                     return simple(Tok::Null);
@@ -603,7 +642,11 @@ impl Parser<'_> {
 }
 
 fn parse_error<T>(expected: &str, t: &Token) -> LResult<T> {
-    msg_err(format!("Expected {expected} but found {} at character {}", t.tok.name(), t.index + 1))
+    msg_err(format!(
+        "Expected {expected} but found {} at character {}",
+        t.tok.name(),
+        t.index + 1
+    ))
 }
 
 /// An open container while decoding. Its table is on the Lua stack; an object's pending key
@@ -689,7 +732,9 @@ unsafe fn decode_raw(l: *mut ffi::lua_State, cfg: &Config, data: &[u8]) -> LResu
         }
         // Store the finished value into the open containers, closing those that end here.
         loop {
-            let Some(frame) = stack.last_mut() else { break 'value };
+            let Some(frame) = stack.last_mut() else {
+                break 'value;
+            };
             match frame {
                 DecFrame::Array { next } => {
                     ffi::lua_rawseti(l, -2, *next);
@@ -782,7 +827,12 @@ fn new_module(lua: &Lua) -> mlua::Result<Table> {
     let int_settings: [(&str, IntField, i32, i32); 3] = [
         ("encode_max_depth", |c| &mut c.encode_max_depth, 1, i32::MAX),
         ("decode_max_depth", |c| &mut c.decode_max_depth, 1, i32::MAX),
-        ("encode_number_precision", |c| &mut c.encode_number_precision, 1, 14),
+        (
+            "encode_number_precision",
+            |c| &mut c.encode_number_precision,
+            1,
+            14,
+        ),
     ];
     for (name, field, min, max) in int_settings {
         let c = cfg.clone();
@@ -817,12 +867,20 @@ fn new_module(lua: &Lua) -> mlua::Result<Table> {
         wrap(lua, move |lua, a| {
             arg_init(&a, 1)?;
             let mut cfg = c.borrow_mut();
-            one(enum_option(lua, &a, 1, &mut cfg.encode_invalid_numbers, &["off", "on", "null"])?)
+            one(enum_option(
+                lua,
+                &a,
+                1,
+                &mut cfg.encode_invalid_numbers,
+                &["off", "on", "null"],
+            )?)
         })?,
     )?;
     t.raw_set(
         "new",
-        wrap(lua, |lua, _| Ok(MultiValue::from_vec(vec![Value::Table(new_module(lua)?)])))?,
+        wrap(lua, |lua, _| {
+            Ok(MultiValue::from_vec(vec![Value::Table(new_module(lua)?)]))
+        })?,
     )?;
     t.raw_set("null", null())?;
     t.raw_set("_NAME", "cjson")?;

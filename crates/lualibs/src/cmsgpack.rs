@@ -10,8 +10,7 @@
 //! through mlua handles.
 
 use crate::util::{
-    arg_err, check_integer, check_string, msg_err, multi_return, opt_integer, wrap, LResult,
-    LuaErr,
+    arg_err, check_integer, check_string, msg_err, multi_return, opt_integer, wrap, LResult, LuaErr,
 };
 use mlua::{ffi, Lua, MultiValue, Table, Value};
 use std::ffi::{c_char, c_int};
@@ -128,7 +127,11 @@ unsafe fn pack_top(l: *mut ffi::lua_State, out: &mut Vec<u8>, level: usize) -> L
             let p = ffi::lua_tolstring(l, -1, &mut len);
             encode_bytes(out, std::slice::from_raw_parts(p as *const u8, len));
         }
-        ffi::LUA_TBOOLEAN => out.push(if ffi::lua_toboolean(l, -1) != 0 { 0xc3 } else { 0xc2 }),
+        ffi::LUA_TBOOLEAN => out.push(if ffi::lua_toboolean(l, -1) != 0 {
+            0xc3
+        } else {
+            0xc2
+        }),
         ffi::LUA_TNUMBER => encode_number(out, ffi::lua_tonumber(l, -1)),
         ffi::LUA_TTABLE => {
             if ffi::lua_checkstack(l, 3) == 0 {
@@ -188,7 +191,9 @@ fn pack(lua: &Lua, args: MultiValue) -> LResult<MultiValue> {
         })?;
     }
     result?;
-    Ok(MultiValue::from_vec(vec![Value::String(lua.create_string(&out)?)]))
+    Ok(MultiValue::from_vec(vec![Value::String(
+        lua.create_string(&out)?,
+    )]))
 }
 
 // ===== unpacking =====
@@ -232,12 +237,19 @@ impl Cursor<'_> {
 
     /// Big-endian unsigned integer of `n` bytes at offset `at` from the current position.
     fn be(&self, at: usize, n: usize) -> u64 {
-        self.data[self.pos + at..self.pos + at + n].iter().fold(0, |a, &b| (a << 8) | b as u64)
+        self.data[self.pos + at..self.pos + at + n]
+            .iter()
+            .fold(0, |a, &b| (a << 8) | b as u64)
     }
 }
 
 /// Pushes the string of `len` bytes that starts `hdr` bytes into the cursor and consumes both.
-unsafe fn push_str(l: *mut ffi::lua_State, c: &mut Cursor, hdr: usize, len: usize) -> Result<(), Stop> {
+unsafe fn push_str(
+    l: *mut ffi::lua_State,
+    c: &mut Cursor,
+    hdr: usize,
+    len: usize,
+) -> Result<(), Stop> {
     c.need(hdr + len)?;
     let s = &c.data[c.pos + hdr..c.pos + hdr + len];
     ffi::lua_pushlstring(l, s.as_ptr() as *const c_char, len);
@@ -262,14 +274,14 @@ unsafe fn decode_one(l: *mut ffi::lua_State, c: &mut Cursor) -> Result<(), Stop>
         let b = c.data[c.pos];
         let mut opened = None;
         match b {
-            0xcc | 0xcd | 0xce | 0xcf => {
+            0xcc..=0xcf => {
                 let n = 1usize << (b - 0xcc);
                 c.need(1 + n)?;
                 // Pushed as a lua_Integer: uint64 above 2^63 wraps to negative.
                 ffi::lua_pushnumber(l, c.be(1, n) as i64 as f64);
                 c.pos += 1 + n;
             }
-            0xd0 | 0xd1 | 0xd2 | 0xd3 => {
+            0xd0..=0xd3 => {
                 let n = 1usize << (b - 0xd0);
                 c.need(1 + n)?;
                 let shift = 64 - 8 * n as u32;
@@ -294,13 +306,13 @@ unsafe fn decode_one(l: *mut ffi::lua_State, c: &mut Cursor) -> Result<(), Stop>
                 ffi::lua_pushnumber(l, f64::from_bits(c.be(1, 8)));
                 c.pos += 9;
             }
-            0xd9 | 0xda | 0xdb => {
+            0xd9..=0xdb => {
                 let n = 1usize << (b - 0xd9);
                 c.need(1 + n)?;
                 let len = c.be(1, n) as usize;
                 push_str(l, c, 1 + n, len)?;
             }
-            0xdc | 0xdd | 0xde | 0xdf => {
+            0xdc..=0xdf => {
                 let n = if b & 1 == 0 { 2 } else { 4 };
                 c.need(1 + n)?;
                 let len = c.be(1, n) as usize;
@@ -316,7 +328,7 @@ unsafe fn decode_one(l: *mut ffi::lua_State, c: &mut Cursor) -> Result<(), Stop>
                 c.pos += 1;
             }
             0xa0..=0xbf => push_str(l, c, 1, (b & 0x1f) as usize)?,
-            0x90..=0x9f | 0x80..=0x8f => {
+            0x80..=0x9f => {
                 c.pos += 1;
                 opened = Some((b >= 0x90, (b & 0x0f) as usize));
             }
@@ -331,9 +343,15 @@ unsafe fn decode_one(l: *mut ffi::lua_State, c: &mut Cursor) -> Result<(), Stop>
                     )
                     .into());
                 }
-                frames.push(Frame::Array { remaining: len, next: 1.0 });
+                frames.push(Frame::Array {
+                    remaining: len,
+                    next: 1.0,
+                });
             } else {
-                frames.push(Frame::Map { remaining: len, have_key: false });
+                frames.push(Frame::Map {
+                    remaining: len,
+                    have_key: false,
+                });
             }
         } else if !attach(l, &mut frames)? {
             return Ok(());
@@ -423,7 +441,10 @@ fn unpack_full(lua: &Lua, args: MultiValue, limit: i64, offset: i64) -> LResult<
             ffi::lua_createtable(l, 0, 0);
             ffi::lua_replace(l, 1);
             let base = ffi::lua_gettop(l);
-            let mut c = Cursor { data: &data, pos: offset as usize };
+            let mut c = Cursor {
+                data: &data,
+                pos: offset as usize,
+            };
             let mut cnt: usize = 0;
             let mut err = None;
             while c.left() > 0 && (cnt as i64) < limit {

@@ -124,6 +124,11 @@ pub(crate) mod testutil {
                 failures.push(format!("{expr}\n    want: {want}\n    got:  {got}"));
             }
         }
-        assert!(failures.is_empty(), "{} case(s) differ from Redis:\n{}", failures.len(), failures.join("\n"));
+        assert!(
+            failures.is_empty(),
+            "{} case(s) differ from Redis:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
     }
 }

@@ -40,7 +40,8 @@ impl Prng {
 
     /// `redisSrand48(seed)`: the low 32 bits of the seed become the high bits of the state.
     pub fn seed(&self, seed: i32) {
-        self.0.store(((seed as u32 as u64) << 16) | 0x330E, Ordering::Relaxed);
+        self.0
+            .store(((seed as u32 as u64) << 16) | 0x330E, Ordering::Relaxed);
     }
 
     /// `redisLrand48()`: the next value in `0..2^31`.
@@ -48,7 +49,10 @@ impl Prng {
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
             let next = cur.wrapping_mul(MULT).wrapping_add(ADD) & MASK48;
-            match self.0.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+            match self
+                .0
+                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return (next >> 17) as i32,
                 Err(now) => cur = now,
             }
@@ -123,9 +127,18 @@ mod tests {
     fn seeded_sequences_match_redis() {
         let l = lua();
         let cases: &[(&str, &str)] = &[
-            ("math.randomseed(0)", "0.17082803611217 0.74990198051087 0.09637165539729"),
-            ("math.randomseed(10)", "0.87885112309775 0.7958066229689 0.48082728100979"),
-            ("math.randomseed(-7)", "0.07521187517569 0.81776873106964 0.9272527182136"),
+            (
+                "math.randomseed(0)",
+                "0.17082803611217 0.74990198051087 0.09637165539729",
+            ),
+            (
+                "math.randomseed(10)",
+                "0.87885112309775 0.7958066229689 0.48082728100979",
+            ),
+            (
+                "math.randomseed(-7)",
+                "0.07521187517569 0.81776873106964 0.9272527182136",
+            ),
         ];
         for (seed, want) in cases {
             let got = eval_bytes(
@@ -168,11 +181,23 @@ mod tests {
     fn errors_match_redis() {
         let l = lua();
         let cases: &[(&str, &str)] = &[
-            ("math.random(0)", "bad argument #1 to 'random' (interval is empty)"),
-            ("math.random(5, 4)", "bad argument #2 to 'random' (interval is empty)"),
+            (
+                "math.random(0)",
+                "bad argument #1 to 'random' (interval is empty)",
+            ),
+            (
+                "math.random(5, 4)",
+                "bad argument #2 to 'random' (interval is empty)",
+            ),
             ("math.random(1, 2, 3)", "wrong number of arguments"),
-            ("math.random('x')", "bad argument #1 to 'random' (number expected, got string)"),
-            ("math.randomseed()", "bad argument #1 to 'randomseed' (number expected, got no value)"),
+            (
+                "math.random('x')",
+                "bad argument #1 to 'random' (number expected, got string)",
+            ),
+            (
+                "math.randomseed()",
+                "bad argument #1 to 'randomseed' (number expected, got no value)",
+            ),
         ];
         for (expr, want) in cases {
             let got = eval_err(&l, &format!("return {expr}"));

@@ -31,7 +31,12 @@ impl<'a> Fmt<'a> {
     /// The format ends at its end or at a NUL byte (it is a C string in the original).
     fn new(fmt: &'a [u8]) -> Self {
         let end = fmt.iter().position(|&b| b == 0).unwrap_or(fmt.len());
-        Fmt { fmt: &fmt[..end], pos: 0, little: true, align: 1 }
+        Fmt {
+            fmt: &fmt[..end],
+            pos: 0,
+            little: true,
+            align: 1,
+        }
     }
 
     fn next_opt(&mut self) -> Option<u8> {
@@ -159,7 +164,11 @@ fn pack(lua: &Lua, args: &MultiValue) -> LResult<MultiValue> {
             b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
                 let n = check_number(lua, args, arg)?;
                 arg += 1;
-                let value = if n < 0.0 { c_f64_to_i64(n) as u64 } else { c_f64_to_u64(n) };
+                let value = if n < 0.0 {
+                    c_f64_to_i64(n) as u64
+                } else {
+                    c_f64_to_u64(n)
+                };
                 put_integer(&mut out, value, f.little, size);
             }
             b'x' => out.push(0),
@@ -194,7 +203,9 @@ fn pack(lua: &Lua, args: &MultiValue) -> LResult<MultiValue> {
         }
         total = total.wrapping_add(size);
     }
-    Ok(MultiValue::from_vec(vec![Value::String(lua.create_string(&out)?)]))
+    Ok(MultiValue::from_vec(vec![Value::String(
+        lua.create_string(&out)?,
+    )]))
 }
 
 /// Reads a `size`-byte integer; wider than 8 bytes keeps the low 8, and the sign mask uses the
@@ -244,19 +255,32 @@ fn unpack(lua: &Lua, args: &MultiValue) -> LResult<MultiValue> {
         match opt {
             b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
                 let signed = opt.is_ascii_lowercase();
-                out.push(Value::Number(get_integer(&data[pos..], f.little, signed, size)));
+                out.push(Value::Number(get_integer(
+                    &data[pos..],
+                    f.little,
+                    signed,
+                    size,
+                )));
             }
             b'x' => {}
             b'f' => {
                 let mut b = [0u8; 4];
                 b.copy_from_slice(&data[pos..pos + 4]);
-                let v = if f.little { f32::from_le_bytes(b) } else { f32::from_be_bytes(b) };
+                let v = if f.little {
+                    f32::from_le_bytes(b)
+                } else {
+                    f32::from_be_bytes(b)
+                };
                 out.push(Value::Number(v as f64));
             }
             b'd' => {
                 let mut b = [0u8; 8];
                 b.copy_from_slice(&data[pos..pos + 8]);
-                let v = if f.little { f64::from_le_bytes(b) } else { f64::from_be_bytes(b) };
+                let v = if f.little {
+                    f64::from_le_bytes(b)
+                } else {
+                    f64::from_be_bytes(b)
+                };
                 out.push(Value::Number(v));
             }
             b'c' => {
@@ -353,7 +377,10 @@ mod tests {
             ("struct.pack('>I', -1)", "ffffffff"),
             ("struct.pack('!4 b i', 1, 2)", "0100000002000000"),
             ("struct.pack('!2 b i3 h', 1, 2, 3)", "0100020000000300"),
-            ("struct.pack('!8 b d', 1, 2)", "01000000000000000000000000000040"),
+            (
+                "struct.pack('!8 b d', 1, 2)",
+                "01000000000000000000000000000040",
+            ),
             ("struct.pack('c2', 'abcdef')", "6162"),
             ("struct.pack('c0 s', 'abc', 'de')", "616263646500"),
             ("struct.pack('>f', 0.1)", "3dcccccd"),
@@ -381,12 +408,24 @@ mod tests {
             ("struct.unpack('>h', 'xx\\128\\0', 3)", "-32768 5"),
             ("struct.unpack('b c0', '\\3abcd')", "abc 5"),
             ("struct.unpack('s s', 'ab\\0c\\0')", "ab c 6"),
-            ("struct.unpack('!4 b i', struct.pack('!4 b i', 1, 2))", "1 2 9"),
+            (
+                "struct.unpack('!4 b i', struct.pack('!4 b i', 1, 2))",
+                "1 2 9",
+            ),
             ("struct.unpack('>d', struct.pack('>d', 1.5))", "1.5 9"),
-            ("struct.unpack('<f', struct.pack('<f', 0.1))", "0.10000000149012 5"),
-            ("struct.unpack('I9', string.rep('\\255', 9))", "1.844674407371e+19 10"),
+            (
+                "struct.unpack('<f', struct.pack('<f', 0.1))",
+                "0.10000000149012 5",
+            ),
+            (
+                "struct.unpack('I9', string.rep('\\255', 9))",
+                "1.844674407371e+19 10",
+            ),
             ("struct.unpack('i9', string.rep('\\255', 9))", "-1 10"),
-            ("struct.unpack('>i16', string.rep('\\0', 15) .. '\\1')", "1 17"),
+            (
+                "struct.unpack('>i16', string.rep('\\0', 15) .. '\\1')",
+                "1 17",
+            ),
             ("struct.unpack('x', 'a')", "2"),
             ("struct.unpack('c1 c0', '3abcd')", "abc 5"),
             ("struct.unpack('c2 c0', '1.5abcd')", "5 4"),
@@ -406,25 +445,73 @@ mod tests {
     fn errors_match_redis() {
         let l = lua();
         let cases: &[(&str, &str)] = &[
-            ("struct.pack('y', 1)", "bad argument #1 to 'pack' (invalid format option 'y')"),
-            ("struct.pack('c5', 'ab')", "bad argument #3 to 'pack' (string too short)"),
-            ("struct.pack('i', 'x')", "bad argument #2 to 'pack' (number expected, got string)"),
-            ("struct.pack('i')", "bad argument #2 to 'pack' (number expected, got nil)"),
-            ("struct.pack('i i i', 1)", "bad argument #3 to 'pack' (number expected, got nil)"),
-            ("struct.unpack('c3 c0', '2ab12')", "format 'c0' needs a previous size"),
-            ("struct.pack('i40', 1)", "integral size 40 is larger than limit of 32"),
+            (
+                "struct.pack('y', 1)",
+                "bad argument #1 to 'pack' (invalid format option 'y')",
+            ),
+            (
+                "struct.pack('c5', 'ab')",
+                "bad argument #3 to 'pack' (string too short)",
+            ),
+            (
+                "struct.pack('i', 'x')",
+                "bad argument #2 to 'pack' (number expected, got string)",
+            ),
+            (
+                "struct.pack('i')",
+                "bad argument #2 to 'pack' (number expected, got nil)",
+            ),
+            (
+                "struct.pack('i i i', 1)",
+                "bad argument #3 to 'pack' (number expected, got nil)",
+            ),
+            (
+                "struct.unpack('c3 c0', '2ab12')",
+                "format 'c0' needs a previous size",
+            ),
+            (
+                "struct.pack('i40', 1)",
+                "integral size 40 is larger than limit of 32",
+            ),
             ("struct.pack('!3 i', 1)", "alignment 3 is not a power of 2"),
             ("struct.pack('c99999999999', 'a')", "integral size overflow"),
-            ("struct.pack({}, 1)", "bad argument #1 to 'pack' (string expected, got table)"),
-            ("struct.unpack('i', 'abc')", "bad argument #2 to 'unpack' (data string too short)"),
-            ("struct.unpack('b', 'abc', 0)", "bad argument #3 to 'unpack' (offset must be 1 or greater)"),
-            ("struct.unpack('b', 'abc', -1)", "bad argument #2 to 'unpack' (data string too short)"),
-            ("struct.unpack('c0', 'abc')", "format 'c0' needs a previous size"),
+            (
+                "struct.pack({}, 1)",
+                "bad argument #1 to 'pack' (string expected, got table)",
+            ),
+            (
+                "struct.unpack('i', 'abc')",
+                "bad argument #2 to 'unpack' (data string too short)",
+            ),
+            (
+                "struct.unpack('b', 'abc', 0)",
+                "bad argument #3 to 'unpack' (offset must be 1 or greater)",
+            ),
+            (
+                "struct.unpack('b', 'abc', -1)",
+                "bad argument #2 to 'unpack' (data string too short)",
+            ),
+            (
+                "struct.unpack('c0', 'abc')",
+                "format 'c0' needs a previous size",
+            ),
             ("struct.unpack('s', 'abc')", "unfinished string in data"),
-            ("struct.unpack('b c0', '\\9abc')", "bad argument #2 to 'unpack' (data string too short)"),
-            ("struct.size('s')", "bad argument #1 to 'size' (option 's' has no fixed size)"),
-            ("struct.size('c0')", "bad argument #1 to 'size' (option 'c0' has no fixed size)"),
-            ("struct.size('=')", "bad argument #1 to 'size' (invalid format option '=')"),
+            (
+                "struct.unpack('b c0', '\\9abc')",
+                "bad argument #2 to 'unpack' (data string too short)",
+            ),
+            (
+                "struct.size('s')",
+                "bad argument #1 to 'size' (option 's' has no fixed size)",
+            ),
+            (
+                "struct.size('c0')",
+                "bad argument #1 to 'size' (option 'c0' has no fixed size)",
+            ),
+            (
+                "struct.size('=')",
+                "bad argument #1 to 'size' (invalid format option '=')",
+            ),
         ];
         for (expr, want) in cases {
             let got = eval_err(&l, &format!("return {expr}"));

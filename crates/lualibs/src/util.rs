@@ -175,7 +175,10 @@ where
         Ok(v) => Ok(v),
         Err(e) => {
             let m = render(lua, e)?;
-            Ok(MultiValue::from_vec(vec![sentinel(), Value::String(lua.create_string(m)?)]))
+            Ok(MultiValue::from_vec(vec![
+                sentinel(),
+                Value::String(lua.create_string(m)?),
+            ]))
         }
     })?;
     // SAFETY: the closure runs in protected mode with exactly the one pushed argument (the raw
@@ -223,7 +226,10 @@ pub(crate) fn to_number(lua: &Lua, v: Option<&Value>) -> LResult<Option<f64>> {
 }
 
 fn type_error<T>(narg: usize, expected: &str, v: Option<&Value>) -> LResult<T> {
-    arg_err(narg as i32, format!("{expected} expected, got {}", typename(v)))
+    arg_err(
+        narg as i32,
+        format!("{expected} expected, got {}", typename(v)),
+    )
 }
 
 /// `luaL_checknumber` for argument `narg` (1-based).
@@ -238,7 +244,9 @@ pub(crate) fn check_number(lua: &Lua, args: &MultiValue, narg: usize) -> LResult
 /// C's `(long long)d` on x86-64: truncation, and the "integer indefinite" value for NaN and
 /// out-of-range inputs (which is what Redis's build does for these undefined casts).
 pub(crate) fn c_f64_to_i64(d: f64) -> i64 {
-    if d.is_nan() || d >= 9.223_372_036_854_775_808e18 || d < -9.223_372_036_854_775_808e18 {
+    // 2^63: the first double past i64::MAX.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if d.is_nan() || !(-LIMIT..LIMIT).contains(&d) {
         i64::MIN
     } else {
         d as i64
@@ -282,14 +290,22 @@ pub(crate) fn check_string(lua: &Lua, args: &MultiValue, narg: usize) -> LResult
 /// Lua 5.1's number formatting (`LUA_NUMBER_FMT`, i.e. C's `%.14g`), as `tostring` shows it.
 pub(crate) fn fmt_g(n: f64, precision: usize) -> String {
     if n.is_nan() {
-        return if n.is_sign_negative() { "-nan".into() } else { "nan".into() };
+        return if n.is_sign_negative() {
+            "-nan".into()
+        } else {
+            "nan".into()
+        };
     }
     if n.is_infinite() {
         return if n < 0.0 { "-inf".into() } else { "inf".into() };
     }
     let p = precision.max(1);
     if n == 0.0 {
-        return if n.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if n.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     // The exponent %g decides on is the one of the value rounded to `p` significant digits.
     let sci = format!("{:.*e}", p - 1, n);
@@ -336,7 +352,7 @@ mod tests {
             (0.00001, 14, "1e-05"),
             (-5000.0, 14, "-5000"),
             (1023.2, 14, "1023.2"),
-            (3.14159, 3, "3.14"),
+            (1.23456, 3, "1.23"),
             (1e100, 14, "1e+100"),
             (-0.0, 14, "-0"),
             (0.5, 1, "0.5"),

@@ -231,7 +231,10 @@ fn deep_nesting_with_raised_limits() {
          local ok, e = pcall(cjson.decode, string.rep('[', 50000) .. string.rep(']', 50000))
          return e",
     );
-    assert!(e.starts_with("Found too many nested data structures (7999)"), "{e}");
+    assert!(
+        e.starts_with("Found too many nested data structures (7999)"),
+        "{e}"
+    );
     let e: String = eval(
         &l,
         "cjson.encode_max_depth(100000)
@@ -245,7 +248,10 @@ fn deep_nesting_with_raised_limits() {
         "local ok, e = pcall(cjson.decode, string.rep('{\"a\":', 50000) .. string.rep('}', 50000))
          return e",
     );
-    assert_eq!(e, "Found too many nested data structures (4000) at character 19996");
+    assert_eq!(
+        e,
+        "Found too many nested data structures (4000) at character 19996"
+    );
     let e: String = eval(
         &l,
         "local a = {} for i = 1, 50000 do a = {x=a} end
@@ -283,11 +289,13 @@ fn json_value() -> impl Strategy<Value = String> {
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 1..6).prop_map(|v| format!("[{}]", v.join(","))),
-            prop::collection::btree_map("[a-z]{1,6}", inner, 1..2)
-                .prop_map(|m| format!(
-                    "{{{}}}",
-                    m.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(",")
-                )),
+            prop::collection::btree_map("[a-z]{1,6}", inner, 1..2).prop_map(|m| format!(
+                "{{{}}}",
+                m.into_iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )),
         ]
     })
 }

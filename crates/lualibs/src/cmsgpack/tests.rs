@@ -111,9 +111,15 @@ fn redis_suite() {
     let l = lua();
     let hex = "local function hex(encoded) local h = '' for i = 1, #encoded do \
                h = h .. string.format('%02x', string.byte(encoded, i)) end return h end ";
-    assert_eq!(eval_bytes(&l, &format!("{hex} return hex(cmsgpack.pack(0.1))")), b"cb3fb999999999999a");
     assert_eq!(
-        eval_bytes(&l, &format!("{hex} return hex(cmsgpack.pack(-1099511627776))")),
+        eval_bytes(&l, &format!("{hex} return hex(cmsgpack.pack(0.1))")),
+        b"cb3fb999999999999a"
+    );
+    assert_eq!(
+        eval_bytes(
+            &l,
+            &format!("{hex} return hex(cmsgpack.pack(-1099511627776))")
+        ),
         b"d3ffffff0000000000"
     );
     let ok: bool = eval(
@@ -179,7 +185,10 @@ fn redis_suite() {
         return {re.x.x.x.x.x.x.x.x.y == re.y, re.y == 5}
         "#,
     );
-    assert!(matches!(v[..], [mlua::Value::Boolean(true), mlua::Value::Boolean(true)]));
+    assert!(matches!(
+        v[..],
+        [mlua::Value::Boolean(true), mlua::Value::Boolean(true)]
+    ));
 }
 
 /// A Lua literal for a value cmsgpack round-trips exactly: integers, exact floats, strings,
@@ -195,7 +204,10 @@ fn lua_value() -> impl Strategy<Value = String> {
             .prop_filter("finite", |f| f.is_finite())
             .prop_map(|f| format!("{:e}", f)),
         prop::collection::vec(any::<u8>(), 0..40).prop_map(|b| {
-            format!("'{}'", b.iter().map(|c| format!("\\{c}")).collect::<String>())
+            format!(
+                "'{}'",
+                b.iter().map(|c| format!("\\{c}")).collect::<String>()
+            )
         }),
     ];
     leaf.prop_recursive(5, 40, 6, |inner| {
@@ -203,7 +215,10 @@ fn lua_value() -> impl Strategy<Value = String> {
             prop::collection::vec(inner.clone(), 0..6).prop_map(|v| format!("{{{}}}", v.join(","))),
             prop::collection::btree_map("[a-z]{1,5}", inner, 1..5).prop_map(|m| format!(
                 "{{{}}}",
-                m.into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+                m.into_iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
             )),
         ]
     })
