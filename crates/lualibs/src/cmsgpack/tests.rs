@@ -216,7 +216,7 @@ fn lua_value() -> impl Strategy<Value = String> {
             prop::collection::btree_map("[a-z]{1,5}", inner, 1..5).prop_map(|m| format!(
                 "{{{}}}",
                 m.into_iter()
-                    .map(|(k, v)| format!("{k}={v}"))
+                    .map(|(k, v)| format!("[\"{k}\"]={v}"))
                     .collect::<Vec<_>>()
                     .join(",")
             )),
