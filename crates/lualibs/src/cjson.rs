@@ -13,9 +13,8 @@ use crate::util::{
     arg_err, c_f64_to_i64, check_integer, check_string, fmt_g, msg_err, wrap, LResult,
 };
 use mlua::{ffi, LightUserData, Lua, MultiValue, Table, Value};
-use std::cell::RefCell;
 use std::ffi::{c_char, c_int};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Settings of one cjson module table (`cjson.new()` makes an independent one).
 #[derive(Debug, Clone)]
@@ -48,7 +47,13 @@ impl Default for Config {
     }
 }
 
-type Cfg = Rc<RefCell<Config>>;
+/// Shared by the functions of one module table. A mutex (never contended: a Lua state runs one
+/// script at a time) keeps the closures `Send` in case mlua's `send` feature gets enabled.
+type Cfg = Arc<Mutex<Config>>;
+
+fn lock(cfg: &Cfg) -> MutexGuard<'_, Config> {
+    cfg.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn null() -> Value {
     Value::LightUserData(LightUserData(std::ptr::null_mut()))
@@ -347,7 +352,7 @@ fn encode(lua: &Lua, cfg: &Cfg, mut args: MultiValue) -> LResult<MultiValue> {
         return arg_err(1, "expected 1 argument");
     }
     let value = args.pop_front().unwrap_or(Value::Nil);
-    let cfg = cfg.borrow().clone();
+    let cfg = lock(cfg).clone();
     let mut out = Vec::new();
     let mut result: LResult<()> = Ok(());
     // SAFETY: the closure runs in a protected C frame holding only `value`; it leaves the stack
@@ -777,7 +782,7 @@ fn decode(lua: &Lua, cfg: &Cfg, args: MultiValue) -> LResult<MultiValue> {
     if args.len() != 1 {
         return arg_err(1, "expected 1 argument");
     }
-    let cfg = cfg.borrow().clone();
+    let cfg = lock(cfg).clone();
     let text = check_string(lua, &args, 1)?;
     let data = text.as_bytes();
     if data.len() >= 2 && (data[0] == 0 || data[1] == 0) {
@@ -805,7 +810,7 @@ fn decode(lua: &Lua, cfg: &Cfg, args: MultiValue) -> LResult<MultiValue> {
 
 /// Builds a cjson module table with its own configuration (`cjson` itself and `cjson.new()`).
 fn new_module(lua: &Lua) -> mlua::Result<Table> {
-    let cfg: Cfg = Rc::new(RefCell::new(Config::default()));
+    let cfg: Cfg = Arc::new(Mutex::new(Config::default()));
     let t = lua.create_table()?;
     let c = cfg.clone();
     t.raw_set("encode", wrap(lua, move |lua, a| encode(lua, &c, a))?)?;
@@ -816,7 +821,7 @@ fn new_module(lua: &Lua) -> mlua::Result<Table> {
         "encode_sparse_array",
         wrap(lua, move |lua, a| {
             arg_init(&a, 3)?;
-            let mut cfg = c.borrow_mut();
+            let mut cfg = lock(&c);
             let conv = bool_option(lua, &a, 1, &mut cfg.sparse_convert)?;
             let ratio = integer_option(lua, &a, 2, &mut cfg.sparse_ratio, 0, i32::MAX)?;
             let safe = integer_option(lua, &a, 3, &mut cfg.sparse_safe, 0, i32::MAX)?;
@@ -840,7 +845,7 @@ fn new_module(lua: &Lua) -> mlua::Result<Table> {
             name,
             wrap(lua, move |lua, a| {
                 arg_init(&a, 1)?;
-                let mut cfg = c.borrow_mut();
+                let mut cfg = lock(&c);
                 one(integer_option(lua, &a, 1, field(&mut cfg), min, max)?)
             })?,
         )?;
@@ -856,7 +861,7 @@ fn new_module(lua: &Lua) -> mlua::Result<Table> {
             name,
             wrap(lua, move |lua, a| {
                 arg_init(&a, 1)?;
-                let mut cfg = c.borrow_mut();
+                let mut cfg = lock(&c);
                 one(bool_option(lua, &a, 1, field(&mut cfg))?)
             })?,
         )?;
@@ -866,7 +871,7 @@ fn new_module(lua: &Lua) -> mlua::Result<Table> {
         "encode_invalid_numbers",
         wrap(lua, move |lua, a| {
             arg_init(&a, 1)?;
-            let mut cfg = c.borrow_mut();
+            let mut cfg = lock(&c);
             one(enum_option(
                 lua,
                 &a,

@@ -169,7 +169,7 @@ fn render(lua: &Lua, err: LuaErr) -> Result<Vec<u8>, mlua::Error> {
 /// Wraps a library function written in Rust so that it fails with a plain Lua string error.
 pub(crate) fn wrap<F>(lua: &Lua, f: F) -> mlua::Result<Function>
 where
-    F: Fn(&Lua, MultiValue) -> LResult<MultiValue> + 'static,
+    F: Fn(&Lua, MultiValue) -> LResult<MultiValue> + mlua::MaybeSend + 'static,
 {
     let raw = lua.create_function(move |lua, args: MultiValue| match f(lua, args) {
         Ok(v) => Ok(v),
