@@ -56,19 +56,19 @@ fn shift(lua: &Lua, args: &MultiValue, op: fn(u32, u32) -> u32) -> LResult<Multi
 /// 8, the lowest digits are kept).
 fn tohex(lua: &Lua, args: &MultiValue) -> LResult<MultiValue> {
     let mut b = barg(lua, args, 1)?;
-    let mut n: i32 = if args.len() < 2 {
+    let n: i32 = if args.len() < 2 {
         8
     } else {
         barg(lua, args, 2)? as i32
     };
     let digits: &[u8; 16] = if n < 0 {
-        n = n.wrapping_neg();
         b"0123456789ABCDEF"
     } else {
         b"0123456789abcdef"
     };
-    // `n = -n` of INT_MIN stays negative in C and the loop then emits nothing.
-    let n = if n < 0 { 0 } else { n.min(8) as usize };
+    // Negative means upper case; INT_MIN, whose negation overflows in C, comes out of Redis's
+    // build as 8 digits like any other large width.
+    let n = n.unsigned_abs().min(8) as usize;
     let mut buf = [0u8; 8];
     for slot in buf[..n].iter_mut().rev() {
         *slot = digits[(b & 15) as usize];
@@ -147,6 +147,8 @@ mod tests {
             ("bit.tohex(0xdeadbeef, 3)", "eef"),
             ("bit.tohex(0xdeadbeef, 20)", "deadbeef"),
             ("bit.tohex(255, 0)", ""),
+            ("bit.tohex(-1, -2^31)", "FFFFFFFF"),
+            ("bit.tohex(1, 2^31)", "00000001"),
             ("bit.tobit(1e20)", "2025163840"),
             ("bit.tobit(-2^31)", "-2147483648"),
             ("bit.tobit(2^31)", "-2147483648"),

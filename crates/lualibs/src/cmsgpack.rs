@@ -170,18 +170,29 @@ fn pack(lua: &Lua, args: MultiValue) -> LResult<MultiValue> {
     if args.is_empty() {
         return arg_err(0, "MessagePack pack needs input.");
     }
+    // The arguments travel in a table so that thousands of them cost one slot on the way in;
+    // the raw frame then holds them on its stack as the C function's frame does.
+    let nargs = args.len();
+    let list = lua.create_table_with_capacity(nargs, 0)?;
+    for (i, v) in args.into_iter().enumerate() {
+        list.raw_set(i + 1, v)?;
+    }
     let mut out = Vec::new();
     let mut result: LResult<()> = Ok(());
-    // SAFETY: protected C frame holding exactly the arguments, as the C function's frame does;
-    // values are only read and popped, and the frame is emptied at the end.
+    // SAFETY: protected C frame; the arguments are pushed after checking there is room (C's
+    // check: the frame must fit twice the arguments); values are only read and popped, and the
+    // frame is emptied at the end.
     unsafe {
-        lua.exec_raw::<()>(args, |l| {
+        lua.exec_raw::<()>(list, |l| {
             result = (|| {
-                let nargs = ffi::lua_gettop(l);
-                if ffi::lua_checkstack(l, nargs) == 0 {
+                let n = nargs as c_int;
+                if 2 * nargs > crate::util::LUAI_MAXCSTACK || ffi::lua_checkstack(l, n + 1) == 0 {
                     return arg_err(0, "Too many arguments for MessagePack pack.");
                 }
-                for i in 1..=nargs {
+                for i in 1..=n {
+                    ffi::lua_rawgeti(l, 1, i as ffi::lua_Integer);
+                }
+                for i in 2..=n + 1 {
                     ffi::lua_pushvalue(l, i);
                     pack_top(l, &mut out, 0)?;
                 }

@@ -69,6 +69,9 @@ pub fn reset_random_seed(lua: &mlua::Lua) {
 }
 
 #[cfg(test)]
+mod edge_tests;
+
+#[cfg(test)]
 pub(crate) mod testutil {
     /// A Lua state with the libraries registered and `math.random` on a private generator.
     /// The chunk name is `@user_script`, as Redis names eval scripts, so error prefixes match.

@@ -9,8 +9,8 @@
 //! lenient corners (unknown letters are size 0 in `size`, integers wider than 8 bytes).
 
 use crate::util::{
-    arg_err, as_num, c_f64_to_i64, check_number, check_string, msg_err, opt_integer, to_number,
-    wrap, LResult,
+    arg_err, as_num, c_f64_to_i64, check_number, check_string, msg_err, multi_return, opt_integer,
+    to_number, wrap, LResult,
 };
 use mlua::{Lua, MultiValue, Table, Value};
 
@@ -227,6 +227,49 @@ fn get_integer(data: &[u8], little: bool, signed: bool, size: usize) -> f64 {
     l as i64 as f64
 }
 
+/// The results of `unpack`, stored in a Lua table as they are produced (and returned with
+/// `multi_return`) so that thousands of them never hold mlua handles at once. `last` is the
+/// previous result, which `c0` reads as a length.
+struct Results {
+    table: Table,
+    count: usize,
+    last: Option<Value>,
+}
+
+impl Results {
+    fn new(lua: &Lua) -> LResult<Self> {
+        Ok(Results {
+            table: lua.create_table()?,
+            count: 0,
+            last: None,
+        })
+    }
+
+    fn push(&mut self, v: Value) -> LResult<()> {
+        self.count += 1;
+        self.table.raw_set(self.count, v.clone())?;
+        self.last = Some(v);
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.count
+    }
+
+    fn last(&self) -> Option<&Value> {
+        self.last.as_ref()
+    }
+
+    /// Drops the last result (a `c0` length). Another result always follows, so `last` need
+    /// not go back to the one before.
+    fn pop(&mut self) -> LResult<()> {
+        self.table.raw_set(self.count, Value::Nil)?;
+        self.count -= 1;
+        self.last = None;
+        Ok(())
+    }
+}
+
 fn unpack(lua: &Lua, args: &MultiValue) -> LResult<MultiValue> {
     let fmt_s = check_string(lua, args, 1)?;
     let data_s = check_string(lua, args, 2)?;
@@ -240,7 +283,7 @@ fn unpack(lua: &Lua, args: &MultiValue) -> LResult<MultiValue> {
     }
     let mut pos = start - 1;
     let mut f = Fmt::new(&fmt_b);
-    let mut out: Vec<Value> = Vec::new();
+    let mut out = Results::new(lua)?;
     let fits = |pos: usize, size: usize| size <= ld && pos <= ld - size;
     while let Some(opt) = f.next_opt() {
         let mut size = f.optsize(opt)?;
@@ -260,7 +303,7 @@ fn unpack(lua: &Lua, args: &MultiValue) -> LResult<MultiValue> {
                     f.little,
                     signed,
                     size,
-                )));
+                )))?;
             }
             b'x' => {}
             b'f' => {
@@ -271,7 +314,7 @@ fn unpack(lua: &Lua, args: &MultiValue) -> LResult<MultiValue> {
                 } else {
                     f32::from_be_bytes(b)
                 };
-                out.push(Value::Number(v as f64));
+                out.push(Value::Number(v as f64))?;
             }
             b'd' => {
                 let mut b = [0u8; 8];
@@ -281,7 +324,7 @@ fn unpack(lua: &Lua, args: &MultiValue) -> LResult<MultiValue> {
                 } else {
                     f64::from_be_bytes(b)
                 };
-                out.push(Value::Number(v));
+                out.push(Value::Number(v))?;
             }
             b'c' => {
                 if size == 0 {
@@ -297,26 +340,26 @@ fn unpack(lua: &Lua, args: &MultiValue) -> LResult<MultiValue> {
                         return msg_err("format 'c0' needs a previous size");
                     };
                     size = c_f64_to_u64(n) as usize;
-                    out.pop();
+                    out.pop()?;
                     if !fits(pos, size) {
                         return arg_err(2, "data string too short");
                     }
                 }
-                out.push(Value::String(lua.create_string(&data[pos..pos + size])?));
+                out.push(Value::String(lua.create_string(&data[pos..pos + size])?))?;
             }
             b's' => {
                 let Some(len) = data[pos..].iter().position(|&b| b == 0) else {
                     return msg_err("unfinished string in data");
                 };
-                out.push(Value::String(lua.create_string(&data[pos..pos + len])?));
+                out.push(Value::String(lua.create_string(&data[pos..pos + len])?))?;
                 size = len + 1;
             }
             _ => f.control(opt)?,
         }
         pos = pos.wrapping_add(size);
     }
-    out.push(Value::Number(pos.wrapping_add(1) as i64 as f64));
-    Ok(MultiValue::from_vec(out))
+    out.push(Value::Number(pos.wrapping_add(1) as i64 as f64))?;
+    Ok(multi_return(out.table, out.count))
 }
 
 fn size(lua: &Lua, args: &MultiValue) -> LResult<MultiValue> {
