@@ -52,3 +52,32 @@ const REDIS_CASES: &[(&str, &str)] = &[
 fn matches_redis() {
     check_cases(&lua(), REDIS_CASES);
 }
+
+/// Rough cost per call, for comparison with the same loops run by `EVAL` on Redis:
+/// `cargo test -p cinnabar-lualibs --release timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn timing() {
+    let l = lua();
+    let pre = "local x = {a=1,b='hello',c={1,2,3,4,5},d={e=true,f=0.5}} \
+               local s = cjson.encode(x) local m = cmsgpack.pack(x) for i=1,200000 do";
+    for op in [
+        "local _ = i",
+        "cjson.encode(1)",
+        "cjson.encode('abc')",
+        "cjson.encode({})",
+        "cjson.encode({1,2,3,4,5})",
+        "cjson.encode({a=1})",
+        "cjson.encode(x)",
+        "cjson.decode(s)",
+        "cmsgpack.pack(x)",
+        "cmsgpack.unpack(m)",
+        "bit.band(i, 255)",
+        "struct.pack('>iH', i, 7)",
+        "math.random(100)",
+    ] {
+        let start = std::time::Instant::now();
+        l.load(format!("{pre} {op} end")).exec().unwrap();
+        println!("{op}: {:?} for 200000 calls", start.elapsed());
+    }
+}

@@ -307,6 +307,60 @@ pub(crate) fn fmt_g(n: f64, precision: usize) -> String {
             "0".into()
         };
     }
+    // Integers with at most `p` digits print as themselves.
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        let i = n as i64;
+        if (i.unsigned_abs().checked_ilog10().unwrap_or(0) as usize) < p {
+            return i.to_string();
+        }
+    }
+    // When the shortest representation that reads back as `n` has at most `p` significant
+    // digits, it is also `n` rounded to `p` digits (it lies on that grid and within half an ulp
+    // of `n`), so only its layout remains to be done. This avoids exact-precision formatting,
+    // which is far slower.
+    let short = format!("{:e}", n.abs());
+    if let Some((mant, exp)) = short.split_once('e') {
+        let digits: String = mant.chars().filter(|c| *c != '.').collect();
+        let exp: i32 = exp.parse().unwrap_or(0);
+        if digits.len() <= p {
+            let mut out = String::with_capacity(digits.len() + 8);
+            if n < 0.0 {
+                out.push('-');
+            }
+            if exp < -4 || exp >= p as i32 {
+                out.push_str(&digits[..1]);
+                if digits.len() > 1 {
+                    out.push('.');
+                    out.push_str(&digits[1..]);
+                }
+                out.push_str(&format!(
+                    "e{}{:02}",
+                    if exp < 0 { '-' } else { '+' },
+                    exp.unsigned_abs()
+                ));
+            } else if exp >= 0 {
+                let int_len = exp as usize + 1;
+                if digits.len() <= int_len {
+                    out.push_str(&digits);
+                    out.push_str(&"0".repeat(int_len - digits.len()));
+                } else {
+                    out.push_str(&digits[..int_len]);
+                    out.push('.');
+                    out.push_str(&digits[int_len..]);
+                }
+            } else {
+                out.push_str("0.");
+                out.push_str(&"0".repeat((-exp - 1) as usize));
+                out.push_str(&digits);
+            }
+            return out;
+        }
+    }
+    fmt_g_exact(n, p)
+}
+
+/// `%.{p}g` of a finite non-zero `n` through exact-precision formatting (the general case).
+fn fmt_g_exact(n: f64, p: usize) -> String {
     // The exponent %g decides on is the one of the value rounded to `p` significant digits.
     let sci = format!("{:.*e}", p - 1, n);
     let epos = sci.rfind('e').unwrap_or(sci.len());
@@ -365,6 +419,27 @@ mod tests {
         for (n, p, want) in cases {
             assert_eq!(fmt_g(*n, *p), *want, "{n} with precision {p}");
         }
+    }
+
+    /// The fast paths of `fmt_g` agree with exact-precision formatting.
+    #[test]
+    fn fmt_g_fast_paths_agree() {
+        use proptest::prelude::*;
+        let mut runner =
+            proptest::test_runner::TestRunner::new(proptest::test_runner::Config::with_cases(5000));
+        let values = prop_oneof![
+            any::<f64>(),
+            (-1_000_000i64..1_000_000, 0u32..12).prop_map(|(m, e)| m as f64 / 10f64.powi(e as i32)),
+            (-(1i64 << 53)..(1i64 << 53)).prop_map(|i| i as f64),
+        ];
+        runner
+            .run(&(values, 1usize..=14), |(n, p)| {
+                if n.is_finite() && n != 0.0 {
+                    prop_assert_eq!(fmt_g(n, p), fmt_g_exact(n, p), "{} at {}", n, p);
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]
