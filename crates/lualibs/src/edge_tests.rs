@@ -46,11 +46,26 @@ const REDIS_CASES: &[(&str, &str)] = &[
         ("math.randomseed(2^40) or math.random()", "0.17082803611217"),
         ("math.randomseed('12') or math.random()", "0.6204557403086"),
         ("(function() math.randomseed(5) return math.random(3.7), math.random('4'), math.random(10, 20.9), math.random() end)()", "2 2 18 0.19806924238711"),
+        ("cjson:encode(1)", "ERR user_script:1: calling 'encode' on bad self (expected 1 argument)"),
+        ("cjson:encode()", "ERR user_script:1: Cannot serialise function: type not supported"),
+        ("struct:pack('b')", "ERR user_script:1: calling 'pack' on bad self (string expected, got table)"),
+        ("bit:band(1)", "ERR user_script:1: calling 'band' on bad self (number expected, got table)"),
+        ("cmsgpack:unpack_one()", "ERR user_script:1: calling 'unpack_one' on bad self (string expected, got table)"),
+        ("(function() local f = cjson.decode return f('[') end)()", "ERR user_script:1: Expected value but found T_END at character 2"),
+        ("(function() local t = {f = struct.size} return t.f('s') end)()", "ERR user_script:1: bad argument #1 to 'f' (option 's' has no fixed size)"),
 ];
 
 #[test]
 fn matches_redis() {
     check_cases(&lua(), REDIS_CASES);
+}
+
+/// Errors carry the line of the call, like `luaL_error` (Redis: "user_script:3: ...").
+#[test]
+fn error_position_is_the_callers_line() {
+    let l = lua();
+    let e = crate::testutil::eval_err(&l, "local x = 1\n\nreturn cjson.decode('[')");
+    assert_eq!(e, "user_script:3: Expected value but found T_END at character 2");
 }
 
 /// Rough cost per call, for comparison with the same loops run by `EVAL` on Redis:
