@@ -25,6 +25,28 @@
 //! same state as Redis's. [`reset_random_seed`] reseeds with 0, which emulates Redis 6; a server
 //! that matches Redis 7.2 does not call it. Tests and embedders that want a private sequence
 //! use [`install_random_with`].
+//!
+//! # Notes for the scripting engine
+//!
+//! * Load the script chunk with the name `@user_script` (as Redis does) and errors from these
+//!   libraries read `user_script:LINE: message`, exactly as in Redis; Redis then appends
+//!   ` script: <sha>, on @user_script:LINE.` itself.
+//! * `mlua` appends a `stack traceback:` to the message of errors that reach Rust from a chunk;
+//!   Redis shows no traceback, so cut the message at `"\nstack traceback:"`.
+//! * Redis makes these tables read-only (`Attempt to modify a readonly table`); that is the
+//!   engine's job after [`register_all`] (which sets the globals with raw sets).
+//! * The library functions work with mlua's `send` feature too.
+//!
+//! # Known differences from Redis
+//!
+//! Each is a corner no ordinary script reaches:
+//! * A Lua out-of-memory error raised inside `cjson` or `cmsgpack` unwinds (longjmp) through
+//!   their Rust frames and leaks their scratch buffers.
+//! * `struct.pack` reading a missing argument after more than 8 KB of output: the C library then
+//!   reads one of its own buffer pieces from the stack; this always reports `nil`.
+//! * `cjson.encode_keep_buffer` only records the setting (it has no visible effect in C either).
+//! * Undefined C conversions (huge doubles to int) are reproduced as x86-64 builds of Redis do
+//!   them; Redis on other CPUs may itself differ there.
 
 mod bit;
 mod cjson;

@@ -97,7 +97,9 @@ unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
         && ffi::lua_type(state, 1) == ffi::LUA_TLIGHTUSERDATA
         && ffi::lua_touserdata(state, 1) == multi_ptr()
     {
-        let n = ffi::lua_tointeger(state, 3) as c_int;
+        // A script with the debug library could swap the Rust function for its own; never trust
+        // the count beyond what the stack can really hold.
+        let n = ffi::lua_tointeger(state, 3).clamp(0, c_int::MAX as ffi::lua_Integer) as c_int;
         // Keep only the table, in slot 1, so the frame is as large as the producer's was.
         ffi::lua_settop(state, 2);
         ffi::lua_replace(state, 1);
