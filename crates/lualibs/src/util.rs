@@ -96,6 +96,7 @@ unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
     if nres == 3
         && ffi::lua_type(state, 1) == ffi::LUA_TLIGHTUSERDATA
         && ffi::lua_touserdata(state, 1) == multi_ptr()
+        && ffi::lua_type(state, 2) == ffi::LUA_TTABLE
     {
         // A script with the debug library could swap the Rust function for its own; never trust
         // the count beyond what the stack can really hold.
