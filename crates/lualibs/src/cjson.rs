@@ -9,9 +9,7 @@
 //! 8000 stack slots per C call, is counted the way the C code uses slots and reported with the
 //! same messages.
 
-use crate::util::{
-    arg_err, c_f64_to_i64, check_integer, check_string, fmt_g, msg_err, wrap, LResult,
-};
+use crate::util::{arg_err, check_integer, check_string, fmt_g, msg_err, wrap, LResult};
 use mlua::{ffi, LightUserData, Lua, MultiValue, Table, Value};
 use std::ffi::{c_char, c_int};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -191,8 +189,8 @@ fn append_number(cfg: &Config, out: &mut Vec<u8>, n: f64) -> LResult<()> {
 }
 
 /// `lua_array_length` for the table at the top of the stack: `Some(len)` for an array, `None`
-/// for an object. `max` is a C int assigned from a double, which on x86-64 keeps the low 32 bits
-/// of the 64-bit truncation; the results of that for huge keys are reproduced.
+/// for an object. `max` is a C int assigned from a double; what x86-64 makes of huge keys there
+/// is reproduced.
 ///
 /// # Safety
 /// `l` is a valid state with a table at the top and two free stack slots.
@@ -208,7 +206,13 @@ unsafe fn array_length(l: *mut ffi::lua_State, cfg: &Config) -> LResult<Option<i
         };
         if k != 0.0 && k.floor() == k && k >= 1.0 {
             if k > max as f64 {
-                max = c_f64_to_i64(k) as i32;
+                // C's `(int)k`: out of range gives INT_MIN (cvttsd2si), so later smaller keys
+                // still win and a lone huge key makes an object.
+                max = if k < 2_147_483_648.0 {
+                    k as i32
+                } else {
+                    i32::MIN
+                };
             }
             items = items.wrapping_add(1);
             ffi::lua_pop(l, 1);

@@ -53,6 +53,18 @@ const REDIS_CASES: &[(&str, &str)] = &[
         ("cmsgpack:unpack_one()", "ERR user_script:1: calling 'unpack_one' on bad self (string expected, got table)"),
         ("(function() local f = cjson.decode return f('[') end)()", "ERR user_script:1: Expected value but found T_END at character 2"),
         ("(function() local t = {f = struct.size} return t.f('s') end)()", "ERR user_script:1: bad argument #1 to 'f' (option 's' has no fixed size)"),
+        ("cjson.encode({[2^31]=1})", "\"{\"2147483648\":1}\""),
+        ("cjson.encode({[2^32+1]=1, [1]=2})", "\"[2]\""),
+        ("cjson.encode({[1]=2, [2^32+1]=1})", "\"{\"1\":2,\"4294967297\":1}\""),
+        ("cjson.encode({[1]=2, [-2^31]=1})", "\"{\"1\":2,\"-2147483648\":1}\""),
+        ("cjson.encode({[3]=1, [2]=1, [1]=1})", "\"[1,1,1]\""),
+        ("cjson.encode({1, 2, [4]=4, x=nil})", "\"[1,2,null,4]\""),
+        ("cjson.encode({[1]=1, [2]=2, ['3']=3})", "\"{\"1\":1,\"2\":2,\"3\":3}\""),
+        ("cjson.encode({[1e300]=1})", "\"{\"1e+300\":1}\""),
+        ("cmsgpack.pack({[2^31]=1, [1]=2})", "\"\\130\\206\\128\\0\\0\\0\\1\\1\\2\""),
+        ("H(cmsgpack.pack({[2^32+1]=1}))", "\"81cf000000010000000101\""),
+        ("H(cmsgpack.pack({1, 2, [3.0]=3}))", "\"93010203\""),
+        ("H(cmsgpack.pack({[1]=1, [2]=2, [2^31 - 1]=3}))", "\"8301010202ce7fffffff03\""),
 ];
 
 #[test]
@@ -65,7 +77,10 @@ fn matches_redis() {
 fn error_position_is_the_callers_line() {
     let l = lua();
     let e = crate::testutil::eval_err(&l, "local x = 1\n\nreturn cjson.decode('[')");
-    assert_eq!(e, "user_script:3: Expected value but found T_END at character 2");
+    assert_eq!(
+        e,
+        "user_script:3: Expected value but found T_END at character 2"
+    );
 }
 
 /// Rough cost per call, for comparison with the same loops run by `EVAL` on Redis:

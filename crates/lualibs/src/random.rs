@@ -177,6 +177,24 @@ mod tests {
         assert_eq!(f, "0.17082803611217");
     }
 
+    /// `install_random` uses the process-wide generator (the only test that touches it).
+    #[test]
+    fn install_random_uses_the_global_generator() {
+        let l = mlua::Lua::new();
+        crate::install_random(&l).unwrap();
+        let got: f64 = eval(&l, "math.randomseed(7) return math.random()");
+        let private = super::Prng::new();
+        private.seed(7);
+        assert_eq!(got, private.next_f64());
+        let next = super::Prng::global().next_f64();
+        private.next_f64();
+        assert_eq!(next, private.next_f64(), "the global generator moved on");
+        crate::reset_random_seed(&l);
+        let after_reset: f64 = eval(&l, "return math.random()");
+        private.seed(0);
+        assert_eq!(after_reset, private.next_f64());
+    }
+
     #[test]
     fn errors_match_redis() {
         let l = lua();
