@@ -65,6 +65,11 @@ const REDIS_CASES: &[(&str, &str)] = &[
         ("H(cmsgpack.pack({[2^32+1]=1}))", "\"81cf000000010000000101\""),
         ("H(cmsgpack.pack({1, 2, [3.0]=3}))", "\"93010203\""),
         ("H(cmsgpack.pack({[1]=1, [2]=2, [2^31 - 1]=3}))", "\"8301010202ce7fffffff03\""),
+        ("coroutine.wrap(function() return cjson.encode({1, {a=2}}), cjson.decode('[1,{\"b\":[]}]') end)()", "\"[1,{\"a\":2}]\" {1=1,2={\"b\"={}}}"),
+        ("coroutine.wrap(function() return cmsgpack.unpack(cmsgpack.pack({1, 2}, 'x')) end)()", "{1=1,2=2} \"x\""),
+        ("coroutine.wrap(function() return struct.unpack('bb', '\\1\\2') end)()", "1 2 3"),
+        ("coroutine.wrap(function() local ok, e = pcall(cjson.decode, '[') return ok, e end)()", "false \"Expected value but found T_END at character 2\""),
+        ("coroutine.wrap(function() return cjson.decode('[') end)()", "ERR user_script:1: user_script:1: Expected value but found T_END at character 2"),
 ];
 
 #[test]
