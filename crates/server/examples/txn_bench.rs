@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let addr = args.get(1).cloned().unwrap_or_else(|| "127.0.0.1:6379".into());
+    let addr = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:6379".into());
     let clients: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(50);
     let seconds: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
     let keys: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(10_000);

@@ -39,15 +39,30 @@ fn keys_argv_and_reply_conversions() {
     let srv = TestServer::start();
     let mut c = srv.raw();
     assert_eq!(
-        eval(&mut c, "return {KEYS[1], KEYS[2], ARGV[1]}", &["a", "b"], &["x"]),
+        eval(
+            &mut c,
+            "return {KEYS[1], KEYS[2], ARGV[1]}",
+            &["a", "b"],
+            &["x"]
+        ),
         arr(vec![bulk("a"), bulk("b"), bulk("x")])
     );
     // Numbers truncate to integers, true is 1, false is nil, an array stops at the first nil.
     assert_eq!(
         eval(&mut c, "return {1, 2.9, -3.7, true, false, 'x'}", &[], &[]),
-        arr(vec![int(1), int(2), int(-3), int(1), Frame::Null, bulk("x")])
+        arr(vec![
+            int(1),
+            int(2),
+            int(-3),
+            int(1),
+            Frame::Null,
+            bulk("x")
+        ])
     );
-    assert_eq!(eval(&mut c, "return {1, nil, 3}", &[], &[]), arr(vec![int(1)]));
+    assert_eq!(
+        eval(&mut c, "return {1, nil, 3}", &[], &[]),
+        arr(vec![int(1)])
+    );
     assert_eq!(eval(&mut c, "return nil", &[], &[]), Frame::Null);
     assert_eq!(
         eval(&mut c, "return {ok='fine'}", &[], &[]),
@@ -57,7 +72,10 @@ fn keys_argv_and_reply_conversions() {
         eval(&mut c, "return redis.status_reply('STATUS')", &[], &[]),
         Frame::Simple("STATUS".into())
     );
-    assert_eq!(eval(&mut c, "return {err='My Error'}", &[], &[]), err("My Error"));
+    assert_eq!(
+        eval(&mut c, "return {err='My Error'}", &[], &[]),
+        err("My Error")
+    );
     assert_eq!(
         eval(&mut c, "return redis.error_reply('MY_CODE oops')", &[], &[]),
         err("MY_CODE oops")
@@ -79,11 +97,21 @@ fn keys_argv_and_reply_conversions() {
     );
     // Lua numbers as arguments: integers print without a fraction.
     assert_eq!(
-        eval(&mut c, "redis.call('set', 'num', 42) return redis.call('get', 'num')", &[], &[]),
+        eval(
+            &mut c,
+            "redis.call('set', 'num', 42) return redis.call('get', 'num')",
+            &[],
+            &[]
+        ),
         bulk("42")
     );
     assert_eq!(
-        eval(&mut c, "redis.call('set', 'num', 1.5) return redis.call('get', 'num')", &[], &[]),
+        eval(
+            &mut c,
+            "redis.call('set', 'num', 1.5) return redis.call('get', 'num')",
+            &[],
+            &[]
+        ),
         bulk("1.5")
     );
 }
@@ -95,11 +123,21 @@ fn resp3_conversions_with_setresp() {
     c.cmd(&["HSET", "h", "f", "v"]);
     c.cmd(&["HELLO", "3"]);
     assert_eq!(
-        eval(&mut c, "redis.setresp(3) return redis.call('hgetall', 'h')", &[], &[]),
+        eval(
+            &mut c,
+            "redis.setresp(3) return redis.call('hgetall', 'h')",
+            &[],
+            &[]
+        ),
         Frame::Map(vec![(bulk("f"), bulk("v"))])
     );
     assert_eq!(
-        eval(&mut c, "redis.setresp(3) return {true, false, {double=1.5}}", &[], &[]),
+        eval(
+            &mut c,
+            "redis.setresp(3) return {true, false, {double=1.5}}",
+            &[],
+            &[]
+        ),
         arr(vec![
             Frame::Boolean(true),
             Frame::Boolean(false),
@@ -108,7 +146,12 @@ fn resp3_conversions_with_setresp() {
     );
     // The map reply arrives in Lua as {map={...}}.
     assert_eq!(
-        eval(&mut c, "redis.setresp(3) return redis.call('hgetall', 'h').map.f", &[], &[]),
+        eval(
+            &mut c,
+            "redis.setresp(3) return redis.call('hgetall', 'h').map.f",
+            &[],
+            &[]
+        ),
         bulk("v")
     );
 }
@@ -122,7 +165,12 @@ fn evalsha_script_load_exists_flush() {
     assert_eq!(c.cmd(&["EVALSHA", sha, "0"]), int(1));
     assert_eq!(c.cmd(&["EVALSHA", &sha.to_uppercase(), "0"]), int(1));
     assert_eq!(
-        c.cmd(&["SCRIPT", "EXISTS", sha, "ffffffffffffffffffffffffffffffffffffffff"]),
+        c.cmd(&[
+            "SCRIPT",
+            "EXISTS",
+            sha,
+            "ffffffffffffffffffffffffffffffffffffffff"
+        ]),
         arr(vec![int(1), int(0)])
     );
     // EVAL caches the script too: EVALSHA works on any connection afterwards.
@@ -158,15 +206,28 @@ fn errors_have_redis_format() {
         "{e}"
     );
     let e = error_text(&eval(&mut c, "return redis.call('get')", &[], &[]));
-    assert!(e.starts_with("ERR Wrong number of args calling Redis command from script"), "{e}");
+    assert!(
+        e.starts_with("ERR Wrong number of args calling Redis command from script"),
+        "{e}"
+    );
     c.cmd(&["SET", "str", "x"]);
-    let e = error_text(&eval(&mut c, "\nreturn redis.call('incr', 'str')", &[], &[]));
+    let e = error_text(&eval(
+        &mut c,
+        "\nreturn redis.call('incr', 'str')",
+        &[],
+        &[],
+    ));
     assert!(
         e.starts_with("ERR value is not an integer or out of range script: ")
             && e.ends_with("on @user_script:2."),
         "{e}"
     );
-    let e = error_text(&eval(&mut c, "return redis.call('lpush', 'str', 1)", &[], &[]));
+    let e = error_text(&eval(
+        &mut c,
+        "return redis.call('lpush', 'str', 1)",
+        &[],
+        &[],
+    ));
     assert!(e.starts_with("WRONGTYPE Operation against a key"), "{e}");
     // pcall gets the error as a value.
     assert_eq!(
@@ -174,15 +235,26 @@ fn errors_have_redis_format() {
         err("ERR value is not an integer or out of range")
     );
     assert_eq!(
-        eval(&mut c, "local ok, e = pcall(redis.call, 'incr', 'str') return e", &[], &[]),
+        eval(
+            &mut c,
+            "local ok, e = pcall(redis.call, 'incr', 'str') return e",
+            &[],
+            &[]
+        ),
         bulk("ERR value is not an integer or out of range")
     );
     let e = error_text(&eval(&mut c, "error('boom')", &[], &[]));
     assert!(e.starts_with("ERR user_script:1: boom script: "), "{e}");
     let e = error_text(&eval(&mut c, "return 'x' ..", &[], &[]));
-    assert!(e.starts_with("ERR Error compiling script (new function): user_script:1:"), "{e}");
+    assert!(
+        e.starts_with("ERR Error compiling script (new function): user_script:1:"),
+        "{e}"
+    );
     let e = error_text(&eval(&mut c, "return redis.call('get', {})", &[], &[]));
-    assert!(e.contains("Lua redis lib command arguments must be strings or integers"), "{e}");
+    assert!(
+        e.contains("Lua redis lib command arguments must be strings or integers"),
+        "{e}"
+    );
     assert_eq!(
         c.cmd(&["EVAL", "return 1", "2", "a"]),
         err("ERR Number of keys can't be greater than number of args")
@@ -193,16 +265,29 @@ fn errors_have_redis_format() {
     );
     // Commands that are not allowed in scripts.
     let e = error_text(&eval(&mut c, "return redis.call('multi')", &[], &[]));
-    assert!(e.starts_with("ERR This Redis command is not allowed from script"), "{e}");
+    assert!(
+        e.starts_with("ERR This Redis command is not allowed from script"),
+        "{e}"
+    );
 }
 
 #[test]
 fn globals_are_protected() {
     let srv = TestServer::start();
     let mut c = srv.raw();
-    for script in ["a = 1", "redis = 1", "_G = {}", "redis.call = 1", "string.len = 1", "setmetatable(_G, {})"] {
+    for script in [
+        "a = 1",
+        "redis = 1",
+        "_G = {}",
+        "redis.call = 1",
+        "string.len = 1",
+        "setmetatable(_G, {})",
+    ] {
         let e = error_text(&eval(&mut c, script, &[], &[]));
-        assert!(e.contains("Attempt to modify a readonly table"), "{script}: {e}");
+        assert!(
+            e.contains("Attempt to modify a readonly table"),
+            "{script}: {e}"
+        );
     }
     let e = error_text(&eval(&mut c, "return undefined_thing", &[], &[]));
     assert!(
@@ -214,9 +299,22 @@ fn globals_are_protected() {
         assert!(e.contains("nonexistent global variable"), "{gone}: {e}");
     }
     // Local variables and functions are fine; globals do not leak between runs.
-    assert_eq!(eval(&mut c, "local x = 5 local function f() return x * 2 end return f()", &[], &[]), int(10));
+    assert_eq!(
+        eval(
+            &mut c,
+            "local x = 5 local function f() return x * 2 end return f()",
+            &[],
+            &[]
+        ),
+        int(10)
+    );
     // Bytecode is refused.
-    let e = error_text(&eval(&mut c, "return loadstring(string.dump(function() return 1 end))()", &[], &[]));
+    let e = error_text(&eval(
+        &mut c,
+        "return loadstring(string.dump(function() return 1 end))()",
+        &[],
+        &[],
+    ));
     assert!(e.contains("attempt to call a nil value"), "{e}");
 }
 
@@ -230,9 +328,20 @@ fn read_only_scripts_and_shebang_flags() {
         bulk("v")
     );
     let e = error_text(&c.cmd(&["EVAL_RO", "return redis.call('set', 'k', 'x')", "0"]));
-    assert!(e.starts_with("ERR Write commands are not allowed from read-only scripts."), "{e}");
-    let e = error_text(&eval(&mut c, "#!lua flags=no-writes\nreturn redis.call('del', 'k')", &[], &[]));
-    assert!(e.starts_with("ERR Write commands are not allowed from read-only scripts."), "{e}");
+    assert!(
+        e.starts_with("ERR Write commands are not allowed from read-only scripts."),
+        "{e}"
+    );
+    let e = error_text(&eval(
+        &mut c,
+        "#!lua flags=no-writes\nreturn redis.call('del', 'k')",
+        &[],
+        &[],
+    ));
+    assert!(
+        e.starts_with("ERR Write commands are not allowed from read-only scripts."),
+        "{e}"
+    );
     assert_eq!(
         c.cmd(&["EVAL_RO", "#!lua\nreturn 1", "0"]),
         err("ERR Can not execute a script with write flag using *_ro command.")
@@ -255,7 +364,12 @@ fn select_inside_a_script_does_not_leak() {
     let srv = TestServer::start();
     let mut c = srv.raw();
     assert_eq!(
-        eval(&mut c, "redis.call('select', 5) redis.call('set', 'in5', 'yes') return 1", &[], &[]),
+        eval(
+            &mut c,
+            "redis.call('select', 5) redis.call('set', 'in5', 'yes') return 1",
+            &[],
+            &[]
+        ),
         int(1)
     );
     assert_eq!(c.cmd(&["GET", "in5"]), Frame::Null);
@@ -282,7 +396,12 @@ fn undeclared_keys_and_keyspace_commands_work() {
         int(200)
     );
     assert_eq!(
-        eval(&mut c, "redis.call('flushdb') return redis.call('dbsize')", &[], &[]),
+        eval(
+            &mut c,
+            "redis.call('flushdb') return redis.call('dbsize')",
+            &[],
+            &[]
+        ),
         int(0)
     );
 }
@@ -291,7 +410,10 @@ fn undeclared_keys_and_keyspace_commands_work() {
 fn blocking_commands_do_not_block_in_scripts() {
     let srv = TestServer::start();
     let mut c = srv.raw();
-    assert_eq!(eval(&mut c, "return redis.call('blpop', 'empty', 0)", &[], &[]), Frame::Null);
+    assert_eq!(
+        eval(&mut c, "return redis.call('blpop', 'empty', 0)", &[], &[]),
+        Frame::Null
+    );
     c.cmd(&["RPUSH", "l", "a"]);
     assert_eq!(
         eval(&mut c, "return redis.call('blpop', 'l', 0)", &[], &[]),
@@ -305,7 +427,12 @@ fn sort_by_constant_is_ordered_in_scripts() {
     let mut c = srv.raw();
     c.cmd(&["SADD", "s", "b", "c", "a", "aa"]);
     assert_eq!(
-        eval(&mut c, "return redis.call('sort', KEYS[1], 'by', 'nosort')", &["s"], &[]),
+        eval(
+            &mut c,
+            "return redis.call('sort', KEYS[1], 'by', 'nosort')",
+            &["s"],
+            &[]
+        ),
         arr(vec![bulk("a"), bulk("aa"), bulk("b"), bulk("c")])
     );
 }
@@ -318,7 +445,12 @@ fn a_push_inside_a_script_wakes_a_blocked_client_after_the_script() {
     std::thread::sleep(Duration::from_millis(100));
     let mut c = srv.raw();
     assert_eq!(
-        eval(&mut c, "redis.call('rpush', 'q', 'x') return redis.call('llen', 'q')", &[], &[]),
+        eval(
+            &mut c,
+            "redis.call('rpush', 'q', 'x') return redis.call('llen', 'q')",
+            &[],
+            &[]
+        ),
         int(1)
     );
     assert_eq!(waiter.read(), arr(vec![bulk("q"), bulk("x")]));
@@ -344,7 +476,10 @@ fn functions_load_call_list_delete() {
         c.cmd(&["FCALL_RO", "myset", "1", "k", "v"]),
         err("ERR Can not execute a script with write flag using *_ro command.")
     );
-    assert_eq!(c.cmd(&["FCALL", "nope", "0"]), err("ERR Function not found"));
+    assert_eq!(
+        c.cmd(&["FCALL", "nope", "0"]),
+        err("ERR Function not found")
+    );
     assert_eq!(
         c.cmd(&["FCALL", "myget", "x"]),
         err("ERR Bad number of keys provided")
@@ -354,10 +489,20 @@ fn functions_load_call_list_delete() {
     assert_eq!(other.cmd(&["FCALL", "myget", "1", "k"]), bulk("v"));
     let list = c.cmd(&["FUNCTION", "LIST"]);
     let text = format!("{list:?}");
-    assert!(text.contains("mylib") && text.contains("myget") && text.contains("no-writes") && text.contains("reads"), "{text}");
+    assert!(
+        text.contains("mylib")
+            && text.contains("myget")
+            && text.contains("no-writes")
+            && text.contains("reads"),
+        "{text}"
+    );
     // A second library cannot take an existing function name.
     assert_eq!(
-        c.cmd(&["FUNCTION", "LOAD", "#!lua name=other\nredis.register_function('myget', function() return 1 end)"]),
+        c.cmd(&[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=other\nredis.register_function('myget', function() return 1 end)"
+        ]),
         err("ERR Function myget already exists")
     );
     assert_eq!(
@@ -371,8 +516,14 @@ fn functions_load_call_list_delete() {
     let e = error_text(&c.cmd(&["FUNCTION", "LOAD", "#!lua name=bad\nredis.call('ping')"]));
     assert!(e.contains("nonexistent global variable 'call'"), "{e}");
     assert_eq!(c.cmd(&["FUNCTION", "DELETE", "mylib"]), ok());
-    assert_eq!(c.cmd(&["FCALL", "myget", "1", "k"]), err("ERR Function not found"));
-    assert_eq!(c.cmd(&["FUNCTION", "DELETE", "mylib"]), err("ERR Library not found"));
+    assert_eq!(
+        c.cmd(&["FCALL", "myget", "1", "k"]),
+        err("ERR Function not found")
+    );
+    assert_eq!(
+        c.cmd(&["FUNCTION", "DELETE", "mylib"]),
+        err("ERR Library not found")
+    );
     c.cmd(&["FUNCTION", "LOAD", lib]);
     assert_eq!(c.cmd(&["FUNCTION", "FLUSH"]), ok());
     assert_eq!(c.cmd(&["FUNCTION", "LIST"]), arr(vec![]));
@@ -473,8 +624,14 @@ fn concurrent_lua_token_bucket_is_exact() {
     let mut c = conn(&srv);
     let mut counted = 0;
     for b in 0..buckets {
-        let left: i64 = redis::cmd("GET").arg(format!("bucket:{b}")).query(&mut c).unwrap();
-        let granted: i64 = redis::cmd("GET").arg(format!("granted:{b}")).query(&mut c).unwrap();
+        let left: i64 = redis::cmd("GET")
+            .arg(format!("bucket:{b}"))
+            .query(&mut c)
+            .unwrap();
+        let granted: i64 = redis::cmd("GET")
+            .arg(format!("granted:{b}"))
+            .query(&mut c)
+            .unwrap();
         assert_eq!(left + granted, capacity as i64, "bucket {b}");
         counted += granted;
     }
@@ -491,7 +648,11 @@ fn scripts_with_undeclared_keys_are_isolated() {
     let mut c = conn(&srv);
     let accounts = 16;
     for i in 0..accounts {
-        let _: () = redis::cmd("SET").arg(format!("acct:{i}")).arg(100).query(&mut c).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(format!("acct:{i}"))
+            .arg(100)
+            .query(&mut c)
+            .unwrap();
     }
     const MOVE: &str = "
         local from = 'acct:' .. ARGV[1]
@@ -511,7 +672,13 @@ fn scripts_with_undeclared_keys_are_isolated() {
                 for i in 0..500usize {
                     let from = (i * 7 + t) % accounts;
                     let to = (i * 3 + t + 1) % accounts;
-                    let _: i64 = redis::cmd("EVAL").arg(MOVE).arg(0).arg(from).arg(to).query(&mut c).unwrap();
+                    let _: i64 = redis::cmd("EVAL")
+                        .arg(MOVE)
+                        .arg(0)
+                        .arg(from)
+                        .arg(to)
+                        .query(&mut c)
+                        .unwrap();
                 }
             })
         })
@@ -522,7 +689,12 @@ fn scripts_with_undeclared_keys_are_isolated() {
         std::thread::spawn(move || {
             let mut reads = 0;
             while !stop.load(Ordering::Relaxed) {
-                let sum: i64 = redis::cmd("EVAL").arg(TOTAL).arg(0).arg(accounts).query(&mut c).unwrap();
+                let sum: i64 = redis::cmd("EVAL")
+                    .arg(TOTAL)
+                    .arg(0)
+                    .arg(accounts)
+                    .query(&mut c)
+                    .unwrap();
                 assert_eq!(sum, 100 * accounts as i64);
                 // MGET (not a script) must not see a torn total either.
                 let keys: Vec<String> = (0..accounts).map(|i| format!("acct:{i}")).collect();
@@ -594,8 +766,14 @@ fn info_reports_cached_scripts_and_functions() {
     let srv = TestServer::start();
     let mut c = srv.raw();
     c.cmd(&["SCRIPT", "LOAD", "return 1"]);
-    c.cmd(&["FUNCTION", "LOAD", "#!lua name=l\nredis.register_function('f', function() return 1 end)"]);
-    let Frame::Bulk(info) = c.cmd(&["INFO", "memory"]) else { panic!() };
+    c.cmd(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=l\nredis.register_function('f', function() return 1 end)",
+    ]);
+    let Frame::Bulk(info) = c.cmd(&["INFO", "memory"]) else {
+        panic!()
+    };
     let info = String::from_utf8_lossy(&info).into_owned();
     assert!(info.contains("number_of_cached_scripts:1"), "{info}");
     assert!(info.contains("number_of_functions:1"), "{info}");

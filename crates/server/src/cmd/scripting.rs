@@ -134,7 +134,12 @@ fn flush_mode(ctx: &Ctx, error: &'static str) -> Result<()> {
     match ctx.args.len() {
         2 => Ok(()),
         3 if is(ctx.arg(2), "async") || is(ctx.arg(2), "sync") => Ok(()),
-        _ => Err(Error::msg(error)),
+        3 => Err(Error::msg(error)),
+        _ => Err(Error::msg(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+            String::from_utf8_lossy(ctx.arg(1)).to_lowercase(),
+            String::from_utf8_lossy(ctx.arg(0)).to_uppercase()
+        ))),
     }
 }
 

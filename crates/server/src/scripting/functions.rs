@@ -83,12 +83,18 @@ pub fn parse_metadata(code: &[u8]) -> Result<String> {
         return Err(Error::msg("ERR Invalid library metadata"));
     };
     let line = String::from_utf8_lossy(&code[..end]).into_owned();
-    let mut parts = line.split_ascii_whitespace();
+    let parts = split_quoted(&line).ok_or_else(|| Error::msg("ERR Invalid library metadata"))?;
+    let mut parts = parts.iter().map(String::as_str);
     let engine = parts.next().unwrap_or("#!");
-    let engine = &engine[2..];
+    let engine = engine.get(2..).unwrap_or("");
     let mut name = None;
     for p in parts {
         match p.strip_prefix("name=") {
+            Some(_) if name.is_some() => {
+                return Err(Error::msg(
+                    "ERR Invalid metadata value, name argument was given multiple times",
+                ))
+            }
             Some(n) => name = Some(n.to_string()),
             None => return Err(Error::msg(format!("ERR Invalid metadata value given: {p}"))),
         }
@@ -103,6 +109,43 @@ pub fn parse_metadata(code: &[u8]) -> Result<String> {
         return Err(Error::msg("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long"));
     }
     Ok(name)
+}
+
+/// Splits a line into words as Redis's sdssplitargs does for the metadata line: blanks
+/// separate words, and "double" or 'single' quotes group them (backslash escapes inside
+/// double quotes). None for an unbalanced quote.
+fn split_quoted(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Some(words);
+        }
+        let mut word = String::new();
+        let mut quote: Option<char> = None;
+        loop {
+            match (quote, chars.next()) {
+                (None, None) => break,
+                (Some(_), None) => return None,
+                (None, Some(c)) if c.is_whitespace() => break,
+                (None, Some(c @ ('"' | '\''))) => quote = Some(c),
+                (None, Some(c)) => word.push(c),
+                (Some('"'), Some('\\')) => word.push(chars.next()?),
+                (Some(q), Some(c)) if c == q => {
+                    // A closing quote must end the word.
+                    if chars.peek().is_some_and(|c| !c.is_whitespace()) {
+                        return None;
+                    }
+                    break;
+                }
+                (Some(_), Some(c)) => word.push(c),
+            }
+        }
+        words.push(word);
+    }
 }
 
 /// Runs a library's code in `vm`, returning its functions and their callbacks.
@@ -305,5 +348,13 @@ mod tests {
         assert_eq!(err(b"#!lua\n"), "ERR Library name was not given");
         assert_eq!(err(b"#!js name=a\n"), "ERR Engine 'js' not found");
         assert!(err(b"#!lua name=a-b\n").starts_with("ERR Library names can only"));
+        assert_eq!(
+            parse_metadata(b"#!lua name=\"quoted\"\n").unwrap(),
+            "quoted"
+        );
+        assert_eq!(
+            err(b"#!lua name=a name=b\n"),
+            "ERR Invalid metadata value, name argument was given multiple times"
+        );
     }
 }

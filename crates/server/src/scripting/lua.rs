@@ -109,8 +109,10 @@ fn new_vm(server: &Server, generation: u64) -> mlua::Result<Vm> {
             LuaOptions::new(),
         )
     };
-    // LUALIBS-MERGE cinnabar_lualibs::register_all(&lua)?;
-    // LUALIBS-MERGE cinnabar_lualibs::install_random(&lua)?;
+    cinnabar_lualibs::register_all(&lua)?;
+    // One generator for the process, seeded like a fresh Redis; only math.randomseed reseeds
+    // it (Redis 7 no longer resets it before each script).
+    cinnabar_lualibs::install_random(&lua)?;
 
     // SAFETY: both follow the Lua C function protocol (see `call_and_push`).
     let call = unsafe { lua.create_c_function(raw_redis_call)? };
