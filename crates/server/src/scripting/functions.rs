@@ -166,7 +166,7 @@ fn run_library(vm: &Vm, code: &[u8]) -> Result<Vec<(FunctionInfo, Function)>> {
         },
     );
     let result = vm.load_library.call::<(bool, Value)>(chunk);
-    vm.lua.remove_hook();
+    super::lua::install_hook(&vm.lua);
     let (ok, res) = match result {
         Ok(r) => r,
         Err(e) if e.to_string().contains("FUNCTION LOAD timeout") => {

@@ -43,6 +43,8 @@ pub(super) struct Vm {
     /// The function libraries are loaded into this interpreter.
     pub(super) functions_loaded: bool,
     runs: u32,
+    /// The reply buffer of `redis.call`, kept between runs so it is not grown again each time.
+    reply: ReplyBuf,
 }
 
 thread_local! {
@@ -188,6 +190,7 @@ fn new_vm(server: &Server, generation: u64) -> mlua::Result<Vm> {
     let _ = server;
     // Scripts compiled from now on see the protected proxy as their globals.
     lua.set_globals(env)?;
+    install_hook(&lua);
     Ok(Vm {
         lua,
         generation,
@@ -198,6 +201,7 @@ fn new_vm(server: &Server, generation: u64) -> mlua::Result<Vm> {
         load_library,
         functions_loaded: false,
         runs: 0,
+        reply: ReplyBuf::new(Protocol::Resp2),
     })
 }
 
@@ -785,7 +789,12 @@ fn execute_run(
         worker: ctx.worker,
         client,
         locked: &mut *ctx.data,
-        reply: ReplyBuf::new(Protocol::Resp2),
+        reply: {
+            let mut r = std::mem::replace(&mut vm.reply, ReplyBuf::new(Protocol::Resp2));
+            r.clear();
+            r.proto = Protocol::Resp2;
+            r
+        },
         read_only,
         wrote: false,
         start: Instant::now(),
@@ -806,22 +815,12 @@ fn execute_run(
         },
         Ordering::Release,
     );
-    scripts.runs.fetch_add(1, Ordering::Relaxed);
     let lua = vm.lua.clone();
-    if rc.busy_after.is_some() {
-        let _ = lua.set_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            timeout_hook,
-        );
-    }
     // SAFETY: `rc` lives until after RUN is cleared below; the lifetimes are erased only for
     // the thread-local slot (see `with_run`).
     RUN.with(|r| r.set(std::ptr::from_mut(&mut rc).cast::<RunCtx<'static, 'static>>()));
     let result = call(&lua);
     RUN.with(|r| r.set(std::ptr::null_mut()));
-    if rc.busy_after.is_some() {
-        lua.remove_hook();
-    }
     if scripts.busy.load(Ordering::Acquire) {
         // Take the stuck worker's sockets back from the busy responder before serving them.
         scripts.responder.finish();
@@ -836,6 +835,9 @@ fn execute_run(
     let RunCtx { client, reply, .. } = rc;
     let script_resp3 = reply.proto == Protocol::Resp3;
     ctx.client.ready_keys.extend(client.ready_keys);
+    if reply.buf.capacity() <= 64 * 1024 {
+        vm.reply = reply;
+    }
 
     vm.runs += 1;
     if vm.runs.is_multiple_of(50) {
@@ -886,6 +888,15 @@ fn script_error_message(err: &Value, name: &str) -> String {
         (Some(source), Some(line)) => format!("{msg} script: {name}, on {source}:{line}."),
         _ => msg,
     }
+}
+
+/// Installs the timeout hook for good: it costs nothing between runs (no Lua runs then) and
+/// saves registering it for every script.
+pub(super) fn install_hook(lua: &Lua) {
+    let _ = lua.set_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+        timeout_hook,
+    );
 }
 
 /// Called every HOOK_EVERY instructions: marks the server busy once the script has run past

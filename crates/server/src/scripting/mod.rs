@@ -99,8 +99,6 @@ pub struct Scripts {
     /// The running script has written: it can no longer be killed.
     dirty: AtomicBool,
     pub functions: RwLock<functions::Libraries>,
-    /// Number of scripts run, for INFO (not reset).
-    pub runs: AtomicU64,
     /// Answers the clients of a worker stuck in a busy script.
     pub responder: busy::BusyResponder,
     /// Set while a script is busy.
@@ -118,7 +116,6 @@ impl Default for Scripts {
             running: AtomicU8::new(Running::None as u8),
             dirty: AtomicBool::new(false),
             functions: RwLock::new(functions::Libraries::default()),
-            runs: AtomicU64::new(0),
             responder: Default::default(),
             busy_info: Mutex::new(None),
         }
