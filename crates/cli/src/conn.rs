@@ -1,13 +1,70 @@
-//! A blocking connection that sends commands and reads RESP2/RESP3 replies.
+//! A blocking connection (TCP or unix socket) that sends commands and reads
+//! RESP2/RESP3 replies, plus the session setup redis-cli does on connect
+//! (AUTH, SELECT, HELLO 3).
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 use cinnabar_resp::{encode_command, Frame};
 
+use crate::args::{Settings, Target};
+
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.write_all(b),
+            Stream::Unix(s) => s.write_all(b),
+        }
+    }
+
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(b),
+            Stream::Unix(s) => s.read(b),
+        }
+    }
+}
+
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     buf: Vec<u8>,
+}
+
+/// A second handle on the same socket, for a writer thread (`--pipe`) or for
+/// aborting a blocking read from a signal handler.
+pub enum Writer {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Write for Writer {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Writer::Tcp(s) => s.write(b),
+            Writer::Unix(s) => s.write(b),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Writer {
+    /// Close both directions, so a blocked reader wakes up with end-of-file.
+    pub fn shutdown(&self) {
+        let _ = match self {
+            Writer::Tcp(s) => s.shutdown(Shutdown::Both),
+            Writer::Unix(s) => s.shutdown(Shutdown::Both),
+        };
+    }
 }
 
 impl Conn {
@@ -16,34 +73,89 @@ impl Conn {
         let stream = TcpStream::connect((host, port))?;
         stream.set_nodelay(true).ok();
         Ok(Conn {
-            stream,
+            stream: Stream::Tcp(stream),
             buf: Vec::new(),
         })
     }
 
-    /// Send one command and read its reply.
-    pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> io::Result<Frame> {
+    /// Connect to a unix socket.
+    pub fn connect_unix(path: &str) -> io::Result<Conn> {
+        Ok(Conn {
+            stream: Stream::Unix(UnixStream::connect(path)?),
+            buf: Vec::new(),
+        })
+    }
+
+    /// Connect to the settings' target.
+    pub fn open(target: &Target) -> io::Result<Conn> {
+        match target {
+            Target::Tcp { host, port } => Conn::connect(host, *port),
+            Target::Unix(path) => Conn::connect_unix(path),
+        }
+    }
+
+    pub fn writer(&self) -> io::Result<Writer> {
+        Ok(match &self.stream {
+            Stream::Tcp(s) => Writer::Tcp(s.try_clone()?),
+            Stream::Unix(s) => Writer::Unix(s.try_clone()?),
+        })
+    }
+
+    /// The socket's file descriptor (for aborting a blocking read from a signal handler).
+    pub fn raw_fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        match &self.stream {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    /// A read timeout for the following reads (`None`: block).
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match &self.stream {
+            Stream::Tcp(s) => s.set_read_timeout(t),
+            Stream::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    /// Send one command without waiting for its reply (pipelining).
+    pub fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) -> io::Result<()> {
         let mut out = Vec::new();
         encode_command(args, &mut out);
-        self.stream.write_all(&out)?;
+        self.stream.write_all(&out)
+    }
+
+    /// Send raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Send one command and read its reply.
+    pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> io::Result<Frame> {
+        self.send(args)?;
         self.read_frame()
+    }
+
+    /// A complete frame already buffered, without reading from the socket.
+    pub fn buffered_frame(&mut self) -> io::Result<Option<Frame>> {
+        match Frame::parse(&self.buf) {
+            Ok(Some((frame, used))) => {
+                self.buf.drain(..used);
+                Ok(Some(frame))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("Protocol error: {e}"),
+            )),
+        }
     }
 
     /// Read the next reply frame.
     pub fn read_frame(&mut self) -> io::Result<Frame> {
         loop {
-            match Frame::parse(&self.buf) {
-                Ok(Some((frame, used))) => {
-                    self.buf.drain(..used);
-                    return Ok(frame);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("Protocol error: {e}"),
-                    ))
-                }
+            if let Some(f) = self.buffered_frame()? {
+                return Ok(f);
             }
             let mut chunk = [0u8; 16 * 1024];
             let n = self.stream.read(&mut chunk)?;
@@ -65,4 +177,68 @@ pub fn error_reason(e: &io::Error) -> String {
         Some(i) => s[..i].to_string(),
         None => s,
     }
+}
+
+/// "host:port" or the socket path, as redis-cli names the server in its errors.
+pub fn target_name(t: &Target) -> String {
+    match t {
+        Target::Tcp { host, port } => format!("{host}:{port}"),
+        Target::Unix(p) => p.clone(),
+    }
+}
+
+/// Connect and set the session up as redis-cli does: AUTH (a failure is reported
+/// but the session goes on), SELECT when the db is not 0, HELLO 3 when asked.
+/// With `quiet`, a connect failure is not reported. Problems go to stderr.
+pub fn connect(s: &Settings, quiet: bool) -> Option<Conn> {
+    let mut conn = match Conn::open(&s.target) {
+        Ok(c) => c,
+        Err(e) => {
+            if !quiet {
+                eprintln!(
+                    "Could not connect to Redis at {}: {}",
+                    target_name(&s.target),
+                    error_reason(&e)
+                );
+            }
+            return None;
+        }
+    };
+    let mut setup = |args: Vec<String>, what: &str, report: bool| -> Option<bool> {
+        match conn.call(&args) {
+            Ok(Frame::Error(e)) => {
+                if report {
+                    eprintln!("{what} failed: {e}");
+                }
+                Some(false)
+            }
+            Ok(_) => Some(true),
+            Err(e) => {
+                eprintln!("\nI/O error: {e}");
+                None
+            }
+        }
+    };
+    if let Some(pw) = &s.password {
+        let mut a = vec!["AUTH".to_string()];
+        a.extend(s.user.clone());
+        a.push(pw.clone());
+        setup(a, "AUTH", true)?;
+    }
+    if s.db != 0
+        && !setup(
+            vec!["SELECT".into(), s.db.to_string()],
+            &format!("SELECT {}", s.db),
+            true,
+        )?
+    {
+        return None;
+    }
+    if s.resp3 != 0 {
+        let ok = setup(vec!["HELLO".into(), "3".into()], "HELLO 3", s.resp3 == 1)?;
+        if !ok && s.resp3 == 1 {
+            return None;
+        }
+    }
+    Some(conn)
 }

@@ -1,0 +1,277 @@
+//! Running commands as redis-cli's `issueCommandRepeat` does: reconnecting when the
+//! link is down, repeating with an interval, following SELECT / MULTI for the
+//! prompt, and streaming MONITOR and SUBSCRIBE output until Ctrl-C.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::Duration;
+
+use cinnabar_resp::Frame;
+
+use crate::args::Settings;
+use crate::conn::{connect, Conn};
+use crate::format::{format_reply, wants_raw_output, Output};
+use crate::help::HelpTable;
+
+/// The socket being streamed from (MONITOR, SUBSCRIBE), or -1. Ctrl-C shuts it
+/// down so the blocked read returns and the REPL goes on; outside streaming,
+/// Ctrl-C ends the program with status 1, as redis-cli.
+static STREAM_FD: AtomicI32 = AtomicI32::new(-1);
+static STREAM_ABORTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    let fd = STREAM_FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        STREAM_ABORTED.store(true, Ordering::SeqCst);
+        // SAFETY: shutdown(2) is async-signal-safe; fd is a socket we own.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    } else {
+        // SAFETY: _exit(2) is async-signal-safe.
+        unsafe { libc::_exit(1) };
+    }
+}
+
+/// Install the interactive-mode SIGINT handler and ignore SIGPIPE (a write to a
+/// dead server must turn into a reconnect, not kill us).
+pub fn install_interactive_signals() {
+    // SAFETY: installing plain C handlers; the handler only uses async-signal-safe calls.
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+/// Why a command could not complete.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Could not connect (already reported).
+    NotConnected,
+    /// The link broke (reported); the connection was dropped.
+    Io,
+}
+
+pub struct Session {
+    pub settings: Settings,
+    pub conn: Option<Conn>,
+    pub interactive: bool,
+    pub in_multi: bool,
+    pre_multi_db: i64,
+    help: Option<HelpTable>,
+}
+
+fn lower(a: &[u8]) -> String {
+    String::from_utf8_lossy(a).to_ascii_lowercase()
+}
+
+impl Session {
+    pub fn new(settings: Settings, interactive: bool) -> Session {
+        Session {
+            settings,
+            conn: None,
+            interactive,
+            in_multi: false,
+            pre_multi_db: 0,
+            help: None,
+        }
+    }
+
+    /// Connect if not connected; `quiet` hides the failure message.
+    pub fn ensure_connected(&mut self, quiet: bool) -> bool {
+        if self.conn.is_none() {
+            // A new connection starts in db `settings.db` (re-selected) and outside MULTI.
+            self.in_multi = false;
+            self.conn = connect(&self.settings, quiet);
+        }
+        self.conn.is_some()
+    }
+
+    pub fn prompt(&self) -> String {
+        if self.conn.is_some() {
+            self.settings.prompt(self.in_multi)
+        } else {
+            "not connected> ".into()
+        }
+    }
+
+    /// The help table, read from the server on first use: COMMAND DOCS, else the
+    /// names from COMMAND, else empty.
+    pub fn help_table(&mut self) -> &HelpTable {
+        if self.help.is_none() {
+            let mut table = None;
+            if self.ensure_connected(true) {
+                let c = self.conn.as_mut().expect("connected");
+                table = c
+                    .call(&["COMMAND", "DOCS"])
+                    .ok()
+                    .and_then(|r| HelpTable::from_docs(&r));
+                if table.is_none() {
+                    table = c
+                        .call(&["COMMAND"])
+                        .ok()
+                        .and_then(|r| HelpTable::from_command(&r));
+                }
+            }
+            self.help = Some(table.unwrap_or_default());
+        }
+        self.help.as_ref().expect("just set")
+    }
+
+    /// A copy of the table, for the line editor's helper.
+    pub fn help_snapshot(&mut self) -> HelpTable {
+        self.help_table().clone()
+    }
+
+    fn print(&self, frame: &Frame, raw_strings: bool) {
+        let out = format_reply(
+            frame,
+            self.settings.output,
+            raw_strings,
+            self.settings.pretty,
+        );
+        let mut stdout = io::stdout().lock();
+        let _ = stdout.write_all(&out);
+        let _ = stdout.flush();
+    }
+
+    /// Run `argv` `repeat` times (negative: forever), as redis-cli does for one-shot
+    /// commands and REPL lines. HELP is answered locally.
+    pub fn run(&mut self, argv: &[Vec<u8>], repeat: i64) -> Result<(), Failure> {
+        let cmd = lower(&argv[0]);
+        if cmd == "help" || cmd == "?" {
+            let args: Vec<String> = argv[1..]
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let text = self
+                .help_table()
+                .help_text(&args, env!("CARGO_PKG_VERSION"));
+            print!("{text}");
+            let _ = io::stdout().flush();
+            return Ok(());
+        }
+        if !self.ensure_connected(false) {
+            return Err(Failure::NotConnected);
+        }
+        let raw_strings = wants_raw_output(argv);
+        let mut left = repeat;
+        while left != 0 {
+            if left > 0 {
+                left -= 1;
+            }
+            let conn = self.conn.as_mut().expect("connected");
+            if let Err(e) = conn.send(argv) {
+                return Err(self.io_failure(e));
+            }
+            match cmd.as_str() {
+                "monitor" => return self.stream(raw_strings, false),
+                "subscribe" | "psubscribe" | "ssubscribe" => {
+                    self.stream(raw_strings, true)?;
+                    continue;
+                }
+                _ => {}
+            }
+            let frame = match conn.read_frame() {
+                Ok(f) => f,
+                Err(e) => return Err(self.io_failure(e)),
+            };
+            let is_err = matches!(frame, Frame::Error(_));
+            if is_err && self.settings.errcode && !self.interactive {
+                if let Frame::Error(e) = &frame {
+                    eprintln!("{e}");
+                }
+                std::process::exit(1);
+            }
+            self.print(&frame, raw_strings);
+            self.track_state(&cmd, argv, &frame);
+            if self.settings.interval_us > 0 {
+                std::thread::sleep(Duration::from_micros(self.settings.interval_us));
+            }
+        }
+        Ok(())
+    }
+
+    /// Follow the commands that change what the prompt shows.
+    fn track_state(&mut self, cmd: &str, argv: &[Vec<u8>], frame: &Frame) {
+        let ok = !matches!(frame, Frame::Error(_));
+        match (cmd, argv.len()) {
+            ("select", 2) if ok => {
+                if let Ok(db) = String::from_utf8_lossy(&argv[1]).parse() {
+                    self.settings.db = db;
+                }
+            }
+            ("multi", 1) if ok => {
+                self.in_multi = true;
+                self.pre_multi_db = self.settings.db;
+            }
+            ("exec", 1) if self.in_multi => {
+                self.in_multi = false;
+                if matches!(frame, Frame::Error(_) | Frame::Null) {
+                    self.settings.db = self.pre_multi_db;
+                }
+            }
+            ("discard", 1) if ok => {
+                self.in_multi = false;
+                self.settings.db = self.pre_multi_db;
+            }
+            ("reset", 1) if ok => {
+                self.in_multi = false;
+                self.settings.db = 0;
+                self.settings.resp3 = 0;
+            }
+            _ => {}
+        }
+    }
+
+    /// Report a broken link as redis-cli does and drop the connection. Outside the
+    /// REPL that ends the program.
+    fn io_failure(&mut self, e: io::Error) -> Failure {
+        eprintln!("Error: {}", crate::conn::error_reason(&e));
+        self.conn = None;
+        if !self.interactive {
+            std::process::exit(1);
+        }
+        Failure::Io
+    }
+
+    /// Print replies as they come (MONITOR, SUBSCRIBE) until an error reply, the
+    /// server closing, or Ctrl-C (which reconnects, as redis-cli).
+    fn stream(&mut self, raw_strings: bool, pubsub: bool) -> Result<(), Failure> {
+        if pubsub && self.settings.output != Output::Raw {
+            println!("Reading messages... (press Ctrl-C to quit)");
+        }
+        let conn = self.conn.as_mut().expect("connected");
+        let fd = conn.raw_fd();
+        STREAM_ABORTED.store(false, Ordering::SeqCst);
+        STREAM_FD.store(fd, Ordering::SeqCst);
+        let result = loop {
+            match conn.read_frame() {
+                Ok(frame) => {
+                    let is_err = matches!(frame, Frame::Error(_));
+                    let out = format_reply(
+                        &frame,
+                        self.settings.output,
+                        raw_strings,
+                        self.settings.pretty,
+                    );
+                    let mut stdout = io::stdout().lock();
+                    let _ = stdout.write_all(&out);
+                    let _ = stdout.flush();
+                    if is_err {
+                        break Ok(());
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        STREAM_FD.store(-1, Ordering::SeqCst);
+        match result {
+            Ok(()) => Ok(()),
+            Err(_) if STREAM_ABORTED.swap(false, Ordering::SeqCst) => {
+                self.conn = None;
+                self.ensure_connected(false);
+                Ok(())
+            }
+            Err(e) => Err(self.io_failure(e)),
+        }
+    }
+}
