@@ -121,12 +121,9 @@ fn tty(frame: &Frame, prefix: &str, pretty: bool, out: &mut Vec<u8>) {
                 tty(k, &child, pretty, out);
                 out.pop(); // the key's newline
                 out.extend_from_slice(b" => ");
-                // A non-empty aggregate value starts on its own line, indented (redis-cli 7.2).
-                let nested = match v {
-                    Frame::Array(x) | Frame::Set(x) | Frame::Push(x) => !x.is_empty(),
-                    Frame::Map(x) => !x.is_empty(),
-                    _ => false,
-                };
+                // A value spanning several lines starts on its own line, indented
+                // (redis-cli 7.2's cliIsMultilineValueTTY).
+                let nested = is_multiline(v);
                 if nested {
                     out.push(b'\n');
                     out.extend_from_slice(child.as_bytes());
@@ -134,6 +131,23 @@ fn tty(frame: &Frame, prefix: &str, pretty: bool, out: &mut Vec<u8>) {
                 tty(v, &child, pretty, out);
             }
         }
+    }
+}
+
+/// Whether the formatted value takes more than one line.
+fn is_multiline(f: &Frame) -> bool {
+    match f {
+        Frame::Array(x) | Frame::Set(x) | Frame::Push(x) => match x.len() {
+            0 => false,
+            1 => is_multiline(&x[0]),
+            _ => true,
+        },
+        Frame::Map(x) => match x.len() {
+            0 => false,
+            1 => is_multiline(&x[0].1),
+            _ => true,
+        },
+        _ => false,
     }
 }
 

@@ -1,0 +1,294 @@
+//! Byte-for-byte comparison with redis-cli: both clients run the same command
+//! lines against one real redis-server started here, in every output mode. Skipped
+//! (with a message) when /usr/bin/redis-server or /usr/bin/redis-cli is missing.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const REDIS_SERVER: &str = "/usr/bin/redis-server";
+const REDIS_CLI: &str = "/usr/bin/redis-cli";
+
+/// A redis-server on a free port (and a unix socket), killed by PID when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+    socket: String,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_redis() -> Option<Redis> {
+    if !std::path::Path::new(REDIS_SERVER).exists() || !std::path::Path::new(REDIS_CLI).exists() {
+        eprintln!("skipping: {REDIS_SERVER} or {REDIS_CLI} not installed");
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir =
+        std::env::temp_dir().join(format!("cinnabar-cli-oracle-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("redis.sock").to_string_lossy().into_owned();
+    let child = Command::new(REDIS_SERVER)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--unixsocket", &socket, "--dir", &dir.to_string_lossy()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server");
+    let r = Redis {
+        child,
+        port,
+        socket,
+        _dir: TempDir(dir),
+    };
+    // Wait until it answers (bounded).
+    for _ in 0..200 {
+        let o = Command::new(REDIS_CLI)
+            .args(["-p", &port.to_string(), "PING"])
+            .output()
+            .unwrap();
+        if o.stdout == b"PONG\n" {
+            return Some(r);
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("redis-server did not start");
+}
+
+fn run(bin: &str, port: u16, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(bin)
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut i = child.stdin.take().unwrap();
+    if let Some(data) = stdin {
+        i.write_all(data).unwrap();
+    }
+    drop(i);
+    child.wait_with_output().unwrap()
+}
+
+/// Both clients give the same stdout, stderr and exit status.
+fn same(r: &Redis, args: &[&str]) {
+    let ours = run(env!("CARGO_BIN_EXE_cinnabar-cli"), r.port, args, None);
+    let theirs = run(REDIS_CLI, r.port, args, None);
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stdout),
+        String::from_utf8_lossy(&theirs.stdout),
+        "stdout of {args:?}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stderr),
+        String::from_utf8_lossy(&theirs.stderr),
+        "stderr of {args:?}"
+    );
+    assert_eq!(
+        ours.status.code(),
+        theirs.status.code(),
+        "status of {args:?}"
+    );
+}
+
+const MODES: &[&[&str]] = &[
+    &[],
+    &["--no-raw"],
+    &["--csv"],
+    &["--json"],
+    &["--quoted-json"],
+];
+
+#[test]
+fn replies_in_every_output_mode() {
+    let Some(r) = start_redis() else { return };
+    let setup: &[&[&str]] = &[
+        &["RPUSH", "l", "a", "b c", "q\"x\n\x01\u{e9}"],
+        &["HSET", "h", "f1", "v1", "f2", "2"],
+        &["ZADD", "z", "1.5", "a", "2", "b"],
+        &["SET", "s", "tab\there \\ back"],
+        &["XADD", "st", "1-1", "f", "v", "g", "w"],
+    ];
+    for c in setup {
+        run(REDIS_CLI, r.port, c, None);
+    }
+    let cases: &[&[&str]] = &[
+        &["PING"],
+        &["GET", "s"],
+        &["GET", "missing"],
+        &["LRANGE", "l", "0", "-1"],
+        &["LRANGE", "none", "0", "-1"],
+        &["INCR", "l"],
+        &["GET", "l"],
+        &["HGETALL", "h"],
+        &["-3", "HGETALL", "h"],
+        &["-3", "HGETALL", "none"],
+        &["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+        &["-3", "ZRANGE", "z", "0", "-1", "WITHSCORES"],
+        &["-3", "ZSCORE", "z", "a"],
+        &["-3", "SMEMBERS", "none"],
+        &["XRANGE", "st", "-", "+"],
+        &["-3", "XRANGE", "st", "-", "+"],
+        &[
+            "EVAL",
+            "return {1,{2,{3,'x'}},'y',{},{'a','b','c','d','e','f','g','h','i','j','k'}}",
+            "0",
+        ],
+        &[
+            "-3",
+            "EVAL",
+            "redis.setresp(3); return {map={a=1,b={set={x=true}}}}",
+            "0",
+        ],
+        &[
+            "-3",
+            "EVAL",
+            "redis.setresp(3); return {true, false, {double=-0.25}, {double=3}}",
+            "0",
+        ],
+        &[
+            "-3",
+            "EVAL",
+            "redis.setresp(3); return {verbatim_string={format='txt',string='hi\\nthere'}}",
+            "0",
+        ],
+        &[
+            "-3",
+            "EVAL",
+            "redis.setresp(3); return {map={k={map={x=1}}}}",
+            "0",
+        ],
+        &[
+            "-3",
+            "EVAL",
+            "redis.setresp(3); return {map={k={'only'}}}",
+            "0",
+        ],
+        &["NOSUCHCOMMAND", "x"],
+        &["-3", "CONFIG", "GET", "maxmemory-policy"],
+    ];
+    for mode in MODES {
+        for c in cases {
+            let args: Vec<&str> = mode.iter().chain(c.iter()).copied().collect();
+            same(&r, &args);
+        }
+    }
+    // -e: an error reply goes to stderr with exit status 1.
+    same(&r, &["-e", "INCR", "l"]);
+    same(&r, &["-e", "GET", "s"]);
+    // INFO-like replies are printed as is, even formatted.
+    same(&r, &["--no-raw", "CLIENT", "LIST", "ID", "999999"]);
+    // -r repeats.
+    same(&r, &["-r", "3", "--no-raw", "LLEN", "l"]);
+}
+
+#[test]
+fn help_scan_pipe_and_stdin_match() {
+    let Some(r) = start_redis() else { return };
+    for args in [
+        &["HELP", "SET"][..],
+        &["HELP", "@string"],
+        &["HELP", "config", "set"],
+        &["HELP", "CONFIG"],
+        &["HELP", "nosuch"],
+    ] {
+        same(&r, args);
+    }
+    for i in 0..30 {
+        run(REDIS_CLI, r.port, &["SET", &format!("key:{i}"), "v"], None);
+    }
+    // SCAN order is the server's; compare as sorted sets of lines.
+    // (--count came with redis-cli 7.2: compared with the 7.0 output without it.)
+    for (args, theirs) in [
+        (&["--scan"][..], &["--scan"][..]),
+        (
+            &["--scan", "--pattern", "key:1*"],
+            &["--scan", "--pattern", "key:1*"],
+        ),
+        (
+            &["--no-raw", "--scan", "--count", "5"],
+            &["--no-raw", "--scan"],
+        ),
+    ] {
+        let sorted = |o: Output| {
+            let mut l: Vec<String> = String::from_utf8(o.stdout)
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect();
+            l.sort();
+            l
+        };
+        assert_eq!(
+            sorted(run(env!("CARGO_BIN_EXE_cinnabar-cli"), r.port, args, None)),
+            sorted(run(REDIS_CLI, r.port, theirs, None)),
+            "{args:?}"
+        );
+    }
+    let mass =
+        b"SET p1 1\r\n*3\r\n$3\r\nSET\r\n$2\r\np2\r\n$1\r\n2\r\n*2\r\n$4\r\nINCR\r\n$1\r\nl\r\n";
+    let ours = run(
+        env!("CARGO_BIN_EXE_cinnabar-cli"),
+        r.port,
+        &["--pipe"],
+        Some(mass),
+    );
+    let theirs = run(REDIS_CLI, r.port, &["--pipe"], Some(mass));
+    assert_eq!(ours.stdout, theirs.stdout);
+    assert_eq!(ours.stderr, theirs.stderr);
+    assert_eq!(ours.status.code(), theirs.status.code());
+    let ours = run(
+        env!("CARGO_BIN_EXE_cinnabar-cli"),
+        r.port,
+        &["-x", "SET", "fromstdin"],
+        Some(b"a\nb"),
+    );
+    let theirs = run(
+        REDIS_CLI,
+        r.port,
+        &["-x", "SET", "fromstdin2"],
+        Some(b"a\nb"),
+    );
+    assert_eq!(ours.stdout, theirs.stdout);
+    same(&r, &["--no-raw", "MGET", "fromstdin", "fromstdin2"]);
+}
+
+#[test]
+fn unix_socket_and_connect_errors() {
+    let Some(r) = start_redis() else { return };
+    same(&r, &["-s", &r.socket.clone(), "--no-raw", "PING"]);
+    same(&r, &["-s", "/nonexistent/sock", "PING"]);
+    let o = Command::new(env!("CARGO_BIN_EXE_cinnabar-cli"))
+        .args(["-s", &r.socket, "SET", "viaunix", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.stdout, b"OK\n");
+}
