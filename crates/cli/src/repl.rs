@@ -243,7 +243,6 @@ pub fn keyspace_total(info: &str) -> u64 {
 /// Run the REPL until QUIT, Ctrl-D (exit 0) or Ctrl-C at the prompt (exit 0, as
 /// redis-cli's line editor returns end of input).
 pub fn repl(mut session: Session) -> anyhow::Result<()> {
-    install_interactive_signals();
     session.ensure_connected(false);
     let table = session.help_snapshot();
     let tty_in = io::stdin().is_terminal();
@@ -258,6 +257,9 @@ pub fn repl(mut session: Session) -> anyhow::Result<()> {
         .build();
     let mut rl: Editor<CliHelper, DefaultHistory> = Editor::with_config(config)?;
     rl.set_helper(Some(helper));
+    // After the editor: it installs its own SIGINT handler when created, and ours must
+    // win outside line editing (in raw mode Ctrl-C is a key, not a signal).
+    install_interactive_signals();
     // History only when typing at a terminal, as redis-cli.
     let history = if tty_in { history_path() } else { None };
     if let Some(h) = &history {

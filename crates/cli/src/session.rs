@@ -260,6 +260,9 @@ impl Session {
                         break Ok(());
                     }
                 }
+                Err(e)
+                    if e.kind() == io::ErrorKind::Interrupted
+                        && !STREAM_ABORTED.load(Ordering::SeqCst) => {}
                 Err(e) => break Err(e),
             }
         };

@@ -292,3 +292,45 @@ fn unix_socket_and_connect_errors() {
         .unwrap();
     assert_eq!(o.stdout, b"OK\n");
 }
+
+#[test]
+fn line_splitting_matches_redis_cli() {
+    let Some(r) = start_redis() else { return };
+    // Each line goes through the REPL reading stdin; ECHO / RPUSH show the arguments.
+    let lines = [
+        r#"echo plain"#,
+        r#"echo "a b""#,
+        r#"echo 'single \'quoted\''"#,
+        r#"echo "\x41\x7a\xff\x0" "\n\r\t\b\a" "\"" "\\""#,
+        r#"echo "\xZZ""#,
+        r#"echo 'no \n escapes'"#,
+        r#"rpush l1 a"b c" 'x'y "" ''"#,
+        r#"echo "unterminated"#,
+        r#"echo 'unterminated"#,
+        r#"echo "closed"next"#,
+        "echo \ttabs\t \t",
+        r#"lrange l1 0 -1"#,
+        r#"3 echo rep"#,
+        r#"0 echo rep"#,
+        r#"-2 echo rep"#,
+        r#"99999999999999999999 echo rep"#,
+    ];
+    let mut input = lines.join("\n").into_bytes();
+    input.push(b'\n');
+    for mode in [&[][..], &["--no-raw"]] {
+        let ours = run(
+            env!("CARGO_BIN_EXE_cinnabar-cli"),
+            r.port,
+            mode,
+            Some(&input),
+        );
+        run(REDIS_CLI, r.port, &["DEL", "l1"], None);
+        let theirs = run(REDIS_CLI, r.port, mode, Some(&input));
+        run(REDIS_CLI, r.port, &["DEL", "l1"], None);
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&theirs.stdout),
+            "{mode:?}"
+        );
+    }
+}
