@@ -148,6 +148,8 @@ pub struct Settings {
     pub interval_us: u64,
     pub errcode: bool,
     pub confirm_above: u64,
+    /// Show out-of-band RESP3 pushes (only when stdout is a terminal, as redis-cli).
+    pub push_output: bool,
 }
 
 impl Settings {
@@ -165,6 +167,7 @@ impl Settings {
             interval_us: 0,
             errcode: false,
             confirm_above: 0,
+            push_output: false,
         }
     }
 
@@ -262,6 +265,7 @@ pub fn settings(args: &Args) -> anyhow::Result<Settings> {
     // redis-cli formats for humans only when stdout is a terminal (FAKETTY forces it).
     let tty = io::stdout().is_terminal() || std::env::var_os("FAKETTY").is_some();
     s.output = if tty { Output::Standard } else { Output::Raw };
+    s.push_output = tty;
     if let Some(uri) = &args.uri {
         parse_uri(uri, &mut s)?;
     }

@@ -536,3 +536,31 @@ impl JsonPretty<'_> {
         Some(())
     }
 }
+
+/// An out-of-band RESP3 push (client-side caching invalidations and such) met while
+/// waiting for a reply, as redis-cli shows it on a terminal:
+/// `-> invalidate: 'k1', 'k2'` for invalidations, the usual formatting otherwise.
+pub fn format_push(frame: &Frame, output: Output, pretty: bool) -> Vec<u8> {
+    if output == Output::Standard {
+        if let Frame::Push(items) = frame {
+            if let [Frame::Bulk(kind), Frame::Array(keys)] = items.as_slice() {
+                if kind.starts_with(b"invalidate") {
+                    let mut out = b"-> invalidate: ".to_vec();
+                    for (i, k) in keys.iter().enumerate() {
+                        if i > 0 {
+                            out.extend_from_slice(b", ");
+                        }
+                        out.push(b'\'');
+                        if let Frame::Bulk(k) = k {
+                            out.extend_from_slice(k);
+                        }
+                        out.push(b'\'');
+                    }
+                    out.push(b'\n');
+                    return out;
+                }
+            }
+        }
+    }
+    format_reply(frame, output, false, pretty)
+}

@@ -10,7 +10,7 @@ use cinnabar_resp::Frame;
 
 use crate::args::Settings;
 use crate::conn::{connect, Conn};
-use crate::format::{format_reply, wants_raw_output, Output};
+use crate::format::{format_push, format_reply, wants_raw_output, Output};
 use crate::help::HelpTable;
 
 /// The socket being streamed from (MONITOR, SUBSCRIBE), or -1. Ctrl-C shuts it
@@ -170,9 +170,22 @@ impl Session {
                 }
                 _ => {}
             }
-            let frame = match conn.read_frame() {
-                Ok(f) => f,
-                Err(e) => return Err(self.io_failure(e)),
+            // Pushes that arrive before the reply (RESP3 invalidations) are shown
+            // apart, on a terminal, as redis-cli's push handler does.
+            let frame = loop {
+                match conn.read_frame() {
+                    Ok(push @ Frame::Push(_)) => {
+                        if self.settings.push_output {
+                            let out =
+                                format_push(&push, self.settings.output, self.settings.pretty);
+                            let mut stdout = io::stdout().lock();
+                            let _ = stdout.write_all(&out);
+                            let _ = stdout.flush();
+                        }
+                    }
+                    Ok(f) => break f,
+                    Err(e) => return Err(self.io_failure(e)),
+                }
             };
             let is_err = matches!(frame, Frame::Error(_));
             if is_err && self.settings.errcode && !self.interactive {

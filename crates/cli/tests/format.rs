@@ -246,3 +246,26 @@ fn pretty_json_reindents_objects_and_arrays_only() {
     let deep = "[".repeat(10_000) + &"]".repeat(10_000);
     assert_eq!(pretty_json(deep.as_bytes()), None);
 }
+
+#[test]
+fn push_messages() {
+    use cinnabar_cli::format::format_push;
+    let inv = Frame::Push(vec![
+        bulk("invalidate"),
+        Frame::Array(vec![bulk("k1"), bulk("k 2")]),
+    ]);
+    assert_eq!(
+        s(format_push(&inv, Output::Standard, false)),
+        "-> invalidate: 'k1', 'k 2'\n"
+    );
+    let msg = Frame::Push(vec![bulk("message"), bulk("ch"), bulk("hi")]);
+    assert_eq!(
+        s(format_push(&msg, Output::Standard, false)),
+        "1) \"message\"\n2) \"ch\"\n3) \"hi\"\n"
+    );
+    assert_eq!(
+        s(format_push(&inv, Output::Raw, false)),
+        "invalidate\nk1\nk 2\n"
+    );
+    assert_eq!(tty(&Frame::Push(vec![])), "(empty push)\n");
+}

@@ -265,6 +265,18 @@ fn subscribe_and_monitor_stream_until_ctrl_c() {
         .unwrap();
     p.send_control('c').unwrap();
     p.exp_string(&prompt).unwrap();
+
+    // RESP3 invalidation pushes are shown before the next reply.
+    p.send_line("hello 3").unwrap();
+    p.exp_string("proto").unwrap();
+    p.send_line("client tracking on").unwrap();
+    p.exp_string("OK\r\n").unwrap();
+    p.send_line("get tracked").unwrap();
+    p.exp_string("(nil)\r\n").unwrap();
+    redis_cli(r.port, &["SET", "tracked", "1"]);
+    p.send_line("ping").unwrap();
+    p.exp_string("-> invalidate: 'tracked'\r\nPONG\r\n")
+        .unwrap();
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
