@@ -11,7 +11,6 @@ use crate::format::Output;
 #[derive(Parser, Debug, Default)]
 #[command(
     name = "cinnabar-cli",
-    version,
     disable_help_flag = true,
     args_override_self = true,
     about = "Cinnabar command-line client (redis-cli compatible)"
@@ -55,6 +54,31 @@ pub struct Args {
     /// Read the last argument from stdin.
     #[arg(short = 'x')]
     pub stdin_arg: bool,
+    /// Read the argument equal to TAG from stdin.
+    #[arg(short = 'X', value_name = "TAG")]
+    pub stdin_tag: Option<String>,
+    /// Delimiter between the elements of an aggregate reply in raw output (default: \n).
+    #[arg(short = 'd')]
+    pub mb_delim: Option<String>,
+    /// Delimiter after each reply in raw output (default: \n).
+    #[arg(short = 'D')]
+    pub cmd_delim: Option<String>,
+    /// Arguments are quoted strings, as typed in the REPL ("\x00", 'a b').
+    #[arg(long = "quoted-input")]
+    pub quoted_input: bool,
+    /// Ask for the password on the terminal, without echo (instead of -a).
+    #[arg(long)]
+    pub askpass: bool,
+    /// Send an EVAL of the Lua script in FILE; the command-line arguments are
+    /// `key1 key2 , arg1 arg2`.
+    #[arg(long, value_name = "FILE")]
+    pub eval: Option<String>,
+    /// Find hot keys (needs an LFU maxmemory-policy on the server).
+    #[arg(long)]
+    pub hotkeys: bool,
+    /// Print the version and exit.
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
     /// Exit with code 1 when the (one-shot) command replies with an error.
     #[arg(short = 'e')]
     pub errcode: bool,
@@ -150,6 +174,9 @@ pub struct Settings {
     pub confirm_above: u64,
     /// Show out-of-band RESP3 pushes (only when stdout is a terminal, as redis-cli).
     pub push_output: bool,
+    /// Raw output: between aggregate elements (`-d`) and after each reply (`-D`).
+    pub mb_delim: Vec<u8>,
+    pub cmd_delim: Vec<u8>,
 }
 
 impl Settings {
@@ -168,6 +195,8 @@ impl Settings {
             errcode: false,
             confirm_above: 0,
             push_output: false,
+            mb_delim: b"\n".to_vec(),
+            cmd_delim: b"\n".to_vec(),
         }
     }
 
@@ -323,6 +352,15 @@ pub fn settings(args: &Args) -> anyhow::Result<Settings> {
         s.interval_us = (i * 1_000_000.0) as u64;
     }
     s.errcode = args.errcode;
+    if let Some(d) = &args.mb_delim {
+        s.mb_delim = d.clone().into_bytes();
+    }
+    if let Some(d) = &args.cmd_delim {
+        s.cmd_delim = d.clone().into_bytes();
+    }
+    if args.askpass {
+        s.password = Some(ask_password("Please input password: ")?);
+    }
     s.confirm_above = args.confirm_above;
     let cli_password =
         args.password.is_some() || args.uri.as_deref().is_some_and(|u| u.contains('@'));
@@ -330,6 +368,30 @@ pub fn settings(args: &Args) -> anyhow::Result<Settings> {
         eprintln!("Warning: Using a password with '-a' or '-u' option on the command line interface may not be safe.");
     }
     Ok(s)
+}
+
+/// Read a password from the terminal with echo off (`--askpass`).
+fn ask_password(prompt: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, Write};
+    eprint!("{prompt}");
+    let _ = io::stderr().flush();
+    let fd = libc::STDIN_FILENO;
+    // SAFETY: termios calls on stdin with a zeroed struct filled by tcgetattr.
+    let mut old: libc::termios = unsafe { std::mem::zeroed() };
+    let is_tty = unsafe { libc::tcgetattr(fd, &mut old) } == 0;
+    if is_tty {
+        let mut quiet = old;
+        quiet.c_lflag &= !libc::ECHO;
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    }
+    let mut line = String::new();
+    let read = io::stdin().lock().read_line(&mut line);
+    if is_tty {
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &old) };
+        eprintln!();
+    }
+    read.context("reading the password")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 #[cfg(test)]

@@ -164,13 +164,23 @@ fn index(out: &mut Vec<u8>, prefix: &str, n: usize, width: usize, sep: char) {
 /// Raw form, as redis-cli prints when stdout is not a terminal (or with `--raw`).
 /// The result ends with a newline (redis-cli's command delimiter).
 pub fn format_raw(frame: &Frame) -> Vec<u8> {
+    format_raw_delim(frame, b"\n", b"\n")
+}
+
+/// Raw form with redis-cli's `-d` (between elements of an aggregate) and `-D`
+/// (after each reply) delimiters.
+pub fn format_raw_delim(frame: &Frame, mb_delim: &[u8], cmd_delim: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    raw(frame, &mut out);
-    out.push(b'\n');
+    raw_d(frame, mb_delim, &mut out);
+    out.extend_from_slice(cmd_delim);
     out
 }
 
 fn raw(frame: &Frame, out: &mut Vec<u8>) {
+    raw_d(frame, b"\n", out)
+}
+
+fn raw_d(frame: &Frame, delim: &[u8], out: &mut Vec<u8>) {
     match frame {
         Frame::Null => {}
         Frame::Error(e) => {
@@ -185,19 +195,19 @@ fn raw(frame: &Frame, out: &mut Vec<u8>) {
         Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(b'\n');
+                    out.extend_from_slice(delim);
                 }
-                raw(item, out);
+                raw_d(item, delim, out);
             }
         }
         Frame::Map(pairs) => {
             for (i, (k, v)) in pairs.iter().enumerate() {
                 if i > 0 {
-                    out.push(b'\n');
+                    out.extend_from_slice(delim);
                 }
-                raw(k, out);
+                raw_d(k, delim, out);
                 out.push(b' ');
-                raw(v, out);
+                raw_d(v, delim, out);
             }
         }
     }
@@ -219,6 +229,18 @@ pub enum Output {
 /// Format one reply for `output`. `raw_strings` is redis-cli's forced raw output for
 /// INFO, CLIENT LIST and friends, whose text is meant to be read as is.
 pub fn format_reply(frame: &Frame, output: Output, raw_strings: bool, pretty: bool) -> Vec<u8> {
+    format_reply_delim(frame, output, raw_strings, pretty, b"\n", b"\n")
+}
+
+/// [`format_reply`] with the raw-mode delimiters of `-d` and `-D`.
+pub fn format_reply_delim(
+    frame: &Frame,
+    output: Output,
+    raw_strings: bool,
+    pretty: bool,
+    mb_delim: &[u8],
+    cmd_delim: &[u8],
+) -> Vec<u8> {
     if raw_strings {
         let mut out = Vec::new();
         // As redis-cli: the text as is, whatever the output mode, no delimiter added.
@@ -228,7 +250,7 @@ pub fn format_reply(frame: &Frame, output: Output, raw_strings: bool, pretty: bo
     match output {
         Output::Standard if pretty => format_tty_pretty(frame),
         Output::Standard => format_tty(frame),
-        Output::Raw => format_raw(frame),
+        Output::Raw => format_raw_delim(frame, mb_delim, cmd_delim),
         Output::Csv => format_csv(frame),
         Output::Json | Output::QuotedJson => format_json(frame, output == Output::QuotedJson),
     }

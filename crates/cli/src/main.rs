@@ -22,6 +22,10 @@ fn connect_or_exit(s: &Settings) -> cinnabar_cli::conn::Conn {
 }
 
 fn run(args: &Args) -> anyhow::Result<i32> {
+    if args.version {
+        println!("cinnabar-cli {}", env!("CARGO_PKG_VERSION"));
+        return Ok(0);
+    }
     let s = settings(args)?;
     let pattern = args.pattern.as_deref().map(str::as_bytes);
     if args.latency || args.latency_history {
@@ -43,6 +47,12 @@ fn run(args: &Args) -> anyhow::Result<i32> {
             args.count,
         ));
     }
+    if args.hotkeys {
+        let mut conn = connect_or_exit(&s);
+        return Ok(modes::hotkeys::hotkeys_mode(
+            &mut conn, &s, pattern, args.count,
+        ));
+    }
     if args.stat {
         let conn = connect_or_exit(&s);
         let limit = args.repeat.filter(|&r| r > 0).map(|r| r as u64);
@@ -52,21 +62,49 @@ fn run(args: &Args) -> anyhow::Result<i32> {
         let mut conn = connect_or_exit(&s);
         return Ok(modes::scan::scan_mode(&mut conn, &s, pattern, args.count));
     }
-    if args.command.is_empty() {
+    if args.command.is_empty() && args.eval.is_none() {
         repl(Session::new(s, true))?;
         return Ok(0);
     }
-    let mut argv: Vec<Vec<u8>> = args
-        .command
-        .iter()
-        .map(|a| a.clone().into_encoded_bytes())
-        .collect();
+    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.command.len() + 1);
+    for a in &args.command {
+        let a = a.clone().into_encoded_bytes();
+        if args.quoted_input {
+            // Each argument must be exactly one (possibly quoted) word.
+            match cinnabar_cli::split_args(&a) {
+                Some(mut words) if words.len() == 1 => argv.push(words.remove(0)),
+                _ => {
+                    println!("Invalid quoted string");
+                    return Ok(1);
+                }
+            }
+        } else {
+            argv.push(a);
+        }
+    }
+    if let Some(file) = &args.eval {
+        let script = match std::fs::read(file) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "Can't open file '{file}': {}",
+                    cinnabar_cli::conn::error_reason(&e)
+                );
+                return Ok(1);
+            }
+        };
+        argv = eval_argv(script, argv);
+    }
     if args.stdin_arg {
-        let mut data = Vec::new();
-        io::stdin()
-            .read_to_end(&mut data)
-            .context("reading stdin")?;
-        argv.push(data);
+        argv.push(read_stdin()?);
+    } else if let Some(tag) = &args.stdin_tag {
+        match argv.iter().position(|a| a == tag.as_bytes()) {
+            Some(i) => argv[i] = read_stdin()?,
+            None => {
+                eprintln!("Using -X option but stdin tag not match.");
+                return Ok(1);
+            }
+        }
     }
     let repeat = s.repeat;
     let mut session = Session::new(s, false);
@@ -75,6 +113,28 @@ fn run(args: &Args) -> anyhow::Result<i32> {
         Ok(()) => 0,
         Err(_) => 1,
     })
+}
+
+fn read_stdin() -> anyhow::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    io::stdin()
+        .read_to_end(&mut data)
+        .context("reading stdin")?;
+    Ok(data)
+}
+
+/// `EVAL script numkeys keys... args...` from `--eval`'s `key1 key2 , arg1 arg2`.
+fn eval_argv(script: Vec<u8>, args: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let comma = args.iter().position(|a| a == b",");
+    let keys = comma.unwrap_or(args.len());
+    let mut argv = vec![b"EVAL".to_vec(), script, keys.to_string().into_bytes()];
+    argv.extend(
+        args.into_iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != comma)
+            .map(|(_, a)| a),
+    );
+    argv
 }
 
 fn main() -> ExitCode {

@@ -10,7 +10,7 @@ use cinnabar_resp::Frame;
 
 use crate::args::Settings;
 use crate::conn::{connect, Conn};
-use crate::format::{format_push, format_reply, wants_raw_output, Output};
+use crate::format::{format_push, format_reply_delim, wants_raw_output, Output};
 use crate::help::HelpTable;
 
 /// The socket being streamed from (MONITOR, SUBSCRIBE), or -1. Ctrl-C shuts it
@@ -122,11 +122,13 @@ impl Session {
     }
 
     fn print(&self, frame: &Frame, raw_strings: bool) {
-        let out = format_reply(
+        let out = format_reply_delim(
             frame,
             self.settings.output,
             raw_strings,
             self.settings.pretty,
+            &self.settings.mb_delim,
+            &self.settings.cmd_delim,
         );
         let mut stdout = io::stdout().lock();
         let _ = stdout.write_all(&out);
@@ -260,11 +262,13 @@ impl Session {
             match conn.read_frame() {
                 Ok(frame) => {
                     let is_err = matches!(frame, Frame::Error(_));
-                    let out = format_reply(
+                    let out = format_reply_delim(
                         &frame,
                         self.settings.output,
                         raw_strings,
                         self.settings.pretty,
+                        &self.settings.mb_delim,
+                        &self.settings.cmd_delim,
                     );
                     let mut stdout = io::stdout().lock();
                     let _ = stdout.write_all(&out);

@@ -419,3 +419,15 @@ fn repl_reconnects_after_server_restart() {
     );
     drop(srv2);
 }
+
+#[test]
+fn version_flag() {
+    let o = Command::new(env!("CARGO_BIN_EXE_cinnabar-cli"))
+        .arg("-v")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("cinnabar-cli {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}

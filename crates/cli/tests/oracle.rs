@@ -334,3 +334,78 @@ fn line_splitting_matches_redis_cli() {
         );
     }
 }
+
+#[test]
+fn delimiters_eval_quoted_input_stdin_tag_and_hotkeys_match() {
+    let Some(r) = start_redis() else { return };
+    run(REDIS_CLI, r.port, &["RPUSH", "dl", "a", "b", "c"], None);
+    let dir = std::env::temp_dir().join(format!("cinnabar-cli-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("s.lua");
+    std::fs::write(&script, "return {KEYS[1], ARGV[1], #KEYS, #ARGV}").unwrap();
+    let script = script.to_string_lossy().into_owned();
+    for args in [
+        &["-d", ",", "LRANGE", "dl", "0", "-1"][..],
+        &["-D", "|", "-d", ":", "LRANGE", "dl", "0", "-1"],
+        &["-d", ",", "--no-raw", "LRANGE", "dl", "0", "-1"],
+        &["--eval", &script, "k1", "k2", ",", "a1", "a2"],
+        &["--eval", &script],
+        &["--eval", "/nonexistent/x.lua"],
+        &["--quoted-input", "ECHO", "\"a\\x41 b\""],
+        &["--quoted-input", "ECHO", "\"a\" b"],
+    ] {
+        same(&r, args);
+    }
+    let ours = run(
+        env!("CARGO_BIN_EXE_cinnabar-cli"),
+        r.port,
+        &["-X", "TAG", "SET", "TAG", "v"],
+        Some(b"fromtag"),
+    );
+    assert_eq!(ours.stdout, b"OK\n");
+    same(&r, &["GET", "fromtag"]);
+    let ours = run(
+        env!("CARGO_BIN_EXE_cinnabar-cli"),
+        r.port,
+        &["-X", "TAG", "SET", "a", "b"],
+        Some(b"x"),
+    );
+    let theirs = run(
+        REDIS_CLI,
+        r.port,
+        &["-X", "TAG", "SET", "a", "b"],
+        Some(b"x"),
+    );
+    assert_eq!(ours.stderr, theirs.stderr);
+    assert_eq!(ours.status.code(), theirs.status.code());
+    // --hotkeys: the server's error without an LFU policy, the report with one.
+    let hot = |bin: &str| run(bin, r.port, &["--hotkeys"], None);
+    let (o, t) = (hot(env!("CARGO_BIN_EXE_cinnabar-cli")), hot(REDIS_CLI));
+    assert_eq!(
+        (o.stdout, o.stderr, o.status.code()),
+        (t.stdout, t.stderr, t.status.code())
+    );
+    run(
+        REDIS_CLI,
+        r.port,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"],
+        None,
+    );
+    // Keys written under LFU start with a counter; reads raise it.
+    run(REDIS_CLI, r.port, &["SET", "hot", "1"], None);
+    for _ in 0..3 {
+        run(REDIS_CLI, r.port, &["GET", "hot"], None);
+    }
+    let (o, t) = (hot(env!("CARGO_BIN_EXE_cinnabar-cli")), hot(REDIS_CLI));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("hot key found with counter: "), "{out}");
+    // LFU counters decay with the minutes: compare with the numbers masked.
+    let mask = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .collect()
+    };
+    assert_eq!(mask(&out), mask(&String::from_utf8_lossy(&t.stdout)));
+    assert_eq!(o.status.code(), t.status.code());
+    let _ = std::fs::remove_dir_all(&dir);
+}

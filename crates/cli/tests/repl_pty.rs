@@ -342,3 +342,16 @@ fn hints_match_redis_cli() {
         );
     }
 }
+
+#[test]
+fn askpass_reads_the_password_without_echo() {
+    let srv = TestServer::with_args(&[("requirepass", "s3cret")]);
+    let port = srv.addr().port();
+    let home = TempHome::new("askpass");
+    let mut p = spawn_cli(CLI, port, &home, &["--askpass", "PING"]);
+    p.exp_string("Please input password: ").unwrap();
+    p.send_line("s3cret").unwrap();
+    let rest = p.exp_string("PONG").unwrap();
+    assert!(!rest.contains("s3cret"), "password echoed: {rest:?}");
+    p.exp_eof().unwrap();
+}

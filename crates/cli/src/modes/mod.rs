@@ -1,7 +1,8 @@
 //! redis-cli's special modes: `--pipe`, `--scan`, `--bigkeys` / `--memkeys`,
-//! `--latency` / `--latency-history` and `--stat`. Each returns the exit status.
+//! `--hotkeys`, `--latency` / `--latency-history` and `--stat`. Each returns the exit status.
 
 pub mod bigkeys;
+pub mod hotkeys;
 pub mod latency;
 pub mod pipe;
 pub mod scan;
