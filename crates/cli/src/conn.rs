@@ -34,7 +34,92 @@ impl Stream {
 
 pub struct Conn {
     stream: Stream,
+    /// Bytes read but not parsed yet start at `pos`: consumed frames only move the
+    /// offset, and the buffer is compacted before reading more, so a burst of small
+    /// replies (--pipe) costs no quadratic copying.
     buf: Vec<u8>,
+    pos: usize,
+    /// Progress of the search for the end of the frame being received, so that a
+    /// big reply arriving in many reads is scanned once, not re-parsed per read.
+    scan: FrameScan,
+}
+
+/// Finds where a complete RESP frame ends, resumably: `off` is where the next
+/// element header starts (relative to the unparsed data), `pending` the elements
+/// still expected by each open aggregate.
+#[derive(Default, Debug, Clone)]
+pub(crate) struct FrameScan {
+    off: usize,
+    pending: Vec<u64>,
+}
+
+impl FrameScan {
+    /// The length of the first complete frame of `buf`, `Ok(None)` if more bytes are
+    /// needed (the progress is kept), `Err` for malformed headers.
+    pub(crate) fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, ()> {
+        loop {
+            let Some(nl) = buf
+                .get(self.off..)
+                .and_then(|b| b.windows(2).position(|w| w == b"\r\n"))
+                .map(|i| self.off + i)
+            else {
+                return Ok(None);
+            };
+            let t = buf[self.off];
+            let num = || -> Result<i64, ()> {
+                std::str::from_utf8(&buf[self.off + 1..nl])
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or(())
+            };
+            let mut next = nl + 2;
+            match t {
+                b'$' | b'!' | b'=' => {
+                    let n = num()?;
+                    if n >= 0 {
+                        next = nl + 2 + n as usize + 2;
+                        if next > buf.len() {
+                            return Ok(None);
+                        }
+                    }
+                }
+                b'*' | b'~' | b'>' | b'%' | b'|' => {
+                    let n = num()?;
+                    if n > 0 {
+                        let n = n as u64;
+                        let count = match t {
+                            b'%' => n * 2,
+                            b'|' => n * 2 + 1, // the pairs, then the annotated value
+                            _ => n,
+                        };
+                        self.pending.push(count);
+                        self.off = next;
+                        continue;
+                    }
+                }
+                b'+' | b'-' | b':' | b',' | b'#' | b'_' | b'(' => {}
+                _ => return Err(()),
+            }
+            self.off = next;
+            // One element done: close the aggregates it completes.
+            loop {
+                match self.pending.last_mut() {
+                    None => {
+                        let end = self.off;
+                        self.off = 0;
+                        return Ok(Some(end));
+                    }
+                    Some(c) => {
+                        *c -= 1;
+                        if *c > 0 {
+                            break;
+                        }
+                        self.pending.pop();
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A second handle on the same socket, for a writer thread (`--pipe`) or for
@@ -75,6 +160,8 @@ impl Conn {
         Ok(Conn {
             stream: Stream::Tcp(stream),
             buf: Vec::new(),
+            pos: 0,
+            scan: FrameScan::default(),
         })
     }
 
@@ -83,6 +170,8 @@ impl Conn {
         Ok(Conn {
             stream: Stream::Unix(UnixStream::connect(path)?),
             buf: Vec::new(),
+            pos: 0,
+            scan: FrameScan::default(),
         })
     }
 
@@ -138,9 +227,29 @@ impl Conn {
 
     /// A complete frame already buffered, without reading from the socket.
     pub fn buffered_frame(&mut self) -> io::Result<Option<Frame>> {
-        match Frame::parse(&self.buf) {
+        let data = &self.buf[self.pos..];
+        let end = match self.scan.scan(data) {
+            Ok(None) => return Ok(None),
+            Ok(Some(end)) => end,
+            // Malformed: the parser names the problem (it fails on what is there).
+            Err(()) => {
+                self.scan = FrameScan::default();
+                if let Ok(Some((frame, used))) = Frame::parse(data) {
+                    self.pos += used;
+                    return Ok(Some(frame));
+                }
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    match Frame::parse(data) {
+                        Err(e) => format!("Protocol error: {e}"),
+                        _ => "Protocol error".to_string(),
+                    },
+                ));
+            }
+        };
+        match Frame::parse(&data[..end]) {
             Ok(Some((frame, used))) => {
-                self.buf.drain(..used);
+                self.pos += used;
                 Ok(Some(frame))
             }
             Ok(None) => Ok(None),
@@ -157,7 +266,11 @@ impl Conn {
             if let Some(f) = self.buffered_frame()? {
                 return Ok(f);
             }
-            let mut chunk = [0u8; 16 * 1024];
+            if self.pos > 0 {
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+            }
+            let mut chunk = [0u8; 64 * 1024];
             let n = self.stream.read(&mut chunk)?;
             if n == 0 {
                 return Err(io::Error::new(
@@ -241,4 +354,40 @@ pub fn connect(s: &Settings, quiet: bool) -> Option<Conn> {
         }
     }
     Some(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrameScan;
+
+    /// Feeding a frame byte by byte finds its end exactly once, at the right place.
+    fn ends(data: &[u8]) -> Vec<usize> {
+        let mut scan = FrameScan::default();
+        let mut found = Vec::new();
+        let mut start = 0;
+        for i in 1..=data.len() {
+            if let Some(len) = scan.scan(&data[start..i]).unwrap() {
+                start += len;
+                found.push(start);
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn frame_ends() {
+        assert_eq!(ends(b"+OK\r\n:1\r\n"), vec![5, 9]);
+        assert_eq!(ends(b"$3\r\na\r\n\r\n$-1\r\n"), vec![9, 14]);
+        assert_eq!(
+            ends(b"*2\r\n$1\r\na\r\n*1\r\n:2\r\n*0\r\n*-1\r\n"),
+            vec![19, 23, 28]
+        );
+        assert_eq!(ends(b"%1\r\n+k\r\n~2\r\n#t\r\n_\r\n,1.5\r\n"), vec![19, 25]);
+        assert_eq!(
+            ends(b"|1\r\n+a\r\n:1\r\n+v\r\n>1\r\n=7\r\ntxt:abc\r\n"),
+            vec![16, 33]
+        );
+        assert!(FrameScan::default().scan(b"?x\r\n").is_err());
+        assert!(FrameScan::default().scan(b"$x\r\n").is_err());
+    }
 }
