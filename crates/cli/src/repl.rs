@@ -254,6 +254,10 @@ pub fn repl(mut session: Session) -> anyhow::Result<()> {
     let config = rustyline::Config::builder()
         .completion_type(rustyline::CompletionType::Circular)
         .auto_add_history(false)
+        // Pasted lines run one by one, as in redis-cli: no bracketed paste (it would
+        // join them into one command), and keys typed ahead are kept between lines
+        // (rustyline's buffer-redux feature).
+        .bracketed_paste(false)
         .build();
     let mut rl: Editor<CliHelper, DefaultHistory> = Editor::with_config(config)?;
     rl.set_helper(Some(helper));

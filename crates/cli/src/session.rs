@@ -186,6 +186,11 @@ impl Session {
                         }
                     }
                     Ok(f) => break f,
+                    // A server that shuts down as asked closes the link: not an error.
+                    Err(_) if cmd == "shutdown" => {
+                        self.conn = None;
+                        return Ok(());
+                    }
                     Err(e) => return Err(self.io_failure(e)),
                 }
             };

@@ -409,3 +409,21 @@ fn delimiters_eval_quoted_input_stdin_tag_and_hotkeys_match() {
     assert_eq!(o.status.code(), t.status.code());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn shutdown_is_quiet() {
+    // Each client stops its own server: no output, status 0.
+    for bin in [env!("CARGO_BIN_EXE_cinnabar-cli"), REDIS_CLI] {
+        let Some(r) = start_redis() else { return };
+        let o = run(bin, r.port, &["SHUTDOWN", "NOSAVE"], None);
+        assert_eq!(
+            (
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+                o.status.code()
+            ),
+            (String::new(), String::new(), Some(0)),
+            "{bin}"
+        );
+    }
+}

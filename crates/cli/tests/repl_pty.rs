@@ -355,3 +355,45 @@ fn askpass_reads_the_password_without_echo() {
     assert!(!rest.contains("s3cret"), "password echoed: {rest:?}");
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn connect_command_and_hint_preference() {
+    let a = TestServer::start();
+    let b = TestServer::start();
+    let (pa, pb) = (a.addr().port(), b.addr().port());
+    let home = TempHome::new("connect");
+    let mut p = spawn_cli(CLI, pa, &home, &[]);
+    p.exp_string(&format!("127.0.0.1:{pa}> ")).unwrap();
+    p.send_line("set where a").unwrap();
+    p.exp_string("OK").unwrap();
+    p.send_line(&format!("connect 127.0.0.1 {pb}")).unwrap();
+    p.exp_string(&format!("127.0.0.1:{pb}> ")).unwrap();
+    p.send_line("get where").unwrap();
+    p.exp_string("(nil)").unwrap();
+    p.send_line(":set nohints").unwrap();
+    p.exp_string(&format!("127.0.0.1:{pb}> ")).unwrap();
+    p.send_line("get nohint").unwrap();
+    let shown = p.exp_string("(nil)").unwrap();
+    assert!(!shown.contains("\x1b[90m"), "hint shown: {shown:?}");
+    p.send_line(":set hints").unwrap();
+    p.exp_string(&format!("127.0.0.1:{pb}> ")).unwrap();
+    p.send("get ").unwrap();
+    p.flush().unwrap();
+    p.exp_string("\x1b[90mkey").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn pasted_lines_run_one_by_one() {
+    let srv = TestServer::start();
+    let port = srv.addr().port();
+    let home = TempHome::new("paste");
+    let mut p = spawn_cli(CLI, port, &home, &[]);
+    p.exp_string(&format!("127.0.0.1:{port}> ")).unwrap();
+    p.send("set p1 one\rset p2 two\rmget p1 p2\r").unwrap();
+    p.flush().unwrap();
+    p.exp_string("1) \"one\"\r\n2) \"two\"\r\n").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
