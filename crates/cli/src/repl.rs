@@ -87,7 +87,14 @@ impl Helper for CliHelper {}
 pub fn highlight_line(table: &HelpTable, line: &str) -> String {
     let words = tokens(line);
     let argv: Vec<String> = words.iter().map(|&(s, e)| line[s..e].to_string()).collect();
-    let n_cmd = table.command_words(&argv);
+    // The REPL's own commands count as known too.
+    let local = argv.first().is_some_and(|w| {
+        matches!(
+            w.to_ascii_lowercase().as_str(),
+            "help" | "?" | "quit" | "exit" | "clear" | "connect"
+        ) || w.starts_with(':')
+    });
+    let n_cmd = if local { 1 } else { table.command_words(&argv) };
     let mut out = String::with_capacity(line.len() + 32);
     let mut last = 0;
     for (i, &(s, e)) in words.iter().enumerate() {
@@ -359,6 +366,13 @@ pub fn repl(mut session: Session) -> anyhow::Result<()> {
         }
         let start = Instant::now();
         let _ = session.run(&argv, repeat);
+        // Started without a server: hints and completion come once it answers.
+        if rl.helper().is_some_and(|h| h.table.is_empty()) && session.conn.is_some() {
+            let table = session.help_snapshot();
+            if let Some(h) = rl.helper_mut() {
+                h.table = table;
+            }
+        }
         let elapsed = start.elapsed().as_secs_f64();
         if elapsed >= 0.5 && session.settings.output == Output::Standard {
             println!("({elapsed:.2}s)");
@@ -377,6 +391,21 @@ fn set_hints(rl: &mut Editor<CliHelper, DefaultHistory>, on: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn highlighting() {
+        let t = HelpTable::from_command(&cinnabar_resp::Frame::Array(vec![
+            cinnabar_resp::Frame::Array(vec![cinnabar_resp::Frame::Bulk("get".into())]),
+        ]))
+        .unwrap();
+        assert_eq!(
+            highlight_line(&t, "get \"a b\" 12 x"),
+            "\x1b[1;33mget\x1b[0m \x1b[32m\"a b\"\x1b[0m \x1b[36m12\x1b[0m x"
+        );
+        assert_eq!(highlight_line(&t, "gte k"), "\x1b[31mgte\x1b[0m k");
+        assert_eq!(highlight_line(&t, "help get"), "\x1b[1;33mhelp\x1b[0m get");
+        assert_eq!(highlight_line(&HelpTable::default(), "gte k"), "gte k");
+    }
 
     #[test]
     fn token_ranges() {

@@ -96,7 +96,9 @@ impl Session {
     /// The help table, read from the server on first use: COMMAND DOCS, else the
     /// names from COMMAND, else empty.
     pub fn help_table(&mut self) -> &HelpTable {
-        if self.help.is_none() {
+        // An empty table (the server was down) is read again once connected.
+        let stale = self.help.as_ref().is_some_and(|t| t.is_empty()) && self.conn.is_some();
+        if self.help.is_none() || stale {
             let mut table = None;
             if self.ensure_connected(true) {
                 let c = self.conn.as_mut().expect("connected");

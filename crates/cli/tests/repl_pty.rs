@@ -397,3 +397,25 @@ fn pasted_lines_run_one_by_one() {
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn started_without_a_server_gets_hints_once_connected() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let home = TempHome::new("late");
+    let mut p = spawn_cli(CLI, port, &home, &[]);
+    p.exp_string("Could not connect to Redis at").unwrap();
+    p.exp_string("not connected> ").unwrap();
+    let port_s = port.to_string();
+    let _srv = TestServer::with_args(&[("port", &port_s)]);
+    p.send_line("ping").unwrap();
+    p.exp_string("PONG\r\n").unwrap();
+    p.send("get ").unwrap();
+    p.flush().unwrap();
+    p.exp_string("\x1b[90mkey").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_eof().unwrap();
+}
