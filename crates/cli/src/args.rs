@@ -202,6 +202,11 @@ impl Settings {
 
     /// Prompt shown in the REPL: `host:port[db]> ` or `redis /path[db]> `.
     pub fn prompt(&self, in_multi: bool) -> String {
+        self.prompt_full(in_multi, false)
+    }
+
+    /// The prompt with redis-cli 7.2's `(subscribed mode)` mark when subscribed.
+    pub fn prompt_full(&self, in_multi: bool, subscribed: bool) -> String {
         let mut p = match &self.target {
             Target::Unix(path) => format!("redis {path}"),
             Target::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
@@ -212,6 +217,9 @@ impl Settings {
         }
         if in_multi {
             p.push_str("(TX)");
+        }
+        if subscribed {
+            p.push_str("(subscribed mode)");
         }
         p.push_str("> ");
         p

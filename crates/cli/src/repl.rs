@@ -277,8 +277,17 @@ pub fn repl(mut session: Session) -> anyhow::Result<()> {
         let _ = rl.load_history(h);
     }
     loop {
+        if session.pubsub {
+            session.wait_for_messages_or_stdin();
+        }
         let line = match rl.readline(&session.prompt()) {
             Ok(line) => line,
+            // Ctrl-C / Ctrl-D while subscribed leave subscribed mode (a new connection).
+            Err(ReadlineError::Interrupted) | Err(ReadlineError::Eof) if session.pubsub => {
+                session.conn = None;
+                session.ensure_connected(false);
+                continue;
+            }
             Err(ReadlineError::Interrupted) | Err(ReadlineError::Eof) => break,
             Err(e) => return Err(e.into()),
         };

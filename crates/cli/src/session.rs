@@ -55,6 +55,11 @@ pub struct Session {
     pub conn: Option<Conn>,
     pub interactive: bool,
     pub in_multi: bool,
+    /// Subscribed to channels (redis-cli 7.2's pubsub mode): messages are shown while
+    /// waiting for input, and the prompt says so.
+    pub pubsub: bool,
+    /// The connection speaks RESP3 (pub/sub messages are pushes, not arrays).
+    resp3: bool,
     pre_multi_db: i64,
     help: Option<HelpTable>,
 }
@@ -70,6 +75,8 @@ impl Session {
             conn: None,
             interactive,
             in_multi: false,
+            pubsub: false,
+            resp3: false,
             pre_multi_db: 0,
             help: None,
         }
@@ -80,14 +87,16 @@ impl Session {
         if self.conn.is_none() {
             // A new connection starts in db `settings.db` (re-selected) and outside MULTI.
             self.in_multi = false;
+            self.pubsub = false;
             self.conn = connect(&self.settings, quiet);
+            self.resp3 = self.conn.is_some() && self.settings.resp3 == 1;
         }
         self.conn.is_some()
     }
 
     pub fn prompt(&self) -> String {
         if self.conn.is_some() {
-            self.settings.prompt(self.in_multi)
+            self.settings.prompt_full(self.in_multi, self.pubsub)
         } else {
             "not connected> ".into()
         }
@@ -157,6 +166,11 @@ impl Session {
             return Err(Failure::NotConnected);
         }
         let raw_strings = wants_raw_output(argv);
+        let is_sub = matches!(cmd.as_str(), "subscribe" | "psubscribe" | "ssubscribe");
+        let is_unsub = matches!(
+            cmd.as_str(),
+            "unsubscribe" | "punsubscribe" | "sunsubscribe"
+        );
         let mut left = repeat;
         while left != 0 {
             if left > 0 {
@@ -166,50 +180,183 @@ impl Session {
             if let Err(e) = conn.send(argv) {
                 return Err(self.io_failure(e));
             }
-            match cmd.as_str() {
-                "monitor" => return self.stream(raw_strings, false),
-                "subscribe" | "psubscribe" | "ssubscribe" => {
-                    self.stream(raw_strings, true)?;
-                    continue;
-                }
-                _ => {}
+            if cmd == "monitor" {
+                return self.stream(raw_strings);
             }
-            // Pushes that arrive before the reply (RESP3 invalidations) are shown
-            // apart, on a terminal, as redis-cli's push handler does.
+            // (Un)subscribe commands are confirmed by one push per channel named
+            // (at least one).
+            let mut expected = if is_sub || is_unsub {
+                (argv.len() - 1).max(1)
+            } else {
+                0
+            };
             let frame = loop {
-                match conn.read_frame() {
-                    Ok(push @ Frame::Push(_)) => {
-                        if self.settings.push_output {
-                            let out =
-                                format_push(&push, self.settings.output, self.settings.pretty);
-                            let mut stdout = io::stdout().lock();
-                            let _ = stdout.write_all(&out);
-                            let _ = stdout.flush();
-                        }
-                    }
-                    Ok(f) => break f,
+                let conn = self.conn.as_mut().expect("connected");
+                let frame = match conn.read_frame() {
+                    Ok(f) => f,
                     // A server that shuts down as asked closes the link: not an error.
                     Err(_) if cmd == "shutdown" => {
                         self.conn = None;
                         return Ok(());
                     }
                     Err(e) => return Err(self.io_failure(e)),
+                };
+                if self.pubsub || expected > 0 {
+                    if let Some(kind) = self.pubsub_kind(&frame) {
+                        // Messages and confirmations are shown as they come.
+                        self.print(&frame, false);
+                        if expected > 0 && kind.eq_ignore_ascii_case(&cmd) {
+                            if is_sub {
+                                self.pubsub = true;
+                            }
+                            expected -= 1;
+                            if expected == 0 {
+                                break None;
+                            }
+                        }
+                        continue;
+                    }
                 }
+                if let Frame::Push(_) = frame {
+                    // Out-of-band pushes (RESP3 invalidations) are shown apart, on a
+                    // terminal, as redis-cli's push handler does.
+                    if self.settings.push_output {
+                        let out = format_push(&frame, self.settings.output, self.settings.pretty);
+                        let mut stdout = io::stdout().lock();
+                        let _ = stdout.write_all(&out);
+                        let _ = stdout.flush();
+                    }
+                    continue;
+                }
+                break Some(frame);
             };
-            let is_err = matches!(frame, Frame::Error(_));
-            if is_err && self.settings.errcode && !self.interactive {
-                if let Frame::Error(e) = &frame {
-                    eprintln!("{e}");
+            if let Some(frame) = frame {
+                let is_err = matches!(frame, Frame::Error(_));
+                if is_err && self.settings.errcode && !self.interactive {
+                    if let Frame::Error(e) = &frame {
+                        eprintln!("{e}");
+                    }
+                    std::process::exit(1);
                 }
-                std::process::exit(1);
+                self.print(&frame, raw_strings);
+                self.track_state(&cmd, argv, &frame);
             }
-            self.print(&frame, raw_strings);
-            self.track_state(&cmd, argv, &frame);
+            if self.pubsub && !self.interactive {
+                // One-shot SUBSCRIBE: show messages until the link ends or Ctrl-C.
+                return self.stream(false);
+            }
             if self.settings.interval_us > 0 {
                 std::thread::sleep(Duration::from_micros(self.settings.interval_us));
             }
         }
         Ok(())
+    }
+
+    /// For a pub/sub message or (un)subscribe confirmation, its kind ("message",
+    /// "subscribe", ...): a push in RESP3, an array in RESP2, as redis-cli's isPubsubPush.
+    fn pubsub_kind(&self, f: &Frame) -> Option<String> {
+        let items = match (f, self.resp3) {
+            (Frame::Push(items), true) | (Frame::Array(items), false) => items,
+            _ => return None,
+        };
+        match items.first() {
+            Some(Frame::Bulk(k)) if items.len() >= 3 => (k.ends_with(b"message")
+                || k.ends_with(b"subscribe"))
+            .then(|| String::from_utf8_lossy(k).into_owned()),
+            _ => None,
+        }
+    }
+
+    /// Subscribed, in the REPL: show messages until a key is pressed (then the
+    /// caller reads a command) or Ctrl-C (which reconnects, leaving subscribed mode),
+    /// as redis-cli 7.2's cliWaitForMessagesOrStdin.
+    pub fn wait_for_messages_or_stdin(&mut self) {
+        use std::io::IsTerminal;
+        let show_info = self.settings.output != Output::Raw
+            && (io::stdout().is_terminal() || std::env::var_os("FAKETTY").is_some());
+        let color = show_info && std::env::var("TERM").is_ok_and(|t| t.contains("xterm"));
+        // Any key must wake us up: no line buffering, no echo, while waiting.
+        let stdin_fd = libc::STDIN_FILENO;
+        // SAFETY: termios calls on stdin with a struct filled by tcgetattr.
+        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        let tty = unsafe { libc::tcgetattr(stdin_fd, &mut saved) } == 0;
+        if tty {
+            let mut m = saved;
+            m.c_lflag &= !(libc::ECHO | libc::ICANON);
+            unsafe { libc::tcsetattr(stdin_fd, libc::TCSANOW, &m) };
+        }
+        STREAM_ABORTED.store(false, Ordering::SeqCst);
+        while self.pubsub {
+            let Some(conn) = self.conn.as_mut() else {
+                break;
+            };
+            // Replies already buffered first.
+            while let Ok(Some(f)) = conn.buffered_frame() {
+                let out = format_reply_delim(
+                    &f,
+                    self.settings.output,
+                    false,
+                    self.settings.pretty,
+                    &self.settings.mb_delim,
+                    &self.settings.cmd_delim,
+                );
+                let mut stdout = io::stdout().lock();
+                let _ = stdout.write_all(&out);
+                let _ = stdout.flush();
+            }
+            if show_info {
+                let (on, off) = if color {
+                    ("\x1b[1;90m", "\x1b[0m")
+                } else {
+                    ("", "")
+                };
+                print!("{on}Reading messages... (press Ctrl-C to quit or any key to type command){off}\r");
+                let _ = io::stdout().flush();
+            }
+            let fd = conn.raw_fd();
+            STREAM_FD.store(fd, Ordering::SeqCst);
+            let mut fds = [
+                libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: stdin_fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: two valid pollfd entries.
+            unsafe { libc::poll(fds.as_mut_ptr(), 2, 5000) };
+            STREAM_FD.store(-1, Ordering::SeqCst);
+            if show_info {
+                print!("\x1b[K");
+                let _ = io::stdout().flush();
+            }
+            if STREAM_ABORTED.swap(false, Ordering::SeqCst) {
+                // Ctrl-C: leave subscribed mode on a fresh connection.
+                self.conn = None;
+                self.ensure_connected(false);
+                break;
+            }
+            if fds[0].revents != 0 {
+                let conn = self.conn.as_mut().expect("connected");
+                match conn.read_frame() {
+                    Ok(f) => self.print(&f, false),
+                    Err(e) => {
+                        let _ = self.io_failure(e);
+                        break;
+                    }
+                }
+            } else if fds[1].revents != 0 {
+                break; // a key: the caller reads the command line
+            }
+        }
+        if tty {
+            // SAFETY: restoring the settings read above.
+            unsafe { libc::tcsetattr(stdin_fd, libc::TCSANOW, &saved) };
+        }
     }
 
     /// Follow the commands that change what the prompt shows.
@@ -237,9 +384,16 @@ impl Session {
             }
             ("reset", 1) if ok => {
                 self.in_multi = false;
+                self.pubsub = false;
+                self.resp3 = false;
                 self.settings.db = 0;
                 self.settings.resp3 = 0;
             }
+            ("hello", _) => match frame {
+                Frame::Map(_) => self.resp3 = true,
+                Frame::Array(_) => self.resp3 = false,
+                _ => {}
+            },
             _ => {}
         }
     }
@@ -257,10 +411,7 @@ impl Session {
 
     /// Print replies as they come (MONITOR, SUBSCRIBE) until an error reply, the
     /// server closing, or Ctrl-C (which reconnects, as redis-cli).
-    fn stream(&mut self, raw_strings: bool, pubsub: bool) -> Result<(), Failure> {
-        if pubsub && self.settings.output != Output::Raw {
-            println!("Reading messages... (press Ctrl-C to quit)");
-        }
+    fn stream(&mut self, raw_strings: bool) -> Result<(), Failure> {
         let conn = self.conn.as_mut().expect("connected");
         let fd = conn.raw_fd();
         STREAM_ABORTED.store(false, Ordering::SeqCst);

@@ -427,3 +427,55 @@ fn shutdown_is_quiet() {
         );
     }
 }
+
+/// Spawn a client subscribed to `ch` with stdout piped; its lines come through a channel.
+fn subscriber(bin: &str, port: u16) -> (Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(bin)
+        .args(["-p", &port.to_string(), "SUBSCRIBE", "ch"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+#[test]
+fn one_shot_subscribe_streams_like_redis_cli() {
+    let Some(r) = start_redis() else { return };
+    let (mut ours, ours_rx) = subscriber(env!("CARGO_BIN_EXE_cinnabar-cli"), r.port);
+    let (mut theirs, theirs_rx) = subscriber(REDIS_CLI, r.port);
+    // A generous bound so that a broken client fails the test instead of hanging it.
+    let bound = Duration::from_secs(30);
+    let take = |rx: &std::sync::mpsc::Receiver<String>, n: usize| -> Vec<String> {
+        (0..n)
+            .map(|_| rx.recv_timeout(bound).expect("a line"))
+            .collect()
+    };
+    // Both subscribed: each prints its confirmation.
+    let (a, b) = (take(&ours_rx, 3), take(&theirs_rx, 3));
+    assert_eq!(a, vec!["subscribe", "ch", "1"]);
+    assert_eq!(a, b);
+    for msg in ["hello", "two words", "x\ny"] {
+        let n = run(REDIS_CLI, r.port, &["PUBLISH", "ch", msg], None);
+        assert_eq!(n.stdout, b"2\n");
+    }
+    let (a, b) = (take(&ours_rx, 10), take(&theirs_rx, 10));
+    assert_eq!(a, b);
+    assert_eq!(&a[..3], &["message", "ch", "hello"]);
+    let _ = ours.kill();
+    let _ = ours.wait();
+    let _ = theirs.kill();
+    let _ = theirs.wait();
+}

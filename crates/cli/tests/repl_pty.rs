@@ -243,14 +243,33 @@ fn subscribe_and_monitor_stream_until_ctrl_c() {
     let mut p = spawn_cli(CLI, r.port, &home, &[]);
     p.exp_string(&prompt).unwrap();
     p.send_line("subscribe ch").unwrap();
-    p.exp_string("Reading messages... (press Ctrl-C to quit)\r\n")
-        .unwrap();
     p.exp_string("1) \"subscribe\"\r\n2) \"ch\"\r\n3) (integer) 1\r\n")
         .unwrap();
-    // Publish until the subscriber is counted (the subscription is in place).
+    // redis-cli 7.2's subscribed mode: messages shown while waiting for a key.
+    p.exp_string("Reading messages... (press Ctrl-C to quit or any key to type command)")
+        .unwrap();
     assert_eq!(redis_cli(r.port, &["PUBLISH", "ch", "hello"]), "1\n");
     p.exp_string("1) \"message\"\r\n2) \"ch\"\r\n3) \"hello\"\r\n")
         .unwrap();
+    // A key switches to typing a command (the key is its first letter), with the
+    // mode in the prompt.
+    p.send("p").unwrap();
+    p.flush().unwrap();
+    let sub_prompt = format!("127.0.0.1:{}(subscribed mode)> ", r.port);
+    p.exp_string(&sub_prompt).unwrap();
+    p.send_line("ing").unwrap();
+    p.exp_string("1) \"pong\"\r\n2) \"\"\r\n").unwrap();
+    p.exp_string("Reading messages...").unwrap();
+    p.send("s").unwrap();
+    p.flush().unwrap();
+    p.exp_string(&sub_prompt).unwrap();
+    p.send_line("ubscribe other").unwrap();
+    p.exp_string("1) \"subscribe\"\r\n2) \"other\"\r\n3) (integer) 2\r\n")
+        .unwrap();
+    p.exp_string("Reading messages...").unwrap();
+    assert_eq!(redis_cli(r.port, &["PUBLISH", "other", "second"]), "1\n");
+    p.exp_string("3) \"second\"\r\n").unwrap();
+    // Ctrl-C leaves subscribed mode on a new connection.
     p.send_control('c').unwrap();
     p.exp_string(&prompt).unwrap();
     // Back in the REPL on a fresh connection: no longer subscribed.
