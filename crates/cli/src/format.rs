@@ -170,17 +170,23 @@ pub fn format_raw(frame: &Frame) -> Vec<u8> {
 /// Raw form with redis-cli's `-d` (between elements of an aggregate) and `-D`
 /// (after each reply) delimiters.
 pub fn format_raw_delim(frame: &Frame, mb_delim: &[u8], cmd_delim: &[u8]) -> Vec<u8> {
+    format_raw_opts(frame, mb_delim, cmd_delim, false)
+}
+
+/// Raw form; with `pretty`, string values holding JSON objects or arrays are
+/// re-indented (`--pretty --raw`).
+pub fn format_raw_opts(frame: &Frame, mb_delim: &[u8], cmd_delim: &[u8], pretty: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    raw_d(frame, mb_delim, &mut out);
+    raw_d(frame, mb_delim, pretty, &mut out);
     out.extend_from_slice(cmd_delim);
     out
 }
 
 fn raw(frame: &Frame, out: &mut Vec<u8>) {
-    raw_d(frame, b"\n", out)
+    raw_d(frame, b"\n", false, out)
 }
 
-fn raw_d(frame: &Frame, delim: &[u8], out: &mut Vec<u8>) {
+fn raw_d(frame: &Frame, delim: &[u8], pretty: bool, out: &mut Vec<u8>) {
     match frame {
         Frame::Null => {}
         Frame::Error(e) => {
@@ -188,7 +194,11 @@ fn raw_d(frame: &Frame, delim: &[u8], out: &mut Vec<u8>) {
             out.push(b'\n');
         }
         Frame::Simple(s) | Frame::BigNumber(s) => out.extend_from_slice(s.as_bytes()),
-        Frame::Bulk(b) | Frame::Verbatim { text: b, .. } => out.extend_from_slice(b),
+        Frame::Bulk(b) => match pretty.then(|| pretty_json(b)).flatten() {
+            Some(json) => out.extend_from_slice(json.as_bytes()),
+            None => out.extend_from_slice(b),
+        },
+        Frame::Verbatim { text: b, .. } => out.extend_from_slice(b),
         Frame::Boolean(b) => out.extend_from_slice(if *b { b"(true)" } else { b"(false)" }),
         Frame::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
         Frame::Double(d) => out.extend_from_slice(double_str(*d).as_bytes()),
@@ -197,7 +207,7 @@ fn raw_d(frame: &Frame, delim: &[u8], out: &mut Vec<u8>) {
                 if i > 0 {
                     out.extend_from_slice(delim);
                 }
-                raw_d(item, delim, out);
+                raw_d(item, delim, pretty, out);
             }
         }
         Frame::Map(pairs) => {
@@ -205,9 +215,9 @@ fn raw_d(frame: &Frame, delim: &[u8], out: &mut Vec<u8>) {
                 if i > 0 {
                     out.extend_from_slice(delim);
                 }
-                raw_d(k, delim, out);
+                raw_d(k, delim, pretty, out);
                 out.push(b' ');
-                raw_d(v, delim, out);
+                raw_d(v, delim, pretty, out);
             }
         }
     }
@@ -250,7 +260,7 @@ pub fn format_reply_delim(
     match output {
         Output::Standard if pretty => format_tty_pretty(frame),
         Output::Standard => format_tty(frame),
-        Output::Raw => format_raw_delim(frame, mb_delim, cmd_delim),
+        Output::Raw => format_raw_opts(frame, mb_delim, cmd_delim, pretty),
         Output::Csv => format_csv(frame),
         Output::Json | Output::QuotedJson => format_json(frame, output == Output::QuotedJson),
     }

@@ -276,6 +276,9 @@ pub fn repl(mut session: Session) -> anyhow::Result<()> {
     if let Some(h) = &history {
         let _ = rl.load_history(h);
     }
+    if tty_in {
+        load_preferences(&mut rl);
+    }
     loop {
         if session.pubsub {
             session.wait_for_messages_or_stdin();
@@ -389,6 +392,31 @@ pub fn repl(mut session: Session) -> anyhow::Result<()> {
         let _ = io::stdout().flush();
     }
     Ok(())
+}
+
+/// Apply the `:set ...` lines of `$CINNABAR_CLI_RCFILE`, else `~/.cinnabarclirc`
+/// (redis-cli's `~/.redisclirc`).
+fn load_preferences(rl: &mut Editor<CliHelper, DefaultHistory>) {
+    let path = std::env::var_os("CINNABAR_CLI_RCFILE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cinnabarclirc")));
+    let Some(text) = path.and_then(|p| std::fs::read_to_string(p).ok()) else {
+        return;
+    };
+    for line in text.lines() {
+        let words: Vec<String> = line
+            .split_whitespace()
+            .map(|w| w.to_ascii_lowercase())
+            .collect();
+        match (
+            words.first().map(String::as_str),
+            words.get(1).map(String::as_str),
+        ) {
+            (Some(":set"), Some("hints")) => set_hints(rl, true),
+            (Some(":set"), Some("nohints")) => set_hints(rl, false),
+            _ => {}
+        }
+    }
 }
 
 fn set_hints(rl: &mut Editor<CliHelper, DefaultHistory>, on: bool) {

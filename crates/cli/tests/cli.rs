@@ -369,6 +369,11 @@ fn pretty_json_values() {
         stdout(&cli(&srv, &["--no-raw", "--pretty", "GET", "j"])),
         "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {\n    \"c\": \"x y\"\n  },\n  \"e\": []\n}\n"
     );
+    // Raw output (a pipe) is pretty too when asked.
+    assert_eq!(
+        stdout(&cli(&srv, &["--pretty", "GET", "j"])),
+        "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {\n    \"c\": \"x y\"\n  },\n  \"e\": []\n}\n"
+    );
     assert_eq!(
         stdout(&cli(&srv, &["--no-raw", "--pretty", "GET", "nj"])),
         "\"{not json\"\n"

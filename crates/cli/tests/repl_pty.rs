@@ -39,7 +39,8 @@ fn spawn_cli(bin: &str, port: u16, home: &TempHome, extra: &[&str]) -> PtySessio
         .env("TERM", "xterm")
         .env_remove("CINNABAR_CLI_HISTFILE")
         .env_remove("REDISCLI_HISTFILE")
-        .env_remove("REDISCLI_AUTH");
+        .env_remove("REDISCLI_AUTH")
+        .env_remove("CINNABAR_CLI_RCFILE");
     spawn_command(cmd, Some(WAIT_MS)).expect("spawn in a pty")
 }
 
@@ -436,5 +437,20 @@ fn started_without_a_server_gets_hints_once_connected() {
     p.flush().unwrap();
     p.exp_string("\x1b[90mkey").unwrap();
     p.send_control('c').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn preferences_file_turns_hints_off() {
+    let srv = TestServer::start();
+    let port = srv.addr().port();
+    let home = TempHome::new("rc");
+    std::fs::write(home.0.join(".cinnabarclirc"), ":set nohints\n").unwrap();
+    let mut p = spawn_cli(CLI, port, &home, &[]);
+    p.exp_string(&format!("127.0.0.1:{port}> ")).unwrap();
+    p.send_line("get k").unwrap();
+    let shown = p.exp_string("(nil)").unwrap();
+    assert!(!shown.contains("\x1b[90m"), "hint shown: {shown:?}");
+    p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
