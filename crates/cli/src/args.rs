@@ -97,7 +97,7 @@ pub struct Args {
     /// Same as --json, but produce ASCII-safe quoted strings.
     #[arg(long = "quoted-json")]
     pub quoted_json: bool,
-    /// Pretty-print string values that hold JSON objects or arrays (formatted output).
+    /// Pretty-print string values that hold JSON objects or arrays.
     #[arg(long)]
     pub pretty: bool,
     /// Transfer raw Redis protocol from stdin to the server.
@@ -131,7 +131,7 @@ pub struct Args {
     /// Like --latency, but a new sample line every 15 seconds (or -i).
     #[arg(long = "latency-history")]
     pub latency_history: bool,
-    /// Print rolling stats about the server: mem, clients, ...
+    /// Print rolling stats about the server: mem, clients, ... (with -r N: N lines).
     #[arg(long)]
     pub stat: bool,
     /// In the REPL, ask before KEYS / FLUSHDB / FLUSHALL when the database holds

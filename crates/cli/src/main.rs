@@ -22,6 +22,15 @@ fn connect_or_exit(s: &Settings) -> cinnabar_cli::conn::Conn {
 }
 
 fn run(args: &Args) -> anyhow::Result<i32> {
+    // Options come before the command: a leading word that looks like an option is
+    // one we do not know.
+    if let Some(first) = args.command.first() {
+        let first = first.to_string_lossy();
+        if first.starts_with('-') && first.len() > 1 {
+            eprintln!("Unrecognized option or bad number of args for: '{first}'");
+            return Ok(1);
+        }
+    }
     if args.version {
         println!("cinnabar-cli {}", env!("CARGO_PKG_VERSION"));
         return Ok(0);
@@ -138,7 +147,26 @@ fn eval_argv(script: Vec<u8>, args: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            use clap::error::{ContextKind, ErrorKind};
+            match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => e.exit(),
+                // redis-cli's words for an unknown option or a missing value.
+                ErrorKind::UnknownArgument | ErrorKind::InvalidValue => {
+                    let arg = e
+                        .get(ContextKind::InvalidArg)
+                        .map(|a| a.to_string())
+                        .unwrap_or_default();
+                    let arg = arg.split(' ').next().unwrap_or("");
+                    eprintln!("Unrecognized option or bad number of args for: '{arg}'");
+                }
+                _ => eprint!("{e}"),
+            }
+            return ExitCode::FAILURE;
+        }
+    };
     match run(&args) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {

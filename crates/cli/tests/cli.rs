@@ -436,3 +436,18 @@ fn version_flag() {
         format!("cinnabar-cli {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn unknown_options_as_redis_cli() {
+    for (args, bad) in [(&["--foo", "PING"][..], "--foo"), (&["-p"], "-p")] {
+        let o = Command::new(env!("CARGO_BIN_EXE_cinnabar-cli"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            format!("Unrecognized option or bad number of args for: '{bad}'\n")
+        );
+    }
+}
