@@ -202,18 +202,19 @@ impl Settings {
 
     /// Prompt shown in the REPL: `host:port[db]> ` or `redis /path[db]> `.
     pub fn prompt(&self, in_multi: bool) -> String {
-        self.prompt_full(in_multi, false)
+        self.prompt_full(self.db, in_multi, false)
     }
 
     /// The prompt with redis-cli 7.2's `(subscribed mode)` mark when subscribed.
-    pub fn prompt_full(&self, in_multi: bool, subscribed: bool) -> String {
+    /// `db` is the connection's current db.
+    pub fn prompt_full(&self, db: i64, in_multi: bool, subscribed: bool) -> String {
         let mut p = match &self.target {
             Target::Unix(path) => format!("redis {path}"),
             Target::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
             Target::Tcp { host, port } => format!("{host}:{port}"),
         };
-        if self.db != 0 {
-            p.push_str(&format!("[{}]", self.db));
+        if db != 0 {
+            p.push_str(&format!("[{db}]"));
         }
         if in_multi {
             p.push_str("(TX)");
@@ -243,7 +244,8 @@ pub fn parse_uri(uri: &str, s: &mut Settings) -> anyhow::Result<()> {
                 }
                 s.password = Some(percent_decode(p));
             }
-            None => s.user = Some(percent_decode(auth)),
+            // Without a colon the user info is the password, as redis-cli reads it.
+            None => s.password = Some(percent_decode(auth)),
         }
     }
     let (hostport, db) = match rest.split_once('/') {
@@ -424,6 +426,11 @@ mod tests {
             }
         );
         let mut s = Settings::new(Target::Unix("/x".into()));
+        parse_uri("redis://onlypw@h", &mut s).unwrap();
+        assert_eq!(
+            (s.user.as_deref(), s.password.as_deref()),
+            (None, Some("onlypw"))
+        );
         parse_uri("redis://:secret@[::1]:7001", &mut s).unwrap();
         assert_eq!(s.user, None);
         assert_eq!(s.password.as_deref(), Some("secret"));

@@ -300,10 +300,23 @@ pub fn target_name(t: &Target) -> String {
     }
 }
 
-/// Connect and set the session up as redis-cli does: AUTH (a failure is reported
-/// but the session goes on), SELECT when the db is not 0, HELLO 3 when asked.
-/// With `quiet`, a connect failure is not reported. Problems go to stderr.
-pub fn connect(s: &Settings, quiet: bool) -> Option<Conn> {
+/// A connection after redis-cli's setup steps.
+pub struct Setup {
+    pub conn: Conn,
+    /// AUTH, SELECT and HELLO 3 (as asked) all succeeded.
+    pub ok: bool,
+    /// HELLO 3 succeeded: the connection speaks RESP3.
+    pub resp3: bool,
+    /// The db the connection is in (0 when SELECT was refused or not reached).
+    pub db: i64,
+}
+
+/// Connect and set the session up as redis-cli's cliConnect does: AUTH, then SELECT
+/// when the db is not 0, then HELLO 3 when asked, stopping at the first failure
+/// (reported on stderr; with --json a refused HELLO 3 is not a failure). The
+/// connection is kept either way: redis-cli's one-shot and REPL modes go on with it,
+/// its special modes give up. With `quiet`, a connect failure is not reported.
+pub fn connect_setup(s: &Settings, quiet: bool) -> Option<Setup> {
     let mut conn = match Conn::open(&s.target) {
         Ok(c) => c,
         Err(e) => {
@@ -317,43 +330,54 @@ pub fn connect(s: &Settings, quiet: bool) -> Option<Conn> {
             return None;
         }
     };
-    let mut setup = |args: Vec<String>, what: &str, report: bool| -> Option<bool> {
+    // Some(true) done, Some(false) refused (reported), None: the link failed.
+    let mut step = |args: Vec<String>, what: &str| -> Option<bool> {
         match conn.call(&args) {
             Ok(Frame::Error(e)) => {
-                if report {
-                    eprintln!("{what} failed: {e}");
-                }
+                eprintln!("{what} failed: {e}");
                 Some(false)
             }
             Ok(_) => Some(true),
-            Err(e) => {
-                eprintln!("\nI/O error: {e}");
+            Err(_) => {
+                eprintln!("\nI/O error");
                 None
             }
         }
     };
+    let mut ok = true;
+    let mut resp3 = false;
     if let Some(pw) = &s.password {
         let mut a = vec!["AUTH".to_string()];
         a.extend(s.user.clone());
         a.push(pw.clone());
-        setup(a, "AUTH", true)?;
+        ok = step(a, "AUTH")?;
     }
-    if s.db != 0
-        && !setup(
+    let mut db = 0;
+    if ok && s.db != 0 {
+        ok = step(
             vec!["SELECT".into(), s.db.to_string()],
             &format!("SELECT {}", s.db),
-            true,
-        )?
-    {
-        return None;
-    }
-    if s.resp3 != 0 {
-        let ok = setup(vec!["HELLO".into(), "3".into()], "HELLO 3", s.resp3 == 1)?;
-        if !ok && s.resp3 == 1 {
-            return None;
+        )?;
+        if ok {
+            db = s.db;
         }
     }
-    Some(conn)
+    if ok && s.resp3 != 0 {
+        resp3 = step(vec!["HELLO".into(), "3".into()], "HELLO 3")?;
+        ok = resp3 || s.resp3 == 2;
+    }
+    Some(Setup {
+        conn,
+        ok,
+        resp3,
+        db,
+    })
+}
+
+/// Connect for the special modes (--scan, --stat...): `None` unless every setup
+/// step succeeded, as those modes exit when redis-cli's cliConnect fails.
+pub fn connect(s: &Settings, quiet: bool) -> Option<Conn> {
+    connect_setup(s, quiet).filter(|c| c.ok).map(|c| c.conn)
 }
 
 #[cfg(test)]

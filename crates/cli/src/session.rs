@@ -9,7 +9,7 @@ use std::time::Duration;
 use cinnabar_resp::Frame;
 
 use crate::args::Settings;
-use crate::conn::{connect, Conn};
+use crate::conn::{connect_setup, Conn};
 use crate::format::{format_push, format_reply_delim, wants_raw_output, Output};
 use crate::help::HelpTable;
 
@@ -55,6 +55,8 @@ pub struct Session {
     pub conn: Option<Conn>,
     pub interactive: bool,
     pub in_multi: bool,
+    /// The db the connection is in, for the prompt.
+    pub db: i64,
     /// Subscribed to channels (redis-cli 7.2's pubsub mode): messages are shown while
     /// waiting for input, and the prompt says so.
     pub pubsub: bool,
@@ -75,6 +77,7 @@ impl Session {
             conn: None,
             interactive,
             in_multi: false,
+            db: 0,
             pubsub: false,
             resp3: false,
             pre_multi_db: 0,
@@ -88,15 +91,24 @@ impl Session {
             // A new connection starts in db `settings.db` (re-selected) and outside MULTI.
             self.in_multi = false;
             self.pubsub = false;
-            self.conn = connect(&self.settings, quiet);
-            self.resp3 = self.conn.is_some() && self.settings.resp3 == 1;
+            match connect_setup(&self.settings, quiet) {
+                Some(setup) => {
+                    // A refused SELECT leaves the connection in db 0 (the prompt says
+                    // so); the next connection tries the db again.
+                    self.db = setup.db;
+                    self.resp3 = setup.resp3;
+                    self.conn = Some(setup.conn);
+                }
+                None => self.conn = None,
+            }
         }
         self.conn.is_some()
     }
 
     pub fn prompt(&self) -> String {
         if self.conn.is_some() {
-            self.settings.prompt_full(self.in_multi, self.pubsub)
+            self.settings
+                .prompt_full(self.db, self.in_multi, self.pubsub)
         } else {
             "not connected> ".into()
         }
@@ -395,6 +407,9 @@ impl Session {
                 _ => {}
             },
             _ => {}
+        }
+        if cmd == "exec" || (ok && matches!(cmd, "select" | "discard" | "reset")) {
+            self.db = self.settings.db;
         }
     }
 

@@ -33,6 +33,10 @@ impl Drop for Redis {
 }
 
 fn start_redis() -> Option<Redis> {
+    start_redis_with(&[])
+}
+
+fn start_redis_with(extra: &[&str]) -> Option<Redis> {
     if !std::path::Path::new(REDIS_SERVER).exists() || !std::path::Path::new(REDIS_CLI).exists() {
         eprintln!("skipping: {REDIS_SERVER} or {REDIS_CLI} not installed");
         return None;
@@ -56,6 +60,7 @@ fn start_redis() -> Option<Redis> {
             "",
         ])
         .args(["--unixsocket", &socket, "--dir", &dir.to_string_lossy()])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -72,7 +77,7 @@ fn start_redis() -> Option<Redis> {
             .args(["-p", &port.to_string(), "PING"])
             .output()
             .unwrap();
-        if o.stdout == b"PONG\n" {
+        if o.stdout == b"PONG\n" || o.stdout.starts_with(b"NOAUTH") {
             return Some(r);
         }
         std::thread::sleep(Duration::from_millis(25));
@@ -478,4 +483,67 @@ fn one_shot_subscribe_streams_like_redis_cli() {
     let _ = ours.wait();
     let _ = theirs.kill();
     let _ = theirs.wait();
+}
+
+#[test]
+fn authentication_and_db_selection_match() {
+    let Some(r) = start_redis_with(&["--requirepass", "pw"]) else {
+        return;
+    };
+    for args in [
+        &["PING"][..],
+        &["-a", "bad", "PING"],
+        &["-a", "pw", "PING"],
+        &["--no-auth-warning", "-a", "pw", "PING"],
+        &[
+            "--no-auth-warning",
+            "--user",
+            "default",
+            "--pass",
+            "pw",
+            "PING",
+        ],
+        &[
+            "--no-auth-warning",
+            "--user",
+            "nobody",
+            "--pass",
+            "pw",
+            "PING",
+        ],
+        &["--no-auth-warning", "-a", "pw", "-n", "99", "PING"],
+        &[
+            "--no-auth-warning",
+            "-a",
+            "pw",
+            "-n",
+            "3",
+            "SET",
+            "indb3",
+            "x",
+        ],
+        &["--no-auth-warning", "-a", "pw", "-n", "3", "GET", "indb3"],
+        &["--no-auth-warning", "-a", "pw", "GET", "indb3"],
+        &["--no-auth-warning", "-a", "bad", "-n", "3", "GET", "indb3"],
+        &["--no-auth-warning", "-a", "pw", "-3", "PING"],
+    ] {
+        same(&r, args);
+    }
+    let uri = format!("redis://default:pw@127.0.0.1:{}/3", r.port);
+    same(&r, &["--no-auth-warning", "-u", &uri, "GET", "indb3"]);
+    let uri = format!("redis://pw@127.0.0.1:{}/3", r.port);
+    same(&r, &["--no-auth-warning", "-u", &uri, "GET", "indb3"]);
+    // REDISCLI_AUTH is used when no password is given on the command line.
+    let env_run = |bin: &str| {
+        Command::new(bin)
+            .args(["-p", &r.port.to_string(), "PING"])
+            .env("REDISCLI_AUTH", "pw")
+            .output()
+            .unwrap()
+    };
+    let (o, t) = (
+        env_run(env!("CARGO_BIN_EXE_cinnabar-cli")),
+        env_run(REDIS_CLI),
+    );
+    assert_eq!((o.stdout, o.stderr), (t.stdout, t.stderr));
 }
