@@ -51,6 +51,9 @@ pub struct Args {
     /// between samples in --stat / --latency-history.
     #[arg(short = 'i')]
     pub interval: Option<f64>,
+    /// Cluster mode: follow -MOVED and -ASK redirections.
+    #[arg(short = 'c')]
+    pub cluster: bool,
     /// Read the last argument from stdin.
     #[arg(short = 'x')]
     pub stdin_arg: bool,
@@ -177,6 +180,8 @@ pub struct Settings {
     /// Raw output: between aggregate elements (`-d`) and after each reply (`-D`).
     pub mb_delim: Vec<u8>,
     pub cmd_delim: Vec<u8>,
+    /// `-c`: follow cluster redirects.
+    pub cluster: bool,
 }
 
 impl Settings {
@@ -197,6 +202,7 @@ impl Settings {
             push_output: false,
             mb_delim: b"\n".to_vec(),
             cmd_delim: b"\n".to_vec(),
+            cluster: false,
         }
     }
 
@@ -362,6 +368,7 @@ pub fn settings(args: &Args) -> anyhow::Result<Settings> {
         s.interval_us = (i * 1_000_000.0) as u64;
     }
     s.errcode = args.errcode;
+    s.cluster = args.cluster;
     if let Some(d) = &args.mb_delim {
         s.mb_delim = d.clone().into_bytes();
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cinnabar_resp::Frame;
 
-use crate::args::Settings;
+use crate::args::{Settings, Target};
 use crate::conn::{connect_setup, Conn};
 use crate::format::{format_push, format_reply_delim, wants_raw_output, Output};
 use crate::help::HelpTable;
@@ -39,6 +39,35 @@ pub fn install_interactive_signals() {
         libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+}
+
+/// Redirects followed for one command before the error is shown instead.
+const MAX_REDIRECTS: u32 = 16;
+
+/// A cluster redirect: `MOVED 3999 127.0.0.1:6381` or `ASK 3999 127.0.0.1:6381`.
+#[derive(Debug, PartialEq)]
+pub struct Redirect {
+    pub ask: bool,
+    pub slot: u32,
+    pub host: String,
+    pub port: u16,
+}
+
+pub fn parse_redirect(err: &str) -> Option<Redirect> {
+    let mut words = err.split(' ');
+    let ask = match words.next()? {
+        "MOVED" => false,
+        "ASK" => true,
+        _ => return None,
+    };
+    let slot = words.next()?.parse().ok()?;
+    let (host, port) = words.next()?.rsplit_once(':')?;
+    Some(Redirect {
+        ask,
+        slot,
+        host: host.to_string(),
+        port: port.parse().ok()?,
+    })
 }
 
 /// Why a command could not complete.
@@ -184,6 +213,7 @@ impl Session {
             "unsubscribe" | "punsubscribe" | "sunsubscribe"
         );
         let mut left = repeat;
+        let mut redirects = 0;
         while left != 0 {
             if left > 0 {
                 left -= 1;
@@ -242,6 +272,20 @@ impl Session {
                 }
                 break Some(frame);
             };
+            if let Some(Frame::Error(e)) = &frame {
+                if self.settings.cluster {
+                    if let Some(redirect) = parse_redirect(e) {
+                        redirects += 1;
+                        if redirects <= MAX_REDIRECTS {
+                            self.follow(redirect)?;
+                            if repeat > 0 {
+                                left += 1; // the redirected try does not count
+                            }
+                            continue;
+                        }
+                    }
+                }
+            }
             if let Some(frame) = frame {
                 let is_err = matches!(frame, Frame::Error(_));
                 if is_err && self.settings.errcode && !self.interactive {
@@ -371,6 +415,37 @@ impl Session {
         }
     }
 
+    /// Move to the node a cluster redirect names (`-c`), as redis-cli: say so in the
+    /// REPL, connect there, and send ASKING first for an ASK redirect.
+    fn follow(&mut self, r: Redirect) -> Result<(), Failure> {
+        if self.interactive {
+            println!(
+                "-> Redirected to slot [{}] located at {}:{}",
+                r.slot, r.host, r.port
+            );
+        }
+        self.settings.target = Target::Tcp {
+            host: r.host,
+            port: r.port,
+        };
+        self.conn = None;
+        if !self.ensure_connected(false) {
+            return Err(Failure::NotConnected);
+        }
+        if r.ask {
+            let conn = self.conn.as_mut().expect("connected");
+            match conn.call(&["ASKING"]) {
+                Ok(Frame::Error(e)) => {
+                    eprintln!("ASKING failed: {e}");
+                    return Err(Failure::NotConnected);
+                }
+                Ok(_) => {}
+                Err(e) => return Err(self.io_failure(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Follow the commands that change what the prompt shows.
     fn track_state(&mut self, cmd: &str, argv: &[Vec<u8>], frame: &Frame) {
         let ok = !matches!(frame, Frame::Error(_));
@@ -466,5 +541,29 @@ impl Session {
             }
             Err(e) => Err(self.io_failure(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects() {
+        assert_eq!(
+            parse_redirect("MOVED 3999 127.0.0.1:6381"),
+            Some(Redirect {
+                ask: false,
+                slot: 3999,
+                host: "127.0.0.1".into(),
+                port: 6381
+            })
+        );
+        assert_eq!(
+            parse_redirect("ASK 1 ::1:7000").map(|r| (r.ask, r.host)),
+            Some((true, "::1".into()))
+        );
+        assert_eq!(parse_redirect("ERR MOVED"), None);
+        assert_eq!(parse_redirect("MOVED x h:1"), None);
     }
 }

@@ -547,3 +547,72 @@ fn authentication_and_db_selection_match() {
     );
     assert_eq!((o.stdout, o.stderr), (t.stdout, t.stderr));
 }
+
+#[test]
+fn cluster_redirects_are_followed_with_dash_c() {
+    let cluster = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+    ];
+    let Some(a) = start_redis_with(&cluster) else {
+        return;
+    };
+    let Some(b) = start_redis_with(&cluster) else {
+        return;
+    };
+    run(
+        REDIS_CLI,
+        a.port,
+        &["CLUSTER", "ADDSLOTSRANGE", "0", "8191"],
+        None,
+    );
+    run(
+        REDIS_CLI,
+        b.port,
+        &["CLUSTER", "ADDSLOTSRANGE", "8192", "16383"],
+        None,
+    );
+    run(
+        REDIS_CLI,
+        a.port,
+        &["CLUSTER", "MEET", "127.0.0.1", &b.port.to_string()],
+        None,
+    );
+    // Wait (bounded) until both nodes see the whole cluster as ok.
+    let ok = |p: u16| {
+        String::from_utf8(run(REDIS_CLI, p, &["CLUSTER", "INFO"], None).stdout)
+            .unwrap()
+            .contains("cluster_state:ok")
+    };
+    let mut ready = false;
+    for _ in 0..400 {
+        if ok(a.port) && ok(b.port) {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(ready, "cluster did not become ok");
+    // "foo" is in slot 12182 (node b), "bar" in 5061 (node a).
+    same(&a, &["-c", "SET", "foo", "1"]);
+    let incr = |bin: &str| run(bin, a.port, &["-c", "-r", "2", "INCR", "foo"], None).stdout;
+    assert_eq!(incr(env!("CARGO_BIN_EXE_cinnabar-cli")), b"2\n3\n");
+    assert_eq!(incr(REDIS_CLI), b"4\n5\n");
+    same(&a, &["GET", "foo"]);
+    let lines = b"set foo 10\nget foo\nget bar\nincr foo\n";
+    let ours = run(
+        env!("CARGO_BIN_EXE_cinnabar-cli"),
+        a.port,
+        &["-c"],
+        Some(lines),
+    );
+    let theirs = run(REDIS_CLI, a.port, &["-c"], Some(lines));
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stdout),
+        String::from_utf8_lossy(&theirs.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ours.stdout)
+        .contains("-> Redirected to slot [12182] located at 127.0.0.1:"));
+}
