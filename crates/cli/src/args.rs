@@ -134,6 +134,9 @@ pub struct Args {
     /// Like --latency, but a new sample line every 15 seconds (or -i).
     #[arg(long = "latency-history")]
     pub latency_history: bool,
+    /// Measure the latency of this machine itself (no server) for SECS seconds.
+    #[arg(long = "intrinsic-latency", value_name = "SECS")]
+    pub intrinsic_latency: Option<u64>,
     /// Print rolling stats about the server: mem, clients, ... (with -r N: N lines).
     #[arg(long)]
     pub stat: bool,

@@ -37,6 +37,9 @@ fn run(args: &Args) -> anyhow::Result<i32> {
     }
     let s = settings(args)?;
     let pattern = args.pattern.as_deref().map(str::as_bytes);
+    if let Some(secs) = args.intrinsic_latency {
+        return Ok(modes::latency::intrinsic_latency_mode(secs));
+    }
     if args.latency || args.latency_history {
         let conn = connect_or_exit(&s);
         return Ok(modes::latency::latency_mode(conn, &s, args.latency_history));

@@ -451,3 +451,23 @@ fn unknown_options_as_redis_cli() {
         );
     }
 }
+
+#[test]
+fn intrinsic_latency_report() {
+    let o = Command::new(env!("CARGO_BIN_EXE_cinnabar-cli"))
+        .args(["--intrinsic-latency", "1"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("Max latency so far: "), "{out}");
+    let n = lines.len();
+    assert_eq!(lines[n - 3], "", "{out}");
+    assert!(lines[n - 2].contains(" total runs (avg latency: "), "{out}");
+    assert!(lines[n - 2].ends_with(" nanoseconds per run)."), "{out}");
+    assert!(lines[n - 1].starts_with("Worst run took "), "{out}");
+    assert!(
+        lines[n - 1].ends_with("x longer than the average latency."),
+        "{out}"
+    );
+}

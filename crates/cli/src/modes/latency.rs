@@ -89,3 +89,58 @@ pub fn latency_mode(mut conn: Conn, s: &Settings, history: bool) -> i32 {
         std::thread::sleep(SAMPLE_EVERY);
     }
 }
+
+/// A few hundred cheap operations, the unit of work timed by `--intrinsic-latency`.
+fn compute_something_fast() -> u64 {
+    let mut s = [0u8; 256];
+    for (i, b) in s.iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    let (mut i, mut j, mut out) = (0u8, 0u8, 0u64);
+    for _ in 0..1000 {
+        i = i.wrapping_add(1);
+        j = j.wrapping_add(s[i as usize]);
+        s.swap(i as usize, j as usize);
+        out = out.wrapping_add(s[s[i as usize].wrapping_add(s[j as usize]) as usize] as u64);
+    }
+    std::hint::black_box(out)
+}
+
+/// `--intrinsic-latency SECS`: how long this machine stalls the client itself
+/// (scheduler, virtualisation), with no server involved, in redis-cli's words.
+pub fn intrinsic_latency_mode(seconds: u64) -> i32 {
+    super::cancel_on_sigint();
+    let run_time_us = seconds.saturating_mul(1_000_000);
+    let begin = Instant::now();
+    let (mut max_latency, mut runs) = (0u64, 0u64);
+    let mut out = io::stdout().lock();
+    loop {
+        let start = Instant::now();
+        compute_something_fast();
+        let latency = start.elapsed().as_micros() as u64;
+        runs += 1;
+        if latency == 0 {
+            continue;
+        }
+        if latency > max_latency {
+            max_latency = latency;
+            let _ = writeln!(out, "Max latency so far: {max_latency} microseconds.");
+            let _ = out.flush();
+        }
+        let avg_us = run_time_us as f64 / runs as f64;
+        if super::cancelled() || begin.elapsed().as_micros() as u64 > run_time_us {
+            let _ = writeln!(
+                out,
+                "\n{runs} total runs (avg latency: {avg_us:.4} microseconds / {:.2} nanoseconds per run).",
+                avg_us * 1e3
+            );
+            let _ = writeln!(
+                out,
+                "Worst run took {:.0}x longer than the average latency.",
+                max_latency as f64 / avg_us
+            );
+            let _ = out.flush();
+            return 0;
+        }
+    }
+}
