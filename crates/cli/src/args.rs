@@ -134,6 +134,12 @@ pub struct Args {
     /// Like --latency, but a new sample line every 15 seconds (or -i).
     #[arg(long = "latency-history")]
     pub latency_history: bool,
+    /// Show latency as a spectrum (needs a 256-colour terminal); -r N stops after N lines.
+    #[arg(long = "latency-dist")]
+    pub latency_dist: bool,
+    /// With --latency-dist, grey shades only.
+    #[arg(long)]
+    pub mono: bool,
     /// Measure the latency of this machine itself (no server) for SECS seconds.
     #[arg(long = "intrinsic-latency", value_name = "SECS")]
     pub intrinsic_latency: Option<u64>,

@@ -40,6 +40,13 @@ fn run(args: &Args) -> anyhow::Result<i32> {
     if let Some(secs) = args.intrinsic_latency {
         return Ok(modes::latency::intrinsic_latency_mode(secs));
     }
+    if args.latency_dist {
+        let conn = connect_or_exit(&s);
+        let limit = args.repeat.filter(|&r| r > 0).map(|r| r as u64);
+        return Ok(modes::latency::latency_dist_mode(
+            conn, &s, args.mono, limit,
+        ));
+    }
     if args.latency || args.latency_history {
         let conn = connect_or_exit(&s);
         return Ok(modes::latency::latency_mode(conn, &s, args.latency_history));

@@ -471,3 +471,21 @@ fn intrinsic_latency_report() {
         "{out}"
     );
 }
+
+#[test]
+fn latency_dist_spectrum() {
+    let srv = TestServer::start();
+    let out = stdout(&cli(&srv, &["--latency-dist", "-i", "0.05", "-r", "2"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 10, "{out}");
+    assert_eq!(lines[0], "---------------------------------------------");
+    assert_eq!(lines[1], ". - * #          .01 .125 .25 .5 milliseconds");
+    assert!(
+        lines[6].starts_with("From 0 to 100%: \x1b[48;5;0m "),
+        "{out}"
+    );
+    for spectrum in &lines[8..] {
+        assert!(spectrum.starts_with("\x1b[38;5;0m\x1b[48;5;"), "{out}");
+        assert_eq!(spectrum.matches("\x1b[48;5;").count(), 31, "{out}");
+    }
+}
