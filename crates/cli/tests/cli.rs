@@ -146,3 +146,346 @@ fn repl_from_piped_stdin() {
     );
     assert_eq!(stdout(&o), "OK\nx y\nOK\n\n");
 }
+
+fn cli_env(srv: &TestServer, args: &[&str], env: &[(&str, &str)], input: Option<&[u8]>) -> Output {
+    let addr = srv.addr();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cinnabar-cli"));
+    cmd.args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn cinnabar-cli");
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(input) = input {
+        stdin.write_all(input).unwrap();
+    }
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn csv_and_json_output() {
+    let srv = TestServer::start();
+    cli(&srv, &["RPUSH", "l", "a", "b\"c"]);
+    cli(&srv, &["HSET", "h", "f", "v"]);
+    assert_eq!(
+        stdout(&cli(&srv, &["--csv", "LRANGE", "l", "0", "-1"])),
+        "\"a\",\"b\\\"c\"\n"
+    );
+    assert_eq!(stdout(&cli(&srv, &["--csv", "GET", "none"])), "NULL\n");
+    assert_eq!(
+        stdout(&cli(&srv, &["--csv", "INCR", "l"])),
+        "ERROR,\"WRONGTYPE Operation against a key holding the wrong kind of value\"\n"
+    );
+    assert_eq!(
+        stdout(&cli(&srv, &["--json", "HGETALL", "h"])),
+        "{\"f\":\"v\"}\n"
+    );
+    assert_eq!(
+        stdout(&cli(&srv, &["--json", "-2", "HGETALL", "h"])),
+        "[\"f\",\"v\"]\n"
+    );
+    assert_eq!(
+        stdout(&cli(&srv, &["--json", "LRANGE", "l", "0", "-1"])),
+        "[\"a\",\"b\\\"c\"]\n"
+    );
+}
+
+#[test]
+fn env_auth_and_errcode() {
+    let srv = TestServer::with_args(&[("requirepass", "pw")]);
+    let o = cli_env(&srv, &["PING"], &[("REDISCLI_AUTH", "pw")], None);
+    assert_eq!(stdout(&o), "PONG\n");
+    assert!(
+        o.stderr.is_empty(),
+        "no warning for the environment variable"
+    );
+    let o = cli_env(&srv, &["-e", "GET"], &[("REDISCLI_AUTH", "pw")], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "ERR wrong number of arguments for 'get' command\n"
+    );
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn repeat_with_interval() {
+    let srv = TestServer::start();
+    let o = cli(&srv, &["-r", "3", "-i", "0.01", "INCR", "n"]);
+    assert_eq!(stdout(&o), "1\n2\n3\n");
+}
+
+#[test]
+fn pipe_mass_insertion() {
+    let srv = TestServer::start();
+    let mut input = Vec::new();
+    for i in 0..1000 {
+        let k = format!("k{i}");
+        input.extend_from_slice(
+            format!("*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n$1\r\nv\r\n", k.len()).as_bytes(),
+        );
+    }
+    let o = cli_stdin(&srv, &["--pipe"], Some(&input));
+    assert_eq!(
+        stdout(&o),
+        "All data transferred. Waiting for the last reply...\n\
+         Last reply received from server.\n\
+         errors: 0, replies: 1000\n"
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&cli(&srv, &["DBSIZE"])), "1000\n");
+    // Errors are printed on stderr, counted, and make the exit status 1.
+    let o = cli_stdin(&srv, &["--pipe"], Some(b"SET a 1\r\nINCR a b\r\nGET a\r\n"));
+    assert!(
+        stdout(&o).ends_with("errors: 1, replies: 3\n"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "ERR wrong number of arguments for 'incr' command\n"
+    );
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn scan_mode_lists_every_key() {
+    let srv = TestServer::start();
+    for i in 0..250 {
+        cli(&srv, &["SET", &format!("user:{i}"), "x"]);
+    }
+    cli(&srv, &["SET", "other", "x"]);
+    let mut keys: Vec<String> = stdout(&cli(
+        &srv,
+        &["--scan", "--pattern", "user:*", "--count", "7"],
+    ))
+    .lines()
+    .map(String::from)
+    .collect();
+    keys.sort();
+    keys.dedup();
+    let mut want: Vec<String> = (0..250).map(|i| format!("user:{i}")).collect();
+    want.sort();
+    assert_eq!(keys, want);
+    let quoted = stdout(&cli(&srv, &["--no-raw", "--scan", "--pattern", "oth*"]));
+    assert_eq!(quoted, "\"other\"\n");
+}
+
+#[test]
+fn bigkeys_and_memkeys_reports() {
+    let srv = TestServer::start();
+    cli(&srv, &["SET", "small", "ab"]);
+    cli(&srv, &["SET", "big", "abcdefghij"]);
+    cli(&srv, &["RPUSH", "list", "1", "2", "3"]);
+    cli(&srv, &["HSET", "hash", "a", "1", "b", "2"]);
+    let out = stdout(&cli(&srv, &["--bigkeys"]));
+    assert!(
+        out.starts_with("\n# Scanning the entire keyspace to find biggest keys as well as\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n-------- summary -------\n\nSampled 4 keys in the keyspace!\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Total key length in bytes is 16 (avg len 4.00)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Biggest string found '\"big\"' has 10 bytes\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Biggest   list found '\"list\"' has 3 items\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Biggest   hash found '\"hash\"' has 2 fields\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 strings with 12 bytes (50.00% of keys, avg size 6.00)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("0 zsets with 0 members (00.00% of keys, avg size 0.00)\n"),
+        "{out}"
+    );
+    let out = stdout(&cli(&srv, &["--memkeys"]));
+    assert!(out.contains("Sampled 4 keys in the keyspace!\n"), "{out}");
+    assert!(out.contains("1 lists with "), "{out}");
+    assert!(!out.contains("items"), "memkeys sizes are bytes: {out}");
+}
+
+#[test]
+fn stat_and_latency_lines() {
+    let srv = TestServer::start();
+    cli(&srv, &["SET", "a", "1"]);
+    let out = stdout(&cli(&srv, &["--stat", "-r", "2", "-i", "0.01"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(
+        lines[0],
+        "------- data ------ --------------------- load -------------------- - child -"
+    );
+    assert!(lines[2].starts_with("1          "), "{out}");
+    assert!(lines[2].contains(" (+0)"), "{out}");
+    // --latency with raw output prints one "min max avg count" line after -i seconds.
+    let out = stdout(&cli(&srv, &["--latency", "--raw", "-i", "0.05"]));
+    let fields: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(fields.len(), 4, "{out}");
+    assert!(fields.iter().all(|f| f.parse::<f64>().is_ok()), "{out}");
+    let out = stdout(&cli(&srv, &["--latency", "--csv", "-i", "0.05"]));
+    assert_eq!(out.trim_end().split(',').count(), 4, "{out}");
+}
+
+#[test]
+fn help_from_the_servers_command_docs() {
+    let srv = TestServer::start();
+    let out = stdout(&cli(&srv, &["HELP", "GET"]));
+    assert_eq!(
+        out,
+        "\r\n  \x1b[1mGET\x1b[0m \x1b[90mkey\x1b[0m\r\n  \x1b[33msummary:\x1b[0m Read the string value of a key.\r\n  \x1b[33msince:\x1b[0m 1.0.0\r\n  \x1b[33mgroup:\x1b[0m string\r\n\r\n"
+    );
+    let out = stdout(&cli(&srv, &["HELP", "@hash"]));
+    assert!(
+        out.contains("\x1b[1mHSET\x1b[0m \x1b[90mkey field value [field value ...]\x1b[0m"),
+        "{out}"
+    );
+    assert!(!out.contains("group:"), "{out}");
+}
+
+#[test]
+fn pretty_json_values() {
+    let srv = TestServer::start();
+    cli(&srv, &["SET", "j", r#"{"a":[1,2],"b":{"c":"x y"},"e":[]}"#]);
+    cli(&srv, &["SET", "nj", "{not json"]);
+    assert_eq!(
+        stdout(&cli(&srv, &["--no-raw", "--pretty", "GET", "j"])),
+        "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {\n    \"c\": \"x y\"\n  },\n  \"e\": []\n}\n"
+    );
+    // Raw output (a pipe) is pretty too when asked.
+    assert_eq!(
+        stdout(&cli(&srv, &["--pretty", "GET", "j"])),
+        "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {\n    \"c\": \"x y\"\n  },\n  \"e\": []\n}\n"
+    );
+    assert_eq!(
+        stdout(&cli(&srv, &["--no-raw", "--pretty", "GET", "nj"])),
+        "\"{not json\"\n"
+    );
+    assert_eq!(
+        stdout(&cli(&srv, &["--no-raw", "--pretty", "MGET", "nj", "j"])),
+        "1) \"{not json\"\n2) {\n     \"a\": [\n       1,\n       2\n     ],\n     \"b\": {\n       \"c\": \"x y\"\n     },\n     \"e\": []\n   }\n"
+    );
+}
+
+#[test]
+fn repl_reconnects_after_server_restart() {
+    use std::io::{BufRead, BufReader};
+    let srv = TestServer::start();
+    let addr = srv.addr();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cinnabar-cli"))
+        .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdin.write_all(b"SET a 1\n").unwrap();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "OK\n");
+    srv.handle.shutdown();
+    // The first command after the restart finds the link dead and reports it...
+    stdin.write_all(b"PING\n").unwrap();
+    stdin.flush().unwrap();
+    let port = addr.port().to_string();
+    let srv2 = TestServer::with_args(&[("port", &port)]);
+    // ...and the next one reconnects.
+    stdin.write_all(b"PING\n").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "PONG\n");
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Error: Server closed the connection")
+            || err.contains("Error: Connection reset by peer")
+            || err.contains("Error: Broken pipe"),
+        "{err}"
+    );
+    drop(srv2);
+}
+
+#[test]
+fn version_flag() {
+    let o = Command::new(env!("CARGO_BIN_EXE_cinnabar-cli"))
+        .arg("-v")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("cinnabar-cli {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn unknown_options_as_redis_cli() {
+    for (args, bad) in [(&["--foo", "PING"][..], "--foo"), (&["-p"], "-p")] {
+        let o = Command::new(env!("CARGO_BIN_EXE_cinnabar-cli"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            format!("Unrecognized option or bad number of args for: '{bad}'\n")
+        );
+    }
+}
+
+#[test]
+fn intrinsic_latency_report() {
+    let o = Command::new(env!("CARGO_BIN_EXE_cinnabar-cli"))
+        .args(["--intrinsic-latency", "1"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("Max latency so far: "), "{out}");
+    let n = lines.len();
+    assert_eq!(lines[n - 3], "", "{out}");
+    assert!(lines[n - 2].contains(" total runs (avg latency: "), "{out}");
+    assert!(lines[n - 2].ends_with(" nanoseconds per run)."), "{out}");
+    assert!(lines[n - 1].starts_with("Worst run took "), "{out}");
+    assert!(
+        lines[n - 1].ends_with("x longer than the average latency."),
+        "{out}"
+    );
+}
+
+#[test]
+fn latency_dist_spectrum() {
+    let srv = TestServer::start();
+    let out = stdout(&cli(&srv, &["--latency-dist", "-i", "0.05", "-r", "2"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 10, "{out}");
+    assert_eq!(lines[0], "---------------------------------------------");
+    assert_eq!(lines[1], ". - * #          .01 .125 .25 .5 milliseconds");
+    assert!(
+        lines[6].starts_with("From 0 to 100%: \x1b[48;5;0m "),
+        "{out}"
+    );
+    for spectrum in &lines[8..] {
+        assert!(spectrum.starts_with("\x1b[38;5;0m\x1b[48;5;"), "{out}");
+        assert_eq!(spectrum.matches("\x1b[48;5;").count(), 31, "{out}");
+    }
+}
