@@ -217,6 +217,8 @@ pub struct Client {
     pub ready_keys: Vec<(usize, Vec<u8>)>,
     /// Inside EXEC: blocking commands must not block.
     pub in_exec: bool,
+    /// Subscriptions and the out-of-band message queue (pubsub.rs).
+    pub pubsub: crate::pubsub::ClientPubSub,
 }
 
 impl Client {
@@ -239,6 +241,7 @@ impl Client {
             blocked: None,
             ready_keys: Vec::new(),
             in_exec: false,
+            pubsub: Default::default(),
         }
     }
 }
@@ -337,6 +340,14 @@ pub fn execute(
         && server.config.live.has_password.load(Ordering::Relaxed)
     {
         reject(client, out, b"NOAUTH Authentication required.");
+        return;
+    }
+    if client.pubsub.subscribed()
+        && out.proto == cinnabar_resp::Protocol::Resp2
+        && !crate::pubsub::allowed_in_resp2_context(def)
+    {
+        let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", def.full_name());
+        reject(client, out, msg.as_bytes());
         return;
     }
     if let Some(multi) = client.multi.as_mut() {

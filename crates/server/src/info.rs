@@ -784,10 +784,11 @@ fn stats_section(out: &mut String, server: &Server, t: &WorkerTotals, ks: &Keysp
     }
     field!(out, "keyspace_hits", "{}", ks.hits);
     field!(out, "keyspace_misses", "{}", ks.misses);
+    let (channels, patterns, shard_channels) = crate::cmd::pubsub::info_counts(server);
+    field!(out, "pubsub_channels", "{channels}");
+    field!(out, "pubsub_patterns", "{patterns}");
+    field!(out, "pubsubshard_channels", "{shard_channels}");
     for name in [
-        "pubsub_channels",
-        "pubsub_patterns",
-        "pubsubshard_channels",
         "latest_fork_usec",
         "total_forks",
         "migrate_cached_sockets",

@@ -139,6 +139,10 @@ pub struct Server {
     pub watching: AtomicUsize,
     /// Clients blocked in BLPOP and friends.
     pub blocking: crate::blocking::Blocking,
+    /// Pub/Sub channels, patterns and client mailboxes.
+    pub pubsub: crate::pubsub::Hub,
+    /// Client-side caching tables (CLIENT TRACKING).
+    pub tracking: crate::tracking::Table,
 }
 
 impl Server {
@@ -176,6 +180,8 @@ impl Server {
             stat_reset_ms: AtomicI64::new(0),
             watching: AtomicUsize::new(0),
             blocking: Default::default(),
+            pubsub: Default::default(),
+            tracking: Default::default(),
         }
     }
 

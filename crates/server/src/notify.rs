@@ -1,0 +1,116 @@
+//! Keyspace notifications (`notify-keyspace-events`): the class flags, and publishing
+//! `__keyspace@<db>__:<key> <event>` / `__keyevent@<db>__:<event> <key>` as Redis does.
+//!
+//! The flags live in one atomic (`Live::notify_flags`); while it is 0 every hook is one relaxed
+//! load and a branch.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use crate::config::Live;
+
+pub const KEYSPACE: u32 = 1 << 0;
+pub const KEYEVENT: u32 = 1 << 1;
+pub const GENERIC: u32 = 1 << 2;
+pub const STRING: u32 = 1 << 3;
+pub const LIST: u32 = 1 << 4;
+pub const SET: u32 = 1 << 5;
+pub const HASH: u32 = 1 << 6;
+pub const ZSET: u32 = 1 << 7;
+pub const EXPIRED: u32 = 1 << 8;
+pub const EVICTED: u32 = 1 << 9;
+pub const STREAM: u32 = 1 << 10;
+pub const KEY_MISS: u32 = 1 << 11;
+pub const MODULE: u32 = 1 << 13;
+pub const NEW: u32 = 1 << 14;
+/// What 'A' stands for (not m, not n, as in Redis).
+pub const ALL: u32 =
+    GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+
+/// Parses a flags string ("KEA", "Kl$"); None for an unknown character.
+pub fn parse_flags(s: &str) -> Option<u32> {
+    let mut f = 0;
+    for c in s.chars() {
+        f |= match c {
+            'A' => ALL,
+            'g' => GENERIC,
+            '$' => STRING,
+            'l' => LIST,
+            's' => SET,
+            'h' => HASH,
+            'z' => ZSET,
+            'x' => EXPIRED,
+            'e' => EVICTED,
+            'K' => KEYSPACE,
+            'E' => KEYEVENT,
+            't' => STREAM,
+            'm' => KEY_MISS,
+            'd' => MODULE,
+            'n' => NEW,
+            _ => return None,
+        };
+    }
+    Some(f)
+}
+
+/// The canonical text CONFIG GET shows for a set of flags (Redis's order: A or the classes,
+/// then K, E, m).
+pub fn flags_to_string(f: u32) -> String {
+    let mut s = String::new();
+    if f & ALL == ALL {
+        s.push('A');
+    } else {
+        for (bit, c) in [
+            (GENERIC, 'g'),
+            (STRING, '$'),
+            (LIST, 'l'),
+            (SET, 's'),
+            (HASH, 'h'),
+            (ZSET, 'z'),
+            (EXPIRED, 'x'),
+            (EVICTED, 'e'),
+            (STREAM, 't'),
+            (MODULE, 'd'),
+            (NEW, 'n'),
+        ] {
+            if f & bit != 0 {
+                s.push(c);
+            }
+        }
+    }
+    for (bit, c) in [(KEYSPACE, 'K'), (KEYEVENT, 'E'), (KEY_MISS, 'm')] {
+        if f & bit != 0 {
+            s.push(c);
+        }
+    }
+    s
+}
+
+/// Mirrors `notify-keyspace-events` and `client-output-buffer-limit pubsub` into atomics
+/// whenever the configuration changes.
+pub fn refresh_live(live: &Live, values: &BTreeMap<&'static str, String>) {
+    let flags = values
+        .get("notify-keyspace-events")
+        .and_then(|s| parse_flags(s))
+        .unwrap_or(0);
+    // Without K or E nothing is ever published: keep the hot-path check at one load.
+    let flags = if flags & (KEYSPACE | KEYEVENT) == 0 {
+        0
+    } else {
+        flags
+    };
+    live.notify_flags.store(flags, Ordering::Relaxed);
+    let limits = values
+        .get("client-output-buffer-limit")
+        .map(String::as_str)
+        .unwrap_or("");
+    let parts: Vec<&str> = limits.split_whitespace().collect();
+    for chunk in parts.chunks(4) {
+        if chunk.len() == 4 && chunk[0] == "pubsub" {
+            let n = |s: &str| s.parse::<u64>().unwrap_or(0);
+            live.pubsub_obuf_hard.store(n(chunk[1]), Ordering::Relaxed);
+            live.pubsub_obuf_soft.store(n(chunk[2]), Ordering::Relaxed);
+            live.pubsub_obuf_secs.store(n(chunk[3]), Ordering::Relaxed);
+        }
+    }
+}
