@@ -400,6 +400,13 @@ pub fn run_locked(
         } else {
             None
         };
+    // Keyspace notifications: one relaxed load while `notify-keyspace-events` is empty.
+    let notify = if server.config.live.notify_flags.load(Ordering::Relaxed) != 0 {
+        crate::notify::before(entry.def, args, client.db, locked, now)
+    } else {
+        None
+    };
+    let mark = out.len();
     let mut ctx = Ctx {
         args,
         out,
@@ -410,6 +417,20 @@ pub fn run_locked(
         now,
     };
     let result = (entry.handler)(&mut ctx);
+    if let Some(probe) = notify {
+        let reply = out.buf.get(mark..).unwrap_or_default();
+        crate::notify::after(
+            server,
+            client,
+            entry.def,
+            args,
+            probe,
+            locked,
+            reply,
+            result.is_ok(),
+            now,
+        );
+    }
     if let (Some(before), true) = (watch, result.is_ok()) {
         signal_watched(before, locked, crate::server::now_ms());
     }

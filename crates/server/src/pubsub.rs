@@ -475,6 +475,13 @@ impl Hub {
             .map_or(0, |s| s.len())
     }
 
+    /// True when anyone subscribes to any channel or pattern (keyspace events skip building
+    /// their channel names otherwise).
+    #[inline]
+    pub fn has_subscribers(&self) -> bool {
+        self.nchannels.load(Ordering::Relaxed) > 0 || self.npatterns.load(Ordering::Relaxed) > 0
+    }
+
     pub fn numpat(&self) -> usize {
         self.npatterns.load(Ordering::Relaxed)
     }
