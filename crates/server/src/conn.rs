@@ -169,6 +169,9 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                     }
                     // Pushes for this client (its own messages, confirmations under CLIENT
                     // REPLY OFF) follow the reply and ignore the reply mode.
+                    if !client.pubsub.bcast_batch.is_empty() {
+                        crate::tracking::flush_bcast(server, client);
+                    }
                     if !client.pubsub.pending.is_empty() {
                         out.buf.extend_from_slice(&client.pubsub.pending);
                         client.pubsub.pending.clear();

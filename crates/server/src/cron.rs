@@ -33,6 +33,7 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                     &server,
                     server.config.live.notify_flags.load(Ordering::Relaxed),
                 );
+                crate::tracking::limit_table(&server);
                 if server
                     .config
                     .live

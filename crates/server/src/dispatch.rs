@@ -400,8 +400,10 @@ pub fn run_locked(
         } else {
             None
         };
-    // Keyspace notifications: one relaxed load while `notify-keyspace-events` is empty.
-    let notify = if server.config.live.notify_flags.load(Ordering::Relaxed) != 0 {
+    // Keyspace notifications and client tracking: two relaxed loads while both are unused.
+    let notify = if server.config.live.notify_flags.load(Ordering::Relaxed) != 0
+        || server.tracking.clients.load(Ordering::Relaxed) > 0
+    {
         crate::notify::before(entry.def, args, client.db, locked, now)
     } else {
         None

@@ -383,6 +383,21 @@ fn events(name: &str, args: &[&[u8]], reply: &[u8]) -> SmallVec<[Ev; 3]> {
     v
 }
 
+/// Whether a successful write changed anything, judged from its reply, for client tracking
+/// (Redis invalidates only keys a command really modified). Commands whose reply is a value
+/// rather than a count always count as changes.
+pub fn write_had_effect(name: &str, args: &[&[u8]], reply: &[u8]) -> bool {
+    match name {
+        "incr" | "decr" | "incrby" | "decrby" | "incrbyfloat" | "hincrby" | "hincrbyfloat"
+        | "zincrby" | "setbit" | "setrange" | "append" | "getset" | "bitfield" | "zadd"
+        | "hset" | "hmset" | "mset" | "restore" | "sort" | "bitop" | "sinterstore"
+        | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore" | "zdiffstore"
+        | "zrangestore" => true,
+        "set" => !events("set", args, reply).is_empty(),
+        _ => changed(reply),
+    }
+}
+
 /// The shape of a reply, as far as the conditions need it.
 fn is_null(r: &[u8]) -> bool {
     r.starts_with(b"$-1\r\n") || r.starts_with(b"*-1\r\n") || r.starts_with(b"_\r\n")
@@ -418,7 +433,7 @@ pub struct Probe {
     keys: SmallVec<[(usize, Vec<u8>, u64, bool); 4]>,
 }
 
-/// Before a command, while notifications are on: the key positions it names and whether
+/// Before a command, while notifications are on or clients track: the key positions it names and whether
 /// each key is live (in the current db, and for MOVE / COPY ... DB also in the target db).
 pub fn before(
     def: &CommandDef,
@@ -484,12 +499,17 @@ pub fn after(
     now: i64,
 ) {
     let flags = server.config.live.notify_flags.load(Ordering::Relaxed);
+    let tracking = server.tracking.clients.load(Ordering::Relaxed) > 0;
     // Only switch logging on here (shard locks are held); the cron switches it off.
-    if flags & EXPIRED != 0 && !server.keyspace.log_expired.load(Ordering::Relaxed) {
+    if (flags & EXPIRED != 0 || tracking) && !server.keyspace.log_expired.load(Ordering::Relaxed) {
         server.keyspace.log_expired.store(true, Ordering::Relaxed);
     }
     drain_expired(server, Some(&mut *client), locked, flags);
-    if !ok || probe.keys.is_empty() || reply.first() == Some(&b'-') {
+    let ok = ok && reply.first() != Some(&b'-');
+    if tracking {
+        crate::tracking::after_command(server, client, def, args, ok, reply);
+    }
+    if flags == 0 || !ok || probe.keys.is_empty() {
         return;
     }
     let after: SmallVec<[bool; 4]> = probe
@@ -571,7 +591,7 @@ pub fn after(
 /// Keeps the keyspace's expired-key logging in step with the `x` flag. Turning it off drops
 /// whatever was logged meanwhile.
 pub fn sync_expiry_log(server: &Server, flags: u32) {
-    let want = flags & EXPIRED != 0;
+    let want = flags & EXPIRED != 0 || server.tracking.clients.load(Ordering::Relaxed) > 0;
     let log = &server.keyspace.log_expired;
     if log.load(Ordering::Relaxed) != want {
         log.store(want, Ordering::Relaxed);
@@ -604,8 +624,12 @@ pub fn drain_expired(
             }
         }
     }
+    let tracking = server.tracking.clients.load(Ordering::Relaxed) > 0;
     for (d, k) in found {
         emit(server, me.as_deref_mut(), flags, EXPIRED, "expired", &k, d);
+        if tracking {
+            crate::tracking::invalidate(server, me.as_deref_mut(), &k, false);
+        }
     }
 }
 
@@ -613,7 +637,11 @@ pub fn drain_expired(
 /// already released by the caller, who passes the keys).
 pub fn expired_from_cron(server: &Server, db: usize, keys: Vec<Box<[u8]>>) {
     let flags = server.config.live.notify_flags.load(Ordering::Relaxed);
+    let tracking = server.tracking.clients.load(Ordering::Relaxed) > 0;
     for k in keys {
         emit(server, None, flags, EXPIRED, "expired", &k, db);
+        if tracking {
+            crate::tracking::invalidate(server, None, &k, false);
+        }
     }
 }

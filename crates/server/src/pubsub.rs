@@ -70,7 +70,7 @@ impl Mailbox {
         }
     }
 
-    fn resp3(&self) -> bool {
+    pub fn resp3(&self) -> bool {
         self.shared.resp.load(Ordering::Relaxed) == 3
     }
 
@@ -85,10 +85,18 @@ impl Mailbox {
     /// false when this pushed the client over its output limits: the caller kills it once its
     /// registry locks are released.
     pub fn deliver(&self, frame: &[u8], server: &Server) -> bool {
+        self.append(frame, self.resp3(), server)
+    }
+
+    /// Appends a frame already encoded for this client's protocol.
+    pub fn deliver_raw(&self, frame: &[u8], server: &Server) -> bool {
+        self.append(frame, false, server)
+    }
+
+    fn append(&self, frame: &[u8], resp3: bool, server: &Server) -> bool {
         if self.closed.load(Ordering::Relaxed) {
             return true;
         }
-        let resp3 = self.resp3();
         let mut q = self.queue.lock();
         let was_empty = q.buf.is_empty();
         let start = q.buf.len();
@@ -170,6 +178,8 @@ pub struct ClientPubSub {
     spare: Vec<u8>,
     /// CLIENT TRACKING options while tracking is on (tracking.rs).
     pub tracking: Option<crate::tracking::Options>,
+    /// BCAST invalidations this client's command produced, sent when it ends.
+    pub bcast_batch: Vec<crate::tracking::BcastItem>,
 }
 
 impl ClientPubSub {

@@ -149,6 +149,10 @@ fn hello(ctx: &mut Ctx) -> Result<()> {
             Protocol::Resp2
         };
         ctx.client.shared.resp.store(v as u8, Ordering::Relaxed);
+        if v == 3 {
+            // A RESP3 client may be sent pushes (a tracking redirect target): give it a mailbox.
+            ctx.server.pubsub.mailbox(ctx.client);
+        }
     }
     let out = &mut *ctx.out;
     out.map(7);

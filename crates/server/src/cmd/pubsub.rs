@@ -3,6 +3,7 @@
 
 use cinnabar_engine::{Error, Result};
 
+use super::is;
 use crate::dispatch::{Ctx, Registry, ReplyMode};
 use crate::pubsub::Space;
 use crate::server::Server;
@@ -22,6 +23,10 @@ pub fn register(r: &mut Registry) {
     r.add("pubsub|shardnumsub", pubsub_shardnumsub);
     r.add("pubsub|numpat", pubsub_numpat);
     r.add("pubsub|help", pubsub_help);
+    r.add("client|tracking", client_tracking);
+    r.add("client|caching", client_caching);
+    r.add("client|getredir", client_getredir);
+    r.add("client|trackinginfo", client_trackinginfo);
 }
 
 /// Writes one confirmation (["subscribe", channel, count] and friends) as a push. Like every
@@ -263,4 +268,198 @@ pub fn is_pubsub_client(server: &Server, id: u64) -> bool {
 pub fn info_counts(server: &Server) -> (usize, usize, usize) {
     let h = &server.pubsub;
     (h.nchannels(), h.numpat(), h.nshard_channels())
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP], with
+/// Redis's checks in Redis's order.
+fn client_tracking(ctx: &mut Ctx) -> Result<()> {
+    let mut opts = crate::tracking::Options::default();
+    let mut j = 3;
+    while j < ctx.args.len() {
+        let a = ctx.arg(j);
+        let more = j + 1 < ctx.args.len();
+        if is(a, "redirect") && more {
+            j += 1;
+            if opts.redirect != 0 {
+                return Err(Error::msg(
+                    "ERR A client can only redirect to a single other client",
+                ));
+            }
+            let id = super::int_arg(ctx.arg(j))?;
+            if id <= 0 || !ctx.server.clients.lock().contains_key(&(id as u64)) {
+                return Err(Error::msg(
+                    "ERR The client ID you want redirect to does not exist",
+                ));
+            }
+            opts.redirect = id as u64;
+        } else if is(a, "bcast") {
+            opts.bcast = true;
+        } else if is(a, "optin") {
+            opts.optin = true;
+        } else if is(a, "optout") {
+            opts.optout = true;
+        } else if is(a, "noloop") {
+            opts.noloop = true;
+        } else if is(a, "prefix") && more {
+            j += 1;
+            opts.prefixes.push(ctx.arg(j).into());
+        } else {
+            return Err(Error::Syntax);
+        }
+        j += 1;
+    }
+    let mode = ctx.arg(2);
+    if is(mode, "on") {
+        if !opts.bcast && !opts.prefixes.is_empty() {
+            return Err(Error::msg(
+                "ERR PREFIX option requires BCAST mode to be enabled",
+            ));
+        }
+        let current = ctx.client.pubsub.tracking.clone();
+        if let Some(cur) = &current {
+            if cur.bcast != opts.bcast {
+                return Err(Error::msg("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode."));
+            }
+        }
+        if opts.bcast && (opts.optin || opts.optout) {
+            return Err(Error::msg(
+                "ERR OPTIN and OPTOUT are not compatible with BCAST",
+            ));
+        }
+        if opts.optin && opts.optout {
+            return Err(Error::msg(
+                "ERR You can't specify both OPTIN mode and OPTOUT mode",
+            ));
+        }
+        if let Some(cur) = &current {
+            if (opts.optin && cur.optout) || (opts.optout && cur.optin) {
+                return Err(Error::msg("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode."));
+            }
+        }
+        if opts.bcast {
+            check_prefixes(current.as_ref(), &opts.prefixes)?;
+        }
+        crate::tracking::enable(ctx.server, ctx.client, opts);
+    } else if is(mode, "off") {
+        crate::tracking::disable(ctx.server, ctx.client);
+    } else {
+        return Err(Error::Syntax);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// BCAST prefixes of one client must not overlap, neither with its existing ones nor with
+/// each other.
+fn check_prefixes(current: Option<&crate::tracking::Options>, new: &[Box<[u8]>]) -> Result<()> {
+    let overlap = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    for (i, p) in new.iter().enumerate() {
+        if let Some(cur) = current {
+            if let Some(c) = cur
+                .prefixes
+                .iter()
+                .find(|c| overlap(c, p) && c[..] != p[..])
+            {
+                return Err(Error::msg(format!(
+                    "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                    text(p),
+                    text(c)
+                )));
+            }
+        }
+        for q in &new[i + 1..] {
+            if overlap(p, q) {
+                return Err(Error::msg(format!(
+                    "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                    text(p),
+                    text(q)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn client_caching(ctx: &mut Ctx) -> Result<()> {
+    let Some(o) = ctx.client.pubsub.tracking.as_ref() else {
+        return Err(Error::msg("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"));
+    };
+    let a = ctx.arg(2);
+    if is(a, "yes") {
+        if !o.optin {
+            return Err(Error::msg(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ));
+        }
+    } else if is(a, "no") {
+        if !o.optout {
+            return Err(Error::msg(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ));
+        }
+    } else {
+        return Err(Error::Syntax);
+    }
+    crate::tracking::set_caching(ctx.server, ctx.client);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_getredir(ctx: &mut Ctx) -> Result<()> {
+    let n = match &ctx.client.pubsub.tracking {
+        Some(o) => o.redirect as i64,
+        None => -1,
+    };
+    ctx.out.integer(n);
+    Ok(())
+}
+
+fn client_trackinginfo(ctx: &mut Ctx) -> Result<()> {
+    let opts = ctx.client.pubsub.tracking.clone();
+    let broken = opts.is_some() && crate::tracking::is_broken(ctx.server, ctx.client.id);
+    let out = &mut *ctx.out;
+    out.map(3);
+    out.bulk(b"flags");
+    let mut flags: Vec<&[u8]> = Vec::new();
+    match &opts {
+        None => flags.push(b"off"),
+        Some(o) => {
+            flags.push(b"on");
+            if o.bcast {
+                flags.push(b"bcast");
+            }
+            if o.optin {
+                flags.push(b"optin");
+                if o.caching {
+                    flags.push(b"caching-yes");
+                }
+            }
+            if o.optout {
+                flags.push(b"optout");
+                if o.caching {
+                    flags.push(b"caching-no");
+                }
+            }
+            if o.noloop {
+                flags.push(b"noloop");
+            }
+            if broken {
+                flags.push(b"broken_redirect");
+            }
+        }
+    }
+    out.set(flags.len());
+    for f in flags {
+        out.bulk(f);
+    }
+    out.bulk(b"redirect");
+    out.integer(opts.as_ref().map_or(-1, |o| o.redirect as i64));
+    out.bulk(b"prefixes");
+    let prefixes = opts.map(|o| o.prefixes).unwrap_or_default();
+    out.array(prefixes.len());
+    for p in &prefixes {
+        out.bulk(p);
+    }
+    Ok(())
 }
