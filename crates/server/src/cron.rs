@@ -88,7 +88,7 @@ pub fn active_expire_cycle(server: &Server, first_shard: usize, deadline: Instan
                 };
                 // `expired` keyspace events, published with the shard lock released.
                 if !log.is_empty() {
-                    crate::notify::expired_from_cron(&server, dbi, log);
+                    crate::notify::expired_from_cron(server, dbi, log);
                 }
                 if Instant::now() >= deadline {
                     return s;

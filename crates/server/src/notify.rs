@@ -161,9 +161,7 @@ pub fn emit(
         ch.extend_from_slice(dbs);
         ch.extend_from_slice(b"__:");
         ch.extend_from_slice(event.as_bytes());
-        server
-            .pubsub
-            .publish(server, me.as_deref_mut(), Space::Global, &ch, key);
+        server.pubsub.publish(server, me, Space::Global, &ch, key);
     }
 }
 
@@ -272,10 +270,8 @@ fn events(name: &str, args: &[&[u8]], reply: &[u8]) -> SmallVec<[Ev; 3]> {
             }
         }
         "setbit" => v.push(ev(First, STRING, "setbit", Always)),
-        "bitfield" => {
-            if has_arg(&args[2..], "set") || has_arg(&args[2..], "incrby") {
-                v.push(ev(First, STRING, "setbit", Always));
-            }
+        "bitfield" if has_arg(&args[2..], "set") || has_arg(&args[2..], "incrby") => {
+            v.push(ev(First, STRING, "setbit", Always));
         }
         "bitop" => v.push(ev(First, STRING, "set", ExistsAfter)),
         "lpush" | "rpush" => v.push(ev(
@@ -428,9 +424,12 @@ fn reply_key(r: &[u8]) -> Option<&[u8]> {
     rest.get(nl2 + 1..nl2 + 1 + len)
 }
 
+/// (db, key, hash, live before the command).
+type ProbedKey = (usize, Vec<u8>, u64, bool);
+
 /// Keys a write command names, with whether each was live before it ran.
 pub struct Probe {
-    keys: SmallVec<[(usize, Vec<u8>, u64, bool); 4]>,
+    keys: SmallVec<[ProbedKey; 4]>,
 }
 
 /// Before a command, while notifications are on or clients track: the key positions it names and whether

@@ -33,6 +33,9 @@ const SHARDS: usize = 64;
 /// Subscribers of one channel or pattern, in subscription order.
 type Subs = Vec<Arc<Mailbox>>;
 
+/// One shard of a channel namespace.
+type ChannelShard = RwLock<HashMap<Box<[u8]>, Subs>>;
+
 /// The out-of-band queue of one client.
 pub struct Mailbox {
     pub id: u64,
@@ -212,8 +215,8 @@ pub enum Space {
 
 /// The server-wide registry of subscriptions.
 pub struct Hub {
-    channels: Box<[RwLock<HashMap<Box<[u8]>, Subs>>]>,
-    shard_channels: Box<[RwLock<HashMap<Box<[u8]>, Subs>>]>,
+    channels: Box<[ChannelShard]>,
+    shard_channels: Box<[ChannelShard]>,
     /// Patterns in first-subscription order.
     patterns: RwLock<Vec<(Box<[u8]>, Subs)>>,
     /// Distinct patterns; PUBLISH skips the pattern list while it is 0.
@@ -244,7 +247,7 @@ fn shard_of(channel: &[u8]) -> usize {
 }
 
 impl Hub {
-    fn space(&self, space: Space) -> (&[RwLock<HashMap<Box<[u8]>, Subs>>], &AtomicUsize) {
+    fn space(&self, space: Space) -> (&[ChannelShard], &AtomicUsize) {
         match space {
             Space::Global => (&self.channels, &self.nchannels),
             Space::Shard => (&self.shard_channels, &self.nshard_channels),

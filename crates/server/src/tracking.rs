@@ -54,6 +54,9 @@ struct Inner {
     broken: HashSet<u64>,
 }
 
+/// Keys for one (client, prefix) pair in a BCAST batch.
+type BcastGroup = (u64, Box<[u8]>, Vec<Box<[u8]>>);
+
 /// One pending BCAST invalidation: (receiving client, matched prefix, key).
 pub type BcastItem = (u64, Box<[u8]>, Box<[u8]>);
 
@@ -284,7 +287,7 @@ pub fn invalidate(server: &Server, mut writer: Option<&mut Client>, key: &[u8], 
 pub fn flush_bcast(server: &Server, client: &mut Client) {
     let items = std::mem::take(&mut client.pubsub.bcast_batch);
     // Group by (client, prefix), keeping the first-seen order of groups and keys.
-    let mut groups: Vec<(u64, Box<[u8]>, Vec<Box<[u8]>>)> = Vec::new();
+    let mut groups: Vec<BcastGroup> = Vec::new();
     for (id, prefix, key) in items {
         match groups.iter_mut().find(|g| g.0 == id && g.1 == prefix) {
             Some(g) => {
