@@ -373,7 +373,7 @@ fn events(name: &str, args: &[&[u8]], reply: &[u8]) -> SmallVec<[Ev; 3]> {
         }
         "copy" => v.push(ev(Last, GENERIC, "copy_to", Changed)),
         "restore" => v.push(ev(First, GENERIC, "restore", Always)),
-        "sort" => v.push(ev(Last, LIST, "sortstore", ExistsAfter)),
+        "sort" if has_arg(&args[2..], "store") => v.push(ev(Last, LIST, "sortstore", ExistsAfter)),
         _ => {}
     }
     v
@@ -508,7 +508,9 @@ pub fn after(
     if tracking {
         crate::tracking::after_command(server, client, def, args, ok, reply);
     }
-    if flags == 0 || !ok || probe.keys.is_empty() {
+    // Blocking commands run their non-blocking form (LPOP for BLPOP...) through dispatch,
+    // which already published its events.
+    if flags == 0 || !ok || probe.keys.is_empty() || def.flags & cflags::BLOCKING != 0 {
         return;
     }
     let after: SmallVec<[bool; 4]> = probe

@@ -298,3 +298,33 @@ fn resp3_client_gets_its_own_events_after_the_reply() {
         Frame::Push(vec![bulk("message"), bulk("__keyspace@0__:k"), bulk("set")])
     );
 }
+
+#[test]
+fn blocking_pops_and_sort_emit_once() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "Elg");
+    let got = events(
+        &mut s,
+        &mut c,
+        &[
+            &["RPUSH", "q", "3", "1", "2"],
+            &["SORT", "q"],
+            &["SORT", "q", "STORE", "sorted"],
+            &["BLPOP", "q", "0"],
+            &["BLMOVE", "q", "q2", "LEFT", "LEFT", "0"],
+            &["BRPOP", "q", "0"],
+        ],
+    );
+    assert_eq!(
+        got,
+        ev(&[
+            "rpush q",
+            "sortstore sorted",
+            "lpop q",
+            "lpush q2",
+            "lpop q",
+            "rpop q",
+            "del q",
+        ])
+    );
+}
