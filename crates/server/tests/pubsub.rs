@@ -51,6 +51,45 @@ fn fan_out_to_many_subscribers_in_publish_order() {
     assert_eq!(publisher.cmd(&["PUBLISH", "other", "x"]), int(0));
 }
 
+/// Several publishers on their own connections (and so possibly other worker threads) at
+/// once: every subscriber sees every message, and each publisher's messages in its order.
+#[test]
+fn order_is_preserved_per_publisher_under_concurrency() {
+    let srv = TestServer::with_args(&[("threads", "3")]);
+    let mut subs: Vec<RawConn> = (0..6).map(|_| srv.raw()).collect();
+    for s in &mut subs {
+        assert_eq!(s.cmd(&["SUBSCRIBE", "mix"]), conf("subscribe", "mix", 1));
+    }
+    let publishers: Vec<_> = (0..3)
+        .map(|p| {
+            let addr = srv.addr();
+            std::thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                for i in 0..300 {
+                    let payload = format!("{p}:{i}");
+                    assert_eq!(c.cmd(&["PUBLISH", "mix", &payload]), int(6));
+                }
+            })
+        })
+        .collect();
+    for p in publishers {
+        p.join().unwrap();
+    }
+    for s in &mut subs {
+        let mut next = [0usize; 3];
+        for _ in 0..900 {
+            let Frame::Array(v) = s.read() else { panic!() };
+            let Frame::Bulk(b) = &v[2] else { panic!() };
+            let text = String::from_utf8_lossy(b).to_string();
+            let (p, i) = text.split_once(':').unwrap();
+            let (p, i): (usize, usize) = (p.parse().unwrap(), i.parse().unwrap());
+            assert_eq!(i, next[p], "publisher {p} out of order");
+            next[p] += 1;
+        }
+        assert_eq!(next, [300, 300, 300]);
+    }
+}
+
 #[test]
 fn subscribe_unsubscribe_replies_and_counts() {
     let srv = TestServer::start();
