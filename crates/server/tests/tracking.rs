@@ -228,3 +228,53 @@ fn broken_redirect_is_reported_once_to_resp3_clients() {
         Frame::Set(vec![bulk("on"), bulk("broken_redirect")])
     );
 }
+
+/// The `redis` crate in RESP3: invalidations reach its push channel, and RESP3 pub/sub works.
+#[test]
+fn redis_crate_resp3_pushes() {
+    let srv = TestServer::start();
+    let url = format!("{}?protocol=resp3", srv.url());
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    con.set_push_sender(tx);
+    let _: () = redis::cmd("CLIENT")
+        .arg("TRACKING")
+        .arg("ON")
+        .query(&mut con)
+        .unwrap();
+    let _: Option<String> = redis::cmd("GET").arg("cached").query(&mut con).unwrap();
+    let mut other = srv.raw();
+    other.cmd(&["SET", "cached", "new"]);
+    // The push arrives with the next reply the client reads.
+    let mut push = None;
+    for _ in 0..50 {
+        let _: String = redis::cmd("PING").query(&mut con).unwrap();
+        if let Ok(p) = rx.try_recv() {
+            push = Some(p);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let push = push.expect("no invalidation push");
+    assert_eq!(push.kind, redis::PushKind::Invalidate);
+    assert_eq!(
+        push.data,
+        vec![redis::Value::Array(vec![redis::Value::BulkString(
+            b"cached".to_vec()
+        )])]
+    );
+
+    let mut sub = client.get_connection().unwrap();
+    let mut pubsub = sub.as_pubsub();
+    pubsub.subscribe("news").unwrap();
+    let n: i64 = redis::cmd("PUBLISH")
+        .arg("news")
+        .arg("hi")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(n, 1);
+    let m = pubsub.get_message().unwrap();
+    assert_eq!(m.get_channel_name(), "news");
+    assert_eq!(m.get_payload::<String>().unwrap(), "hi");
+}
