@@ -141,6 +141,11 @@ pub struct Db {
     /// WATCHed keys of this db: key -> the dirty flags of the clients watching it. Empty, and
     /// so without allocation, while nobody watches.
     pub watched: HashMap<Box<[u8]>, Vec<Arc<AtomicBool>>>,
+    /// Shared with the keyspace: while set, keys removed by expiry are also appended to
+    /// `expired_log`, so the server can publish `expired` keyspace events. The engine does no
+    /// I/O; the server drains the log after each command and after each active expiry round.
+    pub log_expired: Arc<AtomicBool>,
+    pub expired_log: Vec<Box<[u8]>>,
 }
 
 impl Db {
@@ -160,11 +165,21 @@ impl Db {
     pub fn lookup(&mut self, hash: u64, key: &[u8], now_ms: i64) -> Option<usize> {
         let slot = self.table.find(hash, key)?;
         if self.table.at(slot).is_expired(now_ms) {
-            crate::lazyfree::dispose(self.remove_slot(slot));
-            self.expired_keys += 1;
+            self.remove_expired(slot);
             return None;
         }
         Some(slot)
+    }
+
+    /// Removes the key in `slot` because its deadline passed, counting it and logging it for
+    /// keyspace events when asked to.
+    pub fn remove_expired(&mut self, slot: usize) {
+        let e = self.remove_slot(slot);
+        if self.log_expired.load(std::sync::atomic::Ordering::Relaxed) {
+            self.expired_log.push(e.key().into());
+        }
+        crate::lazyfree::dispose(e);
+        self.expired_keys += 1;
     }
 
     /// Finds a key, ignoring whether it has expired (for introspection that must not delete).
@@ -264,8 +279,7 @@ impl Db {
                 checked += 1;
                 if t <= now_ms {
                     // The last entry moves into `slot`: look at it next, do not advance.
-                    crate::lazyfree::dispose(self.remove_slot(slot));
-                    self.expired_keys += 1;
+                    self.remove_expired(slot);
                     expired += 1;
                     continue;
                 }

@@ -34,6 +34,8 @@ impl Shard {
 struct Padded<T>(T);
 
 pub struct Keyspace {
+    /// Set while `expired` keyspace events are wanted: every db then logs expired keys.
+    pub log_expired: std::sync::Arc<std::sync::atomic::AtomicBool>,
     shards: Box<[Padded<Mutex<Shard>>]>,
     mask: usize,
     ndb: usize,
@@ -57,14 +59,21 @@ impl Keyspace {
     /// `shards` is rounded up to a power of two; `databases` is the `databases` config (16).
     pub fn new(shards: usize, databases: usize) -> Keyspace {
         let n = shards.max(1).next_power_of_two();
+        let log_expired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let shards = (0..n)
             .map(|_| {
                 Padded(Mutex::new(Shard {
-                    dbs: (0..databases).map(|_| Db::default()).collect(),
+                    dbs: (0..databases)
+                        .map(|_| Db {
+                            log_expired: log_expired.clone(),
+                            ..Db::default()
+                        })
+                        .collect(),
                 }))
             })
             .collect();
         Keyspace {
+            log_expired,
             shards,
             mask: n - 1,
             ndb: databases,

@@ -262,7 +262,7 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
                 &mut locked,
             );
             // An error (BRPOPLPUSH into a key of the wrong type) unblocks with that error.
-            let reply = if out.buf.first() == Some(&b'-') {
+            let mut reply = if out.buf.first() == Some(&b'-') {
                 out.buf.clone()
             } else {
                 match shape(w.kind, w.proto, &key, &out.buf) {
@@ -270,6 +270,8 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
                     None => break, // nothing to pop: the waiter keeps waiting
                 }
             };
+            // Pushes for the waiter its command caused (invalidations) follow its reply.
+            reply.append(&mut client.pubsub.pending);
             let w = blocking
                 .remove_locked(&mut inner, id)
                 .expect("waiter present");

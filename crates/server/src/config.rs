@@ -335,6 +335,12 @@ pub struct Live {
     pub lazyfree_lazy_user_del: AtomicBool,
     /// busy-reply-threshold (lua-time-limit), in milliseconds.
     pub busy_reply_threshold_ms: AtomicU64,
+    /// `client-output-buffer-limit pubsub` hard, soft (bytes) and soft seconds.
+    pub pubsub_obuf_hard: AtomicU64,
+    pub pubsub_obuf_soft: AtomicU64,
+    pub pubsub_obuf_secs: AtomicU64,
+    /// `notify-keyspace-events` as `crate::notify` class bits (0: notifications off).
+    pub notify_flags: std::sync::atomic::AtomicU32,
 }
 
 /// The configuration of a running server.
@@ -472,13 +478,9 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, ConfigError> {
             Ok(out.join(" "))
         }
         Kind::Bind => Ok(value.split_whitespace().collect::<Vec<_>>().join(" ")),
-        Kind::NotifyFlags => {
-            if value.chars().all(|c| "AKEg$lshzxetmdn".contains(c)) {
-                Ok(value.to_string())
-            } else {
-                Err(ConfigError::BadNotify)
-            }
-        }
+        Kind::NotifyFlags => crate::notify::parse_flags(value)
+            .map(crate::notify::flags_to_string)
+            .ok_or(ConfigError::BadNotify),
     }
 }
 
@@ -678,6 +680,7 @@ impl Config {
             !v.get("requirepass").map(|s| s.is_empty()).unwrap_or(true),
             Ordering::Relaxed,
         );
+        crate::notify::refresh_live(&self.live, &v);
     }
 
     /// Every parameter and value, for CONFIG REWRITE.

@@ -104,6 +104,7 @@ pub async fn serve_with(
     let mut client = Client::new(id, shared.clone(), is_local, authenticated);
     run(&server, &stats, &mut stream, &mut client).await;
     crate::dispatch::unwatch_all(&server, &mut client);
+    server.pubsub.disconnect(&server, &mut client);
     server.clients.lock().remove(&id);
 }
 
@@ -128,10 +129,11 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                 .authenticated
                 .store(client.authenticated, Ordering::Relaxed);
             shared.parked.store(rbuf.is_empty(), Ordering::Release);
-            let read = if timeout > 0 {
+            // Subscribers are exempt from the idle timeout, as in Redis.
+            let read = if timeout > 0 && !client.pubsub.subscribed() {
                 match tokio::time::timeout(
                     Duration::from_secs(timeout),
-                    read_some(stream, &mut rbuf),
+                    crate::pubsub::read_or_deliver(stream, &mut rbuf, client, stats),
                 )
                 .await
                 {
@@ -139,7 +141,7 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                     Err(_) => Ok(0), // idle too long: close, as Redis does
                 }
             } else {
-                read_some(stream, &mut rbuf).await
+                crate::pubsub::read_or_deliver(stream, &mut rbuf, client, stats).await
             };
             shared.parked.store(false, Ordering::Release);
             let n = match read {
@@ -195,6 +197,15 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                             client.reply_mode = ReplyMode::On;
                         }
                         ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
+                    }
+                    // Pushes for this client (its own messages, confirmations under CLIENT
+                    // REPLY OFF) follow the reply and ignore the reply mode.
+                    if !client.pubsub.bcast_batch.is_empty() {
+                        crate::tracking::flush_bcast(server, client);
+                    }
+                    if !client.pubsub.pending.is_empty() {
+                        out.buf.extend_from_slice(&client.pubsub.pending);
+                        client.pubsub.pending.clear();
                     }
                     if client.close_after_reply {
                         close = true;
@@ -340,7 +351,7 @@ async fn wait_blocked(
 /// learn that only from one more read failing with EAGAIN: one wasted syscall per request at
 /// pipeline depth 1. Reporting the short read as WouldBlock from inside `try_io` clears the
 /// readiness at once; an edge that arrives meanwhile has a newer tick and is not lost.
-async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+pub(crate) async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
     loop {
         stream.readable().await?;
         let mut got = 0usize;

@@ -29,6 +29,11 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                 let hz = server.config.live.hz.load(Ordering::Relaxed).clamp(1, 500);
                 let period = Duration::from_micros(1_000_000 / hz);
                 let started = Instant::now();
+                crate::notify::sync_expiry_log(
+                    &server,
+                    server.config.live.notify_flags.load(Ordering::Relaxed),
+                );
+                crate::tracking::limit_table(&server);
                 if server
                     .config
                     .live
@@ -72,14 +77,19 @@ pub fn active_expire_cycle(server: &Server, first_shard: usize, deadline: Instan
                 .expire_hash_fields(now_ms(), MAX_VISIT, KEYS_PER_LOOP);
             loop {
                 let now = now_ms();
-                let (checked, expired) = {
+                let (checked, expired, log) = {
                     let mut shard = ks.lock_shard(s);
                     let db = shard.db(dbi);
                     if db.volatile == 0 {
                         break;
                     }
-                    db.expire_sample(now, KEYS_PER_LOOP, MAX_VISIT)
+                    let (c, e) = db.expire_sample(now, KEYS_PER_LOOP, MAX_VISIT);
+                    (c, e, std::mem::take(&mut db.expired_log))
                 };
+                // `expired` keyspace events, published with the shard lock released.
+                if !log.is_empty() {
+                    crate::notify::expired_from_cron(server, dbi, log);
+                }
                 if Instant::now() >= deadline {
                     return s;
                 }

@@ -227,6 +227,8 @@ pub struct Client {
     pub in_exec: bool,
     /// The client a script runs its commands as (Redis's CLIENT_SCRIPT).
     pub in_script: bool,
+    /// Subscriptions and the out-of-band message queue (pubsub.rs).
+    pub pubsub: crate::pubsub::ClientPubSub,
 }
 
 impl Client {
@@ -250,6 +252,7 @@ impl Client {
             ready_keys: Vec::new(),
             in_exec: false,
             in_script: false,
+            pubsub: Default::default(),
         }
     }
 }
@@ -356,6 +359,14 @@ pub fn execute(
         reject(client, out, server.scripts.busy_error().as_bytes());
         return;
     }
+    if client.pubsub.subscribed()
+        && out.proto == cinnabar_resp::Protocol::Resp2
+        && !crate::pubsub::allowed_in_resp2_context(def)
+    {
+        let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", def.full_name());
+        reject(client, out, msg.as_bytes());
+        return;
+    }
     if let Some(multi) = client.multi.as_mut() {
         if !is_transaction_control(def) {
             if def.flags & flags::NO_MULTI != 0 {
@@ -408,6 +419,15 @@ pub fn run_locked(
         } else {
             None
         };
+    // Keyspace notifications and client tracking: two relaxed loads while both are unused.
+    let notify = if server.config.live.notify_flags.load(Ordering::Relaxed) != 0
+        || server.tracking.clients.load(Ordering::Relaxed) > 0
+    {
+        crate::notify::before(entry.def, args, client.db, locked, now)
+    } else {
+        None
+    };
+    let mark = out.len();
     let mut ctx = Ctx {
         args,
         out,
@@ -418,6 +438,20 @@ pub fn run_locked(
         now,
     };
     let result = (entry.handler)(&mut ctx);
+    if let Some(probe) = notify {
+        let reply = out.buf.get(mark..).unwrap_or_default();
+        crate::notify::after(
+            server,
+            client,
+            entry.def,
+            args,
+            probe,
+            locked,
+            reply,
+            result.is_ok(),
+            now,
+        );
+    }
     if let (Some(before), true) = (watch, result.is_ok()) {
         signal_watched(before, locked, crate::server::now_ms());
     }

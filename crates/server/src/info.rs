@@ -551,7 +551,12 @@ fn clients_section(out: &mut String, server: &Server) {
         server.blocking.count.load(Ordering::Relaxed)
             + server.pause.waiting.load(Ordering::Relaxed)
     );
-    field!(out, "tracking_clients", "0");
+    field!(
+        out,
+        "tracking_clients",
+        "{}",
+        server.tracking.clients.load(Ordering::Relaxed)
+    );
     field!(out, "clients_in_timeout_table", "0");
     field!(
         out,
@@ -794,10 +799,12 @@ fn stats_section(out: &mut String, server: &Server, t: &WorkerTotals, ks: &Keysp
     }
     field!(out, "keyspace_hits", "{}", ks.hits);
     field!(out, "keyspace_misses", "{}", ks.misses);
+    let (_, tkeys, titems, tprefixes) = crate::tracking::info(server);
+    let (channels, patterns, shard_channels) = crate::cmd::pubsub::info_counts(server);
+    field!(out, "pubsub_channels", "{channels}");
+    field!(out, "pubsub_patterns", "{patterns}");
+    field!(out, "pubsubshard_channels", "{shard_channels}");
     for name in [
-        "pubsub_channels",
-        "pubsub_patterns",
-        "pubsubshard_channels",
         "latest_fork_usec",
         "total_forks",
         "migrate_cached_sockets",
@@ -808,13 +815,13 @@ fn stats_section(out: &mut String, server: &Server, t: &WorkerTotals, ks: &Keysp
         "active_defrag_key_misses",
         "total_active_defrag_time",
         "current_active_defrag_time",
-        "tracking_total_keys",
-        "tracking_total_items",
-        "tracking_total_prefixes",
-        "unexpected_error_replies",
     ] {
         field!(out, name, "0");
     }
+    field!(out, "tracking_total_keys", "{tkeys}");
+    field!(out, "tracking_total_items", "{titems}");
+    field!(out, "tracking_total_prefixes", "{tprefixes}");
+    field!(out, "unexpected_error_replies", "0");
     // Every error reply is either a rejected call (failed a central check) or a failed one.
     field!(out, "total_error_replies", "{}", t.rejected + t.failed);
     for name in [

@@ -16,8 +16,11 @@ pub mod cron;
 pub mod dispatch;
 pub mod info;
 pub mod net;
+pub mod notify;
+pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod testkit;
+pub mod tracking;
 
 pub use net::{start, ServerHandle};

@@ -161,6 +161,10 @@ pub struct Server {
     pub worker_handles: std::sync::OnceLock<Vec<tokio::runtime::Handle>>,
     /// This server, for threads that start tasks holding it.
     pub self_ref: std::sync::OnceLock<std::sync::Weak<Server>>,
+    /// Pub/Sub channels, patterns and client mailboxes.
+    pub pubsub: crate::pubsub::Hub,
+    /// Client-side caching tables (CLIENT TRACKING).
+    pub tracking: crate::tracking::Table,
 }
 
 impl Server {
@@ -202,6 +206,8 @@ impl Server {
             listener_fds: Mutex::new(Vec::new()),
             worker_handles: std::sync::OnceLock::new(),
             self_ref: std::sync::OnceLock::new(),
+            pubsub: Default::default(),
+            tracking: Default::default(),
         }
     }
 

@@ -572,12 +572,20 @@ fn a_script_that_wrote_cannot_be_killed() {
     let mut runner = srv.raw();
     runner.send(&[
         b"EVAL",
-        b"redis.call('set', 'w', 1) local t = redis.call('time') while redis.call('time')[1] - t[1] < 1 do end return 'done'",
+        b"redis.call('set', 'w', 1) \
+          local function us() local t = redis.call('time') return t[1] * 1000000 + t[2] end \
+          local start = us() while us() - start < 1500000 do end return 'done'",
         b"0",
     ]);
-    std::thread::sleep(Duration::from_millis(300));
     let mut other = srv.raw();
-    let e = error_text(&other.cmd(&["SCRIPT", "KILL"]));
+    // Wait for the script to become busy (NOTBUSY until then), then try to kill it.
+    let e = loop {
+        let e = error_text(&other.cmd(&["SCRIPT", "KILL"]));
+        if !e.starts_with("NOTBUSY") {
+            break e;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(e.starts_with("UNKILLABLE"), "{e}");
     assert_eq!(runner.read(), bulk("done"));
 }

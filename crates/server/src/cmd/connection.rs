@@ -36,6 +36,13 @@ pub fn register(r: &mut Registry) {
 /// PING [message]. The table's arity (-1) lets any count through; Redis checks the upper
 /// bound in the command itself.
 fn ping(ctx: &mut Ctx) -> Result<()> {
+    if ctx.args.len() <= 2 && ctx.client.pubsub.subscribed() && ctx.out.proto == Protocol::Resp2 {
+        // In the RESP2 pub/sub context PING answers like a message: ["pong", msg or ""].
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(ctx.args.get(1).copied().unwrap_or(b""));
+        return Ok(());
+    }
     match ctx.args.len() {
         1 => ctx.out.simple(b"PONG"),
         2 => ctx.out.bulk(ctx.arg(1)),
@@ -141,6 +148,10 @@ fn hello(ctx: &mut Ctx) -> Result<()> {
             Protocol::Resp2
         };
         ctx.client.shared.resp.store(v as u8, Ordering::Relaxed);
+        if v == 3 {
+            // A RESP3 client may be sent pushes (a tracking redirect target): give it a mailbox.
+            ctx.server.pubsub.mailbox(ctx.client);
+        }
     }
     let out = &mut *ctx.out;
     out.map(7);
@@ -172,6 +183,7 @@ fn quit(ctx: &mut Ctx) -> Result<()> {
 fn reset(ctx: &mut Ctx) -> Result<()> {
     ctx.client.multi = None;
     crate::dispatch::unwatch_all(ctx.server, ctx.client);
+    crate::cmd::pubsub::reset_client(ctx);
     ctx.client.db = 0;
     ctx.client.shared.db.store(0, Ordering::Relaxed);
     ctx.out.proto = Protocol::Resp2;
@@ -225,16 +237,18 @@ pub fn client_line(server: &Server, c: &ClientShared) -> String {
             .map(|e| e.def.full_name().to_string())
             .unwrap_or_else(|| "NULL".into()),
     };
+    let ps = crate::cmd::pubsub::client_list_fields(server, c.id);
     let flags = {
-        let f = c.flags.lock();
+        let mut f = c.flags.lock().clone();
+        f.push_str(&ps.flags);
         if f.is_empty() {
             "N".to_string()
         } else {
-            f.clone()
+            f
         }
     };
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -244,8 +258,13 @@ pub fn client_line(server: &Server, c: &ClientShared) -> String {
         idle,
         flags,
         c.db.load(Ordering::Relaxed),
+        ps.sub,
+        ps.psub,
+        ps.ssub,
         c.qbuf.load(Ordering::Relaxed),
+        ps.omem,
         cmd,
+        ps.redir,
         c.resp.load(Ordering::Relaxed),
         String::from_utf8_lossy(&c.lib_name.lock()),
         String::from_utf8_lossy(&c.lib_ver.lock()),
@@ -255,6 +274,7 @@ pub fn client_line(server: &Server, c: &ClientShared) -> String {
 /// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...]
 fn client_list(ctx: &mut Ctx) -> Result<()> {
     let mut ids: Option<Vec<u64>> = None;
+    let mut pubsub_only = None;
     let mut i = 2;
     while i < ctx.args.len() {
         if is(ctx.arg(i), "type") && i + 1 < ctx.args.len() {
@@ -270,8 +290,12 @@ fn client_list(ctx: &mut Ctx) -> Result<()> {
                     String::from_utf8_lossy(t)
                 )));
             }
-            if !is(t, "normal") {
-                // No replica, master or pub/sub clients exist yet: an empty list.
+            if is(t, "pubsub") {
+                pubsub_only = Some(true);
+            } else if is(t, "normal") {
+                pubsub_only = Some(false);
+            } else {
+                // No replica or master clients exist: an empty list.
                 ids = Some(Vec::new());
             }
             i += 2;
@@ -294,6 +318,11 @@ fn client_list(ctx: &mut Ctx) -> Result<()> {
     for c in clients {
         if let Some(ids) = &ids {
             if !ids.contains(&c.id) {
+                continue;
+            }
+        }
+        if let Some(p) = pubsub_only {
+            if crate::cmd::pubsub::is_pubsub_client(ctx.server, c.id) != p {
                 continue;
             }
         }
@@ -349,9 +378,15 @@ fn client_kill(ctx: &mut Ctx) -> Result<()> {
             filters.push(Box::new(move |_| v.as_slice() == b"default"));
         } else if is(k, "type") {
             let t = v.to_ascii_lowercase();
+            let server = ctx.server;
             match t.as_slice() {
-                b"normal" => filters.push(Box::new(|_| true)),
-                b"master" | b"replica" | b"slave" | b"pubsub" => filters.push(Box::new(|_| false)),
+                b"normal" => filters.push(Box::new(move |c| {
+                    !crate::cmd::pubsub::is_pubsub_client(server, c.id)
+                })),
+                b"pubsub" => filters.push(Box::new(move |c| {
+                    crate::cmd::pubsub::is_pubsub_client(server, c.id)
+                })),
+                b"master" | b"replica" | b"slave" => filters.push(Box::new(|_| false)),
                 _ => {
                     return Err(Error::msg(format!(
                         "ERR Unknown client type '{}'",
@@ -389,7 +424,7 @@ fn client_kill(ctx: &mut Ctx) -> Result<()> {
 }
 
 /// One CLIENT KILL filter: true for clients it selects.
-type KillFilter = Box<dyn Fn(&ClientShared) -> bool>;
+type KillFilter<'s> = Box<dyn Fn(&ClientShared) -> bool + 's>;
 
 fn kill_client(ctx: &mut Ctx, c: &ClientShared) {
     if c.id == ctx.client.id {

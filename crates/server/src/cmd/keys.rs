@@ -424,8 +424,7 @@ fn scan(ctx: &mut Ctx) -> Result<()> {
             let slot = remaining as usize;
             let e = db.entry(slot);
             if e.is_expired(now) {
-                db.remove_slot(slot);
-                db.expired_keys += 1;
+                db.remove_expired(slot);
                 continue;
             }
             if pattern.is_some_and(|p| !glob_match(p, e.key(), false)) {
@@ -484,8 +483,7 @@ fn randomkey(ctx: &mut Ctx) -> Result<()> {
             .expect("RANDOMKEY holds every shard")
             .dbs[dbi];
         if db.entry(r).is_expired(now) {
-            db.remove_slot(r);
-            db.expired_keys += 1;
+            db.remove_expired(r);
             lens[shard] -= 1;
             total -= 1;
             continue;

@@ -17,6 +17,7 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod multi;
+pub mod pubsub;
 pub mod scripting;
 pub mod set;
 pub mod sort;
@@ -38,6 +39,7 @@ pub fn register_all(r: &mut Registry) {
     zset::register(r);
     sort::register(r);
     scripting::register(r);
+    pubsub::register(r);
 }
 
 /// ASCII case-insensitive comparison of an argument with an option name.

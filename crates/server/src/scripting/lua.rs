@@ -64,6 +64,8 @@ struct RunCtx<'a, 'k> {
     read_only: bool,
     /// A write command has run: SCRIPT KILL can no longer stop the script.
     wrote: bool,
+    /// A read-only command has run: the caller tracks the declared keys (CLIENT TRACKING).
+    read_any: bool,
     start: Instant,
     busy_after: Option<Duration>,
     pos: Vec<usize>,
@@ -614,6 +616,7 @@ fn call_command(
     if rc.read_only && def.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
         return Err("Write commands are not allowed from read-only scripts.");
     }
+    rc.read_any |= def.flags & flags::READONLY != 0;
     if def.flags & flags::WRITE != 0 && !rc.wrote {
         rc.wrote = true;
         server.scripts.dirty.store(true, Ordering::Release);
@@ -709,7 +712,7 @@ pub fn run_script(
             .map_err(lua_err)?;
         let name = String::from_utf8_lossy(sha).into_owned();
         let runner = vm.runner.clone();
-        execute_run(ctx, vm, ro || no_writes, RunKind::Eval, &name, |_| {
+        execute_run(ctx, vm, keys, ro || no_writes, RunKind::Eval, &name, |_| {
             runner.call::<MultiValue>(f)
         })
     })
@@ -748,9 +751,15 @@ pub fn run_function(
         let a = list(args).map_err(lua_err)?;
         let label = String::from_utf8_lossy(name).into_owned();
         let runner = vm.fn_runner.clone();
-        execute_run(ctx, vm, ro || no_writes, RunKind::Function, &label, |_| {
-            runner.call::<MultiValue>((f, k, a))
-        })
+        execute_run(
+            ctx,
+            vm,
+            keys,
+            ro || no_writes,
+            RunKind::Function,
+            &label,
+            |_| runner.call::<MultiValue>((f, k, a)),
+        )
     })
 }
 
@@ -763,6 +772,7 @@ fn lua_err(e: mlua::Error) -> Error {
 fn execute_run(
     ctx: &mut Ctx<'_, '_>,
     vm: &mut Vm,
+    keys: &[&[u8]],
     read_only: bool,
     kind: RunKind,
     name: &str,
@@ -797,6 +807,7 @@ fn execute_run(
         },
         read_only,
         wrote: false,
+        read_any: false,
         start: Instant::now(),
         busy_after: (threshold > 0).then(|| Duration::from_millis(threshold)),
         pos: Vec::new(),
@@ -832,7 +843,15 @@ fn execute_run(
     scripts.busy.store(false, Ordering::Release);
     scripts.kill.store(false, Ordering::Release);
 
-    let RunCtx { client, reply, .. } = rc;
+    let RunCtx {
+        client,
+        reply,
+        read_any,
+        ..
+    } = rc;
+    if read_any && server.tracking.clients.load(Ordering::Relaxed) > 0 {
+        crate::tracking::remember_keys(server, ctx.client, keys);
+    }
     let script_resp3 = reply.proto == Protocol::Resp3;
     ctx.client.ready_keys.extend(client.ready_keys);
     if reply.buf.capacity() <= 64 * 1024 {

@@ -1,0 +1,593 @@
+//! Pub/Sub delivery across worker threads: the registry of channels and patterns, and each
+//! subscriber's mailbox.
+//!
+//! A publisher never writes to another client's socket and never waits for it. Every client
+//! that can receive out-of-band messages (a subscriber, or a tracking client) owns a
+//! [`Mailbox`]: a byte queue of already encoded frames plus a `Notify`. The publisher appends
+//! the encoded message under the mailbox's small mutex and wakes the owner; the owner's
+//! connection task, on its own worker thread, drains the queue into its socket. Queued bytes
+//! (including those being written) are accounted against `client-output-buffer-limit pubsub`;
+//! a subscriber over the hard limit, or over the soft limit for longer than its seconds, is
+//! cut off (its socket is shut down) while the publisher carries on.
+//!
+//! Messages a client publishes to itself (or notifications its own command triggers) go to its
+//! `pending` buffer and are written after the command's reply, as Redis 7.2 does.
+//!
+//! Lock order: registry shard or pattern lock, then a mailbox lock; the client registry lock
+//! (to kill a slow subscriber) is taken only after both are released.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use crate::server::{now_ms, ClientShared, Server};
+
+/// Channel registry shards: publishers to different channels take different locks.
+const SHARDS: usize = 64;
+
+/// Subscribers of one channel or pattern, in subscription order.
+type Subs = Vec<Arc<Mailbox>>;
+
+/// One shard of a channel namespace.
+type ChannelShard = RwLock<HashMap<Box<[u8]>, Subs>>;
+
+/// The out-of-band queue of one client.
+pub struct Mailbox {
+    pub id: u64,
+    pub shared: Arc<ClientShared>,
+    queue: Mutex<Queue>,
+    notify: Notify,
+    /// Set when the client overran its output buffer limit: nothing more is queued.
+    closed: AtomicBool,
+    /// Subscription counts, for CLIENT LIST, output limits and the RESP2 context check.
+    pub nsub: AtomicUsize,
+    pub npsub: AtomicUsize,
+    pub nssub: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Queue {
+    buf: Vec<u8>,
+    /// Bytes taken by the owner and not yet written to the socket: still output memory.
+    inflight: usize,
+    /// When the queue first went over the soft limit (ms), 0 when under it.
+    soft_since_ms: i64,
+}
+
+impl Mailbox {
+    fn new(shared: Arc<ClientShared>) -> Mailbox {
+        Mailbox {
+            id: shared.id,
+            shared,
+            queue: Mutex::default(),
+            notify: Notify::new(),
+            closed: AtomicBool::new(false),
+            nsub: AtomicUsize::new(0),
+            npsub: AtomicUsize::new(0),
+            nssub: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn resp3(&self) -> bool {
+        self.shared.resp.load(Ordering::Relaxed) == 3
+    }
+
+    /// Subscriptions of any kind (a "pubsub" class client when non-zero).
+    pub fn subscriptions(&self) -> usize {
+        self.nsub.load(Ordering::Relaxed)
+            + self.npsub.load(Ordering::Relaxed)
+            + self.nssub.load(Ordering::Relaxed)
+    }
+
+    /// Appends one encoded frame (`frame[0]` is patched to `>` for RESP3 clients). Returns
+    /// false when this pushed the client over its output limits: the caller kills it once its
+    /// registry locks are released.
+    pub fn deliver(&self, frame: &[u8], server: &Server) -> bool {
+        self.append(frame, self.resp3(), server)
+    }
+
+    /// Appends a frame already encoded for this client's protocol.
+    pub fn deliver_raw(&self, frame: &[u8], server: &Server) -> bool {
+        self.append(frame, false, server)
+    }
+
+    fn append(&self, frame: &[u8], resp3: bool, server: &Server) -> bool {
+        if self.closed.load(Ordering::Relaxed) {
+            return true;
+        }
+        let mut q = self.queue.lock();
+        let was_empty = q.buf.is_empty();
+        let start = q.buf.len();
+        q.buf.extend_from_slice(frame);
+        if resp3 {
+            q.buf[start] = b'>';
+        }
+        let used = (q.buf.len() + q.inflight) as u64;
+        let over = if self.subscriptions() > 0 {
+            let live = &server.config.live;
+            let hard = live.pubsub_obuf_hard.load(Ordering::Relaxed);
+            let soft = live.pubsub_obuf_soft.load(Ordering::Relaxed);
+            let secs = live.pubsub_obuf_secs.load(Ordering::Relaxed) as i64;
+            let mut over = hard > 0 && used >= hard;
+            if soft > 0 && used >= soft {
+                let now = now_ms();
+                if q.soft_since_ms == 0 {
+                    q.soft_since_ms = now;
+                } else if now - q.soft_since_ms >= secs * 1000 {
+                    over = true;
+                }
+            } else {
+                q.soft_since_ms = 0;
+            }
+            over
+        } else {
+            false
+        };
+        if over {
+            self.closed.store(true, Ordering::Relaxed);
+            q.buf = Vec::new();
+            drop(q);
+            self.notify.notify_one();
+            return false;
+        }
+        drop(q);
+        if was_empty {
+            self.notify.notify_one();
+        }
+        true
+    }
+
+    /// Takes everything queued, swapping in `spare` (an empty buffer with capacity).
+    fn take(&self, spare: &mut Vec<u8>) {
+        let mut q = self.queue.lock();
+        std::mem::swap(&mut q.buf, spare);
+        q.inflight = spare.len();
+    }
+
+    fn written(&self) {
+        let mut q = self.queue.lock();
+        q.inflight = 0;
+        if q.buf.is_empty() {
+            q.soft_since_ms = 0;
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Bytes waiting (CLIENT LIST omem).
+    pub fn queued(&self) -> usize {
+        let q = self.queue.lock();
+        q.buf.len() + q.inflight
+    }
+}
+
+/// Connection-local pub/sub state of a client.
+#[derive(Default)]
+pub struct ClientPubSub {
+    pub mailbox: Option<Arc<Mailbox>>,
+    pub channels: BTreeSet<Box<[u8]>>,
+    pub patterns: BTreeSet<Box<[u8]>>,
+    pub shard_channels: BTreeSet<Box<[u8]>>,
+    /// Frames for this client produced by its own command (messages it published to itself,
+    /// confirmations under CLIENT REPLY OFF, invalidations): written after the reply.
+    pub pending: Vec<u8>,
+    spare: Vec<u8>,
+    /// CLIENT TRACKING options while tracking is on (tracking.rs).
+    pub tracking: Option<crate::tracking::Options>,
+    /// BCAST invalidations this client's command produced, sent when it ends.
+    pub bcast_batch: Vec<crate::tracking::BcastItem>,
+}
+
+impl ClientPubSub {
+    /// Channel and pattern subscriptions (the count SUBSCRIBE/PSUBSCRIBE reply with).
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// True while subscribed to anything: in RESP2 only the subscribe commands may run.
+    #[inline]
+    pub fn subscribed(&self) -> bool {
+        !(self.channels.is_empty() && self.patterns.is_empty() && self.shard_channels.is_empty())
+    }
+
+    fn sync_counts(&self) {
+        if let Some(mb) = &self.mailbox {
+            mb.nsub.store(self.channels.len(), Ordering::Relaxed);
+            mb.npsub.store(self.patterns.len(), Ordering::Relaxed);
+            mb.nssub.store(self.shard_channels.len(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Which namespace a channel lives in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Space {
+    Global,
+    Shard,
+}
+
+/// The server-wide registry of subscriptions.
+pub struct Hub {
+    channels: Box<[ChannelShard]>,
+    shard_channels: Box<[ChannelShard]>,
+    /// Patterns in first-subscription order.
+    patterns: RwLock<Vec<(Box<[u8]>, Subs)>>,
+    /// Distinct patterns; PUBLISH skips the pattern list while it is 0.
+    npatterns: AtomicUsize,
+    nchannels: AtomicUsize,
+    nshard_channels: AtomicUsize,
+    /// Every client that has a mailbox, by id (tracking redirection, CLIENT LIST counts).
+    mailboxes: Mutex<HashMap<u64, Arc<Mailbox>>>,
+}
+
+impl Default for Hub {
+    fn default() -> Hub {
+        let shards = || (0..SHARDS).map(|_| RwLock::default()).collect();
+        Hub {
+            channels: shards(),
+            shard_channels: shards(),
+            patterns: RwLock::default(),
+            npatterns: AtomicUsize::new(0),
+            nchannels: AtomicUsize::new(0),
+            nshard_channels: AtomicUsize::new(0),
+            mailboxes: Mutex::default(),
+        }
+    }
+}
+
+fn shard_of(channel: &[u8]) -> usize {
+    (cinnabar_engine::hash_key(channel) as usize) & (SHARDS - 1)
+}
+
+impl Hub {
+    fn space(&self, space: Space) -> (&[ChannelShard], &AtomicUsize) {
+        match space {
+            Space::Global => (&self.channels, &self.nchannels),
+            Space::Shard => (&self.shard_channels, &self.nshard_channels),
+        }
+    }
+
+    /// The client's mailbox, created (and registered) on first use.
+    pub fn mailbox(&self, client: &mut crate::dispatch::Client) -> Arc<Mailbox> {
+        if let Some(mb) = &client.pubsub.mailbox {
+            return mb.clone();
+        }
+        let mb = Arc::new(Mailbox::new(client.shared.clone()));
+        self.mailboxes.lock().insert(client.id, mb.clone());
+        client.pubsub.mailbox = Some(mb.clone());
+        mb
+    }
+
+    /// The mailbox of another client, if it has one.
+    pub fn mailbox_of(&self, id: u64) -> Option<Arc<Mailbox>> {
+        self.mailboxes.lock().get(&id).cloned()
+    }
+
+    /// Subscribes; false when already subscribed.
+    pub fn subscribe(&self, client: &mut crate::dispatch::Client, space: Space, ch: &[u8]) -> bool {
+        let set = match space {
+            Space::Global => &client.pubsub.channels,
+            Space::Shard => &client.pubsub.shard_channels,
+        };
+        if set.contains(ch) {
+            return false;
+        }
+        let mb = self.mailbox(client);
+        let (shards, count) = self.space(space);
+        let mut map = shards[shard_of(ch)].write();
+        match map.get_mut(ch) {
+            Some(subs) => subs.push(mb),
+            None => {
+                map.insert(ch.into(), vec![mb]);
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        drop(map);
+        let set = match space {
+            Space::Global => &mut client.pubsub.channels,
+            Space::Shard => &mut client.pubsub.shard_channels,
+        };
+        set.insert(ch.into());
+        client.pubsub.sync_counts();
+        true
+    }
+
+    /// Unsubscribes; false when not subscribed.
+    pub fn unsubscribe(
+        &self,
+        client: &mut crate::dispatch::Client,
+        space: Space,
+        ch: &[u8],
+    ) -> bool {
+        let set = match space {
+            Space::Global => &mut client.pubsub.channels,
+            Space::Shard => &mut client.pubsub.shard_channels,
+        };
+        if !set.remove(ch) {
+            return false;
+        }
+        let (shards, count) = self.space(space);
+        let mut map = shards[shard_of(ch)].write();
+        if let Some(subs) = map.get_mut(ch) {
+            subs.retain(|m| m.id != client.id);
+            if subs.is_empty() {
+                map.remove(ch);
+                count.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        drop(map);
+        client.pubsub.sync_counts();
+        true
+    }
+
+    pub fn psubscribe(&self, client: &mut crate::dispatch::Client, pat: &[u8]) -> bool {
+        if client.pubsub.patterns.contains(pat) {
+            return false;
+        }
+        let mb = self.mailbox(client);
+        let mut pats = self.patterns.write();
+        match pats.iter_mut().find(|(p, _)| &**p == pat) {
+            Some((_, subs)) => subs.push(mb),
+            None => {
+                pats.push((pat.into(), vec![mb]));
+                self.npatterns.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        drop(pats);
+        client.pubsub.patterns.insert(pat.into());
+        client.pubsub.sync_counts();
+        true
+    }
+
+    pub fn punsubscribe(&self, client: &mut crate::dispatch::Client, pat: &[u8]) -> bool {
+        if !client.pubsub.patterns.remove(pat) {
+            return false;
+        }
+        let mut pats = self.patterns.write();
+        if let Some(i) = pats.iter().position(|(p, _)| &**p == pat) {
+            pats[i].1.retain(|m| m.id != client.id);
+            if pats[i].1.is_empty() {
+                pats.remove(i);
+                self.npatterns.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        drop(pats);
+        client.pubsub.sync_counts();
+        true
+    }
+
+    /// Drops every subscription and the mailbox registration of a leaving client.
+    pub fn disconnect(&self, server: &Server, client: &mut crate::dispatch::Client) {
+        self.unsubscribe_all(client);
+        crate::tracking::disable(server, client);
+        if client.pubsub.mailbox.take().is_some() {
+            self.mailboxes.lock().remove(&client.id);
+        }
+    }
+
+    /// Silently drops every subscription (RESET, disconnection).
+    pub fn unsubscribe_all(&self, client: &mut crate::dispatch::Client) {
+        for ch in std::mem::take(&mut client.pubsub.channels) {
+            client.pubsub.channels.insert(ch.clone());
+            self.unsubscribe(client, Space::Global, &ch);
+        }
+        for ch in std::mem::take(&mut client.pubsub.shard_channels) {
+            client.pubsub.shard_channels.insert(ch.clone());
+            self.unsubscribe(client, Space::Shard, &ch);
+        }
+        for p in std::mem::take(&mut client.pubsub.patterns) {
+            client.pubsub.patterns.insert(p.clone());
+            self.punsubscribe(client, &p);
+        }
+    }
+
+    /// Publishes `msg` on `channel` and returns the number of receivers (channel subscribers
+    /// plus matching pattern subscriptions). `me` is the publishing client, whose own copies
+    /// go to its pending buffer rather than its mailbox.
+    pub fn publish(
+        &self,
+        server: &Server,
+        me: Option<&mut crate::dispatch::Client>,
+        space: Space,
+        channel: &[u8],
+        msg: &[u8],
+    ) -> usize {
+        let mut me = me;
+        let mut victims: smallvec::SmallVec<[u64; 2]> = smallvec::SmallVec::new();
+        let mut receivers = 0;
+        let mut frame = Vec::new();
+        let (shards, count) = self.space(space);
+        if count.load(Ordering::Relaxed) > 0 {
+            let map = shards[shard_of(channel)].read();
+            if let Some(subs) = map.get(channel) {
+                let kind: &[u8] = if space == Space::Shard {
+                    b"smessage"
+                } else {
+                    b"message"
+                };
+                encode(&mut frame, &[kind, channel, msg]);
+                for mb in subs {
+                    self.deliver_one(server, mb, &frame, &mut me, &mut victims);
+                }
+                receivers += subs.len();
+            }
+        }
+        if space == Space::Global && self.npatterns.load(Ordering::Relaxed) > 0 {
+            let pats = self.patterns.read();
+            for (pat, subs) in pats.iter() {
+                if !cinnabar_engine::glob::glob_match(pat, channel, false) {
+                    continue;
+                }
+                frame.clear();
+                encode(&mut frame, &[b"pmessage", pat, channel, msg]);
+                for mb in subs {
+                    self.deliver_one(server, mb, &frame, &mut me, &mut victims);
+                }
+                receivers += subs.len();
+            }
+        }
+        for id in victims {
+            tracing::warn!(
+                "Client id={id} scheduled to be closed ASAP for overcoming of output buffer limits."
+            );
+            server.kill_client(id);
+        }
+        receivers
+    }
+
+    fn deliver_one(
+        &self,
+        server: &Server,
+        mb: &Mailbox,
+        frame: &[u8],
+        me: &mut Option<&mut crate::dispatch::Client>,
+        victims: &mut smallvec::SmallVec<[u64; 2]>,
+    ) {
+        if let Some(c) = me.as_deref_mut() {
+            if c.id == mb.id {
+                let start = c.pubsub.pending.len();
+                c.pubsub.pending.extend_from_slice(frame);
+                if mb.resp3() {
+                    c.pubsub.pending[start] = b'>';
+                }
+                return;
+            }
+        }
+        if !mb.deliver(frame, server) {
+            victims.push(mb.id);
+        }
+    }
+
+    /// PUBSUB CHANNELS / SHARDCHANNELS: active channels matching `pattern` (all when None).
+    pub fn channels(&self, space: Space, pattern: Option<&[u8]>) -> Vec<Box<[u8]>> {
+        let (shards, _) = self.space(space);
+        let mut out = Vec::new();
+        for s in shards.iter() {
+            for ch in s.read().keys() {
+                if pattern.is_none_or(|p| cinnabar_engine::glob::glob_match(p, ch, false)) {
+                    out.push(ch.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// PUBSUB NUMSUB / SHARDNUMSUB for one channel.
+    pub fn numsub(&self, space: Space, channel: &[u8]) -> usize {
+        let (shards, _) = self.space(space);
+        shards[shard_of(channel)]
+            .read()
+            .get(channel)
+            .map_or(0, |s| s.len())
+    }
+
+    /// True when anyone subscribes to any channel or pattern (keyspace events skip building
+    /// their channel names otherwise).
+    #[inline]
+    pub fn has_subscribers(&self) -> bool {
+        self.nchannels.load(Ordering::Relaxed) > 0 || self.npatterns.load(Ordering::Relaxed) > 0
+    }
+
+    pub fn numpat(&self) -> usize {
+        self.npatterns.load(Ordering::Relaxed)
+    }
+
+    pub fn nchannels(&self) -> usize {
+        self.nchannels.load(Ordering::Relaxed)
+    }
+
+    pub fn nshard_channels(&self) -> usize {
+        self.nshard_channels.load(Ordering::Relaxed)
+    }
+
+    /// (sub, psub, ssub, queued bytes) of a client, for CLIENT LIST.
+    pub fn client_counts(&self, id: u64) -> (usize, usize, usize, usize) {
+        match self.mailbox_of(id) {
+            Some(mb) => (
+                mb.nsub.load(Ordering::Relaxed),
+                mb.npsub.load(Ordering::Relaxed),
+                mb.nssub.load(Ordering::Relaxed),
+                mb.queued(),
+            ),
+            None => (0, 0, 0, 0),
+        }
+    }
+}
+
+/// Encodes an array of bulk strings (RESP2 form; `deliver` turns it into a push for RESP3).
+pub fn encode(out: &mut Vec<u8>, parts: &[&[u8]]) {
+    let mut n = itoa::Buffer::new();
+    out.push(b'*');
+    out.extend_from_slice(n.format(parts.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for p in parts {
+        out.push(b'$');
+        out.extend_from_slice(n.format(p.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(p);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Waits for the socket to become readable while forwarding whatever other clients queue in
+/// this client's mailbox. Returns what the read returned; an error when the client was cut off
+/// for overrunning its output limit.
+pub async fn read_or_deliver(
+    stream: &mut TcpStream,
+    rbuf: &mut bytes::BytesMut,
+    client: &mut crate::dispatch::Client,
+    stats: &crate::server::WorkerStats,
+) -> std::io::Result<usize> {
+    let Some(mb) = client.pubsub.mailbox.clone() else {
+        return crate::conn::read_some(stream, rbuf).await;
+    };
+    loop {
+        if mb.is_closed() {
+            return Err(std::io::ErrorKind::ConnectionAborted.into());
+        }
+        tokio::select! {
+            r = crate::conn::read_some(stream, rbuf) => return r,
+            _ = mb.notify.notified() => {
+                let mut data = std::mem::take(&mut client.pubsub.spare);
+                mb.take(&mut data);
+                if mb.is_closed() {
+                    return Err(std::io::ErrorKind::ConnectionAborted.into());
+                }
+                if !data.is_empty() {
+                    crate::server::bump(&stats.net_output_bytes, data.len() as u64);
+                    let res = stream.write_all(&data).await;
+                    mb.written();
+                    res?;
+                }
+                data.clear();
+                if data.capacity() > 1 << 20 {
+                    data = Vec::new();
+                }
+                client.pubsub.spare = data;
+            }
+        }
+    }
+}
+
+/// The commands a RESP2 client may run while subscribed.
+pub fn allowed_in_resp2_context(def: &cinnabar_commands::CommandDef) -> bool {
+    matches!(
+        def.name,
+        "ping"
+            | "subscribe"
+            | "ssubscribe"
+            | "psubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "punsubscribe"
+            | "quit"
+            | "reset"
+    )
+}

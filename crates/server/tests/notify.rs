@@ -1,0 +1,330 @@
+//! Keyspace notifications: the events of each type's writes, with Redis's names and classes,
+//! "new" and "del" of created and emptied keys, expiry (lazy and active), masking by class,
+//! and CONFIG GET/SET of the flags.
+
+use cinnabar_resp::Frame;
+use cinnabar_server::testkit::{bulk, int, ok, RawConn, TestServer};
+
+/// A pattern subscriber to every keyevent channel of db 0; returns it and a command client.
+fn setup(srv: &TestServer, flags: &str) -> (RawConn, RawConn) {
+    let mut c = srv.raw();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", flags]),
+        ok()
+    );
+    let mut s = srv.raw();
+    assert_eq!(
+        s.cmd(&["PSUBSCRIBE", "__key*@0__:*"]),
+        Frame::Array(vec![bulk("psubscribe"), bulk("__key*@0__:*"), int(1)])
+    );
+    (s, c)
+}
+
+/// Reads one pmessage and returns "channel payload".
+fn next(s: &mut RawConn) -> String {
+    match s.read() {
+        Frame::Array(v) if v.len() == 4 => {
+            let text = |f: &Frame| match f {
+                Frame::Bulk(b) => String::from_utf8_lossy(b).to_string(),
+                other => panic!("{other:?}"),
+            };
+            format!("{} {}", text(&v[2]), text(&v[3]))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Runs commands, then SET and DEL of a marker key, and returns every keyevent seen before the marker.
+fn events(s: &mut RawConn, c: &mut RawConn, cmds: &[&[&str]]) -> Vec<String> {
+    for cmd in cmds {
+        c.cmd(cmd);
+    }
+    c.cmd(&["SET", "marker", "1"]);
+    c.cmd(&["DEL", "marker"]);
+    let mut seen = Vec::new();
+    loop {
+        let e = next(s);
+        if e.ends_with(" marker") {
+            if e == "__keyevent@0__:del marker" {
+                return seen;
+            }
+            continue;
+        }
+        seen.push(e);
+    }
+}
+
+fn ev(list: &[&str]) -> Vec<String> {
+    list.iter()
+        .map(|e| {
+            let (event, key) = e.split_once(' ').unwrap();
+            format!("__keyevent@0__:{event} {key}")
+        })
+        .collect()
+}
+
+#[test]
+fn string_events() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "E$g");
+    let got = events(
+        &mut s,
+        &mut c,
+        &[
+            &["SET", "a", "1"],
+            &["SET", "a", "2", "NX"],
+            &["SET", "b", "1", "EX", "100"],
+            &["INCR", "a"],
+            &["INCRBYFLOAT", "a", "1.5"],
+            &["APPEND", "a", "x"],
+            &["SETRANGE", "a", "0", "z"],
+            &["MSET", "m1", "1", "m2", "2"],
+            &["SETBIT", "bits", "3", "1"],
+            &["GETDEL", "m1"],
+            &["SETNX", "m2", "9"],
+        ],
+    );
+    assert_eq!(
+        got,
+        ev(&[
+            "set a",
+            "set b",
+            "expire b",
+            "incrby a",
+            "incrbyfloat a",
+            "append a",
+            "setrange a",
+            "set m1",
+            "set m2",
+            "setbit bits",
+            "del m1",
+        ])
+    );
+}
+
+#[test]
+fn list_events_and_del_of_emptied_key() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "Elg");
+    let got = events(
+        &mut s,
+        &mut c,
+        &[
+            &["LPUSH", "l", "a", "b"],
+            &["RPUSH", "l", "c"],
+            &["LSET", "l", "0", "x"],
+            &["LINSERT", "l", "BEFORE", "nope", "y"],
+            &["LINSERT", "l", "BEFORE", "x", "y"],
+            &["LMOVE", "l", "l2", "LEFT", "RIGHT"],
+            &["LREM", "l", "0", "zzz"],
+            &["LPOP", "l"],
+            &["RPOP", "l", "5"],
+            &["RPOP", "l"],
+            &["LPUSHX", "missing", "a"],
+        ],
+    );
+    assert_eq!(
+        got,
+        ev(&[
+            "lpush l",
+            "rpush l",
+            "lset l",
+            "linsert l",
+            "rpush l2",
+            "lpop l",
+            "lpop l",
+            "rpop l",
+            "del l",
+        ])
+    );
+}
+
+#[test]
+fn set_hash_zset_events() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "Eshzg");
+    let got = events(
+        &mut s,
+        &mut c,
+        &[
+            &["SADD", "s", "a", "b"],
+            &["SADD", "s", "a"],
+            &["SREM", "s", "zz"],
+            &["SREM", "s", "a"],
+            &["SINTERSTORE", "dst", "s"],
+            &["SINTERSTORE", "dst", "nothing"],
+            &["HSET", "h", "f", "1"],
+            &["HINCRBY", "h", "f", "2"],
+            &["HDEL", "h", "f"],
+            &["ZADD", "z", "1", "a", "2", "b"],
+            &["ZINCRBY", "z", "1", "a"],
+            &["ZREM", "z", "a"],
+            &["ZPOPMIN", "z"],
+        ],
+    );
+    assert_eq!(
+        got,
+        ev(&[
+            "sadd s",
+            "srem s",
+            "sinterstore dst",
+            "del dst",
+            "hset h",
+            "hincrby h",
+            "hdel h",
+            "del h",
+            "zadd z",
+            "zincr z",
+            "zrem z",
+            "zpopmin z",
+            "del z",
+        ])
+    );
+}
+
+#[test]
+fn generic_events_and_new_keys() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "Egn");
+    let got = events(
+        &mut s,
+        &mut c,
+        &[
+            &["SET", "k", "v"],
+            &["EXPIRE", "k", "100"],
+            &["PERSIST", "k"],
+            &["PERSIST", "k"],
+            &["RENAME", "k", "k2"],
+            &["COPY", "k2", "k3"],
+            &["DEL", "k2", "k3", "missing"],
+            &["SET", "gone", "v"],
+            &["EXPIRE", "gone", "-1"],
+        ],
+    );
+    assert_eq!(
+        got,
+        ev(&[
+            "new k",
+            "expire k",
+            "persist k",
+            // Redis adds the destination (dbAdd: "new") before it notifies the rename.
+            "new k2",
+            "rename_from k",
+            "rename_to k2",
+            "new k3",
+            "copy_to k3",
+            "del k2",
+            "del k3",
+            "new gone",
+            "del gone",
+        ])
+    );
+}
+
+#[test]
+fn keyspace_channel_and_masking() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "Kl"]),
+        ok()
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
+        Frame::Array(vec![bulk("notify-keyspace-events"), bulk("lK")])
+    );
+    let mut s = srv.raw();
+    s.cmd(&["SUBSCRIBE", "__keyspace@0__:mylist"]);
+    c.cmd(&["SET", "mylist-not", "x"]);
+    c.cmd(&["RPUSH", "mylist", "a"]);
+    assert_eq!(
+        s.read(),
+        Frame::Array(vec![
+            bulk("message"),
+            bulk("__keyspace@0__:mylist"),
+            bulk("rpush")
+        ])
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]),
+        ok()
+    );
+    assert_eq!(
+        c.cmd(&["PUBLISH", "__keyspace@0__:mylist", "manual"]),
+        int(1)
+    );
+    c.cmd(&["RPUSH", "mylist", "b"]);
+    // Notifications are off: the next message is the manual one, not an rpush.
+    assert_eq!(
+        s.read(),
+        Frame::Array(vec![
+            bulk("message"),
+            bulk("__keyspace@0__:mylist"),
+            bulk("manual")
+        ])
+    );
+}
+
+#[test]
+fn expired_events_lazy_and_active() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "Ex");
+    // Active expiry (the cron) finds it by itself.
+    c.cmd(&["PSETEX", "active", "50", "v"]);
+    assert_eq!(next(&mut s), "__keyevent@0__:expired active");
+    // Lazy expiry: stop the cron from getting there first by reading right after.
+    c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    c.cmd(&["PSETEX", "lazy", "1", "v"]);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(c.cmd(&["GET", "lazy"]), Frame::Null);
+    assert_eq!(next(&mut s), "__keyevent@0__:expired lazy");
+}
+
+#[test]
+fn resp3_client_gets_its_own_events_after_the_reply() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KA"]);
+    let Frame::Map(_) = c.cmd(&["HELLO", "3"]) else {
+        panic!()
+    };
+    assert_eq!(
+        c.cmd(&["SUBSCRIBE", "__keyspace@0__:k"]),
+        Frame::Push(vec![bulk("subscribe"), bulk("__keyspace@0__:k"), int(1)])
+    );
+    assert_eq!(c.cmd(&["SET", "k", "v"]), ok());
+    assert_eq!(
+        c.read(),
+        Frame::Push(vec![bulk("message"), bulk("__keyspace@0__:k"), bulk("set")])
+    );
+}
+
+#[test]
+fn blocking_pops_and_sort_emit_once() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "Elg");
+    let got = events(
+        &mut s,
+        &mut c,
+        &[
+            &["RPUSH", "q", "3", "1", "2"],
+            &["SORT", "q"],
+            &["SORT", "q", "STORE", "sorted"],
+            &["BLPOP", "q", "0"],
+            &["BLMOVE", "q", "q2", "LEFT", "LEFT", "0"],
+            &["BRPOP", "q", "0"],
+        ],
+    );
+    assert_eq!(
+        got,
+        ev(&[
+            "rpush q",
+            "sortstore sorted",
+            "lpop q",
+            "lpush q2",
+            "lpop q",
+            "rpop q",
+            "del q",
+        ])
+    );
+}
