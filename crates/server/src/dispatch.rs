@@ -339,6 +339,14 @@ pub fn execute(
         reject(client, out, b"NOAUTH Authentication required.");
         return;
     }
+    if def.flags & flags::LOADING == 0 && server.persist.is_loading() {
+        reject(
+            client,
+            out,
+            b"LOADING Redis is loading the dataset in memory",
+        );
+        return;
+    }
     if let Some(multi) = client.multi.as_mut() {
         if !is_transaction_control(def) {
             if def.flags & flags::NO_MULTI != 0 {
@@ -407,6 +415,9 @@ pub fn run_locked(
         && server.blocking.count.load(Ordering::Relaxed) > 0
     {
         note_ready_keys(client, entry, args);
+    }
+    if result.is_ok() && entry.def.flags & flags::WRITE != 0 {
+        bump(&worker.dirty, 1);
     }
     let usec = start.elapsed().as_micros() as u64;
     bump(&stat.calls, 1);

@@ -16,6 +16,7 @@ pub mod cron;
 pub mod dispatch;
 pub mod info;
 pub mod net;
+pub mod persist;
 pub mod server;
 pub mod testkit;
 

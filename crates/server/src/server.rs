@@ -54,6 +54,8 @@ pub struct WorkerStats {
     pub net_output_bytes: AtomicU64,
     pub rejected_calls: AtomicU64,
     pub failed_calls: AtomicU64,
+    /// Successful write commands (for rdb_changes_since_last_save and the save rules).
+    pub dirty: AtomicU64,
 }
 
 impl WorkerStats {
@@ -65,6 +67,7 @@ impl WorkerStats {
             net_output_bytes: AtomicU64::new(0),
             rejected_calls: AtomicU64::new(0),
             failed_calls: AtomicU64::new(0),
+            dirty: AtomicU64::new(0),
         }
     }
 }
@@ -139,6 +142,8 @@ pub struct Server {
     pub watching: AtomicUsize,
     /// Clients blocked in BLPOP and friends.
     pub blocking: crate::blocking::Blocking,
+    /// RDB/AOF state (crate::persist).
+    pub persist: crate::persist::State,
 }
 
 impl Server {
@@ -176,6 +181,7 @@ impl Server {
             stat_reset_ms: AtomicI64::new(0),
             watching: AtomicUsize::new(0),
             blocking: Default::default(),
+            persist: Default::default(),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod multi;
+pub mod persist;
 pub mod set;
 pub mod sort;
 pub mod string;
@@ -36,6 +37,7 @@ pub fn register_all(r: &mut Registry) {
     hash::register(r);
     zset::register(r);
     sort::register(r);
+    persist::register(r);
 }
 
 /// ASCII case-insensitive comparison of an argument with an option name.
