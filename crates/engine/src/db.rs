@@ -141,9 +141,21 @@ pub struct Db {
     /// WATCHed keys of this db: key -> the dirty flags of the clients watching it. Empty, and
     /// so without allocation, while nobody watches.
     pub watched: HashMap<Box<[u8]>, Vec<Arc<AtomicBool>>>,
+    /// Keys removed because their deadline passed, kept while the append-only file is on
+    /// (`Some`) so the server can log a DEL for each: AOF replay runs with the clock
+    /// stopped, and these DELs are what makes it remove the same keys at the same point.
+    pub expired_log: Option<Vec<Box<[u8]>>>,
 }
 
 impl Db {
+    /// Remembers an expired key for the append-only file, if it is on.
+    #[inline]
+    fn note_expired(&mut self, e: &Entry) {
+        if let Some(log) = self.expired_log.as_mut() {
+            log.push(e.key().into());
+        }
+    }
+
     #[inline]
     pub fn len(&self) -> usize {
         self.table.len()
@@ -160,7 +172,9 @@ impl Db {
     pub fn lookup(&mut self, hash: u64, key: &[u8], now_ms: i64) -> Option<usize> {
         let slot = self.table.find(hash, key)?;
         if self.table.at(slot).is_expired(now_ms) {
-            crate::lazyfree::dispose(self.remove_slot(slot));
+            let e = self.remove_slot(slot);
+            self.note_expired(&e);
+            crate::lazyfree::dispose(e);
             self.expired_keys += 1;
             return None;
         }
@@ -264,7 +278,9 @@ impl Db {
                 checked += 1;
                 if t <= now_ms {
                     // The last entry moves into `slot`: look at it next, do not advance.
-                    crate::lazyfree::dispose(self.remove_slot(slot));
+                    let e = self.remove_slot(slot);
+                    self.note_expired(&e);
+                    crate::lazyfree::dispose(e);
                     self.expired_keys += 1;
                     expired += 1;
                     continue;
@@ -308,7 +324,8 @@ impl Db {
                     removed += h.expire_fields(now_ms, per_hash);
                     if h.is_empty() {
                         // The last entry moves into `slot`: look at it next.
-                        self.remove_slot(slot);
+                        let e = self.remove_slot(slot);
+                        self.note_expired(&e);
                         self.expired_keys += 1;
                         continue;
                     }

@@ -89,11 +89,19 @@ impl Keyspace {
     /// shard, with its lock held, before anything changes it. Returns false if one already
     /// runs. The start is atomic: every shard is locked while the snapshot is armed.
     pub fn begin_snapshot(&self, visit: Visitor) -> bool {
+        self.begin_snapshot_with(visit, || {})
+    }
+
+    /// Like [`Keyspace::begin_snapshot`], also running `at_start` while every shard is
+    /// locked: the AOF rewrite switches to a new incremental file at exactly the snapshot's
+    /// point in time.
+    pub fn begin_snapshot_with(&self, visit: Visitor, at_start: impl FnOnce()) -> bool {
         let _gate = self.snapshot_gate.lock();
         if self.snapshot_on.load(Ordering::Relaxed) {
             return false;
         }
         let all: Vec<_> = self.shards.iter().map(|s| s.0.lock()).collect();
+        at_start();
         *self.visit.write() = Some(visit);
         for p in self.pending.iter() {
             p.store(true, Ordering::Relaxed);

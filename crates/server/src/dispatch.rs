@@ -217,6 +217,9 @@ pub struct Client {
     pub ready_keys: Vec<(usize, Vec<u8>)>,
     /// Inside EXEC: blocking commands must not block.
     pub in_exec: bool,
+    /// AOF position this client's writes reached: with `appendfsync always` its replies wait
+    /// until the file is fsynced that far (crate::persist::aof).
+    pub aof_seq: u64,
 }
 
 impl Client {
@@ -239,6 +242,7 @@ impl Client {
             blocked: None,
             ready_keys: Vec::new(),
             in_exec: false,
+            aof_seq: 0,
         }
     }
 }
@@ -387,9 +391,29 @@ pub fn run_locked(
     entry: &CmdEntry,
     locked: &mut Locked<'_>,
 ) {
+    let now = crate::server::now_ms();
+    run_locked_at(server, worker, client, out, args, entry, locked, now);
+}
+
+/// [`run_locked`] with the command's time given (AOF replay runs with the clock stopped).
+#[allow(clippy::too_many_arguments)]
+pub fn run_locked_at(
+    server: &Server,
+    worker: &WorkerStats,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    args: &[&[u8]],
+    entry: &CmdEntry,
+    locked: &mut Locked<'_>,
+    now: i64,
+) {
     let stat = &worker.commands[entry.idx];
     let start = Instant::now();
-    let now = crate::server::now_ms();
+    let aof = server.persist.aof.on.load(Ordering::Relaxed);
+    let reply_mark = out.len();
+    if aof {
+        crate::persist::aof::before_command(entry);
+    }
     // Only when some client WATCHes anything: note which watched keys are live before a write.
     let watch =
         if server.watching.load(Ordering::Relaxed) > 0 && entry.def.flags & flags::WRITE != 0 {
@@ -407,6 +431,18 @@ pub fn run_locked(
         now,
     };
     let result = (entry.handler)(&mut ctx);
+    if aof {
+        crate::persist::aof::after_command(
+            server,
+            client,
+            entry,
+            args,
+            locked,
+            result.is_ok(),
+            &out.buf[reply_mark..],
+            now,
+        );
+    }
     if let (Some(before), true) = (watch, result.is_ok()) {
         signal_watched(before, locked, crate::server::now_ms());
     }
@@ -561,7 +597,7 @@ fn debug_allowed(server: &Server, client: &Client) -> bool {
 }
 
 /// Locks the shards of the keys named in `args`, per the command's key specs.
-fn lock_keys<'k>(server: &'k Server, def: &CommandDef, args: &[&[u8]]) -> Locked<'k> {
+pub(crate) fn lock_keys<'k>(server: &'k Server, def: &CommandDef, args: &[&[u8]]) -> Locked<'k> {
     let ks = &server.keyspace;
     if def.flags & flags::MOVABLE_KEYS == 0 {
         if def.first_key <= 0 {

@@ -190,6 +190,9 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
         .config
         .set_many(&pairs)
         .map_err(|(name, e)| failed(&name, &e.to_string()))?;
+    for (name, _) in &pairs {
+        crate::persist::aof::config_changed(ctx.server, name).map_err(|e| failed(name, &e))?;
+    }
     ctx.out.ok();
     Ok(())
 }

@@ -13,6 +13,47 @@ pub fn register(r: &mut Registry) {
     r.add("bgsave", bgsave);
     r.add("dump", dump);
     r.add("restore", restore);
+    r.add("bgrewriteaof", bgrewriteaof);
+}
+
+/// BGREWRITEAOF: compacts the append-only file from a fork-less snapshot.
+fn bgrewriteaof(ctx: &mut Ctx) -> Result<()> {
+    let Some(server) = ctx.server.persist.server() else {
+        return Err(Error::msg("ERR server is shutting down"));
+    };
+    let aof = &ctx.server.persist.aof;
+    if aof
+        .rewrite_running
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return Err(Error::msg(
+            "ERR Background append only file rewriting already in progress",
+        ));
+    }
+    match crate::persist::aof::rewrite_background(&server) {
+        Ok(()) => ctx
+            .out
+            .simple(b"Background append only file rewriting started"),
+        Err("scheduled") => ctx
+            .out
+            .simple(b"Background append only file rewriting scheduled"),
+        Err("off") => {
+            return Err(Error::msg(
+                "ERR Background append only file rewriting needs appendonly yes",
+            ))
+        }
+        Err("running") => {
+            return Err(Error::msg(
+                "ERR Background append only file rewriting already in progress",
+            ))
+        }
+        Err(_) => {
+            return Err(Error::msg(
+                "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.",
+            ))
+        }
+    }
+    Ok(())
 }
 
 /// SAVE: a synchronous save with every shard locked (Redis's SAVE blocks its server too).

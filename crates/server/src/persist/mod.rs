@@ -11,6 +11,7 @@
 //! - Start-up loading runs on its own thread; meanwhile commands not flagged `loading` get
 //!   `-LOADING`, as in Redis.
 
+pub mod aof;
 pub mod rdbfile;
 
 use std::fmt::Write as _;
@@ -53,6 +54,10 @@ pub struct State {
     pub save_keys_total: AtomicU64,
     /// SHUTDOWN already did the final save (or was told NOSAVE): the binary must not.
     pub shutdown_handled: AtomicBool,
+    /// The append-only file (crate::persist::aof).
+    pub aof: aof::Aof,
+    /// Start-up loaded the AOF (so logging appends to its last incremental file).
+    pub loaded_aof: AtomicBool,
     /// A fatal start-up error (corrupt file): the binary exits with status 1.
     pub fatal: Mutex<Option<String>>,
 }
@@ -147,6 +152,7 @@ pub fn save_rules(server: &Server) -> Vec<(i64, u64)> {
 /// Called by the cron thread every tick: starts a BGSAVE when a `save` rule is met (or one
 /// was scheduled), like serverCron. After a failed BGSAVE it waits 5 seconds before retrying.
 pub fn cron(server: &Arc<Server>) {
+    aof::cron(server);
     let p = &server.persist;
     if p.is_loading() || p.bgsave_running.load(Ordering::Relaxed) {
         return;
@@ -275,25 +281,23 @@ pub fn info_section(out: &mut String, server: &Server) {
         "{}",
         p.last_load_keys_loaded.load(Ordering::Relaxed)
     );
-    f!("aof_enabled", "0");
-    f!("aof_rewrite_in_progress", "0");
-    f!("aof_rewrite_scheduled", "0");
-    f!("aof_last_rewrite_time_sec", "-1");
-    f!("aof_current_rewrite_time_sec", "-1");
-    f!("aof_last_bgrewrite_status", "ok");
-    f!("aof_rewrites", "0");
-    f!("aof_rewrites_consecutive_failures", "0");
-    f!("aof_last_write_status", "ok");
-    f!("aof_last_cow_size", "0");
-    f!("module_fork_in_progress", "0");
-    f!("module_fork_last_cow_size", "0");
+    aof::info(out, server);
 }
 
 /// Loads the dataset at start-up on its own thread when there is a file to load; commands
 /// meanwhile get -LOADING. A fatal error (corrupt file) stops the server, leaving the file
 /// untouched, and is kept in `State::fatal` for the binary's exit status.
 pub fn start_loading(server: &Arc<Server>) {
-    if !rdb_path(server).exists() {
+    let use_aof = aof::should_load(server);
+    if !use_aof && !rdb_path(server).exists() {
+        if server.config.get_bool("appendonly") {
+            if let Err(e) = aof::enable(server) {
+                let msg = format!("Can't open the append-only file: {e}");
+                tracing::error!("{msg}");
+                *server.persist.fatal.lock() = Some(msg);
+                server.request_shutdown();
+            }
+        }
         return;
     }
     let p = &server.persist;
@@ -303,8 +307,21 @@ pub fn start_loading(server: &Arc<Server>) {
     let spawned = std::thread::Builder::new()
         .name("cinnabar-loader".into())
         .spawn(move || {
-            let r = rdbfile::load_at_startup(&srv);
+            // As in Redis, the AOF takes precedence over the RDB file when both exist.
+            let r = if use_aof {
+                srv.persist.loaded_aof.store(true, Ordering::Relaxed);
+                aof::load_at_startup(&srv)
+            } else {
+                rdbfile::load_at_startup(&srv)
+            };
             let p = &srv.persist;
+            let r = r.and_then(|()| {
+                if srv.config.get_bool("appendonly") {
+                    aof::enable(&srv).map_err(|e| format!("Can't open the append-only file: {e}"))
+                } else {
+                    Ok(())
+                }
+            });
             if let Err(msg) = r {
                 tracing::error!("{msg}");
                 *p.fatal.lock() = Some(msg);
@@ -328,6 +345,9 @@ pub fn shutdown_save(server: &Server, force: bool) -> std::io::Result<()> {
     let p = &server.persist;
     if p.fatal.lock().is_some() || p.is_loading() {
         return Ok(());
+    }
+    if p.aof.on.load(Ordering::Relaxed) {
+        aof::flush_all(server)?;
     }
     if !force && save_rules(server).is_empty() {
         return Ok(());
