@@ -549,3 +549,51 @@ fn kill_9_with_appendfsync_everysec_loses_no_acknowledged_write() {
     assert!(acked > 0);
     assert_eq!(lost, 0);
 }
+
+#[test]
+fn loads_an_aof_written_by_real_redis() {
+    let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+    if Command::new(&bin).arg("--version").output().is_err() {
+        eprintln!("SKIPPED: redis-server is not installed (set REDIS_SERVER to use one)");
+        return;
+    }
+    let dir = temp_dir("from-redis");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(&bin)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--dir", dir.to_str().unwrap(), "--appendonly", "yes"])
+        .args(["--appendfsync", "always"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut r = loop {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            let mut r = RawConn::connect(addr);
+            if r.cmd(&["PING"]) == Frame::Simple("PONG".into()) {
+                break r;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    populate(&mut r);
+    let before = describe(&mut r);
+    let _ = child.kill();
+    let _ = child.wait();
+    let srv = start(&dir, &[]);
+    assert!(srv.handle.server.persist.fatal.lock().is_none());
+    let mut r = srv.raw();
+    assert_eq!(describe(&mut r), before);
+}
