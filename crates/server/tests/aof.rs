@@ -597,3 +597,24 @@ fn loads_an_aof_written_by_real_redis() {
     let mut r = srv.raw();
     assert_eq!(describe(&mut r), before);
 }
+
+#[test]
+fn conditional_set_with_expiry_that_did_not_set_is_not_replayed() {
+    let dir = temp_dir("set-nx");
+    let before = {
+        let srv = start(&dir, &[("appendfsync", "always")]);
+        let mut r = srv.raw();
+        run(&mut r, &["SET", "k", "old", "EX", "1000"]);
+        assert_eq!(r.cmd(&["SET", "k", "new", "NX", "EX", "5"]), Frame::Null);
+        assert_eq!(
+            r.cmd(&["SET", "missing", "v", "XX", "PX", "5000"]),
+            Frame::Null
+        );
+        run(&mut r, &["SET", "k2", "v", "NX", "PX", "100000"]);
+        describe(&mut r)
+    };
+    let srv = start(&dir, &[]);
+    let mut r = srv.raw();
+    assert_eq!(describe(&mut r), before);
+    assert_eq!(r.cmd(&["GET", "k"]), bulk("old"));
+}

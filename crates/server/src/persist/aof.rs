@@ -313,17 +313,32 @@ fn rewrite(
             if !timed {
                 return same();
             }
+            // Logged from the resulting state: SET NX/XX may not have set anything, and then
+            // the key holds another value (nothing to log).
             let value = if name == "set" { args[2] } else { args[3] };
-            match deadline(locked, db, key) {
-                Some(Some(t)) => {
-                    let mut v: Argv = vec![owned(b"SET"), owned(key), owned(value)];
-                    v.push(owned(b"PXAT"));
-                    v.push(num(t));
-                    vec![v]
+            let h = hash_key(key);
+            let d = locked.db(db, h);
+            let Some(slot) = d.find_raw(h, key) else {
+                return vec![vec![owned(b"DEL"), owned(key)]];
+            };
+            let e = d.entry(slot);
+            let holds = match e.value() {
+                cinnabar_engine::ValueRef::Str(s) => s == value,
+                cinnabar_engine::ValueRef::Int(n) => {
+                    itoa::Buffer::new().format(n).as_bytes() == value
                 }
-                Some(None) => vec![],
-                None => vec![vec![owned(b"DEL"), owned(key)]],
+                cinnabar_engine::ValueRef::Obj(cinnabar_engine::Object::Str(s)) => s == value,
+                cinnabar_engine::ValueRef::Obj(_) => false,
+            };
+            if !holds {
+                return vec![];
             }
+            let mut v: Argv = vec![owned(b"SET"), owned(key), owned(value)];
+            if let Some(t) = e.expire() {
+                v.push(owned(b"PXAT"));
+                v.push(num(t));
+            }
+            vec![v]
         }
         "restore" => {
             let key = args[1];
