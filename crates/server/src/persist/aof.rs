@@ -115,6 +115,8 @@ pub struct Aof {
     synced: tokio::sync::Notify,
     files: Mutex<Files>,
     writer_started: AtomicBool,
+    /// Orders writes to the file (see [`write_out`]).
+    wlock: Mutex<()>,
     pub rewrite_running: AtomicBool,
     pub rewrite_scheduled: AtomicBool,
     pub rewrite_started_ms: AtomicI64,
@@ -412,11 +414,15 @@ pub async fn wait_synced(server: &Server, seq: u64) {
     if seq == 0 || mode == FSYNC_NO {
         return;
     }
-    let reached = if mode == FSYNC_ALWAYS {
-        &aof.synced_seq
-    } else {
-        &aof.written_seq
-    };
+    if mode == FSYNC_EVERYSEC {
+        // Like Redis, write to the kernel before replying, from this thread: no hand-off
+        // to the writer thread, which only does the fsync once a second.
+        if aof.written_seq.load(Ordering::Acquire) < seq {
+            let _ = write_out(aof, Sync::Never);
+        }
+        return;
+    }
+    let reached = &aof.synced_seq;
     loop {
         let n = aof.synced.notified();
         tokio::pin!(n);
@@ -439,8 +445,18 @@ fn fsync_mode(server: &Server) -> u8 {
     }
 }
 
-/// Writes pending bytes to the current incremental file; fsyncs per the policy.
-fn flush(aof: &Aof, files: &mut Files, data: &[u8], end: u64, force_sync: bool) -> io::Result<()> {
+/// When [`write_out`] fsyncs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    /// As `appendfsync` says (always: now; everysec: if a second has passed; no: never).
+    Policy,
+    Force,
+    /// Never here: a worker thread writing for `everysec` leaves fsyncs to the writer thread.
+    Never,
+}
+
+/// Writes pending bytes to the current incremental file; fsyncs per `sync`.
+fn flush(aof: &Aof, files: &mut Files, data: &[u8], end: u64, sync: Sync) -> io::Result<()> {
     let Some(f) = files.current.as_mut() else {
         return Ok(());
     };
@@ -456,8 +472,14 @@ fn flush(aof: &Aof, files: &mut Files, data: &[u8], end: u64, force_sync: bool) 
     }
     let due = files
         .last_fsync
-        .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
-    if force_sync || mode == FSYNC_ALWAYS || (mode == FSYNC_EVERYSEC && due) {
+        .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        && aof.synced_seq.load(Ordering::Relaxed) < end;
+    let now = match sync {
+        Sync::Force => true,
+        Sync::Never => false,
+        Sync::Policy => mode == FSYNC_ALWAYS || (mode == FSYNC_EVERYSEC && due),
+    };
+    if now {
         f.sync_data()?;
         files.last_fsync = Some(Instant::now());
         aof.synced_seq.store(end, Ordering::Release);
@@ -466,37 +488,72 @@ fn flush(aof: &Aof, files: &mut Files, data: &[u8], end: u64, force_sync: bool) 
     Ok(())
 }
 
-/// The writer thread: takes what commands appended, writes it, fsyncs per `appendfsync`.
+/// Moves everything appended so far into the file. `wlock` keeps batches in order: a batch
+/// taken from the buffer is written before any later one, and never after a file switch.
+/// Lock order: wlock, buf, files (shard locks, when held, come before all three).
+fn write_out(aof: &Aof, sync: Sync) -> io::Result<()> {
+    let _order = aof.wlock.lock();
+    let (data, end) = {
+        let mut b = aof.buf.lock();
+        (std::mem::take(&mut b.data), b.seq)
+    };
+    let mut files = aof.files.lock();
+    let r = flush(aof, &mut files, &data, end, sync);
+    match &r {
+        Ok(()) => aof.last_write_failed.store(false, Ordering::Relaxed),
+        Err(e) => {
+            tracing::error!("Error writing to the AOF file: {e}");
+            aof.last_write_failed.store(true, Ordering::Relaxed);
+            aof.synced.notify_waiters();
+        }
+    }
+    r
+}
+
+/// The writer thread: takes what commands appended, writes it, fsyncs per `appendfsync`
+/// (for `everysec`, also once a second when idle).
 fn writer_loop(server: Arc<Server>) {
     let aof = &server.persist.aof;
     loop {
-        let (data, end) = {
+        {
             let mut b = aof.buf.lock();
-            while b.data.is_empty() {
+            if b.data.is_empty() {
                 if server.is_shutting_down() {
                     return;
                 }
                 aof.cv.wait_for(&mut b, Duration::from_millis(100));
-                if b.data.is_empty() && aof.fsync.load(Ordering::Relaxed) == FSYNC_EVERYSEC {
-                    // Idle: make sure the last second of writes reaches the disk.
-                    let end = b.seq;
-                    if aof.synced_seq.load(Ordering::Relaxed) < end {
-                        drop(b);
-                        let mut files = aof.files.lock();
-                        let _ = flush(aof, &mut files, &[], end, false);
-                        b = aof.buf.lock();
-                    }
-                }
             }
-            (std::mem::take(&mut b.data), b.seq)
-        };
+        }
+        if aof.fsync.load(Ordering::Relaxed) == FSYNC_EVERYSEC {
+            let _ = write_out(aof, Sync::Never);
+            everysec_fsync(aof);
+        } else {
+            let _ = write_out(aof, Sync::Policy);
+        }
+    }
+}
+
+/// `everysec`: once a second, fsyncs what was written, on a duplicate of the descriptor and
+/// outside every lock, so writers never wait for the disk.
+fn everysec_fsync(aof: &Aof) {
+    let (file, end) = {
         let mut files = aof.files.lock();
-        match flush(aof, &mut files, &data, end, false) {
-            Ok(()) => aof.last_write_failed.store(false, Ordering::Relaxed),
+        let end = aof.written_seq.load(Ordering::Acquire);
+        let due = files
+            .last_fsync
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if !due || aof.synced_seq.load(Ordering::Relaxed) >= end {
+            return;
+        }
+        files.last_fsync = Some(Instant::now());
+        (files.current.as_ref().and_then(|f| f.try_clone().ok()), end)
+    };
+    if let Some(f) = file {
+        match f.sync_data() {
+            Ok(()) => aof.synced_seq.store(end, Ordering::Release),
             Err(e) => {
-                tracing::error!("Error writing to the AOF file: {e}");
+                tracing::error!("Error fsyncing the AOF file: {e}");
                 aof.last_write_failed.store(true, Ordering::Relaxed);
-                aof.synced.notify_waiters();
             }
         }
     }
@@ -504,13 +561,7 @@ fn writer_loop(server: Arc<Server>) {
 
 /// Flushes and fsyncs everything logged so far (shutdown, tests).
 pub fn flush_all(server: &Server) -> io::Result<()> {
-    let aof = &server.persist.aof;
-    let (data, end) = {
-        let mut b = aof.buf.lock();
-        (std::mem::take(&mut b.data), b.seq)
-    };
-    let mut files = aof.files.lock();
-    flush(aof, &mut files, &data, end, true)
+    write_out(&server.persist.aof, Sync::Force)
 }
 
 fn aof_dir(server: &Server) -> PathBuf {
@@ -970,13 +1021,14 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
     let started = server.keyspace.begin_snapshot_with(visitor, || {
         // Every shard is locked: nothing can be logged while we switch files.
         let r = (|| {
+            let _order = aof.wlock.lock();
             let (data, end) = {
                 let mut b = aof.buf.lock();
                 b.db = None;
                 (std::mem::take(&mut b.data), b.seq)
             };
             let mut files = aof.files.lock();
-            flush(aof, &mut files, &data, end, true)?;
+            flush(aof, &mut files, &data, end, Sync::Force)?;
             files.open_new_incr()?;
             files.write_manifest()?;
             let seq = files.base.as_ref().map_or(1, |b| b.1 + 1);
