@@ -216,6 +216,8 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
         if let Some(blocked) = client.blocked.take() {
             match wait_blocked(server, stream, &mut rbuf, client, blocked, out.proto).await {
                 Some(reply) => {
+                    // The pop that served us was logged by the writer that woke us.
+                    crate::persist::aof::wait_logged_so_far(server).await;
                     bump(&stats.net_output_bytes, reply.len() as u64);
                     if stream.write_all(&reply).await.is_err() {
                         return;

@@ -618,3 +618,30 @@ fn conditional_set_with_expiry_that_did_not_set_is_not_replayed() {
     assert_eq!(describe(&mut r), before);
     assert_eq!(r.cmd(&["GET", "k"]), bulk("old"));
 }
+
+#[test]
+fn pops_that_serve_blocked_clients_are_logged() {
+    let dir = temp_dir("blocked");
+    {
+        let srv = start(&dir, &[("appendfsync", "always")]);
+        let mut waiter = srv.raw();
+        waiter.send(&[b"BLPOP", b"q", b"0"]);
+        let mut r = srv.raw();
+        // Wait until the waiter is registered, then push two elements.
+        while text(&r.cmd(&["INFO", "clients"])).contains("blocked_clients:0") {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(r.cmd(&["RPUSH", "q", "a", "b"]), int(2));
+        assert_eq!(waiter.read(), Frame::Array(vec![bulk("q"), bulk("a")]));
+        assert_eq!(
+            r.cmd(&["LRANGE", "q", "0", "-1"]),
+            Frame::Array(vec![bulk("b")])
+        );
+    }
+    let srv = start(&dir, &[]);
+    let mut r = srv.raw();
+    assert_eq!(
+        r.cmd(&["LRANGE", "q", "0", "-1"]),
+        Frame::Array(vec![bulk("b")])
+    );
+}

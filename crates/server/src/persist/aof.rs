@@ -437,6 +437,17 @@ pub async fn wait_synced(server: &Server, seq: u64) {
     }
 }
 
+/// Waits until everything logged so far is as durable as `appendfsync` promises: for a
+/// blocked client served by another client's write, whose pop was logged on its behalf.
+pub async fn wait_logged_so_far(server: &Server) {
+    let aof = &server.persist.aof;
+    if !aof.on.load(Ordering::Relaxed) {
+        return;
+    }
+    let seq = aof.buf.lock().seq;
+    wait_synced(server, seq).await;
+}
+
 fn fsync_mode(server: &Server) -> u8 {
     match server.config.get("appendfsync").as_str() {
         "always" => FSYNC_ALWAYS,
