@@ -343,6 +343,14 @@ pub fn execute(
         reject(client, out, b"NOAUTH Authentication required.");
         return;
     }
+    if (def.flags & flags::WRITE != 0 || def.name == "ping")
+        && server.persist.disk_error.load(Ordering::Relaxed)
+    {
+        if let Some(msg) = crate::persist::writes_denied(server) {
+            reject(client, out, msg.as_bytes());
+            return;
+        }
+    }
     if def.flags & flags::LOADING == 0 && server.persist.is_loading() {
         reject(
             client,

@@ -655,3 +655,49 @@ fn real_redis_loads_our_files() {
     let mut r = redis.conn();
     same(&before, &describe(&mut r));
 }
+
+#[test]
+fn failed_bgsave_stops_writes_with_misconf() {
+    let dir = temp_dir("misconf");
+    let srv = start_in(&dir, &[]);
+    let mut r = srv.raw();
+    assert_eq!(r.cmd(&["CONFIG", "SET", "save", "3600 1"]), ok());
+    // The temporary file's name is taken by a directory: the save cannot create it.
+    std::fs::create_dir_all(dir.join(format!("temp-bgsave-{}.rdb", std::process::id()))).unwrap();
+    r.cmd(&["SET", "k", "v"]);
+    assert_eq!(
+        r.cmd(&["BGSAVE"]),
+        Frame::Simple("Background saving started".into())
+    );
+    loop {
+        let info = text(&r.cmd(&["INFO", "persistence"]));
+        if info.contains("rdb_bgsave_in_progress:0") {
+            assert!(info.contains("rdb_last_bgsave_status:err"), "{info}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let Frame::Error(e) = r.cmd(&["SET", "k", "v2"]) else {
+        panic!()
+    };
+    assert!(e.starts_with("MISCONF "), "{e}");
+    assert!(matches!(r.cmd(&["PING"]), Frame::Error(e) if e.starts_with("MISCONF")));
+    assert_eq!(r.cmd(&["GET", "k"]), bulk("v"));
+    // Writes are accepted again once saving is not required, or a save succeeds.
+    assert_eq!(
+        r.cmd(&["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"]),
+        ok()
+    );
+    assert_eq!(r.cmd(&["SET", "k", "v3"]), ok());
+    assert_eq!(
+        r.cmd(&["CONFIG", "SET", "stop-writes-on-bgsave-error", "yes"]),
+        ok()
+    );
+    std::fs::remove_dir(dir.join(format!("temp-bgsave-{}.rdb", std::process::id()))).unwrap();
+    assert_eq!(
+        r.cmd(&["BGSAVE"]),
+        Frame::Simple("Background saving started".into())
+    );
+    wait_bgsave(&mut r);
+    assert_eq!(r.cmd(&["SET", "k", "v4"]), ok());
+}

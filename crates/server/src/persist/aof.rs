@@ -115,6 +115,8 @@ pub struct Aof {
     synced: tokio::sync::Notify,
     files: Mutex<Files>,
     writer_started: AtomicBool,
+    /// `last_write_failed` changed: the cron refreshes `persist::State::disk_error`.
+    pub disk_error_changed: AtomicBool,
     /// Orders writes to the file (see [`write_out`]).
     wlock: Mutex<()>,
     pub rewrite_running: AtomicBool,
@@ -511,10 +513,15 @@ fn write_out(aof: &Aof, sync: Sync) -> io::Result<()> {
     let mut files = aof.files.lock();
     let r = flush(aof, &mut files, &data, end, sync);
     match &r {
-        Ok(()) => aof.last_write_failed.store(false, Ordering::Relaxed),
+        Ok(()) => {
+            if aof.last_write_failed.swap(false, Ordering::Relaxed) {
+                aof.disk_error_changed.store(true, Ordering::Relaxed);
+            }
+        }
         Err(e) => {
             tracing::error!("Error writing to the AOF file: {e}");
             aof.last_write_failed.store(true, Ordering::Relaxed);
+            aof.disk_error_changed.store(true, Ordering::Relaxed);
             aof.synced.notify_waiters();
         }
     }
@@ -1164,6 +1171,9 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
 /// `auto-aof-rewrite-percentage` over its base and is above `auto-aof-rewrite-min-size`.
 pub fn cron(server: &Arc<Server>) {
     let aof = &server.persist.aof;
+    if aof.disk_error_changed.swap(false, Ordering::Relaxed) {
+        super::update_disk_error(server);
+    }
     if !aof.on.load(Ordering::Relaxed) {
         return;
     }

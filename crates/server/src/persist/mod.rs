@@ -43,6 +43,8 @@ pub struct State {
     /// Changes made by the server itself outside commands (none counted yet besides loads).
     pub extra_dirty: AtomicU64,
     pub bgsave_running: AtomicBool,
+    /// The last BGSAVE or an AOF write failed: writes may be refused (-MISCONF).
+    pub disk_error: AtomicBool,
     pub bgsave_scheduled: AtomicBool,
     pub bgsave_started_ms: AtomicI64,
     pub last_bgsave_ok: AtomicBool,
@@ -394,4 +396,29 @@ pub fn debug_reload(server: &Server, opts: &[&[u8]]) -> cinnabar_engine::Result<
     rdbfile::load_locked(server, &mut locked, std::io::BufReader::new(f))
         .map_err(|e| Error::msg(format!("ERR Error trying to load the RDB dump: {e}")))?;
     Ok(())
+}
+
+/// Redis's writeCommandsDeniedByDiskError: the -MISCONF error that write commands (and
+/// PING) get after a failed BGSAVE (with `stop-writes-on-bgsave-error yes` and save rules)
+/// or a failed AOF write.
+pub fn writes_denied(server: &Server) -> Option<String> {
+    let p = &server.persist;
+    if p.last_bgsave_failed.load(Ordering::Relaxed)
+        && server.config.get_bool("stop-writes-on-bgsave-error")
+        && !save_rules(server).is_empty()
+    {
+        return Some("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.".into());
+    }
+    if p.aof.on.load(Ordering::Relaxed) && p.aof.last_write_failed.load(Ordering::Relaxed) {
+        return Some("MISCONF Errors writing to the AOF file: see the server log".into());
+    }
+    None
+}
+
+/// Keeps `disk_error` (the hot-path flag) in line with the two error states.
+pub fn update_disk_error(server: &Server) {
+    let p = &server.persist;
+    let e = p.last_bgsave_failed.load(Ordering::Relaxed)
+        || p.aof.last_write_failed.load(Ordering::Relaxed);
+    p.disk_error.store(e, Ordering::Relaxed);
 }

@@ -214,10 +214,12 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
                     tracing::info!("Background saving terminated with success");
                     saved(&srv, dirty_at_start);
                     p.last_bgsave_failed.store(false, Ordering::Relaxed);
+                    super::update_disk_error(&srv);
                 }
                 Err(e) => {
                     tracing::warn!("Background saving error: {e}");
                     p.last_bgsave_failed.store(true, Ordering::Relaxed);
+                    super::update_disk_error(&srv);
                 }
             }
             p.bgsave_running.store(false, Ordering::Release);
