@@ -145,6 +145,9 @@ pub struct Db {
     /// (`Some`) so the server can log a DEL for each: AOF replay runs with the clock
     /// stopped, and these DELs are what makes it remove the same keys at the same point.
     pub expired_log: Option<Vec<Box<[u8]>>>,
+    /// Hash fields removed because their deadline passed: (key, field), kept like
+    /// `expired_log` (logged as HDEL).
+    pub expired_fields_log: Vec<(Box<[u8]>, Box<[u8]>)>,
 }
 
 impl Db {
@@ -321,6 +324,23 @@ impl Db {
             if let Some(Object::Hash(h)) = self.table.at_mut(slot).obj_mut() {
                 if h.has_field_ttls() {
                     seen_ttls = true;
+                    if self.expired_log.is_some() {
+                        let mut dead = Vec::new();
+                        removed += h.expire_fields_into(now_ms, per_hash, Some(&mut dead));
+                        let key: Box<[u8]> = self.table.at(slot).key().into();
+                        self.expired_fields_log
+                            .extend(dead.into_iter().map(|f| (key.clone(), f)));
+                        let Some(Object::Hash(h)) = self.table.at_mut(slot).obj_mut() else {
+                            unreachable!()
+                        };
+                        if h.is_empty() {
+                            self.remove_slot(slot);
+                            self.expired_keys += 1;
+                            continue;
+                        }
+                        self.field_expire_cursor += 1;
+                        continue;
+                    }
                     removed += h.expire_fields(now_ms, per_hash);
                     if h.is_empty() {
                         // The last entry moves into `slot`: look at it next.

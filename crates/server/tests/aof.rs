@@ -645,3 +645,30 @@ fn pops_that_serve_blocked_clients_are_logged() {
         Frame::Array(vec![bulk("b")])
     );
 }
+
+#[test]
+fn expired_hash_fields_are_logged_so_replay_matches() {
+    let dir = temp_dir("hfe");
+    let before = {
+        let srv = start(&dir, &[("appendfsync", "always")]);
+        let mut r = srv.raw();
+        run(&mut r, &["HSET", "h", "f", "old", "g", "keep"]);
+        run(&mut r, &["HPEXPIRE", "h", "30", "FIELDS", "1", "f"]);
+        run(&mut r, &["HSET", "h2", "x", "1"]);
+        run(&mut r, &["HPEXPIRE", "h2", "30", "FIELDS", "1", "x"]);
+        std::thread::sleep(Duration::from_millis(60));
+        // The field has expired: HSETNX sets it again, without deadline.
+        assert_eq!(r.cmd(&["HSETNX", "h", "f", "new"]), int(1));
+        assert_eq!(r.cmd(&["HLEN", "h2"]), int(0));
+        run(&mut r, &["HSET", "h2", "y", "2"]);
+        describe(&mut r)
+    };
+    let srv = start(&dir, &[]);
+    let mut r = srv.raw();
+    assert_eq!(describe(&mut r), before);
+    assert_eq!(r.cmd(&["HGET", "h", "f"]), bulk("new"));
+    assert_eq!(
+        r.cmd(&["HGETALL", "h2"]),
+        Frame::Array(vec![bulk("y"), bulk("2")])
+    );
+}

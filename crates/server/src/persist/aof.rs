@@ -248,6 +248,9 @@ pub fn after_command(
 pub fn drain_expired(server: &Server, shard: &mut Shard) -> u64 {
     let mut seq = 0;
     for (dbi, db) in shard.dbs.iter_mut().enumerate() {
+        for (key, field) in db.expired_fields_log.drain(..) {
+            seq = seq.max(append(server, dbi, &[b"HDEL", &key, &field]));
+        }
         if let Some(log) = db.expired_log.as_mut() {
             for key in log.drain(..) {
                 seq = seq.max(append(server, dbi, &[b"DEL", &key]));
@@ -1181,10 +1184,10 @@ pub fn cron(server: &Arc<Server>) {
     let ks = &server.keyspace;
     for i in 0..ks.shard_count() {
         let mut s = ks.lock_shard(i);
-        if s.dbs
-            .iter()
-            .any(|d| d.expired_log.as_ref().is_some_and(|l| !l.is_empty()))
-        {
+        if s.dbs.iter().any(|d| {
+            d.expired_log.as_ref().is_some_and(|l| !l.is_empty())
+                || !d.expired_fields_log.is_empty()
+        }) {
             drain_expired(server, &mut s);
         }
     }
