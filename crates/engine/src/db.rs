@@ -114,6 +114,9 @@ impl Table {
     }
 }
 
+/// A hash field removed at its deadline: (key, field).
+pub type ExpiredField = (Box<[u8]>, Box<[u8]>);
+
 /// Result of a lookup that may find an expired key.
 pub enum Lookup {
     Found(usize),
@@ -147,7 +150,7 @@ pub struct Db {
     pub expired_log: Option<Vec<Box<[u8]>>>,
     /// Hash fields removed because their deadline passed: (key, field), kept like
     /// `expired_log` (logged as HDEL).
-    pub expired_fields_log: Vec<(Box<[u8]>, Box<[u8]>)>,
+    pub expired_fields_log: Vec<ExpiredField>,
 }
 
 impl Db {
