@@ -1085,6 +1085,8 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
             let ks = &srv.keyspace;
             let path = dir.join(&base_name);
             let tmp = dir.join(format!("temp-rewriteaof-{}.rdb", std::process::id()));
+            // Whether this thread ended its snapshot (a later one must never be ended here).
+            let mut finished = false;
             let result = (|| -> io::Result<u64> {
                 let f = File::create(&tmp)?;
                 let mut w = Writer::new(f, opts)?;
@@ -1102,6 +1104,7 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
                     }
                 }
                 ks.finish_snapshot();
+                finished = true;
                 while let Ok(b) = rx.try_recv() {
                     if err.is_none() {
                         err = w.raw(&b).err();
@@ -1133,7 +1136,7 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
                 }
                 Ok(len)
             })();
-            if ks.snapshot_running() {
+            if !finished {
                 ks.finish_snapshot();
             }
             let _ = std::fs::remove_file(&tmp);

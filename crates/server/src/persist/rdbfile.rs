@@ -175,6 +175,8 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
             let ks = &srv.keyspace;
             let path = super::rdb_path(&srv);
             let p = &srv.persist;
+            // Whether this thread ended its snapshot (a later one must never be ended here).
+            let mut finished = false;
             let result = write_atomically(&path, "bgsave", |f| {
                 let mut w = Writer::new(f, opts)?;
                 write_aux(&mut w, now)?;
@@ -195,6 +197,7 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
                     }
                 }
                 ks.finish_snapshot();
+                finished = true;
                 while let Ok(section) = rx.try_recv() {
                     write(&mut w, section);
                 }
@@ -204,7 +207,7 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
                 w.finish()
             });
             // A failed write must still end the snapshot (idempotent if already ended).
-            if ks.snapshot_running() {
+            if !finished {
                 ks.finish_snapshot();
             }
             p.last_bgsave_secs
