@@ -672,3 +672,58 @@ fn expired_hash_fields_are_logged_so_replay_matches() {
         Frame::Array(vec![bulk("y"), bulk("2")])
     );
 }
+
+#[test]
+fn bgsave_and_bgrewriteaof_take_turns() {
+    let dir = temp_dir("turns");
+    {
+        let srv = start(&dir, &[("appendfsync", "everysec")]);
+        let mut r = srv.raw();
+        for chunk in 0..20 {
+            let mut args = vec!["MSET".to_string()];
+            for i in 0..1000 {
+                args.push(format!("key:{}", chunk * 1000 + i));
+                args.push(format!("value:{i}"));
+            }
+            let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+            assert_eq!(r.cmd(&a), ok());
+        }
+        assert_eq!(
+            r.cmd(&["BGSAVE"]),
+            Frame::Simple("Background saving started".into())
+        );
+        let reply = text(&r.cmd(&["BGREWRITEAOF"]));
+        assert!(
+            reply == "Background append only file rewriting scheduled"
+                || reply == "Background append only file rewriting started",
+            "{reply}"
+        );
+        loop {
+            let info = text(&r.cmd(&["INFO", "persistence"]));
+            if info.contains("rdb_bgsave_in_progress:0")
+                && info.contains("aof_rewrite_in_progress:0")
+                && info.contains("aof_rewrite_scheduled:0")
+                && info.contains("aof_rewrites:1")
+            {
+                assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
+                assert!(info.contains("aof_last_bgrewrite_status:ok"), "{info}");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        cinnabar_server::persist::aof::flush_all(&srv.handle.server).unwrap();
+    }
+    // Both the AOF and the RDB file hold the whole dataset.
+    let srv = start(&dir, &[]);
+    let mut r = srv.raw();
+    assert_eq!(r.cmd(&["DBSIZE"]), int(20_000));
+    drop(r);
+    drop(srv);
+    let srv = TestServer::with_args(&[("dir", dir.to_str().unwrap())]);
+    while srv.handle.server.persist.is_loading() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut r = srv.raw();
+    assert_eq!(r.cmd(&["DBSIZE"]), int(20_000));
+    assert_eq!(r.cmd(&["GET", "key:19999"]), bulk("value:999"));
+}
