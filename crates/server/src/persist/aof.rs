@@ -191,11 +191,29 @@ pub fn log_command(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
 }
 
-/// Called by the dispatcher before a command runs while the AOF is on: EXEC starts
-/// collecting its commands.
+/// Commands whose inner writes are logged together as `MULTI ... EXEC`: transactions, and
+/// scripts whose `redis.call`s go through `dispatch::run_locked(_at)` (their effects are
+/// then logged like any command, wrapped so that replay applies them all or none).
+fn is_atomic_block(name: &str) -> bool {
+    matches!(
+        name,
+        "exec" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
+}
+
+thread_local! {
+    /// Nesting of atomic blocks on this thread (a script called inside EXEC).
+    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Called by the dispatcher before a command runs while the AOF is on: EXEC (or a script)
+/// starts collecting its commands.
 pub fn before_command(entry: &CmdEntry) {
-    if entry.def.name == "exec" {
-        TX.with(|t| *t.borrow_mut() = Some(Vec::new()));
+    if is_atomic_block(entry.def.name) {
+        if DEPTH.with(|d| d.get()) == 0 {
+            TX.with(|t| *t.borrow_mut() = Some(Vec::new()));
+        }
+        DEPTH.with(|d| d.set(d.get() + 1));
     }
 }
 
@@ -217,8 +235,17 @@ pub fn after_command(
     for shard in locked.shards() {
         seq = seq.max(drain_expired(server, shard));
     }
-    if entry.def.name == "exec" {
-        let tx = TX.with(|t| t.borrow_mut().take()).unwrap_or_default();
+    if is_atomic_block(entry.def.name) {
+        let depth = DEPTH.with(|d| {
+            let n = d.get().saturating_sub(1);
+            d.set(n);
+            n
+        });
+        let tx = if depth == 0 {
+            TX.with(|t| t.borrow_mut().take()).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         if !tx.is_empty() {
             let aof = &server.persist.aof;
             {
