@@ -450,7 +450,12 @@ pub async fn wait_synced(server: &Server, seq: u64) {
         // Like Redis, write to the kernel before replying, from this thread: no hand-off
         // to the writer thread, which only does the fsync once a second.
         if aof.written_seq.load(Ordering::Acquire) < seq {
-            let _ = write_out(aof, Sync::Never);
+            // Let the other connections of this worker run their commands first: the first
+            // to come back writes everyone's in one write(2), like Redis's event loop does.
+            tokio::task::yield_now().await;
+            if aof.written_seq.load(Ordering::Acquire) < seq {
+                let _ = write_out(aof, Sync::Never);
+            }
         }
         return;
     }
