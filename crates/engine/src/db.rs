@@ -114,6 +114,9 @@ impl Table {
     }
 }
 
+/// A hash field removed at its deadline: (key, field).
+pub type ExpiredField = (Box<[u8]>, Box<[u8]>);
+
 /// Result of a lookup that may find an expired key.
 pub enum Lookup {
     Found(usize),
@@ -146,9 +149,24 @@ pub struct Db {
     /// I/O; the server drains the log after each command and after each active expiry round.
     pub log_expired: Arc<AtomicBool>,
     pub expired_log: Vec<Box<[u8]>>,
+    /// Keys removed because their deadline passed, kept while the append-only file is on
+    /// (`Some`) so the server can log a DEL for each: AOF replay runs with the clock
+    /// stopped, and these DELs are what makes it remove the same keys at the same point.
+    pub aof_expired_log: Option<Vec<Box<[u8]>>>,
+    /// Hash fields removed because their deadline passed: (key, field), kept like
+    /// `aof_expired_log` (logged as HDEL).
+    pub expired_fields_log: Vec<ExpiredField>,
 }
 
 impl Db {
+    /// Remembers an expired key for the append-only file, if it is on.
+    #[inline]
+    fn note_expired(&mut self, e: &Entry) {
+        if let Some(log) = self.aof_expired_log.as_mut() {
+            log.push(e.key().into());
+        }
+    }
+
     #[inline]
     pub fn len(&self) -> usize {
         self.table.len()
@@ -175,6 +193,7 @@ impl Db {
     /// keyspace events when asked to.
     pub fn remove_expired(&mut self, slot: usize) {
         let e = self.remove_slot(slot);
+        self.note_expired(&e);
         if self.log_expired.load(std::sync::atomic::Ordering::Relaxed) {
             self.expired_log.push(e.key().into());
         }
@@ -319,10 +338,28 @@ impl Db {
             if let Some(Object::Hash(h)) = self.table.at_mut(slot).obj_mut() {
                 if h.has_field_ttls() {
                     seen_ttls = true;
+                    if self.aof_expired_log.is_some() {
+                        let mut dead = Vec::new();
+                        removed += h.expire_fields_into(now_ms, per_hash, Some(&mut dead));
+                        let key: Box<[u8]> = self.table.at(slot).key().into();
+                        self.expired_fields_log
+                            .extend(dead.into_iter().map(|f| (key.clone(), f)));
+                        let Some(Object::Hash(h)) = self.table.at_mut(slot).obj_mut() else {
+                            unreachable!()
+                        };
+                        if h.is_empty() {
+                            self.remove_slot(slot);
+                            self.expired_keys += 1;
+                            continue;
+                        }
+                        self.field_expire_cursor += 1;
+                        continue;
+                    }
                     removed += h.expire_fields(now_ms, per_hash);
                     if h.is_empty() {
                         // The last entry moves into `slot`: look at it next.
-                        self.remove_slot(slot);
+                        let e = self.remove_slot(slot);
+                        self.note_expired(&e);
                         self.expired_keys += 1;
                         continue;
                     }

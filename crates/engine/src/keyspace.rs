@@ -7,10 +7,11 @@
 //! FLUSHALL, SWAPDB...) locks every shard. A transaction or script locks the union of the
 //! shards its commands need, once, for its whole run. See docs/ARCHITECTURE.md.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use smallvec::SmallVec;
 
 use crate::db::Db;
@@ -41,7 +42,23 @@ pub struct Keyspace {
     ndb: usize,
     /// The shard a running script waits for out of order (see `Locked::extend`), or `NONE`.
     ooo_wanted: AtomicUsize,
+    /// True while a point-in-time snapshot runs: the only cost of snapshots on the lock path
+    /// while none runs is this one relaxed load.
+    snapshot_on: AtomicBool,
+    /// Per shard: not yet handed to the running snapshot.
+    pending: Box<[AtomicBool]>,
+    /// The running snapshot's visitor. Read only by a thread holding the lock of a pending
+    /// shard; written only while every shard is locked (start) or none is pending (end).
+    visit: RwLock<Option<Visitor>>,
+    /// Serialises starting and ending snapshots.
+    snapshot_gate: Mutex<()>,
 }
+
+/// Called once per shard of a point-in-time snapshot (BGSAVE, AOF rewrite), taken without
+/// fork: by whoever locks the shard first after the snapshot started (the snapshot thread
+/// walking the shards, or a command about to change it), with that lock held and before any
+/// change. So every shard is seen exactly as it was when the snapshot started.
+pub type Visitor = Arc<dyn Fn(usize, &Shard) + Send + Sync>;
 
 const NONE: usize = usize::MAX;
 
@@ -78,6 +95,73 @@ impl Keyspace {
             mask: n - 1,
             ndb: databases,
             ooo_wanted: AtomicUsize::new(NONE),
+            snapshot_on: AtomicBool::new(false),
+            pending: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            visit: RwLock::new(None),
+            snapshot_gate: Mutex::new(()),
+        }
+    }
+
+    /// Starts a point-in-time snapshot: `visit(shard index, shard)` will be called once per
+    /// shard, with its lock held, before anything changes it. Returns false if one already
+    /// runs. The start is atomic: every shard is locked while the snapshot is armed.
+    pub fn begin_snapshot(&self, visit: Visitor) -> bool {
+        self.begin_snapshot_with(visit, || {})
+    }
+
+    /// Like [`Keyspace::begin_snapshot`], also running `at_start` while every shard is
+    /// locked: the AOF rewrite switches to a new incremental file at exactly the snapshot's
+    /// point in time.
+    pub fn begin_snapshot_with(&self, visit: Visitor, at_start: impl FnOnce()) -> bool {
+        let _gate = self.snapshot_gate.lock();
+        if self.snapshot_on.load(Ordering::Relaxed) {
+            return false;
+        }
+        // Ordered locking that steps aside for a script locking out of order.
+        let all = self.acquire_in_order(0..self.shards.len());
+        at_start();
+        *self.visit.write() = Some(visit);
+        for p in self.pending.iter() {
+            p.store(true, Ordering::Relaxed);
+        }
+        self.snapshot_on.store(true, Ordering::Release);
+        drop(all);
+        true
+    }
+
+    /// Visits every shard not visited yet (walking them in order, one lock at a time) and
+    /// ends the snapshot. Run by the snapshot's own thread.
+    pub fn finish_snapshot(&self) {
+        let _gate = self.snapshot_gate.lock();
+        for i in 0..self.shards.len() {
+            drop(self.lock_shard(i));
+        }
+        self.snapshot_on.store(false, Ordering::Release);
+        *self.visit.write() = None;
+    }
+
+    /// True while a snapshot runs.
+    pub fn snapshot_running(&self) -> bool {
+        self.snapshot_on.load(Ordering::Relaxed)
+    }
+
+    /// Called right after a shard lock is taken: feeds the shard to a running snapshot.
+    #[inline]
+    fn snap_hook(&self, idx: usize, shard: &Shard) {
+        if self.snapshot_on.load(Ordering::Relaxed) {
+            self.snap_hook_slow(idx, shard);
+        }
+    }
+
+    #[cold]
+    fn snap_hook_slow(&self, idx: usize, shard: &Shard) {
+        if self.pending[idx].load(Ordering::Acquire)
+            && self.pending[idx].swap(false, Ordering::AcqRel)
+        {
+            let v = self.visit.read().clone();
+            if let Some(v) = v {
+                v(idx, shard);
+            }
         }
     }
 
@@ -128,7 +212,9 @@ impl Keyspace {
             let mut guards: Guards<'_> = SmallVec::new();
             for i in order.clone() {
                 if guards.is_empty() {
-                    guards.push((i, self.shards[i].0.lock()));
+                    let g = self.shards[i].0.lock();
+                    self.snap_hook(i, &g);
+                    guards.push((i, g));
                     continue;
                 }
                 let g = match self.shards[i].0.try_lock() {
@@ -147,6 +233,7 @@ impl Keyspace {
                         }
                     },
                 };
+                self.snap_hook(i, &g);
                 guards.push((i, g));
             }
             return guards;
@@ -157,7 +244,9 @@ impl Keyspace {
     #[inline]
     pub fn lock_one(&self, shard: usize) -> Locked<'_> {
         let mut guards = SmallVec::new();
-        guards.push((shard, self.shards[shard].0.lock()));
+        let g = self.shards[shard].0.lock();
+        self.snap_hook(shard, &g);
+        guards.push((shard, g));
         Locked {
             ks: self,
             guards,
@@ -177,7 +266,9 @@ impl Keyspace {
     /// Locks one shard by index, for maintenance work that walks shards one at a time
     /// (active expiry, INFO keyspace counts).
     pub fn lock_shard(&self, shard: usize) -> MutexGuard<'_, Shard> {
-        self.shards[shard].0.lock()
+        let g = self.shards[shard].0.lock();
+        self.snap_hook(shard, &g);
+        g
     }
 }
 
@@ -266,6 +357,7 @@ impl<'a> Locked<'a> {
                 g
             }
         };
+        self.ks.snap_hook(idx, &g);
         let at = self.guards.partition_point(|(i, _)| *i < idx);
         self.guards.insert(at, (idx, g));
         if self.guards.len() == self.ks.shards.len() {
@@ -316,5 +408,45 @@ mod tests {
         assert_eq!(want.as_slice(), &[1, 3, 5]);
         assert!(l.shard_at(3).is_some());
         assert!(l.shard_at(2).is_none());
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+    use crate::entry::{Entry, NewValue};
+    use std::sync::Mutex as StdMutex;
+
+    /// A snapshot sees every shard as it was when it started, even when commands change
+    /// shards before the snapshot thread reaches them.
+    #[test]
+    fn snapshot_is_point_in_time() {
+        let ks = Keyspace::new(8, 1);
+        for i in 0..100i64 {
+            let k = format!("k{i}");
+            let h = hash_key(k.as_bytes());
+            ks.lock_one(ks.shard_of_key(k.as_bytes()))
+                .db(0, h)
+                .put(h, Entry::new(k.as_bytes(), NewValue::Int(i), None, 0));
+        }
+        let seen: Arc<StdMutex<Vec<(usize, usize)>>> = Arc::default();
+        let s2 = seen.clone();
+        assert!(ks.begin_snapshot(Arc::new(move |i, shard: &Shard| {
+            s2.lock().unwrap().push((i, shard.dbs[0].len()))
+        })));
+        assert!(!ks.begin_snapshot(Arc::new(|_, _| {})));
+        // Writes after the start: each first serialises its shard as it was.
+        for i in 100..200i64 {
+            let k = format!("k{i}");
+            let h = hash_key(k.as_bytes());
+            ks.lock_one(ks.shard_of_key(k.as_bytes()))
+                .db(0, h)
+                .put(h, Entry::new(k.as_bytes(), NewValue::Int(i), None, 0));
+        }
+        ks.finish_snapshot();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 8);
+        assert_eq!(seen.iter().map(|x| x.1).sum::<usize>(), 100);
+        assert!(!ks.snapshot_running());
     }
 }

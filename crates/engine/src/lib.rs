@@ -16,6 +16,7 @@ pub mod lazyfree;
 pub mod lcs;
 pub mod num;
 pub mod object;
+pub mod rdb;
 pub mod types;
 
 pub use db::Db;

@@ -236,6 +236,10 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
             tracing::warn!("Closing client that reached max query buffer length");
             return;
         }
+        if client.aof_seq > 0 {
+            // appendfsync always: replies go out once the writes they report are on disk.
+            crate::persist::aof::wait_synced(server, std::mem::take(&mut client.aof_seq)).await;
+        }
         if !out.is_empty() {
             bump(&stats.net_output_bytes, out.len() as u64);
             if stream.write_all(&out.buf).await.is_err() {
@@ -254,6 +258,8 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
         if let Some(blocked) = client.blocked.take() {
             match wait_blocked(server, stream, &mut rbuf, client, blocked, out.proto).await {
                 Some(reply) => {
+                    // The pop that served us was logged by the writer that woke us.
+                    crate::persist::aof::wait_logged_so_far(server).await;
                     bump(&stats.net_output_bytes, reply.len() as u64);
                     if stream.write_all(&reply).await.is_err() {
                         return;

@@ -43,6 +43,7 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                     let budget = period * CPU_PERCENT as u32 / 100;
                     next_shard = active_expire_cycle(&server, next_shard, started + budget);
                 }
+                crate::persist::cron(&server);
                 let elapsed = started.elapsed();
                 // Sleep in short slices so shutdown is prompt.
                 let mut left = period.saturating_sub(elapsed);

@@ -229,6 +229,9 @@ pub struct Client {
     pub in_script: bool,
     /// Subscriptions and the out-of-band message queue (pubsub.rs).
     pub pubsub: crate::pubsub::ClientPubSub,
+    /// AOF position this client's writes reached: with `appendfsync always` its replies wait
+    /// until the file is fsynced that far (crate::persist::aof).
+    pub aof_seq: u64,
 }
 
 impl Client {
@@ -253,6 +256,7 @@ impl Client {
             in_exec: false,
             in_script: false,
             pubsub: Default::default(),
+            aof_seq: 0,
         }
     }
 }
@@ -367,6 +371,22 @@ pub fn execute(
         reject(client, out, msg.as_bytes());
         return;
     }
+    if (def.flags & flags::WRITE != 0 || def.name == "ping")
+        && server.persist.disk_error.load(Ordering::Relaxed)
+    {
+        if let Some(msg) = crate::persist::writes_denied(server) {
+            reject(client, out, msg.as_bytes());
+            return;
+        }
+    }
+    if def.flags & flags::LOADING == 0 && server.persist.is_loading() {
+        reject(
+            client,
+            out,
+            b"LOADING Redis is loading the dataset in memory",
+        );
+        return;
+    }
     if let Some(multi) = client.multi.as_mut() {
         if !is_transaction_control(def) {
             if def.flags & flags::NO_MULTI != 0 {
@@ -409,9 +429,29 @@ pub fn run_locked(
     entry: &CmdEntry,
     locked: &mut Locked<'_>,
 ) {
+    let now = crate::server::now_ms();
+    run_locked_at(server, worker, client, out, args, entry, locked, now);
+}
+
+/// [`run_locked`] with the command's time given (AOF replay runs with the clock stopped).
+#[allow(clippy::too_many_arguments)]
+pub fn run_locked_at(
+    server: &Server,
+    worker: &WorkerStats,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    args: &[&[u8]],
+    entry: &CmdEntry,
+    locked: &mut Locked<'_>,
+    now: i64,
+) {
     let stat = &worker.commands[entry.idx];
     let start = Instant::now();
-    let now = crate::server::now_ms();
+    let aof = server.persist.aof.on.load(Ordering::Relaxed);
+    let reply_mark = out.len();
+    if aof {
+        crate::persist::aof::before_command(entry);
+    }
     // Only when some client WATCHes anything: note which watched keys are live before a write.
     let watch =
         if server.watching.load(Ordering::Relaxed) > 0 && entry.def.flags & flags::WRITE != 0 {
@@ -438,6 +478,18 @@ pub fn run_locked(
         now,
     };
     let result = (entry.handler)(&mut ctx);
+    if aof {
+        crate::persist::aof::after_command(
+            server,
+            client,
+            entry,
+            args,
+            locked,
+            result.is_ok(),
+            &out.buf[reply_mark..],
+            now,
+        );
+    }
     if let Some(probe) = notify {
         let reply = out.buf.get(mark..).unwrap_or_default();
         crate::notify::after(
@@ -460,6 +512,9 @@ pub fn run_locked(
         && server.blocking.count.load(Ordering::Relaxed) > 0
     {
         note_ready_keys(client, entry, args);
+    }
+    if result.is_ok() && entry.def.flags & flags::WRITE != 0 {
+        bump(&worker.dirty, 1);
     }
     let usec = start.elapsed().as_micros() as u64;
     bump(&stat.calls, 1);
@@ -603,7 +658,7 @@ fn debug_allowed(server: &Server, client: &Client) -> bool {
 }
 
 /// Locks the shards of the keys named in `args`, per the command's key specs.
-fn lock_keys<'k>(server: &'k Server, def: &CommandDef, args: &[&[u8]]) -> Locked<'k> {
+pub(crate) fn lock_keys<'k>(server: &'k Server, def: &CommandDef, args: &[&[u8]]) -> Locked<'k> {
     let ks = &server.keyspace;
     if def.flags & flags::MOVABLE_KEYS == 0 {
         if def.first_key <= 0 {

@@ -703,58 +703,7 @@ fn memory_section(out: &mut String, server: &Server, ks: &KeyspaceTotals) {
 }
 
 fn persistence_section(out: &mut String, server: &Server) {
-    out.push_str("# Persistence\r\n");
-    for name in [
-        "loading",
-        "async_loading",
-        "current_cow_peak",
-        "current_cow_size",
-        "current_cow_size_age",
-    ] {
-        field!(out, name, "0");
-    }
-    field!(out, "current_fork_perc", "0.00");
-    for name in [
-        "current_save_keys_processed",
-        "current_save_keys_total",
-        "rdb_changes_since_last_save",
-        "rdb_bgsave_in_progress",
-    ] {
-        field!(out, name, "0");
-    }
-    field!(
-        out,
-        "rdb_last_save_time",
-        "{}",
-        server.lastsave.load(Ordering::Relaxed)
-    );
-    field!(out, "rdb_last_bgsave_status", "ok");
-    field!(out, "rdb_last_bgsave_time_sec", "-1");
-    field!(out, "rdb_current_bgsave_time_sec", "-1");
-    for name in [
-        "rdb_saves",
-        "rdb_last_cow_size",
-        "rdb_last_load_keys_expired",
-        "rdb_last_load_keys_loaded",
-        "aof_enabled",
-        "aof_rewrite_in_progress",
-        "aof_rewrite_scheduled",
-    ] {
-        field!(out, name, "0");
-    }
-    field!(out, "aof_last_rewrite_time_sec", "-1");
-    field!(out, "aof_current_rewrite_time_sec", "-1");
-    field!(out, "aof_last_bgrewrite_status", "ok");
-    field!(out, "aof_rewrites", "0");
-    field!(out, "aof_rewrites_consecutive_failures", "0");
-    field!(out, "aof_last_write_status", "ok");
-    for name in [
-        "aof_last_cow_size",
-        "module_fork_in_progress",
-        "module_fork_last_cow_size",
-    ] {
-        field!(out, name, "0");
-    }
+    crate::persist::info_section(out, server);
 }
 
 fn stats_section(out: &mut String, server: &Server, t: &WorkerTotals, ks: &KeyspaceTotals) {

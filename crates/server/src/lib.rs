@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod info;
 pub mod net;
 pub mod notify;
+pub mod persist;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;

@@ -42,6 +42,19 @@ fn main() -> anyhow::Result<()> {
         server.keyspace.shard_count()
     );
     handle.wait();
+    if let Some(msg) = server.persist.fatal.lock().clone() {
+        eprintln!("{msg}");
+        std::process::exit(1);
+    }
+    if !server
+        .persist
+        .shutdown_handled
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        if let Err(e) = cinnabar_server::persist::shutdown_save(&server, false) {
+            tracing::warn!("Error trying to save the DB, can't exit: {e}");
+        }
+    }
     tracing::info!("Cinnabar is now ready to exit, bye bye...");
     Ok(())
 }

@@ -109,6 +109,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     let port = config.get_i64("port") as u16;
     let addrs = bind_addrs(&config, port)?;
     let server = Arc::new(Server::new(config, nworkers, shards));
+    server.persist.set_server(&server);
 
     // Bind synchronously so that errors surface here and port 0 resolves before we return.
     let mut listeners = Vec::new();
@@ -223,6 +224,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
         });
     }
 
+    crate::persist::start_loading(&server);
     threads.push(crate::cron::spawn(server.clone())?);
     threads.push(crate::scripting::busy::spawn(server.clone())?);
     Ok(ServerHandle {

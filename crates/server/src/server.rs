@@ -54,6 +54,8 @@ pub struct WorkerStats {
     pub net_output_bytes: AtomicU64,
     pub rejected_calls: AtomicU64,
     pub failed_calls: AtomicU64,
+    /// Successful write commands (for rdb_changes_since_last_save and the save rules).
+    pub dirty: AtomicU64,
 }
 
 impl WorkerStats {
@@ -65,6 +67,7 @@ impl WorkerStats {
             net_output_bytes: AtomicU64::new(0),
             rejected_calls: AtomicU64::new(0),
             failed_calls: AtomicU64::new(0),
+            dirty: AtomicU64::new(0),
         }
     }
 }
@@ -165,6 +168,8 @@ pub struct Server {
     pub pubsub: crate::pubsub::Hub,
     /// Client-side caching tables (CLIENT TRACKING).
     pub tracking: crate::tracking::Table,
+    /// RDB/AOF state (crate::persist).
+    pub persist: crate::persist::State,
 }
 
 impl Server {
@@ -208,6 +213,7 @@ impl Server {
             self_ref: std::sync::OnceLock::new(),
             pubsub: Default::default(),
             tracking: Default::default(),
+            persist: Default::default(),
         }
     }
 

@@ -682,6 +682,17 @@ impl Hash {
     /// Removes up to `max` fields whose deadline is at or before `now` (for the active
     /// expiry cycle); returns how many. The caller deletes the key if the hash became empty.
     pub fn expire_fields(&mut self, now: i64, max: usize) -> usize {
+        self.expire_fields_into(now, max, None)
+    }
+
+    /// [`Hash::expire_fields`], also collecting the removed fields' names into `removed`
+    /// (the append-only file logs them as HDEL).
+    pub fn expire_fields_into(
+        &mut self,
+        now: i64,
+        max: usize,
+        removed: Option<&mut Vec<Box<[u8]>>>,
+    ) -> usize {
         let Some(t) = &self.ttls else { return 0 };
         if t.min > now || max == 0 {
             return 0;
@@ -699,7 +710,11 @@ impl Hash {
         if let Some(t) = &mut self.ttls {
             t.min = t.map.values().copied().min().unwrap_or(i64::MAX);
         }
-        dead.len()
+        let n = dead.len();
+        if let Some(out) = removed {
+            out.extend(dead);
+        }
+        n
     }
 }
 

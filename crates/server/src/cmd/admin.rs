@@ -190,6 +190,9 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
         .config
         .set_many(&pairs)
         .map_err(|(name, e)| failed(&name, &e.to_string()))?;
+    for (name, _) in &pairs {
+        crate::persist::aof::config_changed(ctx.server, name).map_err(|e| failed(name, &e))?;
+    }
     ctx.out.ok();
     Ok(())
 }
@@ -763,6 +766,10 @@ fn debug(ctx: &mut Ctx) -> Result<()> {
         (b"error", 3) => return Err(Error::msg(lossy(ctx.arg(2)))),
         (b"protocol", 3) => debug_protocol(ctx)?,
         (b"populate", 3..=5) => debug_populate(ctx)?,
+        (b"reload", _) => {
+            crate::persist::debug_reload(ctx.server, &ctx.args[2..])?;
+            ctx.out.ok();
+        }
         (b"quicklist-packed-threshold", 3) => {
             // Lists have no packed/plain node distinction here; the value is only checked.
             let ok = crate::config::parse_memory(&lossy(ctx.arg(2)))
@@ -970,10 +977,16 @@ impl std::fmt::Write for KeyWriter<'_> {
     }
 }
 
+/// True when SHUTDOWN was given FORCE: it then stops even if the final save failed.
+fn other_force(ctx: &Ctx) -> bool {
+    ctx.args[1..].iter().any(|a| is(a, "force"))
+}
+
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. On success the server stops and, as in
-/// Redis, the client gets no reply: its connection just closes. There is no persistence
-/// to save and no shutdown grace period, so SAVE/NOSAVE/NOW/FORCE only pass the syntax
-/// check and ABORT never finds a shutdown to abort.
+/// Redis, the client gets no reply: its connection just closes. It saves first when `save`
+/// rules are configured or SAVE is given (not with NOSAVE); a failed save refuses to stop
+/// unless FORCE. There is no shutdown grace period, so NOW only passes the syntax check
+/// and ABORT never finds a shutdown to abort.
 fn shutdown(ctx: &mut Ctx) -> Result<()> {
     let (mut save, mut nosave, mut other, mut abort) = (false, false, false, false);
     for a in &ctx.args[1..] {
@@ -995,10 +1008,14 @@ fn shutdown(ctx: &mut Ctx) -> Result<()> {
     if abort {
         return Err(Error::msg("ERR No shutdown in progress."));
     }
-    if save {
-        tracing::warn!("SHUTDOWN SAVE: this server has no persistence, nothing is saved");
-    }
     tracing::warn!("User requested shutdown...");
+    if !nosave && crate::persist::shutdown_save(ctx.server, save).is_err() && !other_force(ctx) {
+        return Err(Error::msg("ERR Errors trying to SHUTDOWN. Check logs."));
+    }
+    ctx.server
+        .persist
+        .shutdown_handled
+        .store(true, Ordering::SeqCst);
     ctx.client.close_after_reply = true;
     ctx.server.request_shutdown();
     Ok(())

@@ -78,8 +78,17 @@ fn lookup_hash(db: &mut Db, h: u64, key: &[u8], now: i64) -> Result<Option<usize
     let Some(slot) = super::lookup_kind(db, h, key, now, is_hash)? else {
         return Ok(None);
     };
-    let hash = hash_mut(db, slot);
-    if hash.purge_expired(now) > 0 && hash.is_empty() {
+    let purged = if db.aof_expired_log.is_some() {
+        // The append-only file is on: it logs each expired field as HDEL.
+        let mut dead = Vec::new();
+        let n = hash_mut(db, slot).expire_fields_into(now, usize::MAX, Some(&mut dead));
+        db.expired_fields_log
+            .extend(dead.into_iter().map(|f| (Box::<[u8]>::from(key), f)));
+        n
+    } else {
+        hash_mut(db, slot).purge_expired(now)
+    };
+    if purged > 0 && hash_ref(db, slot).is_empty() {
         db.remove_slot(slot);
         return Ok(None);
     }

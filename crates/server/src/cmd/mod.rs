@@ -17,6 +17,7 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod multi;
+pub mod persist;
 pub mod pubsub;
 pub mod scripting;
 pub mod set;
@@ -40,6 +41,7 @@ pub fn register_all(r: &mut Registry) {
     sort::register(r);
     scripting::register(r);
     pubsub::register(r);
+    persist::register(r);
 }
 
 /// ASCII case-insensitive comparison of an argument with an option name.

@@ -1,0 +1,390 @@
+//! RDB files: SAVE (all shards locked), BGSAVE (fork-less snapshot on a thread), loading a
+//! file into the keyspace (start-up, DEBUG RELOAD).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cinnabar_engine::rdb::{self, Item, Loaded, RdbError, SaveOpts, Writer};
+use cinnabar_engine::{hash_key, Db, Entry, Locked, NewValue, Shard};
+
+use crate::cmd::{clock, new_str_value};
+use crate::server::{now_ms, Server};
+
+/// Writes the aux fields Redis 7.2 puts at the head of every file.
+fn write_aux<W: io::Write>(w: &mut Writer<W>, now: i64) -> io::Result<()> {
+    w.aux(b"redis-ver", b"7.2.4")?;
+    w.aux_int(b"redis-bits", 64)?;
+    w.aux_int(b"ctime", now / 1000)?;
+    w.aux_int(b"used-mem", 0)?;
+    w.aux_int(b"aof-base", 0)?;
+    Ok(())
+}
+
+/// Creates `temp-<id>.rdb` next to the target, lets `fill` write it, then fsyncs it and
+/// renames it over the target (and fsyncs the directory), so a crash never leaves a
+/// half-written file under the real name.
+fn write_atomically(
+    target: &Path,
+    tag: &str,
+    fill: impl FnOnce(File) -> io::Result<File>,
+) -> io::Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!("temp-{tag}-{}.rdb", std::process::id()));
+    let result = (|| {
+        let f = File::create(&tmp)?;
+        let f = fill(f)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, target)?;
+        if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        }) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Marks a successful save: LASTSAVE, the change counter, rdb_saves.
+fn saved(server: &Server, dirty_at_start: u64) {
+    let p = &server.persist;
+    server.lastsave.store(now_ms() / 1000, Ordering::Relaxed);
+    p.dirty_at_last_save
+        .store(dirty_at_start, Ordering::Relaxed);
+    p.rdb_saves.fetch_add(1, Ordering::Relaxed);
+}
+
+/// SAVE: writes the whole keyspace (every shard locked by the caller) to `dir/dbfilename`.
+pub fn save_locked(server: &Server, locked: &mut Locked<'_>) -> io::Result<()> {
+    let dirty_at_start = super::dirty(server);
+    let now = now_ms();
+    let opts = super::save_opts(server);
+    let ndb = server.keyspace.databases();
+    let result = write_atomically(&super::rdb_path(server), "save", |f| {
+        let mut w = Writer::new(f, opts)?;
+        write_aux(&mut w, now)?;
+        for db in 0..ndb {
+            let (mut keys, mut expires) = (0, 0);
+            for s in locked.shards() {
+                keys += s.dbs[db].len();
+                expires += s.dbs[db].volatile;
+            }
+            if keys == 0 {
+                continue;
+            }
+            w.select_db(db, keys, expires)?;
+            for s in locked.shards() {
+                for e in s.dbs[db].table.iter() {
+                    w.entry(e, now)?;
+                }
+            }
+        }
+        w.finish()
+    });
+    match &result {
+        Ok(()) => {
+            tracing::info!("DB saved on disk");
+            saved(server, dirty_at_start);
+        }
+        Err(e) => tracing::warn!("Failed saving the DB: {e}"),
+    }
+    result
+}
+
+/// SAVE for callers that hold no lock (SHUTDOWN, signals, DEBUG-style tooling).
+pub fn save(server: &Server) -> io::Result<()> {
+    let mut locked = server.keyspace.lock_all();
+    save_locked(server, &mut locked)
+}
+
+/// Serialises one shard's databases as file sections (used by the snapshot visitor).
+fn shard_sections(shard: &Shard, opts: &SaveOpts, now: i64) -> (Vec<u8>, u64) {
+    let mut buf = Vec::new();
+    let mut n = 0u64;
+    for (db, d) in shard.dbs.iter().enumerate() {
+        if d.is_empty() {
+            continue;
+        }
+        rdb::put_select_db(&mut buf, db, d.len(), d.volatile);
+        for e in d.table.iter() {
+            if rdb::put_entry(&mut buf, e, opts, now) {
+                n += 1;
+            }
+        }
+    }
+    (buf, n)
+}
+
+/// Why BGSAVE did not start.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BgsaveError {
+    InProgress,
+    /// Another snapshot (AOF rewrite) runs.
+    Busy,
+}
+
+/// BGSAVE: starts a point-in-time snapshot and writes it on a background thread. Returns
+/// once the snapshot is armed (every shard will be seen as it is now).
+pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
+    let p = &server.persist;
+    if p.bgsave_running.swap(true, Ordering::AcqRel) {
+        return Err(BgsaveError::InProgress);
+    }
+    let opts = super::save_opts(server);
+    let now = now_ms();
+    let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, u64)>();
+    let tx = parking_lot::Mutex::new(tx);
+    let visitor: cinnabar_engine::keyspace::Visitor = Arc::new(move |_, shard: &Shard| {
+        let section = shard_sections(shard, &opts, now);
+        let _ = tx.lock().send(section);
+    });
+    let dirty_at_start = super::dirty(server);
+    let total: u64 = {
+        // A keyspace-size estimate for INFO current_save_keys_total, one shard at a time.
+        (0..server.keyspace.shard_count())
+            .map(|i| {
+                let s = server.keyspace.lock_shard(i);
+                s.dbs.iter().map(|d| d.len() as u64).sum::<u64>()
+            })
+            .sum()
+    };
+    if !server.keyspace.begin_snapshot(visitor) {
+        p.bgsave_running.store(false, Ordering::Release);
+        return Err(BgsaveError::Busy);
+    }
+    p.bgsave_started_ms.store(now, Ordering::Relaxed);
+    p.last_bgsave_try_ms.store(now, Ordering::Relaxed);
+    p.save_keys_total.store(total, Ordering::Relaxed);
+    p.save_keys_processed.store(0, Ordering::Relaxed);
+    tracing::info!("Background saving started");
+    let srv = server.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cinnabar-bgsave".into())
+        .spawn(move || {
+            let started = Instant::now();
+            let ks = &srv.keyspace;
+            let path = super::rdb_path(&srv);
+            let p = &srv.persist;
+            // Whether this thread ended its snapshot (a later one must never be ended here).
+            let mut finished = false;
+            let result = write_atomically(&path, "bgsave", |f| {
+                let mut w = Writer::new(f, opts)?;
+                write_aux(&mut w, now)?;
+                let mut err = None;
+                let mut write = |w: &mut Writer<File>, (bytes, n): (Vec<u8>, u64)| {
+                    p.save_keys_processed.fetch_add(n, Ordering::Relaxed);
+                    if err.is_none() {
+                        if let Err(e) = w.raw(&bytes) {
+                            err = Some(e);
+                        }
+                    }
+                };
+                for i in 0..ks.shard_count() {
+                    // Locking a shard not yet visited serialises it into the channel.
+                    drop(ks.lock_shard(i));
+                    while let Ok(section) = rx.try_recv() {
+                        write(&mut w, section);
+                    }
+                }
+                ks.finish_snapshot();
+                finished = true;
+                while let Ok(section) = rx.try_recv() {
+                    write(&mut w, section);
+                }
+                if let Some(e) = err {
+                    return Err(e);
+                }
+                w.finish()
+            });
+            // A failed write must still end the snapshot (idempotent if already ended).
+            if !finished {
+                ks.finish_snapshot();
+            }
+            p.last_bgsave_secs
+                .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
+            match result {
+                Ok(()) => {
+                    tracing::info!("Background saving terminated with success");
+                    saved(&srv, dirty_at_start);
+                    p.last_bgsave_failed.store(false, Ordering::Relaxed);
+                    super::update_disk_error(&srv);
+                }
+                Err(e) => {
+                    tracing::warn!("Background saving error: {e}");
+                    p.last_bgsave_failed.store(true, Ordering::Relaxed);
+                    super::update_disk_error(&srv);
+                }
+            }
+            p.bgsave_running.store(false, Ordering::Release);
+        });
+    if spawned.is_err() {
+        server.keyspace.finish_snapshot();
+        p.bgsave_running.store(false, Ordering::Release);
+        p.last_bgsave_failed.store(true, Ordering::Relaxed);
+        return Err(BgsaveError::Busy);
+    }
+    Ok(())
+}
+
+/// Builds the entry of a loaded key.
+pub fn loaded_entry(
+    key: &[u8],
+    value: Loaded,
+    expire: Option<i64>,
+    clock_now: u32,
+    idle_secs: Option<u64>,
+) -> Entry {
+    let clk = match idle_secs {
+        Some(idle) => clock_now.wrapping_sub(idle as u32) & cinnabar_engine::entry::CLOCK_MAX,
+        None => clock_now,
+    };
+    match value {
+        Loaded::Str(s) => Entry::new(key, new_str_value(&s), expire, clk),
+        Loaded::Obj(o) => Entry::new(key, NewValue::Obj(Box::new(o)), expire, clk),
+    }
+}
+
+/// Adds a loaded entry to a database, replacing a duplicate (which only a hand-made file
+/// can contain).
+fn put_loaded(db: &mut Db, entry: Entry) {
+    let h = hash_key(entry.key());
+    if let Some(old) = db.put(h, entry) {
+        cinnabar_engine::lazyfree::dispose(old);
+    }
+}
+
+/// Counts bytes read, for INFO loading_loaded_bytes.
+struct Progress<'a, R> {
+    inner: R,
+    server: &'a Server,
+}
+
+impl<R: Read> Read for Progress<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.server
+            .persist
+            .loading_loaded_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Loads an RDB stream into the keyspace, one key (one shard lock) at a time. Returns the
+/// number of keys loaded.
+pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> {
+    let lim = super::limits(server);
+    let now = now_ms();
+    let clk = clock(now);
+    let ks = &server.keyspace;
+    let mut loaded = 0u64;
+    let progress = Progress {
+        inner: input,
+        server,
+    };
+    rdb::Reader::new(progress).load(&lim, ks.databases(), now, |item| {
+        match item {
+            Item::Key {
+                db,
+                key,
+                value,
+                expire,
+                idle,
+                ..
+            } => {
+                let e = loaded_entry(&key, value, expire, clk, idle);
+                let mut l = ks.lock_one(ks.shard_of_key(&key));
+                put_loaded(l.db(db, hash_key(&key)), e);
+                loaded += 1;
+                server.persist.loading_keys.store(loaded, Ordering::Relaxed);
+            }
+            Item::Function(_) => {
+                tracing::warn!("The RDB file holds a function library; functions are not supported yet and it was skipped");
+            }
+            Item::Aux(k, v) => {
+                tracing::debug!(
+                    "RDB aux {}={}",
+                    String::from_utf8_lossy(&k),
+                    String::from_utf8_lossy(&v)
+                );
+            }
+        }
+        Ok(())
+    })?;
+    Ok(loaded)
+}
+
+/// Loads an RDB stream into shards the caller holds locked (DEBUG RELOAD).
+pub fn load_locked<R: Read>(
+    server: &Server,
+    locked: &mut Locked<'_>,
+    input: R,
+) -> Result<u64, RdbError> {
+    let lim = super::limits(server);
+    let now = now_ms();
+    let clk = clock(now);
+    let mut loaded = 0u64;
+    rdb::Reader::new(input).load(&lim, server.keyspace.databases(), now, |item| {
+        if let Item::Key {
+            db,
+            key,
+            value,
+            expire,
+            idle,
+            ..
+        } = item
+        {
+            let e = loaded_entry(&key, value, expire, clk, idle);
+            put_loaded(locked.db(db, hash_key(&key)), e);
+            loaded += 1;
+        }
+        Ok(())
+    })?;
+    Ok(loaded)
+}
+
+/// Loads the RDB file at start-up if it exists. An unreadable or corrupt file is fatal, as
+/// in Redis: the error names the offset, and the server stops without touching the file.
+pub fn load_at_startup(server: &Server) -> Result<(), String> {
+    let path = super::rdb_path(server);
+    let f = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(format!(
+                "Fatal error loading the DB {}: {e}. Exiting.",
+                path.display()
+            ))
+        }
+    };
+    let p = &server.persist;
+    p.loading_total_bytes.store(
+        f.metadata().map(|m| m.len()).unwrap_or(0),
+        Ordering::Relaxed,
+    );
+    let started = Instant::now();
+    match load_stream(server, io::BufReader::with_capacity(1 << 16, f)) {
+        Ok(n) => {
+            p.last_load_keys_loaded.store(n, Ordering::Relaxed);
+            tracing::info!(
+                "DB loaded from disk: {:.3} seconds ({n} keys)",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "Fatal error loading the DB {}: {e}. Exiting.",
+            path.display()
+        )),
+    }
+}
