@@ -539,6 +539,43 @@ pub fn dump(v: ValueRef<'_>, opts: &SaveOpts, now: i64) -> Vec<u8> {
     out
 }
 
+/// The FUNCTION DUMP payload of some libraries' code: one function opcode and string per
+/// library, then the RDB version (2 bytes LE) and CRC64 (8 bytes LE), as Redis writes it.
+pub fn dump_functions(codes: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for code in codes {
+        out.push(OP_FUNCTION2);
+        put_string(&mut out, code, false);
+    }
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64::crc64(0, &out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Reads a FUNCTION DUMP payload back into the libraries' code. `Footer` when the version
+/// or checksum is wrong, `Format` when the body is not a list of function opcodes.
+pub fn restore_functions(payload: &[u8]) -> Result<Vec<Vec<u8>>, RestoreError> {
+    if payload.len() < 10 {
+        return Err(RestoreError::Footer);
+    }
+    let (body, footer) = payload.split_at(payload.len() - 10);
+    let ver = u16::from_le_bytes([footer[0], footer[1]]);
+    let crc = u64::from_le_bytes(footer[2..10].try_into().unwrap());
+    if ver > RDB_MAX_READ_VERSION || crc64::crc64(0, &payload[..payload.len() - 8]) != crc {
+        return Err(RestoreError::Footer);
+    }
+    let mut r = Reader::new(body);
+    let mut codes = Vec::new();
+    while r.pos != r.end || !r.inner.is_empty() {
+        if r.byte().map_err(|_| RestoreError::Format)? != OP_FUNCTION2 {
+            return Err(RestoreError::Format);
+        }
+        codes.push(r.string().map_err(|_| RestoreError::Format)?);
+    }
+    Ok(codes)
+}
+
 /// Checks a DUMP payload's footer (version and CRC64) and decodes its value. `Ok(None)` is
 /// never returned for valid payloads of non-empty values; an empty collection is an error.
 pub fn restore(payload: &[u8], lim: &Limits) -> Result<Loaded, RestoreError> {

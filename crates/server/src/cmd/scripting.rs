@@ -29,6 +29,8 @@ pub fn register(r: &mut Registry) {
     r.add("function|list", function_list);
     r.add("function|stats", function_stats);
     r.add("function|kill", function_kill);
+    r.add("function|dump", function_dump);
+    r.add("function|restore", function_restore);
     r.add("function|help", function_help);
 }
 
@@ -356,6 +358,37 @@ pub fn write_function_stats(server: &crate::server::Server, out: &mut cinnabar_r
 
 fn function_kill(ctx: &mut Ctx) -> Result<()> {
     ctx.server.scripts.kill(false).map_err(Error::msg)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// FUNCTION DUMP: every library's code in Redis's payload format, so Redis can restore it.
+fn function_dump(ctx: &mut Ctx) -> Result<()> {
+    let libs = ctx.server.scripts.functions.read();
+    let codes: Vec<&[u8]> = libs.libs.values().map(|l| l.code.as_slice()).collect();
+    ctx.out.bulk(&cinnabar_engine::rdb::dump_functions(&codes));
+    Ok(())
+}
+
+/// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]
+fn function_restore(ctx: &mut Ctx) -> Result<()> {
+    let policy = match ctx.args.len() {
+        3 => functions::RestorePolicy::Append,
+        4 if is(ctx.arg(3), "append") => functions::RestorePolicy::Append,
+        4 if is(ctx.arg(3), "replace") => functions::RestorePolicy::Replace,
+        4 if is(ctx.arg(3), "flush") => functions::RestorePolicy::Flush,
+        4 => {
+            return Err(Error::msg(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            ))
+        }
+        _ => return Err(Error::msg(
+            "ERR unknown subcommand or wrong number of arguments for 'restore'. Try FUNCTION HELP.",
+        )),
+    };
+    let codes = cinnabar_engine::rdb::restore_functions(ctx.arg(2))
+        .map_err(|_| Error::msg("ERR payload version or checksum are wrong"))?;
+    functions::restore(ctx.server, codes, policy)?;
     ctx.out.ok();
     Ok(())
 }
