@@ -261,18 +261,46 @@ impl Client {
     }
 }
 
-/// A transaction being queued.
+/// A transaction being queued. The arguments of every queued command are copied out of the
+/// read buffer into one byte buffer, so queueing a command allocates nothing once the
+/// buffers have grown.
 #[derive(Default)]
 pub struct Multi {
     pub queue: Vec<Queued>,
+    /// All queued arguments, back to back; `Queued::args` are ranges into it.
+    pub bytes: Vec<u8>,
     /// A command was rejected while queueing: EXEC answers EXECABORT.
     pub error: bool,
 }
 
-/// A queued command: its arguments (copied out of the read buffer) and registry index.
+/// A queued command: its registry index and where its arguments are in `Multi::bytes`.
 pub struct Queued {
-    pub args: Vec<Vec<u8>>,
+    pub args: SmallVec<[(usize, usize); 4]>,
     pub idx: usize,
+}
+
+impl Multi {
+    /// Queues a command.
+    pub fn push(&mut self, idx: usize, args: &[&[u8]]) {
+        if self.queue.is_empty() {
+            self.queue.reserve(4);
+            self.bytes.reserve(256);
+        }
+        let ranges = args
+            .iter()
+            .map(|a| {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(a);
+                (start, self.bytes.len())
+            })
+            .collect();
+        self.queue.push(Queued { args: ranges, idx });
+    }
+
+    /// The arguments of a queued command.
+    pub fn args<'m>(&'m self, q: &Queued) -> SmallVec<[&'m [u8]; 16]> {
+        q.args.iter().map(|&(s, e)| &self.bytes[s..e]).collect()
+    }
 }
 
 /// What a handler sees.
@@ -393,10 +421,7 @@ pub fn execute(
                 reject(client, out, b"ERR Command not allowed inside a transaction");
                 return;
             }
-            multi.queue.push(Queued {
-                args: args.iter().map(|a| a.to_vec()).collect(),
-                idx: entry.idx,
-            });
+            multi.push(entry.idx, args);
             out.simple(b"QUEUED");
             return;
         }

@@ -90,7 +90,7 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
             break;
         }
         if entry.def.first_key > 0 || entry.def.flags & flags::MOVABLE_KEYS != 0 {
-            let args: SmallVec<[&[u8]; 16]> = q.args.iter().map(|a| a.as_slice()).collect();
+            let args = multi.args(q);
             if cinnabar_commands::key_positions(entry.def, &args, &mut pos).is_ok() {
                 shards.extend(pos.iter().map(|&i| ks.shard_of_key(args[i])));
             }
@@ -106,7 +106,7 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
     ctx.client.in_exec = true;
     for q in &multi.queue {
         let entry = server.registry.at(q.idx);
-        let args: SmallVec<[&[u8]; 16]> = q.args.iter().map(|a| a.as_slice()).collect();
+        let args = multi.args(q);
         ctx.client.shared.last_cmd.store(q.idx, Ordering::Relaxed);
         run_locked(
             server,
