@@ -727,3 +727,58 @@ fn bgsave_and_bgrewriteaof_take_turns() {
     assert_eq!(r.cmd(&["DBSIZE"]), int(20_000));
     assert_eq!(r.cmd(&["GET", "key:19999"]), bulk("value:999"));
 }
+
+/// Scripts are logged as their effects inside MULTI/EXEC, deterministically (SPOP as SREM,
+/// relative expiry as absolute), never as EVAL: the file replays to the same data.
+#[test]
+fn scripts_are_logged_as_their_effects() {
+    let dir = temp_dir("scripts");
+    {
+        let srv = start(&dir, &[("appendfsync", "always")]);
+        let mut r = srv.raw();
+        run(&mut r, &["SADD", "s", "a", "b", "c"]);
+        run(
+            &mut r,
+            &[
+                "EVAL",
+                "local m = redis.call('spop', KEYS[1]) redis.call('set', 'popped', m) \
+                 redis.call('expire', 'popped', 100) redis.call('incr', 'undeclared') return m",
+                "1",
+                "s",
+            ],
+        );
+        run(
+            &mut r,
+            &["FUNCTION", "LOAD", "#!lua name=l\nredis.register_function('bump', function(k) return redis.call('incrby', k[1], 5) end)"],
+        );
+        run(&mut r, &["FCALL", "bump", "1", "counter"]);
+        let incr = std::fs::read(dir.join("appendonlydir/appendonly.aof.1.incr.aof")).unwrap();
+        let log = String::from_utf8_lossy(&incr);
+        assert!(!log.contains("EVAL") && !log.contains("FCALL"), "{log}");
+        assert!(
+            log.contains("MULTI") && log.contains("SREM") && log.contains("PEXPIREAT"),
+            "{log}"
+        );
+        srv.handle.server.request_shutdown();
+    }
+    let srv = start(&dir, &[]);
+    let mut r = srv.raw();
+    assert_eq!(text(&run(&mut r, &["SCARD", "s"])), "2");
+    let popped = text(&run(&mut r, &["GET", "popped"]));
+    assert_eq!(text(&run(&mut r, &["SISMEMBER", "s", &popped])), "0");
+    assert_eq!(text(&run(&mut r, &["GET", "undeclared"])), "1");
+    assert_eq!(text(&run(&mut r, &["GET", "counter"])), "5");
+    let ttl: i64 = text(&run(&mut r, &["TTL", "popped"])).parse().unwrap();
+    assert!(ttl > 0 && ttl <= 100, "{ttl}");
+    // The library came back too (FUNCTION LOAD is logged), and survives a rewrite (RDB base).
+    assert_eq!(text(&run(&mut r, &["FCALL", "bump", "1", "counter"])), "10");
+    run(&mut r, &["BGREWRITEAOF"]);
+    while text(&run(&mut r, &["INFO", "persistence"])).contains("aof_rewrite_in_progress:1") {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    srv.handle.server.request_shutdown();
+    drop(srv);
+    let srv = start(&dir, &[]);
+    let mut r = srv.raw();
+    assert_eq!(text(&run(&mut r, &["FCALL", "bump", "1", "counter"])), "15");
+}

@@ -236,6 +236,34 @@ fn every_type_round_trips_through_save_and_restart() {
     assert!(info.contains("rdb_last_load_keys_loaded:"), "{info}");
 }
 
+/// Function libraries are saved in the RDB file (Redis's FUNCTION2 opcode) and come back.
+#[test]
+fn function_libraries_survive_save_and_restart() {
+    let dir = temp_dir("functions");
+    {
+        let srv = start_in(&dir, &[]);
+        let mut r = srv.raw();
+        r.cmd(&[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=kept\nredis.register_function('answer', function() return 42 end)",
+        ]);
+        assert_eq!(r.cmd(&["SAVE"]), ok());
+    }
+    let srv = start_in(&dir, &[("enable-debug-command", "yes")]);
+    let mut r = srv.raw();
+    assert_eq!(text(&r.cmd(&["FCALL", "answer", "0"])), "42");
+    // DEBUG RELOAD (save, then load) keeps them, and replaces any loaded meanwhile.
+    r.cmd(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=other\nredis.register_function('x', function() return 1 end)",
+    ]);
+    assert_eq!(r.cmd(&["DEBUG", "RELOAD"]), ok());
+    assert_eq!(text(&r.cmd(&["FCALL", "x", "0"])), "1");
+    assert_eq!(text(&r.cmd(&["FCALL", "answer", "0"])), "42");
+}
+
 #[test]
 fn debug_reload_keeps_everything() {
     let dir = temp_dir("reload");

@@ -416,6 +416,13 @@ impl<W: Write> Writer<W> {
         self.maybe_flush()
     }
 
+    /// A function library's code (FUNCTION2 opcode), written before the databases.
+    pub fn function(&mut self, code: &[u8]) -> io::Result<()> {
+        self.buf.push(OP_FUNCTION2);
+        put_string(&mut self.buf, code, false);
+        self.maybe_flush()
+    }
+
     /// An aux field with an integer value (written integer-encoded, as Redis does).
     pub fn aux_int(&mut self, key: &[u8], val: i64) -> io::Result<()> {
         self.buf.push(OP_AUX);

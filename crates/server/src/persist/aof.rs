@@ -928,6 +928,7 @@ fn write_base_locked(server: &Server, path: &Path, locked: &mut Locked<'_>) -> i
     w.aux_int(b"redis-bits", 64)?;
     w.aux_int(b"ctime", now / 1000)?;
     w.aux_int(b"aof-base", 1)?;
+    super::rdbfile::write_functions(&mut w, server)?;
     for s in locked.shards() {
         for (db, d) in s.dbs.iter().enumerate() {
             if d.is_empty() {
@@ -1137,6 +1138,7 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
                 w.aux_int(b"redis-bits", 64)?;
                 w.aux_int(b"ctime", now / 1000)?;
                 w.aux_int(b"aof-base", 1)?;
+                super::rdbfile::write_functions(&mut w, &srv)?;
                 let mut err = None;
                 for i in 0..ks.shard_count() {
                     drop(ks.lock_shard(i));

@@ -14,6 +14,22 @@ use cinnabar_engine::{hash_key, Db, Entry, Locked, NewValue, Shard};
 use crate::cmd::{clock, new_str_value};
 use crate::server::{now_ms, Server};
 
+/// Writes the function libraries, as Redis does after the aux fields.
+pub(crate) fn write_functions<W: io::Write>(w: &mut Writer<W>, server: &Server) -> io::Result<()> {
+    let codes: Vec<Vec<u8>> = server
+        .scripts
+        .functions
+        .read()
+        .libs
+        .values()
+        .map(|l| l.code.clone())
+        .collect();
+    for code in &codes {
+        w.function(code)?;
+    }
+    Ok(())
+}
+
 /// Writes the aux fields Redis 7.2 puts at the head of every file.
 fn write_aux<W: io::Write>(w: &mut Writer<W>, now: i64) -> io::Result<()> {
     w.aux(b"redis-ver", b"7.2.4")?;
@@ -73,6 +89,7 @@ pub fn save_locked(server: &Server, locked: &mut Locked<'_>) -> io::Result<()> {
     let result = write_atomically(&super::rdb_path(server), "save", |f| {
         let mut w = Writer::new(f, opts)?;
         write_aux(&mut w, now)?;
+        write_functions(&mut w, server)?;
         for db in 0..ndb {
             let (mut keys, mut expires) = (0, 0);
             for s in locked.shards() {
@@ -180,6 +197,7 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
             let result = write_atomically(&path, "bgsave", |f| {
                 let mut w = Writer::new(f, opts)?;
                 write_aux(&mut w, now)?;
+                write_functions(&mut w, &srv)?;
                 let mut err = None;
                 let mut write = |w: &mut Writer<File>, (bytes, n): (Vec<u8>, u64)| {
                     p.save_keys_processed.fetch_add(n, Ordering::Relaxed);
@@ -288,6 +306,7 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
     let clk = clock(now);
     let ks = &server.keyspace;
     let mut loaded = 0u64;
+    let mut libraries = Vec::new();
     let progress = Progress {
         inner: input,
         server,
@@ -308,9 +327,7 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
                 loaded += 1;
                 server.persist.loading_keys.store(loaded, Ordering::Relaxed);
             }
-            Item::Function(_) => {
-                tracing::warn!("The RDB file holds a function library; functions are not supported yet and it was skipped");
-            }
+            Item::Function(code) => libraries.push(code),
             Item::Aux(k, v) => {
                 tracing::debug!(
                     "RDB aux {}={}",
@@ -321,6 +338,16 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
         }
         Ok(())
     })?;
+    if !libraries.is_empty() {
+        let n = libraries.len();
+        if let Err(e) = crate::scripting::functions::restore(
+            server,
+            libraries,
+            crate::scripting::functions::RestorePolicy::Replace,
+        ) {
+            tracing::warn!("Could not load the {n} function libraries of the RDB file: {e}");
+        }
+    }
     Ok(loaded)
 }
 
@@ -334,22 +361,37 @@ pub fn load_locked<R: Read>(
     let now = now_ms();
     let clk = clock(now);
     let mut loaded = 0u64;
+    let mut libraries = Vec::new();
     rdb::Reader::new(input).load(&lim, server.keyspace.databases(), now, |item| {
-        if let Item::Key {
-            db,
-            key,
-            value,
-            expire,
-            idle,
-            ..
-        } = item
-        {
-            let e = loaded_entry(&key, value, expire, clk, idle);
-            put_loaded(locked.db(db, hash_key(&key)), e);
-            loaded += 1;
+        match item {
+            Item::Key {
+                db,
+                key,
+                value,
+                expire,
+                idle,
+                ..
+            } => {
+                let e = loaded_entry(&key, value, expire, clk, idle);
+                put_loaded(locked.db(db, hash_key(&key)), e);
+                loaded += 1;
+            }
+            Item::Function(code) => libraries.push(code),
+            _ => {}
         }
         Ok(())
     })?;
+    // A reload replaces the libraries too, as in Redis.
+    {
+        let n = libraries.len();
+        if let Err(e) = crate::scripting::functions::restore(
+            server,
+            libraries,
+            crate::scripting::functions::RestorePolicy::Flush,
+        ) {
+            tracing::warn!("Could not load the {n} function libraries of the RDB file: {e}");
+        }
+    }
     Ok(loaded)
 }
 

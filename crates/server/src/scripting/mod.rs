@@ -105,12 +105,16 @@ pub struct Scripts {
     pub busy_info: Mutex<Option<BusyInfo>>,
 }
 
+static SERVERS: AtomicU64 = AtomicU64::new(1 << 32);
+
 impl Default for Scripts {
     fn default() -> Self {
         Scripts {
             run: Mutex::new(()),
             cache: RwLock::new(HashMap::default()),
-            generation: AtomicU64::new(1),
+            // Unique per server in the process, so that a thread's interpreter built for one
+            // server (tests run several in one process) is never taken for another's.
+            generation: AtomicU64::new(SERVERS.fetch_add(1 << 32, Ordering::Relaxed)),
             busy: AtomicBool::new(false),
             kill: AtomicBool::new(false),
             running: AtomicU8::new(Running::None as u8),
