@@ -12,18 +12,12 @@ use cinnabar_engine::rdb::{self, Item, Loaded, RdbError, SaveOpts, Writer};
 use cinnabar_engine::{hash_key, Db, Entry, Locked, NewValue, Shard};
 
 use crate::cmd::{clock, new_str_value};
+use crate::scripting::functions;
 use crate::server::{now_ms, Server};
 
 /// Writes the function libraries, as Redis does after the aux fields.
 pub(crate) fn write_functions<W: io::Write>(w: &mut Writer<W>, server: &Server) -> io::Result<()> {
-    let codes: Vec<Vec<u8>> = server
-        .scripts
-        .functions
-        .read()
-        .libs
-        .values()
-        .map(|l| l.code.clone())
-        .collect();
+    let codes = server.scripts.functions.read().codes();
     for code in &codes {
         w.function(code)?;
     }
@@ -339,14 +333,7 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
         Ok(())
     })?;
     if !libraries.is_empty() {
-        let n = libraries.len();
-        if let Err(e) = crate::scripting::functions::restore(
-            server,
-            libraries,
-            crate::scripting::functions::RestorePolicy::Replace,
-        ) {
-            tracing::warn!("Could not load the {n} function libraries of the RDB file: {e}");
-        }
+        functions::install_loaded(server, libraries, functions::RestorePolicy::Replace);
     }
     Ok(loaded)
 }
@@ -382,16 +369,7 @@ pub fn load_locked<R: Read>(
         Ok(())
     })?;
     // A reload replaces the libraries too, as in Redis.
-    {
-        let n = libraries.len();
-        if let Err(e) = crate::scripting::functions::restore(
-            server,
-            libraries,
-            crate::scripting::functions::RestorePolicy::Flush,
-        ) {
-            tracing::warn!("Could not load the {n} function libraries of the RDB file: {e}");
-        }
-    }
+    functions::install_loaded(server, libraries, functions::RestorePolicy::Flush);
     Ok(loaded)
 }
 

@@ -64,6 +64,11 @@ impl Libraries {
         Some(lib)
     }
 
+    /// Every library's code, in name order (for saving and for loading interpreters).
+    pub fn codes(&self) -> Vec<Vec<u8>> {
+        self.libs.values().map(|l| l.code.clone()).collect()
+    }
+
     pub fn clear(&mut self) {
         self.libs.clear();
         self.functions.clear();
@@ -260,14 +265,7 @@ pub(super) fn ensure_loaded(server: &Server, vm: &mut Vm) -> Result<()> {
     if vm.functions_loaded {
         return Ok(());
     }
-    let codes: Vec<Vec<u8>> = server
-        .scripts
-        .functions
-        .read()
-        .libs
-        .values()
-        .map(|l| l.code.clone())
-        .collect();
+    let codes = server.scripts.functions.read().codes();
     for code in codes {
         for (info, f) in run_library(vm, &code)? {
             vm.functions
@@ -322,6 +320,15 @@ pub fn restore(server: &Server, incoming: Vec<Vec<u8>>, policy: RestorePolicy) -
     drop(libs);
     server.scripts.bump_generation();
     Ok(())
+}
+
+/// Installs the libraries read from an RDB file (start-up, DEBUG RELOAD), logging a failure
+/// rather than refusing the data.
+pub fn install_loaded(server: &Server, libraries: Vec<Vec<u8>>, policy: RestorePolicy) {
+    let n = libraries.len();
+    if let Err(e) = restore(server, libraries, policy) {
+        tracing::warn!("Could not load the {n} function libraries of the RDB file: {e}");
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
