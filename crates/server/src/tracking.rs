@@ -191,7 +191,11 @@ pub fn after_command(
                 }
             }
         }
-    } else if ok && def.flags & cflags::READONLY != 0 {
+    } else if ok
+        && def.flags & cflags::READONLY != 0
+        // Read-only scripts track what their commands read (see `scripting`), not themselves.
+        && !matches!(def.name, "eval_ro" | "evalsha_ro" | "fcall_ro")
+    {
         let mut pos = Vec::new();
         if cinnabar_commands::key_positions(def, args, &mut pos).is_ok() {
             let keys: Vec<&[u8]> = pos.iter().map(|&i| args[i]).collect();
