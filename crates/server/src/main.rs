@@ -97,24 +97,27 @@ fn init_logging(config: &cinnabar_server::config::Config) {
     }
 }
 
-/// SIGINT and SIGTERM stop the server cleanly.
+/// SIGINT and SIGTERM stop the server cleanly. The handlers are registered before this
+/// returns, so before the "ready" line: a signal sent right after it is never missed (nor
+/// left to its default action, which would kill the process without saving).
 fn install_signal_handlers(
     server: std::sync::Arc<cinnabar_server::server::Server>,
 ) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let (mut int, mut term) = {
+        let _in_runtime = rt.enter();
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
+    };
     std::thread::Builder::new()
         .name("cinnabar-signals".into())
         .spawn(move || {
             rt.block_on(async move {
-                use tokio::signal::unix::{signal, SignalKind};
-                let (Ok(mut int), Ok(mut term)) = (
-                    signal(SignalKind::interrupt()),
-                    signal(SignalKind::terminate()),
-                ) else {
-                    return;
-                };
                 let which = tokio::select! {
                     _ = int.recv() => "SIGINT",
                     _ = term.recv() => "SIGTERM",
