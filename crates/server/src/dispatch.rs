@@ -352,7 +352,9 @@ pub fn execute(
         Err(e) => {
             bump(&worker.rejected_calls, 1);
             flag_transaction(client);
-            out.error(e.to_string().as_bytes());
+            let msg = e.to_string();
+            worker.count_error(msg.as_bytes());
+            out.error(msg.as_bytes());
             return;
         }
     };
@@ -361,6 +363,7 @@ pub fn execute(
     let reject = |client: &mut Client, out: &mut ReplyBuf, msg: &[u8]| {
         bump(&stat.rejected, 1);
         bump(&worker.rejected_calls, 1);
+        worker.count_error(msg);
         flag_transaction(client);
         out.error(msg);
     };
@@ -548,7 +551,9 @@ pub fn run_locked_at(
     if let Err(e) = result {
         bump(&stat.failed, 1);
         bump(&worker.failed_calls, 1);
-        out.error(e.to_string().as_bytes());
+        let msg = e.to_string();
+        worker.count_error(msg.as_bytes());
+        out.error(msg.as_bytes());
     }
 }
 

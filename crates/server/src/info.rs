@@ -157,6 +157,20 @@ pub fn for_each_shard(server: &Server, data: &mut Locked<'_>, mut f: impl FnMut(
     }
 }
 
+/// `errorstat_<CODE>:count=N` for every error code replied since start or CONFIG RESETSTAT.
+fn errorstats_section(out: &mut String, server: &Server) {
+    out.push_str("# Errorstats\r\n");
+    let mut total: std::collections::BTreeMap<String, u64> = Default::default();
+    for w in &server.workers {
+        for (code, n) in w.errors.lock().iter() {
+            *total.entry(code.clone()).or_default() += n;
+        }
+    }
+    for (code, n) in total {
+        let _ = write!(out, "errorstat_{code}:count={n}\r\n");
+    }
+}
+
 /// Sums the keyspace figures over all shards. TTLs are sampled only in databases that
 /// have keys with a deadline, since the sample walks entries.
 pub fn keyspace_totals(server: &Server, data: &mut Locked<'_>, now_ms: i64) -> KeyspaceTotals {
@@ -451,8 +465,7 @@ pub fn generate(server: &Server, data: &mut Locked<'_>, sel: &Selection, now_ms:
             "cpu" => cpu_section(&mut out),
             "modules" => out.push_str("# Modules\r\n"),
             "commandstats" => commandstats_section(&mut out, server),
-            // Errors are counted per command (failed_calls) but not per error code yet.
-            "errorstats" => out.push_str("# Errorstats\r\n"),
+            "errorstats" => errorstats_section(&mut out, server),
             // No per-command latency histograms are kept yet.
             "latencystats" => out.push_str("# Latencystats\r\n"),
             "cluster" => {

@@ -56,6 +56,29 @@ pub struct WorkerStats {
     pub failed_calls: AtomicU64,
     /// Successful write commands (for rdb_changes_since_last_save and the save rules).
     pub dirty: AtomicU64,
+    /// Error replies by error code (the first word: ERR, WRONGTYPE ...), for INFO
+    /// errorstats. Touched only when a command fails.
+    pub errors: Mutex<BTreeMap<String, u64>>,
+}
+
+impl WorkerStats {
+    /// Counts an error reply under its code, as Redis's errorstats (the code is the first
+    /// word of the message, at most 128 distinct codes are kept, as Redis does).
+    #[cold]
+    pub fn count_error(&self, msg: &[u8]) {
+        let msg = msg.strip_prefix(b"-").unwrap_or(msg);
+        let end = msg
+            .iter()
+            .position(|&b| b == b' ' || b == b'\r')
+            .unwrap_or(msg.len());
+        let code = String::from_utf8_lossy(&msg[..end]);
+        let mut errors = self.errors.lock();
+        if let Some(n) = errors.get_mut(code.as_ref()) {
+            *n += 1;
+        } else if errors.len() < 128 {
+            errors.insert(code.into_owned(), 1);
+        }
+    }
 }
 
 impl WorkerStats {
@@ -67,6 +90,7 @@ impl WorkerStats {
             net_output_bytes: AtomicU64::new(0),
             rejected_calls: AtomicU64::new(0),
             failed_calls: AtomicU64::new(0),
+            errors: Mutex::new(BTreeMap::new()),
             dirty: AtomicU64::new(0),
         }
     }

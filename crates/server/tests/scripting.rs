@@ -787,3 +787,31 @@ fn info_reports_cached_scripts_and_functions() {
     assert!(info.contains("number_of_functions:1"), "{info}");
     assert!(info.contains("number_of_libraries:1"), "{info}");
 }
+
+#[test]
+fn errorstats_count_error_replies_by_code() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.cmd(&["SET", "s", "x"]);
+    c.cmd(&["INCR", "s"]);
+    c.cmd(&["LPUSH", "s", "a"]);
+    c.cmd(&["NOSUCHCOMMAND"]);
+    eval(
+        &mut c,
+        "return redis.error_reply('MY_ERR_CODE custom')",
+        &[],
+        &[],
+    );
+    let Frame::Bulk(info) = c.cmd(&["INFO", "errorstats"]) else {
+        panic!()
+    };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    assert!(info.contains("errorstat_ERR:count=2\r\n"), "{info}");
+    assert!(info.contains("errorstat_WRONGTYPE:count=1\r\n"), "{info}");
+    assert!(info.contains("errorstat_MY_ERR_CODE:count=1\r\n"), "{info}");
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), ok());
+    let Frame::Bulk(info) = c.cmd(&["INFO", "errorstats"]) else {
+        panic!()
+    };
+    assert!(!String::from_utf8_lossy(&info).contains("errorstat_"));
+}

@@ -220,6 +220,7 @@ fn config_resetstat(ctx: &mut Ctx) -> Result<()> {
         ] {
             c.store(0, Ordering::Relaxed);
         }
+        w.errors.lock().clear();
     }
     for_each_shard(server, ctx.data, |shard| {
         for db in shard.dbs.iter_mut() {

@@ -876,7 +876,13 @@ fn execute_run(
     let ok = matches!(it.next(), Some(Value::Boolean(true)));
     let value = it.next().unwrap_or(Value::Nil);
     if ok {
+        let mark = ctx.out.len();
         lua_to_reply(&value, ctx.out, script_resp3);
+        // A script returning an error reply ({err=...}) counts in INFO errorstats.
+        if ctx.out.buf.get(mark) == Some(&b'-') {
+            let end = ctx.out.buf.len();
+            ctx.worker.count_error(&ctx.out.buf[mark..end]);
+        }
         return Ok(());
     }
     Err(Error::msg(script_error_message(&value, name)))
