@@ -57,30 +57,15 @@ pub async fn serve_with(
     let fd = -1;
 
     let id = server.next_client_id.fetch_add(1, Ordering::Relaxed);
-    let shared = Arc::new(ClientShared {
-        id,
-        addr: peer,
-        laddr: local,
-        fd,
-        created: std::time::Instant::now(),
-        last_interaction_ms: now_ms().into(),
-        db: 0.into(),
-        last_cmd: usize::MAX.into(),
-        resp: 2.into(),
-        qbuf: 0.into(),
-        name: Default::default(),
-        lib_name: Default::default(),
-        lib_ver: Default::default(),
-        flags: Default::default(),
-        killed: false.into(),
-        worker,
-        parked: false.into(),
-        has_stash: (!first_bytes.is_empty() || multi_handback != 0).into(),
-        stash: parking_lot::Mutex::new(first_bytes),
-        in_multi: false.into(),
-        authenticated: false.into(),
-        multi_handback: multi_handback.into(),
-    });
+    let shared = ClientShared::new(id, peer, local, fd, worker);
+    if !first_bytes.is_empty() || multi_handback != 0 {
+        *shared.stash.lock() = first_bytes;
+        shared
+            .multi_handback
+            .store(multi_handback, Ordering::Relaxed);
+        shared.has_stash.store(true, Ordering::Relaxed);
+    }
+    let shared = Arc::new(shared);
     let full = {
         let mut clients = server.clients.lock();
         let max = server.config.live.maxclients.load(Ordering::Relaxed) as usize;

@@ -131,6 +131,35 @@ pub struct ClientShared {
 }
 
 impl ClientShared {
+    /// The shared record of a new client: db 0, RESP2, nothing buffered, not killed.
+    /// `worker` is the worker thread that serves it.
+    pub fn new(id: u64, addr: String, laddr: String, fd: i32, worker: usize) -> ClientShared {
+        ClientShared {
+            id,
+            addr,
+            laddr,
+            fd,
+            created: Instant::now(),
+            last_interaction_ms: now_ms().into(),
+            db: 0.into(),
+            last_cmd: usize::MAX.into(),
+            resp: 2.into(),
+            qbuf: 0.into(),
+            name: Default::default(),
+            lib_name: Default::default(),
+            lib_ver: Default::default(),
+            flags: Default::default(),
+            killed: false.into(),
+            worker,
+            parked: false.into(),
+            stash: Mutex::new(Vec::new()),
+            has_stash: false.into(),
+            in_multi: false.into(),
+            authenticated: false.into(),
+            multi_handback: 0.into(),
+        }
+    }
+
     /// Closes the client's connection from another thread: marks it killed and shuts the
     /// socket down, which wakes its task with end-of-file. The caller must hold the clients
     /// registry lock: a connection leaves the registry before its socket is closed, so a

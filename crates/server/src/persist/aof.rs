@@ -778,30 +778,13 @@ fn replay_file(server: &Server, path: &Path, last: bool) -> Result<(), String> {
                 path.display()
             )
         })?;
-    let shared = Arc::new(crate::server::ClientShared {
-        id: 0,
-        addr: String::new(),
-        laddr: String::new(),
-        fd: -1,
-        created: Instant::now(),
-        last_interaction_ms: Default::default(),
-        db: Default::default(),
-        last_cmd: Default::default(),
-        resp: Default::default(),
-        qbuf: Default::default(),
-        name: Default::default(),
-        lib_name: Default::default(),
-        lib_ver: Default::default(),
-        flags: Default::default(),
-        killed: Default::default(),
-        worker: 0,
-        parked: Default::default(),
-        stash: Default::default(),
-        has_stash: Default::default(),
-        in_multi: Default::default(),
-        authenticated: Default::default(),
-        multi_handback: Default::default(),
-    });
+    let shared = Arc::new(crate::server::ClientShared::new(
+        0,
+        String::new(),
+        String::new(),
+        -1,
+        0,
+    ));
     let mut client = crate::dispatch::Client::new(0, shared, true, true);
     client.in_exec = true;
     let mut out = cinnabar_resp::ReplyBuf::new(cinnabar_resp::Protocol::Resp2);
