@@ -45,6 +45,8 @@ pub(super) struct Vm {
     runs: u32,
     /// The reply buffer of `redis.call`, kept between runs so it is not grown again each time.
     reply: ReplyBuf,
+    /// `redis.call`'s argument scratch, kept between runs likewise.
+    arg_bytes: Vec<u8>,
 }
 
 thread_local! {
@@ -69,6 +71,8 @@ struct RunCtx<'a, 'k> {
     start: Instant,
     busy_after: Option<Duration>,
     pos: Vec<usize>,
+    /// Scratch for `redis.call`'s arguments, reused by every call of the run.
+    arg_bytes: Vec<u8>,
     /// The script's name and the command that started it, for FUNCTION STATS.
     name: &'a str,
     command: &'a [&'a [u8]],
@@ -204,6 +208,7 @@ fn new_vm(server: &Server, generation: u64) -> mlua::Result<Vm> {
         functions_loaded: false,
         runs: 0,
         reply: ReplyBuf::new(Protocol::Resp2),
+        arg_bytes: Vec::new(),
     })
 }
 
@@ -512,12 +517,18 @@ fn with_run<R>(f: impl FnOnce(&mut RunCtx<'static, 'static>) -> R) -> Option<R> 
 /// Lua numbers as command arguments: integers without a fraction, others in the shortest
 /// form that reads back the same (Redis uses fpconv_dtoa, the same idea).
 fn lua_number_text(n: f64) -> Vec<u8> {
-    if n.fract() == 0.0 && n.abs() < 1e17 {
-        return (n as i64).to_string().into_bytes();
-    }
     let mut out = Vec::new();
-    cinnabar_engine::num::format_double(n, &mut out);
+    write_lua_number(n, &mut out);
     out
+}
+
+/// Appends a Lua number as `lua_number_text` writes it.
+fn write_lua_number(n: f64, out: &mut Vec<u8>) {
+    if n.fract() == 0.0 && n.abs() < 1e17 {
+        cinnabar_engine::num::write_i64(n as i64, out);
+    } else {
+        cinnabar_engine::num::format_double(n, out);
+    }
 }
 
 /// `redis.call` (raises command errors) and `redis.pcall` (returns them as tables), as raw C
@@ -548,16 +559,28 @@ unsafe fn call_and_push(l: *mut ffi::lua_State) -> bool {
         );
         return true;
     }
-    let mut owned: SmallVec<[Vec<u8>; 8]> = SmallVec::with_capacity(n as usize);
+    // The arguments are copied back to back into the run's scratch buffer (kept between
+    // calls), so a call allocates nothing once the buffer has grown.
+    let Some(mut bytes) = with_run(|rc| std::mem::take(&mut rc.arg_bytes)) else {
+        push_error_table(
+            l,
+            b"redis.call() can only be used while a script runs",
+            false,
+        );
+        return true;
+    };
+    bytes.clear();
+    let mut ends: SmallVec<[usize; 8]> = SmallVec::with_capacity(n as usize);
     for i in 1..=n {
         match ffi::lua_type(l, i) {
-            ffi::LUA_TNUMBER => owned.push(lua_number_text(ffi::lua_tonumber(l, i))),
+            ffi::LUA_TNUMBER => write_lua_number(ffi::lua_tonumber(l, i), &mut bytes),
             ffi::LUA_TSTRING => {
                 let mut len = 0usize;
                 let p = ffi::lua_tolstring(l, i, &mut len);
-                owned.push(std::slice::from_raw_parts(p as *const u8, len).to_vec());
+                bytes.extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
             }
             _ => {
+                with_run(|rc| rc.arg_bytes = bytes);
                 ffi::lua_settop(l, 0);
                 push_error_table(
                     l,
@@ -567,9 +590,18 @@ unsafe fn call_and_push(l: *mut ffi::lua_State) -> bool {
                 return true;
             }
         }
+        ends.push(bytes.len());
     }
     ffi::lua_settop(l, 0);
-    let argv: SmallVec<[&[u8]; 8]> = owned.iter().map(|a| a.as_slice()).collect();
+    let mut start = 0;
+    let argv: SmallVec<[&[u8]; 8]> = ends
+        .iter()
+        .map(|&end| {
+            let a = &bytes[start..end];
+            start = end;
+            a
+        })
+        .collect();
     let pushed = with_run(|rc| match call_command(rc, &argv) {
         Err(msg) => {
             push_error_table(l, msg.as_bytes(), false);
@@ -582,6 +614,8 @@ unsafe fn call_and_push(l: *mut ffi::lua_State) -> bool {
             buf.first() == Some(&b'-')
         }
     });
+    drop(argv);
+    with_run(|rc| rc.arg_bytes = bytes);
     match pushed {
         Some(failed) => failed,
         None => {
@@ -811,6 +845,7 @@ fn execute_run(
         start: Instant::now(),
         busy_after: (threshold > 0).then(|| Duration::from_millis(threshold)),
         pos: Vec::new(),
+        arg_bytes: std::mem::take(&mut vm.arg_bytes),
         kill_raised: false,
         name,
         command: ctx.args,
@@ -847,8 +882,12 @@ fn execute_run(
         client,
         reply,
         read_any,
+        arg_bytes,
         ..
     } = rc;
+    if arg_bytes.capacity() <= 64 * 1024 {
+        vm.arg_bytes = arg_bytes;
+    }
     if read_any && server.tracking.clients.load(Ordering::Relaxed) > 0 {
         crate::tracking::remember_keys(server, ctx.client, keys);
     }
