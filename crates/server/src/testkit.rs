@@ -143,3 +143,27 @@ pub fn int(n: i64) -> Frame {
 pub fn ok() -> Frame {
     Frame::Simple("OK".into())
 }
+
+/// A reply as plain text, for tests that compare whole data sets: bulk and simple strings as
+/// they are, integers in decimal, nil as `(nil)`, errors as `ERR:<message>`, arrays joined by
+/// commas.
+pub fn text(f: &Frame) -> String {
+    match f {
+        Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+        Frame::Simple(s) => s.clone(),
+        Frame::Integer(n) => n.to_string(),
+        Frame::Null => "(nil)".into(),
+        Frame::Double(d) => d.to_string(),
+        Frame::Error(e) => format!("ERR:{e}"),
+        Frame::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(","),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The elements of an array reply, each as `text` gives it.
+pub fn words(f: Frame) -> Vec<String> {
+    match f {
+        Frame::Array(a) => a.iter().map(text).collect(),
+        other => panic!("expected an array, got {other:?}"),
+    }
+}

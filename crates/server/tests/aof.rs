@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, int, ok, RawConn, TestServer};
+use cinnabar_server::testkit::{bulk, int, ok, text, words, RawConn, TestServer};
 
 static DIRS: AtomicUsize = AtomicUsize::new(0);
 
@@ -35,25 +35,6 @@ fn start(dir: &Path, extra: &[(&str, &str)]) -> TestServer {
         std::thread::sleep(Duration::from_millis(2));
     }
     srv
-}
-
-fn text(f: &Frame) -> String {
-    match f {
-        Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
-        Frame::Simple(s) => s.clone(),
-        Frame::Integer(n) => n.to_string(),
-        Frame::Null => "(nil)".into(),
-        Frame::Error(e) => format!("ERR:{e}"),
-        Frame::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(","),
-        other => format!("{other:?}"),
-    }
-}
-
-fn words(f: Frame) -> Vec<String> {
-    match f {
-        Frame::Array(a) => a.iter().map(text).collect(),
-        other => panic!("expected an array, got {other:?}"),
-    }
 }
 
 /// Every key of dbs 0 and 3 with type, content and deadline (to the second).

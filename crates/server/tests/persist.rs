@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, err, int, ok, RawConn, TestServer};
+use cinnabar_server::testkit::{bulk, err, int, ok, text, words, RawConn, TestServer};
 
 static DIRS: AtomicUsize = AtomicUsize::new(0);
 
@@ -38,26 +38,6 @@ fn start_in(dir: &Path, extra: &[(&str, &str)]) -> TestServer {
 fn wait_loaded(srv: &TestServer) {
     while srv.handle.server.persist.is_loading() {
         std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn text(f: &Frame) -> String {
-    match f {
-        Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
-        Frame::Simple(s) => s.clone(),
-        Frame::Integer(n) => n.to_string(),
-        Frame::Null => "(nil)".into(),
-        Frame::Double(d) => d.to_string(),
-        Frame::Error(e) => format!("ERR:{e}"),
-        Frame::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(","),
-        other => format!("{other:?}"),
-    }
-}
-
-fn words(f: Frame) -> Vec<String> {
-    match f {
-        Frame::Array(a) => a.iter().map(text).collect(),
-        other => panic!("expected an array, got {other:?}"),
     }
 }
 
