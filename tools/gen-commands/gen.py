@@ -333,6 +333,10 @@ def main():
     files = sorted(glob.glob(os.path.join(opts.json_dir, "*.json")))
     if not files:
         fail("no JSON files in %s" % opts.json_dir)
+    # Commands Cinnabar adds beyond Redis (e.g. CL.THROTTLE), described in the same JSON
+    # shape; their "since" is the Cinnabar version that added them.
+    files += sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                           "extra", "*.json")))
 
     tops, subs = {}, {}
     for path in files:

@@ -25,6 +25,8 @@ pub enum Error {
     InvalidExpireTime(&'static str),
     #[error("ERR wrong number of arguments for '{0}' command")]
     WrongArity(String),
+    #[error("ERR {0}")]
+    Gcra(#[from] crate::gcra::GcraError),
     /// Any other error, with its full text including the code (e.g. "ERR ...", "NOAUTH ...").
     #[error("{0}")]
     Other(Cow<'static, str>),

@@ -10,6 +10,7 @@ pub mod bits;
 pub mod db;
 pub mod entry;
 pub mod error;
+pub mod gcra;
 pub mod glob;
 pub mod keyspace;
 pub mod lazyfree;

@@ -19,6 +19,7 @@ pub mod list;
 pub mod multi;
 pub mod persist;
 pub mod pubsub;
+pub mod ratelimit;
 pub mod scripting;
 pub mod set;
 pub mod sort;
@@ -42,6 +43,7 @@ pub fn register_all(r: &mut Registry) {
     scripting::register(r);
     pubsub::register(r);
     persist::register(r);
+    ratelimit::register(r);
 }
 
 /// ASCII case-insensitive comparison of an argument with an option name.

@@ -374,6 +374,29 @@ fn rewrite(
             }
             vec![v]
         }
+        // Logged as its effect: the limiter's new state with an absolute deadline, so replay
+        // and replicas do not depend on the clock. A refused request changed nothing.
+        "cl.throttle" => {
+            if !reply.starts_with(b"*5\r\n:0\r\n") {
+                return vec![];
+            }
+            let key = args[1];
+            let h = hash_key(key);
+            let d = locked.db(db, h);
+            let Some(slot) = d.find_raw(h, key) else {
+                return vec![];
+            };
+            let e = d.entry(slot);
+            let cinnabar_engine::ValueRef::Int(tat) = e.value() else {
+                return vec![];
+            };
+            let mut v: Argv = vec![owned(b"SET"), owned(key), num(tat)];
+            if let Some(t) = e.expire() {
+                v.push(owned(b"PXAT"));
+                v.push(num(t));
+            }
+            vec![v]
+        }
         "restore" => {
             let key = args[1];
             match deadline(locked, db, key) {
