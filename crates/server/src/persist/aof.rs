@@ -305,6 +305,16 @@ fn deadline(locked: &mut Locked<'_>, db: usize, key: &[u8]) -> Option<Option<i64
     d.find_raw(h, key).map(|slot| d.entry(slot).expire())
 }
 
+/// `SET key value [PXAT deadline]`: a string key's state with its absolute deadline.
+fn set_pxat(key: &[u8], value: std::borrow::Cow<'static, [u8]>, expire: Option<i64>) -> Argv {
+    let mut v: Argv = vec![owned(b"SET"), owned(key), value];
+    if let Some(t) = expire {
+        v.push(owned(b"PXAT"));
+        v.push(num(t));
+    }
+    v
+}
+
 /// The deterministic form of a write command, as Redis propagates it: deadlines absolute,
 /// random choices explicit. Most commands are logged unchanged.
 fn rewrite(
@@ -367,12 +377,7 @@ fn rewrite(
             if !holds {
                 return vec![];
             }
-            let mut v: Argv = vec![owned(b"SET"), owned(key), owned(value)];
-            if let Some(t) = e.expire() {
-                v.push(owned(b"PXAT"));
-                v.push(num(t));
-            }
-            vec![v]
+            vec![set_pxat(key, owned(value), e.expire())]
         }
         // Logged as its effect: the limiter's new state with an absolute deadline, so replay
         // and replicas do not depend on the clock. A refused request changed nothing.
@@ -390,12 +395,7 @@ fn rewrite(
             let cinnabar_engine::ValueRef::Int(tat) = e.value() else {
                 return vec![];
             };
-            let mut v: Argv = vec![owned(b"SET"), owned(key), num(tat)];
-            if let Some(t) = e.expire() {
-                v.push(owned(b"PXAT"));
-                v.push(num(t));
-            }
-            vec![v]
+            vec![set_pxat(key, num(tat), e.expire())]
         }
         "restore" => {
             let key = args[1];
