@@ -83,14 +83,35 @@ pub async fn serve_with(
             .await;
         return;
     }
+    // The guard owns the socket and leaves the registry before closing it, also when this
+    // task is cancelled (its runtime shutting down): a registered client's descriptor is then
+    // always its own, never a number reused by another socket (see `kill_locked`).
+    let mut registered = Registered {
+        server: &server,
+        id,
+        stream,
+    };
     server.total_connections.fetch_add(1, Ordering::Relaxed);
 
     let authenticated = !server.config.live.has_password.load(Ordering::Relaxed);
     let mut client = Client::new(id, shared.clone(), is_local, authenticated);
-    run(&server, &stats, &mut stream, &mut client).await;
+    run(&server, &stats, &mut registered.stream, &mut client).await;
     crate::dispatch::unwatch_all(&server, &mut client);
     server.pubsub.disconnect(&server, &mut client);
-    server.clients.lock().remove(&id);
+}
+
+/// A connection's socket and its place in the clients registry; see `serve_with`.
+struct Registered<'a> {
+    server: &'a Server,
+    id: u64,
+    stream: TcpStream,
+}
+
+impl Drop for Registered<'_> {
+    /// Runs before the fields drop, so the socket closes after the client left the registry.
+    fn drop(&mut self) {
+        self.server.clients.lock().remove(&self.id);
+    }
 }
 
 async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, client: &mut Client) {

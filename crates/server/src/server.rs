@@ -273,10 +273,12 @@ impl Server {
     /// Asks every part of the server to stop.
     pub fn request_shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
-        self.shutdown.notify_waiters();
+        // Sockets first, while every registered descriptor is still its client's: once the
+        // workers are told to stop they may drop connections (and free their numbers).
         for c in self.clients.lock().values() {
             c.kill_locked();
         }
+        self.shutdown.notify_waiters();
     }
 
     /// Kills the client with this id, if it is connected. Returns whether it was.
