@@ -18,6 +18,11 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
 
+    /// Longest wait for the database (connecting, or answering one command), in
+    /// milliseconds; past it the request fails instead of hanging.
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 2000)]
+    pub redis_timeout_ms: u64,
+
     /// Address to listen on.
     #[arg(long, env = "BIND", default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
@@ -64,6 +69,10 @@ impl Config {
     /// Tests start from this and change what they need.
     pub fn defaults() -> Config {
         Config::parse_from(["cinnabar-example-api-cache"])
+    }
+
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms.max(1))
     }
 
     pub fn listen_addr(&self) -> SocketAddr {

@@ -8,6 +8,7 @@
 //! can run the service in-process; `main.rs` only parses flags and serves.
 
 pub mod config;
+mod db;
 mod fill;
 pub mod repo;
 pub mod singleflight;
@@ -76,7 +77,7 @@ impl AppState {
                 "--upstream-timeout-ms must be positive".into(),
             ));
         }
-        let store = Store::connect(&config.redis_url, KEY_PREFIX).await?;
+        let store = Store::connect(&config.redis_url, config.redis_timeout(), KEY_PREFIX).await?;
         let upstream = Upstream::new(
             &config.upstream_url,
             config.upstream_timeout(),

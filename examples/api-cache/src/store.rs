@@ -9,8 +9,9 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
+
+use crate::db::Db;
 
 /// Marks a negative entry. Not a number, so no reader can mistake it for a star count.
 const NOT_FOUND: &str = "!notfound";
@@ -38,28 +39,18 @@ pub struct Entry {
     pub ttl: Option<Duration>,
 }
 
-/// The database side of the cache. Cheap to clone: the connection manager multiplexes every
-/// request over one connection and reconnects by itself after a failure.
+/// The database side of the cache. Cheap to clone: every request shares one multiplexed
+/// connection, reconnected after a failure (see [`Db`]).
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
+    conn: Db,
     prefix: String,
     release: Script,
 }
 
 impl Store {
-    pub async fn connect(url: &str, prefix: &str) -> Result<Store, RedisError> {
-        let client = redis::Client::open(url)?;
-        // The defaults would make requests wait for minutes while the database is away
-        // (six reconnection attempts with fast-growing pauses, no timeouts); a cache must
-        // rather fail fast and answer 503.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(2)
-            .set_factor(2)
-            .set_max_delay(500);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+    pub async fn connect(url: &str, timeout: Duration, prefix: &str) -> Result<Store, RedisError> {
+        let conn = Db::connect(url, timeout).await?;
         Ok(Store {
             conn,
             prefix: prefix.to_string(),
