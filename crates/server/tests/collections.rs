@@ -232,3 +232,59 @@ fn encoding_thresholds_follow_config_set() {
     c.cmd(&["HSET", "h", "a", "1", "b", "2"]);
     assert_eq!(encoding(&mut c, "h"), bulk("hashtable"));
 }
+
+/// WATCH fails an EXEC only when a watched collection really changed: writes that change
+/// nothing (SADD of a present member, SMOVE of a member the destination holds, ZADD of the
+/// same score...) do not touch it, as Redis signals modified keys only on change. The first
+/// case is Redis's "SMOVE only notify dstset when the addition is successful".
+#[test]
+fn watch_ignores_writes_that_change_nothing() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let mut other = srv.raw();
+    let setup: &[&[&str]] = &[
+        &["SADD", "src", "a", "b"],
+        &["SADD", "s", "a"],
+        &["HSET", "h", "f", "v"],
+        &["ZADD", "z", "1", "a"],
+        &["RPUSH", "l", "a", "b"],
+    ];
+    for cmd in setup {
+        c.cmd(cmd);
+    }
+    let cases: &[(&str, &[&str], bool)] = &[
+        ("s", &["SMOVE", "src", "s", "a"], false),
+        ("s", &["SADD", "s", "a"], false),
+        ("s", &["SREM", "s", "zz"], false),
+        ("s", &["SPOP", "s", "0"], false),
+        ("s", &["SMOVE", "s", "s", "a"], false),
+        ("h", &["HSETNX", "h", "f", "x"], false),
+        ("h", &["HDEL", "h", "zz"], false),
+        ("z", &["ZADD", "z", "1", "a"], false),
+        ("z", &["ZADD", "z", "XX", "5", "zz"], false),
+        ("z", &["ZINCRBY", "z", "0", "a"], false),
+        ("z", &["ZREM", "z", "zz"], false),
+        ("z", &["ZREMRANGEBYSCORE", "z", "5", "6"], false),
+        ("z", &["ZPOPMIN", "z", "0"], false),
+        ("l", &["LINSERT", "l", "BEFORE", "zz", "x"], false),
+        ("l", &["LREM", "l", "0", "zz"], false),
+        ("l", &["LPOP", "l", "0"], false),
+        // Real changes still fail the transaction.
+        ("s", &["SMOVE", "src", "s", "b"], true),
+        ("z", &["ZADD", "z", "2", "a"], true),
+        ("l", &["LTRIM", "l", "0", "-1"], true),
+        ("h", &["HDEL", "h", "f"], true),
+    ];
+    for &(key, cmd, aborts) in cases {
+        assert_eq!(c.cmd(&["WATCH", key]), ok());
+        assert_eq!(c.cmd(&["MULTI"]), ok());
+        c.cmd(&["PING"]);
+        other.cmd(cmd);
+        let want = if aborts {
+            Frame::Null
+        } else {
+            Frame::Array(vec![Frame::Simple("PONG".into())])
+        };
+        assert_eq!(c.cmd(&["EXEC"]), want, "{cmd:?}");
+    }
+}

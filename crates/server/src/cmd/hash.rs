@@ -168,6 +168,7 @@ fn hsetnx(ctx: &mut Ctx) -> Result<()> {
     let slot = lookup_or_create(db, h, key, look)?;
     let hash = hash_mut(db, slot);
     if hash.contains(field) {
+        ctx.unchanged_arg(1);
         ctx.out.integer(0);
     } else {
         hash.set(field, value, lim);
@@ -195,6 +196,9 @@ fn hdel(ctx: &mut Ctx) -> Result<()> {
         }
     }
     remove_if_empty(db, slot);
+    if deleted == 0 {
+        ctx.unchanged_arg(1);
+    }
     ctx.out.integer(deleted);
     Ok(())
 }

@@ -129,6 +129,9 @@ fn sadd(ctx: &mut Ctx) -> Result<()> {
     };
     let s = set_at_mut(db, slot);
     let added = members.iter().filter(|m| s.add(m, &lim)).count();
+    if added == 0 {
+        ctx.unchanged_arg(1);
+    }
     ctx.out.integer(added as i64);
     Ok(())
 }
@@ -153,6 +156,9 @@ fn srem(ctx: &mut Ctx) -> Result<()> {
         }
     }
     remove_if_empty(db, slot, set_is_empty);
+    if removed == 0 {
+        ctx.unchanged_arg(1);
+    }
     ctx.out.integer(removed);
     Ok(())
 }
@@ -183,10 +189,13 @@ fn smove(ctx: &mut Ctx) -> Result<()> {
     let (db, _) = crate::key_db!(ctx, src);
     if src == dst {
         let hit = set_at(db, src_slot).contains(member);
+        ctx.unchanged_arg(1);
         ctx.out.integer(hit as i64);
         return Ok(());
     }
     if !set_at_mut(db, src_slot).remove(member) {
+        ctx.unchanged_arg(1);
+        ctx.unchanged_arg(2);
         ctx.out.integer(0);
         return Ok(());
     }
@@ -200,7 +209,11 @@ fn smove(ctx: &mut Ctx) -> Result<()> {
             new_set_entry(dst, Set::with_hint(member, 1, &lim), look.now),
         ),
     };
-    set_at_mut(db, slot).add(member, &lim);
+    if !set_at_mut(db, slot).add(member, &lim) {
+        // Already there: only the source changed (Redis signals the destination only when
+        // the member was added).
+        ctx.unchanged_arg(2);
+    }
     ctx.out.integer(1);
     Ok(())
 }
@@ -280,7 +293,10 @@ fn spop(ctx: &mut Ctx) -> Result<()> {
             let m = s.pop_random(&mut rng);
             ctx.out.bulk(&m);
         }
-        Some(0) => ctx.out.set(0),
+        Some(0) => {
+            ctx.unchanged |= 1 << 1; // nothing popped
+            ctx.out.set(0);
+        }
         Some(n) if n >= s.len() as u64 => {
             let all = set::union(&[Some(&*s)], &lim);
             reply_set(ctx.out, &all);

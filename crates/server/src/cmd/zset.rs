@@ -313,6 +313,10 @@ fn zadd_core(ctx: &mut Ctx, f: AddFlags, pairs: &[(f64, &[u8])]) -> Result<()> {
             None => {}
         }
     }
+    if added + updated == 0 {
+        // Redis signals and notifies only when a score was added or changed.
+        ctx.unchanged_arg(1);
+    }
     if f.incr {
         if processed > 0 {
             reply_score(ctx.out, last);
@@ -342,6 +346,9 @@ fn zrem(ctx: &mut Ctx) -> Result<()> {
             }
         }
         remove_if_empty(db, slot, zset_is_empty);
+    }
+    if removed == 0 {
+        ctx.unchanged_arg(1);
     }
     ctx.out.integer(removed);
     Ok(())
@@ -715,6 +722,9 @@ fn zremrange_generic(ctx: &mut Ctx, spec: Spec) -> Result<()> {
         removed = z.remove_ranks(a, b);
         remove_if_empty(db, slot, zset_is_empty);
     }
+    if removed == 0 {
+        ctx.unchanged_arg(1);
+    }
     ctx.out.integer(removed as i64);
     Ok(())
 }
@@ -791,6 +801,7 @@ fn zpop_generic(ctx: &mut Ctx, max: bool) -> Result<()> {
     let now = ctx.now;
     let (db, h) = key_db!(ctx, key);
     if look.find(db, h, key, false, is_zset)?.is_none() || count == Some(0) {
+        ctx.unchanged_arg(1);
         ctx.out.array(0);
         return Ok(());
     }
