@@ -22,6 +22,7 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 
 use crate::hash_key;
+use crate::types::packbuf::PackBuf;
 
 /// Owned (member, score) pairs, as returned by pops and copies.
 pub type Elements = Vec<(Vec<u8>, f64)>;
@@ -46,14 +47,14 @@ impl Default for Limits {
 #[derive(Clone)]
 pub enum ZSet {
     /// The compact encoding; see the module docs for the entry layout.
-    Packed(Vec<u8>),
+    Packed(PackBuf),
     /// The large encoding; boxed so that the enum stays as small as a `Vec`.
     Sorted(Box<Sorted>),
 }
 
 impl Default for ZSet {
     fn default() -> Self {
-        ZSet::Packed(Vec::new())
+        ZSet::Packed(PackBuf::new())
     }
 }
 
@@ -382,15 +383,15 @@ fn packed_position(buf: &[u8], rank: usize) -> (usize, Option<f64>) {
 
 /// Replaces the entries in bytes `start..end` by `insert` (if any), where `prev` is the
 /// score before `start` and `end_prev` the score before `end`; the entry at `end` is
-/// re-encoded against its new predecessor. Grows the buffer exactly, shrinks it when
-/// mostly empty.
+/// re-encoded against its new predecessor. `added` is the change in the element count.
 fn packed_replace(
-    buf: &mut Vec<u8>,
+    buf: &mut PackBuf,
     start: usize,
     end: usize,
     prev: Option<f64>,
     end_prev: Option<f64>,
     insert: Option<(&[u8], f64)>,
+    added: isize,
 ) {
     let mut repl = Vec::with_capacity(32);
     let mut last = prev;
@@ -400,16 +401,13 @@ fn packed_replace(
     }
     let mut tail = end;
     if end < buf.len() {
-        let (m, s, next) = unpack_at(buf, end, end_prev);
+        let (m, s, next) = unpack_at(buf.bytes(), end, end_prev);
         pack_entry(&mut repl, m, s, last);
         tail = next;
     }
-    let grow = repl.len().saturating_sub(tail - start);
-    buf.reserve_exact(grow);
-    buf.splice(start..tail, repl);
-    if buf.capacity() > 2 * buf.len() + 64 {
-        buf.shrink_to_fit();
-    }
+    let count = buf.count() as isize + added;
+    buf.splice(start..tail, &repl);
+    buf.set_count(count as usize);
 }
 
 // ---------------------------------------------------------------------------
@@ -692,7 +690,7 @@ impl ZSet {
     /// whose first member is `value_len_hint` bytes long.
     pub fn with_hint(size_hint: usize, value_len_hint: usize, limits: Limits) -> ZSet {
         if size_hint <= limits.max_entries && value_len_hint <= limits.max_value {
-            ZSet::Packed(Vec::new())
+            ZSet::Packed(PackBuf::new())
         } else {
             ZSet::Sorted(Box::default())
         }
@@ -711,8 +709,7 @@ impl ZSet {
                 pack_entry(&mut buf, m, *s, prev);
                 prev = Some(*s);
             }
-            buf.shrink_to_fit();
-            ZSet::Packed(buf)
+            ZSet::Packed(PackBuf::from_bytes(&buf, items.len()))
         } else {
             let mut z = Sorted::default();
             z.map.reserve(items.len(), |e| hash_key(&e.0));
@@ -735,14 +732,14 @@ impl ZSet {
     /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
-            ZSet::Packed(b) => packed_iter(b).count(),
+            ZSet::Packed(b) => b.count(),
             ZSet::Sorted(z) => z.len,
         }
     }
 
     pub fn is_empty(&self) -> bool {
         match self {
-            ZSet::Packed(b) => b.is_empty(),
+            ZSet::Packed(b) => b.count() == 0,
             ZSet::Sorted(z) => z.len == 0,
         }
     }
@@ -750,7 +747,7 @@ impl ZSet {
     /// Heap bytes owned, for MEMORY USAGE.
     pub fn mem_usage(&self) -> usize {
         match self {
-            ZSet::Packed(b) => b.capacity(),
+            ZSet::Packed(b) => b.alloc_size(),
             ZSet::Sorted(z) => z.mem_usage(),
         }
     }
@@ -771,9 +768,36 @@ impl ZSet {
         }
     }
 
+    /// Makes room in a packed set for the members about to be added (ZADD with several
+    /// pairs), so its buffer grows once; a no-op when they would not all fit.
+    pub fn reserve_members(&mut self, members: &[&[u8]], limits: Limits) {
+        if let ZSet::Packed(buf) = self {
+            if members.len() > 1
+                && buf.count() + members.len() <= limits.max_entries
+                && members.iter().all(|m| m.len() <= limits.max_value)
+            {
+                // An upper bound: header, 8-byte score, member length varint, member. The
+                // caller moves the buffer to its final size class with [`ZSet::fit`].
+                let bytes: usize = members
+                    .iter()
+                    .map(|m| 9 + crate::types::packbuf::varint_len(m.len()) + m.len())
+                    .sum();
+                buf.reserve(bytes);
+            }
+        }
+    }
+
+    /// Moves a packed set to the block size class of its contents (after a batch that
+    /// reserved an upper bound).
+    pub fn fit(&mut self) {
+        if let ZSet::Packed(buf) = self {
+            buf.fit();
+        }
+    }
+
     fn convert_to_sorted(&mut self) {
         if let ZSet::Packed(buf) = self {
-            let items: Vec<(Vec<u8>, f64)> = packed_iter(buf)
+            let items: Vec<(Vec<u8>, f64)> = packed_iter(buf.bytes())
                 .map(|e| (e.member.to_vec(), e.score))
                 .collect();
             // Force the large encoding whatever the size.
@@ -792,7 +816,9 @@ impl ZSet {
     /// The score of `member`.
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSet::Packed(b) => packed_iter(b).find(|e| e.member == member).map(|e| e.score),
+            ZSet::Packed(b) => packed_iter(b.bytes())
+                .find(|e| e.member == member)
+                .map(|e| e.score),
             ZSet::Sorted(z) => z.score(member),
         }
     }
@@ -802,18 +828,12 @@ impl ZSet {
     pub fn insert(&mut self, member: &[u8], score: f64, limits: Limits) -> Option<f64> {
         debug_assert!(!score.is_nan());
         if let ZSet::Packed(buf) = self {
-            let mut found = None;
-            let mut count = 0;
-            for e in packed_iter(buf) {
-                count += 1;
-                if e.member == member {
-                    found = Some(e);
-                }
-            }
+            let count = buf.count();
+            let found = packed_iter(buf.bytes()).find(|e| e.member == member);
             match found.map(|e| (e.off, e.next, e.prev, e.score)) {
                 Some((_, _, _, s)) if s.to_bits() == score.to_bits() => return Some(s),
                 Some((off, next, prev, s)) => {
-                    packed_replace(buf, off, next, prev, Some(s), None);
+                    packed_replace(buf, off, next, prev, Some(s), None, -1);
                     Self::packed_insert(buf, member, score);
                     return Some(s);
                 }
@@ -832,10 +852,10 @@ impl ZSet {
 
     /// Inserts a new entry at its place, growing the buffer exactly (Redis reallocates a
     /// listpack per insertion too; the allocator's size classes absorb most of it).
-    fn packed_insert(buf: &mut Vec<u8>, member: &[u8], score: f64) {
+    fn packed_insert(buf: &mut PackBuf, member: &[u8], score: f64) {
         let mut last = None;
         let mut at = (buf.len(), None);
-        for e in packed_iter(buf) {
+        for e in packed_iter(buf.bytes()) {
             if cmp_elem(e.score, e.member, score, member) == Ordering::Greater {
                 at = (e.off, e.prev);
                 break;
@@ -847,16 +867,16 @@ impl ZSet {
         } else {
             at
         };
-        packed_replace(buf, off, off, prev, prev, Some((member, score)));
+        packed_replace(buf, off, off, prev, prev, Some((member, score)), 1);
     }
 
     /// Removes `member`; returns its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match self {
             ZSet::Packed(buf) => {
-                let e = packed_iter(buf).find(|e| e.member == member)?;
+                let e = packed_iter(buf.bytes()).find(|e| e.member == member)?;
                 let (off, next, prev, s) = (e.off, e.next, e.prev, e.score);
-                packed_replace(buf, off, next, prev, Some(s), None);
+                packed_replace(buf, off, next, prev, Some(s), None, -1);
                 Some(s)
             }
             ZSet::Sorted(z) => z.remove(member),
@@ -866,7 +886,7 @@ impl ZSet {
     /// 0-based rank of `member` in ascending order (descending with `rev`), with its score.
     pub fn rank(&self, member: &[u8], rev: bool) -> Option<(usize, f64)> {
         let (r, s) = match self {
-            ZSet::Packed(b) => packed_iter(b)
+            ZSet::Packed(b) => packed_iter(b.bytes())
                 .enumerate()
                 .find(|(_, e)| e.member == member)
                 .map(|(i, e)| (i, e.score))?,
@@ -885,7 +905,7 @@ impl ZSet {
     /// prefix of the order and false after it (a partition point).
     pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
         match self {
-            ZSet::Packed(b) => packed_iter(b)
+            ZSet::Packed(b) => packed_iter(b.bytes())
                 .take_while(|e| before(e.score, e.member))
                 .count(),
             ZSet::Sorted(z) => z.count_before(&before),
@@ -922,7 +942,7 @@ impl ZSet {
         }
         match self {
             ZSet::Packed(b) => {
-                let it = packed_iter(b).skip(start).take(end - start);
+                let it = packed_iter(b.bytes()).skip(start).take(end - start);
                 if rev {
                     let items: Vec<(&[u8], f64)> = it.map(|e| (e.member, e.score)).collect();
                     for (m, s) in items.into_iter().rev() {
@@ -960,9 +980,9 @@ impl ZSet {
         }
         match self {
             ZSet::Packed(buf) => {
-                let (a, a_prev) = packed_position(buf, start);
-                let (b, b_prev) = packed_position(buf, end);
-                packed_replace(buf, a, b, a_prev, b_prev, None);
+                let (a, a_prev) = packed_position(buf.bytes(), start);
+                let (b, b_prev) = packed_position(buf.bytes(), end);
+                packed_replace(buf, a, b, a_prev, b_prev, None, -((end - start) as isize));
             }
             ZSet::Sorted(z) => z.remove_ranks(start, end),
         }
@@ -1178,6 +1198,32 @@ mod tests {
             let expect: Vec<_> = v.iter().enumerate().filter(|(_, e)| r.gte_min(e.1) && r.lte_max(e.1)).map(|(i, _)| i).collect();
             prop_assert_eq!((a..b).collect::<Vec<_>>(), expect);
         }
+    }
+
+    #[test]
+    fn compact_sizes() {
+        assert!(std::mem::size_of::<ZSet>() <= 24);
+        // 100 members of 16 bytes with scores 0..99: 17 bytes each (the score is implied by
+        // the previous one) in one 1,792-byte block; the count is kept, not counted.
+        let mut z = ZSet::new();
+        for i in 0..100 {
+            z.insert(format!("m{i:015}").as_bytes(), i as f64, Limits::default());
+        }
+        assert_eq!(z.encoding(), "listpack");
+        assert_eq!(z.len(), 100);
+        assert_eq!(z.mem_usage(), 1792);
+        // ZADD with all pairs: reserve an upper bound, add, fit.
+        let members: Vec<String> = (0..100).map(|i| format!("m{i:015}")).collect();
+        let refs: Vec<&[u8]> = members.iter().map(|m| m.as_bytes()).collect();
+        let mut z2 = ZSet::new();
+        z2.reserve_members(&refs, Limits::default());
+        assert!(z2.mem_usage() > 1792);
+        for (i, m) in refs.iter().enumerate() {
+            z2.insert(m, i as f64, Limits::default());
+        }
+        z2.fit();
+        assert_eq!(z2.mem_usage(), 1792);
+        assert_eq!(z2, z);
     }
 
     #[test]

@@ -127,8 +127,7 @@ fn sadd(ctx: &mut Ctx) -> Result<()> {
             db.insert_new(h, new_set_entry(key, s, look.now))
         }
     };
-    let s = set_at_mut(db, slot);
-    let added = members.iter().filter(|m| s.add(m, &lim)).count();
+    let added = set_at_mut(db, slot).add_many(members, &lim);
     if added == 0 {
         ctx.unchanged_arg(1);
     }

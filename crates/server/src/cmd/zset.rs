@@ -279,6 +279,10 @@ fn zadd_core(ctx: &mut Ctx, f: AddFlags, pairs: &[(f64, &[u8])]) -> Result<()> {
         }
     };
     let z = zset_at_mut(db, slot);
+    if pairs.len() > 1 {
+        let members: Vec<&[u8]> = pairs.iter().map(|p| p.1).collect();
+        z.reserve_members(&members, limits);
+    }
     let (mut added, mut updated, mut processed) = (0i64, 0i64, 0);
     let mut last = 0.0;
     for &(score, member) in pairs {
@@ -312,6 +316,9 @@ fn zadd_core(ctx: &mut Ctx, f: AddFlags, pairs: &[(f64, &[u8])]) -> Result<()> {
             }
             None => {}
         }
+    }
+    if pairs.len() > 1 {
+        z.fit();
     }
     if added + updated == 0 {
         // Redis signals and notifies only when a score was added or changed.
