@@ -136,9 +136,7 @@ fn push_generic(ctx: &mut Ctx, end: End, existing_only: bool) -> Result<()> {
     let (db, _) = crate::key_db!(ctx, key);
     let l = list_mut(db, slot);
     l.prepare_grow(&ctx.args[2..], lim);
-    for e in &ctx.args[2..] {
-        l.push(end, e, lim);
-    }
+    l.push_all(end, &ctx.args[2..], lim);
     ctx.out.integer(l.len() as i64);
     Ok(())
 }
