@@ -5,6 +5,8 @@
 //! Every lookup goes through [`lookup_hash`], which purges the hash's expired fields first
 //! (deleting the key if nothing is left), so no command ever sees an expired field.
 
+use std::borrow::Cow;
+
 use cinnabar_engine::entry::ValueRef;
 use cinnabar_engine::glob::glob_match;
 use cinnabar_engine::num::{self, IncrFloatError};
@@ -147,11 +149,7 @@ fn hset(ctx: &mut Ctx) -> Result<()> {
     let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
     let slot = lookup_or_create(db, h, key, look)?;
-    let hash = hash_mut(db, slot);
-    let mut created = 0;
-    for pair in ctx.args[2..].chunks_exact(2) {
-        created += hash.set(pair[0], pair[1], lim) as i64;
-    }
+    let created = hash_mut(db, slot).set_many(&ctx.args[2..], lim) as i64;
     if is(ctx.arg(0), "hmset") {
         ctx.out.ok();
     } else {
@@ -290,14 +288,15 @@ fn hgetall_generic(ctx: &mut Ctx, part: Part) -> Result<()> {
         Part::Both => ctx.out.map(hash.len()),
         _ => ctx.out.array(hash.len()),
     }
-    for (f, v) in hash.iter() {
+    let out = &mut *ctx.out;
+    hash.for_each(|f, v| {
         if part != Part::Values {
-            ctx.out.bulk(f);
+            out.bulk(f);
         }
         if part != Part::Keys {
-            ctx.out.bulk(v);
+            out.bulk(v);
         }
-    }
+    });
     Ok(())
 }
 
@@ -400,7 +399,7 @@ fn hrandfield(ctx: &mut Ctx) -> Result<()> {
     match lookup_hash(db, h, key, look, true)? {
         Some(slot) => {
             let (f, _) = hash_ref(db, slot).random_pair(&mut rand::thread_rng());
-            ctx.out.bulk(f);
+            ctx.out.bulk(&f);
         }
         None => ctx.out.null(),
     }
@@ -427,7 +426,7 @@ fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> Result<()> {
     }
     let mut rng = rand::thread_rng();
     let size = hash.len() as u64;
-    let picks: Vec<(&[u8], &[u8])> = if !uniq {
+    let picks: Vec<(Cow<[u8]>, &[u8])> = if !uniq {
         hash.random_pairs(count as usize, &mut rng)
     } else if count >= size {
         hash.iter().collect()
@@ -438,7 +437,7 @@ fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> Result<()> {
     Ok(())
 }
 
-fn reply_pairs(out: &mut ReplyBuf, picks: &[(&[u8], &[u8])], withvalues: bool) {
+fn reply_pairs(out: &mut ReplyBuf, picks: &[(Cow<[u8]>, &[u8])], withvalues: bool) {
     let resp3 = out.proto == Protocol::Resp3;
     out.array(if withvalues && !resp3 {
         picks.len() * 2
@@ -494,9 +493,9 @@ fn hscan(ctx: &mut Ctx) -> Result<()> {
         i += 2;
     }
     let hash = hash_ref(db, slot);
-    let mut items: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut items: Vec<(Cow<[u8]>, &[u8])> = Vec::new();
     let next = hash.scan(cursor, count, |f, v| {
-        if pattern.is_none_or(|p| glob_match(p, f, false)) {
+        if pattern.is_none_or(|p| glob_match(p, &f, false)) {
             items.push((f, v));
         }
     });
@@ -504,7 +503,7 @@ fn hscan(ctx: &mut Ctx) -> Result<()> {
     ctx.out.bulk(itoa::Buffer::new().format(next).as_bytes());
     ctx.out.array(items.len() * 2);
     for (f, v) in items {
-        ctx.out.bulk(f);
+        ctx.out.bulk(&f);
         ctx.out.bulk(v);
     }
     Ok(())
