@@ -427,6 +427,10 @@ pub struct Sorted {
     chunks: Vec<Vec<(f64, Arc<[u8]>)>>,
     /// Fenwick tree over `chunks[i].len()`.
     fenwick: Vec<usize>,
+    /// The score of each chunk's last element, densely: finding a chunk by score is a
+    /// binary search over this array (a few cache lines) instead of one cache miss per
+    /// probe into the chunks themselves. Members are looked at only on equal scores.
+    maxs: Vec<f64>,
     len: usize,
 }
 
@@ -437,8 +441,15 @@ impl Sorted {
             .map(|e| e.1)
     }
 
-    /// Rebuilds the Fenwick tree after chunks were split, merged or removed.
+    /// Rebuilds the Fenwick tree and the chunk maxima after chunks were split, merged or
+    /// removed.
     fn rebuild_fenwick(&mut self) {
+        self.maxs.clear();
+        self.maxs.extend(
+            self.chunks
+                .iter()
+                .map(|c| c.last().expect("chunks are non-empty").0),
+        );
         let n = self.chunks.len();
         self.fenwick.clear();
         self.fenwick.extend(self.chunks.iter().map(|c| c.len()));
@@ -485,6 +496,41 @@ impl Sorted {
         (pos, rem)
     }
 
+    /// The first chunk whose last element is at or after (`score`, `member`) in the order
+    /// (`chunks.len()` when none): maxima first, members only among equal maxima.
+    fn chunk_at_or_after(&self, score: f64, member: &[u8]) -> usize {
+        let lo = self.maxs.partition_point(|&x| x < score);
+        if lo == self.maxs.len() || self.maxs[lo] != score {
+            return lo;
+        }
+        let hi = lo + self.maxs[lo..].partition_point(|&x| x <= score);
+        lo + self.chunks[lo..hi].partition_point(|c| {
+            let (s, m) = c.last().expect("non-empty");
+            cmp_elem(*s, m, score, member) == Ordering::Less
+        })
+    }
+
+    /// Number of elements before (`score`, `member`) in the order.
+    fn rank_of(&self, score: f64, member: &[u8]) -> usize {
+        let ci = self.chunk_at_or_after(score, member);
+        if ci == self.chunks.len() {
+            return self.len;
+        }
+        self.prefix(ci)
+            + self.chunks[ci]
+                .partition_point(|(s, m)| cmp_elem(*s, m, score, member) == Ordering::Less)
+    }
+
+    /// Number of elements whose score satisfies `before`, which holds on a prefix of the
+    /// order and depends on the score only (score ranges): never looks at a member.
+    fn count_before_score(&self, before: impl Fn(f64) -> bool) -> usize {
+        let ci = self.maxs.partition_point(|&x| before(x));
+        if ci == self.chunks.len() {
+            return self.len;
+        }
+        self.prefix(ci) + self.chunks[ci].partition_point(|(s, _)| before(*s))
+    }
+
     /// Number of elements for which the monotone `before` holds (a prefix of the order).
     fn count_before(&self, before: &impl Fn(f64, &[u8]) -> bool) -> usize {
         let ci = self.chunks.partition_point(|c| {
@@ -508,11 +554,7 @@ impl Sorted {
             return;
         }
         let ci = self
-            .chunks
-            .partition_point(|c| {
-                let (s, m) = c.last().expect("non-empty");
-                cmp_elem(*s, m, score, &member) == Ordering::Less
-            })
+            .chunk_at_or_after(score, &member)
             .min(self.chunks.len() - 1);
         let chunk = &mut self.chunks[ci];
         let at = chunk.partition_point(|(s, m)| cmp_elem(*s, m, score, &member) == Ordering::Less);
@@ -523,20 +565,23 @@ impl Sorted {
             self.chunks.insert(ci + 1, tail);
             self.rebuild_fenwick();
         } else {
+            if at + 1 == chunk.len() {
+                self.maxs[ci] = score;
+            }
             self.fenwick_add(ci, 1);
         }
     }
 
     /// Removes an element known to be in the order.
     fn order_remove(&mut self, member: &[u8], score: f64) {
-        let ci = self.chunks.partition_point(|c| {
-            let (s, m) = c.last().expect("non-empty");
-            cmp_elem(*s, m, score, member) == Ordering::Less
-        });
+        let ci = self.chunk_at_or_after(score, member);
         let chunk = &mut self.chunks[ci];
         let at = chunk.partition_point(|(s, m)| cmp_elem(*s, m, score, member) == Ordering::Less);
         debug_assert!(&*chunk[at].1 == member);
         chunk.remove(at);
+        if let Some(last) = chunk.last() {
+            self.maxs[ci] = last.0;
+        }
         self.len -= 1;
         self.after_shrink(ci, 1);
     }
@@ -660,6 +705,21 @@ impl Sorted {
             self.after_shrink(ci, 0);
         }
         self.rebuild_fenwick();
+    }
+
+    /// Checks the indexes against the chunks (tests).
+    #[cfg(test)]
+    fn check_index(&self) {
+        let lasts: Vec<f64> = self.chunks.iter().map(|c| c.last().unwrap().0).collect();
+        assert_eq!(self.maxs, lasts);
+        let mut sum = 0;
+        for (i, c) in self.chunks.iter().enumerate() {
+            assert!(!c.is_empty());
+            assert_eq!(self.prefix(i), sum);
+            sum += c.len();
+        }
+        assert_eq!(sum, self.len);
+        assert_eq!(self.map.len(), self.len);
     }
 
     fn mem_usage(&self) -> usize {
@@ -892,10 +952,7 @@ impl ZSet {
                 .map(|(i, e)| (i, e.score))?,
             ZSet::Sorted(z) => {
                 let s = z.score(member)?;
-                (
-                    z.count_before(&|s2, m2| cmp_elem(s2, m2, s, member) == Ordering::Less),
-                    s,
-                )
+                (z.rank_of(s, member), s)
             }
         };
         Some(if rev { (self.len() - 1 - r, s) } else { (r, s) })
@@ -916,6 +973,11 @@ impl ZSet {
     pub fn score_ranks(&self, r: &ScoreRange) -> (usize, usize) {
         if r.is_empty() {
             return (0, 0);
+        }
+        if let ZSet::Sorted(z) = self {
+            let start = z.count_before_score(|s| !r.gte_min(s));
+            let end = z.count_before_score(|s| r.lte_max(s) || !r.gte_min(s));
+            return (start, end.max(start));
         }
         let start = self.count_before(|s, _| !r.gte_min(s));
         let end = self.count_before(|s, _| r.lte_max(s) || !r.gte_min(s));
@@ -1185,6 +1247,9 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(z.len(), model.len());
+                if let ZSet::Sorted(s) = &z {
+                    s.check_index();
+                }
             }
             let v = sorted(&model);
             prop_assert_eq!(z.to_vec(), v.clone());

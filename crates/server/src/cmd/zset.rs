@@ -96,6 +96,15 @@ fn resp3(out: &ReplyBuf) -> bool {
 /// Replies a score as Redis's addReplyDouble, with the text of `num::format_double` (Redis's
 /// exact d2string formatting) rather than `ReplyBuf::double`'s shortest form.
 pub fn reply_score(out: &mut ReplyBuf, v: f64) {
+    // Integral scores, the common case, are formatted on the stack (Redis's double2ll fast
+    // path gives the same text; -0 keeps its sign through format_double).
+    if v.trunc() == v
+        && v.abs() <= 4_611_686_018_427_387_904.0
+        && (v != 0.0 || v.is_sign_positive())
+    {
+        out.double_text(itoa::Buffer::new().format(v as i64).as_bytes());
+        return;
+    }
     let mut text = Vec::with_capacity(24);
     num::format_double(v, &mut text);
     out.double_text(&text);
