@@ -52,3 +52,13 @@ impl Object {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every value type fits 24 bytes, so a boxed object takes the allocator's 32-byte
+    /// class: it is allocated once per key.
+    #[test]
+    fn object_fits_32_bytes() {
+        assert!(std::mem::size_of::<super::Object>() <= 32);
+    }
+}

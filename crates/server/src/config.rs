@@ -341,6 +341,16 @@ pub struct Live {
     pub pubsub_obuf_secs: AtomicU64,
     /// `notify-keyspace-events` as `crate::notify` class bits (0: notifications off).
     pub notify_flags: std::sync::atomic::AtomicU32,
+    /// The collection encoding thresholds, read by every collection write (a string lookup
+    /// under the table's lock there would cost more than the write itself):
+    /// `list-max-listpack-size` (signed) ...
+    pub list_fill: std::sync::atomic::AtomicI64,
+    /// ... `set-max-intset-entries`, `set-max-listpack-entries`, `set-max-listpack-value`,
+    pub set_limits: [AtomicU64; 3],
+    /// `hash-max-listpack-entries`, `hash-max-listpack-value`,
+    pub hash_limits: [AtomicU64; 2],
+    /// `zset-max-listpack-entries`, `zset-max-listpack-value`.
+    pub zset_limits: [AtomicU64; 2],
 }
 
 /// The configuration of a running server.
@@ -681,6 +691,33 @@ impl Config {
             Ordering::Relaxed,
         );
         crate::notify::refresh_live(&self.live, &v);
+        let int = |n: &str| v.get(n).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+        self.live
+            .list_fill
+            .store(int("list-max-listpack-size"), Ordering::Relaxed);
+        let groups: [(&[AtomicU64], &[&str]); 3] = [
+            (
+                &self.live.set_limits,
+                &[
+                    "set-max-intset-entries",
+                    "set-max-listpack-entries",
+                    "set-max-listpack-value",
+                ],
+            ),
+            (
+                &self.live.hash_limits,
+                &["hash-max-listpack-entries", "hash-max-listpack-value"],
+            ),
+            (
+                &self.live.zset_limits,
+                &["zset-max-listpack-entries", "zset-max-listpack-value"],
+            ),
+        ];
+        for (cells, names) in groups {
+            for (cell, name) in cells.iter().zip(names) {
+                cell.store(int(name).max(0) as u64, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Every parameter and value, for CONFIG REWRITE.

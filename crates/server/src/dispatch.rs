@@ -313,6 +313,11 @@ pub struct Ctx<'a, 'k> {
     pub data: &'a mut Locked<'k>,
     /// The time of this command, fixed for its whole run (ms since epoch).
     pub now: i64,
+    /// Bit i set: `args[i]` is a key the command did not modify although it succeeded (SMOVE
+    /// of a member the destination already holds, SADD of existing members...). Redis does
+    /// not call signalModifiedKey for such keys, so WATCH, keyspace events and tracking
+    /// leave them alone. Set with [`Ctx::unchanged_arg`].
+    pub unchanged: u64,
 }
 
 impl<'a, 'k> Ctx<'a, 'k> {
@@ -320,6 +325,14 @@ impl<'a, 'k> Ctx<'a, 'k> {
     #[inline]
     pub fn arg(&self, i: usize) -> &'a [u8] {
         self.args[i]
+    }
+
+    /// Reports that the key `args[i]` was not modified (see [`Ctx::unchanged`]).
+    #[inline]
+    pub fn unchanged_arg(&mut self, i: usize) {
+        if i < 64 {
+            self.unchanged |= 1 << i;
+        }
     }
 }
 
@@ -504,8 +517,16 @@ pub fn run_locked_at(
         worker,
         data: locked,
         now,
+        unchanged: 0,
     };
     let result = (entry.handler)(&mut ctx);
+    let unchanged: SmallVec<[&[u8]; 2]> = match ctx.unchanged {
+        0 => SmallVec::new(),
+        bits => (0..args.len().min(64))
+            .filter(|i| bits >> i & 1 == 1)
+            .map(|i| args[i])
+            .collect(),
+    };
     if aof {
         crate::persist::aof::after_command(
             server,
@@ -530,10 +551,11 @@ pub fn run_locked_at(
             reply,
             result.is_ok(),
             now,
+            &unchanged,
         );
     }
     if let (Some(before), true) = (watch, result.is_ok()) {
-        signal_watched(before, locked, crate::server::now_ms());
+        signal_watched(before, locked, crate::server::now_ms(), &unchanged);
     }
     if result.is_ok()
         && entry.def.flags & flags::WRITE != 0
@@ -669,9 +691,13 @@ fn watched_before(
     Some(probe)
 }
 
-/// After a successful write: mark dirty the watchers of probed keys that were or are live.
-fn signal_watched(probe: WatchProbe, locked: &mut Locked<'_>, now: i64) {
+/// After a successful write: mark dirty the watchers of probed keys that were or are live,
+/// except those the command reported `unchanged`.
+fn signal_watched(probe: WatchProbe, locked: &mut Locked<'_>, now: i64, unchanged: &[&[u8]]) {
     for (d, key, h, was_live) in probe {
+        if unchanged.contains(&key.as_slice()) {
+            continue;
+        }
         let db = locked.db(d, h);
         if was_live || db.is_live(h, &key, now) {
             db.touch_watched(&key);

@@ -496,6 +496,7 @@ pub fn after(
     reply: &[u8],
     ok: bool,
     now: i64,
+    unchanged: &[&[u8]],
 ) {
     let flags = server.config.live.notify_flags.load(Ordering::Relaxed);
     let tracking = server.tracking.clients.load(Ordering::Relaxed) > 0;
@@ -506,7 +507,7 @@ pub fn after(
     drain_expired(server, Some(&mut *client), locked, flags);
     let ok = ok && reply.first() != Some(&b'-');
     if tracking {
-        crate::tracking::after_command(server, client, def, args, ok, reply);
+        crate::tracking::after_command(server, client, def, args, ok, reply, unchanged);
     }
     // Blocking commands run their non-blocking form (LPOP for BLPOP...) through dispatch,
     // which already published its events.
@@ -520,6 +521,49 @@ pub fn after(
         .collect();
     let ks = &probe.keys;
     let key_db = |i: usize| (ks[i].0, ks[i].1.as_slice());
+    if def.name == "smove" && ks.len() == 2 {
+        if !changed(reply) || unchanged.contains(&ks[0].1.as_slice()) {
+            return; // nothing moved, or a move within one set
+        }
+        // Redis's order: srem and (if emptied) del of the source, then new and (if the
+        // member was added) sadd of the destination.
+        let (src, dst) = (&ks[0], &ks[1]);
+        emit(
+            server,
+            Some(&mut *client),
+            flags,
+            SET,
+            "srem",
+            &src.1,
+            src.0,
+        );
+        if !after[0] {
+            emit(
+                server,
+                Some(&mut *client),
+                flags,
+                GENERIC,
+                "del",
+                &src.1,
+                src.0,
+            );
+        }
+        if !dst.3 {
+            emit(server, Some(&mut *client), flags, NEW, "new", &dst.1, dst.0);
+        }
+        if !unchanged.contains(&dst.1.as_slice()) {
+            emit(
+                server,
+                Some(&mut *client),
+                flags,
+                SET,
+                "sadd",
+                &dst.1,
+                dst.0,
+            );
+        }
+        return;
+    }
     // "new": keys created by this command.
     for (i, k) in ks.iter().enumerate() {
         if !k.3 && after[i] {
@@ -545,7 +589,7 @@ pub fn after(
                 Cond::ExistedBefore => ks[i].3,
                 Cond::ChangedAndExists => changed(reply) && after[i],
             };
-            if fire {
+            if fire && !unchanged.contains(&ks[i].1.as_slice()) {
                 let (d, k) = key_db(i);
                 emit(server, Some(&mut *client), flags, e.class, e.event, k, d);
             }

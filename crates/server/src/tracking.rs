@@ -174,6 +174,7 @@ pub fn after_command(
     args: &[&[u8]],
     ok: bool,
     reply: &[u8],
+    unchanged: &[&[u8]],
 ) {
     let caching_cmd = def.name == "client|caching";
     if ok && def.flags & cflags::WRITE != 0 {
@@ -186,7 +187,9 @@ pub fn after_command(
                 let mut pos = Vec::new();
                 if cinnabar_commands::key_positions(def, args, &mut pos).is_ok() {
                     for &i in &pos {
-                        invalidate(server, Some(&mut *client), args[i], true);
+                        if !unchanged.contains(&args[i]) {
+                            invalidate(server, Some(&mut *client), args[i], true);
+                        }
                     }
                 }
             }

@@ -328,3 +328,54 @@ fn blocking_pops_and_sort_emit_once() {
         ])
     );
 }
+
+/// Collection writes that change nothing publish nothing (Redis notifies only when a member,
+/// field or score was added, changed or removed), and SMOVE publishes in Redis's order: srem
+/// and del of the source, new and sadd of the destination, sadd only when the member was
+/// not there yet. The expected events were recorded from a real redis-server.
+#[test]
+fn collection_noop_writes_and_smove_order() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "Eg$lshzn");
+    let got = events(
+        &mut s,
+        &mut c,
+        &[
+            &["SADD", "s", "a", "b"],
+            &["SADD", "s", "a"],
+            &["SADD", "d", "a"],
+            &["SMOVE", "s", "d", "a"],
+            &["SMOVE", "s", "d", "b"],
+            &["SMOVE", "d", "d", "a"],
+            &["SMOVE", "d", "d", "zz"],
+            &["SMOVE", "nos", "d", "a"],
+            &["SMOVE", "d", "n", "a"],
+            &["SREM", "d", "zz"],
+            &["SPOP", "d", "0"],
+            &["HSET", "h", "f", "v"],
+            &["HSETNX", "h", "f", "v"],
+            &["HDEL", "h", "zz"],
+            &["ZADD", "z", "1", "a"],
+            &["ZADD", "z", "1", "a"],
+            &["ZADD", "z", "NX", "2", "a"],
+            &["ZADD", "z", "XX", "2", "b"],
+            &["ZINCRBY", "z", "0", "a"],
+            &["ZADD", "z", "INCR", "0", "a"],
+            &["ZREM", "z", "zz"],
+            &["ZREMRANGEBYRANK", "z", "5", "6"],
+            &["ZPOPMIN", "z", "0"],
+            &["RPUSH", "l", "a", "b"],
+            &["LPOP", "l", "0"],
+            &["LINSERT", "l", "BEFORE", "zz", "x"],
+            &["LREM", "l", "0", "zz"],
+            &["LTRIM", "l", "0", "-1"],
+        ],
+    );
+    assert_eq!(
+        got,
+        ev(&[
+            "new s", "sadd s", "new d", "sadd d", "srem s", "srem s", "del s", "sadd d", "srem d",
+            "new n", "sadd n", "new h", "hset h", "new z", "zadd z", "new l", "rpush l", "ltrim l",
+        ])
+    );
+}

@@ -781,3 +781,26 @@ fn randomized_against_model() {
         );
     }
 }
+
+/// Scores are replied with Redis 7.2's text: integers (up to 2^62) without a fraction,
+/// others in the shortest form that reads back exactly, -0 with its sign.
+#[test]
+fn score_text() {
+    let srv = TestServer::start();
+    let mut r = srv.raw();
+    q(&mut r, "ZADD z -0 a 1e15 b 3.5 c 4611686018427387904 d 1e300 e -7 f 0.1 g -inf h 9223372036854775807 i");
+    for (m, want) in [
+        ("a", "-0"),
+        ("b", "1000000000000000"),
+        ("c", "3.5"),
+        ("d", "4611686018427387904"),
+        ("e", "1e+300"),
+        ("f", "-7"),
+        ("g", "0.1"),
+        ("h", "-inf"),
+        ("i", "9223372036854776000"),
+    ] {
+        assert_eq!(q(&mut r, &format!("ZSCORE z {m}")), want, "{m}");
+    }
+    assert_eq!(q(&mut r, "ZRANGE z 0 2 WITHSCORES"), "[h,-inf,f,-7,a,-0]");
+}

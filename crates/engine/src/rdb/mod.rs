@@ -321,21 +321,21 @@ fn put_hash(out: &mut Vec<u8>, h: &hash::Hash, opts: &SaveOpts, now: i64) {
         }
     };
     if h.has_field_ttls() {
-        let fields: Vec<(&[u8], &[u8], Option<i64>)> = h
+        let fields: Vec<(hash::PairRef, Option<i64>)> = h
             .iter()
             .filter_map(|(f, v)| {
-                let (ok, t) = live(f);
-                ok.then_some((f, v, t))
+                let (ok, t) = live(&f);
+                ok.then_some(((f, v), t))
             })
             .collect();
-        let min = fields.iter().filter_map(|x| x.2).min();
+        let min = fields.iter().filter_map(|x| x.1).min();
         if let Some(min) = min {
             out.push(TYPE_HASH_METADATA);
             out.extend_from_slice(&(min as u64).to_le_bytes());
             put_len(out, fields.len() as u64);
-            for (f, v, t) in fields {
+            for ((f, v), t) in fields {
                 put_len(out, t.map_or(0, |t| (t - min) as u64 + 1));
-                put_string(out, f, opts.compress);
+                put_string(out, &f, opts.compress);
                 put_string(out, v, opts.compress);
             }
             return;
@@ -344,23 +344,23 @@ fn put_hash(out: &mut Vec<u8>, h: &hash::Hash, opts: &SaveOpts, now: i64) {
     if h.encoding() == "listpack" {
         out.push(TYPE_HASH_LISTPACK);
         let mut w = ListpackWriter::new();
-        for (f, v) in h.iter() {
+        h.for_each(|f, v| {
             if live(f).0 {
                 w.push(f);
                 w.push(v);
             }
-        }
+        });
         put_string(out, &w.finish(), opts.compress);
     } else {
         out.push(TYPE_HASH);
         let n = h.iter().filter(|(f, _)| live(f).0).count();
         put_len(out, n as u64);
-        for (f, v) in h.iter() {
+        h.for_each(|f, v| {
             if live(f).0 {
                 put_string(out, f, opts.compress);
                 put_string(out, v, opts.compress);
             }
-        }
+        });
     }
 }
 

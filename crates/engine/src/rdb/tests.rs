@@ -235,7 +235,7 @@ fn every_type_round_trips_through_dump_and_restore() {
                     a.len() == b.len() && a.iter().all(|m| m.with_bytes(|x| b.contains(x)))
                 }
                 (Object::Hash(a), Object::Hash(b)) => {
-                    a.len() == b.len() && a.iter().all(|(f, v)| b.get(f) == Some(v))
+                    a.len() == b.len() && a.iter().all(|(f, v)| b.get(&f) == Some(v))
                 }
                 _ => o == back,
             };

@@ -2,10 +2,17 @@
 //! hash field expiry).
 //!
 //! Two representations, as in Redis:
-//! - **listpack** (small hashes): every pair in one contiguous buffer,
-//!   `[field len: varint][field][value len: varint][value]` repeated, in insertion order.
-//!   Lookups are linear scans, which for at most `hash-max-listpack-entries` short pairs is
-//!   as fast as hashing and costs ~2 bytes of overhead per pair.
+//! - **listpack** (small hashes): every pair in one [`PackBuf`], in insertion order:
+//!   `[field header][field suffix][value len: varint][value]`. Field names are *front
+//!   coded*: the header says how many leading bytes the field shares with the previous
+//!   field and how long the rest (the suffix) is, both in one byte when under 15 (a varint
+//!   pair after a 0xFF byte otherwise). Hashes of objects tend to have fields that share
+//!   prefixes (`field:001`, `field:002`, `addr_city`, `addr_zip`...), which this stores
+//!   once; a field sharing nothing costs the same single length byte as before. Lookups are
+//!   linear scans that never rebuild a field: they track how much of the wanted field the
+//!   previous one matched. Iteration rebuilds each field in a small scratch buffer, so
+//!   [`Hash::iter`] yields fields as `Cow` (borrowed when the field shares nothing) and
+//!   [`Hash::for_each`] lends them.
 //! - **hashtable** (large hashes): a dense vector of pairs (one allocation per pair,
 //!   `[field len: varint][field][value]`) plus a hash index of `u32` slots. Removal swaps the
 //!   last pair into the hole, so a backwards walk over the vector (HSCAN) returns every pair
@@ -14,15 +21,20 @@
 //! A hash converts from listpack to hashtable once it has more than `max_entries` pairs or a
 //! field or value longer than `max_value` bytes, and never converts back (like Redis).
 //!
-//! Field deadlines live in a side map that exists only while some field has one, so hashes
-//! without field expiry pay 8 bytes for the empty `Option<Box<_>>`. The map keeps a lower
-//! bound of its deadlines: [`Hash::purge_expired`] is O(1) until that bound is reached, which
-//! is what lets the server purge on every access so no command ever sees an expired field.
+//! Field deadlines live in a side map that exists only while some field has one. A listpack
+//! hash without deadlines is just its buffer (16 bytes inline); a table, or a listpack with
+//! deadlines, is boxed together with its map. The map keeps a lower bound of its deadlines:
+//! [`Hash::purge_expired`] is O(1) until that bound is reached, which is what lets the server
+//! purge on every access so no command ever sees an expired field.
+
+use std::borrow::Cow;
 
 use hashbrown::{HashMap, HashTable};
 use rand::Rng;
+use smallvec::SmallVec;
 
 use crate::hash_key;
+use crate::types::packbuf::{get_varint, put_varint, varint_len, PackBuf, MAX_BYTES};
 
 /// Size thresholds for the compact representation (hash-max-listpack-entries / -value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,160 +72,196 @@ pub const HFE_DELETED: i64 = 2;
 pub const HFE_NO_TTL: i64 = -1;
 
 // ---------------------------------------------------------------------------------------
-// varints
+// listpack-like packed representation with front-coded fields
 // ---------------------------------------------------------------------------------------
 
-fn varint_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
+/// A field header byte holds `shared << 4 | suffix_len` when both are below 15; this byte
+/// announces two varints instead.
+const HDR_ESCAPE: u8 = 0xFF;
+
+fn field_hdr_len(shared: usize, slen: usize) -> usize {
+    if shared < 15 && slen < 15 {
+        1
+    } else {
+        1 + varint_len(shared) + varint_len(slen)
     }
-    len
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
+fn put_field_hdr(out: &mut [u8], shared: usize, slen: usize) -> usize {
+    if shared < 15 && slen < 15 {
+        out[0] = (shared << 4 | slen) as u8;
+        1
+    } else {
+        out[0] = HDR_ESCAPE;
+        let k = put_varint(&mut out[1..], shared);
+        1 + k + put_varint(&mut out[1 + k..], slen)
     }
-    out.push(n as u8);
 }
 
-/// Reads a LEB128 varint at `buf[at..]`: (value, bytes read).
+/// Reads a field header: (shared, suffix length, header bytes).
 #[inline]
-fn get_varint(buf: &[u8], at: usize) -> (usize, usize) {
-    let mut n = 0usize;
-    let mut shift = 0;
-    let mut i = at;
-    loop {
-        let b = buf[i];
-        n |= ((b & 0x7f) as usize) << shift;
-        i += 1;
-        if b & 0x80 == 0 {
-            return (n, i - at);
-        }
-        shift += 7;
+fn get_field_hdr(buf: &[u8], at: usize) -> (usize, usize, usize) {
+    let h = buf[at];
+    if h != HDR_ESCAPE {
+        return ((h >> 4) as usize, (h & 15) as usize, 1);
     }
+    let (shared, k) = get_varint(buf, at + 1);
+    let (slen, j) = get_varint(buf, at + 1 + k);
+    (shared, slen, 1 + k + j)
 }
 
-// ---------------------------------------------------------------------------------------
-// listpack-like packed representation
-// ---------------------------------------------------------------------------------------
+/// Length of the common prefix of two byte strings.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
 
-/// Location of one pair inside a packed buffer.
-#[derive(Clone, Copy)]
-struct Span {
-    /// Start of the pair (its field length varint).
+/// How to encode `field` after `prev`: (shared, header bytes). Any shared length up to the
+/// common prefix is valid; this picks the cheapest.
+fn choose_shared(prev: &[u8], field: &[u8]) -> (usize, usize) {
+    let lcp = common_prefix(prev, field);
+    let cost = |s: usize| field_hdr_len(s, field.len() - s) + field.len() - s;
+    [lcp, lcp.min(14), 0]
+        .into_iter()
+        .map(|s| (cost(s), s))
+        .min()
+        .map(|(_, s)| (s, field_hdr_len(s, field.len() - s)))
+        .expect("three candidates")
+}
+
+/// One decoded pair of a packed buffer.
+#[derive(Clone, Copy, Debug)]
+struct Pair1 {
+    /// Start of the pair (its field header).
     start: usize,
+    /// Leading bytes shared with the previous field.
+    shared: usize,
+    /// The suffix: `suffix..value_hdr`.
+    suffix: usize,
     /// Start of the value length varint.
     value_hdr: usize,
-    /// The value bytes.
+    /// The value: `value..end`.
     value: usize,
     end: usize,
 }
 
-/// All pairs in one buffer, in insertion order.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Packed {
-    buf: Vec<u8>,
-    len: u32,
+#[inline]
+fn pair_at(buf: &[u8], at: usize) -> Pair1 {
+    let (shared, slen, h) = get_field_hdr(buf, at);
+    let suffix = at + h;
+    let value_hdr = suffix + slen;
+    let (vlen, k) = get_varint(buf, value_hdr);
+    Pair1 {
+        start: at,
+        shared,
+        suffix,
+        value_hdr,
+        value: value_hdr + k,
+        end: value_hdr + k + vlen,
+    }
 }
 
-impl Packed {
-    /// Decodes the pair starting at `at`: (field range start, span).
-    #[inline]
-    fn span_at(&self, at: usize) -> (usize, usize, Span) {
-        let (flen, n) = get_varint(&self.buf, at);
-        let fstart = at + n;
-        let value_hdr = fstart + flen;
-        let (vlen, m) = get_varint(&self.buf, value_hdr);
-        let value = value_hdr + m;
-        (
-            fstart,
-            flen,
-            Span {
-                start: at,
-                value_hdr,
-                value,
-                end: value + vlen,
-            },
-        )
-    }
+/// Scratch space for rebuilding a field name.
+type Scratch = SmallVec<[u8; 64]>;
 
-    fn iter(&self) -> PackedIter<'_> {
-        PackedIter { p: self, at: 0 }
+/// Calls `f(pair, field)` for every pair in order, rebuilding each field in `field`; stops
+/// early when `f` returns true.
+fn walk(buf: &[u8], field: &mut Scratch, mut f: impl FnMut(&Pair1, &[u8]) -> bool) {
+    field.clear();
+    let mut at = 0;
+    while at < buf.len() {
+        let p = pair_at(buf, at);
+        field.truncate(p.shared);
+        field.extend_from_slice(&buf[p.suffix..p.value_hdr]);
+        if f(&p, field) {
+            return;
+        }
+        at = p.end;
     }
+}
 
-    fn find(&self, field: &[u8]) -> Option<Span> {
-        let mut at = 0;
-        while at < self.buf.len() {
-            let (fs, fl, sp) = self.span_at(at);
-            if &self.buf[fs..fs + fl] == field {
-                return Some(sp);
+/// Finds the pair named `target` without rebuilding fields: `m` is how many leading bytes
+/// of `target` the previous field matched, and a field that shares `s` bytes with its
+/// predecessor matches `min(s, m)` plus whatever its suffix adds, when `s <= m`.
+fn packed_find(buf: &[u8], target: &[u8]) -> Option<Pair1> {
+    let mut m = 0;
+    let mut at = 0;
+    while at < buf.len() {
+        let p = pair_at(buf, at);
+        if p.shared <= m {
+            let suffix = &buf[p.suffix..p.value_hdr];
+            let rest = &target[p.shared..];
+            m = p.shared + common_prefix(suffix, rest);
+            if m == target.len() && suffix.len() == rest.len() {
+                return Some(p);
             }
-            at = sp.end;
         }
-        None
+        // p.shared > m: the field equals the previous one up to `shared`, which already
+        // differed from `target` at `m`, so it matches exactly `m` bytes too.
+        at = p.end;
     }
-
-    /// Makes room for `add` more bytes, exactly, as Redis reallocs a listpack on each
-    /// insert: slack would be pure per-key overhead. The allocator (mimalloc) grows a block
-    /// in place while the new size fits its size class, so only crossing a class copies,
-    /// which keeps appends amortised O(1) per byte.
-    fn reserve(&mut self, add: usize) {
-        if self.buf.capacity() - self.buf.len() < add {
-            self.buf.reserve_exact(add);
-        }
-    }
-
-    fn push(&mut self, field: &[u8], value: &[u8]) {
-        self.reserve(varint_len(field.len()) + field.len() + varint_len(value.len()) + value.len());
-        put_varint(&mut self.buf, field.len());
-        self.buf.extend_from_slice(field);
-        put_varint(&mut self.buf, value.len());
-        self.buf.extend_from_slice(value);
-        self.len += 1;
-    }
-
-    /// Replaces the value of the pair at `sp`, keeping its position (as lpReplace does).
-    fn replace_value(&mut self, sp: Span, value: &[u8]) {
-        let mut enc = Vec::with_capacity(varint_len(value.len()) + value.len());
-        put_varint(&mut enc, value.len());
-        enc.extend_from_slice(value);
-        if enc.len() == sp.end - sp.value_hdr {
-            self.buf[sp.value_hdr..sp.end].copy_from_slice(&enc);
-        } else {
-            self.reserve(enc.len().saturating_sub(sp.end - sp.value_hdr));
-            self.buf.splice(sp.value_hdr..sp.end, enc);
-        }
-    }
-
-    fn remove(&mut self, sp: Span) {
-        self.buf.drain(sp.start..sp.end);
-        self.len -= 1;
-        if self.buf.capacity() > 64 && self.buf.capacity() > self.buf.len() * 2 {
-            self.buf.shrink_to(self.buf.len() + self.buf.len() / 8);
-        }
-    }
+    None
 }
 
-struct PackedIter<'a> {
-    p: &'a Packed,
-    at: usize,
+/// Appends a pair whose field is not present; `last` is the current last field.
+fn packed_push(buf: &mut PackBuf, last: &[u8], field: &[u8], value: &[u8]) {
+    let (shared, h) = choose_shared(last, field);
+    let suffix = &field[shared..];
+    let vk = varint_len(value.len());
+    let n = h + suffix.len() + vk + value.len();
+    let (at, count) = (buf.len(), buf.count());
+    buf.splice_with(at..at, n, |dst| {
+        let h = put_field_hdr(dst, shared, suffix.len());
+        dst[h..h + suffix.len()].copy_from_slice(suffix);
+        let v = h + suffix.len();
+        put_varint(&mut dst[v..], value.len());
+        dst[v + vk..].copy_from_slice(value);
+    });
+    buf.set_count(count + 1);
 }
 
-impl<'a> Iterator for PackedIter<'a> {
-    type Item = (&'a [u8], &'a [u8]);
+/// Replaces the value of pair `p`, keeping its position (as lpReplace does).
+fn packed_replace_value(buf: &mut PackBuf, p: &Pair1, value: &[u8]) {
+    let vk = varint_len(value.len());
+    buf.splice_with(p.value_hdr..p.end, vk + value.len(), |dst| {
+        put_varint(dst, value.len());
+        dst[vk..].copy_from_slice(value);
+    });
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.at >= self.p.buf.len() {
-            return None;
+/// Removes the pair named `target` (present); the next pair's field is re-encoded against
+/// the field before the removed one.
+fn packed_remove(buf: &mut PackBuf, target: &[u8]) -> bool {
+    let mut prev = Scratch::new();
+    let mut cur = Scratch::new();
+    let mut found = None;
+    walk(buf.bytes(), &mut cur, |p, f| {
+        if f == target {
+            found = Some(*p);
+            return true;
         }
-        let (fs, fl, sp) = self.p.span_at(self.at);
-        self.at = sp.end;
-        Some((&self.p.buf[fs..fs + fl], &self.p.buf[sp.value..sp.end]))
-    }
+        prev.clear();
+        prev.extend_from_slice(f);
+        false
+    });
+    let Some(p) = found else { return false };
+    // `prev` holds the field before the removed one (empty when it was the first).
+    let bytes = buf.bytes();
+    let (end, repl) = if p.end < bytes.len() {
+        let next = pair_at(bytes, p.end);
+        let mut field: Scratch = SmallVec::from_slice(&target[..next.shared]);
+        field.extend_from_slice(&bytes[next.suffix..next.value_hdr]);
+        let (shared, h) = choose_shared(&prev, &field);
+        let mut repl: Scratch = SmallVec::from_elem(0, h);
+        put_field_hdr(&mut repl, shared, field.len() - shared);
+        repl.extend_from_slice(&field[shared..]);
+        (next.value_hdr, repl)
+    } else {
+        (p.end, Scratch::new())
+    };
+    let count = buf.count();
+    buf.splice(p.start..end, &repl);
+    buf.set_count(count - 1);
+    true
 }
 
 // ---------------------------------------------------------------------------------------
@@ -224,8 +272,9 @@ impl<'a> Iterator for PackedIter<'a> {
 type Pair = Box<[u8]>;
 
 fn make_pair(field: &[u8], value: &[u8]) -> Pair {
-    let mut v = Vec::with_capacity(varint_len(field.len()) + field.len() + value.len());
+    let mut v = vec![0u8; varint_len(field.len())];
     put_varint(&mut v, field.len());
+    v.reserve_exact(field.len() + value.len());
     v.extend_from_slice(field);
     v.extend_from_slice(value);
     v.into_boxed_slice()
@@ -328,12 +377,6 @@ struct Ttls {
     min: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum Repr {
-    Packed(Packed),
-    Table(Table),
-}
-
 impl PartialEq for Table {
     fn eq(&self, other: &Self) -> bool {
         self.pairs.len() == other.pairs.len()
@@ -346,27 +389,105 @@ impl PartialEq for Table {
     }
 }
 
+/// The pairs of a boxed hash.
+#[derive(Debug, Clone, PartialEq)]
+enum Body {
+    Packed(PackBuf),
+    Table(Table),
+}
+
+/// A hashtable, or a listpack with field deadlines.
+#[derive(Debug, Clone, PartialEq)]
+struct Big {
+    body: Body,
+    ttls: Option<Ttls>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Repr {
+    /// A listpack without deadlines: the common small hash, 16 bytes inline.
+    Packed(PackBuf),
+    Big(Box<Big>),
+}
+
 impl Default for Repr {
     fn default() -> Self {
-        Repr::Packed(Packed::default())
+        Repr::Packed(PackBuf::new())
     }
+}
+
+/// Borrowed view of the pairs.
+enum BodyRef<'a> {
+    Packed(&'a PackBuf),
+    Table(&'a Table),
+}
+
+enum BodyMut<'a> {
+    Packed(&'a mut PackBuf),
+    Table(&'a mut Table),
 }
 
 /// A hash value. See the module docs.
 #[derive(Debug, Clone, Default)]
 pub struct Hash {
     repr: Repr,
-    ttls: Option<Box<Ttls>>,
 }
 
 impl PartialEq for Hash {
     /// Same pairs and same deadlines, whatever the representation and order.
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len()
-            && self.iter().all(|(f, v)| other.get(f) == Some(v))
-            && self
-                .iter()
-                .all(|(f, _)| self.field_expire(f) == other.field_expire(f))
+        let mut same = self.len() == other.len();
+        self.for_each(|f, v| {
+            same = same && other.get(f) == Some(v) && self.field_expire(f) == other.field_expire(f);
+        });
+        same
+    }
+}
+
+/// A (field, value) pair as [`Hash::iter`] yields it: the field may have been rebuilt.
+pub type PairRef<'a> = (Cow<'a, [u8]>, &'a [u8]);
+
+/// Iterator over the pairs of a [`Hash`]: fields are rebuilt from their front coding, so they
+/// come as `Cow` (borrowed when nothing had to be rebuilt).
+pub struct Iter<'a> {
+    inner: IterInner<'a>,
+}
+
+enum IterInner<'a> {
+    Packed {
+        buf: &'a [u8],
+        at: usize,
+        field: Scratch,
+    },
+    Table(std::slice::Iter<'a, Pair>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = PairRef<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            IterInner::Packed { buf, at, field } => {
+                if *at >= buf.len() {
+                    return None;
+                }
+                let p = pair_at(buf, *at);
+                *at = p.end;
+                let suffix = &buf[p.suffix..p.value_hdr];
+                field.truncate(p.shared);
+                field.extend_from_slice(suffix);
+                let f = if p.shared == 0 {
+                    Cow::Borrowed(suffix)
+                } else {
+                    Cow::Owned(field.to_vec())
+                };
+                Some((f, &buf[p.value..p.end]))
+            }
+            IterInner::Table(it) => it.next().map(|p| {
+                let (f, v) = pair_split(p);
+                (Cow::Borrowed(f), v)
+            }),
+        }
     }
 }
 
@@ -375,12 +496,77 @@ impl Hash {
         Hash::default()
     }
 
+    #[inline]
+    fn body(&self) -> BodyRef<'_> {
+        match &self.repr {
+            Repr::Packed(p) => BodyRef::Packed(p),
+            Repr::Big(b) => match &b.body {
+                Body::Packed(p) => BodyRef::Packed(p),
+                Body::Table(t) => BodyRef::Table(t),
+            },
+        }
+    }
+
+    #[inline]
+    fn body_mut(&mut self) -> BodyMut<'_> {
+        match &mut self.repr {
+            Repr::Packed(p) => BodyMut::Packed(p),
+            Repr::Big(b) => match &mut b.body {
+                Body::Packed(p) => BodyMut::Packed(p),
+                Body::Table(t) => BodyMut::Table(t),
+            },
+        }
+    }
+
+    fn ttls(&self) -> Option<&Ttls> {
+        match &self.repr {
+            Repr::Packed(_) => None,
+            Repr::Big(b) => b.ttls.as_ref(),
+        }
+    }
+
+    fn ttls_mut(&mut self) -> Option<&mut Ttls> {
+        match &mut self.repr {
+            Repr::Packed(_) => None,
+            Repr::Big(b) => b.ttls.as_mut(),
+        }
+    }
+
+    /// The deadline map, created (and the hash boxed) if needed.
+    fn ttls_or_insert(&mut self) -> &mut Ttls {
+        if let Repr::Packed(p) = &mut self.repr {
+            let body = Body::Packed(std::mem::take(p));
+            self.repr = Repr::Big(Box::new(Big { body, ttls: None }));
+        }
+        match &mut self.repr {
+            Repr::Big(b) => b.ttls.get_or_insert_with(|| Ttls {
+                map: HashMap::default(),
+                min: i64::MAX,
+            }),
+            Repr::Packed(_) => unreachable!("boxed above"),
+        }
+    }
+
+    /// Drops an emptied deadline map; a listpack without deadlines goes back inline.
+    fn drop_empty_ttls(&mut self) {
+        if let Repr::Big(b) = &mut self.repr {
+            if b.ttls.as_ref().is_some_and(|t| t.map.is_empty()) {
+                b.ttls = None;
+            }
+            if b.ttls.is_none() {
+                if let Body::Packed(p) = &mut b.body {
+                    self.repr = Repr::Packed(std::mem::take(p));
+                }
+            }
+        }
+    }
+
     /// Number of fields (including expired ones not purged yet: call
     /// [`Hash::purge_expired`] first).
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Packed(p) => p.len as usize,
-            Repr::Table(t) => t.pairs.len(),
+        match self.body() {
+            BodyRef::Packed(p) => p.count(),
+            BodyRef::Table(t) => t.pairs.len(),
         }
     }
 
@@ -390,35 +576,41 @@ impl Hash {
 
     /// Heap bytes owned, for MEMORY USAGE.
     pub fn mem_usage(&self) -> usize {
-        let repr = match &self.repr {
-            Repr::Packed(p) => p.buf.capacity(),
-            Repr::Table(t) => {
+        let body = match self.body() {
+            BodyRef::Packed(p) => p.alloc_size(),
+            BodyRef::Table(t) => {
                 t.index.capacity() * (std::mem::size_of::<u32>() + 1)
                     + t.pairs.capacity() * std::mem::size_of::<Pair>()
                     + t.bytes
             }
         };
-        let ttl = self.ttls.as_ref().map_or(0, |t| {
-            std::mem::size_of::<Ttls>()
-                + t.map.capacity() * (std::mem::size_of::<(Box<[u8]>, i64)>() + 1)
+        let boxed = match &self.repr {
+            Repr::Packed(_) => 0,
+            Repr::Big(_) => std::mem::size_of::<Big>(),
+        };
+        let ttl = self.ttls().map_or(0, |t| {
+            t.map.capacity() * (std::mem::size_of::<(Box<[u8]>, i64)>() + 1)
                 + t.map.keys().map(|k| k.len()).sum::<usize>()
         });
-        repr + ttl
+        body + boxed + ttl
     }
 
     /// OBJECT ENCODING name.
     pub fn encoding(&self) -> &'static str {
-        match &self.repr {
-            Repr::Packed(_) => "listpack",
-            Repr::Table(_) => "hashtable",
+        match self.body() {
+            BodyRef::Packed(_) => "listpack",
+            BodyRef::Table(_) => "hashtable",
         }
     }
 
     /// The value of `field`.
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        match &self.repr {
-            Repr::Packed(p) => p.find(field).map(|sp| &p.buf[sp.value..sp.end]),
-            Repr::Table(t) => t.find(field).map(|s| pair_split(&t.pairs[s]).1),
+        match self.body() {
+            BodyRef::Packed(p) => {
+                let b = p.bytes();
+                packed_find(b, field).map(|x| &b[x.value..x.end])
+            }
+            BodyRef::Table(t) => t.find(field).map(|s| pair_split(&t.pairs[s]).1),
         }
     }
 
@@ -427,29 +619,89 @@ impl Hash {
     }
 
     /// Every (field, value) pair: insertion order for listpack, slot order for hashtable.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        let (a, b) = match &self.repr {
-            Repr::Packed(p) => (Some(p.iter()), None),
-            Repr::Table(t) => (None, Some(t.pairs.iter().map(|p| pair_split(p)))),
-        };
-        a.into_iter().flatten().chain(b.into_iter().flatten())
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            inner: match self.body() {
+                BodyRef::Packed(p) => IterInner::Packed {
+                    buf: p.bytes(),
+                    at: 0,
+                    field: Scratch::new(),
+                },
+                BodyRef::Table(t) => IterInner::Table(t.pairs.iter()),
+            },
+        }
+    }
+
+    /// Calls `f(field, value)` for every pair, in [`Hash::iter`]'s order, without copying.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
+        match self.body() {
+            BodyRef::Packed(p) => {
+                let b = p.bytes();
+                walk(b, &mut Scratch::new(), |x, field| {
+                    f(field, &b[x.value..x.end]);
+                    false
+                });
+            }
+            BodyRef::Table(t) => {
+                for p in &t.pairs {
+                    let (k, v) = pair_split(p);
+                    f(k, v);
+                }
+            }
+        }
     }
 
     /// Moves a listpack to a hashtable.
     fn convert(&mut self) {
-        if let Repr::Packed(p) = &self.repr {
-            let mut t = Table::default();
-            t.pairs.reserve_exact(p.len as usize + 1);
-            for (f, v) in p.iter() {
-                t.insert_new(make_pair(f, v));
-            }
-            self.repr = Repr::Table(t);
-        }
+        let BodyRef::Packed(p) = self.body() else {
+            return;
+        };
+        let mut t = Table::default();
+        t.pairs.reserve_exact(p.count() + 1);
+        walk(p.bytes(), &mut Scratch::new(), |x, field| {
+            t.insert_new(make_pair(field, &p.bytes()[x.value..x.end]));
+            false
+        });
+        let ttls = match std::mem::take(&mut self.repr) {
+            Repr::Packed(_) => None,
+            Repr::Big(b) => b.ttls,
+        };
+        self.repr = Repr::Big(Box::new(Big {
+            body: Body::Table(t),
+            ttls,
+        }));
     }
 
     /// Forces the hashtable representation (tests, DEBUG-like tooling).
     pub fn convert_to_table(&mut self) {
         self.convert();
+    }
+
+    /// HSET with several pairs (`[field, value, field, value...]`): reserves a listpack's
+    /// room once when they all fit, then sets each. Returns how many fields were new.
+    pub fn set_many(&mut self, pairs: &[&[u8]], lim: Limits) -> usize {
+        if let BodyMut::Packed(p) = self.body_mut() {
+            let n = pairs.len() / 2;
+            if n > 1
+                && p.count() + n <= lim.max_entries
+                && pairs.iter().all(|x| x.len() <= lim.max_value)
+            {
+                // An upper bound: front coding and replaced fields only make it smaller.
+                let bytes: usize = pairs
+                    .iter()
+                    .map(|x| x.len() + 1 + varint_len(x.len()))
+                    .sum();
+                p.reserve(bytes);
+            }
+        }
+        let created = pairs
+            .chunks_exact(2)
+            .filter(|kv| self.set(kv[0], kv[1], lim))
+            .count();
+        if let BodyMut::Packed(p) = self.body_mut() {
+            p.fit();
+        }
+        created
     }
 
     /// Sets `field` to `value`, clearing any deadline of the field (HSET semantics).
@@ -462,24 +714,31 @@ impl Hash {
     /// Sets `field` to `value`, keeping any deadline it has (HINCRBY semantics).
     /// Returns true when the field is new.
     pub fn set_keep_ttl(&mut self, field: &[u8], value: &[u8], lim: Limits) -> bool {
-        if matches!(self.repr, Repr::Packed(_))
-            && (field.len() > lim.max_value || value.len() > lim.max_value)
-        {
-            self.convert();
+        if let BodyRef::Packed(p) = self.body() {
+            // Redis converts on a long field or value, and (lpSafeToAdd) before a listpack
+            // would pass 1 GiB.
+            if field.len() > lim.max_value
+                || value.len() > lim.max_value
+                || p.len() + field.len() + value.len() + 20 > MAX_BYTES
+            {
+                self.convert();
+            }
         }
-        match &mut self.repr {
-            Repr::Packed(p) => {
-                if let Some(sp) = p.find(field) {
-                    p.replace_value(sp, value);
+        match self.body_mut() {
+            BodyMut::Packed(p) => {
+                if let Some(x) = packed_find(p.bytes(), field) {
+                    packed_replace_value(p, &x, value);
                     return false;
                 }
-                p.push(field, value);
-                if p.len as usize > lim.max_entries {
+                let mut last = Scratch::new();
+                walk(p.bytes(), &mut last, |_, _| false);
+                packed_push(p, &last, field, value);
+                if p.count() > lim.max_entries {
                     self.convert();
                 }
                 true
             }
-            Repr::Table(t) => match t.find(field) {
+            BodyMut::Table(t) => match t.find(field) {
                 Some(s) => {
                     t.replace(s, make_pair(field, value));
                     false
@@ -494,15 +753,9 @@ impl Hash {
 
     /// Removes `field`; true if it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        let found = match &mut self.repr {
-            Repr::Packed(p) => match p.find(field) {
-                Some(sp) => {
-                    p.remove(sp);
-                    true
-                }
-                None => false,
-            },
-            Repr::Table(t) => match t.find(field) {
+        let found = match self.body_mut() {
+            BodyMut::Packed(p) => packed_remove(p, field),
+            BodyMut::Table(t) => match t.find(field) {
                 Some(s) => {
                     t.remove_at(s);
                     true
@@ -517,29 +770,37 @@ impl Hash {
     }
 
     /// The pair at position `i` (0..len): O(1) for hashtable, O(i) for listpack.
-    pub fn at(&self, i: usize) -> (&[u8], &[u8]) {
-        match &self.repr {
-            Repr::Packed(p) => p.iter().nth(i).expect("index in range"),
-            Repr::Table(t) => pair_split(&t.pairs[i]),
+    pub fn at(&self, i: usize) -> PairRef<'_> {
+        match self.body() {
+            BodyRef::Packed(_) => self.iter().nth(i).expect("index in range"),
+            BodyRef::Table(t) => {
+                let (f, v) = pair_split(&t.pairs[i]);
+                (Cow::Borrowed(f), v)
+            }
         }
     }
 
     /// A uniformly random pair. Panics on an empty hash.
-    pub fn random_pair(&self, rng: &mut impl Rng) -> (&[u8], &[u8]) {
+    pub fn random_pair(&self, rng: &mut impl Rng) -> PairRef<'_> {
         self.at(rng.gen_range(0..self.len()))
     }
 
     /// `count` pairs picked independently at random (HRANDFIELD with a negative count).
     /// A listpack is decoded once so each pick is O(1).
-    pub fn random_pairs(&self, count: usize, rng: &mut impl Rng) -> Vec<(&[u8], &[u8])> {
+    pub fn random_pairs(&self, count: usize, rng: &mut impl Rng) -> Vec<PairRef<'_>> {
         let n = self.len();
-        match &self.repr {
-            Repr::Packed(p) => {
-                let all: Vec<_> = p.iter().collect();
-                (0..count).map(|_| all[rng.gen_range(0..n)]).collect()
+        match self.body() {
+            BodyRef::Packed(_) => {
+                let all: Vec<_> = self.iter().collect();
+                (0..count)
+                    .map(|_| all[rng.gen_range(0..n)].clone())
+                    .collect()
             }
-            Repr::Table(t) => (0..count)
-                .map(|_| pair_split(&t.pairs[rng.gen_range(0..n)]))
+            BodyRef::Table(t) => (0..count)
+                .map(|_| {
+                    let (f, v) = pair_split(&t.pairs[rng.gen_range(0..n)]);
+                    (Cow::Borrowed(f), v)
+                })
                 .collect(),
         }
     }
@@ -547,15 +808,18 @@ impl Hash {
     /// `count` distinct random pairs (HRANDFIELD with a positive count smaller than the
     /// hash): a partial Fisher-Yates shuffle of the positions, O(len) memory for 4-byte
     /// indexes at most.
-    pub fn random_distinct(&self, count: usize, rng: &mut impl Rng) -> Vec<(&[u8], &[u8])> {
-        let all: Vec<(&[u8], &[u8])> = self.iter().collect();
+    pub fn random_distinct(&self, count: usize, rng: &mut impl Rng) -> Vec<PairRef<'_>> {
+        let mut all: Vec<Option<PairRef<'_>>> = self.iter().map(Some).collect();
         let count = count.min(all.len());
         let mut idx: Vec<u32> = (0..all.len() as u32).collect();
         for i in 0..count {
             let j = rng.gen_range(i..idx.len());
             idx.swap(i, j);
         }
-        idx[..count].iter().map(|&i| all[i as usize]).collect()
+        idx[..count]
+            .iter()
+            .map(|&i| all[i as usize].take().expect("distinct"))
+            .collect()
     }
 
     /// One HSCAN step. A listpack is returned whole with cursor 0 (as Redis does). A
@@ -567,16 +831,16 @@ impl Hash {
         &'a self,
         cursor: u64,
         count: usize,
-        mut f: impl FnMut(&'a [u8], &'a [u8]),
+        mut f: impl FnMut(Cow<'a, [u8]>, &'a [u8]),
     ) -> u64 {
-        match &self.repr {
-            Repr::Packed(p) => {
-                for (k, v) in p.iter() {
+        match self.body() {
+            BodyRef::Packed(_) => {
+                for (k, v) in self.iter() {
                     f(k, v);
                 }
                 0
             }
-            Repr::Table(t) => {
+            BodyRef::Table(t) => {
                 let len = t.pairs.len() as u64;
                 let mut remaining = if cursor == 0 { len } else { cursor.min(len) };
                 let mut visited = 0;
@@ -584,7 +848,7 @@ impl Hash {
                     remaining -= 1;
                     visited += 1;
                     let (k, v) = pair_split(&t.pairs[remaining as usize]);
-                    f(k, v);
+                    f(Cow::Borrowed(k), v);
                 }
                 remaining
             }
@@ -596,12 +860,12 @@ impl Hash {
     // -----------------------------------------------------------------------------------
 
     fn clear_ttl(&mut self, field: &[u8]) -> bool {
-        let Some(t) = &mut self.ttls else {
+        let Some(t) = self.ttls_mut() else {
             return false;
         };
         let had = t.map.remove(field).is_some();
-        if t.map.is_empty() {
-            self.ttls = None;
+        if had {
+            self.drop_empty_ttls();
         }
         had
     }
@@ -611,18 +875,18 @@ impl Hash {
         if !self.contains(field) {
             return None;
         }
-        Some(self.ttls.as_ref().and_then(|t| t.map.get(field).copied()))
+        Some(self.ttls().and_then(|t| t.map.get(field).copied()))
     }
 
     /// True when some field has a deadline.
     pub fn has_field_ttls(&self) -> bool {
-        self.ttls.is_some()
+        self.ttls().is_some()
     }
 
     /// A lower bound of the earliest field deadline (for the active-expiry cycle's
     /// bookkeeping); None when no field has one.
     pub fn next_field_expiry(&self) -> Option<i64> {
-        self.ttls.as_ref().map(|t| t.min)
+        self.ttls().map(|t| t.min)
     }
 
     /// HEXPIRE for one field: applies `cond` and sets the deadline `when` (ms), or deletes
@@ -650,12 +914,7 @@ impl Hash {
             self.remove(field);
             return HFE_DELETED;
         }
-        let t = self.ttls.get_or_insert_with(|| {
-            Box::new(Ttls {
-                map: HashMap::default(),
-                min: i64::MAX,
-            })
-        });
+        let t = self.ttls_or_insert();
         t.min = t.min.min(when);
         t.map.insert(field.into(), when);
         HFE_SET
@@ -693,7 +952,7 @@ impl Hash {
         max: usize,
         removed: Option<&mut Vec<Box<[u8]>>>,
     ) -> usize {
-        let Some(t) = &self.ttls else { return 0 };
+        let Some(t) = self.ttls() else { return 0 };
         if t.min > now || max == 0 {
             return 0;
         }
@@ -707,7 +966,7 @@ impl Hash {
         for f in &dead {
             self.remove(f);
         }
-        if let Some(t) = &mut self.ttls {
+        if let Some(t) = self.ttls_mut() {
             t.min = t.map.values().copied().min().unwrap_or(i64::MAX);
         }
         let n = dead.len();
@@ -747,7 +1006,7 @@ mod tests {
             ]
         );
         assert!(!h.set(b"f1", b"longer-value", Limits::default()));
-        assert_eq!(h.iter().nth(1).unwrap(), (&b"f1"[..], &b"longer-value"[..]));
+        assert_eq!(h.at(1), (Cow::Borrowed(&b"f1"[..]), &b"longer-value"[..]));
         assert!(h.set(b"f4", b"v", SMALL));
         assert_eq!(h.encoding(), "hashtable");
         assert_eq!(h.len(), 5);
@@ -908,10 +1167,10 @@ mod tests {
         }
         let mut rng = rand::thread_rng();
         let d = h.random_distinct(5, &mut rng);
-        let set: std::collections::HashSet<_> = d.iter().map(|p| p.0).collect();
+        let set: std::collections::HashSet<_> = d.iter().map(|p| p.0.clone()).collect();
         assert_eq!(set.len(), 5);
         assert_eq!(h.random_pairs(50, &mut rng).len(), 50);
-        assert!(h.contains(h.random_pair(&mut rng).0));
+        assert!(h.contains(&h.random_pair(&mut rng).0));
     }
 
     proptest! {
@@ -933,5 +1192,112 @@ mod tests {
             let want: Vec<_> = m.into_iter().collect();
             prop_assert_eq!(got, want);
         }
+
+        /// The packed encoding against an insertion-ordered model, with field names built
+        /// to share prefixes of every length (0, under 15, 15 and more, whole names that
+        /// are prefixes of others) so every front-coding case and escape header occurs,
+        /// including removals that re-encode the next field.
+        #[test]
+        fn packed_front_coding_matches_ordered_model(
+            ops in proptest::collection::vec((0u8..4, 0usize..6, 0usize..40, 0u8..3, 0usize..20), 0..200)
+        ) {
+            const STEMS: [&str; 6] = ["", "a", "field:", "user:1000:profile:", "user:1000:profile:address:", "zzzzzzzzzzzzzzzzzzzz"];
+            let mut h = Hash::new();
+            let mut m: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            let lim = Limits { max_entries: 1000, max_value: 1000 };
+            for (op, stem, n, tail, vlen) in ops {
+                let mut key = STEMS[stem].as_bytes().to_vec();
+                key.extend_from_slice(n.to_string().as_bytes());
+                key.extend(std::iter::repeat_n(b'x', tail as usize * 8));
+                let val = vec![b'v'; vlen * vlen];
+                let pos = m.iter().position(|(k, _)| *k == key);
+                match op {
+                    0 | 1 => {
+                        prop_assert_eq!(h.set(&key, &val, lim), pos.is_none());
+                        match pos {
+                            Some(i) => m[i].1 = val,
+                            None => m.push((key.clone(), val)),
+                        }
+                    }
+                    2 => {
+                        prop_assert_eq!(h.remove(&key), pos.is_some());
+                        if let Some(i) = pos {
+                            m.remove(i);
+                        }
+                    }
+                    _ => prop_assert_eq!(h.get(&key), pos.map(|i| &m[i].1[..])),
+                }
+                prop_assert_eq!(h.encoding(), "listpack");
+                prop_assert_eq!(h.len(), m.len());
+            }
+            let got: Vec<_> = h.iter().map(|(a, b)| (a.to_vec(), b.to_vec())).collect();
+            prop_assert_eq!(&got, &m);
+            let mut lent = Vec::new();
+            h.for_each(|a, b| lent.push((a.to_vec(), b.to_vec())));
+            prop_assert_eq!(&lent, &m);
+            for (i, (k, v)) in m.iter().enumerate() {
+                prop_assert_eq!(h.get(k), Some(&v[..]));
+                prop_assert_eq!(h.at(i), (Cow::Borrowed(&k[..]), &v[..]));
+            }
+            let mut t = h.clone();
+            t.convert_to_table();
+            prop_assert_eq!(&t, &h);
+        }
+    }
+
+    #[test]
+    fn compact_sizes() {
+        assert!(std::mem::size_of::<Hash>() <= 24);
+        // memory.sh's hashes: fields field:000..field:099, 16-byte values. Front coding
+        // stores "field:0" once per run, so 100 pairs fit a 2,048-byte block.
+        let mut h = Hash::new();
+        for i in 0..100 {
+            h.set(
+                format!("field:{i:03}").as_bytes(),
+                format!("v{i:015}").as_bytes(),
+                Limits::default(),
+            );
+        }
+        assert_eq!(h.encoding(), "listpack");
+        assert_eq!(h.mem_usage(), 2048);
+        // The same in one HSET: an upper-bound reservation, then the final block.
+        let owned: Vec<Vec<u8>> = (0..100)
+            .flat_map(|i| [format!("field:{i:03}"), format!("v{i:015}")])
+            .map(String::into_bytes)
+            .collect();
+        let pairs: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        let mut h2 = Hash::new();
+        assert_eq!(h2.set_many(&pairs, Limits::default()), 100);
+        assert_eq!(h2.mem_usage(), 2048);
+        assert_eq!(h2, h);
+        assert_eq!(h.get(b"field:042"), Some(&b"v000000000000042"[..]));
+        // Fields that share nothing cost one header byte, as a plain length would.
+        let mut h = Hash::new();
+        for i in 0..10u8 {
+            h.set(&[b'a' + i; 9], b"x", Limits::default());
+        }
+        assert_eq!(
+            h.mem_usage(),
+            crate::types::packbuf::class_size(8 + 10 * (1 + 9 + 1 + 1))
+        );
+    }
+
+    #[test]
+    fn field_headers_roundtrip() {
+        let mut buf = [0u8; 24];
+        for shared in [0usize, 1, 14, 15, 200, 70000] {
+            for slen in [0usize, 3, 14, 15, 128] {
+                let n = put_field_hdr(&mut buf, shared, slen);
+                assert_eq!(n, field_hdr_len(shared, slen));
+                assert_eq!(get_field_hdr(&buf, 0), (shared, slen, n));
+            }
+        }
+        assert_eq!(choose_shared(b"field:009", b"field:010"), (7, 1));
+        assert_eq!(choose_shared(b"abc", b"xyz"), (0, 1));
+        // A 20-byte common prefix: sharing it all (escape header) beats sharing 14.
+        let a = [b'p'; 40];
+        let mut b = [b'p'; 40];
+        b[20] = b'q';
+        assert_eq!(choose_shared(&a, &b), (20, 1 + 1 + 1));
     }
 }

@@ -1,22 +1,17 @@
 //! The list type (Redis's t_list.c / quicklist.c / listpack.c, re-thought).
 //!
-//! A list is a deque of *nodes*; each node is one contiguous byte buffer holding a bounded
-//! number of elements. Every element is stored as
-//!
-//! ```text
-//! [len: LEB128 varint][payload bytes][len again: LEB128 bytes in reverse order]
-//! ```
-//!
-//! The trailing reversed length (like listpack's "backlen") lets us walk a node from its end,
-//! so RPOP, LINDEX -1 and LRANGE with negative indexes never scan a node from the start.
-//! A 16-byte element costs 18 bytes, as in a Redis listpack, and pushing or popping at either
-//! end is O(1) amortised plus a memmove bounded by the node size (as in Redis).
+//! A list is a deque of *nodes* (see [`node`]): each node is one heap block holding a bounded
+//! run of elements, their bytes concatenated and their lengths in a column of varints at the
+//! other end of the block. A 16-byte element costs 17 bytes (18 in a Redis listpack), and
+//! pushing or popping at either end is O(1) amortised: the block keeps its spare room where
+//! the pushes happen, and is never bigger than the allocator size class of its contents.
 //!
 //! Node size follows `list-max-listpack-size` (the caller passes it as a [`Limit`]). The
 //! OBJECT ENCODING name follows Redis 7.2: "listpack" while the list is one node within the
 //! limit, "quicklist" once it outgrows that, and back to "listpack" only when it shrinks to a
 //! single node under *half* the limit, so a list hovering at the threshold does not flip
-//! encodings on every push and pop.
+//! encodings on every push and pop. A "listpack" list is that one node, inline in the
+//! [`List`] value (no node table); a "quicklist" boxes its node table.
 
 use std::collections::VecDeque;
 
@@ -84,225 +79,43 @@ impl Default for Limit {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Element encoding
-// ---------------------------------------------------------------------------------------
+mod node;
 
-fn varint_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
-}
+use node::Node;
 
-/// Bytes an element of payload length `len` takes in a node.
+/// Bytes an element of payload length `len` counts against the node limits (a length on
+/// both sides, as a listpack entry; see [`Node::logical_size`]).
 #[inline]
 fn enc_size(len: usize) -> usize {
-    2 * varint_len(len) + len
+    2 * crate::types::packbuf::varint_len(len) + len
 }
 
-/// Appends the encoded element to `out`.
-fn encode_into(out: &mut Vec<u8>, e: &[u8]) {
-    let mut tmp = [0u8; 10];
-    let mut n = e.len();
-    let mut k = 0;
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            tmp[k] = b;
-            k += 1;
-            break;
-        }
-        tmp[k] = b | 0x80;
-        k += 1;
-    }
-    out.extend_from_slice(&tmp[..k]);
-    out.extend_from_slice(e);
-    out.extend(tmp[..k].iter().rev());
-}
-
-fn encoded(e: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(enc_size(e.len()));
-    encode_into(&mut v, e);
-    v
-}
-
-/// Reads the element starting at `p`: (payload start, payload length, next element start).
-#[inline]
-fn read_fwd(buf: &[u8], p: usize) -> (usize, usize, usize) {
-    let (mut len, mut shift, mut i) = (0usize, 0, p);
-    loop {
-        let b = buf[i];
-        i += 1;
-        len |= ((b & 0x7f) as usize) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    let hdr = i - p;
-    (i, len, i + len + hdr)
-}
-
-/// Reads the element ending at `end` (exclusive): (element start, payload start, length).
-#[inline]
-fn read_back(buf: &[u8], end: usize) -> (usize, usize, usize) {
-    let (mut len, mut shift, mut i) = (0usize, 0, end);
-    loop {
-        i -= 1;
-        let b = buf[i];
-        len |= ((b & 0x7f) as usize) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    let hdr = end - i;
-    let payload = i - len;
-    (payload - hdr, payload, len)
-}
-
-/// Makes room for `add` more bytes, growing by at least 1/8 of the capacity: amortised O(1)
-/// pushes with little slack (Vec's doubling would waste up to half of every full node).
-fn grow(buf: &mut Vec<u8>, add: usize) {
-    let need = buf.len() + add;
-    if need > buf.capacity() {
-        let target = need.max(buf.capacity() + buf.capacity() / 8);
-        buf.reserve_exact(target - buf.len());
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Nodes
-// ---------------------------------------------------------------------------------------
-
-/// A packed run of elements. Never empty while it is part of a list.
+/// The node table of a "quicklist".
 #[derive(Clone, Debug, Default)]
-struct Node {
-    buf: Vec<u8>,
-    count: usize,
-}
-
-impl Node {
-    fn with(e: &[u8]) -> Node {
-        Node {
-            buf: encoded(e),
-            count: 1,
-        }
-    }
-
-    fn push_back(&mut self, e: &[u8]) {
-        grow(&mut self.buf, enc_size(e.len()));
-        encode_into(&mut self.buf, e);
-        self.count += 1;
-    }
-
-    fn push_front(&mut self, e: &[u8]) {
-        self.insert_at(0, e);
-    }
-
-    fn insert_at(&mut self, off: usize, e: &[u8]) {
-        let enc = encoded(e);
-        grow(&mut self.buf, enc.len());
-        self.buf.splice(off..off, enc);
-        self.count += 1;
-    }
-
-    /// Byte offset where element `k` (< count) starts, scanning from the nearer end.
-    fn offset_of(&self, k: usize) -> usize {
-        if k <= self.count / 2 {
-            let mut p = 0;
-            for _ in 0..k {
-                p = read_fwd(&self.buf, p).2;
-            }
-            p
-        } else {
-            let mut end = self.buf.len();
-            for _ in 0..self.count - k {
-                end = read_back(&self.buf, end).0;
-            }
-            end
-        }
-    }
-
-    /// Removes the first `n` elements, calling `f` on each in order.
-    fn drain_front(&mut self, n: usize, mut f: impl FnMut(&[u8])) {
-        let mut p = 0;
-        for _ in 0..n {
-            let (s, len, next) = read_fwd(&self.buf, p);
-            f(&self.buf[s..s + len]);
-            p = next;
-        }
-        self.buf.drain(..p);
-        self.count -= n;
-        self.maybe_shrink();
-    }
-
-    /// Removes the last `n` elements, calling `f` on each from the tail backwards.
-    fn drain_back(&mut self, n: usize, mut f: impl FnMut(&[u8])) {
-        let mut end = self.buf.len();
-        for _ in 0..n {
-            let (start, s, len) = read_back(&self.buf, end);
-            f(&self.buf[s..s + len]);
-            end = start;
-        }
-        self.buf.truncate(end);
-        self.count -= n;
-        self.maybe_shrink();
-    }
-
-    /// Gives memory back when a node lost most of its bytes.
-    fn maybe_shrink(&mut self) {
-        if self.buf.capacity() > 64 && self.buf.capacity() > self.buf.len() * 2 {
-            self.buf.shrink_to(self.buf.len() + self.buf.len() / 8);
-        }
-    }
-
-    /// Splits an oversized node into nodes that each fit `lim` (or hold one element).
-    fn repack(self, lim: Limit) -> Vec<Node> {
-        let mut out = Vec::new();
-        let mut cur = Node::default();
-        let mut p = 0;
-        while p < self.buf.len() {
-            let next = read_fwd(&self.buf, p).2;
-            let sz = next - p;
-            if cur.count > 0 && lim.exceeds(cur.buf.len() + sz, cur.count + 1) {
-                out.push(std::mem::take(&mut cur));
-            }
-            cur.buf.extend_from_slice(&self.buf[p..next]);
-            cur.count += 1;
-            p = next;
-        }
-        if cur.count > 0 {
-            out.push(cur);
-        }
-        for n in &mut out {
-            n.buf.shrink_to_fit();
-        }
-        out
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The list
-// ---------------------------------------------------------------------------------------
-
-/// A list value. See the module docs for the layout.
-#[derive(Debug, Clone, Default)]
-pub struct List {
+pub struct Quick {
     nodes: VecDeque<Node>,
     len: usize,
-    /// Reported encoding: false = "listpack", true = "quicklist".
-    quick: bool,
+}
+
+/// A list value. See the module docs for the layout.
+#[derive(Clone, Debug)]
+pub enum List {
+    /// "listpack": at most one node (none when empty).
+    Pack(Node),
+    /// "quicklist": non-empty nodes; boxed so a list value stays 24 bytes.
+    Quick(Box<Quick>),
+}
+
+impl Default for List {
+    fn default() -> List {
+        List::Pack(Node::default())
+    }
 }
 
 impl PartialEq for List {
     /// Equal contents; the node layout and encoding are not part of the value.
     fn eq(&self, other: &List) -> bool {
-        self.len == other.len && self.iter().eq(other.iter())
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
@@ -333,12 +146,30 @@ pub fn clamp_range(len: usize, start: i64, stop: i64) -> Option<(usize, usize)> 
     Some((start as usize, (stop - start + 1) as usize))
 }
 
+/// Splits a run of elements into nodes that each fit `lim` (or hold one element).
+fn pack_nodes(elems: &[&[u8]], lim: Limit, out: &mut VecDeque<Node>) {
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, e) in elems.iter().enumerate() {
+        let sz = enc_size(e.len());
+        if i > start && lim.exceeds(bytes + sz, i - start + 1) {
+            out.push_back(Node::from_elems(elems[start..i].iter().copied()));
+            start = i;
+            bytes = 0;
+        }
+        bytes += sz;
+    }
+    if start < elems.len() {
+        out.push_back(Node::from_elems(elems[start..].iter().copied()));
+    }
+}
+
 impl List {
     pub fn new() -> List {
         List::default()
     }
 
-    /// Builds a list from elements, in order (for tests and callers that build whole lists).
+    /// Builds a list from elements, in order.
     pub fn from_elems<'a>(elems: impl IntoIterator<Item = &'a [u8]>, lim: Limit) -> List {
         let mut l = List::new();
         for e in elems {
@@ -349,31 +180,51 @@ impl List {
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.len
+        match self {
+            List::Pack(n) => n.count(),
+            List::Quick(q) => q.len,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// Heap bytes owned, for MEMORY USAGE.
     pub fn mem_usage(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self.nodes.iter().map(|n| n.buf.capacity()).sum::<usize>()
+        match self {
+            List::Pack(n) => n.alloc_size(),
+            List::Quick(q) => {
+                std::mem::size_of::<Quick>()
+                    + q.nodes.capacity() * std::mem::size_of::<Node>()
+                    + q.nodes.iter().map(Node::alloc_size).sum::<usize>()
+            }
+        }
     }
 
     /// OBJECT ENCODING name.
     pub fn encoding(&self) -> &'static str {
-        if self.quick {
-            "quicklist"
-        } else {
-            "listpack"
+        match self {
+            List::Pack(_) => "listpack",
+            List::Quick(_) => "quicklist",
         }
     }
 
     /// Number of nodes (for tests and DEBUG-style introspection).
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        match self {
+            List::Pack(n) => (n.count() > 0) as usize,
+            List::Quick(q) => q.nodes.len(),
+        }
+    }
+
+    /// Node `i` (< node_count).
+    #[inline]
+    fn node(&self, i: usize) -> &Node {
+        match self {
+            List::Pack(n) => n,
+            List::Quick(q) => &q.nodes[i],
+        }
     }
 
     /// Redis converts a listpack to a quicklist *before* adding elements when the total would
@@ -381,65 +232,128 @@ impl List {
     /// happen (LINSERT with a missing pivot) or replaces an element (LSET). This mirrors it:
     /// `add` holds the elements about to be added.
     pub fn prepare_grow(&mut self, add: &[&[u8]], lim: Limit) {
-        if self.quick {
-            return;
-        }
-        let bytes: usize = self.nodes.iter().map(|n| n.buf.len()).sum::<usize>()
-            + add.iter().map(|e| enc_size(e.len())).sum::<usize>();
-        if lim.exceeds(bytes, self.len + add.len()) {
-            self.quick = true;
+        if let List::Pack(n) = self {
+            let bytes = n.logical_size() + add.iter().map(|e| enc_size(e.len())).sum::<usize>();
+            if lim.exceeds(bytes, n.count() + add.len()) {
+                self.make_quick();
+            }
         }
     }
 
-    /// After adding: a list that spans several nodes, or one oversized node, is a quicklist.
-    fn after_grow(&mut self, lim: Limit) {
-        if !self.quick
-            && (self.nodes.len() > 1
-                || self
-                    .nodes
-                    .front()
-                    .is_some_and(|n| lim.exceeds(n.buf.len(), n.count)))
-        {
-            self.quick = true;
+    /// Moves a "listpack" list into a node table ("quicklist").
+    fn make_quick(&mut self) -> &mut Quick {
+        if let List::Pack(n) = self {
+            let n = std::mem::take(n);
+            let len = n.count();
+            let mut nodes = VecDeque::new();
+            if len > 0 {
+                nodes.reserve_exact(2);
+                nodes.push_back(n);
+            }
+            *self = List::Quick(Box::new(Quick { nodes, len }));
+        }
+        match self {
+            List::Quick(q) => q,
+            List::Pack(_) => unreachable!("converted above"),
         }
     }
 
-    /// After removing: a quicklist that shrank to one node under half the limit goes back to
-    /// listpack (listTypeTryConvertQuicklist with `shrinking`).
-    fn after_shrink(&mut self, lim: Limit) {
-        if self.quick
-            && self.nodes.len() == 1
-            && lim.below_half(self.nodes[0].buf.len(), self.nodes[0].count)
-        {
-            self.quick = false;
+    /// Rebuilds the value from a node table after an edit, with Redis's encoding rules: a
+    /// "listpack" that grew past one node or past the limit becomes a "quicklist"; a
+    /// "quicklist" that shrank (when `shrinking`) to one node under half the limit becomes a
+    /// "listpack" again (listTypeTryConvertQuicklist).
+    fn from_nodes(mut nodes: VecDeque<Node>, quick: bool, lim: Limit, shrinking: bool) -> List {
+        nodes.retain(|n| n.count() > 0);
+        if nodes.is_empty() {
+            return List::default();
         }
+        let one = nodes.len() == 1;
+        let quick = if quick {
+            !(shrinking && one && lim.below_half(nodes[0].logical_size(), nodes[0].count()))
+        } else {
+            !one || lim.exceeds(nodes[0].logical_size(), nodes[0].count())
+        };
+        if quick {
+            let len = nodes.iter().map(Node::count).sum();
+            List::Quick(Box::new(Quick { nodes, len }))
+        } else {
+            List::Pack(nodes.pop_front().expect("one node"))
+        }
+    }
+
+    /// Runs `f` on the node table (a "listpack" list lends its node as a table of one),
+    /// then re-applies the encoding rules.
+    fn edit<R>(
+        &mut self,
+        lim: Limit,
+        shrinking: bool,
+        f: impl FnOnce(&mut VecDeque<Node>) -> R,
+    ) -> R {
+        let (mut nodes, quick) = match std::mem::take(self) {
+            List::Pack(n) => (VecDeque::from([n]), false),
+            List::Quick(q) => (q.nodes, true),
+        };
+        let r = f(&mut nodes);
+        *self = List::from_nodes(nodes, quick, lim, shrinking);
+        r
     }
 
     /// Pushes one element at `end`.
     pub fn push(&mut self, end: End, e: &[u8], lim: Limit) {
         let add = enc_size(e.len());
+        if let List::Pack(n) = self {
+            if n.count() == 0 {
+                *n = Node::with(e);
+                if lim.exceeds(add, 1) {
+                    // A single element past the limit is a quicklist on its own.
+                    self.make_quick();
+                }
+                return;
+            }
+            if !lim.exceeds(n.logical_size() + add, n.count() + 1) {
+                match end {
+                    End::Left => n.push_front(e),
+                    End::Right => n.push_back(e),
+                }
+                return;
+            }
+        }
+        let q = self.make_quick();
         let node = match end {
-            End::Left => self.nodes.front_mut(),
-            End::Right => self.nodes.back_mut(),
+            End::Left => q.nodes.front_mut(),
+            End::Right => q.nodes.back_mut(),
         };
         match node {
-            Some(n) if !lim.exceeds(n.buf.len() + add, n.count + 1) => match end {
+            Some(n) if !lim.exceeds(n.logical_size() + add, n.count() + 1) => match end {
                 End::Left => n.push_front(e),
                 End::Right => n.push_back(e),
             },
-            _ => {
-                if self.nodes.capacity() == 0 {
-                    // Most lists stay one node: do not let VecDeque round up to four.
-                    self.nodes.reserve_exact(1);
-                }
-                match end {
-                    End::Left => self.nodes.push_front(Node::with(e)),
-                    End::Right => self.nodes.push_back(Node::with(e)),
-                }
+            _ => match end {
+                End::Left => q.nodes.push_front(Node::with(e)),
+                End::Right => q.nodes.push_back(Node::with(e)),
+            },
+        }
+        q.len += 1;
+    }
+
+    /// Pushes `elems` one by one at `end` (LPUSH/RPUSH with several elements). When they
+    /// all go into a "listpack" list's node, its block grows once, to its final size.
+    pub fn push_all(&mut self, end: End, elems: &[&[u8]], lim: Limit) {
+        if let List::Pack(n) = self {
+            let np: usize = elems.iter().map(|e| e.len()).sum();
+            let nc: usize = elems
+                .iter()
+                .map(|e| crate::types::packbuf::varint_len(e.len()))
+                .sum();
+            if elems.len() > 1
+                && !lim.exceeds(n.logical_size() + np + 2 * nc, n.count() + elems.len())
+            {
+                n.reserve(end, np, nc);
             }
         }
-        self.len += 1;
-        self.after_grow(lim);
+        for e in elems {
+            self.push(end, e, lim);
+        }
     }
 
     /// Pops one element from `end`.
@@ -452,67 +366,79 @@ impl List {
     /// Pops up to `n` elements from `end`, calling `f` on each in popping order (for `Right`,
     /// from the tail backwards, as RPOP with a count replies). Returns how many were popped.
     pub fn pop_n(&mut self, end: End, n: usize, lim: Limit, mut f: impl FnMut(&[u8])) -> usize {
-        let n = n.min(self.len);
-        let mut left = n;
-        while left > 0 {
-            let node = match end {
-                End::Left => self.nodes.front_mut(),
-                End::Right => self.nodes.back_mut(),
-            }
-            .expect("list length out of sync with its nodes");
-            if node.count <= left {
-                left -= node.count;
-                let node = match end {
-                    End::Left => self.nodes.pop_front(),
-                    End::Right => self.nodes.pop_back(),
+        let n = n.min(self.len());
+        if n == 0 {
+            return 0;
+        }
+        match self {
+            List::Pack(node) => match end {
+                End::Left => node.pop_front(n, &mut f),
+                End::Right => node.pop_back(n, &mut f),
+            },
+            List::Quick(q) => {
+                let mut left = n;
+                while left > 0 {
+                    let node = match end {
+                        End::Left => q.nodes.front_mut(),
+                        End::Right => q.nodes.back_mut(),
+                    }
+                    .expect("list length out of sync with its nodes");
+                    let k = left.min(node.count());
+                    match end {
+                        End::Left => node.pop_front(k, &mut f),
+                        End::Right => node.pop_back(k, &mut f),
+                    }
+                    if node.count() == 0 {
+                        match end {
+                            End::Left => q.nodes.pop_front(),
+                            End::Right => q.nodes.pop_back(),
+                        };
+                    }
+                    left -= k;
                 }
-                .expect("node present");
-                match end {
-                    End::Left => node_for_each(&node, &mut f),
-                    End::Right => node_for_each_rev(&node, &mut f),
+                q.len -= n;
+                if q.nodes.is_empty() {
+                    *self = List::default();
+                } else if q.nodes.len() == 1
+                    && lim.below_half(q.nodes[0].logical_size(), q.nodes[0].count())
+                {
+                    let node = q.nodes.pop_front().expect("one node");
+                    *self = List::Pack(node);
                 }
-            } else {
-                match end {
-                    End::Left => node.drain_front(left, &mut f),
-                    End::Right => node.drain_back(left, &mut f),
-                }
-                left = 0;
             }
         }
-        self.len -= n;
-        if self.nodes.is_empty() {
-            self.nodes = VecDeque::new();
-            self.quick = false;
-        }
-        self.after_shrink(lim);
         n
     }
 
     /// The node holding element `i` (< len) and the element's position in it.
     fn locate(&self, i: usize) -> (usize, usize) {
-        if i < self.len / 2 {
+        let q = match self {
+            List::Pack(_) => return (0, i),
+            List::Quick(q) => q,
+        };
+        if i < q.len / 2 {
             let mut k = i;
-            for (ni, n) in self.nodes.iter().enumerate() {
-                if k < n.count {
+            for (ni, n) in q.nodes.iter().enumerate() {
+                if k < n.count() {
                     return (ni, k);
                 }
-                k -= n.count;
+                k -= n.count();
             }
         } else {
-            let mut k = self.len - 1 - i; // distance from the tail
-            for (ni, n) in self.nodes.iter().enumerate().rev() {
-                if k < n.count {
-                    return (ni, n.count - 1 - k);
+            let mut k = q.len - 1 - i; // distance from the tail
+            for (ni, n) in q.nodes.iter().enumerate().rev() {
+                if k < n.count() {
+                    return (ni, n.count() - 1 - k);
                 }
-                k -= n.count;
+                k -= n.count();
             }
         }
-        unreachable!("index {i} out of range for list of {}", self.len)
+        unreachable!("index {i} out of range for list of {}", q.len)
     }
 
     /// Resolves a Redis index (negative counts from the tail).
     fn index(&self, i: i64) -> Option<usize> {
-        let len = self.len as i64;
+        let len = self.len() as i64;
         let i = if i < 0 { len.checked_add(i)? } else { i };
         (0..len).contains(&i).then_some(i as usize)
     }
@@ -521,9 +447,7 @@ impl List {
     pub fn get(&self, i: i64) -> Option<&[u8]> {
         let i = self.index(i)?;
         let (ni, k) = self.locate(i);
-        let n = &self.nodes[ni];
-        let (s, len, _) = read_fwd(&n.buf, n.offset_of(k));
-        Some(&n.buf[s..s + len])
+        Some(self.node(ni).get(k))
     }
 
     /// LSET: replaces element `i`; false when the index is out of range.
@@ -531,51 +455,30 @@ impl List {
         self.prepare_grow(&[e], lim);
         let Some(i) = self.index(i) else { return false };
         let (ni, k) = self.locate(i);
-        let n = &mut self.nodes[ni];
-        let off = n.offset_of(k);
-        let next = read_fwd(&n.buf, off).2;
-        let enc = encoded(e);
-        if enc.len() > next - off {
-            grow(&mut n.buf, enc.len() - (next - off));
-        }
-        n.buf.splice(off..next, enc);
-        self.fix_node(ni, lim);
-        self.after_grow(lim);
-        self.after_shrink(lim);
+        self.edit(lim, true, |nodes| {
+            let old = std::mem::take(&mut nodes[ni]);
+            let mut elems: Vec<&[u8]> = old.iter().collect();
+            elems[k] = e;
+            replace_node(nodes, ni, &elems, lim);
+        });
         true
-    }
-
-    /// Splits node `ni` if it outgrew the limit.
-    fn fix_node(&mut self, ni: usize, lim: Limit) {
-        let n = &self.nodes[ni];
-        if n.count > 1 && lim.exceeds(n.buf.len(), n.count) {
-            let node = self.nodes.remove(ni).expect("node present");
-            for (j, part) in node.repack(lim).into_iter().enumerate() {
-                self.nodes.insert(ni + j, part);
-            }
-        }
     }
 
     /// LINSERT: inserts `e` before or after the first element equal to `pivot`. Returns false
     /// when there is no such element.
     pub fn insert(&mut self, pivot: &[u8], e: &[u8], after: bool, lim: Limit) -> bool {
         self.prepare_grow(&[e], lim);
-        for ni in 0..self.nodes.len() {
-            let n = &mut self.nodes[ni];
-            let mut p = 0;
-            while p < n.buf.len() {
-                let (s, len, next) = read_fwd(&n.buf, p);
-                if &n.buf[s..s + len] == pivot {
-                    n.insert_at(if after { next } else { p }, e);
-                    self.len += 1;
-                    self.fix_node(ni, lim);
-                    self.after_grow(lim);
-                    return true;
-                }
-                p = next;
-            }
-        }
-        false
+        let Some(at) = self.iter().position(|x| x == pivot) else {
+            return false;
+        };
+        let (ni, k) = self.locate(at);
+        self.edit(lim, false, |nodes| {
+            let old = std::mem::take(&mut nodes[ni]);
+            let mut elems: Vec<&[u8]> = old.iter().collect();
+            elems.insert(if after { k + 1 } else { k }, e);
+            replace_node(nodes, ni, &elems, lim);
+        });
+        true
     }
 
     /// LREM: removes up to `count` elements equal to `e` (all when 0), from the tail when
@@ -587,83 +490,55 @@ impl List {
         } else {
             count.unsigned_abs() as usize
         };
-        let mut removed = 0;
-        let order: Vec<usize> = if from_tail {
-            (0..self.nodes.len()).rev().collect()
-        } else {
-            (0..self.nodes.len()).collect()
-        };
-        for ni in order {
-            if left == 0 {
-                break;
-            }
-            let n = &mut self.nodes[ni];
-            // Byte ranges of the matching elements in this node, in order.
-            let mut hits: Vec<(usize, usize)> = Vec::new();
-            let mut p = 0;
-            while p < n.buf.len() {
-                let (s, len, next) = read_fwd(&n.buf, p);
-                if &n.buf[s..s + len] == e {
-                    hits.push((p, next));
-                }
-                p = next;
-            }
-            if hits.is_empty() {
-                continue;
-            }
-            let take = hits.len().min(left);
-            let hits = if from_tail {
-                &hits[hits.len() - take..]
+        let hits = |n: &Node| n.iter().filter(|x| *x == e).count();
+        if (0..self.node_count()).all(|i| hits(self.node(i)) == 0) {
+            return 0;
+        }
+        self.edit(lim, true, |nodes| {
+            let mut removed = 0;
+            let order: Vec<usize> = if from_tail {
+                (0..nodes.len()).rev().collect()
             } else {
-                &hits[..take]
+                (0..nodes.len()).collect()
             };
-            // Compact in place, skipping the removed ranges.
-            let mut w = hits[0].0;
-            for (j, &(_, hend)) in hits.iter().enumerate() {
-                let seg_end = hits.get(j + 1).map_or(n.buf.len(), |h| h.0);
-                n.buf.copy_within(hend..seg_end, w);
-                w += seg_end - hend;
+            for ni in order {
+                if left == 0 {
+                    break;
+                }
+                let found = hits(&nodes[ni]);
+                if found == 0 {
+                    continue;
+                }
+                let take = found.min(left);
+                // Which matches go: the first `take` (or the last, from the tail).
+                let skip = if from_tail { found - take } else { 0 };
+                let mut seen = 0;
+                let kept: Vec<&[u8]> = nodes[ni]
+                    .iter()
+                    .filter(|x| {
+                        if *x != e {
+                            return true;
+                        }
+                        seen += 1;
+                        seen <= skip || seen > skip + take
+                    })
+                    .collect();
+                nodes[ni] = Node::from_elems(kept.iter().copied());
+                left -= take;
+                removed += take;
             }
-            n.buf.truncate(w);
-            n.count -= take;
-            n.maybe_shrink();
-            left -= take;
-            removed += take;
-        }
-        if removed > 0 {
-            self.len -= removed;
-            self.nodes.retain(|n| n.count > 0);
-            self.merge_neighbours(lim);
-            if self.nodes.is_empty() {
-                self.nodes = VecDeque::new();
-                self.quick = false;
-            }
-            self.after_shrink(lim);
-        }
-        removed
-    }
-
-    /// Joins adjacent nodes whose union fits the limit, after removals in the middle.
-    fn merge_neighbours(&mut self, lim: Limit) {
-        let mut i = 0;
-        while i + 1 < self.nodes.len() {
-            let (a, b) = (&self.nodes[i], &self.nodes[i + 1]);
-            if !lim.exceeds(a.buf.len() + b.buf.len(), a.count + b.count) {
-                let b = self.nodes.remove(i + 1).expect("node present");
-                let a = &mut self.nodes[i];
-                a.buf.extend_from_slice(&b.buf);
-                a.count += b.count;
-            } else {
-                i += 1;
-            }
-        }
+            nodes.retain(|n| n.count() > 0);
+            merge_neighbours(nodes, lim);
+            removed
+        })
     }
 
     /// LTRIM: keeps only the inclusive range `start..=stop` (Redis index rules).
     pub fn trim(&mut self, start: i64, stop: i64, lim: Limit) {
-        let (ltrim, rtrim) = match clamp_range(self.len, start, stop) {
-            None => (self.len, 0),
-            Some((s, n)) => (s, self.len - s - n),
+        let len = self.len();
+        let (ltrim, rtrim) = match clamp_range(len, start, stop) {
+            None => (len, 0),
+            Some((s, n)) => (s, len - s - n),
         };
         self.pop_n(End::Left, ltrim, lim, |_| {});
         self.pop_n(End::Right, rtrim, lim, |_| {});
@@ -671,83 +546,65 @@ impl List {
 
     /// Elements from index `start` (< len) towards the tail.
     pub fn iter_from(&self, start: usize) -> Iter<'_> {
-        if start >= self.len {
+        if start >= self.len() {
             return Iter {
-                nodes: &self.nodes,
-                node: self.nodes.len(),
-                off: 0,
+                list: self,
+                node: 0,
+                at: Default::default(),
+                node_left: 0,
                 left: 0,
             };
         }
         let (ni, k) = self.locate(start);
+        let n = self.node(ni);
         Iter {
-            nodes: &self.nodes,
+            list: self,
             node: ni,
-            off: self.nodes[ni].offset_of(k),
-            left: self.len - start,
+            at: n.fwd_at(k),
+            node_left: n.count() - k,
+            left: self.len() - start,
         }
     }
 
     /// All elements, head to tail.
     pub fn iter(&self) -> Iter<'_> {
-        Iter {
-            nodes: &self.nodes,
-            node: 0,
-            off: 0,
-            left: self.len,
-        }
+        self.iter_from(0)
     }
 
     /// Elements from index `start` (< len) towards the head.
     pub fn iter_rev_from(&self, start: usize) -> RevIter<'_> {
-        if start >= self.len {
+        if start >= self.len() {
             return RevIter {
-                nodes: &self.nodes,
+                list: self,
                 node: 0,
-                end: 0,
+                at: Default::default(),
+                node_left: 0,
                 left: 0,
             };
         }
         let (ni, k) = self.locate(start);
-        let n = &self.nodes[ni];
-        let end = read_fwd(&n.buf, n.offset_of(k)).2;
         RevIter {
-            nodes: &self.nodes,
+            list: self,
             node: ni,
-            end,
+            at: self.node(ni).back_at(k),
+            node_left: k + 1,
             left: start + 1,
         }
     }
 
     /// All elements, tail to head.
     pub fn iter_rev(&self) -> RevIter<'_> {
-        match self.nodes.back() {
-            None => RevIter {
-                nodes: &self.nodes,
-                node: 0,
-                end: 0,
-                left: 0,
-            },
-            Some(n) => RevIter {
-                nodes: &self.nodes,
-                node: self.nodes.len() - 1,
-                end: n.buf.len(),
-                left: self.len,
-            },
-        }
+        self.iter_rev_from(self.len().wrapping_sub(1))
     }
 
     /// LPOS: indexes of elements equal to `e`. `rank` (non-zero) picks the first match to
     /// report (negative: searching from the tail), `count` how many to report (0 = all),
     /// `maxlen` how many elements to scan (0 = all).
     pub fn positions(&self, e: &[u8], rank: i64, count: usize, maxlen: usize) -> Vec<usize> {
+        let len = self.len();
         let skip = rank.unsigned_abs() as usize - 1;
         let want = if count == 0 { usize::MAX } else { count };
-        let scan = if maxlen == 0 {
-            self.len
-        } else {
-            maxlen.min(self.len)
-        };
+        let scan = if maxlen == 0 { len } else { maxlen.min(len) };
         let mut out = Vec::new();
         let mut matches = 0usize;
         let mut check = |i: usize, x: &[u8]| {
@@ -768,7 +625,7 @@ impl List {
             }
         } else {
             for (j, x) in self.iter_rev().take(scan).enumerate() {
-                if check(self.len - 1 - j, x) {
+                if check(len - 1 - j, x) {
                     break;
                 }
             }
@@ -777,51 +634,60 @@ impl List {
     }
 }
 
-fn node_for_each(n: &Node, f: &mut impl FnMut(&[u8])) {
-    let mut p = 0;
-    while p < n.buf.len() {
-        let (s, len, next) = read_fwd(&n.buf, p);
-        f(&n.buf[s..s + len]);
-        p = next;
+/// Replaces node `ni` by nodes holding `elems`, split to fit `lim`.
+fn replace_node(nodes: &mut VecDeque<Node>, ni: usize, elems: &[&[u8]], lim: Limit) {
+    let mut parts = VecDeque::new();
+    pack_nodes(elems, lim, &mut parts);
+    nodes.remove(ni);
+    for (j, part) in parts.into_iter().enumerate() {
+        nodes.insert(ni + j, part);
     }
 }
 
-fn node_for_each_rev(n: &Node, f: &mut impl FnMut(&[u8])) {
-    let mut end = n.buf.len();
-    while end > 0 {
-        let (start, s, len) = read_back(&n.buf, end);
-        f(&n.buf[s..s + len]);
-        end = start;
+/// Joins adjacent nodes whose union fits the limit, after removals in the middle.
+fn merge_neighbours(nodes: &mut VecDeque<Node>, lim: Limit) {
+    let mut i = 0;
+    while i + 1 < nodes.len() {
+        let (a, b) = (&nodes[i], &nodes[i + 1]);
+        if !lim.exceeds(a.logical_size() + b.logical_size(), a.count() + b.count()) {
+            let joined = Node::from_elems(a.iter().chain(b.iter()));
+            nodes[i] = joined;
+            nodes.remove(i + 1);
+        } else {
+            i += 1;
+        }
     }
 }
 
 /// Head-to-tail iterator over a list's elements.
 pub struct Iter<'a> {
-    nodes: &'a VecDeque<Node>,
+    list: &'a List,
     node: usize,
-    off: usize,
+    at: node::Fwd,
+    /// Elements left in the current node.
+    node_left: usize,
     left: usize,
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = &'a [u8];
 
+    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         if self.left == 0 {
             return None;
         }
-        loop {
-            let n = &self.nodes[self.node];
-            if self.off >= n.buf.len() {
-                self.node += 1;
-                self.off = 0;
-                continue;
-            }
-            let (s, len, next) = read_fwd(&n.buf, self.off);
-            self.off = next;
-            self.left -= 1;
-            return Some(&n.buf[s..s + len]);
+        if self.node_left == 0 {
+            self.node += 1;
+            let n = self.list.node(self.node);
+            self.at = n.front();
+            self.node_left = n.count();
         }
+        let (e, next) = self.list.node(self.node).next_fwd(self.at);
+        self.at = next;
+        self.node_left -= 1;
+        self.left -= 1;
+        Some(e)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -833,32 +699,32 @@ impl ExactSizeIterator for Iter<'_> {}
 
 /// Tail-to-head iterator over a list's elements.
 pub struct RevIter<'a> {
-    nodes: &'a VecDeque<Node>,
+    list: &'a List,
     node: usize,
-    /// End (exclusive) of the next element in `nodes[node]`.
-    end: usize,
+    at: node::Back,
+    node_left: usize,
     left: usize,
 }
 
 impl<'a> Iterator for RevIter<'a> {
     type Item = &'a [u8];
 
+    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         if self.left == 0 {
             return None;
         }
-        loop {
-            if self.end == 0 {
-                self.node -= 1;
-                self.end = self.nodes[self.node].buf.len();
-                continue;
-            }
-            let n = &self.nodes[self.node];
-            let (start, s, len) = read_back(&n.buf, self.end);
-            self.end = start;
-            self.left -= 1;
-            return Some(&n.buf[s..s + len]);
+        if self.node_left == 0 {
+            self.node -= 1;
+            let n = self.list.node(self.node);
+            self.at = n.back();
+            self.node_left = n.count();
         }
+        let (e, next) = self.list.node(self.node).next_back(self.at);
+        self.at = next;
+        self.node_left -= 1;
+        self.left -= 1;
+        Some(e)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -4,5 +4,6 @@
 
 pub mod hash;
 pub mod list;
+pub mod packbuf;
 pub mod set;
 pub mod zset;

@@ -18,6 +18,7 @@ use rand::Rng;
 
 use crate::hash_key;
 use crate::num::parse_i64;
+use crate::types::packbuf::{get_varint, put_varint, varint_len, PackBuf};
 
 /// The conversion thresholds (CONFIG set-max-intset-entries, set-max-listpack-entries,
 /// set-max-listpack-value), read by the caller when a command may grow or create a set.
@@ -72,20 +73,11 @@ impl Member<'_> {
 // ---------------------------------------------------------------------------------------
 
 /// Sorted distinct integers, little-endian, all of the same width (2, 4 or 8 bytes). The
-/// width only grows, as Redis's intset upgrades but never downgrades.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// width only grows, as Redis's intset upgrades but never downgrades; it is implied by the
+/// byte length and the count kept in the buffer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IntSet {
-    width: u8,
-    data: Vec<u8>,
-}
-
-impl Default for IntSet {
-    fn default() -> Self {
-        IntSet {
-            width: 2,
-            data: Vec::new(),
-        }
-    }
+    buf: PackBuf,
 }
 
 /// The narrowest intset width that holds `v`.
@@ -102,27 +94,31 @@ fn width_for(v: i64) -> u8 {
 impl IntSet {
     #[inline]
     pub fn len(&self) -> usize {
-        self.data.len() / self.width as usize
+        self.buf.count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.len() == 0
+    }
+
+    /// Bytes per member (2 while empty).
+    #[inline]
+    fn width(&self) -> usize {
+        match self.len() {
+            0 => 2,
+            n => self.buf.len() / n,
+        }
     }
 
     #[inline]
     pub fn get(&self, i: usize) -> i64 {
-        let w = self.width as usize;
-        let b = &self.data[i * w..i * w + w];
+        let w = self.width();
+        let b = &self.buf.bytes()[i * w..i * w + w];
         match w {
             2 => i16::from_le_bytes([b[0], b[1]]) as i64,
             4 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64,
             _ => i64::from_le_bytes(b.try_into().expect("8 bytes")),
         }
-    }
-
-    fn put(&mut self, i: usize, v: i64) {
-        let w = self.width as usize;
-        self.data[i * w..i * w + w].copy_from_slice(&v.to_le_bytes()[..w]);
     }
 
     /// Binary search: Ok(index) when present, Err(insertion point) otherwise.
@@ -140,42 +136,46 @@ impl IntSet {
     }
 
     pub fn contains(&self, v: i64) -> bool {
-        width_for(v) <= self.width && self.search(v).is_ok()
+        width_for(v) as usize <= self.width() && self.search(v).is_ok()
     }
 
     /// Adds `v`; false when already present. A value wider than the current width rewrites
     /// the array at the new width first.
     pub fn insert(&mut self, v: i64) -> bool {
-        let need = width_for(v);
-        if need > self.width {
+        let need = width_for(v) as usize;
+        if need > self.width() && !self.is_empty() {
             let old: Vec<i64> = self.iter().collect();
-            self.width = need;
-            self.data = Vec::with_capacity((old.len() + 1) * need as usize);
-            for x in old {
-                self.data
-                    .extend_from_slice(&x.to_le_bytes()[..need as usize]);
+            let mut bytes = Vec::with_capacity((old.len() + 1) * need);
+            for x in &old {
+                bytes.extend_from_slice(&x.to_le_bytes()[..need]);
             }
+            self.buf = PackBuf::from_bytes(&bytes, old.len());
         }
+        let w = if self.is_empty() {
+            need.max(2)
+        } else {
+            self.width()
+        };
         match self.search(v) {
             Ok(_) => false,
             Err(pos) => {
-                let w = self.width as usize;
-                let at = pos * w;
-                self.data
-                    .splice(at..at, v.to_le_bytes()[..w].iter().copied());
+                let n = self.len();
+                self.buf.splice(pos * w..pos * w, &v.to_le_bytes()[..w]);
+                self.buf.set_count(n + 1);
                 true
             }
         }
     }
 
     pub fn remove(&mut self, v: i64) -> bool {
-        if width_for(v) > self.width {
+        if width_for(v) as usize > self.width() {
             return false;
         }
         match self.search(v) {
             Ok(i) => {
-                let w = self.width as usize;
-                self.data.drain(i * w..i * w + w);
+                let (w, n) = (self.width(), self.len());
+                self.buf.remove(i * w..i * w + w);
+                self.buf.set_count(n - 1);
                 true
             }
             Err(_) => false,
@@ -196,15 +196,16 @@ impl IntSet {
 
     /// Keeps only the members at the positions where `keep` is true.
     fn retain_positions(&mut self, keep: &[bool]) {
-        let mut j = 0;
+        let w = self.width();
+        let mut bytes = Vec::with_capacity(self.buf.len());
+        let mut n = 0;
         for (i, &k) in keep.iter().enumerate() {
             if k {
-                let v = self.get(i);
-                self.put(j, v);
-                j += 1;
+                bytes.extend_from_slice(&self.buf.bytes()[i * w..i * w + w]);
+                n += 1;
             }
         }
-        self.data.truncate(j * self.width as usize);
+        self.buf = PackBuf::from_bytes(&bytes, n);
     }
 }
 
@@ -215,49 +216,40 @@ impl IntSet {
 /// Members in one buffer, each as a LEB128 length followed by the bytes, in insertion order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Pack {
-    data: Vec<u8>,
-    len: u32,
+    buf: PackBuf,
 }
 
 /// Reads the entry at `off`: (member, offset of the next entry).
 #[inline]
-fn pack_entry(data: &[u8], mut off: usize) -> (&[u8], usize) {
-    let mut n = 0usize;
-    let mut shift = 0;
-    loop {
-        let b = data[off];
-        off += 1;
-        n |= ((b & 0x7f) as usize) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
+fn pack_entry(data: &[u8], off: usize) -> (&[u8], usize) {
+    let (n, k) = get_varint(data, off);
+    let off = off + k;
     (&data[off..off + n], off + n)
 }
 
 impl Pack {
     #[inline]
     pub fn len(&self) -> usize {
-        self.len as usize
+        self.buf.count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     pub fn iter(&self) -> PackIter<'_> {
         PackIter {
-            data: &self.data,
+            data: self.buf.bytes(),
             off: 0,
         }
     }
 
     /// Byte range of the entry holding `v`.
     fn find(&self, v: &[u8]) -> Option<(usize, usize)> {
+        let data = self.buf.bytes();
         let mut off = 0;
-        while off < self.data.len() {
-            let (m, next) = pack_entry(&self.data, off);
+        while off < data.len() {
+            let (m, next) = pack_entry(data, off);
             if m == v {
                 return Some((off, next));
             }
@@ -270,25 +262,24 @@ impl Pack {
         self.find(v).is_some()
     }
 
-    /// Appends a member known to be absent. The buffer grows to the exact size, as a
-    /// listpack does: packs are small, and doubling would waste up to half of it.
+    /// Appends a member known to be absent.
     pub fn push(&mut self, v: &[u8]) {
-        self.data.reserve_exact(v.len() + 2);
-        let mut n = v.len();
-        while n >= 0x80 {
-            self.data.push((n as u8 & 0x7f) | 0x80);
-            n >>= 7;
-        }
-        self.data.push(n as u8);
-        self.data.extend_from_slice(v);
-        self.len += 1;
+        let n = self.len();
+        let at = self.buf.len();
+        let k = varint_len(v.len());
+        self.buf.splice_with(at..at, k + v.len(), |dst| {
+            put_varint(dst, v.len());
+            dst[k..].copy_from_slice(v);
+        });
+        self.buf.set_count(n + 1);
     }
 
     pub fn remove(&mut self, v: &[u8]) -> bool {
         match self.find(v) {
             Some((a, b)) => {
-                self.data.drain(a..b);
-                self.len -= 1;
+                let n = self.len();
+                self.buf.remove(a..b);
+                self.buf.set_count(n - 1);
                 true
             }
             None => false,
@@ -302,17 +293,19 @@ impl Pack {
 
     /// Keeps only the members at the positions where `keep` is true, in one pass.
     fn retain_positions(&mut self, keep: &[bool]) {
-        let mut out = Pack {
-            data: Vec::with_capacity(self.data.len()),
-            len: 0,
-        };
-        for (m, &k) in self.iter().zip(keep) {
+        let mut bytes = Vec::with_capacity(self.buf.len());
+        let mut n = 0;
+        let mut off = 0;
+        let data = self.buf.bytes();
+        for &k in keep {
+            let next = pack_entry(data, off).1;
             if k {
-                out.push(m);
+                bytes.extend_from_slice(&data[off..next]);
+                n += 1;
             }
+            off = next;
         }
-        out.data.shrink_to_fit();
-        *self = out;
+        self.buf = PackBuf::from_bytes(&bytes, n);
     }
 }
 
@@ -455,7 +448,8 @@ impl Table {
 enum Repr {
     Ints(IntSet),
     Pack(Pack),
-    Table(Table),
+    /// Boxed so that a set value stays 24 bytes.
+    Table(Box<Table>),
 }
 
 /// A set value.
@@ -520,7 +514,7 @@ impl Set {
         } else if size_hint <= lim.listpack_entries {
             Repr::Pack(Pack::default())
         } else {
-            Repr::Table(Table::with_capacity(size_hint))
+            Repr::Table(Box::new(Table::with_capacity(size_hint)))
         };
         Set { repr }
     }
@@ -548,10 +542,11 @@ impl Set {
     /// Heap bytes owned, for MEMORY USAGE.
     pub fn mem_usage(&self) -> usize {
         match &self.repr {
-            Repr::Ints(s) => s.data.capacity(),
-            Repr::Pack(p) => p.data.capacity(),
+            Repr::Ints(s) => s.buf.alloc_size(),
+            Repr::Pack(p) => p.buf.alloc_size(),
             Repr::Table(t) => {
-                t.items.capacity() * std::mem::size_of::<Box<[u8]>>()
+                std::mem::size_of::<Table>()
+                    + t.items.capacity() * std::mem::size_of::<Box<[u8]>>()
                     + t.index.capacity() * (std::mem::size_of::<u32>() + 1)
                     // Allocations are rounded up to 8 bytes.
                     + t.bytes
@@ -583,7 +578,7 @@ impl Set {
         for m in self.iter() {
             m.with_bytes(|b| t.insert(b));
         }
-        self.repr = Repr::Table(t);
+        self.repr = Repr::Table(Box::new(t));
     }
 
     /// Rebuilds the members as a pack.
@@ -606,6 +601,52 @@ impl Set {
         };
         if convert {
             self.convert_to_table(size_hint);
+        }
+    }
+
+    /// SADD: adds `members`, returns how many were new. A compact representation that can
+    /// take them all grows once, to an upper bound, then moves to its final size class.
+    pub fn add_many(&mut self, members: &[&[u8]], lim: &Limits) -> usize {
+        self.reserve_members(members, lim);
+        let added = members.iter().filter(|m| self.add(m, lim)).count();
+        match &mut self.repr {
+            Repr::Pack(p) => p.buf.fit(),
+            Repr::Ints(s) => s.buf.fit(),
+            Repr::Table(_) => {}
+        }
+        added
+    }
+
+    /// Makes room in a compact representation for `members` about to be added, so its
+    /// buffer grows once. A no-op when they would not all fit.
+    fn reserve_members(&mut self, members: &[&[u8]], lim: &Limits) {
+        if members.len() < 2 {
+            return;
+        }
+        match &mut self.repr {
+            Repr::Pack(p)
+                if p.len() + members.len() <= lim.listpack_entries
+                    && members.iter().all(|m| m.len() <= lim.listpack_value) =>
+            {
+                let bytes = members.iter().map(|m| varint_len(m.len()) + m.len()).sum();
+                p.buf.reserve(bytes);
+            }
+            Repr::Ints(s)
+                if s.len() + members.len() <= lim.intset_max()
+                    && members.iter().all(|m| parse_i64(m).is_some()) =>
+            {
+                let w = members
+                    .iter()
+                    .filter_map(|m| parse_i64(m))
+                    .map(|n| width_for(n) as usize)
+                    .max()
+                    .unwrap_or(2)
+                    .max(s.width());
+                if w == s.width() {
+                    s.buf.reserve(members.len() * w);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -862,14 +903,9 @@ impl Set {
         self.repr = Repr::Ints(s);
     }
 
-    /// Trims spare capacity (after building a result set).
-    pub fn shrink_to_fit(&mut self) {
-        match &mut self.repr {
-            Repr::Ints(s) => s.data.shrink_to_fit(),
-            Repr::Pack(p) => p.data.shrink_to_fit(),
-            Repr::Table(_) => {}
-        }
-    }
+    /// Trims spare capacity (after building a result set): packed buffers already grow by
+    /// allocator size classes only, so there is nothing to trim.
+    pub fn shrink_to_fit(&mut self) {}
 }
 
 // ---------------------------------------------------------------------------------------
@@ -998,11 +1034,11 @@ mod tests {
         assert!(s.insert(5));
         assert!(s.insert(-3));
         assert!(!s.insert(5));
-        assert_eq!(s.width, 2);
+        assert_eq!(s.width(), 2);
         assert!(s.insert(100_000));
-        assert_eq!(s.width, 4);
+        assert_eq!(s.width(), 4);
         assert!(s.insert(i64::MIN));
-        assert_eq!(s.width, 8);
+        assert_eq!(s.width(), 8);
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![i64::MIN, -3, 5, 100_000]);
         assert!(s.contains(100_000));
         assert!(s.remove(-3));
@@ -1165,12 +1201,18 @@ mod tests {
 
     proptest! {
         #[test]
-        fn matches_model(ops in proptest::collection::vec((0u8..3, 0u32..300, any::<bool>()), 1..600)) {
+        fn matches_model(ops in proptest::collection::vec((0u8..3, 0u32..300, 0u8..4), 1..600)) {
             let mut s = Set::default();
             let mut model = BTreeSet::new();
             let small = Limits { intset_entries: 40, listpack_entries: 20, listpack_value: 8 };
-            for (op, v, as_int) in ops {
-                let m = if as_int { v.to_string().into_bytes() } else { format!("s{v}").into_bytes() };
+            for (op, v, kind) in ops {
+                // Small integers, integers needing 4 and 8 bytes in an intset, strings.
+                let m = match kind {
+                    0 => (v as i64 - 150).to_string().into_bytes(),
+                    1 => (v as i64 * 1_000_003 - 150_000_000).to_string().into_bytes(),
+                    2 => (v as i64 * 10_000_000_019 - 1_500_000_000_000).to_string().into_bytes(),
+                    _ => format!("s{v}").into_bytes(),
+                };
                 match op {
                     0 => prop_assert_eq!(s.add(&m, &small), model.insert(m.clone())),
                     1 => prop_assert_eq!(s.remove(&m), model.remove(&m)),
@@ -1181,5 +1223,39 @@ mod tests {
             let got: BTreeSet<Vec<u8>> = s.iter().map(|m| m.to_vec()).collect();
             prop_assert_eq!(got, model);
         }
+    }
+
+    #[test]
+    fn compact_sizes() {
+        // A set value is 24 bytes, so an Object fits the allocator's 32-byte class.
+        assert!(std::mem::size_of::<Set>() <= 24);
+        // 100 members of 16 bytes: 17 bytes each plus the 8-byte header in one 1,792-byte
+        // block, whatever order they arrive in.
+        let mut s = Set::new_pack();
+        for i in 0..100 {
+            s.add(format!("m{i:015}").as_bytes(), &lim());
+        }
+        assert_eq!(s.encoding(), "listpack");
+        assert_eq!(s.mem_usage(), 1792);
+        let mut ints = Set::default();
+        for i in 0..100 {
+            ints.add(i.to_string().as_bytes(), &lim());
+        }
+        assert_eq!(ints.encoding(), "intset");
+        assert_eq!(ints.mem_usage(), 224);
+        // SADD with all members at once (some repeated): one upper-bound reservation, then
+        // the block of the final size.
+        let members: Vec<String> = (0..110).map(|i| format!("m{:015}", i % 100)).collect();
+        let refs: Vec<&[u8]> = members.iter().map(|m| m.as_bytes()).collect();
+        let mut s = Set::new_pack();
+        assert_eq!(s.add_many(&refs, &lim()), 100);
+        assert_eq!(s.mem_usage(), 1792);
+        let refs: Vec<&[u8]> = vec![b"1", b"70000", b"2", b"1"];
+        let mut ints = Set::default();
+        assert_eq!(ints.add_many(&refs, &lim()), 3);
+        assert_eq!(
+            sorted(&ints),
+            [b"1".to_vec(), b"2".to_vec(), b"70000".to_vec()]
+        );
     }
 }

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 
 use crate::hash_key;
+use crate::types::packbuf::PackBuf;
 
 /// Owned (member, score) pairs, as returned by pops and copies.
 pub type Elements = Vec<(Vec<u8>, f64)>;
@@ -46,14 +47,14 @@ impl Default for Limits {
 #[derive(Clone)]
 pub enum ZSet {
     /// The compact encoding; see the module docs for the entry layout.
-    Packed(Vec<u8>),
+    Packed(PackBuf),
     /// The large encoding; boxed so that the enum stays as small as a `Vec`.
     Sorted(Box<Sorted>),
 }
 
 impl Default for ZSet {
     fn default() -> Self {
-        ZSet::Packed(Vec::new())
+        ZSet::Packed(PackBuf::new())
     }
 }
 
@@ -382,15 +383,15 @@ fn packed_position(buf: &[u8], rank: usize) -> (usize, Option<f64>) {
 
 /// Replaces the entries in bytes `start..end` by `insert` (if any), where `prev` is the
 /// score before `start` and `end_prev` the score before `end`; the entry at `end` is
-/// re-encoded against its new predecessor. Grows the buffer exactly, shrinks it when
-/// mostly empty.
+/// re-encoded against its new predecessor. `added` is the change in the element count.
 fn packed_replace(
-    buf: &mut Vec<u8>,
+    buf: &mut PackBuf,
     start: usize,
     end: usize,
     prev: Option<f64>,
     end_prev: Option<f64>,
     insert: Option<(&[u8], f64)>,
+    added: isize,
 ) {
     let mut repl = Vec::with_capacity(32);
     let mut last = prev;
@@ -400,16 +401,13 @@ fn packed_replace(
     }
     let mut tail = end;
     if end < buf.len() {
-        let (m, s, next) = unpack_at(buf, end, end_prev);
+        let (m, s, next) = unpack_at(buf.bytes(), end, end_prev);
         pack_entry(&mut repl, m, s, last);
         tail = next;
     }
-    let grow = repl.len().saturating_sub(tail - start);
-    buf.reserve_exact(grow);
-    buf.splice(start..tail, repl);
-    if buf.capacity() > 2 * buf.len() + 64 {
-        buf.shrink_to_fit();
-    }
+    let count = buf.count() as isize + added;
+    buf.splice(start..tail, &repl);
+    buf.set_count(count as usize);
 }
 
 // ---------------------------------------------------------------------------
@@ -429,6 +427,10 @@ pub struct Sorted {
     chunks: Vec<Vec<(f64, Arc<[u8]>)>>,
     /// Fenwick tree over `chunks[i].len()`.
     fenwick: Vec<usize>,
+    /// The score of each chunk's last element, densely: finding a chunk by score is a
+    /// binary search over this array (a few cache lines) instead of one cache miss per
+    /// probe into the chunks themselves. Members are looked at only on equal scores.
+    maxs: Vec<f64>,
     len: usize,
 }
 
@@ -439,8 +441,15 @@ impl Sorted {
             .map(|e| e.1)
     }
 
-    /// Rebuilds the Fenwick tree after chunks were split, merged or removed.
+    /// Rebuilds the Fenwick tree and the chunk maxima after chunks were split, merged or
+    /// removed.
     fn rebuild_fenwick(&mut self) {
+        self.maxs.clear();
+        self.maxs.extend(
+            self.chunks
+                .iter()
+                .map(|c| c.last().expect("chunks are non-empty").0),
+        );
         let n = self.chunks.len();
         self.fenwick.clear();
         self.fenwick.extend(self.chunks.iter().map(|c| c.len()));
@@ -487,6 +496,41 @@ impl Sorted {
         (pos, rem)
     }
 
+    /// The first chunk whose last element is at or after (`score`, `member`) in the order
+    /// (`chunks.len()` when none): maxima first, members only among equal maxima.
+    fn chunk_at_or_after(&self, score: f64, member: &[u8]) -> usize {
+        let lo = self.maxs.partition_point(|&x| x < score);
+        if lo == self.maxs.len() || self.maxs[lo] != score {
+            return lo;
+        }
+        let hi = lo + self.maxs[lo..].partition_point(|&x| x <= score);
+        lo + self.chunks[lo..hi].partition_point(|c| {
+            let (s, m) = c.last().expect("non-empty");
+            cmp_elem(*s, m, score, member) == Ordering::Less
+        })
+    }
+
+    /// Number of elements before (`score`, `member`) in the order.
+    fn rank_of(&self, score: f64, member: &[u8]) -> usize {
+        let ci = self.chunk_at_or_after(score, member);
+        if ci == self.chunks.len() {
+            return self.len;
+        }
+        self.prefix(ci)
+            + self.chunks[ci]
+                .partition_point(|(s, m)| cmp_elem(*s, m, score, member) == Ordering::Less)
+    }
+
+    /// Number of elements whose score satisfies `before`, which holds on a prefix of the
+    /// order and depends on the score only (score ranges): never looks at a member.
+    fn count_before_score(&self, before: impl Fn(f64) -> bool) -> usize {
+        let ci = self.maxs.partition_point(|&x| before(x));
+        if ci == self.chunks.len() {
+            return self.len;
+        }
+        self.prefix(ci) + self.chunks[ci].partition_point(|(s, _)| before(*s))
+    }
+
     /// Number of elements for which the monotone `before` holds (a prefix of the order).
     fn count_before(&self, before: &impl Fn(f64, &[u8]) -> bool) -> usize {
         let ci = self.chunks.partition_point(|c| {
@@ -510,11 +554,7 @@ impl Sorted {
             return;
         }
         let ci = self
-            .chunks
-            .partition_point(|c| {
-                let (s, m) = c.last().expect("non-empty");
-                cmp_elem(*s, m, score, &member) == Ordering::Less
-            })
+            .chunk_at_or_after(score, &member)
             .min(self.chunks.len() - 1);
         let chunk = &mut self.chunks[ci];
         let at = chunk.partition_point(|(s, m)| cmp_elem(*s, m, score, &member) == Ordering::Less);
@@ -525,20 +565,23 @@ impl Sorted {
             self.chunks.insert(ci + 1, tail);
             self.rebuild_fenwick();
         } else {
+            if at + 1 == chunk.len() {
+                self.maxs[ci] = score;
+            }
             self.fenwick_add(ci, 1);
         }
     }
 
     /// Removes an element known to be in the order.
     fn order_remove(&mut self, member: &[u8], score: f64) {
-        let ci = self.chunks.partition_point(|c| {
-            let (s, m) = c.last().expect("non-empty");
-            cmp_elem(*s, m, score, member) == Ordering::Less
-        });
+        let ci = self.chunk_at_or_after(score, member);
         let chunk = &mut self.chunks[ci];
         let at = chunk.partition_point(|(s, m)| cmp_elem(*s, m, score, member) == Ordering::Less);
         debug_assert!(&*chunk[at].1 == member);
         chunk.remove(at);
+        if let Some(last) = chunk.last() {
+            self.maxs[ci] = last.0;
+        }
         self.len -= 1;
         self.after_shrink(ci, 1);
     }
@@ -664,6 +707,21 @@ impl Sorted {
         self.rebuild_fenwick();
     }
 
+    /// Checks the indexes against the chunks (tests).
+    #[cfg(test)]
+    fn check_index(&self) {
+        let lasts: Vec<f64> = self.chunks.iter().map(|c| c.last().unwrap().0).collect();
+        assert_eq!(self.maxs, lasts);
+        let mut sum = 0;
+        for (i, c) in self.chunks.iter().enumerate() {
+            assert!(!c.is_empty());
+            assert_eq!(self.prefix(i), sum);
+            sum += c.len();
+        }
+        assert_eq!(sum, self.len);
+        assert_eq!(self.map.len(), self.len);
+    }
+
     fn mem_usage(&self) -> usize {
         let member_bytes: usize = self.map.iter().map(|e| e.0.len() + 16).sum();
         self.map.capacity() * (std::mem::size_of::<(Arc<[u8]>, f64)>() + 1)
@@ -692,7 +750,7 @@ impl ZSet {
     /// whose first member is `value_len_hint` bytes long.
     pub fn with_hint(size_hint: usize, value_len_hint: usize, limits: Limits) -> ZSet {
         if size_hint <= limits.max_entries && value_len_hint <= limits.max_value {
-            ZSet::Packed(Vec::new())
+            ZSet::Packed(PackBuf::new())
         } else {
             ZSet::Sorted(Box::default())
         }
@@ -711,8 +769,7 @@ impl ZSet {
                 pack_entry(&mut buf, m, *s, prev);
                 prev = Some(*s);
             }
-            buf.shrink_to_fit();
-            ZSet::Packed(buf)
+            ZSet::Packed(PackBuf::from_bytes(&buf, items.len()))
         } else {
             let mut z = Sorted::default();
             z.map.reserve(items.len(), |e| hash_key(&e.0));
@@ -735,14 +792,14 @@ impl ZSet {
     /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
-            ZSet::Packed(b) => packed_iter(b).count(),
+            ZSet::Packed(b) => b.count(),
             ZSet::Sorted(z) => z.len,
         }
     }
 
     pub fn is_empty(&self) -> bool {
         match self {
-            ZSet::Packed(b) => b.is_empty(),
+            ZSet::Packed(b) => b.count() == 0,
             ZSet::Sorted(z) => z.len == 0,
         }
     }
@@ -750,7 +807,7 @@ impl ZSet {
     /// Heap bytes owned, for MEMORY USAGE.
     pub fn mem_usage(&self) -> usize {
         match self {
-            ZSet::Packed(b) => b.capacity(),
+            ZSet::Packed(b) => b.alloc_size(),
             ZSet::Sorted(z) => z.mem_usage(),
         }
     }
@@ -771,9 +828,36 @@ impl ZSet {
         }
     }
 
+    /// Makes room in a packed set for the members about to be added (ZADD with several
+    /// pairs), so its buffer grows once; a no-op when they would not all fit.
+    pub fn reserve_members(&mut self, members: &[&[u8]], limits: Limits) {
+        if let ZSet::Packed(buf) = self {
+            if members.len() > 1
+                && buf.count() + members.len() <= limits.max_entries
+                && members.iter().all(|m| m.len() <= limits.max_value)
+            {
+                // An upper bound: header, 8-byte score, member length varint, member. The
+                // caller moves the buffer to its final size class with [`ZSet::fit`].
+                let bytes: usize = members
+                    .iter()
+                    .map(|m| 9 + crate::types::packbuf::varint_len(m.len()) + m.len())
+                    .sum();
+                buf.reserve(bytes);
+            }
+        }
+    }
+
+    /// Moves a packed set to the block size class of its contents (after a batch that
+    /// reserved an upper bound).
+    pub fn fit(&mut self) {
+        if let ZSet::Packed(buf) = self {
+            buf.fit();
+        }
+    }
+
     fn convert_to_sorted(&mut self) {
         if let ZSet::Packed(buf) = self {
-            let items: Vec<(Vec<u8>, f64)> = packed_iter(buf)
+            let items: Vec<(Vec<u8>, f64)> = packed_iter(buf.bytes())
                 .map(|e| (e.member.to_vec(), e.score))
                 .collect();
             // Force the large encoding whatever the size.
@@ -792,7 +876,9 @@ impl ZSet {
     /// The score of `member`.
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSet::Packed(b) => packed_iter(b).find(|e| e.member == member).map(|e| e.score),
+            ZSet::Packed(b) => packed_iter(b.bytes())
+                .find(|e| e.member == member)
+                .map(|e| e.score),
             ZSet::Sorted(z) => z.score(member),
         }
     }
@@ -802,18 +888,12 @@ impl ZSet {
     pub fn insert(&mut self, member: &[u8], score: f64, limits: Limits) -> Option<f64> {
         debug_assert!(!score.is_nan());
         if let ZSet::Packed(buf) = self {
-            let mut found = None;
-            let mut count = 0;
-            for e in packed_iter(buf) {
-                count += 1;
-                if e.member == member {
-                    found = Some(e);
-                }
-            }
+            let count = buf.count();
+            let found = packed_iter(buf.bytes()).find(|e| e.member == member);
             match found.map(|e| (e.off, e.next, e.prev, e.score)) {
                 Some((_, _, _, s)) if s.to_bits() == score.to_bits() => return Some(s),
                 Some((off, next, prev, s)) => {
-                    packed_replace(buf, off, next, prev, Some(s), None);
+                    packed_replace(buf, off, next, prev, Some(s), None, -1);
                     Self::packed_insert(buf, member, score);
                     return Some(s);
                 }
@@ -832,10 +912,10 @@ impl ZSet {
 
     /// Inserts a new entry at its place, growing the buffer exactly (Redis reallocates a
     /// listpack per insertion too; the allocator's size classes absorb most of it).
-    fn packed_insert(buf: &mut Vec<u8>, member: &[u8], score: f64) {
+    fn packed_insert(buf: &mut PackBuf, member: &[u8], score: f64) {
         let mut last = None;
         let mut at = (buf.len(), None);
-        for e in packed_iter(buf) {
+        for e in packed_iter(buf.bytes()) {
             if cmp_elem(e.score, e.member, score, member) == Ordering::Greater {
                 at = (e.off, e.prev);
                 break;
@@ -847,16 +927,16 @@ impl ZSet {
         } else {
             at
         };
-        packed_replace(buf, off, off, prev, prev, Some((member, score)));
+        packed_replace(buf, off, off, prev, prev, Some((member, score)), 1);
     }
 
     /// Removes `member`; returns its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match self {
             ZSet::Packed(buf) => {
-                let e = packed_iter(buf).find(|e| e.member == member)?;
+                let e = packed_iter(buf.bytes()).find(|e| e.member == member)?;
                 let (off, next, prev, s) = (e.off, e.next, e.prev, e.score);
-                packed_replace(buf, off, next, prev, Some(s), None);
+                packed_replace(buf, off, next, prev, Some(s), None, -1);
                 Some(s)
             }
             ZSet::Sorted(z) => z.remove(member),
@@ -866,16 +946,13 @@ impl ZSet {
     /// 0-based rank of `member` in ascending order (descending with `rev`), with its score.
     pub fn rank(&self, member: &[u8], rev: bool) -> Option<(usize, f64)> {
         let (r, s) = match self {
-            ZSet::Packed(b) => packed_iter(b)
+            ZSet::Packed(b) => packed_iter(b.bytes())
                 .enumerate()
                 .find(|(_, e)| e.member == member)
                 .map(|(i, e)| (i, e.score))?,
             ZSet::Sorted(z) => {
                 let s = z.score(member)?;
-                (
-                    z.count_before(&|s2, m2| cmp_elem(s2, m2, s, member) == Ordering::Less),
-                    s,
-                )
+                (z.rank_of(s, member), s)
             }
         };
         Some(if rev { (self.len() - 1 - r, s) } else { (r, s) })
@@ -885,7 +962,7 @@ impl ZSet {
     /// prefix of the order and false after it (a partition point).
     pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
         match self {
-            ZSet::Packed(b) => packed_iter(b)
+            ZSet::Packed(b) => packed_iter(b.bytes())
                 .take_while(|e| before(e.score, e.member))
                 .count(),
             ZSet::Sorted(z) => z.count_before(&before),
@@ -896,6 +973,11 @@ impl ZSet {
     pub fn score_ranks(&self, r: &ScoreRange) -> (usize, usize) {
         if r.is_empty() {
             return (0, 0);
+        }
+        if let ZSet::Sorted(z) = self {
+            let start = z.count_before_score(|s| !r.gte_min(s));
+            let end = z.count_before_score(|s| r.lte_max(s) || !r.gte_min(s));
+            return (start, end.max(start));
         }
         let start = self.count_before(|s, _| !r.gte_min(s));
         let end = self.count_before(|s, _| r.lte_max(s) || !r.gte_min(s));
@@ -922,7 +1004,7 @@ impl ZSet {
         }
         match self {
             ZSet::Packed(b) => {
-                let it = packed_iter(b).skip(start).take(end - start);
+                let it = packed_iter(b.bytes()).skip(start).take(end - start);
                 if rev {
                     let items: Vec<(&[u8], f64)> = it.map(|e| (e.member, e.score)).collect();
                     for (m, s) in items.into_iter().rev() {
@@ -960,9 +1042,9 @@ impl ZSet {
         }
         match self {
             ZSet::Packed(buf) => {
-                let (a, a_prev) = packed_position(buf, start);
-                let (b, b_prev) = packed_position(buf, end);
-                packed_replace(buf, a, b, a_prev, b_prev, None);
+                let (a, a_prev) = packed_position(buf.bytes(), start);
+                let (b, b_prev) = packed_position(buf.bytes(), end);
+                packed_replace(buf, a, b, a_prev, b_prev, None, -((end - start) as isize));
             }
             ZSet::Sorted(z) => z.remove_ranks(start, end),
         }
@@ -1165,6 +1247,9 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(z.len(), model.len());
+                if let ZSet::Sorted(s) = &z {
+                    s.check_index();
+                }
             }
             let v = sorted(&model);
             prop_assert_eq!(z.to_vec(), v.clone());
@@ -1178,6 +1263,32 @@ mod tests {
             let expect: Vec<_> = v.iter().enumerate().filter(|(_, e)| r.gte_min(e.1) && r.lte_max(e.1)).map(|(i, _)| i).collect();
             prop_assert_eq!((a..b).collect::<Vec<_>>(), expect);
         }
+    }
+
+    #[test]
+    fn compact_sizes() {
+        assert!(std::mem::size_of::<ZSet>() <= 24);
+        // 100 members of 16 bytes with scores 0..99: 17 bytes each (the score is implied by
+        // the previous one) in one 1,792-byte block; the count is kept, not counted.
+        let mut z = ZSet::new();
+        for i in 0..100 {
+            z.insert(format!("m{i:015}").as_bytes(), i as f64, Limits::default());
+        }
+        assert_eq!(z.encoding(), "listpack");
+        assert_eq!(z.len(), 100);
+        assert_eq!(z.mem_usage(), 1792);
+        // ZADD with all pairs: reserve an upper bound, add, fit.
+        let members: Vec<String> = (0..100).map(|i| format!("m{i:015}")).collect();
+        let refs: Vec<&[u8]> = members.iter().map(|m| m.as_bytes()).collect();
+        let mut z2 = ZSet::new();
+        z2.reserve_members(&refs, Limits::default());
+        assert!(z2.mem_usage() > 1792);
+        for (i, m) in refs.iter().enumerate() {
+            z2.insert(m, i as f64, Limits::default());
+        }
+        z2.fit();
+        assert_eq!(z2.mem_usage(), 1792);
+        assert_eq!(z2, z);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! Every lookup goes through [`lookup_hash`], which purges the hash's expired fields first
 //! (deleting the key if nothing is left), so no command ever sees an expired field.
 
+use std::borrow::Cow;
+
 use cinnabar_engine::entry::ValueRef;
 use cinnabar_engine::glob::glob_match;
 use cinnabar_engine::num::{self, IncrFloatError};
@@ -13,7 +15,7 @@ use cinnabar_engine::{Db, Entry, Error, NewValue, Object, Result};
 use cinnabar_resp::reply::Protocol;
 use cinnabar_resp::ReplyBuf;
 
-use super::{clock, int_arg, is};
+use super::{clock, int_arg, is, Look};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -74,10 +76,11 @@ fn hash_ref(db: &Db, slot: usize) -> &Hash {
 /// Finds a hash key: Ok(None) if missing, WRONGTYPE for another type. Expired fields are
 /// removed first, and a hash left empty by that is deleted and reported missing, so a
 /// command never observes an expired field nor an empty hash.
-fn lookup_hash(db: &mut Db, h: u64, key: &[u8], now: i64) -> Result<Option<usize>> {
-    let Some(slot) = super::lookup_kind(db, h, key, now, is_hash)? else {
+fn lookup_hash(db: &mut Db, h: u64, key: &[u8], look: Look, read: bool) -> Result<Option<usize>> {
+    let Some(slot) = look.find(db, h, key, read, is_hash)? else {
         return Ok(None);
     };
+    let now = look.now;
     let purged = if db.aof_expired_log.is_some() {
         // The append-only file is on: it logs each expired field as HDEL.
         let mut dead = Vec::new();
@@ -97,8 +100,9 @@ fn lookup_hash(db: &mut Db, h: u64, key: &[u8], now: i64) -> Result<Option<usize
 
 /// Like [`lookup_hash`], creating an empty hash when the key is missing. The caller must
 /// add a field (or delete the key) before returning.
-fn lookup_or_create(db: &mut Db, h: u64, key: &[u8], now: i64) -> Result<usize> {
-    match lookup_hash(db, h, key, now)? {
+fn lookup_or_create(db: &mut Db, h: u64, key: &[u8], look: Look) -> Result<usize> {
+    let now = look.now;
+    match lookup_hash(db, h, key, look, false)? {
         Some(slot) => Ok(slot),
         None => Ok(db.insert_new(
             h,
@@ -114,10 +118,11 @@ fn lookup_or_create(db: &mut Db, h: u64, key: &[u8], now: i64) -> Result<usize> 
 
 /// The listpack thresholds from the configuration.
 fn limits(ctx: &Ctx) -> Limits {
-    let cfg = &ctx.server.config;
+    let [entries, value] = &ctx.server.config.live.hash_limits;
+    let get = |x: &std::sync::atomic::AtomicU64| x.load(std::sync::atomic::Ordering::Relaxed);
     Limits {
-        max_entries: cfg.get_i64("hash-max-listpack-entries").max(0) as usize,
-        max_value: cfg.get_i64("hash-max-listpack-value").max(0) as usize,
+        max_entries: get(entries) as usize,
+        max_value: get(value) as usize,
     }
 }
 
@@ -134,20 +139,17 @@ fn remove_if_empty(db: &mut Db, slot: usize) {
 /// handler, told apart by name as Redis does) answers OK. An odd argument count is an arity
 /// error, checked before the key.
 fn hset(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
     if !ctx.args.len().is_multiple_of(2) {
         return Err(Error::WrongArity(
             String::from_utf8_lossy(ctx.arg(0)).to_lowercase(),
         ));
     }
     let lim = limits(ctx);
-    let (key, now) = (ctx.arg(1), ctx.now);
+    let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
-    let slot = lookup_or_create(db, h, key, now)?;
-    let hash = hash_mut(db, slot);
-    let mut created = 0;
-    for pair in ctx.args[2..].chunks_exact(2) {
-        created += hash.set(pair[0], pair[1], lim) as i64;
-    }
+    let slot = lookup_or_create(db, h, key, look)?;
+    let created = hash_mut(db, slot).set_many(&ctx.args[2..], lim) as i64;
     if is(ctx.arg(0), "hmset") {
         ctx.out.ok();
     } else {
@@ -157,12 +159,14 @@ fn hset(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn hsetnx(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
     let lim = limits(ctx);
-    let (key, field, value, now) = (ctx.arg(1), ctx.arg(2), ctx.arg(3), ctx.now);
+    let (key, field, value) = (ctx.arg(1), ctx.arg(2), ctx.arg(3));
     let (db, h) = crate::key_db!(ctx, key);
-    let slot = lookup_or_create(db, h, key, now)?;
+    let slot = lookup_or_create(db, h, key, look)?;
     let hash = hash_mut(db, slot);
     if hash.contains(field) {
+        ctx.unchanged_arg(1);
         ctx.out.integer(0);
     } else {
         hash.set(field, value, lim);
@@ -172,9 +176,10 @@ fn hsetnx(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn hdel(ctx: &mut Ctx) -> Result<()> {
-    let (key, now) = (ctx.arg(1), ctx.now);
+    let look = Look::new(ctx);
+    let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
-    let Some(slot) = lookup_hash(db, h, key, now)? else {
+    let Some(slot) = lookup_hash(db, h, key, look, false)? else {
         ctx.out.integer(0);
         return Ok(());
     };
@@ -189,6 +194,9 @@ fn hdel(ctx: &mut Ctx) -> Result<()> {
         }
     }
     remove_if_empty(db, slot);
+    if deleted == 0 {
+        ctx.unchanged_arg(1);
+    }
     ctx.out.integer(deleted);
     Ok(())
 }
@@ -198,9 +206,10 @@ fn hdel(ctx: &mut Ctx) -> Result<()> {
 // ---------------------------------------------------------------------------------------
 
 fn hget(ctx: &mut Ctx) -> Result<()> {
-    let (key, field, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
+    let look = Look::new(ctx);
+    let (key, field) = (ctx.arg(1), ctx.arg(2));
     let (db, h) = crate::key_db!(ctx, key);
-    match lookup_hash(db, h, key, now)?.and_then(|s| hash_ref(db, s).get(field)) {
+    match lookup_hash(db, h, key, look, true)?.and_then(|s| hash_ref(db, s).get(field)) {
         Some(v) => ctx.out.bulk(v),
         None => ctx.out.null(),
     }
@@ -209,9 +218,10 @@ fn hget(ctx: &mut Ctx) -> Result<()> {
 
 /// HMGET: a missing key is an empty hash (all nils), but the wrong type is still an error.
 fn hmget(ctx: &mut Ctx) -> Result<()> {
-    let (key, now) = (ctx.arg(1), ctx.now);
+    let look = Look::new(ctx);
+    let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
-    let slot = lookup_hash(db, h, key, now)?;
+    let slot = lookup_hash(db, h, key, look, true)?;
     ctx.out.array(ctx.args.len() - 2);
     for &f in &ctx.args[2..] {
         match slot.and_then(|s| hash_ref(db, s).get(f)) {
@@ -223,17 +233,19 @@ fn hmget(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn hlen(ctx: &mut Ctx) -> Result<()> {
-    let (key, now) = (ctx.arg(1), ctx.now);
+    let look = Look::new(ctx);
+    let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
-    let n = lookup_hash(db, h, key, now)?.map_or(0, |s| hash_ref(db, s).len());
+    let n = lookup_hash(db, h, key, look, true)?.map_or(0, |s| hash_ref(db, s).len());
     ctx.out.integer(n as i64);
     Ok(())
 }
 
 fn hstrlen(ctx: &mut Ctx) -> Result<()> {
-    let (key, field, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
+    let look = Look::new(ctx);
+    let (key, field) = (ctx.arg(1), ctx.arg(2));
     let (db, h) = crate::key_db!(ctx, key);
-    let n = lookup_hash(db, h, key, now)?
+    let n = lookup_hash(db, h, key, look, true)?
         .and_then(|s| hash_ref(db, s).get(field))
         .map_or(0, |v| v.len());
     ctx.out.integer(n as i64);
@@ -241,9 +253,11 @@ fn hstrlen(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn hexists(ctx: &mut Ctx) -> Result<()> {
-    let (key, field, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
+    let look = Look::new(ctx);
+    let (key, field) = (ctx.arg(1), ctx.arg(2));
     let (db, h) = crate::key_db!(ctx, key);
-    let found = lookup_hash(db, h, key, now)?.is_some_and(|s| hash_ref(db, s).contains(field));
+    let found =
+        lookup_hash(db, h, key, look, true)?.is_some_and(|s| hash_ref(db, s).contains(field));
     ctx.out.integer(found as i64);
     Ok(())
 }
@@ -258,9 +272,10 @@ enum Part {
 
 /// HKEYS and HVALS are flat arrays; HGETALL is a map (a flat array in RESP2).
 fn hgetall_generic(ctx: &mut Ctx, part: Part) -> Result<()> {
-    let (key, now) = (ctx.arg(1), ctx.now);
+    let look = Look::new(ctx);
+    let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
-    let Some(slot) = lookup_hash(db, h, key, now)? else {
+    let Some(slot) = lookup_hash(db, h, key, look, true)? else {
         if part == Part::Both {
             ctx.out.map(0);
         } else {
@@ -273,14 +288,15 @@ fn hgetall_generic(ctx: &mut Ctx, part: Part) -> Result<()> {
         Part::Both => ctx.out.map(hash.len()),
         _ => ctx.out.array(hash.len()),
     }
-    for (f, v) in hash.iter() {
+    let out = &mut *ctx.out;
+    hash.for_each(|f, v| {
         if part != Part::Values {
-            ctx.out.bulk(f);
+            out.bulk(f);
         }
         if part != Part::Keys {
-            ctx.out.bulk(v);
+            out.bulk(v);
         }
-    }
+    });
     Ok(())
 }
 
@@ -304,11 +320,12 @@ fn hgetall(ctx: &mut Ctx) -> Result<()> {
 /// error wins over WRONGTYPE), the stored value must be a canonical integer ("hash value is
 /// not an integer"), and the field keeps its deadline, as in Redis 7.4.
 fn hincrby(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
     let incr = int_arg(ctx.arg(3))?;
     let lim = limits(ctx);
-    let (key, field, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
+    let (key, field) = (ctx.arg(1), ctx.arg(2));
     let (db, h) = crate::key_db!(ctx, key);
-    let slot = lookup_or_create(db, h, key, now)?;
+    let slot = lookup_or_create(db, h, key, look)?;
     let hash = hash_mut(db, slot);
     let old = match hash.get(field) {
         Some(v) => num::parse_i64(v).ok_or_else(|| Error::msg("ERR hash value is not an integer")),
@@ -334,11 +351,12 @@ fn float_err(e: IncrFloatError) -> Error {
 /// HINCRBYFLOAT key field increment: 80-bit long double arithmetic and formatting exactly
 /// as Redis, with its error order (increment checks, then WRONGTYPE, then the value).
 fn hincrbyfloat(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
     let incr = num::hincrbyfloat_parse_increment(ctx.arg(3)).map_err(float_err)?;
     let lim = limits(ctx);
-    let (key, field, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
+    let (key, field) = (ctx.arg(1), ctx.arg(2));
     let (db, h) = crate::key_db!(ctx, key);
-    let slot = lookup_or_create(db, h, key, now)?;
+    let slot = lookup_or_create(db, h, key, look)?;
     let hash = hash_mut(db, slot);
     match num::hincrbyfloat_apply(hash.get(field), incr) {
         Ok(new) => {
@@ -359,7 +377,8 @@ fn hincrbyfloat(ctx: &mut Ctx) -> Result<()> {
 
 /// HRANDFIELD key [count [WITHVALUES]].
 fn hrandfield(ctx: &mut Ctx) -> Result<()> {
-    let (key, now) = (ctx.arg(1), ctx.now);
+    let look = Look::new(ctx);
+    let key = ctx.arg(1);
     if ctx.args.len() >= 3 {
         let l = int_arg(ctx.arg(2))?;
         if l == i64::MIN {
@@ -377,10 +396,10 @@ fn hrandfield(ctx: &mut Ctx) -> Result<()> {
         return hrandfield_count(ctx, l, withvalues);
     }
     let (db, h) = crate::key_db!(ctx, key);
-    match lookup_hash(db, h, key, now)? {
+    match lookup_hash(db, h, key, look, true)? {
         Some(slot) => {
             let (f, _) = hash_ref(db, slot).random_pair(&mut rand::thread_rng());
-            ctx.out.bulk(f);
+            ctx.out.bulk(&f);
         }
         None => ctx.out.null(),
     }
@@ -392,9 +411,10 @@ fn hrandfield(ctx: &mut Ctx) -> Result<()> {
 /// its order, when the count reaches its size). With WITHVALUES, RESP2 gets a flat array
 /// and RESP3 an array of [field, value] pairs.
 fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> Result<()> {
-    let (key, now) = (ctx.arg(1), ctx.now);
+    let look = Look::new(ctx);
+    let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
-    let Some(slot) = lookup_hash(db, h, key, now)? else {
+    let Some(slot) = lookup_hash(db, h, key, look, true)? else {
         ctx.out.array(0);
         return Ok(());
     };
@@ -406,7 +426,7 @@ fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> Result<()> {
     }
     let mut rng = rand::thread_rng();
     let size = hash.len() as u64;
-    let picks: Vec<(&[u8], &[u8])> = if !uniq {
+    let picks: Vec<(Cow<[u8]>, &[u8])> = if !uniq {
         hash.random_pairs(count as usize, &mut rng)
     } else if count >= size {
         hash.iter().collect()
@@ -417,7 +437,7 @@ fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> Result<()> {
     Ok(())
 }
 
-fn reply_pairs(out: &mut ReplyBuf, picks: &[(&[u8], &[u8])], withvalues: bool) {
+fn reply_pairs(out: &mut ReplyBuf, picks: &[(Cow<[u8]>, &[u8])], withvalues: bool) {
     let resp3 = out.proto == Protocol::Resp3;
     out.array(if withvalues && !resp3 {
         picks.len() * 2
@@ -443,10 +463,11 @@ fn reply_pairs(out: &mut ReplyBuf, picks: &[(&[u8], &[u8])], withvalues: bool) {
 /// then the key (a missing key answers an empty scan without looking at the options), then
 /// the options. A listpack is returned whole with cursor 0.
 fn hscan(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
     let cursor = super::cursor_arg(ctx.arg(2))?;
-    let (args, key, now) = (ctx.args, ctx.arg(1), ctx.now);
+    let (args, key) = (ctx.args, ctx.arg(1));
     let (db, h) = crate::key_db!(ctx, key);
-    let Some(slot) = lookup_hash(db, h, key, now)? else {
+    let Some(slot) = lookup_hash(db, h, key, look, true)? else {
         ctx.out.array(2);
         ctx.out.bulk(b"0");
         ctx.out.array(0);
@@ -472,9 +493,9 @@ fn hscan(ctx: &mut Ctx) -> Result<()> {
         i += 2;
     }
     let hash = hash_ref(db, slot);
-    let mut items: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut items: Vec<(Cow<[u8]>, &[u8])> = Vec::new();
     let next = hash.scan(cursor, count, |f, v| {
-        if pattern.is_none_or(|p| glob_match(p, f, false)) {
+        if pattern.is_none_or(|p| glob_match(p, &f, false)) {
             items.push((f, v));
         }
     });
@@ -482,7 +503,7 @@ fn hscan(ctx: &mut Ctx) -> Result<()> {
     ctx.out.bulk(itoa::Buffer::new().format(next).as_bytes());
     ctx.out.array(items.len() * 2);
     for (f, v) in items {
-        ctx.out.bulk(f);
+        ctx.out.bulk(&f);
         ctx.out.bulk(v);
     }
     Ok(())
@@ -521,10 +542,11 @@ fn parse_fields(ctx: &Ctx, at: usize, count_err: &'static str) -> Result<usize> 
 /// Each field answers -2 (no such field), 0 (condition not met), 1 (set) or 2 (deleted,
 /// the time being in the past). The key goes when its last field does.
 fn hexpire_generic(ctx: &mut Ctx, relative: bool, seconds: bool) -> Result<()> {
+    let look = Look::new(ctx);
     let name = String::from_utf8_lossy(ctx.arg(0)).to_lowercase();
     let (key, now) = (ctx.arg(1), ctx.now);
     let (db, h) = crate::key_db!(ctx, key);
-    let slot = lookup_hash(db, h, key, now)?;
+    let slot = lookup_hash(db, h, key, look, false)?;
     let mut when = int_arg(ctx.arg(2))?;
     if when < 0 {
         return Err(Error::msg("ERR invalid expire time, must be >= 0"));
@@ -598,9 +620,10 @@ fn hpexpireat(ctx: &mut Ctx) -> Result<()> {
 /// HTTL / HPTTL / HEXPIRETIME / HPEXPIRETIME key FIELDS n field...: per field -2 (no such
 /// field), -1 (no deadline) or the time; seconds are rounded up as Redis 7.4 does.
 fn httl_generic(ctx: &mut Ctx, relative: bool, seconds: bool) -> Result<()> {
+    let look = Look::new(ctx);
     let (key, now) = (ctx.arg(1), ctx.now);
     let (db, h) = crate::key_db!(ctx, key);
-    let slot = lookup_hash(db, h, key, now)?;
+    let slot = lookup_hash(db, h, key, look, true)?;
     let first = parse_fields(ctx, 2, "ERR Number of fields must be a positive integer")?;
     let (db, _) = crate::key_db!(ctx, key);
     let base = if relative { now } else { 0 };
@@ -635,9 +658,10 @@ fn hpexpiretime(ctx: &mut Ctx) -> Result<()> {
 
 /// HPERSIST key FIELDS n field...: per field -2 (no such field), -1 (no deadline), 1.
 fn hpersist(ctx: &mut Ctx) -> Result<()> {
-    let (key, now) = (ctx.arg(1), ctx.now);
+    let look = Look::new(ctx);
+    let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
-    let slot = lookup_hash(db, h, key, now)?;
+    let slot = lookup_hash(db, h, key, look, false)?;
     let first = parse_fields(ctx, 2, "ERR Number of fields must be a positive integer")?;
     let (db, _) = crate::key_db!(ctx, key);
     ctx.out.array(ctx.args.len() - first);

@@ -13,7 +13,7 @@ use cinnabar_engine::entry::ValueRef;
 use cinnabar_engine::types::list::{clamp_range, End, Limit, List};
 use cinnabar_engine::{Db, Error, Object, Result};
 
-use super::{clock, int_arg, is, lookup_kind, lookup_or_create, remove_if_empty};
+use super::{int_arg, is, lookup_or_create, remove_if_empty, Look};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -43,7 +43,13 @@ fn is_list(o: &Object) -> bool {
 /// The node limits from `list-max-listpack-size`, read per write command so CONFIG SET
 /// applies to the next command.
 pub fn limit(ctx: &Ctx) -> Limit {
-    Limit::from_fill(ctx.server.config.get_i64("list-max-listpack-size"))
+    Limit::from_fill(
+        ctx.server
+            .config
+            .live
+            .list_fill
+            .load(std::sync::atomic::Ordering::Relaxed),
+    )
 }
 
 /// The list in `slot` (the caller checked the type with [`lookup_kind`]).
@@ -61,22 +67,11 @@ fn list_ref(db: &Db, slot: usize) -> &List {
     }
 }
 
-/// Looks up a list key the way Redis's lookupKeyRead / lookupKeyWrite do: reads count a
-/// keyspace hit or miss; both refresh the access clock unless the client is NO-TOUCH.
+/// Looks up a list key the way Redis's lookupKeyRead (`read`) / lookupKeyWrite do.
 fn find(ctx: &mut Ctx, key: &[u8], read: bool) -> Result<Option<usize>> {
-    let (now, touch) = (ctx.now, !ctx.client.no_touch);
+    let look = Look::new(ctx);
     let (db, h) = crate::key_db!(ctx, key);
-    let found = lookup_kind(db, h, key, now, is_list);
-    if read {
-        match found {
-            Ok(None) => db.misses += 1,
-            _ => db.hits += 1,
-        }
-    }
-    if let (Ok(Some(slot)), true) = (&found, touch) {
-        db.entry_mut(*slot).set_clock(clock(now));
-    }
-    found
+    look.find(db, h, key, read, is_list)
 }
 
 /// LEFT / RIGHT, case-insensitively; anything else is a syntax error.
@@ -141,9 +136,7 @@ fn push_generic(ctx: &mut Ctx, end: End, existing_only: bool) -> Result<()> {
     let (db, _) = crate::key_db!(ctx, key);
     let l = list_mut(db, slot);
     l.prepare_grow(&ctx.args[2..], lim);
-    for e in &ctx.args[2..] {
-        l.push(end, e, lim);
-    }
+    l.push_all(end, &ctx.args[2..], lim);
     ctx.out.integer(l.len() as i64);
     Ok(())
 }
@@ -190,6 +183,9 @@ fn pop_generic(ctx: &mut Ctx, end: End) -> Result<()> {
         }
         Some(n) => {
             let n = n.min(l.len());
+            if n == 0 {
+                ctx.unchanged |= 1 << 1; // nothing popped
+            }
             let out = &mut *ctx.out;
             out.array(n);
             l.pop_n(end, n, lim, |e| out.bulk(e));
@@ -441,6 +437,7 @@ fn linsert(ctx: &mut Ctx) -> Result<()> {
     if l.insert(ctx.args[3], ctx.args[4], after, lim) {
         ctx.out.integer(l.len() as i64);
     } else {
+        ctx.unchanged_arg(1);
         ctx.out.integer(-1);
     }
     Ok(())
@@ -459,6 +456,9 @@ fn lrem(ctx: &mut Ctx) -> Result<()> {
     let (db, _) = crate::key_db!(ctx, key);
     let n = list_mut(db, slot).remove(ctx.args[3], count, lim);
     remove_if_empty(db, slot, |o| matches!(o, Object::List(l) if l.is_empty()));
+    if n == 0 {
+        ctx.unchanged_arg(1);
+    }
     ctx.out.integer(n as i64);
     Ok(())
 }

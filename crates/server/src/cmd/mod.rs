@@ -165,6 +165,52 @@ pub fn help_reply(ctx: &mut crate::dispatch::Ctx, lines: &[&str]) {
     }
 }
 
+/// How a command looks its keys up, as Redis's lookupKeyRead / lookupKeyWrite: a read counts
+/// a keyspace hit or miss (INFO keyspace_hits / keyspace_misses; a key of another type was
+/// found, so it is a hit), a write counts nothing, and both refresh the key's access clock
+/// unless the client asked for CLIENT NO-TOUCH.
+#[derive(Clone, Copy)]
+pub struct Look {
+    pub now: i64,
+    pub touch: bool,
+}
+
+impl Look {
+    pub fn new(ctx: &crate::dispatch::Ctx) -> Look {
+        Look {
+            now: ctx.now,
+            touch: !ctx.client.no_touch,
+        }
+    }
+
+    /// Finds a live `key` holding an object accepted by `is_kind`: Ok(None) when missing (or
+    /// expired), WRONGTYPE for another type. `read` selects lookupKeyRead's statistics.
+    pub fn find(
+        &self,
+        db: &mut cinnabar_engine::Db,
+        h: u64,
+        key: &[u8],
+        read: bool,
+        is_kind: impl Fn(&cinnabar_engine::Object) -> bool,
+    ) -> Result<Option<usize>> {
+        let slot = db.lookup(h, key, self.now);
+        if read {
+            match slot {
+                Some(_) => db.hits += 1,
+                None => db.misses += 1,
+            }
+        }
+        let Some(slot) = slot else { return Ok(None) };
+        if self.touch {
+            db.entry_mut(slot).set_clock(clock(self.now));
+        }
+        match db.entry(slot).value() {
+            ValueRef::Obj(o) if is_kind(o) => Ok(Some(slot)),
+            _ => Err(Error::WrongType),
+        }
+    }
+}
+
 /// Finds `key` holding an object accepted by `is_kind` (e.g. `|o| matches!(o, Object::List(_))`).
 /// Ok(None) when the key is missing (or expired), WRONGTYPE when it holds another type.
 pub fn lookup_kind(

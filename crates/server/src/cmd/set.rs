@@ -14,7 +14,7 @@ use cinnabar_engine::types::set::{self, Limits, Member, Set};
 use cinnabar_engine::{Db, Entry, Error, NewValue, Object, Result};
 use cinnabar_resp::ReplyBuf;
 
-use super::{clock, int_arg, is, remove_if_empty};
+use super::{clock, int_arg, is, remove_if_empty, Look};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -43,47 +43,24 @@ fn set_is_empty(o: &Object) -> bool {
 
 /// The conversion thresholds currently configured.
 fn limits(ctx: &Ctx) -> Limits {
-    let get = |name: &str| ctx.server.config.get_i64(name).max(0) as usize;
+    let [a, b, c] = &ctx.server.config.live.set_limits;
+    let get = |x: &std::sync::atomic::AtomicU64| x.load(std::sync::atomic::Ordering::Relaxed);
     Limits {
-        intset_entries: get("set-max-intset-entries"),
-        listpack_entries: get("set-max-listpack-entries"),
-        listpack_value: get("set-max-listpack-value"),
+        intset_entries: get(a) as usize,
+        listpack_entries: get(b) as usize,
+        listpack_value: get(c) as usize,
     }
 }
 
-/// How keys are looked up: reads count keyspace hits and misses (lookupKeyRead), and both
-/// reads and writes refresh the access clock unless the client asked for NO-TOUCH.
-#[derive(Clone, Copy)]
-struct Look {
-    now: i64,
-    touch: bool,
-}
-
-impl Look {
-    fn new(ctx: &Ctx) -> Look {
-        Look {
-            now: ctx.now,
-            touch: !ctx.client.no_touch,
-        }
-    }
-
+/// Set lookups: [`Look`] restricted to sets.
+trait FindSet {
     /// Finds a live key holding a set: Ok(None) when missing, WRONGTYPE for another type.
-    fn find(&self, db: &mut Db, h: u64, key: &[u8], read: bool) -> Result<Option<usize>> {
-        let slot = db.lookup(h, key, self.now);
-        if read {
-            match slot {
-                Some(_) => db.hits += 1,
-                None => db.misses += 1,
-            }
-        }
-        let Some(slot) = slot else { return Ok(None) };
-        if self.touch {
-            db.entry_mut(slot).set_clock(clock(self.now));
-        }
-        match db.entry(slot).value() {
-            ValueRef::Obj(Object::Set(_)) => Ok(Some(slot)),
-            _ => Err(Error::WrongType),
-        }
+    fn find_set(&self, db: &mut Db, h: u64, key: &[u8], read: bool) -> Result<Option<usize>>;
+}
+
+impl FindSet for Look {
+    fn find_set(&self, db: &mut Db, h: u64, key: &[u8], read: bool) -> Result<Option<usize>> {
+        Look::find(self, db, h, key, read, |o| matches!(o, Object::Set(_)))
     }
 }
 
@@ -140,7 +117,7 @@ fn sadd(ctx: &mut Ctx) -> Result<()> {
     let key = ctx.arg(1);
     let members = &ctx.args[2..];
     let (db, h) = crate::key_db!(ctx, key);
-    let slot = match look.find(db, h, key, false)? {
+    let slot = match look.find_set(db, h, key, false)? {
         Some(slot) => {
             set_at_mut(db, slot).reserve_for(members.len(), &lim);
             slot
@@ -150,8 +127,10 @@ fn sadd(ctx: &mut Ctx) -> Result<()> {
             db.insert_new(h, new_set_entry(key, s, look.now))
         }
     };
-    let s = set_at_mut(db, slot);
-    let added = members.iter().filter(|m| s.add(m, &lim)).count();
+    let added = set_at_mut(db, slot).add_many(members, &lim);
+    if added == 0 {
+        ctx.unchanged_arg(1);
+    }
     ctx.out.integer(added as i64);
     Ok(())
 }
@@ -161,7 +140,7 @@ fn srem(ctx: &mut Ctx) -> Result<()> {
     let look = Look::new(ctx);
     let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
-    let Some(slot) = look.find(db, h, key, false)? else {
+    let Some(slot) = look.find_set(db, h, key, false)? else {
         ctx.out.integer(0);
         return Ok(());
     };
@@ -176,6 +155,9 @@ fn srem(ctx: &mut Ctx) -> Result<()> {
         }
     }
     remove_if_empty(db, slot, set_is_empty);
+    if removed == 0 {
+        ctx.unchanged_arg(1);
+    }
     ctx.out.integer(removed);
     Ok(())
 }
@@ -196,20 +178,23 @@ fn smove(ctx: &mut Ctx) -> Result<()> {
         return Ok(());
     }
     let (db, _) = crate::key_db!(ctx, src);
-    let Some(src_slot) = look.find(db, hs, src, false)? else {
+    let Some(src_slot) = look.find_set(db, hs, src, false)? else {
         unreachable!("source found above")
     };
     if dst_live {
         let (db, _) = crate::key_db!(ctx, dst);
-        look.find(db, hd, dst, false)?;
+        look.find_set(db, hd, dst, false)?;
     }
     let (db, _) = crate::key_db!(ctx, src);
     if src == dst {
         let hit = set_at(db, src_slot).contains(member);
+        ctx.unchanged_arg(1);
         ctx.out.integer(hit as i64);
         return Ok(());
     }
     if !set_at_mut(db, src_slot).remove(member) {
+        ctx.unchanged_arg(1);
+        ctx.unchanged_arg(2);
         ctx.out.integer(0);
         return Ok(());
     }
@@ -223,7 +208,11 @@ fn smove(ctx: &mut Ctx) -> Result<()> {
             new_set_entry(dst, Set::with_hint(member, 1, &lim), look.now),
         ),
     };
-    set_at_mut(db, slot).add(member, &lim);
+    if !set_at_mut(db, slot).add(member, &lim) {
+        // Already there: only the source changed (Redis signals the destination only when
+        // the member was added).
+        ctx.unchanged_arg(2);
+    }
     ctx.out.integer(1);
     Ok(())
 }
@@ -232,7 +221,7 @@ fn sismember(ctx: &mut Ctx) -> Result<()> {
     let look = Look::new(ctx);
     let (key, member) = (ctx.arg(1), ctx.arg(2));
     let (db, h) = crate::key_db!(ctx, key);
-    let hit = match look.find(db, h, key, true)? {
+    let hit = match look.find_set(db, h, key, true)? {
         Some(slot) => set_at(db, slot).contains(member),
         None => false,
     };
@@ -245,7 +234,7 @@ fn smismember(ctx: &mut Ctx) -> Result<()> {
     let look = Look::new(ctx);
     let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
-    let slot = look.find(db, h, key, true)?;
+    let slot = look.find_set(db, h, key, true)?;
     let members = &ctx.args[2..];
     ctx.out.array(members.len());
     for m in members {
@@ -259,7 +248,7 @@ fn scard(ctx: &mut Ctx) -> Result<()> {
     let look = Look::new(ctx);
     let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
-    let n = match look.find(db, h, key, true)? {
+    let n = match look.find_set(db, h, key, true)? {
         Some(slot) => set_at(db, slot).len(),
         None => 0,
     };
@@ -289,7 +278,7 @@ fn spop(ctx: &mut Ctx) -> Result<()> {
     let lim = limits(ctx);
     let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
-    let Some(slot) = look.find(db, h, key, false)? else {
+    let Some(slot) = look.find_set(db, h, key, false)? else {
         match count {
             Some(_) => ctx.out.set(0),
             None => ctx.out.null(),
@@ -303,7 +292,10 @@ fn spop(ctx: &mut Ctx) -> Result<()> {
             let m = s.pop_random(&mut rng);
             ctx.out.bulk(&m);
         }
-        Some(0) => ctx.out.set(0),
+        Some(0) => {
+            ctx.unchanged |= 1 << 1; // nothing popped
+            ctx.out.set(0);
+        }
         Some(n) if n >= s.len() as u64 => {
             let all = set::union(&[Some(&*s)], &lim);
             reply_set(ctx.out, &all);
@@ -343,7 +335,7 @@ fn srandmember(ctx: &mut Ctx) -> Result<()> {
     let look = Look::new(ctx);
     let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
-    let Some(slot) = look.find(db, h, key, true)? else {
+    let Some(slot) = look.find_set(db, h, key, true)? else {
         match count {
             Some(_) => ctx.out.array(0),
             None => ctx.out.null(),
@@ -425,7 +417,7 @@ fn take_operands<'a>(ctx: &mut Ctx<'a, '_>, keys: &[&'a [u8]]) -> Result<Operand
             continue;
         }
         let (db, h) = crate::key_db!(ctx, key);
-        match look.find(db, h, key, true) {
+        match look.find_set(db, h, key, true) {
             Ok(Some(slot)) => {
                 ops.which.push(Some(ops.sets.len()));
                 ops.sets.push(std::mem::take(set_at_mut(db, slot)));
@@ -463,7 +455,7 @@ fn smembers(ctx: &mut Ctx) -> Result<()> {
     let look = Look::new(ctx);
     let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
-    match look.find(db, h, key, true)? {
+    match look.find_set(db, h, key, true)? {
         Some(slot) => reply_set(ctx.out, set_at(db, slot)),
         None => ctx.out.set(0),
     }
@@ -602,7 +594,7 @@ fn sscan(ctx: &mut Ctx) -> Result<()> {
     let look = Look::new(ctx);
     let key = ctx.arg(1);
     let (db, h) = crate::key_db!(ctx, key);
-    let Some(slot) = look.find(db, h, key, true)? else {
+    let Some(slot) = look.find_set(db, h, key, true)? else {
         ctx.out.array(2);
         ctx.out.bulk(b"0");
         ctx.out.array(0);

@@ -14,7 +14,7 @@ use cinnabar_engine::{glob, num, Db, Entry, Error, NewValue, Object, Result};
 use cinnabar_resp::{Protocol, ReplyBuf};
 use rand::Rng;
 
-use super::{clock, int_arg, is, lookup_kind, remove_if_empty};
+use super::{clock, int_arg, is, lookup_kind, remove_if_empty, Look};
 use crate::dispatch::{Ctx, Registry};
 use crate::key_db;
 
@@ -81,10 +81,11 @@ fn zset_at_mut(db: &mut Db, slot: usize) -> &mut ZSet {
 
 /// The compact-encoding thresholds from the live configuration.
 fn limits(ctx: &Ctx) -> Limits {
-    let cfg = &ctx.server.config;
+    let [entries, value] = &ctx.server.config.live.zset_limits;
+    let get = |x: &std::sync::atomic::AtomicU64| x.load(std::sync::atomic::Ordering::Relaxed);
     Limits {
-        max_entries: cfg.get_i64("zset-max-listpack-entries").max(0) as usize,
-        max_value: cfg.get_i64("zset-max-listpack-value").max(0) as usize,
+        max_entries: get(entries) as usize,
+        max_value: get(value) as usize,
     }
 }
 
@@ -95,6 +96,15 @@ fn resp3(out: &ReplyBuf) -> bool {
 /// Replies a score as Redis's addReplyDouble, with the text of `num::format_double` (Redis's
 /// exact d2string formatting) rather than `ReplyBuf::double`'s shortest form.
 pub fn reply_score(out: &mut ReplyBuf, v: f64) {
+    // Integral scores, the common case, are formatted on the stack (Redis's double2ll fast
+    // path gives the same text; -0 keeps its sign through format_double).
+    if v.trunc() == v
+        && v.abs() <= 4_611_686_018_427_387_904.0
+        && (v != 0.0 || v.is_sign_positive())
+    {
+        out.double_text(itoa::Buffer::new().format(v as i64).as_bytes());
+        return;
+    }
     let mut text = Vec::with_capacity(24);
     num::format_double(v, &mut text);
     out.double_text(&text);
@@ -246,11 +256,12 @@ fn zincrby(ctx: &mut Ctx) -> Result<()> {
 
 /// The update loop of ZADD (Redis's zsetAdd per pair) and its reply.
 fn zadd_core(ctx: &mut Ctx, f: AddFlags, pairs: &[(f64, &[u8])]) -> Result<()> {
+    let look = Look::new(ctx);
     let key = ctx.arg(1);
     let now = ctx.now;
     let limits = limits(ctx);
     let (db, h) = key_db!(ctx, key);
-    let slot = match lookup_kind(db, h, key, now, is_zset)? {
+    let slot = match look.find(db, h, key, false, is_zset)? {
         Some(slot) => {
             zset_at_mut(db, slot).reserve_hint(pairs.len(), limits);
             slot
@@ -277,6 +288,10 @@ fn zadd_core(ctx: &mut Ctx, f: AddFlags, pairs: &[(f64, &[u8])]) -> Result<()> {
         }
     };
     let z = zset_at_mut(db, slot);
+    if pairs.len() > 1 {
+        let members: Vec<&[u8]> = pairs.iter().map(|p| p.1).collect();
+        z.reserve_members(&members, limits);
+    }
     let (mut added, mut updated, mut processed) = (0i64, 0i64, 0);
     let mut last = 0.0;
     for &(score, member) in pairs {
@@ -311,6 +326,13 @@ fn zadd_core(ctx: &mut Ctx, f: AddFlags, pairs: &[(f64, &[u8])]) -> Result<()> {
             None => {}
         }
     }
+    if pairs.len() > 1 {
+        z.fit();
+    }
+    if added + updated == 0 {
+        // Redis signals and notifies only when a score was added or changed.
+        ctx.unchanged_arg(1);
+    }
     if f.incr {
         if processed > 0 {
             reply_score(ctx.out, last);
@@ -325,11 +347,11 @@ fn zadd_core(ctx: &mut Ctx, f: AddFlags, pairs: &[(f64, &[u8])]) -> Result<()> {
 
 /// ZREM key member [member ...]
 fn zrem(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
     let key = ctx.arg(1);
-    let now = ctx.now;
     let (db, h) = key_db!(ctx, key);
     let mut removed = 0;
-    if let Some(slot) = lookup_kind(db, h, key, now, is_zset)? {
+    if let Some(slot) = look.find(db, h, key, false, is_zset)? {
         let z = zset_at_mut(db, slot);
         for m in &ctx.args[2..] {
             if z.remove(m).is_some() {
@@ -341,6 +363,9 @@ fn zrem(ctx: &mut Ctx) -> Result<()> {
         }
         remove_if_empty(db, slot, zset_is_empty);
     }
+    if removed == 0 {
+        ctx.unchanged_arg(1);
+    }
     ctx.out.integer(removed);
     Ok(())
 }
@@ -350,10 +375,10 @@ fn zrem(ctx: &mut Ctx) -> Result<()> {
 // ---------------------------------------------------------------------------
 
 fn zcard(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
     let key = ctx.arg(1);
-    let now = ctx.now;
     let (db, h) = key_db!(ctx, key);
-    let n = match lookup_kind(db, h, key, now, is_zset)? {
+    let n = match look.find(db, h, key, true, is_zset)? {
         Some(slot) => zset_at(db, slot).len(),
         None => 0,
     };
@@ -362,10 +387,10 @@ fn zcard(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn zscore(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
     let key = ctx.arg(1);
-    let now = ctx.now;
     let (db, h) = key_db!(ctx, key);
-    let score = match lookup_kind(db, h, key, now, is_zset)? {
+    let score = match look.find(db, h, key, true, is_zset)? {
         Some(slot) => zset_at(db, slot).score(ctx.args[2]),
         None => None,
     };
@@ -377,10 +402,10 @@ fn zscore(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn zmscore(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
     let key = ctx.arg(1);
-    let now = ctx.now;
     let (db, h) = key_db!(ctx, key);
-    let slot = lookup_kind(db, h, key, now, is_zset)?;
+    let slot = look.find(db, h, key, true, is_zset)?;
     let members = &ctx.args[2..];
     ctx.out.array(members.len());
     for m in members {
@@ -394,11 +419,11 @@ fn zmscore(ctx: &mut Ctx) -> Result<()> {
 
 /// ZCOUNT key min max
 fn zcount(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
     let range = ScoreRange::parse(ctx.arg(2), ctx.arg(3)).ok_or(Error::msg(NOT_FLOAT_RANGE))?;
     let key = ctx.arg(1);
-    let now = ctx.now;
     let (db, h) = key_db!(ctx, key);
-    let n = match lookup_kind(db, h, key, now, is_zset)? {
+    let n = match look.find(db, h, key, true, is_zset)? {
         Some(slot) => {
             let (a, b) = zset_at(db, slot).score_ranks(&range);
             b - a
@@ -411,11 +436,11 @@ fn zcount(ctx: &mut Ctx) -> Result<()> {
 
 /// ZLEXCOUNT key min max
 fn zlexcount(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
     let range = LexRange::parse(ctx.arg(2), ctx.arg(3)).ok_or(Error::msg(NOT_LEX_RANGE))?;
     let key = ctx.arg(1);
-    let now = ctx.now;
     let (db, h) = key_db!(ctx, key);
-    let n = match lookup_kind(db, h, key, now, is_zset)? {
+    let n = match look.find(db, h, key, true, is_zset)? {
         Some(slot) => {
             let (a, b) = zset_at(db, slot).lex_ranks(&range);
             b - a
@@ -436,6 +461,7 @@ fn zrevrank(ctx: &mut Ctx) -> Result<()> {
 
 /// Z[REV]RANK key member [WITHSCORE]
 fn rank_generic(ctx: &mut Ctx, rev: bool) -> Result<()> {
+    let look = Look::new(ctx);
     if ctx.args.len() > 4 {
         return Err(Error::WrongArity(
             if rev { "zrevrank" } else { "zrank" }.into(),
@@ -447,9 +473,8 @@ fn rank_generic(ctx: &mut Ctx, rev: bool) -> Result<()> {
         Some(_) => return Err(Error::Syntax),
     };
     let key = ctx.arg(1);
-    let now = ctx.now;
     let (db, h) = key_db!(ctx, key);
-    let found = match lookup_kind(db, h, key, now, is_zset)? {
+    let found = match look.find(db, h, key, true, is_zset)? {
         Some(slot) => zset_at(db, slot).rank(ctx.args[2], rev),
         None => None,
     };
@@ -569,6 +594,7 @@ fn zrange_generic(
     mut rt: RangeType,
     mut dir: Direction,
 ) -> Result<()> {
+    let look = Look::new(ctx);
     let args = ctx.args;
     let key = args[argc_start];
     let (mut minidx, mut maxidx) = (argc_start + 1, argc_start + 2);
@@ -622,10 +648,9 @@ fn zrange_generic(
         _ => Spec::Rank(int_arg(args[minidx])?, int_arg(args[maxidx])?),
     };
 
-    let now = ctx.now;
     let lim = limits(ctx);
     let (db, h) = key_db!(ctx, key);
-    let slot = lookup_kind(db, h, key, now, is_zset)?;
+    let slot = look.find(db, h, key, true, is_zset)?;
     let window = slot.map(|slot| {
         let z = zset_at(db, slot);
         let (a, b) = match &spec {
@@ -699,11 +724,11 @@ fn zremrangebylex(ctx: &mut Ctx) -> Result<()> {
 
 /// Removes the elements of a range; deletes the key when it empties.
 fn zremrange_generic(ctx: &mut Ctx, spec: Spec) -> Result<()> {
+    let look = Look::new(ctx);
     let key = ctx.arg(1);
-    let now = ctx.now;
     let (db, h) = key_db!(ctx, key);
     let mut removed = 0;
-    if let Some(slot) = lookup_kind(db, h, key, now, is_zset)? {
+    if let Some(slot) = look.find(db, h, key, false, is_zset)? {
         let z = zset_at_mut(db, slot);
         let (a, b) = match &spec {
             Spec::Rank(s, e) => rank_window(*s, *e, z.len()).unwrap_or((0, 0)),
@@ -712,6 +737,9 @@ fn zremrange_generic(ctx: &mut Ctx, spec: Spec) -> Result<()> {
         };
         removed = z.remove_ranks(a, b);
         remove_if_empty(db, slot, zset_is_empty);
+    }
+    if removed == 0 {
+        ctx.unchanged_arg(1);
     }
     ctx.out.integer(removed as i64);
     Ok(())
@@ -777,6 +805,7 @@ fn zpopmax(ctx: &mut Ctx) -> Result<()> {
 
 /// ZPOPMIN/ZPOPMAX key [count]: RESP3 nests pairs only when a count is given.
 fn zpop_generic(ctx: &mut Ctx, max: bool) -> Result<()> {
+    let look = Look::new(ctx);
     if ctx.args.len() > 3 {
         return Err(Error::Syntax);
     }
@@ -787,7 +816,8 @@ fn zpop_generic(ctx: &mut Ctx, max: bool) -> Result<()> {
     let key = ctx.arg(1);
     let now = ctx.now;
     let (db, h) = key_db!(ctx, key);
-    if lookup_kind(db, h, key, now, is_zset)?.is_none() || count == Some(0) {
+    if look.find(db, h, key, false, is_zset)?.is_none() || count == Some(0) {
+        ctx.unchanged_arg(1);
         ctx.out.array(0);
         return Ok(());
     }
@@ -848,12 +878,12 @@ fn zmpop(ctx: &mut Ctx) -> Result<()> {
 
 /// ZRANDMEMBER key [count [WITHSCORES]]
 fn zrandmember(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
     let args = ctx.args;
     let key = args[1];
-    let now = ctx.now;
     if args.len() == 2 {
         let (db, h) = key_db!(ctx, key);
-        match lookup_kind(db, h, key, now, is_zset)? {
+        match look.find(db, h, key, true, is_zset)? {
             None => ctx.out.null(),
             Some(slot) => {
                 let z = zset_at(db, slot);
@@ -875,7 +905,7 @@ fn zrandmember(ctx: &mut Ctx) -> Result<()> {
         _ => return Err(Error::Syntax),
     };
     let (db, h) = key_db!(ctx, key);
-    let Some(slot) = lookup_kind(db, h, key, now, is_zset)? else {
+    let Some(slot) = look.find(db, h, key, true, is_zset)? else {
         ctx.out.array(0);
         return Ok(());
     };
@@ -1011,6 +1041,7 @@ impl Source {
 /// options are parsed, as in Redis, so WRONGTYPE wins over a syntax error. Each source is
 /// copied out of its shard because the keys may live in different shards.
 fn setop_generic(ctx: &mut Ctx, has_dst: bool, op: SetOp, cardinality_only: bool) -> Result<()> {
+    let look = Look::new(ctx);
     let args = ctx.args;
     let numkeys_idx = if has_dst { 2 } else { 1 };
     let setnum = int_arg(args[numkeys_idx])?;
@@ -1024,11 +1055,10 @@ fn setop_generic(ctx: &mut Ctx, has_dst: bool, op: SetOp, cardinality_only: bool
         return Err(Error::Syntax);
     }
     let setnum = setnum as usize;
-    let now = ctx.now;
     let mut srcs = Vec::with_capacity(setnum);
     for key in &args[numkeys_idx + 1..numkeys_idx + 1 + setnum] {
         let (db, h) = key_db!(ctx, key);
-        let items = match lookup_kind(db, h, key, now, |o| {
+        let items = match look.find(db, h, key, true, |o| {
             matches!(o, Object::ZSet(_) | Object::Set(_))
         })? {
             Some(slot) => match db.entry(slot).value() {
@@ -1209,12 +1239,12 @@ fn format_g17(v: f64) -> String {
 /// whole scan is returned, unless elements ranked before the cursor are removed between
 /// calls (which shifts later ones down); additions may be returned twice.
 fn zscan(ctx: &mut Ctx) -> Result<()> {
+    let look = Look::new(ctx);
     let args = ctx.args;
     let cursor = super::cursor_arg(args[2])?;
     let key = args[1];
-    let now = ctx.now;
     let (db, h) = key_db!(ctx, key);
-    let Some(slot) = lookup_kind(db, h, key, now, is_zset)? else {
+    let Some(slot) = look.find(db, h, key, true, is_zset)? else {
         ctx.out.array(2);
         ctx.out.bulk(b"0");
         ctx.out.array(0);

@@ -15,42 +15,26 @@ fn items(l: &List) -> Vec<String> {
 }
 
 /// Structural invariants: counts add up, no empty node, every multi-element node fits the
-/// limit, and "listpack" implies a single node within the limit.
+/// limit, "listpack" is at most one node (within the limit unless it is a single element)
+/// and forward and backward iteration agree.
 fn check(l: &List, lim: Limit) {
-    assert_eq!(l.nodes.iter().map(|n| n.count).sum::<usize>(), l.len);
-    for n in &l.nodes {
-        assert!(n.count > 0, "empty node");
+    let nodes: Vec<&Node> = (0..l.node_count()).map(|i| l.node(i)).collect();
+    assert_eq!(nodes.iter().map(|n| n.count()).sum::<usize>(), l.len());
+    for n in &nodes {
+        assert!(n.count() > 0, "empty node");
         assert!(
-            n.count == 1 || !lim.exceeds(n.buf.len(), n.count),
+            n.count() == 1 || !lim.exceeds(n.logical_size(), n.count()),
             "oversized node"
         );
-        let mut k = 0;
-        node_for_each(n, &mut |_| k += 1);
-        assert_eq!(k, n.count);
+        assert_eq!(n.iter().count(), n.count());
     }
-    if !l.quick {
-        assert!(l.nodes.len() <= 1);
+    if let List::Pack(n) = l {
+        assert!(n.count() == 0 || !lim.exceeds(n.logical_size(), n.count()));
     }
-    assert_eq!(l.iter().count(), l.len);
+    assert_eq!(l.iter().count(), l.len());
     let mut fwd: Vec<&[u8]> = l.iter().collect();
     fwd.reverse();
     assert_eq!(fwd, l.iter_rev().collect::<Vec<_>>());
-}
-
-#[test]
-fn varint_roundtrip_through_both_directions() {
-    for len in [0usize, 1, 127, 128, 300, 16383, 16384, 70000] {
-        let e = vec![b'x'; len];
-        let enc = encoded(&e);
-        assert_eq!(enc.len(), enc_size(len));
-        let (s, l, next) = read_fwd(&enc, 0);
-        assert_eq!(
-            (s + l, l, next),
-            (enc.len() - varint_len(len), len, enc.len())
-        );
-        let (start, s2, l2) = read_back(&enc, enc.len());
-        assert_eq!((start, s2, l2), (0, s, len));
-    }
 }
 
 #[test]
@@ -199,8 +183,26 @@ fn memory_per_element_is_compact() {
     for i in 0..100 {
         l.push(End::Right, format!("{i:016}").as_bytes(), lim);
     }
+    // 17 bytes per 16-byte element, one 1,792-byte block, no node table.
+    assert_eq!(l.mem_usage(), 1792);
+    assert!(std::mem::size_of::<List>() <= 24);
     let per = (l.mem_usage() + std::mem::size_of::<List>()) as f64 / 100.0;
-    assert!(per <= 20.0, "{per} bytes per element");
+    assert!(per <= 18.5, "{per} bytes per element");
+    // The same through one multi-element push (RPUSH k e1 ... e100), which grows the block
+    // once, and through LPUSH, which leaves the room at the front.
+    let elems: Vec<String> = (0..100).map(|i| format!("{i:016}")).collect();
+    let refs: Vec<&[u8]> = elems.iter().map(|e| e.as_bytes()).collect();
+    for end in [End::Right, End::Left] {
+        let mut l = List::new();
+        l.push_all(end, &refs, lim);
+        assert_eq!(l.mem_usage(), 1792);
+        assert_eq!(l.len(), 100);
+        let mut want = elems.clone();
+        if end == End::Left {
+            want.reverse();
+        }
+        assert_eq!(items(&l), want);
+    }
 }
 
 #[derive(Debug, Clone)]
