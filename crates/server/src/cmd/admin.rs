@@ -19,7 +19,7 @@ use std::time::Duration;
 use cinnabar_commands::{self as commands, acl, flags, keyspec_flags, CommandDef, Group};
 use cinnabar_engine::{num, Entry, Error, Result};
 
-use super::{clock, int_arg, is, new_str_value};
+use super::{int_arg, is, new_str_value};
 use crate::config::{find_param, normalize, Kind, Param, PARAMS};
 use crate::dispatch::{Ctx, Registry};
 use crate::info::{self, for_each_shard, Selection};
@@ -957,7 +957,10 @@ fn debug_populate(ctx: &mut Ctx) -> Result<()> {
             if size > 0 {
                 value.resize(size, 0);
             }
-            db.put(h, Entry::new(&key, new_str_value(&value), None, clock(now)));
+            db.put(
+                h,
+                Entry::new(&key, new_str_value(&value), None, db.fresh_clock(now)),
+            );
         };
         match ctx.data.shard_at(shard_idx) {
             Some(shard) => insert(shard),

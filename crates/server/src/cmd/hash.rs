@@ -13,7 +13,7 @@ use cinnabar_engine::{Db, Entry, Error, NewValue, Object, Result};
 use cinnabar_resp::reply::Protocol;
 use cinnabar_resp::ReplyBuf;
 
-use super::{clock, int_arg, is};
+use super::{int_arg, is};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -106,7 +106,7 @@ fn lookup_or_create(db: &mut Db, h: u64, key: &[u8], now: i64) -> Result<usize> 
                 key,
                 NewValue::Obj(Box::new(Object::Hash(Hash::new()))),
                 None,
-                clock(now),
+                db.fresh_clock(now),
             ),
         )),
     }

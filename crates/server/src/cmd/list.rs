@@ -13,7 +13,7 @@ use cinnabar_engine::entry::ValueRef;
 use cinnabar_engine::types::list::{clamp_range, End, Limit, List};
 use cinnabar_engine::{Db, Error, Object, Result};
 
-use super::{clock, int_arg, is, lookup_kind, lookup_or_create, remove_if_empty};
+use super::{int_arg, is, lookup_kind_touch, lookup_or_create, remove_if_empty};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -46,7 +46,7 @@ pub fn limit(ctx: &Ctx) -> Limit {
     Limit::from_fill(ctx.server.config.get_i64("list-max-listpack-size"))
 }
 
-/// The list in `slot` (the caller checked the type with [`lookup_kind`]).
+/// The list in `slot` (the caller checked the type with [`super::lookup_kind`]).
 fn list_mut(db: &mut Db, slot: usize) -> &mut List {
     match db.entry_mut(slot).obj_mut() {
         Some(Object::List(l)) => l,
@@ -66,15 +66,12 @@ fn list_ref(db: &Db, slot: usize) -> &List {
 fn find(ctx: &mut Ctx, key: &[u8], read: bool) -> Result<Option<usize>> {
     let (now, touch) = (ctx.now, !ctx.client.no_touch);
     let (db, h) = crate::key_db!(ctx, key);
-    let found = lookup_kind(db, h, key, now, is_list);
+    let found = lookup_kind_touch(db, h, key, now, touch, is_list);
     if read {
         match found {
             Ok(None) => db.misses += 1,
             _ => db.hits += 1,
         }
-    }
-    if let (Ok(Some(slot)), true) = (&found, touch) {
-        db.entry_mut(*slot).set_clock(clock(now));
     }
     found
 }
