@@ -15,6 +15,9 @@
 //! cargo run --release --example cache_bench -- --port 7001 --pid <server pid> --secs 60
 //! ```
 //!
+//! `--set-ratio r` turns a share r of the requests into unconditional SETs (new random sizes
+//! overwrite old ones): a write-heavy churn for watching RSS against maxmemory.
+//!
 //! Requests are pipelined (`--pipeline` GETs per round trip, then the SETs of that batch's
 //! misses) over `--conns` connections, one thread each. Raw RESP over TCP, no client library,
 //! so the client costs the same against every server.
@@ -35,6 +38,8 @@ struct Opts {
     value_max: usize,
     conns: usize,
     pipeline: usize,
+    /// Share of requests that are unconditional SETs (a write-heavy churn), in [0, 1].
+    set_ratio: f64,
     secs: u64,
     warmup: u64,
     every: u64,
@@ -52,6 +57,7 @@ fn parse_opts() -> Opts {
         value_max: 1024,
         conns: 4,
         pipeline: 32,
+        set_ratio: 0.0,
         secs: 60,
         warmup: 15,
         every: 5,
@@ -81,6 +87,7 @@ fn parse_opts() -> Opts {
             "--value-max" => o.value_max = num(&v) as usize,
             "--conns" => o.conns = num(&v).max(1) as usize,
             "--pipeline" => o.pipeline = num(&v).max(1) as usize,
+            "--set-ratio" => o.set_ratio = v.parse().expect("--set-ratio takes a number"),
             "--secs" => o.secs = num(&v),
             "--warmup" => o.warmup = num(&v),
             "--every" => o.every = num(&v).max(1),
@@ -216,38 +223,53 @@ fn client(o: Arc<Opts>, zipf: Arc<Zipf>, c: Arc<Counters>, stop: Arc<AtomicBool>
     let mut line = Vec::new();
     let mut keys: Vec<Vec<u8>> = vec![Vec::new(); o.pipeline];
     let value = vec![b'v'; o.value_max];
+    let size = |rng: &mut Rng| {
+        if o.value_max > o.value_min {
+            o.value_min + (rng.next() as usize) % (o.value_max - o.value_min + 1)
+        } else {
+            o.value_min
+        }
+    };
+    // Per request of a batch: true for an unconditional SET.
+    let mut is_set = vec![false; o.pipeline];
     while !stop.load(Ordering::Relaxed) {
         out.clear();
-        for k in keys.iter_mut() {
+        let mut gets = 0u64;
+        for (k, set) in keys.iter_mut().zip(is_set.iter_mut()) {
             key_name(zipf.sample(&mut rng), o.keys, k);
-            push_cmd(&mut out, &[b"GET", k]);
+            *set = o.set_ratio > 0.0 && rng.unit() < o.set_ratio;
+            if *set {
+                let len = size(&mut rng);
+                push_cmd(&mut out, &[b"SET", k, &value[..len]]);
+            } else {
+                push_cmd(&mut out, &[b"GET", k]);
+                gets += 1;
+            }
         }
         if w.write_all(&out).is_err() {
             return;
         }
         let mut missed: Vec<usize> = Vec::new();
-        for i in 0..keys.len() {
+        for (i, &set) in is_set.iter().enumerate() {
             match read_reply(&mut r, &mut line) {
-                Ok(true) => missed.push(i),
-                Ok(false) => {}
+                Ok(true) if !set => missed.push(i),
+                Ok(_) => {}
                 Err(_) => {
                     c.errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
-        c.gets.fetch_add(keys.len() as u64, Ordering::Relaxed);
+        c.gets.fetch_add(gets, Ordering::Relaxed);
         c.hits
-            .fetch_add((keys.len() - missed.len()) as u64, Ordering::Relaxed);
+            .fetch_add(gets - missed.len() as u64, Ordering::Relaxed);
+        c.sets
+            .fetch_add(keys.len() as u64 - gets, Ordering::Relaxed);
         if missed.is_empty() {
             continue;
         }
         out.clear();
         for &i in &missed {
-            let len = if o.value_max > o.value_min {
-                o.value_min + (rng.next() as usize) % (o.value_max - o.value_min + 1)
-            } else {
-                o.value_min
-            };
+            let len = size(&mut rng);
             push_cmd(&mut out, &[b"SET", &keys[i], &value[..len]]);
         }
         if w.write_all(&out).is_err() {
@@ -341,13 +363,14 @@ fn main() {
         .to_string();
     let zipf = Arc::new(Zipf::new(o.keys, o.zipf));
     println!(
-        "# {}:{} keys={} zipf={} value={}..{}B conns={} pipeline={} maxmemory={:.1}MB policy={}",
+        "# {}:{} keys={} zipf={} value={}..{}B set-ratio={} conns={} pipeline={} maxmemory={:.1}MB policy={}",
         o.host,
         o.port,
         o.keys,
         o.zipf,
         o.value_min,
         o.value_max,
+        o.set_ratio,
         o.conns,
         o.pipeline,
         mb(maxmemory),

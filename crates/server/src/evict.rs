@@ -426,6 +426,12 @@ pub fn configure(server: &Server) {
     }
     // Keys freed by eviction should leave the process soon, not a second later.
     alloc::set_purge_delay(if max != 0 { 10 } else { 1000 });
+    // Huge pages keep RSS far above what the data needs once eviction frees memory here and
+    // there; without a limit they only speed things up (Cinnabar never forks, which is
+    // Redis's other reason to disable them), so `disable-thp yes` applies with a limit.
+    if max != 0 && c.get_bool("disable-thp") {
+        alloc::disable_thp();
+    }
 }
 
 /// Memory the limit does not count (Redis's freeMemoryGetNotCountedMemory): the AOF buffer.
