@@ -54,15 +54,16 @@ static CORRECTION: AtomicIsize = AtomicIsize::new(0);
 const UNASSIGNED: usize = usize::MAX;
 
 thread_local! {
-    /// This thread's slot index and its change not yet published to APPROX. Const-initialised
-    /// and without destructor: usable from inside the allocator, even during thread exit.
-    static LOCAL: Cell<(usize, isize)> = const { Cell::new((UNASSIGNED, 0)) };
+    /// This thread's slot index, its change not yet published to APPROX, and its own net
+    /// total (see [`thread_net`]). Const-initialised and without destructor: usable from
+    /// inside the allocator, even during thread exit.
+    static LOCAL: Cell<(usize, isize, isize)> = const { Cell::new((UNASSIGNED, 0, 0)) };
 }
 
 /// Adds `delta` bytes to this thread's counters.
 #[inline]
 fn note(delta: isize) {
-    let (mut slot, mut pending) = LOCAL.get();
+    let (mut slot, mut pending, total) = LOCAL.get();
     if slot == UNASSIGNED {
         slot = NEXT.fetch_add(1, Ordering::Relaxed).min(OWNED);
     }
@@ -78,7 +79,15 @@ fn note(delta: isize) {
         APPROX.fetch_add(pending, Ordering::Relaxed);
         pending = 0;
     }
-    LOCAL.set((slot, pending));
+    LOCAL.set((slot, pending, total + delta));
+}
+
+/// Bytes allocated minus bytes freed by the calling thread since it started: the difference
+/// of two readings is exactly what the thread freed in between, whatever other threads did
+/// meanwhile (eviction measures what each deletion gave back this way).
+#[inline]
+pub fn thread_net() -> isize {
+    LOCAL.get().2
 }
 
 /// Bytes allocated and not yet freed, exactly: the sum of every thread's slot.
@@ -245,11 +254,8 @@ mod tests {
 
     #[test]
     fn counts_allocations_and_frees_of_this_thread() {
-        // Other test threads allocate concurrently, so measure this thread's own slot.
-        let mine = || {
-            let (slot, _) = LOCAL.get();
-            SLOTS[slot].0.load(Ordering::Relaxed)
-        };
+        // Other test threads allocate concurrently, so measure this thread's own total.
+        let mine = thread_net;
         let keep = vec![0u8; 1]; // make sure this thread has a slot
         let before = mine();
         let v: Vec<u8> = Vec::with_capacity(100_000);

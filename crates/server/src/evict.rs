@@ -150,6 +150,8 @@ struct Candidate {
 struct Pool {
     entries: Vec<Candidate>,
     spare: Vec<Vec<u8>>,
+    /// Bytes given back by expired keys removed while sampling, not yet counted as freed.
+    expired_freed: u64,
 }
 
 impl Pool {
@@ -434,9 +436,13 @@ pub fn configure(server: &Server) {
     }
 }
 
-/// Memory the limit does not count (Redis's freeMemoryGetNotCountedMemory): the AOF buffer.
-fn not_counted(server: &Server) -> u64 {
+/// Memory the limit does not count (Redis's freeMemoryGetNotCountedMemory): the AOF buffer,
+/// and the messages queued for Pub/Sub and tracking clients (Redis writes those to the
+/// sockets before its next command; here they may still wait in mailboxes, and they are
+/// mostly what eviction itself produced).
+pub fn not_counted(server: &Server) -> u64 {
     crate::persist::aof::buffer_bytes(server)
+        + crate::pubsub::QUEUED_BYTES.load(Ordering::Relaxed) as u64
 }
 
 /// True when used memory, as the limit counts it, is above `target`.
@@ -497,26 +503,36 @@ fn perform(server: &Server, mut me: Option<&mut Client>, target: u64, background
     let start = Instant::now();
     let mut pool = st.pool.lock();
     let lazy = st.lazy.load(Ordering::Relaxed);
-    // Bytes handed to the lazy-free thread during this call, not yet freed.
-    let mut pending_free = 0u64;
+    // As Redis: the amount to free is fixed now, and each deletion counts only what the
+    // deletion itself gave back. Memory its side effects take (invalidation messages, events,
+    // the AOF's DEL) does not make this call evict more: that would feed back into itself.
+    let to_free = alloc::used()
+        .saturating_sub(not_counted(server))
+        .saturating_sub(target);
+    let mut freed = 0u64;
     let mut evicted = 0u64;
     let outcome = loop {
-        let used = alloc::used().saturating_sub(not_counted(server));
-        if used.saturating_sub(pending_free) <= target {
+        if freed >= to_free {
             break Outcome::Ok;
         }
         match evict_one(server, &mut pool, me.as_deref_mut(), policy, lazy) {
-            Some(lazily) => {
-                pending_free += lazily;
+            Some(bytes) => {
+                freed += bytes + std::mem::take(&mut pool.expired_freed);
                 evicted += 1;
             }
             None => break Outcome::Fail,
         }
-        if evicted.is_multiple_of(16) && start.elapsed() > limit {
-            if !background {
-                st.kick();
+        if evicted.is_multiple_of(16) {
+            // Values freed by the lazy-free thread may already have got us there.
+            if lazy && !over(server, target) {
+                break Outcome::Ok;
             }
-            break Outcome::Running;
+            if start.elapsed() > limit {
+                if !background {
+                    st.kick();
+                }
+                break Outcome::Running;
+            }
         }
     };
     drop(pool);
@@ -534,8 +550,8 @@ fn score(server: &Server, policy: Policy, e: &Entry, now: i64) -> u64 {
     }
 }
 
-/// Evicts one key. Returns the bytes left to the lazy-free thread (0 when freed here), or
-/// None when no key can be evicted.
+/// Evicts one key. Returns the bytes it gave back (freed here, or handed to the lazy-free
+/// thread), or None when no key can be evicted.
 fn evict_one(
     server: &Server,
     pool: &mut Pool,
@@ -627,7 +643,7 @@ fn sample_shard(
                     break;
                 }
                 if db.entry(slot).is_expired(now) {
-                    db.remove_expired(slot);
+                    pool.expired_freed += remove_expired(db, slot);
                     continue;
                 }
                 let e = db.entry(slot);
@@ -645,7 +661,7 @@ fn sample_shard(
                 if e.expire().is_some() {
                     if e.is_expired(now) {
                         // The last entry moves into `slot`: look at it next.
-                        db.remove_expired(slot);
+                        pool.expired_freed += remove_expired(db, slot);
                         continue;
                     }
                     pool.offer(score(server, policy, e, now), s, dbi, e.key());
@@ -679,8 +695,7 @@ fn try_evict(
         return None;
     }
     if e.is_expired(now) {
-        db.remove_expired(slot);
-        return Some(0);
+        return Some(remove_expired(db, slot));
     }
     if score(server, policy, e, now) < c.score {
         return None;
@@ -738,8 +753,7 @@ fn evict_random(
                 }
             }
             if db.entry(slot).is_expired(now) {
-                db.remove_expired(slot);
-                return Some(0);
+                return Some(remove_expired(db, slot));
             }
             return Some(delete(server, me, &mut shard, dbi, slot, lazy));
         }
@@ -747,8 +761,22 @@ fn evict_random(
     None
 }
 
+/// Bytes the calling thread gave back while running `f`.
+fn freed_by(f: impl FnOnce()) -> u64 {
+    let before = alloc::thread_net();
+    f();
+    (before - alloc::thread_net()).max(0) as u64
+}
+
+/// Removes an expired key met while evicting (it counts as expired, not evicted); returns
+/// the bytes it gave back.
+fn remove_expired(db: &mut cinnabar_engine::Db, slot: usize) -> u64 {
+    freed_by(|| db.remove_expired(slot))
+}
+
 /// Removes the key in `slot` as evicted, with its side effects (see the module docs).
-/// Returns the bytes left to the lazy-free thread.
+/// Returns the bytes the deletion itself gave back (measured, or estimated for a value
+/// handed to the lazy-free thread), not counting what the side effects take.
 fn delete(
     server: &Server,
     mut me: Option<&mut Client>,
@@ -758,8 +786,17 @@ fn delete(
     lazy: bool,
 ) -> u64 {
     let db = shard.db(dbi);
-    let e = db.remove_slot(slot);
-    let key = e.key();
+    let key: smallvec::SmallVec<[u8; 64]> = smallvec::SmallVec::from_slice(db.entry(slot).key());
+    let mut lazily = 0;
+    let freed = freed_by(|| {
+        let e = db.remove_slot(slot);
+        if lazy && cinnabar_engine::lazyfree::free_effort(&e) > cinnabar_engine::lazyfree::THRESHOLD
+        {
+            lazily = e.mem_usage() as u64;
+            cinnabar_engine::lazyfree::dispose(e);
+        }
+    });
+    let key = &key[..];
     if server.watching.load(Ordering::Relaxed) > 0 {
         db.touch_watched(key);
     }
@@ -780,14 +817,7 @@ fn delete(
         crate::tracking::invalidate(server, me, key, false);
     }
     server.evict.evicted_keys.fetch_add(1, Ordering::Relaxed);
-    if lazy && cinnabar_engine::lazyfree::free_effort(&e) > cinnabar_engine::lazyfree::THRESHOLD {
-        let bytes = e.mem_usage() as u64;
-        cinnabar_engine::lazyfree::dispose(e);
-        bytes
-    } else {
-        drop(e);
-        0
-    }
+    freed + lazily
 }
 
 /// Starts the background eviction thread: it finishes evictions that foreground calls left
@@ -805,26 +835,29 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
         .spawn(move || {
             let st = &server.evict;
             while !server.is_shutting_down() {
-                {
+                let kicked = {
                     let w = st.wake.lock().unwrap_or_else(|e| e.into_inner());
                     let (mut w, _) = st
                         .cv
                         .wait_timeout_while(w, Duration::from_millis(1000 / TICKS_PER_SEC), |w| !*w)
                         .unwrap_or_else(|e| e.into_inner());
-                    *w = false;
-                }
+                    std::mem::take(&mut *w)
+                };
                 alloc::resync();
                 st.note_peak(alloc::used());
                 sweep_tick(&server);
                 if st.maxmemory.load(Ordering::Relaxed) == 0 {
                     continue;
                 }
-                guard_tick(&server);
-                // Evict in short batches, releasing the pool between them so foreground
-                // evictions interleave.
-                while !server.is_shutting_down()
-                    && perform(&server, None, st.target(), true) == Outcome::Running
-                {
+                let lowered = guard_tick(&server);
+                // Like Redis, no eviction without a reason: a command that ran out of time,
+                // a lower limit, or the guard. Short batches release the pool in between so
+                // foreground evictions interleave.
+                if kicked || lowered {
+                    while !server.is_shutting_down()
+                        && perform(&server, None, st.target(), true) == Outcome::Running
+                    {
+                    }
                 }
             }
         })
@@ -864,17 +897,17 @@ fn sweep_tick(server: &Server) {
     }
 }
 
-/// One step of the RSS guard (see [`Guard`]).
-fn guard_tick(server: &Server) {
+/// One step of the RSS guard (see [`Guard`]). Returns true when it lowered the target.
+fn guard_tick(server: &Server) -> bool {
     let st = &server.evict;
     let max = st.maxmemory.load(Ordering::Relaxed);
     if max < GUARD_MIN {
         st.guard.target.store(0, Ordering::Relaxed);
-        return;
+        return false;
     }
     let rss = crate::info::rss_bytes();
     if rss == 0 {
-        return;
+        return false;
     }
     let base = st.guard.base.load(Ordering::Relaxed);
     let bound = (max as f64 * (1.0 + RSS_MARGIN)) as u64 + base;
@@ -899,4 +932,5 @@ fn guard_tick(server: &Server) {
             .target
             .store(if new >= max { 0 } else { new }, Ordering::Relaxed);
     }
+    new < target
 }

@@ -433,7 +433,16 @@ macro_rules! field {
 
 /// Builds the INFO text for the selected sections. `data` is what the command holds locked
 /// (nothing, or a transaction's shards); shard figures are read through [`for_each_shard`].
-pub fn generate(server: &Server, data: &mut Locked<'_>, sel: &Selection, now_ms: i64) -> String {
+///
+/// `used` is used_memory as the command found it, before it allocated anything itself (see
+/// [`MemoryFigures::gather`]).
+pub fn generate(
+    server: &Server,
+    data: &mut Locked<'_>,
+    sel: &Selection,
+    now_ms: i64,
+    used: u64,
+) -> String {
     let mut out = String::with_capacity(4096);
     let need_keyspace = sel.wants("stats") || sel.wants("keyspace") || sel.wants("memory");
     let ks = if need_keyspace {
@@ -452,7 +461,12 @@ pub fn generate(server: &Server, data: &mut Locked<'_>, sel: &Selection, now_ms:
         match name {
             "server" => server_section(&mut out, server, now_ms),
             "clients" => clients_section(&mut out, server),
-            "memory" => memory_section(&mut out, server, ks.as_ref().expect("keyspace totals")),
+            "memory" => memory_section(
+                &mut out,
+                server,
+                ks.as_ref().expect("keyspace totals"),
+                used,
+            ),
             "persistence" => persistence_section(&mut out, server),
             "stats" => stats_section(
                 &mut out,
@@ -599,8 +613,10 @@ pub struct MemoryFigures {
 }
 
 impl MemoryFigures {
-    pub fn gather(server: &Server, ks: &KeyspaceTotals) -> MemoryFigures {
-        let used = crate::alloc::used();
+    /// The figures, with `used` taken by the caller before it allocated anything for its
+    /// reply: INFO and MEMORY STATS report the memory between commands, as the limit sees
+    /// it, not including their own few kilobytes of working memory.
+    pub fn gather(server: &Server, ks: &KeyspaceTotals, used: u64) -> MemoryFigures {
         let peak = server.evict.note_peak(used);
         let rss = rss_bytes();
         let (active, _) = crate::alloc::committed();
@@ -679,8 +695,8 @@ impl MemoryFigures {
     }
 }
 
-fn memory_section(out: &mut String, server: &Server, ks: &KeyspaceTotals) {
-    let m = MemoryFigures::gather(server, ks);
+fn memory_section(out: &mut String, server: &Server, ks: &KeyspaceTotals, used: u64) {
+    let m = MemoryFigures::gather(server, ks, used);
     let maxmemory = server.evict.maxmemory.load(Ordering::Relaxed);
     let total_system = total_system_memory();
     out.push_str("# Memory\r\n");
@@ -750,7 +766,12 @@ fn memory_section(out: &mut String, server: &Server, ks: &KeyspaceTotals) {
         field!(out, format!("{name}_ratio"), "{ratio:.2}");
         field!(out, format!("{name}_bytes"), "{bytes}");
     }
-    field!(out, "mem_not_counted_for_evict", "{}", m.aof_buffer);
+    field!(
+        out,
+        "mem_not_counted_for_evict",
+        "{}",
+        crate::evict::not_counted(server)
+    );
     for name in [
         "mem_replication_backlog",
         "mem_total_replication_buffers",

@@ -93,8 +93,9 @@ fn lossy(b: &[u8]) -> String {
 
 /// INFO [section ...]: a verbatim string (a bulk string in RESP2), as Redis replies.
 fn info_cmd(ctx: &mut Ctx) -> Result<()> {
+    let used = crate::alloc::used();
     let sel = Selection::parse(&ctx.args[1..]);
-    let text = info::generate(ctx.server, ctx.data, &sel, ctx.now);
+    let text = info::generate(ctx.server, ctx.data, &sel, ctx.now, used);
     ctx.out.verbatim(b"txt", text.as_bytes());
     Ok(())
 }
@@ -1075,8 +1076,9 @@ fn memory_usage(ctx: &mut Ctx) -> Result<()> {
 /// MEMORY STATS: Redis's fields, from the allocator's counters (see
 /// [`info::MemoryFigures`]).
 fn memory_stats(ctx: &mut Ctx) -> Result<()> {
+    let used = crate::alloc::used();
     let ks = info::keyspace_totals(ctx.server, ctx.data, ctx.now);
-    let m = info::MemoryFigures::gather(ctx.server, &ks);
+    let m = info::MemoryFigures::gather(ctx.server, &ks, used);
     let dbs: Vec<(usize, u64)> = ks
         .dbs
         .iter()
@@ -1139,8 +1141,9 @@ fn memory_stats(ctx: &mut Ctx) -> Result<()> {
 /// than today, fragmentation, big client buffers, many cached scripts), reported in plain
 /// words with the figures behind them.
 fn memory_doctor(ctx: &mut Ctx) -> Result<()> {
+    let used = crate::alloc::used();
     let ks = info::keyspace_totals(ctx.server, ctx.data, ctx.now);
-    let m = info::MemoryFigures::gather(ctx.server, &ks);
+    let m = info::MemoryFigures::gather(ctx.server, &ks, used);
     let mut issues: Vec<String> = Vec::new();
     let text = if m.used < 5 << 20 {
         "This instance is empty or holds very little data (under 5MB): there is nothing to \
