@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
+use crate::access::Access;
 use crate::entry::Entry;
 use crate::hash_key;
 
@@ -133,6 +134,8 @@ pub struct Db {
     pub expire_cursor: usize,
     /// Where the active hash-field expiry walk resumes.
     pub field_expire_cursor: usize,
+    /// Where the LRU sweep (see [`Db::age_sample`]) resumes.
+    pub age_cursor: usize,
     /// Number of hashes that have fields with deadlines; the walk is skipped while 0.
     /// Maintained approximately by the hash commands via [`Db::note_field_ttls`].
     pub hashes_with_field_ttls: usize,
@@ -156,6 +159,9 @@ pub struct Db {
     /// Hash fields removed because their deadline passed: (key, field), kept like
     /// `aof_expired_log` (logged as HDEL).
     pub expired_fields_log: Vec<ExpiredField>,
+    /// How entries' access bits are kept (LRU time or LFU counter), shared by every db of
+    /// the keyspace.
+    pub access: Arc<Access>,
 }
 
 impl Db {
@@ -217,11 +223,56 @@ impl Db {
         self.table.at_mut(slot)
     }
 
+    /// Records an access to the key in `slot`: its LRU time or LFU counter (see
+    /// [`crate::access`]). The entry is written only when the bits change.
+    #[inline]
+    pub fn touch(&mut self, slot: usize, now_ms: i64) {
+        let e = self.table.at_mut(slot);
+        let old = e.clock();
+        let new = self.access.touched(old, now_ms);
+        if new != old {
+            e.set_clock(new);
+        }
+    }
+
+    /// One step of the LRU sweep (see [`crate::access`]): visits up to `max` entries from
+    /// the sweep's cursor and rewrites fine stamps older than an hour as coarse ones, before
+    /// they can wrap. Returns the entries visited and whether the walk reached the end of
+    /// the table (the cursor then starts over).
+    pub fn age_sample(&mut self, now_ms: i64, max: usize) -> (usize, bool) {
+        let len = self.table.len();
+        if self.age_cursor >= len {
+            self.age_cursor = 0;
+            return (0, true);
+        }
+        let end = (self.age_cursor + max).min(len);
+        for slot in self.age_cursor..end {
+            let e = self.table.at_mut(slot);
+            if let Some(bits) = self.access.aged(e.clock(), now_ms) {
+                e.set_clock(bits);
+            }
+        }
+        let visited = end - self.age_cursor;
+        self.age_cursor = if end >= len { 0 } else { end };
+        (visited, end >= len)
+    }
+
+    /// The access bits of a key created at `now_ms`.
+    #[inline]
+    pub fn fresh_clock(&self, now_ms: i64) -> u32 {
+        self.access.fresh(now_ms)
+    }
+
     /// Inserts or replaces the entry for its key. Returns the replaced entry, if any.
-    pub fn put(&mut self, hash: u64, entry: Entry) -> Option<Entry> {
+    /// Under an LFU policy a replacing value keeps the old one's counter, as Redis's
+    /// dbSetValue does: overwriting a hot key does not make it look new.
+    pub fn put(&mut self, hash: u64, mut entry: Entry) -> Option<Entry> {
         let new_volatile = entry.expire().is_some();
         match self.table.find(hash, entry.key()) {
             Some(slot) => {
+                if self.access.is_lfu() {
+                    entry.set_clock(self.table.at(slot).clock());
+                }
                 let old = std::mem::replace(self.table.at_mut(slot), entry);
                 match (old.expire().is_some(), new_volatile) {
                     (true, false) => self.volatile -= 1,

@@ -8,7 +8,8 @@
 //! ```text
 //! [meta: 3 bytes][key len: varint][key bytes][expire: 8 bytes, only if HAS_EXPIRE][value]
 //! value = Str: [len: varint][bytes]  |  Int: [i64, 8 bytes]  |  Obj: [pointer to Box<Object>]
-//! meta  = 24-bit little endian: bits 0-1 kind, bit 2 HAS_EXPIRE, bits 3-23 access clock
+//! meta  = 24-bit little endian: bits 0-1 kind, bit 2 HAS_EXPIRE, bits 3-23 access bits
+//!         (LRU time or LFU counter, see crate::access)
 //! ```
 //!
 //! The allocation has alignment 1, so every multi-byte field is read and written unaligned.
@@ -27,7 +28,8 @@ const KIND_INT: u32 = 1;
 const KIND_OBJ: u32 = 2;
 const HAS_EXPIRE: u32 = 0b100;
 const CLOCK_SHIFT: u32 = 3;
-/// The access clock has 21 bits (seconds): it wraps after ~24 days, like Redis's LRU clock wraps.
+/// The access bits are 21: as an LRU clock (seconds) they wrap after ~24 days, like Redis's
+/// LRU clock wraps; see [`crate::access`] for their LFU layout.
 pub const CLOCK_MAX: u32 = (1 << 21) - 1;
 const META_LEN: usize = 3;
 
@@ -255,7 +257,7 @@ impl Entry {
         true
     }
 
-    /// The access clock (seconds, 21 bits).
+    /// The access bits (21: LRU seconds or LFU counter and minutes, see [`crate::access`]).
     #[inline]
     pub fn clock(&self) -> u32 {
         self.meta() >> CLOCK_SHIFT
@@ -350,6 +352,11 @@ impl Entry {
         let layout = self.layout();
         // SAFETY: ptr was allocated with exactly this layout in `new`.
         unsafe { dealloc(self.ptr.as_ptr(), layout) }
+    }
+
+    /// Bytes requested for the entry's own allocation (key, deadline, inline value).
+    pub fn alloc_size(&self) -> usize {
+        self.layout().size()
     }
 
     /// Bytes of memory this entry uses (allocation plus owned object), for MEMORY USAGE.

@@ -14,6 +14,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use smallvec::SmallVec;
 
+use crate::access::Access;
 use crate::db::Db;
 use crate::hash_key;
 
@@ -35,6 +36,8 @@ impl Shard {
 struct Padded<T>(T);
 
 pub struct Keyspace {
+    /// How entries record accesses (LRU or LFU, and LFU's parameters), shared by every db.
+    pub access: Arc<Access>,
     /// Set while `expired` keyspace events are wanted: every db then logs expired keys.
     pub log_expired: std::sync::Arc<std::sync::atomic::AtomicBool>,
     shards: Box<[Padded<Mutex<Shard>>]>,
@@ -77,12 +80,14 @@ impl Keyspace {
     pub fn new(shards: usize, databases: usize) -> Keyspace {
         let n = shards.max(1).next_power_of_two();
         let log_expired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let access = Arc::new(Access::default());
         let shards = (0..n)
             .map(|_| {
                 Padded(Mutex::new(Shard {
                     dbs: (0..databases)
                         .map(|_| Db {
                             log_expired: log_expired.clone(),
+                            access: access.clone(),
                             ..Db::default()
                         })
                         .collect(),
@@ -90,6 +95,7 @@ impl Keyspace {
             })
             .collect();
         Keyspace {
+            access,
             log_expired,
             shards,
             mask: n - 1,
@@ -269,6 +275,14 @@ impl Keyspace {
         let g = self.shards[shard].0.lock();
         self.snap_hook(shard, &g);
         g
+    }
+
+    /// Locks one shard if nobody holds it: eviction samples shards this way, so it never
+    /// waits behind a long transaction or script, and never holds a shard while waiting.
+    pub fn try_lock_shard(&self, shard: usize) -> Option<MutexGuard<'_, Shard>> {
+        let g = self.shards[shard].0.try_lock()?;
+        self.snap_hook(shard, &g);
+        Some(g)
     }
 }
 

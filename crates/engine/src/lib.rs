@@ -3,9 +3,11 @@
 //! - [`keyspace`]: shards, their locks, and the set of shards a command holds.
 //! - [`db`]: one database of one shard (hash index + dense entry vector, expiry).
 //! - [`entry`]: one key and its value packed into a single allocation.
+//! - [`access`]: the LRU time / LFU counter kept in each entry for eviction.
 //! - [`object`]: values that need their own allocation.
 //! - [`num`], [`glob`], [`bits`], [`lcs`]: pure functions behind the string commands.
 
+pub mod access;
 pub mod bits;
 pub mod db;
 pub mod entry;

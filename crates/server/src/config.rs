@@ -225,6 +225,7 @@ pub static PARAMS: &[Param] = &[
     p("activedefrag", Kind::Bool, NO),
     p("active-expire-effort", Kind::Int { min: 1, max: 10 }, "1"),
     p("jemalloc-bg-thread", Kind::Bool, YES),
+    im("disable-thp", Kind::Bool, YES),
     al(
         "list-max-listpack-size",
         &["list-max-ziplist-size"],

@@ -232,6 +232,9 @@ pub struct Client {
     /// AOF position this client's writes reached: with `appendfsync always` its replies wait
     /// until the file is fsynced that far (crate::persist::aof).
     pub aof_seq: u64,
+    /// Memory was over `maxmemory` with nothing to evict when the current command started
+    /// (Redis's pre_command_oom_state): scripts refuse their first deny-oom write then.
+    pub pre_oom: bool,
 }
 
 impl Client {
@@ -257,6 +260,7 @@ impl Client {
             in_script: false,
             pubsub: Default::default(),
             aof_seq: 0,
+            pre_oom: false,
         }
     }
 }
@@ -271,6 +275,9 @@ pub struct Multi {
     pub bytes: Vec<u8>,
     /// A command was rejected while queueing: EXEC answers EXECABORT.
     pub error: bool,
+    /// Union of the queued commands' flags (Redis's mstate.cmd_flags): EXEC of a queue
+    /// holding a deny-oom command is refused when memory is full.
+    pub flags: u64,
 }
 
 /// A queued command: its registry index and where its arguments are in `Multi::bytes`.
@@ -403,6 +410,26 @@ pub fn execute(
     }
     // A script has run past busy-reply-threshold: only the commands flagged allow-busy (SCRIPT
     // KILL, FUNCTION KILL, SHUTDOWN NOSAVE ...) may run until it ends.
+    // maxmemory (Redis checks it here, skipping eviction while a script is busy). While no
+    // limit is set this is the only cost: one relaxed load and a branch.
+    if server.evict.maxmemory.load(Ordering::Relaxed) != 0
+        && !server.scripts.busy.load(Ordering::Relaxed)
+        && maxmemory_rejects(server, client, def, args)
+    {
+        if def.name == "exec" && client.multi.is_some() {
+            // Redis's execCommandAbort: the transaction is discarded.
+            client.multi = None;
+            unwatch_all(server, client);
+            let msg = format!(
+                "EXECABORT Transaction discarded because of: {}",
+                crate::evict::OOM
+            );
+            reject(client, out, msg.as_bytes());
+        } else {
+            reject(client, out, crate::evict::OOM.as_bytes());
+        }
+        return;
+    }
     if server.scripts.busy.load(Ordering::Relaxed) && def.flags & flags::ALLOW_BUSY == 0 {
         reject(client, out, server.scripts.busy_error().as_bytes());
         return;
@@ -437,6 +464,7 @@ pub fn execute(
                 reject(client, out, b"ERR Command not allowed inside a transaction");
                 return;
             }
+            multi.flags |= crate::scripting::command_flags(server, def, args);
             multi.push(entry.idx, args);
             out.simple(b"QUEUED");
             return;
@@ -577,6 +605,34 @@ pub fn run_locked_at(
         worker.count_error(msg.as_bytes());
         out.error(msg.as_bytes());
     }
+}
+
+/// Redis's maxmemory block of processCommand: evicts if needed, remembers whether memory is
+/// still full for scripts (`pre_oom`), and tells whether this command must be refused:
+/// deny-oom commands (for scripts, per their declared flags; for EXEC, if any queued
+/// command is), and while a transaction is being queued, everything but EXEC, DISCARD,
+/// QUIT and RESET (queueing itself consumes memory).
+#[inline(never)]
+fn maxmemory_rejects(
+    server: &Server,
+    client: &mut Client,
+    def: &CommandDef,
+    args: &[&[u8]],
+) -> bool {
+    let oom = crate::evict::before_command(server, client);
+    client.pre_oom = oom;
+    if !oom {
+        return false;
+    }
+    if let Some(m) = &client.multi {
+        if !matches!(def.name, "exec" | "discard" | "quit" | "reset") {
+            return true;
+        }
+        if def.name == "exec" && m.flags & flags::DENYOOM != 0 {
+            return true;
+        }
+    }
+    crate::scripting::command_flags(server, def, args) & flags::DENYOOM != 0
 }
 
 /// After a write while clients are blocked: remember the keys it named (or, for keyspace-wide

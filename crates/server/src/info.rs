@@ -7,8 +7,9 @@
 //! tools look fields up by name and treat a missing one as an error. Cinnabar adds a few
 //! fields of its own to the server section (`cinnabar_*`).
 //!
-//! Nothing here runs on a timer: rates (`instantaneous_*`) and the memory peak are computed
-//! from samples taken whenever INFO itself runs (see [`Sampler`]).
+//! Rates (`instantaneous_*`) are computed from samples taken whenever INFO itself runs (see
+//! [`Sampler`]); memory figures come from the counting allocator (`crate::alloc`), the
+//! peak being tracked by the eviction thread's ticks and by INFO (`crate::evict`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
@@ -215,7 +216,6 @@ struct Sample {
 #[derive(Debug, Default)]
 pub struct Sampler {
     samples: VecDeque<Sample>,
-    peak_rss: u64,
 }
 
 const RATE_WINDOW: Duration = Duration::from_secs(1);
@@ -282,17 +282,13 @@ fn rates(server: &Server, totals: &WorkerTotals) -> (u64, f64, f64) {
     )
 }
 
-/// Highest RSS INFO or MEMORY STATS has seen, updated with the current value.
-pub fn peak_rss(server: &Server, rss: u64) -> u64 {
-    let mut samplers = SAMPLERS.lock();
-    let sampler = samplers.entry(server.run_id.clone()).or_default();
-    sampler.peak_rss = sampler.peak_rss.max(rss);
-    sampler.peak_rss
-}
-
-/// Forgets the samples and the peak (CONFIG RESETSTAT), so rates restart from the reset
-/// counters instead of seeing them go backwards.
+/// Forgets the samples and the memory peak (CONFIG RESETSTAT), so rates restart from the
+/// reset counters instead of seeing them go backwards.
 pub fn reset_samples(server: &Server) {
+    server
+        .evict
+        .peak
+        .store(crate::alloc::used(), Ordering::Relaxed);
     let mut samplers = SAMPLERS.lock();
     samplers.remove(&server.run_id);
     samplers.insert(
@@ -304,21 +300,24 @@ pub fn reset_samples(server: &Server) {
                 net_in: 0,
                 net_out: 0,
             }]),
-            peak_rss: 0,
         },
     );
 }
 
-/// Memory of the process: resident set size in bytes, from /proc (0 where unavailable).
-/// Cinnabar's used_memory is the RSS: the allocator's own counters are not exposed to the
-/// library (the binary installs mimalloc; tests run on the system allocator).
+/// Memory of the process: resident set size in bytes, from /proc/self/statm (0 where
+/// unavailable). used_memory is not this but the allocator's count (see `crate::alloc`).
 pub fn rss_bytes() -> u64 {
-    proc_status_kb("VmRSS:").map(|kb| kb * 1024).unwrap_or(0)
-}
-
-fn proc_status_kb(field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    parse_kb_field(&text, field)
+    let Ok(text) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: u64 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * page.max(0) as u64
 }
 
 fn parse_kb_field(text: &str, field: &str) -> Option<u64> {
@@ -434,7 +433,16 @@ macro_rules! field {
 
 /// Builds the INFO text for the selected sections. `data` is what the command holds locked
 /// (nothing, or a transaction's shards); shard figures are read through [`for_each_shard`].
-pub fn generate(server: &Server, data: &mut Locked<'_>, sel: &Selection, now_ms: i64) -> String {
+///
+/// `used` is used_memory as the command found it, before it allocated anything itself (see
+/// [`MemoryFigures::gather`]).
+pub fn generate(
+    server: &Server,
+    data: &mut Locked<'_>,
+    sel: &Selection,
+    now_ms: i64,
+    used: u64,
+) -> String {
     let mut out = String::with_capacity(4096);
     let need_keyspace = sel.wants("stats") || sel.wants("keyspace") || sel.wants("memory");
     let ks = if need_keyspace {
@@ -453,7 +461,12 @@ pub fn generate(server: &Server, data: &mut Locked<'_>, sel: &Selection, now_ms:
         match name {
             "server" => server_section(&mut out, server, now_ms),
             "clients" => clients_section(&mut out, server),
-            "memory" => memory_section(&mut out, server, ks.as_ref().expect("keyspace totals")),
+            "memory" => memory_section(
+                &mut out,
+                server,
+                ks.as_ref().expect("keyspace totals"),
+                used,
+            ),
             "persistence" => persistence_section(&mut out, server),
             "stats" => stats_section(
                 &mut out,
@@ -580,32 +593,55 @@ fn clients_section(out: &mut String, server: &Server) {
     field!(out, "total_blocking_keys_on_nokey", "0");
 }
 
-/// Memory figures shared by INFO memory and MEMORY STATS.
+/// Memory figures shared by INFO memory, MEMORY STATS and MEMORY DOCTOR, with Redis's
+/// meanings: `used` is what the allocator handed out and not yet got back (Redis's
+/// zmalloc_used_memory), the eviction figure; `rss` is the process's resident set;
+/// `active` is what mimalloc holds committed (its pages, used or not). Ratios and their
+/// byte differences follow Redis's fragmentation fields.
 pub struct MemoryFigures {
     pub used: u64,
     pub peak: u64,
+    pub rss: u64,
+    pub active: u64,
+    pub startup: u64,
     pub overhead: u64,
     pub dataset: u64,
     pub clients_normal: u64,
+    pub aof_buffer: u64,
+    pub scripts: u64,
+    pub keys: u64,
 }
 
 impl MemoryFigures {
-    pub fn gather(server: &Server, ks: &KeyspaceTotals) -> MemoryFigures {
-        let used = rss_bytes();
-        let peak = peak_rss(server, used);
+    /// The figures, with `used` taken by the caller before it allocated anything for its
+    /// reply: INFO and MEMORY STATS report the memory between commands, as the limit sees
+    /// it, not including their own few kilobytes of working memory.
+    pub fn gather(server: &Server, ks: &KeyspaceTotals, used: u64) -> MemoryFigures {
+        let peak = server.evict.note_peak(used);
+        let rss = rss_bytes();
+        let (active, _) = crate::alloc::committed();
+        let startup = server.evict.startup.load(Ordering::Relaxed);
         let clients_normal: u64 = server
             .clients
             .lock()
             .values()
             .map(|c| c.qbuf.load(Ordering::Relaxed) as u64)
             .sum();
-        let overhead = ks.table_overhead + clients_normal;
+        let aof_buffer = crate::persist::aof::buffer_bytes(server);
+        let scripts = server.scripts.memory() as u64;
+        let overhead = startup + ks.table_overhead + clients_normal + aof_buffer + scripts;
         MemoryFigures {
             used,
             peak,
+            rss,
+            active,
+            startup,
             overhead,
             dataset: used.saturating_sub(overhead),
             clients_normal,
+            aof_buffer,
+            scripts,
+            keys: ks.dbs.iter().map(|d| d.keys).sum(),
         }
     }
 
@@ -617,34 +653,67 @@ impl MemoryFigures {
         }
     }
 
+    /// The dataset's share of the memory used beyond start-up, as Redis computes it.
     pub fn dataset_perc(&self) -> f64 {
-        if self.used == 0 {
-            0.0
-        } else {
-            self.dataset as f64 * 100.0 / self.used as f64
-        }
+        let net = self.used.saturating_sub(self.startup).max(1);
+        self.dataset as f64 * 100.0 / net as f64
+    }
+
+    /// Bytes per key beyond start-up memory (MEMORY STATS keys.bytes-per-key).
+    pub fn bytes_per_key(&self) -> u64 {
+        self.used
+            .saturating_sub(self.startup)
+            .checked_div(self.keys)
+            .unwrap_or(0)
+    }
+
+    /// (ratio, bytes) of `a` over `b`, as Redis prints its fragmentation pairs.
+    pub fn ratio(a: u64, b: u64) -> (f64, i64) {
+        let r = if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        (r, a as i64 - b as i64)
+    }
+
+    /// allocator_frag: committed pages over allocated bytes.
+    pub fn allocator_frag(&self) -> (f64, i64) {
+        Self::ratio(self.active, self.used)
+    }
+
+    /// allocator_rss: mimalloc's resident over its committed memory. mimalloc does not tell
+    /// the two apart on Linux, so this is 1.
+    pub fn allocator_rss(&self) -> (f64, i64) {
+        Self::ratio(self.active, self.active)
+    }
+
+    /// rss_overhead: the process's RSS over the allocator's (program, stacks, Lua's state).
+    pub fn rss_overhead(&self) -> (f64, i64) {
+        Self::ratio(self.rss, self.active)
+    }
+
+    /// mem_fragmentation: RSS over used memory.
+    pub fn fragmentation(&self) -> (f64, i64) {
+        Self::ratio(self.rss, self.used)
     }
 }
 
-fn memory_section(out: &mut String, server: &Server, ks: &KeyspaceTotals) {
-    let m = MemoryFigures::gather(server, ks);
-    let maxmemory = server.config.get_i64("maxmemory").max(0) as u64;
+fn memory_section(out: &mut String, server: &Server, ks: &KeyspaceTotals, used: u64) {
+    let m = MemoryFigures::gather(server, ks, used);
+    let maxmemory = server.evict.maxmemory.load(Ordering::Relaxed);
     let total_system = total_system_memory();
     out.push_str("# Memory\r\n");
     field!(out, "used_memory", "{}", m.used);
     field!(out, "used_memory_human", "{}", bytes_to_human(m.used));
-    field!(out, "used_memory_rss", "{}", m.used);
-    field!(out, "used_memory_rss_human", "{}", bytes_to_human(m.used));
+    field!(out, "used_memory_rss", "{}", m.rss);
+    field!(out, "used_memory_rss_human", "{}", bytes_to_human(m.rss));
     field!(out, "used_memory_peak", "{}", m.peak);
     field!(out, "used_memory_peak_human", "{}", bytes_to_human(m.peak));
     field!(out, "used_memory_peak_perc", "{:.2}%", m.peak_perc());
     field!(out, "used_memory_overhead", "{}", m.overhead);
-    field!(out, "used_memory_startup", "0");
+    field!(out, "used_memory_startup", "{}", m.startup);
     field!(out, "used_memory_dataset", "{}", m.dataset);
     field!(out, "used_memory_dataset_perc", "{:.2}%", m.dataset_perc());
     field!(out, "allocator_allocated", "{}", m.used);
-    field!(out, "allocator_active", "{}", m.used);
-    field!(out, "allocator_resident", "{}", m.used);
+    field!(out, "allocator_active", "{}", m.active);
+    field!(out, "allocator_resident", "{}", m.active);
     field!(out, "total_system_memory", "{total_system}");
     field!(
         out,
@@ -688,18 +757,22 @@ fn memory_section(out: &mut String, server: &Server, ks: &KeyspaceTotals) {
         "{}",
         server.config.get("maxmemory-policy")
     );
-    // used_memory is the RSS itself, so every ratio between the two is exactly 1.
-    for (ratio, bytes) in [
-        ("allocator_frag_ratio", "allocator_frag_bytes"),
-        ("allocator_rss_ratio", "allocator_rss_bytes"),
-        ("rss_overhead_ratio", "rss_overhead_bytes"),
-        ("mem_fragmentation_ratio", "mem_fragmentation_bytes"),
+    for (name, (ratio, bytes)) in [
+        ("allocator_frag", m.allocator_frag()),
+        ("allocator_rss", m.allocator_rss()),
+        ("rss_overhead", m.rss_overhead()),
+        ("mem_fragmentation", m.fragmentation()),
     ] {
-        field!(out, ratio, "1.00");
-        field!(out, bytes, "0");
+        field!(out, format!("{name}_ratio"), "{ratio:.2}");
+        field!(out, format!("{name}_bytes"), "{bytes}");
     }
-    for name in [
+    field!(
+        out,
         "mem_not_counted_for_evict",
+        "{}",
+        crate::evict::not_counted(server)
+    );
+    for name in [
         "mem_replication_backlog",
         "mem_total_replication_buffers",
         "mem_clients_slaves",
@@ -708,8 +781,8 @@ fn memory_section(out: &mut String, server: &Server, ks: &KeyspaceTotals) {
     }
     field!(out, "mem_clients_normal", "{}", m.clients_normal);
     field!(out, "mem_cluster_links", "0");
-    field!(out, "mem_aof_buffer", "0");
-    field!(out, "mem_allocator", "mimalloc");
+    field!(out, "mem_aof_buffer", "{}", m.aof_buffer);
+    field!(out, "mem_allocator", "mimalloc-{}", crate::alloc::version());
     field!(out, "active_defrag_running", "0");
     field!(out, "lazyfree_pending_objects", "0");
     field!(out, "lazyfreed_objects", "0");
@@ -752,13 +825,19 @@ fn stats_section(out: &mut String, server: &Server, t: &WorkerTotals, ks: &Keysp
     for name in [
         "expired_time_cap_reached_count",
         "expire_cycle_cpu_milliseconds",
-        "evicted_keys",
-        "evicted_clients",
-        "total_eviction_exceeded_time",
-        "current_eviction_exceeded_time",
     ] {
         field!(out, name, "0");
     }
+    let (total_exceeded, current_exceeded) = server.evict.exceeded_ms();
+    field!(
+        out,
+        "evicted_keys",
+        "{}",
+        server.evict.evicted_keys.load(Ordering::Relaxed)
+    );
+    field!(out, "evicted_clients", "0");
+    field!(out, "total_eviction_exceeded_time", "{total_exceeded}");
+    field!(out, "current_eviction_exceeded_time", "{current_exceeded}");
     field!(out, "keyspace_hits", "{}", ks.hits);
     field!(out, "keyspace_misses", "{}", ks.misses);
     let (_, tkeys, titems, tprefixes) = crate::tracking::info(server);

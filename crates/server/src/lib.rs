@@ -8,12 +8,14 @@
 //! - [`cmd`]: the command families, one file per data type or area, like Redis's t_*.c.
 //! - [`testkit`]: start a server on a free port, for tests.
 
+pub mod alloc;
 pub mod blocking;
 pub mod cmd;
 pub mod config;
 pub mod conn;
 pub mod cron;
 pub mod dispatch;
+pub mod evict;
 pub mod info;
 pub mod net;
 pub mod notify;

@@ -110,6 +110,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     let addrs = bind_addrs(&config, port)?;
     let server = Arc::new(Server::new(config, nworkers, shards));
     server.persist.set_server(&server);
+    crate::evict::configure(&server);
 
     // Bind synchronously so that errors surface here and port 0 resolves before we return.
     let mut listeners = Vec::new();
@@ -226,6 +227,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
 
     crate::persist::start_loading(&server);
     threads.push(crate::cron::spawn(server.clone())?);
+    threads.push(crate::evict::spawn(server.clone())?);
     threads.push(crate::scripting::busy::spawn(server.clone())?);
     Ok(ServerHandle {
         server,

@@ -50,13 +50,42 @@ pub struct Mailbox {
     pub nssub: AtomicUsize,
 }
 
+/// Bytes held by mailbox buffers (queued, being written, spare), up to
+/// [`UNCOUNTED_PER_CLIENT`] per mailbox. Eviction does not count them against maxmemory
+/// (see `crate::evict::not_counted`): Redis writes its clients' replies out before it runs
+/// the next command, while here a mailbox may still hold them when the next command checks
+/// memory; and they are mostly the invalidations and events eviction itself produced, so
+/// counting them would make eviction feed on itself until the keyspace is empty. A client
+/// that does not read lets its mailbox grow past the cap, and that excess counts, as Redis
+/// counts a slow client's output buffer. Process-wide, like used_memory.
+pub static QUEUED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// The most of one mailbox's buffers [`QUEUED_BYTES`] leaves out of eviction's count.
+const UNCOUNTED_PER_CLIENT: usize = 256 * 1024;
+
+/// Buffers of a mailbox larger than this are released once written (Redis keeps 16 KB per
+/// client: PROTO_REPLY_CHUNK_BYTES).
+const KEEP_BUFFER: usize = 16 * 1024;
+
 #[derive(Default)]
 struct Queue {
     buf: Vec<u8>,
+    /// The empty buffer swapped in when the owner takes `buf`.
+    spare: Vec<u8>,
     /// Bytes taken by the owner and not yet written to the socket: still output memory.
     inflight: usize,
+    /// Capacity of the buffer the owner took.
+    inflight_cap: usize,
+    /// This mailbox's share of QUEUED_BYTES.
+    excluded: usize,
     /// When the queue first went over the soft limit (ms), 0 when under it.
     soft_since_ms: i64,
+}
+
+impl Drop for Mailbox {
+    fn drop(&mut self) {
+        QUEUED_BYTES.fetch_sub(self.queue.get_mut().excluded, Ordering::Relaxed);
+    }
 }
 
 impl Mailbox {
@@ -96,6 +125,17 @@ impl Mailbox {
         self.append(frame, false, server)
     }
 
+    /// Brings this mailbox's share of QUEUED_BYTES up to date (called with its lock held).
+    fn recount(q: &mut Queue) {
+        let want =
+            (q.buf.capacity() + q.spare.capacity() + q.inflight_cap).min(UNCOUNTED_PER_CLIENT);
+        if want != q.excluded {
+            QUEUED_BYTES.fetch_add(want, Ordering::Relaxed);
+            QUEUED_BYTES.fetch_sub(q.excluded, Ordering::Relaxed);
+            q.excluded = want;
+        }
+    }
+
     fn append(&self, frame: &[u8], resp3: bool, server: &Server) -> bool {
         if self.closed.load(Ordering::Relaxed) {
             return true;
@@ -131,10 +171,12 @@ impl Mailbox {
         if over {
             self.closed.store(true, Ordering::Relaxed);
             q.buf = Vec::new();
+            Self::recount(&mut q);
             drop(q);
             self.notify.notify_one();
             return false;
         }
+        Self::recount(&mut q);
         drop(q);
         if was_empty {
             self.notify.notify_one();
@@ -142,19 +184,33 @@ impl Mailbox {
         true
     }
 
-    /// Takes everything queued, swapping in `spare` (an empty buffer with capacity).
-    fn take(&self, spare: &mut Vec<u8>) {
+    /// Takes everything queued, swapping in the spare buffer.
+    fn take(&self) -> Vec<u8> {
         let mut q = self.queue.lock();
-        std::mem::swap(&mut q.buf, spare);
-        q.inflight = spare.len();
+        let mut data = std::mem::take(&mut q.spare);
+        std::mem::swap(&mut q.buf, &mut data);
+        q.inflight = data.len();
+        q.inflight_cap = data.capacity();
+        Self::recount(&mut q);
+        data
     }
 
-    fn written(&self) {
+    /// The owner wrote what it took: `data` comes back as the spare buffer.
+    fn written(&self, mut data: Vec<u8>) {
+        data.clear();
+        if data.capacity() > KEEP_BUFFER {
+            data = Vec::new();
+        }
         let mut q = self.queue.lock();
         q.inflight = 0;
+        q.inflight_cap = 0;
+        if q.spare.capacity() < data.capacity() {
+            q.spare = data;
+        }
         if q.buf.is_empty() {
             q.soft_since_ms = 0;
         }
+        Self::recount(&mut q);
     }
 
     pub fn is_closed(&self) -> bool {
@@ -178,7 +234,6 @@ pub struct ClientPubSub {
     /// Frames for this client produced by its own command (messages it published to itself,
     /// confirmations under CLIENT REPLY OFF, invalidations): written after the reply.
     pub pending: Vec<u8>,
-    spare: Vec<u8>,
     /// CLIENT TRACKING options while tracking is on (tracking.rs).
     pub tracking: Option<crate::tracking::Options>,
     /// BCAST invalidations this client's command produced, sent when it ends.
@@ -555,22 +610,19 @@ pub async fn read_or_deliver(
         tokio::select! {
             r = crate::conn::read_some(stream, rbuf) => return r,
             _ = mb.notify.notified() => {
-                let mut data = std::mem::take(&mut client.pubsub.spare);
-                mb.take(&mut data);
+                let data = mb.take();
                 if mb.is_closed() {
+                    mb.written(data);
                     return Err(std::io::ErrorKind::ConnectionAborted.into());
                 }
-                if !data.is_empty() {
+                let res = if data.is_empty() {
+                    Ok(())
+                } else {
                     crate::server::bump(&stats.net_output_bytes, data.len() as u64);
-                    let res = stream.write_all(&data).await;
-                    mb.written();
-                    res?;
-                }
-                data.clear();
-                if data.capacity() > 1 << 20 {
-                    data = Vec::new();
-                }
-                client.pubsub.spare = data;
+                    stream.write_all(&data).await
+                };
+                mb.written(data);
+                res?;
             }
         }
     }

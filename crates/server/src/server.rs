@@ -223,6 +223,8 @@ pub struct Server {
     pub tracking: crate::tracking::Table,
     /// RDB/AOF state (crate::persist).
     pub persist: crate::persist::State,
+    /// maxmemory and eviction (crate::evict).
+    pub evict: crate::evict::State,
 }
 
 impl Server {
@@ -267,6 +269,7 @@ impl Server {
             pubsub: Default::default(),
             tracking: Default::default(),
             persist: Default::default(),
+            evict: Default::default(),
         }
     }
 

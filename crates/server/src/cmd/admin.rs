@@ -19,7 +19,7 @@ use std::time::Duration;
 use cinnabar_commands::{self as commands, acl, flags, keyspec_flags, CommandDef, Group};
 use cinnabar_engine::{num, Entry, Error, Result};
 
-use super::{clock, int_arg, is, new_str_value};
+use super::{int_arg, is, new_str_value};
 use crate::config::{find_param, normalize, Kind, Param, PARAMS};
 use crate::dispatch::{Ctx, Registry};
 use crate::info::{self, for_each_shard, Selection};
@@ -93,8 +93,9 @@ fn lossy(b: &[u8]) -> String {
 
 /// INFO [section ...]: a verbatim string (a bulk string in RESP2), as Redis replies.
 fn info_cmd(ctx: &mut Ctx) -> Result<()> {
+    let used = crate::alloc::used();
     let sel = Selection::parse(&ctx.args[1..]);
-    let text = info::generate(ctx.server, ctx.data, &sel, ctx.now);
+    let text = info::generate(ctx.server, ctx.data, &sel, ctx.now, used);
     ctx.out.verbatim(b"txt", text.as_bytes());
     Ok(())
 }
@@ -193,6 +194,13 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
     for (name, _) in &pairs {
         crate::persist::aof::config_changed(ctx.server, name).map_err(|e| failed(name, &e))?;
     }
+    if pairs.iter().any(|(name, _)| {
+        name.starts_with("maxmemory")
+            || name.starts_with("lfu-")
+            || name == "lazyfree-lazy-eviction"
+    }) {
+        crate::evict::configure(ctx.server);
+    }
     ctx.out.ok();
     Ok(())
 }
@@ -231,6 +239,7 @@ fn config_resetstat(ctx: &mut Ctx) -> Result<()> {
     });
     server.total_connections.store(0, Ordering::Relaxed);
     server.rejected_connections.store(0, Ordering::Relaxed);
+    server.evict.reset_stats();
     server.stat_reset_ms.store(now_ms(), Ordering::Relaxed);
     info::reset_samples(server);
     ctx.out.ok();
@@ -957,7 +966,10 @@ fn debug_populate(ctx: &mut Ctx) -> Result<()> {
             if size > 0 {
                 value.resize(size, 0);
             }
-            db.put(h, Entry::new(&key, new_str_value(&value), None, clock(now)));
+            db.put(
+                h,
+                Entry::new(&key, new_str_value(&value), None, db.fresh_clock(now)),
+            );
         };
         match ctx.data.shard_at(shard_idx) {
             Some(shard) => insert(shard),
@@ -1027,9 +1039,10 @@ fn shutdown(ctx: &mut Ctx) -> Result<()> {
 // ---------------------------------------------------------------------------------------
 
 /// MEMORY USAGE key [SAMPLES count]: the entry's allocation (key, value and header in one
-/// block, plus any separately allocated value) and its share of the table's index and
-/// entry vector. Sizes are measured, not sampled, so SAMPLES is only validated. Like Redis,
-/// a key past its deadline but not yet removed is still measured.
+/// block) rounded to the allocator's size class, the value's own allocations if it has any,
+/// and the key's share of the table's index and entry vector. Sizes are measured, not
+/// sampled, so SAMPLES is only validated. Like Redis, a key past its deadline but not yet
+/// removed is still measured.
 fn memory_usage(ctx: &mut Ctx) -> Result<()> {
     let mut j = 3;
     while j < ctx.args.len() {
@@ -1048,19 +1061,24 @@ fn memory_usage(ctx: &mut Ctx) -> Result<()> {
         None => ctx.out.null(),
         Some(slot) => {
             let table_share = db.table.overhead_bytes() / db.len().max(1);
-            ctx.out
-                .integer((db.entry(slot).mem_usage() + table_share) as i64);
+            let e = db.entry(slot);
+            let value = match e.value() {
+                cinnabar_engine::ValueRef::Obj(o) => o.mem_usage(),
+                _ => 0,
+            };
+            let usage = crate::alloc::good_size(e.alloc_size()) + value + table_share;
+            ctx.out.integer(usage as i64);
         }
     }
     Ok(())
 }
 
-/// MEMORY STATS: Redis's fields, filled from the RSS and the tables' overhead (see
+/// MEMORY STATS: Redis's fields, from the allocator's counters (see
 /// [`info::MemoryFigures`]).
 fn memory_stats(ctx: &mut Ctx) -> Result<()> {
+    let used = crate::alloc::used();
     let ks = info::keyspace_totals(ctx.server, ctx.data, ctx.now);
-    let m = info::MemoryFigures::gather(ctx.server, &ks);
-    let keys: u64 = ks.dbs.iter().map(|d| d.keys).sum();
+    let m = info::MemoryFigures::gather(ctx.server, &ks, used);
     let dbs: Vec<(usize, u64)> = ks
         .dbs
         .iter()
@@ -1070,79 +1088,140 @@ fn memory_stats(ctx: &mut Ctx) -> Result<()> {
         .collect();
     let out = &mut *ctx.out;
     out.map(27 + dbs.len());
-    let int = |out: &mut cinnabar_resp::ReplyBuf, k: &str, v: u64| {
+    let int = |out: &mut cinnabar_resp::ReplyBuf, k: &str, v: i64| {
         out.bulk(k.as_bytes());
-        out.integer(v as i64);
+        out.integer(v);
     };
-    int(out, "peak.allocated", m.peak);
-    int(out, "total.allocated", m.used);
-    int(out, "startup.allocated", 0);
+    let dbl = |out: &mut cinnabar_resp::ReplyBuf, k: &str, v: f64| {
+        out.bulk(k.as_bytes());
+        out.double(v);
+    };
+    int(out, "peak.allocated", m.peak as i64);
+    int(out, "total.allocated", m.used as i64);
+    int(out, "startup.allocated", m.startup as i64);
     for k in ["replication.backlog", "clients.slaves"] {
         int(out, k, 0);
     }
-    int(out, "clients.normal", m.clients_normal);
-    for k in [
-        "cluster.links",
-        "aof.buffer",
-        "lua.caches",
-        "functions.caches",
-    ] {
-        int(out, k, 0);
-    }
+    int(out, "clients.normal", m.clients_normal as i64);
+    int(out, "cluster.links", 0);
+    int(out, "aof.buffer", m.aof_buffer as i64);
+    int(out, "lua.caches", m.scripts as i64);
+    int(out, "functions.caches", 0);
     for (i, overhead) in &dbs {
         out.bulk(format!("db.{i}").as_bytes());
         out.map(3);
-        int(out, "overhead.hashtable.main", *overhead);
+        int(out, "overhead.hashtable.main", *overhead as i64);
         int(out, "overhead.hashtable.expires", 0);
         int(out, "overhead.hashtable.slot-to-keys", 0);
     }
-    int(out, "overhead.total", m.overhead);
-    int(out, "keys.count", keys);
-    int(
-        out,
-        "keys.bytes-per-key",
-        m.used.checked_div(keys).unwrap_or(0),
-    );
-    int(out, "dataset.bytes", m.dataset);
-    out.bulk(b"dataset.percentage");
-    out.double(m.dataset_perc());
-    out.bulk(b"peak.percentage");
-    out.double(m.peak_perc());
-    for k in [
-        "allocator.allocated",
-        "allocator.active",
-        "allocator.resident",
+    int(out, "overhead.total", m.overhead as i64);
+    int(out, "keys.count", m.keys as i64);
+    int(out, "keys.bytes-per-key", m.bytes_per_key() as i64);
+    int(out, "dataset.bytes", m.dataset as i64);
+    dbl(out, "dataset.percentage", m.dataset_perc());
+    dbl(out, "peak.percentage", m.peak_perc());
+    int(out, "allocator.allocated", m.used as i64);
+    int(out, "allocator.active", m.active as i64);
+    int(out, "allocator.resident", m.active as i64);
+    for (name, (ratio, bytes)) in [
+        ("allocator-fragmentation", m.allocator_frag()),
+        ("allocator-rss", m.allocator_rss()),
+        ("rss-overhead", m.rss_overhead()),
     ] {
-        int(out, k, m.used);
+        dbl(out, &format!("{name}.ratio"), ratio);
+        int(out, &format!("{name}.bytes"), bytes);
     }
-    // used memory is the RSS, so the fragmentation and overhead ratios are all 1.
-    for k in ["allocator-fragmentation", "allocator-rss", "rss-overhead"] {
-        out.bulk(format!("{k}.ratio").as_bytes());
-        out.double(1.0);
-        int(out, &format!("{k}.bytes"), 0);
-    }
-    out.bulk(b"fragmentation");
-    out.double(1.0);
-    int(out, "fragmentation.bytes", 0);
+    let (ratio, bytes) = m.fragmentation();
+    dbl(out, "fragmentation", ratio);
+    int(out, "fragmentation.bytes", bytes);
     Ok(())
 }
 
-/// MEMORY DOCTOR: there is no allocator-level analysis to run; say so plainly.
+/// MEMORY DOCTOR: the checks of Redis's memory doctor (little data, a past peak much higher
+/// than today, fragmentation, big client buffers, many cached scripts), reported in plain
+/// words with the figures behind them.
 fn memory_doctor(ctx: &mut Ctx) -> Result<()> {
-    let text = "No memory problems detected. Memory is measured as the process RSS; allocator \
-                fragmentation is not analysed by this server.\n";
+    let used = crate::alloc::used();
+    let ks = info::keyspace_totals(ctx.server, ctx.data, ctx.now);
+    let m = info::MemoryFigures::gather(ctx.server, &ks, used);
+    let mut issues: Vec<String> = Vec::new();
+    let text = if m.used < 5 << 20 {
+        "This instance is empty or holds very little data (under 5MB): there is nothing to \
+         diagnose yet. Ask again once it holds some data.\n"
+            .to_string()
+    } else {
+        if m.peak as f64 / m.used as f64 > 1.5 {
+            issues.push(format!(
+                " * Peak memory: the instance once used {} (more than 150% of the {} it uses \
+                 now). Freed memory is kept by the allocator for reuse; MEMORY PURGE returns \
+                 what it can to the system.",
+                info::bytes_to_human(m.peak),
+                info::bytes_to_human(m.used)
+            ));
+        }
+        let (frag, frag_bytes) = m.fragmentation();
+        if frag > 1.4 && frag_bytes > 10 << 20 {
+            issues.push(format!(
+                " * High total RSS: the process's resident memory is {frag:.2} times the \
+                 memory in use ({} more). After a peak this is harmless; otherwise the \
+                 workload fragments the allocator's pages (see allocator_frag_ratio).",
+                info::bytes_to_human(frag_bytes as u64)
+            ));
+        }
+        let (afrag, afrag_bytes) = m.allocator_frag();
+        if afrag > 1.1 && afrag_bytes > 10 << 20 {
+            issues.push(format!(
+                " * Allocator fragmentation: mimalloc holds {afrag:.2} times the memory in use \
+                 in its pages ({} more). MEMORY PURGE releases pages that are entirely free.",
+                info::bytes_to_human(afrag_bytes as u64)
+            ));
+        }
+        let (extra, extra_bytes) = m.rss_overhead();
+        if extra > 1.1 && extra_bytes > 10 << 20 {
+            issues.push(format!(
+                " * Process RSS overhead: {} of resident memory is outside the allocator's \
+                 pages (program, thread stacks, Lua interpreters).",
+                info::bytes_to_human(extra_bytes as u64)
+            ));
+        }
+        let clients = ctx.server.clients.lock().len().max(1) as u64;
+        if m.clients_normal / clients > 200 * 1024 {
+            issues.push(
+                " * Big client buffers: clients hold more than 200K each on average (large \
+                 pipelines or replies, or slow Pub/Sub readers); CLIENT LIST shows which."
+                    .to_string(),
+            );
+        }
+        if ctx.server.scripts.len() > 1000 {
+            issues.push(
+                " * Many scripts: more than 1000 scripts are cached. Generated scripts should \
+                 take their variable parts as KEYS and ARGV; SCRIPT FLUSH empties the cache."
+                    .to_string(),
+            );
+        }
+        if issues.is_empty() {
+            "No memory issue detected in this instance.\n".to_string()
+        } else {
+            format!(
+                "Memory issues detected in this instance:\n\n{}\n",
+                issues.join("\n\n")
+            )
+        }
+    };
     ctx.out.verbatim(b"txt", text.as_bytes());
     Ok(())
 }
 
+/// MEMORY MALLOC-STATS: mimalloc's own statistics report.
 fn memory_malloc_stats(ctx: &mut Ctx) -> Result<()> {
-    ctx.out
-        .bulk(b"Stats not supported for the current allocator");
+    let text = crate::alloc::stats_text();
+    ctx.out.verbatim(b"txt", text.as_bytes());
     Ok(())
 }
 
-/// MEMORY PURGE: the allocator returns free pages on its own; nothing to force.
+/// MEMORY PURGE: asks mimalloc to return every free page to the system now.
 fn memory_purge(ctx: &mut Ctx) -> Result<()> {
+    crate::alloc::purge();
     ctx.out.ok();
     Ok(())
 }
@@ -1156,7 +1235,7 @@ fn memory_help(ctx: &mut Ctx) -> Result<()> {
             "MALLOC-STATS",
             "    Report the memory allocator's internal statistics, where supported.",
             "PURGE",
-            "    Ask the allocator to return unused memory to the system.",
+            "    Ask the allocator to return free memory to the system.",
             "STATS",
             "    Reply with a breakdown of the server's memory use.",
             "USAGE <key> [SAMPLES <count>]",

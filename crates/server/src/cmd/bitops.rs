@@ -15,7 +15,7 @@ use cinnabar_engine::bits::{self, BitOp, BitUnit, FieldType, Overflow};
 use cinnabar_engine::{Db, Entry, Error, NewValue, Object, Result};
 
 use super::string::raw_string;
-use super::{clock, int_arg, is, str_value};
+use super::{int_arg, is, str_value};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -53,7 +53,7 @@ fn lookup_read(db: &mut Db, h: u64, key: &[u8], now: i64, no_touch: bool) -> Opt
         Some(s) => {
             db.hits += 1;
             if !no_touch {
-                db.entry_mut(s).set_clock(clock(now));
+                db.touch(s, now);
             }
         }
         None => db.misses += 1,
@@ -65,19 +65,19 @@ fn lookup_read(db: &mut Db, h: u64, key: &[u8], now: i64, no_touch: bool) -> Opt
 fn lookup_write(db: &mut Db, h: u64, key: &[u8], now: i64, no_touch: bool) -> Option<usize> {
     let slot = db.lookup(h, key, now);
     if let (Some(s), false) = (slot, no_touch) {
-        db.entry_mut(s).set_clock(clock(now));
+        db.touch(s, now);
     }
     slot
 }
 
 /// A new string entry holding a bitmap. Bitmaps are edited in place, so they start out as the
 /// growable `Object::Str` (Redis's "raw" encoding) rather than packed into the entry.
-fn bitmap_entry(key: &[u8], bitmap: Vec<u8>, now: i64) -> Entry {
+fn bitmap_entry(key: &[u8], bitmap: Vec<u8>, clock: u32) -> Entry {
     Entry::new(
         key,
         NewValue::Obj(Box::new(Object::Str(bitmap))),
         None,
-        clock(now),
+        clock,
     )
 }
 
@@ -99,7 +99,7 @@ fn setbit(ctx: &mut Ctx) -> Result<()> {
         None => {
             let mut bitmap = Vec::new();
             let old = bits::set_bit(&mut bitmap, offset, bit);
-            db.insert_new(h, bitmap_entry(key, bitmap, now));
+            db.insert_new(h, bitmap_entry(key, bitmap, db.fresh_clock(now)));
             old
         }
     };
@@ -254,7 +254,7 @@ fn bitop(ctx: &mut Ctx) -> Result<()> {
             db.remove_slot(slot);
         }
     } else {
-        db.put(h, bitmap_entry(dest, result, now));
+        db.put(h, bitmap_entry(dest, result, db.fresh_clock(now)));
     }
     ctx.out.integer(len);
     Ok(())
@@ -396,7 +396,7 @@ fn bitfield_generic(ctx: &mut Ctx, read_only: bool) -> Result<()> {
                 let mut bitmap = Vec::new();
                 bits::grow_to_bit(&mut bitmap, last_bit);
                 run_field_ops(&mut bitmap, &ops, ctx.out);
-                db.insert_new(h, bitmap_entry(key, bitmap, now));
+                db.insert_new(h, bitmap_entry(key, bitmap, db.fresh_clock(now)));
             }
         },
     }

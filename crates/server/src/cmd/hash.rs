@@ -15,7 +15,7 @@ use cinnabar_engine::{Db, Entry, Error, NewValue, Object, Result};
 use cinnabar_resp::reply::Protocol;
 use cinnabar_resp::ReplyBuf;
 
-use super::{clock, int_arg, is, Look};
+use super::{int_arg, is, Look};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -110,7 +110,7 @@ fn lookup_or_create(db: &mut Db, h: u64, key: &[u8], look: Look) -> Result<usize
                 key,
                 NewValue::Obj(Box::new(Object::Hash(Hash::new()))),
                 None,
-                clock(now),
+                db.fresh_clock(now),
             ),
         )),
     }

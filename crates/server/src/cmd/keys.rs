@@ -12,7 +12,7 @@ use cinnabar_engine::glob::{glob_match, is_literal, is_match_all};
 use cinnabar_engine::{hash_key, num, Db, Entry, Error, NewValue, Result};
 use rand::Rng;
 
-use super::{clock, cursor_arg, db_index_arg, help_reply, idle_secs, int_arg, is};
+use super::{cursor_arg, db_index_arg, help_reply, int_arg, is};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -76,7 +76,7 @@ impl Look {
             }
         }
         if let (Some(s), true) = (slot, touch) {
-            db.entry_mut(s).set_clock(clock(self.now));
+            db.touch(s, self.now);
         }
         slot
     }
@@ -199,8 +199,7 @@ fn renamenx(ctx: &mut Ctx) -> Result<()> {
 /// RENAME / RENAMENX src dst. The destination is looked up first: a lookup may lazily delete
 /// an expired key, and a deletion moves another entry of the same table into the hole, so
 /// the source's slot must be taken after every lookup that could disturb it. The entry itself
-/// moves (value, deadline and clock unchanged), and `put` replaces an existing destination
-/// in place.
+/// moves (value, deadline and access bits unchanged) and replaces an existing destination.
 fn rename_generic(ctx: &mut Ctx, nx: bool) -> Result<()> {
     let look = Look::new(ctx);
     let (src, dst) = (ctx.arg(1), ctx.arg(2));
@@ -222,7 +221,12 @@ fn rename_generic(ctx: &mut Ctx, nx: bool) -> Result<()> {
     }
     let entry = db.remove_slot(slot).rekey(dst);
     let (db, hd) = crate::key_db!(ctx, dst);
-    db.put(hd, entry);
+    // The destination is deleted, not overwritten: the moved key keeps its own access bits
+    // (under LFU, `put` would carry the destination's counter over).
+    if let Some(s) = db.find_raw(hd, dst) {
+        cinnabar_engine::lazyfree::dispose(db.remove_slot(s));
+    }
+    db.insert_new(hd, entry);
     reply_rename(ctx, nx, 1);
     Ok(())
 }
@@ -273,7 +277,7 @@ fn copy(ctx: &mut Ctx) -> Result<()> {
         ValueRef::Int(n) => NewValue::Int(n),
         ValueRef::Obj(o) => NewValue::Obj(Box::new(o.clone())),
     };
-    let copied = Entry::new(dst, value, e.expire(), clock(look.now));
+    let copied = Entry::new(dst, value, e.expire(), db.fresh_clock(look.now));
     let (db, h) = crate::key_db!(ctx, dst, dst_db);
     if look.write(db, h, dst).is_some() && !replace {
         ctx.out.integer(0);
@@ -605,11 +609,8 @@ const EMBSTR_SIZE_LIMIT: usize = 44;
 const SHARED_INTEGERS: i64 = 10_000;
 /// ...whose reference count reads as INT_MAX (OBJ_SHARED_REFCOUNT).
 const SHARED_REFCOUNT: i64 = i32::MAX as i64;
-/// A new key's LFU counter in Redis (LFU_INIT_VAL).
-const LFU_INIT_VAL: u64 = 5;
-
 fn lfu_policy(ctx: &Ctx) -> bool {
-    ctx.server.config.get("maxmemory-policy").ends_with("-lfu")
+    ctx.server.keyspace.access.is_lfu()
 }
 
 /// OBJECT ENCODING: the encoding Redis would use for the value as we store it: "int" for
@@ -664,7 +665,7 @@ fn object_idletime(ctx: &mut Ctx) -> Result<()> {
         ctx.out.null();
         return Ok(());
     };
-    let idle = idle_secs(db.entry(slot).clock(), clock(look.now));
+    let idle = db.access.idle_secs(db.entry(slot).clock(), look.now);
     if lfu_policy(ctx) {
         return Err(Error::msg("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
@@ -672,9 +673,8 @@ fn object_idletime(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// OBJECT FREQ. We keep no per-key access counters, only the access clock. Under an LFU
-/// policy we answer what Redis would for a key not accessed since it was created: the initial
-/// counter, decayed by one per lfu-decay-time minutes of idleness.
+/// OBJECT FREQ: the key's logarithmic access counter, decayed by the minutes since its last
+/// access without storing the decay (Redis's LFUDecrAndReturn).
 fn object_freq(ctx: &mut Ctx) -> Result<()> {
     let key = ctx.arg(2);
     let look = Look::new(ctx);
@@ -683,13 +683,11 @@ fn object_freq(ctx: &mut Ctx) -> Result<()> {
         ctx.out.null();
         return Ok(());
     };
-    let idle = idle_secs(db.entry(slot).clock(), clock(look.now));
+    let freq = db.access.freq(db.entry(slot).clock(), look.now);
     if !lfu_policy(ctx) {
         return Err(Error::msg("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
-    let decay = ctx.server.config.get_i64("lfu-decay-time").max(0) as u64;
-    let periods = (idle / 60).checked_div(decay).unwrap_or(0);
-    ctx.out.integer(LFU_INIT_VAL.saturating_sub(periods) as i64);
+    ctx.out.integer(freq as i64);
     Ok(())
 }
 

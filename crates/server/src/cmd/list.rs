@@ -52,7 +52,7 @@ pub fn limit(ctx: &Ctx) -> Limit {
     )
 }
 
-/// The list in `slot` (the caller checked the type with [`lookup_kind`]).
+/// The list in `slot` (the caller checked the type with [`super::lookup_kind`]).
 fn list_mut(db: &mut Db, slot: usize) -> &mut List {
     match db.entry_mut(slot).obj_mut() {
         Some(Object::List(l)) => l,

@@ -132,19 +132,10 @@ pub fn str_value(e: &Entry) -> Result<StrVal<'_>> {
     }
 }
 
-/// The access clock for entries (seconds, wrapping), from a command's time.
+/// The LRU clock INFO reports (`lru_clock`): seconds, wrapping like the entries' LRU bits.
 #[inline]
 pub fn clock(now_ms: i64) -> u32 {
     ((now_ms / 1000) as u32) & cinnabar_engine::entry::CLOCK_MAX
-}
-
-/// Seconds of idleness given an entry clock and the current clock, handling wrap-around.
-pub fn idle_secs(entry_clock: u32, now_clock: u32) -> u64 {
-    if now_clock >= entry_clock {
-        (now_clock - entry_clock) as u64
-    } else {
-        (now_clock as u64 + cinnabar_engine::entry::CLOCK_MAX as u64 + 1) - entry_clock as u64
-    }
 }
 
 /// How a new string value is stored: integers in canonical form compactly, else the bytes.
@@ -202,7 +193,7 @@ impl Look {
         }
         let Some(slot) = slot else { return Ok(None) };
         if self.touch {
-            db.entry_mut(slot).set_clock(clock(self.now));
+            db.touch(slot, self.now);
         }
         match db.entry(slot).value() {
             ValueRef::Obj(o) if is_kind(o) => Ok(Some(slot)),
@@ -213,6 +204,7 @@ impl Look {
 
 /// Finds `key` holding an object accepted by `is_kind` (e.g. `|o| matches!(o, Object::List(_))`).
 /// Ok(None) when the key is missing (or expired), WRONGTYPE when it holds another type.
+/// A found key's access bits are refreshed, as every lookup of Redis's lookupKey does.
 pub fn lookup_kind(
     db: &mut cinnabar_engine::Db,
     h: u64,
@@ -220,10 +212,28 @@ pub fn lookup_kind(
     now: i64,
     is_kind: impl Fn(&cinnabar_engine::Object) -> bool,
 ) -> Result<Option<usize>> {
+    lookup_kind_touch(db, h, key, now, true, is_kind)
+}
+
+/// [`lookup_kind`] that refreshes the access bits only when `touch` (false for CLIENT
+/// NO-TOUCH clients).
+pub fn lookup_kind_touch(
+    db: &mut cinnabar_engine::Db,
+    h: u64,
+    key: &[u8],
+    now: i64,
+    touch: bool,
+    is_kind: impl Fn(&cinnabar_engine::Object) -> bool,
+) -> Result<Option<usize>> {
     match db.lookup(h, key, now) {
         None => Ok(None),
         Some(slot) => match db.entry(slot).value() {
-            ValueRef::Obj(o) if is_kind(o) => Ok(Some(slot)),
+            ValueRef::Obj(o) if is_kind(o) => {
+                if touch {
+                    db.touch(slot, now);
+                }
+                Ok(Some(slot))
+            }
             _ => Err(Error::WrongType),
         },
     }
@@ -246,7 +256,7 @@ pub fn lookup_or_create(
                 key,
                 cinnabar_engine::NewValue::Obj(Box::new(make())),
                 None,
-                clock(now),
+                db.fresh_clock(now),
             ),
         )),
     }

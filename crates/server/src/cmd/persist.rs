@@ -4,7 +4,7 @@
 use cinnabar_engine::rdb::{self, RestoreError};
 use cinnabar_engine::{Error, Result};
 
-use super::{clock, int_arg, is};
+use super::{int_arg, is};
 use crate::dispatch::{Ctx, Registry};
 use crate::persist::rdbfile::{self, BgsaveError};
 
@@ -187,15 +187,13 @@ fn restore(ctx: &mut Ctx) -> Result<()> {
         ctx.out.ok();
         return Ok(());
     }
-    // FREQ is validated but not kept: Cinnabar tracks access time only (see OBJECT FREQ).
-    let _ = freq;
-    let entry = rdbfile::loaded_entry(
-        key,
-        value,
-        (ttl != 0).then_some(ttl),
-        clock(now),
+    let clk = rdbfile::loaded_clock(
+        &db.access,
+        now,
         idle.map(|i| i as u64),
+        freq.map(|f| f as u8),
     );
+    let entry = rdbfile::loaded_entry(key, value, (ttl != 0).then_some(ttl), clk);
     db.insert_new(h, entry);
     ctx.out.ok();
     Ok(())

@@ -12,7 +12,7 @@
 use cinnabar_engine::gcra::{throttle, Quota};
 use cinnabar_engine::{Entry, Error, NewValue, Result};
 
-use super::{clock, int_arg, str_value, StrVal};
+use super::{int_arg, str_value, StrVal};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -68,15 +68,14 @@ fn cl_throttle(ctx: &mut Ctx) -> Result<()> {
         let deadline = new_tat / 1_000_000 + (new_tat % 1_000_000 != 0) as i64;
         match slot {
             Some(s) => {
-                let e = db.entry_mut(s);
-                e.set_value(NewValue::Int(new_tat));
-                e.set_clock(clock(now));
+                db.entry_mut(s).set_value(NewValue::Int(new_tat));
+                db.touch(s, now);
                 db.set_expire(s, Some(deadline));
             }
             None => {
                 db.put(
                     h,
-                    Entry::new(key, NewValue::Int(new_tat), Some(deadline), clock(now)),
+                    Entry::new(key, NewValue::Int(new_tat), Some(deadline), db.fresh_clock(now)),
                 );
             }
         }

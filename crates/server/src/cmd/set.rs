@@ -14,7 +14,7 @@ use cinnabar_engine::types::set::{self, Limits, Member, Set};
 use cinnabar_engine::{Db, Entry, Error, NewValue, Object, Result};
 use cinnabar_resp::ReplyBuf;
 
-use super::{clock, int_arg, is, remove_if_empty, Look};
+use super::{int_arg, is, remove_if_empty, Look};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -79,13 +79,8 @@ fn set_at_mut(db: &mut Db, slot: usize) -> &mut Set {
     }
 }
 
-fn new_set_entry(key: &[u8], s: Set, now: i64) -> Entry {
-    Entry::new(
-        key,
-        NewValue::Obj(Box::new(Object::Set(s))),
-        None,
-        clock(now),
-    )
+fn new_set_entry(key: &[u8], s: Set, clock: u32) -> Entry {
+    Entry::new(key, NewValue::Obj(Box::new(Object::Set(s))), None, clock)
 }
 
 #[inline]
@@ -124,7 +119,7 @@ fn sadd(ctx: &mut Ctx) -> Result<()> {
         }
         None => {
             let s = Set::with_hint(members[0], members.len(), &lim);
-            db.insert_new(h, new_set_entry(key, s, look.now))
+            db.insert_new(h, new_set_entry(key, s, db.fresh_clock(look.now)))
         }
     };
     let added = set_at_mut(db, slot).add_many(members, &lim);
@@ -205,7 +200,11 @@ fn smove(ctx: &mut Ctx) -> Result<()> {
         Some(slot) => slot,
         None => db.insert_new(
             hd,
-            new_set_entry(dst, Set::with_hint(member, 1, &lim), look.now),
+            new_set_entry(
+                dst,
+                Set::with_hint(member, 1, &lim),
+                db.fresh_clock(look.now),
+            ),
         ),
     };
     if !set_at_mut(db, slot).add(member, &lim) {
@@ -445,7 +444,7 @@ fn store(ctx: &mut Ctx, dst: &[u8], result: Set) {
         }
     } else {
         db.lookup(h, dst, now);
-        db.put(h, new_set_entry(dst, result, now));
+        db.put(h, new_set_entry(dst, result, db.fresh_clock(now)));
     }
     ctx.out.integer(n as i64);
 }

@@ -16,7 +16,7 @@ use cinnabar_engine::entry::ValueRef;
 use cinnabar_engine::types::list::List;
 use cinnabar_engine::{Entry, Error, NewValue, Object, Result};
 
-use super::{clock, int_arg, is, str_value};
+use super::{int_arg, is, str_value};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -192,7 +192,7 @@ fn lookup_read(ctx: &mut Ctx, key: &[u8]) -> Option<usize> {
         Some(slot) => {
             db.hits += 1;
             if touch {
-                db.entry_mut(slot).set_clock(clock(now));
+                db.touch(slot, now);
             }
             Some(slot)
         }
@@ -445,7 +445,7 @@ fn store(ctx: &mut Ctx, dst: &[u8], range: &[Item], gets: &[&[u8]]) {
                 dst,
                 NewValue::Obj(Box::new(Object::List(list))),
                 None,
-                clock(now),
+                db.fresh_clock(now),
             ),
         );
     }

@@ -6,7 +6,7 @@
 use cinnabar_engine::entry::ValueRef;
 use cinnabar_engine::{lcs, num, Entry, Error, NewValue, Object, Result};
 
-use super::{clock, int_arg, is, new_str_value, str_value, StrVal};
+use super::{int_arg, is, new_str_value, str_value, StrVal};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -55,9 +55,8 @@ fn get(ctx: &mut Ctx) -> Result<()> {
     match db.lookup(h, key, now) {
         Some(slot) => {
             db.hits += 1;
-            let e = db.entry_mut(slot);
-            e.set_clock(clock(now));
-            str_value(e)?.reply(ctx.out);
+            db.touch(slot, now);
+            str_value(db.entry(slot))?.reply(ctx.out);
         }
         None => {
             db.misses += 1;
@@ -189,7 +188,10 @@ fn set_generic(ctx: &mut Ctx, key: &[u8], value: &[u8], opts: SetOpts) -> Result
             db.remove_slot(s);
         }
     } else {
-        db.put(h, Entry::new(key, new_str_value(value), expire, clock(now)));
+        db.put(
+            h,
+            Entry::new(key, new_str_value(value), expire, db.fresh_clock(now)),
+        );
     }
     if opts.get {
         match old {
@@ -208,7 +210,10 @@ fn setnx(ctx: &mut Ctx) -> Result<()> {
     if db.lookup(h, key, now).is_some() {
         ctx.out.integer(0);
     } else {
-        db.put(h, Entry::new(key, new_str_value(value), None, clock(now)));
+        db.put(
+            h,
+            Entry::new(key, new_str_value(value), None, db.fresh_clock(now)),
+        );
         ctx.out.integer(1);
     }
     Ok(())
@@ -321,7 +326,10 @@ fn mset(ctx: &mut Ctx) -> Result<()> {
     for i in (1..ctx.args.len()).step_by(2) {
         let (key, value) = (ctx.arg(i), ctx.arg(i + 1));
         let (db, h) = crate::key_db!(ctx, key);
-        db.put(h, Entry::new(key, new_str_value(value), None, clock(now)));
+        db.put(
+            h,
+            Entry::new(key, new_str_value(value), None, db.fresh_clock(now)),
+        );
     }
     ctx.out.ok();
     Ok(())
@@ -341,7 +349,10 @@ fn msetnx(ctx: &mut Ctx) -> Result<()> {
     for i in (1..ctx.args.len()).step_by(2) {
         let (key, value) = (ctx.arg(i), ctx.arg(i + 1));
         let (db, h) = crate::key_db!(ctx, key);
-        db.put(h, Entry::new(key, new_str_value(value), None, clock(now)));
+        db.put(
+            h,
+            Entry::new(key, new_str_value(value), None, db.fresh_clock(now)),
+        );
     }
     ctx.out.integer(1);
     Ok(())
@@ -377,7 +388,10 @@ fn append(ctx: &mut Ctx) -> Result<()> {
     let (db, h) = crate::key_db!(ctx, key);
     match db.lookup(h, key, now) {
         None => {
-            db.put(h, Entry::new(key, NewValue::Str(value), None, clock(now)));
+            db.put(
+                h,
+                Entry::new(key, NewValue::Str(value), None, db.fresh_clock(now)),
+            );
             ctx.out.integer(value.len() as i64);
         }
         Some(slot) => {
@@ -471,7 +485,7 @@ fn setrange(ctx: &mut Ctx) -> Result<()> {
                     key,
                     NewValue::Obj(Box::new(Object::Str(Vec::new()))),
                     None,
-                    clock(now),
+                    db.fresh_clock(now),
                 ),
             );
             db.lookup(h, key, now).expect("just inserted")
@@ -492,7 +506,10 @@ fn incr_generic(ctx: &mut Ctx, by: i64) -> Result<()> {
     let (db, h) = crate::key_db!(ctx, key);
     match db.lookup(h, key, now) {
         None => {
-            db.put(h, Entry::new(key, NewValue::Int(by), None, clock(now)));
+            db.put(
+                h,
+                Entry::new(key, NewValue::Int(by), None, db.fresh_clock(now)),
+            );
             ctx.out.integer(by);
         }
         Some(slot) => {
@@ -503,7 +520,7 @@ fn incr_generic(ctx: &mut Ctx, by: i64) -> Result<()> {
             };
             let new = cur.checked_add(by).ok_or(Error::Overflow)?;
             e.set_value(NewValue::Int(new));
-            e.set_clock(clock(now));
+            db.touch(slot, now);
             ctx.out.integer(new);
         }
     }
@@ -550,7 +567,10 @@ fn incrbyfloat(ctx: &mut Ctx) -> Result<()> {
     match slot {
         Some(s) => db.entry_mut(s).set_value(NewValue::Str(&text)),
         None => {
-            db.put(h, Entry::new(key, NewValue::Str(&text), None, clock(now)));
+            db.put(
+                h,
+                Entry::new(key, NewValue::Str(&text), None, db.fresh_clock(now)),
+            );
         }
     }
     ctx.out.bulk(&text);

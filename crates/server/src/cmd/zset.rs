@@ -14,7 +14,7 @@ use cinnabar_engine::{glob, num, Db, Entry, Error, NewValue, Object, Result};
 use cinnabar_resp::{Protocol, ReplyBuf};
 use rand::Rng;
 
-use super::{clock, int_arg, is, lookup_kind, remove_if_empty, Look};
+use super::{int_arg, is, lookup_kind, remove_if_empty, Look};
 use crate::dispatch::{Ctx, Registry};
 use crate::key_db;
 
@@ -147,7 +147,7 @@ fn store(ctx: &mut Ctx, key: &[u8], z: ZSet) -> usize {
                 key,
                 NewValue::Obj(Box::new(Object::ZSet(z))),
                 None,
-                clock(now),
+                db.fresh_clock(now),
             ),
         );
     }
@@ -282,7 +282,7 @@ fn zadd_core(ctx: &mut Ctx, f: AddFlags, pairs: &[(f64, &[u8])]) -> Result<()> {
                     key,
                     NewValue::Obj(Box::new(Object::ZSet(z))),
                     None,
-                    clock(now),
+                    db.fresh_clock(now),
                 ),
             )
         }

@@ -181,6 +181,24 @@ fn select_if_needed(b: &mut Buf, db: usize) {
     }
 }
 
+/// Logs a DEL for a key the server removed on its own (eviction), if the AOF is on. Called
+/// with the key's shard lock held, so the DEL lands in order with the key's writes.
+pub fn log_del(server: &Server, db: usize, key: &[u8]) -> u64 {
+    if !server.persist.aof.on.load(Ordering::Relaxed) {
+        return 0;
+    }
+    append(server, db, &[b"DEL", key])
+}
+
+/// Bytes held by the AOF buffer (INFO mem_aof_buffer). Like Redis, eviction does not count
+/// them: evicting makes DELs, which would grow the buffer and feed back into more eviction.
+pub fn buffer_bytes(server: &Server) -> u64 {
+    if !server.persist.aof.on.load(Ordering::Relaxed) {
+        return 0;
+    }
+    server.persist.aof.buf.lock().data.capacity() as u64
+}
+
 /// Logs a command's effects from a handler (scripts log what they did this way): `argv`
 /// must be deterministic (absolute deadlines, explicit members). The client's reply then
 /// waits for the fsync under `appendfsync always`.

@@ -11,9 +11,10 @@ use std::time::Instant;
 use cinnabar_engine::rdb::{self, Item, Loaded, RdbError, SaveOpts, Writer};
 use cinnabar_engine::{hash_key, Db, Entry, Locked, NewValue, Shard};
 
-use crate::cmd::{clock, new_str_value};
+use crate::cmd::new_str_value;
 use crate::scripting::functions;
 use crate::server::{now_ms, Server};
+use cinnabar_engine::access::Access;
 
 /// Writes the function libraries, as Redis does after the aux fields.
 pub(crate) fn write_functions<W: io::Write>(w: &mut Writer<W>, server: &Server) -> io::Result<()> {
@@ -248,18 +249,19 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
     Ok(())
 }
 
-/// Builds the entry of a loaded key.
-pub fn loaded_entry(
-    key: &[u8],
-    value: Loaded,
-    expire: Option<i64>,
-    clock_now: u32,
-    idle_secs: Option<u64>,
-) -> Entry {
-    let clk = match idle_secs {
-        Some(idle) => clock_now.wrapping_sub(idle as u32) & cinnabar_engine::entry::CLOCK_MAX,
-        None => clock_now,
-    };
+/// The access bits of a loaded or restored key: its saved idle time under an LRU policy,
+/// its saved LFU counter under an LFU policy, otherwise those of a new key (Redis's
+/// objectSetLRUOrLFU).
+pub fn loaded_clock(access: &Access, now: i64, idle_secs: Option<u64>, freq: Option<u8>) -> u32 {
+    match (access.is_lfu(), idle_secs, freq) {
+        (false, Some(idle), _) => access.with_idle(now, idle),
+        (true, _, Some(f)) => access.with_freq(now, f),
+        _ => access.fresh(now),
+    }
+}
+
+/// Builds the entry of a loaded key with the access bits `clk` (see [`loaded_clock`]).
+pub fn loaded_entry(key: &[u8], value: Loaded, expire: Option<i64>, clk: u32) -> Entry {
     match value {
         Loaded::Str(s) => Entry::new(key, new_str_value(&s), expire, clk),
         Loaded::Obj(o) => Entry::new(key, NewValue::Obj(Box::new(o)), expire, clk),
@@ -297,7 +299,6 @@ impl<R: Read> Read for Progress<'_, R> {
 pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> {
     let lim = super::limits(server);
     let now = now_ms();
-    let clk = clock(now);
     let ks = &server.keyspace;
     let mut loaded = 0u64;
     let mut libraries = Vec::new();
@@ -313,9 +314,10 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
                 value,
                 expire,
                 idle,
-                ..
+                freq,
             } => {
-                let e = loaded_entry(&key, value, expire, clk, idle);
+                let clk = loaded_clock(&ks.access, now, idle, freq);
+                let e = loaded_entry(&key, value, expire, clk);
                 let mut l = ks.lock_one(ks.shard_of_key(&key));
                 put_loaded(l.db(db, hash_key(&key)), e);
                 loaded += 1;
@@ -346,7 +348,6 @@ pub fn load_locked<R: Read>(
 ) -> Result<u64, RdbError> {
     let lim = super::limits(server);
     let now = now_ms();
-    let clk = clock(now);
     let mut loaded = 0u64;
     let mut libraries = Vec::new();
     rdb::Reader::new(input).load(&lim, server.keyspace.databases(), now, |item| {
@@ -357,9 +358,10 @@ pub fn load_locked<R: Read>(
                 value,
                 expire,
                 idle,
-                ..
+                freq,
             } => {
-                let e = loaded_entry(&key, value, expire, clk, idle);
+                let clk = loaded_clock(&server.keyspace.access, now, idle, freq);
+                let e = loaded_entry(&key, value, expire, clk);
                 put_loaded(locked.db(db, hash_key(&key)), e);
                 loaded += 1;
             }

@@ -66,6 +66,9 @@ struct RunCtx<'a, 'k> {
     read_only: bool,
     /// A write command has run: SCRIPT KILL can no longer stop the script.
     wrote: bool,
+    /// Memory was full when the command started and the script may not ignore it: its first
+    /// deny-oom command is refused (Redis's scriptVerifyOOM).
+    deny_oom: bool,
     /// A read-only command has run: the caller tracks the declared keys (CLIENT TRACKING).
     read_any: bool,
     start: Instant,
@@ -650,6 +653,12 @@ fn call_command(
     if rc.read_only && def.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
         return Err("Write commands are not allowed from read-only scripts.");
     }
+    if rc.deny_oom && !rc.wrote && def.flags & flags::DENYOOM != 0 {
+        // Counted against the command, like Redis's rejected script calls; the script's own
+        // error reply is what errorstats counts.
+        crate::server::bump(&rc.worker.commands[entry.idx].rejected, 1);
+        return Err("-OOM command not allowed when used memory > 'maxmemory'.");
+    }
     rc.read_any |= def.flags & flags::READONLY != 0;
     if def.flags & flags::WRITE != 0 && !rc.wrote {
         rc.wrote = true;
@@ -729,6 +738,10 @@ pub fn run_script(
             "ERR Can not execute a script with write flag using *_ro command.",
         ));
     }
+    if !compat {
+        check_oom(ctx, script.flags)?;
+    }
+    let allow_oom = !compat && script.flags & script_flags::ALLOW_OOM != 0;
     let server = ctx.server;
     with_vm(server, |vm| {
         let f = compiled(vm, sha, script)?;
@@ -746,9 +759,16 @@ pub fn run_script(
             .map_err(lua_err)?;
         let name = String::from_utf8_lossy(sha).into_owned();
         let runner = vm.runner.clone();
-        execute_run(ctx, vm, keys, ro || no_writes, RunKind::Eval, &name, |_| {
-            runner.call::<MultiValue>(f)
-        })
+        execute_run(
+            ctx,
+            vm,
+            keys,
+            ro || no_writes,
+            allow_oom,
+            RunKind::Eval,
+            &name,
+            |_| runner.call::<MultiValue>(f),
+        )
     })
 }
 
@@ -767,6 +787,8 @@ pub fn run_function(
             "ERR Can not execute a script with write flag using *_ro command.",
         ));
     }
+    check_oom(ctx, function_flags)?;
+    let allow_oom = function_flags & script_flags::ALLOW_OOM != 0;
     let server = ctx.server;
     with_vm(server, |vm| {
         super::functions::ensure_loaded(server, vm)?;
@@ -790,11 +812,27 @@ pub fn run_function(
             vm,
             keys,
             ro || no_writes,
+            allow_oom,
             RunKind::Function,
             &label,
             |_| runner.call::<MultiValue>((f, k, a)),
         )
     })
+}
+
+/// A script that declared flags, without `allow-oom` or `no-writes`, does not start while
+/// memory is full (Redis's scriptPrepareForRun). Reached only inside MULTI/EXEC: on its own
+/// such a script is deny-oom and refused by the dispatcher before it gets here.
+fn check_oom(ctx: &Ctx<'_, '_>, flags: u32) -> Result<()> {
+    if ctx.client.pre_oom
+        && ctx.server.evict.maxmemory.load(Ordering::Relaxed) != 0
+        && flags & (script_flags::ALLOW_OOM | script_flags::NO_WRITES) == 0
+    {
+        return Err(Error::msg(
+            "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'",
+        ));
+    }
+    Ok(())
 }
 
 fn lua_err(e: mlua::Error) -> Error {
@@ -803,11 +841,13 @@ fn lua_err(e: mlua::Error) -> Error {
 
 /// The common part of EVAL and FCALL: the run context, the timeout hook, the call, and the
 /// conversion of the result (or error) into the caller's reply.
+#[allow(clippy::too_many_arguments)]
 fn execute_run(
     ctx: &mut Ctx<'_, '_>,
     vm: &mut Vm,
     keys: &[&[u8]],
     read_only: bool,
+    allow_oom: bool,
     kind: RunKind,
     name: &str,
     call: impl FnOnce(&Lua) -> mlua::Result<MultiValue>,
@@ -841,6 +881,9 @@ fn execute_run(
         },
         read_only,
         wrote: false,
+        deny_oom: !allow_oom
+            && ctx.client.pre_oom
+            && server.evict.maxmemory.load(Ordering::Relaxed) != 0,
         read_any: false,
         start: Instant::now(),
         busy_after: (threshold > 0).then(|| Duration::from_millis(threshold)),

@@ -167,6 +167,66 @@ pub fn parse_shebang(body: &[u8]) -> Result<(u32, usize), String> {
     Ok((flags, end))
 }
 
+/// Redis's scriptFlagsToCmdFlags: a script that declared flags replaces the command's
+/// write / deny-oom / stale flags by what its own flags imply (`no-writes` implies
+/// `allow-oom`), and drops may-replicate.
+pub fn script_to_command_flags(cmd_flags: u64, script: u32) -> u64 {
+    use cinnabar_commands::flags as f;
+    let mut out = cmd_flags & !(f::STALE | f::DENYOOM | f::WRITE | f::MAY_REPLICATE);
+    if script & (script_flags::ALLOW_OOM | script_flags::NO_WRITES) == 0 {
+        out |= f::DENYOOM;
+    }
+    if script & script_flags::NO_WRITES == 0 {
+        out |= f::WRITE;
+    }
+    if script & script_flags::ALLOW_STALE != 0 {
+        out |= f::STALE;
+    }
+    out
+}
+
+/// The flags Redis's processCommand checks for a command (getCommandFlags): the table's,
+/// except for EVAL/EVALSHA/FCALL (and their _RO forms) of a script that declared flags,
+/// whose own flags decide (see [`script_to_command_flags`]). A script not found keeps the
+/// command's flags (its run will fail anyway).
+pub fn command_flags(
+    server: &crate::server::Server,
+    def: &cinnabar_commands::CommandDef,
+    args: &[&[u8]],
+) -> u64 {
+    let Some(arg) = args.get(1) else {
+        return def.flags;
+    };
+    let script = match def.name {
+        "eval" | "eval_ro" => match server.scripts.get(&sha1_hex(arg)) {
+            Some(s) => s.flags,
+            None => match parse_shebang(arg) {
+                Ok((flags, _)) => flags,
+                Err(_) => return def.flags,
+            },
+        },
+        "evalsha" | "evalsha_ro" => {
+            let Ok(mut sha) = <[u8; 40]>::try_from(*arg) else {
+                return def.flags;
+            };
+            sha.make_ascii_lowercase();
+            match server.scripts.get(&sha) {
+                Some(s) => s.flags,
+                None => return def.flags,
+            }
+        }
+        "fcall" | "fcall_ro" => match server.scripts.functions.read().function(arg) {
+            Some(flags) => flags,
+            None => return def.flags,
+        },
+        _ => return def.flags,
+    };
+    if script & script_flags::EVAL_COMPAT != 0 {
+        return def.flags;
+    }
+    script_to_command_flags(def.flags, script)
+}
+
 impl Scripts {
     /// The cached script with this SHA1 (lower-case hex).
     pub fn get(&self, sha: &[u8; 40]) -> Option<Arc<Script>> {
