@@ -54,9 +54,17 @@ pub fn needs_all_shards(access: Access, def: &cinnabar_commands::CommandDef) -> 
             && def.group == Group::Server
             && !matches!(
                 def.name,
-                "time" | "lastsave" | "role" | "lolwut" | "command" | "command|count"
-                    | "command|docs" | "command|getkeys" | "command|getkeysandflags"
-                    | "command|info" | "command|list"
+                "time"
+                    | "lastsave"
+                    | "role"
+                    | "lolwut"
+                    | "command"
+                    | "command|count"
+                    | "command|docs"
+                    | "command|getkeys"
+                    | "command|getkeysandflags"
+                    | "command|info"
+                    | "command|list"
             ))
 }
 

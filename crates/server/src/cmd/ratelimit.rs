@@ -75,7 +75,12 @@ fn cl_throttle(ctx: &mut Ctx) -> Result<()> {
             None => {
                 db.put(
                     h,
-                    Entry::new(key, NewValue::Int(new_tat), Some(deadline), db.fresh_clock(now)),
+                    Entry::new(
+                        key,
+                        NewValue::Int(new_tat),
+                        Some(deadline),
+                        db.fresh_clock(now),
+                    ),
                 );
             }
         }
