@@ -229,9 +229,10 @@ pub static PARAMS: &[Param] = &[
     al(
         "list-max-listpack-size",
         &["list-max-ziplist-size"],
+        // A C int in Redis; below -5 acts as -5, 0 as 1.
         Kind::Int {
-            min: -5,
-            max: i64::MAX,
+            min: i32::MIN as i64,
+            max: i32::MAX as i64,
         },
         "-2",
     ),

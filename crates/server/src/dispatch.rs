@@ -591,7 +591,16 @@ pub fn run_locked_at(
     {
         note_ready_keys(client, entry, args);
     }
-    if result.is_ok() && entry.def.flags & flags::WRITE != 0 {
+    // Changes since the last save count writes that changed something: not a pop of an
+    // empty list, nor a blocking pop that blocked (it counts when it is served).
+    if result.is_ok()
+        && entry.def.flags & flags::WRITE != 0
+        && crate::notify::write_had_effect(
+            entry.def.name,
+            args,
+            out.buf.get(mark..).unwrap_or_default(),
+        )
+    {
         bump(&worker.dirty, 1);
     }
     let usec = start.elapsed().as_micros() as u64;

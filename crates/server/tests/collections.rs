@@ -288,3 +288,46 @@ fn watch_ignores_writes_that_change_nothing() {
         assert_eq!(c.cmd(&["EXEC"]), want, "{cmd:?}");
     }
 }
+
+/// INFO persistence rdb_changes_since_last_save counts writes that changed something: a
+/// blocking pop counts once, when served (not when it blocks, nor its first attempt on the
+/// empty list), as Redis 7.2's "BLPOP/BLMOVE should increase dirty"; writes that change
+/// nothing do not count.
+#[test]
+fn changes_since_save_count_effective_writes() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let mut waiter = srv.raw();
+    let stat = |c: &mut RawConn, section: &str, name: &str| -> i64 {
+        let info = text(&c.cmd(&["INFO", section]));
+        info.split("\r\n")
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+            .unwrap_or_else(|| panic!("no {name}"))
+            .parse()
+            .unwrap()
+    };
+    let changes = |c: &mut RawConn| stat(c, "persistence", "rdb_changes_since_last_save");
+    for (block, want) in [
+        (
+            &["BLPOP", "lst", "0"][..],
+            Frame::Array(vec![bulk("lst"), bulk("a")]),
+        ),
+        (&["BLMOVE", "lst", "lst1", "LEFT", "LEFT", "0"], bulk("a")),
+    ] {
+        let before = changes(&mut c);
+        let words: Vec<&[u8]> = block.iter().map(|w| w.as_bytes()).collect();
+        waiter.send(&words);
+        while stat(&mut c, "clients", "blocked_clients") != 1 {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        c.cmd(&["LPUSH", "lst", "a"]);
+        assert_eq!(waiter.read(), want);
+        assert_eq!(changes(&mut c) - before, 2, "{block:?}");
+    }
+    let before = changes(&mut c);
+    c.cmd(&["LPOP", "nolist"]);
+    c.cmd(&["SADD", "s", "m"]);
+    c.cmd(&["SADD", "s", "m"]);
+    c.cmd(&["HDEL", "nohash", "f"]);
+    assert_eq!(changes(&mut c) - before, 1);
+}

@@ -503,7 +503,41 @@ fn memory_usage_of_a_100_element_list() {
     let Frame::Integer(bytes) = r.cmd(&["MEMORY", "USAGE", "m"]) else {
         panic!()
     };
-    assert!(bytes / 100 <= 22, "{bytes} bytes for 100 elements");
+    // One 1,792-byte node block (17 bytes an element), the 32-byte object and the key.
+    assert!(bytes / 100 <= 19, "{bytes} bytes for 100 elements");
+}
+
+/// list-max-listpack-size takes any C int, as in Redis: 0 acts as 1 and anything below -5
+/// as -5 (Redis 7.2's "List invalid list-max-listpack-size config").
+#[test]
+fn list_max_listpack_size_out_of_range_values() {
+    let srv = TestServer::start();
+    let mut r = srv.raw();
+    let enc = |r: &mut RawConn| r.cmd(&["OBJECT", "ENCODING", "lst"]);
+    assert_eq!(
+        r.cmd(&["CONFIG", "SET", "list-max-listpack-size", "0"]),
+        ok()
+    );
+    r.cmd(&["RPUSH", "lst", "a"]);
+    assert_eq!(enc(&mut r), bulk("listpack"));
+    r.cmd(&["RPUSH", "lst", "b"]);
+    assert_eq!(enc(&mut r), bulk("quicklist"));
+    assert_eq!(
+        r.cmd(&["CONFIG", "SET", "list-max-listpack-size", "-6"]),
+        ok()
+    );
+    r.cmd(&["DEL", "lst"]);
+    r.cmd(&["RPUSH", "lst", &"x".repeat(60000)]);
+    assert_eq!(enc(&mut r), bulk("listpack"));
+    r.cmd(&["RPUSH", "lst", &"x".repeat(5536)]);
+    assert_eq!(enc(&mut r), bulk("quicklist"));
+    for v in ["-2147483648", "2147483647"] {
+        assert_eq!(r.cmd(&["CONFIG", "SET", "list-max-ziplist-size", v]), ok());
+    }
+    assert!(matches!(
+        r.cmd(&["CONFIG", "SET", "list-max-listpack-size", "2147483648"]),
+        Frame::Error(_)
+    ));
 }
 
 #[test]

@@ -42,10 +42,19 @@ pub const MAX_BYTES: usize = 1 << 30;
 /// A growable byte buffer in a single heap block `[used: u32][count: u32][bytes][spare]`,
 /// 16 bytes inline. The element count is kept for the owner, which maintains it. An empty
 /// buffer owns no block.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct PackBuf {
     block: Box<[u8]>,
 }
+
+/// Same contents and count; the block's spare room is not part of the value.
+impl PartialEq for PackBuf {
+    fn eq(&self, other: &PackBuf) -> bool {
+        self.count() == other.count() && self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for PackBuf {}
 
 impl std::fmt::Debug for PackBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -339,6 +348,11 @@ mod tests {
         assert_eq!(p.count(), 1);
         let q = PackBuf::from_bytes(b"xyz", 2);
         assert_eq!((q.bytes(), q.count(), q.alloc_size()), (&b"xyz"[..], 2, 16));
+        // Equality ignores spare room: a grown-then-shrunk buffer equals a fresh one.
+        let mut r = PackBuf::from_bytes(b"xyzw", 2);
+        r.reserve(100);
+        r.remove(3..4);
+        assert_eq!(r, q);
     }
 
     #[test]

@@ -80,8 +80,9 @@ enum Room {
     Front(usize, usize),
 }
 
-/// A node. The empty node owns no block.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// A node. The empty node owns no block. (No `PartialEq`: the block holds stale bytes in
+/// its gaps; lists compare by contents.)
+#[derive(Clone, Default)]
 pub struct Node {
     block: Box<[u8]>,
 }
@@ -371,7 +372,11 @@ impl Node {
     #[inline]
     pub fn front(&self) -> Fwd {
         let h = self.hdr();
-        Fwd { p: h.ps, c: h.ce }
+        Fwd {
+            p: h.ps,
+            c: h.ce,
+            lo: h.cs,
+        }
     }
 
     /// Tail-to-head cursor at the last element.
@@ -385,12 +390,13 @@ impl Node {
     /// be at an element (fewer than `count` steps taken).
     #[inline]
     pub fn next_fwd(&self, at: Fwd) -> (&[u8], Fwd) {
-        let (len, start) = varint_before(&self.block, self.hdr().cs, at.c);
+        let (len, start) = varint_before(&self.block, at.lo, at.c);
         (
             &self.block[at.p..at.p + len],
             Fwd {
                 p: at.p + len,
                 c: start,
+                lo: at.lo,
             },
         )
     }
@@ -424,6 +430,7 @@ impl Node {
             Fwd {
                 p: b.p - len,
                 c: b.c + k_len,
+                lo: self.hdr().cs,
             }
         }
     }
@@ -463,11 +470,13 @@ impl Node {
     }
 }
 
-/// A head-to-tail position in a node: next payload start, end of the next length varint.
+/// A head-to-tail position in a node: next payload start, end of the next length varint,
+/// and where the length column starts (a backward varint read must not run past it).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Fwd {
     p: usize,
     c: usize,
+    lo: usize,
 }
 
 /// A tail-to-head position in a node: next payload end, start of the next length varint.
