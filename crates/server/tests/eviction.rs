@@ -532,6 +532,31 @@ fn tracking_clients_are_told_about_evicted_keys() {
     );
 }
 
+#[test]
+fn invalidation_of_a_key_evicted_before_a_command_precedes_its_reply() {
+    let _s = serial();
+    let (_srv, mut c) = server("volatile-random");
+    let Frame::Map(_) = c.cmd(&["HELLO", "3"]) else {
+        panic!()
+    };
+    assert_eq!(c.cmd(&["CLIENT", "TRACKING", "ON"]), ok());
+    let limit = info(&mut c, "used_memory") + 100 * 1024;
+    c.cmd(&["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+    c.cmd(&["SETEX", "volatile-key", "10000", "x"]);
+    c.cmd(&["GET", "volatile-key"]);
+    // 200 KB at once: the next command finds memory over the limit and evicts first.
+    assert_eq!(c.cmd(&["SETBIT", "big-key", "1600000", "0"]), int(0));
+    assert_eq!(
+        c.cmd(&["GETBIT", "big-key", "0"]),
+        Frame::Push(vec![
+            bulk("invalidate"),
+            Frame::Array(vec![bulk("volatile-key")])
+        ])
+    );
+    assert_eq!(c.read(), int(0));
+    c.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Memory accounting
 // ---------------------------------------------------------------------------------------
