@@ -414,7 +414,7 @@ pub fn execute(
     // limit is set this is the only cost: one relaxed load and a branch.
     if server.evict.maxmemory.load(Ordering::Relaxed) != 0
         && !server.scripts.busy.load(Ordering::Relaxed)
-        && maxmemory_rejects(server, client, def, args)
+        && maxmemory_rejects(server, client, out, def, args)
     {
         if def.name == "exec" && client.multi.is_some() {
             // Redis's execCommandAbort: the transaction is discarded.
@@ -609,11 +609,25 @@ pub fn run_locked_at(
     bump(&worker.total_commands, 1);
     if let Err(e) = result {
         bump(&stat.failed, 1);
-        bump(&worker.failed_calls, 1);
         let msg = e.to_string();
-        worker.count_error(msg.as_bytes());
+        if !ERROR_COUNTED.with(|c| c.replace(false)) {
+            bump(&worker.failed_calls, 1);
+            worker.count_error(msg.as_bytes());
+        }
         out.error(msg.as_bytes());
     }
+}
+
+thread_local! {
+    /// Set by a handler whose error reply repeats an error already counted in the error
+    /// statistics (a script failing with its command's error).
+    static ERROR_COUNTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The error the running handler is about to return was already counted in INFO
+/// errorstats and total_error_replies: count it only as the command's failed call.
+pub fn error_already_counted() {
+    ERROR_COUNTED.with(|c| c.set(true));
 }
 
 /// Redis's maxmemory block of processCommand: evicts if needed, remembers whether memory is
@@ -625,11 +639,18 @@ pub fn run_locked_at(
 fn maxmemory_rejects(
     server: &Server,
     client: &mut Client,
+    out: &mut ReplyBuf,
     def: &CommandDef,
     args: &[&[u8]],
 ) -> bool {
     let oom = crate::evict::before_command(server, client);
     client.pre_oom = oom;
+    // Invalidations of keys this client tracked and eviction just removed go out before the
+    // reply: they are about the values before this command (Redis flushes them here too).
+    if !client.pubsub.pending.is_empty() {
+        out.buf.extend_from_slice(&client.pubsub.pending);
+        client.pubsub.pending.clear();
+    }
     if !oom {
         return false;
     }

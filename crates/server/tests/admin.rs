@@ -200,6 +200,7 @@ fn info_server_fields() {
         .unwrap()
         .ends_with(['B', 'K', 'M', 'G']));
     assert_eq!(field(&m, "maxmemory_policy").as_deref(), Some("noeviction"));
+    // As Redis's "jemalloc-5.3.0": the allocator and its version.
     assert!(field(&m, "mem_allocator").unwrap().starts_with("mimalloc-"));
 
     let p = info(&mut c, &["persistence"]);

@@ -532,6 +532,69 @@ fn tracking_clients_are_told_about_evicted_keys() {
     );
 }
 
+#[test]
+fn evicted_keys_are_deleted_in_the_append_only_file() {
+    let _s = serial();
+    let dir = std::env::temp_dir().join(format!("cinnabar-evict-aof-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap().to_string();
+    let args = [
+        ("dir", d.as_str()),
+        ("appendonly", "yes"),
+        ("appendfsync", "always"),
+    ];
+    let wait_loaded = |srv: &TestServer| {
+        while srv.handle.server.persist.is_loading() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    {
+        let srv = TestServer::with_args(&args);
+        wait_loaded(&srv);
+        let mut c = srv.raw();
+        fill(&mut c, "k", 0..50, None);
+        c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+        c.cmd(&["CONFIG", "SET", "maxmemory", "1"]);
+        eventually("all keys evicted", || c.cmd(&["DBSIZE"]) == int(0));
+        c.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
+        assert_eq!(c.cmd(&["SET", "after", "1"]), ok());
+    }
+    // Replaying the log gives the same dataset: the evicted keys were logged as DELs.
+    let srv = TestServer::with_args(&args);
+    wait_loaded(&srv);
+    let mut c = srv.raw();
+    assert_eq!(c.cmd(&["DBSIZE"]), int(1));
+    assert_eq!(c.cmd(&["GET", "after"]), bulk("1"));
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn invalidation_of_a_key_evicted_before_a_command_precedes_its_reply() {
+    let _s = serial();
+    let (_srv, mut c) = server("volatile-random");
+    let Frame::Map(_) = c.cmd(&["HELLO", "3"]) else {
+        panic!()
+    };
+    assert_eq!(c.cmd(&["CLIENT", "TRACKING", "ON"]), ok());
+    let limit = info(&mut c, "used_memory") + 100 * 1024;
+    c.cmd(&["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+    c.cmd(&["SETEX", "volatile-key", "10000", "x"]);
+    c.cmd(&["GET", "volatile-key"]);
+    // 200 KB at once: the next command finds memory over the limit and evicts first.
+    assert_eq!(c.cmd(&["SETBIT", "big-key", "1600000", "0"]), int(0));
+    assert_eq!(
+        c.cmd(&["GETBIT", "big-key", "0"]),
+        Frame::Push(vec![
+            bulk("invalidate"),
+            Frame::Array(vec![bulk("volatile-key")])
+        ])
+    );
+    assert_eq!(c.read(), int(0));
+    c.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Memory accounting
 // ---------------------------------------------------------------------------------------

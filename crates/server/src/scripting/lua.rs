@@ -607,7 +607,9 @@ unsafe fn call_and_push(l: *mut ffi::lua_State) -> bool {
         .collect();
     let pushed = with_run(|rc| match call_command(rc, &argv) {
         Err(msg) => {
-            push_error_table(l, msg.as_bytes(), false);
+            // The refusal was counted where it happened (Redis's scriptCall error path); the
+            // table says so, so the script's own error reply does not count it again.
+            push_error_table(l, msg.as_bytes(), true);
             true
         }
         Ok(()) => {
@@ -639,25 +641,48 @@ fn call_command(
     argv: &[&[u8]],
 ) -> std::result::Result<(), &'static str> {
     let server = rc.server;
+    // A refused call counts as an error reply and a rejected call of the command, like
+    // Redis's scriptCall; messages without a code are ERR.
+    let reject = |rc: &mut RunCtx, idx: Option<usize>, msg: &'static str| {
+        if let Some(i) = idx {
+            crate::server::bump(&rc.worker.commands[i].rejected, 1);
+        }
+        crate::server::bump(&rc.worker.rejected_calls, 1);
+        match msg.strip_prefix('-') {
+            Some(coded) => rc.worker.count_error(coded.as_bytes()),
+            None => rc.worker.count_error(b"ERR"),
+        }
+        Err(msg)
+    };
     let entry = match server.registry.resolve(argv) {
         Ok(e) => e,
-        Err(_) => return Err("Unknown Redis command called from script"),
+        Err(_) => return reject(rc, None, "Unknown Redis command called from script"),
     };
     let def = entry.def;
+    let idx = Some(entry.idx);
     if !def.arity_ok(argv.len()) {
-        return Err("Wrong number of args calling Redis command from script");
+        return reject(
+            rc,
+            idx,
+            "Wrong number of args calling Redis command from script",
+        );
     }
     if def.flags & flags::NOSCRIPT != 0 {
-        return Err("This Redis command is not allowed from script");
+        return reject(rc, idx, "This Redis command is not allowed from script");
     }
     if rc.read_only && def.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
-        return Err("Write commands are not allowed from read-only scripts.");
+        return reject(
+            rc,
+            idx,
+            "Write commands are not allowed from read-only scripts.",
+        );
     }
     if rc.deny_oom && !rc.wrote && def.flags & flags::DENYOOM != 0 {
-        // Counted against the command, like Redis's rejected script calls; the script's own
-        // error reply is what errorstats counts.
-        crate::server::bump(&rc.worker.commands[entry.idx].rejected, 1);
-        return Err("-OOM command not allowed when used memory > 'maxmemory'.");
+        return reject(
+            rc,
+            idx,
+            "-OOM command not allowed when used memory > 'maxmemory'.",
+        );
     }
     rc.read_any |= def.flags & flags::READONLY != 0;
     if def.flags & flags::WRITE != 0 && !rc.wrote {
@@ -960,14 +985,33 @@ fn execute_run(
     if ok {
         let mark = ctx.out.len();
         lua_to_reply(&value, ctx.out, script_resp3);
-        // A script returning an error reply ({err=...}) counts in INFO errorstats.
+        // A script returning an error reply ({err=...}) counts in INFO errorstats, unless it
+        // returns an error a command already counted (redis.pcall's table): then it is only
+        // the script's failed call, as in Redis.
         if ctx.out.buf.get(mark) == Some(&b'-') {
-            let end = ctx.out.buf.len();
-            ctx.worker.count_error(&ctx.out.buf[mark..end]);
+            if counted_error(&value) {
+                if let Some(e) = ctx.server.registry.get(ctx.args[0]) {
+                    crate::server::bump(&ctx.worker.commands[e.idx].failed, 1);
+                }
+            } else {
+                let end = ctx.out.buf.len();
+                ctx.worker.count_error(&ctx.out.buf[mark..end]);
+            }
         }
         return Ok(());
     }
+    // An error that came from a command (or a refused call) was counted when it happened:
+    // the script's error reply counts only as the script's failed call (Redis's
+    // ERR_REPLY_FLAG_NO_STATS_UPDATE).
+    if counted_error(&value) {
+        crate::dispatch::error_already_counted();
+    }
     Err(Error::msg(script_error_message(&value, name)))
+}
+
+/// True for an error table that carries Redis's `ignore_error_stats_update` mark.
+fn counted_error(value: &Value) -> bool {
+    matches!(value, Value::Table(t) if t.raw_get::<bool>("ignore_error_stats_update").unwrap_or(false))
 }
 
 /// The error reply for a failed script: `<err> script: <name>, on <source>:<line>.`
