@@ -271,7 +271,15 @@ pub struct State {
     /// used_memory when the server had started (INFO used_memory_startup).
     pub startup: AtomicU64,
     sweep: Mutex<Sweep>,
+    /// Until this time (ms), nothing was found to evict: commands over the limit fail fast
+    /// instead of each searching every shard again (see [`NOTHING_TO_EVICT_MS`]).
+    nothing_until_ms: AtomicU64,
 }
+
+/// How long "nothing to evict" is believed: finding out takes a look at every shard, which
+/// Redis does not need (it keeps per-db counts) and which must not run on every command of a
+/// server stuck at its limit.
+const NOTHING_TO_EVICT_MS: u64 = 100;
 
 impl Default for State {
     fn default() -> State {
@@ -299,6 +307,7 @@ impl Default for State {
                 budget: SWEEP_MIN,
                 pass_keys: 0,
             }),
+            nothing_until_ms: AtomicU64::new(0),
         }
     }
 }
@@ -409,9 +418,14 @@ pub fn configure(server: &Server) {
         c.get_i64("lfu-decay-time").clamp(0, u32::MAX as i64) as u32,
     );
     let max = c.get_i64("maxmemory").max(0) as u64;
+    st.nothing_until_ms.store(0, Ordering::Relaxed);
     let old = st.maxmemory.swap(max, Ordering::Relaxed);
     if old != max {
-        st.pool.lock().clear();
+        // Candidates are re-checked before eviction anyway; try_lock because CONFIG SET may
+        // run inside EXEC holding shard locks an evictor (holding the pool) may wait for.
+        if let Some(mut pool) = st.pool.try_lock() {
+            pool.clear();
+        }
         st.guard.target.store(0, Ordering::Relaxed);
         if max != 0 {
             // Lower limits take effect promptly: rounding the counter now avoids waiting for
@@ -491,7 +505,9 @@ fn perform(server: &Server, mut me: Option<&mut Client>, target: u64, background
         return Outcome::Ok;
     }
     let policy = st.policy();
-    if policy == Policy::NoEviction {
+    if policy == Policy::NoEviction
+        || now_ms() as u64 <= st.nothing_until_ms.load(Ordering::Relaxed)
+    {
         st.note_outcome(Outcome::Fail);
         return Outcome::Fail;
     }
@@ -520,7 +536,11 @@ fn perform(server: &Server, mut me: Option<&mut Client>, target: u64, background
                 freed += bytes + std::mem::take(&mut pool.expired_freed);
                 evicted += 1;
             }
-            None => break Outcome::Fail,
+            None => {
+                st.nothing_until_ms
+                    .store(now_ms() as u64 + NOTHING_TO_EVICT_MS, Ordering::Relaxed);
+                break Outcome::Fail;
+            }
         }
         if evicted.is_multiple_of(16) {
             // Values freed by the lazy-free thread may already have got us there.

@@ -5,6 +5,7 @@
 //! - [`net`]: listeners and the worker threads that own connections.
 //! - [`conn`]: one connection's read-parse-execute-write loop.
 //! - [`dispatch`]: command lookup, central checks, shard locking, statistics.
+//! - [`alloc`]: the counting allocator behind used_memory; [`evict`]: maxmemory and eviction.
 //! - [`cmd`]: the command families, one file per data type or area, like Redis's t_*.c.
 //! - [`testkit`]: start a server on a free port, for tests.
 

@@ -464,6 +464,68 @@ fn config_set_maxmemory_below_use_evicts_down() {
     assert_eq!(surviving(&mut c, "new", 400..500).len(), 100);
 }
 
+#[test]
+fn eviction_under_concurrent_writers_transactions_and_scripts() {
+    let _s = serial();
+    let srv = TestServer::with_args(&[("threads", "3")]);
+    let mut c = srv.raw();
+    c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    // Room for the clients' buffers and about 800 keys; the writers write 2000.
+    let limit = info(&mut c, "used_memory") + 1024 * 1024;
+    c.cmd(&["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+    let addr = srv.addr();
+    let workers: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut r = RawConn::connect(addr);
+                let v = value(900);
+                for i in 0..1000 {
+                    let k = format!("k{}", (i * 7 + t * 13) % 2000);
+                    let k2 = format!("k{}", (i * 11 + t) % 2000);
+                    match i % 5 {
+                        0 => assert_eq!(r.cmd(&["SET", &k, &v]), ok()),
+                        1 => {
+                            r.cmd(&["GET", &k]);
+                        }
+                        2 => {
+                            // A transaction over several shards, evicting around it.
+                            assert_eq!(r.cmd(&["MULTI"]), ok());
+                            r.cmd(&["SET", &k, &v]);
+                            r.cmd(&["SET", &k2, &v]);
+                            let Frame::Array(a) = r.cmd(&["EXEC"]) else {
+                                panic!("EXEC failed")
+                            };
+                            assert_eq!(a.len(), 2);
+                        }
+                        3 => {
+                            let script = "redis.call('set', KEYS[1], ARGV[1]) \
+                                          return redis.call('get', KEYS[2])";
+                            r.cmd(&["EVAL", script, "2", &k, &k2, &v]);
+                        }
+                        _ => {
+                            // Limits changing under the writers, inside and outside MULTI.
+                            let l = (limit + (i as u64 % 3) * 100 * 1024).to_string();
+                            if t == 0 {
+                                assert_eq!(r.cmd(&["MULTI"]), ok());
+                                r.cmd(&["CONFIG", "SET", "maxmemory", &l]);
+                                r.cmd(&["EXEC"]);
+                            } else {
+                                r.cmd(&["CONFIG", "SET", "maxmemory", &l]);
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("a client thread failed");
+    }
+    c.cmd(&["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+    eventually("used_memory under maxmemory", || under_limit(&mut c, limit));
+    assert!(info(&mut c, "evicted_keys") > 0);
+}
+
 // ---------------------------------------------------------------------------------------
 // Side effects of an eviction
 // ---------------------------------------------------------------------------------------
