@@ -41,6 +41,8 @@ pub struct CmdEntry {
     pub access: Access,
     /// Index into the per-worker statistics arrays.
     pub idx: usize,
+    /// How a successful write's reply tells whether it changed anything.
+    pub effect: crate::notify::Effect,
 }
 
 /// The server's view of the command table: every command we implement, by full name.
@@ -74,6 +76,7 @@ impl Registry {
             handler,
             access,
             idx,
+            effect: crate::notify::effect_of(def.name),
         });
         let prev = self.by_name.insert(full_name.as_bytes().into(), idx);
         assert!(prev.is_none(), "'{full_name}' registered twice");
@@ -595,11 +598,7 @@ pub fn run_locked_at(
     // empty list, nor a blocking pop that blocked (it counts when it is served).
     if result.is_ok()
         && entry.def.flags & flags::WRITE != 0
-        && crate::notify::write_had_effect(
-            entry.def.name,
-            args,
-            out.buf.get(mark..).unwrap_or_default(),
-        )
+        && crate::notify::had_effect(entry.effect, args, out.buf.get(mark..).unwrap_or_default())
     {
         bump(&worker.dirty, 1);
     }

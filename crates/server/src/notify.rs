@@ -379,19 +379,47 @@ fn events(name: &str, args: &[&[u8]], reply: &[u8]) -> SmallVec<[Ev; 3]> {
     v
 }
 
-/// Whether a successful write changed anything, judged from its reply, for client tracking
-/// (Redis invalidates only keys a command really modified). Commands whose reply is a value
-/// rather than a count always count as changes.
-pub fn write_had_effect(name: &str, args: &[&[u8]], reply: &[u8]) -> bool {
+/// How the reply of a successful write tells whether it changed anything. Computed once per
+/// command when the registry is built ([`effect_of`]), so the per-write check in dispatch is
+/// a branch on a byte, not a match on the command's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Replies with a value rather than a count: always a change.
+    Always,
+    /// SET: a change unless a condition (NX, XX, GET with NX/XX) kept it from setting.
+    Set,
+    /// A count, a popped element or OK: a change unless zero, empty or nil.
+    ByReply,
+}
+
+/// The [`Effect`] of a write command, by name.
+pub fn effect_of(name: &str) -> Effect {
     match name {
         "incr" | "decr" | "incrby" | "decrby" | "incrbyfloat" | "hincrby" | "hincrbyfloat"
         | "zincrby" | "setbit" | "setrange" | "append" | "getset" | "bitfield" | "zadd"
         | "hset" | "hmset" | "mset" | "restore" | "sort" | "bitop" | "sinterstore"
         | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore" | "zdiffstore"
-        | "zrangestore" => true,
-        "set" => !events("set", args, reply).is_empty(),
-        _ => changed(reply),
+        | "zrangestore" => Effect::Always,
+        "set" => Effect::Set,
+        _ => Effect::ByReply,
     }
+}
+
+/// Whether a successful write changed anything, judged from its reply, for client tracking
+/// and the changes-since-last-save counter (Redis counts only keys a command really
+/// modified).
+pub fn had_effect(effect: Effect, args: &[&[u8]], reply: &[u8]) -> bool {
+    match effect {
+        Effect::Always => true,
+        // A plain SET key value always sets.
+        Effect::Set => args.len() == 3 || !events("set", args, reply).is_empty(),
+        Effect::ByReply => changed(reply),
+    }
+}
+
+/// [`had_effect`] for a command known by name.
+pub fn write_had_effect(name: &str, args: &[&[u8]], reply: &[u8]) -> bool {
+    had_effect(effect_of(name), args, reply)
 }
 
 /// The shape of a reply, as far as the conditions need it.
