@@ -58,7 +58,7 @@ fn cl_throttle(ctx: &mut Ctx) -> Result<()> {
         None => None,
         Some(s) => Some(match str_value(db.entry(s))? {
             StrVal::Int(n) => n,
-            StrVal::Bytes(b) => cinnabar_engine::num::parse_i64(b).ok_or(Error::NotInteger)?,
+            StrVal::Bytes(b) => int_arg(b)?,
         }),
     };
     let out = throttle(quota, quantity, tat, now_ns(now))?;
