@@ -19,19 +19,16 @@ pub fn register(r: &mut Registry) {
     r.add("cl.throttle", cl_throttle);
 }
 
-/// Nanoseconds since the epoch for a command running at `now_ms`: the real clock when it
-/// agrees with the command's millisecond (sub-millisecond precision), else `now_ms` itself
-/// (a script's frozen time, or AOF replay with the clock stopped).
+/// Nanoseconds since the epoch for a command that started at `now_ms`: the real clock, so
+/// successive requests see time move forward with sub-millisecond precision. (Falling back to
+/// a frozen millisecond, e.g. a script's start time, could go back in time by up to 1 ms
+/// against a TAT stored from the real clock, and refuse a request that fits.)
 fn now_ns(now_ms: i64) -> i64 {
     let real = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0);
-    if real / 1_000_000 == now_ms {
-        real
-    } else {
-        now_ms.saturating_mul(1_000_000)
-    }
+    real.max(now_ms.saturating_mul(1_000_000))
 }
 
 /// CL.THROTTLE key max_burst count_per_period period [quantity]
