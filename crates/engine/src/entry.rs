@@ -40,6 +40,19 @@ pub enum NewValue<'a> {
     Obj(Box<Object>),
 }
 
+impl NewValue<'_> {
+    /// How a string value is stored: an integer in canonical form compactly (INCR then never
+    /// parses text), anything else as its bytes.
+    pub fn string(v: &[u8]) -> NewValue<'_> {
+        if v.len() <= 20 {
+            if let Some(n) = crate::num::parse_i64(v) {
+                return NewValue::Int(n);
+            }
+        }
+        NewValue::Str(v)
+    }
+}
+
 /// A borrowed view of an entry's value.
 #[derive(Debug, Clone, Copy)]
 pub enum ValueRef<'a> {

@@ -2,9 +2,10 @@
 //! section names, field names, order and number formats of Redis 7.2's INFO, so that
 //! monitoring tools and client libraries that parse it work unchanged.
 //!
-//! Fields for subsystems Cinnabar does not have (persistence, replication, Lua, forks,
-//! defragmentation...) are still printed, with the value an idle Redis would show, because
-//! tools look fields up by name and treat a missing one as an error. Cinnabar adds a few
+//! Fields for subsystems Cinnabar does not have (replication, forks, defragmentation...) are
+//! still printed, with the value an idle Redis would show, because tools look fields up by
+//! name and treat a missing one as an error; persistence, scripting, memory and eviction
+//! report their real state. Cinnabar adds a few
 //! fields of its own to the server section (`cinnabar_*`).
 //!
 //! Rates (`instantaneous_*`) are computed from samples taken whenever INFO itself runs (see
@@ -517,7 +518,7 @@ fn server_section(out: &mut String, server: &Server, now_ms: i64) {
     field!(out, "uptime_in_days", "{}", uptime / (3600 * 24));
     field!(out, "hz", "{}", config.live.hz.load(Ordering::Relaxed));
     field!(out, "configured_hz", "{}", config.get_i64("hz"));
-    field!(out, "lru_clock", "{}", crate::cmd::clock(now_ms));
+    field!(out, "lru_clock", "{}", crate::server::lru_clock(now_ms));
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
@@ -841,7 +842,7 @@ fn stats_section(out: &mut String, server: &Server, t: &WorkerTotals, ks: &Keysp
     field!(out, "keyspace_hits", "{}", ks.hits);
     field!(out, "keyspace_misses", "{}", ks.misses);
     let (_, tkeys, titems, tprefixes) = crate::tracking::info(server);
-    let (channels, patterns, shard_channels) = crate::cmd::pubsub::info_counts(server);
+    let (channels, patterns, shard_channels) = crate::pubsub::info_counts(server);
     field!(out, "pubsub_channels", "{channels}");
     field!(out, "pubsub_patterns", "{patterns}");
     field!(out, "pubsubshard_channels", "{shard_channels}");

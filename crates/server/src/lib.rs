@@ -13,7 +13,6 @@ pub mod alloc;
 pub mod blocking;
 pub mod cmd;
 pub mod config;
-pub mod conn;
 pub mod cron;
 pub mod dispatch;
 pub mod evict;

@@ -601,14 +601,14 @@ pub async fn read_or_deliver(
     stats: &crate::server::WorkerStats,
 ) -> std::io::Result<usize> {
     let Some(mb) = client.pubsub.mailbox.clone() else {
-        return crate::conn::read_some(stream, rbuf).await;
+        return crate::net::conn::read_some(stream, rbuf).await;
     };
     loop {
         if mb.is_closed() {
             return Err(std::io::ErrorKind::ConnectionAborted.into());
         }
         tokio::select! {
-            r = crate::conn::read_some(stream, rbuf) => return r,
+            r = crate::net::conn::read_some(stream, rbuf) => return r,
             _ = mb.notify.notified() => {
                 let data = mb.take();
                 if mb.is_closed() {
@@ -642,4 +642,10 @@ pub fn allowed_in_resp2_context(def: &cinnabar_commands::CommandDef) -> bool {
             | "quit"
             | "reset"
     )
+}
+
+/// INFO stats fields.
+pub fn info_counts(server: &crate::server::Server) -> (usize, usize, usize) {
+    let h = &server.pubsub;
+    (h.nchannels(), h.numpat(), h.nshard_channels())
 }

@@ -229,7 +229,7 @@ pub struct Server {
 
 impl Server {
     pub fn new(config: Config, nworkers: usize, shards: usize) -> Server {
-        let registry = Registry::build();
+        let registry = crate::cmd::registry();
         let databases = config.get_i64("databases") as usize;
         let ncmd = registry.len();
         let run_id: String = {
@@ -299,4 +299,10 @@ impl Server {
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
     }
+}
+
+/// The LRU clock INFO reports (`lru_clock`): seconds, wrapping like the entries' LRU bits.
+#[inline]
+pub fn lru_clock(now_ms: i64) -> u32 {
+    ((now_ms / 1000) as u32) & cinnabar_engine::entry::CLOCK_MAX
 }

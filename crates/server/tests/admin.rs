@@ -5,9 +5,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cinnabar_resp::Frame;
-use cinnabar_server::cmd::admin::{commands_markdown, rewrite_config_text};
+use cinnabar_server::cmd::config::rewrite_config_text;
+use cinnabar_server::cmd::docs::commands_markdown;
 use cinnabar_server::config::Config;
-use cinnabar_server::dispatch::Registry;
 use cinnabar_server::testkit::{RawConn, TestServer};
 
 // --- helpers ---------------------------------------------------------------------------
@@ -697,7 +697,7 @@ fn command_lists_only_implemented_commands() {
     for expected in ["get", "set", "info", "config", "command", "ping", "time"] {
         assert!(names.contains(&expected), "{expected} missing");
     }
-    let registry = Registry::build();
+    let registry = cinnabar_server::cmd::registry();
     for (name, _, subs) in &entries {
         let def = cinnabar_commands::lookup(name.as_bytes()).unwrap();
         if def.subcommands.is_empty() {
@@ -1226,7 +1226,7 @@ fn slowlog_and_latency_answer_as_empty_logs() {
 #[test]
 fn commands_doc_is_up_to_date() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/commands.md");
-    let generated = commands_markdown(&Registry::build());
+    let generated = commands_markdown(&cinnabar_server::cmd::registry());
     if std::env::var_os("UPDATE_DOCS").is_some() {
         std::fs::write(&path, &generated).expect("write docs/commands.md");
         return;
@@ -1243,7 +1243,7 @@ fn commands_doc_is_up_to_date() {
 
 #[test]
 fn commands_doc_lists_every_command() {
-    let md = commands_markdown(&Registry::build());
+    let md = commands_markdown(&cinnabar_server::cmd::registry());
     for def in cinnabar_commands::iter_all() {
         let row = format!("| `{}` |", def.name.replace('|', " ").to_uppercase());
         assert!(md.contains(&row), "{} missing", def.name);

@@ -9,30 +9,49 @@ use cinnabar_resp::ReplyBuf;
 
 use crate::dispatch::Registry;
 
-pub mod admin;
 pub mod bitops;
 pub mod blocking;
+pub mod command;
+pub mod config;
 pub mod connection;
+pub mod debug;
+pub mod docs;
 pub mod hash;
+pub mod introspection;
 pub mod keys;
 pub mod list;
+pub mod memory;
 pub mod multi;
 pub mod persist;
 pub mod pubsub;
 pub mod ratelimit;
 pub mod scripting;
+pub mod server;
 pub mod set;
 pub mod sort;
 pub mod string;
 pub mod zset;
 
+/// The registry of every command we implement. Panics at start-up if a family registers a
+/// name the command table does not know: a programming error, caught by every test.
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    register_all(&mut r);
+    r
+}
+
 /// Registers every family's commands.
-pub fn register_all(r: &mut Registry) {
+fn register_all(r: &mut Registry) {
     string::register(r);
     bitops::register(r);
     keys::register(r);
     connection::register(r);
-    admin::register(r);
+    server::register(r);
+    config::register(r);
+    command::register(r);
+    debug::register(r);
+    memory::register(r);
+    introspection::register(r);
     multi::register(r);
     list::register(r);
     blocking::register(r);
@@ -130,22 +149,6 @@ pub fn str_value(e: &Entry) -> Result<StrVal<'_>> {
         #[allow(unreachable_patterns)]
         ValueRef::Obj(_) => Err(Error::WrongType),
     }
-}
-
-/// The LRU clock INFO reports (`lru_clock`): seconds, wrapping like the entries' LRU bits.
-#[inline]
-pub fn clock(now_ms: i64) -> u32 {
-    ((now_ms / 1000) as u32) & cinnabar_engine::entry::CLOCK_MAX
-}
-
-/// How a new string value is stored: integers in canonical form compactly, else the bytes.
-pub fn new_str_value(v: &[u8]) -> cinnabar_engine::NewValue<'_> {
-    if v.len() <= 20 {
-        if let Some(n) = num::parse_i64(v) {
-            return cinnabar_engine::NewValue::Int(n);
-        }
-    }
-    cinnabar_engine::NewValue::Str(v)
 }
 
 /// Replies with HELP text lines as simple strings, as Redis's addReplyHelp.
@@ -314,4 +317,33 @@ pub fn cursor_arg(arg: &[u8]) -> Result<u64> {
             .ok_or_else(invalid)?;
     }
     Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+/// A HELP reply in Redis's shape: a header naming the command, the lines, and the HELP
+/// entry every container lists last.
+pub fn container_help(ctx: &mut crate::dispatch::Ctx, lines: &[&str]) {
+    let name = String::from_utf8_lossy(ctx.arg(0)).to_uppercase();
+    ctx.out.array(lines.len() + 3);
+    ctx.out.simple(
+        format!("{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").as_bytes(),
+    );
+    for line in lines {
+        ctx.out.simple(line.as_bytes());
+    }
+    ctx.out.simple(b"HELP");
+    ctx.out.simple(b"    Print this help.");
+}
+
+pub fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Redis's error for a subcommand of a non-container command it does not know.
+pub fn unknown_subcommand(ctx: &crate::dispatch::Ctx) -> Error {
+    let sub = ctx.arg(1);
+    Error::msg(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+        String::from_utf8_lossy(ctx.arg(0)).to_uppercase()
+    ))
 }

@@ -8,12 +8,12 @@
 
 use std::sync::atomic::Ordering;
 
-use cinnabar_commands::{flags, Group};
-use cinnabar_engine::{hash_key, Error, Result};
+use cinnabar_commands::flags;
+use cinnabar_engine::{Error, Result};
 use smallvec::SmallVec;
 
-use crate::dispatch::{run_locked, Access, Client, Ctx, Multi, Registry};
-use crate::server::Server;
+use crate::dispatch::watch::{unwatch_all, watched_key_expired};
+use crate::dispatch::{run_locked, Access, Ctx, Multi, Registry};
 
 pub fn register(r: &mut Registry) {
     r.add("multi", multi);
@@ -39,33 +39,6 @@ fn discard(ctx: &mut Ctx) -> Result<()> {
     unwatch_all(ctx.server, ctx.client);
     ctx.out.ok();
     Ok(())
-}
-
-/// True when a queued command needs every shard: keyspace-wide commands, and keyless server
-/// commands (INFO, CONFIG, DEBUG, MEMORY...) that walk shards on their own, which must not
-/// take locks out of order while the transaction holds some.
-/// Server commands that never look at the keyspace (TIME, LASTSAVE, ROLE, LOLWUT, COMMAND ...)
-/// are exempt: locking every shard for them made `redis.call('TIME')` in a script six times
-/// slower than in Redis.
-pub fn needs_all_shards(access: Access, def: &cinnabar_commands::CommandDef) -> bool {
-    access == Access::All
-        || (def.first_key <= 0
-            && def.flags & flags::MOVABLE_KEYS == 0
-            && def.group == Group::Server
-            && !matches!(
-                def.name,
-                "time"
-                    | "lastsave"
-                    | "role"
-                    | "lolwut"
-                    | "command"
-                    | "command|count"
-                    | "command|docs"
-                    | "command|getkeys"
-                    | "command|getkeysandflags"
-                    | "command|info"
-                    | "command|list"
-            ))
 }
 
 fn exec(ctx: &mut Ctx) -> Result<()> {
@@ -102,7 +75,7 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
     let mut pos = Vec::new();
     for q in &multi.queue {
         let entry = server.registry.at(q.idx);
-        if needs_all_shards(entry.access, entry.def) {
+        if entry.tx_locks_all {
             all = true;
             break;
         }
@@ -139,21 +112,6 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Redis's isWatchedKeyExpired: a key that was live when WATCHed and is not live now has
-/// expired (a deletion would already have flagged the client).
-fn watched_key_expired(server: &Server, client: &Client, now: i64) -> bool {
-    client.watched.iter().any(|(db, key, was_live)| {
-        if !was_live {
-            return false;
-        }
-        let h = hash_key(key);
-        let shard = server
-            .keyspace
-            .lock_shard(server.keyspace.shard_of_key(key));
-        !shard.dbs[*db].is_live(h, key, now)
-    })
-}
-
 /// WATCH key [key ...]
 fn watch(ctx: &mut Ctx) -> Result<()> {
     if ctx.client.multi.is_some() {
@@ -186,18 +144,4 @@ fn unwatch(ctx: &mut Ctx) -> Result<()> {
     unwatch_all(ctx.server, ctx.client);
     ctx.out.ok();
     Ok(())
-}
-
-/// Forgets every key the client watches and clears its dirty flag. Locks one shard at a time,
-/// so the caller must hold no shard lock (UNWATCH, EXEC, DISCARD and RESET are keyless, and
-/// a closing connection holds none).
-pub fn unwatch_all(server: &Server, client: &mut Client) {
-    for (db, key, _) in client.watched.drain(..) {
-        let mut shard = server
-            .keyspace
-            .lock_shard(server.keyspace.shard_of_key(&key));
-        shard.dbs[db].unwatch(&key, &client.dirty);
-        server.watching.fetch_sub(1, Ordering::Relaxed);
-    }
-    client.dirty.store(false, Ordering::Relaxed);
 }

@@ -264,12 +264,6 @@ pub fn is_pubsub_client(server: &Server, id: u64) -> bool {
     sub + psub + ssub > 0
 }
 
-/// INFO stats fields.
-pub fn info_counts(server: &Server) -> (usize, usize, usize) {
-    let h = &server.pubsub;
-    (h.nchannels(), h.numpat(), h.nshard_channels())
-}
-
 /// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP], with
 /// Redis's checks in Redis's order.
 fn client_tracking(ctx: &mut Ctx) -> Result<()> {

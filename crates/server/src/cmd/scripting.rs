@@ -9,7 +9,7 @@ use cinnabar_engine::{Error, Result};
 
 use super::{int_arg, is};
 use crate::dispatch::{Ctx, Registry};
-use crate::scripting::{self, functions, script_flags, Running};
+use crate::scripting::{self, functions, script_flags};
 
 pub fn register(r: &mut Registry) {
     r.add_script("eval", eval);
@@ -317,43 +317,8 @@ fn function_list(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn function_stats(ctx: &mut Ctx) -> Result<()> {
-    write_function_stats(ctx.server, ctx.out);
+    scripting::write_function_stats(ctx.server, ctx.out);
     Ok(())
-}
-
-/// FUNCTION STATS's reply; also used by the busy responder.
-pub fn write_function_stats(server: &crate::server::Server, out: &mut cinnabar_resp::ReplyBuf) {
-    let scripts = &server.scripts;
-    let (nlibs, nfuncs) = {
-        let libs = scripts.functions.read();
-        (libs.libs.len(), libs.functions.len())
-    };
-    out.map(2);
-    out.bulk(b"running_script");
-    // Another client can ask only while a script is busy (FUNCTION STATS is allowed then).
-    match &*scripts.busy_info.lock() {
-        Some(info) if scripts.running() == Running::Function => {
-            out.map(3);
-            out.bulk(b"name");
-            out.bulk(info.name.as_bytes());
-            out.bulk(b"command");
-            out.array(info.command.len());
-            for a in &info.command {
-                out.bulk(a);
-            }
-            out.bulk(b"duration_ms");
-            out.integer(info.started.elapsed().as_millis() as i64);
-        }
-        _ => out.null(),
-    }
-    out.bulk(b"engines");
-    out.map(1);
-    out.bulk(b"LUA");
-    out.map(2);
-    out.bulk(b"libraries_count");
-    out.integer(nlibs as i64);
-    out.bulk(b"functions_count");
-    out.integer(nfuncs as i64);
 }
 
 fn function_kill(ctx: &mut Ctx) -> Result<()> {

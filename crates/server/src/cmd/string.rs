@@ -6,7 +6,7 @@
 use cinnabar_engine::entry::ValueRef;
 use cinnabar_engine::{lcs, num, Entry, Error, NewValue, Object, Result};
 
-use super::{int_arg, is, new_str_value, str_value, StrVal};
+use super::{int_arg, is, str_value, StrVal};
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -190,7 +190,12 @@ fn set_generic(ctx: &mut Ctx, key: &[u8], value: &[u8], opts: SetOpts) -> Result
     } else {
         db.put(
             h,
-            Entry::new(key, new_str_value(value), expire, db.fresh_clock(now)),
+            Entry::new(
+                key,
+                cinnabar_engine::NewValue::string(value),
+                expire,
+                db.fresh_clock(now),
+            ),
         );
     }
     if opts.get {
@@ -212,7 +217,12 @@ fn setnx(ctx: &mut Ctx) -> Result<()> {
     } else {
         db.put(
             h,
-            Entry::new(key, new_str_value(value), None, db.fresh_clock(now)),
+            Entry::new(
+                key,
+                cinnabar_engine::NewValue::string(value),
+                None,
+                db.fresh_clock(now),
+            ),
         );
         ctx.out.integer(1);
     }
@@ -328,7 +338,12 @@ fn mset(ctx: &mut Ctx) -> Result<()> {
         let (db, h) = crate::key_db!(ctx, key);
         db.put(
             h,
-            Entry::new(key, new_str_value(value), None, db.fresh_clock(now)),
+            Entry::new(
+                key,
+                cinnabar_engine::NewValue::string(value),
+                None,
+                db.fresh_clock(now),
+            ),
         );
     }
     ctx.out.ok();
@@ -351,7 +366,12 @@ fn msetnx(ctx: &mut Ctx) -> Result<()> {
         let (db, h) = crate::key_db!(ctx, key);
         db.put(
             h,
-            Entry::new(key, new_str_value(value), None, db.fresh_clock(now)),
+            Entry::new(
+                key,
+                cinnabar_engine::NewValue::string(value),
+                None,
+                db.fresh_clock(now),
+            ),
         );
     }
     ctx.out.integer(1);

@@ -921,6 +921,7 @@ fn run_replayed(
         crate::dispatch::Access::All => server.keyspace.lock_all(),
         // Scripts are logged as their effects: none is in the file, but treat one like any
         // command naming keys.
+        crate::dispatch::Access::Nothing => server.keyspace.lock_none(),
         crate::dispatch::Access::Keys | crate::dispatch::Access::Script => {
             crate::dispatch::lock_keys(server, entry.def, &args)
         }

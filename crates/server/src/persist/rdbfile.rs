@@ -11,7 +11,6 @@ use std::time::Instant;
 use cinnabar_engine::rdb::{self, Item, Loaded, RdbError, SaveOpts, Writer};
 use cinnabar_engine::{hash_key, Db, Entry, Locked, NewValue, Shard};
 
-use crate::cmd::new_str_value;
 use crate::scripting::functions;
 use crate::server::{now_ms, Server};
 use cinnabar_engine::access::Access;
@@ -263,7 +262,7 @@ pub fn loaded_clock(access: &Access, now: i64, idle_secs: Option<u64>, freq: Opt
 /// Builds the entry of a loaded key with the access bits `clk` (see [`loaded_clock`]).
 pub fn loaded_entry(key: &[u8], value: Loaded, expire: Option<i64>, clk: u32) -> Entry {
     match value {
-        Loaded::Str(s) => Entry::new(key, new_str_value(&s), expire, clk),
+        Loaded::Str(s) => Entry::new(key, cinnabar_engine::NewValue::string(&s), expire, clk),
         Loaded::Obj(o) => Entry::new(key, NewValue::Obj(Box::new(o)), expire, clk),
     }
 }

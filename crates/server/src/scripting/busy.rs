@@ -338,7 +338,7 @@ fn reply_busy(server: &Server, w: &mut Watched, args: &[&[u8]], resp3: bool, out
         } else {
             cinnabar_resp::Protocol::Resp2
         });
-        crate::cmd::scripting::write_function_stats(server, &mut reply);
+        crate::scripting::write_function_stats(server, &mut reply);
         out.extend_from_slice(&reply.buf);
         return;
     } else if is(0, "shutdown") && args.iter().any(|a| a.eq_ignore_ascii_case(b"nosave")) {
@@ -377,7 +377,7 @@ fn hand_over_accepted(server: &Server, fd: RawFd, stash: Vec<u8>, handback: u8) 
     let stats = srv.workers[w].clone();
     handles[w].spawn(async move {
         if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
-            crate::conn::serve_with(srv, stream, stats, w, stash, handback).await;
+            crate::net::conn::serve_with(srv, stream, stats, w, stash, handback).await;
         }
     });
 }

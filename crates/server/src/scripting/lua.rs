@@ -689,7 +689,7 @@ fn call_command(
         rc.wrote = true;
         server.scripts.dirty.store(true, Ordering::Release);
     }
-    if crate::cmd::multi::needs_all_shards(entry.access, def) {
+    if entry.tx_locks_all {
         if !rc.locked.is_all() {
             rc.locked.extend_all();
         }

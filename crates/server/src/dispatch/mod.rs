@@ -5,313 +5,23 @@
 //! Checks happen here once, in the order Redis's processCommand does them, so a handler can
 //! assume its arity is right and the client may run it.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Instant;
 
 use cinnabar_commands::{self as commands, flags, CommandDef};
-use cinnabar_engine::{Error, Locked, Result};
+use cinnabar_engine::{Error, Locked};
 use cinnabar_resp::ReplyBuf;
 use smallvec::SmallVec;
 
-use crate::server::{bump, ClientShared, Server, WorkerStats};
+use crate::server::{bump, Server, WorkerStats};
 
-pub use crate::cmd::multi::unwatch_all;
+mod client;
+mod registry;
+pub mod watch;
 
-/// A command implementation. Writes its reply into `ctx.out`; an `Err` is written as the
-/// error reply by the dispatcher (and counted in `failed_calls`).
-pub type Handler = fn(&mut Ctx<'_, '_>) -> Result<()>;
-
-/// Which shards a command locks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// The shards of the keys named by the command's key specs (none for keyless commands).
-    Keys,
-    /// Every shard: commands that see the whole keyspace (KEYS, SCAN, FLUSHALL, SWAPDB...).
-    All,
-    /// Scripts (EVAL, FCALL...): the script mutex, then the shards of the declared keys; the
-    /// script may lock more as it runs (see `crate::scripting`).
-    Script,
-}
-
-pub struct CmdEntry {
-    pub def: &'static CommandDef,
-    pub handler: Handler,
-    pub access: Access,
-    /// Index into the per-worker statistics arrays.
-    pub idx: usize,
-    /// How a successful write's reply tells whether it changed anything.
-    pub effect: crate::notify::Effect,
-}
-
-/// The server's view of the command table: every command we implement, by full name.
-pub struct Registry {
-    cmds: Vec<CmdEntry>,
-    by_name: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
-}
-
-impl Registry {
-    /// Collects the handlers of every family. Panics at start-up if a family registers a name
-    /// the command table does not know: a programming error, caught by every test.
-    pub fn build() -> Registry {
-        let mut r = Registry {
-            cmds: Vec::new(),
-            by_name: HashMap::default(),
-        };
-        crate::cmd::register_all(&mut r);
-        r
-    }
-
-    fn insert(&mut self, full_name: &str, handler: Handler, access: Access) {
-        let def = match full_name.split_once('|') {
-            None => commands::lookup(full_name.as_bytes()),
-            Some((parent, sub)) => commands::lookup(parent.as_bytes())
-                .and_then(|p| commands::lookup_sub(p, sub.as_bytes())),
-        }
-        .unwrap_or_else(|| panic!("'{full_name}' is not in the command table"));
-        let idx = self.cmds.len();
-        self.cmds.push(CmdEntry {
-            def,
-            handler,
-            access,
-            idx,
-            effect: crate::notify::effect_of(def.name),
-        });
-        let prev = self.by_name.insert(full_name.as_bytes().into(), idx);
-        assert!(prev.is_none(), "'{full_name}' registered twice");
-    }
-
-    /// Registers a command that locks the shards of its keys.
-    pub fn add(&mut self, full_name: &str, handler: Handler) {
-        self.insert(full_name, handler, Access::Keys);
-    }
-
-    /// Registers a script command (EVAL, FCALL ...).
-    pub fn add_script(&mut self, full_name: &str, handler: Handler) {
-        self.insert(full_name, handler, Access::Script);
-    }
-
-    /// Registers a command that locks the whole keyspace.
-    pub fn add_all(&mut self, full_name: &str, handler: Handler) {
-        self.insert(full_name, handler, Access::All);
-    }
-
-    pub fn len(&self) -> usize {
-        self.cmds.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.cmds.is_empty()
-    }
-
-    pub fn entries(&self) -> &[CmdEntry] {
-        &self.cmds
-    }
-
-    /// The entry at a registry index (as stored in queued commands and statistics).
-    pub fn at(&self, idx: usize) -> &CmdEntry {
-        &self.cmds[idx]
-    }
-
-    /// Looks up by full name ("get", "config|get"), case-insensitively, without allocating.
-    pub fn get(&self, name: &[u8]) -> Option<&CmdEntry> {
-        let mut buf = [0u8; 64];
-        if name.len() > buf.len() {
-            return None;
-        }
-        for (d, s) in buf.iter_mut().zip(name) {
-            *d = s.to_ascii_lowercase();
-        }
-        self.by_name.get(&buf[..name.len()]).map(|&i| &self.cmds[i])
-    }
-
-    /// True when the table has the command (implemented or not); used for the unknown
-    /// subcommand error of container commands.
-    pub fn is_container(name: &[u8]) -> bool {
-        commands::lookup(name).is_some_and(|d| !d.subcommands.is_empty())
-    }
-
-    /// Finds the entry for argv: the command, or for container commands the subcommand.
-    pub fn resolve(&self, args: &[&[u8]]) -> std::result::Result<&CmdEntry, Error> {
-        let name = args[0];
-        let top = self.get(name);
-        let is_container = match top {
-            Some(e) => !e.def.subcommands.is_empty(),
-            None => Registry::is_container(name),
-        };
-        if is_container && args.len() >= 2 {
-            let mut full = Vec::with_capacity(name.len() + 1 + args[1].len());
-            full.extend_from_slice(name);
-            full.push(b'|');
-            full.extend_from_slice(args[1]);
-            if let Some(e) = self.get(&full) {
-                return Ok(e);
-            }
-            return Err(sanitized(format!(
-                "ERR unknown subcommand '{}'. Try {} HELP.",
-                trunc(args[1], 128),
-                String::from_utf8_lossy(name).to_uppercase()
-            )));
-        }
-        match top {
-            Some(e) => Ok(e),
-            None if is_container => {
-                // A container we know but do not implement: its arity error comes first.
-                Err(Error::WrongArity(
-                    String::from_utf8_lossy(name).to_lowercase(),
-                ))
-            }
-            None => {
-                let mut list = String::new();
-                for a in &args[1..] {
-                    if list.len() >= 128 {
-                        break;
-                    }
-                    let room = 128 - list.len();
-                    list.push('\'');
-                    list.push_str(&trunc(a, room));
-                    list.push_str("' ");
-                }
-                Err(sanitized(format!(
-                    "ERR unknown command '{}', with args beginning with: {}",
-                    trunc(name, 128),
-                    list
-                )))
-            }
-        }
-    }
-}
-
-fn trunc(b: &[u8], max: usize) -> String {
-    String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
-}
-
-/// Redis replaces CR and LF in error text, which may echo user input, by spaces.
-fn sanitized(s: String) -> Error {
-    Error::msg(s.replace(['\r', '\n'], " "))
-}
-
-/// How the client wants replies (CLIENT REPLY).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReplyMode {
-    On,
-    Off,
-    /// Suppress the reply of the next command only.
-    Skip,
-    /// Set by CLIENT REPLY SKIP: becomes Skip after the current command.
-    SkipNext,
-}
-
-/// Connection-local state of a client.
-pub struct Client {
-    pub id: u64,
-    pub db: usize,
-    pub authenticated: bool,
-    pub reply_mode: ReplyMode,
-    /// Set by QUIT / a fatal error: close once pending replies are written.
-    pub close_after_reply: bool,
-    pub no_evict: bool,
-    pub no_touch: bool,
-    pub shared: Arc<ClientShared>,
-    pub is_local: bool,
-    /// The transaction being queued, between MULTI and EXEC/DISCARD.
-    pub multi: Option<Multi>,
-    /// Keys this client WATCHes: (db, key, live when watched).
-    pub watched: Vec<(usize, Box<[u8]>, bool)>,
-    /// Set by any other client's change to a watched key: EXEC then fails.
-    pub dirty: Arc<std::sync::atomic::AtomicBool>,
-    /// Set by a blocking command that found nothing: the connection waits on it.
-    pub blocked: Option<crate::blocking::BlockedOn>,
-    /// Keys with blocked waiters that this client's writes touched, served once its locks
-    /// are released.
-    pub ready_keys: Vec<(usize, Vec<u8>)>,
-    /// Inside EXEC: blocking commands must not block.
-    pub in_exec: bool,
-    /// The client a script runs its commands as (Redis's CLIENT_SCRIPT).
-    pub in_script: bool,
-    /// Subscriptions and the out-of-band message queue (pubsub.rs).
-    pub pubsub: crate::pubsub::ClientPubSub,
-    /// AOF position this client's writes reached: with `appendfsync always` its replies wait
-    /// until the file is fsynced that far (crate::persist::aof).
-    pub aof_seq: u64,
-    /// Memory was over `maxmemory` with nothing to evict when the current command started
-    /// (Redis's pre_command_oom_state): scripts refuse their first deny-oom write then.
-    pub pre_oom: bool,
-}
-
-impl Client {
-    /// A fresh client: db 0, replies on, no transaction, nothing watched or blocked. Also used
-    /// to run a blocked client's command on its behalf when it is served.
-    pub fn new(id: u64, shared: Arc<ClientShared>, is_local: bool, authenticated: bool) -> Client {
-        Client {
-            id,
-            db: 0,
-            authenticated,
-            reply_mode: ReplyMode::On,
-            close_after_reply: false,
-            no_evict: false,
-            no_touch: false,
-            shared,
-            is_local,
-            multi: None,
-            watched: Vec::new(),
-            dirty: Default::default(),
-            blocked: None,
-            ready_keys: Vec::new(),
-            in_exec: false,
-            in_script: false,
-            pubsub: Default::default(),
-            aof_seq: 0,
-            pre_oom: false,
-        }
-    }
-}
-
-/// A transaction being queued. The arguments of every queued command are copied out of the
-/// read buffer into one byte buffer, so queueing a command allocates nothing once the
-/// buffers have grown.
-#[derive(Default)]
-pub struct Multi {
-    pub queue: Vec<Queued>,
-    /// All queued arguments, back to back; `Queued::args` are ranges into it.
-    pub bytes: Vec<u8>,
-    /// A command was rejected while queueing: EXEC answers EXECABORT.
-    pub error: bool,
-    /// Union of the queued commands' flags (Redis's mstate.cmd_flags): EXEC of a queue
-    /// holding a deny-oom command is refused when memory is full.
-    pub flags: u64,
-}
-
-/// A queued command: its registry index and where its arguments are in `Multi::bytes`.
-pub struct Queued {
-    pub args: SmallVec<[(usize, usize); 4]>,
-    pub idx: usize,
-}
-
-impl Multi {
-    /// Queues a command.
-    pub fn push(&mut self, idx: usize, args: &[&[u8]]) {
-        if self.queue.is_empty() {
-            self.queue.reserve(4);
-            self.bytes.reserve(256);
-        }
-        let ranges = args
-            .iter()
-            .map(|a| {
-                let start = self.bytes.len();
-                self.bytes.extend_from_slice(a);
-                (start, self.bytes.len())
-            })
-            .collect();
-        self.queue.push(Queued { args: ranges, idx });
-    }
-
-    /// The arguments of a queued command.
-    pub fn args<'m>(&'m self, q: &Queued) -> SmallVec<[&'m [u8]; 16]> {
-        q.args.iter().map(|&(s, e)| &self.bytes[s..e]).collect()
-    }
-}
+pub use client::{Client, Multi, Queued, ReplyMode};
+pub use registry::{Access, CmdEntry, Handler, Registry};
+pub use watch::unwatch_all;
 
 /// What a handler sees.
 pub struct Ctx<'a, 'k> {
@@ -481,6 +191,7 @@ pub fn execute(
     let mut locked = match entry.access {
         Access::All => ks.lock_all(),
         Access::Keys | Access::Script => lock_keys(server, entry.def, args),
+        Access::Nothing => ks.lock_none(),
     };
     run_locked(server, worker, client, out, args, entry, &mut locked);
     drop(locked);
@@ -527,7 +238,7 @@ pub fn run_locked_at(
     // Only when some client WATCHes anything: note which watched keys are live before a write.
     let watch =
         if server.watching.load(Ordering::Relaxed) > 0 && entry.def.flags & flags::WRITE != 0 {
-            watched_before(entry.def, args, client.db, locked, now)
+            watch::watched_before(entry.def, args, client.db, locked, now)
         } else {
             None
         };
@@ -586,7 +297,7 @@ pub fn run_locked_at(
         );
     }
     if let (Some(before), true) = (watch, result.is_ok()) {
-        signal_watched(before, locked, crate::server::now_ms(), &unchanged);
+        watch::signal_watched(before, locked, crate::server::now_ms(), &unchanged);
     }
     if result.is_ok()
         && entry.def.flags & flags::WRITE != 0
@@ -696,97 +407,6 @@ fn is_transaction_control(def: &CommandDef) -> bool {
 fn flag_transaction(client: &mut Client) {
     if let Some(m) = client.multi.as_mut() {
         m.error = true;
-    }
-}
-
-/// A watched key a write command may change: (db, key, hash, was live before the command).
-type WatchProbe = SmallVec<[(usize, Vec<u8>, u64, bool); 4]>;
-
-/// Before a write: for each key the command names that someone WATCHes, whether it is live.
-/// FLUSHALL/FLUSHDB/SWAPDB name no keys: for them every watched key of the affected dbs is
-/// probed. A watched key is signalled afterwards only if it was live before or is live after,
-/// so deleting a missing or already expired key does not fail anyone's EXEC, as in Redis.
-fn watched_before(
-    def: &CommandDef,
-    args: &[&[u8]],
-    db: usize,
-    locked: &mut Locked<'_>,
-    now: i64,
-) -> Option<WatchProbe> {
-    let mut probe = WatchProbe::new();
-    let dbs: SmallVec<[usize; 2]> = match def.name {
-        "flushall" => (0..locked.keyspace().databases()).collect(),
-        "flushdb" => SmallVec::from_slice(&[db]),
-        "swapdb" => args[1..3]
-            .iter()
-            .filter_map(|a| cinnabar_engine::num::parse_i64(a))
-            .map(|n| n as usize)
-            .filter(|&n| n < locked.keyspace().databases())
-            .collect(),
-        _ => SmallVec::new(),
-    };
-    if !dbs.is_empty() {
-        for shard in locked.shards() {
-            for &d in &dbs {
-                for key in shard.dbs[d].watched.keys() {
-                    let h = cinnabar_engine::hash_key(key);
-                    // SWAPDB: a key counts as live when it is live in either db.
-                    let live = dbs.iter().any(|&o| shard.dbs[o].is_live(h, key, now));
-                    probe.push((d, key.to_vec(), h, live));
-                }
-            }
-        }
-        return Some(probe);
-    }
-    let mut pos = Vec::new();
-    if commands::key_positions(def, args, &mut pos).is_err() {
-        return None;
-    }
-    // MOVE key db and COPY ... DB db also write the key in another database.
-    let mut dbs: SmallVec<[usize; 2]> = SmallVec::from_slice(&[db]);
-    let other = match def.name {
-        "move" => args.get(2),
-        "copy" => args
-            .iter()
-            .position(|a| a.eq_ignore_ascii_case(b"db"))
-            .and_then(|i| args.get(i + 1)),
-        _ => None,
-    };
-    if let Some(n) = other.and_then(|a| cinnabar_engine::num::parse_i64(a)) {
-        if n >= 0 && (n as usize) < locked.keyspace().databases() && n as usize != db {
-            dbs.push(n as usize);
-        }
-    }
-    for &i in &pos {
-        let key = args[i];
-        let h = cinnabar_engine::hash_key(key);
-        let Some(shard) = locked.shard_at(cinnabar_engine::keyspace::shard_of_hash(
-            h,
-            locked.keyspace().shard_count() - 1,
-        )) else {
-            continue;
-        };
-        for &d in &dbs {
-            let dbr = &shard.dbs[d];
-            if dbr.watched.contains_key(key) {
-                probe.push((d, key.to_vec(), h, dbr.is_live(h, key, now)));
-            }
-        }
-    }
-    Some(probe)
-}
-
-/// After a successful write: mark dirty the watchers of probed keys that were or are live,
-/// except those the command reported `unchanged`.
-fn signal_watched(probe: WatchProbe, locked: &mut Locked<'_>, now: i64, unchanged: &[&[u8]]) {
-    for (d, key, h, was_live) in probe {
-        if unchanged.contains(&key.as_slice()) {
-            continue;
-        }
-        let db = locked.db(d, h);
-        if was_live || db.is_live(h, &key, now) {
-            db.touch_watched(&key);
-        }
     }
 }
 

@@ -5,6 +5,8 @@
 //! its commands run on that thread, so there is no per-command hand-off between threads and no
 //! work stealing. Threads only meet at the shard locks (see docs/ARCHITECTURE.md).
 
+pub mod conn;
+
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -212,7 +214,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
                         handles[w].spawn(async move {
                             // Register the socket with the reactor of the worker it belongs to.
                             if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
-                                crate::conn::serve(srv2, stream, stats, w).await;
+                                conn::serve(srv2, stream, stats, w).await;
                             }
                         });
                     }

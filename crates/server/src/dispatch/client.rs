@@ -1,0 +1,129 @@
+//! Connection-local state of a client as dispatch sees it: selected database, reply mode,
+//! the transaction being queued, watched keys, blocking state.
+
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use crate::server::ClientShared;
+
+/// How the client wants replies (CLIENT REPLY).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Suppress the reply of the next command only.
+    Skip,
+    /// Set by CLIENT REPLY SKIP: becomes Skip after the current command.
+    SkipNext,
+}
+
+/// Connection-local state of a client.
+pub struct Client {
+    pub id: u64,
+    pub db: usize,
+    pub authenticated: bool,
+    pub reply_mode: ReplyMode,
+    /// Set by QUIT / a fatal error: close once pending replies are written.
+    pub close_after_reply: bool,
+    pub no_evict: bool,
+    pub no_touch: bool,
+    pub shared: Arc<ClientShared>,
+    pub is_local: bool,
+    /// The transaction being queued, between MULTI and EXEC/DISCARD.
+    pub multi: Option<Multi>,
+    /// Keys this client WATCHes: (db, key, live when watched).
+    pub watched: Vec<(usize, Box<[u8]>, bool)>,
+    /// Set by any other client's change to a watched key: EXEC then fails.
+    pub dirty: Arc<std::sync::atomic::AtomicBool>,
+    /// Set by a blocking command that found nothing: the connection waits on it.
+    pub blocked: Option<crate::blocking::BlockedOn>,
+    /// Keys with blocked waiters that this client's writes touched, served once its locks
+    /// are released.
+    pub ready_keys: Vec<(usize, Vec<u8>)>,
+    /// Inside EXEC: blocking commands must not block.
+    pub in_exec: bool,
+    /// The client a script runs its commands as (Redis's CLIENT_SCRIPT).
+    pub in_script: bool,
+    /// Subscriptions and the out-of-band message queue (pubsub.rs).
+    pub pubsub: crate::pubsub::ClientPubSub,
+    /// AOF position this client's writes reached: with `appendfsync always` its replies wait
+    /// until the file is fsynced that far (crate::persist::aof).
+    pub aof_seq: u64,
+    /// Memory was over `maxmemory` with nothing to evict when the current command started
+    /// (Redis's pre_command_oom_state): scripts refuse their first deny-oom write then.
+    pub pre_oom: bool,
+}
+
+impl Client {
+    /// A fresh client: db 0, replies on, no transaction, nothing watched or blocked. Also used
+    /// to run a blocked client's command on its behalf when it is served.
+    pub fn new(id: u64, shared: Arc<ClientShared>, is_local: bool, authenticated: bool) -> Client {
+        Client {
+            id,
+            db: 0,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            no_evict: false,
+            no_touch: false,
+            shared,
+            is_local,
+            multi: None,
+            watched: Vec::new(),
+            dirty: Default::default(),
+            blocked: None,
+            ready_keys: Vec::new(),
+            in_exec: false,
+            in_script: false,
+            pubsub: Default::default(),
+            aof_seq: 0,
+            pre_oom: false,
+        }
+    }
+}
+
+/// A transaction being queued. The arguments of every queued command are copied out of the
+/// read buffer into one byte buffer, so queueing a command allocates nothing once the
+/// buffers have grown.
+#[derive(Default)]
+pub struct Multi {
+    pub queue: Vec<Queued>,
+    /// All queued arguments, back to back; `Queued::args` are ranges into it.
+    pub bytes: Vec<u8>,
+    /// A command was rejected while queueing: EXEC answers EXECABORT.
+    pub error: bool,
+    /// Union of the queued commands' flags (Redis's mstate.cmd_flags): EXEC of a queue
+    /// holding a deny-oom command is refused when memory is full.
+    pub flags: u64,
+}
+
+/// A queued command: its registry index and where its arguments are in `Multi::bytes`.
+pub struct Queued {
+    pub args: SmallVec<[(usize, usize); 4]>,
+    pub idx: usize,
+}
+
+impl Multi {
+    /// Queues a command.
+    pub fn push(&mut self, idx: usize, args: &[&[u8]]) {
+        if self.queue.is_empty() {
+            self.queue.reserve(4);
+            self.bytes.reserve(256);
+        }
+        let ranges = args
+            .iter()
+            .map(|a| {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(a);
+                (start, self.bytes.len())
+            })
+            .collect();
+        self.queue.push(Queued { args: ranges, idx });
+    }
+
+    /// The arguments of a queued command.
+    pub fn args<'m>(&'m self, q: &Queued) -> SmallVec<[&'m [u8]; 16]> {
+        q.args.iter().map(|&(s, e)| &self.bytes[s..e]).collect()
+    }
+}

@@ -1,0 +1,198 @@
+//! The server's view of the command table: which handler runs each command, and how the
+//! command locks the keyspace. Families register their handlers here (see `crate::cmd`); the
+//! table itself (names, arity, flags, key specs) is `cinnabar_commands`, shared with the CLI.
+
+use std::collections::HashMap;
+
+use cinnabar_commands::{self as commands, CommandDef};
+use cinnabar_engine::{Error, Result};
+
+use super::Ctx;
+
+/// A command implementation. Writes its reply into `ctx.out`; an `Err` is written as the
+/// error reply by the dispatcher (and counted in `failed_calls`).
+pub type Handler = fn(&mut Ctx<'_, '_>) -> Result<()>;
+
+/// Which shards a command locks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The shards of the keys named by the command's key specs (none for keyless commands).
+    Keys,
+    /// Every shard: commands that see the whole keyspace (KEYS, SCAN, FLUSHALL, SWAPDB...).
+    All,
+    /// Scripts (EVAL, FCALL...): the script mutex, then the shards of the declared keys; the
+    /// script may lock more as it runs (see `crate::scripting`).
+    Script,
+    /// Server commands that never look at the keyspace (TIME, LASTSAVE, COMMAND): no lock,
+    /// also inside a transaction or a script.
+    Nothing,
+}
+
+pub struct CmdEntry {
+    pub def: &'static CommandDef,
+    pub handler: Handler,
+    pub access: Access,
+    /// Index into the per-worker statistics arrays.
+    pub idx: usize,
+    /// Inside EXEC or a script this command needs every shard: keyspace-wide commands, and
+    /// keyless server commands (INFO, CONFIG, DEBUG, MEMORY...) that walk the shards on their
+    /// own, which must not take locks out of order while the transaction holds some.
+    pub tx_locks_all: bool,
+    /// How a successful write's reply tells whether it changed anything.
+    pub effect: crate::notify::Effect,
+}
+
+/// The server's view of the command table: every command we implement, by full name.
+pub struct Registry {
+    cmds: Vec<CmdEntry>,
+    by_name: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
+}
+
+impl Registry {
+    /// An empty registry; `crate::cmd::registry()` fills it with every family's commands.
+    pub fn new() -> Registry {
+        Registry {
+            cmds: Vec::new(),
+            by_name: HashMap::default(),
+        }
+    }
+
+    fn insert(&mut self, full_name: &str, handler: Handler, access: Access) {
+        let def = match full_name.split_once('|') {
+            None => commands::lookup(full_name.as_bytes()),
+            Some((parent, sub)) => commands::lookup(parent.as_bytes())
+                .and_then(|p| commands::lookup_sub(p, sub.as_bytes())),
+        }
+        .unwrap_or_else(|| panic!("'{full_name}' is not in the command table"));
+        let idx = self.cmds.len();
+        let tx_locks_all = access == Access::All
+            || (access == Access::Keys
+                && def.first_key <= 0
+                && def.flags & cinnabar_commands::flags::MOVABLE_KEYS == 0
+                && def.group == cinnabar_commands::Group::Server);
+        self.cmds.push(CmdEntry {
+            def,
+            handler,
+            access,
+            idx,
+            tx_locks_all,
+            effect: crate::notify::effect_of(def.name),
+        });
+        let prev = self.by_name.insert(full_name.as_bytes().into(), idx);
+        assert!(prev.is_none(), "'{full_name}' registered twice");
+    }
+
+    /// Registers a command that locks the shards of its keys.
+    pub fn add(&mut self, full_name: &str, handler: Handler) {
+        self.insert(full_name, handler, Access::Keys);
+    }
+
+    /// Registers a script command (EVAL, FCALL ...).
+    pub fn add_script(&mut self, full_name: &str, handler: Handler) {
+        self.insert(full_name, handler, Access::Script);
+    }
+
+    /// Registers a server command that never touches the keyspace (see [`Access::Nothing`]).
+    pub fn add_nothing(&mut self, full_name: &str, handler: Handler) {
+        self.insert(full_name, handler, Access::Nothing);
+    }
+
+    /// Registers a command that locks the whole keyspace.
+    pub fn add_all(&mut self, full_name: &str, handler: Handler) {
+        self.insert(full_name, handler, Access::All);
+    }
+
+    pub fn len(&self) -> usize {
+        self.cmds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cmds.is_empty()
+    }
+
+    pub fn entries(&self) -> &[CmdEntry] {
+        &self.cmds
+    }
+
+    /// The entry at a registry index (as stored in queued commands and statistics).
+    pub fn at(&self, idx: usize) -> &CmdEntry {
+        &self.cmds[idx]
+    }
+
+    /// Looks up by full name ("get", "config|get"), case-insensitively, without allocating.
+    pub fn get(&self, name: &[u8]) -> Option<&CmdEntry> {
+        let mut buf = [0u8; 64];
+        if name.len() > buf.len() {
+            return None;
+        }
+        for (d, s) in buf.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        self.by_name.get(&buf[..name.len()]).map(|&i| &self.cmds[i])
+    }
+
+    /// True when the table has the command (implemented or not); used for the unknown
+    /// subcommand error of container commands.
+    pub fn is_container(name: &[u8]) -> bool {
+        commands::lookup(name).is_some_and(|d| !d.subcommands.is_empty())
+    }
+
+    /// Finds the entry for argv: the command, or for container commands the subcommand.
+    pub fn resolve(&self, args: &[&[u8]]) -> std::result::Result<&CmdEntry, Error> {
+        let name = args[0];
+        let top = self.get(name);
+        let is_container = match top {
+            Some(e) => !e.def.subcommands.is_empty(),
+            None => Registry::is_container(name),
+        };
+        if is_container && args.len() >= 2 {
+            let mut full = Vec::with_capacity(name.len() + 1 + args[1].len());
+            full.extend_from_slice(name);
+            full.push(b'|');
+            full.extend_from_slice(args[1]);
+            if let Some(e) = self.get(&full) {
+                return Ok(e);
+            }
+            return Err(sanitized(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                trunc(args[1], 128),
+                String::from_utf8_lossy(name).to_uppercase()
+            )));
+        }
+        match top {
+            Some(e) => Ok(e),
+            None if is_container => {
+                // A container we know but do not implement: its arity error comes first.
+                Err(Error::WrongArity(
+                    String::from_utf8_lossy(name).to_lowercase(),
+                ))
+            }
+            None => {
+                let mut list = String::new();
+                for a in &args[1..] {
+                    if list.len() >= 128 {
+                        break;
+                    }
+                    let room = 128 - list.len();
+                    list.push('\'');
+                    list.push_str(&trunc(a, room));
+                    list.push_str("' ");
+                }
+                Err(sanitized(format!(
+                    "ERR unknown command '{}', with args beginning with: {}",
+                    trunc(name, 128),
+                    list
+                )))
+            }
+        }
+    }
+}
+
+fn trunc(b: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
+}
+
+/// Redis replaces CR and LF in error text, which may echo user input, by spaces.
+fn sanitized(s: String) -> Error {
+    Error::msg(s.replace(['\r', '\n'], " "))
+}
