@@ -43,6 +43,7 @@ pub struct CmdEntry {
 }
 
 /// The server's view of the command table: every command we implement, by full name.
+#[derive(Default)]
 pub struct Registry {
     cmds: Vec<CmdEntry>,
     by_name: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
@@ -51,10 +52,7 @@ pub struct Registry {
 impl Registry {
     /// An empty registry; `crate::cmd::registry()` fills it with every family's commands.
     pub fn new() -> Registry {
-        Registry {
-            cmds: Vec::new(),
-            by_name: HashMap::default(),
-        }
+        Registry::default()
     }
 
     fn insert(&mut self, full_name: &str, handler: Handler, access: Access) {

@@ -329,6 +329,41 @@ pub const BUSY_SCRIPT: &str =
 pub const BUSY_FUNCTION: &str =
     "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 
+/// FUNCTION STATS's reply; also used by the busy responder.
+pub fn write_function_stats(server: &crate::server::Server, out: &mut cinnabar_resp::ReplyBuf) {
+    let scripts = &server.scripts;
+    let (nlibs, nfuncs) = {
+        let libs = scripts.functions.read();
+        (libs.libs.len(), libs.functions.len())
+    };
+    out.map(2);
+    out.bulk(b"running_script");
+    // Another client can ask only while a script is busy (FUNCTION STATS is allowed then).
+    match &*scripts.busy_info.lock() {
+        Some(info) if scripts.running() == Running::Function => {
+            out.map(3);
+            out.bulk(b"name");
+            out.bulk(info.name.as_bytes());
+            out.bulk(b"command");
+            out.array(info.command.len());
+            for a in &info.command {
+                out.bulk(a);
+            }
+            out.bulk(b"duration_ms");
+            out.integer(info.started.elapsed().as_millis() as i64);
+        }
+        _ => out.null(),
+    }
+    out.bulk(b"engines");
+    out.map(1);
+    out.bulk(b"LUA");
+    out.map(2);
+    out.bulk(b"libraries_count");
+    out.integer(nlibs as i64);
+    out.bulk(b"functions_count");
+    out.integer(nfuncs as i64);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,39 +405,4 @@ mod tests {
             "Invalid script shebang"
         );
     }
-}
-
-/// FUNCTION STATS's reply; also used by the busy responder.
-pub fn write_function_stats(server: &crate::server::Server, out: &mut cinnabar_resp::ReplyBuf) {
-    let scripts = &server.scripts;
-    let (nlibs, nfuncs) = {
-        let libs = scripts.functions.read();
-        (libs.libs.len(), libs.functions.len())
-    };
-    out.map(2);
-    out.bulk(b"running_script");
-    // Another client can ask only while a script is busy (FUNCTION STATS is allowed then).
-    match &*scripts.busy_info.lock() {
-        Some(info) if scripts.running() == Running::Function => {
-            out.map(3);
-            out.bulk(b"name");
-            out.bulk(info.name.as_bytes());
-            out.bulk(b"command");
-            out.array(info.command.len());
-            for a in &info.command {
-                out.bulk(a);
-            }
-            out.bulk(b"duration_ms");
-            out.integer(info.started.elapsed().as_millis() as i64);
-        }
-        _ => out.null(),
-    }
-    out.bulk(b"engines");
-    out.map(1);
-    out.bulk(b"LUA");
-    out.map(2);
-    out.bulk(b"libraries_count");
-    out.integer(nlibs as i64);
-    out.bulk(b"functions_count");
-    out.integer(nfuncs as i64);
 }

@@ -1,0 +1,241 @@
+//! Loading at start-up: the base file, then each incremental file's commands replayed with
+//! the clock stopped at each command's own time; a truncated tail is cut off as
+//! `aof-load-truncated` says, anything else malformed is fatal with its file and offset.
+
+use super::*;
+
+/// True when start-up should load the AOF rather than the RDB (AOF on and a manifest).
+pub fn should_load(server: &Server) -> bool {
+    server.config.get_bool("appendonly")
+        && aof_dir(server)
+            .join(format!("{}.manifest", server.config.get("appendfilename")))
+            .exists()
+}
+
+/// Loads base and incremental files at start-up. A truncated last command of the last file
+/// is cut off (with `aof-load-truncated yes`); anything else malformed is fatal, naming the
+/// file and offset, and nothing is changed on disk.
+pub fn load_at_startup(server: &Server) -> Result<(), String> {
+    let dir = aof_dir(server);
+    let name = server.config.get("appendfilename");
+    let manifest = dir.join(format!("{name}.manifest"));
+    let (base, incrs) = read_manifest(&manifest).map_err(|e| format!("{e}"))?;
+    let started = Instant::now();
+    let mut keys = 0u64;
+    if let Some((b, _)) = &base {
+        let path = dir.join(b);
+        if b.ends_with(".rdb") {
+            let f = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            keys += crate::persist::rdbfile::load_stream(server, io::BufReader::new(f)).map_err(
+                |e| {
+                    format!(
+                        "Bad file format reading the append only file {}: {e}",
+                        path.display()
+                    )
+                },
+            )?;
+        } else {
+            replay_file(server, &path, false)?;
+        }
+    }
+    let n = incrs.len();
+    for (i, (f, _)) in incrs.iter().enumerate() {
+        replay_file(server, &dir.join(f), i + 1 == n)?;
+    }
+    tracing::info!(
+        "DB loaded from append only file: {:.3} seconds",
+        started.elapsed().as_secs_f64()
+    );
+    let _ = keys;
+    Ok(())
+}
+
+/// One command in AOF bytes: Ok(None) at a clean end, Err(true) if cut short, Err(false)
+/// if malformed.
+fn parse_one(buf: &[u8], mut p: usize) -> Result<Option<(Spans, usize)>, bool> {
+    // Annotations (#TS:...) are skipped.
+    while p < buf.len() && buf[p] == b'#' {
+        match buf[p..].iter().position(|&c| c == b'\n') {
+            Some(n) => p += n + 1,
+            None => return Err(true),
+        }
+    }
+    if p >= buf.len() {
+        return Ok(None);
+    }
+    let line = |p: usize| -> Result<(i64, usize), bool> {
+        let end = buf[p..].iter().position(|&c| c == b'\r').map(|n| p + n);
+        let Some(end) = end else { return Err(true) };
+        if end + 1 >= buf.len() {
+            return Err(true);
+        }
+        if buf[end + 1] != b'\n' {
+            return Err(false);
+        }
+        let n = cinnabar_engine::num::parse_i64(&buf[p + 1..end]).ok_or(false)?;
+        Ok((n, end + 2))
+    };
+    if buf[p] != b'*' {
+        return Err(false);
+    }
+    let (argc, mut q) = line(p)?;
+    if argc < 1 {
+        return Err(false);
+    }
+    let mut spans = Vec::with_capacity(argc as usize);
+    for _ in 0..argc {
+        if q >= buf.len() {
+            return Err(true);
+        }
+        if buf[q] != b'$' {
+            return Err(false);
+        }
+        let (len, r) = line(q)?;
+        if len < 0 {
+            return Err(false);
+        }
+        let end = r + len as usize;
+        if end + 2 > buf.len() {
+            return Err(true);
+        }
+        if &buf[end..end + 2] != b"\r\n" {
+            return Err(false);
+        }
+        spans.push((r, end));
+        q = end + 2;
+    }
+    Ok(Some((spans, q)))
+}
+
+/// Replays one AOF file of commands with the clock stopped (see the module docs).
+fn replay_file(server: &Server, path: &Path, last: bool) -> Result<(), String> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| {
+            format!(
+                "Fatal error: can't open the append log file {}: {e}",
+                path.display()
+            )
+        })?;
+    let shared = Arc::new(crate::server::ClientShared::new(
+        0,
+        String::new(),
+        String::new(),
+        -1,
+        0,
+    ));
+    let mut client = crate::dispatch::Client::new(0, shared, true, true);
+    client.in_exec = true;
+    let mut out = cinnabar_resp::ReplyBuf::new(cinnabar_resp::Protocol::Resp2);
+    let mut p = 0usize;
+    let mut multi: Option<(usize, Vec<Spans>)> = None;
+    let truncated = |at: usize| -> Result<(), String> {
+        let ok = last && server.config.get_bool("aof-load-truncated");
+        if !ok {
+            return Err(format!(
+                "Unexpected end of file reading the append only file {} at offset {at}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.",
+                path.display()
+            ));
+        }
+        tracing::warn!(
+            "!!! Warning: short read while loading the AOF file {}!!! AOF loaded anyway because aof-load-truncated is enabled; the incomplete command at offset {at} was removed",
+            path.display()
+        );
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| {
+                f.set_len(at as u64)?;
+                f.sync_all()
+            })
+            .map_err(|e| format!("Error truncating the AOF file {}: {e}", path.display()))
+    };
+    loop {
+        match parse_one(&bytes, p) {
+            Ok(None) => {
+                if let Some((at, _)) = multi {
+                    return truncated(at);
+                }
+                return Ok(());
+            }
+            Err(true) => return truncated(multi.as_ref().map_or(p, |m| m.0)),
+            Err(false) => {
+                return Err(format!(
+                    "Bad file format reading the append only file {} at offset {p}: make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>",
+                    path.display()
+                ))
+            }
+            Ok(Some((spans, next))) => {
+                let name = &bytes[spans[0].0..spans[0].1];
+                if name.eq_ignore_ascii_case(b"multi") {
+                    multi = Some((p, Vec::new()));
+                } else if name.eq_ignore_ascii_case(b"exec") {
+                    if let Some((_, cmds)) = multi.take() {
+                        for c in cmds {
+                            run_replayed(server, &mut client, &mut out, &bytes, &c, path, p)?;
+                        }
+                    }
+                } else if let Some((_, cmds)) = multi.as_mut() {
+                    cmds.push(spans);
+                } else {
+                    run_replayed(server, &mut client, &mut out, &bytes, &spans, path, p)?;
+                }
+                p = next;
+            }
+        }
+    }
+}
+
+fn run_replayed(
+    server: &Server,
+    client: &mut crate::dispatch::Client,
+    out: &mut cinnabar_resp::ReplyBuf,
+    bytes: &[u8],
+    spans: &[(usize, usize)],
+    path: &Path,
+    at: usize,
+) -> Result<(), String> {
+    let args: Vec<&[u8]> = spans.iter().map(|&(a, b)| &bytes[a..b]).collect();
+    let entry = server.registry.resolve(&args).map_err(|e| {
+        format!(
+            "Unknown command '{}' reading the append only file {} at offset {at}: {e}",
+            String::from_utf8_lossy(args[0]),
+            path.display()
+        )
+    })?;
+    if args[0].eq_ignore_ascii_case(b"select") {
+        if let Some(n) = cinnabar_engine::num::parse_i64(args.get(1).copied().unwrap_or(b"")) {
+            if n >= 0 && (n as usize) < server.keyspace.databases() {
+                client.db = n as usize;
+                return Ok(());
+            }
+        }
+        return Err(format!(
+            "Bad SELECT in the append only file {} at offset {at}",
+            path.display()
+        ));
+    }
+    let mut locked = match entry.access {
+        crate::dispatch::Access::All => server.keyspace.lock_all(),
+        // Scripts are logged as their effects: none is in the file, but treat one like any
+        // command naming keys.
+        crate::dispatch::Access::Nothing => server.keyspace.lock_none(),
+        crate::dispatch::Access::Keys | crate::dispatch::Access::Script => {
+            crate::dispatch::lock_keys(server, entry.def, &args)
+        }
+    };
+    out.clear();
+    // The clock is stopped at 0 while replaying: no key counts as expired (see module docs).
+    crate::dispatch::run_locked_at(
+        server,
+        &server.workers[0],
+        client,
+        out,
+        &args,
+        entry,
+        &mut locked,
+        0,
+    );
+    Ok(())
+}

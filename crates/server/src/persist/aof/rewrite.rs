@@ -1,0 +1,255 @@
+//! BGREWRITEAOF: a snapshot of the keyspace (see `persist`'s snapshot without fork) becomes
+//! the new base file while commands go to a new incremental file; the manifest switches to
+//! both atomically. Also the automatic rewrite the cron starts (`auto-aof-rewrite-*`).
+
+use super::writer::flush;
+use super::*;
+
+/// Writes a base RDB file of the whole keyspace (all shards locked) at start-up or when the
+/// AOF is switched on with nothing to rewrite from.
+pub(super) fn write_base_locked(
+    server: &Server,
+    path: &Path,
+    locked: &mut Locked<'_>,
+) -> io::Result<u64> {
+    let now = now_ms();
+    let opts = crate::persist::save_opts(server);
+    let tmp = path.with_extension("tmp");
+    let f = File::create(&tmp)?;
+    let mut w = Writer::new(f, opts)?;
+    w.aux(b"redis-ver", b"7.2.4")?;
+    w.aux_int(b"redis-bits", 64)?;
+    w.aux_int(b"ctime", now / 1000)?;
+    w.aux_int(b"aof-base", 1)?;
+    crate::persist::rdbfile::write_functions(&mut w, server)?;
+    for s in locked.shards() {
+        for (db, d) in s.dbs.iter().enumerate() {
+            if d.is_empty() {
+                continue;
+            }
+            w.select_db(db, d.len(), d.volatile)?;
+            for e in d.table.iter() {
+                w.entry(e, now)?;
+            }
+        }
+    }
+    let len = w.len() + 8;
+    let f = w.finish()?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(len)
+}
+
+/// BGREWRITEAOF: a new base from a point-in-time snapshot (without fork, like BGSAVE) and a
+/// new incremental file that starts at exactly that point; then the manifest switches to
+/// them and the old files are deleted. Commands keep running and logging meanwhile.
+pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
+    let aof = &server.persist.aof;
+    if !aof.on.load(Ordering::Relaxed) {
+        // Redis creates the files even when the AOF is off; we need it on to have a layout.
+        return Err("off");
+    }
+    if aof.rewrite_running.swap(true, Ordering::AcqRel) {
+        return Err("running");
+    }
+    if server.persist.bgsave_running.load(Ordering::Relaxed) || server.keyspace.snapshot_running() {
+        aof.rewrite_running.store(false, Ordering::Release);
+        aof.rewrite_scheduled.store(true, Ordering::Relaxed);
+        return Err("scheduled");
+    }
+    let opts: SaveOpts = crate::persist::save_opts(server);
+    let now = now_ms();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let tx = Mutex::new(tx);
+    let visitor: cinnabar_engine::keyspace::Visitor = Arc::new(move |_, shard: &Shard| {
+        let mut buf = Vec::new();
+        for (db, d) in shard.dbs.iter().enumerate() {
+            if d.is_empty() {
+                continue;
+            }
+            cinnabar_engine::rdb::put_select_db(&mut buf, db, d.len(), d.volatile);
+            for e in d.table.iter() {
+                cinnabar_engine::rdb::put_entry(&mut buf, e, &opts, now);
+            }
+        }
+        let _ = tx.lock().send(buf);
+    });
+    let switched: std::cell::Cell<Option<io::Result<(PathBuf, String, u64)>>> = Default::default();
+    let started = server.keyspace.begin_snapshot_with(visitor, || {
+        // Every shard is locked: nothing can be logged while we switch files.
+        let r = (|| {
+            let _order = aof.wlock.lock();
+            let (data, end) = {
+                let mut b = aof.buf.lock();
+                b.db = None;
+                (std::mem::take(&mut b.data), b.seq)
+            };
+            let mut files = aof.files.lock();
+            flush(aof, &mut files, &data, end, Sync::Force)?;
+            files.open_new_incr()?;
+            files.write_manifest()?;
+            let seq = files.base.as_ref().map_or(1, |b| b.1 + 1);
+            Ok((
+                files.dir.clone(),
+                format!("{}.{seq}.base.rdb", files.name),
+                seq,
+            ))
+        })();
+        switched.set(Some(r));
+    });
+    if !started {
+        aof.rewrite_running.store(false, Ordering::Release);
+        aof.rewrite_scheduled.store(true, Ordering::Relaxed);
+        return Err("scheduled");
+    }
+    let (dir, base_name, base_seq) = match switched.take() {
+        Some(Ok(x)) => x,
+        _ => {
+            server.keyspace.finish_snapshot();
+            aof.rewrite_running.store(false, Ordering::Release);
+            aof.last_rewrite_failed.store(true, Ordering::Relaxed);
+            return Err("failed");
+        }
+    };
+    aof.rewrite_started_ms.store(now, Ordering::Relaxed);
+    let srv = server.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cinnabar-aofrw".into())
+        .spawn(move || {
+            let t0 = Instant::now();
+            let aof = &srv.persist.aof;
+            let ks = &srv.keyspace;
+            let path = dir.join(&base_name);
+            let tmp = dir.join(format!("temp-rewriteaof-{}.rdb", std::process::id()));
+            // Whether this thread ended its snapshot (a later one must never be ended here).
+            let mut finished = false;
+            let result = (|| -> io::Result<u64> {
+                let f = File::create(&tmp)?;
+                let mut w = Writer::new(f, opts)?;
+                w.aux(b"redis-ver", b"7.2.4")?;
+                w.aux_int(b"redis-bits", 64)?;
+                w.aux_int(b"ctime", now / 1000)?;
+                w.aux_int(b"aof-base", 1)?;
+                crate::persist::rdbfile::write_functions(&mut w, &srv)?;
+                let mut err = None;
+                for i in 0..ks.shard_count() {
+                    drop(ks.lock_shard(i));
+                    while let Ok(b) = rx.try_recv() {
+                        if err.is_none() {
+                            err = w.raw(&b).err();
+                        }
+                    }
+                }
+                ks.finish_snapshot();
+                finished = true;
+                while let Ok(b) = rx.try_recv() {
+                    if err.is_none() {
+                        err = w.raw(&b).err();
+                    }
+                }
+                if let Some(e) = err {
+                    return Err(e);
+                }
+                let len = w.len() + 8;
+                let f = w.finish()?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, &path)?;
+                // Switch the manifest: new base + the incremental files since the switch.
+                let mut files = aof.files.lock();
+                let old_base = files.base.replace((base_name.clone(), base_seq));
+                let keep = files.incrs.last().cloned();
+                let old_incrs: Vec<(String, u64)> = files.incrs.drain(..).collect();
+                files.incrs.extend(keep.clone());
+                files.write_manifest()?;
+                let dir = files.dir.clone();
+                drop(files);
+                if let Some((b, _)) = old_base {
+                    let _ = std::fs::remove_file(dir.join(b));
+                }
+                for (i, _) in old_incrs {
+                    if Some(&i) != keep.as_ref().map(|k| &k.0) {
+                        let _ = std::fs::remove_file(dir.join(i));
+                    }
+                }
+                Ok(len)
+            })();
+            if !finished {
+                ks.finish_snapshot();
+            }
+            let _ = std::fs::remove_file(&tmp);
+            aof.last_rewrite_secs
+                .store(t0.elapsed().as_secs() as i64, Ordering::Relaxed);
+            match result {
+                Ok(len) => {
+                    tracing::info!("Background AOF rewrite finished successfully");
+                    aof.base_size.store(len, Ordering::Relaxed);
+                    let incr = {
+                        let files = aof.files.lock();
+                        files
+                            .incrs
+                            .last()
+                            .and_then(|i| std::fs::metadata(files.dir.join(&i.0)).ok())
+                            .map_or(0, |m| m.len())
+                    };
+                    aof.current_size.store(len + incr, Ordering::Relaxed);
+                    aof.rewrites.fetch_add(1, Ordering::Relaxed);
+                    aof.last_rewrite_failed.store(false, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::warn!("Background AOF rewrite failed: {e}");
+                    aof.last_rewrite_failed.store(true, Ordering::Relaxed);
+                }
+            }
+            aof.rewrite_running.store(false, Ordering::Release);
+        });
+    if spawned.is_err() {
+        server.keyspace.finish_snapshot();
+        aof.rewrite_running.store(false, Ordering::Release);
+        return Err("failed");
+    }
+    Ok(())
+}
+
+/// Cron: starts a scheduled rewrite, or an automatic one when the AOF grew by
+/// `auto-aof-rewrite-percentage` over its base and is above `auto-aof-rewrite-min-size`.
+pub fn cron(server: &Arc<Server>) {
+    let aof = &server.persist.aof;
+    if aof.disk_error_changed.swap(false, Ordering::Relaxed) {
+        crate::persist::update_disk_error(server);
+    }
+    if !aof.on.load(Ordering::Relaxed) {
+        return;
+    }
+    // Keys the active expiry cycle removed, in shards no command touched since.
+    let ks = &server.keyspace;
+    for i in 0..ks.shard_count() {
+        let mut s = ks.lock_shard(i);
+        if s.dbs.iter().any(|d| {
+            d.aof_expired_log.as_ref().is_some_and(|l| !l.is_empty())
+                || !d.expired_fields_log.is_empty()
+        }) {
+            drain_expired(server, &mut s);
+        }
+    }
+    if aof.rewrite_running.load(Ordering::Relaxed) {
+        return;
+    }
+    if server.persist.bgsave_running.load(Ordering::Relaxed) || server.keyspace.snapshot_running() {
+        return;
+    }
+    if aof.rewrite_scheduled.swap(false, Ordering::Relaxed) {
+        let _ = rewrite_background(server);
+        return;
+    }
+    let perc = server.config.get_i64("auto-aof-rewrite-percentage");
+    let min = server.config.get_i64("auto-aof-rewrite-min-size").max(0) as u64;
+    let size = aof.current_size.load(Ordering::Relaxed);
+    let base = aof.base_size.load(Ordering::Relaxed).max(1);
+    if perc > 0 && size > min && (size - base.min(size)) * 100 / base >= perc as u64 {
+        tracing::info!(
+            "Starting automatic rewriting of AOF on {}% growth",
+            (size - base.min(size)) * 100 / base
+        );
+        let _ = rewrite_background(server);
+    }
+}
