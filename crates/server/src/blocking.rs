@@ -245,6 +245,10 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
                 },
                 None => false,
             };
+            if cinnabar_engine::db::has_expired() {
+                // The lookup expired the key: its effects go out under its lock.
+                crate::dispatch::sink::expired(server, None, crate::propagate::on(server));
+            }
             if !fits {
                 break;
             }

@@ -20,6 +20,7 @@ pub mod info;
 pub mod net;
 pub mod notify;
 pub mod persist;
+pub mod propagate;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;

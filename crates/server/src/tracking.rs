@@ -94,6 +94,8 @@ pub fn enable(server: &Server, client: &mut Client, mut opts: Options) {
     client.pubsub.tracking = Some(opts);
     if !was_on {
         server.tracking.clients.fetch_add(1, Ordering::Relaxed);
+        // Expired keys must now be heard of, to invalidate them.
+        crate::dispatch::sink::refresh_expiry_log(server);
     }
 }
 
@@ -165,36 +167,19 @@ pub fn info(server: &Server) -> (usize, usize, usize, usize) {
     (n, t.keys.len(), items, t.prefixes.len())
 }
 
-/// After every command while anyone tracks: records the keys a tracking client read, and
-/// invalidates the keys a write changed (or everything, for FLUSHALL/FLUSHDB).
+/// After every command while anyone tracks: records the keys a tracking client read (a
+/// read-only command, from its key specs, as Redis's trackingRememberKeys), and ends the
+/// one-command life of CLIENT CACHING. Invalidations of what a write changed come from its
+/// effects (`dispatch::sink`).
 pub fn after_command(
     server: &Server,
     client: &mut Client,
     def: &CommandDef,
     args: &[&[u8]],
     ok: bool,
-    reply: &[u8],
-    unchanged: &[&[u8]],
 ) {
     let caching_cmd = def.name == "client|caching";
-    if ok && def.flags & cflags::WRITE != 0 {
-        if !crate::notify::write_had_effect(def.name, args, reply) {
-            return reset_caching(server, client, caching_cmd);
-        }
-        match def.name {
-            "flushall" | "flushdb" => invalidate_all(server, client, def.name == "flushall"),
-            _ => {
-                let mut pos = Vec::new();
-                if cinnabar_commands::key_positions(def, args, &mut pos).is_ok() {
-                    for &i in &pos {
-                        if !unchanged.contains(&args[i]) {
-                            invalidate(server, Some(&mut *client), args[i], true);
-                        }
-                    }
-                }
-            }
-        }
-    } else if ok
+    if ok
         && def.flags & cflags::READONLY != 0
         // Read-only scripts track what their commands read (see `scripting`), not themselves.
         && !matches!(def.name, "eval_ro" | "evalsha_ro" | "fcall_ro")
@@ -319,7 +304,7 @@ pub fn flush_bcast(server: &Server, client: &mut Client) {
 }
 
 /// FLUSHALL / FLUSHDB: every tracking client is told to drop everything (a null key list).
-fn invalidate_all(server: &Server, client: &mut Client, forget: bool) {
+pub fn invalidate_all(server: &Server, client: &mut Client, forget: bool) {
     let ids: Vec<u64> = {
         let mut t = server.tracking.inner.lock();
         if forget {

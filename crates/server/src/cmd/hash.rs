@@ -81,17 +81,16 @@ fn lookup_hash(db: &mut Db, h: u64, key: &[u8], look: Look, read: bool) -> Resul
         return Ok(None);
     };
     let now = look.now;
-    let purged = if db.aof_expired_log.is_some() {
-        // The append-only file is on: it logs each expired field as HDEL.
-        let mut dead = Vec::new();
-        let n = hash_mut(db, slot).expire_fields_into(now, usize::MAX, Some(&mut dead));
-        db.expired_fields_log
-            .extend(dead.into_iter().map(|f| (Box::<[u8]>::from(key), f)));
-        n
-    } else {
-        hash_mut(db, slot).purge_expired(now)
-    };
-    if purged > 0 && hash_ref(db, slot).is_empty() {
+    // Expired fields are removed before anything looks at them; when anyone listens
+    // (events, tracking, the AOF) they are logged: `hexpired`, and an HDEL each.
+    let log = db.logs_expired();
+    let mut dead = Vec::new();
+    let purged = hash_mut(db, slot).expire_fields_into(now, usize::MAX, log.then_some(&mut dead));
+    let emptied = purged > 0 && hash_ref(db, slot).is_empty();
+    if !dead.is_empty() {
+        db.note_expired_fields(key, dead, emptied);
+    }
+    if emptied {
         db.remove_slot(slot);
         return Ok(None);
     }
@@ -166,7 +165,6 @@ fn hsetnx(ctx: &mut Ctx) -> Result<()> {
     let slot = lookup_or_create(db, h, key, look)?;
     let hash = hash_mut(db, slot);
     if hash.contains(field) {
-        ctx.unchanged_arg(1);
         ctx.out.integer(0);
     } else {
         hash.set(field, value, lim);
@@ -194,9 +192,7 @@ fn hdel(ctx: &mut Ctx) -> Result<()> {
         }
     }
     remove_if_empty(db, slot);
-    if deleted == 0 {
-        ctx.unchanged_arg(1);
-    }
+    if deleted == 0 {}
     ctx.out.integer(deleted);
     Ok(())
 }

@@ -183,9 +183,7 @@ fn pop_generic(ctx: &mut Ctx, end: End) -> Result<()> {
         }
         Some(n) => {
             let n = n.min(l.len());
-            if n == 0 {
-                ctx.unchanged |= 1 << 1; // nothing popped
-            }
+            if n == 0 {}
             let out = &mut *ctx.out;
             out.array(n);
             l.pop_n(end, n, lim, |e| out.bulk(e));
@@ -437,7 +435,6 @@ fn linsert(ctx: &mut Ctx) -> Result<()> {
     if l.insert(ctx.args[3], ctx.args[4], after, lim) {
         ctx.out.integer(l.len() as i64);
     } else {
-        ctx.unchanged_arg(1);
         ctx.out.integer(-1);
     }
     Ok(())
@@ -456,9 +453,7 @@ fn lrem(ctx: &mut Ctx) -> Result<()> {
     let (db, _) = crate::key_db!(ctx, key);
     let n = list_mut(db, slot).remove(ctx.args[3], count, lim);
     remove_if_empty(db, slot, |o| matches!(o, Object::List(l) if l.is_empty()));
-    if n == 0 {
-        ctx.unchanged_arg(1);
-    }
+    if n == 0 {}
     ctx.out.integer(n as i64);
     Ok(())
 }

@@ -123,9 +123,7 @@ fn sadd(ctx: &mut Ctx) -> Result<()> {
         }
     };
     let added = set_at_mut(db, slot).add_many(members, &lim);
-    if added == 0 {
-        ctx.unchanged_arg(1);
-    }
+    if added == 0 {}
     ctx.out.integer(added as i64);
     Ok(())
 }
@@ -150,9 +148,7 @@ fn srem(ctx: &mut Ctx) -> Result<()> {
         }
     }
     remove_if_empty(db, slot, set_is_empty);
-    if removed == 0 {
-        ctx.unchanged_arg(1);
-    }
+    if removed == 0 {}
     ctx.out.integer(removed);
     Ok(())
 }
@@ -183,13 +179,10 @@ fn smove(ctx: &mut Ctx) -> Result<()> {
     let (db, _) = crate::key_db!(ctx, src);
     if src == dst {
         let hit = set_at(db, src_slot).contains(member);
-        ctx.unchanged_arg(1);
         ctx.out.integer(hit as i64);
         return Ok(());
     }
     if !set_at_mut(db, src_slot).remove(member) {
-        ctx.unchanged_arg(1);
-        ctx.unchanged_arg(2);
         ctx.out.integer(0);
         return Ok(());
     }
@@ -210,7 +203,6 @@ fn smove(ctx: &mut Ctx) -> Result<()> {
     if !set_at_mut(db, slot).add(member, &lim) {
         // Already there: only the source changed (Redis signals the destination only when
         // the member was added).
-        ctx.unchanged_arg(2);
     }
     ctx.out.integer(1);
     Ok(())
@@ -292,7 +284,6 @@ fn spop(ctx: &mut Ctx) -> Result<()> {
             ctx.out.bulk(&m);
         }
         Some(0) => {
-            ctx.unchanged |= 1 << 1; // nothing popped
             ctx.out.set(0);
         }
         Some(n) if n >= s.len() as u64 => {

@@ -331,7 +331,6 @@ fn zadd_core(ctx: &mut Ctx, f: AddFlags, pairs: &[(f64, &[u8])]) -> Result<()> {
     }
     if added + updated == 0 {
         // Redis signals and notifies only when a score was added or changed.
-        ctx.unchanged_arg(1);
     }
     if f.incr {
         if processed > 0 {
@@ -363,9 +362,7 @@ fn zrem(ctx: &mut Ctx) -> Result<()> {
         }
         remove_if_empty(db, slot, zset_is_empty);
     }
-    if removed == 0 {
-        ctx.unchanged_arg(1);
-    }
+    if removed == 0 {}
     ctx.out.integer(removed);
     Ok(())
 }
@@ -738,9 +735,7 @@ fn zremrange_generic(ctx: &mut Ctx, spec: Spec) -> Result<()> {
         removed = z.remove_ranks(a, b);
         remove_if_empty(db, slot, zset_is_empty);
     }
-    if removed == 0 {
-        ctx.unchanged_arg(1);
-    }
+    if removed == 0 {}
     ctx.out.integer(removed as i64);
     Ok(())
 }
@@ -817,7 +812,6 @@ fn zpop_generic(ctx: &mut Ctx, max: bool) -> Result<()> {
     let now = ctx.now;
     let (db, h) = key_db!(ctx, key);
     if look.find(db, h, key, false, is_zset)?.is_none() || count == Some(0) {
-        ctx.unchanged_arg(1);
         ctx.out.array(0);
         return Ok(());
     }
