@@ -15,13 +15,13 @@
 //! values that is 29 bytes. Here an entry is
 //!
 //! ```text
-//! [flags u8][ms delta: varint][seq delta: zigzag varint][values...][entry length, backward]
+//! [ms delta << 2 | flags: varint][seq delta: zigzag varint][values...][entry length, backward]
 //! ```
 //!
 //! (plus a field count and the field names, before the values, when it lacks SAMEFIELDS),
 //! and each field or value is one varint header (`len << 1` for bytes, `zigzag << 1 | 1` for
 //! a canonical integer, which is how listpacks store numbers too) and its bytes: the same
-//! entry takes 22 bytes, a quarter less. The one-byte backward length (a listpack-style
+//! entry takes 21 or 22 bytes, a quarter less. The one-byte backward length (a listpack-style
 //! varint read right to left) makes reverse iteration O(1) per entry, as XREVRANGE needs.
 //!
 //! Redis decides when a node is full from its listpack's size, so each node keeps the size
@@ -40,6 +40,9 @@ use crate::types::packbuf::PackBuf;
 /// Entry flags, with Redis's values (they are written as such into RDB listpacks).
 pub(super) const FLAG_DELETED: u8 = 1;
 pub(super) const FLAG_SAMEFIELDS: u8 = 2;
+
+/// An ms delta at or above this is written after the entry head instead of inside it.
+const HEAD_ESCAPE: u64 = (1 << 62) - 1;
 
 /// Bytes of the node header inside the block payload.
 const HDR: usize = 12;
@@ -217,6 +220,17 @@ impl W<'_> {
         }
     }
 
+    /// An entry's first field: flags in the two low bits, the ms delta above them (or an
+    /// escape and the delta in a varint of its own when it is too big to shift).
+    fn head(&mut self, flags: u8, dms: u64) {
+        if dms < HEAD_ESCAPE {
+            self.var((dms << 2) | flags as u64);
+        } else {
+            self.var((HEAD_ESCAPE << 2) | flags as u64);
+            self.var(dms);
+        }
+    }
+
     /// The backward length: low 7 bits in the last byte, each byte but the first flagged
     /// 0x80 (read right to left, as a listpack's backlen).
     fn backlen(&mut self, len: usize) {
@@ -225,6 +239,29 @@ impl W<'_> {
             let group = ((len >> (7 * (n - 1 - i))) & 0x7f) as u8;
             self.u8(if i == 0 { group } else { group | 0x80 });
         }
+    }
+}
+
+/// Bytes of an entry head (see `W::head`).
+#[inline]
+fn head_size(dms: u64) -> usize {
+    if dms < HEAD_ESCAPE {
+        var_len(dms << 2)
+    } else {
+        var_len(HEAD_ESCAPE << 2) + var_len(dms)
+    }
+}
+
+/// Reads an entry head: (flags, ms delta, bytes read).
+#[inline]
+fn get_head(b: &[u8], at: usize) -> (u8, u64, usize) {
+    let (h, k) = get_var(b, at);
+    let (flags, dms) = ((h & 3) as u8, h >> 2);
+    if dms < HEAD_ESCAPE {
+        (flags, dms, k)
+    } else {
+        let (dms, k2) = get_var(b, at + k);
+        (flags, dms, k + k2)
     }
 }
 
@@ -509,8 +546,7 @@ impl Node {
     /// Encoded size of an entry without its backward length.
     fn entry_size(flags: u8, delta: (u64, u64), p: &(impl Pairs + ?Sized)) -> usize {
         let n = p.n();
-        let mut size = 1
-            + var_len(delta.0)
+        let mut size = head_size(delta.0)
             + var_len(zigzag(delta.1 as i64))
             + (0..n).map(|i| value_size(p.value(i))).sum::<usize>();
         if flags & FLAG_SAMEFIELDS == 0 {
@@ -532,8 +568,7 @@ impl Node {
         let at = self.end();
         self.buf.splice_with(at..at, total, |dst| {
             let mut w = W { buf: dst, pos: 0 };
-            w.u8(flags);
-            w.var(delta.0);
+            w.head(flags, delta.0);
             w.var(zigzag(delta.1 as i64));
             if flags & FLAG_SAMEFIELDS == 0 {
                 w.var(n as u64);
@@ -563,10 +598,8 @@ impl Node {
     /// Decodes the entry starting at `at`.
     pub fn decode(&self, master: StreamId, at: usize) -> Raw {
         let b = self.bytes();
-        let flags = b[at];
-        let mut p = at + 1;
-        let (ms, k) = get_var(b, p);
-        p += k;
+        let (flags, ms, k) = get_head(b, at);
+        let mut p = at + k;
         let (seq, k) = get_var(b, p);
         p += k;
         let id = StreamId::new(
@@ -626,11 +659,12 @@ impl Node {
             .map(|at| self.decode(master, at))
     }
 
-    /// Flags the live entry at `at` as deleted.
+    /// Flags the live entry at `at` as deleted (the flags are the low bits of its first
+    /// byte, so the entry keeps its size).
     pub fn mark_deleted(&mut self, at: usize) {
-        let flags = self.bytes()[at];
-        debug_assert_eq!(flags & FLAG_DELETED, 0);
-        self.buf.bytes_mut()[at] = flags | FLAG_DELETED;
+        let first = self.bytes()[at];
+        debug_assert_eq!(first & FLAG_DELETED, 0);
+        self.buf.bytes_mut()[at] = first | FLAG_DELETED;
         let live = self.live();
         self.buf.set_count(live - 1);
         let d = self.deleted();
@@ -804,8 +838,14 @@ impl Node {
             }
             // Our encoding of the entry.
             let start = out.len();
-            out.push(flags);
-            put_var_vec(&mut out, dms);
+            let mut head = [0u8; 20];
+            let k = head_size(dms);
+            W {
+                buf: &mut head[..k],
+                pos: 0,
+            }
+            .head(flags, dms);
+            out.extend_from_slice(&head[..k]);
             put_var_vec(&mut out, zigzag(dseq as i64));
             if !same {
                 put_var_vec(&mut out, n as u64);
