@@ -508,7 +508,7 @@ impl Stream {
         now_ms: u64,
         limits: NodeLimits,
     ) -> Result<StreamId, StreamError> {
-        debug_assert!(pairs.len() >= 2 && pairs.len() % 2 == 0);
+        debug_assert!(pairs.len() >= 2 && pairs.len().is_multiple_of(2));
         let pairs = &pairs[..pairs.len() / 2 * 2];
         if id.is_zero() {
             return Err(StreamError::IdZero);

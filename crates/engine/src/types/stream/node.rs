@@ -982,7 +982,9 @@ mod tests {
         v.iter().map(|s| s.as_bytes().to_vec()).collect()
     }
 
-    fn collect(node: &Node, master: StreamId) -> Vec<(StreamId, u8, Vec<(Vec<u8>, Vec<u8>)>)> {
+    type Decoded = Vec<(StreamId, u8, Vec<(Vec<u8>, Vec<u8>)>)>;
+
+    fn collect(node: &Node, master: StreamId) -> Decoded {
         let mut out = Vec::new();
         let mut at = node.entries_at();
         while at < node.end() {

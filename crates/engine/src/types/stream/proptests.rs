@@ -449,18 +449,18 @@ fn run(ops: Vec<Op>, lim: NodeLimits) {
                 let er = er.map(|e| if e == 0 { -1 } else { e as i64 - 1 });
                 let name = gname(g);
                 let got = s.create_group(&name, at, er);
-                if m.groups.contains_key(&name) {
-                    assert_eq!(got, Err(StreamError::BusyGroup));
-                } else {
-                    assert_eq!(got, Ok(()));
-                    m.groups.insert(
-                        name,
-                        MGroup {
+                match m.groups.entry(name) {
+                    std::collections::btree_map::Entry::Occupied(_) => {
+                        assert_eq!(got, Err(StreamError::BusyGroup))
+                    }
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        assert_eq!(got, Ok(()));
+                        v.insert(MGroup {
                             last_id: at,
                             entries_read: er.unwrap_or(-1),
                             ..MGroup::default()
-                        },
-                    );
+                        });
+                    }
                 }
             }
             Op::SetGroupId { g, at, er } => {
