@@ -190,7 +190,6 @@ impl Group {
 
     /// Pending entries with `start <= id <= end`, ascending, all of the group or only
     /// `consumer`'s (nothing when that consumer does not exist, as XPENDING replies).
-    /// XPENDING's IDLE filter and COUNT are the caller's `filter` and `take`.
     pub fn pending<'a>(
         &'a self,
         start: StreamId,
@@ -215,6 +214,21 @@ impl Group {
             .flatten()
             .map(move |id| self.describe(id, &self.pel[&id]));
         all.chain(mine)
+    }
+
+    /// XPENDING's extended form: [`Group::pending`] keeping the entries idle for at least
+    /// `min_idle` ms at `now` (as Redis compares, unclamped; 0 keeps all). COUNT is the
+    /// caller's `take`.
+    pub fn pending_idle<'a>(
+        &'a self,
+        start: StreamId,
+        end: StreamId,
+        consumer: Option<&[u8]>,
+        min_idle: i64,
+        now: i64,
+    ) -> impl Iterator<Item = Pending<'a>> + 'a {
+        self.pending(start, end, consumer)
+            .filter(move |p| min_idle == 0 || now.saturating_sub(p.delivery_time) >= min_idle)
     }
 
     fn describe(&self, id: StreamId, n: &Nack) -> Pending<'_> {

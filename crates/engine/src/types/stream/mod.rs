@@ -569,7 +569,7 @@ impl Stream {
             }
         }
         self.length += 1;
-        self.entries_added += 1;
+        self.entries_added = self.entries_added.wrapping_add(1);
         self.last_id = new;
         if self.length == 1 {
             self.first_id = new;
@@ -863,7 +863,7 @@ impl Stream {
         let start = g.last_id.incr().expect("below the top");
         for e in Range::new(nodes, start, top, false) {
             if g.entries_read != -1 && !m.range_has_tombstones(e.id, None) {
-                g.entries_read += 1;
+                g.entries_read = g.entries_read.wrapping_add(1);
             } else if m.entries_added != 0 {
                 g.entries_read = m.estimate(e.id);
             }
@@ -910,7 +910,7 @@ impl Stream {
                     .get_mut(&id)
                     .expect("consumer PEL entry in the group PEL");
                 n.delivery_time = now;
-                n.delivery_count += 1;
+                n.delivery_count = n.delivery_count.wrapping_add(1);
             }
         }
         Some(ReadHistory {
@@ -979,7 +979,7 @@ impl Stream {
             if let Some(c) = opts.retry_count {
                 n.delivery_count = c;
             } else if !opts.justid {
-                n.delivery_count += 1;
+                n.delivery_count = n.delivery_count.wrapping_add(1);
             }
             out.claimed.push(id);
             g.slot_mut(ci).active_time = now;
@@ -1035,7 +1035,7 @@ impl Stream {
             let n = g.pel.get_mut(&id).expect("pending");
             n.delivery_time = now;
             if !justid {
-                n.delivery_count += 1;
+                n.delivery_count = n.delivery_count.wrapping_add(1);
             }
             out.claimed.push(id);
             count -= 1;

@@ -983,11 +983,15 @@ fn pending_ranges_and_summary() {
     assert_eq!(g.pending(id("4-0"), id("2-0"), None).count(), 0);
     // IDLE filter as XPENDING applies it (now - delivery_time >= min idle).
     let idle: Vec<_> = g
-        .pending(StreamId::MIN, StreamId::MAX, None)
-        .filter(|p| 250 - p.delivery_time >= 120)
+        .pending_idle(StreamId::MIN, StreamId::MAX, None, 120, 250)
         .map(|p| p.id)
         .collect();
     assert_eq!(idle, ids(&["1-0", "2-0"]));
+    let idle: Vec<_> = g
+        .pending_idle(StreamId::MIN, StreamId::MAX, Some(b"a"), 0, 0)
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(idle, ids(&["3-0", "4-0", "5-0"]));
     let e = g.pending_entry(id("3-0")).unwrap();
     assert_eq!((e.consumer, e.idle(150), e.idle(250)), (&b"a"[..], 0, 50));
     assert!(g.pending_entry(id("6-0")).is_none());

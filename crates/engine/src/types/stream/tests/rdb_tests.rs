@@ -635,3 +635,66 @@ fn truncated_or_damaged_payloads_never_panic() {
         }
     }
 }
+
+#[test]
+fn extreme_counters_from_a_payload_do_not_overflow() {
+    // entries-added u64::MAX, entries-read i64::MAX, a delivery count of u64::MAX and
+    // delivery times at both ends of i64: whatever a file says, operations wrap or
+    // saturate as Redis's C arithmetic would, never panic.
+    let p = one_node()
+        .len(2)
+        .len(1)
+        .len(2)
+        .len(1)
+        .len(1)
+        .len(0)
+        .len(0)
+        .len(u64::MAX)
+        .len(1)
+        .s(b"g")
+        .len(0)
+        .len(0)
+        .len(i64::MAX as u64)
+        .len(2)
+        .rid("1-1")
+        .time(i64::MIN)
+        .len(u64::MAX)
+        .rid("1-2")
+        .time(i64::MAX)
+        .len(u64::MAX)
+        .len(1)
+        .s(b"c")
+        .time(i64::MIN)
+        .time(i64::MAX)
+        .len(2)
+        .rid("1-1")
+        .rid("1-2")
+        .done();
+    let mut s = try_restore(&p).unwrap();
+    assert_eq!(s.entries_added(), u64::MAX);
+    let g = s.group(b"g").unwrap();
+    assert_eq!(g.entries_read(), Some(i64::MAX));
+    let _ = s.lag(g);
+    let c = g.consumer(b"c").unwrap();
+    assert_eq!((c.idle(0), c.inactive(0)), (i64::MAX, -i64::MAX));
+    assert!(
+        g.pending_idle(StreamId::MIN, StreamId::MAX, None, 5, 0)
+            .count()
+            <= 2
+    );
+    s.read_group_history(b"g", b"c", StreamId::MIN, 0, 0)
+        .unwrap();
+    assert_eq!(pel_rows(&s, "g")[0].3, 0, "the count wrapped");
+    s.read_group_new(b"g", b"c", 0, false, 0).unwrap();
+    let o = ClaimOpts {
+        min_idle: 1,
+        ..ClaimOpts::default()
+    };
+    s.claim(b"g", b"d", &ids(&["1-1", "1-2"]), &o, i64::MIN)
+        .unwrap();
+    s.autoclaim(b"g", b"d", 1, StreamId::MIN, 5, false, i64::MAX)
+        .unwrap();
+    add(&mut s, "2-0", &["f", "v"]);
+    assert_eq!(s.entries_added(), 0, "wrapped");
+    assert!(try_restore(&dump(&s, true)).is_ok());
+}
