@@ -10,12 +10,13 @@
 //! Consumers are found by name through an ordered map, so listings come out in Redis's
 //! (byte-wise) order.
 //!
-//! The operations that also need the stream's entries (reading, claiming, lag) are methods
-//! of [`Stream`](super::Stream); this module holds the data and what only touches it.
+//! The operations that also need the stream's entries (reading, claiming) are methods of
+//! [`Stream`], written here with the data they work on.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::id::StreamId;
+use super::id::{StreamError, StreamId};
+use super::{meta, Range, Stream};
 
 /// A consumer index meaning "none yet" (a NACK created by XCLAIM FORCE, for an instant).
 pub(super) const NO_CONSUMER: u32 = u32::MAX;
@@ -404,5 +405,352 @@ impl Group {
             + self.slab.capacity() * std::mem::size_of::<Option<Consumer>>()
             + self.by_name.keys().map(|k| 2 * k.len() + 32).sum::<usize>()
             + std::mem::size_of::<Group>()
+    }
+}
+
+/// What XREADGROUP with `>` delivered: the entries of `first..=last` (there are `count`,
+/// none deleted, so `stream.range(first, last)` yields exactly them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadNew {
+    pub first: StreamId,
+    pub last: StreamId,
+    pub count: usize,
+    /// The consumer did not exist and was created (keyspace event
+    /// `xgroup-createconsumer`).
+    pub consumer_created: bool,
+}
+
+/// What XREADGROUP with an explicit ID served from the consumer's PEL: the IDs, in order.
+/// Reply with `stream.get(id)` for each (nil fields when it is gone: those were not
+/// counted as deliveries).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadHistory {
+    pub ids: Vec<StreamId>,
+    pub consumer_created: bool,
+}
+
+/// XCLAIM's options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClaimOpts {
+    /// min-idle-time in ms (negative counts as 0).
+    pub min_idle: i64,
+    /// The new delivery time: `now - IDLE` or TIME; out of `0..=now` or `None` means now.
+    pub delivery_time: Option<i64>,
+    /// RETRYCOUNT: the new delivery count (else it grows by one, unless JUSTID).
+    pub retry_count: Option<u64>,
+    /// FORCE: create pending entries for existing entries nobody holds.
+    pub force: bool,
+    /// JUSTID: do not count this as a delivery.
+    pub justid: bool,
+    /// LASTID: raise the group's last delivered ID to this.
+    pub last_id: Option<StreamId>,
+}
+
+/// What XCLAIM did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Claimed {
+    /// Claimed IDs, in argument order (reply with `stream.get(id)` unless JUSTID; they all
+    /// exist).
+    pub claimed: Vec<StreamId>,
+    /// Pending entries dropped because their entry no longer exists.
+    pub deleted: Vec<StreamId>,
+    pub consumer_created: bool,
+    /// LASTID raised the group's last delivered ID.
+    pub last_id_changed: bool,
+}
+
+/// What XAUTOCLAIM did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AutoClaimed {
+    /// The cursor for the next call (`0-0` when the scan reached the end of the PEL).
+    pub next: StreamId,
+    /// Claimed IDs, ascending (they all exist).
+    pub claimed: Vec<StreamId>,
+    /// Pending entries dropped because their entry no longer exists (the third reply).
+    pub deleted: Vec<StreamId>,
+    pub consumer_created: bool,
+}
+
+/// The group operations; those that read entries (delivering, claiming, lag) live here
+/// too, as methods of the stream that owns the groups.
+impl Stream {
+    /// Groups in name order (XINFO GROUPS, XINFO STREAM FULL).
+    pub fn groups(&self) -> impl Iterator<Item = (&[u8], &Group)> + '_ {
+        self.groups.iter().map(|(k, g)| (&k[..], g))
+    }
+
+    pub fn groups_len(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn group(&self, name: &[u8]) -> Option<&Group> {
+        self.groups.get(name)
+    }
+
+    /// XGROUP CREATE: `last_id` is the resolved ID (`$` is [`Stream::last_id`]),
+    /// `entries_read` ENTRIESREAD (`None` or -1: unknown).
+    pub fn create_group(
+        &mut self,
+        name: &[u8],
+        last_id: StreamId,
+        entries_read: Option<i64>,
+    ) -> Result<(), StreamError> {
+        if self.groups.contains_key(name) {
+            return Err(StreamError::BusyGroup);
+        }
+        self.groups
+            .insert(name.into(), Group::new(last_id, entries_read.unwrap_or(-1)));
+        Ok(())
+    }
+
+    /// XGROUP SETID: false when there is no such group.
+    pub fn set_group_id(&mut self, name: &[u8], id: StreamId, entries_read: Option<i64>) -> bool {
+        match self.groups.get_mut(name) {
+            Some(g) => {
+                g.last_id = id;
+                g.entries_read = entries_read.unwrap_or(-1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// XGROUP DESTROY: false when there was no such group.
+    pub fn destroy_group(&mut self, name: &[u8]) -> bool {
+        self.groups.remove(name).is_some()
+    }
+
+    /// XGROUP CREATECONSUMER: `None` without the group, else whether it was created.
+    pub fn create_consumer(&mut self, group: &[u8], name: &[u8], now: i64) -> Option<bool> {
+        let g = self.groups.get_mut(group)?;
+        Some(g.create_consumer(name, now).is_some())
+    }
+
+    /// XGROUP DELCONSUMER: `None` without the group, else the consumer's pending count
+    /// (0 when it did not exist). Its pending entries leave the group PEL.
+    pub fn delete_consumer(&mut self, group: &[u8], name: &[u8]) -> Option<u64> {
+        let g = self.groups.get_mut(group)?;
+        Some(g.delete_consumer(name).unwrap_or(0) as u64)
+    }
+
+    /// XACK: `None` without the group, else how many of `ids` were pending.
+    pub fn ack(&mut self, group: &[u8], ids: &[StreamId]) -> Option<u64> {
+        let g = self.groups.get_mut(group)?;
+        Some(ids.iter().filter(|&&id| g.remove_pending(id)).count() as u64)
+    }
+
+    /// XREADGROUP ... `>`: delivers up to `count` (0: all) entries after the group's last
+    /// delivered ID to `consumer` (created if missing; its seen-time is set either way),
+    /// advancing the group's last ID and entries-read and, unless `noack`, adding them to
+    /// the PELs. `None` without the group. A result with `count == 0` means nothing was
+    /// available (the caller may block).
+    pub fn read_group_new(
+        &mut self,
+        group: &[u8],
+        consumer: &[u8],
+        count: usize,
+        noack: bool,
+        now: i64,
+    ) -> Option<ReadNew> {
+        let m = meta(self);
+        let last_valid = self.last_entry_id();
+        let Stream { nodes, groups, .. } = self;
+        let g = groups.get_mut(group)?;
+        let (ci, created) = g.lookup_or_create(consumer, now);
+        g.slot_mut(ci).seen_time = now;
+        let mut out = ReadNew {
+            first: StreamId::MIN,
+            last: StreamId::MIN,
+            count: 0,
+            consumer_created: created,
+        };
+        let Some(top) = last_valid.filter(|&t| t > g.last_id) else {
+            return Some(out);
+        };
+        let start = g.last_id.incr().expect("below the top");
+        for e in Range::new(nodes, start, top, false) {
+            if g.entries_read != -1 && !m.range_has_tombstones(e.id, None) {
+                g.entries_read = g.entries_read.wrapping_add(1);
+            } else if m.entries_added != 0 {
+                g.entries_read = m.estimate(e.id);
+            }
+            g.last_id = e.id;
+            if !noack {
+                g.deliver(e.id, ci, now);
+                g.slot_mut(ci).active_time = now;
+            }
+            if out.count == 0 {
+                out.first = e.id;
+            }
+            out.last = e.id;
+            out.count += 1;
+            if out.count == count {
+                break;
+            }
+        }
+        Some(out)
+    }
+
+    /// XREADGROUP with an ID: serves `consumer`'s own pending entries above `after`, up
+    /// to `count` (0: all), counting a delivery for each that still exists. `after` of
+    /// [`StreamId::MAX`] wraps to serving everything, as Redis's increment does. `None`
+    /// without the group.
+    pub fn read_group_history(
+        &mut self,
+        group: &[u8],
+        consumer: &[u8],
+        after: StreamId,
+        count: usize,
+        now: i64,
+    ) -> Option<ReadHistory> {
+        let start = after.incr().unwrap_or(StreamId::MIN);
+        let Stream { nodes, groups, .. } = self;
+        let g = groups.get_mut(group)?;
+        let (ci, created) = g.lookup_or_create(consumer, now);
+        g.slot_mut(ci).seen_time = now;
+        let limit = if count == 0 { usize::MAX } else { count };
+        let ids: Vec<StreamId> = g.slot(ci).pel.range(start..).take(limit).copied().collect();
+        for &id in &ids {
+            if Range::new(nodes, id, id, false).next().is_some() {
+                let n = g
+                    .pel
+                    .get_mut(&id)
+                    .expect("consumer PEL entry in the group PEL");
+                n.delivery_time = now;
+                n.delivery_count = n.delivery_count.wrapping_add(1);
+            }
+        }
+        Some(ReadHistory {
+            ids,
+            consumer_created: created,
+        })
+    }
+
+    /// XCLAIM: gives the pending entries `ids` to `consumer` (created if missing) when idle
+    /// long enough, as Redis 7.2 does (FORCE creates missing PEL entries for existing
+    /// entries; a pending entry whose entry is gone is dropped). `None` without the group.
+    pub fn claim(
+        &mut self,
+        group: &[u8],
+        consumer: &[u8],
+        ids: &[StreamId],
+        opts: &ClaimOpts,
+        now: i64,
+    ) -> Option<Claimed> {
+        let Stream { nodes, groups, .. } = self;
+        let g = groups.get_mut(group)?;
+        let min_idle = opts.min_idle.max(0);
+        let mut out = Claimed::default();
+        if let Some(l) = opts.last_id {
+            if l > g.last_id {
+                g.last_id = l;
+                out.last_id_changed = true;
+            }
+        }
+        let delivery_time = match opts.delivery_time {
+            Some(t) if (0..=now).contains(&t) => t,
+            _ => now,
+        };
+        let (ci, created) = g.lookup_or_create(consumer, now);
+        out.consumer_created = created;
+        g.slot_mut(ci).seen_time = now;
+        for &id in ids {
+            if Range::new(nodes, id, id, false).next().is_none() {
+                if g.remove_pending(id) {
+                    out.deleted.push(id);
+                }
+                continue;
+            }
+            if opts.force && !g.pel.contains_key(&id) {
+                g.pel.insert(
+                    id,
+                    Nack {
+                        delivery_time: now,
+                        delivery_count: 1,
+                        consumer: NO_CONSUMER,
+                    },
+                );
+            }
+            let Some(n) = g.pel.get(&id).copied() else {
+                continue;
+            };
+            if n.consumer != NO_CONSUMER
+                && min_idle > 0
+                && now.saturating_sub(n.delivery_time) < min_idle
+            {
+                continue;
+            }
+            g.move_pending(id, ci);
+            let n = g.pel.get_mut(&id).expect("pending");
+            n.delivery_time = delivery_time;
+            if let Some(c) = opts.retry_count {
+                n.delivery_count = c;
+            } else if !opts.justid {
+                n.delivery_count = n.delivery_count.wrapping_add(1);
+            }
+            out.claimed.push(id);
+            g.slot_mut(ci).active_time = now;
+        }
+        Some(out)
+    }
+
+    /// XAUTOCLAIM: scans the group PEL from `start`, claiming for `consumer` (created if
+    /// missing) up to `count` entries idle for at least `min_idle` ms, dropping entries that
+    /// no longer exist (they count against `count`), and examining at most `count * 10`
+    /// PEL entries. `None` without the group.
+    #[allow(clippy::too_many_arguments)]
+    pub fn autoclaim(
+        &mut self,
+        group: &[u8],
+        consumer: &[u8],
+        min_idle: i64,
+        start: StreamId,
+        count: u64,
+        justid: bool,
+        now: i64,
+    ) -> Option<AutoClaimed> {
+        let Stream { nodes, groups, .. } = self;
+        let g = groups.get_mut(group)?;
+        let min_idle = min_idle.max(0);
+        let (ci, created) = g.lookup_or_create(consumer, now);
+        g.slot_mut(ci).seen_time = now;
+        let mut out = AutoClaimed {
+            consumer_created: created,
+            ..AutoClaimed::default()
+        };
+        let mut attempts = count.saturating_mul(10);
+        let mut count = count;
+        let mut cursor = Some(start);
+        while attempts > 0 && count > 0 {
+            attempts -= 1;
+            let Some(c) = cursor else { break };
+            let Some((&id, &n)) = g.pel.range(c..).next() else {
+                cursor = None;
+                break;
+            };
+            cursor = id.incr();
+            if Range::new(nodes, id, id, false).next().is_none() {
+                g.remove_pending(id);
+                out.deleted.push(id);
+                count -= 1;
+                continue;
+            }
+            if min_idle > 0 && now.saturating_sub(n.delivery_time) < min_idle {
+                continue;
+            }
+            g.move_pending(id, ci);
+            let n = g.pel.get_mut(&id).expect("pending");
+            n.delivery_time = now;
+            if !justid {
+                n.delivery_count = n.delivery_count.wrapping_add(1);
+            }
+            out.claimed.push(id);
+            count -= 1;
+            g.slot_mut(ci).active_time = now;
+        }
+        out.next = cursor
+            .and_then(|c| g.pel.range(c..).next().map(|(&id, _)| id))
+            .unwrap_or(StreamId::MIN);
+        Some(out)
     }
 }
