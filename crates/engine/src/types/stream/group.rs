@@ -471,7 +471,7 @@ pub struct AutoClaimed {
     pub consumer_created: bool,
 }
 
-/// The group operations; those that read entries (delivering, claiming, lag) live here
+/// The group operations; those that read entries (delivering, claiming) live here
 /// too, as methods of the stream that owns the groups.
 impl Stream {
     /// Groups in name order (XINFO GROUPS, XINFO STREAM FULL).
