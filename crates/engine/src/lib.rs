@@ -7,6 +7,7 @@
 //! - [`object`]: values that need their own allocation.
 //! - [`num`], [`glob`], [`bits`], [`lcs`]: pure functions behind the string commands.
 //! - [`hll`]: HyperLogLog values in Redis's byte format (PF* commands).
+//! - [`geo`]: geohash scores, distances and search cells (GEO* commands).
 
 pub mod access;
 pub mod bits;
@@ -14,6 +15,7 @@ pub mod db;
 pub mod entry;
 pub mod error;
 pub mod gcra;
+pub mod geo;
 pub mod glob;
 pub mod hll;
 pub mod keyspace;
