@@ -554,6 +554,25 @@ impl Shape {
     }
 }
 
+/// The score ranges `[min, max)` to scan for a radius search (BYRADIUS, GEORADIUS*) around
+/// `(lon, lat)`: `radius` in the unit of size `conversion` metres. Same as
+/// `Shape::radius(..).ranges()`.
+pub fn areas_for_radius(lon: f64, lat: f64, radius: f64, conversion: f64) -> Vec<ScoreRange> {
+    Shape::radius(lon, lat, radius, conversion).ranges()
+}
+
+/// The score ranges `[min, max)` to scan for a box search (BYBOX) centred on `(lon, lat)`:
+/// `width` × `height` in the unit of size `conversion` metres.
+pub fn areas_for_box(
+    lon: f64,
+    lat: f64,
+    width: f64,
+    height: f64,
+    conversion: f64,
+) -> Vec<ScoreRange> {
+    Shape::rect(lon, lat, width, height, conversion).ranges()
+}
+
 /// Sorts search results by distance, ascending or descending. Redis uses `qsort` (or a
 /// partial quicksort when COUNT cuts the list), which orders equal distances arbitrarily;
 /// this sort is stable, keeping scan order among equal distances.

@@ -262,6 +262,16 @@ fn selftest_passes() {
     }
 }
 
+/// Redis's full PFSELFTEST (10 million elements): run it with
+/// `cargo test --release -p cinnabar-engine -- --ignored selftest_full`.
+#[test]
+#[ignore]
+fn selftest_full() {
+    let t = std::time::Instant::now();
+    selftest(DEFAULT_SPARSE_MAX_BYTES).unwrap();
+    eprintln!("PFSELFTEST took {:?}", t.elapsed());
+}
+
 #[test]
 fn large_cardinalities_are_close() {
     let mut v = new_empty();
