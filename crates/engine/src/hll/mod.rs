@@ -11,14 +11,14 @@
 //!
 //! The top bit of the cardinality's last byte (byte 15) marks the cache invalid; invalidating
 //! sets only that bit, so the stale count's other bits stay visible in GET, as in Redis.
-//! The payload is either 16384 six-bit registers ([`dense`], 12288 bytes) or run-length
-//! opcodes ([`sparse`]). Every HLL starts sparse and is promoted to dense, for good, when a
+//! The payload is either 16384 six-bit registers (`dense.rs`, 12288 bytes) or run-length
+//! opcodes (`sparse.rs`). Every HLL starts sparse and is promoted to dense, for good, when a
 //! register needs a value above 32 or an edit would make the string longer than
 //! `hll-sparse-max-bytes` (a server parameter the caller passes in).
 //!
-//! Elements are hashed with Redis's MurmurHash64A and seed ([`hash`]); counts use Ertl's
-//! estimator over the register histogram ([`estimator`]), computed with the same float
-//! operations in the same order, so PFCOUNT returns Redis's integers.
+//! Elements are hashed with Redis's MurmurHash64A and seed ([`murmurhash64a`], [`SEED`]);
+//! counts use Ertl's estimator over the register histogram (`estimator.rs`), computed with
+//! the same float operations in the same order, so PFCOUNT returns Redis's integers.
 //!
 //! Every function validates what it reads: a value that is not an HLL is
 //! [`HllError::NotHll`] (Redis's `WRONGTYPE Key is not a valid HyperLogLog string value.`),
