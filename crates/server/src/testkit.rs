@@ -279,7 +279,11 @@ pub fn describe_dataset(r: &mut RawConn, dbs: &[usize]) -> Vec<String> {
                 "set" => sorted(words(r.cmd(&["SMEMBERS", &k]))),
                 "hash" => {
                     let flat = words(r.cmd(&["HGETALL", &k]));
-                    sorted(flat.chunks(2).map(|c| format!("{}={}", c[0], c[1])).collect())
+                    sorted(
+                        flat.chunks(2)
+                            .map(|c| format!("{}={}", c[0], c[1]))
+                            .collect(),
+                    )
                 }
                 "zset" => words(r.cmd(&["ZRANGE", &k, "0", "-1", "WITHSCORES"])).join(","),
                 "stream" => text(&r.cmd(&["XRANGE", &k, "-", "+"])),

@@ -157,7 +157,16 @@ fn a_mixed_workload_replays_to_the_same_dataset() {
     };
     let log = String::from_utf8_lossy(&incr_file(&dir)).into_owned();
     // What must not reach the log as given: relative deadlines, random pops, floats.
-    for word in ["SPOP", "INCRBYFLOAT", "SETEX", "GETEX", "LMPOP", "ZMPOP", "BLPOP", "EVAL"] {
+    for word in [
+        "SPOP",
+        "INCRBYFLOAT",
+        "SETEX",
+        "GETEX",
+        "LMPOP",
+        "ZMPOP",
+        "BLPOP",
+        "EVAL",
+    ] {
         assert!(
             !log.contains(&format!("\r\n{word}\r\n")),
             "{word} logged as given:\n{log}"
