@@ -5,12 +5,17 @@
 //! registration. Its connection then waits for a [`Wake`] on a oneshot channel, a timeout,
 //! CLIENT UNBLOCK, or its own disconnection.
 //!
-//! A successful write notes the keys it touched that have waiters ("ready keys"). Once the
-//! write (or the whole EXEC) has finished and released its locks, the writer serves the
-//! waiters of each ready key in the order they blocked: it locks the key's shards, then the
-//! waiter registry, runs the waiter's command in its non-blocking form (LPOP for BLPOP, LMOVE
-//! for BLMOVE...) and sends the reply. The pop and the hand-over happen under the same locks,
-//! so an element is never lost or delivered twice, and a waiter that left is never served.
+//! A successful write notes the keys it modified while anyone is blocked ("ready keys", from
+//! the effects sink). Once the write (or the whole EXEC) has finished and released its locks,
+//! the writer serves the waiters of each ready key in the order they blocked: it locks the
+//! key's shards, then the waiter registry, runs the waiter's command in its non-blocking form
+//! (LPOP for BLPOP, LMOVE for BLMOVE...) through `run_locked` and sends the reply. The pop and
+//! the hand-over happen under the same locks, so an element is never lost or delivered twice,
+//! and a waiter that left is never served. The served command is an execution unit of its
+//! own and records its effects like any command (propagated as Redis 7.2 propagates the
+//! re-executed blocking command: LPOP, LMOVE, `LPOP key count`...); the waiter's own
+//! invalidations follow its reply, and a destination it pushed to (BLMOVE) becomes ready in
+//! turn, served before the writer's next command.
 //!
 //! Lock order: shard locks, then the registry mutex. Nothing holding the registry mutex takes
 //! a shard lock.
@@ -274,7 +279,11 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
                     None => break, // nothing to pop: the waiter keeps waiting
                 }
             };
-            // Pushes for the waiter its command caused (invalidations) follow its reply.
+            // Pushes for the waiter its command caused (invalidations, BCAST ones batched
+            // per command) follow its reply, as for a command the client runs itself.
+            if !client.pubsub.bcast_batch.is_empty() {
+                crate::tracking::flush_bcast(server, &mut client);
+            }
             reply.append(&mut client.pubsub.pending);
             let w = blocking
                 .remove_locked(&mut inner, id)
