@@ -138,6 +138,13 @@ impl Rig {
     }
 }
 
+impl Drop for Rig {
+    fn drop(&mut self) {
+        // Files still open are unlinked only; the server goes right after.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 fn read_aof(dir: &Path) -> Vec<String> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("appendonlydir"))
         .unwrap()
