@@ -30,7 +30,7 @@ use smallvec::SmallVec;
 use tokio::sync::oneshot;
 
 use crate::dispatch::{run_locked, Client};
-use crate::server::{ClientShared, Server};
+use crate::server::{ClientShared, Server, WorkerStats};
 
 /// What a blocked client receives.
 #[derive(Debug)]
@@ -186,7 +186,7 @@ impl Blocking {
 
 /// Serves the waiters of `ready` keys, in order, until each key has no data or no waiters.
 /// Call with no shard lock held.
-pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
+pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize, Vec<u8>)>) {
     let blocking = &server.blocking;
     let mut guard_rounds = 0usize;
     // Keys are served in the order they became ready, as Redis does.
@@ -263,7 +263,7 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
             client.db = db;
             run_locked(
                 server,
-                &server.workers[0],
+                worker,
                 &mut client,
                 &mut out,
                 &argv,

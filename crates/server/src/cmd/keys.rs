@@ -646,8 +646,7 @@ fn flushdb(ctx: &mut Ctx) -> Result<()> {
     }
     free_tables(garbage, background);
     ctx.dirty(removed as u64);
-    force_propagation(ctx);
-    forget_tracked_keys(ctx);
+    ctx.fx.propagate_always();
     ctx.out.ok();
     Ok(())
 }
@@ -667,34 +666,9 @@ fn flushall(ctx: &mut Ctx) -> Result<()> {
     }
     free_tables(garbage, background);
     ctx.dirty(removed as u64);
-    force_propagation(ctx);
-    forget_tracked_keys(ctx);
+    ctx.fx.propagate_always();
     ctx.out.ok();
     Ok(())
-}
-
-/// Redis's trackingInvalidateKeysOnFlush empties the tracking table on every flush, even
-/// when no client tracks any more (the keys read by clients that turned tracking off stay
-/// in the table until then, and count in INFO `tracking_total_items`). The sink delivers a
-/// flush only while clients track: with none tracking, nobody is to be told and the table
-/// is emptied here.
-fn forget_tracked_keys(ctx: &mut Ctx) {
-    let tracking = &ctx.server.tracking.clients;
-    if tracking.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-        crate::tracking::invalidate_all(ctx.server, ctx.client, true);
-    }
-}
-
-/// Redis's forceCommandPropagation: the command is propagated as given even when it changed
-/// nothing (FLUSHDB / FLUSHALL of empty databases). The effects record has no such flag (a
-/// command with dirty 0 is not propagated), so a command that changed nothing propagates
-/// itself as an `also` command and nothing of its own.
-fn force_propagation(ctx: &mut Ctx) {
-    if ctx.fx.dirty == 0 && ctx.fx.propagating() {
-        let argv = ctx.args.iter().map(|a| a.to_vec()).collect();
-        ctx.fx.also(ctx.client.db, argv);
-        ctx.fx.propagate_nothing();
-    }
 }
 
 /// A SWAPDB index: any failure to parse as a C int is reported with the command's own text.

@@ -153,9 +153,10 @@ fn deliver(server: &Server, client: &mut Client, locked: &mut Locked<'_>, fx: &E
                 for (d, key) in watched {
                     locked.db(*d, hash_key(key)).touch_watched(key);
                 }
-                if tracking {
-                    crate::tracking::invalidate_all(server, client, db.is_none());
-                }
+                // Redis's trackingInvalidateKeysOnFlush: every tracking client is told, and
+                // the table is emptied even when nobody tracks any more.
+                let _ = db;
+                crate::tracking::flushed(server, client);
                 if blocking {
                     client
                         .ready_keys
