@@ -107,13 +107,17 @@ pub fn apply(
     }
     if fx.propagating() {
         let Effects {
-            also, own, dirty, ..
+            also,
+            own,
+            dirty,
+            force,
+            ..
         } = fx;
         let db = client.db;
         for (d, argv) in also {
             push_op(d, argv);
         }
-        if dirty > 0 {
+        if dirty > 0 || force {
             match own {
                 Own::AsGiven => push_op(db, args.iter().map(|a| a.to_vec()).collect()),
                 Own::Rewritten(argv) => push_op(db, argv),
