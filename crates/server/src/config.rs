@@ -353,6 +353,8 @@ pub struct Live {
     pub hash_limits: [AtomicU64; 2],
     /// `zset-max-listpack-entries`, `zset-max-listpack-value`.
     pub zset_limits: [AtomicU64; 2],
+    /// `hll-sparse-max-bytes`, read by every PFADD and PFMERGE.
+    pub hll_sparse_max_bytes: AtomicU64,
 }
 
 /// The configuration of a running server.
@@ -697,6 +699,9 @@ impl Config {
         self.live
             .list_fill
             .store(int("list-max-listpack-size"), Ordering::Relaxed);
+        self.live
+            .hll_sparse_max_bytes
+            .store(num("hll-sparse-max-bytes"), Ordering::Relaxed);
         let groups: [(&[AtomicU64], &[&str]); 3] = [
             (
                 &self.live.set_limits,
