@@ -266,7 +266,14 @@ pub static PARAMS: &[Param] = &[
     ),
     p("stream-node-max-bytes", MEM, "4096"),
     p("stream-node-max-entries", NONNEG, "100"),
-    p("hll-sparse-max-bytes", MEM, "3000"),
+    p(
+        "hll-sparse-max-bytes",
+        // A size_t limited to LONG_MAX in Redis.
+        Kind::Memory {
+            max: i64::MAX as u64,
+        },
+        "3000",
+    ),
     p("slowlog-log-slower-than", INT, "10000"),
     p("slowlog-max-len", NONNEG, "128"),
     p("latency-monitor-threshold", NONNEG, "0"),
