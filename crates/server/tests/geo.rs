@@ -74,6 +74,7 @@ const SCRIPT: &[&str] = &[
     "GEOADD nyc CH XX -73.9454966 40.747533 lic_market",
     "GEOADD nyc -73.9733487 40.7648057 central_park -73.9903085 40.7362513 union_square -74.0131604 40.7126674 wtc_one -73.7858139 40.6428986 jfk -73.9375699 40.7498929 q4 -73.9564142 40.7480973 4545",
     "ZRANGE nyc 0 -1 WITHSCORES",
+    "OBJECT ENCODING nyc",
     "GEORADIUS nyc -73.9798091 40.7598464 3 km asc",
     "GEORADIUS nyc -73.9798091 40.7598464 3 km desc",
     "GEORADIUS nyc -73.9798091 40.7598464 3 km",
@@ -111,6 +112,7 @@ const SCRIPT: &[&str] = &[
     "GEORADIUS nyc -73.9798091 40.7598464 10 km FROMLONLAT 1 1",
     "GEORADIUS nyc -73.9798091 40.7598464 10 km STORE dst",
     "ZRANGE dst 0 -1 WITHSCORES",
+    "OBJECT ENCODING dst",
     "GEORADIUS nyc -73.9798091 40.7598464 10 km STOREDIST dst COUNT 2 DESC",
     "ZRANGE dst 0 -1",
     "GEORADIUS nyc -73.9798091 40.7598464 10 km STORE dst COUNT 1 ANY",
@@ -192,6 +194,20 @@ const SCRIPT: &[&str] = &[
     "GEOSEARCHSTORE nyc2 nyc FROMMEMBER q4 BYRADIUS 100 km",
     "GEOSEARCHSTORE nyc2 nyc2 FROMMEMBER q4 BYRADIUS 5 km",
     "ZRANGE nyc2 0 -1 WITHSCORES",
+    // Encodings: a long member makes a skiplist, and so does a stored result holding one.
+    "GEOADD long 1 1 a_member_name_that_is_longer_than_sixty_four_bytes_so_no_listpack_fits",
+    "OBJECT ENCODING long",
+    "GEOADD long 1 1 short",
+    "GEOSEARCHSTORE dst long FROMLONLAT 1 1 BYRADIUS 1 km",
+    "OBJECT ENCODING dst",
+    "CONFIG SET zset-max-listpack-entries 2",
+    "GEOADD three 1 1 a 2 2 b 3 3 c",
+    "OBJECT ENCODING three",
+    "GEOSEARCHSTORE dst three FROMLONLAT 1 1 BYRADIUS 1 km",
+    "OBJECT ENCODING dst",
+    "GEOSEARCHSTORE dst three FROMLONLAT 1 1 BYRADIUS 1000 km",
+    "OBJECT ENCODING dst",
+    "CONFIG SET zset-max-listpack-entries 128",
     // Wrong types, as source and as destination.
     "SET str x",
     "GEOADD str 1 1 m",
@@ -450,6 +466,8 @@ fn random_adds_and_searches_match_redis() {
             break;
         }
     }
+    p.line("OBJECT ENCODING g");
+    p.line("OBJECT ENCODING small");
     p.assert_clean();
     assert!(nonempty > 400, "only {nonempty} searches found anything");
 }
@@ -533,6 +551,60 @@ fn watchers_see_real_changes_only() {
         assert_eq!(exec == Frame::Null, fails, "{cmd:?}: {exec:?}");
     }
     assert_eq!(a.cmd(&["EXISTS", "g"]), int(0));
+}
+
+/// A client blocked on a sorted set is served by a GEOADD that creates it, and by a search
+/// that stores into it.
+#[test]
+fn blocked_pops_are_served_by_geo_writes() {
+    let srv = TestServer::start();
+    let mut r = srv.raw();
+    assert_eq!(
+        r.cmd(&["GEOADD", "src", "13.361389", "38.115556", "Palermo"]),
+        int(1)
+    );
+    let score = r.cmd(&["ZSCORE", "src", "Palermo"]);
+    for (key, write) in [
+        (
+            "z1",
+            &["GEOADD", "z1", "13.361389", "38.115556", "Palermo"][..],
+        ),
+        (
+            "z2",
+            &["GEORADIUS", "src", "13", "38", "100", "km", "STORE", "z2"],
+        ),
+        (
+            "z3",
+            &[
+                "GEOSEARCHSTORE",
+                "z3",
+                "src",
+                "FROMMEMBER",
+                "Palermo",
+                "BYBOX",
+                "1",
+                "1",
+                "km",
+            ],
+        ),
+    ] {
+        let mut waiter = srv.raw();
+        waiter.send(&[b"BZPOPMIN", key.as_bytes(), b"0"]);
+        // Wait until the waiter is registered.
+        while text(&r.cmd(&["INFO", "clients"])).contains("blocked_clients:0") {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(r.cmd(write), int(1));
+        assert_eq!(
+            waiter.read(),
+            Frame::Array(vec![
+                Frame::Bulk(key.as_bytes().to_vec().into()),
+                Frame::Bulk(b"Palermo".to_vec().into()),
+                score.clone()
+            ])
+        );
+        assert_eq!(r.cmd(&["EXISTS", key]), int(0));
+    }
 }
 
 /// The plain errors, without a Redis to compare with.

@@ -32,6 +32,7 @@ const SCRIPT: &[&str] = &[
     "PFCOUNT h",
     "GET h",
     "PFCOUNT h",
+    "OBJECT ENCODING h",
     "PFCOUNT nokey",
     "PFCOUNT h nokey",
     "PFCOUNT nokey1 nokey2",

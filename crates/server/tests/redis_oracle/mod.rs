@@ -20,22 +20,21 @@ use cinnabar_resp::{encode_command, Frame};
 pub const OPT_OUT: &str = "CINNABAR_NO_REDIS_ORACLE";
 
 fn binary() -> Option<String> {
-    let candidates = std::env::var("REDIS_SERVER").ok().into_iter().chain([
-        "/usr/bin/redis-server".to_string(),
-        "redis-server".to_string(),
-    ]);
-    for bin in candidates {
-        if Command::new(&bin)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-        {
-            return Some(bin);
-        }
-    }
-    None
+    std::env::var("REDIS_SERVER")
+        .ok()
+        .into_iter()
+        .chain([
+            "/usr/bin/redis-server".to_string(),
+            "redis-server".to_string(),
+        ])
+        .find(|bin| {
+            Command::new(bin)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
 }
 
 /// A redis-server child process.
