@@ -472,7 +472,8 @@ fn random_adds_and_searches_match_redis() {
     assert!(nonempty > 400, "only {nonempty} searches found anything");
 }
 
-/// Effects as Redis raises them: GEOADD as ZADD (`new`, then `zadd` only when a member was
+/// Effects as Redis raises them (and keyspace hits and misses as its lookups count them):
+/// GEOADD as ZADD (`new`, then `zadd` only when a member was
 /// added or moved, `dirty` = added + updated); the STORE forms as setKey (`new` when
 /// created), `georadiusstore` / `geosearchstore`, one change per stored member; `del` and
 /// one change when an empty result or a missing source deletes the destination.
@@ -503,8 +504,14 @@ fn keyspace_events_and_dirty_match_redis() {
             "GEORADIUS g 15 37 1000 km",
             "GEORADIUS_RO g 15 37 1000 km",
             "GEOPOS g Palermo",
+            "GEOPOS nokey Palermo",
             "GEODIST g Palermo Catania",
+            "GEODIST nokey Palermo Catania",
+            "GEODIST g Palermo Catania parsec",
             "GEOHASH g Palermo",
+            "GEOHASH nokey Palermo",
+            "GEORADIUSBYMEMBER_RO g Palermo 10 km",
+            "GEORADIUSBYMEMBER_RO nokey Palermo 10 km",
             "SET s x",
             "GEORADIUS g 15 37 2000 km STORE s",
             "GEOSEARCHSTORE g g FROMMEMBER Catania BYRADIUS 1 km",
@@ -513,7 +520,12 @@ fn keyspace_events_and_dirty_match_redis() {
     );
     assert_eq!(
         ours[..4],
-        ["2: new g, zadd g", "0: ", "1: zadd g", "1: zadd g"]
+        [
+            "2 0/0: new g, zadd g",
+            "0 0/0: ",
+            "1 0/0: zadd g",
+            "1 0/0: zadd g"
+        ]
     );
 }
 

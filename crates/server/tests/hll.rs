@@ -312,7 +312,8 @@ fn corrupted_values_are_detected_never_crash() {
     p.assert_clean();
 }
 
-/// Effects exactly as hyperloglog.c raises them: `new` then `pfadd` (PFMERGE raises `pfadd`
+/// Effects exactly as hyperloglog.c raises them (keyspace hits and misses too: reads look
+/// keys up as lookupKeyRead, PFADD and PFDEBUG as lookupKeyWrite, PFMERGE both): `new` then `pfadd` (PFMERGE raises `pfadd`
 /// too), nothing for a PFADD that changed no register, and `dirty` one per changed element
 /// (plus one for a created key), one for a PFCOUNT that rewrote the cached cardinality and
 /// one for a PFDEBUG conversion.
@@ -331,8 +332,10 @@ fn keyspace_events_and_dirty_match_redis() {
             "PFCOUNT h",
             "PFCOUNT h",
             "PFCOUNT h nokey",
+            "PFCOUNT nokey",
             "PFADD h2 a b c",
             "PFMERGE h3 h h2",
+            "PFMERGE h4 nokey h4 h",
             "PFMERGE h3",
             "PFMERGE h3 nokey",
             "PFDEBUG ENCODING h3",
@@ -351,13 +354,13 @@ fn keyspace_events_and_dirty_match_redis() {
     assert_eq!(
         ours[..7],
         [
-            "1: new h, pfadd h",
-            "4: pfadd h",
-            "0: ",
-            "1: pfadd h",
-            "0: ",
-            "1: ",
-            "0: "
+            "1 0/0: new h, pfadd h",
+            "4 0/0: pfadd h",
+            "0 0/0: ",
+            "1 0/0: pfadd h",
+            "0 0/0: ",
+            "1 1/0: ",
+            "0 1/0: "
         ]
     );
 }

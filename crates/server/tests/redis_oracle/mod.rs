@@ -163,18 +163,32 @@ impl Conn {
         self.read()
     }
 
-    /// INFO persistence's rdb_changes_since_last_save (Redis's `dirty` count).
-    pub fn dirty(&mut self) -> i64 {
-        let Frame::Bulk(info) = self.frame(&["INFO", "persistence"]) else {
+    /// A numeric field of INFO `section`.
+    pub fn info_field(&mut self, section: &str, field: &str) -> i64 {
+        let Frame::Bulk(info) = self.frame(&["INFO", section]) else {
             panic!("INFO")
         };
         let info = String::from_utf8_lossy(&info).into_owned();
+        let prefix = format!("{field}:");
         info.lines()
-            .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
-            .expect("rdb_changes_since_last_save")
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
             .trim()
             .parse()
             .unwrap()
+    }
+
+    /// INFO persistence's rdb_changes_since_last_save (Redis's `dirty` count).
+    pub fn dirty(&mut self) -> i64 {
+        self.info_field("persistence", "rdb_changes_since_last_save")
+    }
+
+    /// INFO stats' keyspace_hits and keyspace_misses.
+    pub fn hits_misses(&mut self) -> (i64, i64) {
+        (
+            self.info_field("stats", "keyspace_hits"),
+            self.info_field("stats", "keyspace_misses"),
+        )
     }
 }
 
@@ -267,13 +281,25 @@ impl Pair {
     }
 }
 
-/// Runs `cmds` on the server at `addr` with keyspace events on and returns, per command,
-/// the change in `dirty` and the keyevents it raised (`event key`), in order. Events are
-/// delimited by a marker key (a SET of a fresh key after each command), never by waiting.
+/// What one command did, as the server reports it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Effects {
+    /// The change in `dirty`.
+    pub dirty: i64,
+    /// The changes in keyspace_hits and keyspace_misses.
+    pub hits: i64,
+    pub misses: i64,
+    /// The keyevents raised, `event key`, in order.
+    pub events: Vec<String>,
+}
+
+/// Runs `cmds` on the server at `addr` with keyspace events on and returns what each did.
+/// Events are delimited by a marker key (a SET of a fresh key after each command), never
+/// by waiting.
 ///
 /// The classes are spelled out rather than `A` so that `n` (key creation) survives
 /// Cinnabar's canonical form of the setting.
-pub fn effects(addr: SocketAddr, cmds: &[Vec<Vec<u8>>]) -> Vec<(i64, Vec<String>)> {
+pub fn effects(addr: SocketAddr, cmds: &[Vec<Vec<u8>>]) -> Vec<Effects> {
     let mut c = Conn::connect(addr);
     assert_eq!(
         c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEg$lshzxen"]),
@@ -285,8 +311,10 @@ pub fn effects(addr: SocketAddr, cmds: &[Vec<Vec<u8>>]) -> Vec<(i64, Vec<String>
     for (i, cmd) in cmds.iter().enumerate() {
         let args: Vec<&[u8]> = cmd.iter().map(|x| x.as_slice()).collect();
         let before = c.dirty();
+        let (hits, misses) = c.hits_misses();
         c.call(&args);
         let after = c.dirty();
+        let (hits2, misses2) = c.hits_misses();
         let marker = format!("__marker{i}");
         c.cmd(&["SET", &marker, "1"]);
         let mut events = Vec::new();
@@ -309,14 +337,19 @@ pub fn effects(addr: SocketAddr, cmds: &[Vec<Vec<u8>>]) -> Vec<(i64, Vec<String>
             }
             events.push(format!("{event} {key}"));
         }
-        out.push((after - before, events));
+        out.push(Effects {
+            dirty: after - before,
+            hits: hits2 - hits,
+            misses: misses2 - misses,
+            events,
+        });
     }
     c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]);
     out
 }
 
 /// Compares [`effects`] on both servers and panics with the commands whose effects differ;
-/// returns ours, per command, as `dirty: events` (`1: new k, pfadd k`).
+/// returns ours, per command, as `dirty hits/misses: events` (`1 0/0: new k, pfadd k`).
 pub fn assert_same_effects(ours: SocketAddr, theirs: SocketAddr, script: &[&str]) -> Vec<String> {
     let cmds: Vec<Vec<Vec<u8>>> = script.iter().map(|l| words(l)).collect();
     for addr in [ours, theirs] {
@@ -336,6 +369,14 @@ pub fn assert_same_effects(ours: SocketAddr, theirs: SocketAddr, script: &[&str]
         diffs.join("\n")
     );
     a.iter()
-        .map(|(d, ev)| format!("{d}: {}", ev.join(", ")))
+        .map(|e| {
+            format!(
+                "{} {}/{}: {}",
+                e.dirty,
+                e.hits,
+                e.misses,
+                e.events.join(", ")
+            )
+        })
         .collect()
 }
