@@ -257,6 +257,20 @@ fn replies_match_redis_in_resp2_and_resp3() {
         for line in SCRIPT {
             p.line(line);
         }
+        // A repeated STORE/STOREDIST writes the last destination (in whatever shard).
+        for i in 0..20 {
+            let (a, b) = (format!("first{i}"), format!("last{i}"));
+            for line in [
+                format!("GEORADIUS nyc -73.9798091 40.7598464 10 km STORE {a} STORE {b}"),
+                format!("GEORADIUSBYMEMBER nyc q4 5 km STORE {a} STOREDIST {a} STORE {b}"),
+                format!("GEORADIUS nyc 0 0 1 km STOREDIST {a} STORE {b}"),
+                format!("EXISTS {a} {b}"),
+                format!("GEORADIUSBYMEMBER nyc q4 5 km STOREDIST {a} STORE {b} COUNT 2"),
+                format!("ZRANGE {b} 0 -1 WITHSCORES"),
+            ] {
+                p.line(&line);
+            }
+        }
         // Arguments that do not split on spaces, and arity errors.
         for args in [
             &[&b"GEOADD"[..], b"k", b" 1", b"2", b"m"][..],

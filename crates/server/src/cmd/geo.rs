@@ -294,7 +294,7 @@ fn geopos(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Which command of the georadiusGeneric family runs.
+/// Where a search takes its centre and size from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Center {
     /// GEORADIUS[_RO]: centre and radius are positional.
@@ -359,14 +359,16 @@ fn search_generic(ctx: &mut Ctx, from: Center, nostore: bool, searchstore: bool)
             (radius, conversion) = (Some(r), c);
             6
         }
-        // No source: the options are still parsed, so that the reply matches STORE or not.
-        Center::Member if zslot.is_none() => 5,
         Center::Member => {
-            let score = member_score(ctx, src, zslot.unwrap_or(0), args[2])
-                .ok_or(Error::msg(geo::ERR_MEMBER))?;
-            center = geo::decode_score(score);
-            let (r, c) = radius_arg(args[3], args[4])?;
-            (radius, conversion) = (Some(r), c);
+            // Without a source the member and radius are not looked at, but the options
+            // are still parsed, so that the reply matches STORE or not.
+            if let Some(slot) = zslot {
+                let score =
+                    member_score(ctx, src, slot, args[2]).ok_or(Error::msg(geo::ERR_MEMBER))?;
+                center = geo::decode_score(score);
+                let (r, c) = radius_arg(args[3], args[4])?;
+                (radius, conversion) = (Some(r), c);
+            }
             5
         }
         Center::Options if searchstore => {
