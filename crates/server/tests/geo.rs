@@ -240,6 +240,16 @@ const SCRIPT: &[&str] = &[
     "GEOADD k4 -122.407107 37.794300 1 -122.227336 37.794300 2",
     "GEORADIUS k4 -122.407107 37.794300 30 mi ASC WITHDIST",
     "GEOSEARCH k FROMLONLAT 0 0 BYRADIUS 30000 km WITHHASH",
+    // Scores GEOADD never writes still decode (x86-64 conversion of the double).
+    "ZADD weird -inf a inf b 1.5 c 9007199254740993 d -1 e 1e300 f 4503599627370496 g 0 h",
+    "GEOPOS weird a b c d e f g h",
+    "GEOHASH weird a b c d e f g h",
+    "GEODIST weird a b",
+    "GEODIST weird c h km",
+    "GEODIST weird e f",
+    "GEOSEARCH weird FROMMEMBER h BYRADIUS 30000 km WITHHASH WITHCOORD WITHDIST",
+    "GEOSEARCH weird FROMMEMBER a BYBOX 40000 40000 km WITHHASH WITHCOORD WITHDIST",
+    "GEORADIUSBYMEMBER weird g 100000 km WITHHASH",
     // Extreme sizes.
     "GEORADIUS k 15 37 inf km WITHDIST",
     "GEORADIUS k 15 37 1e308 km WITHDIST",
