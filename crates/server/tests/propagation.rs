@@ -45,8 +45,9 @@ fn run(r: &mut RawConn, w: &[&str]) -> Frame {
     f
 }
 
-/// Commands that Redis 7.0 also has, covering every family and every rewrite.
-fn workload(r: &mut RawConn, other: &mut RawConn) {
+/// Commands that Redis 7.0 also has, covering every family and every rewrite. `restore`:
+/// include a RESTORE (its payload is Redis 7.2's RDB version 11, which 7.0 refuses).
+fn workload(r: &mut RawConn, other: &mut RawConn, restore: bool) {
     // strings
     run(r, &["SET", "s", "hello"]);
     run(r, &["SET", "s2", "v", "EX", "1000"]);
@@ -126,11 +127,13 @@ fn workload(r: &mut RawConn, other: &mut RawConn) {
     // SORT ... STORE, RESTORE with a relative TTL
     run(r, &["RPUSH", "nums", "3", "1", "2"]);
     run(r, &["SORT", "nums", "STORE", "sorted"]);
-    let Frame::Bulk(p) = r.cmd(&["DUMP", "h"]) else {
-        panic!("DUMP")
-    };
-    r.send(&[b"RESTORE", b"h2", b"100000", &p]);
-    assert_eq!(text(&r.read()), "OK");
+    if restore {
+        let Frame::Bulk(p) = r.cmd(&["DUMP", "h"]) else {
+            panic!("DUMP")
+        };
+        r.send(&[b"RESTORE", b"h2", b"100000", &p]);
+        assert_eq!(text(&r.read()), "OK");
+    }
     // lazy expiry: a key that expires is deleted in the log where a command found it
     run(r, &["SET", "short", "v", "PX", "1"]);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -152,7 +155,7 @@ fn a_mixed_workload_replays_to_the_same_dataset() {
         let srv = start(&dir);
         let mut r = srv.raw();
         let mut other = srv.raw();
-        workload(&mut r, &mut other);
+        workload(&mut r, &mut other, true);
         describe_dataset(&mut r, &[0, 2])
     };
     let log = String::from_utf8_lossy(&incr_file(&dir)).into_owned();
@@ -186,7 +189,7 @@ fn our_aof_replays_in_a_real_redis_server() {
     let srv = start(&dir);
     let mut r = srv.raw();
     let mut other = srv.raw();
-    workload(&mut r, &mut other);
+    workload(&mut r, &mut other, real.version >= (7, 2));
     let ours = describe_dataset(&mut r, &[0, 2]);
     let aof = incr_file(&dir);
     // Feed the file to redis-server as a client would pipeline it, and read every reply.
