@@ -353,6 +353,8 @@ pub struct Live {
     pub hash_limits: [AtomicU64; 2],
     /// `zset-max-listpack-entries`, `zset-max-listpack-value`.
     pub zset_limits: [AtomicU64; 2],
+    /// `stream-node-max-bytes`, `stream-node-max-entries` (read by every XADD).
+    pub stream_limits: [AtomicU64; 2],
 }
 
 /// The configuration of a running server.
@@ -697,7 +699,7 @@ impl Config {
         self.live
             .list_fill
             .store(int("list-max-listpack-size"), Ordering::Relaxed);
-        let groups: [(&[AtomicU64], &[&str]); 3] = [
+        let groups: [(&[AtomicU64], &[&str]); 4] = [
             (
                 &self.live.set_limits,
                 &[
@@ -713,6 +715,10 @@ impl Config {
             (
                 &self.live.zset_limits,
                 &["zset-max-listpack-entries", "zset-max-listpack-value"],
+            ),
+            (
+                &self.live.stream_limits,
+                &["stream-node-max-bytes", "stream-node-max-entries"],
             ),
         ];
         for (cells, names) in groups {

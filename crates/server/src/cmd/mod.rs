@@ -29,6 +29,7 @@ pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
@@ -63,6 +64,7 @@ fn register_all(r: &mut Registry) {
     pubsub::register(r);
     persist::register(r);
     ratelimit::register(r);
+    stream::register(r);
 }
 
 /// ASCII case-insensitive comparison of an argument with an option name.
