@@ -521,6 +521,13 @@ impl Config {
 
     /// Builds the configuration from redis-server style arguments: an optional config file
     /// first, then `--name value...` pairs (values up to the next `--`).
+    /// A configuration from redis.conf text alone (the config-file fuzz target's entry).
+    pub fn from_text(text: &str) -> Result<Config, String> {
+        let mut config = Config::new();
+        config.load_text(text)?;
+        Ok(config)
+    }
+
     pub fn from_args(args: &[String]) -> Result<Config, String> {
         let mut config = Config::new();
         let mut rest = args;

@@ -58,11 +58,15 @@ pub fn parse_flags(s: &str) -> Option<u32> {
 }
 
 /// The canonical text CONFIG GET shows for a set of flags (Redis's order: A or the classes,
-/// then K, E, m).
+/// then K, E, m). Unlike Redis, `n` is kept next to `A` (Redis prints "AKE" for "KEAn", so
+/// its CONFIG REWRITE drops the flag): the text is also what the configuration stores.
 pub fn flags_to_string(f: u32) -> String {
     let mut s = String::new();
     if f & ALL == ALL {
         s.push('A');
+        if f & NEW != 0 {
+            s.push('n');
+        }
     } else {
         for (bit, c) in [
             (GENERIC, 'g'),

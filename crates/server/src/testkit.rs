@@ -167,3 +167,92 @@ pub fn words(f: Frame) -> Vec<String> {
         other => panic!("expected an array, got {other:?}"),
     }
 }
+
+/// A real `redis-server` started for comparison tests (`REDIS_SERVER` names the binary,
+/// default `redis-server` on PATH), on a free loopback port, without persistence. Killed
+/// when dropped.
+pub struct RealRedis {
+    child: std::process::Child,
+    pub port: u16,
+    /// (major, minor) of the binary.
+    pub version: (u32, u32),
+}
+
+impl RealRedis {
+    /// The binary to compare with and its version; None when it is not installed.
+    pub fn binary() -> Option<(String, (u32, u32))> {
+        let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let out = std::process::Command::new(&bin)
+            .arg("--version")
+            .output()
+            .ok()?;
+        let s = String::from_utf8_lossy(&out.stdout).to_string();
+        let v = s.split("v=").nth(1)?.split_whitespace().next()?.to_string();
+        let mut it = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
+        Some((bin, (it.next()?, it.next()?)))
+    }
+
+    /// Starts one, or panics saying how to get one: comparison tests never pass by
+    /// skipping. Set `CINNABAR_NO_REDIS=1` to skip them knowingly on a machine without
+    /// redis-server (CI installs it).
+    pub fn start(extra: &[&str]) -> Option<RealRedis> {
+        let Some((bin, version)) = RealRedis::binary() else {
+            if std::env::var_os("CINNABAR_NO_REDIS").is_some() {
+                eprintln!("redis-server not found: comparison skipped (CINNABAR_NO_REDIS)");
+                return None;
+            }
+            panic!(
+                "this test compares with a real redis-server, which was not found: install \
+                 it (Debian: apt-get install redis-server), point REDIS_SERVER at one, or set \
+                 CINNABAR_NO_REDIS=1 to skip comparison tests"
+            );
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let real = RealRedis {
+            child,
+            port,
+            version,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(s) = TcpStream::connect(real.addr()) {
+                drop(s);
+                if real.conn().cmd(&["PING"]) == Frame::Simple("PONG".into()) {
+                    return Some(real);
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not answer PING within 10 s on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn conn(&self) -> RawConn {
+        RawConn::connect(self.addr())
+    }
+}
+
+impl Drop for RealRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

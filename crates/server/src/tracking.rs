@@ -67,7 +67,8 @@ pub fn enable(server: &Server, client: &mut Client, mut opts: Options) {
     let mut t = server.tracking.inner.lock();
     let was_on = client.pubsub.tracking.is_some();
     if let Some(old) = &client.pubsub.tracking {
-        // Prefixes accumulate across ON calls, as in Redis.
+        // Prefixes accumulate across ON calls, as in Redis; the OPTIN/OPTOUT/NOLOOP flags
+        // and the redirection are replaced by the new call's (enableTracking).
         let mut all = old.prefixes.clone();
         for p in opts.prefixes.drain(..) {
             if !all.contains(&p) {
@@ -75,10 +76,6 @@ pub fn enable(server: &Server, client: &mut Client, mut opts: Options) {
             }
         }
         opts.prefixes = all;
-        // OPTIN/OPTOUT/NOLOOP flags add up too.
-        opts.noloop |= old.noloop;
-        opts.optin |= old.optin;
-        opts.optout |= old.optout;
     }
     if opts.bcast && opts.prefixes.is_empty() {
         opts.prefixes.push(Box::from(&b""[..]));

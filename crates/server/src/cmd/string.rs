@@ -52,7 +52,7 @@ fn check_len(ctx: &Ctx, total: u64) -> Result<()> {
 
 fn get(ctx: &mut Ctx) -> Result<()> {
     let key = ctx.arg(1);
-    let now = ctx.now;
+    let (now, server) = (ctx.now, ctx.server);
     let (db, h) = crate::key_db!(ctx, key);
     match db.lookup(h, key, now) {
         Some(slot) => {
@@ -61,7 +61,7 @@ fn get(ctx: &mut Ctx) -> Result<()> {
             str_value(db.entry(slot))?.reply(ctx.out);
         }
         None => {
-            db.misses += 1;
+            super::read_miss(server, db, key);
             ctx.out.null();
         }
     }
@@ -356,7 +356,7 @@ fn getex(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn mget(ctx: &mut Ctx) -> Result<()> {
-    let now = ctx.now;
+    let (now, server) = (ctx.now, ctx.server);
     let n = ctx.args.len() - 1;
     ctx.out.array(n);
     for i in 1..=n {
@@ -371,7 +371,7 @@ fn mget(ctx: &mut Ctx) -> Result<()> {
                 }
             }
             None => {
-                db.misses += 1;
+                super::read_miss(server, db, key);
                 ctx.out.null()
             }
         }

@@ -181,6 +181,23 @@ impl<'a> Effects<'a> {
     }
 }
 
+thread_local! {
+    /// Keys this thread's reads missed while `keymiss` events are on ((db, key)); like lazy
+    /// expiry, a side effect of lookups, delivered by the sink after the command.
+    static KEYMISS: std::cell::RefCell<Vec<(usize, Vec<u8>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A read lookup missed `key` while `keymiss` events are on (Redis raises `keymiss` inside
+/// lookupKeyRead).
+pub fn note_keymiss(db: usize, key: &[u8]) {
+    KEYMISS.with(|k| k.borrow_mut().push((db, key.to_vec())));
+}
+
+/// Takes this thread's logged misses.
+pub(super) fn take_keymisses() -> Vec<(usize, Vec<u8>)> {
+    KEYMISS.with(|k| std::mem::take(&mut *k.borrow_mut()))
+}
+
 /// Builds an [`Argv`] from byte-like parts: `argv![b"SET", key, value]`.
 #[macro_export]
 macro_rules! argv {

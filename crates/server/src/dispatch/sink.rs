@@ -92,6 +92,13 @@ pub fn apply(
     if server.keyspace.log_expired.load(Ordering::Relaxed) && cinnabar_engine::db::has_expired() {
         expired(server, Some(&mut *client), fx.propagating());
     }
+    let flags = fx.notify_flags();
+    if flags & notify::KEY_MISS != 0 {
+        for (db, key) in super::effects::take_keymisses() {
+            let me = Some(&mut *client);
+            notify::emit(server, me, flags, notify::KEY_MISS, "keymiss", &key, db);
+        }
+    }
     if !fx.items().is_empty() {
         deliver(server, client, locked, &fx);
     }

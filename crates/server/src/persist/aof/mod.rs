@@ -33,7 +33,7 @@ mod manifest;
 mod rewrite;
 mod writer;
 
-pub use load::{load_at_startup, should_load};
+pub use load::{load_at_startup, scan, should_load};
 use manifest::{read_manifest, Files};
 use rewrite::write_base_locked;
 pub use rewrite::{cron, rewrite_background};
