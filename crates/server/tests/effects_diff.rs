@@ -250,7 +250,11 @@ fn split(line: &str) -> Vec<String> {
         } else {
             let end = rest.find(' ').unwrap_or(rest.len());
             let word = &rest[..end];
-            out.push(if word == "''" { String::new() } else { word.to_string() });
+            out.push(if word == "''" {
+                String::new()
+            } else {
+                word.to_string()
+            });
             rest = rest[end..].trim_start();
         }
     }
