@@ -1402,6 +1402,8 @@ fn dirty_counts() {
         ("XREADGROUP GROUP g c2 STREAMS s >", 2),
         // nothing new: the consumer exists, nothing served
         ("XREADGROUP GROUP g c2 STREAMS s >", 0),
+        // 7.2 creates the consumer even when nothing is served
+        ("XREADGROUP GROUP g idle STREAMS s >", 1),
         // history is always served
         ("XREADGROUP GROUP g c2 STREAMS s 0", 1),
         ("XREAD STREAMS s 0", 0),
