@@ -30,8 +30,11 @@ fn table_has_every_redis_72_command() {
         "hpexpiretime",
         "hpersist",
     ];
-    // And our own CL.THROTTLE (tools/gen-commands/extra/), whose `since` is Cinnabar's version.
-    assert_eq!(all().len(), 241 + HASH_FIELD_TTL.len() + 1);
+    // Redis 8.0's HGETEX, HSETEX and HGETDEL (tools/gen-commands/extra/), with Redis's
+    // `since`, and our own CL.THROTTLE (also there), whose `since` is Cinnabar's version.
+    const REDIS_80: [&str; 3] = ["hgetex", "hsetex", "hgetdel"];
+    let added = HASH_FIELD_TTL.len() + REDIS_80.len() + 1;
+    assert_eq!(all().len(), 241 + added);
     assert_eq!(cmd("cl.throttle").since, "0.1.0");
     assert_eq!(
         all().iter().filter(|c| c.since.starts_with("7.4")).count(),
@@ -40,9 +43,13 @@ fn table_has_every_redis_72_command() {
     for name in HASH_FIELD_TTL {
         assert_eq!(cmd(name).since, "7.4.0");
     }
+    for name in REDIS_80 {
+        assert_eq!(cmd(name).since, "8.0.0");
+        assert_eq!(cmd(name).group, Group::Hash);
+    }
     let subs: usize = all().iter().map(|c| c.subcommands.len()).sum();
     assert_eq!(subs, 129);
-    assert_eq!(iter_all().count(), 370 + HASH_FIELD_TTL.len() + 1);
+    assert_eq!(iter_all().count(), 370 + added);
     assert!(lookup(b"sentinel").is_none());
 }
 

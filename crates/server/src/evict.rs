@@ -805,7 +805,7 @@ fn remove_expired(server: &Server, db: &mut cinnabar_engine::Db, slot: usize) ->
 /// handed to the lazy-free thread), not counting what the side effects take.
 fn delete(
     server: &Server,
-    mut me: Option<&mut Client>,
+    me: Option<&mut Client>,
     shard: &mut MutexGuard<'_, Shard>,
     dbi: usize,
     slot: usize,
@@ -822,7 +822,7 @@ fn delete(
             cinnabar_engine::lazyfree::dispose(e);
         }
     });
-    crate::dispatch::sink::evicted(server, me.as_deref_mut(), db, &key);
+    crate::dispatch::sink::evicted(server, me, db, &key);
     server.evict.evicted_keys.fetch_add(1, Ordering::Relaxed);
     freed + lazily
 }

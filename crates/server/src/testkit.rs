@@ -256,3 +256,43 @@ impl Drop for RealRedis {
         let _ = self.child.wait();
     }
 }
+
+/// Every key of the given databases with its type, content and absolute deadline in ms
+/// (PEXPIRETIME), one line per key, sorted: for tests that compare whole data sets (a
+/// restart, an AOF replayed elsewhere, another server). Leaves the connection in db 0.
+pub fn describe_dataset(r: &mut RawConn, dbs: &[usize]) -> Vec<String> {
+    let mut out = Vec::new();
+    for db in dbs {
+        let db = db.to_string();
+        assert_eq!(r.cmd(&["SELECT", &db]), ok());
+        let mut keys = words(r.cmd(&["KEYS", "*"]));
+        keys.sort();
+        for k in keys {
+            let t = text(&r.cmd(&["TYPE", &k]));
+            let sorted = |mut v: Vec<String>| {
+                v.sort();
+                v.join(",")
+            };
+            let content = match t.as_str() {
+                "string" => text(&r.cmd(&["GET", &k])),
+                "list" => words(r.cmd(&["LRANGE", &k, "0", "-1"])).join(","),
+                "set" => sorted(words(r.cmd(&["SMEMBERS", &k]))),
+                "hash" => {
+                    let flat = words(r.cmd(&["HGETALL", &k]));
+                    sorted(
+                        flat.chunks(2)
+                            .map(|c| format!("{}={}", c[0], c[1]))
+                            .collect(),
+                    )
+                }
+                "zset" => words(r.cmd(&["ZRANGE", &k, "0", "-1", "WITHSCORES"])).join(","),
+                "stream" => text(&r.cmd(&["XRANGE", &k, "-", "+"])),
+                other => other.to_string(),
+            };
+            let at = text(&r.cmd(&["PEXPIRETIME", &k]));
+            out.push(format!("db{db} {k} {t} at={at} {content}"));
+        }
+    }
+    assert_eq!(r.cmd(&["SELECT", "0"]), ok());
+    out
+}

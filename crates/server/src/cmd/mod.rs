@@ -166,7 +166,11 @@ pub fn help_reply(ctx: &mut crate::dispatch::Ctx, lines: &[&str]) {
 #[inline]
 pub fn read_miss(server: &crate::server::Server, db: &mut cinnabar_engine::Db, key: &[u8]) {
     db.misses += 1;
-    let flags = server.config.live.notify_flags.load(std::sync::atomic::Ordering::Relaxed);
+    let flags = server
+        .config
+        .live
+        .notify_flags
+        .load(std::sync::atomic::Ordering::Relaxed);
     if flags & crate::notify::KEY_MISS != 0 {
         crate::dispatch::effects::note_keymiss(db.id, key);
     }

@@ -343,12 +343,10 @@ fn getex(ctx: &mut Ctx) -> Result<()> {
             ctx.fx
                 .propagate_as(argv![b"PEXPIREAT", key, itoa::Buffer::new().format(t)]);
         }
-        ExpireOpt::Persist => {
-            if db.entry(slot).expire().is_some() {
-                db.set_expire(slot, None);
-                ctx.wrote(GENERIC, "persist", key);
-                ctx.fx.propagate_as(argv![b"PERSIST", key]);
-            }
+        ExpireOpt::Persist if db.entry(slot).expire().is_some() => {
+            db.set_expire(slot, None);
+            ctx.wrote(GENERIC, "persist", key);
+            ctx.fx.propagate_as(argv![b"PERSIST", key]);
         }
         _ => {}
     }

@@ -685,8 +685,8 @@ fn call_command(
             "-OOM command not allowed when used memory > 'maxmemory'.",
         );
     }
-    let remember_reads = def.flags & flags::READONLY != 0
-        && server.tracking.clients.load(Ordering::Relaxed) > 0;
+    let remember_reads =
+        def.flags & flags::READONLY != 0 && server.tracking.clients.load(Ordering::Relaxed) > 0;
     if def.flags & flags::WRITE != 0 && !rc.wrote {
         rc.wrote = true;
         server.scripts.dirty.store(true, Ordering::Release);
@@ -717,7 +717,8 @@ fn call_command(
     if remember_reads && rc.reply.buf.first() != Some(&b'-') {
         rc.pos.clear();
         if cinnabar_commands::key_positions(def, argv, &mut rc.pos).is_ok() {
-            rc.read_keys.extend(rc.pos.iter().map(|&i| argv[i].to_vec()));
+            rc.read_keys
+                .extend(rc.pos.iter().map(|&i| argv[i].to_vec()));
         }
     }
     Ok(())
@@ -969,10 +970,7 @@ fn execute_run(
     ctx.client.ready_keys.extend(client.ready_keys);
     // The script's commands ran as the caller: frames for the caller itself (messages it
     // published to itself, keyspace events, invalidations) follow its reply.
-    ctx.client
-        .pubsub
-        .pending
-        .append(&mut client.pubsub.pending);
+    ctx.client.pubsub.pending.append(&mut client.pubsub.pending);
     ctx.client
         .pubsub
         .bcast_batch
