@@ -8,8 +8,10 @@
 //! with NOACK, where there is no PEL entry to carry the cursor, `XGROUP SETID ... ENTRIESREAD`
 //! and `XGROUP CREATECONSUMER` instead.
 //!
-//! When nothing can be served and BLOCK was given, the client blocks (see `blocking`): `$`
-//! becomes the stream's current last ID first, so that being woken re-runs the same read.
+//! When nothing can be served and BLOCK was given, the client blocks (see `crate::blocking`):
+//! `$` becomes the stream's current last ID first, so that being woken re-runs the same
+//! read. Inside MULTI a read never blocks (a null reply, as on timeout); scripts get Redis's
+//! error for BLOCK.
 
 use cinnabar_engine::types::stream::id::{
     err_block_in_script, err_nogroup_xreadgroup, err_unbalanced,
@@ -21,6 +23,7 @@ use smallvec::SmallVec;
 
 use super::{clock, find, reply_entries, reply_entry, reply_id, stream_mut, stream_ref, IdText};
 use crate::argv;
+use crate::blocking::Kind;
 use crate::cmd::{int_arg, is};
 use crate::dispatch::Ctx;
 use crate::notify::STREAM;
@@ -250,12 +253,68 @@ fn read_generic(ctx: &mut Ctx, xreadgroup: bool) -> Result<()> {
     if served {
         return Ok(());
     }
-    if r.block.is_some() && !ctx.client.in_exec {
-        // Blocking comes with the blocking subsystem; until then, as a timeout.
-        ctx.out.null_array();
-        return Ok(());
+    match r.block {
+        // Inside MULTI (and for AOF replay) a read cannot block: as a timeout.
+        Some(deadline) if !ctx.client.in_exec => block(ctx, &r, &ids, deadline, xreadgroup),
+        _ => {
+            ctx.out.null_array();
+            Ok(())
+        }
     }
-    ctx.out.null_array();
+}
+
+/// Blocks the client on its streams (see `crate::blocking`): the waiter re-runs this read
+/// without BLOCK whenever one of its keys is written, with `$` replaced by the last ID the
+/// stream had now, so that being woken does not move its starting point.
+fn block(
+    ctx: &mut Ctx,
+    r: &ReadArgs,
+    ids: &[StreamId],
+    deadline: i64,
+    xreadgroup: bool,
+) -> Result<()> {
+    let args = ctx.args;
+    let mut template: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+    template.push(args[0].to_vec());
+    // The options as parsed, every BLOCK left out.
+    let mut i = 1;
+    while i < r.streams_at {
+        let words = if is(args[i], "block") || is(args[i], "count") {
+            2
+        } else if is(args[i], "group") {
+            3
+        } else {
+            1
+        };
+        if !is(args[i], "block") {
+            template.extend(args[i..i + words].iter().map(|a| a.to_vec()));
+        }
+        i += words;
+    }
+    for (i, a) in args.iter().enumerate().skip(r.streams_at) {
+        if i >= r.streams_at + r.nkeys && *a == b"$" {
+            template.push(
+                IdText::new(ids[i - r.streams_at - r.nkeys])
+                    .as_bytes()
+                    .to_vec(),
+            );
+        } else {
+            template.push(a.to_vec());
+        }
+    }
+    let keys = ctx.args[r.streams_at..r.streams_at + r.nkeys]
+        .iter()
+        .map(|k| k.to_vec())
+        .collect();
+    let on = ctx.server.blocking.block(
+        ctx.client,
+        ctx.out.proto,
+        keys,
+        template,
+        Kind::Stream { nokey: xreadgroup },
+        (deadline != 0).then_some(deadline),
+    );
+    ctx.client.blocked = Some(on);
     Ok(())
 }
 
