@@ -571,3 +571,43 @@ fn bgrewriteaof_keeps_streams_groups_and_consumers() {
         strip_times(Frame::Array(before))
     );
 }
+
+#[test]
+fn a_served_blocked_reader_is_logged_as_its_claims() {
+    let dir = temp_dir("blocked");
+    let srv = start_aof(&dir);
+    let mut r = srv.raw();
+    let mut w = srv.raw();
+    c(&mut r, "XGROUP CREATE s g $ MKSTREAM");
+    w.send(&[
+        b"XREADGROUP",
+        b"GROUP",
+        b"g",
+        b"c",
+        b"BLOCK",
+        b"0",
+        b"STREAMS",
+        b"s",
+        b">",
+    ]);
+    wait_until("the reader to block", || {
+        srv.handle.server.blocking.count.load(Ordering::Relaxed) == 1
+    });
+    let before = aof_commands(&dir).len();
+    c(&mut r, "XADD s 5 f v");
+    assert_eq!(
+        w.read(),
+        arr(vec![arr(vec![
+            bulk("s"),
+            arr(vec![entry("5-0", &["f", "v"])])
+        ])])
+    );
+    let t = delivery_time(&mut r, "s", "g", "5-0");
+    assert_eq!(
+        aof_commands(&dir).split_off(before),
+        [
+            "XADD s 5 f v".to_string(),
+            format!("XCLAIM s g c 0 5-0 TIME {t} RETRYCOUNT 1 FORCE JUSTID LASTID 5-0")
+        ]
+    );
+}
