@@ -355,6 +355,61 @@ fn key_positions_keyword_search() {
         ),
         Ok(vec![1])
     );
+    // A repeated STORE: the command writes the last destination, which must be locked.
+    assert_eq!(
+        keys(
+            "georadius",
+            &[
+                "georadius",
+                "k",
+                "0",
+                "0",
+                "1",
+                "m",
+                "STORE",
+                "a",
+                "STORE",
+                "b"
+            ]
+        ),
+        Ok(vec![1, 7, 9])
+    );
+    assert_eq!(
+        keys(
+            "georadiusbymember",
+            &[
+                "georadiusbymember",
+                "k",
+                "m",
+                "1",
+                "m",
+                "STOREDIST",
+                "a",
+                "STORE",
+                "b"
+            ]
+        ),
+        Ok(vec![1, 8, 6])
+    );
+    assert_eq!(
+        keys(
+            "georadiusbymember",
+            &[
+                "georadiusbymember",
+                "k",
+                "m",
+                "1",
+                "m",
+                "STORE",
+                "b",
+                "STOREDIST",
+                "a",
+                "STORE",
+                "c"
+            ]
+        ),
+        Ok(vec![1, 6, 8, 10])
+    );
 }
 
 #[test]

@@ -6,12 +6,17 @@
 //! registration. Its connection then waits for a [`Wake`] on a oneshot channel, a timeout,
 //! CLIENT UNBLOCK, or its own disconnection.
 //!
-//! A successful write notes the keys it touched that have waiters ("ready keys"). Once the
-//! write (or the whole EXEC) has finished and released its locks, the writer serves the
-//! waiters of each ready key in the order they blocked: it locks the key's shards, then the
-//! waiter registry, runs the waiter's command in its non-blocking form (LPOP for BLPOP, LMOVE
-//! for BLMOVE...) and sends the reply. The pop and the hand-over happen under the same locks,
-//! so an element is never lost or delivered twice, and a waiter that left is never served.
+//! A successful write notes the keys it modified while anyone is blocked ("ready keys", from
+//! the effects sink). Once the write (or the whole EXEC) has finished and released its locks,
+//! the writer serves the waiters of each ready key in the order they blocked: it locks the
+//! key's shards, then the waiter registry, runs the waiter's command in its non-blocking form
+//! (LPOP for BLPOP, LMOVE for BLMOVE...) through `run_locked` and sends the reply. The pop and
+//! the hand-over happen under the same locks, so an element is never lost or delivered twice,
+//! and a waiter that left is never served. The served command is an execution unit of its
+//! own and records its effects like any command (propagated as Redis 7.2 propagates the
+//! re-executed blocking command: LPOP, LMOVE, `LPOP key count`...); the waiter's own
+//! invalidations follow its reply, and a destination it pushed to (BLMOVE) becomes ready in
+//! turn, served before the writer's next command.
 //!
 //! Stream readers are served as Redis 7.2 serves them: every waiter of a ready key is tried,
 //! in the order they blocked, by re-running its read (XREAD with `$` already resolved), and
@@ -34,7 +39,7 @@ use smallvec::SmallVec;
 use tokio::sync::oneshot;
 
 use crate::dispatch::{run_locked, Client};
-use crate::server::{ClientShared, Server};
+use crate::server::{ClientShared, Server, WorkerStats};
 
 /// What a blocked client receives.
 #[derive(Debug)]
@@ -212,7 +217,7 @@ impl Blocking {
 
 /// Serves the waiters of `ready` keys, in order, until each key has no data or no waiters.
 /// Call with no shard lock held.
-pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
+pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize, Vec<u8>)>) {
     let blocking = &server.blocking;
     let mut guard_rounds = 0usize;
     // Keys are served in the order they became ready, as Redis does.
@@ -309,7 +314,7 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
             client.in_exec = matches!(kind, Kind::Stream { .. });
             run_locked(
                 server,
-                &server.workers[0],
+                worker,
                 &mut client,
                 &mut out,
                 &argv,
@@ -319,7 +324,6 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
             if matches!(kind, Kind::Stream { .. }) {
                 // Redis counts a blocked command once: its first attempt already counted
                 // when it blocked, and this re-run is the same command.
-                let worker = &server.workers[0];
                 crate::server::bump(&worker.commands[entry.idx].calls, u64::MAX);
                 crate::server::bump(&worker.total_commands, u64::MAX);
             }
@@ -340,7 +344,11 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
                     }
                 }
             };
-            // Pushes for the waiter its command caused (invalidations) follow its reply.
+            // Pushes for the waiter its command caused (invalidations, BCAST ones batched
+            // per command) follow its reply, as for a command the client runs itself.
+            if !client.pubsub.bcast_batch.is_empty() {
+                crate::tracking::flush_bcast(server, &mut client);
+            }
             reply.append(&mut client.pubsub.pending);
             let w = blocking
                 .remove_locked(&mut inner, id)

@@ -266,7 +266,14 @@ pub static PARAMS: &[Param] = &[
     ),
     p("stream-node-max-bytes", MEM, "4096"),
     p("stream-node-max-entries", NONNEG, "100"),
-    p("hll-sparse-max-bytes", MEM, "3000"),
+    p(
+        "hll-sparse-max-bytes",
+        // A size_t limited to LONG_MAX in Redis.
+        Kind::Memory {
+            max: i64::MAX as u64,
+        },
+        "3000",
+    ),
     p("slowlog-log-slower-than", INT, "10000"),
     p("slowlog-max-len", NONNEG, "128"),
     p("latency-monitor-threshold", NONNEG, "0"),
@@ -355,6 +362,8 @@ pub struct Live {
     pub zset_limits: [AtomicU64; 2],
     /// `stream-node-max-bytes`, `stream-node-max-entries` (read by every XADD).
     pub stream_limits: [AtomicU64; 2],
+    /// `hll-sparse-max-bytes`, read by every PFADD and PFMERGE.
+    pub hll_sparse_max_bytes: AtomicU64,
 }
 
 /// The configuration of a running server.
@@ -706,6 +715,9 @@ impl Config {
         self.live
             .list_fill
             .store(int("list-max-listpack-size"), Ordering::Relaxed);
+        self.live
+            .hll_sparse_max_bytes
+            .store(num("hll-sparse-max-bytes"), Ordering::Relaxed);
         let groups: [(&[AtomicU64], &[&str]); 4] = [
             (
                 &self.live.set_limits,

@@ -300,12 +300,15 @@ pub fn flush_bcast(server: &Server, client: &mut Client) {
     }
 }
 
-/// FLUSHALL / FLUSHDB: every tracking client is told to drop everything (a null key list).
-pub fn invalidate_all(server: &Server, client: &mut Client, forget: bool) {
+/// FLUSHALL / FLUSHDB (Redis's trackingInvalidateKeysOnFlush): every tracking client is
+/// told to drop everything (a null key list), and the key table is emptied, also when
+/// nobody tracks any more (keys read by clients that turned tracking off stay in it until
+/// they change or a flush comes).
+pub fn flushed(server: &Server, client: &mut Client) {
     let ids: Vec<u64> = {
         let mut t = server.tracking.inner.lock();
-        if forget {
-            t.keys.clear();
+        if !t.keys.is_empty() {
+            t.keys = HashMap::new();
         }
         t.options.keys().copied().collect()
     };

@@ -212,13 +212,27 @@ where
     I: IntoIterator,
     I::Item: AsRef<[u8]>,
 {
+    add_counted(value, elements, sparse_max_bytes).map(|n| n > 0)
+}
+
+/// [`add`], returning how many elements changed a register: Redis's PFADD adds that many to
+/// its `dirty` count (one per element that changed something, not one per command).
+pub fn add_counted<I>(
+    value: &mut Vec<u8>,
+    elements: I,
+    sparse_max_bytes: usize,
+) -> Result<usize, HllError>
+where
+    I: IntoIterator,
+    I::Item: AsRef<[u8]>,
+{
     let mut enc = check_all(value)?;
-    let mut changed = false;
+    let mut changed = 0;
     for e in elements {
         let (index, count) = pattern(e.as_ref());
-        changed |= raise(value, &mut enc, index, count, sparse_max_bytes)?;
+        changed += usize::from(raise(value, &mut enc, index, count, sparse_max_bytes)?);
     }
-    if changed {
+    if changed > 0 {
         invalidate_cache(value);
     }
     Ok(changed)
@@ -231,15 +245,26 @@ where
     I: IntoIterator,
     I::Item: AsRef<[u8]>,
 {
+    create_counted(elements, sparse_max_bytes).0
+}
+
+/// [`create`], with how many elements changed a register (Redis's PFADD counts the creation
+/// plus that many changes in `dirty`).
+pub fn create_counted<I>(elements: I, sparse_max_bytes: usize) -> (Vec<u8>, usize)
+where
+    I: IntoIterator,
+    I::Item: AsRef<[u8]>,
+{
     let mut v = new_empty();
     let mut enc = Encoding::Sparse;
+    let mut changed = 0;
     for e in elements {
         let (index, count) = pattern(e.as_ref());
         // A fresh value is valid, so this cannot fail.
-        let _ = raise(&mut v, &mut enc, index, count, sparse_max_bytes);
+        changed += usize::from(raise(&mut v, &mut enc, index, count, sparse_max_bytes) == Ok(true));
     }
     invalidate_cache(&mut v);
-    v
+    (v, changed)
 }
 
 /// The register histogram of a checked HLL of encoding `enc`.

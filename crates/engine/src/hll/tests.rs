@@ -164,6 +164,27 @@ fn replay_redis_script() {
     assert!(checked_gets > 500, "only {checked_gets} values checked");
 }
 
+/// PFADD's `dirty` counts the elements that changed a register (Redis's `updated`), and a
+/// created key one more; the values are those of `add` and `create`.
+#[test]
+fn counted_add_and_create() {
+    let (v, n) = create_counted(["a", "b", "c", "a"], DEFAULT_SPARSE_MAX_BYTES);
+    assert_eq!(n, 3, "the repeated element changes nothing");
+    assert_eq!(v, create(["a", "b", "c", "a"], DEFAULT_SPARSE_MAX_BYTES));
+    let (empty, n) = create_counted(Vec::<&[u8]>::new(), DEFAULT_SPARSE_MAX_BYTES);
+    assert_eq!(n, 0);
+    assert_eq!(empty, create(Vec::<&[u8]>::new(), DEFAULT_SPARSE_MAX_BYTES));
+    let mut w = v.clone();
+    assert_eq!(add_counted(&mut w, ["a", "b"], 3000), Ok(0));
+    assert_eq!(w, v, "a PFADD that changes nothing leaves the bytes alone");
+    assert_eq!(add_counted(&mut w, ["a", "x", "y"], 3000), Ok(2));
+    let mut u = v.clone();
+    assert_eq!(add(&mut u, ["a", "x", "y"], 3000), Ok(true));
+    assert_eq!(u, w);
+    let mut bad = b"HYLL".to_vec();
+    assert_eq!(add_counted(&mut bad, ["a"], 3000), Err(HllError::NotHll));
+}
+
 #[test]
 fn empty_value_layout() {
     let v = new_empty();

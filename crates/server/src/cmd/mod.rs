@@ -16,7 +16,9 @@ pub mod config;
 pub mod connection;
 pub mod debug;
 pub mod docs;
+pub mod geo;
 pub mod hash;
+pub mod hll;
 pub mod introspection;
 pub mod keys;
 pub mod list;
@@ -59,6 +61,8 @@ fn register_all(r: &mut Registry) {
     set::register(r);
     hash::register(r);
     zset::register(r);
+    hll::register(r);
+    geo::register(r);
     sort::register(r);
     scripting::register(r);
     pubsub::register(r);

@@ -80,6 +80,8 @@ pub struct Effects<'a> {
     /// Commands propagated before the command's own (Redis's alsoPropagate): (db, argv).
     pub(super) also: Vec<(usize, Argv)>,
     pub(super) own: Own,
+    /// Propagate the command even if it changed nothing (Redis's forceCommandPropagation).
+    pub(super) force: bool,
 }
 
 impl<'a> Effects<'a> {
@@ -126,11 +128,10 @@ impl<'a> Effects<'a> {
     }
 
     /// FLUSHDB (`Some(db)`) or FLUSHALL (`None`); `watched` lists the WATCHed keys that
-    /// existed before the flush (see `watch::live_watched`).
+    /// existed before the flush (see `watch::live_watched`). Always kept: a flush also
+    /// empties the tracking table, whether or not anyone tracks now.
     pub fn flushed(&mut self, db: Option<usize>, watched: Vec<(usize, Box<[u8]>)>) {
-        if self.want & WANT_KEYS != 0 {
-            self.items.push(Fx::Flushed { db, watched });
-        }
+        self.items.push(Fx::Flushed { db, watched });
     }
 
     /// Whether modified keys are wanted (someone WATCHes, tracks or blocks).
@@ -157,6 +158,12 @@ impl<'a> Effects<'a> {
         if self.propagating() {
             self.own = Own::Rewritten(argv);
         }
+    }
+
+    /// Propagate the command (as given or rewritten) even if it changed nothing, as Redis's
+    /// forceCommandPropagation (FLUSHALL of an empty server still reaches the AOF).
+    pub fn propagate_always(&mut self) {
+        self.force = true;
     }
 
     /// Propagate nothing for the command itself.

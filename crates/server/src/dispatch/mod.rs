@@ -224,7 +224,7 @@ pub fn execute(
     drop(locked);
     if !client.ready_keys.is_empty() {
         let ready = std::mem::take(&mut client.ready_keys);
-        crate::blocking::serve_ready(server, ready);
+        crate::blocking::serve_ready(server, worker, ready);
     }
 }
 

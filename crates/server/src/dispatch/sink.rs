@@ -107,13 +107,17 @@ pub fn apply(
     }
     if fx.propagating() {
         let Effects {
-            also, own, dirty, ..
+            also,
+            own,
+            dirty,
+            force,
+            ..
         } = fx;
         let db = client.db;
         for (d, argv) in also {
             push_op(d, argv);
         }
-        if dirty > 0 {
+        if dirty > 0 || force {
             match own {
                 Own::AsGiven => push_op(db, args.iter().map(|a| a.to_vec()).collect()),
                 Own::Rewritten(argv) => push_op(db, argv),
@@ -153,9 +157,10 @@ fn deliver(server: &Server, client: &mut Client, locked: &mut Locked<'_>, fx: &E
                 for (d, key) in watched {
                     locked.db(*d, hash_key(key)).touch_watched(key);
                 }
-                if tracking {
-                    crate::tracking::invalidate_all(server, client, db.is_none());
-                }
+                // Redis's trackingInvalidateKeysOnFlush: every tracking client is told, and
+                // the table is emptied even when nobody tracks any more.
+                let _ = db;
+                crate::tracking::flushed(server, client);
                 if blocking {
                     client
                         .ready_keys
