@@ -284,7 +284,6 @@ fn xreadgroup_waiters_learn_that_the_group_went_away() {
 }
 
 #[test]
-#[ignore = "needs DEL, RENAME, FLUSHALL, SWAPDB and SADD to record their effects (key and set families, not converted on this branch yet)"]
 fn xreadgroup_waiters_learn_that_the_key_went_away() {
     let srv = TestServer::start();
     let mut r = srv.raw();
