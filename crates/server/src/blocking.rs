@@ -1,4 +1,5 @@
-//! Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP).
+//! Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP,
+//! and XREAD / XREADGROUP with BLOCK).
 //!
 //! A client that finds nothing to pop registers a waiter on each of its keys, while it still
 //! holds those keys' shard locks, so no push can slip in between the check and the
@@ -16,6 +17,14 @@
 //! re-executed blocking command: LPOP, LMOVE, `LPOP key count`...); the waiter's own
 //! invalidations follow its reply, and a destination it pushed to (BLMOVE) becomes ready in
 //! turn, served before the writer's next command.
+//!
+//! Stream readers are served as Redis 7.2 serves them: every waiter of a ready key is tried,
+//! in the order they blocked, by re-running its read (XREAD with `$` already resolved), and
+//! one whose read finds nothing keeps waiting without holding back the ones behind it (an
+//! XREAD waiting for a later ID, another group). XREADGROUP waiters are also woken when their
+//! key is deleted or replaced (Redis's signalDeletedKeyAsReady): the re-run replies -NOGROUP
+//! or WRONGTYPE. Pop waiters behind a waiter that found nothing are skipped, since they would
+//! find nothing either.
 //!
 //! Lock order: shard locks, then the registry mutex. Nothing holding the registry mutex takes
 //! a shard lock.
@@ -52,6 +61,10 @@ pub enum Kind {
     ZPopOne { min: bool },
     /// BLMOVE/BRPOPLPUSH/BLMPOP/BZMPOP: run the rewritten command as it is.
     Rewrite,
+    /// XREAD/XREADGROUP: re-run the read (without BLOCK) as it is; a null reply keeps the
+    /// waiter waiting. `nokey` (XREADGROUP): also run when the key is missing or holds
+    /// another type, so that the waiter gets the command's error.
+    Stream { nokey: bool },
 }
 
 struct Waiter {
@@ -178,6 +191,24 @@ impl Blocking {
         self.inner.lock().waiters.contains_key(&id)
     }
 
+    /// Keys with at least one waiter that is also woken by the key's deletion (XREADGROUP):
+    /// INFO's `total_blocking_keys_on_nokey`.
+    pub fn keys_on_nokey(&self) -> usize {
+        let inner = self.inner.lock();
+        inner
+            .queues
+            .values()
+            .filter(|q| {
+                q.iter().any(|id| {
+                    inner
+                        .waiters
+                        .get(id)
+                        .is_some_and(|w| w.kind == Kind::Stream { nokey: true })
+                })
+            })
+            .count()
+    }
+
     /// Every (db, key) with waiters in the given dbs (after FLUSHALL/SWAPDB-like writes).
     pub fn waited_keys(&self) -> Vec<(usize, Vec<u8>)> {
         self.inner.lock().queues.keys().cloned().collect()
@@ -202,15 +233,23 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
             ready.extend(blocking.waited_keys());
             continue;
         }
-        loop {
-            // Peek at the first waiter of this key.
-            let (id, template) = {
+        // The waiters present now, in the order they blocked (Redis serves no more than the
+        // initial count, so a waiter that blocks meanwhile waits for the next write).
+        let queued: Vec<u64> = match blocking.inner.lock().queues.get(&(db, key.clone())) {
+            Some(q) => q.iter().copied().collect(),
+            None => continue,
+        };
+        // A pop waiter found nothing: the pop waiters behind it would find nothing either.
+        let mut pops_exhausted = false;
+        for id in queued {
+            let (template, kind) = {
                 let inner = blocking.inner.lock();
-                let Some(&id) = inner.queues.get(&(db, key.clone())).and_then(|q| q.front()) else {
-                    break;
-                };
-                let w = &inner.waiters[&id];
-                (id, w.template.clone())
+                match inner.waiters.get(&id) {
+                    Some(w) if !pops_exhausted || matches!(w.kind, Kind::Stream { .. }) => {
+                        (w.template.clone(), w.kind)
+                    }
+                    _ => continue,
+                }
             };
             let args: Vec<Vec<u8>> = template
                 .iter()
@@ -224,28 +263,35 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
                 .collect();
             let argv: SmallVec<[&[u8]; 8]> = args.iter().map(|a| a.as_slice()).collect();
             let Ok(entry) = server.registry.resolve(&argv) else {
-                break;
+                continue;
             };
-            // Lock the shards the non-blocking command needs (the key, and a destination).
+            // Lock the shards the non-blocking command needs (its keys, a destination).
             let ks = &server.keyspace;
             let mut pos = Vec::new();
             let _ = cinnabar_commands::key_positions(entry.def, &argv, &mut pos);
             let mut shards: SmallVec<[usize; 8]> =
                 pos.iter().map(|&i| ks.shard_of_key(argv[i])).collect();
+            shards.push(ks.shard_of_key(&key));
             let mut locked = ks.lock_shards(&mut shards);
             let mut inner = blocking.inner.lock();
-            // Still the first waiter? (It may have timed out or been served meanwhile.)
-            if inner.queues.get(&(db, key.clone())).and_then(|q| q.front()) != Some(&id) {
+            // Still waiting on this key? (It may have timed out or been served meanwhile.)
+            if !inner
+                .queues
+                .get(&(db, key.clone()))
+                .is_some_and(|q| q.contains(&id))
+            {
                 continue;
             }
             // A key that is missing or holds another type leaves the waiter blocked, as in
-            // Redis; only then is the command run.
+            // Redis, except an XREADGROUP waiter, which learns that its group is gone.
             let h = cinnabar_engine::hash_key(&key);
             let now = crate::server::now_ms();
             let db_ref = locked.db(db, h);
             let fits = match db_ref.lookup(h, &key, now) {
                 Some(slot) => match db_ref.entry(slot).value() {
-                    cinnabar_engine::ValueRef::Obj(o) => o.type_name() == expected_type(&args[0]),
+                    cinnabar_engine::ValueRef::Obj(o) => {
+                        o.type_name() == expected_type(kind, &args[0])
+                    }
                     _ => false,
                 },
                 None => false,
@@ -254,13 +300,18 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
                 // The lookup expired the key: its effects go out under its lock.
                 crate::dispatch::sink::expired(server, None, crate::propagate::on(server));
             }
-            if !fits {
-                break;
+            if !fits && !matches!(kind, Kind::Stream { nokey: true }) {
+                if !matches!(kind, Kind::Stream { .. }) {
+                    pops_exhausted = true;
+                }
+                continue;
             }
             let w = &inner.waiters[&id];
             let mut out = ReplyBuf::new(w.proto);
             let mut client = Client::new(id, w.shared.clone(), true, true);
             client.db = db;
+            // A re-run read never blocks (as inside EXEC).
+            client.in_exec = matches!(kind, Kind::Stream { .. });
             run_locked(
                 server,
                 worker,
@@ -270,13 +321,27 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
                 entry,
                 &mut locked,
             );
-            // An error (BRPOPLPUSH into a key of the wrong type) unblocks with that error.
+            if matches!(kind, Kind::Stream { .. }) {
+                // Redis counts a blocked command once: its first attempt already counted
+                // when it blocked, and this re-run is the same command.
+                crate::server::bump(&worker.commands[entry.idx].calls, u64::MAX);
+                crate::server::bump(&worker.total_commands, u64::MAX);
+            }
+            // An error (BRPOPLPUSH into a key of the wrong type, XREADGROUP whose group is
+            // gone) unblocks with that error.
             let mut reply = if out.buf.first() == Some(&b'-') {
                 out.buf.clone()
             } else {
-                match shape(w.kind, w.proto, &key, &out.buf) {
+                match shape(kind, w.proto, &key, &out.buf) {
                     Some(r) => r,
-                    None => break, // nothing to pop: the waiter keeps waiting
+                    None => {
+                        // Nothing for this waiter: it keeps waiting.
+                        if !matches!(kind, Kind::Stream { .. }) {
+                            pops_exhausted = true;
+                        }
+                        ready.append(&mut client.ready_keys);
+                        continue;
+                    }
                 }
             };
             // Pushes for the waiter its command caused (invalidations, BCAST ones batched
@@ -297,9 +362,11 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
     }
 }
 
-/// The type a waiter's non-blocking command pops from.
-fn expected_type(cmd: &[u8]) -> &'static str {
-    if cmd.first().is_some_and(|c| c.eq_ignore_ascii_case(&b'z')) {
+/// The type a waiter's non-blocking command reads from.
+fn expected_type(kind: Kind, cmd: &[u8]) -> &'static str {
+    if matches!(kind, Kind::Stream { .. }) {
+        "stream"
+    } else if cmd.first().is_some_and(|c| c.eq_ignore_ascii_case(&b'z')) {
         "zset"
     } else {
         "list"
@@ -329,7 +396,7 @@ pub fn shape(kind: Kind, proto: Protocol, key: &[u8], raw: &[u8]) -> Option<Vec<
     };
     let keyf = Frame::Bulk(key.to_vec().into());
     Some(match kind {
-        Kind::Rewrite => raw.to_vec(),
+        Kind::Rewrite | Kind::Stream { .. } => raw.to_vec(),
         Kind::PopOne { .. } => encode(Frame::Array(vec![keyf, frame])),
         Kind::ZPopOne { .. } => {
             let mut items = vec![keyf];

@@ -360,6 +360,8 @@ pub struct Live {
     pub hash_limits: [AtomicU64; 2],
     /// `zset-max-listpack-entries`, `zset-max-listpack-value`.
     pub zset_limits: [AtomicU64; 2],
+    /// `stream-node-max-bytes`, `stream-node-max-entries` (read by every XADD).
+    pub stream_limits: [AtomicU64; 2],
     /// `hll-sparse-max-bytes`, read by every PFADD and PFMERGE.
     pub hll_sparse_max_bytes: AtomicU64,
 }
@@ -716,7 +718,7 @@ impl Config {
         self.live
             .hll_sparse_max_bytes
             .store(num("hll-sparse-max-bytes"), Ordering::Relaxed);
-        let groups: [(&[AtomicU64], &[&str]); 3] = [
+        let groups: [(&[AtomicU64], &[&str]); 4] = [
             (
                 &self.live.set_limits,
                 &[
@@ -732,6 +734,10 @@ impl Config {
             (
                 &self.live.zset_limits,
                 &["zset-max-listpack-entries", "zset-max-listpack-value"],
+            ),
+            (
+                &self.live.stream_limits,
+                &["stream-node-max-bytes", "stream-node-max-entries"],
             ),
         ];
         for (cells, names) in groups {

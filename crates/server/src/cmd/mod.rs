@@ -31,6 +31,7 @@ pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
@@ -67,6 +68,7 @@ fn register_all(r: &mut Registry) {
     pubsub::register(r);
     persist::register(r);
     ratelimit::register(r);
+    stream::register(r);
 }
 
 /// ASCII case-insensitive comparison of an argument with an option name.
