@@ -573,3 +573,58 @@ fn zset_events_as_redis() {
         ])
     );
 }
+
+/// `n` (new-key events) survives being stored next to `A`: CONFIG GET shows it and the
+/// events come (Redis's own text drops it, and so did ours).
+#[test]
+fn new_flag_is_kept_with_all_classes() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "KEAn");
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
+        Frame::Array(vec![bulk("notify-keyspace-events"), bulk("AnKE")])
+    );
+    let mut got = events(&mut s, &mut c, &[&["SET", "fresh", "v"]]);
+    got.retain(|e| !e.contains("marker"));
+    assert_eq!(
+        got,
+        [
+            "__keyspace@0__:fresh new",
+            "__keyevent@0__:new fresh",
+            "__keyspace@0__:fresh set",
+            "__keyevent@0__:set fresh",
+        ]
+    );
+}
+
+/// `keymiss` (class m) is raised by reads that find no key, on both channels, and not by
+/// writes nor by reads that find one.
+#[test]
+fn keymiss_events_come_from_reads_that_miss() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "KEgm");
+    let mut got = events(
+        &mut s,
+        &mut c,
+        &[
+            &["GET", "nokey"],
+            &["SET", "k", "v"],
+            &["GET", "k"],
+            &["LRANGE", "nolist", "0", "-1"],
+            &["DEL", "nokey2"],
+            &["MGET", "k", "nokey3"],
+        ],
+    );
+    got.retain(|e| !e.contains("marker"));
+    assert_eq!(
+        got,
+        [
+            "__keyspace@0__:nokey keymiss",
+            "__keyevent@0__:keymiss nokey",
+            "__keyspace@0__:nolist keymiss",
+            "__keyevent@0__:keymiss nolist",
+            "__keyspace@0__:nokey3 keymiss",
+            "__keyevent@0__:keymiss nokey3",
+        ]
+    );
+}
