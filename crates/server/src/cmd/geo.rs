@@ -216,7 +216,7 @@ fn geoadd(ctx: &mut Ctx) -> Result<()> {
                 zadd.push(digits.format(bits).as_bytes().to_vec());
                 zadd.push(member.to_vec());
             }
-            ctx.fx.propagate_as(zadd);
+            ctx.fx.propagate_as(|| zadd);
         }
     }
     Ok(())

@@ -414,10 +414,12 @@ fn hincrbyfloat(ctx: &mut Ctx) -> Result<()> {
     }
     ctx.wrote(HASH, "hincrbyfloat", key);
     if ctx.fx.propagating() {
-        ctx.fx.propagate_as(if keeps_ttl {
-            argv![b"HSETEX", key, b"KEEPTTL", b"FIELDS", b"1", field, &new]
-        } else {
-            argv![b"HSET", key, field, &new]
+        ctx.fx.propagate_as(|| {
+            if keeps_ttl {
+                argv![b"HSETEX", key, b"KEEPTTL", b"FIELDS", b"1", field, &new]
+            } else {
+                argv![b"HSET", key, field, &new]
+            }
         });
     }
     Ok(())
@@ -677,7 +679,7 @@ fn hexpire_generic(ctx: &mut Ctx, relative: bool, seconds: bool) -> Result<()> {
             }
             HFE_DELETED => {
                 deleted += 1;
-                ctx.fx.also(dbi, argv![b"HDEL", key, f]);
+                ctx.fx.also(dbi, || argv![b"HDEL", key, f]);
             }
             _ => {}
         }
@@ -706,7 +708,7 @@ fn hexpire_generic(ctx: &mut Ctx, relative: bool, seconds: bool) -> Result<()> {
         v.push(b"FIELDS".to_vec());
         v.push(itoa::Buffer::new().format(updated).as_bytes().to_vec());
         v.extend(set_fields.iter().map(|f| f.to_vec()));
-        ctx.fx.propagate_as(v);
+        ctx.fx.propagate_as(|| v);
     }
     Ok(())
 }
@@ -865,7 +867,7 @@ fn hgetex(ctx: &mut Ctx) -> Result<()> {
                 HFE_SET => updated += 1,
                 HFE_DELETED => {
                     deleted += 1;
-                    ctx.fx.also(dbi, argv![b"HDEL", key, f]);
+                    ctx.fx.also(dbi, || argv![b"HDEL", key, f]);
                 }
                 _ => {}
             },
@@ -894,7 +896,7 @@ fn hgetex(ctx: &mut Ctx) -> Result<()> {
         };
         if ctx.fx.propagating() {
             v.extend(fields.iter().map(|a| a.to_vec()));
-            ctx.fx.propagate_as(v);
+            ctx.fx.propagate_as(|| v);
         }
     } else {
         // Deleted by a past time: their HDELs are all that propagates.
@@ -1012,7 +1014,7 @@ fn hsetex(ctx: &mut Ctx) -> Result<()> {
                 HFE_SET => updated += 1,
                 HFE_DELETED => {
                     deleted += 1;
-                    ctx.fx.also(dbi, argv![b"HDEL", key, f]);
+                    ctx.fx.also(dbi, || argv![b"HDEL", key, f]);
                 }
                 _ => {}
             }
@@ -1042,7 +1044,7 @@ fn hsetex(ctx: &mut Ctx) -> Result<()> {
             let mut v: Vec<Vec<u8>> = ctx.args.iter().map(|a| a.to_vec()).collect();
             v[at] = b"PXAT".to_vec();
             v[at + 1] = itoa::Buffer::new().format(when).as_bytes().to_vec();
-            ctx.fx.propagate_as(v);
+            ctx.fx.propagate_as(|| v);
         }
     }
     Ok(())
@@ -1090,7 +1092,7 @@ fn hgetdel(ctx: &mut Ctx) -> Result<()> {
         if ctx.fx.propagating() {
             let mut v = argv![b"HDEL", key];
             v.extend(ctx.args[first..].iter().map(|f| f.to_vec()));
-            ctx.fx.propagate_as(v);
+            ctx.fx.propagate_as(|| v);
         }
     }
     if removed {

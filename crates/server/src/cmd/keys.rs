@@ -943,7 +943,7 @@ fn expire_generic<'a>(
         ctx.wrote(GENERIC, "del", key);
         if ctx.fx.propagating() {
             let del: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
-            ctx.fx.propagate_as(argv![del, key]);
+            ctx.fx.propagate_as(|| argv![del, key]);
         }
     } else {
         db.set_expire(slot, Some(when));
@@ -951,7 +951,7 @@ fn expire_generic<'a>(
         if cmd != "pexpireat" && ctx.fx.propagating() {
             let mut v = argv![b"PEXPIREAT", key, itoa::Buffer::new().format(when)];
             v.extend(ctx.args[3..].iter().map(|a| a.to_vec()));
-            ctx.fx.propagate_as(v);
+            ctx.fx.propagate_as(|| v);
         }
     }
     ctx.out.integer(1);

@@ -290,7 +290,7 @@ pub fn pop_first_reply<'a>(
                 End::Left => b"LPOP",
                 End::Right => b"RPOP",
             };
-            ctx.fx.propagate_as(match style {
+            ctx.fx.propagate_as(|| match style {
                 PopReply::KeyElement => argv![cmd, key],
                 PopReply::KeyElements(_) => {
                     argv![cmd, key, itoa::Buffer::new().format(n)]

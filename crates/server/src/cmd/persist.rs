@@ -209,7 +209,7 @@ fn restore<'a>(ctx: &mut Ctx<'a, '_>) -> Result<()> {
             if ctx.fx.propagating() {
                 let lazy = ctx.server.config.get_bool("lazyfree-lazy-server-del");
                 let del: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
-                ctx.fx.propagate_as(argv![del, key]);
+                ctx.fx.propagate_as(|| argv![del, key]);
             }
         }
         ctx.out.ok();
@@ -230,7 +230,7 @@ fn restore<'a>(ctx: &mut Ctx<'a, '_>) -> Result<()> {
         let mut v: Vec<Vec<u8>> = ctx.args.iter().map(|a| a.to_vec()).collect();
         v[2] = itoa::Buffer::new().format(ttl).as_bytes().to_vec();
         v.push(b"ABSTTL".to_vec());
-        ctx.fx.propagate_as(v);
+        ctx.fx.propagate_as(|| v);
     }
     ctx.out.ok();
     Ok(())

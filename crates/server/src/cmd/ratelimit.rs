@@ -89,13 +89,9 @@ fn cl_throttle<'a>(ctx: &mut Ctx<'a, '_>) -> Result<()> {
         if ctx.fx.propagating() {
             let mut t = itoa::Buffer::new();
             let mut d = itoa::Buffer::new();
-            ctx.fx.propagate_as(argv![
-                b"SET",
-                key,
-                t.format(new_tat),
-                b"PXAT",
-                d.format(deadline)
-            ]);
+            ctx.fx.propagate_as(|| {
+                argv![b"SET", key, t.format(new_tat), b"PXAT", d.format(deadline)]
+            });
         }
     }
     ctx.out.array(5);

@@ -324,7 +324,7 @@ fn spop(ctx: &mut Ctx) -> Result<()> {
             let emptied = remove_if_empty(db, slot, set_is_empty);
             ctx.event(SET, "spop", key);
             if ctx.fx.propagating() {
-                ctx.fx.propagate_as(argv![b"SREM", key, m]);
+                ctx.fx.propagate_as(|| argv![b"SREM", key, m]);
             }
             if emptied {
                 ctx.event(GENERIC, "del", key);
@@ -347,7 +347,7 @@ fn spop(ctx: &mut Ctx) -> Result<()> {
             if ctx.fx.propagating() {
                 let lazy = ctx.server.config.get("lazyfree-lazy-server-del") == "yes";
                 let del: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
-                ctx.fx.propagate_as(argv![del, key]);
+                ctx.fx.propagate_as(|| argv![del, key]);
             }
             ctx.modified(key);
         }
@@ -368,7 +368,7 @@ fn spop(ctx: &mut Ctx) -> Result<()> {
                     argv.push(b"SREM".to_vec());
                     argv.push(key.to_vec());
                     argv.extend(batch.iter().map(|m| m.to_vec()));
-                    ctx.fx.also(dbi, argv);
+                    ctx.fx.also(dbi, || argv);
                 }
             }
             ctx.fx.propagate_nothing();

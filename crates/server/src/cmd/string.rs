@@ -219,13 +219,8 @@ fn set_generic<'a>(
         ctx.event(GENERIC, "expire", key);
         // Relative deadlines propagate as the absolute one they gave.
         if !opts.pxat && ctx.fx.propagating() {
-            ctx.fx.propagate_as(argv![
-                b"SET",
-                key,
-                value,
-                b"PXAT",
-                itoa::Buffer::new().format(t)
-            ]);
+            ctx.fx
+                .propagate_as(|| argv![b"SET", key, value, b"PXAT", itoa::Buffer::new().format(t)]);
         }
     } else if opts.get && ctx.fx.propagating() && ctx.arg(0).eq_ignore_ascii_case(b"set") {
         // SET ... GET propagates without GET (GETSET: as SET key value).
@@ -236,9 +231,9 @@ fn set_generic<'a>(
             .filter(|(i, a)| *i < 3 || !is(a, "get"))
             .map(|(_, a)| a.to_vec())
             .collect();
-        ctx.fx.propagate_as(argv);
+        ctx.fx.propagate_as(|| argv);
     } else if opts.get && ctx.fx.propagating() {
-        ctx.fx.propagate_as(argv![b"SET", key, value]);
+        ctx.fx.propagate_as(|| argv![b"SET", key, value]);
     }
     if opts.get {
         match old {
@@ -313,7 +308,7 @@ fn getdel(ctx: &mut Ctx) -> Result<()> {
             str_value(db.entry(slot))?.reply(ctx.out);
             db.remove_slot(slot);
             ctx.wrote(GENERIC, "del", key);
-            ctx.fx.propagate_as(argv![b"DEL", key]);
+            ctx.fx.propagate_as(|| argv![b"DEL", key]);
         }
         None => ctx.out.null(),
     }
@@ -335,18 +330,18 @@ fn getex(ctx: &mut Ctx) -> Result<()> {
         ExpireOpt::At(t) if t <= now => {
             db.remove_slot(slot);
             ctx.wrote(GENERIC, "del", key);
-            ctx.fx.propagate_as(argv![b"DEL", key]);
+            ctx.fx.propagate_as(|| argv![b"DEL", key]);
         }
         ExpireOpt::At(t) => {
             db.set_expire(slot, Some(t));
             ctx.wrote(GENERIC, "expire", key);
             ctx.fx
-                .propagate_as(argv![b"PEXPIREAT", key, itoa::Buffer::new().format(t)]);
+                .propagate_as(|| argv![b"PEXPIREAT", key, itoa::Buffer::new().format(t)]);
         }
         ExpireOpt::Persist if db.entry(slot).expire().is_some() => {
             db.set_expire(slot, None);
             ctx.wrote(GENERIC, "persist", key);
-            ctx.fx.propagate_as(argv![b"PERSIST", key]);
+            ctx.fx.propagate_as(|| argv![b"PERSIST", key]);
         }
         _ => {}
     }
@@ -661,7 +656,8 @@ fn incrbyfloat(ctx: &mut Ctx) -> Result<()> {
     ctx.out.bulk(&text);
     ctx.wrote(STRING, "incrbyfloat", key);
     // Replayed as the value it produced: float formatting must not differ on replay.
-    ctx.fx.propagate_as(argv![b"SET", key, &text, b"KEEPTTL"]);
+    ctx.fx
+        .propagate_as(|| argv![b"SET", key, &text, b"KEEPTTL"]);
     Ok(())
 }
 

@@ -927,7 +927,7 @@ fn zmpop(ctx: &mut Ctx) -> Result<()> {
             if ctx.fx.propagating() {
                 let cmd: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
                 ctx.fx
-                    .propagate_as(argv![cmd, key, itoa::Buffer::new().format(items.len())]);
+                    .propagate_as(|| argv![cmd, key, itoa::Buffer::new().format(items.len())]);
             }
             return Ok(());
         }

@@ -76,7 +76,7 @@ pub struct Effects<'a> {
     notify: u32,
     /// Redis's `dirty`: how many changes the command made.
     pub dirty: u64,
-    items: SmallVec<[Fx<'a>; 4]>,
+    items: SmallVec<[Fx<'a>; 2]>,
     /// Commands propagated before the command's own (Redis's alsoPropagate): (db, argv).
     pub(super) also: Vec<(usize, Argv)>,
     pub(super) own: Own,
@@ -153,10 +153,12 @@ impl<'a> Effects<'a> {
         self.want & WANT_PROPAGATE != 0
     }
 
-    /// Propagate `argv` instead of the command as given (if it changed something).
-    pub fn propagate_as(&mut self, argv: Argv) {
+    /// Propagate what `argv` builds instead of the command as given (if it changed
+    /// something). `argv` runs only while anything consumes propagation.
+    #[inline]
+    pub fn propagate_as(&mut self, argv: impl FnOnce() -> Argv) {
         if self.propagating() {
-            self.own = Own::Rewritten(argv);
+            self.own = Own::Rewritten(argv());
         }
     }
 
@@ -171,10 +173,12 @@ impl<'a> Effects<'a> {
         self.own = Own::Nothing;
     }
 
-    /// Propagate `argv`, run in `db`, before the command's own propagation.
-    pub fn also(&mut self, db: usize, argv: Argv) {
+    /// Propagate what `argv` builds, run in `db`, before the command's own propagation.
+    /// `argv` runs only while anything consumes propagation.
+    #[inline]
+    pub fn also(&mut self, db: usize, argv: impl FnOnce() -> Argv) {
         if self.propagating() {
-            self.also.push((db, argv));
+            self.also.push((db, argv()));
         }
     }
 
@@ -223,7 +227,7 @@ mod tests {
         fx.modified(0, b"k");
         fx.event(crate::notify::STRING, "set", 0, b"k");
         fx.changed(2);
-        fx.propagate_as(vec![b"SET".to_vec()]);
+        fx.propagate_as(|| vec![b"SET".to_vec()]);
         assert!(fx.items().is_empty());
         assert_eq!(fx.dirty, 2);
         assert_eq!(fx.own, Own::AsGiven);

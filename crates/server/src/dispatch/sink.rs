@@ -16,7 +16,7 @@
 //! script's calls): its propagated commands go to the stream together when it ends, wrapped
 //! in MULTI/EXEC when there are several (Redis's propagatePendingCommands).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::Ordering;
 
 use cinnabar_engine::db::Expired;
@@ -28,55 +28,53 @@ use crate::notify;
 use crate::propagate::Op;
 use crate::server::{bump, Server, WorkerStats};
 
-/// The commands an execution unit propagates, collected until it ends.
-#[derive(Default)]
-struct Unit {
-    depth: u32,
-    ops: Vec<Op>,
-}
-
 thread_local! {
-    /// The execution unit running on this thread (commands nest only on their own thread).
-    static UNIT: RefCell<Unit> = RefCell::new(Unit::default());
+    /// Nesting of the execution unit running on this thread (commands nest only on their
+    /// own thread): 0 outside any command.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// The commands the running unit propagates, collected until it ends; `PENDING` says
+    /// whether there are any, so a unit that propagates nothing costs two cell updates.
+    static OPS: RefCell<Vec<Op>> = const { RefCell::new(Vec::new()) };
+    static PENDING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// A command starts: it is the unit, or nested in one.
 #[inline]
 pub fn enter_unit() {
-    UNIT.with(|u| u.borrow_mut().depth += 1);
+    DEPTH.with(|d| d.set(d.get() + 1));
 }
 
 /// A command ends: if it was the unit, what the unit propagated goes to the stream (AOF,
 /// replicas), and `client`'s replies wait for it as `appendfsync` says.
 #[inline]
 pub fn leave_unit(server: &Server, client: &mut Client) {
-    let ops = UNIT.with(|u| {
-        let mut u = u.borrow_mut();
-        u.depth -= 1;
-        if u.depth == 0 && !u.ops.is_empty() {
-            Some(std::mem::take(&mut u.ops))
-        } else {
-            None
-        }
+    let depth = DEPTH.with(|d| {
+        let n = d.get() - 1;
+        d.set(n);
+        n
     });
-    if let Some(ops) = ops {
-        let seq = crate::propagate::feed(server, &ops, ops.len() > 1);
-        client.aof_seq = client.aof_seq.max(seq);
-        UNIT.with(|u| {
-            let mut u = u.borrow_mut();
-            if u.ops.is_empty() && ops.capacity() <= 64 {
-                // Keep the buffer for the next unit (no allocation per write).
-                let mut ops = ops;
-                ops.clear();
-                u.ops = ops;
-            }
-        });
+    if depth == 0 && PENDING.with(|p| p.replace(false)) {
+        flush_unit(server, client);
+    }
+}
+
+#[cold]
+fn flush_unit(server: &Server, client: &mut Client) {
+    let ops = OPS.with(|o| std::mem::take(&mut *o.borrow_mut()));
+    let seq = crate::propagate::feed(server, &ops, ops.len() > 1);
+    client.aof_seq = client.aof_seq.max(seq);
+    if ops.capacity() <= 64 {
+        // Keep the buffer for the next unit (no allocation per write).
+        let mut ops = ops;
+        ops.clear();
+        OPS.with(|o| *o.borrow_mut() = ops);
     }
 }
 
 /// Adds a propagated command to the running unit.
 fn push_op(db: usize, argv: Argv) {
-    UNIT.with(|u| u.borrow_mut().ops.push((db, argv)));
+    OPS.with(|o| o.borrow_mut().push((db, argv)));
+    PENDING.with(|p| p.set(true));
 }
 
 /// Delivers one command's effects (see the module docs). `args` is the command as given,
@@ -299,7 +297,7 @@ pub fn evicted(server: &Server, me: Option<&mut Client>, db: &mut cinnabar_engin
 /// Inside a command, a deletion joins its unit; otherwise (cron, eviction) it goes to the
 /// stream at once, as a unit of its own.
 fn own_or_unit(server: &Server, in_command: bool, db: usize, argv: Argv) {
-    if in_command && UNIT.with(|u| u.borrow().depth > 0) {
+    if in_command && DEPTH.with(|d| d.get() > 0) {
         push_op(db, argv);
     } else {
         crate::propagate::feed(server, &[(db, argv)], false);

@@ -182,7 +182,7 @@ pub fn xadd(ctx: &mut Ctx) -> Result<()> {
         if id_generated {
             argv[p.id_pos] = text.as_bytes().to_vec();
         }
-        ctx.fx.propagate_as(argv);
+        ctx.fx.propagate_as(|| argv);
     }
     Ok(())
 }
@@ -206,7 +206,7 @@ pub fn xtrim(ctx: &mut Ctx) -> Result<()> {
             let mut argv: Vec<Vec<u8>> = ctx.args.iter().map(|a| a.to_vec()).collect();
             argv[p.trim_arg - 1] = b"=".to_vec();
             argv[p.trim_arg] = exact_trim_arg(s, &t);
-            ctx.fx.propagate_as(argv);
+            ctx.fx.propagate_as(|| argv);
         }
         ctx.fx.modified(dbi, key);
         ctx.fx.dirty += deleted;

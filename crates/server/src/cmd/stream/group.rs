@@ -363,8 +363,7 @@ fn propagate_claim(
     let dbi = ctx.client.db;
     let mut t = itoa::Buffer::new();
     let mut c = itoa::Buffer::new();
-    ctx.fx.also(
-        dbi,
+    ctx.fx.also(dbi, || {
         argv![
             b"XCLAIM",
             key,
@@ -380,15 +379,14 @@ fn propagate_claim(
             b"JUSTID",
             b"LASTID",
             IdText::new(last_id)
-        ],
-    );
+        ]
+    });
 }
 
 /// XGROUP SETID with the group's read counter (streamPropagateGroupID).
 fn propagate_group_id(ctx: &mut Ctx, key: &[u8], group: &[u8], last: StreamId, read: i64) {
     let dbi = ctx.client.db;
-    ctx.fx.also(
-        dbi,
+    ctx.fx.also(dbi, || {
         argv![
             b"XGROUP",
             b"SETID",
@@ -397,8 +395,8 @@ fn propagate_group_id(ctx: &mut Ctx, key: &[u8], group: &[u8], last: StreamId, r
             IdText::new(last),
             b"ENTRIESREAD",
             itoa::Buffer::new().format(read)
-        ],
-    );
+        ]
+    });
 }
 
 /// The state of pending entry `id` in `group`, if any.

@@ -440,8 +440,7 @@ fn serve_group<'a>(
             if r.noack {
                 let g = s.group(group).expect("group just read");
                 let read = g.entries_read().unwrap_or(-1);
-                ctx.fx.also(
-                    dbi,
+                ctx.fx.also(dbi, || {
                     argv![
                         b"XGROUP",
                         b"SETID",
@@ -450,8 +449,8 @@ fn serve_group<'a>(
                         IdText::new(g.last_id()),
                         b"ENTRIESREAD",
                         itoa::Buffer::new().format(read)
-                    ],
-                );
+                    ]
+                });
             } else {
                 let time = itoa::Buffer::new().format(now).to_string();
                 let claims: Vec<_> = s
@@ -477,7 +476,7 @@ fn serve_group<'a>(
                     })
                     .collect();
                 for c in claims {
-                    ctx.fx.also(dbi, c);
+                    ctx.fx.also(dbi, || c);
                 }
             }
         }
@@ -498,9 +497,8 @@ fn consumer_created<'a>(
     ctx.fx.dirty += 1;
     ctx.fx.event(STREAM, "xgroup-createconsumer", dbi, key);
     if noack {
-        ctx.fx.also(
-            dbi,
-            argv![b"XGROUP", b"CREATECONSUMER", key, group, consumer],
-        );
+        ctx.fx.also(dbi, || {
+            argv![b"XGROUP", b"CREATECONSUMER", key, group, consumer]
+        });
     }
 }
