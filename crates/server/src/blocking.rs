@@ -108,12 +108,6 @@ pub struct BlockedOn {
 }
 
 impl Blocking {
-    /// True when some client waits on (db, key).
-    pub fn has_waiters(&self, db: usize, key: &[u8]) -> bool {
-        self.count.load(Ordering::Relaxed) > 0
-            && self.inner.lock().queues.contains_key(&(db, key.to_vec()))
-    }
-
     /// Registers `client` as waiting on `keys`. Call while holding the keys' shard locks.
     pub fn block(
         &self,
@@ -184,11 +178,6 @@ impl Blocking {
             }
             None => false,
         }
-    }
-
-    /// Whether `id` is blocked (CLIENT LIST flags, INFO).
-    pub fn is_blocked(&self, id: u64) -> bool {
-        self.inner.lock().waiters.contains_key(&id)
     }
 
     /// Keys with at least one waiter that is also woken by the key's deletion (XREADGROUP):

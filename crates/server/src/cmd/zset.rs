@@ -831,14 +831,6 @@ pub fn reply_popped(out: &mut ReplyBuf, items: &[(Vec<u8>, f64)], nested: bool) 
     }
 }
 
-/// The reply of BZPOPMIN/BZPOPMAX: a flat `[key, member, score]` in both protocols.
-pub fn reply_bzpop(out: &mut ReplyBuf, key: &[u8], item: &(Vec<u8>, f64)) {
-    out.array(3);
-    out.bulk(key);
-    out.bulk(&item.0);
-    reply_score(out, item.1);
-}
-
 /// The reply of ZMPOP/BZMPOP: `[key, [[member, score], ...]]` in both protocols.
 pub fn reply_zmpop(out: &mut ReplyBuf, key: &[u8], items: &[(Vec<u8>, f64)]) {
     out.array(2);
