@@ -173,6 +173,7 @@ pub fn words(f: Frame) -> Vec<String> {
 /// when dropped.
 pub struct RealRedis {
     child: std::process::Child,
+    dir: std::path::PathBuf,
     pub port: u16,
     /// (major, minor) of the binary.
     pub version: (u32, u32),
@@ -207,35 +208,64 @@ impl RealRedis {
                  CINNABAR_NO_REDIS=1 to skip comparison tests"
             );
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"])
-            .args(extra)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let real = RealRedis {
-            child,
-            port,
-            version,
-        };
+        // A directory of its own, so no dump.rdb another server left is loaded; and a
+        // port checked to be served by this child (another process may take the free port
+        // picked here before redis-server binds it: then it exits and we try another).
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        for _attempt in 0..5 {
+            let dir = std::env::temp_dir().join(format!(
+                "cinnabar-real-redis-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("temp dir for redis-server");
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = std::process::Command::new(&bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(&dir)
+                .args(extra)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let mut real = RealRedis {
+                child,
+                dir,
+                port,
+                version,
+            };
+            if real.wait_ready() {
+                return Some(real);
+            }
+        }
+        panic!("redis-server did not start on a free port in 5 attempts");
+    }
+
+    /// Waits (10 s at most) until this child answers on its port; false if it exited
+    /// (its port was taken) or another process answers there.
+    fn wait_ready(&mut self) -> bool {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(s) = TcpStream::connect(real.addr()) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(s) = TcpStream::connect(self.addr()) {
                 drop(s);
-                if real.conn().cmd(&["PING"]) == Frame::Simple("PONG".into()) {
-                    return Some(real);
-                }
+                let info = text(&self.conn().cmd(&["INFO", "server"]));
+                let pid = format!("process_id:{}", self.child.id());
+                return info.lines().any(|l| l.trim() == pid);
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "redis-server did not answer PING within 10 s on port {port}"
+                "redis-server did not answer within 10 s on port {}",
+                self.port
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -254,6 +284,7 @@ impl Drop for RealRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -291,6 +291,10 @@ proptest::proptest! {
 
     /// The cells cover the shape: scanning them finds every member a brute-force pass over
     /// the whole set accepts (each once or more; more when Redis scans a cell twice).
+    /// Only for shapes whose bounding box stays off the poles: when it crosses one, Redis's
+    /// box is degenerate (west edge east of the east edge) and its cells miss members inside
+    /// the radius; Redis 7.0 and Cinnabar were checked to miss the same one (a point 328 km
+    /// west of (0, 79.4151) in a 1202.86 km radius).
     #[test]
     fn cells_cover_the_shape(
         clon in -179.0..179.0f64,
@@ -307,6 +311,7 @@ proptest::proptest! {
         };
         // Points scattered over about 1.5 times the shape's extent.
         let [min_lon, min_lat, max_lon, max_lat] = shape.bounding_box();
+        proptest::prop_assume!(min_lon < max_lon && min_lat > LAT_MIN && max_lat < LAT_MAX);
         let mut set: Set = offsets
             .iter()
             .enumerate()
