@@ -180,13 +180,6 @@ impl HelpTable {
         self.entries.is_empty()
     }
 
-    /// Whether `word` names a command (case-insensitive).
-    pub fn is_command(&self, word: &str) -> bool {
-        self.entries
-            .iter()
-            .any(|e| !e.is_group && e.words[0].eq_ignore_ascii_case(word))
-    }
-
     /// The number of leading words of `argv` that name a known command or subcommand
     /// (0, 1 or 2).
     pub fn command_words(&self, argv: &[String]) -> usize {

@@ -6,8 +6,10 @@
 //! instead. We keep the keys the usable specs give (Redis's
 //! `GET_KEYSPEC_RETURN_PARTIAL` mode) and add the two per-command
 //! procedures whose specs genuinely cannot find a key that is written to:
-//! `SORT ... STORE dst` and `MIGRATE ... KEYS k1 k2`. For every other
-//! command Redis's procedures find exactly what the specs find.
+//! `SORT ... STORE dst` and `MIGRATE ... KEYS k1 k2`, and the destination of
+//! `GEORADIUS[BYMEMBER] ... STORE a STORE b` (the command writes the last
+//! one, the specs find the first). For every other command Redis's
+//! procedures find exactly what the specs find.
 //!
 //! Two further differences concern malformed input, where Redis would fall
 //! back to a procedure that returns no keys and let the command itself
@@ -172,8 +174,46 @@ fn find_keys<A: AsRef<[u8]>>(
 
     if def.name == "sort" {
         sort_store_key(argv, emit);
+    } else if def.name == "georadius" || def.name == "georadiusbymember" {
+        georadius_store_key(def, argv, emit);
     }
     Ok(())
+}
+
+/// GEORADIUS and GEORADIUSBYMEMBER store into the key after the *last* STORE
+/// or STOREDIST option (georadiusGeneric; Redis's `georadiusGetKeys` scans
+/// the same way), while the keyword specs find the first STORE and the first
+/// STOREDIST. When the option is repeated, that destination is added, so that
+/// it is locked and checked by ACLs like the others (Redis's COMMAND GETKEYS
+/// lists only what the specs find there).
+fn georadius_store_key<A: AsRef<[u8]>>(
+    def: &CommandDef,
+    argv: &[A],
+    mut emit: impl FnMut(usize, u64),
+) {
+    let mut last = None;
+    let mut i = 5;
+    while i < argv.len() {
+        let a = argv[i].as_ref();
+        if (a.eq_ignore_ascii_case(b"store") || a.eq_ignore_ascii_case(b"storedist"))
+            && i + 1 < argv.len()
+        {
+            last = Some(i + 1);
+            i += 1;
+        }
+        i += 1;
+    }
+    let Some(pos) = last else { return };
+    let found_by_specs = def.key_specs.iter().any(|spec| match spec.begin_search {
+        BeginSearch::Keyword {
+            keyword,
+            start_from,
+        } => find_keyword(argv, keyword, start_from) == Some(pos as i64 - 1),
+        _ => false,
+    });
+    if !found_by_specs {
+        emit(pos, keyspec_flags::OW | keyspec_flags::UPDATE);
+    }
 }
 
 /// Redis's keyword search for `BeginSearch::Keyword`: forwards from

@@ -452,15 +452,6 @@ impl CommandDef {
         self.name
     }
 
-    /// The name as typed after the container: `get` for `config|get`, and
-    /// the full name for top-level commands.
-    pub fn sub_name(&self) -> &'static str {
-        match self.container {
-            Some(parent) => &self.name[parent.len() + 1..],
-            None => self.name,
-        }
-    }
-
     /// Whether `argc` arguments (including the command name, and the
     /// subcommand name for subcommands) satisfy the arity.
     pub fn arity_ok(&self, argc: usize) -> bool {
@@ -479,68 +470,6 @@ impl CommandDef {
 
     pub fn in_acl_category(&self, category: u64) -> bool {
         self.acl & category != 0
-    }
-
-    pub fn is_write(&self) -> bool {
-        self.has_flag(flags::WRITE)
-    }
-
-    pub fn is_readonly(&self) -> bool {
-        self.has_flag(flags::READONLY)
-    }
-
-    pub fn is_denyoom(&self) -> bool {
-        self.has_flag(flags::DENYOOM)
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.has_flag(flags::ADMIN)
-    }
-
-    pub fn is_pubsub(&self) -> bool {
-        self.has_flag(flags::PUBSUB)
-    }
-
-    pub fn is_noscript(&self) -> bool {
-        self.has_flag(flags::NOSCRIPT)
-    }
-
-    pub fn is_blocking(&self) -> bool {
-        self.has_flag(flags::BLOCKING)
-    }
-
-    pub fn is_fast(&self) -> bool {
-        self.has_flag(flags::FAST)
-    }
-
-    /// Allowed while the dataset is loading.
-    pub fn is_loading_ok(&self) -> bool {
-        self.has_flag(flags::LOADING)
-    }
-
-    /// Allowed on a replica with stale data.
-    pub fn is_stale_ok(&self) -> bool {
-        self.has_flag(flags::STALE)
-    }
-
-    pub fn is_no_auth(&self) -> bool {
-        self.has_flag(flags::NO_AUTH)
-    }
-
-    pub fn is_no_multi(&self) -> bool {
-        self.has_flag(flags::NO_MULTI)
-    }
-
-    pub fn is_may_replicate(&self) -> bool {
-        self.has_flag(flags::MAY_REPLICATE)
-    }
-
-    pub fn is_allow_busy(&self) -> bool {
-        self.has_flag(flags::ALLOW_BUSY)
-    }
-
-    pub fn is_movable_keys(&self) -> bool {
-        self.has_flag(flags::MOVABLE_KEYS)
     }
 
     pub fn is_deprecated(&self) -> bool {

@@ -30,8 +30,11 @@ fn table_has_every_redis_72_command() {
         "hpexpiretime",
         "hpersist",
     ];
-    // And our own CL.THROTTLE (tools/gen-commands/extra/), whose `since` is Cinnabar's version.
-    assert_eq!(all().len(), 241 + HASH_FIELD_TTL.len() + 1);
+    // Redis 8.0's HGETEX, HSETEX and HGETDEL (tools/gen-commands/extra/), with Redis's
+    // `since`, and our own CL.THROTTLE (also there), whose `since` is Cinnabar's version.
+    const REDIS_80: [&str; 3] = ["hgetex", "hsetex", "hgetdel"];
+    let added = HASH_FIELD_TTL.len() + REDIS_80.len() + 1;
+    assert_eq!(all().len(), 241 + added);
     assert_eq!(cmd("cl.throttle").since, "0.1.0");
     assert_eq!(
         all().iter().filter(|c| c.since.starts_with("7.4")).count(),
@@ -40,9 +43,13 @@ fn table_has_every_redis_72_command() {
     for name in HASH_FIELD_TTL {
         assert_eq!(cmd(name).since, "7.4.0");
     }
+    for name in REDIS_80 {
+        assert_eq!(cmd(name).since, "8.0.0");
+        assert_eq!(cmd(name).group, Group::Hash);
+    }
     let subs: usize = all().iter().map(|c| c.subcommands.len()).sum();
     assert_eq!(subs, 129);
-    assert_eq!(iter_all().count(), 370 + HASH_FIELD_TTL.len() + 1);
+    assert_eq!(iter_all().count(), 370 + added);
     assert!(lookup(b"sentinel").is_none());
 }
 
@@ -103,12 +110,11 @@ fn lookups_are_case_insensitive() {
     let config = lookup(b"Config").unwrap();
     let get = lookup_sub(config, b"GET").unwrap();
     assert_eq!(get.full_name(), "config|get");
-    assert_eq!(get.sub_name(), "get");
     assert_eq!(get.container, Some("config"));
     assert!(lookup_sub(config, b"nope").is_none());
     let cluster = lookup(b"cluster").unwrap();
     for sub in cluster.subcommands {
-        let upper = sub.sub_name().to_ascii_uppercase();
+        let upper = sub.name["cluster|".len()..].to_ascii_uppercase();
         assert_eq!(
             lookup_sub(cluster, upper.as_bytes()).unwrap().name,
             sub.name
@@ -148,7 +154,9 @@ fn arity() {
 #[test]
 fn flags_and_acl_categories() {
     let get = cmd("get");
-    assert!(get.is_readonly() && get.is_fast() && !get.is_write());
+    assert!(
+        get.has_flag(flags::READONLY) && get.has_flag(flags::FAST) && !get.has_flag(flags::WRITE)
+    );
     assert_eq!(flags::names(get.flags), ["readonly", "fast"]);
     assert_eq!(acl::names(get.acl), ["read", "string", "fast"]);
 
@@ -165,7 +173,7 @@ fn flags_and_acl_categories() {
     );
 
     // Scripting commands stay out of @read even when readonly.
-    assert!(cmd("eval_ro").is_readonly());
+    assert!(cmd("eval_ro").has_flag(flags::READONLY));
     assert!(!cmd("eval_ro").in_acl_category(acl::READ));
 
     assert!(cmd("blpop").in_acl_category(acl::BLOCKING));
@@ -173,7 +181,7 @@ fn flags_and_acl_categories() {
     // Hidden flags are kept but not named.
     assert!(cmd("eval").has_flag(flags::MAY_REPLICATE));
     assert!(!flags::names(cmd("eval").flags).contains(&"may_replicate"));
-    assert!(cmd("eval").is_movable_keys());
+    assert!(cmd("eval").has_flag(flags::MOVABLE_KEYS));
 
     assert_eq!(acl::from_name("SortedSet"), Some(acl::SORTEDSET));
     assert_eq!(acl::from_name("nope"), None);
@@ -190,7 +198,12 @@ fn flags_and_acl_categories() {
 fn legacy_key_triple() {
     let triple = |n: &str| {
         let c = cmd(n);
-        (c.first_key, c.last_key, c.step, c.is_movable_keys())
+        (
+            c.first_key,
+            c.last_key,
+            c.step,
+            c.has_flag(flags::MOVABLE_KEYS),
+        )
     };
     assert_eq!(triple("get"), (1, 1, 1, false));
     assert_eq!(triple("mset"), (1, -1, 2, false));
@@ -347,6 +360,61 @@ fn key_positions_keyword_search() {
             &["georadius", "k", "0", "0", "1", "m", "WITHDIST"]
         ),
         Ok(vec![1])
+    );
+    // A repeated STORE: the command writes the last destination, which must be locked.
+    assert_eq!(
+        keys(
+            "georadius",
+            &[
+                "georadius",
+                "k",
+                "0",
+                "0",
+                "1",
+                "m",
+                "STORE",
+                "a",
+                "STORE",
+                "b"
+            ]
+        ),
+        Ok(vec![1, 7, 9])
+    );
+    assert_eq!(
+        keys(
+            "georadiusbymember",
+            &[
+                "georadiusbymember",
+                "k",
+                "m",
+                "1",
+                "m",
+                "STOREDIST",
+                "a",
+                "STORE",
+                "b"
+            ]
+        ),
+        Ok(vec![1, 8, 6])
+    );
+    assert_eq!(
+        keys(
+            "georadiusbymember",
+            &[
+                "georadiusbymember",
+                "k",
+                "m",
+                "1",
+                "m",
+                "STORE",
+                "b",
+                "STOREDIST",
+                "a",
+                "STORE",
+                "c"
+            ]
+        ),
+        Ok(vec![1, 6, 8, 10])
     );
 }
 

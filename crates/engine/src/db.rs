@@ -115,18 +115,52 @@ impl Table {
     }
 }
 
-/// A hash field removed at its deadline: (key, field).
-pub type ExpiredField = (Box<[u8]>, Box<[u8]>);
-
 /// Result of a lookup that may find an expired key.
 pub enum Lookup {
     Found(usize),
     Missing,
 }
 
+/// A removal the engine made on its own because a deadline passed. The server must hear of
+/// each (the `expired` / `hexpired` keyspace events, tracking invalidations, and the DEL or
+/// HDEL it propagates so that AOF replay and replicas remove the same data at the same
+/// point), but the engine does no I/O: it logs them, and the server drains the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expired {
+    /// A key whose deadline passed, removed.
+    Key { db: usize, key: Box<[u8]> },
+    /// Hash fields whose deadlines passed, removed; `emptied` when the hash went with them.
+    Fields {
+        db: usize,
+        key: Box<[u8]>,
+        fields: Vec<Box<[u8]>>,
+        emptied: bool,
+    },
+}
+
+thread_local! {
+    /// This thread's expiry log: whoever holds a shard's lock when data expires (a command's
+    /// lookup, the cron's active cycle, eviction's sampling) finds the removals here, so the
+    /// log costs one thread-local check per command and never needs a lock of its own.
+    static EXPIRED: std::cell::RefCell<Vec<Expired>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Takes what this thread's expiry log holds (in the order things expired).
+pub fn take_expired() -> Vec<Expired> {
+    EXPIRED.with(|l| std::mem::take(&mut *l.borrow_mut()))
+}
+
+/// Whether this thread's expiry log holds anything.
+#[inline]
+pub fn has_expired() -> bool {
+    EXPIRED.with(|l| !l.borrow().is_empty())
+}
+
 /// One logical database inside one shard.
 #[derive(Default)]
 pub struct Db {
+    /// The database's number (0..databases); SWAPDB swaps the contents, not the numbers.
+    pub id: usize,
     pub table: Table,
     /// Number of entries that have a deadline (for INFO keyspace and to skip active expiry).
     pub volatile: usize,
@@ -147,30 +181,41 @@ pub struct Db {
     /// WATCHed keys of this db: key -> the dirty flags of the clients watching it. Empty, and
     /// so without allocation, while nobody watches.
     pub watched: HashMap<Box<[u8]>, Vec<Arc<AtomicBool>>>,
-    /// Shared with the keyspace: while set, keys removed by expiry are also appended to
-    /// `expired_log`, so the server can publish `expired` keyspace events. The engine does no
-    /// I/O; the server drains the log after each command and after each active expiry round.
+    /// Shared with the keyspace: while set, removals by expiry are logged in this thread's
+    /// expiry log (see [`Expired`]); the server sets it while anyone needs to hear of them.
     pub log_expired: Arc<AtomicBool>,
-    pub expired_log: Vec<Box<[u8]>>,
-    /// Keys removed because their deadline passed, kept while the append-only file is on
-    /// (`Some`) so the server can log a DEL for each: AOF replay runs with the clock
-    /// stopped, and these DELs are what makes it remove the same keys at the same point.
-    pub aof_expired_log: Option<Vec<Box<[u8]>>>,
-    /// Hash fields removed because their deadline passed: (key, field), kept like
-    /// `aof_expired_log` (logged as HDEL).
-    pub expired_fields_log: Vec<ExpiredField>,
     /// How entries' access bits are kept (LRU time or LFU counter), shared by every db of
     /// the keyspace.
     pub access: Arc<Access>,
 }
 
 impl Db {
-    /// Remembers an expired key for the append-only file, if it is on.
+    /// Whether removals by expiry must be logged (see [`Expired`]).
     #[inline]
-    fn note_expired(&mut self, e: &Entry) {
-        if let Some(log) = self.aof_expired_log.as_mut() {
-            log.push(e.key().into());
+    pub fn logs_expired(&self) -> bool {
+        self.log_expired.load(Ordering::Relaxed)
+    }
+
+    /// Logs an expired key, if anyone listens.
+    #[inline]
+    fn note_expired(&self, e: &Entry) {
+        if self.logs_expired() {
+            let (db, key) = (self.id, e.key().into());
+            EXPIRED.with(|l| l.borrow_mut().push(Expired::Key { db, key }));
         }
+    }
+
+    /// Logs hash fields removed by expiry from `key` (the caller checked [`Db::logs_expired`]).
+    pub fn note_expired_fields(&self, key: &[u8], fields: Vec<Box<[u8]>>, emptied: bool) {
+        let db = self.id;
+        EXPIRED.with(|l| {
+            l.borrow_mut().push(Expired::Fields {
+                db,
+                key: key.into(),
+                fields,
+                emptied,
+            })
+        });
     }
 
     #[inline]
@@ -200,9 +245,6 @@ impl Db {
     pub fn remove_expired(&mut self, slot: usize) {
         let e = self.remove_slot(slot);
         self.note_expired(&e);
-        if self.log_expired.load(std::sync::atomic::Ordering::Relaxed) {
-            self.expired_log.push(e.key().into());
-        }
         crate::lazyfree::dispose(e);
         self.expired_keys += 1;
     }
@@ -374,6 +416,7 @@ impl Db {
             return 0;
         }
         let (mut removed, mut visited, mut seen_ttls) = (0, 0, false);
+        let log = self.logs_expired();
         while visited < max_visit {
             if self.field_expire_cursor >= self.table.len() {
                 self.field_expire_cursor = 0;
@@ -389,28 +432,16 @@ impl Db {
             if let Some(Object::Hash(h)) = self.table.at_mut(slot).obj_mut() {
                 if h.has_field_ttls() {
                     seen_ttls = true;
-                    if self.aof_expired_log.is_some() {
-                        let mut dead = Vec::new();
-                        removed += h.expire_fields_into(now_ms, per_hash, Some(&mut dead));
-                        let key: Box<[u8]> = self.table.at(slot).key().into();
-                        self.expired_fields_log
-                            .extend(dead.into_iter().map(|f| (key.clone(), f)));
-                        let Some(Object::Hash(h)) = self.table.at_mut(slot).obj_mut() else {
-                            unreachable!()
-                        };
-                        if h.is_empty() {
-                            self.remove_slot(slot);
-                            self.expired_keys += 1;
-                            continue;
-                        }
-                        self.field_expire_cursor += 1;
-                        continue;
+                    let mut dead = Vec::new();
+                    removed += h.expire_fields_into(now_ms, per_hash, log.then_some(&mut dead));
+                    let emptied = h.is_empty();
+                    if log && !dead.is_empty() {
+                        let key = self.table.at(slot).key().to_vec();
+                        self.note_expired_fields(&key, dead, emptied);
                     }
-                    removed += h.expire_fields(now_ms, per_hash);
-                    if h.is_empty() {
+                    if emptied {
                         // The last entry moves into `slot`: look at it next.
-                        let e = self.remove_slot(slot);
-                        self.note_expired(&e);
+                        self.remove_slot(slot);
                         self.expired_keys += 1;
                         continue;
                     }

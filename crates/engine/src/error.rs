@@ -27,6 +27,9 @@ pub enum Error {
     WrongArity(String),
     #[error("ERR {0}")]
     Gcra(#[from] crate::gcra::GcraError),
+    /// A stream command's error (its text carries its own code).
+    #[error("{0}")]
+    Stream(#[from] crate::types::stream::StreamError),
     /// Any other error, with its full text including the code (e.g. "ERR ...", "NOAUTH ...").
     #[error("{0}")]
     Other(Cow<'static, str>),

@@ -38,7 +38,8 @@ struct Padded<T>(T);
 pub struct Keyspace {
     /// How entries record accesses (LRU or LFU, and LFU's parameters), shared by every db.
     pub access: Arc<Access>,
-    /// Set while `expired` keyspace events are wanted: every db then logs expired keys.
+    /// Set while anyone needs to hear of removals by expiry (keyspace events, tracking, the
+    /// AOF): every db then logs them in the expiring thread's log (see [`crate::db::Expired`]).
     pub log_expired: std::sync::Arc<std::sync::atomic::AtomicBool>,
     shards: Box<[Padded<Mutex<Shard>>]>,
     mask: usize,
@@ -85,7 +86,8 @@ impl Keyspace {
             .map(|_| {
                 Padded(Mutex::new(Shard {
                     dbs: (0..databases)
-                        .map(|_| Db {
+                        .map(|id| Db {
+                            id,
                             log_expired: log_expired.clone(),
                             access: access.clone(),
                             ..Db::default()

@@ -53,6 +53,7 @@ pub fn free_effort(e: &Entry) -> usize {
             Object::Set(s) => s.len(),
             Object::Hash(h) => h.len(),
             Object::ZSet(z) => z.len(),
+            Object::Stream(s) => s.free_effort(),
             Object::Str(_) => 1,
         },
     }

@@ -6,6 +6,8 @@
 //! - [`access`]: the LRU time / LFU counter kept in each entry for eviction.
 //! - [`object`]: values that need their own allocation.
 //! - [`num`], [`glob`], [`bits`], [`lcs`]: pure functions behind the string commands.
+//! - [`hll`]: HyperLogLog values in Redis's byte format (PF* commands).
+//! - [`geo`]: geohash scores, distances and search cells (GEO* commands).
 
 pub mod access;
 pub mod bits;
@@ -13,7 +15,9 @@ pub mod db;
 pub mod entry;
 pub mod error;
 pub mod gcra;
+pub mod geo;
 pub mod glob;
+pub mod hll;
 pub mod keyspace;
 pub mod lazyfree;
 pub mod lcs;

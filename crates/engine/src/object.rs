@@ -3,7 +3,7 @@
 //! Small strings and integers are stored inside the entry itself; everything that grows in
 //! place or has internal structure lives here.
 
-use crate::types::{hash::Hash, list::List, set::Set, zset::ZSet};
+use crate::types::{hash::Hash, list::List, set::Set, stream::Stream, zset::ZSet};
 
 /// A boxed value.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +15,9 @@ pub enum Object {
     Set(Set),
     Hash(Hash),
     ZSet(ZSet),
+    /// Boxed: a stream's header (counters, node map, groups) is larger than the 24 bytes
+    /// the other types fit in, and streams are rare enough that the extra hop costs little.
+    Stream(Box<Stream>),
 }
 
 impl Object {
@@ -27,6 +30,7 @@ impl Object {
                 Object::Set(s) => s.mem_usage(),
                 Object::Hash(h) => h.mem_usage(),
                 Object::ZSet(z) => z.mem_usage(),
+                Object::Stream(s) => s.mem_usage(),
             }
     }
 
@@ -38,6 +42,7 @@ impl Object {
             Object::Set(_) => "set",
             Object::Hash(_) => "hash",
             Object::ZSet(_) => "zset",
+            Object::Stream(_) => "stream",
         }
     }
 
@@ -49,6 +54,7 @@ impl Object {
             Object::Set(s) => s.encoding(),
             Object::Hash(h) => h.encoding(),
             Object::ZSet(z) => z.encoding(),
+            Object::Stream(_) => "stream",
         }
     }
 }

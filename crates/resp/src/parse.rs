@@ -121,6 +121,7 @@ impl Argv {
     }
 
     /// Whether the command came in the inline (telnet) format.
+    #[cfg(test)]
     pub fn is_inline(&self) -> bool {
         self.inline
     }

@@ -1,16 +1,30 @@
-//! Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP).
+//! Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP,
+//! and XREAD / XREADGROUP with BLOCK).
 //!
 //! A client that finds nothing to pop registers a waiter on each of its keys, while it still
 //! holds those keys' shard locks, so no push can slip in between the check and the
 //! registration. Its connection then waits for a [`Wake`] on a oneshot channel, a timeout,
 //! CLIENT UNBLOCK, or its own disconnection.
 //!
-//! A successful write notes the keys it touched that have waiters ("ready keys"). Once the
-//! write (or the whole EXEC) has finished and released its locks, the writer serves the
-//! waiters of each ready key in the order they blocked: it locks the key's shards, then the
-//! waiter registry, runs the waiter's command in its non-blocking form (LPOP for BLPOP, LMOVE
-//! for BLMOVE...) and sends the reply. The pop and the hand-over happen under the same locks,
-//! so an element is never lost or delivered twice, and a waiter that left is never served.
+//! A successful write notes the keys it modified while anyone is blocked ("ready keys", from
+//! the effects sink). Once the write (or the whole EXEC) has finished and released its locks,
+//! the writer serves the waiters of each ready key in the order they blocked: it locks the
+//! key's shards, then the waiter registry, runs the waiter's command in its non-blocking form
+//! (LPOP for BLPOP, LMOVE for BLMOVE...) through `run_locked` and sends the reply. The pop and
+//! the hand-over happen under the same locks, so an element is never lost or delivered twice,
+//! and a waiter that left is never served. The served command is an execution unit of its
+//! own and records its effects like any command (propagated as Redis 7.2 propagates the
+//! re-executed blocking command: LPOP, LMOVE, `LPOP key count`...); the waiter's own
+//! invalidations follow its reply, and a destination it pushed to (BLMOVE) becomes ready in
+//! turn, served before the writer's next command.
+//!
+//! Stream readers are served as Redis 7.2 serves them: every waiter of a ready key is tried,
+//! in the order they blocked, by re-running its read (XREAD with `$` already resolved), and
+//! one whose read finds nothing keeps waiting without holding back the ones behind it (an
+//! XREAD waiting for a later ID, another group). XREADGROUP waiters are also woken when their
+//! key is deleted or replaced (Redis's signalDeletedKeyAsReady): the re-run replies -NOGROUP
+//! or WRONGTYPE. Pop waiters behind a waiter that found nothing are skipped, since they would
+//! find nothing either.
 //!
 //! Lock order: shard locks, then the registry mutex. Nothing holding the registry mutex takes
 //! a shard lock.
@@ -25,7 +39,7 @@ use smallvec::SmallVec;
 use tokio::sync::oneshot;
 
 use crate::dispatch::{run_locked, Client};
-use crate::server::{ClientShared, Server};
+use crate::server::{ClientShared, Server, WorkerStats};
 
 /// What a blocked client receives.
 #[derive(Debug)]
@@ -47,6 +61,10 @@ pub enum Kind {
     ZPopOne { min: bool },
     /// BLMOVE/BRPOPLPUSH/BLMPOP/BZMPOP: run the rewritten command as it is.
     Rewrite,
+    /// XREAD/XREADGROUP: re-run the read (without BLOCK) as it is; a null reply keeps the
+    /// waiter waiting. `nokey` (XREADGROUP): also run when the key is missing or holds
+    /// another type, so that the waiter gets the command's error.
+    Stream { nokey: bool },
 }
 
 struct Waiter {
@@ -90,12 +108,6 @@ pub struct BlockedOn {
 }
 
 impl Blocking {
-    /// True when some client waits on (db, key).
-    pub fn has_waiters(&self, db: usize, key: &[u8]) -> bool {
-        self.count.load(Ordering::Relaxed) > 0
-            && self.inner.lock().queues.contains_key(&(db, key.to_vec()))
-    }
-
     /// Registers `client` as waiting on `keys`. Call while holding the keys' shard locks.
     pub fn block(
         &self,
@@ -168,9 +180,22 @@ impl Blocking {
         }
     }
 
-    /// Whether `id` is blocked (CLIENT LIST flags, INFO).
-    pub fn is_blocked(&self, id: u64) -> bool {
-        self.inner.lock().waiters.contains_key(&id)
+    /// Keys with at least one waiter that is also woken by the key's deletion (XREADGROUP):
+    /// INFO's `total_blocking_keys_on_nokey`.
+    pub fn keys_on_nokey(&self) -> usize {
+        let inner = self.inner.lock();
+        inner
+            .queues
+            .values()
+            .filter(|q| {
+                q.iter().any(|id| {
+                    inner
+                        .waiters
+                        .get(id)
+                        .is_some_and(|w| w.kind == Kind::Stream { nokey: true })
+                })
+            })
+            .count()
     }
 
     /// Every (db, key) with waiters in the given dbs (after FLUSHALL/SWAPDB-like writes).
@@ -181,7 +206,7 @@ impl Blocking {
 
 /// Serves the waiters of `ready` keys, in order, until each key has no data or no waiters.
 /// Call with no shard lock held.
-pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
+pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize, Vec<u8>)>) {
     let blocking = &server.blocking;
     let mut guard_rounds = 0usize;
     // Keys are served in the order they became ready, as Redis does.
@@ -197,15 +222,23 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
             ready.extend(blocking.waited_keys());
             continue;
         }
-        loop {
-            // Peek at the first waiter of this key.
-            let (id, template) = {
+        // The waiters present now, in the order they blocked (Redis serves no more than the
+        // initial count, so a waiter that blocks meanwhile waits for the next write).
+        let queued: Vec<u64> = match blocking.inner.lock().queues.get(&(db, key.clone())) {
+            Some(q) => q.iter().copied().collect(),
+            None => continue,
+        };
+        // A pop waiter found nothing: the pop waiters behind it would find nothing either.
+        let mut pops_exhausted = false;
+        for id in queued {
+            let (template, kind) = {
                 let inner = blocking.inner.lock();
-                let Some(&id) = inner.queues.get(&(db, key.clone())).and_then(|q| q.front()) else {
-                    break;
-                };
-                let w = &inner.waiters[&id];
-                (id, w.template.clone())
+                match inner.waiters.get(&id) {
+                    Some(w) if !pops_exhausted || matches!(w.kind, Kind::Stream { .. }) => {
+                        (w.template.clone(), w.kind)
+                    }
+                    _ => continue,
+                }
             };
             let args: Vec<Vec<u8>> = template
                 .iter()
@@ -219,58 +252,92 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
                 .collect();
             let argv: SmallVec<[&[u8]; 8]> = args.iter().map(|a| a.as_slice()).collect();
             let Ok(entry) = server.registry.resolve(&argv) else {
-                break;
+                continue;
             };
-            // Lock the shards the non-blocking command needs (the key, and a destination).
+            // Lock the shards the non-blocking command needs (its keys, a destination).
             let ks = &server.keyspace;
             let mut pos = Vec::new();
             let _ = cinnabar_commands::key_positions(entry.def, &argv, &mut pos);
             let mut shards: SmallVec<[usize; 8]> =
                 pos.iter().map(|&i| ks.shard_of_key(argv[i])).collect();
+            shards.push(ks.shard_of_key(&key));
             let mut locked = ks.lock_shards(&mut shards);
             let mut inner = blocking.inner.lock();
-            // Still the first waiter? (It may have timed out or been served meanwhile.)
-            if inner.queues.get(&(db, key.clone())).and_then(|q| q.front()) != Some(&id) {
+            // Still waiting on this key? (It may have timed out or been served meanwhile.)
+            if !inner
+                .queues
+                .get(&(db, key.clone()))
+                .is_some_and(|q| q.contains(&id))
+            {
                 continue;
             }
             // A key that is missing or holds another type leaves the waiter blocked, as in
-            // Redis; only then is the command run.
+            // Redis, except an XREADGROUP waiter, which learns that its group is gone.
             let h = cinnabar_engine::hash_key(&key);
             let now = crate::server::now_ms();
             let db_ref = locked.db(db, h);
             let fits = match db_ref.lookup(h, &key, now) {
                 Some(slot) => match db_ref.entry(slot).value() {
-                    cinnabar_engine::ValueRef::Obj(o) => o.type_name() == expected_type(&args[0]),
+                    cinnabar_engine::ValueRef::Obj(o) => {
+                        o.type_name() == expected_type(kind, &args[0])
+                    }
                     _ => false,
                 },
                 None => false,
             };
-            if !fits {
-                break;
+            if cinnabar_engine::db::has_expired() {
+                // The lookup expired the key: its effects go out under its lock.
+                crate::dispatch::sink::expired(server, None, crate::propagate::on(server));
+            }
+            if !fits && !matches!(kind, Kind::Stream { nokey: true }) {
+                if !matches!(kind, Kind::Stream { .. }) {
+                    pops_exhausted = true;
+                }
+                continue;
             }
             let w = &inner.waiters[&id];
             let mut out = ReplyBuf::new(w.proto);
             let mut client = Client::new(id, w.shared.clone(), true, true);
             client.db = db;
+            // A re-run read never blocks (as inside EXEC).
+            client.in_exec = matches!(kind, Kind::Stream { .. });
             run_locked(
                 server,
-                &server.workers[0],
+                worker,
                 &mut client,
                 &mut out,
                 &argv,
                 entry,
                 &mut locked,
             );
-            // An error (BRPOPLPUSH into a key of the wrong type) unblocks with that error.
+            if matches!(kind, Kind::Stream { .. }) {
+                // Redis counts a blocked command once: its first attempt already counted
+                // when it blocked, and this re-run is the same command.
+                crate::server::bump(&worker.commands[entry.idx].calls, u64::MAX);
+                crate::server::bump(&worker.total_commands, u64::MAX);
+            }
+            // An error (BRPOPLPUSH into a key of the wrong type, XREADGROUP whose group is
+            // gone) unblocks with that error.
             let mut reply = if out.buf.first() == Some(&b'-') {
                 out.buf.clone()
             } else {
-                match shape(w.kind, w.proto, &key, &out.buf) {
+                match shape(kind, w.proto, &key, &out.buf) {
                     Some(r) => r,
-                    None => break, // nothing to pop: the waiter keeps waiting
+                    None => {
+                        // Nothing for this waiter: it keeps waiting.
+                        if !matches!(kind, Kind::Stream { .. }) {
+                            pops_exhausted = true;
+                        }
+                        ready.append(&mut client.ready_keys);
+                        continue;
+                    }
                 }
             };
-            // Pushes for the waiter its command caused (invalidations) follow its reply.
+            // Pushes for the waiter its command caused (invalidations, BCAST ones batched
+            // per command) follow its reply, as for a command the client runs itself.
+            if !client.pubsub.bcast_batch.is_empty() {
+                crate::tracking::flush_bcast(server, &mut client);
+            }
             reply.append(&mut client.pubsub.pending);
             let w = blocking
                 .remove_locked(&mut inner, id)
@@ -284,9 +351,11 @@ pub fn serve_ready(server: &Server, mut ready: Vec<(usize, Vec<u8>)>) {
     }
 }
 
-/// The type a waiter's non-blocking command pops from.
-fn expected_type(cmd: &[u8]) -> &'static str {
-    if cmd.first().is_some_and(|c| c.eq_ignore_ascii_case(&b'z')) {
+/// The type a waiter's non-blocking command reads from.
+fn expected_type(kind: Kind, cmd: &[u8]) -> &'static str {
+    if matches!(kind, Kind::Stream { .. }) {
+        "stream"
+    } else if cmd.first().is_some_and(|c| c.eq_ignore_ascii_case(&b'z')) {
         "zset"
     } else {
         "list"
@@ -316,7 +385,7 @@ pub fn shape(kind: Kind, proto: Protocol, key: &[u8], raw: &[u8]) -> Option<Vec<
     };
     let keyf = Frame::Bulk(key.to_vec().into());
     Some(match kind {
-        Kind::Rewrite => raw.to_vec(),
+        Kind::Rewrite | Kind::Stream { .. } => raw.to_vec(),
         Kind::PopOne { .. } => encode(Frame::Array(vec![keyf, frame])),
         Kind::ZPopOne { .. } => {
             let mut items = vec![keyf];

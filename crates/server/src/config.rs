@@ -266,7 +266,14 @@ pub static PARAMS: &[Param] = &[
     ),
     p("stream-node-max-bytes", MEM, "4096"),
     p("stream-node-max-entries", NONNEG, "100"),
-    p("hll-sparse-max-bytes", MEM, "3000"),
+    p(
+        "hll-sparse-max-bytes",
+        // A size_t limited to LONG_MAX in Redis.
+        Kind::Memory {
+            max: i64::MAX as u64,
+        },
+        "3000",
+    ),
     p("slowlog-log-slower-than", INT, "10000"),
     p("slowlog-max-len", NONNEG, "128"),
     p("latency-monitor-threshold", NONNEG, "0"),
@@ -353,6 +360,10 @@ pub struct Live {
     pub hash_limits: [AtomicU64; 2],
     /// `zset-max-listpack-entries`, `zset-max-listpack-value`.
     pub zset_limits: [AtomicU64; 2],
+    /// `stream-node-max-bytes`, `stream-node-max-entries` (read by every XADD).
+    pub stream_limits: [AtomicU64; 2],
+    /// `hll-sparse-max-bytes`, read by every PFADD and PFMERGE.
+    pub hll_sparse_max_bytes: AtomicU64,
 }
 
 /// The configuration of a running server.
@@ -519,6 +530,13 @@ impl Config {
 
     /// Builds the configuration from redis-server style arguments: an optional config file
     /// first, then `--name value...` pairs (values up to the next `--`).
+    /// A configuration from redis.conf text alone (the config-file fuzz target's entry).
+    pub fn from_text(text: &str) -> Result<Config, String> {
+        let mut config = Config::new();
+        config.load_text(text)?;
+        Ok(config)
+    }
+
     pub fn from_args(args: &[String]) -> Result<Config, String> {
         let mut config = Config::new();
         let mut rest = args;
@@ -697,7 +715,10 @@ impl Config {
         self.live
             .list_fill
             .store(int("list-max-listpack-size"), Ordering::Relaxed);
-        let groups: [(&[AtomicU64], &[&str]); 3] = [
+        self.live
+            .hll_sparse_max_bytes
+            .store(num("hll-sparse-max-bytes"), Ordering::Relaxed);
+        let groups: [(&[AtomicU64], &[&str]); 4] = [
             (
                 &self.live.set_limits,
                 &[
@@ -713,6 +734,10 @@ impl Config {
             (
                 &self.live.zset_limits,
                 &["zset-max-listpack-entries", "zset-max-listpack-value"],
+            ),
+            (
+                &self.live.stream_limits,
+                &["stream-node-max-bytes", "stream-node-max-entries"],
             ),
         ];
         for (cells, names) in groups {

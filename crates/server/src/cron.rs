@@ -29,10 +29,7 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                 let hz = server.config.live.hz.load(Ordering::Relaxed).clamp(1, 500);
                 let period = Duration::from_micros(1_000_000 / hz);
                 let started = Instant::now();
-                crate::notify::sync_expiry_log(
-                    &server,
-                    server.config.live.notify_flags.load(Ordering::Relaxed),
-                );
+                crate::dispatch::sink::refresh_expiry_log(&server);
                 crate::tracking::limit_table(&server);
                 if server
                     .config
@@ -73,24 +70,27 @@ pub fn active_expire_cycle(server: &Server, first_shard: usize, deadline: Instan
         };
         for dbi in busy {
             // Hash fields with their own deadlines (HEXPIRE): one bounded round per db.
-            ks.lock_shard(s)
-                .db(dbi)
-                .expire_hash_fields(now_ms(), MAX_VISIT, KEYS_PER_LOOP);
+            {
+                let mut shard = ks.lock_shard(s);
+                shard
+                    .db(dbi)
+                    .expire_hash_fields(now_ms(), MAX_VISIT, KEYS_PER_LOOP);
+                expired_effects(server);
+            }
             loop {
                 let now = now_ms();
-                let (checked, expired, log) = {
+                let (checked, expired) = {
                     let mut shard = ks.lock_shard(s);
                     let db = shard.db(dbi);
                     if db.volatile == 0 {
                         break;
                     }
-                    let (c, e) = db.expire_sample(now, KEYS_PER_LOOP, MAX_VISIT);
-                    (c, e, std::mem::take(&mut db.expired_log))
+                    let r = db.expire_sample(now, KEYS_PER_LOOP, MAX_VISIT);
+                    // Events, invalidations and DELs under the shard's lock, so each DEL
+                    // reaches the stream before any later write of its key.
+                    expired_effects(server);
+                    r
                 };
-                // `expired` keyspace events, published with the shard lock released.
-                if !log.is_empty() {
-                    crate::notify::expired_from_cron(server, dbi, log);
-                }
                 if Instant::now() >= deadline {
                     return s;
                 }
@@ -101,4 +101,11 @@ pub fn active_expire_cycle(server: &Server, first_shard: usize, deadline: Instan
         }
     }
     first_shard
+}
+
+/// Delivers what the active cycle expired (see `dispatch::sink::expired`).
+fn expired_effects(server: &Server) {
+    if cinnabar_engine::db::has_expired() {
+        crate::dispatch::sink::expired(server, None, crate::propagate::on(server));
+    }
 }

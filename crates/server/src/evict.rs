@@ -663,7 +663,7 @@ fn sample_shard(
                     break;
                 }
                 if db.entry(slot).is_expired(now) {
-                    pool.expired_freed += remove_expired(db, slot);
+                    pool.expired_freed += remove_expired(server, db, slot);
                     continue;
                 }
                 let e = db.entry(slot);
@@ -681,7 +681,7 @@ fn sample_shard(
                 if e.expire().is_some() {
                     if e.is_expired(now) {
                         // The last entry moves into `slot`: look at it next.
-                        pool.expired_freed += remove_expired(db, slot);
+                        pool.expired_freed += remove_expired(server, db, slot);
                         continue;
                     }
                     pool.offer(score(server, policy, e, now), s, dbi, e.key());
@@ -715,7 +715,7 @@ fn try_evict(
         return None;
     }
     if e.is_expired(now) {
-        return Some(remove_expired(db, slot));
+        return Some(remove_expired(server, db, slot));
     }
     if score(server, policy, e, now) < c.score {
         return None;
@@ -773,7 +773,7 @@ fn evict_random(
                 }
             }
             if db.entry(slot).is_expired(now) {
-                return Some(remove_expired(db, slot));
+                return Some(remove_expired(server, db, slot));
             }
             return Some(delete(server, me, &mut shard, dbi, slot, lazy));
         }
@@ -790,8 +790,14 @@ fn freed_by(f: impl FnOnce()) -> u64 {
 
 /// Removes an expired key met while evicting (it counts as expired, not evicted); returns
 /// the bytes it gave back.
-fn remove_expired(db: &mut cinnabar_engine::Db, slot: usize) -> u64 {
-    freed_by(|| db.remove_expired(slot))
+/// Its effects (event, invalidations, the DEL) are delivered at once, under the shard's lock,
+/// so the DEL reaches the propagation stream before any later write of the key.
+fn remove_expired(server: &Server, db: &mut cinnabar_engine::Db, slot: usize) -> u64 {
+    let freed = freed_by(|| db.remove_expired(slot));
+    if cinnabar_engine::db::has_expired() {
+        crate::dispatch::sink::expired(server, None, crate::propagate::on(server));
+    }
+    freed
 }
 
 /// Removes the key in `slot` as evicted, with its side effects (see the module docs).
@@ -799,7 +805,7 @@ fn remove_expired(db: &mut cinnabar_engine::Db, slot: usize) -> u64 {
 /// handed to the lazy-free thread), not counting what the side effects take.
 fn delete(
     server: &Server,
-    mut me: Option<&mut Client>,
+    me: Option<&mut Client>,
     shard: &mut MutexGuard<'_, Shard>,
     dbi: usize,
     slot: usize,
@@ -816,26 +822,7 @@ fn delete(
             cinnabar_engine::lazyfree::dispose(e);
         }
     });
-    let key = &key[..];
-    if server.watching.load(Ordering::Relaxed) > 0 {
-        db.touch_watched(key);
-    }
-    crate::persist::aof::log_del(server, dbi, key);
-    let flags = server.config.live.notify_flags.load(Ordering::Relaxed);
-    if flags & crate::notify::EVICTED != 0 {
-        crate::notify::emit(
-            server,
-            me.as_deref_mut(),
-            flags,
-            crate::notify::EVICTED,
-            "evicted",
-            key,
-            dbi,
-        );
-    }
-    if server.tracking.clients.load(Ordering::Relaxed) > 0 {
-        crate::tracking::invalidate(server, me, key, false);
-    }
+    crate::dispatch::sink::evicted(server, me, db, &key);
     server.evict.evicted_keys.fetch_add(1, Ordering::Relaxed);
     freed + lazily
 }

@@ -591,7 +591,12 @@ fn clients_section(out: &mut String, server: &Server) {
         "{}",
         server.blocking.waited_keys().len()
     );
-    field!(out, "total_blocking_keys_on_nokey", "0");
+    field!(
+        out,
+        "total_blocking_keys_on_nokey",
+        "{}",
+        server.blocking.keys_on_nokey()
+    );
 }
 
 /// Memory figures shared by INFO memory, MEMORY STATS and MEMORY DOCTOR, with Redis's

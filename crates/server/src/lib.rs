@@ -1,13 +1,18 @@
 //! The Cinnabar server: a Redis-compatible in-memory database.
 //!
-//! - [`config`]: parameters, redis.conf parsing, CONFIG GET/SET values.
-//! - [`server`]: the state shared by all connections.
-//! - [`net`]: listeners and the worker threads that own connections.
-//! - [`conn`]: one connection's read-parse-execute-write loop.
-//! - [`dispatch`]: command lookup, central checks, shard locking, statistics.
-//! - [`alloc`]: the counting allocator behind used_memory; [`evict`]: maxmemory and eviction.
-//! - [`cmd`]: the command families, one file per data type or area, like Redis's t_*.c.
-//! - [`testkit`]: start a server on a free port, for tests.
+//! Layers, from the socket down (docs/ARCHITECTURE.md has the picture):
+//! - [`net`]: listeners, the worker threads that own connections, and each connection's
+//!   read-parse-execute-write loop ([`net::conn`]).
+//! - [`dispatch`]: the core every command goes through: lookup in the [`dispatch::Registry`],
+//!   the checks Redis's processCommand makes, shard locking, running the handler, and the
+//!   effects sink ([`dispatch::effects`], [`dispatch::sink`]) that delivers what it changed.
+//! - [`cmd`]: the command families, one file per data type or area (like Redis's t_*.c),
+//!   each registering its handlers.
+//! - Subsystems the core and families call, which never import a family: [`propagate`] (the
+//!   stream of changes the AOF reads), [`persist`] (RDB, AOF), [`scripting`], [`pubsub`],
+//!   [`notify`] (keyspace events), [`tracking`] (client-side caching), [`blocking`] (blocked
+//!   clients), [`evict`] and [`alloc`] (maxmemory), [`cron`], [`info`], [`config`].
+//! - [`server`]: the state shared by all connections; [`testkit`]: servers for tests.
 
 pub mod alloc;
 pub mod blocking;
@@ -20,6 +25,7 @@ pub mod info;
 pub mod net;
 pub mod notify;
 pub mod persist;
+pub mod propagate;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;

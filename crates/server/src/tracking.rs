@@ -67,7 +67,8 @@ pub fn enable(server: &Server, client: &mut Client, mut opts: Options) {
     let mut t = server.tracking.inner.lock();
     let was_on = client.pubsub.tracking.is_some();
     if let Some(old) = &client.pubsub.tracking {
-        // Prefixes accumulate across ON calls, as in Redis.
+        // Prefixes accumulate across ON calls, as in Redis; the OPTIN/OPTOUT/NOLOOP flags
+        // and the redirection are replaced by the new call's (enableTracking).
         let mut all = old.prefixes.clone();
         for p in opts.prefixes.drain(..) {
             if !all.contains(&p) {
@@ -75,10 +76,6 @@ pub fn enable(server: &Server, client: &mut Client, mut opts: Options) {
             }
         }
         opts.prefixes = all;
-        // OPTIN/OPTOUT/NOLOOP flags add up too.
-        opts.noloop |= old.noloop;
-        opts.optin |= old.optin;
-        opts.optout |= old.optout;
     }
     if opts.bcast && opts.prefixes.is_empty() {
         opts.prefixes.push(Box::from(&b""[..]));
@@ -94,6 +91,8 @@ pub fn enable(server: &Server, client: &mut Client, mut opts: Options) {
     client.pubsub.tracking = Some(opts);
     if !was_on {
         server.tracking.clients.fetch_add(1, Ordering::Relaxed);
+        // Expired keys must now be heard of, to invalidate them.
+        crate::dispatch::sink::refresh_expiry_log(server);
     }
 }
 
@@ -165,36 +164,19 @@ pub fn info(server: &Server) -> (usize, usize, usize, usize) {
     (n, t.keys.len(), items, t.prefixes.len())
 }
 
-/// After every command while anyone tracks: records the keys a tracking client read, and
-/// invalidates the keys a write changed (or everything, for FLUSHALL/FLUSHDB).
+/// After every command while anyone tracks: records the keys a tracking client read (a
+/// read-only command, from its key specs, as Redis's trackingRememberKeys), and ends the
+/// one-command life of CLIENT CACHING. Invalidations of what a write changed come from its
+/// effects (`dispatch::sink`).
 pub fn after_command(
     server: &Server,
     client: &mut Client,
     def: &CommandDef,
     args: &[&[u8]],
     ok: bool,
-    reply: &[u8],
-    unchanged: &[&[u8]],
 ) {
     let caching_cmd = def.name == "client|caching";
-    if ok && def.flags & cflags::WRITE != 0 {
-        if !crate::notify::write_had_effect(def.name, args, reply) {
-            return reset_caching(server, client, caching_cmd);
-        }
-        match def.name {
-            "flushall" | "flushdb" => invalidate_all(server, client, def.name == "flushall"),
-            _ => {
-                let mut pos = Vec::new();
-                if cinnabar_commands::key_positions(def, args, &mut pos).is_ok() {
-                    for &i in &pos {
-                        if !unchanged.contains(&args[i]) {
-                            invalidate(server, Some(&mut *client), args[i], true);
-                        }
-                    }
-                }
-            }
-        }
-    } else if ok
+    if ok
         && def.flags & cflags::READONLY != 0
         // Read-only scripts track what their commands read (see `scripting`), not themselves.
         && !matches!(def.name, "eval_ro" | "evalsha_ro" | "fcall_ro")
@@ -318,12 +300,15 @@ pub fn flush_bcast(server: &Server, client: &mut Client) {
     }
 }
 
-/// FLUSHALL / FLUSHDB: every tracking client is told to drop everything (a null key list).
-fn invalidate_all(server: &Server, client: &mut Client, forget: bool) {
+/// FLUSHALL / FLUSHDB (Redis's trackingInvalidateKeysOnFlush): every tracking client is
+/// told to drop everything (a null key list), and the key table is emptied, also when
+/// nobody tracks any more (keys read by clients that turned tracking off stay in it until
+/// they change or a flush comes).
+pub fn flushed(server: &Server, client: &mut Client) {
     let ids: Vec<u64> = {
         let mut t = server.tracking.inner.lock();
-        if forget {
-            t.keys.clear();
+        if !t.keys.is_empty() {
+            t.keys = HashMap::new();
         }
         t.options.keys().copied().collect()
     };

@@ -763,3 +763,108 @@ fn scripts_are_logged_as_their_effects() {
     let mut r = srv.raw();
     assert_eq!(text(&run(&mut r, &["FCALL", "bump", "1", "counter"])), "15");
 }
+
+/// The incremental file as commands, words joined by spaces; absolute times in ms (any
+/// number past 10^12) read `<ms>`.
+fn logged(dir: &Path) -> Vec<String> {
+    let bytes = std::fs::read(dir.join("appendonlydir/appendonly.aof.1.incr.aof")).unwrap();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let (f, n) = Frame::parse(&bytes[pos..]).unwrap().unwrap();
+        pos += n;
+        let w: Vec<String> = words(f)
+            .into_iter()
+            .map(|w| match w.parse::<i64>() {
+                Ok(n) if n > 1_000_000_000_000 => "<ms>".to_string(),
+                _ => w,
+            })
+            .collect();
+        out.push(w.join(" "));
+    }
+    out
+}
+
+/// Hash and sorted set writes reach the AOF as Redis propagates them: field deadlines as
+/// HPEXPIREAT / HSETEX ... PXAT with absolute times and only the fields set, fields a past
+/// time deleted as HDEL, HINCRBYFLOAT as the value it produced (HSETEX KEEPTTL for a field
+/// with a deadline), HGETEX as HPEXPIREAT / HPERSIST, HGETDEL as HDEL, ZMPOP as ZPOPMAX
+/// key count; writes that change nothing are not logged. The file replays to the same data
+/// and deadlines.
+#[test]
+fn hash_and_zset_writes_are_logged_as_redis_propagates_them() {
+    let dir = temp_dir("hash-zset");
+    let ttls = |r: &mut RawConn| {
+        (
+            r.cmd(&["HPEXPIRETIME", "h", "FIELDS", "4", "a", "b", "c", "d"]),
+            r.cmd(&["HPEXPIRETIME", "h2", "FIELDS", "2", "x", "y"]),
+        )
+    };
+    let (before, before_ttls) = {
+        let srv = start(&dir, &[("appendfsync", "always")]);
+        let mut r = srv.raw();
+        let cmds: &[&[&str]] = &[
+            &["HSET", "h", "a", "1", "b", "2", "c", "3", "d", "4"],
+            &["HEXPIRE", "h", "100", "FIELDS", "3", "a", "zz", "b"],
+            &["HEXPIRE", "h", "100", "NX", "FIELDS", "2", "a", "c"],
+            &["HEXPIRE", "h", "100", "NX", "FIELDS", "1", "a"],
+            &["HPEXPIRE", "h", "0", "FIELDS", "2", "a", "zz"],
+            &["HPERSIST", "h", "FIELDS", "2", "c", "d"],
+            &["HPERSIST", "h", "FIELDS", "1", "d"],
+            &["HINCRBYFLOAT", "h", "d", "1.5"],
+            &["HINCRBYFLOAT", "h", "b", "0.5"],
+            &["HDEL", "h", "zz"],
+            &[
+                "HSETEX", "h2", "EX", "100", "FIELDS", "2", "x", "1", "y", "2",
+            ],
+            &["HSETEX", "h2", "FNX", "FIELDS", "1", "x", "2"],
+            &["HSETEX", "h2", "PXAT", "1", "FIELDS", "1", "y", "1"],
+            &["HGETEX", "h2", "FIELDS", "1", "x"],
+            &["HGETEX", "h2", "EX", "200", "FIELDS", "2", "x", "zz"],
+            &["HGETEX", "h2", "PERSIST", "FIELDS", "1", "x"],
+            &["HGETEX", "h2", "PX", "300000", "FIELDS", "1", "x"],
+            &["HSET", "h3", "a", "1", "b", "2"],
+            &["HGETDEL", "h3", "FIELDS", "2", "a", "zz"],
+            &["HGETDEL", "h3", "FIELDS", "1", "zz"],
+            &["ZADD", "z", "1", "a", "2", "b", "3", "c"],
+            &["ZADD", "z", "1", "a"],
+            &["ZMPOP", "1", "z", "MAX", "COUNT", "5"],
+            &["ZADD", "s", "1", "x"],
+            &["ZINTERSTORE", "dst", "2", "s", "nokey"],
+            &["ZUNIONSTORE", "dst", "1", "s"],
+            &["ZREMRANGEBYSCORE", "dst", "5", "6"],
+        ];
+        for cmd in cmds {
+            run(&mut r, cmd);
+        }
+        assert_eq!(
+            logged(&dir),
+            [
+                "SELECT 0",
+                "HSET h a 1 b 2 c 3 d 4",
+                "HPEXPIREAT h <ms> FIELDS 2 a b",
+                "HPEXPIREAT h <ms> NX FIELDS 1 c",
+                "HDEL h a",
+                "HPERSIST h FIELDS 2 c d",
+                "HSET h d 5.5",
+                "HSETEX h KEEPTTL FIELDS 1 b 2.5",
+                "HSETEX h2 PXAT <ms> FIELDS 2 x 1 y 2",
+                "HDEL h2 y",
+                "HPEXPIREAT h2 <ms> FIELDS 2 x zz",
+                "HPERSIST h2 FIELDS 1 x",
+                "HPEXPIREAT h2 <ms> FIELDS 1 x",
+                "HSET h3 a 1 b 2",
+                "HDEL h3 a zz",
+                "ZADD z 1 a 2 b 3 c",
+                "ZPOPMAX z 3",
+                "ZADD s 1 x",
+                "ZUNIONSTORE dst 1 s",
+            ]
+        );
+        (describe(&mut r), ttls(&mut r))
+    };
+    let srv = start(&dir, &[]);
+    let mut r = srv.raw();
+    assert_eq!(describe(&mut r), before);
+    assert_eq!(ttls(&mut r), before_ttls);
+}

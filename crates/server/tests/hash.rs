@@ -630,3 +630,307 @@ fn expired_fields_are_reclaimed_actively() {
     }
     assert_eq!(r.cmd(&["HLEN", "keep"]), Frame::Integer(1));
 }
+
+/// INFO persistence rdb_changes_since_last_save.
+fn changes(r: &mut cinnabar_server::testkit::RawConn) -> i64 {
+    let info = cinnabar_server::testkit::text(&r.cmd(&["INFO", "persistence"]));
+    info.split("\r\n")
+        .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// HGETEX, HSETEX and HGETDEL (Redis 8.0): replies, deadlines, the key going with its last
+/// field, and Redis's errors in its order of checks.
+#[test]
+fn hgetex_hsetex_hgetdel() {
+    let srv = TestServer::start();
+    let mut r = srv.raw();
+    // HSETEX: all or nothing under FNX / FXX; a time, KEEPTTL, or neither (HSET's clearing).
+    assert_eq!(
+        r.cmd(&["HSETEX", "h", "FXX", "FIELDS", "1", "a", "1"]),
+        int(0)
+    );
+    assert_eq!(r.cmd(&["EXISTS", "h"]), int(0));
+    assert_eq!(
+        r.cmd(&["HSETEX", "h", "EX", "100", "FIELDS", "2", "a", "1", "b", "2"]),
+        int(1)
+    );
+    assert_eq!(
+        ints(r.cmd(&["HTTL", "h", "FIELDS", "2", "a", "b"])),
+        vec![100, 100]
+    );
+    assert_eq!(
+        r.cmd(&["HSETEX", "h", "FNX", "FIELDS", "2", "c", "3", "a", "9"]),
+        int(0)
+    );
+    assert_eq!(
+        r.cmd(&["HSETEX", "h", "FXX", "FIELDS", "2", "a", "9", "c", "3"]),
+        int(0)
+    );
+    assert_eq!(r.cmd(&["HGET", "h", "a"]), bulk("1"));
+    assert_eq!(
+        r.cmd(&["HSETEX", "h", "FXX", "KEEPTTL", "FIELDS", "1", "a", "5"]),
+        int(1)
+    );
+    assert_eq!(ints(r.cmd(&["HTTL", "h", "FIELDS", "1", "a"])), vec![100]);
+    assert_eq!(r.cmd(&["HSETEX", "h", "FIELDS", "1", "a", "6"]), int(1));
+    assert_eq!(ints(r.cmd(&["HTTL", "h", "FIELDS", "1", "a"])), vec![-1]);
+    assert_eq!(
+        r.cmd(&["HSETEX", "h", "FNX", "PX", "50000", "FIELDS", "1", "c", "3"]),
+        int(1)
+    );
+    let pttl = ints(r.cmd(&["HPTTL", "h", "FIELDS", "1", "c"]))[0];
+    assert!((49_000..=50_000).contains(&pttl), "{pttl}");
+    // A time in the past deletes the fields just set; the key goes with its last field.
+    assert_eq!(
+        r.cmd(&["HSETEX", "gone", "PXAT", "1", "FIELDS", "1", "a", "1"]),
+        int(1)
+    );
+    assert_eq!(r.cmd(&["EXISTS", "gone"]), int(0));
+
+    // HGETEX: values, then the deadline change of the fields found.
+    assert_eq!(
+        r.cmd(&["HGETEX", "h", "FIELDS", "3", "a", "zz", "c"]),
+        arr(vec![bulk("6"), Frame::Null, bulk("3")])
+    );
+    assert_eq!(
+        r.cmd(&["HGETEX", "h", "EX", "70", "FIELDS", "2", "a", "zz"]),
+        arr(vec![bulk("6"), Frame::Null])
+    );
+    assert_eq!(
+        ints(r.cmd(&["HTTL", "h", "FIELDS", "3", "a", "b", "zz"])),
+        vec![70, 100, -2]
+    );
+    assert_eq!(
+        r.cmd(&["HGETEX", "h", "PERSIST", "FIELDS", "2", "a", "b"]),
+        bulks(&["6", "2"])
+    );
+    assert_eq!(
+        ints(r.cmd(&["HTTL", "h", "FIELDS", "2", "a", "b"])),
+        vec![-1, -1]
+    );
+    assert_eq!(
+        r.cmd(&["HGETEX", "h", "EXAT", "1", "FIELDS", "1", "a"]),
+        bulks(&["6"])
+    );
+    assert_eq!(r.cmd(&["HEXISTS", "h", "a"]), int(0));
+    assert_eq!(
+        r.cmd(&["HGETEX", "nokey", "PX", "10", "FIELDS", "2", "a", "b"]),
+        arr(vec![Frame::Null, Frame::Null])
+    );
+
+    // HGETDEL: values, each found field deleted once.
+    assert_eq!(
+        r.cmd(&["HGETDEL", "h", "FIELDS", "3", "b", "zz", "b"]),
+        arr(vec![bulk("2"), Frame::Null, Frame::Null])
+    );
+    assert_eq!(r.cmd(&["HGETDEL", "h", "FIELDS", "1", "c"]), bulks(&["3"]));
+    assert_eq!(r.cmd(&["EXISTS", "h"]), int(0));
+    assert_eq!(
+        r.cmd(&["HGETDEL", "h", "FIELDS", "1", "c"]),
+        arr(vec![Frame::Null])
+    );
+
+    // Errors.
+    let expiration = "ERR Only one of EX, PX, EXAT, PXAT or KEEPTTL arguments can be specified";
+    for (cmd, want) in [
+        (
+            &["HSETEX", "h", "EX", "1", "PX", "1", "FIELDS", "1", "a", "1"][..],
+            expiration,
+        ),
+        (
+            &["HSETEX", "h", "KEEPTTL", "EX", "1", "FIELDS", "1", "a", "1"],
+            expiration,
+        ),
+        (
+            &["HSETEX", "h", "FNX", "FXX", "FIELDS", "1", "a", "1"],
+            "ERR Only one of FXX or FNX arguments can be specified",
+        ),
+        (
+            &["HSETEX", "h", "NX", "FIELDS", "1", "a", "1"],
+            "ERR unknown argument: NX",
+        ),
+        (
+            &["HSETEX", "h", "FIELDS", "0", "a", "1"],
+            "ERR invalid number of fields",
+        ),
+        (
+            &["HSETEX", "h", "FIELDS", "2", "a", "1"],
+            "ERR wrong number of arguments for 'hsetex' command",
+        ),
+        (
+            &["HSETEX", "h", "FIELDS", "1", "a", "1", "b"],
+            "ERR wrong number of arguments for 'hsetex' command",
+        ),
+        (
+            &["HSETEX", "h", "FNX", "KEEPTTL", "FIELDS", "1"],
+            "ERR wrong number of arguments for 'hsetex' command",
+        ),
+        (
+            &["HSETEX", "h", "FNX", "KEEPTTL", "FXX", "EX"],
+            "ERR Only one of FXX or FNX arguments can be specified",
+        ),
+        (&["HSETEX", "h", "FNX", "KEEPTTL", "PX", "EX"], expiration),
+        (
+            &["HSETEX", "h", "FNX", "FXX", "KEEPTTL", "EX"],
+            "ERR Only one of FXX or FNX arguments can be specified",
+        ),
+        (
+            &["HSETEX", "h", "FNX", "KEEPTTL", "FIELDS", "EX"],
+            "ERR wrong number of arguments for 'hsetex' command",
+        ),
+        (
+            &["HSETEX", "h", "EX", "-1", "FIELDS", "1", "a", "1"],
+            "ERR invalid expire time, must be >= 0",
+        ),
+        (
+            &[
+                "HSETEX",
+                "h",
+                "EX",
+                "99999999999999",
+                "FIELDS",
+                "1",
+                "a",
+                "1",
+            ],
+            "ERR invalid expire time in 'hsetex' command",
+        ),
+        (
+            &["HGETEX", "h", "PX", "x", "FIELDS", "1", "a"],
+            "ERR value is not an integer or out of range",
+        ),
+        (
+            &["HGETEX", "h", "EX", "99999999999999", "FIELDS", "1", "a"],
+            "ERR invalid expire time in 'hgetex' command",
+        ),
+        (
+            &["HGETEX", "h", "PERSIST", "FIELD", "1", "a"],
+            "ERR Mandatory argument FIELDS is missing or not at the right position",
+        ),
+        (
+            &["HGETEX", "h", "FIELDS", "0", "a"],
+            "ERR Number of fields must be a positive integer",
+        ),
+        (
+            &["HGETEX", "h", "EX", "10", "FIELDS", "2", "a"],
+            "ERR The `numfields` parameter must match the number of arguments",
+        ),
+        (
+            &["HGETEX", "h", "PX", "10", "FIELDS"],
+            "ERR The `numfields` parameter must match the number of arguments",
+        ),
+        (
+            &["HGETDEL", "h", "FIELDS", "x", "a"],
+            "ERR Number of fields must be a positive integer",
+        ),
+        (
+            &["HGETDEL", "h", "FIELD", "1", "a"],
+            "ERR Mandatory argument FIELDS is missing or not at the right position",
+        ),
+        (
+            &["HGETDEL", "h", "FIELDS", "2", "a"],
+            "ERR The `numfields` parameter must match the number of arguments",
+        ),
+    ] {
+        assert_eq!(r.cmd(cmd), err(want), "{cmd:?}");
+    }
+    // WRONGTYPE comes first for HGETEX and HGETDEL, after the options for HSETEX.
+    r.cmd(&["SET", "s", "x"]);
+    assert_eq!(r.cmd(&["HGETEX", "s", "FIELDS", "0", "a"]), err(WRONGTYPE));
+    assert_eq!(r.cmd(&["HGETDEL", "s", "FIELDS", "0", "a"]), err(WRONGTYPE));
+    assert_eq!(
+        r.cmd(&["HSETEX", "s", "FIELDS", "0", "a", "1"]),
+        err("ERR invalid number of fields")
+    );
+    assert_eq!(
+        r.cmd(&["HSETEX", "s", "FIELDS", "1", "a", "1"]),
+        err(WRONGTYPE)
+    );
+}
+
+/// rdb_changes_since_last_save counts what Redis's `dirty` counts: HSET every pair given,
+/// HDEL / HGETDEL every field removed, the field-expiry commands every field whose deadline
+/// was set or that was deleted, HPERSIST one per command; nothing for no-ops.
+#[test]
+fn hash_writes_count_changes_as_redis() {
+    let srv = TestServer::start();
+    let mut r = srv.raw();
+    let cases: &[(&[&str], i64)] = &[
+        (&["HSET", "h", "a", "1", "b", "2"], 2),
+        (&["HSET", "h", "a", "1"], 1),
+        (&["HMSET", "h", "a", "1", "c", "3"], 2),
+        (&["HSETNX", "h", "a", "x"], 0),
+        (&["HSETNX", "h", "d", "4"], 1),
+        (&["HINCRBY", "h", "n", "1"], 1),
+        (&["HINCRBYFLOAT", "h", "n", "1.5"], 1),
+        (&["HINCRBY", "h", "a", "x"], 0),
+        (&["HDEL", "h", "zz", "d", "n"], 2),
+        (&["HDEL", "nokey", "a"], 0),
+        (&["HEXPIRE", "h", "100", "FIELDS", "3", "a", "b", "zz"], 2),
+        (&["HEXPIRE", "h", "100", "NX", "FIELDS", "2", "a", "c"], 1),
+        (&["HEXPIRE", "h", "100", "NX", "FIELDS", "1", "a"], 0),
+        (&["HPERSIST", "h", "FIELDS", "3", "a", "b", "zz"], 1),
+        (&["HPERSIST", "h", "FIELDS", "1", "a"], 0),
+        (&["HPEXPIRE", "h", "0", "FIELDS", "2", "a", "zz"], 1),
+        (&["HSETEX", "h", "FNX", "FIELDS", "1", "b", "9"], 0),
+        (
+            &["HSETEX", "h", "EX", "10", "FIELDS", "2", "x", "1", "y", "2"],
+            2,
+        ),
+        (&["HGETEX", "h", "FIELDS", "2", "x", "y"], 0),
+        (
+            &["HGETEX", "h", "PERSIST", "FIELDS", "3", "x", "y", "zz"],
+            2,
+        ),
+        (&["HGETEX", "h", "PERSIST", "FIELDS", "1", "x"], 0),
+        (&["HGETEX", "h", "EX", "0", "FIELDS", "2", "x", "zz"], 1),
+        (&["HGETDEL", "h", "FIELDS", "3", "y", "zz", "y"], 1),
+        (&["HGETDEL", "h", "FIELDS", "1", "zz"], 0),
+    ];
+    for &(cmd, want) in cases {
+        let before = changes(&mut r);
+        r.cmd(cmd);
+        assert_eq!(changes(&mut r) - before, want, "{cmd:?}");
+    }
+}
+
+/// WATCH (signalModifiedKey) sees only writes that changed the hash.
+#[test]
+fn watch_sees_only_real_hash_changes() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let mut other = srv.raw();
+    c.cmd(&["HSET", "h", "f", "v", "g", "w"]);
+    c.cmd(&["HEXPIRE", "h", "100", "FIELDS", "1", "g"]);
+    let cases: &[(&[&str], bool)] = &[
+        (&["HSETNX", "h", "f", "x"], false),
+        (
+            &["HEXPIRE", "h", "100", "NX", "FIELDS", "2", "g", "zz"],
+            false,
+        ),
+        (&["HPERSIST", "h", "FIELDS", "2", "f", "zz"], false),
+        (&["HGETEX", "h", "FIELDS", "1", "f"], false),
+        (&["HGETEX", "h", "PERSIST", "FIELDS", "1", "f"], false),
+        (&["HGETDEL", "h", "FIELDS", "1", "zz"], false),
+        (&["HSETEX", "h", "FNX", "FIELDS", "1", "f", "x"], false),
+        (&["HSETEX", "h", "FXX", "FIELDS", "1", "f", "x"], true),
+        (&["HGETEX", "h", "EX", "50", "FIELDS", "1", "g"], true),
+        (&["HPERSIST", "h", "FIELDS", "1", "g"], true),
+        (&["HGETDEL", "h", "FIELDS", "1", "g"], true),
+    ];
+    for &(cmd, aborts) in cases {
+        assert_eq!(c.cmd(&["WATCH", "h"]), ok());
+        assert_eq!(c.cmd(&["MULTI"]), ok());
+        c.cmd(&["PING"]);
+        other.cmd(cmd);
+        let want = if aborts {
+            Frame::Null
+        } else {
+            arr(vec![Frame::Simple("PONG".into())])
+        };
+        assert_eq!(c.cmd(&["EXEC"]), want, "{cmd:?}");
+    }
+}

@@ -379,3 +379,252 @@ fn collection_noop_writes_and_smove_order() {
         ])
     );
 }
+
+/// Like [`events`], with a hash marker (`HSET fxmarker f v`, class h) instead of SET and
+/// DEL, for tests of the hash and sorted set families alone.
+fn events_until_hset_marker(s: &mut RawConn, c: &mut RawConn, cmds: &[&[&str]]) -> Vec<String> {
+    for cmd in cmds {
+        c.cmd(cmd);
+    }
+    c.cmd(&["HSET", "fxmarker", "f", "v"]);
+    let mut seen = Vec::new();
+    loop {
+        let e = next(s);
+        if e.ends_with(" fxmarker") {
+            if e == "__keyevent@0__:hset fxmarker" {
+                return seen;
+            }
+            continue;
+        }
+        seen.push(e);
+    }
+}
+
+/// The hash commands' events as Redis 7.2's t_hash.c raises them (checked against a real
+/// redis-server): `new` before the command's event, `del` after it, nothing for no-ops.
+#[test]
+fn hash_events_as_redis() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "Eghn");
+    let got = events_until_hset_marker(
+        &mut s,
+        &mut c,
+        &[
+            &["HSET", "h", "f", "1", "g", "2"],
+            &["HSET", "h", "f", "1"],
+            &["HSETNX", "h", "f", "2"],
+            &["HSETNX", "h", "k", "2"],
+            &["HSETNX", "h2", "f", "1"],
+            &["HINCRBY", "h", "n", "5"],
+            &["HINCRBYFLOAT", "h", "x", "1.5"],
+            &["HINCRBYFLOAT", "h", "x", "abc"],
+            &["HDEL", "h", "zz"],
+            &["HDEL", "h2", "f"],
+            &["HDEL", "h", "f", "g", "k", "n", "x"],
+        ],
+    );
+    assert_eq!(
+        got,
+        ev(&[
+            "new h",
+            "hset h",
+            "hset h",
+            "hset h",
+            "new h2",
+            "hset h2",
+            "hincrby h",
+            "hincrbyfloat h",
+            "hdel h2",
+            "del h2",
+            "hdel h",
+            "del h",
+        ])
+    );
+}
+
+/// The field-expiry commands (Redis 7.4) and HGETEX / HSETEX / HGETDEL (Redis 8.0), as
+/// Redis 8.0's t_hash.c raises them: `hexpire`, `hpersist`, `hdel` when a past time deleted
+/// fields, `del` when the hash emptied; nothing when no field changed.
+#[test]
+fn hash_field_expiry_events_as_redis() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "Eghn");
+    let got = events_until_hset_marker(
+        &mut s,
+        &mut c,
+        &[
+            &["HSET", "h", "a", "1", "b", "2"],
+            &["HEXPIRE", "h", "100", "FIELDS", "2", "a", "zz"],
+            &["HEXPIRE", "h", "100", "NX", "FIELDS", "1", "a"],
+            &["HEXPIRE", "nokey", "100", "FIELDS", "1", "a"],
+            &["HPERSIST", "h", "FIELDS", "2", "a", "b"],
+            &["HPERSIST", "h", "FIELDS", "1", "a"],
+            &["HPEXPIREAT", "h", "1", "FIELDS", "1", "a"],
+            &["HEXPIRE", "h", "0", "FIELDS", "1", "b"],
+            &["HSETEX", "h3", "EX", "100", "FIELDS", "1", "a", "1"],
+            &["HSETEX", "h3", "FNX", "FIELDS", "1", "a", "2"],
+            &["HSETEX", "h3", "FXX", "KEEPTTL", "FIELDS", "1", "a", "3"],
+            &["HGETEX", "h3", "FIELDS", "1", "a"],
+            &["HGETEX", "h3", "PERSIST", "FIELDS", "1", "a"],
+            &["HGETEX", "h3", "PERSIST", "FIELDS", "1", "a"],
+            &["HGETEX", "h3", "PX", "5000", "FIELDS", "2", "a", "zz"],
+            &["HGETEX", "h3", "EX", "0", "FIELDS", "1", "a"],
+            &["HSETEX", "h4", "PX", "0", "FIELDS", "1", "a", "1"],
+            &["HSET", "h5", "a", "1", "b", "2"],
+            &["HGETDEL", "h5", "FIELDS", "2", "a", "zz"],
+            &["HGETDEL", "h5", "FIELDS", "1", "zz"],
+            &["HGETDEL", "h5", "FIELDS", "1", "b"],
+        ],
+    );
+    assert_eq!(
+        got,
+        ev(&[
+            "new h",
+            "hset h",
+            "hexpire h",
+            "hpersist h",
+            "hdel h",
+            "hdel h",
+            "del h",
+            "new h3",
+            "hset h3",
+            "hexpire h3",
+            "hset h3",
+            "hpersist h3",
+            "hexpire h3",
+            "hdel h3",
+            "del h3",
+            "new h4",
+            "hset h4",
+            "hdel h4",
+            "del h4",
+            "new h5",
+            "hset h5",
+            "hdel h5",
+            "hdel h5",
+            "del h5",
+        ])
+    );
+}
+
+/// The sorted set commands' events as Redis 7.2's t_zset.c raises them (checked against a
+/// real redis-server): `zincr` for INCR, `zremrangeby*` with Redis's names, pops, the
+/// STORE events with `new`, and `del` for an empty result that deleted its destination.
+#[test]
+fn zset_events_as_redis() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "Eghzn");
+    let got = events_until_hset_marker(
+        &mut s,
+        &mut c,
+        &[
+            &["ZADD", "z", "1", "a", "2", "b"],
+            &["ZADD", "z", "1", "a"],
+            &["ZADD", "z", "INCR", "1", "a"],
+            &["ZINCRBY", "z", "0", "a"],
+            &["ZADD", "z", "XX", "GT", "1", "a", "20", "b"],
+            &["ZADD", "z", "3", "c", "4", "d", "5", "e"],
+            &["ZREM", "z", "zz"],
+            &["ZREMRANGEBYSCORE", "z", "100", "200"],
+            &["ZREMRANGEBYSCORE", "z", "4", "4"],
+            &["ZREMRANGEBYRANK", "z", "0", "0"],
+            &["ZADD", "zl", "0", "a", "0", "b"],
+            &["ZREMRANGEBYLEX", "zl", "[a", "[a"],
+            &["ZREM", "zl", "b"],
+            &["ZPOPMAX", "z"],
+            &["ZPOPMIN", "z", "0"],
+            &["ZMPOP", "2", "nokey", "z", "MIN", "COUNT", "10"],
+            &["ZADD", "s1", "1", "x"],
+            &["ZUNIONSTORE", "dst", "1", "s1"],
+            &["ZINTERSTORE", "dst", "2", "s1", "nokey"],
+            &["ZINTERSTORE", "dst", "2", "s1", "nokey"],
+            &["ZRANGESTORE", "dst2", "s1", "0", "-1"],
+            &["ZDIFFSTORE", "dst2", "1", "s1"],
+            &["ZRANGESTORE", "dst2", "nokey", "0", "-1"],
+        ],
+    );
+    assert_eq!(
+        got,
+        ev(&[
+            "new z",
+            "zadd z",
+            "zincr z",
+            "zadd z",
+            "zadd z",
+            "zremrangebyscore z",
+            "zremrangebyrank z",
+            "new zl",
+            "zadd zl",
+            "zremrangebylex zl",
+            "zrem zl",
+            "del zl",
+            "zpopmax z",
+            "zpopmin z",
+            "del z",
+            "new s1",
+            "zadd s1",
+            "new dst",
+            "zunionstore dst",
+            "del dst",
+            "new dst2",
+            "zrangestore dst2",
+            "zdiffstore dst2",
+            "del dst2",
+        ])
+    );
+}
+
+/// `n` (new-key events) survives being stored next to `A`: CONFIG GET shows it and the
+/// events come (Redis's own text drops it, and so did ours).
+#[test]
+fn new_flag_is_kept_with_all_classes() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "KEAn");
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
+        Frame::Array(vec![bulk("notify-keyspace-events"), bulk("AnKE")])
+    );
+    let mut got = events(&mut s, &mut c, &[&["SET", "fresh", "v"]]);
+    got.retain(|e| !e.contains("marker"));
+    assert_eq!(
+        got,
+        [
+            "__keyspace@0__:fresh new",
+            "__keyevent@0__:new fresh",
+            "__keyspace@0__:fresh set",
+            "__keyevent@0__:set fresh",
+        ]
+    );
+}
+
+/// `keymiss` (class m) is raised by reads that find no key, on both channels, and not by
+/// writes nor by reads that find one.
+#[test]
+fn keymiss_events_come_from_reads_that_miss() {
+    let srv = TestServer::start();
+    let (mut s, mut c) = setup(&srv, "KEgm");
+    let mut got = events(
+        &mut s,
+        &mut c,
+        &[
+            &["GET", "nokey"],
+            &["SET", "k", "v"],
+            &["GET", "k"],
+            &["LRANGE", "nolist", "0", "-1"],
+            &["DEL", "nokey2"],
+            &["MGET", "k", "nokey3"],
+        ],
+    );
+    got.retain(|e| !e.contains("marker"));
+    assert_eq!(
+        got,
+        [
+            "__keyspace@0__:nokey keymiss",
+            "__keyevent@0__:keymiss nokey",
+            "__keyspace@0__:nolist keymiss",
+            "__keyevent@0__:keymiss nolist",
+            "__keyspace@0__:nokey3 keymiss",
+            "__keyevent@0__:keymiss nokey3",
+        ]
+    );
+}

@@ -804,3 +804,90 @@ fn score_text() {
     }
     assert_eq!(q(&mut r, "ZRANGE z 0 2 WITHSCORES"), "[h,-inf,f,-7,a,-0]");
 }
+
+/// INFO persistence rdb_changes_since_last_save.
+fn changes(r: &mut RawConn) -> i64 {
+    let info = cinnabar_server::testkit::text(&r.cmd(&["INFO", "persistence"]));
+    info.split("\r\n")
+        .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// rdb_changes_since_last_save counts what Redis's `dirty` counts (checked against a real
+/// redis-server): members added plus scores changed for ZADD, one per member removed or
+/// popped, one per STORE (also when an empty result deletes the destination), nothing for
+/// commands that change nothing.
+#[test]
+fn zset_writes_count_changes_as_redis() {
+    let srv = TestServer::start();
+    let mut r = srv.raw();
+    let cases: &[(&str, i64)] = &[
+        ("ZADD z 1 a 2 b", 2),
+        ("ZADD z 1 a", 0),
+        ("ZADD z INCR 1 a", 1),
+        ("ZINCRBY z 0 a", 0),
+        ("ZADD z CH 5 a 3 b 4 c", 3),
+        ("ZADD z NX 9 a 10 d", 1),
+        ("ZADD z XX GT 1 a 20 b", 1),
+        ("ZADD z XX 1 nope", 0),
+        ("ZREM z zz", 0),
+        ("ZREM z zz d", 1),
+        ("ZREMRANGEBYSCORE z 100 200", 0),
+        ("ZREMRANGEBYSCORE z 4 4", 1),
+        ("ZREMRANGEBYRANK z 5 6", 0),
+        ("ZREMRANGEBYRANK z 0 0", 1),
+        ("ZADD zl 0 a 0 b 0 c", 3),
+        ("ZREMRANGEBYLEX zl [a [b", 2),
+        ("ZREMRANGEBYLEX zl - +", 1),
+        ("ZPOPMIN z 0", 0),
+        ("ZPOPMIN nokey 3", 0),
+        ("ZADD z 1 p 2 q 3 r", 3),
+        ("ZPOPMAX z", 1),
+        ("ZPOPMIN z 2", 2),
+        ("ZMPOP 2 nokey z MIN COUNT 10", 1),
+        ("ZADD s1 1 x 2 y", 2),
+        ("ZUNIONSTORE dst 1 s1", 1),
+        ("ZINTERSTORE dst 2 s1 nokey", 1),
+        ("ZINTERSTORE dst 2 s1 nokey", 0),
+        ("ZRANGESTORE dst2 s1 0 -1", 1),
+        ("ZDIFFSTORE dst2 1 s1", 1),
+        ("ZRANGESTORE dst2 s1 5 6", 1),
+        ("ZRANGESTORE dst2 s1 5 6", 0),
+    ];
+    for &(cmd, want) in cases {
+        let before = changes(&mut r);
+        q(&mut r, cmd);
+        assert_eq!(changes(&mut r) - before, want, "{cmd}");
+    }
+}
+
+/// WATCH (signalModifiedKey) sees sorted set writes that changed something, including an
+/// empty STORE result deleting its destination, and not those that changed nothing.
+#[test]
+fn watch_sees_only_real_zset_changes() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let mut other = srv.raw();
+    q(&mut c, "ZADD z 1 a 2 b 3 c");
+    q(&mut c, "ZADD dst 1 x");
+    let cases: &[(&str, &str, bool)] = &[
+        ("z", "ZREMRANGEBYLEX z [zz [zzz", false),
+        ("z", "ZMPOP 1 nokey MIN", false),
+        ("dst", "ZRANGESTORE dst2 nokey 0 -1", false),
+        ("z", "ZADD z GT 0 a", false),
+        ("z", "ZMPOP 1 z MAX", true),
+        ("z", "ZREMRANGEBYRANK z 0 0", true),
+        ("dst", "ZINTERSTORE dst 2 z nokey", true),
+        ("dst", "ZUNIONSTORE dst 1 z", true),
+    ];
+    for &(key, cmd, aborts) in cases {
+        assert_eq!(q(&mut c, &format!("WATCH {key}")), "+OK");
+        assert_eq!(q(&mut c, "MULTI"), "+OK");
+        q(&mut c, "PING");
+        q(&mut other, cmd);
+        let want = if aborts { "nil" } else { "[+PONG]" };
+        assert_eq!(q(&mut c, "EXEC"), want, "{cmd}");
+    }
+}

@@ -222,6 +222,7 @@ impl LongDouble {
 
     /// The exact value of an integer (every `i64` fits in 64 bits of
     /// significand).  This is how Redis converts integer-encoded values.
+    #[cfg(test)]
     pub fn from_i64(v: i64) -> LongDouble {
         if v == 0 {
             return LongDouble::ZERO;
@@ -277,7 +278,8 @@ impl LongDouble {
         }
     }
 
-    /// The nearest `f64` (for callers that need one, e.g. to compare).
+    /// The nearest `f64` (tests compare with it).
+    #[cfg(test)]
     pub fn to_f64(self) -> f64 {
         let magnitude_sign = |v: f64| if self.negative { -v } else { v };
         match self.class {
@@ -350,6 +352,7 @@ impl LongDouble {
     }
 
     /// [`LongDouble::write_human`] into a new `String`.
+    #[cfg(test)]
     pub fn to_human_string(self) -> String {
         let mut out = Vec::with_capacity(24);
         self.write_human(&mut out);

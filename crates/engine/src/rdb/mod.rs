@@ -7,7 +7,8 @@
 //!   quicklist of listpacks, intset, listpack sets/hashes/zsets, binary zset scores), so
 //!   redis-check-rdb and redis-server accept the result.
 //! - [`Reader`] reads any file Redis 2.x-7.4 writes for the types Cinnabar holds, including
-//!   the old ziplist/zipmap encodings, and reports each key through a callback.
+//!   the old ziplist/zipmap encodings and the three stream types, and reports each key
+//!   through a callback (streams: see `types::stream::rdb`).
 //! - [`dump`] / [`restore`]: the DUMP/RESTORE payload (value + version + CRC64).
 
 pub mod crc64;
@@ -18,7 +19,7 @@ use std::io::{self, Read, Write};
 
 use crate::entry::{Entry, ValueRef};
 use crate::object::Object;
-use crate::types::{hash, list, set, zset};
+use crate::types::{hash, list, set, stream, zset};
 use packed::{Elem, ListpackWriter};
 
 /// The RDB version we write (Redis 7.2).
@@ -92,7 +93,7 @@ pub enum RdbError {
     /// Malformed data, with the byte offset where reading stopped.
     #[error("{msg} (at offset {offset})")]
     Corrupt { msg: String, offset: u64 },
-    /// Valid data of a kind Cinnabar does not hold (streams, module values).
+    /// Valid data of a kind Cinnabar does not hold (module values).
     #[error("{0}")]
     Unsupported(String),
 }
@@ -129,7 +130,7 @@ impl Default for SaveOpts {
     }
 }
 
-fn put_len(out: &mut Vec<u8>, n: u64) {
+pub(crate) fn put_len(out: &mut Vec<u8>, n: u64) {
     if n < 1 << 6 {
         out.push(n as u8);
     } else if n < 1 << 14 {
@@ -163,7 +164,7 @@ fn put_int_encoded(out: &mut Vec<u8>, v: i64) -> bool {
 
 /// A string as rdbSaveRawString writes it: integer-encoded when it is a short canonical
 /// integer, LZF-compressed when longer than 20 bytes and it saves space, else raw.
-fn put_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
+pub(crate) fn put_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
     if s.len() <= 11 {
         if let Some(v) = crate::num::parse_i64(s) {
             if put_int_encoded(out, v) {
@@ -285,6 +286,10 @@ fn put_object(out: &mut Vec<u8>, o: &Object, opts: &SaveOpts, now: i64) {
             }
         },
         Object::Hash(h) => put_hash(out, h, opts, now),
+        Object::Stream(s) => {
+            out.push(TYPE_STREAM_LISTPACKS_3);
+            stream::rdb::save(out, s, opts.compress);
+        }
         Object::ZSet(z) => {
             if z.encoding() == "listpack" {
                 out.push(TYPE_ZSET_LISTPACK);
@@ -668,7 +673,7 @@ impl<R: Read> Reader<R> {
         self.base + self.pos as u64
     }
 
-    fn corrupt<T>(&self, msg: impl Into<String>) -> Result<T, RdbError> {
+    pub(crate) fn corrupt<T>(&self, msg: impl Into<String>) -> Result<T, RdbError> {
         Err(RdbError::Corrupt {
             msg: msg.into(),
             offset: self.offset(),
@@ -705,7 +710,7 @@ impl<R: Read> Reader<R> {
         Ok(self.buf[self.pos - 1])
     }
 
-    fn bytes(&mut self, n: usize) -> Result<&[u8], RdbError> {
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&[u8], RdbError> {
         self.fill(n)?;
         self.pos += n;
         Ok(&self.buf[self.pos - n..self.pos])
@@ -739,7 +744,7 @@ impl<R: Read> Reader<R> {
         })
     }
 
-    fn len(&mut self) -> Result<u64, RdbError> {
+    pub(crate) fn len(&mut self) -> Result<u64, RdbError> {
         match self.len_or_enc()? {
             (n, false) => Ok(n),
             _ => self.corrupt("unexpected string encoding where a length was expected"),
@@ -747,7 +752,7 @@ impl<R: Read> Reader<R> {
     }
 
     /// A length that sizes an allocation: bounded so corrupt data cannot ask for terabytes.
-    fn count(&mut self) -> Result<usize, RdbError> {
+    pub(crate) fn count(&mut self) -> Result<usize, RdbError> {
         let n = self.len()?;
         if n > (1 << 40) {
             return self.corrupt("length out of range");
@@ -755,7 +760,7 @@ impl<R: Read> Reader<R> {
         Ok(n as usize)
     }
 
-    fn string(&mut self) -> Result<Vec<u8>, RdbError> {
+    pub(crate) fn string(&mut self) -> Result<Vec<u8>, RdbError> {
         let (n, enc) = self.len_or_enc()?;
         if !enc {
             if n > (1 << 40) {
@@ -1034,9 +1039,10 @@ impl<R: Read> Reader<R> {
                 ))
             }
             TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => {
-                return Err(RdbError::Unsupported(
-                    "the file holds a stream, a type Cinnabar does not support yet".into(),
-                ))
+                // An empty stream is a value (XGROUP CREATE MKSTREAM makes one): kept.
+                return Ok(Some(Loaded::Obj(Object::Stream(Box::new(
+                    stream::rdb::load(self, t)?,
+                )))));
             }
             TYPE_MODULE_PRE_GA | TYPE_MODULE_2 => {
                 return Err(RdbError::Unsupported(
@@ -1050,7 +1056,7 @@ impl<R: Read> Reader<R> {
             Object::Set(s) => s.is_empty(),
             Object::Hash(h) => h.is_empty(),
             Object::ZSet(z) => z.is_empty(),
-            Object::Str(_) => false,
+            Object::Str(_) | Object::Stream(_) => false,
         };
         Ok((!empty).then_some(Loaded::Obj(obj)))
     }

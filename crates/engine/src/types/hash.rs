@@ -883,12 +883,6 @@ impl Hash {
         self.ttls().is_some()
     }
 
-    /// A lower bound of the earliest field deadline (for the active-expiry cycle's
-    /// bookkeeping); None when no field has one.
-    pub fn next_field_expiry(&self) -> Option<i64> {
-        self.ttls().map(|t| t.min)
-    }
-
     /// HEXPIRE for one field: applies `cond` and sets the deadline `when` (ms), or deletes
     /// the field if `when <= now`. Returns Redis 7.4's per-field code ([`HFE_NO_FIELD`],
     /// [`HFE_NO_CONDITION`], [`HFE_SET`], [`HFE_DELETED`]). The condition is checked before

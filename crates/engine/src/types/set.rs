@@ -723,13 +723,6 @@ impl Set {
         }
     }
 
-    pub fn remove_member(&mut self, m: Member) -> bool {
-        match (&mut self.repr, m) {
-            (Repr::Ints(s), Member::Int(n)) => s.remove(n),
-            _ => m.with_bytes(|b| self.remove(b)),
-        }
-    }
-
     pub fn contains(&self, v: &[u8]) -> bool {
         match &self.repr {
             Repr::Ints(s) => parse_i64(v).is_some_and(|n| s.contains(n)),

@@ -17,6 +17,8 @@ use cinnabar_engine::{Db, Entry, Error, NewValue, Object, Result};
 use super::string::raw_string;
 use super::{int_arg, is, str_value};
 use crate::dispatch::{Ctx, Registry};
+use crate::notify::{GENERIC, STRING};
+use crate::server::Server;
 
 pub fn register(r: &mut Registry) {
     r.add("setbit", setbit);
@@ -45,9 +47,17 @@ fn bit_offset_arg(arg: &[u8], max_bulk_len: u64) -> Result<u64> {
         .ok_or(Error::msg(bits::ERR_BIT_OFFSET))
 }
 
-/// Redis's lookupKeyRead: removes an expired key, counts a keyspace hit or miss, and
-/// refreshes the access clock unless the client asked for CLIENT NO-TOUCH.
-fn lookup_read(db: &mut Db, h: u64, key: &[u8], now: i64, no_touch: bool) -> Option<usize> {
+/// Redis's lookupKeyRead: removes an expired key, counts a keyspace hit or miss (a miss
+/// raises `keymiss`), and refreshes the access clock unless the client asked for CLIENT
+/// NO-TOUCH.
+fn lookup_read(
+    server: &Server,
+    db: &mut Db,
+    h: u64,
+    key: &[u8],
+    now: i64,
+    no_touch: bool,
+) -> Option<usize> {
     let slot = db.lookup(h, key, now);
     match slot {
         Some(s) => {
@@ -56,7 +66,7 @@ fn lookup_read(db: &mut Db, h: u64, key: &[u8], now: i64, no_touch: bool) -> Opt
                 db.touch(s, now);
             }
         }
-        None => db.misses += 1,
+        None => super::read_miss(server, db, key),
     }
     slot
 }
@@ -86,23 +96,36 @@ fn bitmap_entry(key: &[u8], bitmap: Vec<u8>, clock: u32) -> Entry {
 // ---------------------------------------------------------------------------------------
 
 /// SETBIT key offset 0|1: the previous bit. A missing key is created (even to store a 0), and
-/// the string is zero-padded up to the byte holding `offset`.
-fn setbit(ctx: &mut Ctx) -> Result<()> {
+/// the string is zero-padded up to the byte holding `offset`. As Redis's setbitCommand, the
+/// command changed something (modified, `setbit`, one change) only if it created the key,
+/// grew the string or flipped the bit; a created key raises `new` first.
+fn setbit<'a>(ctx: &mut Ctx<'a, '_>) -> Result<()> {
     let args = ctx.args;
     let (key, now, no_touch) = (args[1], ctx.now, ctx.client.no_touch);
     // Redis validates the offset, then the value, and only then looks at the key.
     let offset = bit_offset_arg(args[2], max_bulk_len(ctx))?;
     let bit = bits::parse_bit_value(args[3]).ok_or(Error::msg(bits::ERR_BIT_VALUE))?;
     let (db, h) = crate::key_db!(ctx, key);
-    let old = match lookup_write(db, h, key, now, no_touch) {
-        Some(slot) => bits::set_bit(raw_string(db.entry_mut(slot))?, offset, bit),
+    let (old, created, changed) = match lookup_write(db, h, key, now, no_touch) {
+        Some(slot) => {
+            let bitmap = raw_string(db.entry_mut(slot))?;
+            let len = bitmap.len();
+            let old = bits::set_bit(bitmap, offset, bit);
+            (old, false, bitmap.len() != len || old != bit)
+        }
         None => {
             let mut bitmap = Vec::new();
             let old = bits::set_bit(&mut bitmap, offset, bit);
             db.insert_new(h, bitmap_entry(key, bitmap, db.fresh_clock(now)));
-            old
+            (old, true, true)
         }
     };
+    if created {
+        ctx.added(key);
+    }
+    if changed {
+        ctx.wrote(STRING, "setbit", key);
+    }
     ctx.out.integer(i64::from(old));
     Ok(())
 }
@@ -111,10 +134,10 @@ fn setbit(ctx: &mut Ctx) -> Result<()> {
 /// validated (with SETBIT's limit) even though reading far away is harmless, as Redis does.
 fn getbit(ctx: &mut Ctx) -> Result<()> {
     let args = ctx.args;
-    let (key, now, no_touch) = (args[1], ctx.now, ctx.client.no_touch);
+    let (key, now, no_touch, server) = (args[1], ctx.now, ctx.client.no_touch, ctx.server);
     let offset = bit_offset_arg(args[2], max_bulk_len(ctx))?;
     let (db, h) = crate::key_db!(ctx, key);
-    let bit = match lookup_read(db, h, key, now, no_touch) {
+    let bit = match lookup_read(server, db, h, key, now, no_touch) {
         Some(slot) => {
             let v = str_value(db.entry(slot))?;
             let mut scratch = itoa::Buffer::new();
@@ -138,9 +161,9 @@ fn getbit(ctx: &mut Ctx) -> Result<()> {
 /// `BITCOUNT k -1 -2 junk` is 0), and the syntax errors.
 fn bitcount(ctx: &mut Ctx) -> Result<()> {
     let args = ctx.args;
-    let (key, now, no_touch) = (args[1], ctx.now, ctx.client.no_touch);
+    let (key, now, no_touch, server) = (args[1], ctx.now, ctx.client.no_touch, ctx.server);
     let (db, h) = crate::key_db!(ctx, key);
-    let Some(slot) = lookup_read(db, h, key, now, no_touch) else {
+    let Some(slot) = lookup_read(server, db, h, key, now, no_touch) else {
         ctx.out.integer(0);
         return Ok(());
     };
@@ -175,13 +198,13 @@ fn bitcount(ctx: &mut Ctx) -> Result<()> {
 /// arguments are read in Redis's order: start, the unit, then end.
 fn bitpos(ctx: &mut Ctx) -> Result<()> {
     let args = ctx.args;
-    let (key, now, no_touch) = (args[1], ctx.now, ctx.client.no_touch);
+    let (key, now, no_touch, server) = (args[1], ctx.now, ctx.client.no_touch, ctx.server);
     let bit = int_arg(args[2])?;
     if bit != 0 && bit != 1 {
         return Err(Error::msg(bits::ERR_BITPOS_BIT));
     }
     let (db, h) = crate::key_db!(ctx, key);
-    let Some(slot) = lookup_read(db, h, key, now, no_touch) else {
+    let Some(slot) = lookup_read(server, db, h, key, now, no_touch) else {
         ctx.out.integer(if bit == 1 { -1 } else { 0 });
         return Ok(());
     };
@@ -223,9 +246,14 @@ fn bitpos(ctx: &mut Ctx) -> Result<()> {
 /// near twice the result size however many sources there are. A non-string source fails the
 /// command before anything is written. The destination is replaced whatever its type, loses
 /// its TTL, and is deleted when the result is empty.
-fn bitop(ctx: &mut Ctx) -> Result<()> {
+///
+/// Effects as Redis's bitopCommand: a result is stored as setKey does it (`new` if the key
+/// did not exist, modified) and raises `set`; an empty result deletes the destination if it
+/// is there at all (Redis's dbDelete, which does not look at deadlines) and raises `del`.
+/// Either is one change.
+fn bitop<'a>(ctx: &mut Ctx<'a, '_>) -> Result<()> {
     let args = ctx.args;
-    let (now, no_touch) = (ctx.now, ctx.client.no_touch);
+    let (now, no_touch, server) = (ctx.now, ctx.client.no_touch, ctx.server);
     let op = bits::parse_bitop(args[1]).ok_or(Error::Syntax)?;
     if op == BitOp::Not && args.len() != 4 {
         return Err(Error::msg(bits::ERR_BITOP_NOT));
@@ -233,7 +261,7 @@ fn bitop(ctx: &mut Ctx) -> Result<()> {
     let mut result: Option<Vec<u8>> = None;
     for &key in &args[3..] {
         let (db, h) = crate::key_db!(ctx, key);
-        let slot = lookup_read(db, h, key, now, no_touch);
+        let slot = lookup_read(server, db, h, key, now, no_touch);
         let v = match slot {
             Some(s) => Some(str_value(db.entry(s))?),
             None => None,
@@ -250,11 +278,17 @@ fn bitop(ctx: &mut Ctx) -> Result<()> {
     let dest = args[2];
     let (db, h) = crate::key_db!(ctx, dest);
     if result.is_empty() {
-        if let Some(slot) = db.lookup(h, dest, now) {
+        if let Some(slot) = db.find_raw(h, dest) {
             db.remove_slot(slot);
+            ctx.wrote(GENERIC, "del", dest);
         }
     } else {
+        let existed = db.lookup(h, dest, now).is_some();
         db.put(h, bitmap_entry(dest, result, db.fresh_clock(now)));
+        if !existed {
+            ctx.added(dest);
+        }
+        ctx.wrote(STRING, "set", dest);
     }
     ctx.out.integer(len);
     Ok(())
@@ -332,19 +366,38 @@ fn parse_field_ops(args: &[&[u8]], max_bulk_len: u64) -> Result<(Vec<FieldOp>, O
 /// Runs `ops` on a bitmap already grown to cover every write and replies with an array of one
 /// element per operation: GET and INCRBY give the field's (new) value, SET the previous one,
 /// and a write refused by OVERFLOW FAIL a nil.
-fn run_field_ops(bitmap: &mut Vec<u8>, ops: &[FieldOp], out: &mut cinnabar_resp::ReplyBuf) {
+///
+/// Returns Redis's `changes`: the writes that were not refused and changed their field, or
+/// every write not refused when `grown` (the key was created or the string had to grow).
+fn run_field_ops(
+    bitmap: &mut Vec<u8>,
+    ops: &[FieldOp],
+    grown: bool,
+    out: &mut cinnabar_resp::ReplyBuf,
+) -> u64 {
+    let mut changes = 0;
     out.array(ops.len());
     for op in ops {
+        let before = match op.kind {
+            FieldKind::Get => None,
+            _ => Some(bits::field_get(bitmap, op.offset, op.ty)),
+        };
         let reply = match op.kind {
             FieldKind::Get => Some(bits::field_get(bitmap, op.offset, op.ty)),
             FieldKind::Set(v) => bits::field_set(bitmap, op.offset, op.ty, v, op.overflow),
             FieldKind::IncrBy(n) => bits::field_incrby(bitmap, op.offset, op.ty, n, op.overflow),
         };
+        if let (Some(old), Some(_)) = (before, reply) {
+            if grown || bits::field_get(bitmap, op.offset, op.ty) != old {
+                changes += 1;
+            }
+        }
         match reply {
             Some(n) => out.integer(n),
             None => out.null(),
         }
     }
+    changes
 }
 
 /// BITFIELD key [GET type offset] [SET type offset value] [INCRBY type offset increment]
@@ -364,15 +417,18 @@ fn bitfield_ro(ctx: &mut Ctx) -> Result<()> {
 /// write and run the subcommands in order on the same string.
 ///
 /// The string is grown before any subcommand runs, so a command whose writes all fail under
-/// OVERFLOW FAIL still creates or extends the key, as in Redis.
-fn bitfield_generic(ctx: &mut Ctx, read_only: bool) -> Result<()> {
+/// OVERFLOW FAIL still creates or extends the key, as in Redis. Effects, as Redis: `new` when
+/// the key is created; modified, `setbit` and one change per write that changed something
+/// (see [`run_field_ops`]), only if there was one. (So, as in Redis, a key created by writes
+/// that all failed raises `new` but changes nothing and is not propagated.)
+fn bitfield_generic<'a>(ctx: &mut Ctx<'a, '_>, read_only: bool) -> Result<()> {
     let args = ctx.args;
-    let (key, now, no_touch) = (args[1], ctx.now, ctx.client.no_touch);
+    let (key, now, no_touch, server) = (args[1], ctx.now, ctx.client.no_touch, ctx.server);
     let (ops, highest_write) = parse_field_ops(args, max_bulk_len(ctx))?;
     let (db, h) = crate::key_db!(ctx, key);
     match highest_write {
         None => {
-            let slot = lookup_read(db, h, key, now, no_touch);
+            let slot = lookup_read(server, db, h, key, now, no_touch);
             let v = match slot {
                 Some(s) => Some(str_value(db.entry(s))?),
                 None => None,
@@ -385,20 +441,33 @@ fn bitfield_generic(ctx: &mut Ctx, read_only: bool) -> Result<()> {
             }
         }
         Some(_) if read_only => return Err(Error::msg(bits::ERR_BITFIELD_RO)),
-        Some(last_bit) => match lookup_write(db, h, key, now, no_touch) {
-            Some(slot) => {
-                // Fails with WRONGTYPE before any part of the reply is written.
-                let bitmap = raw_string(db.entry_mut(slot))?;
-                bits::grow_to_bit(bitmap, last_bit);
-                run_field_ops(bitmap, &ops, ctx.out);
+        Some(last_bit) => {
+            let (created, changes) = match lookup_write(db, h, key, now, no_touch) {
+                Some(slot) => {
+                    // Fails with WRONGTYPE before any part of the reply is written.
+                    let bitmap = raw_string(db.entry_mut(slot))?;
+                    let len = bitmap.len();
+                    bits::grow_to_bit(bitmap, last_bit);
+                    let grown = bitmap.len() != len;
+                    (false, run_field_ops(bitmap, &ops, grown, ctx.out))
+                }
+                None => {
+                    let mut bitmap = Vec::new();
+                    bits::grow_to_bit(&mut bitmap, last_bit);
+                    let changes = run_field_ops(&mut bitmap, &ops, true, ctx.out);
+                    db.insert_new(h, bitmap_entry(key, bitmap, db.fresh_clock(now)));
+                    (true, changes)
+                }
+            };
+            if created {
+                ctx.added(key);
             }
-            None => {
-                let mut bitmap = Vec::new();
-                bits::grow_to_bit(&mut bitmap, last_bit);
-                run_field_ops(&mut bitmap, &ops, ctx.out);
-                db.insert_new(h, bitmap_entry(key, bitmap, db.fresh_clock(now)));
+            if changes > 0 {
+                ctx.modified(key);
+                ctx.event(STRING, "setbit", key);
+                ctx.dirty(changes);
             }
-        },
+        }
     }
     Ok(())
 }

@@ -4,6 +4,14 @@
 //! order, under the locks the dispatcher took for all of them. If nothing can be popped it
 //! registers the client as a waiter (see `crate::blocking`) before releasing those locks, so a
 //! concurrent push cannot be missed. Inside MULTI/EXEC it answers as on timeout instead.
+//!
+//! The blocking command itself records no effects: the non-blocking form it runs (now, or
+//! when served later) records them as any command does, which gives what Redis 7.2's
+//! rewrites give: BLPOP/BRPOP propagate as `LPOP|RPOP key`, BLMOVE as LMOVE, BRPOPLPUSH as
+//! RPOPLPUSH, BLMPOP as `LPOP|RPOP key count` (LMPOP's rewrite), BZPOPMIN/BZPOPMAX as
+//! `ZPOPMIN|ZPOPMAX key`, BZMPOP as ZMPOP's rewrite; events, `dirty`, WATCH and tracking
+//! once, when something is popped; an attempt that finds nothing (and blocks) records
+//! nothing.
 
 use cinnabar_engine::{num, Error, Result};
 use cinnabar_resp::ReplyBuf;
@@ -102,22 +110,22 @@ fn pop_generic(ctx: &mut Ctx, cmd: &'static [u8], kind: Kind) -> Result<()> {
 
 /// BLPOP key [key ...] timeout
 fn blpop(ctx: &mut Ctx) -> Result<()> {
-    pop_generic(ctx, b"lpop", Kind::PopOne { left: true })
+    pop_generic(ctx, b"LPOP", Kind::PopOne { left: true })
 }
 
 /// BRPOP key [key ...] timeout
 fn brpop(ctx: &mut Ctx) -> Result<()> {
-    pop_generic(ctx, b"rpop", Kind::PopOne { left: false })
+    pop_generic(ctx, b"RPOP", Kind::PopOne { left: false })
 }
 
 /// BZPOPMIN key [key ...] timeout
 fn bzpopmin(ctx: &mut Ctx) -> Result<()> {
-    pop_generic(ctx, b"zpopmin", Kind::ZPopOne { min: true })
+    pop_generic(ctx, b"ZPOPMIN", Kind::ZPopOne { min: true })
 }
 
 /// BZPOPMAX key [key ...] timeout
 fn bzpopmax(ctx: &mut Ctx) -> Result<()> {
-    pop_generic(ctx, b"zpopmax", Kind::ZPopOne { min: false })
+    pop_generic(ctx, b"ZPOPMAX", Kind::ZPopOne { min: false })
 }
 
 /// BRPOPLPUSH source destination timeout
@@ -127,7 +135,7 @@ fn brpoplpush(ctx: &mut Ctx) -> Result<()> {
     block_on(
         ctx,
         &[src],
-        &[b"rpoplpush", KEY_SLOT, dst],
+        &[b"RPOPLPUSH", KEY_SLOT, dst],
         Kind::Rewrite,
         until,
     )
@@ -145,7 +153,7 @@ fn blmove(ctx: &mut Ctx) -> Result<()> {
     block_on(
         ctx,
         &[src],
-        &[b"lmove", KEY_SLOT, dst, from, to],
+        &[b"LMOVE", KEY_SLOT, dst, from, to],
         Kind::Rewrite,
         until,
     )
@@ -197,9 +205,9 @@ fn mpop_generic(ctx: &mut Ctx, cmd: &'static [u8]) -> Result<()> {
 }
 
 fn blmpop(ctx: &mut Ctx) -> Result<()> {
-    mpop_generic(ctx, b"lmpop")
+    mpop_generic(ctx, b"LMPOP")
 }
 
 fn bzmpop(ctx: &mut Ctx) -> Result<()> {
-    mpop_generic(ctx, b"zmpop")
+    mpop_generic(ctx, b"ZMPOP")
 }

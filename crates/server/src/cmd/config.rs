@@ -103,6 +103,12 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
     }) {
         crate::evict::configure(ctx.server);
     }
+    if pairs
+        .iter()
+        .any(|(name, _)| name == "notify-keyspace-events")
+    {
+        crate::dispatch::sink::refresh_expiry_log(ctx.server);
+    }
     ctx.out.ok();
     Ok(())
 }

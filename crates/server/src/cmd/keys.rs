@@ -13,7 +13,9 @@ use cinnabar_engine::{hash_key, num, Db, Entry, Error, NewValue, Result};
 use rand::Rng;
 
 use super::{cursor_arg, db_index_arg, help_reply, int_arg, is};
+use crate::argv;
 use crate::dispatch::{Ctx, Registry};
+use crate::notify::GENERIC;
 
 pub fn register(r: &mut Registry) {
     r.add("del", del);
@@ -52,52 +54,103 @@ const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 
 /// How a command looks its keys up, after Redis's lookupKey flags. Every lookup removes an
 /// expired key on the spot; they differ in whether they count keyspace hits/misses (reads
-/// do, writes do not) and whether they refresh the entry's access clock (everything but
-/// the introspection commands does, unless the client asked for CLIENT NO-TOUCH).
+/// do, writes do not), whether a miss raises `keymiss` (reads do, but for OBJECT), and
+/// whether they refresh the entry's access clock (everything but the introspection commands
+/// does, unless the client asked for CLIENT NO-TOUCH).
 #[derive(Clone, Copy)]
 struct Look {
     now: i64,
     no_touch: bool,
+    /// `keymiss` events are on.
+    keymiss: bool,
 }
 
 impl Look {
     fn new(ctx: &Ctx) -> Look {
+        let flags = ctx
+            .server
+            .config
+            .live
+            .notify_flags
+            .load(std::sync::atomic::Ordering::Relaxed);
         Look {
             now: ctx.now,
             no_touch: ctx.client.no_touch,
+            keymiss: flags & crate::notify::KEY_MISS != 0,
         }
     }
 
-    fn found(&self, db: &mut Db, slot: Option<usize>, stats: bool, touch: bool) -> Option<usize> {
-        if stats {
+    fn lookup(&self, db: &mut Db, h: u64, key: &[u8], how: How) -> Option<usize> {
+        let slot = db.lookup(h, key, self.now);
+        if how.stats {
             match slot {
                 Some(_) => db.hits += 1,
-                None => db.misses += 1,
+                None => {
+                    db.misses += 1;
+                    if how.notify && self.keymiss {
+                        crate::dispatch::effects::note_keymiss(db.id, key);
+                    }
+                }
             }
         }
-        if let (Some(s), true) = (slot, touch) {
+        if let (Some(s), true) = (slot, how.touch && !self.no_touch) {
             db.touch(s, self.now);
         }
         slot
     }
 
-    /// lookupKeyRead: counts a hit or miss and refreshes the clock.
+    /// lookupKeyRead: counts a hit or miss (`keymiss`) and refreshes the clock.
     fn read(&self, db: &mut Db, h: u64, key: &[u8]) -> Option<usize> {
-        let slot = db.lookup(h, key, self.now);
-        self.found(db, slot, true, !self.no_touch)
+        self.lookup(db, h, key, How::READ)
     }
 
-    /// lookupKeyRead with LOOKUP_NOTOUCH (EXISTS, TYPE, TTL, OBJECT): counts, never touches.
+    /// lookupKeyRead with LOOKUP_NOTOUCH (EXISTS, TYPE, TTL): counts (`keymiss` on a miss),
+    /// never touches.
     fn peek(&self, db: &mut Db, h: u64, key: &[u8]) -> Option<usize> {
-        let slot = db.lookup(h, key, self.now);
-        self.found(db, slot, true, false)
+        self.lookup(db, h, key, How::PEEK)
+    }
+
+    /// lookupKeyRead with LOOKUP_NOTOUCH and LOOKUP_NONOTIFY (OBJECT): counts, never
+    /// touches, no `keymiss`.
+    fn introspect(&self, db: &mut Db, h: u64, key: &[u8]) -> Option<usize> {
+        self.lookup(db, h, key, How::INTROSPECT)
     }
 
     /// lookupKeyWrite: no statistics, refreshes the clock.
     fn write(&self, db: &mut Db, h: u64, key: &[u8]) -> Option<usize> {
-        let slot = db.lookup(h, key, self.now);
-        self.found(db, slot, false, !self.no_touch)
+        self.lookup(db, h, key, How::WRITE)
     }
+}
+
+/// Redis's lookupKey flags, as far as they matter here.
+#[derive(Clone, Copy)]
+struct How {
+    stats: bool,
+    notify: bool,
+    touch: bool,
+}
+
+impl How {
+    const READ: How = How {
+        stats: true,
+        notify: true,
+        touch: true,
+    };
+    const PEEK: How = How {
+        stats: true,
+        notify: true,
+        touch: false,
+    };
+    const INTROSPECT: How = How {
+        stats: true,
+        notify: false,
+        touch: false,
+    };
+    const WRITE: How = How {
+        stats: false,
+        notify: false,
+        touch: true,
+    };
 }
 
 /// The TYPE name of an entry's value.
@@ -115,9 +168,10 @@ fn type_name(e: &Entry) -> &'static str {
 /// DEL and UNLINK key [key ...]: the number of keys removed. An expired key counts as absent.
 /// UNLINK hands big values (more than lazyfree::THRESHOLD allocations) to the background
 /// free thread, so removing a huge collection does not hold the shard lock for long; DEL
-/// frees in place unless `lazyfree-lazy-user-del` is set, as in Redis.
+/// frees in place unless `lazyfree-lazy-user-del` is set, as in Redis. Each key removed is
+/// modified, raises `del` and counts as one change (Redis's delGenericCommand).
 fn del(ctx: &mut Ctx) -> Result<()> {
-    let now = ctx.now;
+    let (now, args) = (ctx.now, ctx.args);
     let lazy = is(ctx.arg(0), "unlink")
         || ctx
             .server
@@ -126,7 +180,7 @@ fn del(ctx: &mut Ctx) -> Result<()> {
             .lazyfree_lazy_user_del
             .load(std::sync::atomic::Ordering::Relaxed);
     let mut n = 0;
-    for &key in &ctx.args[1..] {
+    for &key in &args[1..] {
         let (db, h) = crate::key_db!(ctx, key);
         if let Some(slot) = db.lookup(h, key, now) {
             let e = db.remove_slot(slot);
@@ -134,6 +188,7 @@ fn del(ctx: &mut Ctx) -> Result<()> {
                 cinnabar_engine::lazyfree::dispose(e);
             }
             n += 1;
+            ctx.wrote(GENERIC, "del", key);
         }
     }
     ctx.out.integer(n);
@@ -196,29 +251,37 @@ fn renamenx(ctx: &mut Ctx) -> Result<()> {
     rename_generic(ctx, true)
 }
 
-/// RENAME / RENAMENX src dst. The destination is looked up first: a lookup may lazily delete
-/// an expired key, and a deletion moves another entry of the same table into the hole, so
-/// the source's slot must be taken after every lookup that could disturb it. The entry itself
-/// moves (value, deadline and access bits unchanged) and replaces an existing destination.
-fn rename_generic(ctx: &mut Ctx, nx: bool) -> Result<()> {
+/// RENAME / RENAMENX src dst, in Redis's order: the source is looked up first (a missing
+/// source is an error even when it equals the destination, `RENAME k k` of an existing key
+/// changes nothing), then the destination. A lookup may lazily delete an expired key, and a
+/// deletion moves another entry of the same table into the hole, so the source's slot is
+/// taken again after the destination's lookup. The entry itself moves (value, deadline and
+/// access bits unchanged) and replaces an existing destination, which is deleted without an
+/// event of its own; as Redis's dbAdd, the destination then raises `new`, before
+/// `rename_from` and `rename_to`.
+fn rename_generic<'a>(ctx: &mut Ctx<'a, '_>, nx: bool) -> Result<()> {
     let look = Look::new(ctx);
     let (src, dst) = (ctx.arg(1), ctx.arg(2));
-    let dst_exists = {
-        let (db, h) = crate::key_db!(ctx, dst);
-        look.write(db, h, dst).is_some()
-    };
-    let (db, hs) = crate::key_db!(ctx, src);
-    let Some(slot) = look.write(db, hs, src) else {
-        return Err(Error::NoSuchKey);
-    };
+    {
+        let (db, hs) = crate::key_db!(ctx, src);
+        if look.write(db, hs, src).is_none() {
+            return Err(Error::NoSuchKey);
+        }
+    }
     if src == dst {
         reply_rename(ctx, nx, 0);
         return Ok(());
     }
+    let dst_exists = {
+        let (db, h) = crate::key_db!(ctx, dst);
+        look.write(db, h, dst).is_some()
+    };
     if dst_exists && nx {
         ctx.out.integer(0);
         return Ok(());
     }
+    let (db, hs) = crate::key_db!(ctx, src);
+    let slot = db.find_raw(hs, src).expect("source found above");
     let entry = db.remove_slot(slot).rekey(dst);
     let (db, hd) = crate::key_db!(ctx, dst);
     // The destination is deleted, not overwritten: the moved key keeps its own access bits
@@ -227,6 +290,12 @@ fn rename_generic(ctx: &mut Ctx, nx: bool) -> Result<()> {
         cinnabar_engine::lazyfree::dispose(db.remove_slot(s));
     }
     db.insert_new(hd, entry);
+    ctx.added(dst);
+    ctx.modified(src);
+    ctx.modified(dst);
+    ctx.event(GENERIC, "rename_from", src);
+    ctx.event(GENERIC, "rename_to", dst);
+    ctx.dirty(1);
     reply_rename(ctx, nx, 1);
     Ok(())
 }
@@ -243,8 +312,10 @@ fn reply_rename(ctx: &mut Ctx, nx: bool, n: i64) {
 /// COPY src dst [DB n] [REPLACE]. The copy is a new, independent value (a boxed object is
 /// cloned), keeps the source's deadline, and starts with a fresh access clock as Redis's
 /// duplicated object does. The source entry is read in full into the new entry before the
-/// destination database is borrowed, so source and destination may share a shard.
-fn copy(ctx: &mut Ctx) -> Result<()> {
+/// destination database is borrowed, so source and destination may share a shard. With
+/// REPLACE an existing destination is deleted first (no event of its own); the copy raises
+/// `new` and `copy_to` in the destination database, as Redis's dbAdd and copyCommand.
+fn copy<'a>(ctx: &mut Ctx<'a, '_>) -> Result<()> {
     let src_db = ctx.client.db;
     let mut dst_db = src_db;
     let mut replace = false;
@@ -279,18 +350,26 @@ fn copy(ctx: &mut Ctx) -> Result<()> {
     };
     let copied = Entry::new(dst, value, e.expire(), db.fresh_clock(look.now));
     let (db, h) = crate::key_db!(ctx, dst, dst_db);
-    if look.write(db, h, dst).is_some() && !replace {
-        ctx.out.integer(0);
-        return Ok(());
+    if let Some(s) = look.write(db, h, dst) {
+        if !replace {
+            ctx.out.integer(0);
+            return Ok(());
+        }
+        cinnabar_engine::lazyfree::dispose(db.remove_slot(s));
     }
-    db.put(h, copied);
+    db.insert_new(h, copied);
+    ctx.fx.added(dst_db, dst);
+    ctx.fx.modified(dst_db, dst);
+    ctx.fx.event(GENERIC, "copy_to", dst_db, dst);
+    ctx.dirty(1);
     ctx.out.integer(1);
     Ok(())
 }
 
 /// MOVE key db: the key's hash, hence its shard, is the same in every database, so this
-/// moves the entry between two databases of one locked shard.
-fn move_cmd(ctx: &mut Ctx) -> Result<()> {
+/// moves the entry between two databases of one locked shard. As Redis: `new` in the target
+/// database, the key modified in both, then `move_from` (source db) and `move_to` (target).
+fn move_cmd<'a>(ctx: &mut Ctx<'a, '_>) -> Result<()> {
     let key = ctx.arg(1);
     let dst_db = db_index_arg(ctx.arg(2), ctx.server.keyspace.databases())?;
     let src_db = ctx.client.db;
@@ -314,7 +393,13 @@ fn move_cmd(ctx: &mut Ctx) -> Result<()> {
     let slot = db.find_raw(h, key).expect("source key checked above");
     let entry = db.remove_slot(slot);
     let (target, _) = crate::key_db!(ctx, key, dst_db);
-    target.put(h, entry);
+    target.insert_new(h, entry);
+    ctx.fx.added(dst_db, key);
+    ctx.fx.modified(src_db, key);
+    ctx.fx.modified(dst_db, key);
+    ctx.fx.event(GENERIC, "move_from", src_db, key);
+    ctx.fx.event(GENERIC, "move_to", dst_db, key);
+    ctx.dirty(1);
     ctx.out.integer(1);
     Ok(())
 }
@@ -544,27 +629,44 @@ fn free_tables(garbage: Vec<Table>, background: bool) {
     }
 }
 
+/// FLUSHDB [ASYNC|SYNC]. As Redis's emptyData: the WATCHers of live keys are made dirty and
+/// tracking clients told to flush (recorded before the data goes, while the keys are still
+/// there to look at), the change count is the number of keys removed (expired ones not yet
+/// reclaimed included), and the command propagates even when the database was empty.
 fn flushdb(ctx: &mut Ctx) -> Result<()> {
     let background = flush_mode(ctx)?;
     let dbi = ctx.client.db;
+    let watched = crate::dispatch::watch::live_watched(ctx.server, ctx.data, Some(dbi), ctx.now);
+    ctx.fx.flushed(Some(dbi), watched);
     let mut garbage = Vec::new();
+    let mut removed = 0;
     for shard in ctx.data.shards() {
+        removed += shard.dbs[dbi].len();
         empty_db(&mut shard.dbs[dbi], &mut garbage);
     }
     free_tables(garbage, background);
+    ctx.dirty(removed as u64);
+    ctx.fx.propagate_always();
     ctx.out.ok();
     Ok(())
 }
 
+/// FLUSHALL [ASYNC|SYNC]: FLUSHDB for every database.
 fn flushall(ctx: &mut Ctx) -> Result<()> {
     let background = flush_mode(ctx)?;
+    let watched = crate::dispatch::watch::live_watched(ctx.server, ctx.data, None, ctx.now);
+    ctx.fx.flushed(None, watched);
     let mut garbage = Vec::new();
+    let mut removed = 0;
     for shard in ctx.data.shards() {
         for db in shard.dbs.iter_mut() {
+            removed += db.len();
             empty_db(db, &mut garbage);
         }
     }
     free_tables(garbage, background);
+    ctx.dirty(removed as u64);
+    ctx.fx.propagate_always();
     ctx.out.ok();
     Ok(())
 }
@@ -578,7 +680,8 @@ fn swapdb_index(arg: &[u8], msg: &'static str) -> Result<i64> {
 }
 
 /// SWAPDB a b: every shard holds its slice of every database, so the swap is done shard by
-/// shard with all shards locked; clients see it as one atomic step.
+/// shard with all shards locked; clients see it as one atomic step. Its effects on WATCH and
+/// blocked clients are recorded as one `swapped` (Redis does not invalidate tracking here).
 fn swapdb(ctx: &mut Ctx) -> Result<()> {
     let a = swapdb_index(ctx.arg(1), "ERR invalid first DB index")?;
     let b = swapdb_index(ctx.arg(2), "ERR invalid second DB index")?;
@@ -586,15 +689,23 @@ fn swapdb(ctx: &mut Ctx) -> Result<()> {
     if a < 0 || b < 0 || a >= n || b >= n {
         return Err(Error::DbIndexOutOfRange);
     }
+    if a != b {
+        // Redis's dbSwapDatabases: the WATCHers of keys that exist in either database.
+        ctx.fx.swapped(a as usize, b as usize);
+    }
     for shard in ctx.data.shards() {
         shard.dbs.swap(a as usize, b as usize);
-        // WATCH registrations belong to the db index, not to the data: put them back.
+        // WATCH registrations and the database's number belong to the db index, not to the
+        // data: put them back (the number names the db in expiry and eviction logs).
         let (x, y) = (a.min(b) as usize, a.max(b) as usize);
         if x != y {
             let (lo, hi) = shard.dbs.split_at_mut(y);
             std::mem::swap(&mut lo[x].watched, &mut hi[0].watched);
+            std::mem::swap(&mut lo[x].id, &mut hi[0].id);
         }
     }
+    // One change, even for SWAPDB n n, as Redis counts it.
+    ctx.dirty(1);
     ctx.out.ok();
     Ok(())
 }
@@ -620,7 +731,7 @@ fn object_encoding(ctx: &mut Ctx) -> Result<()> {
     let key = ctx.arg(2);
     let look = Look::new(ctx);
     let (db, h) = crate::key_db!(ctx, key);
-    let Some(slot) = look.peek(db, h, key) else {
+    let Some(slot) = look.introspect(db, h, key) else {
         ctx.out.null();
         return Ok(());
     };
@@ -642,7 +753,7 @@ fn object_refcount(ctx: &mut Ctx) -> Result<()> {
     let key = ctx.arg(2);
     let look = Look::new(ctx);
     let (db, h) = crate::key_db!(ctx, key);
-    let Some(slot) = look.peek(db, h, key) else {
+    let Some(slot) = look.introspect(db, h, key) else {
         ctx.out.null();
         return Ok(());
     };
@@ -661,7 +772,7 @@ fn object_idletime(ctx: &mut Ctx) -> Result<()> {
     let key = ctx.arg(2);
     let look = Look::new(ctx);
     let (db, h) = crate::key_db!(ctx, key);
-    let Some(slot) = look.peek(db, h, key) else {
+    let Some(slot) = look.introspect(db, h, key) else {
         ctx.out.null();
         return Ok(());
     };
@@ -679,7 +790,7 @@ fn object_freq(ctx: &mut Ctx) -> Result<()> {
     let key = ctx.arg(2);
     let look = Look::new(ctx);
     let (db, h) = crate::key_db!(ctx, key);
-    let Some(slot) = look.peek(db, h, key) else {
+    let Some(slot) = look.introspect(db, h, key) else {
         ctx.out.null();
         return Ok(());
     };
@@ -790,9 +901,16 @@ fn pexpireat(ctx: &mut Ctx) -> Result<()> {
 
 /// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT key time [NX|XX|GT|LT]. Negative times are
 /// allowed; only an overflow of the unit conversion or of adding the current time is an
-/// error. A deadline at or before now deletes the key (and still answers 1), as Redis does
-/// on a master.
-fn expire_generic(ctx: &mut Ctx, cmd: &'static str, secs: bool, relative: bool) -> Result<()> {
+/// error. As Redis's expireGenericCommand: a deadline at or before now deletes the key (and
+/// still answers 1), raising `del` and propagated as DEL (UNLINK under
+/// `lazyfree-lazy-expire`); otherwise the deadline is set, raising `expire`, and propagated
+/// as PEXPIREAT with the absolute deadline in milliseconds (and the same conditions).
+fn expire_generic<'a>(
+    ctx: &mut Ctx<'a, '_>,
+    cmd: &'static str,
+    secs: bool,
+    relative: bool,
+) -> Result<()> {
     let flags = expire_flags(&ctx.args[3..])?;
     let mut when = int_arg(ctx.arg(2))?;
     if secs {
@@ -817,9 +935,24 @@ fn expire_generic(ctx: &mut Ctx, cmd: &'static str, secs: bool, relative: bool) 
         return Ok(());
     }
     if when <= look.now {
-        db.remove_slot(slot);
+        let lazy = ctx.server.config.get_bool("lazyfree-lazy-expire");
+        let e = db.remove_slot(slot);
+        if lazy {
+            cinnabar_engine::lazyfree::dispose(e);
+        }
+        ctx.wrote(GENERIC, "del", key);
+        if ctx.fx.propagating() {
+            let del: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+            ctx.fx.propagate_as(|| argv![del, key]);
+        }
     } else {
         db.set_expire(slot, Some(when));
+        ctx.wrote(GENERIC, "expire", key);
+        if cmd != "pexpireat" && ctx.fx.propagating() {
+            let mut v = argv![b"PEXPIREAT", key, itoa::Buffer::new().format(when)];
+            v.extend(ctx.args[3..].iter().map(|a| a.to_vec()));
+            ctx.fx.propagate_as(|| v);
+        }
     }
     ctx.out.integer(1);
     Ok(())
@@ -867,7 +1000,7 @@ fn ttl_generic(ctx: &mut Ctx, ms: bool, absolute: bool) -> Result<()> {
     Ok(())
 }
 
-/// PERSIST key: 1 if a deadline was removed.
+/// PERSIST key: 1 if a deadline was removed (then modified, `persist`, one change).
 fn persist(ctx: &mut Ctx) -> Result<()> {
     let look = Look::new(ctx);
     let key = ctx.arg(1);
@@ -879,6 +1012,9 @@ fn persist(ctx: &mut Ctx) -> Result<()> {
         }
         _ => false,
     };
+    if removed {
+        ctx.wrote(GENERIC, "persist", key);
+    }
     ctx.out.integer(i64::from(removed));
     Ok(())
 }

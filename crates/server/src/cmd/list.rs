@@ -5,16 +5,24 @@
 //! the order Redis does (so the same error wins when several apply), looks keys up, calls the
 //! list, deletes keys whose list became empty, and writes replies.
 //!
-//! The blocking variants (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP) are built elsewhere on
-//! top of [`pop_first_reply`] and [`lmove_generic`], which do the non-blocking part under the
-//! shard locks and report whether anything was served.
+//! Each handler records its effects as t_list.c raises them (see `dispatch::effects`): `new`
+//! when a push or move creates its key, the command's event, `del` after it when a list
+//! empties; `dirty` per element pushed, popped, removed or trimmed (one for LSET, LINSERT
+//! and a move); the key modified only when something changed, except LTRIM, which, as in
+//! Redis, signals and raises `ltrim` even when it trims nothing. LMPOP propagates as
+//! `LPOP|RPOP key count`.
+//!
+//! The blocking variants (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, in `cmd/blocking.rs`) run
+//! LPOP, RPOP, LMOVE, RPOPLPUSH and LMPOP through dispatch, so their effects are these.
 
 use cinnabar_engine::entry::ValueRef;
 use cinnabar_engine::types::list::{clamp_range, End, Limit, List};
 use cinnabar_engine::{Db, Error, Object, Result};
 
 use super::{int_arg, is, lookup_or_create, remove_if_empty, Look};
+use crate::argv;
 use crate::dispatch::{Ctx, Registry};
+use crate::notify::{GENERIC, LIST};
 
 pub fn register(r: &mut Registry) {
     r.add("lpush", lpush);
@@ -130,15 +138,48 @@ fn push_generic(ctx: &mut Ctx, end: End, existing_only: bool) -> Result<()> {
         None => {
             let now = ctx.now;
             let (db, h) = crate::key_db!(ctx, key);
-            lookup_or_create(db, h, key, now, is_list, || Object::List(List::new()))?
+            let slot = lookup_or_create(db, h, key, now, is_list, || Object::List(List::new()))?;
+            ctx.added(key);
+            slot
         }
     };
     let (db, _) = crate::key_db!(ctx, key);
     let l = list_mut(db, slot);
-    l.prepare_grow(&ctx.args[2..], lim);
-    l.push_all(end, &ctx.args[2..], lim);
+    let elems = &ctx.args[2..];
+    l.prepare_grow(elems, lim);
+    l.push_all(end, elems, lim);
     ctx.out.integer(l.len() as i64);
+    // Redis's pushGenericCommand: dirty per element, then the key and its event.
+    ctx.dirty(elems.len() as u64);
+    ctx.modified(key);
+    ctx.event(LIST, push_event(end), key);
     Ok(())
+}
+
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
+}
+
+/// The effects of popping `n` elements from `key` (Redis's listElementsRemoved with
+/// `signal` set): the pop event, `del` if the list emptied (the caller deleted the key), the
+/// key modified, and one change per element.
+fn popped<'a>(ctx: &mut Ctx<'a, '_>, key: &'a [u8], end: End, n: usize, emptied: bool) {
+    ctx.event(LIST, pop_event(end), key);
+    if emptied {
+        ctx.event(GENERIC, "del", key);
+    }
+    ctx.modified(key);
+    ctx.dirty(n as u64);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -176,22 +217,25 @@ fn pop_generic(ctx: &mut Ctx, end: End) -> Result<()> {
     };
     let (db, _) = crate::key_db!(ctx, key);
     let l = list_mut(db, slot);
-    match count {
+    let n = match count {
         None => {
             let out = &mut *ctx.out;
-            l.pop_n(end, 1, lim, |e| out.bulk(e));
+            l.pop_n(end, 1, lim, |e| out.bulk(e))
+        }
+        // Redis's fast exit: nothing popped, nothing changed.
+        Some(0) => {
+            ctx.out.array(0);
+            return Ok(());
         }
         Some(n) => {
             let n = n.min(l.len());
-            if n == 0 {
-                ctx.unchanged |= 1 << 1; // nothing popped
-            }
             let out = &mut *ctx.out;
             out.array(n);
-            l.pop_n(end, n, lim, |e| out.bulk(e));
+            l.pop_n(end, n, lim, |e| out.bulk(e))
         }
-    }
-    remove_if_empty(db, slot, |o| matches!(o, Object::List(l) if l.is_empty()));
+    };
+    let emptied = remove_if_empty(db, slot, |o| matches!(o, Object::List(l) if l.is_empty()));
+    popped(ctx, key, end, n, emptied);
     Ok(())
 }
 
@@ -208,9 +252,16 @@ pub enum PopReply {
 /// serving half of blockingPopGenericCommand). Writes the reply and returns true when it
 /// popped; returns false and writes nothing when every key is missing, so the caller can reply
 /// null or block. A key holding another type is a WRONGTYPE error, as soon as it is reached.
-/// Empty lists are deleted. Meant to be called with the keys' shards locked, for example by
-/// the blocking commands when a key they wait on becomes ready.
-pub fn pop_first_reply(ctx: &mut Ctx, keys: &[&[u8]], end: End, style: PopReply) -> Result<bool> {
+/// Empty lists are deleted. Records the pop's effects and, as Redis replicates both LMPOP
+/// and BLPOP, propagates it as `LPOP|RPOP key` (`KeyElement`) or `LPOP|RPOP key count`
+/// (`KeyElements`, with the count actually popped). Meant to be called with the keys' shards
+/// locked.
+pub fn pop_first_reply<'a>(
+    ctx: &mut Ctx<'a, '_>,
+    keys: &[&'a [u8]],
+    end: End,
+    style: PopReply,
+) -> Result<bool> {
     let lim = limit(ctx);
     for &key in keys {
         let Some(slot) = find(ctx, key, false)? else {
@@ -224,17 +275,28 @@ pub fn pop_first_reply(ctx: &mut Ctx, keys: &[&[u8]], end: End, style: PopReply)
         let out = &mut *ctx.out;
         out.array(2);
         out.bulk(key);
-        match style {
-            PopReply::KeyElement => {
-                l.pop_n(end, 1, lim, |e| out.bulk(e));
-            }
+        let n = match style {
+            PopReply::KeyElement => l.pop_n(end, 1, lim, |e| out.bulk(e)),
             PopReply::KeyElements(count) => {
                 let n = count.min(l.len());
                 out.array(n);
-                l.pop_n(end, n, lim, |e| out.bulk(e));
+                l.pop_n(end, n, lim, |e| out.bulk(e))
             }
+        };
+        let emptied = remove_if_empty(db, slot, |o| matches!(o, Object::List(l) if l.is_empty()));
+        popped(ctx, key, end, n, emptied);
+        if ctx.fx.propagating() {
+            let cmd: &[u8] = match end {
+                End::Left => b"LPOP",
+                End::Right => b"RPOP",
+            };
+            ctx.fx.propagate_as(|| match style {
+                PopReply::KeyElement => argv![cmd, key],
+                PopReply::KeyElements(_) => {
+                    argv![cmd, key, itoa::Buffer::new().format(n)]
+                }
+            });
         }
-        remove_if_empty(db, slot, |o| matches!(o, Object::List(l) if l.is_empty()));
         return Ok(true);
     }
     Ok(false)
@@ -410,6 +472,7 @@ fn lset(ctx: &mut Ctx) -> Result<()> {
     let (db, _) = crate::key_db!(ctx, key);
     if list_mut(db, slot).set(index, ctx.args[3], lim) {
         ctx.out.ok();
+        ctx.wrote(LIST, "lset", key);
         Ok(())
     } else {
         Err(Error::msg("ERR index out of range"))
@@ -436,8 +499,8 @@ fn linsert(ctx: &mut Ctx) -> Result<()> {
     let l = list_mut(db, slot);
     if l.insert(ctx.args[3], ctx.args[4], after, lim) {
         ctx.out.integer(l.len() as i64);
+        ctx.wrote(LIST, "linsert", key);
     } else {
-        ctx.unchanged_arg(1);
         ctx.out.integer(-1);
     }
     Ok(())
@@ -455,11 +518,17 @@ fn lrem(ctx: &mut Ctx) -> Result<()> {
     let lim = limit(ctx);
     let (db, _) = crate::key_db!(ctx, key);
     let n = list_mut(db, slot).remove(ctx.args[3], count, lim);
-    remove_if_empty(db, slot, |o| matches!(o, Object::List(l) if l.is_empty()));
-    if n == 0 {
-        ctx.unchanged_arg(1);
-    }
+    let emptied = remove_if_empty(db, slot, |o| matches!(o, Object::List(l) if l.is_empty()));
     ctx.out.integer(n as i64);
+    // Redis's lremCommand: one change per element removed; nothing at all for none.
+    ctx.dirty(n as u64);
+    if n > 0 {
+        ctx.modified(key);
+        ctx.event(LIST, "lrem", key);
+    }
+    if emptied {
+        ctx.event(GENERIC, "del", key);
+    }
     Ok(())
 }
 
@@ -471,8 +540,19 @@ fn ltrim(ctx: &mut Ctx) -> Result<()> {
     if let Some(slot) = find(ctx, key, false)? {
         let lim = limit(ctx);
         let (db, _) = crate::key_db!(ctx, key);
-        list_mut(db, slot).trim(start, stop, lim);
-        remove_if_empty(db, slot, |o| matches!(o, Object::List(l) if l.is_empty()));
+        let l = list_mut(db, slot);
+        let before = l.len();
+        l.trim(start, stop, lim);
+        let removed = before - l.len();
+        let emptied = remove_if_empty(db, slot, |o| matches!(o, Object::List(l) if l.is_empty()));
+        // Redis's ltrimCommand: the event and the signal even when nothing was trimmed (only
+        // the count, so the propagation, depends on what went).
+        ctx.event(LIST, "ltrim", key);
+        if emptied {
+            ctx.event(GENERIC, "del", key);
+        }
+        ctx.modified(key);
+        ctx.dirty(removed as u64);
     }
     ctx.out.ok();
     Ok(())
@@ -508,7 +588,17 @@ fn rpoplpush(ctx: &mut Ctx) -> Result<()> {
 /// another type — the destination is checked only when the source exists, and before
 /// anything changes. With `src == dst` the list rotates in place (the key, and its TTL, are
 /// never deleted and recreated).
-pub fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<bool> {
+///
+/// Effects in Redis's order (lmoveHandlePush, then listElementsRemoved): `new` if the
+/// destination was created, the destination modified and its push event, then the source's
+/// pop event, its `del` if it emptied, the source modified; one change in all.
+pub fn lmove_generic<'a>(
+    ctx: &mut Ctx<'a, '_>,
+    src: &'a [u8],
+    dst: &'a [u8],
+    from: End,
+    to: End,
+) -> Result<bool> {
     let lim = limit(ctx);
     let Some(slot) = find(ctx, src, false)? else {
         return Ok(false);
@@ -524,11 +614,12 @@ pub fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) 
         l.push(to, &v, lim);
         l.pop(from, lim);
         ctx.out.bulk(&v);
+        moved(ctx, src, dst, from, to, false, false);
         return Ok(true);
     }
     // Checking the destination may delete it if expired, which can move entries around in
     // the shard: look the source up again afterwards rather than trusting `slot`.
-    find(ctx, dst, false)?;
+    let dst_exists = find(ctx, dst, false)?.is_some();
     let Some(slot) = find(ctx, src, false)? else {
         return Ok(false);
     };
@@ -537,7 +628,7 @@ pub fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) 
     let Some(v) = l.pop(from, lim) else {
         return Ok(false);
     };
-    remove_if_empty(db, slot, |o| matches!(o, Object::List(l) if l.is_empty()));
+    let emptied = remove_if_empty(db, slot, |o| matches!(o, Object::List(l) if l.is_empty()));
     let now = ctx.now;
     let (db, h) = crate::key_db!(ctx, dst);
     let dslot = lookup_or_create(db, h, dst, now, is_list, || Object::List(List::new()))?;
@@ -545,5 +636,24 @@ pub fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) 
     d.prepare_grow(&[&v], lim);
     d.push(to, &v, lim);
     ctx.out.bulk(&v);
+    moved(ctx, src, dst, from, to, !dst_exists, emptied);
     Ok(true)
+}
+
+/// The effects of one LMOVE, in Redis's order (see [`lmove_generic`]).
+fn moved<'a>(
+    ctx: &mut Ctx<'a, '_>,
+    src: &'a [u8],
+    dst: &'a [u8],
+    from: End,
+    to: End,
+    created: bool,
+    emptied: bool,
+) {
+    if created {
+        ctx.added(dst);
+    }
+    ctx.modified(dst);
+    ctx.event(LIST, push_event(to), dst);
+    popped(ctx, src, from, 1, emptied);
 }

@@ -16,7 +16,9 @@ pub mod config;
 pub mod connection;
 pub mod debug;
 pub mod docs;
+pub mod geo;
 pub mod hash;
+pub mod hll;
 pub mod introspection;
 pub mod keys;
 pub mod list;
@@ -29,6 +31,7 @@ pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
@@ -58,11 +61,14 @@ fn register_all(r: &mut Registry) {
     set::register(r);
     hash::register(r);
     zset::register(r);
+    hll::register(r);
+    geo::register(r);
     sort::register(r);
     scripting::register(r);
     pubsub::register(r);
     persist::register(r);
     ratelimit::register(r);
+    stream::register(r);
 }
 
 /// ASCII case-insensitive comparison of an argument with an option name.
@@ -159,6 +165,21 @@ pub fn help_reply(ctx: &mut crate::dispatch::Ctx, lines: &[&str]) {
     }
 }
 
+/// A read found no `key` (Redis's lookupKeyRead miss): INFO keyspace_misses, and the
+/// `keymiss` event when that class is on.
+#[inline]
+pub fn read_miss(server: &crate::server::Server, db: &mut cinnabar_engine::Db, key: &[u8]) {
+    db.misses += 1;
+    let flags = server
+        .config
+        .live
+        .notify_flags
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if flags & crate::notify::KEY_MISS != 0 {
+        crate::dispatch::effects::note_keymiss(db.id, key);
+    }
+}
+
 /// How a command looks its keys up, as Redis's lookupKeyRead / lookupKeyWrite: a read counts
 /// a keyspace hit or miss (INFO keyspace_hits / keyspace_misses; a key of another type was
 /// found, so it is a hit), a write counts nothing, and both refresh the key's access clock
@@ -167,13 +188,22 @@ pub fn help_reply(ctx: &mut crate::dispatch::Ctx, lines: &[&str]) {
 pub struct Look {
     pub now: i64,
     pub touch: bool,
+    /// `keymiss` events are on: a read that misses logs one.
+    pub keymiss: bool,
 }
 
 impl Look {
     pub fn new(ctx: &crate::dispatch::Ctx) -> Look {
+        let flags = ctx
+            .server
+            .config
+            .live
+            .notify_flags
+            .load(std::sync::atomic::Ordering::Relaxed);
         Look {
             now: ctx.now,
             touch: !ctx.client.no_touch,
+            keymiss: flags & crate::notify::KEY_MISS != 0,
         }
     }
 
@@ -191,7 +221,12 @@ impl Look {
         if read {
             match slot {
                 Some(_) => db.hits += 1,
-                None => db.misses += 1,
+                None => {
+                    db.misses += 1;
+                    if self.keymiss {
+                        crate::dispatch::effects::note_keymiss(db.id, key);
+                    }
+                }
             }
         }
         let Some(slot) = slot else { return Ok(None) };

@@ -5,7 +5,9 @@ use cinnabar_engine::rdb::{self, RestoreError};
 use cinnabar_engine::{Error, Result};
 
 use super::{int_arg, is};
+use crate::argv;
 use crate::dispatch::{Ctx, Registry};
+use crate::notify::GENERIC;
 use crate::persist::rdbfile::{self, BgsaveError};
 
 pub fn register(r: &mut Registry) {
@@ -105,12 +107,12 @@ fn bgsave(ctx: &mut Ctx) -> Result<()> {
 /// DUMP key: the value in RDB format with version and CRC64, as Redis makes it.
 fn dump(ctx: &mut Ctx) -> Result<()> {
     let key = ctx.arg(1);
-    let now = ctx.now;
+    let (now, server) = (ctx.now, ctx.server);
     let opts = crate::persist::save_opts(ctx.server);
     let (db, h) = crate::key_db!(ctx, key);
     match db.lookup(h, key, now) {
         None => {
-            db.misses += 1;
+            super::read_miss(server, db, key);
             ctx.out.null();
         }
         Some(slot) => {
@@ -124,7 +126,14 @@ fn dump(ctx: &mut Ctx) -> Result<()> {
 
 /// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency], with
 /// Redis's checks in Redis's order (options, BUSYKEY, TTL, payload footer, payload data).
-fn restore(ctx: &mut Ctx) -> Result<()> {
+///
+/// Effects as Redis's restoreCommand: with REPLACE an existing key is deleted without an
+/// event of its own (Redis's dbDelete, which does not look at deadlines); the restored key
+/// raises `new` then `restore`, is modified and counts one change, and a relative TTL is
+/// propagated as the absolute deadline it gave, with ABSTTL appended. A TTL already in the
+/// past restores nothing: if REPLACE deleted a key, that is the change (modified, `del`,
+/// propagated as DEL, or UNLINK under `lazyfree-lazy-server-del`).
+fn restore<'a>(ctx: &mut Ctx<'a, '_>) -> Result<()> {
     let key = ctx.arg(1);
     let (mut replace, mut absttl) = (false, false);
     let (mut idle, mut freq): (Option<i64>, Option<i64>) = (None, None);
@@ -161,7 +170,13 @@ fn restore(ctx: &mut Ctx) -> Result<()> {
     let lim = crate::persist::limits(ctx.server);
     let (ttl_arg, payload) = (ctx.arg(2), ctx.arg(3));
     let (db, h) = crate::key_db!(ctx, key);
-    let existing = db.lookup(h, key, now);
+    // Redis looks the key up (expiring it) only to refuse it; REPLACE deletes whatever is
+    // there.
+    let existing = if replace {
+        db.find_raw(h, key)
+    } else {
+        db.lookup(h, key, now)
+    };
     if !replace && existing.is_some() {
         return Err(Error::msg("BUSYKEY Target key name already exists."));
     }
@@ -176,14 +191,27 @@ fn restore(ctx: &mut Ctx) -> Result<()> {
         }
         Err(RestoreError::Format) => return Err(Error::msg("ERR Bad data format")),
     };
-    if let Some(slot) = existing {
-        cinnabar_engine::lazyfree::dispose(db.remove_slot(slot));
-    }
+    let deleted = match existing {
+        Some(slot) => {
+            cinnabar_engine::lazyfree::dispose(db.remove_slot(slot));
+            true
+        }
+        None => false,
+    };
     if ttl != 0 && !absttl {
         ttl = ttl.saturating_add(now);
     }
     if ttl != 0 && ttl <= now {
-        // Already expired: the key is just deleted (if REPLACE found one).
+        // Already expired: nothing is restored; the key is just deleted (if REPLACE found
+        // one).
+        if deleted {
+            ctx.wrote(GENERIC, "del", key);
+            if ctx.fx.propagating() {
+                let lazy = ctx.server.config.get_bool("lazyfree-lazy-server-del");
+                let del: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+                ctx.fx.propagate_as(|| argv![del, key]);
+            }
+        }
         ctx.out.ok();
         return Ok(());
     }
@@ -195,6 +223,15 @@ fn restore(ctx: &mut Ctx) -> Result<()> {
     );
     let entry = rdbfile::loaded_entry(key, value, (ttl != 0).then_some(ttl), clk);
     db.insert_new(h, entry);
+    ctx.added(key);
+    ctx.wrote(GENERIC, "restore", key);
+    if ttl != 0 && !absttl && ctx.fx.propagating() {
+        // Redis's rewrite: the absolute deadline in place of the TTL, and ABSTTL at the end.
+        let mut v: Vec<Vec<u8>> = ctx.args.iter().map(|a| a.to_vec()).collect();
+        v[2] = itoa::Buffer::new().format(ttl).as_bytes().to_vec();
+        v.push(b"ABSTTL".to_vec());
+        ctx.fx.propagate_as(|| v);
+    }
     ctx.out.ok();
     Ok(())
 }

@@ -6,13 +6,15 @@
 //! nothing. The algorithm itself is the pure [`cinnabar_engine::gcra::throttle`]; this file
 //! parses, reads the key and writes the new TAT. The whole command runs under its key's shard
 //! lock, so concurrent requests on one limiter are serialised without redis-cell's
-//! compare-and-swap retries. The AOF logs the effect (`SET key tat PXAT deadline`), see
-//! `persist::aof::rewrite`.
+//! compare-and-swap retries. A granted request is one change to the key (modified, `new`
+//! when it creates the limiter, no other event) and propagates as its effect, `SET key tat
+//! PXAT deadline`; a refused request changes nothing and propagates nothing.
 
 use cinnabar_engine::gcra::{throttle, Quota};
 use cinnabar_engine::{Entry, Error, NewValue, Result};
 
 use super::{int_arg, str_value, StrVal};
+use crate::argv;
 use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
@@ -35,7 +37,7 @@ fn now_ns(now_ms: i64) -> i64 {
 ///
 /// Replies `[limited, limit, remaining, retry_after, reset_after]` (seconds; retry_after is -1
 /// when allowed). A request that is refused changes nothing.
-fn cl_throttle(ctx: &mut Ctx) -> Result<()> {
+fn cl_throttle<'a>(ctx: &mut Ctx<'a, '_>) -> Result<()> {
     if ctx.args.len() > 6 {
         return Err(Error::WrongArity("cl.throttle".into()));
     }
@@ -79,7 +81,17 @@ fn cl_throttle(ctx: &mut Ctx) -> Result<()> {
                         db.fresh_clock(now),
                     ),
                 );
+                ctx.added(key);
             }
+        }
+        ctx.modified(key);
+        ctx.dirty(1);
+        if ctx.fx.propagating() {
+            let mut t = itoa::Buffer::new();
+            let mut d = itoa::Buffer::new();
+            ctx.fx.propagate_as(|| {
+                argv![b"SET", key, t.format(new_tat), b"PXAT", d.format(deadline)]
+            });
         }
     }
     ctx.out.array(5);

@@ -145,6 +145,7 @@ fn flush_mode(ctx: &Ctx, error: &'static str) -> Result<()> {
     }
 }
 
+/// SCRIPT FLUSH changes no data as Redis counts it: not a change, never propagated.
 fn script_flush(ctx: &mut Ctx) -> Result<()> {
     flush_mode(ctx, "ERR SCRIPT FLUSH only support SYNC|ASYNC option")?;
     ctx.server.scripts.flush();
@@ -227,6 +228,9 @@ fn function_load(ctx: &mut Ctx) -> Result<()> {
     }
     let code = ctx.arg(last);
     let name = functions::load(ctx.server, code, replace)?;
+    // Redis counts FUNCTION LOAD / DELETE / FLUSH / RESTORE as one change each, so that they
+    // are propagated (as given) and count for the save rules.
+    ctx.dirty(1);
     ctx.out.bulk(name.as_bytes());
     Ok(())
 }
@@ -237,6 +241,7 @@ fn function_delete(ctx: &mut Ctx) -> Result<()> {
         return Err(Error::msg("ERR Library not found"));
     }
     ctx.server.scripts.bump_generation();
+    ctx.dirty(1);
     ctx.out.ok();
     Ok(())
 }
@@ -245,6 +250,7 @@ fn function_flush(ctx: &mut Ctx) -> Result<()> {
     flush_mode(ctx, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option")?;
     ctx.server.scripts.functions.write().clear();
     ctx.server.scripts.bump_generation();
+    ctx.dirty(1);
     ctx.out.ok();
     Ok(())
 }
@@ -354,6 +360,7 @@ fn function_restore(ctx: &mut Ctx) -> Result<()> {
     let codes = cinnabar_engine::rdb::restore_functions(ctx.arg(2))
         .map_err(|_| Error::msg("ERR payload version or checksum are wrong"))?;
     functions::restore(ctx.server, codes, policy)?;
+    ctx.dirty(1);
     ctx.out.ok();
     Ok(())
 }

@@ -2,6 +2,14 @@
 //! `cinnabar_engine::types::set`; this file parses arguments, finds keys, deletes keys whose
 //! set became empty, and writes replies.
 //!
+//! Each handler records its effects as t_set.c raises them (see `dispatch::effects`): `dirty`
+//! per member added, removed or popped (SMOVE one, two when the destination gained the
+//! member; one per stored result), keys modified and events only when something changed, in
+//! Redis's order (SMOVE: srem and del of the source, then new and sadd of the destination).
+//! SPOP propagates as what it did: `SREM key member`, SREMs of up to 1024 members for a
+//! count (the SPOP itself not at all), or DEL (UNLINK with lazyfree-lazy-server-del) when it
+//! takes the whole set.
+//!
 //! Multi-key commands (SINTER, SUNION, SDIFF and friends, SMOVE) need several sets at once,
 //! possibly in different shards. Rather than cloning them, each operand set is moved out of
 //! its entry (an O(1) swap with an empty set) for the duration of the computation and put
@@ -15,7 +23,9 @@ use cinnabar_engine::{Db, Entry, Error, NewValue, Object, Result};
 use cinnabar_resp::ReplyBuf;
 
 use super::{int_arg, is, remove_if_empty, Look};
+use crate::argv;
 use crate::dispatch::{Ctx, Registry};
+use crate::notify::{GENERIC, SET};
 
 pub fn register(r: &mut Registry) {
     r.add("sadd", sadd);
@@ -112,21 +122,29 @@ fn sadd(ctx: &mut Ctx) -> Result<()> {
     let key = ctx.arg(1);
     let members = &ctx.args[2..];
     let (db, h) = crate::key_db!(ctx, key);
-    let slot = match look.find_set(db, h, key, false)? {
+    let (slot, created) = match look.find_set(db, h, key, false)? {
         Some(slot) => {
             set_at_mut(db, slot).reserve_for(members.len(), &lim);
-            slot
+            (slot, false)
         }
         None => {
             let s = Set::with_hint(members[0], members.len(), &lim);
-            db.insert_new(h, new_set_entry(key, s, db.fresh_clock(look.now)))
+            let slot = db.insert_new(h, new_set_entry(key, s, db.fresh_clock(look.now)));
+            (slot, true)
         }
     };
     let added = set_at_mut(db, slot).add_many(members, &lim);
-    if added == 0 {
-        ctx.unchanged_arg(1);
-    }
     ctx.out.integer(added as i64);
+    // Redis's saddCommand: `new` from dbAdd, then the key and its event only if a member
+    // was added; one change per member added.
+    if created {
+        ctx.added(key);
+    }
+    if added > 0 {
+        ctx.modified(key);
+        ctx.event(SET, "sadd", key);
+    }
+    ctx.dirty(added as u64);
     Ok(())
 }
 
@@ -149,11 +167,16 @@ fn srem(ctx: &mut Ctx) -> Result<()> {
             }
         }
     }
-    remove_if_empty(db, slot, set_is_empty);
-    if removed == 0 {
-        ctx.unchanged_arg(1);
-    }
+    let emptied = remove_if_empty(db, slot, set_is_empty);
     ctx.out.integer(removed);
+    if removed > 0 {
+        ctx.modified(key);
+        ctx.event(SET, "srem", key);
+        if emptied {
+            ctx.event(GENERIC, "del", key);
+        }
+        ctx.dirty(removed as u64);
+    }
     Ok(())
 }
 
@@ -183,36 +206,43 @@ fn smove(ctx: &mut Ctx) -> Result<()> {
     let (db, _) = crate::key_db!(ctx, src);
     if src == dst {
         let hit = set_at(db, src_slot).contains(member);
-        ctx.unchanged_arg(1);
         ctx.out.integer(hit as i64);
         return Ok(());
     }
     if !set_at_mut(db, src_slot).remove(member) {
-        ctx.unchanged_arg(1);
-        ctx.unchanged_arg(2);
         ctx.out.integer(0);
         return Ok(());
     }
-    remove_if_empty(db, src_slot, set_is_empty);
+    let emptied = remove_if_empty(db, src_slot, set_is_empty);
     let lim = limits(ctx);
     let (db, _) = crate::key_db!(ctx, dst);
-    let slot = match db.find_raw(hd, dst) {
-        Some(slot) => slot,
-        None => db.insert_new(
-            hd,
-            new_set_entry(
-                dst,
-                Set::with_hint(member, 1, &lim),
-                db.fresh_clock(look.now),
-            ),
-        ),
+    let (slot, created) = match db.find_raw(hd, dst) {
+        Some(slot) => (slot, false),
+        None => {
+            let s = Set::with_hint(member, 1, &lim);
+            let slot = db.insert_new(hd, new_set_entry(dst, s, db.fresh_clock(look.now)));
+            (slot, true)
+        }
     };
-    if !set_at_mut(db, slot).add(member, &lim) {
-        // Already there: only the source changed (Redis signals the destination only when
-        // the member was added).
-        ctx.unchanged_arg(2);
-    }
+    let added = set_at_mut(db, slot).add(member, &lim);
     ctx.out.integer(1);
+    // Redis's smoveCommand: the source's srem (and del), the destination's `new`, the source
+    // modified and one change; then, only if the member was not in the destination yet,
+    // one more change, the destination modified and its sadd.
+    ctx.event(SET, "srem", src);
+    if emptied {
+        ctx.event(GENERIC, "del", src);
+    }
+    if created {
+        ctx.added(dst);
+    }
+    ctx.modified(src);
+    ctx.dirty(1);
+    if added {
+        ctx.dirty(1);
+        ctx.modified(dst);
+        ctx.event(SET, "sadd", dst);
+    }
     Ok(())
 }
 
@@ -288,30 +318,68 @@ fn spop(ctx: &mut Ctx) -> Result<()> {
     let s = set_at_mut(db, slot);
     match count {
         None => {
+            // Redis's spopCommand: propagated as SREM of the member it popped.
             let m = s.pop_random(&mut rng);
             ctx.out.bulk(&m);
+            let emptied = remove_if_empty(db, slot, set_is_empty);
+            ctx.event(SET, "spop", key);
+            if ctx.fx.propagating() {
+                ctx.fx.propagate_as(|| argv![b"SREM", key, m]);
+            }
+            if emptied {
+                ctx.event(GENERIC, "del", key);
+            }
+            ctx.modified(key);
+            ctx.dirty(1);
         }
-        Some(0) => {
-            ctx.unchanged |= 1 << 1; // nothing popped
-            ctx.out.set(0);
-        }
+        // Nothing popped, nothing changed.
+        Some(0) => ctx.out.set(0),
         Some(n) if n >= s.len() as u64 => {
+            // The whole set: replied, deleted, and propagated as DEL (UNLINK with
+            // lazyfree-lazy-server-del), as spopWithCountCommand does.
+            let size = s.len();
             let all = set::union(&[Some(&*s)], &lim);
             reply_set(ctx.out, &all);
             db.remove_slot(slot);
-            return Ok(());
+            ctx.event(SET, "spop", key);
+            ctx.dirty(size as u64);
+            ctx.event(GENERIC, "del", key);
+            if ctx.fx.propagating() {
+                let lazy = ctx.server.config.get("lazyfree-lazy-server-del") == "yes";
+                let del: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+                ctx.fx.propagate_as(|| argv![del, key]);
+            }
+            ctx.modified(key);
         }
         Some(n) => {
+            // Fewer than the whole set: propagated as SREMs of up to 1024 members each
+            // (alsoPropagate), the SPOP itself not at all.
             let popped = s.pop_many(n as usize, &lim, &mut rng);
             ctx.out.set(popped.len());
             for m in &popped {
                 ctx.out.bulk(m);
             }
+            ctx.event(SET, "spop", key);
+            ctx.dirty(popped.len() as u64);
+            if ctx.fx.propagating() {
+                let dbi = ctx.client.db;
+                for batch in popped.chunks(SPOP_BATCH) {
+                    let mut argv = Vec::with_capacity(2 + batch.len());
+                    argv.push(b"SREM".to_vec());
+                    argv.push(key.to_vec());
+                    argv.extend(batch.iter().map(|m| m.to_vec()));
+                    ctx.fx.also(dbi, || argv);
+                }
+            }
+            ctx.fx.propagate_nothing();
+            ctx.modified(key);
         }
     }
-    remove_if_empty(db, slot, set_is_empty);
     Ok(())
 }
+
+/// Members per SREM when SPOP with a count is propagated (Redis's batch size).
+const SPOP_BATCH: usize = 1024;
 
 /// SRANDMEMBER key [count]. A negative count allows repeats; its draws are streamed in
 /// chunks, so a huge count needs no huge temporary vector.
@@ -433,20 +501,35 @@ fn take_operands<'a>(ctx: &mut Ctx<'a, '_>, keys: &[&'a [u8]]) -> Result<Operand
 }
 
 /// Stores `result` under `dst` (replacing any value and deadline) and replies with its size;
-/// an empty result deletes `dst` and replies 0.
-fn store(ctx: &mut Ctx, dst: &[u8], result: Set) {
+/// an empty result deletes `dst` and replies 0. Effects as Redis's: a stored result is
+/// setKey (`new` if created, `dst` modified), then `event`, one change; an empty result that
+/// deleted `dst` is one change, `dst` modified and `del`; deleting nothing changes nothing.
+/// Like Redis's dbDelete, the empty result deletes `dst` even if its deadline has passed and
+/// nothing has looked at it since.
+fn store<'a>(ctx: &mut Ctx<'a, '_>, dst: &'a [u8], result: Set, event: &'static str) {
     let now = ctx.now;
     let (db, h) = crate::key_db!(ctx, dst);
     let n = result.len();
+    ctx.out.integer(n as i64);
     if n == 0 {
-        if let Some(slot) = db.lookup(h, dst, now) {
+        if let Some(slot) = db.find_raw(h, dst) {
             db.remove_slot(slot);
+            ctx.dirty(1);
+            ctx.modified(dst);
+            ctx.event(GENERIC, "del", dst);
         }
     } else {
         db.lookup(h, dst, now);
-        db.put(h, new_set_entry(dst, result, db.fresh_clock(now)));
+        let existed = db
+            .put(h, new_set_entry(dst, result, db.fresh_clock(now)))
+            .is_some();
+        if !existed {
+            ctx.added(dst);
+        }
+        ctx.modified(dst);
+        ctx.event(SET, event, dst);
+        ctx.dirty(1);
     }
-    ctx.out.integer(n as i64);
 }
 
 /// SMEMBERS key: SINTER of one key, as in Redis 7.2.
@@ -534,7 +617,7 @@ fn sinterstore(ctx: &mut Ctx) -> Result<()> {
     };
     drop(list);
     ops.restore(ctx);
-    store(ctx, ctx.arg(1), result);
+    store(ctx, ctx.arg(1), result, "sinterstore");
     Ok(())
 }
 
@@ -546,7 +629,7 @@ enum Op {
 
 /// SUNION / SDIFF and their STORE forms (Redis's sunionDiffGenericCommand): the result is
 /// built as a set, then either replied (in that set's order) or stored.
-fn union_diff(ctx: &mut Ctx, op: Op, dst: Option<&[u8]>) -> Result<()> {
+fn union_diff<'a>(ctx: &mut Ctx<'a, '_>, op: Op, dst: Option<&'a [u8]>) -> Result<()> {
     let lim = limits(ctx);
     let first = if dst.is_some() { 2 } else { 1 };
     let args = ctx.args;
@@ -559,7 +642,13 @@ fn union_diff(ctx: &mut Ctx, op: Op, dst: Option<&[u8]>) -> Result<()> {
     drop(list);
     ops.restore(ctx);
     match dst {
-        Some(dst) => store(ctx, dst, result),
+        Some(dst) => {
+            let event = match op {
+                Op::Union => "sunionstore",
+                Op::Diff => "sdiffstore",
+            };
+            store(ctx, dst, result, event)
+        }
         None => reply_set(ctx.out, &result),
     }
     Ok(())

@@ -18,6 +18,7 @@ use cinnabar_engine::{Entry, Error, NewValue, Object, Result};
 
 use super::{int_arg, is, str_value};
 use crate::dispatch::{Ctx, Registry};
+use crate::notify::{GENERIC, LIST};
 
 pub fn register(r: &mut Registry) {
     r.add_all("sort", sort);
@@ -179,14 +180,14 @@ fn sort_score(b: &[u8]) -> Option<f64> {
 }
 
 /// Looks a key up as Redis's lookupKeyRead: expired keys are deleted, the keyspace hit and
-/// miss counters move, and the access clock is refreshed unless the client is NO-TOUCH.
-/// Returns the slot in the key's database.
+/// miss counters move (a miss raises `keymiss`), and the access clock is refreshed unless
+/// the client is NO-TOUCH. Returns the slot in the key's database.
 fn lookup_read(ctx: &mut Ctx, key: &[u8]) -> Option<usize> {
-    let (now, touch) = (ctx.now, !ctx.client.no_touch);
+    let (now, touch, server) = (ctx.now, !ctx.client.no_touch, ctx.server);
     let (db, h) = crate::key_db!(ctx, key);
     match db.lookup(h, key, now) {
         None => {
-            db.misses += 1;
+            super::read_miss(server, db, key);
             None
         }
         Some(slot) => {
@@ -309,7 +310,7 @@ fn source(ctx: &mut Ctx, key: &[u8]) -> Result<Option<(usize, usize, bool)>> {
 
 /// SORT key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC] [ALPHA]
 /// [STORE destination], and SORT_RO (the same without STORE).
-fn sort_generic(ctx: &mut Ctx, readonly: bool) -> Result<()> {
+fn sort_generic<'a>(ctx: &mut Ctx<'a, '_>, readonly: bool) -> Result<()> {
     let key = ctx.arg(1);
     let mut o = parse_options(ctx.args, readonly)?;
     let src = source(ctx, key)?;
@@ -419,7 +420,12 @@ fn reply(ctx: &mut Ctx, range: &[Item], gets: &[&[u8]]) {
 /// STORE: replaces `dst` (value and deadline) with a list of the result, where a GET that
 /// yields nothing stores an empty string; an empty result deletes `dst`. Replies with the
 /// stored length.
-fn store(ctx: &mut Ctx, dst: &[u8], range: &[Item], gets: &[&[u8]]) {
+///
+/// Effects as Redis's sortCommand: a stored list is set as setKey does it (`new` if the key
+/// did not exist, modified), raises `sortstore` and counts one change per element; an empty
+/// result deletes `dst` if it is there at all (Redis's dbDelete, which does not look at
+/// deadlines): modified, `del`, one change.
+fn store<'a>(ctx: &mut Ctx<'a, '_>, dst: &'a [u8], range: &[Item], gets: &[&[u8]]) {
     let mut values: Vec<Vec<u8>> = Vec::with_capacity(range.len() * gets.len().max(1));
     for it in range {
         if gets.is_empty() {
@@ -433,12 +439,13 @@ fn store(ctx: &mut Ctx, dst: &[u8], range: &[Item], gets: &[&[u8]]) {
     let now = ctx.now;
     let (db, h) = crate::key_db!(ctx, dst);
     if values.is_empty() {
-        if let Some(slot) = db.lookup(h, dst, now) {
+        if let Some(slot) = db.find_raw(h, dst) {
             db.remove_slot(slot);
+            ctx.wrote(GENERIC, "del", dst);
         }
     } else {
         let list = List::from_elems(values.iter().map(Vec::as_slice), lim);
-        db.lookup(h, dst, now);
+        let existed = db.lookup(h, dst, now).is_some();
         db.put(
             h,
             Entry::new(
@@ -448,6 +455,12 @@ fn store(ctx: &mut Ctx, dst: &[u8], range: &[Item], gets: &[&[u8]]) {
                 db.fresh_clock(now),
             ),
         );
+        if !existed {
+            ctx.added(dst);
+        }
+        ctx.modified(dst);
+        ctx.event(LIST, "sortstore", dst);
+        ctx.dirty(values.len() as u64);
     }
     ctx.out.integer(values.len() as i64);
 }

@@ -7,7 +7,9 @@ use cinnabar_engine::entry::ValueRef;
 use cinnabar_engine::{lcs, num, Entry, Error, NewValue, Object, Result};
 
 use super::{int_arg, is, str_value, StrVal};
+use crate::argv;
 use crate::dispatch::{Ctx, Registry};
+use crate::notify::{GENERIC, STRING};
 
 pub fn register(r: &mut Registry) {
     r.add("get", get);
@@ -50,7 +52,7 @@ fn check_len(ctx: &Ctx, total: u64) -> Result<()> {
 
 fn get(ctx: &mut Ctx) -> Result<()> {
     let key = ctx.arg(1);
-    let now = ctx.now;
+    let (now, server) = (ctx.now, ctx.server);
     let (db, h) = crate::key_db!(ctx, key);
     match db.lookup(h, key, now) {
         Some(slot) => {
@@ -59,7 +61,7 @@ fn get(ctx: &mut Ctx) -> Result<()> {
             str_value(db.entry(slot))?.reply(ctx.out);
         }
         None => {
-            db.misses += 1;
+            super::read_miss(server, db, key);
             ctx.out.null();
         }
     }
@@ -102,6 +104,8 @@ struct SetOpts {
     xx: bool,
     get: bool,
     expire: ExpireOpt,
+    /// The deadline was given as PXAT: the command propagates as given.
+    pxat: bool,
 }
 
 /// Parses SET/GETEX options from `args[from..]`. `getex` allows PERSIST and forbids NX/XX/GET.
@@ -112,6 +116,7 @@ fn parse_set_opts(ctx: &Ctx, from: usize, getex: bool) -> Result<SetOpts> {
         xx: false,
         get: false,
         expire: ExpireOpt::None,
+        pxat: false,
     };
     let mut has_expire = false;
     let mut i = from;
@@ -149,6 +154,7 @@ fn parse_set_opts(ctx: &Ctx, from: usize, getex: bool) -> Result<SetOpts> {
         let word = args[pos];
         let secs = is(word, "ex") || is(word, "exat");
         let relative = is(word, "ex") || is(word, "px");
+        o.pxat = is(word, "pxat");
         o.expire = ExpireOpt::At(deadline_from(args[pos + 1], secs, relative, ctx.now, cmd)?);
     }
     Ok(o)
@@ -160,7 +166,12 @@ fn set(ctx: &mut Ctx) -> Result<()> {
     set_generic(ctx, ctx.arg(1), ctx.arg(2), opts)
 }
 
-fn set_generic(ctx: &mut Ctx, key: &[u8], value: &[u8], opts: SetOpts) -> Result<()> {
+fn set_generic<'a>(
+    ctx: &mut Ctx<'a, '_>,
+    key: &'a [u8],
+    value: &'a [u8],
+    opts: SetOpts,
+) -> Result<()> {
     let now = ctx.now;
     let (db, h) = crate::key_db!(ctx, key);
     let slot = db.lookup(h, key, now);
@@ -183,7 +194,8 @@ fn set_generic(ctx: &mut Ctx, key: &[u8], value: &[u8], opts: SetOpts) -> Result
         _ => None,
     };
     if matches!(expire, Some(t) if t <= now) {
-        // A deadline already in the past deletes the key, as Redis does.
+        // A deadline already in the past: the key is gone at once (Redis keeps it, expired,
+        // until it is next looked at; nobody can tell the difference).
         if let Some(s) = slot {
             db.remove_slot(s);
         }
@@ -197,6 +209,31 @@ fn set_generic(ctx: &mut Ctx, key: &[u8], value: &[u8], opts: SetOpts) -> Result
                 db.fresh_clock(now),
             ),
         );
+    }
+    // Redis's setKey and setGenericCommand: new key, modified, "set", then "expire".
+    if !exists {
+        ctx.added(key);
+    }
+    ctx.wrote(STRING, "set", key);
+    if let ExpireOpt::At(t) = opts.expire {
+        ctx.event(GENERIC, "expire", key);
+        // Relative deadlines propagate as the absolute one they gave.
+        if !opts.pxat && ctx.fx.propagating() {
+            ctx.fx
+                .propagate_as(|| argv![b"SET", key, value, b"PXAT", itoa::Buffer::new().format(t)]);
+        }
+    } else if opts.get && ctx.fx.propagating() && ctx.arg(0).eq_ignore_ascii_case(b"set") {
+        // SET ... GET propagates without GET (GETSET: as SET key value).
+        let argv = ctx
+            .args
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| *i < 3 || !is(a, "get"))
+            .map(|(_, a)| a.to_vec())
+            .collect();
+        ctx.fx.propagate_as(|| argv);
+    } else if opts.get && ctx.fx.propagating() {
+        ctx.fx.propagate_as(|| argv![b"SET", key, value]);
     }
     if opts.get {
         match old {
@@ -224,6 +261,8 @@ fn setnx(ctx: &mut Ctx) -> Result<()> {
                 db.fresh_clock(now),
             ),
         );
+        ctx.added(key);
+        ctx.wrote(STRING, "set", key);
         ctx.out.integer(1);
     }
     Ok(())
@@ -237,6 +276,7 @@ fn setex_generic(ctx: &mut Ctx, secs: bool) -> Result<()> {
         xx: false,
         get: false,
         expire: ExpireOpt::At(at),
+        pxat: false,
     };
     set_generic(ctx, ctx.arg(1), ctx.arg(3), opts)
 }
@@ -255,6 +295,7 @@ fn getset(ctx: &mut Ctx) -> Result<()> {
         xx: false,
         get: true,
         expire: ExpireOpt::None,
+        pxat: false,
     };
     set_generic(ctx, ctx.arg(1), ctx.arg(2), opts)
 }
@@ -266,6 +307,8 @@ fn getdel(ctx: &mut Ctx) -> Result<()> {
         Some(slot) => {
             str_value(db.entry(slot))?.reply(ctx.out);
             db.remove_slot(slot);
+            ctx.wrote(GENERIC, "del", key);
+            ctx.fx.propagate_as(|| argv![b"DEL", key]);
         }
         None => ctx.out.null(),
     }
@@ -282,19 +325,31 @@ fn getex(ctx: &mut Ctx) -> Result<()> {
         return Ok(());
     };
     str_value(db.entry(slot))?.reply(ctx.out);
+    // Never propagated as given: as DEL, PEXPIREAT or PERSIST.
     match opts.expire {
         ExpireOpt::At(t) if t <= now => {
             db.remove_slot(slot);
+            ctx.wrote(GENERIC, "del", key);
+            ctx.fx.propagate_as(|| argv![b"DEL", key]);
         }
-        ExpireOpt::At(t) => db.set_expire(slot, Some(t)),
-        ExpireOpt::Persist => db.set_expire(slot, None),
+        ExpireOpt::At(t) => {
+            db.set_expire(slot, Some(t));
+            ctx.wrote(GENERIC, "expire", key);
+            ctx.fx
+                .propagate_as(|| argv![b"PEXPIREAT", key, itoa::Buffer::new().format(t)]);
+        }
+        ExpireOpt::Persist if db.entry(slot).expire().is_some() => {
+            db.set_expire(slot, None);
+            ctx.wrote(GENERIC, "persist", key);
+            ctx.fx.propagate_as(|| argv![b"PERSIST", key]);
+        }
         _ => {}
     }
     Ok(())
 }
 
 fn mget(ctx: &mut Ctx) -> Result<()> {
-    let now = ctx.now;
+    let (now, server) = (ctx.now, ctx.server);
     let n = ctx.args.len() - 1;
     ctx.out.array(n);
     for i in 1..=n {
@@ -309,7 +364,7 @@ fn mget(ctx: &mut Ctx) -> Result<()> {
                 }
             }
             None => {
-                db.misses += 1;
+                super::read_miss(server, db, key);
                 ctx.out.null()
             }
         }
@@ -332,11 +387,18 @@ fn mset_pairs(ctx: &mut Ctx) -> Result<()> {
 
 fn mset(ctx: &mut Ctx) -> Result<()> {
     mset_pairs(ctx)?;
+    set_pairs(ctx);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Sets every key-value pair of MSET / MSETNX, with Redis's effects per key.
+fn set_pairs(ctx: &mut Ctx) {
     let now = ctx.now;
     for i in (1..ctx.args.len()).step_by(2) {
         let (key, value) = (ctx.arg(i), ctx.arg(i + 1));
         let (db, h) = crate::key_db!(ctx, key);
-        db.put(
+        let old = db.put(
             h,
             Entry::new(
                 key,
@@ -345,9 +407,11 @@ fn mset(ctx: &mut Ctx) -> Result<()> {
                 db.fresh_clock(now),
             ),
         );
+        if old.is_none() {
+            ctx.added(key);
+        }
+        ctx.wrote(STRING, "set", key);
     }
-    ctx.out.ok();
-    Ok(())
 }
 
 fn msetnx(ctx: &mut Ctx) -> Result<()> {
@@ -361,19 +425,7 @@ fn msetnx(ctx: &mut Ctx) -> Result<()> {
             return Ok(());
         }
     }
-    for i in (1..ctx.args.len()).step_by(2) {
-        let (key, value) = (ctx.arg(i), ctx.arg(i + 1));
-        let (db, h) = crate::key_db!(ctx, key);
-        db.put(
-            h,
-            Entry::new(
-                key,
-                cinnabar_engine::NewValue::string(value),
-                None,
-                db.fresh_clock(now),
-            ),
-        );
-    }
+    set_pairs(ctx);
     ctx.out.integer(1);
     Ok(())
 }
@@ -412,6 +464,7 @@ fn append(ctx: &mut Ctx) -> Result<()> {
                 h,
                 Entry::new(key, NewValue::Str(value), None, db.fresh_clock(now)),
             );
+            ctx.added(key);
             ctx.out.integer(value.len() as i64);
         }
         Some(slot) => {
@@ -424,6 +477,7 @@ fn append(ctx: &mut Ctx) -> Result<()> {
             ctx.out.integer(v.len() as i64);
         }
     }
+    ctx.wrote(STRING, "append", key);
     Ok(())
 }
 
@@ -508,7 +562,9 @@ fn setrange(ctx: &mut Ctx) -> Result<()> {
                     db.fresh_clock(now),
                 ),
             );
-            db.lookup(h, key, now).expect("just inserted")
+            let s = db.lookup(h, key, now).expect("just inserted");
+            ctx.fx.added(ctx.client.db, key);
+            s
         }
     };
     let v = raw_string(db.entry_mut(slot))?;
@@ -517,6 +573,7 @@ fn setrange(ctx: &mut Ctx) -> Result<()> {
     }
     v[offset..offset + value.len()].copy_from_slice(value);
     ctx.out.integer(v.len() as i64);
+    ctx.wrote(STRING, "setrange", key);
     Ok(())
 }
 
@@ -530,6 +587,7 @@ fn incr_generic(ctx: &mut Ctx, by: i64) -> Result<()> {
                 h,
                 Entry::new(key, NewValue::Int(by), None, db.fresh_clock(now)),
             );
+            ctx.added(key);
             ctx.out.integer(by);
         }
         Some(slot) => {
@@ -544,6 +602,7 @@ fn incr_generic(ctx: &mut Ctx, by: i64) -> Result<()> {
             ctx.out.integer(new);
         }
     }
+    ctx.wrote(STRING, "incrby", key);
     Ok(())
 }
 
@@ -591,9 +650,14 @@ fn incrbyfloat(ctx: &mut Ctx) -> Result<()> {
                 h,
                 Entry::new(key, NewValue::Str(&text), None, db.fresh_clock(now)),
             );
+            ctx.added(key);
         }
     }
     ctx.out.bulk(&text);
+    ctx.wrote(STRING, "incrbyfloat", key);
+    // Replayed as the value it produced: float formatting must not differ on replay.
+    ctx.fx
+        .propagate_as(|| argv![b"SET", key, &text, b"KEEPTTL"]);
     Ok(())
 }
 

@@ -7,6 +7,11 @@
 //!
 //! Set keys are accepted as sources of ZUNION/ZINTER/ZDIFF and their variants, with every
 //! score 1, as in Redis.
+//!
+//! Writes record their effects as Redis 7.2's t_zset.c raises them: the events (`zadd`,
+//! `zincr`, `zrem`, `zremrangebyrank|score|lex`, `zpopmin|max`, the `*store` events, `new`
+//! and `del`), signalModifiedKey where Redis calls it (never for a no-op) and `dirty`, per
+//! element where Redis counts per element. ZMPOP propagates as ZPOPMIN/ZPOPMAX key count.
 
 use cinnabar_engine::entry::ValueRef;
 use cinnabar_engine::types::zset::{Elements, LexRange, Limits, ScoreRange, ZSet};
@@ -16,7 +21,8 @@ use rand::Rng;
 
 use super::{int_arg, is, lookup_kind, remove_if_empty, Look};
 use crate::dispatch::{Ctx, Registry};
-use crate::key_db;
+use crate::notify::{GENERIC, ZSET};
+use crate::{argv, key_db};
 
 pub fn register(r: &mut Registry) {
     r.add("zadd", zadd);
@@ -131,16 +137,22 @@ fn elem(out: &mut ReplyBuf, m: &[u8], s: f64, withscores: bool) {
 }
 
 /// Stores `z` under `key` as Redis's setKey (replacing any value and its TTL), or deletes
-/// `key` when `z` is empty. Returns the stored length.
-fn store(ctx: &mut Ctx, key: &[u8], z: ZSet) -> usize {
+/// `key` when `z` is empty. Returns the stored length. Effects as Redis's *STORE commands:
+/// `new` if the key did not exist, modified, `event`, one change; for an empty result,
+/// modified, `del` and one change if there was a key to delete, else nothing.
+fn store<'a>(ctx: &mut Ctx<'a, '_>, key: &'a [u8], z: ZSet, event: &'static str) -> usize {
     let now = ctx.now;
     let n = z.len();
     let (db, h) = key_db!(ctx, key);
     if n == 0 {
-        if let Some(slot) = db.lookup(h, key, now) {
+        // Redis's dbDelete, which finds a key past its deadline too (and says `del`).
+        if let Some(slot) = db.find_raw(h, key) {
             db.remove_slot(slot);
+            ctx.wrote(GENERIC, "del", key);
         }
     } else {
+        // setKey looks the key up first: one past its deadline expires (and is logged).
+        let existing = db.lookup(h, key, now);
         db.put(
             h,
             Entry::new(
@@ -150,6 +162,10 @@ fn store(ctx: &mut Ctx, key: &[u8], z: ZSet) -> usize {
                 db.fresh_clock(now),
             ),
         );
+        if existing.is_none() {
+            ctx.added(key);
+        }
+        ctx.wrote(ZSET, event, key);
     }
     n
 }
@@ -261,6 +277,7 @@ fn zadd_core(ctx: &mut Ctx, f: AddFlags, pairs: &[(f64, &[u8])]) -> Result<()> {
     let now = ctx.now;
     let limits = limits(ctx);
     let (db, h) = key_db!(ctx, key);
+    let mut created = false;
     let slot = match look.find(db, h, key, false, is_zset)? {
         Some(slot) => {
             zset_at_mut(db, slot).reserve_hint(pairs.len(), limits);
@@ -276,6 +293,7 @@ fn zadd_core(ctx: &mut Ctx, f: AddFlags, pairs: &[(f64, &[u8])]) -> Result<()> {
         }
         None => {
             let z = ZSet::with_hint(pairs.len(), pairs[0].1.len(), limits);
+            created = true;
             db.insert_new(
                 h,
                 Entry::new(
@@ -329,9 +347,15 @@ fn zadd_core(ctx: &mut Ctx, f: AddFlags, pairs: &[(f64, &[u8])]) -> Result<()> {
     if pairs.len() > 1 {
         z.fit();
     }
-    if added + updated == 0 {
-        // Redis signals and notifies only when a score was added or changed.
-        ctx.unchanged_arg(1);
+    // Redis's zaddGenericCommand: `new` from dbAdd, then, only when a score was added or
+    // changed, modified and `zadd` / `zincr`; one change per member added or updated.
+    if created {
+        ctx.added(key);
+    }
+    if added + updated > 0 {
+        ctx.modified(key);
+        ctx.event(ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+        ctx.dirty((added + updated) as u64);
     }
     if f.incr {
         if processed > 0 {
@@ -351,6 +375,7 @@ fn zrem(ctx: &mut Ctx) -> Result<()> {
     let key = ctx.arg(1);
     let (db, h) = key_db!(ctx, key);
     let mut removed = 0;
+    let mut key_removed = false;
     if let Some(slot) = look.find(db, h, key, false, is_zset)? {
         let z = zset_at_mut(db, slot);
         for m in &ctx.args[2..] {
@@ -361,12 +386,18 @@ fn zrem(ctx: &mut Ctx) -> Result<()> {
                 }
             }
         }
-        remove_if_empty(db, slot, zset_is_empty);
-    }
-    if removed == 0 {
-        ctx.unchanged_arg(1);
+        key_removed = remove_if_empty(db, slot, zset_is_empty);
     }
     ctx.out.integer(removed);
+    // Redis's zremCommand: `zrem`, `del`, then modified.
+    if removed > 0 {
+        ctx.event(ZSET, "zrem", key);
+        if key_removed {
+            ctx.event(GENERIC, "del", key);
+        }
+        ctx.modified(key);
+        ctx.dirty(removed as u64);
+    }
     Ok(())
 }
 
@@ -688,7 +719,7 @@ fn zrange_generic(
             }
         };
         let z = ZSet::from_members(items, dst_limits);
-        let n = store(ctx, args[1], z);
+        let n = store(ctx, args[1], z, "zrangestore");
         ctx.out.integer(n as i64);
         return Ok(());
     }
@@ -709,25 +740,28 @@ fn zrange_generic(
 
 fn zremrangebyrank(ctx: &mut Ctx) -> Result<()> {
     let spec = Spec::Rank(int_arg(ctx.arg(2))?, int_arg(ctx.arg(3))?);
-    zremrange_generic(ctx, spec)
+    zremrange_generic(ctx, spec, "zremrangebyrank")
 }
 
 fn zremrangebyscore(ctx: &mut Ctx) -> Result<()> {
     let r = ScoreRange::parse(ctx.arg(2), ctx.arg(3)).ok_or(Error::msg(NOT_FLOAT_RANGE))?;
-    zremrange_generic(ctx, Spec::Score(r))
+    zremrange_generic(ctx, Spec::Score(r), "zremrangebyscore")
 }
 
 fn zremrangebylex(ctx: &mut Ctx) -> Result<()> {
     let r = LexRange::parse(ctx.arg(2), ctx.arg(3)).ok_or(Error::msg(NOT_LEX_RANGE))?;
-    zremrange_generic(ctx, Spec::Lex(r))
+    zremrange_generic(ctx, Spec::Lex(r), "zremrangebylex")
 }
 
-/// Removes the elements of a range; deletes the key when it empties.
-fn zremrange_generic(ctx: &mut Ctx, spec: Spec) -> Result<()> {
+/// Removes the elements of a range; deletes the key when it empties. Effects as Redis's
+/// zremrangeGenericCommand: modified, `event` (the command's name, as Redis names it), `del`
+/// when the key went, one change per element removed; nothing when none was.
+fn zremrange_generic(ctx: &mut Ctx, spec: Spec, event: &'static str) -> Result<()> {
     let look = Look::new(ctx);
     let key = ctx.arg(1);
     let (db, h) = key_db!(ctx, key);
     let mut removed = 0;
+    let mut key_removed = false;
     if let Some(slot) = look.find(db, h, key, false, is_zset)? {
         let z = zset_at_mut(db, slot);
         let (a, b) = match &spec {
@@ -736,12 +770,17 @@ fn zremrange_generic(ctx: &mut Ctx, spec: Spec) -> Result<()> {
             Spec::Lex(r) => z.lex_ranks(r),
         };
         removed = z.remove_ranks(a, b);
-        remove_if_empty(db, slot, zset_is_empty);
-    }
-    if removed == 0 {
-        ctx.unchanged_arg(1);
+        key_removed = remove_if_empty(db, slot, zset_is_empty);
     }
     ctx.out.integer(removed as i64);
+    if removed > 0 {
+        ctx.modified(key);
+        ctx.event(ZSET, event, key);
+        if key_removed {
+            ctx.event(GENERIC, "del", key);
+        }
+        ctx.dirty(removed as u64);
+    }
     Ok(())
 }
 
@@ -750,22 +789,34 @@ fn zremrange_generic(ctx: &mut Ctx, spec: Spec) -> Result<()> {
 // ---------------------------------------------------------------------------
 
 /// Pops up to `count` elements from the sorted set at `key` (lowest first, or highest with
-/// `max`), deleting the key when it empties. None when the key does not exist. The pure
-/// pop for the blocking commands (BZPOPMIN/BZPOPMAX/BZMPOP) built elsewhere.
-pub fn pop_from(
+/// `max`), deleting the key when it empties. None when the key does not exist; else the
+/// elements and whether the key went.
+fn pop_from(
     db: &mut Db,
     h: u64,
     key: &[u8],
     now: i64,
     count: usize,
     max: bool,
-) -> Result<Option<Elements>> {
+) -> Result<Option<(Elements, bool)>> {
     let Some(slot) = lookup_kind(db, h, key, now, is_zset)? else {
         return Ok(None);
     };
     let popped = zset_at_mut(db, slot).pop(count, max);
-    remove_if_empty(db, slot, zset_is_empty);
-    Ok(Some(popped))
+    let removed = remove_if_empty(db, slot, zset_is_empty);
+    Ok(Some((popped, removed)))
+}
+
+/// The effects of popping `n` (at least one) elements from `key`, as Redis's
+/// genericZpopCommand: one change each, `zpopmin` / `zpopmax` and modified once, `del` if
+/// the key went.
+fn popped<'a>(ctx: &mut Ctx<'a, '_>, key: &'a [u8], n: usize, max: bool, removed: bool) {
+    ctx.dirty(n as u64);
+    ctx.event(ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+    ctx.modified(key);
+    if removed {
+        ctx.event(GENERIC, "del", key);
+    }
 }
 
 /// Writes popped elements: a flat array, or `[member, score]` pairs when `nested`.
@@ -778,14 +829,6 @@ pub fn reply_popped(out: &mut ReplyBuf, items: &[(Vec<u8>, f64)], nested: bool) 
         out.bulk(m);
         reply_score(out, *s);
     }
-}
-
-/// The reply of BZPOPMIN/BZPOPMAX: a flat `[key, member, score]` in both protocols.
-pub fn reply_bzpop(out: &mut ReplyBuf, key: &[u8], item: &(Vec<u8>, f64)) {
-    out.array(3);
-    out.bulk(key);
-    out.bulk(&item.0);
-    reply_score(out, item.1);
 }
 
 /// The reply of ZMPOP/BZMPOP: `[key, [[member, score], ...]]` in both protocols.
@@ -817,14 +860,16 @@ fn zpop_generic(ctx: &mut Ctx, max: bool) -> Result<()> {
     let now = ctx.now;
     let (db, h) = key_db!(ctx, key);
     if look.find(db, h, key, false, is_zset)?.is_none() || count == Some(0) {
-        ctx.unchanged_arg(1);
         ctx.out.array(0);
         return Ok(());
     }
     let n = count.unwrap_or(1) as usize;
-    let items = pop_from(db, h, key, now, n, max)?.unwrap_or_default();
+    let (items, removed) = pop_from(db, h, key, now, n, max)?.unwrap_or_default();
     let nested = resp3(ctx.out) && count.is_some();
     reply_popped(ctx.out, &items, nested);
+    if !items.is_empty() {
+        popped(ctx, key, items.len(), max, removed);
+    }
     Ok(())
 }
 
@@ -865,10 +910,17 @@ fn zmpop(ctx: &mut Ctx) -> Result<()> {
     }
     let count = if count == -1 { 1 } else { count as usize };
     let now = ctx.now;
-    for key in &args[2..where_idx] {
+    for &key in &args[2..where_idx] {
         let (db, h) = key_db!(ctx, key);
-        if let Some(items) = pop_from(db, h, key, now, count, max)? {
+        if let Some((items, removed)) = pop_from(db, h, key, now, count, max)? {
             reply_zmpop(ctx.out, key, &items);
+            popped(ctx, key, items.len(), max, removed);
+            // Replicated as ZPOPMIN/ZPOPMAX key <how many it popped>, as Redis does.
+            if ctx.fx.propagating() {
+                let cmd: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+                ctx.fx
+                    .propagate_as(|| argv![cmd, key, itoa::Buffer::new().format(items.len())]);
+            }
             return Ok(());
         }
     }
@@ -1183,7 +1235,12 @@ fn setop_generic(ctx: &mut Ctx, has_dst: bool, op: SetOp, cardinality_only: bool
     let lim = limits(ctx);
     let z = ZSet::from_members(result, lim);
     if has_dst {
-        let n = store(ctx, args[1], z);
+        let event = match op {
+            SetOp::Union => "zunionstore",
+            SetOp::Inter => "zinterstore",
+            SetOp::Diff => "zdiffstore",
+        };
+        let n = store(ctx, args[1], z, event);
         ctx.out.integer(n as i64);
     } else {
         let out = &mut *ctx.out;

@@ -16,10 +16,13 @@ use smallvec::SmallVec;
 use crate::server::{bump, Server, WorkerStats};
 
 mod client;
+pub mod effects;
 mod registry;
+pub mod sink;
 pub mod watch;
 
 pub use client::{Client, Multi, Queued, ReplyMode};
+pub use effects::Effects;
 pub use registry::{Access, CmdEntry, Handler, Registry};
 pub use watch::unwatch_all;
 
@@ -33,11 +36,8 @@ pub struct Ctx<'a, 'k> {
     pub data: &'a mut Locked<'k>,
     /// The time of this command, fixed for its whole run (ms since epoch).
     pub now: i64,
-    /// Bit i set: `args[i]` is a key the command did not modify although it succeeded (SMOVE
-    /// of a member the destination already holds, SADD of existing members...). Redis does
-    /// not call signalModifiedKey for such keys, so WATCH, keyspace events and tracking
-    /// leave them alone. Set with [`Ctx::unchanged_arg`].
-    pub unchanged: u64,
+    /// What the command changed, recorded as it changes it (see [`effects`]).
+    pub fx: Effects<'a>,
 }
 
 impl<'a, 'k> Ctx<'a, 'k> {
@@ -47,12 +47,39 @@ impl<'a, 'k> Ctx<'a, 'k> {
         self.args[i]
     }
 
-    /// Reports that the key `args[i]` was not modified (see [`Ctx::unchanged`]).
+    /// The usual effects of one change to `key` in the current database: it is modified,
+    /// raises `event` of `class`, and counts as one change (Redis's signalModifiedKey,
+    /// notifyKeyspaceEvent and `dirty++`).
     #[inline]
-    pub fn unchanged_arg(&mut self, i: usize) {
-        if i < 64 {
-            self.unchanged |= 1 << i;
-        }
+    pub fn wrote(&mut self, class: u32, event: &'static str, key: &'a [u8]) {
+        let db = self.client.db;
+        self.fx.modified(db, key);
+        self.fx.event(class, event, db, key);
+        self.fx.dirty += 1;
+    }
+
+    /// Redis's signalModifiedKey for `key` in the current database.
+    #[inline]
+    pub fn modified(&mut self, key: &'a [u8]) {
+        self.fx.modified(self.client.db, key);
+    }
+
+    /// Redis's notifyKeyspaceEvent for `key` in the current database.
+    #[inline]
+    pub fn event(&mut self, class: u32, event: &'static str, key: &'a [u8]) {
+        self.fx.event(class, event, self.client.db, key);
+    }
+
+    /// A key of the current database was created (the `new` event).
+    #[inline]
+    pub fn added(&mut self, key: &'a [u8]) {
+        self.fx.added(self.client.db, key);
+    }
+
+    /// Redis's `server.dirty += n`.
+    #[inline]
+    pub fn dirty(&mut self, n: u64) {
+        self.fx.dirty += n;
     }
 }
 
@@ -197,7 +224,7 @@ pub fn execute(
     drop(locked);
     if !client.ready_keys.is_empty() {
         let ready = std::mem::take(&mut client.ready_keys);
-        crate::blocking::serve_ready(server, ready);
+        crate::blocking::serve_ready(server, worker, ready);
     }
 }
 
@@ -230,27 +257,20 @@ pub fn run_locked_at(
 ) {
     let stat = &worker.commands[entry.idx];
     let start = Instant::now();
-    let aof = server.persist.aof.on.load(Ordering::Relaxed);
-    let reply_mark = out.len();
-    if aof {
-        crate::persist::aof::before_command(entry);
-    }
-    // Only when some client WATCHes anything: note which watched keys are live before a write.
-    let watch =
-        if server.watching.load(Ordering::Relaxed) > 0 && entry.def.flags & flags::WRITE != 0 {
-            watch::watched_before(entry.def, args, client.db, locked, now)
-        } else {
-            None
-        };
-    // Keyspace notifications and client tracking: two relaxed loads while both are unused.
-    let notify = if server.config.live.notify_flags.load(Ordering::Relaxed) != 0
-        || server.tracking.clients.load(Ordering::Relaxed) > 0
+    // What this command's effects must be recorded for: a few relaxed loads.
+    let tracking = server.tracking.clients.load(Ordering::Relaxed) > 0;
+    let mut want = 0;
+    if server.watching.load(Ordering::Relaxed) > 0
+        || tracking
+        || server.blocking.count.load(Ordering::Relaxed) > 0
     {
-        crate::notify::before(entry.def, args, client.db, locked, now)
-    } else {
-        None
-    };
-    let mark = out.len();
+        want |= effects::WANT_KEYS;
+    }
+    if crate::propagate::on(server) {
+        want |= effects::WANT_PROPAGATE;
+    }
+    let notify = server.config.live.notify_flags.load(Ordering::Relaxed);
+    sink::enter_unit();
     let mut ctx = Ctx {
         args,
         out,
@@ -259,60 +279,21 @@ pub fn run_locked_at(
         worker,
         data: locked,
         now,
-        unchanged: 0,
+        fx: Effects::new(want, notify),
     };
     let result = (entry.handler)(&mut ctx);
-    let unchanged: SmallVec<[&[u8]; 2]> = match ctx.unchanged {
-        0 => SmallVec::new(),
-        bits => (0..args.len().min(64))
-            .filter(|i| bits >> i & 1 == 1)
-            .map(|i| args[i])
-            .collect(),
-    };
-    if aof {
-        crate::persist::aof::after_command(
-            server,
-            client,
-            entry,
-            args,
-            locked,
-            result.is_ok(),
-            &out.buf[reply_mark..],
-            now,
-        );
+    let Ctx {
+        fx,
+        client,
+        out,
+        data: locked,
+        ..
+    } = ctx;
+    sink::apply(server, worker, client, locked, args, fx);
+    if tracking {
+        crate::tracking::after_command(server, client, entry.def, args, result.is_ok());
     }
-    if let Some(probe) = notify {
-        let reply = out.buf.get(mark..).unwrap_or_default();
-        crate::notify::after(
-            server,
-            client,
-            entry.def,
-            args,
-            probe,
-            locked,
-            reply,
-            result.is_ok(),
-            now,
-            &unchanged,
-        );
-    }
-    if let (Some(before), true) = (watch, result.is_ok()) {
-        watch::signal_watched(before, locked, crate::server::now_ms(), &unchanged);
-    }
-    if result.is_ok()
-        && entry.def.flags & flags::WRITE != 0
-        && server.blocking.count.load(Ordering::Relaxed) > 0
-    {
-        note_ready_keys(client, entry, args);
-    }
-    // Changes since the last save count writes that changed something: not a pop of an
-    // empty list, nor a blocking pop that blocked (it counts when it is served).
-    if result.is_ok()
-        && entry.def.flags & flags::WRITE != 0
-        && crate::notify::had_effect(entry.effect, args, out.buf.get(mark..).unwrap_or_default())
-    {
-        bump(&worker.dirty, 1);
-    }
+    sink::leave_unit(server, client);
     let usec = start.elapsed().as_micros() as u64;
     bump(&stat.calls, 1);
     bump(&stat.usec, usec);
@@ -373,26 +354,6 @@ fn maxmemory_rejects(
         }
     }
     crate::scripting::command_flags(server, def, args) & flags::DENYOOM != 0
-}
-
-/// After a write while clients are blocked: remember the keys it named (or, for keyspace-wide
-/// writes such as SWAPDB or FLUSHALL, "every waited key"), to serve their waiters once locks
-/// are released. No registry lock is taken here: this also runs while `serve_ready` holds it,
-/// and `serve_ready` skips keys nobody waits on.
-fn note_ready_keys(client: &mut Client, entry: &CmdEntry, args: &[&[u8]]) {
-    if entry.access == Access::All {
-        client
-            .ready_keys
-            .push((crate::blocking::ALL_DBS, Vec::new()));
-        return;
-    }
-    let mut pos = Vec::new();
-    if commands::key_positions(entry.def, args, &mut pos).is_err() {
-        return;
-    }
-    for &i in &pos {
-        client.ready_keys.push((client.db, args[i].to_vec()));
-    }
 }
 
 /// MULTI, EXEC, DISCARD, WATCH, QUIT and RESET run at once even inside a transaction.

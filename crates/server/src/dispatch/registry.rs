@@ -38,8 +38,6 @@ pub struct CmdEntry {
     /// keyless server commands (INFO, CONFIG, DEBUG, MEMORY...) that walk the shards on their
     /// own, which must not take locks out of order while the transaction holds some.
     pub tx_locks_all: bool,
-    /// How a successful write's reply tells whether it changed anything.
-    pub effect: crate::notify::Effect,
 }
 
 /// The server's view of the command table: every command we implement, by full name.
@@ -74,7 +72,6 @@ impl Registry {
             access,
             idx,
             tx_locks_all,
-            effect: crate::notify::effect_of(def.name),
         });
         let prev = self.by_name.insert(full_name.as_bytes().into(), idx);
         assert!(prev.is_none(), "'{full_name}' registered twice");

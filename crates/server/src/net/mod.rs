@@ -182,6 +182,11 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
 
     let _ = server.worker_handles.set(handles.clone());
 
+    // Loading (or, with nothing to load and `appendonly yes`, the AOF) starts before the first
+    // client is accepted: no command may run before `-LOADING` applies, nor be missed by the
+    // AOF.
+    crate::persist::start_loading(&server);
+
     // Acceptors run on worker 0; each accepted socket goes to the next worker in turn.
     for l in listeners {
         let srv = server.clone();
@@ -227,7 +232,6 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
         });
     }
 
-    crate::persist::start_loading(&server);
     threads.push(crate::cron::spawn(server.clone())?);
     threads.push(crate::evict::spawn(server.clone())?);
     threads.push(crate::scripting::busy::spawn(server.clone())?);

@@ -69,8 +69,9 @@ struct RunCtx<'a, 'k> {
     /// Memory was full when the command started and the script may not ignore it: its first
     /// deny-oom command is refused (Redis's scriptVerifyOOM).
     deny_oom: bool,
-    /// A read-only command has run: the caller tracks the declared keys (CLIENT TRACKING).
-    read_any: bool,
+    /// Keys read-only commands of the script read, while anyone tracks: the caller tracks
+    /// them (Redis's call() remembers each read command's keys for the current client).
+    read_keys: Vec<Vec<u8>>,
     start: Instant,
     busy_after: Option<Duration>,
     pos: Vec<usize>,
@@ -684,7 +685,8 @@ fn call_command(
             "-OOM command not allowed when used memory > 'maxmemory'.",
         );
     }
-    rc.read_any |= def.flags & flags::READONLY != 0;
+    let remember_reads =
+        def.flags & flags::READONLY != 0 && server.tracking.clients.load(Ordering::Relaxed) > 0;
     if def.flags & flags::WRITE != 0 && !rc.wrote {
         rc.wrote = true;
         server.scripts.dirty.store(true, Ordering::Release);
@@ -712,6 +714,13 @@ fn call_command(
         entry,
         rc.locked,
     );
+    if remember_reads && rc.reply.buf.first() != Some(&b'-') {
+        rc.pos.clear();
+        if cinnabar_commands::key_positions(def, argv, &mut rc.pos).is_ok() {
+            rc.read_keys
+                .extend(rc.pos.iter().map(|&i| argv[i].to_vec()));
+        }
+    }
     Ok(())
 }
 
@@ -787,7 +796,6 @@ pub fn run_script(
         execute_run(
             ctx,
             vm,
-            keys,
             ro || no_writes,
             allow_oom,
             RunKind::Eval,
@@ -835,7 +843,6 @@ pub fn run_function(
         execute_run(
             ctx,
             vm,
-            keys,
             ro || no_writes,
             allow_oom,
             RunKind::Function,
@@ -870,7 +877,6 @@ fn lua_err(e: mlua::Error) -> Error {
 fn execute_run(
     ctx: &mut Ctx<'_, '_>,
     vm: &mut Vm,
-    keys: &[&[u8]],
     read_only: bool,
     allow_oom: bool,
     kind: RunKind,
@@ -909,7 +915,7 @@ fn execute_run(
         deny_oom: !allow_oom
             && ctx.client.pre_oom
             && server.evict.maxmemory.load(Ordering::Relaxed) != 0,
-        read_any: false,
+        read_keys: Vec::new(),
         start: Instant::now(),
         busy_after: (threshold > 0).then(|| Duration::from_millis(threshold)),
         pos: Vec::new(),
@@ -947,20 +953,28 @@ fn execute_run(
     scripts.kill.store(false, Ordering::Release);
 
     let RunCtx {
-        client,
+        mut client,
         reply,
-        read_any,
+        read_keys,
         arg_bytes,
         ..
     } = rc;
     if arg_bytes.capacity() <= 64 * 1024 {
         vm.arg_bytes = arg_bytes;
     }
-    if read_any && server.tracking.clients.load(Ordering::Relaxed) > 0 {
-        crate::tracking::remember_keys(server, ctx.client, keys);
+    if !read_keys.is_empty() {
+        let keys: Vec<&[u8]> = read_keys.iter().map(|k| k.as_slice()).collect();
+        crate::tracking::remember_keys(server, ctx.client, &keys);
     }
     let script_resp3 = reply.proto == Protocol::Resp3;
     ctx.client.ready_keys.extend(client.ready_keys);
+    // The script's commands ran as the caller: frames for the caller itself (messages it
+    // published to itself, keyspace events, invalidations) follow its reply.
+    ctx.client.pubsub.pending.append(&mut client.pubsub.pending);
+    ctx.client
+        .pubsub
+        .bcast_batch
+        .append(&mut client.pubsub.bcast_batch);
     if reply.buf.capacity() <= 64 * 1024 {
         vm.reply = reply;
     }

@@ -52,6 +52,24 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
 
 /// One command in AOF bytes: Ok(None) at a clean end, Err(true) if cut short, Err(false)
 /// if malformed.
+/// Splits an incremental file's bytes into commands, as loading does, without running them:
+/// the number of commands, or where it stops (offset, and whether the data is only cut
+/// short rather than malformed). For the AOF fuzz target; loading uses the same parser.
+pub fn scan(buf: &[u8]) -> Result<usize, (usize, bool)> {
+    let (mut p, mut n) = (0, 0);
+    loop {
+        match parse_one(buf, p) {
+            Ok(Some((spans, next))) => {
+                debug_assert!(spans.iter().all(|&(a, b)| a <= b && b <= buf.len()));
+                n += 1;
+                p = next;
+            }
+            Ok(None) => return Ok(n),
+            Err(truncated) => return Err((p, truncated)),
+        }
+    }
+}
+
 fn parse_one(buf: &[u8], mut p: usize) -> Result<Option<(Spans, usize)>, bool> {
     // Annotations (#TS:...) are skipped.
     while p < buf.len() && buf[p] == b'#' {

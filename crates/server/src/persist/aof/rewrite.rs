@@ -220,17 +220,6 @@ pub fn cron(server: &Arc<Server>) {
     if !aof.on.load(Ordering::Relaxed) {
         return;
     }
-    // Keys the active expiry cycle removed, in shards no command touched since.
-    let ks = &server.keyspace;
-    for i in 0..ks.shard_count() {
-        let mut s = ks.lock_shard(i);
-        if s.dbs.iter().any(|d| {
-            d.aof_expired_log.as_ref().is_some_and(|l| !l.is_empty())
-                || !d.expired_fields_log.is_empty()
-        }) {
-            drain_expired(server, &mut s);
-        }
-    }
     if aof.rewrite_running.load(Ordering::Relaxed) {
         return;
     }
