@@ -420,9 +420,18 @@ pub fn parse_memory(s: &str) -> Option<u64> {
 }
 
 pub fn find_param(name: &str) -> Option<&'static Param> {
-    PARAMS.iter().find(|p| {
-        p.name.eq_ignore_ascii_case(name) || p.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
-    })
+    PARAMS
+        .iter()
+        .find(|p| {
+            p.name.eq_ignore_ascii_case(name)
+                || p.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        })
+        .or_else(|| crate::config_compat::find(name))
+}
+
+/// Every parameter: [`PARAMS`], then the rest of Redis's (`crate::config_compat`).
+pub fn all_params() -> impl Iterator<Item = &'static Param> {
+    PARAMS.iter().chain(crate::config_compat::extra())
 }
 
 /// Checks a value against its parameter kind and returns the canonical text form.
@@ -511,7 +520,7 @@ impl Config {
     /// A configuration with every default.
     pub fn new() -> Config {
         let mut values = BTreeMap::new();
-        for param in PARAMS {
+        for param in all_params() {
             values.insert(param.name, param.default.to_string());
         }
         let cwd = std::env::current_dir()
@@ -590,6 +599,11 @@ impl Config {
                 || name.eq_ignore_ascii_case("rename-command")
                 || name.eq_ignore_ascii_case("loadmodule")
                 || name.eq_ignore_ascii_case("user")
+                || name.eq_ignore_ascii_case("sentinel")
+                || (args.len() == 1
+                    && crate::config_compat::DEPRECATED
+                        .iter()
+                        .any(|d| d.eq_ignore_ascii_case(name)))
             {
                 continue;
             }
@@ -640,12 +654,20 @@ impl Config {
     pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
         let values = self.values.read();
         let mut out = Vec::new();
-        for param in PARAMS {
+        for param in all_params() {
+            if crate::config_compat::HIDDEN.contains(&param.name) {
+                continue;
+            }
             let value = values.get(param.name).cloned().unwrap_or_default();
             if cinnabar_engine::glob::glob_match(pattern, param.name.as_bytes(), true) {
                 out.push((param.name, value.clone()));
             }
-            for alias in param.aliases {
+            for alias in param
+                .aliases
+                .iter()
+                .copied()
+                .chain(crate::config_compat::aliases_of(param))
+            {
                 if cinnabar_engine::glob::glob_match(pattern, alias.as_bytes(), true) {
                     out.push((alias, value.clone()));
                 }

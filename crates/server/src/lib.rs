@@ -18,6 +18,7 @@ pub mod alloc;
 pub mod blocking;
 pub mod cmd;
 pub mod config;
+pub mod config_compat;
 pub mod cron;
 pub mod dispatch;
 pub mod evict;
