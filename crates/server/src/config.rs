@@ -364,6 +364,11 @@ pub struct Live {
     pub stream_limits: [AtomicU64; 2],
     /// `hll-sparse-max-bytes`, read by every PFADD and PFMERGE.
     pub hll_sparse_max_bytes: AtomicU64,
+    /// `slowlog-log-slower-than` (µs, negative: off), `slowlog-max-len` and
+    /// `latency-monitor-threshold` (ms, 0: off), read after every command (crate::ops).
+    pub slowlog_slower_than: std::sync::atomic::AtomicI64,
+    pub slowlog_max_len: AtomicU64,
+    pub latency_monitor_threshold: AtomicU64,
 }
 
 /// The configuration of a running server.
@@ -740,6 +745,15 @@ impl Config {
         self.live
             .hll_sparse_max_bytes
             .store(num("hll-sparse-max-bytes"), Ordering::Relaxed);
+        self.live
+            .slowlog_slower_than
+            .store(int("slowlog-log-slower-than"), Ordering::Relaxed);
+        self.live
+            .slowlog_max_len
+            .store(num("slowlog-max-len"), Ordering::Relaxed);
+        self.live
+            .latency_monitor_threshold
+            .store(num("latency-monitor-threshold"), Ordering::Relaxed);
         let groups: [(&[AtomicU64], &[&str]); 4] = [
             (
                 &self.live.set_limits,

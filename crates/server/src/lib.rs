@@ -25,6 +25,7 @@ pub mod evict;
 pub mod info;
 pub mod net;
 pub mod notify;
+pub mod ops;
 pub mod persist;
 pub mod propagate;
 pub mod pubsub;

@@ -225,6 +225,8 @@ pub struct Server {
     pub persist: crate::persist::State,
     /// maxmemory and eviction (crate::evict).
     pub evict: crate::evict::State,
+    /// MONITOR, SLOWLOG, LATENCY (crate::ops).
+    pub ops: crate::ops::Ops,
 }
 
 impl Server {
@@ -270,6 +272,7 @@ impl Server {
             tracking: Default::default(),
             persist: Default::default(),
             evict: Default::default(),
+            ops: Default::default(),
         }
     }
 

@@ -96,6 +96,9 @@ pub async fn serve_with(
     let authenticated = !server.config.live.has_password.load(Ordering::Relaxed);
     let mut client = Client::new(id, shared.clone(), is_local, authenticated);
     run(&server, &stats, &mut registered.stream, &mut client).await;
+    if client.monitor {
+        server.ops.monitors.detach(client.id);
+    }
     crate::dispatch::unwatch_all(&server, &mut client);
     server.pubsub.disconnect(&server, &mut client);
 }
