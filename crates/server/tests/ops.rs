@@ -233,3 +233,92 @@ fn latency_monitor_records_slow_commands() {
         Frame::Error("ERR No samples available for event 'command'".into())
     );
 }
+
+fn blocked_clients(c: &mut RawConn) -> i64 {
+    let info = text(&c.cmd(&["INFO", "clients"]));
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("blocked_clients in INFO")
+}
+
+fn wait_blocked(c: &mut RawConn, n: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while blocked_clients(c) != n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "blocked_clients never reached {n}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn client_pause_write_holds_what_may_write_and_nothing_else() {
+    let srv = TestServer::start();
+    let mut admin = srv.raw();
+    let mut c = srv.raw();
+    assert_eq!(c.cmd(&["SET", "x", "y"]), ok());
+    // A transaction queued before the pause, with a write in it.
+    let mut tx = srv.raw();
+    assert_eq!(tx.cmd(&["MULTI"]), ok());
+    assert_eq!(
+        tx.cmd(&["SET", "foo", "bar"]),
+        Frame::Simple("QUEUED".into())
+    );
+    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]), ok());
+
+    // Reads, read-only scripts and scripts declaring no-writes run at once.
+    assert_eq!(c.cmd(&["GET", "x"]), bulk("y"));
+    assert_eq!(
+        c.cmd(&["EVAL", "#!lua flags=no-writes\nreturn 'ro'", "0"]),
+        bulk("ro")
+    );
+    assert_eq!(
+        c.cmd(&["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "x"]),
+        bulk("y")
+    );
+    assert_eq!(c.cmd(&["MULTI"]), ok());
+    assert_eq!(c.cmd(&["GET", "x"]), Frame::Simple("QUEUED".into()));
+    assert_eq!(c.cmd(&["EXEC"]), Frame::Array(vec![bulk("y")]));
+    // A syntax error is answered at once.
+    assert_eq!(
+        c.cmd(&["SET", "x"]),
+        Frame::Error("ERR wrong number of arguments for 'set' command".into())
+    );
+
+    // EXEC of a queued write, a plain EVAL and a write wait for the end of the pause.
+    tx.send(&[b"EXEC"]);
+    let mut script = srv.raw();
+    script.send(&[b"EVAL", b"return 1", b"0"]);
+    let mut w = srv.raw();
+    w.send(&[b"SET", b"x", b"z"]);
+    wait_blocked(&mut admin, 3);
+    assert_eq!(c.cmd(&["GET", "x"]), bulk("y"));
+    assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), ok());
+    assert_eq!(tx.read(), Frame::Array(vec![ok()]));
+    assert_eq!(script.read(), int(1));
+    assert_eq!(w.read(), ok());
+    assert_eq!(c.cmd(&["GET", "x"]), bulk("z"));
+}
+
+#[test]
+fn slowlog_logs_a_blocked_command_once_when_served() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    c.cmd(&["SLOWLOG", "RESET"]);
+    let mut b = srv.raw();
+    b.send(&[b"BLPOP", b"l", b"0"]);
+    wait_blocked(&mut c, 1);
+    let logged = |c: &mut RawConn| {
+        entries(c.cmd(&["SLOWLOG", "GET", "-1"]))
+            .iter()
+            .filter(|e| slowlog_args(e)[0] == "BLPOP")
+            .count()
+    };
+    assert_eq!(logged(&mut c), 0);
+    assert_eq!(c.cmd(&["RPUSH", "l", "v"]), int(1));
+    assert_eq!(b.read(), Frame::Array(vec![bulk("l"), bulk("v")]));
+    assert_eq!(logged(&mut c), 1);
+}

@@ -55,6 +55,8 @@ pub struct Client {
     pub pre_oom: bool,
     /// In MONITOR mode (crate::ops::monitor) until RESET or disconnection.
     pub monitor: bool,
+    /// The blocked command, for the slow log once it is unblocked (crate::ops).
+    pub ops_blocked: Option<Box<crate::ops::BlockedCall>>,
 }
 
 impl Client {
@@ -82,6 +84,7 @@ impl Client {
             aof_seq: 0,
             pre_oom: false,
             monitor: false,
+            ops_blocked: None,
         }
     }
 }

@@ -10,6 +10,8 @@ pub mod monitor;
 pub mod redact;
 pub mod slowlog;
 
+use std::sync::atomic::Ordering;
+
 use cinnabar_commands::{flags, CommandDef};
 
 use crate::dispatch::Client;
@@ -38,14 +40,21 @@ pub fn before_command(
     }
 }
 
+/// A command that blocked, kept for the slow log until it is served or times out (Redis
+/// logs a blocked command once, when it is unblocked).
+pub struct BlockedCall {
+    args: Vec<Vec<u8>>,
+    usec: u64,
+}
+
 /// After a command ran for `usec` microseconds: monitors (admin commands are never shown),
-/// the slow log (not for a command that blocked: it is logged when served; not for EXEC,
-/// whose commands are logged one by one) and the latency monitor.
+/// the slow log (not for EXEC, whose commands are logged one by one; a command that blocked
+/// is logged by [`unblocked`]) and the latency monitor.
 #[inline]
 pub fn after_command(
     server: &Server,
     monitoring: bool,
-    client: &Client,
+    client: &mut Client,
     def: &CommandDef,
     args: &[&[u8]],
     usec: u64,
@@ -53,8 +62,21 @@ pub fn after_command(
     if monitoring && def.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 {
         monitor::feed(server, client, client.db, args);
     }
-    if client.blocked.is_none() && def.flags & flags::SKIP_SLOWLOG == 0 {
-        slowlog::maybe_push(server, client, args, usec);
+    if def.flags & flags::SKIP_SLOWLOG == 0 {
+        if client.blocked.is_none() {
+            slowlog::maybe_push(server, client, args, usec);
+        } else if server
+            .config
+            .live
+            .slowlog_slower_than
+            .load(Ordering::Relaxed)
+            >= 0
+        {
+            client.ops_blocked = Some(Box::new(BlockedCall {
+                args: args.iter().map(|a| a.to_vec()).collect(),
+                usec,
+            }));
+        }
     }
     let ms = usec / 1000;
     if ms != 0 {
@@ -64,5 +86,15 @@ pub fn after_command(
             "command"
         };
         latency::add_sample_if_needed(server, event, ms);
+    }
+}
+
+/// A blocked command was served, timed out or was unblocked: it enters the slow log now,
+/// before its reply is written (so a client that read the reply finds it there).
+#[cold]
+pub fn unblocked(server: &Server, client: &mut Client) {
+    if let Some(call) = client.ops_blocked.take() {
+        let args: Vec<&[u8]> = call.args.iter().map(Vec::as_slice).collect();
+        slowlog::maybe_push(server, client, &args, call.usec);
     }
 }
