@@ -369,6 +369,8 @@ pub struct Live {
     pub slowlog_slower_than: std::sync::atomic::AtomicI64,
     pub slowlog_max_len: AtomicU64,
     pub latency_monitor_threshold: AtomicU64,
+    /// `latency-tracking`: per-command latency histograms (crate::ops::histogram).
+    pub latency_tracking: AtomicBool,
 }
 
 /// The configuration of a running server.
@@ -441,6 +443,9 @@ pub fn all_params() -> impl Iterator<Item = &'static Param> {
 
 /// Checks a value against its parameter kind and returns the canonical text form.
 pub fn normalize(param: &Param, value: &str) -> Result<String, ConfigError> {
+    if param.name == "latency-tracking-info-percentiles" {
+        return crate::ops::histogram::normalize_percentiles(value);
+    }
     match param.kind {
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
             "yes" => Ok("yes".into()),
@@ -754,6 +759,10 @@ impl Config {
         self.live
             .latency_monitor_threshold
             .store(num("latency-monitor-threshold"), Ordering::Relaxed);
+        self.live.latency_tracking.store(
+            v.get("latency-tracking").is_some_and(|s| s == "yes"),
+            Ordering::Relaxed,
+        );
         let groups: [(&[AtomicU64], &[&str]); 4] = [
             (
                 &self.live.set_limits,

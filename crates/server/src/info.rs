@@ -480,8 +480,7 @@ pub fn generate(
             "modules" => out.push_str("# Modules\r\n"),
             "commandstats" => commandstats_section(&mut out, server),
             "errorstats" => errorstats_section(&mut out, server),
-            // No per-command latency histograms are kept yet.
-            "latencystats" => out.push_str("# Latencystats\r\n"),
+            "latencystats" => crate::ops::histogram::info_section(&mut out, server),
             "cluster" => {
                 out.push_str("# Cluster\r\n");
                 field!(out, "cluster_enabled", "0");

@@ -39,6 +39,8 @@ pub struct CmdStat {
     pub usec: AtomicU64,
     pub rejected: AtomicU64,
     pub failed: AtomicU64,
+    /// Latency histogram (crate::ops::histogram), allocated when the command first runs here.
+    pub latency: std::sync::OnceLock<Box<crate::ops::histogram::Histogram>>,
 }
 
 #[inline]

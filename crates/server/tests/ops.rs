@@ -322,3 +322,82 @@ fn slowlog_logs_a_blocked_command_once_when_served() {
     assert_eq!(b.read(), Frame::Array(vec![bulk("l"), bulk("v")]));
     assert_eq!(logged(&mut c), 1);
 }
+
+#[test]
+fn latency_histograms_per_command_and_info_latencystats() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.cmd(&["CONFIG", "RESETSTAT"]);
+    c.cmd(&["SET", "a", "b"]);
+    c.cmd(&["SET", "c", "d"]);
+    c.cmd(&["CLIENT", "ID"]);
+    let all = pairs(c.cmd(&["LATENCY", "HISTOGRAM"]));
+    let names: Vec<String> = all.iter().map(|(k, _)| text(k)).collect();
+    for want in ["config|resetstat", "set", "client|id"] {
+        assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
+    }
+    let one = pairs(c.cmd(&["LATENCY", "HISTOGRAM", "nosuch", "SET", "client"]));
+    assert_eq!(one.len(), 2);
+    assert_eq!(text(&one[0].0), "set");
+    let fields = pairs(one[0].1.clone());
+    assert_eq!(text(&fields[0].0), "calls");
+    assert_eq!(fields[0].1, int(2));
+    let cdf = pairs(fields[1].1.clone());
+    assert!(!cdf.is_empty());
+    assert_eq!(cdf.last().unwrap().1, int(2));
+    assert_eq!(text(&one[1].0), "client|id");
+
+    let info = text(&c.cmd(&["INFO", "latencystats"]));
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("latency_percentiles_usec_set:"))
+        .expect("set's percentiles");
+    assert!(line.contains("p50=") && line.contains(",p99=") && line.contains(",p99.9="));
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "latency-tracking-info-percentiles",
+            "0.0 50.0 100.0"
+        ]),
+        ok()
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "latency-tracking-info-percentiles"]),
+        Frame::Array(vec![
+            bulk("latency-tracking-info-percentiles"),
+            bulk("0 50 100")
+        ])
+    );
+    assert!(matches!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "latency-tracking-info-percentiles",
+            "10 101"
+        ]),
+        Frame::Error(_)
+    ));
+    let info = text(&c.cmd(&["INFO", "latencystats"]));
+    assert!(!info.contains("latency_percentiles_usec_get"));
+    assert!(info
+        .lines()
+        .any(|l| l.starts_with("latency_percentiles_usec_set:p0=") && l.contains(",p100=")));
+    c.cmd(&["CONFIG", "RESETSTAT"]);
+    c.cmd(&["CONFIG", "SET", "latency-tracking", "no"]);
+    c.cmd(&["SET", "a", "b"]);
+    let info = text(&c.cmd(&["INFO", "latencystats"]));
+    assert!(!info.contains("latency_percentiles_usec_set"), "{info}");
+}
+
+/// A map reply read over RESP2 (a flat array of keys and values) as pairs.
+fn pairs(f: Frame) -> Vec<(Frame, Frame)> {
+    match f {
+        Frame::Array(v) => {
+            assert!(v.len() % 2 == 0, "odd map {v:?}");
+            v.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect()
+        }
+        Frame::Map(m) => m,
+        other => panic!("not a map: {other:?}"),
+    }
+}

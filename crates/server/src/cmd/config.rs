@@ -138,6 +138,7 @@ fn config_resetstat(ctx: &mut Ctx) -> Result<()> {
         }
         w.errors.lock().clear();
     }
+    crate::ops::histogram::reset_all(server);
     for_each_shard(server, ctx.data, |shard| {
         for db in shard.dbs.iter_mut() {
             db.hits = 0;

@@ -190,10 +190,47 @@ fn latency_doctor(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// LATENCY HISTOGRAM [command ...]: a map of commands with latency histograms; none are
-/// kept, so it is empty.
+/// LATENCY HISTOGRAM [command ...]: per command (every command without arguments; a
+/// container name stands for its subcommands; unknown names are skipped) its calls and the
+/// cumulative distribution of its latency.
 fn latency_histogram(ctx: &mut Ctx) -> Result<()> {
-    ctx.out.map(0);
+    use crate::ops::histogram::merged;
+    let server = ctx.server;
+    let entries = server.registry.entries();
+    let mut wanted: Vec<usize> = Vec::new();
+    if ctx.args.len() == 2 {
+        wanted.extend(0..entries.len());
+    } else {
+        for name in &ctx.args[2..] {
+            let name = lossy(name).to_ascii_lowercase();
+            for (i, e) in entries.iter().enumerate() {
+                let full = e.def.full_name();
+                let parent = full.split('|').next().unwrap_or("");
+                if full == name || (parent == name && full.contains('|')) {
+                    wanted.push(i);
+                }
+            }
+        }
+    }
+    let data: Vec<(usize, crate::ops::histogram::Merged)> = wanted
+        .into_iter()
+        .filter_map(|i| merged(server, i).map(|m| (i, m)))
+        .collect();
+    let out = &mut *ctx.out;
+    out.map(data.len());
+    for (i, m) in &data {
+        out.bulk(entries[*i].def.full_name().as_bytes());
+        out.map(2);
+        out.bulk(b"calls");
+        out.integer(m.total as i64);
+        out.bulk(b"histogram_usec");
+        let cdf = m.cdf();
+        out.map(cdf.len());
+        for (usec, count) in cdf {
+            out.integer(usec as i64);
+            out.integer(count as i64);
+        }
+    }
     Ok(())
 }
 

@@ -315,6 +315,7 @@ pub fn run_locked_at(
     let usec = start.elapsed().as_micros() as u64;
     bump(&stat.calls, 1);
     bump(&stat.usec, usec);
+    crate::ops::histogram::record(server, stat, usec);
     bump(&worker.total_commands, 1);
     if let Err(e) = result {
         bump(&stat.failed, 1);

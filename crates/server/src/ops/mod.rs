@@ -5,6 +5,7 @@
 //! Dispatch calls [`after_command`] once per command a client called (top level, queued in
 //! EXEC, or run by a script): a few relaxed loads and branches while nothing is on.
 
+pub mod histogram;
 pub mod latency;
 pub mod monitor;
 pub mod redact;
