@@ -401,3 +401,34 @@ fn pairs(f: Frame) -> Vec<(Frame, Frame)> {
         other => panic!("not a map: {other:?}"),
     }
 }
+
+#[test]
+fn introspection_corners_as_redis() {
+    let srv = TestServer::with_args(&[("enable-module-command", "yes")]);
+    let mut c = srv.raw();
+    // The query buffer holds the running command, as in Redis (26 bytes here).
+    let info = text(&c.cmd(&["CLIENT", "INFO"]));
+    assert!(info.contains(" qbuf=26 "), "{info}");
+    assert!(info.contains(" cmd=client|info "), "{info}");
+    assert_eq!(
+        c.cmd(&["CLIENT", "KILL", "USER", "nobody"]),
+        Frame::Error("ERR No such user 'nobody'".into())
+    );
+    // Subcommand names are not command names.
+    assert_eq!(
+        c.cmd(&["CONFIG|GET", "x"]),
+        Frame::Error("ERR unknown command 'CONFIG|GET', with args beginning with: 'x' ".into())
+    );
+    assert!(text(&c.cmd(&["MODULE", "HELP"])).starts_with("MODULE <subcommand>"));
+    assert_eq!(c.cmd(&["MODULE", "LIST"]), Frame::Array(vec![]));
+    assert_eq!(
+        c.cmd(&["MODULE", "LOAD", "/nonexistent.so"]),
+        Frame::Error("ERR Error loading the extension. Please check the server logs.".into())
+    );
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    assert_eq!(
+        c.cmd(&["MODULE", "UNLOAD", "x"]),
+        Frame::Error("ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.".into())
+    );
+}

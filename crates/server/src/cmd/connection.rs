@@ -378,7 +378,14 @@ fn client_kill(ctx: &mut Ctx) -> Result<()> {
         } else if is(k, "laddr") {
             filters.push(Box::new(move |c| c.laddr.as_bytes() == v.as_slice()));
         } else if is(k, "user") {
-            filters.push(Box::new(move |_| v.as_slice() == b"default"));
+            // Only the default user exists until ACL users do.
+            if v.as_slice() != b"default" {
+                return Err(Error::msg(format!(
+                    "ERR No such user '{}'",
+                    String::from_utf8_lossy(&v)
+                )));
+            }
+            filters.push(Box::new(|_| true));
         } else if is(k, "type") {
             let t = v.to_ascii_lowercase();
             let server = ctx.server;

@@ -8,6 +8,11 @@ use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
     r.add("monitor", monitor);
+    r.add("module|help", module_help);
+    r.add("module|list", module_list);
+    r.add("module|load", module_load);
+    r.add("module|loadex", module_load);
+    r.add("module|unload", module_unload);
     r.add("slowlog|get", slowlog_get);
     r.add("slowlog|len", slowlog_len);
     r.add("slowlog|reset", slowlog_reset);
@@ -253,4 +258,47 @@ fn latency_help(ctx: &mut Ctx) -> Result<()> {
         ],
     );
     Ok(())
+}
+
+/// MODULE: Cinnabar loads no modules (Redis's module API is C); these answer as a Redis
+/// with none loaded whose loads fail.
+fn module_help(ctx: &mut Ctx) -> Result<()> {
+    help(
+        ctx,
+        &[
+            "LIST",
+            "    Return a list of loaded modules.",
+            "LOAD <path> [<arg> ...]",
+            "    Load a module library from <path>, passing to it any optional arguments.",
+            "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+            "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+            "UNLOAD <name>",
+            "    Unload a module.",
+        ],
+    );
+    Ok(())
+}
+
+fn module_list(ctx: &mut Ctx) -> Result<()> {
+    ctx.out.array(0);
+    Ok(())
+}
+
+fn module_load(ctx: &mut Ctx) -> Result<()> {
+    tracing::warn!(
+        "Module {} failed to load: modules are not supported by Cinnabar",
+        lossy(ctx.arg(2))
+    );
+    Err(Error::msg(
+        "ERR Error loading the extension. Please check the server logs.",
+    ))
+}
+
+fn module_unload(ctx: &mut Ctx) -> Result<()> {
+    if ctx.args.len() != 3 {
+        return Err(unknown_subcommand(ctx));
+    }
+    Err(Error::msg(
+        "ERR Error unloading module: no such module with that name",
+    ))
 }

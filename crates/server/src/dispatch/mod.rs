@@ -137,8 +137,14 @@ pub fn execute(
         );
         return;
     }
-    if def.flags & flags::PROTECTED != 0 && !debug_allowed(server, client) {
-        reject(client, out, b"ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
+    if def.flags & flags::PROTECTED != 0 && !debug_allowed(server, client, def) {
+        let (what, option) = if def.container == Some("module") {
+            ("MODULE", "enable-module-command")
+        } else {
+            ("DEBUG", "enable-debug-command")
+        };
+        let msg = format!("ERR {what} command not allowed. If the {option} option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
+        reject(client, out, msg.as_bytes());
         return;
     }
     if !client.authenticated
@@ -391,8 +397,13 @@ fn flag_transaction(client: &mut Client) {
     }
 }
 
-fn debug_allowed(server: &Server, client: &Client) -> bool {
-    match server.config.get("enable-debug-command").as_str() {
+fn debug_allowed(server: &Server, client: &Client, def: &CommandDef) -> bool {
+    let option = if def.container == Some("module") {
+        "enable-module-command"
+    } else {
+        "enable-debug-command"
+    };
+    match server.config.get(option).as_str() {
         "yes" => true,
         "local" => client.is_local,
         _ => false,

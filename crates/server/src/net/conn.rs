@@ -169,6 +169,9 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                 .store(now_ms(), Ordering::Relaxed);
         }
         need_read = true;
+        // While these commands run, CLIENT LIST shows the whole buffer as qbuf (Redis keeps
+        // the command being executed in its query buffer).
+        shared.qbuf.store(rbuf.len(), Ordering::Relaxed);
 
         let limits = Limits {
             max_bulk_len: server
