@@ -432,3 +432,32 @@ fn introspection_corners_as_redis() {
         Frame::Error("ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.".into())
     );
 }
+
+fn cmdstat(c: &mut RawConn, name: &str) -> Option<String> {
+    let info = text(&c.cmd(&["INFO", "commandstats"]));
+    let prefix = format!("cmdstat_{name}:");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+}
+
+#[test]
+fn a_blocking_pop_counts_as_itself_not_its_non_blocking_form() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.cmd(&["CONFIG", "RESETSTAT"]);
+    c.cmd(&["LPUSH", "list", "foo"]);
+    assert_eq!(
+        c.cmd(&["BRPOP", "list", "0"]),
+        Frame::Array(vec![bulk("list"), bulk("foo")])
+    );
+    assert!(cmdstat(&mut c, "brpop").unwrap().starts_with("calls=1,"));
+    assert_eq!(cmdstat(&mut c, "rpop"), None);
+    // Served later: counted once, as BLPOP.
+    let mut b = srv.raw();
+    b.send(&[b"BLPOP", b"other", b"0"]);
+    wait_blocked(&mut c, 1);
+    c.cmd(&["RPUSH", "other", "x"]);
+    assert_eq!(b.read(), Frame::Array(vec![bulk("other"), bulk("x")]));
+    assert!(cmdstat(&mut c, "blpop").unwrap().starts_with("calls=1,"));
+    assert_eq!(cmdstat(&mut c, "lpop"), None);
+}

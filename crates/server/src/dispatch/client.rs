@@ -57,6 +57,21 @@ pub struct Client {
     pub monitor: bool,
     /// The blocked command, for the slow log once it is unblocked (crate::ops).
     pub ops_blocked: Option<Box<crate::ops::BlockedCall>>,
+    /// Set while a blocking command runs its non-blocking form (BRPOP's RPOP), which Redis
+    /// does not count as a call of its own.
+    pub uncounted: Uncounted,
+}
+
+/// How a run of a blocking command's non-blocking form counts in the statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Uncounted {
+    /// An ordinary command: counted.
+    No,
+    /// A waiter served later: its call was counted when it blocked; an error it ends with
+    /// still counts (failed call, errorstats).
+    CallOnly,
+    /// Inside the blocking command's first try: the blocking command counts everything.
+    Entirely,
 }
 
 impl Client {
@@ -85,6 +100,7 @@ impl Client {
             pre_oom: false,
             monitor: false,
             ops_blocked: None,
+            uncounted: Uncounted::No,
         }
     }
 }

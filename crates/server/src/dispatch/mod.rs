@@ -21,7 +21,7 @@ mod registry;
 pub mod sink;
 pub mod watch;
 
-pub use client::{Client, Multi, Queued, ReplyMode};
+pub use client::{Client, Multi, Queued, ReplyMode, Uncounted};
 pub use effects::Effects;
 pub use registry::{Access, CmdEntry, Handler, Registry};
 pub use watch::unwatch_all;
@@ -319,11 +319,17 @@ pub fn run_locked_at(
     }
     sink::leave_unit(server, client);
     let usec = start.elapsed().as_micros() as u64;
-    bump(&stat.calls, 1);
-    bump(&stat.usec, usec);
-    crate::ops::histogram::record(server, stat, usec);
-    bump(&worker.total_commands, 1);
+    if client.uncounted == Uncounted::No {
+        bump(&stat.calls, 1);
+        bump(&stat.usec, usec);
+        crate::ops::histogram::record(server, stat, usec);
+        bump(&worker.total_commands, 1);
+    }
     if let Err(e) = result {
+        if client.uncounted == Uncounted::Entirely {
+            out.error(e.to_string().as_bytes());
+            return usec;
+        }
         bump(&stat.failed, 1);
         let msg = e.to_string();
         if !ERROR_COUNTED.with(|c| c.replace(false)) {
