@@ -105,6 +105,8 @@ pub static PARAMS: &[Param] = &[
     ),
     im("threads", Kind::Int { min: 0, max: 1024 }, "0"),
     im("shards", Kind::Int { min: 0, max: 65536 }, "0"),
+    // The Prometheus endpoint (crate::ops::metrics); 0: off.
+    p("metrics-port", Kind::Int { min: 0, max: 65535 }, "0"),
     im("io-threads", Kind::Int { min: 1, max: 128 }, "1"),
     p("io-threads-do-reads", Kind::Bool, NO),
     p("requirepass", Kind::Str, ""),

@@ -461,3 +461,105 @@ fn a_blocking_pop_counts_as_itself_not_its_non_blocking_form() {
     assert!(cmdstat(&mut c, "blpop").unwrap().starts_with("calls=1,"));
     assert_eq!(cmdstat(&mut c, "lpop"), None);
 }
+
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the metrics port");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP head");
+    (head.to_string(), body.to_string())
+}
+
+#[test]
+fn metrics_endpoint_serves_prometheus_text() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "metrics-port"]),
+        Frame::Array(vec![bulk("metrics-port"), bulk("0")])
+    );
+    // Find a free port, then move the endpoint there (retried if another process took it).
+    let mut port = 0;
+    for _ in 0..20 {
+        let p = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if c.cmd(&["CONFIG", "SET", "metrics-port", &p.to_string()]) == ok() {
+            port = p;
+            break;
+        }
+    }
+    assert_ne!(port, 0, "no free port for the metrics endpoint");
+    c.cmd(&["SET", "k", "v"]);
+    c.cmd(&["SET", "e", "v", "EX", "100"]);
+    c.cmd(&["GET", "k"]);
+    c.cmd(&["INCR", "k"]);
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let (head, body) = http_get(addr, "/metrics");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("openmetrics-text"), "{head}");
+
+    // A real Prometheus text parser reads it.
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("parsable metrics");
+    let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => panic!("{name} is not a number"),
+            })
+            .unwrap_or_else(|| panic!("{name} {label:?} missing in\n{body}"))
+    };
+    assert_eq!(
+        value("cinnabar_command_calls_total", Some(("cmd", "set"))),
+        2.0
+    );
+    assert_eq!(
+        value("cinnabar_command_calls_total", Some(("cmd", "get"))),
+        1.0
+    );
+    assert_eq!(
+        value("cinnabar_command_failed_calls_total", Some(("cmd", "incr"))),
+        1.0
+    );
+    assert_eq!(value("cinnabar_errors_total", Some(("code", "ERR"))), 1.0);
+    assert_eq!(value("cinnabar_db_keys", Some(("db", "0"))), 2.0);
+    assert_eq!(value("cinnabar_db_keys_expiring", Some(("db", "0"))), 1.0);
+    assert!(value("cinnabar_connected_clients", None) >= 1.0);
+    assert!(value("cinnabar_memory_used_bytes", None) > 0.0);
+    // Per-command latency as a real histogram.
+    let hist = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "cinnabar_command_latency_seconds" && s.labels.get("cmd") == Some("set")
+        })
+        .expect("set's latency histogram");
+    let prometheus_parse::Value::Histogram(buckets) = &hist.value else {
+        panic!("not a histogram: {:?}", hist.value)
+    };
+    assert_eq!(buckets.last().map(|b| b.count), Some(2.0));
+    assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count));
+
+    let (head, _) = http_get(addr, "/other");
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+
+    // Port 0 turns it off.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "metrics-port", "0"]), ok());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "endpoint still up");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

@@ -103,6 +103,11 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
     }) {
         crate::evict::configure(ctx.server);
     }
+    if pairs.iter().any(|(name, _)| name == "metrics-port") {
+        if let Some(server) = ctx.server.self_ref.get().and_then(|w| w.upgrade()) {
+            crate::ops::metrics::configure(&server).map_err(|e| failed("metrics-port", &e))?;
+        }
+    }
     if pairs
         .iter()
         .any(|(name, _)| name == "notify-keyspace-events")

@@ -137,6 +137,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     }
     server.port.store(chosen_port as u64, Ordering::Relaxed);
     *server.listeners.lock() = bound.clone();
+    crate::ops::metrics::configure(&server).map_err(|e| anyhow::anyhow!("metrics-port: {e}"))?;
     *server.listener_fds.lock() = listeners
         .iter()
         .map(std::os::fd::AsRawFd::as_raw_fd)

@@ -106,6 +106,25 @@ impl Merged {
         0
     }
 
+    /// Cumulative counts at each power of two from 2^10 ns (about 1 µs) to 2^30 ns (about
+    /// 1 s): (upper bound in ns, samples at or below it). The same bounds for every command,
+    /// so scraped histograms aggregate.
+    pub fn buckets_pow2(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut cumulative = 0;
+        let mut i = 0;
+        let mut bound: u64 = 1024;
+        while bound <= 1 << 30 {
+            while i < BUCKETS && highest(i) < bound {
+                cumulative += self.counts[i];
+                i += 1;
+            }
+            out.push((bound, cumulative));
+            bound *= 2;
+        }
+        out
+    }
+
     /// LATENCY HISTOGRAM's cumulative buckets: powers of two from 1024 ns, as (upper bound
     /// in µs, cumulative count), only where the count grew.
     pub fn cdf(&self) -> Vec<(u64, u64)> {

@@ -7,6 +7,7 @@
 
 pub mod histogram;
 pub mod latency;
+pub mod metrics;
 pub mod monitor;
 pub mod redact;
 pub mod slowlog;
@@ -24,6 +25,7 @@ pub struct Ops {
     pub monitors: monitor::Monitors,
     pub slowlog: slowlog::SlowLog,
     pub latency: latency::Latency,
+    pub metrics: metrics::Endpoint,
 }
 
 /// Before a command runs: scripts (EVAL, FCALL...) are shown to monitors before the commands
