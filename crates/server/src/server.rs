@@ -128,6 +128,9 @@ pub struct ClientShared {
     pub authenticated: AtomicBool,
     /// What the busy responder did to the connection's transaction (see `scripting::busy`).
     pub multi_handback: AtomicU8,
+    /// The ACL user the connection is authenticated as (None: the default user), for
+    /// CLIENT LIST, CLIENT KILL USER and closing a deleted user's connections.
+    pub user: Mutex<Option<Arc<crate::acl::UserHandle>>>,
 }
 
 impl ClientShared {
@@ -157,6 +160,7 @@ impl ClientShared {
             in_multi: false.into(),
             authenticated: false.into(),
             multi_handback: 0.into(),
+            user: Mutex::new(None),
         }
     }
 
@@ -225,6 +229,8 @@ pub struct Server {
     pub persist: crate::persist::State,
     /// maxmemory and eviction (crate::evict).
     pub evict: crate::evict::State,
+    /// ACL users and log (crate::acl).
+    pub acl: crate::acl::Acl,
 }
 
 impl Server {
@@ -270,6 +276,7 @@ impl Server {
             tracking: Default::default(),
             persist: Default::default(),
             evict: Default::default(),
+            acl: crate::acl::Acl::new(crate::cmd::connection::client_line),
         }
     }
 

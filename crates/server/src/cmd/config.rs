@@ -103,6 +103,9 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
     }) {
         crate::evict::configure(ctx.server);
     }
+    if let Some((_, pass)) = pairs.iter().find(|(name, _)| name == "requirepass") {
+        ctx.server.acl.set_requirepass(ctx.server, pass);
+    }
     if pairs
         .iter()
         .any(|(name, _)| name == "notify-keyspace-events")

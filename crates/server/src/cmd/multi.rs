@@ -98,6 +98,22 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
         let entry = server.registry.at(q.idx);
         let args = multi.args(q);
         ctx.client.shared.last_cmd.store(q.idx, Ordering::Relaxed);
+        // Permissions may have changed since the command was queued: checked again.
+        if !server.acl.unrestricted(&ctx.client.user) {
+            if let Err((d, _)) = crate::acl::check(
+                server,
+                ctx.client,
+                entry.def,
+                &args,
+                crate::acl::LogContext::Multi,
+            ) {
+                let msg = format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}", crate::acl::exec_reason(d));
+                ctx.worker.count_error(msg.as_bytes());
+                crate::server::bump(&ctx.worker.rejected_calls, 1);
+                ctx.out.error(msg.as_bytes());
+                continue;
+            }
+        }
         run_locked(
             server,
             ctx.worker,

@@ -53,6 +53,8 @@ pub struct Client {
     /// Memory was over `maxmemory` with nothing to evict when the current command started
     /// (Redis's pre_command_oom_state): scripts refuse their first deny-oom write then.
     pub pre_oom: bool,
+    /// The ACL user this client runs as (None: the default user); see `crate::acl`.
+    pub user: Option<Arc<crate::acl::UserHandle>>,
 }
 
 impl Client {
@@ -79,6 +81,7 @@ impl Client {
             pubsub: Default::default(),
             aof_seq: 0,
             pre_oom: false,
+            user: None,
         }
     }
 }
