@@ -534,7 +534,20 @@ pub fn check(
     args: &[&[u8]],
     context: LogContext,
 ) -> Result<(), (Denied, String)> {
-    let handle = server.acl.user_of(&client.user);
+    check_as(server, &client.user, &client.shared, def, args, context)
+}
+
+/// [`check`] for a client known by its shared record (a blocked client being served).
+#[cold]
+pub fn check_as(
+    server: &Server,
+    user: &Option<Arc<UserHandle>>,
+    shared: &ClientShared,
+    def: &CommandDef,
+    args: &[&[u8]],
+    context: LogContext,
+) -> Result<(), (Denied, String)> {
+    let handle = server.acl.user_of(user);
     let user = handle.get();
     match user.check(def, args) {
         Ok(()) => Ok(()),
@@ -546,7 +559,7 @@ pub fn check(
             };
             server.acl.log(
                 server,
-                &client.shared,
+                shared,
                 reason,
                 context,
                 object,
@@ -601,13 +614,23 @@ pub fn kill_clients_of(server: &Server, users: &[Arc<UserHandle>], me: u64) -> b
     me_too
 }
 
+/// The ACL file's path: a relative one is in `dir`, as Redis (which runs in `dir`) finds it.
+pub fn aclfile_path(server: &Server) -> String {
+    let f = server.config.get("aclfile");
+    let dir = server.config.get("dir");
+    if f.is_empty() || f.starts_with('/') || dir.is_empty() {
+        return f;
+    }
+    std::path::Path::new(&dir).join(&f).display().to_string()
+}
+
 /// Start-up: `requirepass`, then `user` lines of the config file, then the ACL file; an
 /// error stops the server, as in Redis.
 pub fn load_at_startup(server: &Server) -> Result<(), String> {
     let acl = &server.acl;
     let pass = server.config.get("requirepass");
     acl.set_requirepass(server, &pass);
-    let aclfile = server.config.get("aclfile");
+    let aclfile = aclfile_path(server);
     let lines = server.config.user_lines();
     if !aclfile.is_empty() && !lines.is_empty() {
         return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());

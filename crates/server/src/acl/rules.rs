@@ -1014,10 +1014,7 @@ mod tests {
         let u = user("-@all +get +set -get");
         assert_eq!(u.root().describe_commands(), "-@all +set -get");
         let u = user("+@read -@read +select|0");
-        assert_eq!(
-            u.root().describe_commands(),
-            "-@all -@read +select|0"
-        );
+        assert_eq!(u.root().describe_commands(), "-@all -@read +select|0");
     }
 
     #[test]

@@ -330,11 +330,10 @@ fn dryrun(ctx: &mut Ctx) -> Result<()> {
 const NO_ACLFILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
 fn aclfile(server: &Server) -> Result<String> {
-    let f = server.config.get("aclfile");
-    if f.is_empty() {
+    if server.config.get("aclfile").is_empty() {
         return Err(Error::msg(NO_ACLFILE));
     }
-    Ok(f)
+    Ok(acl::aclfile_path(server))
 }
 
 fn load(ctx: &mut Ctx) -> Result<()> {

@@ -167,17 +167,22 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
         }
         need_read = true;
 
-        let limits = Limits {
+        let mut limits = Limits {
             max_bulk_len: server
                 .config
                 .live
                 .proto_max_bulk_len
                 .load(Ordering::Relaxed) as usize,
+            unauthenticated: !client.authenticated
+                && server.config.live.has_password.load(Ordering::Relaxed),
             ..Limits::default()
         };
         let mut pos = 0;
         let mut close = false;
         while pos < rbuf.len() {
+            // Re-read per command: an AUTH earlier in the same read lifts the limits.
+            limits.unauthenticated =
+                !client.authenticated && server.config.live.has_password.load(Ordering::Relaxed);
             match parse_command(&rbuf[pos..], &limits, &mut argv) {
                 Ok(Some(n)) => {
                     let buf = &rbuf[pos..pos + n];
