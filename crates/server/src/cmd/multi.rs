@@ -93,13 +93,18 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
     };
 
     ctx.out.array(multi.queue.len());
+    // The client's command stays EXEC for the ACL log, as Redis's lastcmd does.
+    let exec_idx = ctx.client.shared.last_cmd.load(Ordering::Relaxed);
     ctx.client.in_exec = true;
     for q in &multi.queue {
         let entry = server.registry.at(q.idx);
         let args = multi.args(q);
-        ctx.client.shared.last_cmd.store(q.idx, Ordering::Relaxed);
         // Permissions may have changed since the command was queued: checked again.
         if !server.acl.unrestricted(&ctx.client.user) {
+            ctx.client
+                .shared
+                .last_cmd
+                .store(exec_idx, Ordering::Relaxed);
             if let Err((d, _)) = crate::acl::check(
                 server,
                 ctx.client,
@@ -114,6 +119,7 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
                 continue;
             }
         }
+        ctx.client.shared.last_cmd.store(q.idx, Ordering::Relaxed);
         run_locked(
             server,
             ctx.worker,

@@ -150,6 +150,8 @@ pub fn execute(
     }
     // ACLs: a flag test while the user may run anything (the default user, unless changed).
     if !server.acl.unrestricted(&client.user) {
+        // The log's client info names the command being refused, as Redis's lastcmd.
+        client.shared.last_cmd.store(entry.idx, Ordering::Relaxed);
         let context = if client.multi.is_some() {
             crate::acl::LogContext::Multi
         } else {
