@@ -515,6 +515,30 @@ pub fn deny_message(
     }
 }
 
+/// What a client refused by protected mode is told before the connection closes (Redis's
+/// text, CRLF included).
+pub const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Protected mode (Redis 7.2): while it is on and the default user has no password, only
+/// loopback clients are served.
+pub fn protected_mode_denies(
+    protected: bool,
+    default_nopass: bool,
+    peer_is_loopback: bool,
+) -> bool {
+    protected && default_nopass && !peer_is_loopback
+}
+
+/// Whether a new connection from a non-loopback peer must be refused now (read at accept
+/// time only).
+pub fn refuse_remote(server: &Server) -> bool {
+    protected_mode_denies(
+        server.config.get_bool("protected-mode"),
+        server.acl.default.get().nopass,
+        false,
+    )
+}
+
 /// Why a queued command is refused at EXEC (Redis's execCommand wording).
 pub fn exec_reason(d: Denied) -> &'static str {
     match d {
@@ -711,4 +735,36 @@ pub fn save_file(server: &Server, path: &str) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_mode_refuses_only_remote_clients_without_password() {
+        assert!(protected_mode_denies(true, true, false));
+        assert!(
+            !protected_mode_denies(true, true, true),
+            "loopback is served"
+        );
+        assert!(
+            !protected_mode_denies(true, false, false),
+            "a password lifts it"
+        );
+        assert!(
+            !protected_mode_denies(false, true, false),
+            "protected-mode no"
+        );
+        assert!(PROTECTED_MODE_DENIED.starts_with(b"-DENIED Redis is running in protected mode"));
+        assert!(PROTECTED_MODE_DENIED.ends_with(b"from the outside.\r\n"));
+    }
+
+    #[test]
+    fn exec_reasons() {
+        assert_eq!(
+            exec_reason(Denied::Key(1)),
+            "no permission to touch the specified keys"
+        );
+    }
 }

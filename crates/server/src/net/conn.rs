@@ -83,6 +83,12 @@ pub async fn serve_with(
             .await;
         return;
     }
+    if !is_local && crate::acl::refuse_remote(&server) {
+        server.clients.lock().remove(&id);
+        server.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(crate::acl::PROTECTED_MODE_DENIED).await;
+        return;
+    }
     // The guard owns the socket and leaves the registry before closing it, also when this
     // task is cancelled (its runtime shutting down): a registered client's descriptor is then
     // always its own, never a number reused by another socket (see `kill_locked`).
