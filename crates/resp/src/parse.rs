@@ -34,6 +34,10 @@ pub struct Limits {
     /// may be buffered without its terminator (Redis's
     /// `PROTO_INLINE_MAX_SIZE`, 64 KiB).
     pub max_inline_len: usize,
+    /// The client has not authenticated yet: at most 10 arguments of at most 16 KiB each
+    /// (Redis's limits before AUTH, so an anonymous client cannot make the server buffer
+    /// a huge request).
+    pub unauthenticated: bool,
 }
 
 impl Default for Limits {
@@ -42,6 +46,7 @@ impl Default for Limits {
             max_bulk_len: 512 * 1024 * 1024,
             max_multibulk_len: 1024 * 1024,
             max_inline_len: 64 * 1024,
+            unauthenticated: false,
         }
     }
 }
@@ -59,6 +64,12 @@ pub enum ProtocolError {
     /// length.
     #[error("invalid bulk length")]
     InvalidBulkLength,
+    /// More than 10 arguments before the client authenticated.
+    #[error("unauthenticated multibulk length")]
+    UnauthenticatedMultibulkLength,
+    /// A bulk argument over 16 KiB before the client authenticated.
+    #[error("unauthenticated bulk length")]
+    UnauthenticatedBulkLength,
     /// An argument of a multibulk command did not start with `$`. Carries
     /// the offending byte (rendered as a char, as Redis's `%c` does).
     #[error("expected '$', got '{}'", char::from(*.0))]
@@ -247,6 +258,9 @@ fn parse_multibulk(
         .ok()
         .filter(|&n| n <= limits.max_multibulk_len)
         .ok_or(ProtocolError::InvalidMultibulkLength)?;
+    if limits.unauthenticated && count > 10 {
+        return Err(ProtocolError::UnauthenticatedMultibulkLength);
+    }
     // The count is client-controlled: only trust it up to a modest size, and
     // let the Vec grow (once, then it is reused) if the command really is
     // that long.
@@ -272,6 +286,9 @@ fn parse_multibulk(
             .and_then(|n| usize::try_from(n).ok())
             .filter(|&n| n <= limits.max_bulk_len)
             .ok_or(ProtocolError::InvalidBulkLength)?;
+        if limits.unauthenticated && len > 16384 {
+            return Err(ProtocolError::UnauthenticatedBulkLength);
+        }
         let start = cr + 2;
         let end = start
             .checked_add(len)

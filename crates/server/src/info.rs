@@ -883,12 +883,17 @@ fn stats_section(out: &mut String, server: &Server, t: &WorkerTotals, ks: &Keysp
         "eventloop_duration_cmd_sum",
         "instantaneous_eventloop_cycles_per_sec",
         "instantaneous_eventloop_duration_usec",
-        "acl_access_denied_auth",
-        "acl_access_denied_cmd",
-        "acl_access_denied_key",
-        "acl_access_denied_channel",
     ] {
         field!(out, name, "0");
+    }
+    let acl = &server.acl;
+    for (name, n) in [
+        ("acl_access_denied_auth", &acl.denied_auth),
+        ("acl_access_denied_cmd", &acl.denied_cmd),
+        ("acl_access_denied_key", &acl.denied_key),
+        ("acl_access_denied_channel", &acl.denied_channel),
+    ] {
+        field!(out, name, "{}", n.load(Ordering::Relaxed));
     }
 }
 

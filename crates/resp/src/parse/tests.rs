@@ -38,6 +38,7 @@ fn small_limits() -> Limits {
         max_bulk_len: 10,
         max_multibulk_len: 3,
         max_inline_len: 16,
+        unauthenticated: false,
     }
 }
 
@@ -600,4 +601,29 @@ proptest! {
     fn prop_arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..200)) {
         drain(&data);
     }
+}
+
+#[test]
+fn unauthenticated_limits() {
+    let anon = Limits {
+        unauthenticated: true,
+        ..Limits::default()
+    };
+    assert_eq!(
+        parse_with(b"*11\r\n", &anon),
+        Err(ProtocolError::UnauthenticatedMultibulkLength)
+    );
+    assert_eq!(
+        parse_with(b"*1\r\n$16385\r\n", &anon),
+        Err(ProtocolError::UnauthenticatedBulkLength)
+    );
+    assert_eq!(
+        ProtocolError::UnauthenticatedBulkLength.to_string(),
+        "unauthenticated bulk length"
+    );
+    // At the limits, and once authenticated, the same requests frame.
+    let ten = format!("*10\r\n{}", "$1\r\na\r\n".repeat(10));
+    assert!(matches!(parse_with(ten.as_bytes(), &anon), Ok(Some(_))));
+    assert_eq!(parse(b"*11\r\n"), Ok(None));
+    assert_eq!(parse(b"*1\r\n$16385\r\n"), Ok(None));
 }

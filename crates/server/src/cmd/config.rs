@@ -108,6 +108,9 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
             crate::ops::metrics::configure(&server).map_err(|e| failed("metrics-port", &e))?;
         }
     }
+    if let Some((_, pass)) = pairs.iter().find(|(name, _)| name == "requirepass") {
+        ctx.server.acl.set_requirepass(ctx.server, pass);
+    }
     if pairs
         .iter()
         .any(|(name, _)| name == "notify-keyspace-events")

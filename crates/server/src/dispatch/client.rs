@@ -72,6 +72,8 @@ pub enum Uncounted {
     CallOnly,
     /// Inside the blocking command's first try: the blocking command counts everything.
     Entirely,
+    /// The ACL user this client runs as (None: the default user); see `crate::acl`.
+    pub user: Option<Arc<crate::acl::UserHandle>>,
 }
 
 impl Client {
@@ -101,6 +103,7 @@ impl Client {
             monitor: false,
             ops_blocked: None,
             uncounted: Uncounted::No,
+            user: None,
         }
     }
 }

@@ -111,6 +111,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     let port = config.get_i64("port") as u16;
     let addrs = bind_addrs(&config, port)?;
     let server = Arc::new(Server::new(config, nworkers, shards));
+    crate::acl::load_at_startup(&server).map_err(|e| anyhow::anyhow!(e))?;
     server.persist.set_server(&server);
     crate::evict::configure(&server);
 
