@@ -27,6 +27,7 @@ pub mod notify;
 pub mod persist;
 pub mod propagate;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod testkit;

@@ -225,6 +225,8 @@ pub struct Server {
     pub persist: crate::persist::State,
     /// maxmemory and eviction (crate::evict).
     pub evict: crate::evict::State,
+    /// Replication, both sides (crate::replication).
+    pub repl: crate::replication::State,
 }
 
 impl Server {
@@ -270,6 +272,7 @@ impl Server {
             tracking: Default::default(),
             persist: Default::default(),
             evict: Default::default(),
+            repl: Default::default(),
         }
     }
 

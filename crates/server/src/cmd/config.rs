@@ -105,6 +105,12 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
     }
     if pairs
         .iter()
+        .any(|(name, _)| name == "repl-backlog-size" || name == "client-output-buffer-limit")
+    {
+        crate::replication::configure(ctx.server);
+    }
+    if pairs
+        .iter()
         .any(|(name, _)| name == "notify-keyspace-events")
     {
         crate::dispatch::sink::refresh_expiry_log(ctx.server);

@@ -27,6 +27,7 @@ pub mod multi;
 pub mod persist;
 pub mod pubsub;
 pub mod ratelimit;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod set;
@@ -68,6 +69,7 @@ fn register_all(r: &mut Registry) {
     pubsub::register(r);
     persist::register(r);
     ratelimit::register(r);
+    replication::register(r);
     stream::register(r);
 }
 

@@ -53,6 +53,10 @@ pub struct Client {
     /// Memory was over `maxmemory` with nothing to evict when the current command started
     /// (Redis's pre_command_oom_state): scripts refuse their first deny-oom write then.
     pub pre_oom: bool,
+    /// Replication: what a replica told us (REPLCONF, PSYNC), or that this is our primary.
+    pub repl: Option<Box<crate::replication::ReplClient>>,
+    /// The replication offset after this client's last write (what WAIT waits for).
+    pub repl_woff: u64,
 }
 
 impl Client {
@@ -79,6 +83,8 @@ impl Client {
             pubsub: Default::default(),
             aof_seq: 0,
             pre_oom: false,
+            repl: None,
+            repl_woff: 0,
         }
     }
 }
