@@ -22,7 +22,7 @@ use cinnabar_resp::{parse_command, Argv, Limits};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::{random_id, ReplClient, Replica, Waiter, ONLINE, SEND_BULK, WAIT_BGSAVE};
+use super::{random_id, Replica, Waiter, ONLINE, SEND_BULK, WAIT_BGSAVE};
 use crate::dispatch::Client;
 use crate::server::{now_ms, Server};
 
@@ -73,6 +73,7 @@ pub async fn serve(
             .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
             .unwrap_or_default()
     });
+    *client.shared.flags.lock() = "S".into();
     let replica = Arc::new(Replica {
         client_id: client.id,
         ip,
@@ -102,6 +103,10 @@ pub async fn serve(
             r.sync_partial_err.fetch_add(1, Ordering::Relaxed);
         }
     }
+    // After a diskless transfer the stream waits for the replica's first ACK: a replica
+    // detects the end of the RDB by the mark ending a read, so nothing may follow it until
+    // the replica has loaded (Redis's repl_start_cmd_stream_on_ack).
+    let mut wait_ack = false;
     let ok = match partial {
         Some(replid) => {
             r.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
@@ -118,13 +123,15 @@ pub async fn serve(
         }
         None => {
             r.sync_full.fetch_add(1, Ordering::Relaxed);
-            full_sync(server, stream, &replica, &rc, req.is_some()).await
+            let diskless = server.config.get_bool("repl-diskless-sync") && rc.capa_eof;
+            wait_ack = diskless;
+            full_sync(server, stream, &replica, req.is_some(), diskless).await
         }
     };
     if ok {
         replica.state.store(ONLINE, Ordering::Relaxed);
         replica.ack_time_ms.store(now_ms(), Ordering::Relaxed);
-        stream_to(server, stream, rbuf, client, &replica).await;
+        stream_to(server, stream, rbuf, client, &replica, wait_ack).await;
     }
     rc.psync = None;
     let mut list = r.replicas.lock();
@@ -141,14 +148,13 @@ async fn full_sync(
     server: &Server,
     stream: &mut TcpStream,
     replica: &Arc<Replica>,
-    rc: &ReplClient,
     psync: bool,
+    diskless: bool,
 ) -> bool {
     let r = &server.repl;
     let Some(arc) = server.persist.server() else {
         return false;
     };
-    let diskless = server.config.get_bool("repl-diskless-sync") && rc.capa_eof;
     if diskless {
         // Redis waits this long for more replicas to share one transfer.
         let delay = server.config.get_i64("repl-diskless-sync-delay").max(0) as u64;
@@ -355,6 +361,7 @@ async fn stream_to(
     rbuf: &mut BytesMut,
     client: &Client,
     replica: &Arc<Replica>,
+    mut wait_ack: bool,
 ) {
     let r = &server.repl;
     let mut argv = Argv::new();
@@ -368,7 +375,7 @@ async fn stream_to(
         tokio::pin!(notified);
         notified.as_mut().enable();
         let sent = replica.sent.load(Ordering::Relaxed);
-        {
+        if !wait_ack {
             let b = r.backlog.lock();
             match b.since(sent, 1 << 20) {
                 Some(s) => {
@@ -385,7 +392,7 @@ async fn stream_to(
                 }
             }
         }
-        if !chunk.is_empty() {
+        if !wait_ack && !chunk.is_empty() {
             if stream.write_all(&chunk).await.is_err() {
                 return;
             }
@@ -414,7 +421,9 @@ async fn stream_to(
                             let buf = &rbuf[pos..pos + n];
                             pos += n;
                             let args: Vec<&[u8]> = argv.iter(buf).collect();
-                            replica_input(server, replica, &args);
+                            if replica_input(server, replica, &args) {
+                                wait_ack = false;
+                            }
                         }
                         Ok(None) => break,
                         Err(_) => return,
@@ -428,7 +437,8 @@ async fn stream_to(
 }
 
 /// What a replica sends its primary after the sync: REPLCONF ACK <offset> [FACK <aofoff>].
-fn replica_input(server: &Server, replica: &Replica, args: &[&[u8]]) {
+/// Returns whether it was an ACK.
+fn replica_input(server: &Server, replica: &Replica, args: &[&[u8]]) -> bool {
     if args.len() >= 3
         && args[0].eq_ignore_ascii_case(b"replconf")
         && args[1].eq_ignore_ascii_case(b"ack")
@@ -442,8 +452,10 @@ fn replica_input(server: &Server, replica: &Replica, args: &[&[u8]]) {
             }
             replica.ack_time_ms.store(now_ms(), Ordering::Relaxed);
             check_waiters(server);
+            return true;
         }
     }
+    false
 }
 
 /// Replicas whose ACK reached `offset`.
