@@ -318,6 +318,13 @@ pub static PARAMS: &[Param] = &[
         "0",
     ),
     p("repl-diskless-sync-max-replicas", NONNEG, "0"),
+    p(
+        "propagation-error-behavior",
+        Kind::Enum(&["ignore", "panic", "panic-on-replicas"]),
+        "ignore",
+    ),
+    p("replica-ignore-maxmemory", Kind::Bool, YES),
+    p("repl-disable-tcp-nodelay", Kind::Bool, NO),
     p("repl-diskless-sync", Kind::Bool, YES),
     p("repl-diskless-sync-delay", NONNEG, "5"),
     p(
