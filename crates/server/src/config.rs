@@ -297,34 +297,8 @@ pub static PARAMS: &[Param] = &[
     p("tracking-table-max-keys", NONNEG, "1000000"),
     p("acllog-max-len", NONNEG, "128"),
     im("aclfile", Kind::Str, ""),
-    al("replica-read-only", &["slave-read-only"], Kind::Bool, YES),
-    al(
-        "replica-serve-stale-data",
-        &["slave-serve-stale-data"],
-        Kind::Bool,
-        YES,
-    ),
-    Param {
-        name: "replicaof",
-        aliases: &["slaveof"],
-        kind: Kind::Str,
-        default: "",
-        immutable: true,
-    },
-    p("replica-announce-ip", Kind::Str, ""),
-    p(
-        "replica-announce-port",
-        Kind::Int { min: 0, max: 65535 },
-        "0",
-    ),
-    p("repl-diskless-sync-max-replicas", NONNEG, "0"),
-    p(
-        "propagation-error-behavior",
-        Kind::Enum(&["ignore", "panic", "panic-on-replicas"]),
-        "ignore",
-    ),
-    p("replica-ignore-maxmemory", Kind::Bool, YES),
-    p("repl-disable-tcp-nodelay", Kind::Bool, NO),
+    p("replica-read-only", Kind::Bool, YES),
+    p("replica-serve-stale-data", Kind::Bool, YES),
     p("repl-diskless-sync", Kind::Bool, YES),
     p("repl-diskless-sync-delay", NONNEG, "5"),
     p(
@@ -335,25 +309,10 @@ pub static PARAMS: &[Param] = &[
     p("repl-backlog-size", MEM, "1048576"),
     p("repl-backlog-ttl", NONNEG, "3600"),
     p("repl-timeout", NONNEG, "60"),
-    al(
-        "repl-ping-replica-period",
-        &["repl-ping-slave-period"],
-        NONNEG,
-        "10",
-    ),
-    al(
-        "min-replicas-to-write",
-        &["min-slaves-to-write"],
-        NONNEG,
-        "0",
-    ),
-    al(
-        "min-replicas-max-lag",
-        &["min-slaves-max-lag"],
-        NONNEG,
-        "10",
-    ),
-    al("replica-priority", &["slave-priority"], NONNEG, "100"),
+    p("repl-ping-replica-period", NONNEG, "10"),
+    p("min-replicas-to-write", NONNEG, "0"),
+    p("min-replicas-max-lag", NONNEG, "10"),
+    p("replica-priority", NONNEG, "100"),
     p(
         "oom-score-adj",
         Kind::Enum(&["no", "yes", "relative", "absolute"]),
@@ -405,6 +364,11 @@ pub struct Live {
     pub stream_limits: [AtomicU64; 2],
     /// `hll-sparse-max-bytes`, read by every PFADD and PFMERGE.
     pub hll_sparse_max_bytes: AtomicU64,
+    /// `slowlog-log-slower-than` (µs, negative: off), `slowlog-max-len` and
+    /// `latency-monitor-threshold` (ms, 0: off), read after every command (crate::ops).
+    pub slowlog_slower_than: std::sync::atomic::AtomicI64,
+    pub slowlog_max_len: AtomicU64,
+    pub latency_monitor_threshold: AtomicU64,
 }
 
 /// The configuration of a running server.
@@ -461,9 +425,18 @@ pub fn parse_memory(s: &str) -> Option<u64> {
 }
 
 pub fn find_param(name: &str) -> Option<&'static Param> {
-    PARAMS.iter().find(|p| {
-        p.name.eq_ignore_ascii_case(name) || p.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
-    })
+    PARAMS
+        .iter()
+        .find(|p| {
+            p.name.eq_ignore_ascii_case(name)
+                || p.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        })
+        .or_else(|| crate::config_compat::find(name))
+}
+
+/// Every parameter: [`PARAMS`], then the rest of Redis's (`crate::config_compat`).
+pub fn all_params() -> impl Iterator<Item = &'static Param> {
+    PARAMS.iter().chain(crate::config_compat::extra())
 }
 
 /// Checks a value against its parameter kind and returns the canonical text form.
@@ -552,7 +525,7 @@ impl Config {
     /// A configuration with every default.
     pub fn new() -> Config {
         let mut values = BTreeMap::new();
-        for param in PARAMS {
+        for param in all_params() {
             values.insert(param.name, param.default.to_string());
         }
         let cwd = std::env::current_dir()
@@ -631,6 +604,11 @@ impl Config {
                 || name.eq_ignore_ascii_case("rename-command")
                 || name.eq_ignore_ascii_case("loadmodule")
                 || name.eq_ignore_ascii_case("user")
+                || name.eq_ignore_ascii_case("sentinel")
+                || (args.len() == 1
+                    && crate::config_compat::DEPRECATED
+                        .iter()
+                        .any(|d| d.eq_ignore_ascii_case(name)))
             {
                 continue;
             }
@@ -681,12 +659,20 @@ impl Config {
     pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
         let values = self.values.read();
         let mut out = Vec::new();
-        for param in PARAMS {
+        for param in all_params() {
+            if crate::config_compat::HIDDEN.contains(&param.name) {
+                continue;
+            }
             let value = values.get(param.name).cloned().unwrap_or_default();
             if cinnabar_engine::glob::glob_match(pattern, param.name.as_bytes(), true) {
                 out.push((param.name, value.clone()));
             }
-            for alias in param.aliases {
+            for alias in param
+                .aliases
+                .iter()
+                .copied()
+                .chain(crate::config_compat::aliases_of(param))
+            {
                 if cinnabar_engine::glob::glob_match(pattern, alias.as_bytes(), true) {
                     out.push((alias, value.clone()));
                 }
@@ -759,6 +745,15 @@ impl Config {
         self.live
             .hll_sparse_max_bytes
             .store(num("hll-sparse-max-bytes"), Ordering::Relaxed);
+        self.live
+            .slowlog_slower_than
+            .store(int("slowlog-log-slower-than"), Ordering::Relaxed);
+        self.live
+            .slowlog_max_len
+            .store(num("slowlog-max-len"), Ordering::Relaxed);
+        self.live
+            .latency_monitor_threshold
+            .store(num("latency-monitor-threshold"), Ordering::Relaxed);
         let groups: [(&[AtomicU64], &[&str]); 4] = [
             (
                 &self.live.set_limits,

@@ -227,6 +227,8 @@ pub struct Server {
     pub evict: crate::evict::State,
     /// Replication, both sides (crate::replication).
     pub repl: crate::replication::State,
+    /// MONITOR, SLOWLOG, LATENCY (crate::ops).
+    pub ops: crate::ops::Ops,
 }
 
 impl Server {
@@ -273,6 +275,7 @@ impl Server {
             persist: Default::default(),
             evict: Default::default(),
             repl: Default::default(),
+            ops: Default::default(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use cinnabar_engine::{Error, Result};
 
 use super::{container_help as help, lossy};
-use crate::config::{find_param, normalize, Kind, Param, PARAMS};
+use crate::config::{find_param, normalize, Kind, Param};
 use crate::dispatch::{Ctx, Registry};
 use crate::info::{self, for_each_shard};
 use crate::server::now_ms;
@@ -178,8 +178,7 @@ fn config_rewrite(ctx: &mut Ctx) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(fail(e)),
     };
-    let values: Vec<(&'static str, String)> = PARAMS
-        .iter()
+    let values: Vec<(&'static str, String)> = crate::config::all_params()
         .map(|p| (p.name, config.get(p.name)))
         .collect();
     let text = rewrite_config_text(&old, &values);
@@ -271,7 +270,7 @@ pub fn rewrite_config_text(old: &str, values: &[(&'static str, String)]) -> Stri
         lines.pop();
     }
 
-    for param in PARAMS {
+    for param in crate::config::all_params() {
         let Some((_, value)) = values.iter().find(|(n, _)| *n == param.name) else {
             continue;
         };

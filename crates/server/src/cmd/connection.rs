@@ -181,6 +181,9 @@ fn quit(ctx: &mut Ctx) -> Result<()> {
 /// RESET: back to a fresh connection's state (db 0, RESP2, replies on, no name, and
 /// unauthenticated when a password is required).
 fn reset(ctx: &mut Ctx) -> Result<()> {
+    if std::mem::take(&mut ctx.client.monitor) {
+        ctx.server.ops.monitors.detach(ctx.client.id);
+    }
     ctx.client.multi = None;
     crate::dispatch::unwatch_all(ctx.server, ctx.client);
     crate::cmd::pubsub::reset_client(ctx);

@@ -227,7 +227,7 @@ pub fn execute(
         Access::Keys | Access::Script => lock_keys(server, entry.def, args),
         Access::Nothing => ks.lock_none(),
     };
-    run_locked(server, worker, client, out, args, entry, &mut locked);
+    run_called(server, worker, client, out, args, entry, &mut locked);
     drop(locked);
     if !client.ready_keys.is_empty() {
         let ready = std::mem::take(&mut client.ready_keys);
@@ -235,9 +235,10 @@ pub fn execute(
     }
 }
 
-/// Runs one command whose shards are already locked (by `execute`, or by EXEC for the whole
-/// transaction), with statistics and WATCH signalling.
-pub fn run_locked(
+/// [`run_locked`] for a command a client called: at top level, queued in EXEC, or from a
+/// script (not the pops a blocking command runs inside itself). Such a command is shown to
+/// monitors and may enter the slow log and the latency monitor (crate::ops).
+pub fn run_called(
     server: &Server,
     worker: &WorkerStats,
     client: &mut Client,
@@ -246,8 +247,25 @@ pub fn run_locked(
     entry: &CmdEntry,
     locked: &mut Locked<'_>,
 ) {
+    let monitoring = server.ops.monitors.active();
+    crate::ops::before_command(server, monitoring, client, entry.def, args);
+    let usec = run_locked(server, worker, client, out, args, entry, locked);
+    crate::ops::after_command(server, monitoring, client, entry.def, args, usec);
+}
+
+/// Runs one command whose shards are already locked (by `execute`, or by EXEC for the whole
+/// transaction), with statistics and WATCH signalling. Returns how long it ran (µs).
+pub fn run_locked(
+    server: &Server,
+    worker: &WorkerStats,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    args: &[&[u8]],
+    entry: &CmdEntry,
+    locked: &mut Locked<'_>,
+) -> u64 {
     let now = crate::server::now_ms();
-    run_locked_at(server, worker, client, out, args, entry, locked, now);
+    run_locked_at(server, worker, client, out, args, entry, locked, now)
 }
 
 /// [`run_locked`] with the command's time given (AOF replay runs with the clock stopped).
@@ -261,7 +279,7 @@ pub fn run_locked_at(
     entry: &CmdEntry,
     locked: &mut Locked<'_>,
     now: i64,
-) {
+) -> u64 {
     let stat = &worker.commands[entry.idx];
     let start = Instant::now();
     // What this command's effects must be recorded for: a few relaxed loads.
@@ -314,6 +332,7 @@ pub fn run_locked_at(
         }
         out.error(msg.as_bytes());
     }
+    usec
 }
 
 thread_local! {
