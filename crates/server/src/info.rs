@@ -570,6 +570,7 @@ fn clients_section(out: &mut String, server: &Server) {
         "{}",
         server.blocking.count.load(Ordering::Relaxed)
             + server.pause.waiting.load(Ordering::Relaxed)
+            + server.repl.waiters.lock().len()
     );
     field!(
         out,

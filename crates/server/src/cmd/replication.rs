@@ -110,6 +110,9 @@ fn wait(ctx: &mut Ctx) -> Result<()> {
     if timeout < 0 {
         return Err(Error::msg("ERR timeout is negative"));
     }
+    if timeout > 0 && timeout > i64::MAX - ctx.now {
+        return Err(Error::msg("ERR timeout is out of range"));
+    }
     let offset = ctx.client.repl_woff;
     let acked = primary::acked(server, offset) as i64;
     if acked >= numreplicas || ctx.client.in_exec || ctx.client.in_script {
