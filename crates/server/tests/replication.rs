@@ -539,3 +539,54 @@ fn redis_replica_of_cinnabar_primary() {
     pc.cmd(&["SET", "acked", "1"]);
     assert_eq!(pc.cmd(&["WAIT", "1", "5000"]), int(1));
 }
+
+fn temp_dir(tag: &str) -> String {
+    let d = std::env::temp_dir().join(format!("cinnabar-repl-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d.to_string_lossy().into_owned()
+}
+
+#[test]
+fn waitaof_local_and_replicas() {
+    let (dp, dr) = (temp_dir("waitaof-p"), temp_dir("waitaof-r"));
+    let p = primary(&[
+        ("dir", &dp),
+        ("appendonly", "yes"),
+        ("appendfsync", "always"),
+    ]);
+    let r = TestServer::with_args(&[
+        ("dir", &dr),
+        ("appendonly", "yes"),
+        ("appendfsync", "always"),
+    ]);
+    let plain = primary(&[]);
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    assert_eq!(
+        plain.raw().cmd(&["WAITAOF", "1", "0", "0"]),
+        err("ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.")
+    );
+    assert_eq!(
+        pc.cmd(&["WAITAOF", "2", "0", "0"]),
+        err("ERR value is out of range, value must between 0 and 1")
+    );
+    pc.cmd(&["INCR", "n"]);
+    assert_eq!(words(pc.cmd(&["WAITAOF", "1", "0", "0"])), vec!["1", "0"]);
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    pc.cmd(&["INCR", "n"]);
+    assert_eq!(
+        words(pc.cmd(&["WAITAOF", "1", "1", "5000"])),
+        vec!["1", "1"]
+    );
+    // Two replicas asked for, one exists: the timeout ends it with what was reached.
+    pc.cmd(&["INCR", "n"]);
+    assert_eq!(words(pc.cmd(&["WAITAOF", "0", "2", "200"])), vec!["1", "1"]);
+    assert_eq!(
+        rc.cmd(&["WAITAOF", "0", "0", "0"]),
+        err("ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.")
+    );
+    drop((p, r));
+    let _ = std::fs::remove_dir_all(dp);
+    let _ = std::fs::remove_dir_all(dr);
+}

@@ -14,6 +14,7 @@ pub fn register(r: &mut Registry) {
     r.add_nothing("slaveof", replicaof);
     r.add_nothing("role", role);
     r.add_nothing("wait", wait);
+    r.add_nothing("waitaof", waitaof);
     r.add_nothing("replconf", replconf);
     r.add_nothing("psync", psync);
     r.add_nothing("sync", sync);
@@ -103,7 +104,28 @@ fn wait(ctx: &mut Ctx) -> Result<()> {
         return Err(Error::msg("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."));
     }
     let numreplicas = super::int_arg(ctx.arg(1))?;
-    let timeout = std::str::from_utf8(ctx.arg(2))
+    let timeout = wait_timeout(ctx, ctx.arg(2))?;
+    let offset = ctx.client.repl_woff;
+    let acked = primary::acked(server, offset) as i64;
+    if acked >= numreplicas || ctx.client.in_exec || ctx.client.in_script {
+        ctx.out.integer(acked);
+        return Ok(());
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let w = Waiter {
+        offset,
+        numreplicas: numreplicas as usize,
+        tx,
+        client_id: ctx.client.id,
+        aof: None,
+    };
+    block_on(ctx, w, rx, timeout);
+    Ok(())
+}
+
+/// A WAIT/WAITAOF timeout in ms, with Redis's errors.
+fn wait_timeout(ctx: &Ctx, arg: &[u8]) -> Result<i64> {
+    let timeout = std::str::from_utf8(arg)
         .ok()
         .and_then(|s| s.parse::<i64>().ok())
         .ok_or_else(|| Error::msg("ERR timeout is not an integer or out of range"))?;
@@ -113,22 +135,18 @@ fn wait(ctx: &mut Ctx) -> Result<()> {
     if timeout > 0 && timeout > i64::MAX - ctx.now {
         return Err(Error::msg("ERR timeout is out of range"));
     }
-    let offset = ctx.client.repl_woff;
-    let acked = primary::acked(server, offset) as i64;
-    if acked >= numreplicas || ctx.client.in_exec || ctx.client.in_script {
-        ctx.out.integer(acked);
-        return Ok(());
-    }
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    primary::add_waiter(
-        server,
-        Waiter {
-            offset,
-            numreplicas: numreplicas as usize,
-            tx,
-            client_id: ctx.client.id,
-        },
-    );
+    Ok(timeout)
+}
+
+/// Blocks the client on `w` until it is satisfied or `timeout` ms pass (0: forever).
+fn block_on(
+    ctx: &mut Ctx,
+    w: Waiter,
+    rx: tokio::sync::oneshot::Receiver<crate::blocking::Wake>,
+    timeout: i64,
+) {
+    let server = ctx.server;
+    primary::add_waiter(server, w);
     ctx.client.blocked = Some(crate::blocking::BlockedOn {
         rx,
         deadline: None,
@@ -146,6 +164,49 @@ fn wait(ctx: &mut Ctx) -> Result<()> {
             });
         }
     }
+}
+
+/// WAITAOF numlocal numreplicas timeout: blocks until this client's last write is fsynced
+/// by the local AOF (numlocal 1) and by that many replicas' AOFs; replies [local, replicas].
+fn waitaof(ctx: &mut Ctx) -> Result<()> {
+    let server = ctx.server;
+    let numlocal = super::int_arg(ctx.arg(1))?;
+    if !(0..=1).contains(&numlocal) {
+        return Err(Error::msg(
+            "ERR value is out of range, value must between 0 and 1",
+        ));
+    }
+    let numreplicas = super::int_arg(ctx.arg(2))?;
+    if numreplicas < 0 {
+        return Err(Error::msg("ERR value is out of range, must be positive"));
+    }
+    let timeout = wait_timeout(ctx, ctx.arg(3))?;
+    if server.repl.is_replica() {
+        return Err(Error::msg("ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated."));
+    }
+    if numlocal > 0 && !server.persist.aof.on.load(Ordering::Relaxed) {
+        return Err(Error::msg(
+            "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.",
+        ));
+    }
+    let (offset, aof_seq) = (ctx.client.repl_woff, ctx.client.aof_woff);
+    let local = primary::local_synced(server, aof_seq) as i64;
+    let acked = primary::aof_acked(server, offset) as i64;
+    if (local >= numlocal && acked >= numreplicas) || ctx.client.in_exec || ctx.client.in_script {
+        ctx.out.array(2);
+        ctx.out.integer(local);
+        ctx.out.integer(acked);
+        return Ok(());
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let w = Waiter {
+        offset,
+        numreplicas: numreplicas as usize,
+        tx,
+        client_id: ctx.client.id,
+        aof: Some((numlocal as usize, aof_seq)),
+    };
+    block_on(ctx, w, rx, timeout);
     Ok(())
 }
 

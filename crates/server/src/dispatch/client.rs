@@ -57,6 +57,8 @@ pub struct Client {
     pub repl: Option<Box<crate::replication::ReplClient>>,
     /// The replication offset after this client's last write (what WAIT waits for).
     pub repl_woff: u64,
+    /// The AOF position after this client's last write (what WAITAOF waits for locally).
+    pub aof_woff: u64,
     /// In MONITOR mode (crate::ops::monitor) until RESET or disconnection.
     pub monitor: bool,
     /// The blocked command, for the slow log once it is unblocked (crate::ops).
@@ -89,6 +91,7 @@ impl Client {
             pre_oom: false,
             repl: None,
             repl_woff: 0,
+            aof_woff: 0,
             monitor: false,
             ops_blocked: None,
         }

@@ -59,6 +59,8 @@ pub struct Replica {
     pub sent: AtomicU64,
     /// The offset the replica acknowledged (REPLCONF ACK).
     pub ack: AtomicU64,
+    /// The offset the replica's AOF has fsynced (REPLCONF ACK ... FACK).
+    pub aof_ack: AtomicU64,
     pub ack_time_ms: AtomicI64,
 }
 
@@ -101,6 +103,8 @@ pub struct Waiter {
     pub numreplicas: usize,
     pub tx: tokio::sync::oneshot::Sender<crate::blocking::Wake>,
     pub client_id: u64,
+    /// WAITAOF: (numlocal, the client's last AOF position); None for WAIT.
+    pub aof: Option<(usize, u64)>,
 }
 
 #[derive(Default)]
@@ -282,6 +286,8 @@ pub fn cron(server: &Server) {
         }
     }
     primary::expire_waiters(server);
+    // WAITAOF's local fsyncs are not announced: look at them ten times a second.
+    primary::check_waiters(server);
 }
 
 fn state_name(s: u8) -> &'static str {

@@ -81,6 +81,7 @@ pub async fn serve(
         state: WAIT_BGSAVE.into(),
         sent: 0.into(),
         ack: 0.into(),
+        aof_ack: 0.into(),
         ack_time_ms: now_ms().into(),
     });
     let mut partial = None;
@@ -450,6 +451,14 @@ fn replica_input(server: &Server, replica: &Replica, args: &[&[u8]]) -> bool {
             if off > replica.ack.load(Ordering::Relaxed) {
                 replica.ack.store(off, Ordering::Relaxed);
             }
+            if args.len() >= 5 && args[3].eq_ignore_ascii_case(b"fack") {
+                if let Some(f) = std::str::from_utf8(args[4])
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                {
+                    replica.aof_ack.fetch_max(f, Ordering::Relaxed);
+                }
+            }
             replica.ack_time_ms.store(now_ms(), Ordering::Relaxed);
             check_waiters(server);
             return true;
@@ -460,18 +469,55 @@ fn replica_input(server: &Server, replica: &Replica, args: &[&[u8]]) -> bool {
 
 /// Replicas whose ACK reached `offset`.
 pub fn acked(server: &Server, offset: u64) -> usize {
+    count(server, |x| x.ack.load(Ordering::Relaxed) >= offset)
+}
+
+/// Replicas whose AOF fsync (FACK) reached `offset`.
+pub fn aof_acked(server: &Server, offset: u64) -> usize {
+    count(server, |x| x.aof_ack.load(Ordering::Relaxed) >= offset)
+}
+
+fn count(server: &Server, f: impl Fn(&Replica) -> bool) -> usize {
     server
         .repl
         .replicas
         .lock()
         .iter()
-        .filter(|x| {
-            x.state.load(Ordering::Relaxed) == ONLINE && x.ack.load(Ordering::Relaxed) >= offset
-        })
+        .filter(|x| x.state.load(Ordering::Relaxed) == ONLINE && f(x))
         .count()
 }
 
-/// Wakes WAIT clients whose replicas have acknowledged enough.
+/// Whether this server's AOF has fsynced up to `aof_seq` (WAITAOF's local copy).
+pub fn local_synced(server: &Server, aof_seq: u64) -> bool {
+    let aof = &server.persist.aof;
+    aof.on.load(Ordering::Relaxed) && aof.synced_seq.load(Ordering::Acquire) >= aof_seq
+}
+
+/// The reply of a waiter now, and whether it is satisfied.
+fn progress(server: &Server, w: &Waiter) -> (Vec<u8>, bool) {
+    match w.aof {
+        None => {
+            let n = acked(server, w.offset);
+            (format!(":{n}\r\n").into_bytes(), n >= w.numreplicas)
+        }
+        Some((numlocal, aof_seq)) => {
+            if numlocal > 0 && !server.persist.aof.on.load(Ordering::Relaxed) {
+                return (WAITAOF_NO_AOF.to_vec(), true);
+            }
+            let local = local_synced(server, aof_seq) as usize;
+            let n = aof_acked(server, w.offset);
+            (
+                format!("*2\r\n:{local}\r\n:{n}\r\n").into_bytes(),
+                local >= numlocal && n >= w.numreplicas,
+            )
+        }
+    }
+}
+
+const WAITAOF_NO_AOF: &[u8] =
+    b"-ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.\r\n";
+
+/// Wakes WAIT / WAITAOF clients whose replicas (or AOF) have acknowledged enough.
 pub fn check_waiters(server: &Server) {
     let mut w = server.repl.waiters.lock();
     if w.is_empty() {
@@ -479,26 +525,31 @@ pub fn check_waiters(server: &Server) {
     }
     let mut i = 0;
     while i < w.len() {
-        let n = acked(server, w[i].offset);
-        if n >= w[i].numreplicas {
+        let (reply, done) = progress(server, &w[i]);
+        if done {
             let x = w.swap_remove(i);
-            let _ = x.tx.send(crate::blocking::Wake::Reply(
-                format!(":{n}\r\n").into_bytes(),
-            ));
+            let _ = x.tx.send(crate::blocking::Wake::Reply(reply));
         } else {
             i += 1;
         }
     }
 }
 
-/// Ends the WAIT of `client_id` (its timeout), replying with the replicas that acked.
+/// Ends the wait of `client_id` (its timeout), replying with what was reached.
 pub fn end_wait(server: &Server, client_id: u64) {
     let mut w = server.repl.waiters.lock();
     if let Some(i) = w.iter().position(|x| x.client_id == client_id) {
         let x = w.swap_remove(i);
-        let n = acked(server, x.offset);
+        let (reply, _) = progress(server, &x);
+        let _ = x.tx.send(crate::blocking::Wake::Reply(reply));
+    }
+}
+
+/// The server became a replica: every waiting client gets an error.
+pub fn unblock_all_waiters(server: &Server) {
+    for x in server.repl.waiters.lock().drain(..) {
         let _ = x.tx.send(crate::blocking::Wake::Reply(
-            format!(":{n}\r\n").into_bytes(),
+            b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n".to_vec(),
         ));
     }
 }

@@ -47,6 +47,7 @@ pub fn replicate_from(server: &Server, master: Master) -> bool {
         *m = Some(master);
     }
     r.on.store(false, Ordering::SeqCst);
+    super::primary::unblock_all_waiters(server);
     server.keyspace.replica_expiry.store(true, Ordering::SeqCst);
     r.checks.store(true, Ordering::SeqCst);
     r.link_state.store(LINK_CONNECT, Ordering::Relaxed);
@@ -463,6 +464,7 @@ async fn stream_loop(
     // Bytes of a transaction not yet complete (proxied and counted at its EXEC).
     let mut pending: Vec<u8> = Vec::new();
     let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
+    let mut fack = Fack::default();
     loop {
         let mut pos = 0;
         // A GETACK was met: answer it (with what was applied before it), then go on.
@@ -490,6 +492,11 @@ async fn stream_loop(
                     if client.multi.is_none() {
                         super::feed_raw(server, &pending);
                         pending.clear();
+                        if client.aof_seq > 0 {
+                            let end = r.backlog.lock().end;
+                            fack.marks
+                                .push_back((std::mem::take(&mut client.aof_seq), end));
+                        }
                     }
                     if ack_at.is_some() {
                         break;
@@ -508,7 +515,7 @@ async fn stream_loop(
             Ordering::Relaxed,
         );
         if let Some(at) = ack_at {
-            send_ack(link, at).await?;
+            send_ack(server, link, at, &mut fack).await?;
             continue;
         }
         if r.gen.load(Ordering::SeqCst) != gen
@@ -531,13 +538,46 @@ async fn stream_loop(
             }
             _ = ack_timer.tick() => {
                 let end = r.backlog.lock().end;
-                send_ack(link, end).await?;
+                send_ack(server, link, end, &mut fack).await?;
             }
         }
     }
 }
 
-async fn send_ack(link: &mut Link, offset: u64) -> LinkResult {
+/// The replica's AOF in stream offsets (REPLCONF ACK ... FACK, for WAITAOF): the AOF
+/// position each applied command reached, until the AOF is fsynced past it.
+#[derive(Default)]
+struct Fack {
+    marks: std::collections::VecDeque<(u64, u64)>,
+    synced: u64,
+}
+
+impl Fack {
+    /// The stream offset our AOF has fsynced, given everything up to `end` was applied.
+    fn offset(&mut self, server: &Server, end: u64) -> u64 {
+        let synced = server.persist.aof.synced_seq.load(Ordering::Acquire);
+        while let Some(&(seq, off)) = self.marks.front() {
+            if seq > synced {
+                break;
+            }
+            self.synced = off;
+            self.marks.pop_front();
+        }
+        if self.marks.is_empty() {
+            self.synced = end;
+        }
+        self.synced
+    }
+}
+
+async fn send_ack(server: &Server, link: &mut Link, offset: u64, fack: &mut Fack) -> LinkResult {
     let off = offset.to_string();
+    if server.persist.aof.on.load(Ordering::Relaxed) {
+        let f = fack.offset(server, offset).to_string();
+        return link
+            .send(&[b"REPLCONF", b"ACK", off.as_bytes(), b"FACK", f.as_bytes()])
+            .await;
+    }
+    fack.marks.clear();
     link.send(&[b"REPLCONF", b"ACK", off.as_bytes()]).await
 }
