@@ -590,3 +590,38 @@ fn waitaof_local_and_replicas() {
     let _ = std::fs::remove_dir_all(dp);
     let _ = std::fs::remove_dir_all(dr);
 }
+
+#[test]
+fn min_replicas_to_write_and_digest() {
+    let p = primary(&[
+        ("min-replicas-to-write", "1"),
+        ("enable-debug-command", "yes"),
+    ]);
+    let r = TestServer::with_args(&[("enable-debug-command", "yes")]);
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    assert_eq!(
+        pc.cmd(&["SET", "k", "v"]),
+        err("NOREPLICAS Not enough good replicas to write.")
+    );
+    assert_eq!(pc.cmd(&["GET", "k"]), Frame::Null);
+    assert_eq!(
+        info_field(&mut pc, "replication", "min_slaves_good_slaves"),
+        "0"
+    );
+    replicaof(&mut rc, p.addr());
+    wait_for(20, "a good replica", || {
+        info_field(&mut pc, "replication", "min_slaves_good_slaves") == "1"
+    });
+    assert_eq!(pc.cmd(&["SET", "k", "v"]), ok());
+    fill(&mut pc, "d", 20);
+    wait_synced(&mut pc, &mut rc);
+    let digest = text(&pc.cmd(&["DEBUG", "DIGEST"]));
+    assert_eq!(digest.len(), 40);
+    assert_ne!(digest, "0".repeat(40));
+    assert_eq!(text(&rc.cmd(&["DEBUG", "DIGEST"])), digest);
+    // The slave-* alias turns it off.
+    assert_eq!(pc.cmd(&["CONFIG", "SET", "min-slaves-to-write", "0"]), ok());
+    assert_eq!(pc.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
+    assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
+    assert_eq!(pc.cmd(&["SET", "k", "w"]), ok());
+}

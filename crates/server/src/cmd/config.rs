@@ -103,10 +103,11 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
     }) {
         crate::evict::configure(ctx.server);
     }
-    if pairs
-        .iter()
-        .any(|(name, _)| name == "repl-backlog-size" || name == "client-output-buffer-limit")
-    {
+    if pairs.iter().any(|(name, _)| {
+        name == "repl-backlog-size"
+            || name == "client-output-buffer-limit"
+            || name.starts_with("min-replicas")
+    }) {
         crate::replication::configure(ctx.server);
     }
     if pairs

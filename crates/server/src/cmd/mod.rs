@@ -15,6 +15,7 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod debug;
+pub mod digest;
 pub mod docs;
 pub mod geo;
 pub mod hash;

@@ -68,6 +68,9 @@ pub const WAIT_BGSAVE: u8 = 0;
 pub const SEND_BULK: u8 = 1;
 pub const ONLINE: u8 = 2;
 
+pub const CHECK_REPLICA: u8 = 1;
+pub const CHECK_MIN_REPLICAS: u8 = 2;
+
 /// The replica side's link to its primary.
 pub const LINK_NONE: u8 = 0;
 pub const LINK_CONNECT: u8 = 1;
@@ -112,8 +115,9 @@ pub struct State {
     /// This server feeds a replication stream (a primary with a backlog): `propagate`
     /// appends every execution unit to the backlog.
     pub on: AtomicBool,
-    /// This server is a replica: dispatch runs [`check`] before each command.
-    pub checks: AtomicBool,
+    /// Dispatch runs [`check`] before each command while any bit is set: `CHECK_REPLICA`
+    /// (this server is a replica), `CHECK_MIN_REPLICAS` (min-replicas-to-write is on).
+    pub checks: AtomicU8,
     pub backlog: Mutex<Backlog>,
     /// Woken when the backlog grows.
     pub data: Notify,
@@ -157,7 +161,7 @@ impl State {
     }
 
     pub fn is_replica(&self) -> bool {
-        self.checks.load(Ordering::Relaxed)
+        self.checks.load(Ordering::Relaxed) & CHECK_REPLICA != 0
     }
 
     pub fn offset(&self) -> u64 {
@@ -222,6 +226,20 @@ pub fn configure(server: &Server) {
     let mut b = server.repl.backlog.lock();
     b.size = size;
     b.hard_limit = hard;
+    drop(b);
+    let on = server.config.get_i64("min-replicas-to-write") > 0
+        && server.config.get_i64("min-replicas-max-lag") > 0;
+    if on {
+        server
+            .repl
+            .checks
+            .fetch_or(CHECK_MIN_REPLICAS, Ordering::SeqCst);
+    } else {
+        server
+            .repl
+            .checks
+            .fetch_and(!CHECK_MIN_REPLICAS, Ordering::SeqCst);
+    }
 }
 
 /// `client-output-buffer-limit replica <hard>`, 0 meaning no limit (capped at 1 GB here).
@@ -242,6 +260,17 @@ fn replica_hard_limit(server: &Server) -> usize {
 /// replica and data commands while the link is down with `replica-serve-stale-data no`.
 #[cold]
 pub fn check(server: &Server, client: &Client, def: &CommandDef) -> Option<&'static str> {
+    let r = &server.repl;
+    if r.checks.load(Ordering::Relaxed) & CHECK_REPLICA == 0 {
+        // A primary with min-replicas-to-write (Redis's NOREPLICAS check).
+        if def.flags & flags::WRITE != 0 {
+            let min = server.config.get_i64("min-replicas-to-write").max(0) as usize;
+            if good_replicas(server) < min {
+                return Some("NOREPLICAS Not enough good replicas to write.");
+            }
+        }
+        return None;
+    }
     let master = client.repl.as_ref().is_some_and(|r| r.is_master);
     let write = def.flags & flags::WRITE != 0;
     set_replica_expiry(if master {

@@ -49,7 +49,7 @@ pub fn replicate_from(server: &Server, master: Master) -> bool {
     r.on.store(false, Ordering::SeqCst);
     super::primary::unblock_all_waiters(server);
     server.keyspace.replica_expiry.store(true, Ordering::SeqCst);
-    r.checks.store(true, Ordering::SeqCst);
+    r.checks.fetch_or(CHECK_REPLICA, Ordering::SeqCst);
     r.link_state.store(LINK_CONNECT, Ordering::Relaxed);
     r.link_down_since_ms.store(0, Ordering::Relaxed);
     let gen = r.gen.fetch_add(1, Ordering::SeqCst) + 1;
@@ -72,7 +72,7 @@ pub fn promote(server: &Server) {
         return;
     }
     r.gen.fetch_add(1, Ordering::SeqCst);
-    r.checks.store(false, Ordering::SeqCst);
+    r.checks.fetch_and(!CHECK_REPLICA, Ordering::SeqCst);
     server
         .keyspace
         .replica_expiry
