@@ -150,6 +150,28 @@ pub fn take_expired() -> Vec<Expired> {
     EXPIRED.with(|l| std::mem::take(&mut *l.borrow_mut()))
 }
 
+/// How a lookup treats an expired key while the keyspace is a replica's (see
+/// [`Db::replica_expiry`]): set per command by the server, on the command's thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicaExpiry {
+    /// A client's read: the key looks missing but stays (only the primary's DEL removes it).
+    Hide,
+    /// The primary's own commands: the key is still there until the primary deletes it.
+    Keep,
+    /// A client's write on a writable replica: the key is removed, as on a primary.
+    Delete,
+}
+
+thread_local! {
+    static REPLICA_EXPIRY: std::cell::Cell<ReplicaExpiry> = const { std::cell::Cell::new(ReplicaExpiry::Hide) };
+}
+
+/// Sets how this thread's lookups treat expired keys on a replica (ignored elsewhere).
+#[inline]
+pub fn set_replica_expiry(mode: ReplicaExpiry) {
+    REPLICA_EXPIRY.with(|m| m.set(mode));
+}
+
 /// Whether this thread's expiry log holds anything.
 #[inline]
 pub fn has_expired() -> bool {
@@ -187,6 +209,10 @@ pub struct Db {
     /// How entries' access bits are kept (LRU time or LFU counter), shared by every db of
     /// the keyspace.
     pub access: Arc<Access>,
+    /// Shared with the keyspace: set while the server is a replica, whose keys expire only
+    /// through the primary's DELs; lookups then follow [`set_replica_expiry`]. Read only
+    /// when a lookup meets an expired key.
+    pub replica_expiry: Arc<AtomicBool>,
 }
 
 impl Db {
@@ -234,6 +260,13 @@ impl Db {
     pub fn lookup(&mut self, hash: u64, key: &[u8], now_ms: i64) -> Option<usize> {
         let slot = self.table.find(hash, key)?;
         if self.table.at(slot).is_expired(now_ms) {
+            if self.replica_expiry.load(Ordering::Relaxed) {
+                match REPLICA_EXPIRY.with(|m| m.get()) {
+                    ReplicaExpiry::Hide => return None,
+                    ReplicaExpiry::Keep => return Some(slot),
+                    ReplicaExpiry::Delete => {}
+                }
+            }
             self.remove_expired(slot);
             return None;
         }

@@ -31,6 +31,7 @@ pub mod ops;
 pub mod persist;
 pub mod propagate;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod testkit;

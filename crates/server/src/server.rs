@@ -231,6 +231,8 @@ pub struct Server {
     pub persist: crate::persist::State,
     /// maxmemory and eviction (crate::evict).
     pub evict: crate::evict::State,
+    /// Replication, both sides (crate::replication).
+    pub repl: crate::replication::State,
     /// MONITOR, SLOWLOG, LATENCY (crate::ops).
     pub ops: crate::ops::Ops,
     /// ACL users and log (crate::acl).
@@ -280,6 +282,7 @@ impl Server {
             tracking: Default::default(),
             persist: Default::default(),
             evict: Default::default(),
+            repl: Default::default(),
             ops: Default::default(),
             acl: crate::acl::Acl::new(crate::cmd::connection::client_line),
         }

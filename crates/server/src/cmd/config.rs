@@ -111,6 +111,13 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
     if let Some((_, pass)) = pairs.iter().find(|(name, _)| name == "requirepass") {
         ctx.server.acl.set_requirepass(ctx.server, pass);
     }
+    if pairs.iter().any(|(name, _)| {
+        name == "repl-backlog-size"
+            || name == "client-output-buffer-limit"
+            || name.starts_with("min-replicas")
+    }) {
+        crate::replication::configure(ctx.server);
+    }
     if pairs
         .iter()
         .any(|(name, _)| name == "notify-keyspace-events")

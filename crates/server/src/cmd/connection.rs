@@ -403,11 +403,13 @@ fn client_kill(ctx: &mut Ctx) -> Result<()> {
             match t.as_slice() {
                 b"normal" => filters.push(Box::new(move |c| {
                     !crate::cmd::pubsub::is_pubsub_client(server, c.id)
+                        && !c.flags.lock().contains(['M', 'S'])
                 })),
                 b"pubsub" => filters.push(Box::new(move |c| {
                     crate::cmd::pubsub::is_pubsub_client(server, c.id)
                 })),
-                b"master" | b"replica" | b"slave" => filters.push(Box::new(|_| false)),
+                b"master" => filters.push(Box::new(|c| c.flags.lock().contains('M'))),
+                b"replica" | b"slave" => filters.push(Box::new(|c| c.flags.lock().contains('S'))),
                 _ => {
                     return Err(Error::msg(format!(
                         "ERR Unknown client type '{}'",

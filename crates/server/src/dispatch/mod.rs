@@ -210,6 +210,13 @@ pub fn execute(
             return;
         }
     }
+    // This server is a replica: read-only and stale-data rules (one load otherwise).
+    if server.repl.checks.load(Ordering::Relaxed) != 0 {
+        if let Some(msg) = crate::replication::check(server, client, def) {
+            reject(client, out, msg.as_bytes());
+            return;
+        }
+    }
     if def.flags & flags::LOADING == 0 && server.persist.is_loading() {
         reject(
             client,

@@ -275,6 +275,10 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
             out.clear();
         }
         if close {
+            if client.repl.as_ref().is_some_and(|r| r.psync.is_some()) {
+                // PSYNC / SYNC: this connection now serves a replica.
+                crate::replication::primary::serve(server, stream, &mut rbuf, client).await;
+            }
             let _ = stream.shutdown().await;
             return;
         }
