@@ -7,23 +7,23 @@
 //!   backwards walk has already visited, into a hole, whichever side of the cursor the hole is.
 //!   Resizing the index never reorders the vector, so growth needs no reverse-bit cursor trick.
 //! - `RANDOMKEY`, eviction and active-expiry sampling pick a uniform slot in O(1).
-//! - Per key the table costs a 4-byte index slot plus an 8-byte entry pointer.
+//! - Per key the table costs a 4-byte index bucket (53-80% full) plus an 8-byte entry pointer
+//!   in chunks that never move (see [`crate::dense`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use hashbrown::HashTable;
-
 use crate::access::Access;
+use crate::dense::{ChunkVec, SlotIndex};
 use crate::entry::Entry;
 use crate::hash_key;
 
-/// Hash index plus dense entry vector. Keys are unique.
+/// Hash index plus dense entry vector (see [`crate::dense`]). Keys are unique.
 #[derive(Default)]
 pub struct Table {
-    index: HashTable<u32>,
-    entries: Vec<Entry>,
+    index: SlotIndex,
+    entries: ChunkVec<Entry>,
 }
 
 impl Table {
@@ -41,77 +41,60 @@ impl Table {
     #[inline]
     pub fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
         let entries = &self.entries;
-        self.index
-            .find(hash, |&i| entries[i as usize].key() == key)
-            .map(|&i| i as usize)
+        self.index.find(hash, |i| entries.get(i).key() == key)
     }
 
     #[inline]
     pub fn at(&self, slot: usize) -> &Entry {
-        &self.entries[slot]
+        self.entries.get(slot)
     }
 
     #[inline]
     pub fn at_mut(&mut self, slot: usize) -> &mut Entry {
-        &mut self.entries[slot]
+        self.entries.get_mut(slot)
     }
 
     /// Adds an entry whose key is not present yet; returns its slot.
     pub fn insert_new(&mut self, hash: u64, entry: Entry) -> usize {
         let slot = self.entries.len();
-        assert!(slot < u32::MAX as usize, "too many keys in one shard");
+        assert!(
+            slot < (u32::MAX >> 1) as usize,
+            "too many keys in one shard"
+        );
         self.entries.push(entry);
         let entries = &self.entries;
         self.index
-            .insert_unique(hash, slot as u32, |&i| hash_key(entries[i as usize].key()));
+            .insert(hash, slot, |i| hash_key(entries.get(i).key()));
         slot
     }
 
     /// Removes the entry in `slot`; the last entry moves into the hole.
     pub fn remove_at(&mut self, slot: usize) -> Entry {
-        let hash = hash_key(self.entries[slot].key());
-        match self.index.find_entry(hash, |&i| i as usize == slot) {
-            Ok(e) => {
-                e.remove();
-            }
-            Err(_) => unreachable!("index out of sync with entries"),
-        }
+        let hash = hash_key(self.entries.get(slot).key());
+        self.index.remove(hash, slot);
         let last = self.entries.len() - 1;
         if slot != last {
-            let moved_hash = hash_key(self.entries[last].key());
-            if let Some(i) = self.index.find_mut(moved_hash, |&i| i as usize == last) {
-                *i = slot as u32;
-            }
+            let moved_hash = hash_key(self.entries.get(last).key());
+            self.index.relocate(moved_hash, last, slot);
         }
         let removed = self.entries.swap_remove(slot);
-        self.maybe_shrink();
+        let entries = &self.entries;
+        self.index.maybe_shrink(|i| hash_key(entries.get(i).key()));
         removed
     }
 
-    /// Give memory back after mass deletion, as Redis shrinks dicts under 10% fill.
-    fn maybe_shrink(&mut self) {
-        let cap = self.entries.capacity();
-        if cap > 64 && self.entries.len() * 8 < cap {
-            self.entries.shrink_to(self.entries.len() * 2);
-            let entries = &self.entries;
-            self.index
-                .shrink_to(entries.len() * 2, |&i| hash_key(entries[i as usize].key()));
-        }
-    }
-
     pub fn clear(&mut self) {
-        self.index = HashTable::new();
-        self.entries = Vec::new();
+        self.index = SlotIndex::default();
+        self.entries = ChunkVec::default();
     }
 
-    pub fn iter(&self) -> std::slice::Iter<'_, Entry> {
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> + '_ {
         self.entries.iter()
     }
 
     /// Heap bytes of the index and entry vector (not the entries' own allocations).
     pub fn overhead_bytes(&self) -> usize {
-        self.index.capacity() * (std::mem::size_of::<u32>() + 1)
-            + self.entries.capacity() * std::mem::size_of::<Entry>()
+        self.index.heap_bytes() + self.entries.heap_bytes()
     }
 }
 
