@@ -68,22 +68,32 @@ bench() {  # test pipeline -> rps
 median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 echo "cores: $CORES  worker counts: $THREADS  client: $CLIENTS connections on $CLIENT_THREADS threads, $ROUNDS rounds"
+# Rounds outside, worker counts inside: slow drift of a shared machine hits every count alike.
+declare -A runs
+for r in $(seq "$ROUNDS"); do
+    for t in $THREADS; do
+        start_server "$t"
+        for p in $PIPELINES; do
+            for test in $TESTS; do
+                runs[$t,$test,$p]="${runs[$t,$test,$p]:-} $(bench "$test" "$p")"
+            done
+        done
+        stop_server
+    done
+    echo "round $r done" >&2
+done
 printf '%-8s %-5s %-4s %12s %8s\n' threads test P rps vs_t1
 declare -A base last
 for t in $THREADS; do
-    start_server "$t"
     for p in $PIPELINES; do
         for test in $TESTS; do
-            rs=()
-            for _ in $(seq "$ROUNDS"); do rs+=("$(bench "$test" "$p")"); done
-            m=$(printf '%s\n' "${rs[@]}" | median)
+            m=$(printf '%s\n' ${runs[$t,$test,$p]} | median)
             [ -z "${base[$test$p]:-}" ] && base[$test$p]=$m
             last[$test$p]="$t:$m"
             printf '%-8s %-5s %-4s %12.0f %8.2f\n' "$t" "$test" "$p" "$m" \
                 "$(awk -v a="$m" -v b="${base[$test$p]}" 'BEGIN {print (b > 0) ? a / b : 0}')"
         done
     done
-    stop_server
 done
 for p in $PIPELINES; do
     for test in $TESTS; do
