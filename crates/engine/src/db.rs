@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use crate::access::Access;
 use crate::dense::{ChunkVec, SlotIndex};
-use crate::entry::Entry;
+use crate::entry::{Entry, NewValue};
 use crate::hash_key;
 
 /// Hash index plus dense entry vector (see [`crate::dense`]). Keys are unique.
@@ -316,6 +316,36 @@ impl Db {
         }
     }
 
+    /// Gives the key in `slot` (found by a lookup) a new value and deadline, as [`Db::put`]
+    /// of a new entry would (fresh access bits, but an LFU counter is kept), without a
+    /// second lookup, and in the same allocation when the value has the same size.
+    pub fn overwrite(
+        &mut self,
+        slot: usize,
+        value: NewValue<'_>,
+        expire: Option<i64>,
+        now_ms: i64,
+    ) {
+        let lfu = self.access.is_lfu();
+        let fresh = self.access.fresh(now_ms);
+        let e = self.table.at_mut(slot);
+        let was_volatile = e.expire().is_some();
+        if e.overwrite_in_place(&value, expire) {
+            if !lfu {
+                e.set_clock(fresh);
+            }
+        } else {
+            let clock = if lfu { e.clock() } else { fresh };
+            let new = Entry::new(e.key(), value, expire, clock);
+            drop(std::mem::replace(e, new));
+        }
+        match (was_volatile, expire.is_some()) {
+            (true, false) => self.volatile -= 1,
+            (false, true) => self.volatile += 1,
+            _ => {}
+        }
+    }
+
     /// Adds an entry whose key is known to be absent (after a failed lookup); returns its slot.
     pub fn insert_new(&mut self, hash: u64, entry: Entry) -> usize {
         if entry.expire().is_some() {
@@ -490,7 +520,6 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::NewValue;
 
     fn put(db: &mut Db, k: &[u8], exp: Option<i64>) {
         db.put(hash_key(k), Entry::new(k, NewValue::Int(1), exp, 0));
@@ -513,6 +542,26 @@ mod tests {
             let found = db.lookup(hash_key(k.as_bytes()), k.as_bytes(), 0).is_some();
             assert_eq!(found, i % 3 != 0, "{k}");
         }
+    }
+
+    #[test]
+    fn overwrite_keeps_counts_and_matches_put() {
+        let mut db = Db::default();
+        put(&mut db, b"a", None);
+        let h = hash_key(b"a");
+        let s = db.lookup(h, b"a", 0).unwrap();
+        db.overwrite(s, NewValue::Str(b"hello"), Some(50), 0);
+        assert_eq!(db.volatile, 1);
+        let s = db.lookup(h, b"a", 0).unwrap();
+        assert_eq!(db.entry(s).expire(), Some(50));
+        db.overwrite(s, NewValue::Str(b"world"), None, 0);
+        assert_eq!(db.volatile, 0);
+        let s = db.lookup(h, b"a", 100).unwrap();
+        assert!(matches!(
+            db.entry(s).value(),
+            crate::ValueRef::Str(b"world")
+        ));
+        assert_eq!(db.len(), 1);
     }
 
     #[test]
