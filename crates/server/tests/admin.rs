@@ -8,7 +8,7 @@ use cinnabar_resp::Frame;
 use cinnabar_server::cmd::config::rewrite_config_text;
 use cinnabar_server::cmd::docs::commands_markdown;
 use cinnabar_server::config::Config;
-use cinnabar_server::testkit::{RawConn, TestServer};
+use cinnabar_testkit::{eventually, RawConn, TestServer, PATIENCE};
 
 // --- helpers ---------------------------------------------------------------------------
 
@@ -71,18 +71,6 @@ fn headers(info: &str) -> Vec<&str> {
 
 fn debug_server() -> TestServer {
     TestServer::with_args(&[("enable-debug-command", "yes")])
-}
-
-/// Polls `f` until it is true or `timeout` passes.
-fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
 }
 
 // --- INFO ------------------------------------------------------------------------------
@@ -218,10 +206,9 @@ fn info_clients_counts_connections() {
     let srv = TestServer::start();
     let mut c = srv.raw();
     let _others: Vec<RawConn> = (0..3).map(|_| srv.raw()).collect();
-    assert!(eventually(Duration::from_secs(5), || num(
-        &info(&mut c, &["clients"]),
-        "connected_clients"
-    ) == 4));
+    eventually(PATIENCE, "4 connected clients", || {
+        num(&info(&mut c, &["clients"]), "connected_clients") == 4
+    });
     let s = info(&mut c, &["clients"]);
     assert_eq!(num(&s, "maxclients"), 10000);
     assert_eq!(num(&s, "blocked_clients"), 0);
@@ -259,7 +246,7 @@ fn info_stats_count_commands_hits_misses_and_expiry() {
     c.cmd(&["GET", "k"]);
     c.cmd(&["GET", "missing"]);
     ok(&c.cmd(&["SET", "gone", "v", "PX", "1"]));
-    std::thread::sleep(Duration::from_millis(20));
+    srv.advance_clock(2);
     assert_eq!(c.cmd(&["GET", "gone"]), Frame::Null);
     c.cmd(&["GET"]); // wrong arity: a rejected call
     c.cmd(&["NOSUCHCOMMAND"]); // unknown: rejected too
@@ -283,12 +270,13 @@ fn info_instantaneous_ops_reflect_recent_traffic() {
     let srv = TestServer::start();
     let mut c = srv.raw();
     info(&mut c, &["stats"]);
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_millis(1100) {
-        c.cmd(&["PING"]);
-    }
-    let ops = num(&info(&mut c, &["stats"]), "instantaneous_ops_per_sec");
-    assert!(ops > 10, "ops/sec {ops}");
+    // The rate is sampled over a moving window: keep the traffic up until it shows.
+    eventually(PATIENCE, "instantaneous_ops_per_sec above 10", || {
+        for _ in 0..50 {
+            c.cmd(&["PING"]);
+        }
+        num(&info(&mut c, &["stats"]), "instantaneous_ops_per_sec") > 10
+    });
 }
 
 #[test]
@@ -928,17 +916,20 @@ fn debug_sleep_holds_no_shard_lock() {
     let srv = TestServer::with_args(&[("enable-debug-command", "yes"), ("threads", "2")]);
     let mut sleeper = srv.raw();
     let mut other = srv.raw();
-    sleeper.send(&[b"DEBUG", b"SLEEP", b"1"]);
-    std::thread::sleep(Duration::from_millis(100));
-    let start = Instant::now();
-    // Keys in every shard stay reachable while DEBUG SLEEP runs.
+    let Frame::Integer(id) = sleeper.cmd(&["CLIENT", "ID"]) else {
+        panic!("CLIENT ID")
+    };
+    let id = id.to_string();
+    sleeper.send(&[b"DEBUG", b"SLEEP", b"3"]);
+    eventually(PATIENCE, "DEBUG SLEEP to be running", || {
+        text(&other.cmd(&["CLIENT", "LIST", "ID", &id])).contains(" cmd=debug ")
+    });
+    // Keys in every shard stay reachable while DEBUG SLEEP runs: all written while the
+    // sleeper still has no reply.
     for i in 0..64 {
         ok(&other.cmd(&["SET", &format!("k{i}"), "v"]));
     }
-    assert!(
-        start.elapsed() < Duration::from_millis(800),
-        "writes waited for the sleeper"
-    );
+    assert!(!sleeper.has_reply(), "writes waited for the sleeper");
     ok(&sleeper.read());
 }
 
@@ -955,7 +946,9 @@ fn debug_set_active_expire_controls_background_expiry() {
         .active_expire_enabled
         .load(Ordering::Relaxed));
     ok(&c.cmd(&["SET", "k", "v", "PX", "10"]));
-    std::thread::sleep(Duration::from_millis(300));
+    ok(&c.cmd(&["DEBUG", "ADVANCE-CLOCK", "11"]));
+    // Expired, and three cron cycles later still stored: no background expiry ran.
+    srv.wait_cron_runs(3);
     assert_eq!(
         field(&info(&mut c, &["keyspace"]), "db0")
             .as_deref()
@@ -970,11 +963,9 @@ fn debug_set_active_expire_controls_background_expiry() {
         .live
         .active_expire_enabled
         .load(Ordering::Relaxed));
-    assert!(eventually(Duration::from_secs(5), || field(
-        &info(&mut c, &["keyspace"]),
-        "db0"
-    )
-    .is_none()));
+    eventually(PATIENCE, "active expiry to reclaim the key", || {
+        field(&info(&mut c, &["keyspace"]), "db0").is_none()
+    });
     assert_eq!(num(&info(&mut c, &["stats"]), "expired_keys"), 1);
 }
 
@@ -1118,13 +1109,9 @@ fn shutdown_closes_without_reply_and_stops_the_server() {
     );
     assert!(srv.handle.server.is_shutting_down());
     let addr = srv.addr();
-    assert!(
-        eventually(Duration::from_secs(5), || std::net::TcpStream::connect(
-            addr
-        )
-        .is_err()),
-        "the listener stops"
-    );
+    eventually(PATIENCE, "the listener to stop", || {
+        std::net::TcpStream::connect(addr).is_err()
+    });
 }
 
 // --- MEMORY, SLOWLOG, LATENCY ----------------------------------------------------------

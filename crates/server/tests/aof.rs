@@ -5,73 +5,24 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, int, ok, text, words, RawConn, TestServer};
-
-static DIRS: AtomicUsize = AtomicUsize::new(0);
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "cinnabar-aof-{}-{}-{name}",
-        std::process::id(),
-        DIRS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use cinnabar_testkit::{
+    bulk, describe_dataset, eventually, int, ok, temp_dir, text, words, ChildServer, RawConn,
+    RealRedis, TestServer, PATIENCE,
+};
 
 fn start(dir: &Path, extra: &[(&str, &str)]) -> TestServer {
-    let d = dir.to_str().unwrap().to_string();
-    let mut args: Vec<(&str, &str)> = vec![("dir", &d), ("appendonly", "yes")];
+    let mut args: Vec<(&str, &str)> = vec![("appendonly", "yes")];
     args.extend_from_slice(extra);
-    let srv = TestServer::with_args(&args);
-    while srv.handle.server.persist.is_loading() {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    srv
+    TestServer::in_dir(dir, &args)
 }
 
-/// Every key of dbs 0 and 3 with type, content and deadline (to the second).
+/// Every key of dbs 0 and 3 with type, content and absolute deadline.
 fn describe(r: &mut RawConn) -> Vec<String> {
-    let mut out = Vec::new();
-    for db in ["0", "3"] {
-        assert_eq!(r.cmd(&["SELECT", db]), ok());
-        let mut keys = words(r.cmd(&["KEYS", "*"]));
-        keys.sort();
-        for k in keys {
-            let t = text(&r.cmd(&["TYPE", &k]));
-            let content = match t.as_str() {
-                "string" => text(&r.cmd(&["GET", &k])),
-                "list" => words(r.cmd(&["LRANGE", &k, "0", "-1"])).join(","),
-                "set" => {
-                    let mut m = words(r.cmd(&["SMEMBERS", &k]));
-                    m.sort();
-                    m.join(",")
-                }
-                "hash" => {
-                    let flat = words(r.cmd(&["HGETALL", &k]));
-                    let mut p: Vec<String> = flat
-                        .chunks(2)
-                        .map(|c| format!("{}={}", c[0], c[1]))
-                        .collect();
-                    p.sort();
-                    p.join(",")
-                }
-                "zset" => words(r.cmd(&["ZRANGE", &k, "0", "-1", "WITHSCORES"])).join(","),
-                other => other.to_string(),
-            };
-            let at = text(&r.cmd(&["PEXPIRETIME", &k]));
-            out.push(format!("db{db} {k} {t} at={at} {content}"));
-        }
-    }
-    assert_eq!(r.cmd(&["SELECT", "0"]), ok());
-    out
+    describe_dataset(r, &[0, 3])
 }
 
 fn run(r: &mut RawConn, w: &[&str]) -> Frame {
@@ -183,7 +134,7 @@ fn expired_keys_are_logged_so_replay_matches() {
         let srv = start(&dir, &[("appendfsync", "always")]);
         let mut r = srv.raw();
         run(&mut r, &["SET", "k", "old", "PX", "30"]);
-        std::thread::sleep(Duration::from_millis(60));
+        srv.advance_clock(31);
         // The key has expired: APPEND creates a new key without deadline.
         run(&mut r, &["APPEND", "k", "new"]);
         describe(&mut r)
@@ -262,20 +213,20 @@ fn bgrewriteaof_during_writes_loses_nothing() {
                 })
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(20));
+        // The rewrite starts while every writer is writing.
+        eventually(PATIENCE, "every writer to start", || {
+            (0..4).all(|t| r.cmd(&["EXISTS", &format!("counter:{t}")]) == int(1))
+        });
         assert_eq!(
             r.cmd(&["BGREWRITEAOF"]),
             Frame::Simple("Background append only file rewriting started".into())
         );
-        loop {
+        let info = eventually(PATIENCE, "BGREWRITEAOF to finish", || {
             let info = text(&r.cmd(&["INFO", "persistence"]));
-            if info.contains("aof_rewrite_in_progress:0") {
-                assert!(info.contains("aof_last_bgrewrite_status:ok"), "{info}");
-                assert!(info.contains("aof_rewrites:1"), "{info}");
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+            info.contains("aof_rewrite_in_progress:0").then_some(info)
+        });
+        assert!(info.contains("aof_last_bgrewrite_status:ok"), "{info}");
+        assert!(info.contains("aof_rewrites:1"), "{info}");
         stop.store(true, Ordering::Relaxed);
         let counts: Vec<u64> = writers.into_iter().map(|w| w.join().unwrap()).collect();
         cinnabar_server::persist::aof::flush_all(&srv.handle.server).unwrap();
@@ -389,70 +340,38 @@ fn corrupt_command_in_the_middle_stops_start_up() {
 // kill -9 under load
 // ---------------------------------------------------------------------------------------
 
-struct Proc {
-    child: Child,
-    port: u16,
-}
-
-impl Proc {
-    fn start(dir: &Path, fsync: &str) -> Proc {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_cinnabar-server"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--dir", dir.to_str().unwrap(), "--appendonly", "yes"])
-            .args(["--appendfsync", fsync, "--loglevel", "warning"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let p = Proc { child, port };
-        loop {
-            if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                drop(s);
-                let mut r = p.conn();
-                if r.cmd(&["PING"]) == Frame::Simple("PONG".into()) {
-                    break;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        p
-    }
-
-    fn conn(&self) -> RawConn {
-        RawConn::connect(format!("127.0.0.1:{}", self.port).parse().unwrap())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The server binary with an AOF in `dir`, as a child process that can be SIGKILLed.
+fn child(dir: &Path, fsync: &str) -> ChildServer {
+    ChildServer::start(
+        Path::new(env!("CARGO_BIN_EXE_cinnabar-server")),
+        &[
+            "--save",
+            "",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            fsync,
+            "--loglevel",
+            "warning",
+        ],
+    )
 }
 
 /// Writes from several clients, kills the server with SIGKILL mid-stream, restarts it on
 /// the same files, and returns (acknowledged, recovered) per client.
 fn crash_round(dir: &Path, fsync: &str, round: usize) -> Vec<(u64, u64)> {
-    let p = Proc::start(dir, fsync);
-    let port = p.port;
+    let mut p = child(dir, fsync);
+    let addr = p.addr();
     let stop = Arc::new(AtomicBool::new(false));
+    let total = Arc::new(AtomicU64::new(0));
     let clients: Vec<_> = (0..8)
         .map(|c| {
             let stop = stop.clone();
+            let total = total.clone();
             std::thread::spawn(move || {
-                let mut r = RawConn::connect(format!("127.0.0.1:{port}").parse().unwrap());
+                let mut r = RawConn::connect(addr);
                 let key = format!("r{round}:c{c}");
                 let mut acked = 0u64;
                 while !stop.load(Ordering::Relaxed) {
@@ -460,7 +379,10 @@ fn crash_round(dir: &Path, fsync: &str, round: usize) -> Vec<(u64, u64)> {
                     let mut buf = [0u8; 64];
                     use std::io::Read;
                     match r.stream.read(&mut buf) {
-                        Ok(n) if n > 0 && buf[0] == b':' => acked += 1,
+                        Ok(n) if n > 0 && buf[0] == b':' => {
+                            acked += 1;
+                            total.fetch_add(1, Ordering::Relaxed);
+                        }
                         _ => break,
                     }
                 }
@@ -468,14 +390,15 @@ fn crash_round(dir: &Path, fsync: &str, round: usize) -> Vec<(u64, u64)> {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let mut p = p;
-    p.child.kill().unwrap(); // SIGKILL
-    p.child.wait().unwrap();
+    // Killed mid-stream: once a few hundred writes were acknowledged (not after a time).
+    eventually(PATIENCE, "400 acknowledged writes", || {
+        total.load(Ordering::Relaxed) >= 400
+    });
+    p.kill(); // SIGKILL
     stop.store(true, Ordering::Relaxed);
     let acked: Vec<u64> = clients.into_iter().map(|c| c.join().unwrap()).collect();
     drop(p);
-    let p = Proc::start(dir, fsync);
+    let p = child(dir, fsync);
     let mut r = p.conn();
     let mut out = Vec::new();
     for (c, a) in acked.iter().enumerate() {
@@ -533,46 +456,16 @@ fn kill_9_with_appendfsync_everysec_loses_no_acknowledged_write() {
 
 #[test]
 fn loads_an_aof_written_by_real_redis() {
-    let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-    if Command::new(&bin).arg("--version").output().is_err() {
-        eprintln!("SKIPPED: redis-server is not installed (set REDIS_SERVER to use one)");
-        return;
-    }
     let dir = temp_dir("from-redis");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(&bin)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(["--dir", dir.to_str().unwrap(), "--appendonly", "yes"])
-        .args(["--appendfsync", "always"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut r = loop {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            let mut r = RawConn::connect(addr);
-            if r.cmd(&["PING"]) == Frame::Simple("PONG".into()) {
-                break r;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(mut redis) =
+        RealRedis::start_in(&dir, &["--appendonly", "yes", "--appendfsync", "always"])
+    else {
+        return;
     };
+    let mut r = redis.conn();
     populate(&mut r);
     let before = describe(&mut r);
-    let _ = child.kill();
-    let _ = child.wait();
+    redis.kill();
     let srv = start(&dir, &[]);
     assert!(srv.handle.server.persist.fatal.lock().is_none());
     let mut r = srv.raw();
@@ -609,9 +502,9 @@ fn pops_that_serve_blocked_clients_are_logged() {
         waiter.send(&[b"BLPOP", b"q", b"0"]);
         let mut r = srv.raw();
         // Wait until the waiter is registered, then push two elements.
-        while text(&r.cmd(&["INFO", "clients"])).contains("blocked_clients:0") {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        eventually(PATIENCE, "the BLPOP to block", || {
+            r.info_field("clients", "blocked_clients") == "1"
+        });
         assert_eq!(r.cmd(&["RPUSH", "q", "a", "b"]), int(2));
         assert_eq!(waiter.read(), Frame::Array(vec![bulk("q"), bulk("a")]));
         assert_eq!(
@@ -637,7 +530,7 @@ fn expired_hash_fields_are_logged_so_replay_matches() {
         run(&mut r, &["HPEXPIRE", "h", "30", "FIELDS", "1", "f"]);
         run(&mut r, &["HSET", "h2", "x", "1"]);
         run(&mut r, &["HPEXPIRE", "h2", "30", "FIELDS", "1", "x"]);
-        std::thread::sleep(Duration::from_millis(60));
+        srv.advance_clock(31);
         // The field has expired: HSETNX sets it again, without deadline.
         assert_eq!(r.cmd(&["HSETNX", "h", "f", "new"]), int(1));
         assert_eq!(r.cmd(&["HLEN", "h2"]), int(0));
@@ -679,19 +572,20 @@ fn bgsave_and_bgrewriteaof_take_turns() {
                 || reply == "Background append only file rewriting started",
             "{reply}"
         );
-        loop {
-            let info = text(&r.cmd(&["INFO", "persistence"]));
-            if info.contains("rdb_bgsave_in_progress:0")
-                && info.contains("aof_rewrite_in_progress:0")
-                && info.contains("aof_rewrite_scheduled:0")
-                && info.contains("aof_rewrites:1")
-            {
-                assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
-                assert!(info.contains("aof_last_bgrewrite_status:ok"), "{info}");
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let info = eventually(
+            PATIENCE,
+            "BGSAVE and the scheduled rewrite to finish",
+            || {
+                let info = text(&r.cmd(&["INFO", "persistence"]));
+                (info.contains("rdb_bgsave_in_progress:0")
+                    && info.contains("aof_rewrite_in_progress:0")
+                    && info.contains("aof_rewrite_scheduled:0")
+                    && info.contains("aof_rewrites:1"))
+                .then_some(info)
+            },
+        );
+        assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
+        assert!(info.contains("aof_last_bgrewrite_status:ok"), "{info}");
         cinnabar_server::persist::aof::flush_all(&srv.handle.server).unwrap();
     }
     // Both the AOF and the RDB file hold the whole dataset.
@@ -700,10 +594,7 @@ fn bgsave_and_bgrewriteaof_take_turns() {
     assert_eq!(r.cmd(&["DBSIZE"]), int(20_000));
     drop(r);
     drop(srv);
-    let srv = TestServer::with_args(&[("dir", dir.to_str().unwrap())]);
-    while srv.handle.server.persist.is_loading() {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let srv = TestServer::in_dir(&dir, &[]);
     let mut r = srv.raw();
     assert_eq!(r.cmd(&["DBSIZE"]), int(20_000));
     assert_eq!(r.cmd(&["GET", "key:19999"]), bulk("value:999"));
@@ -754,9 +645,9 @@ fn scripts_are_logged_as_their_effects() {
     // The library came back too (FUNCTION LOAD is logged), and survives a rewrite (RDB base).
     assert_eq!(text(&run(&mut r, &["FCALL", "bump", "1", "counter"])), "10");
     run(&mut r, &["BGREWRITEAOF"]);
-    while text(&run(&mut r, &["INFO", "persistence"])).contains("aof_rewrite_in_progress:1") {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    eventually(PATIENCE, "BGREWRITEAOF to finish", || {
+        r.info_field("persistence", "aof_rewrite_in_progress") == "0"
+    });
     srv.handle.server.request_shutdown();
     drop(srv);
     let srv = start(&dir, &[]);

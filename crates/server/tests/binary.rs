@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::RawConn;
+use cinnabar_testkit::{wait_exit, RawConn};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -106,16 +106,4 @@ fn shutdown_command_stops_the_process() {
     let (_, closed) = c.read_until_close(Duration::from_secs(5));
     assert!(closed);
     assert!(wait_exit(&mut child).success());
-}
-
-/// Waits for the child to exit; the 30 s bound only turns a hang into a failure.
-fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
-    for _ in 0..3000 {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    panic!("server did not exit");
 }

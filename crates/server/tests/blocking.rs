@@ -4,22 +4,20 @@
 use std::time::{Duration, Instant};
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::bulk;
-use cinnabar_server::testkit::TestServer;
+use cinnabar_testkit::bulk;
+use cinnabar_testkit::{eventually, TestServer, PATIENCE};
 
-fn wait_blocked(srv: &TestServer, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while srv
-        .handle
-        .server
+fn blocked(srv: &TestServer) -> usize {
+    srv.server()
         .blocking
         .count
         .load(std::sync::atomic::Ordering::Relaxed)
-        < n
-    {
-        assert!(Instant::now() < deadline, "clients did not block");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+}
+
+fn wait_blocked(srv: &TestServer, n: usize) {
+    eventually(PATIENCE, format_args!("{n} blocked clients"), || {
+        blocked(srv) >= n
+    });
 }
 
 #[test]
@@ -195,18 +193,9 @@ fn client_unblock_and_disconnect() {
     gone.send(&[b"BLPOP", b"q", b"0"]);
     wait_blocked(&srv, 1);
     drop(gone);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while srv
-        .handle
-        .server
-        .blocking
-        .count
-        .load(std::sync::atomic::Ordering::Relaxed)
-        > 0
-    {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    eventually(PATIENCE, "the gone client to be unblocked", || {
+        blocked(&srv) == 0
+    });
     c.cmd(&["RPUSH", "q", "kept"]);
     assert_eq!(c.cmd(&["LPOP", "q"]), bulk("kept"));
 }

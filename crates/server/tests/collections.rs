@@ -2,7 +2,7 @@
 //! statistics, the encoding thresholds of the configuration.
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, ok, text, RawConn, TestServer};
+use cinnabar_testkit::{bulk, ok, text, RawConn, TestServer};
 
 fn stats(c: &mut RawConn) -> (i64, i64) {
     let info = text(&c.cmd(&["INFO", "stats"]));
@@ -317,9 +317,7 @@ fn changes_since_save_count_effective_writes() {
         let before = changes(&mut c);
         let words: Vec<&[u8]> = block.iter().map(|w| w.as_bytes()).collect();
         waiter.send(&words);
-        while stat(&mut c, "clients", "blocked_clients") != 1 {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
+        c.wait_blocked(1);
         c.cmd(&["LPUSH", "lst", "a"]);
         assert_eq!(waiter.read(), want);
         assert_eq!(changes(&mut c) - before, 2, "{block:?}");

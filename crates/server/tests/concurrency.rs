@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use cinnabar_server::testkit::TestServer;
+use cinnabar_testkit::TestServer;
 
 fn conn(srv: &TestServer) -> redis::Connection {
     redis::Client::open(srv.url())

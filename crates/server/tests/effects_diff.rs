@@ -8,7 +8,7 @@
 //! 7.4 differ are asserted directly in `tests/notify.rs`.
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{text, RawConn, RealRedis, TestServer};
+use cinnabar_testkit::{text, RawConn, RealRedis, TestServer};
 
 /// One command per line; blank lines and `#` comments are skipped. Arguments are split on
 /// spaces; `''` is the empty string.

@@ -6,10 +6,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, int, ok, text, RawConn, TestServer};
+use cinnabar_testkit::{bulk, int, ok, text, RawConn, TestServer};
 
 static DIRS: AtomicUsize = AtomicUsize::new(0);
 
@@ -61,9 +60,7 @@ impl Rig {
         ];
         args.extend_from_slice(extra);
         let srv = TestServer::with_args(&args);
-        while srv.handle.server.persist.is_loading() {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        srv.wait_loaded();
         let mut c = srv.raw();
         // Every class and `new` ("A" leaves `new` out, as in Redis).
         assert_eq!(
@@ -329,7 +326,7 @@ fn flush_and_swapdb() {
     r.read(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
     r.run(&["SET", "a", "1"]);
     r.run(&["SET", "b", "1", "PX", "1"]);
-    std::thread::sleep(Duration::from_millis(10));
+    r.srv.advance_clock(2);
     r.read(&["SELECT", "1"]);
     r.run(&["SET", "c", "1"]);
     r.read(&["SELECT", "0"]);
@@ -373,7 +370,7 @@ fn expiry_after_swapdb_is_reported_in_the_right_db() {
     r.run(&["SET", "k", "v", "PX", "20"]);
     r.read(&["SELECT", "0"]);
     r.run(&["SWAPDB", "0", "1"]);
-    std::thread::sleep(Duration::from_millis(40));
+    r.srv.advance_clock(21);
     r.check(&["EXISTS", "k"], step(int(0), 0, &["0:expired k"]));
     let aof = r.aof();
     assert_eq!(

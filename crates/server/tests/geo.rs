@@ -8,10 +8,9 @@ mod redis_oracle;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{err, int, ok, text, TestServer};
+use cinnabar_testkit::{err, int, ok, text, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis_oracle::{assert_same_effects, Pair, RealRedis};
@@ -265,7 +264,7 @@ const SCRIPT: &[&str] = &[
 ];
 
 fn oracle() -> Option<(TestServer, RealRedis)> {
-    let redis = RealRedis::start()?;
+    let redis = RealRedis::start(&[])?;
     Some((TestServer::start(), redis))
 }
 
@@ -273,7 +272,7 @@ fn oracle() -> Option<(TestServer, RealRedis)> {
 fn replies_match_redis_in_resp2_and_resp3() {
     let Some((srv, redis)) = oracle() else { return };
     for resp3 in [false, true] {
-        let mut p = Pair::new(srv.addr(), redis.addr, resp3);
+        let mut p = Pair::new(srv.addr(), redis.addr(), resp3);
         for line in SCRIPT {
             p.line(line);
         }
@@ -329,7 +328,7 @@ fn replies_match_redis_in_resp2_and_resp3() {
 fn random_adds_and_searches_match_redis() {
     let Some((srv, redis)) = oracle() else { return };
     let mut rng = StdRng::seed_from_u64(0x6E0_5EA7C4);
-    let mut p = Pair::new(srv.addr(), redis.addr, false);
+    let mut p = Pair::new(srv.addr(), redis.addr(), false);
     let centres: Vec<(f64, f64)> = (0..4)
         .map(|_| (rng.gen_range(-179.0..179.0), rng.gen_range(-80.0..80.0)))
         .collect();
@@ -516,7 +515,7 @@ fn keyspace_events_and_dirty_match_redis() {
     let Some((srv, redis)) = oracle() else { return };
     let ours = assert_same_effects(
         srv.addr(),
-        redis.addr,
+        redis.addr(),
         &[
             "GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
             "GEOADD g 13.361389 38.115556 Palermo",
@@ -637,9 +636,7 @@ fn blocked_pops_are_served_by_geo_writes() {
         let mut waiter = srv.raw();
         waiter.send(&[b"BZPOPMIN", key.as_bytes(), b"0"]);
         // Wait until the waiter is registered.
-        while text(&r.cmd(&["INFO", "clients"])).contains("blocked_clients:0") {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        r.wait_blocked(1);
         assert_eq!(r.cmd(write), int(1));
         assert_eq!(
             waiter.read(),
@@ -721,9 +718,7 @@ fn start_aof(dir: &Path) -> TestServer {
         ("appendonly", "yes"),
         ("appendfsync", "always"),
     ]);
-    while srv.handle.server.persist.is_loading() {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    srv.wait_loaded();
     srv
 }
 
@@ -764,7 +759,7 @@ fn aof_commands(dir: &Path) -> Vec<Vec<String>> {
 fn aof_logs_geoadd_as_zadd_and_replays() {
     let dir = temp_dir("aof");
     let keys = ["g", "d", "d2", "s"];
-    let describe = |r: &mut cinnabar_server::testkit::RawConn| -> Vec<String> {
+    let describe = |r: &mut cinnabar_testkit::RawConn| -> Vec<String> {
         keys.iter()
             .map(|k| {
                 let t = text(&r.cmd(&["TYPE", k]));

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::TestServer;
-use cinnabar_server::testkit::{bulk, err, int, ok};
+use cinnabar_testkit::TestServer;
+use cinnabar_testkit::{bulk, err, int, ok};
 
 use rand::{Rng, SeedableRng};
 
@@ -434,16 +434,8 @@ fn ints(f: Frame) -> Vec<i64> {
 }
 
 /// HEXPIRE and friends run only once the command table lists them (Redis 7.4 commands).
-fn has_field_expiry() -> bool {
-    cinnabar_commands::lookup(b"hexpire").is_some()
-}
-
 #[test]
 fn field_expiry_commands() {
-    if !has_field_expiry() {
-        eprintln!("HEXPIRE not in the command table: skipped");
-        return;
-    }
     let srv = TestServer::start();
     let mut r = srv.raw();
     r.cmd(&["HSET", "h", "a", "1", "b", "2", "c", "3"]);
@@ -547,20 +539,16 @@ fn field_expiry_commands() {
 
 #[test]
 fn expired_fields_are_invisible() {
-    if !has_field_expiry() {
-        eprintln!("HEXPIRE not in the command table: skipped");
-        return;
-    }
     let srv = TestServer::start();
     let mut r = srv.raw();
     r.cmd(&["HSET", "h", "a", "1", "b", "2"]);
     r.cmd(&["HPEXPIRE", "h", "50", "FIELDS", "1", "a"]);
-    std::thread::sleep(std::time::Duration::from_millis(120));
+    srv.advance_clock(51);
     assert_eq!(r.cmd(&["HGET", "h", "a"]), Frame::Null);
     assert_eq!(r.cmd(&["HLEN", "h"]), int(1));
     assert_eq!(r.cmd(&["HGETALL", "h"]), bulks(&["b", "2"]));
     r.cmd(&["HPEXPIRE", "h", "50", "FIELDS", "1", "b"]);
-    std::thread::sleep(std::time::Duration::from_millis(120));
+    srv.advance_clock(51);
     assert_eq!(r.cmd(&["HLEN", "h"]), int(0));
     assert_eq!(r.cmd(&["EXISTS", "h"]), int(0));
 }
@@ -616,24 +604,19 @@ fn expired_fields_are_reclaimed_actively() {
     }
     r.cmd(&["HSET", "keep", "a", "1", "b", "2"]);
     r.cmd(&["HPEXPIRE", "keep", "30", "FIELDS", "1", "a"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        // DBSIZE does not read the hashes, so only the active cycle can remove them.
-        if r.cmd(&["DBSIZE"]) == Frame::Integer(1) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "hashes with expired fields were not reclaimed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    srv.advance_clock(31);
+    // DBSIZE does not read the hashes, so only the active cycle can remove them.
+    cinnabar_testkit::eventually(
+        cinnabar_testkit::PATIENCE,
+        "the active cycle to reclaim hashes with expired fields",
+        || r.cmd(&["DBSIZE"]) == Frame::Integer(1),
+    );
     assert_eq!(r.cmd(&["HLEN", "keep"]), Frame::Integer(1));
 }
 
 /// INFO persistence rdb_changes_since_last_save.
-fn changes(r: &mut cinnabar_server::testkit::RawConn) -> i64 {
-    let info = cinnabar_server::testkit::text(&r.cmd(&["INFO", "persistence"]));
+fn changes(r: &mut cinnabar_testkit::RawConn) -> i64 {
+    let info = cinnabar_testkit::text(&r.cmd(&["INFO", "persistence"]));
     info.split("\r\n")
         .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
         .unwrap()

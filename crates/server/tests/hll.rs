@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, err, int, ok, TestServer};
+use cinnabar_testkit::{bulk, err, int, ok, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis_oracle::{assert_same_effects, Pair, RealRedis};
@@ -155,7 +155,7 @@ const SCRIPT: &[&str] = &[
 ];
 
 fn oracle() -> Option<(TestServer, RealRedis)> {
-    let redis = RealRedis::start()?;
+    let redis = RealRedis::start(&[])?;
     Some((TestServer::start(), redis))
 }
 
@@ -163,7 +163,7 @@ fn oracle() -> Option<(TestServer, RealRedis)> {
 fn replies_match_redis_in_resp2_and_resp3() {
     let Some((srv, redis)) = oracle() else { return };
     for resp3 in [false, true] {
-        let mut p = Pair::new(srv.addr(), redis.addr, resp3);
+        let mut p = Pair::new(srv.addr(), redis.addr(), resp3);
         for line in SCRIPT {
             p.line(line);
         }
@@ -202,7 +202,7 @@ fn replies_match_redis_in_resp2_and_resp3() {
 fn random_workload_matches_redis() {
     let Some((srv, redis)) = oracle() else { return };
     let mut rng = StdRng::seed_from_u64(0x4c4c_4821);
-    let mut p = Pair::new(srv.addr(), redis.addr, false);
+    let mut p = Pair::new(srv.addr(), redis.addr(), false);
     let keys = ["r0", "r1", "r2", "r3"];
     for _ in 0..2500 {
         let key = keys[rng.gen_range(0..keys.len())];
@@ -267,7 +267,7 @@ fn random_workload_matches_redis() {
 fn corrupted_values_are_detected_never_crash() {
     let Some((srv, redis)) = oracle() else { return };
     let mut rng = StdRng::seed_from_u64(0xBAD_C0DE);
-    let mut p = Pair::new(srv.addr(), redis.addr, false);
+    let mut p = Pair::new(srv.addr(), redis.addr(), false);
     for round in 0..400 {
         p.line("DEL f");
         let n = rng.gen_range(0..if round % 2 == 0 { 60 } else { 3000 });
@@ -322,7 +322,7 @@ fn keyspace_events_and_dirty_match_redis() {
     let Some((srv, redis)) = oracle() else { return };
     let ours = assert_same_effects(
         srv.addr(),
-        redis.addr,
+        redis.addr(),
         &[
             "PFADD h",
             "PFADD h a b c d",
@@ -408,7 +408,7 @@ fn pfselftest_passes() {
 fn hll_strings_move_between_redis_and_cinnabar() {
     let Some((srv, redis)) = oracle() else { return };
     let mut ours = srv.raw();
-    let mut theirs = redis.conn();
+    let mut theirs = redis_oracle::conn(&redis);
     for (key, n) in [("sparse", 50), ("dense", 4000)] {
         let elems: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
         let mut args: Vec<&str> = vec!["PFADD", key];
@@ -494,9 +494,7 @@ fn start_aof(dir: &Path) -> TestServer {
         ("appendonly", "yes"),
         ("appendfsync", "always"),
     ]);
-    while srv.handle.server.persist.is_loading() {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    srv.wait_loaded();
     srv
 }
 

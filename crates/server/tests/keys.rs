@@ -5,11 +5,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, err, int, ok, RawConn, TestServer};
+use cinnabar_testkit::{bulk, err, eventually, int, ok, RawConn, TestServer, PATIENCE};
 use redis::Commands;
 
 fn conn(srv: &TestServer) -> redis::Connection {
@@ -126,7 +125,7 @@ fn expired_keys_are_invisible_to_every_command() {
         assert_eq!(r.cmd(&["SET", k, "v", "PX", "30"]), ok());
     }
     assert_eq!(r.cmd(&["SET", "live", "v"]), ok());
-    thread::sleep(Duration::from_millis(80));
+    srv.advance_clock(31);
     // Nothing read them: they are still stored and DBSIZE counts them, as in Redis.
     assert_eq!(r.cmd(&["DBSIZE"]), int(7));
     assert_eq!(keys(&mut r, "*"), vec!["live"], "KEYS skips expired keys");
@@ -152,7 +151,7 @@ fn lazy_expiry_on_read_after_px_deadline() {
     let mut r = srv.raw();
     assert_eq!(r.cmd(&["SET", "k", "v", "PX", "100"]), ok());
     assert_eq!(r.cmd(&["GET", "k"]), bulk("v"));
-    thread::sleep(Duration::from_millis(150));
+    srv.advance_clock(101);
     assert_eq!(r.cmd(&["DBSIZE"]), int(1));
     assert_eq!(r.cmd(&["GET", "k"]), Frame::Null);
     assert_eq!(r.cmd(&["DBSIZE"]), int(0));
@@ -169,8 +168,10 @@ fn active_expiry_reclaims_keys_nobody_reads() {
         assert_eq!(r.read(), ok());
     }
     assert_eq!(r.cmd(&["SET", "keep", "v"]), ok());
-    thread::sleep(Duration::from_millis(1500));
-    assert_eq!(r.cmd(&["DBSIZE"]), int(1));
+    srv.advance_clock(51);
+    eventually(PATIENCE, "active expiry to reclaim 1000 keys", || {
+        r.cmd(&["DBSIZE"]) == int(1)
+    });
 }
 
 #[test]
@@ -327,7 +328,7 @@ fn scan_skips_and_reclaims_expired_keys() {
         assert_eq!(r.cmd(&["SET", &format!("gone:{i}"), "v", "PX", "20"]), ok());
         assert_eq!(r.cmd(&["SET", &format!("live:{i}"), "v"]), ok());
     }
-    thread::sleep(Duration::from_millis(60));
+    srv.advance_clock(21);
     let mut c = conn(&srv);
     let mut all = scan_all(&mut c, &["COUNT", "3"]);
     all.sort();
@@ -360,7 +361,7 @@ fn scan_guarantee(srv: &TestServer) {
     let churner = {
         let stop = stop.clone();
         let mut cc = conn(srv);
-        thread::spawn(move || {
+        std::thread::spawn(move || {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let _: i64 = cc.del(format!("churn:{}", i % 4000)).unwrap();
@@ -455,7 +456,7 @@ fn randomkey() {
         assert_eq!(r.cmd(&["SET", &format!("t{i}"), "v", "PX", "20"]), ok());
     }
     assert_eq!(r.cmd(&["SET", "survivor", "v"]), ok());
-    thread::sleep(Duration::from_millis(50));
+    srv.advance_clock(21);
     for _ in 0..20 {
         assert_eq!(r.cmd(&["RANDOMKEY"]), bulk("survivor"));
     }
@@ -531,7 +532,7 @@ fn rename_onto_an_expired_destination() {
             ok()
         );
     }
-    thread::sleep(Duration::from_millis(50));
+    srv.advance_clock(21);
     for i in 0..100 {
         assert_eq!(
             r.cmd(&["RENAMENX", &format!("src{i}"), &format!("dst{i}")]),
@@ -841,7 +842,7 @@ fn object_idletime_counts_seconds_and_touch_resets_it() {
     let mut r = srv.raw();
     assert_eq!(r.cmd(&["SET", "a", "1"]), ok());
     assert_eq!(r.cmd(&["SET", "b", "1"]), ok());
-    thread::sleep(Duration::from_millis(2100));
+    srv.advance_clock(2100);
     let idle = integer(r.cmd(&["OBJECT", "IDLETIME", "a"]));
     assert!((1..=3).contains(&idle), "idle {idle}");
     // Introspection does not count as access; TOUCH and reads do.
@@ -1106,13 +1107,13 @@ fn expiry_survives_rename_move_copy_and_is_cleared_by_persist() {
     assert_eq!(r.cmd(&["RENAME", "k", "k2"]), ok());
     assert_eq!(r.cmd(&["COPY", "k2", "k3"]), int(1));
     assert_eq!(r.cmd(&["MOVE", "k3", "1"]), int(1));
-    thread::sleep(Duration::from_millis(250));
+    srv.advance_clock(151);
     assert_eq!(r.cmd(&["EXISTS", "k2"]), int(0));
     assert_eq!(r.cmd(&["SELECT", "1"]), ok());
     assert_eq!(r.cmd(&["EXISTS", "k3"]), int(0));
     assert_eq!(r.cmd(&["SET", "p", "v", "PX", "100"]), ok());
     assert_eq!(r.cmd(&["PERSIST", "p"]), int(1));
-    thread::sleep(Duration::from_millis(150));
+    srv.advance_clock(101);
     assert_eq!(r.cmd(&["GET", "p"]), bulk("v"));
 }
 

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io::Read;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, err, int, ok, RawConn, TestServer};
+use cinnabar_testkit::{bulk, err, int, ok, RawConn, TestServer};
 use rand::{Rng, SeedableRng};
 
 fn arr(items: &[&str]) -> Frame {

@@ -7,10 +7,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, int, ok, text, RawConn, TestServer};
+use cinnabar_testkit::{bulk, int, ok, text, RawConn, TestServer};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -80,11 +79,7 @@ fn changes(c: &mut RawConn) -> i64 {
 }
 
 fn wait_blocked(c: &mut RawConn, n: i64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while info_field(c, "clients", "blocked_clients") != n {
-        assert!(Instant::now() < deadline, "clients did not block");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    c.wait_blocked(n as usize);
 }
 
 fn send(c: &mut RawConn, words: &[&str]) {
@@ -108,9 +103,7 @@ fn aof_server() -> (TestServer, PathBuf) {
         ("appendonly", "yes"),
         ("appendfsync", "always"),
     ]);
-    while srv.handle.server.persist.is_loading() {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    srv.wait_loaded();
     (srv, dir)
 }
 

@@ -2,11 +2,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::TestServer;
-use cinnabar_server::testkit::{bulk, err, ok};
+use cinnabar_testkit::TestServer;
+use cinnabar_testkit::{bulk, err, ok};
 
 fn queued() -> Frame {
     Frame::Simple("QUEUED".into())
@@ -156,13 +155,13 @@ fn exec_fails_when_a_watched_key_expires() {
     let mut r = srv.raw();
     r.cmd(&["SET", "k", "1", "PX", "50"]);
     r.cmd(&["WATCH", "k"]);
-    std::thread::sleep(Duration::from_millis(80));
+    srv.advance_clock(51);
     r.cmd(&["MULTI"]);
     r.cmd(&["INCR", "k"]);
     assert_eq!(r.cmd(&["EXEC"]), Frame::Null);
     // A key that was already stale when watched does not fail EXEC when it is deleted.
     r.cmd(&["SET", "s", "1", "PX", "1"]);
-    std::thread::sleep(Duration::from_millis(5));
+    srv.advance_clock(2);
     r.cmd(&["WATCH", "s"]);
     r.cmd(&["DEL", "s"]);
     r.cmd(&["MULTI"]);

@@ -3,7 +3,7 @@
 //! and CONFIG GET/SET of the flags.
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, int, ok, RawConn, TestServer};
+use cinnabar_testkit::{bulk, int, ok, RawConn, TestServer};
 
 /// A pattern subscriber to every keyevent channel of db 0; returns it and a command client.
 fn setup(srv: &TestServer, flags: &str) -> (RawConn, RawConn) {
@@ -275,7 +275,7 @@ fn expired_events_lazy_and_active() {
     // Lazy expiry: stop the cron from getting there first by reading right after.
     c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
     c.cmd(&["PSETEX", "lazy", "1", "v"]);
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    srv.advance_clock(2);
     assert_eq!(c.cmd(&["GET", "lazy"]), Frame::Null);
     assert_eq!(next(&mut s), "__keyevent@0__:expired lazy");
 }

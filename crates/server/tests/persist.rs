@@ -3,42 +3,18 @@
 //! payloads from Redis), corrupt files at start-up, and files exchanged with a real
 //! redis-server when one is installed.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::Ordering;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, err, int, ok, text, words, RawConn, TestServer};
-
-static DIRS: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh empty directory for one test's files.
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "cinnabar-persist-{}-{}-{name}",
-        std::process::id(),
-        DIRS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use cinnabar_testkit::{
+    assert_same_dataset as same, bulk, err, eventually, int, ok, temp_dir, text, words, Dump,
+    RawConn, RealRedis, TestServer, PATIENCE,
+};
 
 fn start_in(dir: &Path, extra: &[(&str, &str)]) -> TestServer {
-    let d = dir.to_str().unwrap().to_string();
-    let mut args: Vec<(&str, &str)> = vec![("dir", &d)];
-    args.extend_from_slice(extra);
-    let srv = TestServer::with_args(&args);
-    wait_loaded(&srv);
-    srv
-}
-
-/// Waits until start-up loading is over (commands get -LOADING meanwhile).
-fn wait_loaded(srv: &TestServer) {
-    while srv.handle.server.persist.is_loading() {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    TestServer::in_dir(dir, extra)
 }
 
 /// A canonical description of every key of dbs 0 and 9: type, encoding, content (sorted
@@ -47,85 +23,14 @@ fn describe(r: &mut RawConn) -> Vec<String> {
     describe_with(r, true)
 }
 
-/// FNV-1a of a value's canonical text, to keep descriptions short.
-fn digest(s: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-    }
-    if s.len() <= 40 {
-        s.to_string()
-    } else {
-        format!("{}:{h:016x}", s.len())
-    }
-}
-
-/// Asserts two descriptions are equal, printing only the lines that differ.
-fn same(a: &[String], b: &[String]) {
-    if a != b {
-        let only_a: Vec<_> = a.iter().filter(|l| !b.contains(l)).collect();
-        let only_b: Vec<_> = b.iter().filter(|l| !a.contains(l)).collect();
-        let first = a.iter().zip(b).position(|(x, y)| x != y);
-        panic!(
-            "datasets differ ({} vs {} keys, first difference at {first:?}):\n before only: {only_a:#?}\n after only: {only_b:#?}",
-            a.len(),
-            b.len()
-        );
-    }
-}
-
 fn describe_with(r: &mut RawConn, encodings: bool) -> Vec<String> {
-    let mut out = Vec::new();
-    for db in ["0", "9"] {
-        assert_eq!(r.cmd(&["SELECT", db]), ok());
-        let mut keys = words(r.cmd(&["KEYS", "*"]));
-        keys.sort();
-        for k in keys {
-            let t = text(&r.cmd(&["TYPE", &k]));
-            if t == "none" {
-                continue; // expired since KEYS
-            }
-            // A string's raw/embstr encoding legitimately changes on reload, as in Redis.
-            let enc = if encodings && t != "string" {
-                text(&r.cmd(&["OBJECT", "ENCODING", &k]))
-            } else {
-                String::new()
-            };
-            let content = match t.as_str() {
-                "string" => text(&r.cmd(&["GET", &k])),
-                "list" => words(r.cmd(&["LRANGE", &k, "0", "-1"])).join(","),
-                "set" => {
-                    let mut m = words(r.cmd(&["SMEMBERS", &k]));
-                    m.sort();
-                    m.join(",")
-                }
-                "hash" => {
-                    let flat = words(r.cmd(&["HGETALL", &k]));
-                    let mut pairs: Vec<String> = flat
-                        .chunks(2)
-                        .map(|c| format!("{}={}", c[0], c[1]))
-                        .collect();
-                    pairs.sort();
-                    pairs.join(",")
-                }
-                // Scores compared as numbers: Redis 7.0 and 7.2 format doubles differently.
-                "zset" => words(r.cmd(&["ZRANGE", &k, "0", "-1", "WITHSCORES"]))
-                    .chunks(2)
-                    .map(|c| format!("{}={:?}", c[0], c[1].parse::<f64>().unwrap()))
-                    .collect::<Vec<_>>()
-                    .join(","),
-                other => panic!("unexpected type {other}"),
-            };
-            let ttl = match r.cmd(&["PTTL", &k]) {
-                Frame::Integer(n) if n > 0 => "volatile",
-                Frame::Integer(-1) => "persistent",
-                other => panic!("PTTL {other:?}"),
-            };
-            out.push(format!("db{db} {k} {t} {enc} {ttl} {}", digest(&content)));
-        }
+    Dump {
+        dbs: &[0, 9],
+        encodings,
+        deadlines: false,
+        digest: true,
     }
-    assert_eq!(r.cmd(&["SELECT", "0"]), ok());
-    out
+    .of(r)
 }
 
 /// Fills db 0 and db 9 with every type in each of its encodings, and a few deadlines.
@@ -193,7 +98,7 @@ fn every_type_round_trips_through_save_and_restart() {
         let mut r = srv.raw();
         populate(&mut r);
         r.cmd(&["SET", "gone", "x", "PX", "1"]);
-        std::thread::sleep(Duration::from_millis(5));
+        srv.advance_clock(2);
         let d = describe(&mut r);
         assert_eq!(r.cmd(&["SAVE"]), ok());
         let info = text(&r.cmd(&["INFO", "persistence"]));
@@ -279,14 +184,11 @@ fn lastsave_and_changes_counter() {
 
 /// Polls INFO until no BGSAVE runs.
 fn wait_bgsave(r: &mut RawConn) {
-    loop {
+    let info = eventually(PATIENCE, "BGSAVE to finish", || {
         let info = text(&r.cmd(&["INFO", "persistence"]));
-        if info.contains("rdb_bgsave_in_progress:0") {
-            assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        info.contains("rdb_bgsave_in_progress:0").then_some(info)
+    });
+    assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
 }
 
 #[test]
@@ -356,12 +258,9 @@ fn save_rules_trigger_a_background_save() {
     r.cmd(&["SET", "a", "1"]);
     r.cmd(&["SET", "b", "2"]);
     // The cron thread notices within a few ticks once a second has passed since LASTSAVE.
-    let mut n = 0;
-    while !dir.join("dump.rdb").exists() {
-        std::thread::sleep(Duration::from_millis(20));
-        n += 1;
-        assert!(n < 1000, "save rule never fired");
-    }
+    eventually(PATIENCE, "the save rule to write dump.rdb", || {
+        dir.join("dump.rdb").exists()
+    });
     wait_bgsave(&mut r);
 }
 
@@ -380,7 +279,7 @@ fn corrupt_file_stops_start_up_and_is_not_overwritten() {
     bytes[mid] ^= 0x5a;
     std::fs::write(&path, &bytes).unwrap();
     let srv = TestServer::with_args(&[("dir", dir.to_str().unwrap()), ("save", "1 1")]);
-    wait_loaded(&srv);
+    srv.wait_loaded();
     let fatal = srv.handle.server.persist.fatal.lock().clone();
     let msg = fatal.expect("a corrupt file must be fatal");
     assert!(msg.contains("offset"), "{msg}");
@@ -545,90 +444,50 @@ fn restore_options_and_errors() {
 // Files exchanged with a real redis-server
 // ---------------------------------------------------------------------------------------
 
-/// The redis-server binary to compare with (`REDIS_SERVER` or redis-server on PATH), and
-/// its version as (major, minor).
-fn real_redis() -> Option<(String, (u32, u32))> {
-    let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-    let out = Command::new(&bin).arg("--version").output().ok()?;
-    let s = String::from_utf8_lossy(&out.stdout).to_string();
-    let v = s.split("v=").nth(1)?.split_whitespace().next()?.to_string();
-    let mut it = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
-    Some((bin, (it.next()?, it.next()?)))
+/// A real redis-server working in `dir`, with the hash listpack limit of redis.conf (its
+/// built-in default is 512; redis.conf says 128, as we do).
+fn real_redis_in(dir: &Path) -> Option<RealRedis> {
+    RealRedis::start_in(
+        dir,
+        &[
+            "--hash-max-listpack-entries",
+            "128",
+            "--enable-debug-command",
+            "yes",
+        ],
+    )
 }
 
-struct RealRedis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl RealRedis {
-    fn start(bin: &str, dir: &Path) -> RealRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(bin)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--dir", dir.to_str().unwrap(), "--appendonly", "no"])
-            // redis-server's built-in default is 512 (redis.conf says 128, as we do).
-            .args(["--hash-max-listpack-entries", "128"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        loop {
-            if let Ok(s) = std::net::TcpStream::connect(addr) {
-                drop(s);
-                let mut r = RawConn::connect(addr);
-                if r.cmd(&["PING"]) == Frame::Simple("PONG".into()) {
-                    break;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        RealRedis { child, port }
-    }
-
-    fn conn(&self) -> RawConn {
-        RawConn::connect(format!("127.0.0.1:{}", self.port).parse().unwrap())
-    }
-}
-
-impl Drop for RealRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The server's clock (TIME) in ms.
+fn server_ms(r: &mut RawConn) -> i64 {
+    let t = words(r.cmd(&["TIME"]));
+    t[0].parse::<i64>().unwrap() * 1000 + t[1].parse::<i64>().unwrap() / 1000
 }
 
 #[test]
 fn loads_files_written_by_real_redis() {
-    let Some((bin, _)) = real_redis() else {
-        eprintln!("SKIPPED: redis-server is not installed (set REDIS_SERVER to use one)");
-        return;
-    };
     let dir = temp_dir("from-redis");
     let before = {
-        let redis = RealRedis::start(&bin, &dir);
+        let Some(redis) = real_redis_in(&dir) else {
+            return;
+        };
         let mut r = redis.conn();
         populate(&mut r);
-        // Keys that expire before we load are dropped on load.
-        r.cmd(&["SET", "short", "x", "PX", "200"]);
+        // A key already expired when the file is written is saved (nothing read it, active
+        // expiry is off) and dropped on load.
+        assert_eq!(r.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), ok());
+        let at = server_ms(&mut r) + 20;
+        r.cmd(&["SET", "short", "x", "PXAT", &at.to_string()]);
         let mut d = describe_with(&mut r, false);
         d.retain(|l| !l.contains(" short "));
+        eventually(
+            PATIENCE,
+            "redis-server's clock to pass the deadline",
+            || server_ms(&mut r) > at,
+        );
         assert_eq!(r.cmd(&["SAVE"]), ok());
         d
     };
-    std::thread::sleep(Duration::from_millis(250));
     let srv = start_in(&dir, &[]);
     let mut r = srv.raw();
     same(&before, &describe_with(&mut r, false));
@@ -636,17 +495,10 @@ fn loads_files_written_by_real_redis() {
 
 #[test]
 fn real_redis_loads_our_files() {
-    let Some((bin, ver)) = real_redis() else {
-        eprintln!("SKIPPED: redis-server is not installed (set REDIS_SERVER to use one)");
-        return;
-    };
-    if ver < (7, 2) {
-        eprintln!(
-            "SKIPPED: redis-server {ver:?} reads RDB up to version 10; ours is 11 (Redis 7.2)"
-        );
+    let dir = temp_dir("to-redis");
+    if !RealRedis::available((7, 2), "reads RDB version 11, the one we write") {
         return;
     }
-    let dir = temp_dir("to-redis");
     let before = {
         let srv = start_in(&dir, &[]);
         let mut r = srv.raw();
@@ -654,12 +506,15 @@ fn real_redis_loads_our_files() {
         assert_eq!(r.cmd(&["SAVE"]), ok());
         describe(&mut r)
     };
-    let check = bin.replace("redis-server", "redis-check-rdb");
+    let (bin, _) = RealRedis::binary().unwrap();
+    let check = bin
+        .to_string_lossy()
+        .replace("redis-server", "redis-check-rdb");
     if let Ok(out) = Command::new(&check).arg(dir.join("dump.rdb")).output() {
         let s = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success() && s.contains("RDB looks OK"), "{s}");
     }
-    let redis = RealRedis::start(&bin, &dir);
+    let redis = real_redis_in(&dir).unwrap();
     let mut r = redis.conn();
     same(&before, &describe(&mut r));
 }
@@ -677,14 +532,11 @@ fn failed_bgsave_stops_writes_with_misconf() {
         r.cmd(&["BGSAVE"]),
         Frame::Simple("Background saving started".into())
     );
-    loop {
+    let info = eventually(PATIENCE, "the failed BGSAVE to finish", || {
         let info = text(&r.cmd(&["INFO", "persistence"]));
-        if info.contains("rdb_bgsave_in_progress:0") {
-            assert!(info.contains("rdb_last_bgsave_status:err"), "{info}");
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        info.contains("rdb_bgsave_in_progress:0").then_some(info)
+    });
+    assert!(info.contains("rdb_last_bgsave_status:err"), "{info}");
     let Frame::Error(e) = r.cmd(&["SET", "k", "v2"]) else {
         panic!()
     };

@@ -6,10 +6,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{describe_dataset, text, RawConn, RealRedis, TestServer};
+use cinnabar_testkit::{
+    describe_dataset, eventually, text, RawConn, RealRedis, TestServer, PATIENCE,
+};
 
 static DIRS: AtomicUsize = AtomicUsize::new(0);
 
@@ -31,11 +32,7 @@ fn start(dir: &Path) -> TestServer {
         ("appendonly", "yes"),
         ("appendfsync", "always"),
     ]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while srv.handle.server.persist.is_loading() {
-        assert!(Instant::now() < deadline, "loading took over 30 s");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    srv.wait_loaded();
     srv
 }
 
@@ -78,11 +75,7 @@ fn workload(r: &mut RawConn, other: &mut RawConn, restore: bool) {
     run(r, &["MOVE", "r3", "2"]);
     // lists, with a blocked client served by a later push
     other.send(&[b"BLPOP", b"bl", b"0"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while text(&r.cmd(&["INFO", "clients"])).contains("blocked_clients:0") {
-        assert!(Instant::now() < deadline, "BLPOP did not block within 10 s");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    r.wait_blocked(1);
     run(r, &["RPUSH", "bl", "a", "b"]);
     assert_eq!(text(&other.read()), "bl,a");
     run(r, &["RPUSH", "l", "1", "2", "3", "4", "5"]);
@@ -136,11 +129,9 @@ fn workload(r: &mut RawConn, other: &mut RawConn, restore: bool) {
     }
     // lazy expiry: a key that expires is deleted in the log where a command found it
     run(r, &["SET", "short", "v", "PX", "1"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while text(&r.cmd(&["PTTL", "short"])) != "-2" {
-        assert!(Instant::now() < deadline, "key did not expire within 10 s");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    eventually(PATIENCE, "the 1 ms key to expire", || {
+        text(&r.cmd(&["PTTL", "short"])) == "-2"
+    });
     run(r, &["SET", "short", "again"]);
 }
 

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, ok, RawConn, TestServer};
+use cinnabar_testkit::{bulk, eventually, ok, RawConn, TestServer, PATIENCE};
 
 /// Sends raw bytes and returns everything the server sends back before closing.
 fn send_and_close(srv: &TestServer, bytes: &[u8]) -> (String, bool) {
@@ -121,12 +121,17 @@ fn half_a_command_then_disconnect_costs_nothing() {
     }
     let mut c = srv.raw();
     assert_eq!(c.cmd(&["EXISTS", "k"]), Frame::Integer(0));
-    // Give the server a moment to notice the closed sockets, then only we remain.
-    std::thread::sleep(Duration::from_millis(200));
-    let Frame::Bulk(list) = c.cmd(&["CLIENT", "LIST"]) else {
-        panic!()
-    };
-    assert_eq!(String::from_utf8_lossy(&list).lines().count(), 1);
+    // Once the server has noticed the closed sockets, only we remain.
+    eventually(
+        PATIENCE,
+        "the closed connections to leave CLIENT LIST",
+        || {
+            let Frame::Bulk(list) = c.cmd(&["CLIENT", "LIST"]) else {
+                panic!()
+            };
+            String::from_utf8_lossy(&list).lines().count() == 1
+        },
+    );
 }
 
 #[test]
@@ -164,12 +169,12 @@ fn hello_switches_to_resp3() {
     // RESP3 null is "_\r\n".
     let (raw, _) = {
         let mut c2 = RawConn::connect(srv.addr());
-        c2.send_raw(b"HELLO 3\r\nGET nothing\r\n");
-        std::thread::sleep(Duration::from_millis(100));
+        // QUIT closes the connection after its +OK: everything before it is the GET reply.
+        c2.send_raw(b"HELLO 3\r\nGET nothing\r\nQUIT\r\n");
         c2.read();
-        c2.read_until_close(Duration::from_millis(300))
+        c2.read_until_close(PATIENCE)
     };
-    assert_eq!(raw, b"_\r\n");
+    assert_eq!(raw, b"_\r\n+OK\r\n");
     assert_eq!(
         c.cmd(&["HELLO", "4"]),
         Frame::Error("NOPROTO unsupported protocol version".into())
@@ -285,20 +290,8 @@ fn client_pause_write_holds_writes_and_counts_them_as_blocked() {
     assert_eq!(admin.cmd(&["GET", "k"]), Frame::Null);
     let mut w = srv.raw();
     w.send(&[b"SET", b"k", b"v"]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let Frame::Bulk(info) = admin.cmd(&["INFO", "clients"]) else {
-            panic!()
-        };
-        if String::from_utf8_lossy(&info).contains("blocked_clients:1") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "paused client not reported as blocked"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // The paused client is reported as blocked.
+    admin.wait_blocked(1);
     assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), ok());
     assert_eq!(w.read(), ok());
     assert_eq!(admin.cmd(&["GET", "k"]), bulk("v"));

@@ -5,12 +5,11 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{err, int, text, words, TestServer};
+use cinnabar_testkit::{err, int, text, words, TestServer};
 
-fn throttle(r: &mut cinnabar_server::testkit::RawConn, args: &[&str]) -> Vec<i64> {
+fn throttle(r: &mut cinnabar_testkit::RawConn, args: &[&str]) -> Vec<i64> {
     let mut w = vec!["CL.THROTTLE"];
     w.extend_from_slice(args);
     words(r.cmd(&w))
@@ -162,7 +161,7 @@ fn works_in_scripts_and_transactions_and_is_in_the_command_table() {
     );
     assert_eq!(
         r.cmd(&["COMMAND", "GETKEYS", "CL.THROTTLE", "user:1", "1", "1", "1"]),
-        Frame::Array(vec![cinnabar_server::testkit::bulk("user:1")])
+        Frame::Array(vec![cinnabar_testkit::bulk("user:1")])
     );
 }
 
@@ -183,9 +182,7 @@ fn logged_to_the_aof_as_its_effect_and_survives_restart() {
     let tat_before;
     {
         let srv = TestServer::with_args(&args);
-        while srv.handle.server.persist.is_loading() {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        srv.wait_loaded();
         let mut r = srv.raw();
         throttle(&mut r, &["login:1.2.3.4", "1", "1", "600"]);
         throttle(&mut r, &["login:1.2.3.4", "1", "1", "600"]);
@@ -198,9 +195,7 @@ fn logged_to_the_aof_as_its_effect_and_survives_restart() {
         assert!(log.contains(&tat_before), "{log}");
     }
     let srv = TestServer::with_args(&args);
-    while srv.handle.server.persist.is_loading() {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    srv.wait_loaded();
     let mut r = srv.raw();
     assert_eq!(text(&r.cmd(&["GET", "login:1.2.3.4"])), tat_before);
     assert_eq!(throttle(&mut r, &["login:1.2.3.4", "1", "1", "600"])[0], 1);

@@ -3,10 +3,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, err, int, ok, RawConn, TestServer};
+use cinnabar_testkit::{bulk, err, eventually, int, ok, RawConn, TestServer, PATIENCE};
 
 fn arr(items: Vec<Frame>) -> Frame {
     Frame::Array(items)
@@ -442,8 +441,8 @@ fn a_push_inside_a_script_wakes_a_blocked_client_after_the_script() {
     let srv = TestServer::start();
     let mut waiter = srv.raw();
     waiter.send(&[b"BLPOP", b"q", b"0"]);
-    std::thread::sleep(Duration::from_millis(100));
     let mut c = srv.raw();
+    c.wait_blocked(1);
     assert_eq!(
         eval(
             &mut c,
@@ -544,9 +543,15 @@ fn busy_script_gets_busy_errors_and_script_kill_even_with_one_worker() {
     let srv = TestServer::with_args(&[("threads", "1"), ("busy-reply-threshold", "50")]);
     let mut runner = srv.raw();
     runner.send(&[b"EVAL", b"while true do end", b"0"]);
-    std::thread::sleep(Duration::from_millis(300));
     let mut other = srv.raw();
-    let e = error_text(&other.cmd(&["GET", "x"]));
+    // Past busy-reply-threshold, other clients get BUSY (before the script starts, GET
+    // simply runs).
+    let e = eventually(PATIENCE, "the script to be reported busy", || {
+        match other.cmd(&["GET", "x"]) {
+            Frame::Error(e) => Some(e),
+            _ => None,
+        }
+    });
     assert!(e.starts_with("BUSY Redis is busy running a script"), "{e}");
     // A transaction started meanwhile fails as in Redis.
     assert_eq!(other.cmd(&["MULTI"]), ok());
@@ -579,13 +584,10 @@ fn a_script_that_wrote_cannot_be_killed() {
     ]);
     let mut other = srv.raw();
     // Wait for the script to become busy (NOTBUSY until then), then try to kill it.
-    let e = loop {
+    let e = eventually(PATIENCE, "the script to be busy", || {
         let e = error_text(&other.cmd(&["SCRIPT", "KILL"]));
-        if !e.starts_with("NOTBUSY") {
-            break e;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+        (!e.starts_with("NOTBUSY")).then_some(e)
+    });
     assert!(e.starts_with("UNKILLABLE"), "{e}");
     assert_eq!(runner.read(), bulk("done"));
 }

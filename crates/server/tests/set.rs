@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, err, int, RawConn, TestServer};
+use cinnabar_testkit::{bulk, err, int, RawConn, TestServer};
 use rand::Rng;
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -577,11 +577,11 @@ fn expired_keys_are_missing() {
     let mut r = srv.raw();
     r.cmd(&["SADD", "s", "a"]);
     r.cmd(&["PEXPIRE", "s", "1"]);
-    std::thread::sleep(std::time::Duration::from_millis(5));
+    srv.advance_clock(2);
     assert_eq!(r.cmd(&["SCARD", "s"]), int(0));
     r.cmd(&["SADD", "t", "a"]);
     r.cmd(&["PEXPIRE", "t", "1"]);
-    std::thread::sleep(std::time::Duration::from_millis(5));
+    srv.advance_clock(2);
     assert_eq!(r.cmd(&["SADD", "t", "b"]), int(1));
     assert_eq!(r.cmd(&["TTL", "t"]), int(-1));
     assert_eq!(members(r.cmd(&["SMEMBERS", "t"])), strs(&["b"]));

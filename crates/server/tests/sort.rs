@@ -3,7 +3,7 @@
 //! a randomized comparison with a model.
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, err, int, RawConn, TestServer};
+use cinnabar_testkit::{bulk, err, int, RawConn, TestServer};
 use rand::Rng;
 
 /// An array reply of bulk strings, `None` standing for nil.
@@ -517,7 +517,7 @@ fn expired_keys() {
     r.cmd(&["PEXPIRE", "gone", "1"]);
     r.cmd(&["RPUSH", "gonedst", "9"]);
     r.cmd(&["PEXPIRE", "gonedst", "1"]);
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    srv.advance_clock(2);
     // w_3 expired: weight 0; v_2 and h_2 expired: nil.
     check(
         &mut r,
@@ -543,7 +543,7 @@ fn expired_keys() {
     // A destination that expired is simply replaced.
     r.cmd(&["RPUSH", "d", "x"]);
     r.cmd(&["PEXPIRE", "d", "1"]);
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    srv.advance_clock(2);
     check(&mut r, &["SORT", "l", "STORE", "d"], int(3));
     check(&mut r, &["TTL", "d"], int(-1));
     check(&mut r, &["LRANGE", "d", "0", "-1"], strs(&["1", "2", "3"]));
@@ -556,7 +556,7 @@ fn store_wakes_blocked_clients_and_works_in_multi() {
     let mut waiter = srv.raw();
     r.cmd(&["RPUSH", "l", "2", "1"]);
     waiter.send(&[b"BLPOP", b"dst", b"5"]);
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    r.wait_blocked(1);
     check(&mut r, &["SORT", "l", "STORE", "dst"], int(2));
     assert_eq!(waiter.read(), Frame::Array(vec![bulk("dst"), bulk("1")]));
     check(&mut r, &["LRANGE", "dst", "0", "-1"], strs(&["2"]));

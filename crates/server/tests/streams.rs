@@ -6,7 +6,7 @@
 mod streams_common;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, err, int, ok, TestServer};
+use cinnabar_testkit::{bulk, err, int, ok, TestServer};
 use streams_common::*;
 
 #[test]

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, err, int, ok, RawConn, TestServer};
+use cinnabar_testkit::{bulk, err, int, ok, RawConn, TestServer};
 use streams_common::*;
 
 fn blocked(srv: &TestServer) -> usize {

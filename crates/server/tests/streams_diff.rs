@@ -11,7 +11,7 @@
 //! with `~` compare only whether the reply is an error (idle times, generated IDs).
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{text, RawConn, RealRedis, TestServer};
+use cinnabar_testkit::{text, RawConn, RealRedis, TestServer};
 
 const SCRIPT: &str = r#"
 XADD s 1-1 a 1 b 2

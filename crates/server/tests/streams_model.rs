@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, int, RawConn, TestServer};
+use cinnabar_testkit::{bulk, int, RawConn, TestServer};
 use parking_lot::Mutex;
 use proptest::prelude::*;
 
@@ -533,7 +533,7 @@ fn step(r: &mut RawConn, m: &mut Model, op: &Op) {
 fn map_of(f: Frame) -> BTreeMap<String, Frame> {
     let Frame::Array(v) = f else { panic!("{f:?}") };
     v.chunks(2)
-        .map(|p| (cinnabar_server::testkit::text(&p[0]), p[1].clone()))
+        .map(|p| (cinnabar_testkit::text(&p[0]), p[1].clone()))
         .collect()
 }
 
@@ -576,8 +576,8 @@ fn check(r: &mut RawConn, m: &Model) {
             .map(|row| {
                 let Frame::Array(c) = row else { panic!() };
                 (
-                    cinnabar_server::testkit::text(&c[0]),
-                    cinnabar_server::testkit::text(&c[1]),
+                    cinnabar_testkit::text(&c[0]),
+                    cinnabar_testkit::text(&c[1]),
                     c[3].clone(),
                 )
             })

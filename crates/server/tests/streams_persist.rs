@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, ok, RawConn, TestServer};
+use cinnabar_testkit::{bulk, ok, RawConn, TestServer};
 use streams_common::*;
 
 static DIRS: AtomicUsize = AtomicUsize::new(0);

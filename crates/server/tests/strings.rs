@@ -1,8 +1,8 @@
 //! String commands against a real server on a free port, through the `redis` crate and raw RESP.
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::TestServer;
-use cinnabar_server::testkit::{bulk, err};
+use cinnabar_testkit::TestServer;
+use cinnabar_testkit::{bulk, err};
 
 use redis::Commands;
 

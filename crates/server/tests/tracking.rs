@@ -3,7 +3,7 @@
 //! CACHING, FLUSHALL, expiry, TRACKINGINFO / GETREDIR and the option errors.
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, err, int, ok, RawConn, TestServer};
+use cinnabar_testkit::{bulk, err, int, ok, RawConn, TestServer};
 
 fn hello3(c: &mut RawConn) {
     let Frame::Map(_) = c.cmd(&["HELLO", "3"]) else {
@@ -201,17 +201,11 @@ fn broken_redirect_is_reported_once_to_resp3_clients() {
     c.cmd(&["GET", "k"]);
     drop(target);
     // Wait until the server has seen the target leave.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let Frame::Bulk(list) = w.cmd(&["CLIENT", "LIST", "ID", &id]) else {
-            panic!()
-        };
-        if list.is_empty() {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    cinnabar_testkit::eventually(
+        cinnabar_testkit::PATIENCE,
+        "the server to see the target leave",
+        || w.cmd(&["CLIENT", "LIST", "ID", &id]) == Frame::Bulk(Vec::new().into()),
+    );
     w.cmd(&["SET", "k", "v"]);
     assert_eq!(
         c.read(),
@@ -247,16 +241,11 @@ fn redis_crate_resp3_pushes() {
     let mut other = srv.raw();
     other.cmd(&["SET", "cached", "new"]);
     // The push arrives with the next reply the client reads.
-    let mut push = None;
-    for _ in 0..50 {
-        let _: String = redis::cmd("PING").query(&mut con).unwrap();
-        if let Ok(p) = rx.try_recv() {
-            push = Some(p);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let push = push.expect("no invalidation push");
+    let push =
+        cinnabar_testkit::eventually(cinnabar_testkit::PATIENCE, "the invalidation push", || {
+            let _: String = redis::cmd("PING").query(&mut con).unwrap();
+            rx.try_recv().ok()
+        });
     assert_eq!(push.kind, redis::PushKind::Invalidate);
     assert_eq!(
         push.data,

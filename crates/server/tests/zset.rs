@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{RawConn, TestServer};
+use cinnabar_testkit::{RawConn, TestServer};
 
 /// A compact text form of a reply, for short assertions: bulk strings as-is, `:n`
 /// integers, `,x` doubles, `nil`, `-ERR ...` errors, `[a,b]` arrays.
@@ -807,7 +807,7 @@ fn score_text() {
 
 /// INFO persistence rdb_changes_since_last_save.
 fn changes(r: &mut RawConn) -> i64 {
-    let info = cinnabar_server::testkit::text(&r.cmd(&["INFO", "persistence"]));
+    let info = cinnabar_testkit::text(&r.cmd(&["INFO", "persistence"]));
     info.split("\r\n")
         .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
         .unwrap()

@@ -1,106 +1,23 @@
 //! A real redis-server to compare Cinnabar with, reply byte for reply byte (used by
 //! tests/hll.rs and tests/geo.rs).
 //!
-//! The comparison never skips silently: without a redis-server binary (`REDIS_SERVER`, then
-//! /usr/bin/redis-server, then `redis-server` on the PATH) a test fails with a message
-//! saying how to provide one, unless `CINNABAR_NO_REDIS_ORACLE=1` says to run without it.
-//! The server is started on 127.0.0.1 with a free port, `--save ''` and `--appendonly no`,
-//! and killed (by its own child handle) when dropped.
+//! The redis-server is the test kit's [`RealRedis`] (see its policy for a missing binary).
 
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cinnabar_resp::{encode_command, Frame};
 
-/// The variable that allows running without a real redis-server.
-pub const OPT_OUT: &str = "CINNABAR_NO_REDIS_ORACLE";
+/// The real redis-server, started and found by the test kit (its policy: fail when missing
+/// unless CINNABAR_NO_REDIS=1; REQUIRE_REDIS=1 always fails).
+pub use cinnabar_testkit::RealRedis;
 
-fn binary() -> Option<String> {
-    std::env::var("REDIS_SERVER")
-        .ok()
-        .into_iter()
-        .chain([
-            "/usr/bin/redis-server".to_string(),
-            "redis-server".to_string(),
-        ])
-        .find(|bin| {
-            Command::new(bin)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-}
-
-/// A redis-server child process.
-pub struct RealRedis {
-    child: Child,
-    pub addr: SocketAddr,
-}
-
-impl RealRedis {
-    /// Starts one, or returns None only when [`OPT_OUT`] is set and no binary exists.
-    pub fn start() -> Option<RealRedis> {
-        let Some(bin) = binary() else {
-            if std::env::var_os(OPT_OUT).is_some() {
-                eprintln!("redis-server comparison SKIPPED: no redis-server and {OPT_OUT} is set");
-                return None;
-            }
-            panic!(
-                "these tests compare replies with a real redis-server, and none was found: \
-                 install it (apt-get install redis-server), point REDIS_SERVER at one, or set \
-                 {OPT_OUT}=1 to run without the comparison"
-            );
-        };
-        for _attempt in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut child = Command::new(&bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-            // Wait for it to answer PING (or to exit, if the port was taken meanwhile).
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                if TcpStream::connect(addr).is_ok() {
-                    let mut c = Conn::connect(addr);
-                    if c.cmd(&["PING"]) == b"+PONG\r\n" {
-                        return Some(RealRedis { child, addr });
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("redis-server {bin} did not start");
-    }
-
-    pub fn conn(&self) -> Conn {
-        Conn::connect(self.addr)
-    }
-}
-
-impl Drop for RealRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A raw-bytes connection to a real redis-server.
+pub fn conn(real: &RealRedis) -> Conn {
+    Conn::connect(real.addr())
 }
 
 /// A connection that returns each reply's raw bytes.

@@ -2,10 +2,8 @@
 //! and readers for XINFO maps, XPENDING rows, keyspace events and INFO counters.
 #![allow(dead_code)]
 
-use std::time::{Duration, Instant};
-
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, ok, RawConn, TestServer};
+use cinnabar_testkit::{bulk, ok, RawConn, TestServer};
 
 pub const SMALLER: &str =
     "ERR The ID specified in XADD is equal or smaller than the target stream top item";
@@ -273,11 +271,7 @@ pub fn ev(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-/// Polls `f` until it returns true, failing with `what` after 10 seconds.
-pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+/// Polls `f` until it returns true, failing with `what` after the test kit's patience.
+pub fn wait_until(what: &str, f: impl FnMut() -> bool) {
+    cinnabar_testkit::eventually(cinnabar_testkit::PATIENCE, what, f);
 }
