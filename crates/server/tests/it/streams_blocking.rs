@@ -4,7 +4,7 @@
 //! changes type while a reader waits, BLOCK ignored for history reads, timeouts, CLIENT
 //! UNBLOCK and disconnects. Every wait polls with a deadline.
 
-mod streams_common;
+use crate::streams_common;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

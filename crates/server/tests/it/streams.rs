@@ -3,7 +3,7 @@
 //! streams, MULTI and scripts. Propagation (AOF contents and replay), persistence round trips,
 //! blocking reads and the model-based property test are in the `streams_*` test files.
 
-mod streams_common;
+use crate::streams_common;
 
 use cinnabar_resp::Frame;
 use cinnabar_testkit::{bulk, err, int, ok, TestServer};

@@ -3,7 +3,7 @@
 //! JUSTID LASTID, XGROUP SETID / CREATECONSUMER), AOF replay of a stream workload, and RDB
 //! (SAVE + restart, DEBUG RELOAD) and DUMP/RESTORE round trips.
 
-mod streams_common;
+use crate::streams_common;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,7 +4,7 @@
 //! fuzzing against it, keyspace events and `dirty` counts against it, WATCH, DUMP payloads
 //! from Redis, and AOF logging and replay.
 
-mod redis_oracle;
+use crate::redis_oracle;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,7 +4,7 @@
 //! and searches against it, keyspace events and `dirty` against it, WATCH, and AOF logging
 //! (GEOADD as the ZADD it becomes) and replay.
 
-mod redis_oracle;
+use crate::redis_oracle;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
