@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use cinnabar_server::testkit::TestServer;
+use cinnabar_testkit::TestServer;
 
 fn cli(srv: &TestServer, args: &[&str]) -> Output {
     cli_stdin(srv, args, None)

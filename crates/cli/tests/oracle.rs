@@ -1,88 +1,40 @@
 //! Byte-for-byte comparison with redis-cli: both clients run the same command
-//! lines against one real redis-server started here, in every output mode. Skipped
-//! (with a message) when /usr/bin/redis-server or /usr/bin/redis-cli is missing.
+//! lines against one real redis-server started here, in every output mode. Without
+//! redis-server/redis-cli the tests fail, or skip under CINNABAR_NO_REDIS=1 (never under
+//! REQUIRE_REDIS=1): the test kit's policy.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-const REDIS_SERVER: &str = "/usr/bin/redis-server";
-const REDIS_CLI: &str = "/usr/bin/redis-cli";
+use cinnabar_testkit::{eventually, RealRedis, RedisCli, PATIENCE};
 
-/// A redis-server on a free port (and a unix socket), killed by PID when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
-    socket: String,
-    _dir: TempDir,
-}
+/// A real redis-server on a free port and a unix socket (the test kit's, killed when
+/// dropped).
+type Redis = RealRedis;
 
-struct TempDir(std::path::PathBuf);
+/// The redis-cli to compare with; set once [`start_redis_with`] found it.
+static REDIS_CLI_BIN: OnceLock<String> = OnceLock::new();
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn redis_cli() -> &'static str {
+    REDIS_CLI_BIN.get().expect("start_redis first")
 }
 
 fn start_redis() -> Option<Redis> {
     start_redis_with(&[])
 }
 
+/// redis-server and redis-cli, or None when they are missing and the test kit's policy
+/// allows skipping (never under REQUIRE_REDIS=1).
 fn start_redis_with(extra: &[&str]) -> Option<Redis> {
-    if !std::path::Path::new(REDIS_SERVER).exists() || !std::path::Path::new(REDIS_CLI).exists() {
-        eprintln!("skipping: {REDIS_SERVER} or {REDIS_CLI} not installed");
-        return None;
-    }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir =
-        std::env::temp_dir().join(format!("cinnabar-cli-oracle-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let socket = dir.join("redis.sock").to_string_lossy().into_owned();
-    let child = Command::new(REDIS_SERVER)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(["--unixsocket", &socket, "--dir", &dir.to_string_lossy()])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start redis-server");
-    let r = Redis {
-        child,
-        port,
-        socket,
-        _dir: TempDir(dir),
-    };
-    // Wait until it answers (bounded).
-    for _ in 0..200 {
-        let o = Command::new(REDIS_CLI)
-            .args(["-p", &port.to_string(), "PING"])
-            .output()
-            .unwrap();
-        if o.stdout == b"PONG\n" || o.stdout.starts_with(b"NOAUTH") {
-            return Some(r);
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("redis-server did not start");
+    let cli = RedisCli::find()?;
+    let _ = REDIS_CLI_BIN.set(cli.to_string_lossy().into_owned());
+    RealRedis::start_with_socket(extra)
+}
+
+/// The server's unix socket path.
+fn socket(r: &Redis) -> String {
+    r.socket.as_ref().unwrap().to_string_lossy().into_owned()
 }
 
 fn run(bin: &str, port: u16, args: &[&str], stdin: Option<&[u8]>) -> Output {
@@ -110,7 +62,7 @@ fn run(bin: &str, port: u16, args: &[&str], stdin: Option<&[u8]>) -> Output {
 /// Both clients give the same stdout, stderr and exit status.
 fn same(r: &Redis, args: &[&str]) {
     let ours = run(env!("CARGO_BIN_EXE_cinnabar-cli"), r.port, args, None);
-    let theirs = run(REDIS_CLI, r.port, args, None);
+    let theirs = run(redis_cli(), r.port, args, None);
     assert_eq!(
         String::from_utf8_lossy(&ours.stdout),
         String::from_utf8_lossy(&theirs.stdout),
@@ -147,7 +99,7 @@ fn replies_in_every_output_mode() {
         &["XADD", "st", "1-1", "f", "v", "g", "w"],
     ];
     for c in setup {
-        run(REDIS_CLI, r.port, c, None);
+        run(redis_cli(), r.port, c, None);
     }
     let cases: &[&[&str]] = &[
         &["PING"],
@@ -232,7 +184,12 @@ fn help_scan_pipe_and_stdin_match() {
         same(&r, args);
     }
     for i in 0..30 {
-        run(REDIS_CLI, r.port, &["SET", &format!("key:{i}"), "v"], None);
+        run(
+            redis_cli(),
+            r.port,
+            &["SET", &format!("key:{i}"), "v"],
+            None,
+        );
     }
     // SCAN order is the server's; compare as sorted sets of lines.
     // (--count came with redis-cli 7.2: compared with the 7.0 output without it.)
@@ -258,7 +215,7 @@ fn help_scan_pipe_and_stdin_match() {
         };
         assert_eq!(
             sorted(run(env!("CARGO_BIN_EXE_cinnabar-cli"), r.port, args, None)),
-            sorted(run(REDIS_CLI, r.port, theirs, None)),
+            sorted(run(redis_cli(), r.port, theirs, None)),
             "{args:?}"
         );
     }
@@ -270,7 +227,7 @@ fn help_scan_pipe_and_stdin_match() {
         &["--pipe"],
         Some(mass),
     );
-    let theirs = run(REDIS_CLI, r.port, &["--pipe"], Some(mass));
+    let theirs = run(redis_cli(), r.port, &["--pipe"], Some(mass));
     assert_eq!(ours.stdout, theirs.stdout);
     assert_eq!(ours.stderr, theirs.stderr);
     assert_eq!(ours.status.code(), theirs.status.code());
@@ -281,7 +238,7 @@ fn help_scan_pipe_and_stdin_match() {
         Some(b"a\nb"),
     );
     let theirs = run(
-        REDIS_CLI,
+        redis_cli(),
         r.port,
         &["-x", "SET", "fromstdin2"],
         Some(b"a\nb"),
@@ -293,10 +250,10 @@ fn help_scan_pipe_and_stdin_match() {
 #[test]
 fn unix_socket_and_connect_errors() {
     let Some(r) = start_redis() else { return };
-    same(&r, &["-s", &r.socket.clone(), "--no-raw", "PING"]);
+    same(&r, &["-s", &socket(&r), "--no-raw", "PING"]);
     same(&r, &["-s", "/nonexistent/sock", "PING"]);
     let o = Command::new(env!("CARGO_BIN_EXE_cinnabar-cli"))
-        .args(["-s", &r.socket, "SET", "viaunix", "1"])
+        .args(["-s", &socket(&r), "SET", "viaunix", "1"])
         .output()
         .unwrap();
     assert_eq!(o.stdout, b"OK\n");
@@ -333,9 +290,9 @@ fn line_splitting_matches_redis_cli() {
             mode,
             Some(&input),
         );
-        run(REDIS_CLI, r.port, &["DEL", "l1"], None);
-        let theirs = run(REDIS_CLI, r.port, mode, Some(&input));
-        run(REDIS_CLI, r.port, &["DEL", "l1"], None);
+        run(redis_cli(), r.port, &["DEL", "l1"], None);
+        let theirs = run(redis_cli(), r.port, mode, Some(&input));
+        run(redis_cli(), r.port, &["DEL", "l1"], None);
         assert_eq!(
             String::from_utf8_lossy(&ours.stdout),
             String::from_utf8_lossy(&theirs.stdout),
@@ -347,7 +304,7 @@ fn line_splitting_matches_redis_cli() {
 #[test]
 fn delimiters_eval_quoted_input_stdin_tag_and_hotkeys_match() {
     let Some(r) = start_redis() else { return };
-    run(REDIS_CLI, r.port, &["RPUSH", "dl", "a", "b", "c"], None);
+    run(redis_cli(), r.port, &["RPUSH", "dl", "a", "b", "c"], None);
     let dir = std::env::temp_dir().join(format!("cinnabar-cli-eval-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("s.lua");
@@ -380,7 +337,7 @@ fn delimiters_eval_quoted_input_stdin_tag_and_hotkeys_match() {
         Some(b"x"),
     );
     let theirs = run(
-        REDIS_CLI,
+        redis_cli(),
         r.port,
         &["-X", "TAG", "SET", "a", "b"],
         Some(b"x"),
@@ -389,23 +346,23 @@ fn delimiters_eval_quoted_input_stdin_tag_and_hotkeys_match() {
     assert_eq!(ours.status.code(), theirs.status.code());
     // --hotkeys: the server's error without an LFU policy, the report with one.
     let hot = |bin: &str| run(bin, r.port, &["--hotkeys"], None);
-    let (o, t) = (hot(env!("CARGO_BIN_EXE_cinnabar-cli")), hot(REDIS_CLI));
+    let (o, t) = (hot(env!("CARGO_BIN_EXE_cinnabar-cli")), hot(redis_cli()));
     assert_eq!(
         (o.stdout, o.stderr, o.status.code()),
         (t.stdout, t.stderr, t.status.code())
     );
     run(
-        REDIS_CLI,
+        redis_cli(),
         r.port,
         &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"],
         None,
     );
     // Keys written under LFU start with a counter; reads raise it.
-    run(REDIS_CLI, r.port, &["SET", "hot", "1"], None);
+    run(redis_cli(), r.port, &["SET", "hot", "1"], None);
     for _ in 0..3 {
-        run(REDIS_CLI, r.port, &["GET", "hot"], None);
+        run(redis_cli(), r.port, &["GET", "hot"], None);
     }
-    let (o, t) = (hot(env!("CARGO_BIN_EXE_cinnabar-cli")), hot(REDIS_CLI));
+    let (o, t) = (hot(env!("CARGO_BIN_EXE_cinnabar-cli")), hot(redis_cli()));
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(out.contains("hot key found with counter: "), "{out}");
     // LFU counters decay with the minutes: compare with the numbers masked.
@@ -422,8 +379,13 @@ fn delimiters_eval_quoted_input_stdin_tag_and_hotkeys_match() {
 #[test]
 fn shutdown_is_quiet() {
     // Each client stops its own server: no output, status 0.
-    for bin in [env!("CARGO_BIN_EXE_cinnabar-cli"), REDIS_CLI] {
+    for ours in [true, false] {
         let Some(r) = start_redis() else { return };
+        let bin = if ours {
+            env!("CARGO_BIN_EXE_cinnabar-cli")
+        } else {
+            redis_cli()
+        };
         let o = run(bin, r.port, &["SHUTDOWN", "NOSAVE"], None);
         assert_eq!(
             (
@@ -464,7 +426,7 @@ fn subscriber(bin: &str, port: u16) -> (Child, std::sync::mpsc::Receiver<String>
 fn one_shot_subscribe_streams_like_redis_cli() {
     let Some(r) = start_redis() else { return };
     let (mut ours, ours_rx) = subscriber(env!("CARGO_BIN_EXE_cinnabar-cli"), r.port);
-    let (mut theirs, theirs_rx) = subscriber(REDIS_CLI, r.port);
+    let (mut theirs, theirs_rx) = subscriber(redis_cli(), r.port);
     // A generous bound so that a broken client fails the test instead of hanging it.
     let bound = Duration::from_secs(30);
     let take = |rx: &std::sync::mpsc::Receiver<String>, n: usize| -> Vec<String> {
@@ -477,7 +439,7 @@ fn one_shot_subscribe_streams_like_redis_cli() {
     assert_eq!(a, vec!["subscribe", "ch", "1"]);
     assert_eq!(a, b);
     for msg in ["hello", "two words", "x\ny"] {
-        let n = run(REDIS_CLI, r.port, &["PUBLISH", "ch", msg], None);
+        let n = run(redis_cli(), r.port, &["PUBLISH", "ch", msg], None);
         assert_eq!(n.stdout, b"2\n");
     }
     let (a, b) = (take(&ours_rx, 10), take(&theirs_rx, 10));
@@ -547,7 +509,7 @@ fn authentication_and_db_selection_match() {
     };
     let (o, t) = (
         env_run(env!("CARGO_BIN_EXE_cinnabar-cli")),
-        env_run(REDIS_CLI),
+        env_run(redis_cli()),
     );
     assert_eq!((o.stdout, o.stderr), (t.stdout, t.stderr));
 }
@@ -567,43 +529,39 @@ fn cluster_redirects_are_followed_with_dash_c() {
         return;
     };
     run(
-        REDIS_CLI,
+        redis_cli(),
         a.port,
         &["CLUSTER", "ADDSLOTSRANGE", "0", "8191"],
         None,
     );
     run(
-        REDIS_CLI,
+        redis_cli(),
         b.port,
         &["CLUSTER", "ADDSLOTSRANGE", "8192", "16383"],
         None,
     );
     run(
-        REDIS_CLI,
+        redis_cli(),
         a.port,
         &["CLUSTER", "MEET", "127.0.0.1", &b.port.to_string()],
         None,
     );
     // Wait (bounded) until both nodes see the whole cluster as ok.
     let ok = |p: u16| {
-        String::from_utf8(run(REDIS_CLI, p, &["CLUSTER", "INFO"], None).stdout)
+        String::from_utf8(run(redis_cli(), p, &["CLUSTER", "INFO"], None).stdout)
             .unwrap()
             .contains("cluster_state:ok")
     };
-    let mut ready = false;
-    for _ in 0..400 {
-        if ok(a.port) && ok(b.port) {
-            ready = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    assert!(ready, "cluster did not become ok");
+    eventually(
+        PATIENCE,
+        "both cluster nodes to report cluster_state:ok",
+        || ok(a.port) && ok(b.port),
+    );
     // "foo" is in slot 12182 (node b), "bar" in 5061 (node a).
     same(&a, &["-c", "SET", "foo", "1"]);
     let incr = |bin: &str| run(bin, a.port, &["-c", "-r", "2", "INCR", "foo"], None).stdout;
     assert_eq!(incr(env!("CARGO_BIN_EXE_cinnabar-cli")), b"2\n3\n");
-    assert_eq!(incr(REDIS_CLI), b"4\n5\n");
+    assert_eq!(incr(redis_cli()), b"4\n5\n");
     same(&a, &["GET", "foo"]);
     let lines = b"set foo 10\nget foo\nget bar\nincr foo\n";
     let ours = run(
@@ -612,7 +570,7 @@ fn cluster_redirects_are_followed_with_dash_c() {
         &["-c"],
         Some(lines),
     );
-    let theirs = run(REDIS_CLI, a.port, &["-c"], Some(lines));
+    let theirs = run(redis_cli(), a.port, &["-c"], Some(lines));
     assert_eq!(
         String::from_utf8_lossy(&ours.stdout),
         String::from_utf8_lossy(&theirs.stdout)

@@ -1,14 +1,13 @@
 //! The REPL driven through a pseudo-terminal: typing, reading the screen, and
 //! checking hints, completion, highlighting, the prompt, history, the large-db
-//! confirmation, reconnection, and (against a real redis-server when installed)
+//! confirmation, reconnection, and (against a real redis-server, see the test kit's policy)
 //! SUBSCRIBE / MONITOR streaming stopped by Ctrl-C and hints identical to redis-cli's.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use cinnabar_server::testkit::TestServer;
+use cinnabar_testkit::{RealRedis, RedisCli, TestServer};
 use rexpect::session::{spawn_command, PtySession};
 
 /// Upper bound for any single wait on the screen (a failure bound, not a timing check).
@@ -179,56 +178,22 @@ fn not_connected_prompt_and_reconnect() {
     p.exp_eof().unwrap();
 }
 
-/// A redis-server on a free port, killed by PID when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
-}
+/// A real redis-server on a free port (the test kit's, killed when dropped).
+type Redis = RealRedis;
 
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// redis-server and redis-cli, or None when they are missing and the test kit's policy
+/// allows skipping (never under REQUIRE_REDIS=1).
 fn start_redis() -> Option<Redis> {
-    if !std::path::Path::new("/usr/bin/redis-server").exists()
-        || !std::path::Path::new("/usr/bin/redis-cli").exists()
-    {
-        eprintln!("skipping: /usr/bin/redis-server or /usr/bin/redis-cli not installed");
-        return None;
-    }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("/usr/bin/redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let r = Redis { child, port };
-    for _ in 0..200 {
-        if redis_cli(port, &["PING"]) == "PONG\n" {
-            return Some(r);
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("redis-server did not start");
+    RedisCli::find()?;
+    RealRedis::start(&[])
+}
+
+fn redis_cli_bin() -> String {
+    RedisCli::binary().unwrap().to_string_lossy().into_owned()
 }
 
 fn redis_cli(port: u16, args: &[&str]) -> String {
-    let o = Command::new("/usr/bin/redis-cli")
+    let o = Command::new(redis_cli_bin())
         .args(["-p", &port.to_string()])
         .args(args)
         .output()
@@ -353,7 +318,7 @@ fn hints_match_redis_cli() {
         "client kill ",
     ] {
         let ours = hint_of(CLI, r.port, line, "\x1b[90m");
-        let theirs = hint_of("/usr/bin/redis-cli", r.port, line, "\x1b[0;90;49m");
+        let theirs = hint_of(&redis_cli_bin(), r.port, line, "\x1b[0;90;49m");
         // linenoise cuts a hint at the terminal's width (250 columns here).
         let cut = 250 - format!("127.0.0.1:{}> ", r.port).len() - line.len();
         assert!(

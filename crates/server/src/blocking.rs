@@ -301,7 +301,7 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
             // A key that is missing or holds another type leaves the waiter blocked, as in
             // Redis, except an XREADGROUP waiter, which learns that its group is gone.
             let h = cinnabar_engine::hash_key(&key);
-            let now = crate::server::now_ms();
+            let now = server.now_ms();
             let db_ref = locked.db(db, h);
             let fits = match db_ref.lookup(h, &key, now) {
                 Some(slot) => match db_ref.entry(slot).value() {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::server::{now_ms, Server};
+use crate::server::Server;
 
 /// Keys with a deadline checked per sampling round (Redis: ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP).
 const KEYS_PER_LOOP: usize = 20;
@@ -50,6 +50,7 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                 }
                 crate::persist::cron(&server);
                 crate::replication::cron(&server);
+                server.cron_runs.fetch_add(1, Ordering::Relaxed);
                 let elapsed = started.elapsed();
                 // Sleep in short slices so shutdown is prompt.
                 let mut left = period.saturating_sub(elapsed);
@@ -83,11 +84,11 @@ pub fn active_expire_cycle(server: &Server, first_shard: usize, deadline: Instan
                 let mut shard = ks.lock_shard(s);
                 shard
                     .db(dbi)
-                    .expire_hash_fields(now_ms(), MAX_VISIT, KEYS_PER_LOOP);
+                    .expire_hash_fields(server.now_ms(), MAX_VISIT, KEYS_PER_LOOP);
                 expired_effects(server);
             }
             loop {
-                let now = now_ms();
+                let now = server.now_ms();
                 let (checked, expired) = {
                     let mut shard = ks.lock_shard(s);
                     let db = shard.db(dbi);

@@ -13,7 +13,8 @@
 //!   stream of changes the AOF reads), [`persist`] (RDB, AOF), [`scripting`], [`pubsub`],
 //!   [`notify`] (keyspace events), [`tracking`] (client-side caching), [`blocking`] (blocked
 //!   clients), [`evict`] and [`alloc`] (maxmemory), [`cron`], [`info`], [`config`].
-//! - [`server`]: the state shared by all connections; [`testkit`]: servers for tests.
+//! - [`server`]: the state shared by all connections. (Tests use the `cinnabar-testkit`
+//!   crate.)
 
 pub mod acl;
 pub mod alloc;
@@ -34,7 +35,6 @@ pub mod pubsub;
 pub mod replication;
 pub mod scripting;
 pub mod server;
-pub mod testkit;
 pub mod tracking;
 
 pub use net::{start, ServerHandle};

@@ -206,6 +206,12 @@ pub struct Server {
     pub listeners: Mutex<Vec<SocketAddr>>,
     pub shutdown: Notify,
     pub shutting_down: AtomicBool,
+    /// Milliseconds this server's clock runs ahead of the wall clock: moved forward only by
+    /// `DEBUG ADVANCE-CLOCK`, so tests of expiry and idle time need not wait. See
+    /// [`Server::now_ms`].
+    pub clock_shift_ms: AtomicI64,
+    /// Cron cycles run so far (tests wait for cycles rather than for time).
+    pub cron_runs: AtomicU64,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub pause: Pause,
@@ -267,6 +273,8 @@ impl Server {
             listeners: Mutex::new(Vec::new()),
             shutdown: Notify::new(),
             shutting_down: AtomicBool::new(false),
+            clock_shift_ms: AtomicI64::new(0),
+            cron_runs: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             pause: Pause::default(),
@@ -309,6 +317,19 @@ impl Server {
             }
             None => false,
         }
+    }
+
+    /// The time commands, blocked clients and active expiry run at: the wall clock plus
+    /// the shift `DEBUG ADVANCE-CLOCK` made (one relaxed load; 0 outside tests).
+    #[inline]
+    pub fn now_ms(&self) -> i64 {
+        now_ms() + self.clock_shift_ms.load(Ordering::Relaxed)
+    }
+
+    /// Moves [`Server::now_ms`] `ms` forward (never back: deadlines already logged stay
+    /// in order).
+    pub fn advance_clock(&self, ms: i64) {
+        self.clock_shift_ms.fetch_add(ms.max(0), Ordering::Relaxed);
     }
 
     pub fn is_shutting_down(&self) -> bool {

@@ -9,10 +9,9 @@
 //! to the memory in use, as Redis's own maxmemory tests do.
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{bulk, err, int, ok, text, RawConn, TestServer};
+use cinnabar_testkit::{bulk, err, int, ok, text, RawConn, TestServer};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -39,14 +38,8 @@ fn info(c: &mut RawConn, field: &str) -> u64 {
 }
 
 /// Polls `cond` until it holds (eviction down to a new limit runs in the background).
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..3000 {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("never happened: {what}");
+fn eventually(what: &str, cond: impl FnMut() -> bool) {
+    cinnabar_testkit::eventually(cinnabar_testkit::PATIENCE, what, cond);
 }
 
 fn value(n: usize) -> String {
@@ -607,9 +600,7 @@ fn evicted_keys_are_deleted_in_the_append_only_file() {
         ("appendfsync", "always"),
     ];
     let wait_loaded = |srv: &TestServer| {
-        while srv.handle.server.persist.is_loading() {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        srv.wait_loaded();
     };
     {
         let srv = TestServer::with_args(&args);

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use cinnabar_example_api_cache::{serve, AppState, Config};
-use cinnabar_server::testkit::TestServer;
+use cinnabar_testkit::{eventually_async, Relay, TestServer, PATIENCE};
 use serde_json::{json, Value};
 
 /// A fake GitHub API. What it answers depends on the repository name:
@@ -77,7 +77,8 @@ async fn fake_repo(
         return (StatusCode::OK, "<html>not json</html>").into_response();
     }
     if name.starts_with("slow") {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Never answers: the service's own timeout is what the test is about.
+        std::future::pending::<()>().await;
     }
     let delay = fake.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
@@ -99,67 +100,6 @@ async fn fake_repo(
 /// gone cut a [`Relay`] instead.
 fn database() -> &'static TestServer {
     Box::leak(Box::new(TestServer::start()))
-}
-
-/// A TCP relay in front of the database that a test can cut (connections dropped, new ones
-/// refused, like a database that went away) and restore on the same address.
-struct Relay {
-    addr: SocketAddr,
-    target: SocketAddr,
-    accept: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    generation: tokio::sync::watch::Sender<u64>,
-}
-
-impl Relay {
-    async fn start(target: SocketAddr) -> Relay {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let relay = Relay {
-            addr: listener.local_addr().unwrap(),
-            target,
-            accept: Mutex::new(None),
-            generation: tokio::sync::watch::channel(0).0,
-        };
-        relay.serve(listener);
-        relay
-    }
-
-    fn url(&self) -> String {
-        format!("redis://{}/", self.addr)
-    }
-
-    fn serve(&self, listener: tokio::net::TcpListener) {
-        let target = self.target;
-        let generation = self.generation.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let mut cut = generation.subscribe();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.changed() => {}
-                    }
-                });
-            }
-        });
-        *self.accept.lock().unwrap() = Some(task);
-    }
-
-    /// Stops listening and drops every relayed connection.
-    async fn cut(&self) {
-        let task = self.accept.lock().unwrap().take().unwrap();
-        task.abort();
-        let _ = task.await;
-        self.generation.send_modify(|g| *g += 1);
-    }
-
-    /// Listens again on the same address.
-    async fn restore(&self) {
-        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
-        self.serve(listener);
-    }
 }
 
 /// The database, the fake upstream and one service instance (more with [`Env::instance`]).
@@ -313,13 +253,9 @@ async fn entry_expires_and_is_fetched_again() {
         Some("cinnabar; fwd=uri-miss; fwd-status=200; stored; ttl=1")
     );
     env.fake.stars.store(43, Ordering::SeqCst);
-    // Wait for the database to expire the entry.
-    let mut waited = 0;
-    while env.db_pttl("apicache:stars:octo/expiring").await != -2 {
-        assert!(waited < 100, "entry never expired");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-    }
+    // The database's clock passes the entry's deadline (no waiting for the second).
+    env.db.advance_clock(1_001);
+    assert_eq!(env.db_pttl("apicache:stars:octo/expiring").await, -2);
     let (_, _, body) = env.post("octo/expiring").await;
     assert_eq!(body, json!({"status": "ok", "stars": 43, "cached": false}));
     assert_eq!(env.fake.calls("octo/expiring"), 2);
@@ -542,12 +478,10 @@ async fn waits_for_another_instances_lock_and_reads_its_value() {
         }
     });
     // ... and stores its value once our request is waiting for it (its fill is running).
-    let mut polls = 0;
-    while fills_in_flight(&env).await == 0 {
-        assert!(polls < 500, "the request never started its fill");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        polls += 1;
-    }
+    eventually_async(PATIENCE, "the request to start its fill", || async {
+        fills_in_flight(&env).await > 0
+    })
+    .await;
     let _: () = redis::cmd("SET")
         .arg("apicache:stars:octo/locked")
         .arg("7")

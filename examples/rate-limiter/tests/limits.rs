@@ -4,6 +4,7 @@
 mod common;
 
 use cinnabar_example_rate_limiter::{Algorithm, AppState, Config};
+use cinnabar_testkit::Relay;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::json;

@@ -47,6 +47,16 @@ fn debug(ctx: &mut Ctx) -> Result<()> {
         }
         (b"digest", 2) => super::digest::dataset(ctx)?,
         (b"digest-value", _) => super::digest::values(ctx)?,
+        (b"advance-clock", 3) => {
+            // Cinnabar's own: moves this server's clock forward by N ms (expiry, idle times)
+            // so tests of time need not sleep. Absent from Redis and from DEBUG HELP.
+            let ms = int_arg(ctx.arg(2))?;
+            if ms < 0 {
+                return Err(Error::msg("ERR the clock only moves forward"));
+            }
+            ctx.server.advance_clock(ms);
+            ctx.out.ok();
+        }
         (b"log", 3) => {
             tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(ctx.arg(2)));
             ctx.out.ok();

@@ -58,7 +58,7 @@ pub fn commands_markdown(registry: &Registry) -> String {
         "Every command of Redis 7.2 and whether Cinnabar implements it. This page is generated \
          from the command table (`crates/commands`) and the server's command registry; do not \
          edit it by hand. To refresh it after adding commands, run\n\n\
-         ```sh\nUPDATE_DOCS=1 cargo test -p cinnabar-server --test admin\n```\n\n",
+         ```sh\nUPDATE_DOCS=1 cargo test -p cinnabar-server --test it commands_doc\n```\n\n",
     );
     let _ = writeln!(
         md,

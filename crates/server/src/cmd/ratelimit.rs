@@ -10,6 +10,8 @@
 //! when it creates the limiter, no other event) and propagates as its effect, `SET key tat
 //! PXAT deadline`; a refused request changes nothing and propagates nothing.
 
+use std::sync::atomic::Ordering;
+
 use cinnabar_engine::gcra::{throttle, Quota};
 use cinnabar_engine::{Entry, Error, NewValue, Result};
 
@@ -24,13 +26,14 @@ pub fn register(r: &mut Registry) {
 /// Nanoseconds since the epoch for a command that started at `now_ms`: the real clock, so
 /// successive requests see time move forward with sub-millisecond precision. (Falling back to
 /// a frozen millisecond, e.g. a script's start time, could go back in time by up to 1 ms
-/// against a TAT stored from the real clock, and refuse a request that fits.)
-fn now_ns(now_ms: i64) -> i64 {
+/// against a TAT stored from the real clock, and refuse a request that fits.) `shift_ms` is
+/// the server's `DEBUG ADVANCE-CLOCK` shift, which `now_ms` already includes.
+fn now_ns(now_ms: i64, shift_ms: i64) -> i64 {
     let real = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0);
-    real.max(now_ms.saturating_mul(1_000_000))
+    (real + shift_ms.saturating_mul(1_000_000)).max(now_ms.saturating_mul(1_000_000))
 }
 
 /// CL.THROTTLE key max_burst count_per_period period [quantity]
@@ -41,6 +44,7 @@ fn cl_throttle<'a>(ctx: &mut Ctx<'a, '_>) -> Result<()> {
     if ctx.args.len() > 6 {
         return Err(Error::WrongArity("cl.throttle".into()));
     }
+    let shift_ms = ctx.server.clock_shift_ms.load(Ordering::Relaxed);
     let quota = Quota {
         max_burst: int_arg(ctx.arg(2))?,
         count: int_arg(ctx.arg(3))?,
@@ -60,7 +64,7 @@ fn cl_throttle<'a>(ctx: &mut Ctx<'a, '_>) -> Result<()> {
             StrVal::Bytes(b) => int_arg(b)?,
         }),
     };
-    let out = throttle(quota, quantity, tat, now_ns(now))?;
+    let out = throttle(quota, quantity, tat, now_ns(now, shift_ms))?;
     // Quantity 0 only asks: the TAT does not move, so there is nothing to store.
     if let Some(new_tat) = out.new_tat.filter(|_| quantity > 0) {
         // Expire at the first millisecond at or after the TAT.

@@ -28,7 +28,8 @@ fn info_cmd(ctx: &mut Ctx) -> Result<()> {
 
 /// TIME: seconds and the microseconds within the second, both as bulk strings.
 fn time(ctx: &mut Ctx) -> Result<()> {
-    let us = now_us();
+    // DEBUG ADVANCE-CLOCK moves TIME too: scripts that read it see the same clock as expiry.
+    let us = now_us() + ctx.server.clock_shift_ms.load(Ordering::Relaxed) * 1000;
     ctx.out.array(2);
     ctx.out.bulk_int(us / 1_000_000);
     ctx.out.bulk_int(us % 1_000_000);

@@ -284,7 +284,7 @@ pub fn run_locked(
     entry: &CmdEntry,
     locked: &mut Locked<'_>,
 ) -> u64 {
-    let now = crate::server::now_ms();
+    let now = server.now_ms();
     run_locked_at(server, worker, client, out, args, entry, locked, now)
 }
 

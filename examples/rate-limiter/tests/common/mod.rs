@@ -4,11 +4,9 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::time::Duration;
 
 use cinnabar_example_rate_limiter::{serve, Algorithm, AppState, Config};
-use cinnabar_server::testkit::TestServer;
+use cinnabar_testkit::{eventually_async, TestServer, PATIENCE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -23,67 +21,6 @@ use serde_json::{json, Value};
 /// gone cut a [`Relay`] instead.
 pub fn database() -> &'static TestServer {
     Box::leak(Box::new(TestServer::start()))
-}
-
-/// A TCP relay in front of the database that a test can cut (connections dropped, new ones
-/// refused, like a database that went away) and restore on the same address.
-pub struct Relay {
-    addr: SocketAddr,
-    target: SocketAddr,
-    accept: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    generation: tokio::sync::watch::Sender<u64>,
-}
-
-impl Relay {
-    pub async fn start(target: SocketAddr) -> Relay {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let relay = Relay {
-            addr: listener.local_addr().unwrap(),
-            target,
-            accept: Mutex::new(None),
-            generation: tokio::sync::watch::channel(0).0,
-        };
-        relay.serve(listener);
-        relay
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://{}/", self.addr)
-    }
-
-    fn serve(&self, listener: tokio::net::TcpListener) {
-        let target = self.target;
-        let generation = self.generation.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let mut cut = generation.subscribe();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.changed() => {}
-                    }
-                });
-            }
-        });
-        *self.accept.lock().unwrap() = Some(task);
-    }
-
-    /// Stops listening and drops every relayed connection.
-    pub async fn cut(&self) {
-        let task = self.accept.lock().unwrap().take().unwrap();
-        task.abort();
-        let _ = task.await;
-        self.generation.send_modify(|g| *g += 1);
-    }
-
-    /// Listens again on the same address.
-    pub async fn restore(&self) {
-        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
-        self.serve(listener);
-    }
 }
 
 /// The database plus the service's instances (all sharing the database).
@@ -216,13 +153,10 @@ impl Env {
 
     /// Waits until `key` has expired (its TTL is what the test is about).
     pub async fn wait_expired(&self, key: &str) {
-        for _ in 0..200 {
-            if self.pttl(key).await == -2 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{key} never expired");
+        eventually_async(PATIENCE, format_args!("{key} to expire"), || async {
+            self.pttl(key).await == -2
+        })
+        .await;
     }
 }
 
@@ -273,11 +207,10 @@ pub async fn resets_after_the_window(algorithm: Algorithm) {
     assert_eq!(env.hello().await.status, StatusCode::OK);
     let refused = env.hello().await;
     assert_limited(&refused, 2, 3);
-    // Retry-After is honest: waiting that long is enough.
-    tokio::time::sleep(
-        Duration::from_secs(refused.retry_after.unwrap()) + Duration::from_millis(50),
-    )
-    .await;
+    // Retry-After is honest: that long later is enough. Every algorithm keeps time on the
+    // database (key expiry, TIME, CL.THROTTLE), so its clock is moved instead of waiting.
+    env.db
+        .advance_clock(refused.retry_after.unwrap() * 1000 + 50);
     let a = env.hello().await;
     assert_eq!(a.status, StatusCode::OK, "{a:?}");
     assert_eq!(a.limit, Some(2), "{a:?}");

@@ -1,0 +1,109 @@
+//! The `cinnabar-server` binary: start-up from a config file plus arguments, the ready log
+//! line, refusal of unknown parameters, and a clean stop on SIGTERM and SHUTDOWN.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use cinnabar_resp::Frame;
+use cinnabar_testkit::{wait_exit, RawConn};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the binary and waits for its "ready to accept connections" line.
+fn spawn(args: &[&str]) -> std::process::Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cinnabar-server"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("server exited before it was ready")
+            .unwrap();
+        if line.contains("ready to accept connections") {
+            break;
+        }
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+#[test]
+fn config_file_and_arguments_then_sigterm() {
+    let dir = std::env::temp_dir().join(format!("cinnabar-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("redis.conf");
+    std::fs::write(
+        &conf,
+        "# a comment\nrequirepass \"from file\"\nsave 900 1\nsave 300 10\ndatabases 4\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let mut child = spawn(&[
+        conf.to_str().unwrap(),
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    let mut c = RawConn::connect(([127, 0, 0, 1], port).into());
+    assert_eq!(
+        c.cmd(&["PING"]),
+        Frame::Error("NOAUTH Authentication required.".into())
+    );
+    assert_eq!(c.cmd(&["AUTH", "from file"]), Frame::Simple("OK".into()));
+    assert_eq!(
+        c.cmd(&["SELECT", "4"]),
+        Frame::Error("ERR DB index is out of range".into())
+    );
+    let Frame::Array(save) = c.cmd(&["CONFIG", "GET", "save"]) else {
+        panic!()
+    };
+    assert_eq!(save[1], Frame::Bulk(b"900 1 300 10".to_vec().into()));
+    // SAFETY: sending a signal to the child process we started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_exit(&mut child);
+    assert!(status.success(), "{status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unknown_parameter_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cinnabar-server"))
+        .args(["--no-such-option", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Bad directive"));
+}
+
+#[test]
+fn shutdown_command_stops_the_process() {
+    let port = free_port();
+    let mut child = spawn(&[
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+    ]);
+    let mut c = RawConn::connect(([127, 0, 0, 1], port).into());
+    c.send(&[b"SHUTDOWN"]);
+    let (_, closed) = c.read_until_close(Duration::from_secs(5));
+    assert!(closed);
+    assert!(wait_exit(&mut child).success());
+}

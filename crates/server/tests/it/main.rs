@@ -1,0 +1,48 @@
+//! The server's integration tests, one module per area, linked into one test binary: each
+//! binary links the whole server, and on a small machine linking dominated the test build
+//! when every file was a binary of its own. A new area is a new module here (its file next
+//! to this one); helpers shared by several modules are modules too (`redis_oracle`,
+//! `streams_common`). Every test starts its own servers (see the `cinnabar-testkit` crate).
+//!
+//! Not here: tests/eviction.rs, a binary of its own, because used_memory counts the whole
+//! process and its limits would move with whatever the other tests allocate.
+
+mod acl;
+mod admin;
+mod aof;
+mod binary;
+mod bitops;
+mod blocking;
+mod collections;
+mod concurrency;
+mod effects_diff;
+mod effects_keys;
+mod geo;
+mod hash;
+mod hll;
+mod keys;
+mod list;
+mod list_set_effects;
+mod multi;
+mod notify;
+mod ops;
+mod persist;
+mod propagation;
+mod protocol;
+mod pubsub;
+mod ratelimit;
+mod redis_conf;
+mod redis_oracle;
+mod replication;
+mod scripting;
+mod set;
+mod sort;
+mod streams;
+mod streams_blocking;
+mod streams_common;
+mod streams_diff;
+mod streams_model;
+mod streams_persist;
+mod strings;
+mod tracking;
+mod zset;

@@ -1,0 +1,164 @@
+//! A raw RESP connection for byte-exact tests, and reply builders for assertions.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use cinnabar_resp::{encode_command, Frame};
+
+use crate::wait::{eventually, PATIENCE};
+
+/// How long a read waits for a reply before the test fails (a hung server is a failure,
+/// not a hang of the suite).
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A blocking TCP connection that sends commands and reads frames, for byte-exact tests.
+pub struct RawConn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawConn {
+    pub fn connect(addr: SocketAddr) -> RawConn {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        RawConn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Sends one command as a RESP array.
+    pub fn send(&mut self, args: &[&[u8]]) {
+        let mut out = Vec::new();
+        encode_command(args, &mut out);
+        self.stream.write_all(&out).unwrap();
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads one reply frame (fails after 30 s without one).
+    pub fn read(&mut self) -> Frame {
+        loop {
+            if let Some((frame, n)) = Frame::parse(&self.buf).expect("bad frame from server") {
+                self.buf.drain(..n);
+                return frame;
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self
+                .stream
+                .read(&mut chunk)
+                .unwrap_or_else(|e| panic!("no reply within {READ_TIMEOUT:?}: {e}"));
+            assert!(n > 0, "server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Whether a complete reply is already waiting (reads what has arrived, never blocks).
+    pub fn has_reply(&mut self) -> bool {
+        if matches!(Frame::parse(&self.buf), Ok(Some(_))) {
+            return true;
+        }
+        self.stream.set_nonblocking(true).unwrap();
+        let mut chunk = [0u8; 65536];
+        let r = self.stream.read(&mut chunk);
+        self.stream.set_nonblocking(false).unwrap();
+        if let Ok(n) = r {
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        matches!(Frame::parse(&self.buf), Ok(Some(_)))
+    }
+
+    /// Sends a command given as words and reads its reply.
+    pub fn cmd(&mut self, words: &[&str]) -> Frame {
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        self.send(&args);
+        self.read()
+    }
+
+    /// An INFO section as text.
+    pub fn info(&mut self, section: &str) -> String {
+        text(&self.cmd(&["INFO", section]))
+    }
+
+    /// One field of an INFO section, as text; panics when the field is missing.
+    pub fn info_field(&mut self, section: &str, field: &str) -> String {
+        let info = self.info(section);
+        let prefix = format!("{field}:");
+        info.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+            .trim()
+            .to_string()
+    }
+
+    /// Waits ([`PATIENCE`] at most) until INFO reports `n` blocked clients.
+    pub fn wait_blocked(&mut self, n: usize) {
+        let want = n.to_string();
+        eventually(PATIENCE, format_args!("{n} blocked clients"), || {
+            self.info_field("clients", "blocked_clients") == want
+        });
+    }
+
+    /// Reads exactly what the server sends until it closes or `timeout` passes; the flag
+    /// says whether it closed.
+    pub fn read_until_close(&mut self, timeout: Duration) -> (Vec<u8>, bool) {
+        self.stream.set_read_timeout(Some(timeout)).unwrap();
+        let mut all = std::mem::take(&mut self.buf);
+        let mut chunk = [0u8; 65536];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return (all, true),
+                Ok(n) => all.extend_from_slice(&chunk[..n]),
+                Err(_) => return (all, false),
+            }
+        }
+    }
+}
+
+/// Reply builders for assertions: `assert_eq!(r.cmd(&["GET", "k"]), bulk("v"))`.
+pub fn bulk(s: &str) -> Frame {
+    Frame::Bulk(s.as_bytes().to_vec().into())
+}
+
+/// An error reply with its full text, code included.
+pub fn err(s: &str) -> Frame {
+    Frame::Error(s.to_string())
+}
+
+pub fn int(n: i64) -> Frame {
+    Frame::Integer(n)
+}
+
+/// The `+OK` reply.
+pub fn ok() -> Frame {
+    Frame::Simple("OK".into())
+}
+
+/// A reply as plain text, for tests that compare whole data sets: bulk and simple strings as
+/// they are, integers in decimal, nil as `(nil)`, errors as `ERR:<message>`, arrays joined by
+/// commas.
+pub fn text(f: &Frame) -> String {
+    match f {
+        Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+        Frame::Simple(s) => s.clone(),
+        Frame::Integer(n) => n.to_string(),
+        Frame::Null => "(nil)".into(),
+        Frame::Double(d) => d.to_string(),
+        Frame::Error(e) => format!("ERR:{e}"),
+        Frame::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(","),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The elements of an array reply, each as `text` gives it.
+pub fn words(f: Frame) -> Vec<String> {
+    match f {
+        Frame::Array(a) => a.iter().map(text).collect(),
+        other => panic!("expected an array, got {other:?}"),
+    }
+}
