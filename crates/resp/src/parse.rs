@@ -236,6 +236,12 @@ fn parse_multibulk(
     limits: &Limits,
     argv: &mut Argv,
 ) -> Result<Option<usize>, ProtocolError> {
+    if let Some((count, cr)) = canonical_header(buf, 0, b'*') {
+        if count <= limits.max_multibulk_len {
+            argv.spans.reserve(count.min(1024));
+            return parse_args(buf, cr + 2, count, limits, argv);
+        }
+    }
     let Some(cr) = find_header_end(
         buf,
         0,
@@ -249,7 +255,7 @@ fn parse_multibulk(
         return Err(ProtocolError::InvalidMultibulkLength);
     }
     let count = parse_i64(&buf[1..cr]).ok_or(ProtocolError::InvalidMultibulkLength)?;
-    let mut pos = cr + 2;
+    let pos = cr + 2;
     if count <= 0 {
         // Redis treats every non-positive count as an empty command.
         return Ok(Some(pos));
@@ -265,8 +271,31 @@ fn parse_multibulk(
     // let the Vec grow (once, then it is reused) if the command really is
     // that long.
     argv.spans.reserve(count.min(1024));
+    parse_args(buf, pos, count, limits, argv)
+}
 
+/// The `count` bulk arguments of a multibulk command, from `buf[pos]`.
+#[inline]
+fn parse_args(
+    buf: &[u8],
+    mut pos: usize,
+    count: usize,
+    limits: &Limits,
+    argv: &mut Argv,
+) -> Result<Option<usize>, ProtocolError> {
     for _ in 0..count {
+        if let Some((len, cr)) = canonical_header(buf, pos, b'$') {
+            // The common case: `$<digits>\r\n` followed by the whole payload and its CRLF.
+            // Anything else (not all arrived, odd numbers, errors) takes the general path
+            // below, which decides exactly as before.
+            let start = cr + 2;
+            let end = start + len;
+            if len <= limits.max_bulk_len && buf.get(end..end + 2) == Some(b"\r\n") {
+                argv.spans.push(Span { start, end });
+                pos = end + 2;
+                continue;
+            }
+        }
         let Some(cr) = find_header_end(
             buf,
             pos,
@@ -305,6 +334,35 @@ fn parse_multibulk(
         pos = end + 2;
     }
     Ok(Some(pos))
+}
+
+/// The number and the position of the `\r` of a header `*<n>\r\n` or `$<n>\r\n` (`kind`)
+/// at `buf[pos]` when
+/// it is written the way every client writes it: a positive number without sign or leading
+/// zero, of at most 18 digits (so no overflow), and the `\n` already buffered. One pass
+/// over the bytes instead of a search for `\r` and then a number parse; `None` sends the
+/// header to the general path.
+#[inline]
+fn canonical_header(buf: &[u8], pos: usize, kind: u8) -> Option<(usize, usize)> {
+    let h = buf.get(pos..)?;
+    if h.len() < 4 || h[0] != kind || !(b'1'..=b'9').contains(&h[1]) {
+        return None;
+    }
+    let mut n = u64::from(h[1] - b'0');
+    let mut i = 2;
+    while i < h.len() && i < 20 {
+        let d = h[i].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        n = n * 10 + u64::from(d);
+        i += 1;
+    }
+    if i < 20 && h.get(i..i + 2) == Some(b"\r\n") {
+        Some((usize::try_from(n).ok()?, pos + i))
+    } else {
+        None
+    }
 }
 
 fn parse_inline(

@@ -326,6 +326,8 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
             let mut out = ReplyBuf::new(w.proto);
             let mut client = Client::new(id, w.shared.clone(), true, true);
             client.db = db;
+            // Counted as the blocking command, when it ran first.
+            client.uncounted = crate::dispatch::Uncounted::CallOnly;
             // A re-run read never blocks (as inside EXEC).
             client.in_exec = matches!(kind, Kind::Stream { .. });
             run_locked(
@@ -337,12 +339,6 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
                 entry,
                 &mut locked,
             );
-            if matches!(kind, Kind::Stream { .. }) {
-                // Redis counts a blocked command once: its first attempt already counted
-                // when it blocked, and this re-run is the same command.
-                crate::server::bump(&worker.commands[entry.idx].calls, u64::MAX);
-                crate::server::bump(&worker.total_commands, u64::MAX);
-            }
             // An error (BRPOPLPUSH into a key of the wrong type, XREADGROUP whose group is
             // gone) unblocks with that error.
             let mut reply = if out.buf.first() == Some(&b'-') {

@@ -105,6 +105,8 @@ pub static PARAMS: &[Param] = &[
     ),
     im("threads", Kind::Int { min: 0, max: 1024 }, "0"),
     im("shards", Kind::Int { min: 0, max: 65536 }, "0"),
+    // The Prometheus endpoint (crate::ops::metrics); 0: off.
+    p("metrics-port", Kind::Int { min: 0, max: 65535 }, "0"),
     im("io-threads", Kind::Int { min: 1, max: 128 }, "1"),
     p("io-threads-do-reads", Kind::Bool, NO),
     p("requirepass", Kind::Str, ""),
@@ -371,6 +373,13 @@ pub struct Live {
     pub stream_limits: [AtomicU64; 2],
     /// `hll-sparse-max-bytes`, read by every PFADD and PFMERGE.
     pub hll_sparse_max_bytes: AtomicU64,
+    /// `slowlog-log-slower-than` (µs, negative: off), `slowlog-max-len` and
+    /// `latency-monitor-threshold` (ms, 0: off), read after every command (crate::ops).
+    pub slowlog_slower_than: std::sync::atomic::AtomicI64,
+    pub slowlog_max_len: AtomicU64,
+    pub latency_monitor_threshold: AtomicU64,
+    /// `latency-tracking`: per-command latency histograms (crate::ops::histogram).
+    pub latency_tracking: AtomicBool,
 }
 
 /// The configuration of a running server.
@@ -429,13 +438,25 @@ pub fn parse_memory(s: &str) -> Option<u64> {
 }
 
 pub fn find_param(name: &str) -> Option<&'static Param> {
-    PARAMS.iter().find(|p| {
-        p.name.eq_ignore_ascii_case(name) || p.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
-    })
+    PARAMS
+        .iter()
+        .find(|p| {
+            p.name.eq_ignore_ascii_case(name)
+                || p.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        })
+        .or_else(|| crate::config_compat::find(name))
+}
+
+/// Every parameter: [`PARAMS`], then the rest of Redis's (`crate::config_compat`).
+pub fn all_params() -> impl Iterator<Item = &'static Param> {
+    PARAMS.iter().chain(crate::config_compat::extra())
 }
 
 /// Checks a value against its parameter kind and returns the canonical text form.
 pub fn normalize(param: &Param, value: &str) -> Result<String, ConfigError> {
+    if param.name == "latency-tracking-info-percentiles" {
+        return crate::ops::histogram::normalize_percentiles(value);
+    }
     match param.kind {
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
             "yes" => Ok("yes".into()),
@@ -520,7 +541,7 @@ impl Config {
     /// A configuration with every default.
     pub fn new() -> Config {
         let mut values = BTreeMap::new();
-        for param in PARAMS {
+        for param in all_params() {
             values.insert(param.name, param.default.to_string());
         }
         let cwd = std::env::current_dir()
@@ -610,6 +631,11 @@ impl Config {
             if name.eq_ignore_ascii_case("include")
                 || name.eq_ignore_ascii_case("rename-command")
                 || name.eq_ignore_ascii_case("loadmodule")
+                || name.eq_ignore_ascii_case("sentinel")
+                || (args.len() == 1
+                    && crate::config_compat::DEPRECATED
+                        .iter()
+                        .any(|d| d.eq_ignore_ascii_case(name)))
             {
                 continue;
             }
@@ -665,12 +691,20 @@ impl Config {
     pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
         let values = self.values.read();
         let mut out = Vec::new();
-        for param in PARAMS {
+        for param in all_params() {
+            if crate::config_compat::HIDDEN.contains(&param.name) {
+                continue;
+            }
             let value = values.get(param.name).cloned().unwrap_or_default();
             if cinnabar_engine::glob::glob_match(pattern, param.name.as_bytes(), true) {
                 out.push((param.name, value.clone()));
             }
-            for alias in param.aliases {
+            for alias in param
+                .aliases
+                .iter()
+                .copied()
+                .chain(crate::config_compat::aliases_of(param))
+            {
                 if cinnabar_engine::glob::glob_match(pattern, alias.as_bytes(), true) {
                     out.push((alias, value.clone()));
                 }
@@ -741,6 +775,19 @@ impl Config {
         self.live
             .hll_sparse_max_bytes
             .store(num("hll-sparse-max-bytes"), Ordering::Relaxed);
+        self.live
+            .slowlog_slower_than
+            .store(int("slowlog-log-slower-than"), Ordering::Relaxed);
+        self.live
+            .slowlog_max_len
+            .store(num("slowlog-max-len"), Ordering::Relaxed);
+        self.live
+            .latency_monitor_threshold
+            .store(num("latency-monitor-threshold"), Ordering::Relaxed);
+        self.live.latency_tracking.store(
+            v.get("latency-tracking").is_some_and(|s| s == "yes"),
+            Ordering::Relaxed,
+        );
         let groups: [(&[AtomicU64], &[&str]); 4] = [
             (
                 &self.live.set_limits,

@@ -31,16 +31,25 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                 let started = Instant::now();
                 crate::dispatch::sink::refresh_expiry_log(&server);
                 crate::tracking::limit_table(&server);
+                // A replica's keys expire only through its primary's DELs.
                 if server
                     .config
                     .live
                     .active_expire_enabled
                     .load(Ordering::Relaxed)
+                    && !server.repl.is_replica()
                 {
                     let budget = period * CPU_PERCENT as u32 / 100;
+                    let cycle = Instant::now();
                     next_shard = active_expire_cycle(&server, next_shard, started + budget);
+                    crate::ops::latency::add_sample_if_needed(
+                        &server,
+                        "expire-cycle",
+                        cycle.elapsed().as_millis() as u64,
+                    );
                 }
                 crate::persist::cron(&server);
+                crate::replication::cron(&server);
                 let elapsed = started.elapsed();
                 // Sleep in short slices so shutdown is prompt.
                 let mut left = period.saturating_sub(elapsed);

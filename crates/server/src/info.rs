@@ -409,13 +409,6 @@ fn multiplexing_api() -> &'static str {
     }
 }
 
-/// The replication id INFO reports. Cinnabar has no replication yet, so the id is fixed
-/// for the life of the server; it is derived from the run id (as a different string, like
-/// Redis's two independent random ids) rather than stored.
-pub fn master_replid(server: &Server) -> String {
-    server.run_id.chars().rev().collect()
-}
-
 /// A path as absolute, for INFO's executable and config_file fields.
 fn absolute(path: &str) -> String {
     std::fs::canonicalize(path)
@@ -475,13 +468,12 @@ pub fn generate(
                 &totals,
                 ks.as_ref().expect("keyspace totals"),
             ),
-            "replication" => replication_section(&mut out, server),
+            "replication" => crate::replication::info_section(&mut out, server),
             "cpu" => cpu_section(&mut out),
             "modules" => out.push_str("# Modules\r\n"),
             "commandstats" => commandstats_section(&mut out, server),
             "errorstats" => errorstats_section(&mut out, server),
-            // No per-command latency histograms are kept yet.
-            "latencystats" => out.push_str("# Latencystats\r\n"),
+            "latencystats" => crate::ops::histogram::info_section(&mut out, server),
             "cluster" => {
                 out.push_str("# Cluster\r\n");
                 field!(out, "cluster_enabled", "0");
@@ -577,6 +569,7 @@ fn clients_section(out: &mut String, server: &Server) {
         "{}",
         server.blocking.count.load(Ordering::Relaxed)
             + server.pause.waiting.load(Ordering::Relaxed)
+            + server.repl.waiters.lock().len()
     );
     field!(
         out,
@@ -823,8 +816,8 @@ fn stats_section(out: &mut String, server: &Server, t: &WorkerTotals, ks: &Keysp
         "{}",
         server.rejected_connections.load(Ordering::Relaxed)
     );
-    for name in ["sync_full", "sync_partial_ok", "sync_partial_err"] {
-        field!(out, name, "0");
+    for (name, n) in crate::replication::sync_stats(server) {
+        field!(out, name, "{n}");
     }
     field!(out, "expired_keys", "{}", ks.expired_keys);
     field!(out, "expired_stale_perc", "0.00");
@@ -896,30 +889,6 @@ fn stats_section(out: &mut String, server: &Server, t: &WorkerTotals, ks: &Keysp
     ] {
         field!(out, name, "{}", n.load(Ordering::Relaxed));
     }
-}
-
-fn replication_section(out: &mut String, server: &Server) {
-    out.push_str("# Replication\r\n");
-    field!(out, "role", "master");
-    field!(out, "connected_slaves", "0");
-    field!(out, "master_failover_state", "no-failover");
-    field!(out, "master_replid", "{}", master_replid(server));
-    field!(
-        out,
-        "master_replid2",
-        "0000000000000000000000000000000000000000"
-    );
-    field!(out, "master_repl_offset", "0");
-    field!(out, "second_repl_offset", "-1");
-    field!(out, "repl_backlog_active", "0");
-    field!(
-        out,
-        "repl_backlog_size",
-        "{}",
-        server.config.get_i64("repl-backlog-size")
-    );
-    field!(out, "repl_backlog_first_byte_offset", "0");
-    field!(out, "repl_backlog_histlen", "0");
 }
 
 fn cpu_section(out: &mut String) {

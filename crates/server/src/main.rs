@@ -22,15 +22,51 @@ fn main() -> anyhow::Result<()> {
         }
     };
     init_logging(&config);
+    // The first lines as redis-server words them where tools read its log: Redis's test
+    // harness waits for " PID: <pid>" followed by "Server initialized", then counts "Ready to
+    // accept" lines (one per start).
+    let pid = std::process::id();
+    tracing::info!("oO0OoO0OoO0Oo Cinnabar is starting oO0OoO0OoO0Oo");
+    tracing::info!(
+        "Cinnabar version={} (Redis 7.2.4 compatible), bits=64, pid={pid}, just started",
+        env!("CARGO_PKG_VERSION")
+    );
+    tracing::info!("Configuration loaded");
     if config.get_bool("daemonize") {
         tracing::warn!("daemonize yes is not supported: running in the foreground");
     }
-    let handle = cinnabar_server::start(config)?;
+    let port = config.get("port");
+    let handle = match cinnabar_server::start(config) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!("{e:#}");
+            if e.to_string().contains("listening socket") {
+                tracing::warn!("Failed listening on port {port} (tcp), aborting.");
+            }
+            eprintln!("{e:#}");
+            std::process::exit(1);
+        }
+    };
     let server = handle.server.clone();
     install_signal_handlers(server.clone())?;
     let addrs: Vec<String> = handle.addrs.iter().map(|a| a.to_string()).collect();
     tracing::info!(
-        "Cinnabar {} ready to accept connections on {} ({} worker threads, {} shards)",
+        "Running mode=standalone, port={}, PID: {pid}",
+        server.port.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    tracing::info!("Server initialized");
+    // Redis says it is ready once the data set is loaded; loading runs on its own thread
+    // here (clients meanwhile get -LOADING), so the line waits for it.
+    while server
+        .persist
+        .loading
+        .load(std::sync::atomic::Ordering::SeqCst)
+        && !server.is_shutting_down()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    tracing::info!(
+        "Ready to accept connections tcp; Cinnabar {} ready to accept connections on {} ({} worker threads, {} shards)",
         env!("CARGO_PKG_VERSION"),
         addrs.join(", "),
         server.workers.len(),

@@ -39,6 +39,8 @@ pub struct CmdStat {
     pub usec: AtomicU64,
     pub rejected: AtomicU64,
     pub failed: AtomicU64,
+    /// Latency histogram (crate::ops::histogram), allocated when the command first runs here.
+    pub latency: std::sync::OnceLock<Box<crate::ops::histogram::Histogram>>,
 }
 
 #[inline]
@@ -229,6 +231,10 @@ pub struct Server {
     pub persist: crate::persist::State,
     /// maxmemory and eviction (crate::evict).
     pub evict: crate::evict::State,
+    /// Replication, both sides (crate::replication).
+    pub repl: crate::replication::State,
+    /// MONITOR, SLOWLOG, LATENCY (crate::ops).
+    pub ops: crate::ops::Ops,
     /// ACL users and log (crate::acl).
     pub acl: crate::acl::Acl,
 }
@@ -276,6 +282,8 @@ impl Server {
             tracking: Default::default(),
             persist: Default::default(),
             evict: Default::default(),
+            repl: Default::default(),
+            ops: Default::default(),
             acl: crate::acl::Acl::new(crate::cmd::connection::client_line),
         }
     }

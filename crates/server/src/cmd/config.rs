@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use cinnabar_engine::{Error, Result};
 
 use super::{container_help as help, lossy};
-use crate::config::{find_param, normalize, Kind, Param, PARAMS};
+use crate::config::{find_param, normalize, Kind, Param};
 use crate::dispatch::{Ctx, Registry};
 use crate::info::{self, for_each_shard};
 use crate::server::now_ms;
@@ -103,8 +103,20 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
     }) {
         crate::evict::configure(ctx.server);
     }
+    if pairs.iter().any(|(name, _)| name == "metrics-port") {
+        if let Some(server) = ctx.server.self_ref.get().and_then(|w| w.upgrade()) {
+            crate::ops::metrics::configure(&server).map_err(|e| failed("metrics-port", &e))?;
+        }
+    }
     if let Some((_, pass)) = pairs.iter().find(|(name, _)| name == "requirepass") {
         ctx.server.acl.set_requirepass(ctx.server, pass);
+    }
+    if pairs.iter().any(|(name, _)| {
+        name == "repl-backlog-size"
+            || name == "client-output-buffer-limit"
+            || name.starts_with("min-replicas")
+    }) {
+        crate::replication::configure(ctx.server);
     }
     if pairs
         .iter()
@@ -141,6 +153,7 @@ fn config_resetstat(ctx: &mut Ctx) -> Result<()> {
         }
         w.errors.lock().clear();
     }
+    crate::ops::histogram::reset_all(server);
     for_each_shard(server, ctx.data, |shard| {
         for db in shard.dbs.iter_mut() {
             db.hits = 0;
@@ -175,8 +188,7 @@ fn config_rewrite(ctx: &mut Ctx) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(fail(e)),
     };
-    let values: Vec<(&'static str, String)> = PARAMS
-        .iter()
+    let values: Vec<(&'static str, String)> = crate::config::all_params()
         .map(|p| (p.name, config.get(p.name)))
         .collect();
     let text = rewrite_config_text(&old, &values);
@@ -268,7 +280,7 @@ pub fn rewrite_config_text(old: &str, values: &[(&'static str, String)]) -> Stri
         lines.pop();
     }
 
-    for param in PARAMS {
+    for param in crate::config::all_params() {
         let Some((_, value)) = values.iter().find(|(n, _)| *n == param.name) else {
             continue;
         };

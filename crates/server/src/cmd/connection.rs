@@ -186,6 +186,9 @@ fn quit(ctx: &mut Ctx) -> Result<()> {
 /// RESET: back to a fresh connection's state (db 0, RESP2, replies on, no name, and
 /// unauthenticated when a password is required).
 fn reset(ctx: &mut Ctx) -> Result<()> {
+    if std::mem::take(&mut ctx.client.monitor) {
+        ctx.server.ops.monitors.detach(ctx.client.id);
+    }
     ctx.client.multi = None;
     crate::dispatch::unwatch_all(ctx.server, ctx.client);
     crate::cmd::pubsub::reset_client(ctx);
@@ -400,11 +403,13 @@ fn client_kill(ctx: &mut Ctx) -> Result<()> {
             match t.as_slice() {
                 b"normal" => filters.push(Box::new(move |c| {
                     !crate::cmd::pubsub::is_pubsub_client(server, c.id)
+                        && !c.flags.lock().contains(['M', 'S'])
                 })),
                 b"pubsub" => filters.push(Box::new(move |c| {
                     crate::cmd::pubsub::is_pubsub_client(server, c.id)
                 })),
-                b"master" | b"replica" | b"slave" => filters.push(Box::new(|_| false)),
+                b"master" => filters.push(Box::new(|c| c.flags.lock().contains('M'))),
+                b"replica" | b"slave" => filters.push(Box::new(|c| c.flags.lock().contains('S'))),
                 _ => {
                     return Err(Error::msg(format!(
                         "ERR Unknown client type '{}'",

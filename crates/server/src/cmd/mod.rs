@@ -16,6 +16,7 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod debug;
+pub mod digest;
 pub mod docs;
 pub mod geo;
 pub mod hash;
@@ -28,6 +29,7 @@ pub mod multi;
 pub mod persist;
 pub mod pubsub;
 pub mod ratelimit;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod set;
@@ -70,6 +72,7 @@ fn register_all(r: &mut Registry) {
     pubsub::register(r);
     persist::register(r);
     ratelimit::register(r);
+    replication::register(r);
     stream::register(r);
 }
 

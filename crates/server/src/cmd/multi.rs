@@ -13,7 +13,7 @@ use cinnabar_engine::{Error, Result};
 use smallvec::SmallVec;
 
 use crate::dispatch::watch::{unwatch_all, watched_key_expired};
-use crate::dispatch::{run_locked, Access, Ctx, Multi, Registry};
+use crate::dispatch::{run_called, Access, Ctx, Multi, Registry};
 
 pub fn register(r: &mut Registry) {
     r.add("multi", multi);
@@ -120,7 +120,7 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
             }
         }
         ctx.client.shared.last_cmd.store(q.idx, Ordering::Relaxed);
-        run_locked(
+        run_called(
             server,
             ctx.worker,
             ctx.client,

@@ -53,6 +53,31 @@ pub struct Client {
     /// Memory was over `maxmemory` with nothing to evict when the current command started
     /// (Redis's pre_command_oom_state): scripts refuse their first deny-oom write then.
     pub pre_oom: bool,
+    /// Replication: what a replica told us (REPLCONF, PSYNC), or that this is our primary.
+    pub repl: Option<Box<crate::replication::ReplClient>>,
+    /// The replication offset after this client's last write (what WAIT waits for).
+    pub repl_woff: u64,
+    /// The AOF position after this client's last write (what WAITAOF waits for locally).
+    pub aof_woff: u64,
+    /// In MONITOR mode (crate::ops::monitor) until RESET or disconnection.
+    pub monitor: bool,
+    /// The blocked command, for the slow log once it is unblocked (crate::ops).
+    pub ops_blocked: Option<Box<crate::ops::BlockedCall>>,
+    /// Set while a blocking command runs its non-blocking form (BRPOP's RPOP), which Redis
+    /// does not count as a call of its own.
+    pub uncounted: Uncounted,
+}
+
+/// How a run of a blocking command's non-blocking form counts in the statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Uncounted {
+    /// An ordinary command: counted.
+    No,
+    /// A waiter served later: its call was counted when it blocked; an error it ends with
+    /// still counts (failed call, errorstats).
+    CallOnly,
+    /// Inside the blocking command's first try: the blocking command counts everything.
+    Entirely,
     /// The ACL user this client runs as (None: the default user); see `crate::acl`.
     pub user: Option<Arc<crate::acl::UserHandle>>,
 }
@@ -81,6 +106,12 @@ impl Client {
             pubsub: Default::default(),
             aof_seq: 0,
             pre_oom: false,
+            repl: None,
+            repl_woff: 0,
+            aof_woff: 0,
+            monitor: false,
+            ops_blocked: None,
+            uncounted: Uncounted::No,
             user: None,
         }
     }

@@ -21,7 +21,7 @@ mod registry;
 pub mod sink;
 pub mod watch;
 
-pub use client::{Client, Multi, Queued, ReplyMode};
+pub use client::{Client, Multi, Queued, ReplyMode, Uncounted};
 pub use effects::Effects;
 pub use registry::{Access, CmdEntry, Handler, Registry};
 pub use watch::unwatch_all;
@@ -137,8 +137,14 @@ pub fn execute(
         );
         return;
     }
-    if def.flags & flags::PROTECTED != 0 && !debug_allowed(server, client) {
-        reject(client, out, b"ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
+    if def.flags & flags::PROTECTED != 0 && !debug_allowed(server, client, def) {
+        let (what, option) = if def.container == Some("module") {
+            ("MODULE", "enable-module-command")
+        } else {
+            ("DEBUG", "enable-debug-command")
+        };
+        let msg = format!("ERR {what} command not allowed. If the {option} option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
+        reject(client, out, msg.as_bytes());
         return;
     }
     if !client.authenticated
@@ -204,6 +210,13 @@ pub fn execute(
             return;
         }
     }
+    // This server is a replica: read-only and stale-data rules (one load otherwise).
+    if server.repl.checks.load(Ordering::Relaxed) != 0 {
+        if let Some(msg) = crate::replication::check(server, client, def) {
+            reject(client, out, msg.as_bytes());
+            return;
+        }
+    }
     if def.flags & flags::LOADING == 0 && server.persist.is_loading() {
         reject(
             client,
@@ -234,7 +247,7 @@ pub fn execute(
         Access::Keys | Access::Script => lock_keys(server, entry.def, args),
         Access::Nothing => ks.lock_none(),
     };
-    run_locked(server, worker, client, out, args, entry, &mut locked);
+    run_called(server, worker, client, out, args, entry, &mut locked);
     drop(locked);
     if !client.ready_keys.is_empty() {
         let ready = std::mem::take(&mut client.ready_keys);
@@ -242,9 +255,10 @@ pub fn execute(
     }
 }
 
-/// Runs one command whose shards are already locked (by `execute`, or by EXEC for the whole
-/// transaction), with statistics and WATCH signalling.
-pub fn run_locked(
+/// [`run_locked`] for a command a client called: at top level, queued in EXEC, or from a
+/// script (not the pops a blocking command runs inside itself). Such a command is shown to
+/// monitors and may enter the slow log and the latency monitor (crate::ops).
+pub fn run_called(
     server: &Server,
     worker: &WorkerStats,
     client: &mut Client,
@@ -253,8 +267,25 @@ pub fn run_locked(
     entry: &CmdEntry,
     locked: &mut Locked<'_>,
 ) {
+    let monitoring = server.ops.monitors.active();
+    crate::ops::before_command(server, monitoring, client, entry.def, args);
+    let usec = run_locked(server, worker, client, out, args, entry, locked);
+    crate::ops::after_command(server, monitoring, client, entry.def, args, usec);
+}
+
+/// Runs one command whose shards are already locked (by `execute`, or by EXEC for the whole
+/// transaction), with statistics and WATCH signalling. Returns how long it ran (µs).
+pub fn run_locked(
+    server: &Server,
+    worker: &WorkerStats,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    args: &[&[u8]],
+    entry: &CmdEntry,
+    locked: &mut Locked<'_>,
+) -> u64 {
     let now = crate::server::now_ms();
-    run_locked_at(server, worker, client, out, args, entry, locked, now);
+    run_locked_at(server, worker, client, out, args, entry, locked, now)
 }
 
 /// [`run_locked`] with the command's time given (AOF replay runs with the clock stopped).
@@ -268,7 +299,7 @@ pub fn run_locked_at(
     entry: &CmdEntry,
     locked: &mut Locked<'_>,
     now: i64,
-) {
+) -> u64 {
     let stat = &worker.commands[entry.idx];
     let start = Instant::now();
     // What this command's effects must be recorded for: a few relaxed loads.
@@ -309,10 +340,17 @@ pub fn run_locked_at(
     }
     sink::leave_unit(server, client);
     let usec = start.elapsed().as_micros() as u64;
-    bump(&stat.calls, 1);
-    bump(&stat.usec, usec);
-    bump(&worker.total_commands, 1);
+    if client.uncounted == Uncounted::No {
+        bump(&stat.calls, 1);
+        bump(&stat.usec, usec);
+        crate::ops::histogram::record(server, stat, usec);
+        bump(&worker.total_commands, 1);
+    }
     if let Err(e) = result {
+        if client.uncounted == Uncounted::Entirely {
+            out.error(e.to_string().as_bytes());
+            return usec;
+        }
         bump(&stat.failed, 1);
         let msg = e.to_string();
         if !ERROR_COUNTED.with(|c| c.replace(false)) {
@@ -321,6 +359,7 @@ pub fn run_locked_at(
         }
         out.error(msg.as_bytes());
     }
+    usec
 }
 
 thread_local! {
@@ -385,8 +424,13 @@ fn flag_transaction(client: &mut Client) {
     }
 }
 
-fn debug_allowed(server: &Server, client: &Client) -> bool {
-    match server.config.get("enable-debug-command").as_str() {
+fn debug_allowed(server: &Server, client: &Client, def: &CommandDef) -> bool {
+    let option = if def.container == Some("module") {
+        "enable-module-command"
+    } else {
+        "enable-debug-command"
+    };
+    match server.config.get(option).as_str() {
         "yes" => true,
         "local" => client.is_local,
         _ => false,

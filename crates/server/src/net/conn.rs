@@ -102,6 +102,9 @@ pub async fn serve_with(
     let authenticated = !server.config.live.has_password.load(Ordering::Relaxed);
     let mut client = Client::new(id, shared.clone(), is_local, authenticated);
     run(&server, &stats, &mut registered.stream, &mut client).await;
+    if client.monitor {
+        server.ops.monitors.detach(client.id);
+    }
     crate::dispatch::unwatch_all(&server, &mut client);
     server.pubsub.disconnect(&server, &mut client);
 }
@@ -172,6 +175,9 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                 .store(now_ms(), Ordering::Relaxed);
         }
         need_read = true;
+        // While these commands run, CLIENT LIST shows the whole buffer as qbuf (Redis keeps
+        // the command being executed in its query buffer).
+        shared.qbuf.store(rbuf.len(), Ordering::Relaxed);
 
         let mut limits = Limits {
             max_bulk_len: server
@@ -204,7 +210,7 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                         return;
                     }
                     if server.pause.until_ms.load(Ordering::Relaxed) > 0 {
-                        wait_if_paused(server, &args).await;
+                        wait_if_paused(server, client, &args).await;
                     }
                     let mark = out.len();
                     execute(server, stats, client, &mut out, &args);
@@ -278,12 +284,19 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
             out.clear();
         }
         if close {
+            if client.repl.as_ref().is_some_and(|r| r.psync.is_some()) {
+                // PSYNC / SYNC: this connection now serves a replica.
+                crate::replication::primary::serve(server, stream, &mut rbuf, client).await;
+            }
             let _ = stream.shutdown().await;
             return;
         }
         if let Some(blocked) = client.blocked.take() {
             match wait_blocked(server, stream, &mut rbuf, client, blocked, out.proto).await {
                 Some(reply) => {
+                    if client.ops_blocked.is_some() {
+                        crate::ops::unblocked(server, client);
+                    }
                     // The pop that served us was logged by the writer that woke us.
                     crate::persist::aof::wait_logged_so_far(server).await;
                     bump(&stats.net_output_bytes, reply.len() as u64);
@@ -453,8 +466,18 @@ fn is_http_attack(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:")
 }
 
-/// CLIENT PAUSE: hold the command until the pause ends, if the pause applies to it.
-async fn wait_if_paused(server: &Server, args: &[&[u8]]) {
+/// CLIENT PAUSE: hold the command until the pause ends, if the pause applies to it. As in
+/// Redis 7.2, a command that fails its early checks (unknown, wrong arity) is answered at
+/// once; under `WRITE` a command is held when it may write or replicate: by its flags, a
+/// script by its declared flags (a `no-writes` script or EVAL_RO runs), EXEC by the flags of
+/// what it queued, and commands being queued like any other.
+async fn wait_if_paused(server: &Server, client: &Client, args: &[&[u8]]) {
+    let Ok(entry) = server.registry.resolve(args) else {
+        return;
+    };
+    if !entry.def.arity_ok(args.len()) {
+        return;
+    }
     loop {
         let until = server.pause.until_ms.load(Ordering::Relaxed);
         let now = now_ms();
@@ -462,10 +485,10 @@ async fn wait_if_paused(server: &Server, args: &[&[u8]]) {
             return;
         }
         if server.pause.writes_only.load(Ordering::Relaxed) {
-            let Ok(entry) = server.registry.resolve(args) else {
-                return;
-            };
-            let f = entry.def.flags;
+            let mut f = crate::scripting::command_flags(server, entry.def, args);
+            if entry.def.name == "exec" {
+                f |= client.multi.as_ref().map_or(0, |m| m.flags);
+            }
             if f & (flags::WRITE | flags::MAY_REPLICATE) == 0 {
                 return;
             }

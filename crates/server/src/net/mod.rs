@@ -114,6 +114,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     crate::acl::load_at_startup(&server).map_err(|e| anyhow::anyhow!(e))?;
     server.persist.set_server(&server);
     crate::evict::configure(&server);
+    crate::replication::configure(&server);
 
     // Bind synchronously so that errors surface here and port 0 resolves before we return.
     let mut listeners = Vec::new();
@@ -138,6 +139,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     }
     server.port.store(chosen_port as u64, Ordering::Relaxed);
     *server.listeners.lock() = bound.clone();
+    crate::ops::metrics::configure(&server).map_err(|e| anyhow::anyhow!("metrics-port: {e}"))?;
     *server.listener_fds.lock() = listeners
         .iter()
         .map(std::os::fd::AsRawFd::as_raw_fd)
@@ -182,6 +184,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     }
 
     let _ = server.worker_handles.set(handles.clone());
+    crate::replication::start_from_config(&server);
 
     // Loading (or, with nothing to load and `appendonly yes`, the AOF) starts before the first
     // client is accepted: no command may run before `-LOADING` applies, nor be missed by the

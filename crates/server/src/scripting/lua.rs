@@ -18,7 +18,7 @@ use smallvec::SmallVec;
 
 use super::convert::{error_table, lua_to_reply, push_error_table, push_reply};
 use super::{script_flags, Running, Script};
-use crate::dispatch::{run_locked, Client, Ctx};
+use crate::dispatch::{run_called, Client, Ctx};
 use crate::server::{Server, WorkerStats};
 
 const KILLED: &str = "Script killed by user with SCRIPT KILL...";
@@ -717,7 +717,7 @@ fn call_command(
         }
     }
     rc.reply.clear();
-    run_locked(
+    run_called(
         server,
         rc.worker,
         &mut rc.client,
