@@ -66,6 +66,8 @@ pub struct Client {
     /// Set while a blocking command runs its non-blocking form (BRPOP's RPOP), which Redis
     /// does not count as a call of its own.
     pub uncounted: Uncounted,
+    /// The ACL user this client runs as (None: the default user); see `crate::acl`.
+    pub user: Option<Arc<crate::acl::UserHandle>>,
 }
 
 /// How a run of a blocking command's non-blocking form counts in the statistics.
@@ -78,8 +80,6 @@ pub enum Uncounted {
     CallOnly,
     /// Inside the blocking command's first try: the blocking command counts everything.
     Entirely,
-    /// The ACL user this client runs as (None: the default user); see `crate::acl`.
-    pub user: Option<Arc<crate::acl::UserHandle>>,
 }
 
 impl Client {
