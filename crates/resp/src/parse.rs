@@ -238,6 +238,9 @@ fn parse_multibulk(
 ) -> Result<Option<usize>, ProtocolError> {
     if let Some((count, cr)) = canonical_header(buf, 0, b'*') {
         if count <= limits.max_multibulk_len {
+            if limits.unauthenticated && count > 10 {
+                return Err(ProtocolError::UnauthenticatedMultibulkLength);
+            }
             argv.spans.reserve(count.min(1024));
             return parse_args(buf, cr + 2, count, limits, argv);
         }
@@ -283,6 +286,13 @@ fn parse_args(
     limits: &Limits,
     argv: &mut Argv,
 ) -> Result<Option<usize>, ProtocolError> {
+    // Before AUTH a bulk may not exceed 16 KiB: such a length takes the general path below,
+    // which reports it.
+    let fast_max = if limits.unauthenticated {
+        limits.max_bulk_len.min(16384)
+    } else {
+        limits.max_bulk_len
+    };
     for _ in 0..count {
         if let Some((len, cr)) = canonical_header(buf, pos, b'$') {
             // The common case: `$<digits>\r\n` followed by the whole payload and its CRLF.
@@ -290,7 +300,7 @@ fn parse_args(
             // below, which decides exactly as before.
             let start = cr + 2;
             let end = start + len;
-            if len <= limits.max_bulk_len && buf.get(end..end + 2) == Some(b"\r\n") {
+            if len <= fast_max && buf.get(end..end + 2) == Some(b"\r\n") {
                 argv.spans.push(Span { start, end });
                 pos = end + 2;
                 continue;

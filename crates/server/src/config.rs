@@ -355,6 +355,8 @@ pub struct Live {
     pub pubsub_obuf_hard: AtomicU64,
     pub pubsub_obuf_soft: AtomicU64,
     pub pubsub_obuf_secs: AtomicU64,
+    /// `client-output-buffer-limit normal` hard, soft (bytes) and soft seconds.
+    pub normal_obuf: [AtomicU64; 3],
     /// `notify-keyspace-events` as `crate::notify` class bits (0: notifications off).
     pub notify_flags: std::sync::atomic::AtomicU32,
     /// The collection encoding thresholds, read by every collection write (a string lookup

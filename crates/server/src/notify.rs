@@ -120,6 +120,11 @@ pub fn refresh_live(live: &Live, values: &BTreeMap<&'static str, String>) {
             live.pubsub_obuf_soft.store(n(chunk[2]), Ordering::Relaxed);
             live.pubsub_obuf_secs.store(n(chunk[3]), Ordering::Relaxed);
         }
+        if chunk.len() == 4 && chunk[0] == "normal" {
+            for (cell, v) in live.normal_obuf.iter().zip(&chunk[1..]) {
+                cell.store(v.parse::<u64>().unwrap_or(0), Ordering::Relaxed);
+            }
+        }
     }
 }
 

@@ -657,3 +657,22 @@ fn canonical_header_fast_path_falls_back_exactly() {
     let (n, a) = complete(b"*2\r\n$3\r\nGET\r\n$12\r\nkey:00000001\r\n");
     assert_eq!((n, a), (32, args(&[b"GET", b"key:00000001"])));
 }
+
+#[test]
+fn unauthenticated_limits_apply_to_complete_requests() {
+    let anon = Limits {
+        unauthenticated: true,
+        ..Limits::default()
+    };
+    let eleven = format!("*11\r\n{}", "$1\r\na\r\n".repeat(11));
+    assert_eq!(
+        parse_with(eleven.as_bytes(), &anon),
+        Err(ProtocolError::UnauthenticatedMultibulkLength)
+    );
+    let big = format!("*1\r\n$16385\r\n{}\r\n", "b".repeat(16385));
+    assert_eq!(
+        parse_with(big.as_bytes(), &anon),
+        Err(ProtocolError::UnauthenticatedBulkLength)
+    );
+    assert!(matches!(parse(big.as_bytes()), Ok(Some(_))));
+}

@@ -191,6 +191,8 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
         };
         let mut pos = 0;
         let mut close = false;
+        // `client-output-buffer-limit normal`: read once per batch (0: no limit, the default).
+        let obuf_hard = server.config.live.normal_obuf[0].load(Ordering::Relaxed) as usize;
         while pos < rbuf.len() {
             // Re-read per command: an AUTH earlier in the same read lifts the limits.
             limits.unauthenticated =
@@ -234,6 +236,12 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                         close = true;
                         break;
                     }
+                    // Over the hard output limit: closed at once, nothing of the batch sent
+                    // (Redis frees such a client before writing to it).
+                    if obuf_hard != 0 && out.len() > obuf_hard && !client.pubsub.subscribed() {
+                        output_limit_reached(&shared, out.len());
+                        return;
+                    }
                     if client.blocked.is_some() {
                         break;
                     }
@@ -265,7 +273,8 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
         }
         if !out.is_empty() {
             bump(&stats.net_output_bytes, out.len() as u64);
-            if stream.write_all(&out.buf).await.is_err() {
+            if !write_limited(server, stream, &out.buf, client.pubsub.subscribed()).await {
+                output_limit_reached(&shared, out.len());
                 return;
             }
             // Give back memory after a huge reply rather than keeping it per connection.
@@ -300,6 +309,38 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
             }
         }
     }
+}
+
+#[cold]
+fn output_limit_reached(shared: &ClientShared, len: usize) {
+    tracing::warn!(
+        "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits ({len} bytes).",
+        shared.id,
+        shared.addr
+    );
+}
+
+/// Writes a batch of replies. Past the soft limit of `client-output-buffer-limit normal`,
+/// the bytes still unsent must drop back under it within its seconds, or the client is
+/// closed (false), as Redis closes a client over its soft limit for that long. Errors of the
+/// socket are false too.
+async fn write_limited(server: &Server, stream: &mut TcpStream, buf: &[u8], pubsub: bool) -> bool {
+    let live = &server.config.live;
+    let soft = live.normal_obuf[1].load(Ordering::Relaxed) as usize;
+    if soft == 0 || buf.len() <= soft || pubsub {
+        return stream.write_all(buf).await.is_ok();
+    }
+    let secs = live.normal_obuf[2].load(Ordering::Relaxed);
+    // Redis closes once the time over the limit exceeds the seconds (not at equality).
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(secs * 1000 + 1);
+    let mut pos = 0;
+    while buf.len() - pos > soft {
+        match tokio::time::timeout_at(deadline, stream.write(&buf[pos..])).await {
+            Ok(Ok(n)) if n > 0 => pos += n,
+            _ => return false,
+        }
+    }
+    stream.write_all(&buf[pos..]).await.is_ok()
 }
 
 /// Takes back what the busy responder did while this connection's worker was stuck in a
