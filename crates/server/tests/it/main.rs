@@ -21,6 +21,7 @@ mod geo;
 mod hash;
 mod hll;
 mod keys;
+mod limits;
 mod list;
 mod list_set_effects;
 mod multi;

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use cinnabar_resp::Frame;
-use cinnabar_server::testkit::{int, ok, text, TestServer};
+use cinnabar_testkit::{int, ok, text, TestServer};
 
 /// Waits until `cond` holds, failing with `what` after 10 s.
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
