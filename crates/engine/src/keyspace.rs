@@ -41,6 +41,8 @@ pub struct Keyspace {
     /// Set while anyone needs to hear of removals by expiry (keyspace events, tracking, the
     /// AOF): every db then logs them in the expiring thread's log (see [`crate::db::Expired`]).
     pub log_expired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Set while the server is a replica (see [`crate::db::Db::replica_expiry`]).
+    pub replica_expiry: std::sync::Arc<std::sync::atomic::AtomicBool>,
     shards: Box<[Padded<Mutex<Shard>>]>,
     mask: usize,
     ndb: usize,
@@ -68,9 +70,9 @@ const NONE: usize = usize::MAX;
 
 type Guards<'a> = SmallVec<[(usize, MutexGuard<'a, Shard>); 8]>;
 
-/// Shard index of a key hash. Uses bits 40.. of the hash: hashbrown takes the low bits for the
-/// bucket and the top 7 for its control byte, so reusing either would cluster keys inside
-/// a shard's table.
+/// Shard index of a key hash. Uses bits 40.. of the hash: a shard's key index takes its home
+/// bucket from the low 32 bits and its tags from the others (see [`crate::dense`]), so
+/// reusing those would cluster keys inside a shard's table.
 #[inline]
 pub fn shard_of_hash(hash: u64, mask: usize) -> usize {
     ((hash >> 40) as usize) & mask
@@ -82,6 +84,7 @@ impl Keyspace {
         let n = shards.max(1).next_power_of_two();
         let log_expired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let access = Arc::new(Access::default());
+        let replica_expiry = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let shards = (0..n)
             .map(|_| {
                 Padded(Mutex::new(Shard {
@@ -90,6 +93,7 @@ impl Keyspace {
                             id,
                             log_expired: log_expired.clone(),
                             access: access.clone(),
+                            replica_expiry: replica_expiry.clone(),
                             ..Db::default()
                         })
                         .collect(),
@@ -99,6 +103,7 @@ impl Keyspace {
         Keyspace {
             access,
             log_expired,
+            replica_expiry,
             shards,
             mask: n - 1,
             ndb: databases,

@@ -231,11 +231,11 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
         // A pop waiter found nothing: the pop waiters behind it would find nothing either.
         let mut pops_exhausted = false;
         for id in queued {
-            let (template, kind) = {
+            let (template, kind, shared) = {
                 let inner = blocking.inner.lock();
                 match inner.waiters.get(&id) {
                     Some(w) if !pops_exhausted || matches!(w.kind, Kind::Stream { .. }) => {
-                        (w.template.clone(), w.kind)
+                        (w.template.clone(), w.kind, w.shared.clone())
                     }
                     _ => continue,
                 }
@@ -254,6 +254,33 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
             let Ok(entry) = server.registry.resolve(&argv) else {
                 continue;
             };
+            // Permissions may have changed while it waited: Redis checks the command again
+            // when it reprocesses it, and a denial unblocks the client with the error.
+            let user = shared.user.lock().clone();
+            if !server.acl.unrestricted(&user) {
+                if let Err((_, msg)) = crate::acl::check_as(
+                    server,
+                    &user,
+                    &shared,
+                    entry.def,
+                    &argv,
+                    crate::acl::LogContext::Toplevel,
+                ) {
+                    let mut inner = blocking.inner.lock();
+                    if let Some(w) = blocking.remove_locked(&mut inner, id) {
+                        let msg = format!("NOPERM {msg}");
+                        worker.count_error(msg.as_bytes());
+                        crate::server::bump(&worker.rejected_calls, 1);
+                        if let Some(stat) =
+                            worker.commands.get(shared.last_cmd.load(Ordering::Relaxed))
+                        {
+                            crate::server::bump(&stat.rejected, 1);
+                        }
+                        let _ = w.tx.send(Wake::Reply(format!("-{msg}\r\n").into_bytes()));
+                    }
+                    continue;
+                }
+            }
             // Lock the shards the non-blocking command needs (its keys, a destination).
             let ks = &server.keyspace;
             let mut pos = Vec::new();

@@ -31,11 +31,13 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                 let started = Instant::now();
                 crate::dispatch::sink::refresh_expiry_log(&server);
                 crate::tracking::limit_table(&server);
+                // A replica's keys expire only through its primary's DELs.
                 if server
                     .config
                     .live
                     .active_expire_enabled
                     .load(Ordering::Relaxed)
+                    && !server.repl.is_replica()
                 {
                     let budget = period * CPU_PERCENT as u32 / 100;
                     let cycle = Instant::now();
@@ -47,6 +49,7 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                     );
                 }
                 crate::persist::cron(&server);
+                crate::replication::cron(&server);
                 let elapsed = started.elapsed();
                 // Sleep in short slices so shutdown is prompt.
                 let mut left = period.saturating_sub(elapsed);

@@ -409,13 +409,6 @@ fn multiplexing_api() -> &'static str {
     }
 }
 
-/// The replication id INFO reports. Cinnabar has no replication yet, so the id is fixed
-/// for the life of the server; it is derived from the run id (as a different string, like
-/// Redis's two independent random ids) rather than stored.
-pub fn master_replid(server: &Server) -> String {
-    server.run_id.chars().rev().collect()
-}
-
 /// A path as absolute, for INFO's executable and config_file fields.
 fn absolute(path: &str) -> String {
     std::fs::canonicalize(path)
@@ -475,7 +468,7 @@ pub fn generate(
                 &totals,
                 ks.as_ref().expect("keyspace totals"),
             ),
-            "replication" => replication_section(&mut out, server),
+            "replication" => crate::replication::info_section(&mut out, server),
             "cpu" => cpu_section(&mut out),
             "modules" => out.push_str("# Modules\r\n"),
             "commandstats" => commandstats_section(&mut out, server),
@@ -576,6 +569,7 @@ fn clients_section(out: &mut String, server: &Server) {
         "{}",
         server.blocking.count.load(Ordering::Relaxed)
             + server.pause.waiting.load(Ordering::Relaxed)
+            + server.repl.waiters.lock().len()
     );
     field!(
         out,
@@ -822,8 +816,8 @@ fn stats_section(out: &mut String, server: &Server, t: &WorkerTotals, ks: &Keysp
         "{}",
         server.rejected_connections.load(Ordering::Relaxed)
     );
-    for name in ["sync_full", "sync_partial_ok", "sync_partial_err"] {
-        field!(out, name, "0");
+    for (name, n) in crate::replication::sync_stats(server) {
+        field!(out, name, "{n}");
     }
     field!(out, "expired_keys", "{}", ks.expired_keys);
     field!(out, "expired_stale_perc", "0.00");
@@ -883,37 +877,18 @@ fn stats_section(out: &mut String, server: &Server, t: &WorkerTotals, ks: &Keysp
         "eventloop_duration_cmd_sum",
         "instantaneous_eventloop_cycles_per_sec",
         "instantaneous_eventloop_duration_usec",
-        "acl_access_denied_auth",
-        "acl_access_denied_cmd",
-        "acl_access_denied_key",
-        "acl_access_denied_channel",
     ] {
         field!(out, name, "0");
     }
-}
-
-fn replication_section(out: &mut String, server: &Server) {
-    out.push_str("# Replication\r\n");
-    field!(out, "role", "master");
-    field!(out, "connected_slaves", "0");
-    field!(out, "master_failover_state", "no-failover");
-    field!(out, "master_replid", "{}", master_replid(server));
-    field!(
-        out,
-        "master_replid2",
-        "0000000000000000000000000000000000000000"
-    );
-    field!(out, "master_repl_offset", "0");
-    field!(out, "second_repl_offset", "-1");
-    field!(out, "repl_backlog_active", "0");
-    field!(
-        out,
-        "repl_backlog_size",
-        "{}",
-        server.config.get_i64("repl-backlog-size")
-    );
-    field!(out, "repl_backlog_first_byte_offset", "0");
-    field!(out, "repl_backlog_histlen", "0");
+    let acl = &server.acl;
+    for (name, n) in [
+        ("acl_access_denied_auth", &acl.denied_auth),
+        ("acl_access_denied_cmd", &acl.denied_cmd),
+        ("acl_access_denied_key", &acl.denied_key),
+        ("acl_access_denied_channel", &acl.denied_channel),
+    ] {
+        field!(out, name, "{}", n.load(Ordering::Relaxed));
+    }
 }
 
 fn cpu_section(out: &mut String) {

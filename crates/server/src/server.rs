@@ -140,6 +140,9 @@ pub struct ClientShared {
     pub multi_count: AtomicI64,
     pub multi_mem: AtomicUsize,
     pub argv_mem: AtomicUsize,
+    /// The ACL user the connection is authenticated as (None: the default user), for
+    /// CLIENT LIST, CLIENT KILL USER and closing a deleted user's connections.
+    pub user: Mutex<Option<Arc<crate::acl::UserHandle>>>,
 }
 
 impl ClientShared {
@@ -175,6 +178,7 @@ impl ClientShared {
             multi_count: (-1).into(),
             multi_mem: 0.into(),
             argv_mem: 0.into(),
+            user: Mutex::new(None),
         }
     }
 
@@ -243,8 +247,12 @@ pub struct Server {
     pub persist: crate::persist::State,
     /// maxmemory and eviction (crate::evict).
     pub evict: crate::evict::State,
+    /// Replication, both sides (crate::replication).
+    pub repl: crate::replication::State,
     /// MONITOR, SLOWLOG, LATENCY (crate::ops).
     pub ops: crate::ops::Ops,
+    /// ACL users and log (crate::acl).
+    pub acl: crate::acl::Acl,
 }
 
 impl Server {
@@ -290,7 +298,9 @@ impl Server {
             tracking: Default::default(),
             persist: Default::default(),
             evict: Default::default(),
+            repl: Default::default(),
             ops: Default::default(),
+            acl: crate::acl::Acl::new(crate::cmd::connection::client_line),
         }
     }
 

@@ -208,6 +208,11 @@ impl RealRedis {
                  CINNABAR_NO_REDIS=1 to skip comparison tests"
             );
         };
+        Some(RealRedis::start_binary(&bin, version, extra))
+    }
+
+    /// Starts the given binary (of `version`), as [`RealRedis::start`] does.
+    pub fn start_binary(bin: &str, version: (u32, u32), extra: &[&str]) -> RealRedis {
         // A directory of its own, so no dump.rdb another server left is loaded; and a
         // port checked to be served by this child (another process may take the free port
         // picked here before redis-server binds it: then it exits and we try another).
@@ -225,7 +230,7 @@ impl RealRedis {
                 .local_addr()
                 .unwrap()
                 .port();
-            let child = std::process::Command::new(&bin)
+            let child = std::process::Command::new(bin)
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
                 .arg("--dir")
@@ -242,7 +247,7 @@ impl RealRedis {
                 version,
             };
             if real.wait_ready() {
-                return Some(real);
+                return real;
             }
         }
         panic!("redis-server did not start on a free port in 5 attempts");

@@ -108,6 +108,16 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
             crate::ops::metrics::configure(&server).map_err(|e| failed("metrics-port", &e))?;
         }
     }
+    if let Some((_, pass)) = pairs.iter().find(|(name, _)| name == "requirepass") {
+        ctx.server.acl.set_requirepass(ctx.server, pass);
+    }
+    if pairs.iter().any(|(name, _)| {
+        name == "repl-backlog-size"
+            || name == "client-output-buffer-limit"
+            || name.starts_with("min-replicas")
+    }) {
+        crate::replication::configure(ctx.server);
+    }
     if pairs
         .iter()
         .any(|(name, _)| name == "notify-keyspace-events")

@@ -64,12 +64,6 @@ fn select(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Checks a user/password pair against `requirepass` (the only user is "default").
-fn check_password(server: &Server, user: &[u8], pass: &[u8]) -> bool {
-    let required = server.config.get("requirepass");
-    user == b"default" && (required.is_empty() || required.as_bytes() == pass)
-}
-
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
 fn auth(ctx: &mut Ctx) -> Result<()> {
@@ -78,15 +72,21 @@ fn auth(ctx: &mut Ctx) -> Result<()> {
         3 => (ctx.arg(1), ctx.arg(2)),
         _ => return Err(Error::Syntax),
     };
-    if ctx.args.len() == 2 && ctx.server.config.get("requirepass").is_empty() {
+    if ctx.args.len() == 2 && ctx.server.acl.default.get().nopass {
         return Err(Error::msg("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
     }
-    if check_password(ctx.server, user, pass) {
-        ctx.client.authenticated = true;
-        ctx.out.ok();
-        Ok(())
-    } else {
-        Err(Error::msg(WRONGPASS))
+    let name = ctx.arg(0);
+    match ctx
+        .server
+        .acl
+        .authenticate(ctx.server, ctx.client, user, pass, name)
+    {
+        Some(h) => {
+            crate::acl::set_client_user(ctx.client, h);
+            ctx.out.ok();
+            Ok(())
+        }
+        None => Err(Error::msg(WRONGPASS)),
     }
 }
 
@@ -125,10 +125,15 @@ fn hello(ctx: &mut Ctx) -> Result<()> {
         }
     }
     if let Some((user, pass)) = auth {
-        if !check_password(ctx.server, user, pass) {
-            return Err(Error::msg(WRONGPASS));
+        let name = ctx.arg(0);
+        match ctx
+            .server
+            .acl
+            .authenticate(ctx.server, ctx.client, user, pass, name)
+        {
+            Some(h) => crate::acl::set_client_user(ctx.client, h),
+            None => return Err(Error::msg(WRONGPASS)),
         }
-        ctx.client.authenticated = true;
     }
     if !ctx.client.authenticated {
         return Err(Error::msg("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
@@ -195,6 +200,9 @@ fn reset(ctx: &mut Ctx) -> Result<()> {
     ctx.client.no_evict = false;
     ctx.client.no_touch = false;
     ctx.client.shared.name.lock().clear();
+    // Back to the default user, authenticated only if it needs no password.
+    ctx.client.user = None;
+    *ctx.client.shared.user.lock() = None;
     ctx.client.authenticated = !ctx.server.config.live.has_password.load(Ordering::Relaxed);
     ctx.out.simple(b"RESET");
     Ok(())
@@ -274,7 +282,7 @@ pub fn client_line(server: &Server, c: &ClientShared) -> String {
         + std::mem::size_of::<ClientShared>()
         + std::mem::size_of::<crate::dispatch::Client>();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -297,6 +305,7 @@ pub fn client_line(server: &Server, c: &ClientShared) -> String {
         ps.omem,
         tot_mem,
         cmd,
+        crate::acl::client_user_name(server, c),
         ps.redir,
         c.resp.load(Ordering::Relaxed),
         String::from_utf8_lossy(&c.lib_name.lock()),
@@ -410,25 +419,29 @@ fn client_kill(ctx: &mut Ctx) -> Result<()> {
         } else if is(k, "laddr") {
             filters.push(Box::new(move |c| c.laddr.as_bytes() == v.as_slice()));
         } else if is(k, "user") {
-            // Only the default user exists until ACL users do.
-            if v.as_slice() != b"default" {
+            let server = ctx.server;
+            if server.acl.get(&v).is_none() {
                 return Err(Error::msg(format!(
                     "ERR No such user '{}'",
                     String::from_utf8_lossy(&v)
                 )));
             }
-            filters.push(Box::new(|_| true));
+            filters.push(Box::new(move |c| {
+                crate::acl::client_user_name(server, c).as_bytes() == v.as_slice()
+            }));
         } else if is(k, "type") {
             let t = v.to_ascii_lowercase();
             let server = ctx.server;
             match t.as_slice() {
                 b"normal" => filters.push(Box::new(move |c| {
                     !crate::cmd::pubsub::is_pubsub_client(server, c.id)
+                        && !c.flags.lock().contains(['M', 'S'])
                 })),
                 b"pubsub" => filters.push(Box::new(move |c| {
                     crate::cmd::pubsub::is_pubsub_client(server, c.id)
                 })),
-                b"master" | b"replica" | b"slave" => filters.push(Box::new(|_| false)),
+                b"master" => filters.push(Box::new(|c| c.flags.lock().contains('M'))),
+                b"replica" | b"slave" => filters.push(Box::new(|c| c.flags.lock().contains('S'))),
                 _ => {
                     return Err(Error::msg(format!(
                         "ERR Unknown client type '{}'",

@@ -45,6 +45,8 @@ fn debug(ctx: &mut Ctx) -> Result<()> {
                 .store(on, Ordering::Relaxed);
             ctx.out.ok();
         }
+        (b"digest", 2) => super::digest::dataset(ctx)?,
+        (b"digest-value", _) => super::digest::values(ctx)?,
         (b"log", 3) => {
             tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(ctx.arg(2)));
             ctx.out.ok();

@@ -9,12 +9,14 @@ use cinnabar_resp::ReplyBuf;
 
 use crate::dispatch::Registry;
 
+pub mod acl;
 pub mod bitops;
 pub mod blocking;
 pub mod command;
 pub mod config;
 pub mod connection;
 pub mod debug;
+pub mod digest;
 pub mod docs;
 pub mod geo;
 pub mod hash;
@@ -27,6 +29,7 @@ pub mod multi;
 pub mod persist;
 pub mod pubsub;
 pub mod ratelimit;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod set;
@@ -49,6 +52,7 @@ fn register_all(r: &mut Registry) {
     bitops::register(r);
     keys::register(r);
     connection::register(r);
+    acl::register(r);
     server::register(r);
     config::register(r);
     command::register(r);
@@ -68,6 +72,7 @@ fn register_all(r: &mut Registry) {
     pubsub::register(r);
     persist::register(r);
     ratelimit::register(r);
+    replication::register(r);
     stream::register(r);
 }
 

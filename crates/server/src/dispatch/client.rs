@@ -53,6 +53,12 @@ pub struct Client {
     /// Memory was over `maxmemory` with nothing to evict when the current command started
     /// (Redis's pre_command_oom_state): scripts refuse their first deny-oom write then.
     pub pre_oom: bool,
+    /// Replication: what a replica told us (REPLCONF, PSYNC), or that this is our primary.
+    pub repl: Option<Box<crate::replication::ReplClient>>,
+    /// The replication offset after this client's last write (what WAIT waits for).
+    pub repl_woff: u64,
+    /// The AOF position after this client's last write (what WAITAOF waits for locally).
+    pub aof_woff: u64,
     /// In MONITOR mode (crate::ops::monitor) until RESET or disconnection.
     pub monitor: bool,
     /// The blocked command, for the slow log once it is unblocked (crate::ops).
@@ -60,6 +66,8 @@ pub struct Client {
     /// Set while a blocking command runs its non-blocking form (BRPOP's RPOP), which Redis
     /// does not count as a call of its own.
     pub uncounted: Uncounted,
+    /// The ACL user this client runs as (None: the default user); see `crate::acl`.
+    pub user: Option<Arc<crate::acl::UserHandle>>,
 }
 
 /// How a run of a blocking command's non-blocking form counts in the statistics.
@@ -98,9 +106,13 @@ impl Client {
             pubsub: Default::default(),
             aof_seq: 0,
             pre_oom: false,
+            repl: None,
+            repl_woff: 0,
+            aof_woff: 0,
             monitor: false,
             ops_blocked: None,
             uncounted: Uncounted::No,
+            user: None,
         }
     }
 }

@@ -154,6 +154,20 @@ pub fn execute(
         reject(client, out, b"NOAUTH Authentication required.");
         return;
     }
+    // ACLs: a flag test while the user may run anything (the default user, unless changed).
+    if !server.acl.unrestricted(&client.user) {
+        // The log's client info names the command being refused, as Redis's lastcmd.
+        client.shared.last_cmd.store(entry.idx, Ordering::Relaxed);
+        let context = if client.multi.is_some() {
+            crate::acl::LogContext::Multi
+        } else {
+            crate::acl::LogContext::Toplevel
+        };
+        if let Err((_, msg)) = crate::acl::check(server, client, def, args, context) {
+            reject(client, out, format!("NOPERM {msg}").as_bytes());
+            return;
+        }
+    }
     // A script has run past busy-reply-threshold: only the commands flagged allow-busy (SCRIPT
     // KILL, FUNCTION KILL, SHUTDOWN NOSAVE ...) may run until it ends.
     // maxmemory (Redis checks it here, skipping eviction while a script is busy). While no
@@ -192,6 +206,13 @@ pub fn execute(
         && server.persist.disk_error.load(Ordering::Relaxed)
     {
         if let Some(msg) = crate::persist::writes_denied(server) {
+            reject(client, out, msg.as_bytes());
+            return;
+        }
+    }
+    // This server is a replica: read-only and stale-data rules (one load otherwise).
+    if server.repl.checks.load(Ordering::Relaxed) != 0 {
+        if let Some(msg) = crate::replication::check(server, client, def) {
             reject(client, out, msg.as_bytes());
             return;
         }

@@ -63,6 +63,10 @@ fn flush_unit(server: &Server, client: &mut Client) {
     let ops = OPS.with(|o| std::mem::take(&mut *o.borrow_mut()));
     let seq = crate::propagate::feed(server, &ops, ops.len() > 1);
     client.aof_seq = client.aof_seq.max(seq);
+    client.repl_woff = crate::replication::last_woff();
+    if seq > 0 {
+        client.aof_woff = seq;
+    }
     if ops.capacity() <= 64 {
         // Keep the buffer for the next unit (no allocation per write).
         let mut ops = ops;

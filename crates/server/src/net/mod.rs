@@ -111,8 +111,10 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     let port = config.get_i64("port") as u16;
     let addrs = bind_addrs(&config, port)?;
     let server = Arc::new(Server::new(config, nworkers, shards));
+    crate::acl::load_at_startup(&server).map_err(|e| anyhow::anyhow!(e))?;
     server.persist.set_server(&server);
     crate::evict::configure(&server);
+    crate::replication::configure(&server);
 
     // Bind synchronously so that errors surface here and port 0 resolves before we return.
     let mut listeners = Vec::new();
@@ -182,6 +184,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     }
 
     let _ = server.worker_handles.set(handles.clone());
+    crate::replication::start_from_config(&server);
 
     // Loading (or, with nothing to load and `appendonly yes`, the AOF) starts before the first
     // client is accepted: no command may run before `-LOADING` applies, nor be missed by the

@@ -119,7 +119,7 @@ pub fn save(server: &Server) -> io::Result<()> {
 }
 
 /// Serialises one shard's databases as file sections (used by the snapshot visitor).
-fn shard_sections(shard: &Shard, opts: &SaveOpts, now: i64) -> (Vec<u8>, u64) {
+pub(crate) fn shard_sections(shard: &Shard, opts: &SaveOpts, now: i64) -> (Vec<u8>, u64) {
     let mut buf = Vec::new();
     let mut n = 0u64;
     for (db, d) in shard.dbs.iter().enumerate() {

@@ -1,0 +1,478 @@
+//! Replication, Redis 7.2's protocol (PSYNC2), both sides.
+//!
+//! - Primary (`primary.rs`): a connection that sends PSYNC/SYNC is handed over, after its
+//!   reply buffer is flushed, to a task that serves it as a replica: a full resync streams a
+//!   point-in-time snapshot taken without fork (the same mechanism as BGSAVE), then the
+//!   stream from the offset the snapshot was armed at; a partial resync (+CONTINUE) starts
+//!   from the backlog.
+//! - The stream (`backlog.rs`): the propagation stream (`crate::propagate`) appends each
+//!   execution unit to one shared buffer, under the unit's shard locks, so its order is the
+//!   order commands ran in; replica tasks copy from it. While no replica ever attached,
+//!   `State::on` is false and the hot path pays one relaxed load (in `propagate::on`).
+//! - Replica (`replica.rs`): REPLICAOF starts a link task that does the handshake, loads
+//!   the primary's RDB and applies the stream as the primary's client (no propagation of
+//!   its own, no expiry of its own: see `cinnabar_engine::db::ReplicaExpiry`), proxying the
+//!   bytes into its own backlog so chained replicas and a later promotion keep offsets.
+//! - Dispatch calls [`check`] only while `State::checks` is set (this server is a replica):
+//!   read-only replica and stale-data errors.
+
+pub mod backlog;
+pub mod primary;
+pub mod replica;
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use cinnabar_commands::{flags, CommandDef};
+use cinnabar_engine::db::{set_replica_expiry, ReplicaExpiry};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::dispatch::Client;
+use crate::server::{now_ms, Server};
+use backlog::Backlog;
+
+/// The replication ids (Redis's replid / replid2 / second_replid_offset).
+pub struct Ids {
+    pub replid: String,
+    pub replid2: String,
+    pub second_offset: i64,
+}
+
+pub fn random_id() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..40)
+        .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap())
+        .collect()
+}
+
+/// An attached replica, as its primary sees it.
+pub struct Replica {
+    pub client_id: u64,
+    pub ip: String,
+    pub port: u16,
+    /// WAIT_BGSAVE, SEND_BULK or ONLINE.
+    pub state: AtomicU8,
+    /// The stream offset sent so far (the backlog keeps what comes after it).
+    pub sent: AtomicU64,
+    /// The offset the replica acknowledged (REPLCONF ACK).
+    pub ack: AtomicU64,
+    /// The offset the replica's AOF has fsynced (REPLCONF ACK ... FACK).
+    pub aof_ack: AtomicU64,
+    pub ack_time_ms: AtomicI64,
+}
+
+pub const WAIT_BGSAVE: u8 = 0;
+pub const SEND_BULK: u8 = 1;
+pub const ONLINE: u8 = 2;
+
+pub const CHECK_REPLICA: u8 = 1;
+pub const CHECK_MIN_REPLICAS: u8 = 2;
+
+/// The replica side's link to its primary.
+pub const LINK_NONE: u8 = 0;
+pub const LINK_CONNECT: u8 = 1;
+pub const LINK_CONNECTING: u8 = 2;
+pub const LINK_HANDSHAKE: u8 = 3;
+pub const LINK_TRANSFER: u8 = 4;
+pub const LINK_CONNECTED: u8 = 5;
+
+/// Where this server replicates from (REPLICAOF host port).
+#[derive(Clone)]
+pub struct Master {
+    pub host: String,
+    pub port: u16,
+}
+
+/// Connection-local replication state of a client: what REPLCONF told us about a replica,
+/// the PSYNC it asked for, and whether the client is our primary's link.
+#[derive(Default)]
+pub struct ReplClient {
+    pub listening_port: u16,
+    pub ip: Option<String>,
+    pub capa_eof: bool,
+    pub capa_psync2: bool,
+    /// PSYNC replid offset (SYNC: None): set by the command, served once its reply is out.
+    pub psync: Option<Option<(String, i64)>>,
+    /// This client applies the primary's stream.
+    pub is_master: bool,
+}
+
+/// A client blocked in WAIT.
+pub struct Waiter {
+    pub offset: u64,
+    pub numreplicas: usize,
+    pub tx: tokio::sync::oneshot::Sender<crate::blocking::Wake>,
+    pub client_id: u64,
+    /// WAITAOF: (numlocal, the client's last AOF position); None for WAIT.
+    pub aof: Option<(usize, u64)>,
+}
+
+#[derive(Default)]
+pub struct State {
+    /// This server feeds a replication stream (a primary with a backlog): `propagate`
+    /// appends every execution unit to the backlog.
+    pub on: AtomicBool,
+    /// Dispatch runs [`check`] before each command while any bit is set: `CHECK_REPLICA`
+    /// (this server is a replica), `CHECK_MIN_REPLICAS` (min-replicas-to-write is on).
+    pub checks: AtomicU8,
+    pub backlog: Mutex<Backlog>,
+    /// Woken when the backlog grows.
+    pub data: Notify,
+    pub ids: Mutex<Option<Ids>>,
+    pub replicas: Mutex<Vec<Arc<Replica>>>,
+    /// Held while a command of the primary is applied and proxied, and while a snapshot is
+    /// armed: a snapshot never falls between a command and its bytes in our backlog.
+    pub apply_gate: Mutex<()>,
+    pub master: Mutex<Option<Master>>,
+    /// Bumped by every REPLICAOF: a link task whose generation is stale ends.
+    pub gen: AtomicU64,
+    pub link_state: AtomicU8,
+    pub link_last_io_ms: AtomicI64,
+    pub link_down_since_ms: AtomicI64,
+    pub transfer_size: AtomicI64,
+    pub transfer_read: AtomicU64,
+    /// The primary's stream: bytes applied (slave_repl_offset) and read.
+    pub master_offset: AtomicU64,
+    pub master_read_offset: AtomicU64,
+    /// The database the primary's stream last selected (kept across links for +CONTINUE).
+    pub master_db: AtomicUsize,
+    pub sync_full: AtomicU64,
+    pub sync_partial_ok: AtomicU64,
+    pub sync_partial_err: AtomicU64,
+    pub waiters: Mutex<Vec<Waiter>>,
+    pub last_ping_ms: AtomicI64,
+    /// Last time a replica was attached (for repl-backlog-ttl).
+    pub no_replicas_since_ms: AtomicI64,
+}
+
+impl State {
+    /// The current ids, created on first use.
+    pub fn with_ids<T>(&self, f: impl FnOnce(&mut Ids) -> T) -> T {
+        let mut g = self.ids.lock();
+        let ids = g.get_or_insert_with(|| Ids {
+            replid: random_id(),
+            replid2: "0".repeat(40),
+            second_offset: -1,
+        });
+        f(ids)
+    }
+
+    pub fn is_replica(&self) -> bool {
+        self.checks.load(Ordering::Relaxed) & CHECK_REPLICA != 0
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.backlog.lock().end
+    }
+}
+
+thread_local! {
+    /// The stream offset after the last unit this thread fed (a client's WAIT target).
+    static LAST_WOFF: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The offset after the last execution unit this thread appended.
+pub fn last_woff() -> u64 {
+    LAST_WOFF.with(|w| w.get())
+}
+
+/// Appends an execution unit to the stream (called by `propagate::feed` while `on`).
+pub fn feed(server: &Server, ops: &[crate::propagate::Op], wrap: bool) {
+    let r = &server.repl;
+    {
+        let mut b = r.backlog.lock();
+        b.append_unit(ops, wrap);
+        LAST_WOFF.with(|w| w.set(b.end));
+        if b.len() > b.size + (64 << 10) {
+            trim(r, &mut b);
+        }
+    }
+    r.data.notify_waiters();
+}
+
+/// Appends raw bytes (PING, REPLCONF GETACK, a replica's proxied stream).
+pub fn feed_raw(server: &Server, bytes: &[u8]) {
+    let r = &server.repl;
+    {
+        let mut b = r.backlog.lock();
+        if !b.active {
+            return;
+        }
+        b.append_raw(bytes);
+        if b.len() > b.size + (64 << 10) {
+            trim(r, &mut b);
+        }
+    }
+    r.data.notify_waiters();
+}
+
+fn trim(r: &State, b: &mut Backlog) {
+    let oldest = r
+        .replicas
+        .lock()
+        .iter()
+        .map(|x| x.sent.load(Ordering::Relaxed))
+        .min();
+    b.trim(oldest);
+}
+
+/// The backlog's size limits from the configuration.
+pub fn configure(server: &Server) {
+    let size = server.config.get_i64("repl-backlog-size").max(16 * 1024) as usize;
+    let hard = crate::replication::replica_hard_limit(server);
+    let mut b = server.repl.backlog.lock();
+    b.size = size;
+    b.hard_limit = hard;
+    drop(b);
+    let on = server.config.get_i64("min-replicas-to-write") > 0
+        && server.config.get_i64("min-replicas-max-lag") > 0;
+    if on {
+        server
+            .repl
+            .checks
+            .fetch_or(CHECK_MIN_REPLICAS, Ordering::SeqCst);
+    } else {
+        server
+            .repl
+            .checks
+            .fetch_and(!CHECK_MIN_REPLICAS, Ordering::SeqCst);
+    }
+}
+
+/// `client-output-buffer-limit replica <hard>`, 0 meaning no limit (capped at 1 GB here).
+fn replica_hard_limit(server: &Server) -> usize {
+    let v = server.config.get("client-output-buffer-limit");
+    let w: Vec<&str> = v.split_whitespace().collect();
+    for c in w.chunks(4) {
+        if c.len() == 4 && (c[0] == "slave" || c[0] == "replica") {
+            let n: usize = c[1].parse().unwrap_or(256 << 20);
+            return if n == 0 { 1 << 30 } else { n };
+        }
+    }
+    256 << 20
+}
+
+/// Dispatch's check while this server is a replica (one relaxed load per command
+/// otherwise): sets how lookups treat expired keys, and refuses writes on a read-only
+/// replica and data commands while the link is down with `replica-serve-stale-data no`.
+#[cold]
+pub fn check(server: &Server, client: &Client, def: &CommandDef) -> Option<&'static str> {
+    let r = &server.repl;
+    if r.checks.load(Ordering::Relaxed) & CHECK_REPLICA == 0 {
+        // A primary with min-replicas-to-write (Redis's NOREPLICAS check).
+        if def.flags & flags::WRITE != 0 {
+            let min = server.config.get_i64("min-replicas-to-write").max(0) as usize;
+            if good_replicas(server) < min {
+                return Some("NOREPLICAS Not enough good replicas to write.");
+            }
+        }
+        return None;
+    }
+    let master = client.repl.as_ref().is_some_and(|r| r.is_master);
+    let write = def.flags & flags::WRITE != 0;
+    set_replica_expiry(if master {
+        ReplicaExpiry::Keep
+    } else if write {
+        ReplicaExpiry::Delete
+    } else {
+        ReplicaExpiry::Hide
+    });
+    if master {
+        return None;
+    }
+    if write && server.config.get_bool("replica-read-only") {
+        return Some("READONLY You can't write against a read only replica.");
+    }
+    if server.repl.link_state.load(Ordering::Relaxed) != LINK_CONNECTED
+        && def.flags & flags::STALE == 0
+        && !server.config.get_bool("replica-serve-stale-data")
+    {
+        return Some(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        );
+    }
+    None
+}
+
+/// Called by the cron thread: PING to replicas every `repl-ping-replica-period`.
+pub fn cron(server: &Server) {
+    let r = &server.repl;
+    if !r.on.load(Ordering::Relaxed) {
+        return;
+    }
+    let now = now_ms();
+    let period = server.config.get_i64("repl-ping-replica-period").max(1) * 1000;
+    if now - r.last_ping_ms.load(Ordering::Relaxed) >= period {
+        r.last_ping_ms.store(now, Ordering::Relaxed);
+        if !r.replicas.lock().is_empty() {
+            let mut b = r.backlog.lock();
+            b.append_raw(b"*1\r\n$4\r\nPING\r\n");
+            drop(b);
+            r.data.notify_waiters();
+        }
+    }
+    primary::expire_waiters(server);
+    // WAITAOF's local fsyncs are not announced: look at them ten times a second.
+    primary::check_waiters(server);
+}
+
+fn state_name(s: u8) -> &'static str {
+    match s {
+        WAIT_BGSAVE => "wait_bgsave",
+        SEND_BULK => "send_bulk",
+        _ => "online",
+    }
+}
+
+/// The `# Replication` section of INFO, as Redis 7.2 writes it.
+pub fn info_section(out: &mut String, server: &Server) {
+    let r = &server.repl;
+    let now = now_ms();
+    let master = r.master.lock().clone();
+    out.push_str("# Replication\r\n");
+    let _ = write!(
+        out,
+        "role:{}\r\n",
+        if master.is_some() { "slave" } else { "master" }
+    );
+    if let Some(m) = &master {
+        let st = r.link_state.load(Ordering::Relaxed);
+        let off = r.master_offset.load(Ordering::Relaxed);
+        let read = r.master_read_offset.load(Ordering::Relaxed);
+        let last_io = r.link_last_io_ms.load(Ordering::Relaxed);
+        let _ = write!(
+            out,
+            "master_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\nslave_repl_offset:{}\r\n",
+            m.host,
+            m.port,
+            if st == LINK_CONNECTED { "up" } else { "down" },
+            if st == LINK_CONNECTED { (now - last_io) / 1000 } else { -1 },
+            (st == LINK_TRANSFER) as u8,
+            read.max(1),
+            off.max(1),
+        );
+        if st == LINK_TRANSFER {
+            let size = r.transfer_size.load(Ordering::Relaxed);
+            let got = r.transfer_read.load(Ordering::Relaxed) as i64;
+            let perc = if size > 0 {
+                got as f64 * 100.0 / size as f64
+            } else {
+                0.0
+            };
+            let _ = write!(
+                out,
+                "master_sync_total_bytes:{size}\r\nmaster_sync_read_bytes:{got}\r\nmaster_sync_left_bytes:{}\r\nmaster_sync_perc:{perc:.2}\r\nmaster_sync_last_io_seconds_ago:{}\r\n",
+                size - got,
+                (now - last_io) / 1000
+            );
+        }
+        if st != LINK_CONNECTED {
+            let since = r.link_down_since_ms.load(Ordering::Relaxed);
+            let _ = write!(
+                out,
+                "master_link_down_since_seconds:{}\r\n",
+                if since > 0 { (now - since) / 1000 } else { -1 }
+            );
+        }
+        let _ = write!(
+            out,
+            "slave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:1\r\n",
+            server.config.get_i64("replica-priority"),
+            server.config.get_bool("replica-read-only") as u8
+        );
+    }
+    let replicas = r.replicas.lock().clone();
+    let _ = write!(out, "connected_slaves:{}\r\n", replicas.len());
+    let min = server.config.get_i64("min-replicas-to-write");
+    let lag = server.config.get_i64("min-replicas-max-lag");
+    if min > 0 && lag > 0 {
+        let _ = write!(out, "min_slaves_good_slaves:{}\r\n", good_replicas(server));
+    }
+    for (i, x) in replicas.iter().enumerate() {
+        let st = x.state.load(Ordering::Relaxed);
+        let lag = if st == ONLINE {
+            (now - x.ack_time_ms.load(Ordering::Relaxed)) / 1000
+        } else {
+            0
+        };
+        let _ = write!(
+            out,
+            "slave{i}:ip={},port={},state={},offset={},lag={lag}\r\n",
+            x.ip,
+            x.port,
+            state_name(st),
+            x.ack.load(Ordering::Relaxed)
+        );
+    }
+    let (replid, replid2, second) =
+        r.with_ids(|i| (i.replid.clone(), i.replid2.clone(), i.second_offset));
+    let b = r.backlog.lock();
+    let _ = write!(
+        out,
+        "master_failover_state:no-failover\r\nmaster_replid:{replid}\r\nmaster_replid2:{replid2}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{second}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        b.end,
+        b.active as u8,
+        server.config.get_i64("repl-backlog-size"),
+        if b.active { b.first_offset() } else { 0 },
+        if b.active { b.len() } else { 0 },
+    );
+}
+
+/// Replicas online whose last ACK is at most `min-replicas-max-lag` seconds old.
+pub fn good_replicas(server: &Server) -> usize {
+    let lag = server.config.get_i64("min-replicas-max-lag") * 1000;
+    let now = now_ms();
+    server
+        .repl
+        .replicas
+        .lock()
+        .iter()
+        .filter(|x| {
+            x.state.load(Ordering::Relaxed) == ONLINE
+                && now - x.ack_time_ms.load(Ordering::Relaxed) <= lag
+        })
+        .count()
+}
+
+/// INFO stats: sync_full, sync_partial_ok, sync_partial_err.
+pub fn sync_stats(server: &Server) -> [(&'static str, u64); 3] {
+    let r = &server.repl;
+    [
+        ("sync_full", r.sync_full.load(Ordering::Relaxed)),
+        ("sync_partial_ok", r.sync_partial_ok.load(Ordering::Relaxed)),
+        (
+            "sync_partial_err",
+            r.sync_partial_err.load(Ordering::Relaxed),
+        ),
+    ]
+}
+
+/// The link state as ROLE names it.
+pub fn role_state(s: u8) -> &'static str {
+    match s {
+        LINK_CONNECT => "connect",
+        LINK_CONNECTING => "connecting",
+        LINK_HANDSHAKE => "handshake",
+        LINK_TRANSFER => "sync",
+        LINK_CONNECTED => "connected",
+        _ => "none",
+    }
+}
+
+/// `replicaof host port` in the configuration: start as a replica.
+pub fn start_from_config(server: &Server) {
+    let v = server.config.get("replicaof");
+    let mut it = v.split_whitespace();
+    if let (Some(host), Some(port)) = (it.next(), it.next().and_then(|p| p.parse().ok())) {
+        replica::replicate_from(
+            server,
+            Master {
+                host: host.to_string(),
+                port,
+            },
+        );
+    }
+}

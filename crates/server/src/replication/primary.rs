@@ -1,0 +1,569 @@
+//! The primary's side: serving a replica on the connection that sent PSYNC (or SYNC).
+//!
+//! Full resync: the snapshot is armed (all shards locked for an instant, as for BGSAVE)
+//! and, in that same instant, the replica is registered at the stream's current offset and
+//! the stream is switched on; so every change is either in the snapshot or in the stream
+//! after that offset, never both, never neither. A thread walks the shards and writes the
+//! RDB into a channel (diskless, `$EOF:<mark>` framing) or a temporary file (`$<len>`); the
+//! connection's task sends it, then the stream from the backlog. Partial resync sends
+//! `+CONTINUE` and the backlog from the offset the replica asked for.
+//!
+//! The replica's task reads its REPLCONF ACKs on the same socket (WAIT, INFO lag).
+
+use std::io::{self, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use cinnabar_engine::rdb::Writer;
+use cinnabar_engine::Shard;
+use cinnabar_resp::{parse_command, Argv, Limits};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::{random_id, Replica, Waiter, ONLINE, SEND_BULK, WAIT_BGSAVE};
+use crate::dispatch::Client;
+use crate::server::{now_ms, Server};
+
+enum Msg {
+    Data(Vec<u8>),
+    Done(io::Result<()>),
+}
+
+/// Hands RDB bytes to the connection's task.
+struct ChunkSink(tokio::sync::mpsc::UnboundedSender<Msg>);
+
+impl Write for ChunkSink {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0
+            .send(Msg::Data(b.to_vec()))
+            .map_err(|_| io::Error::other("replica gone"))?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serves `client` as a replica until the link ends. Called by the connection once the
+/// PSYNC/SYNC command's (empty) reply is out.
+pub async fn serve(
+    server: &Server,
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    client: &mut Client,
+) {
+    let Some(mut rc) = client.repl.take() else {
+        return;
+    };
+    let Some(req) = rc.psync.take() else {
+        return;
+    };
+    let r = &server.repl;
+    if r.is_replica() && r.link_state.load(Ordering::Relaxed) != super::LINK_CONNECTED {
+        let _ = stream
+            .write_all(b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n")
+            .await;
+        return;
+    }
+    let ip = rc.ip.clone().unwrap_or_else(|| {
+        let a = &client.shared.addr;
+        a.rsplit_once(':')
+            .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
+            .unwrap_or_default()
+    });
+    *client.shared.flags.lock() = "S".into();
+    let replica = Arc::new(Replica {
+        client_id: client.id,
+        ip,
+        port: rc.listening_port,
+        state: WAIT_BGSAVE.into(),
+        sent: 0.into(),
+        ack: 0.into(),
+        aof_ack: 0.into(),
+        ack_time_ms: now_ms().into(),
+    });
+    let mut partial = None;
+    if let Some((id, off)) = &req {
+        let id_ok = r.with_ids(|ids| {
+            (id.eq_ignore_ascii_case(&ids.replid)
+                || (id.eq_ignore_ascii_case(&ids.replid2) && *off <= ids.second_offset))
+                .then(|| ids.replid.clone())
+        });
+        if let Some(replid) = id_ok.filter(|_| *off >= 1) {
+            let b = r.backlog.lock();
+            if b.can_continue(*off as u64 - 1) {
+                replica.sent.store(*off as u64 - 1, Ordering::Relaxed);
+                replica.state.store(ONLINE, Ordering::Relaxed);
+                r.replicas.lock().push(replica.clone());
+                partial = Some(replid);
+            }
+        }
+        if partial.is_none() && id != "?" {
+            r.sync_partial_err.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    // After a diskless transfer the stream waits for the replica's first ACK: a replica
+    // detects the end of the RDB by the mark ending a read, so nothing may follow it until
+    // the replica has loaded (Redis's repl_start_cmd_stream_on_ack).
+    let mut wait_ack = false;
+    let ok = match partial {
+        Some(replid) => {
+            r.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                "Partial resynchronization request from {} accepted.",
+                client.shared.addr
+            );
+            let line = if rc.capa_psync2 {
+                format!("+CONTINUE {replid}\r\n")
+            } else {
+                "+CONTINUE\r\n".to_string()
+            };
+            stream.write_all(line.as_bytes()).await.is_ok()
+        }
+        None => {
+            r.sync_full.fetch_add(1, Ordering::Relaxed);
+            let diskless = server.config.get_bool("repl-diskless-sync") && rc.capa_eof;
+            wait_ack = diskless;
+            full_sync(server, stream, &replica, req.is_some(), diskless).await
+        }
+    };
+    if ok {
+        replica.state.store(ONLINE, Ordering::Relaxed);
+        replica.ack_time_ms.store(now_ms(), Ordering::Relaxed);
+        stream_to(server, stream, rbuf, client, &replica, wait_ack).await;
+    }
+    rc.psync = None;
+    let mut list = r.replicas.lock();
+    list.retain(|x| !Arc::ptr_eq(x, &replica));
+    if list.is_empty() {
+        r.no_replicas_since_ms.store(now_ms(), Ordering::Relaxed);
+    }
+    tracing::info!("Connection with replica {} lost.", client.shared.addr);
+}
+
+/// Arms a snapshot with the replica registered at its offset, and sends the RDB. Returns
+/// whether the replica got all of it.
+async fn full_sync(
+    server: &Server,
+    stream: &mut TcpStream,
+    replica: &Arc<Replica>,
+    psync: bool,
+    diskless: bool,
+) -> bool {
+    let r = &server.repl;
+    let Some(arc) = server.persist.server() else {
+        return false;
+    };
+    if diskless {
+        // Redis waits this long for more replicas to share one transfer.
+        let delay = server.config.get_i64("repl-diskless-sync-delay").max(0) as u64;
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_secs(delay)).await;
+        }
+    }
+    tracing::info!(
+        "Replica {}:{} asks for synchronization; starting a full resync",
+        replica.ip,
+        replica.port
+    );
+    let ks = &server.keyspace;
+    let opts = crate::persist::save_opts(server);
+    let (offset, replid, rx) = loop {
+        while ks.snapshot_running() {
+            if server.is_shutting_down() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let now = now_ms();
+        let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, u64)>();
+        let tx = parking_lot::Mutex::new(tx);
+        let visitor: cinnabar_engine::keyspace::Visitor = Arc::new(move |_, shard: &Shard| {
+            let _ = tx
+                .lock()
+                .send(crate::persist::rdbfile::shard_sections(shard, &opts, now));
+        });
+        let mut offset = 0;
+        let armed = {
+            let _gate = r.apply_gate.lock();
+            ks.begin_snapshot_with(visitor, || {
+                let mut b = r.backlog.lock();
+                if !b.active {
+                    let end = b.end;
+                    b.activate(end);
+                }
+                if !r.is_replica() {
+                    // The stream restarts with a SELECT; a replica proxies its primary's.
+                    b.db = None;
+                    r.on.store(true, Ordering::SeqCst);
+                }
+                offset = b.end;
+                replica.sent.store(offset, Ordering::Relaxed);
+                r.replicas.lock().push(replica.clone());
+            })
+        };
+        if armed {
+            crate::dispatch::sink::refresh_expiry_log(server);
+            break (offset, r.with_ids(|i| i.replid.clone()), rx);
+        }
+    };
+    replica.state.store(SEND_BULK, Ordering::Relaxed);
+    let stream_db = if r.is_replica() {
+        r.master_db.load(Ordering::Relaxed) as i64
+    } else {
+        -1
+    };
+    let (ctx, mut crx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let tmp = crate::persist::dir(server).join(format!(
+        "temp-repl-{}-{}.rdb",
+        std::process::id(),
+        replica.client_id
+    ));
+    let tmp2 = tmp.clone();
+    let id2 = replid.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cinnabar-replsync".into())
+        .spawn(move || {
+            let aux = (id2.as_str(), offset, stream_db);
+            let res = if diskless {
+                write_rdb(&arc, &rx, ChunkSink(ctx.clone()), aux).map(|_| ())
+            } else {
+                std::fs::File::create(&tmp2)
+                    .and_then(|f| write_rdb(&arc, &rx, io::BufWriter::new(f), aux))
+                    .and_then(|mut f| f.flush())
+            };
+            let _ = ctx.send(Msg::Done(res));
+        });
+    if spawned.is_err() {
+        server.keyspace.finish_snapshot();
+        return false;
+    }
+    let head = if psync {
+        format!("+FULLRESYNC {replid} {offset}\r\n")
+    } else {
+        String::new()
+    };
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        drain(&mut crx).await;
+        return false;
+    }
+    let ok = if diskless {
+        let mark = random_id();
+        let mut ok = stream
+            .write_all(format!("$EOF:{mark}\r\n").as_bytes())
+            .await
+            .is_ok();
+        loop {
+            match crx.recv().await {
+                Some(Msg::Data(d)) => {
+                    if ok && stream.write_all(&d).await.is_err() {
+                        ok = false;
+                    }
+                }
+                Some(Msg::Done(res)) => {
+                    ok = ok && res.is_ok();
+                    break;
+                }
+                None => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        ok && stream.write_all(mark.as_bytes()).await.is_ok()
+    } else {
+        let done = loop {
+            match crx.recv().await {
+                Some(Msg::Done(res)) => break res.is_ok(),
+                Some(Msg::Data(_)) => {}
+                None => break false,
+            }
+        };
+        let ok = done && send_file(stream, &tmp).await.is_ok();
+        let _ = std::fs::remove_file(&tmp);
+        ok
+    };
+    if ok {
+        tracing::info!(
+            "Synchronization with replica {}:{} succeeded",
+            replica.ip,
+            replica.port
+        );
+    }
+    ok
+}
+
+async fn drain(crx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>) {
+    while let Some(m) = crx.recv().await {
+        if matches!(m, Msg::Done(_)) {
+            break;
+        }
+    }
+}
+
+async fn send_file(stream: &mut TcpStream, path: &std::path::Path) -> io::Result<()> {
+    let path = path.to_path_buf();
+    let data = tokio::task::spawn_blocking(move || std::fs::read(path))
+        .await
+        .map_err(io::Error::other)??;
+    stream
+        .write_all(format!("${}\r\n", data.len()).as_bytes())
+        .await?;
+    stream.write_all(&data).await
+}
+
+/// Walks the armed snapshot and writes it as an RDB stream with the replication aux fields.
+fn write_rdb<W: Write>(
+    server: &Server,
+    rx: &std::sync::mpsc::Receiver<(Vec<u8>, u64)>,
+    out: W,
+    (replid, offset, stream_db): (&str, u64, i64),
+) -> io::Result<W> {
+    let ks = &server.keyspace;
+    let opts = crate::persist::save_opts(server);
+    let now = now_ms();
+    let result = (|| {
+        let mut w = Writer::new(out, opts)?;
+        w.aux(b"redis-ver", b"7.2.4")?;
+        w.aux_int(b"redis-bits", 64)?;
+        w.aux_int(b"ctime", now / 1000)?;
+        w.aux_int(b"used-mem", crate::alloc::used() as i64)?;
+        w.aux_int(b"repl-stream-db", stream_db.max(0))?;
+        w.aux(b"repl-id", replid.as_bytes())?;
+        w.aux_int(b"repl-offset", offset as i64)?;
+        w.aux_int(b"aof-base", 0)?;
+        crate::persist::rdbfile::write_functions(&mut w, server)?;
+        for i in 0..ks.shard_count() {
+            // Locking a shard not yet visited serialises it into the channel.
+            drop(ks.lock_shard(i));
+            while let Ok((bytes, _)) = rx.try_recv() {
+                w.raw(&bytes)?;
+            }
+        }
+        ks.finish_snapshot();
+        while let Ok((bytes, _)) = rx.try_recv() {
+            w.raw(&bytes)?;
+        }
+        w.finish()
+    })();
+    // A failed write must still end the snapshot (idempotent).
+    if result.is_err() {
+        ks.finish_snapshot();
+    }
+    result
+}
+
+/// Sends the stream from the replica's offset on, and reads its ACKs, until the link ends.
+async fn stream_to(
+    server: &Server,
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    client: &Client,
+    replica: &Arc<Replica>,
+    mut wait_ack: bool,
+) {
+    let r = &server.repl;
+    let mut argv = Argv::new();
+    let limits = Limits::default();
+    let mut chunk = Vec::new();
+    loop {
+        if client.shared.killed.load(Ordering::Relaxed) || server.is_shutting_down() {
+            return;
+        }
+        let notified = r.data.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let sent = replica.sent.load(Ordering::Relaxed);
+        if !wait_ack {
+            let b = r.backlog.lock();
+            match b.since(sent, 1 << 20) {
+                Some(s) => {
+                    chunk.clear();
+                    chunk.extend_from_slice(s);
+                }
+                None => {
+                    tracing::warn!(
+                        "Replica {}:{} fell too far behind the stream: disconnecting it",
+                        replica.ip,
+                        replica.port
+                    );
+                    return;
+                }
+            }
+        }
+        if !wait_ack && !chunk.is_empty() {
+            if stream.write_all(&chunk).await.is_err() {
+                return;
+            }
+            replica
+                .sent
+                .store(sent + chunk.len() as u64, Ordering::Relaxed);
+            if chunk.capacity() > 4 << 20 {
+                chunk = Vec::new();
+            }
+            continue;
+        }
+        if rbuf.capacity() - rbuf.len() < 4096 {
+            rbuf.reserve(16 * 1024);
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            rd = crate::net::conn::read_some(stream, rbuf) => {
+                match rd {
+                    Ok(n) if n > 0 => {}
+                    _ => return,
+                }
+                let mut pos = 0;
+                while pos < rbuf.len() {
+                    match parse_command(&rbuf[pos..], &limits, &mut argv) {
+                        Ok(Some(n)) => {
+                            let buf = &rbuf[pos..pos + n];
+                            pos += n;
+                            let args: Vec<&[u8]> = argv.iter(buf).collect();
+                            if replica_input(server, replica, &args) {
+                                wait_ack = false;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(_) => return,
+                    }
+                }
+                rbuf.advance(pos);
+            }
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// What a replica sends its primary after the sync: REPLCONF ACK <offset> [FACK <aofoff>].
+/// Returns whether it was an ACK.
+fn replica_input(server: &Server, replica: &Replica, args: &[&[u8]]) -> bool {
+    if args.len() >= 3
+        && args[0].eq_ignore_ascii_case(b"replconf")
+        && args[1].eq_ignore_ascii_case(b"ack")
+    {
+        if let Some(off) = std::str::from_utf8(args[2])
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            if off > replica.ack.load(Ordering::Relaxed) {
+                replica.ack.store(off, Ordering::Relaxed);
+            }
+            if args.len() >= 5 && args[3].eq_ignore_ascii_case(b"fack") {
+                if let Some(f) = std::str::from_utf8(args[4])
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                {
+                    replica.aof_ack.fetch_max(f, Ordering::Relaxed);
+                }
+            }
+            replica.ack_time_ms.store(now_ms(), Ordering::Relaxed);
+            check_waiters(server);
+            return true;
+        }
+    }
+    false
+}
+
+/// Replicas whose ACK reached `offset`.
+pub fn acked(server: &Server, offset: u64) -> usize {
+    count(server, |x| x.ack.load(Ordering::Relaxed) >= offset)
+}
+
+/// Replicas whose AOF fsync (FACK) reached `offset`.
+pub fn aof_acked(server: &Server, offset: u64) -> usize {
+    count(server, |x| x.aof_ack.load(Ordering::Relaxed) >= offset)
+}
+
+fn count(server: &Server, f: impl Fn(&Replica) -> bool) -> usize {
+    server
+        .repl
+        .replicas
+        .lock()
+        .iter()
+        .filter(|x| x.state.load(Ordering::Relaxed) == ONLINE && f(x))
+        .count()
+}
+
+/// Whether this server's AOF has fsynced up to `aof_seq` (WAITAOF's local copy).
+pub fn local_synced(server: &Server, aof_seq: u64) -> bool {
+    let aof = &server.persist.aof;
+    aof.on.load(Ordering::Relaxed) && aof.synced_seq.load(Ordering::Acquire) >= aof_seq
+}
+
+/// The reply of a waiter now, and whether it is satisfied.
+fn progress(server: &Server, w: &Waiter) -> (Vec<u8>, bool) {
+    match w.aof {
+        None => {
+            let n = acked(server, w.offset);
+            (format!(":{n}\r\n").into_bytes(), n >= w.numreplicas)
+        }
+        Some((numlocal, aof_seq)) => {
+            if numlocal > 0 && !server.persist.aof.on.load(Ordering::Relaxed) {
+                return (WAITAOF_NO_AOF.to_vec(), true);
+            }
+            let local = local_synced(server, aof_seq) as usize;
+            let n = aof_acked(server, w.offset);
+            (
+                format!("*2\r\n:{local}\r\n:{n}\r\n").into_bytes(),
+                local >= numlocal && n >= w.numreplicas,
+            )
+        }
+    }
+}
+
+const WAITAOF_NO_AOF: &[u8] =
+    b"-ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.\r\n";
+
+/// Wakes WAIT / WAITAOF clients whose replicas (or AOF) have acknowledged enough.
+pub fn check_waiters(server: &Server) {
+    let mut w = server.repl.waiters.lock();
+    if w.is_empty() {
+        return;
+    }
+    let mut i = 0;
+    while i < w.len() {
+        let (reply, done) = progress(server, &w[i]);
+        if done {
+            let x = w.swap_remove(i);
+            let _ = x.tx.send(crate::blocking::Wake::Reply(reply));
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Ends the wait of `client_id` (its timeout), replying with what was reached.
+pub fn end_wait(server: &Server, client_id: u64) {
+    let mut w = server.repl.waiters.lock();
+    if let Some(i) = w.iter().position(|x| x.client_id == client_id) {
+        let x = w.swap_remove(i);
+        let (reply, _) = progress(server, &x);
+        let _ = x.tx.send(crate::blocking::Wake::Reply(reply));
+    }
+}
+
+/// The server became a replica: every waiting client gets an error.
+pub fn unblock_all_waiters(server: &Server) {
+    for x in server.repl.waiters.lock().drain(..) {
+        let _ = x.tx.send(crate::blocking::Wake::Reply(
+            b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n".to_vec(),
+        ));
+    }
+}
+
+/// Drops waiters whose client left (their receiver is gone).
+pub fn expire_waiters(server: &Server) {
+    server.repl.waiters.lock().retain(|x| !x.tx.is_closed());
+}
+
+/// Registers a WAIT that could not be answered at once and asks every replica for an ACK.
+pub fn add_waiter(server: &Server, w: Waiter) {
+    server.repl.waiters.lock().push(w);
+    super::feed_raw(
+        server,
+        b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n",
+    );
+}

@@ -1,0 +1,583 @@
+//! The replica's side: the link to the primary (REPLICAOF host port).
+//!
+//! One task, on worker 0, per REPLICAOF generation: connect, handshake (PING, AUTH with
+//! `masteruser`/`masterauth`, REPLCONF listening-port / ip-address / capa eof psync2),
+//! PSYNC with our own replication id and offset (so a demoted primary, or a replica whose
+//! link was cut, continues where it was when the primary's backlog still holds it), then:
+//! - `+FULLRESYNC id offset`: the RDB (`$EOF:<mark>` or `$<len>` framing) is received into
+//!   memory, the dataset is replaced with it (commands meanwhile get -LOADING), and the
+//!   stream starts at `offset`;
+//! - `+CONTINUE [id]`: the stream resumes at our offset (a new id shifts ours to replid2).
+//!
+//! The stream is applied as the primary's client: commands run through dispatch with
+//! expired keys kept until the primary's DEL (see `super::check`), and each applied
+//! command's bytes go into our own backlog as they were received (not re-derived from
+//! effects), so our offset is the primary's offset and replicas of ours, or PSYNCs after
+//! a promotion, continue the same history. Our offset advances only outside MULTI (a
+//! transaction cut in the middle is resent whole, as Redis does). `REPLCONF ACK <offset>`
+//! goes to the primary every second and in answer to `REPLCONF GETACK`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use cinnabar_engine::rdb::{self, Item};
+use cinnabar_engine::{hash_key, Locked};
+use cinnabar_resp::{encode_command, parse_command, Argv, Limits, ReplyBuf};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::*;
+use crate::dispatch::Client;
+use crate::server::ClientShared;
+
+type LinkResult = Result<(), String>;
+
+/// REPLICAOF host port: becomes a replica of `master` (or stays, if already).
+pub fn replicate_from(server: &Server, master: Master) -> bool {
+    let r = &server.repl;
+    {
+        let mut m = r.master.lock();
+        if let Some(cur) = &*m {
+            if cur.host == master.host && cur.port == master.port {
+                return false;
+            }
+        }
+        *m = Some(master);
+    }
+    r.on.store(false, Ordering::SeqCst);
+    super::primary::unblock_all_waiters(server);
+    server.keyspace.replica_expiry.store(true, Ordering::SeqCst);
+    r.checks.fetch_or(CHECK_REPLICA, Ordering::SeqCst);
+    r.link_state.store(LINK_CONNECT, Ordering::Relaxed);
+    r.link_down_since_ms.store(0, Ordering::Relaxed);
+    let gen = r.gen.fetch_add(1, Ordering::SeqCst) + 1;
+    // Replicas of ours follow the new history from scratch.
+    for x in r.replicas.lock().iter() {
+        server.kill_client(x.client_id);
+    }
+    if let (Some(srv), Some(h)) = (server.persist.server(), server.worker_handles.get()) {
+        h[0].spawn(link_loop(srv, gen));
+    }
+    crate::dispatch::sink::refresh_expiry_log(server);
+    true
+}
+
+/// REPLICAOF NO ONE: back to a primary. The history so far stays continuable: our id
+/// becomes replid2 (valid up to our offset) and a new id starts.
+pub fn promote(server: &Server) {
+    let r = &server.repl;
+    if r.master.lock().take().is_none() {
+        return;
+    }
+    r.gen.fetch_add(1, Ordering::SeqCst);
+    r.checks.fetch_and(!CHECK_REPLICA, Ordering::SeqCst);
+    server
+        .keyspace
+        .replica_expiry
+        .store(false, Ordering::SeqCst);
+    r.link_state.store(LINK_NONE, Ordering::Relaxed);
+    let end = {
+        let mut b = r.backlog.lock();
+        if !b.active {
+            let e = b.end;
+            b.activate(e);
+        }
+        b.db = None;
+        b.end
+    };
+    r.with_ids(|ids| {
+        ids.replid2 = std::mem::replace(&mut ids.replid, random_id());
+        ids.second_offset = end as i64 + 1;
+    });
+    r.on.store(true, Ordering::SeqCst);
+    crate::dispatch::sink::refresh_expiry_log(server);
+    tracing::info!("MASTER MODE enabled");
+}
+
+async fn link_loop(server: Arc<Server>, gen: u64) {
+    let r = &server.repl;
+    let current = || r.gen.load(Ordering::SeqCst) == gen && !server.is_shutting_down();
+    while current() {
+        r.link_state.store(LINK_CONNECTING, Ordering::Relaxed);
+        let res = run_link(&server, gen).await;
+        if !current() {
+            break;
+        }
+        if let Err(e) = res {
+            tracing::warn!("Replication link: {e}");
+        }
+        r.link_state.store(LINK_CONNECT, Ordering::Relaxed);
+        if r.link_down_since_ms.load(Ordering::Relaxed) == 0 {
+            r.link_down_since_ms.store(now_ms(), Ordering::Relaxed);
+        }
+        for _ in 0..10 {
+            if !current() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+struct Link {
+    stream: TcpStream,
+    buf: BytesMut,
+    timeout: Duration,
+}
+
+impl Link {
+    async fn read_more(&mut self) -> Result<usize, String> {
+        if self.buf.capacity() - self.buf.len() < 8192 {
+            self.buf.reserve(64 * 1024);
+        }
+        match tokio::time::timeout(
+            self.timeout,
+            crate::net::conn::read_some(&self.stream, &mut self.buf),
+        )
+        .await
+        {
+            Ok(Ok(0)) => Err("connection closed by the primary".into()),
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timeout talking to the primary".into()),
+        }
+    }
+
+    /// One line, without its CRLF; empty lines (the primary's keep-alive newlines) skipped.
+    async fn line(&mut self) -> Result<String, String> {
+        loop {
+            if let Some(p) = self.buf.iter().position(|&c| c == b'\n') {
+                let raw = self.buf.split_to(p + 1);
+                let s = String::from_utf8_lossy(&raw[..p])
+                    .trim_end_matches('\r')
+                    .to_string();
+                if s.is_empty() {
+                    continue;
+                }
+                return Ok(s);
+            }
+            self.read_more().await?;
+        }
+    }
+
+    async fn send(&mut self, args: &[&[u8]]) -> Result<(), String> {
+        let mut out = Vec::new();
+        encode_command(args, &mut out);
+        self.stream.write_all(&out).await.map_err(|e| e.to_string())
+    }
+
+    async fn command(&mut self, args: &[&[u8]]) -> Result<String, String> {
+        self.send(args).await?;
+        self.line().await
+    }
+}
+
+async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
+    let r = &server.repl;
+    let Some(m) = r.master.lock().clone() else {
+        return Ok(());
+    };
+    let timeout = Duration::from_secs(server.config.get_i64("repl-timeout").max(1) as u64);
+    tracing::info!("Connecting to MASTER {}:{}", m.host, m.port);
+    let stream = tokio::time::timeout(timeout, TcpStream::connect((m.host.as_str(), m.port)))
+        .await
+        .map_err(|_| "timeout connecting to the primary".to_string())?
+        .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let mut link = Link {
+        stream,
+        buf: BytesMut::with_capacity(64 * 1024),
+        timeout,
+    };
+    r.link_state.store(LINK_HANDSHAKE, Ordering::Relaxed);
+    let pong = link.command(&[b"PING"]).await?;
+    if pong.starts_with('-') && !pong.starts_with("-NOAUTH") && !pong.starts_with("-NOPERM") {
+        return Err(format!("Error reply to PING from master: '{pong}'"));
+    }
+    let pass = server.config.get("masterauth");
+    if !pass.is_empty() {
+        let user = server.config.get("masteruser");
+        let reply = if user.is_empty() {
+            link.command(&[b"AUTH", pass.as_bytes()]).await?
+        } else {
+            link.command(&[b"AUTH", user.as_bytes(), pass.as_bytes()])
+                .await?
+        };
+        if reply.starts_with('-') {
+            return Err(format!("Unable to AUTH to MASTER: {reply}"));
+        }
+    }
+    let announce_port = server.config.get_i64("replica-announce-port");
+    let port = if announce_port > 0 {
+        announce_port as u64
+    } else {
+        server.port.load(Ordering::Relaxed)
+    };
+    let port = port.to_string();
+    let reply = link
+        .command(&[b"REPLCONF", b"listening-port", port.as_bytes()])
+        .await?;
+    if reply.starts_with('-') {
+        tracing::info!(
+            "(Non critical) Master does not understand REPLCONF listening-port: {reply}"
+        );
+    }
+    let ip = server.config.get("replica-announce-ip");
+    if !ip.is_empty() {
+        let reply = link
+            .command(&[b"REPLCONF", b"ip-address", ip.as_bytes()])
+            .await?;
+        if reply.starts_with('-') {
+            tracing::info!(
+                "(Non critical) Master does not understand REPLCONF ip-address: {reply}"
+            );
+        }
+    }
+    let reply = link
+        .command(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])
+        .await?;
+    if reply.starts_with('-') {
+        tracing::info!("(Non critical) Master does not understand REPLCONF capa: {reply}");
+    }
+    // Our own history: a primary that knows it (as replid or replid2) continues it.
+    let (replid, from) = {
+        let end = r.backlog.lock().end;
+        (r.with_ids(|i| i.replid.clone()), end + 1)
+    };
+    let from = from.to_string();
+    let reply = link
+        .command(&[b"PSYNC", replid.as_bytes(), from.as_bytes()])
+        .await?;
+    if r.gen.load(Ordering::SeqCst) != gen {
+        return Ok(());
+    }
+    if let Some(rest) = reply.strip_prefix("+FULLRESYNC") {
+        let mut it = rest.split_whitespace();
+        let id = it.next().unwrap_or_default().to_string();
+        let offset: u64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        tracing::info!("Full resync from master: {id}:{offset}");
+        full_sync(server, &mut link, id, offset).await?;
+    } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
+        let new_id = rest.trim();
+        let end = r.backlog.lock().end;
+        if !new_id.is_empty() {
+            r.with_ids(|ids| {
+                if ids.replid != new_id {
+                    ids.replid2 = std::mem::replace(&mut ids.replid, new_id.to_string());
+                    ids.second_offset = end as i64 + 1;
+                }
+            });
+        }
+        tracing::info!("Successful partial resynchronization with master.");
+    } else {
+        return Err(format!("Unexpected reply to PSYNC from master: {reply}"));
+    }
+    apply_stream(server, &mut link, gen).await
+}
+
+/// Receives the RDB and replaces the dataset with it.
+async fn full_sync(server: &Arc<Server>, link: &mut Link, id: String, offset: u64) -> LinkResult {
+    let r = &server.repl;
+    r.link_state.store(LINK_TRANSFER, Ordering::Relaxed);
+    r.transfer_read.store(0, Ordering::Relaxed);
+    r.transfer_size.store(-1, Ordering::Relaxed);
+    let head = link.line().await?;
+    let Some(spec) = head.strip_prefix('$') else {
+        return Err(format!(
+            "Bad protocol from MASTER, the first byte is not '$': {head}"
+        ));
+    };
+    let payload: Vec<u8> = if let Some(mark) = spec.strip_prefix("EOF:") {
+        let mark = mark.as_bytes().to_vec();
+        if mark.len() != 40 {
+            return Err("Bad EOF mark from MASTER".into());
+        }
+        r.transfer_size.store(0, Ordering::Relaxed);
+        let mut scanned = 0usize;
+        loop {
+            let from = scanned.saturating_sub(40);
+            if let Some(p) = link.buf[from..].windows(40).position(|w| w == &mark[..]) {
+                let end = from + p;
+                let data = link.buf.split_to(end + 40);
+                break data[..end].to_vec();
+            }
+            scanned = link.buf.len();
+            link.read_more().await?;
+            r.link_last_io_ms.store(now_ms(), Ordering::Relaxed);
+            r.transfer_read
+                .store(link.buf.len() as u64, Ordering::Relaxed);
+        }
+    } else {
+        let len: usize = spec
+            .parse()
+            .map_err(|_| format!("Bad bulk length from MASTER: {head}"))?;
+        r.transfer_size.store(len as i64, Ordering::Relaxed);
+        while link.buf.len() < len {
+            link.buf.reserve(len - link.buf.len());
+            link.read_more().await?;
+            r.link_last_io_ms.store(now_ms(), Ordering::Relaxed);
+            r.transfer_read
+                .store(link.buf.len().min(len) as u64, Ordering::Relaxed);
+        }
+        link.buf.split_to(len).to_vec()
+    };
+    tracing::info!(
+        "MASTER <-> REPLICA sync: received {} bytes, loading",
+        payload.len()
+    );
+    let srv = server.clone();
+    let loaded = tokio::task::spawn_blocking(move || load_payload(&srv, &payload))
+        .await
+        .map_err(|e| e.to_string())?;
+    let stream_db = loaded?;
+    r.with_ids(|ids| {
+        ids.replid = id;
+        ids.replid2 = "0".repeat(40);
+        ids.second_offset = -1;
+    });
+    r.backlog.lock().reset(offset);
+    r.master_offset.store(offset, Ordering::Relaxed);
+    r.master_read_offset.store(offset, Ordering::Relaxed);
+    r.master_db.store(stream_db, Ordering::Relaxed);
+    for x in r.replicas.lock().iter() {
+        server.kill_client(x.client_id);
+    }
+    tracing::info!("MASTER <-> REPLICA sync: Finished with success");
+    Ok(())
+}
+
+/// Empties the dataset and loads `data` (an RDB) with every command refused as -LOADING
+/// meanwhile. Returns the stream's database from the `repl-stream-db` aux field.
+fn load_payload(server: &Server, data: &[u8]) -> Result<usize, String> {
+    let p = &server.persist;
+    p.loading.store(true, Ordering::SeqCst);
+    p.loading_start.store(now_ms(), Ordering::Relaxed);
+    p.loading_total_bytes
+        .store(data.len() as u64, Ordering::Relaxed);
+    let res = {
+        let mut locked = server.keyspace.lock_all();
+        for s in locked.shards() {
+            for d in s.dbs.iter_mut() {
+                d.clear();
+            }
+        }
+        load_into(server, &mut locked, data)
+    };
+    p.loading.store(false, Ordering::SeqCst);
+    res.map_err(|e| format!("Failed trying to load the MASTER synchronization DB from socket: {e}"))
+}
+
+fn load_into(server: &Server, locked: &mut Locked<'_>, data: &[u8]) -> Result<usize, String> {
+    use crate::persist::rdbfile::{loaded_clock, loaded_entry};
+    let lim = crate::persist::limits(server);
+    let now = now_ms();
+    let mut libraries = Vec::new();
+    let mut stream_db = 0usize;
+    let mut n = 0u64;
+    rdb::Reader::new(data)
+        .load(&lim, server.keyspace.databases(), now, |item| {
+            match item {
+                Item::Key {
+                    db,
+                    key,
+                    value,
+                    expire,
+                    idle,
+                    freq,
+                } => {
+                    let clk = loaded_clock(&server.keyspace.access, now, idle, freq);
+                    let e = loaded_entry(&key, value, expire, clk);
+                    if let Some(old) = locked.db(db, hash_key(&key)).put(hash_key(&key), e) {
+                        cinnabar_engine::lazyfree::dispose(old);
+                    }
+                    n += 1;
+                }
+                Item::Function(code) => libraries.push(code),
+                Item::Aux(k, v) => {
+                    if k.as_slice() == b"repl-stream-db" {
+                        stream_db = std::str::from_utf8(&v)
+                            .ok()
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0);
+                    }
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    crate::scripting::functions::install_loaded(
+        server,
+        libraries,
+        crate::scripting::functions::RestorePolicy::Flush,
+    );
+    server
+        .persist
+        .last_load_keys_loaded
+        .store(n, Ordering::Relaxed);
+    Ok(stream_db)
+}
+
+async fn apply_stream(server: &Arc<Server>, link: &mut Link, gen: u64) -> LinkResult {
+    let r = &server.repl;
+    r.link_state.store(LINK_CONNECTED, Ordering::Relaxed);
+    r.link_down_since_ms.store(0, Ordering::Relaxed);
+    r.link_last_io_ms.store(now_ms(), Ordering::Relaxed);
+    let id = server.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let addr = link
+        .stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let laddr = link
+        .stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let shared = Arc::new(ClientShared::new(id, addr, laddr, -1, 0));
+    *shared.flags.lock() = "M".into();
+    server.clients.lock().insert(id, shared.clone());
+    let mut client = Client::new(id, shared.clone(), true, true);
+    client.repl = Some(Box::new(ReplClient {
+        is_master: true,
+        ..Default::default()
+    }));
+    client.db = r.master_db.load(Ordering::Relaxed);
+    let res = stream_loop(server, link, gen, &mut client).await;
+    server.clients.lock().remove(&id);
+    crate::dispatch::unwatch_all(server, &mut client);
+    res
+}
+
+async fn stream_loop(
+    server: &Arc<Server>,
+    link: &mut Link,
+    gen: u64,
+    client: &mut Client,
+) -> LinkResult {
+    let r = &server.repl;
+    let stats = server.workers[0].clone();
+    let mut out = ReplyBuf::new(cinnabar_resp::Protocol::Resp2);
+    let mut argv = Argv::new();
+    let limits = Limits::default();
+    // Bytes of a transaction not yet complete (proxied and counted at its EXEC).
+    let mut pending: Vec<u8> = Vec::new();
+    let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
+    let mut fack = Fack::default();
+    loop {
+        let mut pos = 0;
+        // A GETACK was met: answer it (with what was applied before it), then go on.
+        let mut ack_at = None;
+        while pos < link.buf.len() {
+            match parse_command(&link.buf[pos..], &limits, &mut argv) {
+                Ok(Some(n)) => {
+                    let bytes = &link.buf[pos..pos + n];
+                    pos += n;
+                    if argv.is_empty() {
+                        continue;
+                    }
+                    let args: smallvec::SmallVec<[&[u8]; 16]> = argv.iter(bytes).collect();
+                    if args.len() >= 2
+                        && args[0].eq_ignore_ascii_case(b"replconf")
+                        && args[1].eq_ignore_ascii_case(b"getack")
+                    {
+                        ack_at = Some(r.backlog.lock().end);
+                    } else {
+                        let _gate = r.apply_gate.lock();
+                        crate::dispatch::execute(server, &stats, client, &mut out, &args);
+                        out.clear();
+                    }
+                    pending.extend_from_slice(bytes);
+                    if client.multi.is_none() {
+                        super::feed_raw(server, &pending);
+                        pending.clear();
+                        if client.aof_seq > 0 {
+                            let end = r.backlog.lock().end;
+                            fack.marks
+                                .push_back((std::mem::take(&mut client.aof_seq), end));
+                        }
+                    }
+                    if ack_at.is_some() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return Err(format!("Protocol error from MASTER: {e}")),
+            }
+        }
+        link.buf.advance(pos);
+        let end = r.backlog.lock().end;
+        r.master_offset.store(end, Ordering::Relaxed);
+        r.master_db.store(client.db, Ordering::Relaxed);
+        r.master_read_offset.store(
+            end + (pending.len() + link.buf.len()) as u64,
+            Ordering::Relaxed,
+        );
+        if let Some(at) = ack_at {
+            send_ack(server, link, at, &mut fack).await?;
+            continue;
+        }
+        if r.gen.load(Ordering::SeqCst) != gen
+            || server.is_shutting_down()
+            || client.shared.killed.load(Ordering::Relaxed)
+        {
+            return Ok(());
+        }
+        if link.buf.capacity() - link.buf.len() < 8192 {
+            link.buf.reserve(64 * 1024);
+        }
+        tokio::select! {
+            rd = tokio::time::timeout(link.timeout, crate::net::conn::read_some(&link.stream, &mut link.buf)) => {
+                match rd {
+                    Ok(Ok(n)) if n > 0 => r.link_last_io_ms.store(now_ms(), Ordering::Relaxed),
+                    Ok(Ok(_)) => return Err("connection closed by the primary".into()),
+                    Ok(Err(e)) => return Err(e.to_string()),
+                    Err(_) => return Err("MASTER timeout: no data nor PING received".into()),
+                }
+            }
+            _ = ack_timer.tick() => {
+                let end = r.backlog.lock().end;
+                send_ack(server, link, end, &mut fack).await?;
+            }
+        }
+    }
+}
+
+/// The replica's AOF in stream offsets (REPLCONF ACK ... FACK, for WAITAOF): the AOF
+/// position each applied command reached, until the AOF is fsynced past it.
+#[derive(Default)]
+struct Fack {
+    marks: std::collections::VecDeque<(u64, u64)>,
+    synced: u64,
+}
+
+impl Fack {
+    /// The stream offset our AOF has fsynced, given everything up to `end` was applied.
+    fn offset(&mut self, server: &Server, end: u64) -> u64 {
+        let synced = server.persist.aof.synced_seq.load(Ordering::Acquire);
+        while let Some(&(seq, off)) = self.marks.front() {
+            if seq > synced {
+                break;
+            }
+            self.synced = off;
+            self.marks.pop_front();
+        }
+        if self.marks.is_empty() {
+            self.synced = end;
+        }
+        self.synced
+    }
+}
+
+async fn send_ack(server: &Server, link: &mut Link, offset: u64, fack: &mut Fack) -> LinkResult {
+    let off = offset.to_string();
+    if server.persist.aof.on.load(Ordering::Relaxed) {
+        let f = fack.offset(server, offset).to_string();
+        return link
+            .send(&[b"REPLCONF", b"ACK", off.as_bytes(), b"FACK", f.as_bytes()])
+            .await;
+    }
+    fack.marks.clear();
+    link.send(&[b"REPLCONF", b"ACK", off.as_bytes()]).await
+}

@@ -1,0 +1,627 @@
+//! Replication: Cinnabar primaries and replicas (several servers per test), and both
+//! directions with a real redis-server. Every wait polls with a deadline.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cinnabar_resp::Frame;
+use cinnabar_server::testkit::{
+    bulk, describe_dataset, err, int, ok, text, words, RawConn, TestServer,
+};
+
+const DBS: &[usize] = &[0, 1, 3, 9];
+
+fn primary(extra: &[(&str, &str)]) -> TestServer {
+    let mut args = vec![("repl-diskless-sync-delay", "0")];
+    args.extend_from_slice(extra);
+    TestServer::with_args(&args)
+}
+
+/// Polls `cond` until it holds, or fails with `what` after `secs` seconds.
+fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn info_field(c: &mut RawConn, section: &str, name: &str) -> String {
+    let info = text(&c.cmd(&["INFO", section]));
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn replicaof(r: &mut RawConn, addr: SocketAddr) {
+    let port = addr.port().to_string();
+    assert_eq!(r.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
+}
+
+/// Waits until the replica's link is up and it applied everything the primary produced.
+fn wait_synced(p: &mut RawConn, r: &mut RawConn) {
+    wait_for(20, "the replica to catch up", || {
+        info_field(r, "replication", "master_link_status") == "up"
+            && info_field(p, "replication", "master_repl_offset")
+                == info_field(r, "replication", "slave_repl_offset")
+    });
+}
+
+fn fill(c: &mut RawConn, prefix: &str, n: usize) {
+    for i in 0..n {
+        let k = format!("{prefix}{i}");
+        assert_eq!(c.cmd(&["SET", &k, &format!("v{i}")]), ok());
+    }
+    assert_eq!(c.cmd(&["SELECT", "3"]), ok());
+    c.cmd(&["RPUSH", &format!("{prefix}list"), "a", "b", "c"]);
+    c.cmd(&["HSET", &format!("{prefix}hash"), "f1", "1", "f2", "2"]);
+    c.cmd(&["SADD", &format!("{prefix}set"), "x", "y", "1"]);
+    c.cmd(&["ZADD", &format!("{prefix}zset"), "1.5", "a", "2", "b"]);
+    c.cmd(&["XADD", &format!("{prefix}stream"), "1-1", "f", "v"]);
+    c.cmd(&["SET", &format!("{prefix}ttl"), "v", "EX", "1000"]);
+    assert_eq!(c.cmd(&["SELECT", "0"]), ok());
+}
+
+#[test]
+fn full_sync_then_stream_diskless_and_disk() {
+    for diskless in ["yes", "no"] {
+        let p = primary(&[("repl-diskless-sync", diskless)]);
+        let r = TestServer::start();
+        let (mut pc, mut rc) = (p.raw(), r.raw());
+        fill(&mut pc, "pre", 200);
+        rc.cmd(&["SET", "replica-own", "gone after sync"]);
+        replicaof(&mut rc, p.addr());
+        wait_synced(&mut pc, &mut rc);
+        assert_eq!(rc.cmd(&["EXISTS", "replica-own"]), int(0));
+        // The stream: several databases, a transaction, rewritten commands.
+        fill(&mut pc, "post", 50);
+        pc.cmd(&["SELECT", "1"]);
+        pc.cmd(&["MULTI"]);
+        pc.cmd(&["INCR", "counter"]);
+        pc.cmd(&["SADD", "s", "a", "b", "c", "d"]);
+        pc.cmd(&["SPOP", "s"]);
+        let exec = pc.cmd(&["EXEC"]);
+        assert!(matches!(exec, Frame::Array(_)), "{exec:?}");
+        pc.cmd(&["EXPIRE", "counter", "500"]);
+        pc.cmd(&["SELECT", "9"]);
+        pc.cmd(&["INCRBYFLOAT", "f", "1.5"]);
+        pc.cmd(&["SELECT", "0"]);
+        pc.cmd(&["DEL", "pre0", "pre1"]);
+        wait_synced(&mut pc, &mut rc);
+        assert_eq!(
+            describe_dataset(&mut pc, DBS),
+            describe_dataset(&mut rc, DBS),
+            "diskless {diskless}"
+        );
+        assert_eq!(info_field(&mut pc, "stats", "sync_full"), "1");
+        assert_eq!(info_field(&mut pc, "replication", "connected_slaves"), "1");
+        let slave0 = info_field(&mut pc, "replication", "slave0");
+        assert!(
+            slave0.starts_with(&format!(
+                "ip=127.0.0.1,port={},state=online,offset=",
+                r.addr().port()
+            )),
+            "{slave0}"
+        );
+        // Same history on both sides.
+        assert_eq!(
+            info_field(&mut pc, "replication", "master_replid"),
+            info_field(&mut rc, "replication", "master_replid")
+        );
+    }
+}
+
+#[test]
+fn replica_is_read_only_and_roles() {
+    let p = primary(&[]);
+    let r = TestServer::start();
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    assert_eq!(
+        words(pc.cmd(&["ROLE"])),
+        vec!["master".to_string(), "0".into(), "".into()]
+    );
+    replicaof(&mut rc, p.addr());
+    assert_eq!(
+        rc.cmd(&["REPLICAOF", "127.0.0.1", &p.addr().port().to_string()]),
+        Frame::Simple("OK Already connected to specified master".into())
+    );
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(
+        rc.cmd(&["SET", "k", "v"]),
+        err("READONLY You can't write against a read only replica.")
+    );
+    assert_eq!(rc.cmd(&["GET", "k"]), Frame::Null);
+    assert_eq!(info_field(&mut rc, "replication", "role"), "slave");
+    assert_eq!(info_field(&mut rc, "replication", "slave_read_only"), "1");
+    let role = words(rc.cmd(&["ROLE"]));
+    assert_eq!(
+        &role[..4],
+        &[
+            "slave",
+            "127.0.0.1",
+            &p.addr().port().to_string(),
+            "connected"
+        ]
+    );
+    let prole = pc.cmd(&["ROLE"]);
+    let Frame::Array(items) = prole else {
+        panic!("{prole:?}")
+    };
+    assert_eq!(text(&items[0]), "master");
+    let Frame::Array(reps) = &items[2] else {
+        panic!("{items:?}")
+    };
+    assert_eq!(reps.len(), 1);
+    assert_eq!(
+        words(reps[0].clone())[..2],
+        ["127.0.0.1".to_string(), r.addr().port().to_string()]
+    );
+    assert_eq!(
+        rc.cmd(&["REPLICAOF", "127.0.0.1", "70000"]),
+        err("ERR Invalid master port")
+    );
+    assert_eq!(
+        pc.cmd(&["REPLCONF", "bogus", "1"]),
+        err("ERR Unrecognized REPLCONF option: bogus")
+    );
+    assert_eq!(
+        pc.cmd(&["REPLCONF", "listening-port"]),
+        err("ERR syntax error")
+    );
+    // Writable replica: local writes allowed.
+    assert_eq!(rc.cmd(&["CONFIG", "SET", "replica-read-only", "no"]), ok());
+    assert_eq!(rc.cmd(&["SET", "local", "1"]), ok());
+    assert_eq!(
+        rc.cmd(&["WAIT", "0", "0"]),
+        err("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.")
+    );
+}
+
+#[test]
+fn stale_data_refused_while_link_is_down() {
+    // A primary that does not exist: the link never comes up.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let r = TestServer::with_args(&[("replica-serve-stale-data", "no")]);
+    let mut rc = r.raw();
+    replicaof(&mut rc, dead);
+    assert_eq!(
+        rc.cmd(&["GET", "k"]),
+        err("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.")
+    );
+    // Commands flagged stale still run.
+    assert_eq!(
+        info_field(&mut rc, "replication", "master_link_status"),
+        "down"
+    );
+    assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
+    assert_eq!(rc.cmd(&["GET", "k"]), Frame::Null);
+    assert_eq!(rc.cmd(&["SET", "k", "v"]), ok());
+    assert_eq!(info_field(&mut rc, "replication", "role"), "master");
+}
+
+#[test]
+fn replica_never_expires_keys_itself() {
+    let p = primary(&[("enable-debug-command", "yes")]);
+    let r = TestServer::start();
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    assert_eq!(pc.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), ok());
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(pc.cmd(&["SET", "k", "v", "PX", "100"]), ok());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(rc.cmd(&["GET", "k"]), bulk("v"));
+    std::thread::sleep(Duration::from_millis(150));
+    // Logically expired: invisible to reads, but only the primary's DEL removes it.
+    assert_eq!(rc.cmd(&["GET", "k"]), Frame::Null);
+    assert_eq!(rc.cmd(&["EXISTS", "k"]), int(0));
+    assert_eq!(rc.cmd(&["DBSIZE"]), int(1));
+    // The primary expires it on access and sends DEL.
+    assert_eq!(pc.cmd(&["GET", "k"]), Frame::Null);
+    wait_for(10, "the primary's DEL to reach the replica", || {
+        rc.cmd(&["DBSIZE"]) == int(0)
+    });
+}
+
+#[test]
+fn wait_counts_acknowledging_replicas() {
+    let p = primary(&[]);
+    let r = TestServer::start();
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    pc.cmd(&["SET", "a", "1"]);
+    assert_eq!(pc.cmd(&["WAIT", "1", "5000"]), int(1));
+    let t = Instant::now();
+    pc.cmd(&["SET", "a", "2"]);
+    assert_eq!(pc.cmd(&["WAIT", "2", "300"]), int(1));
+    assert!(t.elapsed() >= Duration::from_millis(290));
+    assert_eq!(pc.cmd(&["WAIT", "1", "-1"]), err("ERR timeout is negative"));
+    // In MULTI, WAIT does not block.
+    pc.cmd(&["MULTI"]);
+    pc.cmd(&["WAIT", "5", "0"]);
+    assert_eq!(words(pc.cmd(&["EXEC"])), vec!["1".to_string()]);
+}
+
+/// A TCP relay whose connections the test can cut.
+struct Relay {
+    addr: SocketAddr,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Relay {
+    fn new(target: SocketAddr) -> Relay {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Default::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c2, s2) = (conns.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                if s2.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(a) = s else { continue };
+                let Ok(b) = TcpStream::connect(target) else {
+                    continue;
+                };
+                c2.lock().unwrap().push(a.try_clone().unwrap());
+                c2.lock().unwrap().push(b.try_clone().unwrap());
+                for (mut from, mut to) in [(a.try_clone().unwrap(), b.try_clone().unwrap()), (b, a)]
+                {
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 65536];
+                        loop {
+                            match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay { addr, conns, stop }
+    }
+
+    fn cut(&self) {
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.cut();
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+#[test]
+fn cut_link_resumes_with_partial_resync_and_overflow_forces_full() {
+    let p = primary(&[("repl-backlog-size", "64kb")]);
+    let r = TestServer::start();
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    let relay = Relay::new(p.addr());
+    fill(&mut pc, "a", 100);
+    replicaof(&mut rc, relay.addr);
+    wait_synced(&mut pc, &mut rc);
+    // Cut: writes made meanwhile fit the backlog, so the replica continues.
+    relay.cut();
+    fill(&mut pc, "b", 100);
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(info_field(&mut pc, "stats", "sync_full"), "1");
+    assert_eq!(info_field(&mut pc, "stats", "sync_partial_ok"), "1");
+    assert_eq!(
+        describe_dataset(&mut pc, DBS),
+        describe_dataset(&mut rc, DBS)
+    );
+    // Cut again, with more written than the backlog holds: a full resync.
+    relay.cut();
+    let big = "x".repeat(1000);
+    for i in 0..200 {
+        pc.cmd(&["SET", &format!("big{i}"), &big]);
+    }
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(info_field(&mut pc, "stats", "sync_full"), "2");
+    assert_eq!(
+        describe_dataset(&mut pc, DBS),
+        describe_dataset(&mut rc, DBS)
+    );
+    // CLIENT KILL TYPE master on the replica: also continued partially.
+    let partial = info_field(&mut pc, "stats", "sync_partial_ok");
+    assert_eq!(rc.cmd(&["CLIENT", "KILL", "TYPE", "master"]), int(1));
+    pc.cmd(&["SET", "after-kill", "1"]);
+    wait_for(20, "a partial resync after CLIENT KILL", || {
+        info_field(&mut pc, "stats", "sync_partial_ok") != partial
+    });
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(rc.cmd(&["GET", "after-kill"]), bulk("1"));
+}
+
+#[test]
+fn promoted_replica_continues_history_for_the_others() {
+    let p = primary(&[]);
+    let r1 = primary(&[]);
+    let r2 = TestServer::start();
+    let (mut pc, mut c1, mut c2) = (p.raw(), r1.raw(), r2.raw());
+    fill(&mut pc, "k", 50);
+    replicaof(&mut c1, p.addr());
+    replicaof(&mut c2, p.addr());
+    wait_synced(&mut pc, &mut c1);
+    wait_synced(&mut pc, &mut c2);
+    let old_id = info_field(&mut pc, "replication", "master_replid");
+    // Failover by hand: r1 becomes the primary, r2 follows it.
+    assert_eq!(c1.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
+    assert_eq!(info_field(&mut c1, "replication", "master_replid2"), old_id);
+    assert_ne!(info_field(&mut c1, "replication", "master_replid"), old_id);
+    replicaof(&mut c2, r1.addr());
+    wait_synced(&mut c1, &mut c2);
+    assert_eq!(info_field(&mut c1, "stats", "sync_partial_ok"), "1");
+    assert_eq!(info_field(&mut c1, "stats", "sync_full"), "0");
+    c1.cmd(&["SET", "new-primary", "yes"]);
+    wait_synced(&mut c1, &mut c2);
+    assert_eq!(
+        describe_dataset(&mut c1, DBS),
+        describe_dataset(&mut c2, DBS)
+    );
+    // The old primary rejoins as a replica of the new one, also without a full sync.
+    replicaof(&mut pc, r1.addr());
+    wait_synced(&mut c1, &mut pc);
+    assert_eq!(info_field(&mut c1, "stats", "sync_full"), "0");
+    assert_eq!(
+        describe_dataset(&mut c1, DBS),
+        describe_dataset(&mut pc, DBS)
+    );
+}
+
+#[test]
+fn chained_replica() {
+    let p = primary(&[]);
+    let r1 = primary(&[]);
+    let r2 = TestServer::start();
+    let (mut pc, mut c1, mut c2) = (p.raw(), r1.raw(), r2.raw());
+    fill(&mut pc, "k", 30);
+    replicaof(&mut c1, p.addr());
+    wait_synced(&mut pc, &mut c1);
+    replicaof(&mut c2, r1.addr());
+    wait_synced(&mut c1, &mut c2);
+    fill(&mut pc, "later", 30);
+    wait_synced(&mut pc, &mut c1);
+    wait_synced(&mut c1, &mut c2);
+    assert_eq!(
+        info_field(&mut pc, "replication", "master_repl_offset"),
+        info_field(&mut c2, "replication", "slave_repl_offset")
+    );
+    assert_eq!(
+        describe_dataset(&mut pc, DBS),
+        describe_dataset(&mut c2, DBS)
+    );
+}
+
+// --- Interoperability with a real redis-server ----------------------------------------
+
+/// Writes of several types to `addr` until `stop` is set; returns how many rounds ran.
+fn write_load(addr: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut c = RawConn::connect(addr);
+        let mut i = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            let n = i.to_string();
+            c.cmd(&["SET", &format!("load:{}", i % 300), &n]);
+            c.cmd(&["INCR", "load:counter"]);
+            c.cmd(&["LPUSH", "load:list", &n]);
+            c.cmd(&["LTRIM", "load:list", "0", "99"]);
+            c.cmd(&["HSET", "load:hash", &format!("f{}", i % 50), &n]);
+            c.cmd(&["ZADD", "load:zset", &n, &format!("m{}", i % 70)]);
+            c.cmd(&["SET", &format!("load:ttl{}", i % 20), &n, "EX", "1000"]);
+            if i.is_multiple_of(7) {
+                c.cmd(&["DEL", &format!("load:{}", (i / 7) % 300)]);
+            }
+            i += 1;
+        }
+        i
+    })
+}
+
+#[test]
+fn cinnabar_replica_of_redis_primary() {
+    let Some(redis) = cinnabar_server::testkit::RealRedis::start(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        // Room for the lag of a debug build applying the stream under write load.
+        "--repl-backlog-size",
+        "64mb",
+    ]) else {
+        return;
+    };
+    let r = TestServer::start();
+    let (mut pc, mut rc) = (redis.conn(), r.raw());
+    fill(&mut pc, "pre", 300);
+    let relay = Relay::new(redis.addr());
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = write_load(redis.addr(), stop.clone());
+    replicaof(&mut rc, relay.addr);
+    wait_for(20, "the replica's link", || {
+        info_field(&mut rc, "replication", "master_link_status") == "up"
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    relay.cut();
+    wait_for(20, "a resync with Redis", || {
+        info_field(&mut pc, "stats", "sync_partial_ok") != "0"
+            || info_field(&mut pc, "stats", "sync_full") != "1"
+    });
+    stop.store(true, Ordering::Relaxed);
+    assert!(load.join().unwrap() > 0);
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(info_field(&mut pc, "stats", "sync_full"), "1");
+    assert_eq!(
+        describe_dataset(&mut pc, DBS),
+        describe_dataset(&mut rc, DBS)
+    );
+    assert_eq!(pc.cmd(&["WAIT", "1", "5000"]), int(1));
+}
+
+/// A redis-server of version 7.2 or later (it must read RDB version 11): REDIS72_SERVER,
+/// the tree built at ~/redis-7.2.4, or REDIS_SERVER / redis-server when new enough.
+fn redis72_binary() -> Option<String> {
+    let mut candidates = Vec::new();
+    for var in ["REDIS72_SERVER", "REDIS_SERVER"] {
+        if let Ok(v) = std::env::var(var) {
+            candidates.push(v);
+        }
+    }
+    if let Ok(home) = std::env::var("HOME") {
+        candidates.push(format!("{home}/redis-7.2.4/src/redis-server"));
+    }
+    candidates.push("redis-server".into());
+    candidates.into_iter().find(|bin| {
+        std::process::Command::new(bin)
+            .arg("--version")
+            .output()
+            .ok()
+            .and_then(|o| {
+                let s = String::from_utf8_lossy(&o.stdout).to_string();
+                let v = s.split("v=").nth(1)?.split_whitespace().next()?.to_string();
+                let mut it = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
+                Some((it.next()?, it.next()?) >= (7, 2))
+            })
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn redis_replica_of_cinnabar_primary() {
+    let Some(bin) = redis72_binary() else {
+        if std::env::var_os("CINNABAR_NO_REDIS").is_some() {
+            return;
+        }
+        panic!("this test needs redis-server 7.2 or later (RDB version 11): set REDIS72_SERVER, or CINNABAR_NO_REDIS=1 to skip comparison tests");
+    };
+    let redis = cinnabar_server::testkit::RealRedis::start_binary(&bin, (7, 2), &[]);
+    let p = primary(&[("repl-backlog-size", "64mb")]);
+    let (mut pc, mut rc) = (p.raw(), redis.conn());
+    fill(&mut pc, "pre", 300);
+    let relay = Relay::new(p.addr());
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = write_load(p.addr(), stop.clone());
+    replicaof(&mut rc, relay.addr);
+    wait_for(20, "Redis's link", || {
+        info_field(&mut rc, "replication", "master_link_status") == "up"
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    relay.cut();
+    wait_for(20, "a resync of Redis", || {
+        info_field(&mut pc, "stats", "sync_partial_ok") != "0"
+            || info_field(&mut pc, "stats", "sync_full") != "1"
+    });
+    stop.store(true, Ordering::Relaxed);
+    assert!(load.join().unwrap() > 0);
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(info_field(&mut pc, "stats", "sync_full"), "1");
+    assert_eq!(
+        describe_dataset(&mut pc, DBS),
+        describe_dataset(&mut rc, DBS)
+    );
+    pc.cmd(&["SET", "acked", "1"]);
+    assert_eq!(pc.cmd(&["WAIT", "1", "5000"]), int(1));
+}
+
+fn temp_dir(tag: &str) -> String {
+    let d = std::env::temp_dir().join(format!("cinnabar-repl-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d.to_string_lossy().into_owned()
+}
+
+#[test]
+fn waitaof_local_and_replicas() {
+    let (dp, dr) = (temp_dir("waitaof-p"), temp_dir("waitaof-r"));
+    let p = primary(&[
+        ("dir", &dp),
+        ("appendonly", "yes"),
+        ("appendfsync", "always"),
+    ]);
+    let r = TestServer::with_args(&[
+        ("dir", &dr),
+        ("appendonly", "yes"),
+        ("appendfsync", "always"),
+    ]);
+    let plain = primary(&[]);
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    assert_eq!(
+        plain.raw().cmd(&["WAITAOF", "1", "0", "0"]),
+        err("ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.")
+    );
+    assert_eq!(
+        pc.cmd(&["WAITAOF", "2", "0", "0"]),
+        err("ERR value is out of range, value must between 0 and 1")
+    );
+    pc.cmd(&["INCR", "n"]);
+    assert_eq!(words(pc.cmd(&["WAITAOF", "1", "0", "0"])), vec!["1", "0"]);
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    pc.cmd(&["INCR", "n"]);
+    assert_eq!(
+        words(pc.cmd(&["WAITAOF", "1", "1", "5000"])),
+        vec!["1", "1"]
+    );
+    // Two replicas asked for, one exists: the timeout ends it with what was reached.
+    pc.cmd(&["INCR", "n"]);
+    assert_eq!(words(pc.cmd(&["WAITAOF", "0", "2", "200"])), vec!["1", "1"]);
+    assert_eq!(
+        rc.cmd(&["WAITAOF", "0", "0", "0"]),
+        err("ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.")
+    );
+    drop((p, r));
+    let _ = std::fs::remove_dir_all(dp);
+    let _ = std::fs::remove_dir_all(dr);
+}
+
+#[test]
+fn min_replicas_to_write_and_digest() {
+    let p = primary(&[
+        ("min-replicas-to-write", "1"),
+        ("enable-debug-command", "yes"),
+    ]);
+    let r = TestServer::with_args(&[("enable-debug-command", "yes")]);
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    assert_eq!(
+        pc.cmd(&["SET", "k", "v"]),
+        err("NOREPLICAS Not enough good replicas to write.")
+    );
+    assert_eq!(pc.cmd(&["GET", "k"]), Frame::Null);
+    assert_eq!(
+        info_field(&mut pc, "replication", "min_slaves_good_slaves"),
+        "0"
+    );
+    replicaof(&mut rc, p.addr());
+    wait_for(20, "a good replica", || {
+        info_field(&mut pc, "replication", "min_slaves_good_slaves") == "1"
+    });
+    assert_eq!(pc.cmd(&["SET", "k", "v"]), ok());
+    fill(&mut pc, "d", 20);
+    wait_synced(&mut pc, &mut rc);
+    let digest = text(&pc.cmd(&["DEBUG", "DIGEST"]));
+    assert_eq!(digest.len(), 40);
+    assert_ne!(digest, "0".repeat(40));
+    assert_eq!(text(&rc.cmd(&["DEBUG", "DIGEST"])), digest);
+    // The slave-* alias turns it off.
+    assert_eq!(pc.cmd(&["CONFIG", "SET", "min-slaves-to-write", "0"]), ok());
+    assert_eq!(pc.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
+    assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
+    assert_eq!(pc.cmd(&["SET", "k", "w"]), ok());
+}
