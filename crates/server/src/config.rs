@@ -457,6 +457,9 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, ConfigError> {
     if param.name == "latency-tracking-info-percentiles" {
         return crate::ops::histogram::normalize_percentiles(value);
     }
+    if param.name == "maxmemory-clients" && value.ends_with('%') {
+        return crate::config_compat::normalize_percent(value);
+    }
     match param.kind {
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
             "yes" => Ok("yes".into()),

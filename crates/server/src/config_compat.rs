@@ -258,6 +258,23 @@ pub static HIDDEN: &[&str] = &[
     "key-load-delay",
 ];
 
+/// A memory parameter given as a percentage of `maxmemory` (`maxmemory-clients 10%`), as
+/// Redis's PERCENT_CONFIG parameters accept: 0% to 100%.
+pub fn normalize_percent(value: &str) -> Result<String, crate::config::ConfigError> {
+    let n: i64 = value[..value.len() - 1]
+        .parse()
+        .map_err(|_| crate::config::ConfigError::NotMemory)?;
+    if n < 0 {
+        return Err(crate::config::ConfigError::NotMemory);
+    }
+    if n > 100 {
+        return Err(crate::config::ConfigError::Other(
+            "percentage argument must be less or equal to 100".into(),
+        ));
+    }
+    Ok(format!("{n}%"))
+}
+
 pub(crate) fn in_params(name: &str) -> bool {
     crate::config::PARAMS.iter().any(|p| p.name == name)
 }

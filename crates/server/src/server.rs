@@ -130,6 +130,16 @@ pub struct ClientShared {
     pub authenticated: AtomicBool,
     /// What the busy responder did to the connection's transaction (see `scripting::busy`).
     pub multi_handback: AtomicU8,
+    /// CLIENT LIST's buffer figures, published by the connection when it parks (and by
+    /// CLIENT LIST/INFO for the calling client): query buffer capacity, reply buffer size
+    /// and peak, commands queued in MULTI (-1 outside) and their bytes, and the bytes of the
+    /// arguments of the command running.
+    pub qbuf_cap: AtomicUsize,
+    pub rbs: AtomicUsize,
+    pub rbp: AtomicUsize,
+    pub multi_count: AtomicI64,
+    pub multi_mem: AtomicUsize,
+    pub argv_mem: AtomicUsize,
     /// The ACL user the connection is authenticated as (None: the default user), for
     /// CLIENT LIST, CLIENT KILL USER and closing a deleted user's connections.
     pub user: Mutex<Option<Arc<crate::acl::UserHandle>>>,
@@ -162,6 +172,12 @@ impl ClientShared {
             in_multi: false.into(),
             authenticated: false.into(),
             multi_handback: 0.into(),
+            qbuf_cap: 0.into(),
+            rbs: 0.into(),
+            rbp: 0.into(),
+            multi_count: (-1).into(),
+            multi_mem: 0.into(),
+            argv_mem: 0.into(),
             user: Mutex::new(None),
         }
     }

@@ -235,6 +235,17 @@ fn client_getname(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
+/// The caller's own figures as they are while its CLIENT LIST/INFO runs.
+fn publish_self(ctx: &Ctx) {
+    let c = &ctx.client.shared;
+    c.argv_mem
+        .store(ctx.args.iter().map(|a| a.len()).sum(), Ordering::Relaxed);
+    c.rbs.store(
+        c.rbs.load(Ordering::Relaxed).max(ctx.out.buf.capacity()),
+        Ordering::Relaxed,
+    );
+}
+
 /// One CLIENT LIST line, with Redis's field names and order.
 pub fn client_line(server: &Server, c: &ClientShared) -> String {
     let now = now_ms();
@@ -258,8 +269,20 @@ pub fn client_line(server: &Server, c: &ClientShared) -> String {
             f
         }
     };
+    let qbuf = c.qbuf.load(Ordering::Relaxed);
+    let qbuf_cap = c.qbuf_cap.load(Ordering::Relaxed).max(qbuf);
+    let argv_mem = c.argv_mem.load(Ordering::Relaxed);
+    let multi_mem = c.multi_mem.load(Ordering::Relaxed);
+    let rbs = c.rbs.load(Ordering::Relaxed);
+    let tot_mem = qbuf_cap
+        + argv_mem
+        + multi_mem
+        + rbs
+        + ps.omem
+        + std::mem::size_of::<ClientShared>()
+        + std::mem::size_of::<crate::dispatch::Client>();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -272,8 +295,15 @@ pub fn client_line(server: &Server, c: &ClientShared) -> String {
         ps.sub,
         ps.psub,
         ps.ssub,
-        c.qbuf.load(Ordering::Relaxed),
+        c.multi_count.load(Ordering::Relaxed),
+        qbuf,
+        qbuf_cap - qbuf,
+        argv_mem,
+        multi_mem,
+        rbs,
+        c.rbp.load(Ordering::Relaxed),
         ps.omem,
+        tot_mem,
         cmd,
         crate::acl::client_user_name(server, c),
         ps.redir,
@@ -325,6 +355,7 @@ fn client_list(ctx: &mut Ctx) -> Result<()> {
             return Err(Error::Syntax);
         }
     }
+    publish_self(ctx);
     let clients: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
     let mut text = String::new();
     for c in clients {
@@ -346,6 +377,7 @@ fn client_list(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn client_info(ctx: &mut Ctx) -> Result<()> {
+    publish_self(ctx);
     let mut line = client_line(ctx.server, &ctx.client.shared);
     line.push('\n');
     ctx.out.verbatim(b"txt", line.as_bytes());

@@ -117,6 +117,29 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Publishes the connection's buffer figures for CLIENT LIST (see
+    /// `ClientShared::qbuf_cap`). Called by the connection when it parks: a few relaxed
+    /// stores per read, none per command.
+    pub fn publish_buffers(&self, qbuf_cap: usize, reply_cap: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.shared;
+        c.qbuf_cap.store(qbuf_cap, Relaxed);
+        c.rbs.store(reply_cap, Relaxed);
+        let (count, mem) = match &self.multi {
+            Some(m) => (
+                m.queue.len() as i64,
+                m.bytes.capacity() + m.queue.capacity() * std::mem::size_of::<Queued>(),
+            ),
+            None => (-1, 0),
+        };
+        c.multi_count.store(count, Relaxed);
+        c.multi_mem.store(mem, Relaxed);
+        // Between commands no arguments are held (Redis frees them after each command).
+        c.argv_mem.store(0, Relaxed);
+    }
+}
+
 /// A transaction being queued. The arguments of every queued command are copied out of the
 /// read buffer into one byte buffer, so queueing a command allocates nothing once the
 /// buffers have grown.

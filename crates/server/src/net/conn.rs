@@ -143,6 +143,7 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
             shared
                 .authenticated
                 .store(client.authenticated, Ordering::Relaxed);
+            client.publish_buffers(rbuf.capacity(), out.buf.capacity());
             shared.parked.store(rbuf.is_empty(), Ordering::Release);
             // Subscribers are exempt from the idle timeout, as in Redis.
             let read = if timeout > 0 && !client.pubsub.subscribed() {
@@ -272,6 +273,9 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
             crate::persist::aof::wait_synced(server, std::mem::take(&mut client.aof_seq)).await;
         }
         if !out.is_empty() {
+            if out.len() > shared.rbp.load(Ordering::Relaxed) {
+                shared.rbp.store(out.len(), Ordering::Relaxed);
+            }
             bump(&stats.net_output_bytes, out.len() as u64);
             if !write_limited(server, stream, &out.buf, client.pubsub.subscribed()).await {
                 output_limit_reached(&shared, out.len());

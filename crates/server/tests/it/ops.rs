@@ -563,3 +563,46 @@ fn metrics_endpoint_serves_prometheus_text() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+fn field(line: &str, name: &str) -> i64 {
+    line.split(' ')
+        .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in {line}"))
+}
+
+#[test]
+fn client_list_reports_buffers_and_transactions() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let mut tx = srv.raw();
+    let tx_id = match tx.cmd(&["CLIENT", "ID"]) {
+        Frame::Integer(n) => n,
+        other => panic!("{other:?}"),
+    };
+    tx.cmd(&["MULTI"]);
+    tx.cmd(&["SET", "k", "v"]);
+    tx.cmd(&["SET", "k2", "v2"]);
+    c.cmd(&["PING"]);
+    // The reply buffer has been used once now.
+    let me = text(&c.cmd(&["CLIENT", "INFO"]));
+    assert_eq!(field(&me, "multi"), -1);
+    assert_eq!(field(&me, "argv-mem"), 10, "{me}");
+    assert!(field(&me, "qbuf-free") > 0, "{me}");
+    assert!(field(&me, "rbs") > 0, "{me}");
+    assert!(field(&me, "tot-mem") > field(&me, "rbs"), "{me}");
+    // The other client's figures are as of its last wait for input.
+    let id = tx_id.to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let line = text(&c.cmd(&["CLIENT", "LIST", "ID", &id]));
+        if field(&line, "multi") == 2 {
+            assert!(field(&line, "multi-mem") > 0, "{line}");
+            assert_eq!(field(&line, "argv-mem"), 0, "{line}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{line}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    tx.cmd(&["EXEC"]);
+}

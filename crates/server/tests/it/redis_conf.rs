@@ -234,3 +234,31 @@ fn port_in_use_is_logged_as_redis_does() {
         "{log}"
     );
 }
+
+#[test]
+fn percent_memory_values_as_redis() {
+    let srv = cinnabar_server::testkit::TestServer::start();
+    let mut c = srv.raw();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "maxmemory-clients", "10%"]),
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "maxmemory-clients"]),
+        Frame::Array(vec![
+            Frame::Bulk(b"maxmemory-clients".to_vec().into()),
+            Frame::Bulk(b"10%".to_vec().into()),
+        ])
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "maxmemory", "10000001", "maxmemory-clients", "200%"]),
+        Frame::Error("ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100".into())
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "maxmemory"]),
+        Frame::Array(vec![
+            Frame::Bulk(b"maxmemory".to_vec().into()),
+            Frame::Bulk(b"0".to_vec().into()),
+        ])
+    );
+}
