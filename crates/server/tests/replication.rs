@@ -625,3 +625,32 @@ fn min_replicas_to_write_and_digest() {
     assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
     assert_eq!(pc.cmd(&["SET", "k", "w"]), ok());
 }
+
+#[test]
+fn restarted_replica_continues_from_its_rdb() {
+    let dir = temp_dir("restart-r");
+    let p = primary(&[]);
+    let mut pc = p.raw();
+    fill(&mut pc, "k", 50);
+    let master = format!("127.0.0.1 {}", p.addr().port());
+    {
+        let r = TestServer::with_args(&[("dir", &dir)]);
+        let mut rc = r.raw();
+        replicaof(&mut rc, p.addr());
+        wait_synced(&mut pc, &mut rc);
+        assert_eq!(rc.cmd(&["SAVE"]), ok());
+    }
+    fill(&mut pc, "after", 10);
+    // The restarted replica loads its RDB, whose aux fields hold the history and offset.
+    let r = TestServer::with_args(&[("dir", &dir), ("replicaof", &master)]);
+    let mut rc = r.raw();
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(info_field(&mut pc, "stats", "sync_full"), "1");
+    assert_eq!(info_field(&mut pc, "stats", "sync_partial_ok"), "1");
+    assert_eq!(
+        describe_dataset(&mut pc, DBS),
+        describe_dataset(&mut rc, DBS)
+    );
+    drop(r);
+    let _ = std::fs::remove_dir_all(dir);
+}

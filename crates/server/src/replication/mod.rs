@@ -300,6 +300,11 @@ pub fn check(server: &Server, client: &Client, def: &CommandDef) -> Option<&'sta
 /// Called by the cron thread: PING to replicas every `repl-ping-replica-period`.
 pub fn cron(server: &Server) {
     let r = &server.repl;
+    if !r.waiters.lock().is_empty() {
+        primary::expire_waiters(server);
+        // WAITAOF's local fsyncs are not announced: look at them ten times a second.
+        primary::check_waiters(server);
+    }
     if !r.on.load(Ordering::Relaxed) {
         return;
     }
@@ -314,9 +319,31 @@ pub fn cron(server: &Server) {
             r.data.notify_waiters();
         }
     }
-    primary::expire_waiters(server);
-    // WAITAOF's local fsyncs are not announced: look at them ten times a second.
-    primary::check_waiters(server);
+    // repl-backlog-ttl: a primary without replicas for that long frees its backlog (and,
+    // as Redis, starts a new history: nobody can continue the old one from it).
+    let ttl = server.config.get_i64("repl-backlog-ttl") * 1000;
+    let since = r.no_replicas_since_ms.load(Ordering::Relaxed);
+    if ttl > 0 && since > 0 && now - since > ttl && !r.is_replica() && r.replicas.lock().is_empty()
+    {
+        r.on.store(false, Ordering::SeqCst);
+        {
+            let mut b = r.backlog.lock();
+            let end = b.end;
+            b.reset(end);
+            b.active = false;
+        }
+        r.with_ids(|i| {
+            i.replid = random_id();
+            i.replid2 = "0".repeat(40);
+            i.second_offset = -1;
+        });
+        r.no_replicas_since_ms.store(0, Ordering::Relaxed);
+        crate::dispatch::sink::refresh_expiry_log(server);
+        tracing::info!(
+            "Replication backlog freed after {}s without replicas",
+            ttl / 1000
+        );
+    }
 }
 
 fn state_name(s: u8) -> &'static str {
@@ -475,4 +502,55 @@ pub fn start_from_config(server: &Server) {
             },
         );
     }
+}
+
+/// The replication history a saved RDB belongs to (its `repl-*` aux fields).
+pub struct SaveInfo {
+    pub stream_db: i64,
+    pub replid: String,
+    pub offset: u64,
+}
+
+/// What an RDB saved now records: for a primary with a backlog, or a replica.
+pub fn save_info(server: &Server) -> Option<SaveInfo> {
+    let r = &server.repl;
+    let (active, end, db) = {
+        let b = r.backlog.lock();
+        (b.active, b.end, b.db)
+    };
+    let replica = r.is_replica();
+    if !active && !replica {
+        return None;
+    }
+    let stream_db = if replica {
+        r.master_db.load(Ordering::Relaxed) as i64
+    } else {
+        db.map_or(-1, |d| d as i64)
+    };
+    Some(SaveInfo {
+        stream_db,
+        replid: r.with_ids(|i| i.replid.clone()),
+        offset: end,
+    })
+}
+
+/// Start-up loaded an RDB with `repl-id` / `repl-offset`: take that history back, so
+/// replicas of a restarted primary, or a restarted replica, continue it with PSYNC.
+pub fn restore_from_rdb(server: &Server, replid: String, offset: u64) {
+    if replid.len() != 40 {
+        return;
+    }
+    let r = &server.repl;
+    r.with_ids(|i| {
+        i.replid = replid;
+        i.replid2 = "0".repeat(40);
+        i.second_offset = -1;
+    });
+    r.backlog.lock().reset(offset);
+    r.master_offset.store(offset, Ordering::Relaxed);
+    if !r.is_replica() {
+        r.on.store(true, Ordering::SeqCst);
+        crate::dispatch::sink::refresh_expiry_log(server);
+    }
+    tracing::info!("Restored the replication history from the RDB file: offset {offset}");
 }

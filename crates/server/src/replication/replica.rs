@@ -179,6 +179,13 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
     let Some(m) = r.master.lock().clone() else {
         return Ok(());
     };
+    // Start-up loading may restore our history (RDB aux fields): wait for it.
+    while server.persist.is_loading() {
+        if r.gen.load(Ordering::SeqCst) != gen {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let timeout = Duration::from_secs(server.config.get_i64("repl-timeout").max(1) as u64);
     tracing::info!("Connecting to MASTER {}:{}", m.host, m.port);
     let stream = tokio::time::timeout(timeout, TcpStream::connect((m.host.as_str(), m.port)))
@@ -494,6 +501,10 @@ async fn stream_loop(
                         pending.clear();
                         if client.aof_seq > 0 {
                             let end = r.backlog.lock().end;
+                            if fack.marks.len() >= 100_000 {
+                                // Never fsynced (appendfsync no): keep the newest only.
+                                fack.marks.pop_front();
+                            }
                             fack.marks
                                 .push_back((std::mem::take(&mut client.aof_seq), end));
                         }
@@ -539,6 +550,16 @@ async fn stream_loop(
             _ = ack_timer.tick() => {
                 let end = r.backlog.lock().end;
                 send_ack(server, link, end, &mut fack).await?;
+            }
+            // Commands not yet fsynced by our AOF: as Redis 7.2, tell the primary as soon as
+            // the fsync moves (WAITAOF waits for it).
+            _ = tokio::time::sleep(Duration::from_millis(5)), if !fack.marks.is_empty()
+                && server.persist.aof.fsync.load(Ordering::Relaxed) != crate::persist::aof::FSYNC_NO => {
+                let end = r.backlog.lock().end;
+                let before = fack.synced;
+                if fack.offset(server, end) != before {
+                    send_ack(server, link, end, &mut fack).await?;
+                }
             }
         }
     }
