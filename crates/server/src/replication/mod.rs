@@ -259,11 +259,18 @@ fn replica_hard_limit(server: &Server) -> usize {
 /// otherwise): sets how lookups treat expired keys, and refuses writes on a read-only
 /// replica and data commands while the link is down with `replica-serve-stale-data no`.
 #[cold]
-pub fn check(server: &Server, client: &Client, def: &CommandDef) -> Option<&'static str> {
+pub fn check(
+    server: &Server,
+    client: &Client,
+    def: &CommandDef,
+    args: &[&[u8]],
+) -> Option<&'static str> {
     let r = &server.repl;
+    // A script's flags are its declared ones (Redis's getCommandFlags).
+    let cmd_flags = crate::scripting::command_flags(server, def, args);
     if r.checks.load(Ordering::Relaxed) & CHECK_REPLICA == 0 {
         // A primary with min-replicas-to-write (Redis's NOREPLICAS check).
-        if def.flags & flags::WRITE != 0 {
+        if cmd_flags & flags::WRITE != 0 {
             let min = server.config.get_i64("min-replicas-to-write").max(0) as usize;
             if good_replicas(server) < min {
                 return Some("NOREPLICAS Not enough good replicas to write.");
@@ -272,7 +279,7 @@ pub fn check(server: &Server, client: &Client, def: &CommandDef) -> Option<&'sta
         return None;
     }
     let master = client.repl.as_ref().is_some_and(|r| r.is_master);
-    let write = def.flags & flags::WRITE != 0;
+    let write = cmd_flags & flags::WRITE != 0;
     set_replica_expiry(if master {
         ReplicaExpiry::Keep
     } else if write {
@@ -553,4 +560,24 @@ pub fn restore_from_rdb(server: &Server, replid: String, offset: u64) {
         crate::dispatch::sink::refresh_expiry_log(server);
     }
     tracing::info!("Restored the replication history from the RDB file: offset {offset}");
+}
+
+/// A write called from a script (redis.call) while replication checks are on: Redis's
+/// scriptVerifyWriteCommandAllow (read-only replica, not enough good replicas).
+pub fn script_write_denied(server: &Server) -> Option<&'static str> {
+    let r = &server.repl;
+    let c = r.checks.load(Ordering::Relaxed);
+    if c & CHECK_REPLICA != 0 {
+        if server.config.get_bool("replica-read-only") {
+            return Some("-READONLY You can't write against a read only replica.");
+        }
+        return None;
+    }
+    if c & CHECK_MIN_REPLICAS != 0 {
+        let min = server.config.get_i64("min-replicas-to-write").max(0) as usize;
+        if good_replicas(server) < min {
+            return Some("-NOREPLICAS Not enough good replicas to write.");
+        }
+    }
+    None
 }
