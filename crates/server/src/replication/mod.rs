@@ -17,6 +17,7 @@
 //!   read-only replica and stale-data errors.
 
 pub mod backlog;
+pub mod failover;
 pub mod primary;
 pub mod replica;
 
@@ -146,6 +147,8 @@ pub struct State {
     pub last_ping_ms: AtomicI64,
     /// Last time a replica was attached (for repl-backlog-ttl).
     pub no_replicas_since_ms: AtomicI64,
+    /// FAILOVER's state.
+    pub failover: failover::Failover,
 }
 
 impl State {
@@ -315,6 +318,7 @@ pub fn cron(server: &Server) {
     if !r.on.load(Ordering::Relaxed) {
         return;
     }
+    failover::cron(server);
     let now = now_ms();
     let period = server.config.get_i64("repl-ping-replica-period").max(1) * 1000;
     if now - r.last_ping_ms.load(Ordering::Relaxed) >= period {
@@ -446,7 +450,8 @@ pub fn info_section(out: &mut String, server: &Server) {
     let b = r.backlog.lock();
     let _ = write!(
         out,
-        "master_failover_state:no-failover\r\nmaster_replid:{replid}\r\nmaster_replid2:{replid2}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{second}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        "master_failover_state:{}\r\nmaster_replid:{replid}\r\nmaster_replid2:{replid2}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{second}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        failover::state_name(server),
         b.end,
         b.active as u8,
         server.config.get_i64("repl-backlog-size"),

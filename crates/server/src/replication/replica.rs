@@ -107,6 +107,10 @@ async fn link_loop(server: Arc<Server>, gen: u64) {
         }
         if let Err(e) = res {
             tracing::warn!("Replication link: {e}");
+            if super::failover::psync_flag(&server) {
+                super::failover::abort(&server, &format!("the target refused the PSYNC: {e}"));
+                return;
+            }
         }
         r.link_state.store(LINK_CONNECT, Ordering::Relaxed);
         if r.link_down_since_ms.load(Ordering::Relaxed) == 0 {
@@ -254,9 +258,13 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         (r.with_ids(|i| i.replid.clone()), end + 1)
     };
     let from = from.to_string();
-    let reply = link
-        .command(&[b"PSYNC", replid.as_bytes(), from.as_bytes()])
-        .await?;
+    let reply = if super::failover::psync_flag(server) {
+        link.command(&[b"PSYNC", replid.as_bytes(), from.as_bytes(), b"FAILOVER"])
+            .await?
+    } else {
+        link.command(&[b"PSYNC", replid.as_bytes(), from.as_bytes()])
+            .await?
+    };
     if r.gen.load(Ordering::SeqCst) != gen {
         return Ok(());
     }
@@ -265,6 +273,7 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         let id = it.next().unwrap_or_default().to_string();
         let offset: u64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
         tracing::info!("Full resync from master: {id}:{offset}");
+        super::failover::completed(server);
         full_sync(server, &mut link, id, offset).await?;
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = rest.trim();
@@ -278,6 +287,7 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
             });
         }
         tracing::info!("Successful partial resynchronization with master.");
+        super::failover::completed(server);
     } else {
         return Err(format!("Unexpected reply to PSYNC from master: {reply}"));
     }
