@@ -11,6 +11,7 @@ fuzz_target!(|data: &[u8]| {
         max_bulk_len: 64,
         max_multibulk_len: 16,
         max_inline_len: 64,
+        unauthenticated: true,
     };
     for limits in [limits, Limits::default()] {
         let mut argv = Argv::new();

@@ -7,23 +7,23 @@
 //!   backwards walk has already visited, into a hole, whichever side of the cursor the hole is.
 //!   Resizing the index never reorders the vector, so growth needs no reverse-bit cursor trick.
 //! - `RANDOMKEY`, eviction and active-expiry sampling pick a uniform slot in O(1).
-//! - Per key the table costs a 4-byte index slot plus an 8-byte entry pointer.
+//! - Per key the table costs a 4-byte index bucket (53-80% full) plus an 8-byte entry pointer
+//!   in chunks that never move (see [`crate::dense`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use hashbrown::HashTable;
-
 use crate::access::Access;
-use crate::entry::Entry;
+use crate::dense::{ChunkVec, SlotIndex};
+use crate::entry::{Entry, NewValue};
 use crate::hash_key;
 
-/// Hash index plus dense entry vector. Keys are unique.
+/// Hash index plus dense entry vector (see [`crate::dense`]). Keys are unique.
 #[derive(Default)]
 pub struct Table {
-    index: HashTable<u32>,
-    entries: Vec<Entry>,
+    index: SlotIndex,
+    entries: ChunkVec<Entry>,
 }
 
 impl Table {
@@ -41,77 +41,60 @@ impl Table {
     #[inline]
     pub fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
         let entries = &self.entries;
-        self.index
-            .find(hash, |&i| entries[i as usize].key() == key)
-            .map(|&i| i as usize)
+        self.index.find(hash, |i| entries.get(i).key() == key)
     }
 
     #[inline]
     pub fn at(&self, slot: usize) -> &Entry {
-        &self.entries[slot]
+        self.entries.get(slot)
     }
 
     #[inline]
     pub fn at_mut(&mut self, slot: usize) -> &mut Entry {
-        &mut self.entries[slot]
+        self.entries.get_mut(slot)
     }
 
     /// Adds an entry whose key is not present yet; returns its slot.
     pub fn insert_new(&mut self, hash: u64, entry: Entry) -> usize {
         let slot = self.entries.len();
-        assert!(slot < u32::MAX as usize, "too many keys in one shard");
+        assert!(
+            slot < (u32::MAX >> 1) as usize,
+            "too many keys in one shard"
+        );
         self.entries.push(entry);
         let entries = &self.entries;
         self.index
-            .insert_unique(hash, slot as u32, |&i| hash_key(entries[i as usize].key()));
+            .insert(hash, slot, |i| hash_key(entries.get(i).key()));
         slot
     }
 
     /// Removes the entry in `slot`; the last entry moves into the hole.
     pub fn remove_at(&mut self, slot: usize) -> Entry {
-        let hash = hash_key(self.entries[slot].key());
-        match self.index.find_entry(hash, |&i| i as usize == slot) {
-            Ok(e) => {
-                e.remove();
-            }
-            Err(_) => unreachable!("index out of sync with entries"),
-        }
+        let hash = hash_key(self.entries.get(slot).key());
+        self.index.remove(hash, slot);
         let last = self.entries.len() - 1;
         if slot != last {
-            let moved_hash = hash_key(self.entries[last].key());
-            if let Some(i) = self.index.find_mut(moved_hash, |&i| i as usize == last) {
-                *i = slot as u32;
-            }
+            let moved_hash = hash_key(self.entries.get(last).key());
+            self.index.relocate(moved_hash, last, slot);
         }
         let removed = self.entries.swap_remove(slot);
-        self.maybe_shrink();
+        let entries = &self.entries;
+        self.index.maybe_shrink(|i| hash_key(entries.get(i).key()));
         removed
     }
 
-    /// Give memory back after mass deletion, as Redis shrinks dicts under 10% fill.
-    fn maybe_shrink(&mut self) {
-        let cap = self.entries.capacity();
-        if cap > 64 && self.entries.len() * 8 < cap {
-            self.entries.shrink_to(self.entries.len() * 2);
-            let entries = &self.entries;
-            self.index
-                .shrink_to(entries.len() * 2, |&i| hash_key(entries[i as usize].key()));
-        }
-    }
-
     pub fn clear(&mut self) {
-        self.index = HashTable::new();
-        self.entries = Vec::new();
+        self.index = SlotIndex::default();
+        self.entries = ChunkVec::default();
     }
 
-    pub fn iter(&self) -> std::slice::Iter<'_, Entry> {
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> + '_ {
         self.entries.iter()
     }
 
     /// Heap bytes of the index and entry vector (not the entries' own allocations).
     pub fn overhead_bytes(&self) -> usize {
-        self.index.capacity() * (std::mem::size_of::<u32>() + 1)
-            + self.entries.capacity() * std::mem::size_of::<Entry>()
+        self.index.heap_bytes() + self.entries.heap_bytes()
     }
 }
 
@@ -366,6 +349,36 @@ impl Db {
         }
     }
 
+    /// Gives the key in `slot` (found by a lookup) a new value and deadline, as [`Db::put`]
+    /// of a new entry would (fresh access bits, but an LFU counter is kept), without a
+    /// second lookup, and in the same allocation when the value has the same size.
+    pub fn overwrite(
+        &mut self,
+        slot: usize,
+        value: NewValue<'_>,
+        expire: Option<i64>,
+        now_ms: i64,
+    ) {
+        let lfu = self.access.is_lfu();
+        let fresh = self.access.fresh(now_ms);
+        let e = self.table.at_mut(slot);
+        let was_volatile = e.expire().is_some();
+        if e.overwrite_in_place(&value, expire) {
+            if !lfu {
+                e.set_clock(fresh);
+            }
+        } else {
+            let clock = if lfu { e.clock() } else { fresh };
+            let new = Entry::new(e.key(), value, expire, clock);
+            drop(std::mem::replace(e, new));
+        }
+        match (was_volatile, expire.is_some()) {
+            (true, false) => self.volatile -= 1,
+            (false, true) => self.volatile += 1,
+            _ => {}
+        }
+    }
+
     /// Adds an entry whose key is known to be absent (after a failed lookup); returns its slot.
     pub fn insert_new(&mut self, hash: u64, entry: Entry) -> usize {
         if entry.expire().is_some() {
@@ -540,7 +553,6 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::NewValue;
 
     fn put(db: &mut Db, k: &[u8], exp: Option<i64>) {
         db.put(hash_key(k), Entry::new(k, NewValue::Int(1), exp, 0));
@@ -563,6 +575,26 @@ mod tests {
             let found = db.lookup(hash_key(k.as_bytes()), k.as_bytes(), 0).is_some();
             assert_eq!(found, i % 3 != 0, "{k}");
         }
+    }
+
+    #[test]
+    fn overwrite_keeps_counts_and_matches_put() {
+        let mut db = Db::default();
+        put(&mut db, b"a", None);
+        let h = hash_key(b"a");
+        let s = db.lookup(h, b"a", 0).unwrap();
+        db.overwrite(s, NewValue::Str(b"hello"), Some(50), 0);
+        assert_eq!(db.volatile, 1);
+        let s = db.lookup(h, b"a", 0).unwrap();
+        assert_eq!(db.entry(s).expire(), Some(50));
+        db.overwrite(s, NewValue::Str(b"world"), None, 0);
+        assert_eq!(db.volatile, 0);
+        let s = db.lookup(h, b"a", 100).unwrap();
+        assert!(matches!(
+            db.entry(s).value(),
+            crate::ValueRef::Str(b"world")
+        ));
+        assert_eq!(db.len(), 1);
     }
 
     #[test]

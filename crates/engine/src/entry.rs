@@ -282,6 +282,46 @@ impl Entry {
         self.set_meta(m);
     }
 
+    /// Overwrites value and deadline in the existing allocation when the layout stays the
+    /// same (a string of the same length, an integer over an integer, a deadline present
+    /// before and after or absent in both); false, changing nothing, otherwise. SET over an
+    /// existing key of the same size then neither allocates nor frees.
+    pub fn overwrite_in_place(&mut self, value: &NewValue<'_>, expire: Option<i64>) -> bool {
+        let meta = self.meta();
+        if (meta & HAS_EXPIRE != 0) != expire.is_some() {
+            return false;
+        }
+        let off = self.value_off();
+        // SAFETY: each arm writes only inside the value part laid out by `new` for the
+        // entry's kind, after checking that the new value has exactly that size.
+        unsafe {
+            let p = self.ptr.as_ptr().add(off);
+            match (meta & KIND_MASK, value) {
+                (KIND_STR, NewValue::Str(s)) => {
+                    let (len, n) = read_varint(p);
+                    if len != s.len() {
+                        return false;
+                    }
+                    p.add(n).copy_from_nonoverlapping(s.as_ptr(), len);
+                }
+                (KIND_INT, NewValue::Int(v)) => p.cast::<i64>().write_unaligned(*v),
+                _ => return false,
+            }
+        }
+        if let Some(t) = expire {
+            let (koff, klen) = self.key_span();
+            // SAFETY: HAS_EXPIRE (checked above) means 8 deadline bytes follow the key.
+            unsafe {
+                self.ptr
+                    .as_ptr()
+                    .add(koff + klen)
+                    .cast::<i64>()
+                    .write_unaligned(t)
+            }
+        }
+        true
+    }
+
     /// Replaces the value, keeping key and deadline (and the clock).
     pub fn set_value(&mut self, value: NewValue<'_>) {
         if let NewValue::Int(n) = value {
@@ -478,6 +518,25 @@ mod tests {
         assert_eq!(e.key(), b"other");
         assert_eq!(e.expire(), Some(99));
         assert!(matches!(e.value(), ValueRef::Str(b"text")));
+    }
+
+    #[test]
+    fn overwrite_in_place_only_when_the_layout_stays() {
+        let mut e = Entry::new(b"k", NewValue::Str(b"abcd"), Some(5), 9);
+        assert!(e.overwrite_in_place(&NewValue::Str(b"wxyz"), Some(7)));
+        assert!(matches!(e.value(), ValueRef::Str(b"wxyz")));
+        assert_eq!((e.expire(), e.clock(), e.key()), (Some(7), 9, &b"k"[..]));
+        assert!(!e.overwrite_in_place(&NewValue::Str(b"wxy"), Some(7)));
+        assert!(!e.overwrite_in_place(&NewValue::Str(b"wxyz"), None));
+        assert!(!e.overwrite_in_place(&NewValue::Int(1), Some(7)));
+        assert!(matches!(e.value(), ValueRef::Str(b"wxyz")));
+        let mut n = Entry::new(b"n", NewValue::Int(1), None, 0);
+        assert!(n.overwrite_in_place(&NewValue::Int(-8), None));
+        assert!(matches!(n.value(), ValueRef::Int(-8)));
+        assert!(!n.overwrite_in_place(&NewValue::Str(b"12345678"), None));
+        let obj = NewValue::Obj(Box::new(Object::Str(b"v".to_vec())));
+        let mut o = Entry::new(b"o", obj, None, 0);
+        assert!(!o.overwrite_in_place(&NewValue::Str(b"v"), None));
     }
 
     #[test]

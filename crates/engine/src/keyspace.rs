@@ -70,9 +70,9 @@ const NONE: usize = usize::MAX;
 
 type Guards<'a> = SmallVec<[(usize, MutexGuard<'a, Shard>); 8]>;
 
-/// Shard index of a key hash. Uses bits 40.. of the hash: hashbrown takes the low bits for the
-/// bucket and the top 7 for its control byte, so reusing either would cluster keys inside
-/// a shard's table.
+/// Shard index of a key hash. Uses bits 40.. of the hash: a shard's key index takes its home
+/// bucket from the low 32 bits and its tags from the others (see [`crate::dense`]), so
+/// reusing those would cluster keys inside a shard's table.
 #[inline]
 pub fn shard_of_hash(hash: u64, mask: usize) -> usize {
     ((hash >> 40) as usize) & mask

@@ -12,6 +12,7 @@
 pub mod access;
 pub mod bits;
 pub mod db;
+pub mod dense;
 pub mod entry;
 pub mod error;
 pub mod gcra;

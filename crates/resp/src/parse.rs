@@ -34,6 +34,10 @@ pub struct Limits {
     /// may be buffered without its terminator (Redis's
     /// `PROTO_INLINE_MAX_SIZE`, 64 KiB).
     pub max_inline_len: usize,
+    /// The client has not authenticated yet: at most 10 arguments of at most 16 KiB each
+    /// (Redis's limits before AUTH, so an anonymous client cannot make the server buffer
+    /// a huge request).
+    pub unauthenticated: bool,
 }
 
 impl Default for Limits {
@@ -42,6 +46,7 @@ impl Default for Limits {
             max_bulk_len: 512 * 1024 * 1024,
             max_multibulk_len: 1024 * 1024,
             max_inline_len: 64 * 1024,
+            unauthenticated: false,
         }
     }
 }
@@ -59,6 +64,12 @@ pub enum ProtocolError {
     /// length.
     #[error("invalid bulk length")]
     InvalidBulkLength,
+    /// More than 10 arguments before the client authenticated.
+    #[error("unauthenticated multibulk length")]
+    UnauthenticatedMultibulkLength,
+    /// A bulk argument over 16 KiB before the client authenticated.
+    #[error("unauthenticated bulk length")]
+    UnauthenticatedBulkLength,
     /// An argument of a multibulk command did not start with `$`. Carries
     /// the offending byte (rendered as a char, as Redis's `%c` does).
     #[error("expected '$', got '{}'", char::from(*.0))]
@@ -225,6 +236,12 @@ fn parse_multibulk(
     limits: &Limits,
     argv: &mut Argv,
 ) -> Result<Option<usize>, ProtocolError> {
+    if let Some((count, cr)) = canonical_header(buf, 0, b'*') {
+        if count <= limits.max_multibulk_len {
+            argv.spans.reserve(count.min(1024));
+            return parse_args(buf, cr + 2, count, limits, argv);
+        }
+    }
     let Some(cr) = find_header_end(
         buf,
         0,
@@ -238,7 +255,7 @@ fn parse_multibulk(
         return Err(ProtocolError::InvalidMultibulkLength);
     }
     let count = parse_i64(&buf[1..cr]).ok_or(ProtocolError::InvalidMultibulkLength)?;
-    let mut pos = cr + 2;
+    let pos = cr + 2;
     if count <= 0 {
         // Redis treats every non-positive count as an empty command.
         return Ok(Some(pos));
@@ -247,12 +264,38 @@ fn parse_multibulk(
         .ok()
         .filter(|&n| n <= limits.max_multibulk_len)
         .ok_or(ProtocolError::InvalidMultibulkLength)?;
+    if limits.unauthenticated && count > 10 {
+        return Err(ProtocolError::UnauthenticatedMultibulkLength);
+    }
     // The count is client-controlled: only trust it up to a modest size, and
     // let the Vec grow (once, then it is reused) if the command really is
     // that long.
     argv.spans.reserve(count.min(1024));
+    parse_args(buf, pos, count, limits, argv)
+}
 
+/// The `count` bulk arguments of a multibulk command, from `buf[pos]`.
+#[inline]
+fn parse_args(
+    buf: &[u8],
+    mut pos: usize,
+    count: usize,
+    limits: &Limits,
+    argv: &mut Argv,
+) -> Result<Option<usize>, ProtocolError> {
     for _ in 0..count {
+        if let Some((len, cr)) = canonical_header(buf, pos, b'$') {
+            // The common case: `$<digits>\r\n` followed by the whole payload and its CRLF.
+            // Anything else (not all arrived, odd numbers, errors) takes the general path
+            // below, which decides exactly as before.
+            let start = cr + 2;
+            let end = start + len;
+            if len <= limits.max_bulk_len && buf.get(end..end + 2) == Some(b"\r\n") {
+                argv.spans.push(Span { start, end });
+                pos = end + 2;
+                continue;
+            }
+        }
         let Some(cr) = find_header_end(
             buf,
             pos,
@@ -272,6 +315,9 @@ fn parse_multibulk(
             .and_then(|n| usize::try_from(n).ok())
             .filter(|&n| n <= limits.max_bulk_len)
             .ok_or(ProtocolError::InvalidBulkLength)?;
+        if limits.unauthenticated && len > 16384 {
+            return Err(ProtocolError::UnauthenticatedBulkLength);
+        }
         let start = cr + 2;
         let end = start
             .checked_add(len)
@@ -288,6 +334,35 @@ fn parse_multibulk(
         pos = end + 2;
     }
     Ok(Some(pos))
+}
+
+/// The number and the position of the `\r` of a header `*<n>\r\n` or `$<n>\r\n` (`kind`)
+/// at `buf[pos]` when
+/// it is written the way every client writes it: a positive number without sign or leading
+/// zero, of at most 18 digits (so no overflow), and the `\n` already buffered. One pass
+/// over the bytes instead of a search for `\r` and then a number parse; `None` sends the
+/// header to the general path.
+#[inline]
+fn canonical_header(buf: &[u8], pos: usize, kind: u8) -> Option<(usize, usize)> {
+    let h = buf.get(pos..)?;
+    if h.len() < 4 || h[0] != kind || !(b'1'..=b'9').contains(&h[1]) {
+        return None;
+    }
+    let mut n = u64::from(h[1] - b'0');
+    let mut i = 2;
+    while i < h.len() && i < 20 {
+        let d = h[i].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        n = n * 10 + u64::from(d);
+        i += 1;
+    }
+    if i < 20 && h.get(i..i + 2) == Some(b"\r\n") {
+        Some((usize::try_from(n).ok()?, pos + i))
+    } else {
+        None
+    }
 }
 
 fn parse_inline(

@@ -231,11 +231,11 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
         // A pop waiter found nothing: the pop waiters behind it would find nothing either.
         let mut pops_exhausted = false;
         for id in queued {
-            let (template, kind) = {
+            let (template, kind, shared) = {
                 let inner = blocking.inner.lock();
                 match inner.waiters.get(&id) {
                     Some(w) if !pops_exhausted || matches!(w.kind, Kind::Stream { .. }) => {
-                        (w.template.clone(), w.kind)
+                        (w.template.clone(), w.kind, w.shared.clone())
                     }
                     _ => continue,
                 }
@@ -254,6 +254,33 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
             let Ok(entry) = server.registry.resolve(&argv) else {
                 continue;
             };
+            // Permissions may have changed while it waited: Redis checks the command again
+            // when it reprocesses it, and a denial unblocks the client with the error.
+            let user = shared.user.lock().clone();
+            if !server.acl.unrestricted(&user) {
+                if let Err((_, msg)) = crate::acl::check_as(
+                    server,
+                    &user,
+                    &shared,
+                    entry.def,
+                    &argv,
+                    crate::acl::LogContext::Toplevel,
+                ) {
+                    let mut inner = blocking.inner.lock();
+                    if let Some(w) = blocking.remove_locked(&mut inner, id) {
+                        let msg = format!("NOPERM {msg}");
+                        worker.count_error(msg.as_bytes());
+                        crate::server::bump(&worker.rejected_calls, 1);
+                        if let Some(stat) =
+                            worker.commands.get(shared.last_cmd.load(Ordering::Relaxed))
+                        {
+                            crate::server::bump(&stat.rejected, 1);
+                        }
+                        let _ = w.tx.send(Wake::Reply(format!("-{msg}\r\n").into_bytes()));
+                    }
+                    continue;
+                }
+            }
             // Lock the shards the non-blocking command needs (its keys, a destination).
             let ks = &server.keyspace;
             let mut pos = Vec::new();
@@ -299,6 +326,8 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
             let mut out = ReplyBuf::new(w.proto);
             let mut client = Client::new(id, w.shared.clone(), true, true);
             client.db = db;
+            // Counted as the blocking command, when it ran first.
+            client.uncounted = crate::dispatch::Uncounted::CallOnly;
             // A re-run read never blocks (as inside EXEC).
             client.in_exec = matches!(kind, Kind::Stream { .. });
             run_locked(
@@ -310,12 +339,6 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
                 entry,
                 &mut locked,
             );
-            if matches!(kind, Kind::Stream { .. }) {
-                // Redis counts a blocked command once: its first attempt already counted
-                // when it blocked, and this re-run is the same command.
-                crate::server::bump(&worker.commands[entry.idx].calls, u64::MAX);
-                crate::server::bump(&worker.total_commands, u64::MAX);
-            }
             // An error (BRPOPLPUSH into a key of the wrong type, XREADGROUP whose group is
             // gone) unblocks with that error.
             let mut reply = if out.buf.first() == Some(&b'-') {

@@ -105,6 +105,8 @@ pub static PARAMS: &[Param] = &[
     ),
     im("threads", Kind::Int { min: 0, max: 1024 }, "0"),
     im("shards", Kind::Int { min: 0, max: 65536 }, "0"),
+    // The Prometheus endpoint (crate::ops::metrics); 0: off.
+    p("metrics-port", Kind::Int { min: 0, max: 65535 }, "0"),
     im("io-threads", Kind::Int { min: 1, max: 128 }, "1"),
     p("io-threads-do-reads", Kind::Bool, NO),
     p("requirepass", Kind::Str, ""),
@@ -297,6 +299,11 @@ pub static PARAMS: &[Param] = &[
     p("tracking-table-max-keys", NONNEG, "1000000"),
     p("acllog-max-len", NONNEG, "128"),
     im("aclfile", Kind::Str, ""),
+    p(
+        "acl-pubsub-default",
+        Kind::Enum(&["allchannels", "resetchannels"]),
+        "resetchannels",
+    ),
     p("replica-read-only", Kind::Bool, YES),
     p("replica-serve-stale-data", Kind::Bool, YES),
     p("repl-diskless-sync", Kind::Bool, YES),
@@ -369,6 +376,8 @@ pub struct Live {
     pub slowlog_slower_than: std::sync::atomic::AtomicI64,
     pub slowlog_max_len: AtomicU64,
     pub latency_monitor_threshold: AtomicU64,
+    /// `latency-tracking`: per-command latency histograms (crate::ops::histogram).
+    pub latency_tracking: AtomicBool,
 }
 
 /// The configuration of a running server.
@@ -377,6 +386,8 @@ pub struct Config {
     pub live: Live,
     /// The config file given at start-up, for CONFIG REWRITE and INFO.
     pub config_file: Option<String>,
+    /// `user name rules...` lines of the config file, applied by `crate::acl` at start-up.
+    users: RwLock<Vec<Vec<String>>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -441,6 +452,9 @@ pub fn all_params() -> impl Iterator<Item = &'static Param> {
 
 /// Checks a value against its parameter kind and returns the canonical text form.
 pub fn normalize(param: &Param, value: &str) -> Result<String, ConfigError> {
+    if param.name == "latency-tracking-info-percentiles" {
+        return crate::ops::histogram::normalize_percentiles(value);
+    }
     match param.kind {
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
             "yes" => Ok("yes".into()),
@@ -536,6 +550,7 @@ impl Config {
             values: RwLock::new(values),
             live: Live::default(),
             config_file: None,
+            users: RwLock::new(Vec::new()),
         };
         c.live.active_expire_enabled.store(true, Ordering::Relaxed);
         c.refresh_live();
@@ -600,10 +615,20 @@ impl Config {
             let Some((name, args)) = words.split_first() else {
                 continue;
             };
+            if name.eq_ignore_ascii_case("user") {
+                if args.is_empty() {
+                    return Err(config_error(
+                        lineno,
+                        line,
+                        "Bad directive or wrong number of arguments",
+                    ));
+                }
+                self.users.write().push(args.to_vec());
+                continue;
+            }
             if name.eq_ignore_ascii_case("include")
                 || name.eq_ignore_ascii_case("rename-command")
                 || name.eq_ignore_ascii_case("loadmodule")
-                || name.eq_ignore_ascii_case("user")
                 || name.eq_ignore_ascii_case("sentinel")
                 || (args.len() == 1
                     && crate::config_compat::DEPRECATED
@@ -641,6 +666,11 @@ impl Config {
         }
         self.refresh_live();
         Ok(())
+    }
+
+    /// The `user` lines of the config file, each as its words after `user`.
+    pub fn user_lines(&self) -> Vec<Vec<String>> {
+        self.users.read().clone()
     }
 
     pub fn get(&self, name: &str) -> String {
@@ -733,10 +763,8 @@ impl Config {
             v.get("lazyfree-lazy-user-del").is_some_and(|s| s == "yes"),
             Ordering::Relaxed,
         );
-        self.live.has_password.store(
-            !v.get("requirepass").map(|s| s.is_empty()).unwrap_or(true),
-            Ordering::Relaxed,
-        );
+        // `has_password` belongs to crate::acl (the default user may get a password from
+        // ACL SETUSER as well as from requirepass); it is set at start-up.
         crate::notify::refresh_live(&self.live, &v);
         let int = |n: &str| v.get(n).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
         self.live
@@ -754,6 +782,10 @@ impl Config {
         self.live
             .latency_monitor_threshold
             .store(num("latency-monitor-threshold"), Ordering::Relaxed);
+        self.live.latency_tracking.store(
+            v.get("latency-tracking").is_some_and(|s| s == "yes"),
+            Ordering::Relaxed,
+        );
         let groups: [(&[AtomicU64], &[&str]); 4] = [
             (
                 &self.live.set_limits,
@@ -885,6 +917,16 @@ mod tests {
     }
 
     #[test]
+    fn user_lines_are_kept_for_acl() {
+        let c = Config::from_text("user alice on >pw ~*\nuser bob\nport 7000\n").unwrap();
+        assert_eq!(
+            c.user_lines(),
+            vec![vec!["alice", "on", ">pw", "~*"], vec!["bob"]]
+        );
+        assert!(Config::from_text("user\n").is_err());
+    }
+
+    #[test]
     fn args_override_file_syntax() {
         let args: Vec<String> = ["--port", "7000", "--save", "", "--requirepass", "a b"]
             .iter()
@@ -894,7 +936,6 @@ mod tests {
         assert_eq!(c.get("port"), "7000");
         assert_eq!(c.get("save"), "");
         assert_eq!(c.get("requirepass"), "a b");
-        assert!(c.live.has_password.load(Ordering::Relaxed));
     }
 
     #[test]

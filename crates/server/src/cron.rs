@@ -40,7 +40,13 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                     && !server.repl.is_replica()
                 {
                     let budget = period * CPU_PERCENT as u32 / 100;
+                    let cycle = Instant::now();
                     next_shard = active_expire_cycle(&server, next_shard, started + budget);
+                    crate::ops::latency::add_sample_if_needed(
+                        &server,
+                        "expire-cycle",
+                        cycle.elapsed().as_millis() as u64,
+                    );
                 }
                 crate::persist::cron(&server);
                 crate::replication::cron(&server);

@@ -841,6 +841,7 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
         .name("cinnabar-evict".into())
         .spawn(move || {
             let st = &server.evict;
+            let mut ticks = 0u64;
             while !server.is_shutting_down() {
                 let kicked = {
                     let w = st.wake.lock().unwrap_or_else(|e| e.into_inner());
@@ -852,6 +853,10 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                 };
                 alloc::resync();
                 st.note_peak(alloc::used());
+                ticks += 1;
+                if ticks.is_multiple_of(TICKS_PER_SEC) {
+                    alloc::collect_expired();
+                }
                 sweep_tick(&server);
                 if st.maxmemory.load(Ordering::Relaxed) == 0 {
                     continue;

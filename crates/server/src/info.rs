@@ -473,8 +473,7 @@ pub fn generate(
             "modules" => out.push_str("# Modules\r\n"),
             "commandstats" => commandstats_section(&mut out, server),
             "errorstats" => errorstats_section(&mut out, server),
-            // No per-command latency histograms are kept yet.
-            "latencystats" => out.push_str("# Latencystats\r\n"),
+            "latencystats" => crate::ops::histogram::info_section(&mut out, server),
             "cluster" => {
                 out.push_str("# Cluster\r\n");
                 field!(out, "cluster_enabled", "0");
@@ -878,12 +877,17 @@ fn stats_section(out: &mut String, server: &Server, t: &WorkerTotals, ks: &Keysp
         "eventloop_duration_cmd_sum",
         "instantaneous_eventloop_cycles_per_sec",
         "instantaneous_eventloop_duration_usec",
-        "acl_access_denied_auth",
-        "acl_access_denied_cmd",
-        "acl_access_denied_key",
-        "acl_access_denied_channel",
     ] {
         field!(out, name, "0");
+    }
+    let acl = &server.acl;
+    for (name, n) in [
+        ("acl_access_denied_auth", &acl.denied_auth),
+        ("acl_access_denied_cmd", &acl.denied_cmd),
+        ("acl_access_denied_key", &acl.denied_key),
+        ("acl_access_denied_channel", &acl.denied_channel),
+    ] {
+        field!(out, name, "{}", n.load(Ordering::Relaxed));
     }
 }
 

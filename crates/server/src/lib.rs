@@ -8,12 +8,14 @@
 //!   effects sink ([`dispatch::effects`], [`dispatch::sink`]) that delivers what it changed.
 //! - [`cmd`]: the command families, one file per data type or area (like Redis's t_*.c),
 //!   each registering its handlers.
-//! - Subsystems the core and families call, which never import a family: [`propagate`] (the
+//! - Subsystems the core and families call, which never import a family: [`acl`] (users and
+//!   permissions), [`propagate`] (the
 //!   stream of changes the AOF reads), [`persist`] (RDB, AOF), [`scripting`], [`pubsub`],
 //!   [`notify`] (keyspace events), [`tracking`] (client-side caching), [`blocking`] (blocked
 //!   clients), [`evict`] and [`alloc`] (maxmemory), [`cron`], [`info`], [`config`].
 //! - [`server`]: the state shared by all connections; [`testkit`]: servers for tests.
 
+pub mod acl;
 pub mod alloc;
 pub mod blocking;
 pub mod cmd;

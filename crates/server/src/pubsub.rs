@@ -562,6 +562,30 @@ impl Hub {
         self.nshard_channels.load(Ordering::Relaxed)
     }
 
+    /// The clients among `ids` subscribed to a channel, shard channel or pattern that
+    /// `allowed(name, is_pattern)` refuses (an ACL change closes them, as Redis does).
+    pub fn clients_failing(&self, ids: &[u64], allowed: impl Fn(&[u8], bool) -> bool) -> Vec<u64> {
+        let mut out: Vec<u64> = Vec::new();
+        let mut check = |name: &[u8], subs: &Subs, is_pattern: bool| {
+            for mb in subs {
+                if ids.contains(&mb.id) && !out.contains(&mb.id) && !allowed(name, is_pattern) {
+                    out.push(mb.id);
+                }
+            }
+        };
+        for shards in [&self.channels, &self.shard_channels] {
+            for s in shards.iter() {
+                for (ch, subs) in s.read().iter() {
+                    check(ch, subs, false);
+                }
+            }
+        }
+        for (pat, subs) in self.patterns.read().iter() {
+            check(pat, subs, true);
+        }
+        out
+    }
+
     /// (sub, psub, ssub, queued bytes) of a client, for CLIENT LIST.
     pub fn client_counts(&self, id: u64) -> (usize, usize, usize, usize) {
         match self.mailbox_of(id) {

@@ -39,6 +39,8 @@ pub struct CmdStat {
     pub usec: AtomicU64,
     pub rejected: AtomicU64,
     pub failed: AtomicU64,
+    /// Latency histogram (crate::ops::histogram), allocated when the command first runs here.
+    pub latency: std::sync::OnceLock<Box<crate::ops::histogram::Histogram>>,
 }
 
 #[inline]
@@ -128,6 +130,9 @@ pub struct ClientShared {
     pub authenticated: AtomicBool,
     /// What the busy responder did to the connection's transaction (see `scripting::busy`).
     pub multi_handback: AtomicU8,
+    /// The ACL user the connection is authenticated as (None: the default user), for
+    /// CLIENT LIST, CLIENT KILL USER and closing a deleted user's connections.
+    pub user: Mutex<Option<Arc<crate::acl::UserHandle>>>,
 }
 
 impl ClientShared {
@@ -157,6 +162,7 @@ impl ClientShared {
             in_multi: false.into(),
             authenticated: false.into(),
             multi_handback: 0.into(),
+            user: Mutex::new(None),
         }
     }
 
@@ -229,6 +235,8 @@ pub struct Server {
     pub repl: crate::replication::State,
     /// MONITOR, SLOWLOG, LATENCY (crate::ops).
     pub ops: crate::ops::Ops,
+    /// ACL users and log (crate::acl).
+    pub acl: crate::acl::Acl,
 }
 
 impl Server {
@@ -276,6 +284,7 @@ impl Server {
             evict: Default::default(),
             repl: Default::default(),
             ops: Default::default(),
+            acl: crate::acl::Acl::new(crate::cmd::connection::client_line),
         }
     }
 

@@ -1188,37 +1188,32 @@ fn memory_usage_and_stats() {
 }
 
 #[test]
-fn slowlog_and_latency_answer_as_empty_logs() {
+fn slowlog_and_latency_errors_and_help() {
+    // Their behaviour is tested in tests/ops.rs.
     let srv = TestServer::start();
     let mut c = srv.raw();
-    assert_eq!(c.cmd(&["SLOWLOG", "GET"]), Frame::Array(vec![]));
-    assert_eq!(c.cmd(&["SLOWLOG", "GET", "-1"]), Frame::Array(vec![]));
     assert_eq!(
         err(&c.cmd(&["SLOWLOG", "GET", "-2"])),
         "ERR count should be greater than or equal to -1"
     );
     assert_eq!(
         err(&c.cmd(&["SLOWLOG", "GET", "x"])),
-        "ERR value is not an integer or out of range"
+        "ERR count should be greater than or equal to -1"
     );
-    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Frame::Integer(0));
     ok(&c.cmd(&["SLOWLOG", "RESET"]));
     assert!(strings(&c.cmd(&["SLOWLOG", "HELP"]))
         .iter()
         .any(|l| l.starts_with("GET")));
-
-    assert_eq!(c.cmd(&["LATENCY", "LATEST"]), Frame::Array(vec![]));
     assert_eq!(
-        c.cmd(&["LATENCY", "HISTORY", "command"]),
+        c.cmd(&["LATENCY", "HISTORY", "nosuch"]),
         Frame::Array(vec![])
     );
-    assert_eq!(c.cmd(&["LATENCY", "RESET"]), Frame::Integer(0));
+    assert_eq!(c.cmd(&["LATENCY", "RESET", "nosuch"]), Frame::Integer(0));
     assert_eq!(
-        err(&c.cmd(&["LATENCY", "GRAPH", "command"])),
-        "ERR No samples available for event 'command'"
+        err(&c.cmd(&["LATENCY", "GRAPH", "nosuch"])),
+        "ERR No samples available for event 'nosuch'"
     );
     assert!(!text(&c.cmd(&["LATENCY", "DOCTOR"])).is_empty());
-    assert_eq!(c.cmd(&["LATENCY", "HISTOGRAM"]), Frame::Array(vec![]));
 }
 
 // --- docs/commands.md ------------------------------------------------------------------

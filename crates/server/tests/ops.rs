@@ -322,3 +322,244 @@ fn slowlog_logs_a_blocked_command_once_when_served() {
     assert_eq!(b.read(), Frame::Array(vec![bulk("l"), bulk("v")]));
     assert_eq!(logged(&mut c), 1);
 }
+
+#[test]
+fn latency_histograms_per_command_and_info_latencystats() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.cmd(&["CONFIG", "RESETSTAT"]);
+    c.cmd(&["SET", "a", "b"]);
+    c.cmd(&["SET", "c", "d"]);
+    c.cmd(&["CLIENT", "ID"]);
+    let all = pairs(c.cmd(&["LATENCY", "HISTOGRAM"]));
+    let names: Vec<String> = all.iter().map(|(k, _)| text(k)).collect();
+    for want in ["config|resetstat", "set", "client|id"] {
+        assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
+    }
+    let one = pairs(c.cmd(&["LATENCY", "HISTOGRAM", "nosuch", "SET", "client"]));
+    assert_eq!(one.len(), 2);
+    assert_eq!(text(&one[0].0), "set");
+    let fields = pairs(one[0].1.clone());
+    assert_eq!(text(&fields[0].0), "calls");
+    assert_eq!(fields[0].1, int(2));
+    let cdf = pairs(fields[1].1.clone());
+    assert!(!cdf.is_empty());
+    assert_eq!(cdf.last().unwrap().1, int(2));
+    assert_eq!(text(&one[1].0), "client|id");
+
+    let info = text(&c.cmd(&["INFO", "latencystats"]));
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("latency_percentiles_usec_set:"))
+        .expect("set's percentiles");
+    assert!(line.contains("p50=") && line.contains(",p99=") && line.contains(",p99.9="));
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "latency-tracking-info-percentiles",
+            "0.0 50.0 100.0"
+        ]),
+        ok()
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "latency-tracking-info-percentiles"]),
+        Frame::Array(vec![
+            bulk("latency-tracking-info-percentiles"),
+            bulk("0 50 100")
+        ])
+    );
+    assert!(matches!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "latency-tracking-info-percentiles",
+            "10 101"
+        ]),
+        Frame::Error(_)
+    ));
+    let info = text(&c.cmd(&["INFO", "latencystats"]));
+    assert!(!info.contains("latency_percentiles_usec_get"));
+    assert!(info
+        .lines()
+        .any(|l| l.starts_with("latency_percentiles_usec_set:p0=") && l.contains(",p100=")));
+    c.cmd(&["CONFIG", "RESETSTAT"]);
+    c.cmd(&["CONFIG", "SET", "latency-tracking", "no"]);
+    c.cmd(&["SET", "a", "b"]);
+    let info = text(&c.cmd(&["INFO", "latencystats"]));
+    assert!(!info.contains("latency_percentiles_usec_set"), "{info}");
+}
+
+/// A map reply read over RESP2 (a flat array of keys and values) as pairs.
+fn pairs(f: Frame) -> Vec<(Frame, Frame)> {
+    match f {
+        Frame::Array(v) => {
+            assert!(v.len() % 2 == 0, "odd map {v:?}");
+            v.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect()
+        }
+        Frame::Map(m) => m,
+        other => panic!("not a map: {other:?}"),
+    }
+}
+
+#[test]
+fn introspection_corners_as_redis() {
+    let srv = TestServer::with_args(&[("enable-module-command", "yes")]);
+    let mut c = srv.raw();
+    // The query buffer holds the running command, as in Redis (26 bytes here).
+    let info = text(&c.cmd(&["CLIENT", "INFO"]));
+    assert!(info.contains(" qbuf=26 "), "{info}");
+    assert!(info.contains(" cmd=client|info "), "{info}");
+    assert_eq!(
+        c.cmd(&["CLIENT", "KILL", "USER", "nobody"]),
+        Frame::Error("ERR No such user 'nobody'".into())
+    );
+    // Subcommand names are not command names.
+    assert_eq!(
+        c.cmd(&["CONFIG|GET", "x"]),
+        Frame::Error("ERR unknown command 'CONFIG|GET', with args beginning with: 'x' ".into())
+    );
+    assert!(text(&c.cmd(&["MODULE", "HELP"])).starts_with("MODULE <subcommand>"));
+    assert_eq!(c.cmd(&["MODULE", "LIST"]), Frame::Array(vec![]));
+    assert_eq!(
+        c.cmd(&["MODULE", "LOAD", "/nonexistent.so"]),
+        Frame::Error("ERR Error loading the extension. Please check the server logs.".into())
+    );
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    assert_eq!(
+        c.cmd(&["MODULE", "UNLOAD", "x"]),
+        Frame::Error("ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.".into())
+    );
+}
+
+fn cmdstat(c: &mut RawConn, name: &str) -> Option<String> {
+    let info = text(&c.cmd(&["INFO", "commandstats"]));
+    let prefix = format!("cmdstat_{name}:");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+}
+
+#[test]
+fn a_blocking_pop_counts_as_itself_not_its_non_blocking_form() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    c.cmd(&["CONFIG", "RESETSTAT"]);
+    c.cmd(&["LPUSH", "list", "foo"]);
+    assert_eq!(
+        c.cmd(&["BRPOP", "list", "0"]),
+        Frame::Array(vec![bulk("list"), bulk("foo")])
+    );
+    assert!(cmdstat(&mut c, "brpop").unwrap().starts_with("calls=1,"));
+    assert_eq!(cmdstat(&mut c, "rpop"), None);
+    // Served later: counted once, as BLPOP.
+    let mut b = srv.raw();
+    b.send(&[b"BLPOP", b"other", b"0"]);
+    wait_blocked(&mut c, 1);
+    c.cmd(&["RPUSH", "other", "x"]);
+    assert_eq!(b.read(), Frame::Array(vec![bulk("other"), bulk("x")]));
+    assert!(cmdstat(&mut c, "blpop").unwrap().starts_with("calls=1,"));
+    assert_eq!(cmdstat(&mut c, "lpop"), None);
+}
+
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the metrics port");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP head");
+    (head.to_string(), body.to_string())
+}
+
+#[test]
+fn metrics_endpoint_serves_prometheus_text() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "metrics-port"]),
+        Frame::Array(vec![bulk("metrics-port"), bulk("0")])
+    );
+    // Find a free port, then move the endpoint there (retried if another process took it).
+    let mut port = 0;
+    for _ in 0..20 {
+        let p = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if c.cmd(&["CONFIG", "SET", "metrics-port", &p.to_string()]) == ok() {
+            port = p;
+            break;
+        }
+    }
+    assert_ne!(port, 0, "no free port for the metrics endpoint");
+    c.cmd(&["SET", "k", "v"]);
+    c.cmd(&["SET", "e", "v", "EX", "100"]);
+    c.cmd(&["GET", "k"]);
+    c.cmd(&["INCR", "k"]);
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let (head, body) = http_get(addr, "/metrics");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("openmetrics-text"), "{head}");
+
+    // A real Prometheus text parser reads it.
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("parsable metrics");
+    let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => panic!("{name} is not a number"),
+            })
+            .unwrap_or_else(|| panic!("{name} {label:?} missing in\n{body}"))
+    };
+    assert_eq!(
+        value("cinnabar_command_calls_total", Some(("cmd", "set"))),
+        2.0
+    );
+    assert_eq!(
+        value("cinnabar_command_calls_total", Some(("cmd", "get"))),
+        1.0
+    );
+    assert_eq!(
+        value("cinnabar_command_failed_calls_total", Some(("cmd", "incr"))),
+        1.0
+    );
+    assert_eq!(value("cinnabar_errors_total", Some(("code", "ERR"))), 1.0);
+    assert_eq!(value("cinnabar_db_keys", Some(("db", "0"))), 2.0);
+    assert_eq!(value("cinnabar_db_keys_expiring", Some(("db", "0"))), 1.0);
+    assert!(value("cinnabar_connected_clients", None) >= 1.0);
+    assert!(value("cinnabar_memory_used_bytes", None) > 0.0);
+    // Per-command latency as a real histogram.
+    let hist = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "cinnabar_command_latency_seconds" && s.labels.get("cmd") == Some("set")
+        })
+        .expect("set's latency histogram");
+    let prometheus_parse::Value::Histogram(buckets) = &hist.value else {
+        panic!("not a histogram: {:?}", hist.value)
+    };
+    assert_eq!(buckets.last().map(|b| b.count), Some(2.0));
+    assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count));
+
+    let (head, _) = http_get(addr, "/other");
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+
+    // Port 0 turns it off.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "metrics-port", "0"]), ok());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "endpoint still up");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

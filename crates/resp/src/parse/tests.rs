@@ -38,6 +38,7 @@ fn small_limits() -> Limits {
         max_bulk_len: 10,
         max_multibulk_len: 3,
         max_inline_len: 16,
+        unauthenticated: false,
     }
 }
 
@@ -600,4 +601,59 @@ proptest! {
     fn prop_arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..200)) {
         drain(&data);
     }
+}
+
+#[test]
+fn unauthenticated_limits() {
+    let anon = Limits {
+        unauthenticated: true,
+        ..Limits::default()
+    };
+    assert_eq!(
+        parse_with(b"*11\r\n", &anon),
+        Err(ProtocolError::UnauthenticatedMultibulkLength)
+    );
+    assert_eq!(
+        parse_with(b"*1\r\n$16385\r\n", &anon),
+        Err(ProtocolError::UnauthenticatedBulkLength)
+    );
+    assert_eq!(
+        ProtocolError::UnauthenticatedBulkLength.to_string(),
+        "unauthenticated bulk length"
+    );
+    // At the limits, and once authenticated, the same requests frame.
+    let ten = format!("*10\r\n{}", "$1\r\na\r\n".repeat(10));
+    assert!(matches!(parse_with(ten.as_bytes(), &anon), Ok(Some(_))));
+    assert_eq!(parse(b"*11\r\n"), Ok(None));
+    assert_eq!(parse(b"*1\r\n$16385\r\n"), Ok(None));
+}
+
+/// Headers the one-pass reader of canonical lengths declines go through the general path
+/// and keep its answers: leading zeros, signs, over-limit lengths, 19-digit numbers,
+/// lengths whose payload has not fully arrived.
+#[test]
+fn canonical_header_fast_path_falls_back_exactly() {
+    assert_eq!(err(b"*1\r\n$01\r\nx\r\n"), ProtocolError::InvalidBulkLength);
+    assert_eq!(err(b"*1\r\n$+1\r\nx\r\n"), ProtocolError::InvalidBulkLength);
+    assert_eq!(
+        err(b"*01\r\n$1\r\nx\r\n"),
+        ProtocolError::InvalidMultibulkLength
+    );
+    assert_eq!(
+        err(b"*1\r\n$1000000000000000000\r\n"),
+        ProtocolError::InvalidBulkLength
+    );
+    let limits = small_limits();
+    let big = format!("*1\r\n${}\r\n", limits.max_bulk_len + 1);
+    assert_eq!(
+        parse_with(big.as_bytes(), &limits).unwrap_err(),
+        ProtocolError::InvalidBulkLength
+    );
+    assert!(parse(b"*2\r\n$3\r\nGET\r\n$5\r\nab").unwrap().is_none());
+    assert_eq!(
+        err(b"*1\r\n$2\r\nabcd\r\n"),
+        ProtocolError::ExpectedCrlfAfterBulk
+    );
+    let (n, a) = complete(b"*2\r\n$3\r\nGET\r\n$12\r\nkey:00000001\r\n");
+    assert_eq!((n, a), (32, args(&[b"GET", b"key:00000001"])));
 }

@@ -57,9 +57,11 @@ fn deadline(arg: &[u8], now: i64) -> Result<Option<i64>> {
 fn try_now(ctx: &mut Ctx, argv: &[&[u8]], kind: Kind, key: &[u8]) -> Result<Option<Vec<u8>>> {
     let entry = ctx.server.registry.resolve(argv)?;
     let mut tmp = ReplyBuf::new(ctx.out.proto);
+    ctx.client.uncounted = crate::dispatch::Uncounted::Entirely;
     run_locked(
         ctx.server, ctx.worker, ctx.client, &mut tmp, argv, entry, ctx.data,
     );
+    ctx.client.uncounted = crate::dispatch::Uncounted::No;
     if tmp.buf.first() == Some(&b'-') {
         let text = String::from_utf8_lossy(&tmp.buf[1..])
             .trim_end()

@@ -103,6 +103,14 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
     }) {
         crate::evict::configure(ctx.server);
     }
+    if pairs.iter().any(|(name, _)| name == "metrics-port") {
+        if let Some(server) = ctx.server.self_ref.get().and_then(|w| w.upgrade()) {
+            crate::ops::metrics::configure(&server).map_err(|e| failed("metrics-port", &e))?;
+        }
+    }
+    if let Some((_, pass)) = pairs.iter().find(|(name, _)| name == "requirepass") {
+        ctx.server.acl.set_requirepass(ctx.server, pass);
+    }
     if pairs.iter().any(|(name, _)| {
         name == "repl-backlog-size"
             || name == "client-output-buffer-limit"
@@ -145,6 +153,7 @@ fn config_resetstat(ctx: &mut Ctx) -> Result<()> {
         }
         w.errors.lock().clear();
     }
+    crate::ops::histogram::reset_all(server);
     for_each_shard(server, ctx.data, |shard| {
         for db in shard.dbs.iter_mut() {
             db.hits = 0;

@@ -64,12 +64,6 @@ fn select(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Checks a user/password pair against `requirepass` (the only user is "default").
-fn check_password(server: &Server, user: &[u8], pass: &[u8]) -> bool {
-    let required = server.config.get("requirepass");
-    user == b"default" && (required.is_empty() || required.as_bytes() == pass)
-}
-
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
 fn auth(ctx: &mut Ctx) -> Result<()> {
@@ -78,15 +72,21 @@ fn auth(ctx: &mut Ctx) -> Result<()> {
         3 => (ctx.arg(1), ctx.arg(2)),
         _ => return Err(Error::Syntax),
     };
-    if ctx.args.len() == 2 && ctx.server.config.get("requirepass").is_empty() {
+    if ctx.args.len() == 2 && ctx.server.acl.default.get().nopass {
         return Err(Error::msg("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
     }
-    if check_password(ctx.server, user, pass) {
-        ctx.client.authenticated = true;
-        ctx.out.ok();
-        Ok(())
-    } else {
-        Err(Error::msg(WRONGPASS))
+    let name = ctx.arg(0);
+    match ctx
+        .server
+        .acl
+        .authenticate(ctx.server, ctx.client, user, pass, name)
+    {
+        Some(h) => {
+            crate::acl::set_client_user(ctx.client, h);
+            ctx.out.ok();
+            Ok(())
+        }
+        None => Err(Error::msg(WRONGPASS)),
     }
 }
 
@@ -125,10 +125,15 @@ fn hello(ctx: &mut Ctx) -> Result<()> {
         }
     }
     if let Some((user, pass)) = auth {
-        if !check_password(ctx.server, user, pass) {
-            return Err(Error::msg(WRONGPASS));
+        let name = ctx.arg(0);
+        match ctx
+            .server
+            .acl
+            .authenticate(ctx.server, ctx.client, user, pass, name)
+        {
+            Some(h) => crate::acl::set_client_user(ctx.client, h),
+            None => return Err(Error::msg(WRONGPASS)),
         }
-        ctx.client.authenticated = true;
     }
     if !ctx.client.authenticated {
         return Err(Error::msg("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
@@ -195,6 +200,9 @@ fn reset(ctx: &mut Ctx) -> Result<()> {
     ctx.client.no_evict = false;
     ctx.client.no_touch = false;
     ctx.client.shared.name.lock().clear();
+    // Back to the default user, authenticated only if it needs no password.
+    ctx.client.user = None;
+    *ctx.client.shared.user.lock() = None;
     ctx.client.authenticated = !ctx.server.config.live.has_password.load(Ordering::Relaxed);
     ctx.out.simple(b"RESET");
     Ok(())
@@ -251,7 +259,7 @@ pub fn client_line(server: &Server, c: &ClientShared) -> String {
         }
     };
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -267,6 +275,7 @@ pub fn client_line(server: &Server, c: &ClientShared) -> String {
         c.qbuf.load(Ordering::Relaxed),
         ps.omem,
         cmd,
+        crate::acl::client_user_name(server, c),
         ps.redir,
         c.resp.load(Ordering::Relaxed),
         String::from_utf8_lossy(&c.lib_name.lock()),
@@ -378,7 +387,16 @@ fn client_kill(ctx: &mut Ctx) -> Result<()> {
         } else if is(k, "laddr") {
             filters.push(Box::new(move |c| c.laddr.as_bytes() == v.as_slice()));
         } else if is(k, "user") {
-            filters.push(Box::new(move |_| v.as_slice() == b"default"));
+            let server = ctx.server;
+            if server.acl.get(&v).is_none() {
+                return Err(Error::msg(format!(
+                    "ERR No such user '{}'",
+                    String::from_utf8_lossy(&v)
+                )));
+            }
+            filters.push(Box::new(move |c| {
+                crate::acl::client_user_name(server, c).as_bytes() == v.as_slice()
+            }));
         } else if is(k, "type") {
             let t = v.to_ascii_lowercase();
             let server = ctx.server;

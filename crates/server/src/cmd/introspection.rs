@@ -8,6 +8,11 @@ use crate::dispatch::{Ctx, Registry};
 
 pub fn register(r: &mut Registry) {
     r.add("monitor", monitor);
+    r.add("module|help", module_help);
+    r.add("module|list", module_list);
+    r.add("module|load", module_load);
+    r.add("module|loadex", module_load);
+    r.add("module|unload", module_unload);
     r.add("slowlog|get", slowlog_get);
     r.add("slowlog|len", slowlog_len);
     r.add("slowlog|reset", slowlog_reset);
@@ -190,10 +195,47 @@ fn latency_doctor(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// LATENCY HISTOGRAM [command ...]: a map of commands with latency histograms; none are
-/// kept, so it is empty.
+/// LATENCY HISTOGRAM [command ...]: per command (every command without arguments; a
+/// container name stands for its subcommands; unknown names are skipped) its calls and the
+/// cumulative distribution of its latency.
 fn latency_histogram(ctx: &mut Ctx) -> Result<()> {
-    ctx.out.map(0);
+    use crate::ops::histogram::merged;
+    let server = ctx.server;
+    let entries = server.registry.entries();
+    let mut wanted: Vec<usize> = Vec::new();
+    if ctx.args.len() == 2 {
+        wanted.extend(0..entries.len());
+    } else {
+        for name in &ctx.args[2..] {
+            let name = lossy(name).to_ascii_lowercase();
+            for (i, e) in entries.iter().enumerate() {
+                let full = e.def.full_name();
+                let parent = full.split('|').next().unwrap_or("");
+                if full == name || (parent == name && full.contains('|')) {
+                    wanted.push(i);
+                }
+            }
+        }
+    }
+    let data: Vec<(usize, crate::ops::histogram::Merged)> = wanted
+        .into_iter()
+        .filter_map(|i| merged(server, i).map(|m| (i, m)))
+        .collect();
+    let out = &mut *ctx.out;
+    out.map(data.len());
+    for (i, m) in &data {
+        out.bulk(entries[*i].def.full_name().as_bytes());
+        out.map(2);
+        out.bulk(b"calls");
+        out.integer(m.total as i64);
+        out.bulk(b"histogram_usec");
+        let cdf = m.cdf();
+        out.map(cdf.len());
+        for (usec, count) in cdf {
+            out.integer(usec as i64);
+            out.integer(count as i64);
+        }
+    }
     Ok(())
 }
 
@@ -216,4 +258,47 @@ fn latency_help(ctx: &mut Ctx) -> Result<()> {
         ],
     );
     Ok(())
+}
+
+/// MODULE: Cinnabar loads no modules (Redis's module API is C); these answer as a Redis
+/// with none loaded whose loads fail.
+fn module_help(ctx: &mut Ctx) -> Result<()> {
+    help(
+        ctx,
+        &[
+            "LIST",
+            "    Return a list of loaded modules.",
+            "LOAD <path> [<arg> ...]",
+            "    Load a module library from <path>, passing to it any optional arguments.",
+            "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+            "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+            "UNLOAD <name>",
+            "    Unload a module.",
+        ],
+    );
+    Ok(())
+}
+
+fn module_list(ctx: &mut Ctx) -> Result<()> {
+    ctx.out.array(0);
+    Ok(())
+}
+
+fn module_load(ctx: &mut Ctx) -> Result<()> {
+    tracing::warn!(
+        "Module {} failed to load: modules are not supported by Cinnabar",
+        lossy(ctx.arg(2))
+    );
+    Err(Error::msg(
+        "ERR Error loading the extension. Please check the server logs.",
+    ))
+}
+
+fn module_unload(ctx: &mut Ctx) -> Result<()> {
+    if ctx.args.len() != 3 {
+        return Err(unknown_subcommand(ctx));
+    }
+    Err(Error::msg(
+        "ERR Error unloading module: no such module with that name",
+    ))
 }

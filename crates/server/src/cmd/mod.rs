@@ -9,6 +9,7 @@ use cinnabar_resp::ReplyBuf;
 
 use crate::dispatch::Registry;
 
+pub mod acl;
 pub mod bitops;
 pub mod blocking;
 pub mod command;
@@ -51,6 +52,7 @@ fn register_all(r: &mut Registry) {
     bitops::register(r);
     keys::register(r);
     connection::register(r);
+    acl::register(r);
     server::register(r);
     config::register(r);
     command::register(r);

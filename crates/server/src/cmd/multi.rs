@@ -93,10 +93,32 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
     };
 
     ctx.out.array(multi.queue.len());
+    // The client's command stays EXEC for the ACL log, as Redis's lastcmd does.
+    let exec_idx = ctx.client.shared.last_cmd.load(Ordering::Relaxed);
     ctx.client.in_exec = true;
     for q in &multi.queue {
         let entry = server.registry.at(q.idx);
         let args = multi.args(q);
+        // Permissions may have changed since the command was queued: checked again.
+        if !server.acl.unrestricted(&ctx.client.user) {
+            ctx.client
+                .shared
+                .last_cmd
+                .store(exec_idx, Ordering::Relaxed);
+            if let Err((d, _)) = crate::acl::check(
+                server,
+                ctx.client,
+                entry.def,
+                &args,
+                crate::acl::LogContext::Multi,
+            ) {
+                let msg = format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}", crate::acl::exec_reason(d));
+                ctx.worker.count_error(msg.as_bytes());
+                crate::server::bump(&ctx.worker.rejected_calls, 1);
+                ctx.out.error(msg.as_bytes());
+                continue;
+            }
+        }
         ctx.client.shared.last_cmd.store(q.idx, Ordering::Relaxed);
         run_called(
             server,

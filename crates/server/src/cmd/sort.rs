@@ -54,7 +54,11 @@ struct Options<'a> {
 /// Parses the options after the key, as Redis does: later words override earlier ones, an
 /// option without enough arguments after it is a syntax error, and LIMIT's numbers must be
 /// integers.
-fn parse_options<'a>(args: &[&'a [u8]], readonly: bool) -> Result<Options<'a>> {
+fn parse_options<'a>(
+    args: &[&'a [u8]],
+    readonly: bool,
+    full_key_access: impl Fn() -> bool,
+) -> Result<Options<'a>> {
     let mut o = Options {
         by: None,
         dontsort: false,
@@ -88,8 +92,19 @@ fn parse_options<'a>(args: &[&'a [u8]], readonly: bool) -> Result<Options<'a>> {
             let pattern = args[j + 1];
             o.dontsort = !pattern.contains(&b'*');
             o.by = (!o.dontsort).then_some(pattern);
+            // A real pattern reads keys the ACL check could not see.
+            if !o.dontsort && !full_key_access() {
+                return Err(Error::msg(
+                    "ERR BY option of SORT denied due to insufficient ACL permissions.",
+                ));
+            }
             j += 1;
         } else if is(a, "get") && left >= 1 {
+            if !full_key_access() {
+                return Err(Error::msg(
+                    "ERR GET option of SORT denied due to insufficient ACL permissions.",
+                ));
+            }
             o.gets.push(args[j + 1]);
             j += 1;
         } else {
@@ -312,7 +327,21 @@ fn source(ctx: &mut Ctx, key: &[u8]) -> Result<Option<(usize, usize, bool)>> {
 /// [STORE destination], and SORT_RO (the same without STORE).
 fn sort_generic<'a>(ctx: &mut Ctx<'a, '_>, readonly: bool) -> Result<()> {
     let key = ctx.arg(1);
-    let mut o = parse_options(ctx.args, readonly)?;
+    let (server, user, args) = (ctx.server, &ctx.client.user, ctx.args);
+    let full_key_access = || {
+        let acl = &server.acl;
+        acl.unrestricted(user) || {
+            let def = server.registry.resolve(args).map(|e| e.def);
+            def.is_ok_and(|d| {
+                acl.user_of(user).get().unrestricted_key_access(
+                    d,
+                    args,
+                    cinnabar_commands::keyspec_flags::ACCESS,
+                )
+            })
+        }
+    };
+    let mut o = parse_options(ctx.args, readonly, full_key_access)?;
     let src = source(ctx, key)?;
     let (len, is_set) = src.map_or((0, false), |(_, n, set)| (n, set));
 

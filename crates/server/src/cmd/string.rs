@@ -199,15 +199,13 @@ fn set_generic<'a>(
         if let Some(s) = slot {
             db.remove_slot(s);
         }
+    } else if let Some(s) = slot {
+        db.overwrite(s, cinnabar_engine::NewValue::string(value), expire, now);
     } else {
-        db.put(
+        let clock = db.fresh_clock(now);
+        db.insert_new(
             h,
-            Entry::new(
-                key,
-                cinnabar_engine::NewValue::string(value),
-                expire,
-                db.fresh_clock(now),
-            ),
+            Entry::new(key, cinnabar_engine::NewValue::string(value), expire, clock),
         );
     }
     // Redis's setKey and setGenericCommand: new key, modified, "set", then "expire".

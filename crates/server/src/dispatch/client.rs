@@ -63,6 +63,23 @@ pub struct Client {
     pub monitor: bool,
     /// The blocked command, for the slow log once it is unblocked (crate::ops).
     pub ops_blocked: Option<Box<crate::ops::BlockedCall>>,
+    /// Set while a blocking command runs its non-blocking form (BRPOP's RPOP), which Redis
+    /// does not count as a call of its own.
+    pub uncounted: Uncounted,
+    /// The ACL user this client runs as (None: the default user); see `crate::acl`.
+    pub user: Option<Arc<crate::acl::UserHandle>>,
+}
+
+/// How a run of a blocking command's non-blocking form counts in the statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Uncounted {
+    /// An ordinary command: counted.
+    No,
+    /// A waiter served later: its call was counted when it blocked; an error it ends with
+    /// still counts (failed call, errorstats).
+    CallOnly,
+    /// Inside the blocking command's first try: the blocking command counts everything.
+    Entirely,
 }
 
 impl Client {
@@ -94,6 +111,8 @@ impl Client {
             aof_woff: 0,
             monitor: false,
             ops_blocked: None,
+            uncounted: Uncounted::No,
+            user: None,
         }
     }
 }

@@ -21,7 +21,7 @@ mod registry;
 pub mod sink;
 pub mod watch;
 
-pub use client::{Client, Multi, Queued, ReplyMode};
+pub use client::{Client, Multi, Queued, ReplyMode, Uncounted};
 pub use effects::Effects;
 pub use registry::{Access, CmdEntry, Handler, Registry};
 pub use watch::unwatch_all;
@@ -137,8 +137,14 @@ pub fn execute(
         );
         return;
     }
-    if def.flags & flags::PROTECTED != 0 && !debug_allowed(server, client) {
-        reject(client, out, b"ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
+    if def.flags & flags::PROTECTED != 0 && !debug_allowed(server, client, def) {
+        let (what, option) = if def.container == Some("module") {
+            ("MODULE", "enable-module-command")
+        } else {
+            ("DEBUG", "enable-debug-command")
+        };
+        let msg = format!("ERR {what} command not allowed. If the {option} option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
+        reject(client, out, msg.as_bytes());
         return;
     }
     if !client.authenticated
@@ -147,6 +153,20 @@ pub fn execute(
     {
         reject(client, out, b"NOAUTH Authentication required.");
         return;
+    }
+    // ACLs: a flag test while the user may run anything (the default user, unless changed).
+    if !server.acl.unrestricted(&client.user) {
+        // The log's client info names the command being refused, as Redis's lastcmd.
+        client.shared.last_cmd.store(entry.idx, Ordering::Relaxed);
+        let context = if client.multi.is_some() {
+            crate::acl::LogContext::Multi
+        } else {
+            crate::acl::LogContext::Toplevel
+        };
+        if let Err((_, msg)) = crate::acl::check(server, client, def, args, context) {
+            reject(client, out, format!("NOPERM {msg}").as_bytes());
+            return;
+        }
     }
     // A script has run past busy-reply-threshold: only the commands flagged allow-busy (SCRIPT
     // KILL, FUNCTION KILL, SHUTDOWN NOSAVE ...) may run until it ends.
@@ -320,10 +340,17 @@ pub fn run_locked_at(
     }
     sink::leave_unit(server, client);
     let usec = start.elapsed().as_micros() as u64;
-    bump(&stat.calls, 1);
-    bump(&stat.usec, usec);
-    bump(&worker.total_commands, 1);
+    if client.uncounted == Uncounted::No {
+        bump(&stat.calls, 1);
+        bump(&stat.usec, usec);
+        crate::ops::histogram::record(server, stat, usec);
+        bump(&worker.total_commands, 1);
+    }
     if let Err(e) = result {
+        if client.uncounted == Uncounted::Entirely {
+            out.error(e.to_string().as_bytes());
+            return usec;
+        }
         bump(&stat.failed, 1);
         let msg = e.to_string();
         if !ERROR_COUNTED.with(|c| c.replace(false)) {
@@ -397,8 +424,13 @@ fn flag_transaction(client: &mut Client) {
     }
 }
 
-fn debug_allowed(server: &Server, client: &Client) -> bool {
-    match server.config.get("enable-debug-command").as_str() {
+fn debug_allowed(server: &Server, client: &Client, def: &CommandDef) -> bool {
+    let option = if def.container == Some("module") {
+        "enable-module-command"
+    } else {
+        "enable-debug-command"
+    };
+    match server.config.get(option).as_str() {
         "yes" => true,
         "local" => client.is_local,
         _ => false,

@@ -135,7 +135,12 @@ impl Registry {
     /// Finds the entry for argv: the command, or for container commands the subcommand.
     pub fn resolve(&self, args: &[&[u8]]) -> std::result::Result<&CmdEntry, Error> {
         let name = args[0];
-        let top = self.get(name);
+        // "config|get" is a name inside the table, never one a client may send.
+        let top = if name.contains(&b'|') {
+            None
+        } else {
+            self.get(name)
+        };
         let is_container = match top {
             Some(e) => !e.def.subcommands.is_empty(),
             None => Registry::is_container(name),

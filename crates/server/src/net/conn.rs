@@ -83,6 +83,12 @@ pub async fn serve_with(
             .await;
         return;
     }
+    if !is_local && crate::acl::refuse_remote(&server) {
+        server.clients.lock().remove(&id);
+        server.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(crate::acl::PROTECTED_MODE_DENIED).await;
+        return;
+    }
     // The guard owns the socket and leaves the registry before closing it, also when this
     // task is cancelled (its runtime shutting down): a registered client's descriptor is then
     // always its own, never a number reused by another socket (see `kill_locked`).
@@ -169,18 +175,26 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                 .store(now_ms(), Ordering::Relaxed);
         }
         need_read = true;
+        // While these commands run, CLIENT LIST shows the whole buffer as qbuf (Redis keeps
+        // the command being executed in its query buffer).
+        shared.qbuf.store(rbuf.len(), Ordering::Relaxed);
 
-        let limits = Limits {
+        let mut limits = Limits {
             max_bulk_len: server
                 .config
                 .live
                 .proto_max_bulk_len
                 .load(Ordering::Relaxed) as usize,
+            unauthenticated: !client.authenticated
+                && server.config.live.has_password.load(Ordering::Relaxed),
             ..Limits::default()
         };
         let mut pos = 0;
         let mut close = false;
         while pos < rbuf.len() {
+            // Re-read per command: an AUTH earlier in the same read lifts the limits.
+            limits.unauthenticated =
+                !client.authenticated && server.config.live.has_password.load(Ordering::Relaxed);
             match parse_command(&rbuf[pos..], &limits, &mut argv) {
                 Ok(Some(n)) => {
                     let buf = &rbuf[pos..pos + n];

@@ -111,6 +111,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     let port = config.get_i64("port") as u16;
     let addrs = bind_addrs(&config, port)?;
     let server = Arc::new(Server::new(config, nworkers, shards));
+    crate::acl::load_at_startup(&server).map_err(|e| anyhow::anyhow!(e))?;
     server.persist.set_server(&server);
     crate::evict::configure(&server);
     crate::replication::configure(&server);
@@ -138,6 +139,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     }
     server.port.store(chosen_port as u64, Ordering::Relaxed);
     *server.listeners.lock() = bound.clone();
+    crate::ops::metrics::configure(&server).map_err(|e| anyhow::anyhow!("metrics-port: {e}"))?;
     *server.listener_fds.lock() = listeners
         .iter()
         .map(std::os::fd::AsRawFd::as_raw_fd)

@@ -5,7 +5,9 @@
 //! Dispatch calls [`after_command`] once per command a client called (top level, queued in
 //! EXEC, or run by a script): a few relaxed loads and branches while nothing is on.
 
+pub mod histogram;
 pub mod latency;
+pub mod metrics;
 pub mod monitor;
 pub mod redact;
 pub mod slowlog;
@@ -23,6 +25,7 @@ pub struct Ops {
     pub monitors: monitor::Monitors,
     pub slowlog: slowlog::SlowLog,
     pub latency: latency::Latency,
+    pub metrics: metrics::Endpoint,
 }
 
 /// Before a command runs: scripts (EVAL, FCALL...) are shown to monitors before the commands

@@ -640,11 +640,11 @@ unsafe fn call_and_push(l: *mut ffi::lua_State) -> bool {
 fn call_command(
     rc: &mut RunCtx<'static, 'static>,
     argv: &[&[u8]],
-) -> std::result::Result<(), &'static str> {
+) -> std::result::Result<(), std::borrow::Cow<'static, str>> {
     let server = rc.server;
     // A refused call counts as an error reply and a rejected call of the command, like
     // Redis's scriptCall; messages without a code are ERR.
-    let reject = |rc: &mut RunCtx, idx: Option<usize>, msg: &'static str| {
+    let reject = |rc: &mut RunCtx, idx: Option<usize>, msg: std::borrow::Cow<'static, str>| {
         if let Some(i) = idx {
             crate::server::bump(&rc.worker.commands[i].rejected, 1);
         }
@@ -657,7 +657,7 @@ fn call_command(
     };
     let entry = match server.registry.resolve(argv) {
         Ok(e) => e,
-        Err(_) => return reject(rc, None, "Unknown Redis command called from script"),
+        Err(_) => return reject(rc, None, "Unknown Redis command called from script".into()),
     };
     let def = entry.def;
     let idx = Some(entry.idx);
@@ -665,29 +665,41 @@ fn call_command(
         return reject(
             rc,
             idx,
-            "Wrong number of args calling Redis command from script",
+            "Wrong number of args calling Redis command from script".into(),
         );
     }
     if def.flags & flags::NOSCRIPT != 0 {
-        return reject(rc, idx, "This Redis command is not allowed from script");
+        return reject(
+            rc,
+            idx,
+            "This Redis command is not allowed from script".into(),
+        );
+    }
+    // ACLs, as the script's caller (Redis's scriptVerifyACL).
+    if !server.acl.unrestricted(&rc.client.user) {
+        if let Err((_, msg)) =
+            crate::acl::check(server, &rc.client, def, argv, crate::acl::LogContext::Lua)
+        {
+            return reject(rc, idx, format!("ACL failure in script: {msg}").into());
+        }
     }
     if rc.read_only && def.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
         return reject(
             rc,
             idx,
-            "Write commands are not allowed from read-only scripts.",
+            "Write commands are not allowed from read-only scripts.".into(),
         );
     }
     if rc.deny_oom && !rc.wrote && def.flags & flags::DENYOOM != 0 {
         return reject(
             rc,
             idx,
-            "-OOM command not allowed when used memory > 'maxmemory'.",
+            "-OOM command not allowed when used memory > 'maxmemory'.".into(),
         );
     }
     if def.flags & flags::WRITE != 0 && server.repl.checks.load(Ordering::Relaxed) != 0 {
         if let Some(msg) = crate::replication::script_write_denied(server) {
-            return reject(rc, idx, msg);
+            return reject(rc, idx, msg.into());
         }
     }
     let remember_reads =
@@ -897,6 +909,7 @@ fn execute_run(
         true,
     );
     client.db = ctx.client.db;
+    client.user = ctx.client.user.clone();
     client.in_exec = true;
     client.in_script = true;
     let threshold = server

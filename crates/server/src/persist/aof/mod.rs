@@ -109,7 +109,14 @@ pub fn append_unit(server: &Server, ops: &[crate::propagate::Op], wrap: bool) ->
         b.seq += (b.data.len() - before) as u64;
         b.seq
     };
-    aof.cv.notify_one();
+    // Under `everysec` the connection that logged this writes it itself, once for everything
+    // its worker's connections logged in the same pass (`writer::wait_synced`): waking the
+    // writer thread per command cost a futex wake-up per command and split the batch into
+    // many writes. The writer then only fsyncs, and picks up what no client waits for (active
+    // expiry, eviction) on its own tick.
+    if aof.fsync.load(Ordering::Relaxed) != FSYNC_EVERYSEC {
+        aof.cv.notify_one();
+    }
     seq
 }
 

@@ -141,16 +141,19 @@ pub(super) fn write_out(aof: &Aof, sync: Sync) -> io::Result<()> {
 pub(super) fn writer_loop(server: Arc<Server>) {
     let aof = &server.persist.aof;
     loop {
+        let everysec = aof.fsync.load(Ordering::Relaxed) == FSYNC_EVERYSEC;
         {
             let mut b = aof.buf.lock();
-            if b.data.is_empty() {
-                if server.is_shutting_down() {
+            // Under `everysec` the workers write (see `wait_synced`); this thread wakes on
+            // its tick only, or it would keep writing small pieces of a busy stream.
+            if b.data.is_empty() || everysec {
+                if server.is_shutting_down() && b.data.is_empty() {
                     return;
                 }
                 aof.cv.wait_for(&mut b, Duration::from_millis(100));
             }
         }
-        if aof.fsync.load(Ordering::Relaxed) == FSYNC_EVERYSEC {
+        if everysec {
             let _ = write_out(aof, Sync::Never);
             everysec_fsync(aof);
         } else {
