@@ -46,6 +46,15 @@ fn debug(ctx: &mut Ctx) -> Result<()> {
             ctx.out.ok();
         }
         (b"digest", 2) => super::digest::dataset(ctx)?,
+        (b"object", 3) => super::digest::debug_object(ctx)?,
+        (b"replicate", 3..) => {
+            // Sends a command to the replicas only (the suite's way to test the stream).
+            if ctx.server.repl.on.load(Ordering::Relaxed) {
+                let argv = ctx.args[2..].iter().map(|a| a.to_vec()).collect();
+                crate::replication::feed(ctx.server, &[(ctx.client.db, argv)], false);
+            }
+            ctx.out.ok();
+        }
         (b"digest-value", _) => super::digest::values(ctx)?,
         (b"advance-clock", 3) => {
             // Cinnabar's own: moves this server's clock forward by N ms (expiry, idle times)

@@ -142,3 +142,38 @@ pub fn values(ctx: &mut Ctx) -> Result<()> {
     }
     Ok(())
 }
+
+/// DEBUG OBJECT key: Redis's one-line description; like Redis it finds a key whose deadline
+/// has passed but which is still held (a replica's, until its primary's DEL).
+pub fn debug_object(ctx: &mut Ctx) -> Result<()> {
+    let ks = &ctx.server.keyspace;
+    let key = ctx.arg(2);
+    let line = {
+        let mut shard = ks.lock_shard(ks.shard_of_key(key));
+        let dbr = shard.db(ctx.client.db);
+        let Some(slot) = dbr.find_raw(cinnabar_engine::hash_key(key), key) else {
+            return Err(cinnabar_engine::Error::NoSuchKey);
+        };
+        let e = dbr.entry(slot);
+        let enc = match e.value() {
+            ValueRef::Int(_) => "int",
+            ValueRef::Str(s) if s.len() <= 44 => "embstr",
+            ValueRef::Str(_) => "raw",
+            ValueRef::Obj(o) => o.encoding(),
+        };
+        let mut buf = Vec::new();
+        cinnabar_engine::rdb::put_entry(
+            &mut buf,
+            e,
+            &crate::persist::save_opts(ctx.server),
+            i64::MIN,
+        );
+        format!(
+            "Value at:0x{:x} refcount:1 encoding:{enc} serializedlength:{} lru:0 lru_seconds_idle:0",
+            e as *const Entry as usize,
+            buf.len().saturating_sub(key.len() + 2)
+        )
+    };
+    ctx.out.simple(line.as_bytes());
+    Ok(())
+}

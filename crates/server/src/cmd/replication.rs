@@ -18,6 +18,7 @@ pub fn register(r: &mut Registry) {
     r.add_nothing("replconf", replconf);
     r.add_nothing("psync", psync);
     r.add_nothing("sync", sync);
+    r.add_nothing("failover", failover);
 }
 
 fn replicaof(ctx: &mut Ctx) -> Result<()> {
@@ -270,6 +271,22 @@ fn psync(ctx: &mut Ctx) -> Result<()> {
     if ctx.client.repl.as_ref().is_some_and(|r| r.psync.is_some()) {
         return Ok(());
     }
+    // Our primary hands its role over (FAILOVER): it must share our history.
+    if ctx.args.len() > 3 && is(ctx.arg(3), "failover") {
+        let mine = ctx.server.repl.with_ids(|i| i.replid.clone());
+        if !ctx.arg(1).eq_ignore_ascii_case(mine.as_bytes()) {
+            return Err(Error::msg(
+                "ERR PSYNC FAILOVER replid must match my replid.",
+            ));
+        }
+        if ctx.server.repl.is_replica() {
+            tracing::info!("Failover request received for replid {mine}: becoming the primary");
+            replica::promote(ctx.server);
+        }
+    }
+    if ctx.server.repl.failover.state.load(Ordering::Relaxed) != replication::failover::NONE {
+        return Err(Error::msg("NOMASTERLINK Can't SYNC while failing over"));
+    }
     check_sync(ctx)?;
     let id = String::from_utf8_lossy(ctx.arg(1)).to_string();
     let off = super::int_arg(ctx.arg(2))?;
@@ -283,5 +300,82 @@ fn sync(ctx: &mut Ctx) -> Result<()> {
     }
     check_sync(ctx)?;
     hand_over(ctx, None);
+    Ok(())
+}
+
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT milliseconds].
+fn failover(ctx: &mut Ctx) -> Result<()> {
+    use replication::failover as fo;
+    let server = ctx.server;
+    if server.repl.is_replica() {
+        return Err(Error::msg(
+            "ERR FAILOVER is not valid when server is a replica.",
+        ));
+    }
+    let (mut target, mut force, mut abort, mut timeout) = (None, false, false, 0i64);
+    let args = ctx.args;
+    let mut i = 1;
+    while i < args.len() {
+        if is(args[i], "to") && i + 2 < args.len() {
+            let port = super::int_arg(args[i + 2])?;
+            target = Some(Master {
+                host: String::from_utf8_lossy(args[i + 1]).to_string(),
+                port: port as u16,
+            });
+            i += 3;
+        } else if is(args[i], "force") {
+            force = true;
+            i += 1;
+        } else if is(args[i], "abort") {
+            abort = true;
+            i += 1;
+        } else if is(args[i], "timeout") && i + 1 < args.len() {
+            timeout = super::int_arg(args[i + 1])?;
+            if timeout <= 0 {
+                return Err(Error::msg("ERR FAILOVER timeout must be greater than 0"));
+            }
+            i += 2;
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    let state = server.repl.failover.state.load(Ordering::Relaxed);
+    if abort {
+        if force || timeout > 0 || target.is_some() {
+            return Err(Error::msg(
+                "ERR FAILOVER abort cannot be used with other arguments.",
+            ));
+        }
+        if state == fo::NONE {
+            return Err(Error::msg("ERR No failover in progress."));
+        }
+        fo::abort(server, "Failover manually aborted");
+        ctx.out.ok();
+        return Ok(());
+    }
+    if state != fo::NONE {
+        return Err(Error::msg("ERR FAILOVER already in progress."));
+    }
+    let replicas = server.repl.replicas.lock().clone();
+    if replicas.is_empty() {
+        return Err(Error::msg("ERR FAILOVER requires connected replicas."));
+    }
+    if force && (timeout == 0 || target.is_none()) {
+        return Err(Error::msg(
+            "ERR FAILOVER with force option requires both a timeout and target HOST and IP.",
+        ));
+    }
+    if let Some(t) = &target {
+        let Some(x) = replicas.iter().find(|x| x.ip == t.host && x.port == t.port) else {
+            return Err(Error::msg(
+                "ERR FAILOVER target HOST and PORT is not a replica.",
+            ));
+        };
+        if x.state.load(Ordering::Relaxed) != ONLINE {
+            return Err(Error::msg("ERR FAILOVER target replica is not online."));
+        }
+    }
+    fo::start(server, target, timeout, force);
+    ctx.out.ok();
     Ok(())
 }

@@ -212,7 +212,7 @@ pub fn execute(
     }
     // This server is a replica: read-only and stale-data rules (one load otherwise).
     if server.repl.checks.load(Ordering::Relaxed) != 0 {
-        if let Some(msg) = crate::replication::check(server, client, def) {
+        if let Some(msg) = crate::replication::check(server, client, def, args) {
             reject(client, out, msg.as_bytes());
             return;
         }

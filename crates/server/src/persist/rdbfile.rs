@@ -25,11 +25,22 @@ pub(crate) fn write_functions<W: io::Write>(w: &mut Writer<W>, server: &Server) 
 }
 
 /// Writes the aux fields Redis 7.2 puts at the head of every file.
-fn write_aux<W: io::Write>(w: &mut Writer<W>, now: i64) -> io::Result<()> {
+/// With the replication history the dataset belongs to (`replication::save_info`), so a
+/// restarted server continues it with a partial resync.
+fn write_aux<W: io::Write>(
+    w: &mut Writer<W>,
+    now: i64,
+    repl: Option<&crate::replication::SaveInfo>,
+) -> io::Result<()> {
     w.aux(b"redis-ver", b"7.2.4")?;
     w.aux_int(b"redis-bits", 64)?;
     w.aux_int(b"ctime", now / 1000)?;
     w.aux_int(b"used-mem", 0)?;
+    if let Some(r) = repl {
+        w.aux_int(b"repl-stream-db", r.stream_db)?;
+        w.aux(b"repl-id", r.replid.as_bytes())?;
+        w.aux_int(b"repl-offset", r.offset as i64)?;
+    }
     w.aux_int(b"aof-base", 0)?;
     Ok(())
 }
@@ -80,9 +91,10 @@ pub fn save_locked(server: &Server, locked: &mut Locked<'_>) -> io::Result<()> {
     let now = now_ms();
     let opts = super::save_opts(server);
     let ndb = server.keyspace.databases();
+    let repl = crate::replication::save_info(server);
     let result = write_atomically(&super::rdb_path(server), "save", |f| {
         let mut w = Writer::new(f, opts)?;
-        write_aux(&mut w, now)?;
+        write_aux(&mut w, now, repl.as_ref())?;
         write_functions(&mut w, server)?;
         for db in 0..ndb {
             let (mut keys, mut expires) = (0, 0);
@@ -169,7 +181,16 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
             })
             .sum()
     };
-    if !server.keyspace.begin_snapshot(visitor) {
+    // The replication offset of exactly the snapshot's instant (the gate keeps a replica's
+    // applied command and its offset together).
+    let mut repl = None;
+    let armed = {
+        let _gate = server.repl.apply_gate.lock();
+        server.keyspace.begin_snapshot_with(visitor, || {
+            repl = crate::replication::save_info(server);
+        })
+    };
+    if !armed {
         p.bgsave_running.store(false, Ordering::Release);
         return Err(BgsaveError::Busy);
     }
@@ -190,7 +211,7 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
             let mut finished = false;
             let result = write_atomically(&path, "bgsave", |f| {
                 let mut w = Writer::new(f, opts)?;
-                write_aux(&mut w, now)?;
+                write_aux(&mut w, now, repl.as_ref())?;
                 write_functions(&mut w, &srv)?;
                 let mut err = None;
                 let mut write = |w: &mut Writer<File>, (bytes, n): (Vec<u8>, u64)| {
@@ -301,6 +322,7 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
     let ks = &server.keyspace;
     let mut loaded = 0u64;
     let mut libraries = Vec::new();
+    let mut repl: (Option<String>, Option<u64>) = (None, None);
     let progress = Progress {
         inner: input,
         server,
@@ -329,12 +351,22 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
                     String::from_utf8_lossy(&k),
                     String::from_utf8_lossy(&v)
                 );
+                match k.as_slice() {
+                    b"repl-id" => repl.0 = Some(String::from_utf8_lossy(&v).into_owned()),
+                    b"repl-offset" => {
+                        repl.1 = std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok())
+                    }
+                    _ => {}
+                }
             }
         }
         Ok(())
     })?;
     if !libraries.is_empty() {
         functions::install_loaded(server, libraries, functions::RestorePolicy::Replace);
+    }
+    if let (Some(id), Some(off)) = repl {
+        crate::replication::restore_from_rdb(server, id, off);
     }
     Ok(loaded)
 }

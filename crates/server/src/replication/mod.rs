@@ -17,6 +17,7 @@
 //!   read-only replica and stale-data errors.
 
 pub mod backlog;
+pub mod failover;
 pub mod primary;
 pub mod replica;
 
@@ -146,6 +147,8 @@ pub struct State {
     pub last_ping_ms: AtomicI64,
     /// Last time a replica was attached (for repl-backlog-ttl).
     pub no_replicas_since_ms: AtomicI64,
+    /// FAILOVER's state.
+    pub failover: failover::Failover,
 }
 
 impl State {
@@ -259,11 +262,18 @@ fn replica_hard_limit(server: &Server) -> usize {
 /// otherwise): sets how lookups treat expired keys, and refuses writes on a read-only
 /// replica and data commands while the link is down with `replica-serve-stale-data no`.
 #[cold]
-pub fn check(server: &Server, client: &Client, def: &CommandDef) -> Option<&'static str> {
+pub fn check(
+    server: &Server,
+    client: &Client,
+    def: &CommandDef,
+    args: &[&[u8]],
+) -> Option<&'static str> {
     let r = &server.repl;
+    // A script's flags are its declared ones (Redis's getCommandFlags).
+    let cmd_flags = crate::scripting::command_flags(server, def, args);
     if r.checks.load(Ordering::Relaxed) & CHECK_REPLICA == 0 {
         // A primary with min-replicas-to-write (Redis's NOREPLICAS check).
-        if def.flags & flags::WRITE != 0 {
+        if cmd_flags & flags::WRITE != 0 {
             let min = server.config.get_i64("min-replicas-to-write").max(0) as usize;
             if good_replicas(server) < min {
                 return Some("NOREPLICAS Not enough good replicas to write.");
@@ -272,7 +282,7 @@ pub fn check(server: &Server, client: &Client, def: &CommandDef) -> Option<&'sta
         return None;
     }
     let master = client.repl.as_ref().is_some_and(|r| r.is_master);
-    let write = def.flags & flags::WRITE != 0;
+    let write = cmd_flags & flags::WRITE != 0;
     set_replica_expiry(if master {
         ReplicaExpiry::Keep
     } else if write {
@@ -300,9 +310,15 @@ pub fn check(server: &Server, client: &Client, def: &CommandDef) -> Option<&'sta
 /// Called by the cron thread: PING to replicas every `repl-ping-replica-period`.
 pub fn cron(server: &Server) {
     let r = &server.repl;
+    if !r.waiters.lock().is_empty() {
+        primary::expire_waiters(server);
+        // WAITAOF's local fsyncs are not announced: look at them ten times a second.
+        primary::check_waiters(server);
+    }
     if !r.on.load(Ordering::Relaxed) {
         return;
     }
+    failover::cron(server);
     let now = now_ms();
     let period = server.config.get_i64("repl-ping-replica-period").max(1) * 1000;
     if now - r.last_ping_ms.load(Ordering::Relaxed) >= period {
@@ -314,9 +330,31 @@ pub fn cron(server: &Server) {
             r.data.notify_waiters();
         }
     }
-    primary::expire_waiters(server);
-    // WAITAOF's local fsyncs are not announced: look at them ten times a second.
-    primary::check_waiters(server);
+    // repl-backlog-ttl: a primary without replicas for that long frees its backlog (and,
+    // as Redis, starts a new history: nobody can continue the old one from it).
+    let ttl = server.config.get_i64("repl-backlog-ttl") * 1000;
+    let since = r.no_replicas_since_ms.load(Ordering::Relaxed);
+    if ttl > 0 && since > 0 && now - since > ttl && !r.is_replica() && r.replicas.lock().is_empty()
+    {
+        r.on.store(false, Ordering::SeqCst);
+        {
+            let mut b = r.backlog.lock();
+            let end = b.end;
+            b.reset(end);
+            b.active = false;
+        }
+        r.with_ids(|i| {
+            i.replid = random_id();
+            i.replid2 = "0".repeat(40);
+            i.second_offset = -1;
+        });
+        r.no_replicas_since_ms.store(0, Ordering::Relaxed);
+        crate::dispatch::sink::refresh_expiry_log(server);
+        tracing::info!(
+            "Replication backlog freed after {}s without replicas",
+            ttl / 1000
+        );
+    }
 }
 
 fn state_name(s: u8) -> &'static str {
@@ -412,7 +450,8 @@ pub fn info_section(out: &mut String, server: &Server) {
     let b = r.backlog.lock();
     let _ = write!(
         out,
-        "master_failover_state:no-failover\r\nmaster_replid:{replid}\r\nmaster_replid2:{replid2}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{second}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        "master_failover_state:{}\r\nmaster_replid:{replid}\r\nmaster_replid2:{replid2}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{second}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        failover::state_name(server),
         b.end,
         b.active as u8,
         server.config.get_i64("repl-backlog-size"),
@@ -475,4 +514,75 @@ pub fn start_from_config(server: &Server) {
             },
         );
     }
+}
+
+/// The replication history a saved RDB belongs to (its `repl-*` aux fields).
+pub struct SaveInfo {
+    pub stream_db: i64,
+    pub replid: String,
+    pub offset: u64,
+}
+
+/// What an RDB saved now records: for a primary with a backlog, or a replica.
+pub fn save_info(server: &Server) -> Option<SaveInfo> {
+    let r = &server.repl;
+    let (active, end, db) = {
+        let b = r.backlog.lock();
+        (b.active, b.end, b.db)
+    };
+    let replica = r.is_replica();
+    if !active && !replica {
+        return None;
+    }
+    let stream_db = if replica {
+        r.master_db.load(Ordering::Relaxed) as i64
+    } else {
+        db.map_or(-1, |d| d as i64)
+    };
+    Some(SaveInfo {
+        stream_db,
+        replid: r.with_ids(|i| i.replid.clone()),
+        offset: end,
+    })
+}
+
+/// Start-up loaded an RDB with `repl-id` / `repl-offset`: take that history back, so
+/// replicas of a restarted primary, or a restarted replica, continue it with PSYNC.
+pub fn restore_from_rdb(server: &Server, replid: String, offset: u64) {
+    if replid.len() != 40 {
+        return;
+    }
+    let r = &server.repl;
+    r.with_ids(|i| {
+        i.replid = replid;
+        i.replid2 = "0".repeat(40);
+        i.second_offset = -1;
+    });
+    r.backlog.lock().reset(offset);
+    r.master_offset.store(offset, Ordering::Relaxed);
+    if !r.is_replica() {
+        r.on.store(true, Ordering::SeqCst);
+        crate::dispatch::sink::refresh_expiry_log(server);
+    }
+    tracing::info!("Restored the replication history from the RDB file: offset {offset}");
+}
+
+/// A write called from a script (redis.call) while replication checks are on: Redis's
+/// scriptVerifyWriteCommandAllow (read-only replica, not enough good replicas).
+pub fn script_write_denied(server: &Server) -> Option<&'static str> {
+    let r = &server.repl;
+    let c = r.checks.load(Ordering::Relaxed);
+    if c & CHECK_REPLICA != 0 {
+        if server.config.get_bool("replica-read-only") {
+            return Some("-READONLY You can't write against a read only replica.");
+        }
+        return None;
+    }
+    if c & CHECK_MIN_REPLICAS != 0 {
+        let min = server.config.get_i64("min-replicas-to-write").max(0) as usize;
+        if good_replicas(server) < min {
+            return Some("-NOREPLICAS Not enough good replicas to write.");
+        }
+    }
+    None
 }

@@ -368,8 +368,17 @@ async fn stream_to(
     let mut argv = Argv::new();
     let limits = Limits::default();
     let mut chunk = Vec::new();
+    let timeout_ms = server.config.get_i64("repl-timeout").max(1) * 1000;
     loop {
         if client.shared.killed.load(Ordering::Relaxed) || server.is_shutting_down() {
+            return;
+        }
+        if !wait_ack && now_ms() - replica.ack_time_ms.load(Ordering::Relaxed) > timeout_ms {
+            tracing::warn!(
+                "Disconnecting timedout replica (streaming sync): {}:{}",
+                replica.ip,
+                replica.port
+            );
             return;
         }
         let notified = r.data.notified();

@@ -107,6 +107,10 @@ async fn link_loop(server: Arc<Server>, gen: u64) {
         }
         if let Err(e) = res {
             tracing::warn!("Replication link: {e}");
+            if super::failover::psync_flag(&server) {
+                super::failover::abort(&server, &format!("the target refused the PSYNC: {e}"));
+                return;
+            }
         }
         r.link_state.store(LINK_CONNECT, Ordering::Relaxed);
         if r.link_down_since_ms.load(Ordering::Relaxed) == 0 {
@@ -179,6 +183,13 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
     let Some(m) = r.master.lock().clone() else {
         return Ok(());
     };
+    // Start-up loading may restore our history (RDB aux fields): wait for it.
+    while server.persist.is_loading() {
+        if r.gen.load(Ordering::SeqCst) != gen {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let timeout = Duration::from_secs(server.config.get_i64("repl-timeout").max(1) as u64);
     tracing::info!("Connecting to MASTER {}:{}", m.host, m.port);
     let stream = tokio::time::timeout(timeout, TcpStream::connect((m.host.as_str(), m.port)))
@@ -247,9 +258,13 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         (r.with_ids(|i| i.replid.clone()), end + 1)
     };
     let from = from.to_string();
-    let reply = link
-        .command(&[b"PSYNC", replid.as_bytes(), from.as_bytes()])
-        .await?;
+    let reply = if super::failover::psync_flag(server) {
+        link.command(&[b"PSYNC", replid.as_bytes(), from.as_bytes(), b"FAILOVER"])
+            .await?
+    } else {
+        link.command(&[b"PSYNC", replid.as_bytes(), from.as_bytes()])
+            .await?
+    };
     if r.gen.load(Ordering::SeqCst) != gen {
         return Ok(());
     }
@@ -258,6 +273,7 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         let id = it.next().unwrap_or_default().to_string();
         let offset: u64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
         tracing::info!("Full resync from master: {id}:{offset}");
+        super::failover::completed(server);
         full_sync(server, &mut link, id, offset).await?;
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = rest.trim();
@@ -271,6 +287,7 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
             });
         }
         tracing::info!("Successful partial resynchronization with master.");
+        super::failover::completed(server);
     } else {
         return Err(format!("Unexpected reply to PSYNC from master: {reply}"));
     }
@@ -494,6 +511,10 @@ async fn stream_loop(
                         pending.clear();
                         if client.aof_seq > 0 {
                             let end = r.backlog.lock().end;
+                            if fack.marks.len() >= 100_000 {
+                                // Never fsynced (appendfsync no): keep the newest only.
+                                fack.marks.pop_front();
+                            }
                             fack.marks
                                 .push_back((std::mem::take(&mut client.aof_seq), end));
                         }
@@ -539,6 +560,16 @@ async fn stream_loop(
             _ = ack_timer.tick() => {
                 let end = r.backlog.lock().end;
                 send_ack(server, link, end, &mut fack).await?;
+            }
+            // Commands not yet fsynced by our AOF: as Redis 7.2, tell the primary as soon as
+            // the fsync moves (WAITAOF waits for it).
+            _ = tokio::time::sleep(Duration::from_millis(5)), if !fack.marks.is_empty()
+                && server.persist.aof.fsync.load(Ordering::Relaxed) != crate::persist::aof::FSYNC_NO => {
+                let end = r.backlog.lock().end;
+                let before = fack.synced;
+                if fack.offset(server, end) != before {
+                    send_ack(server, link, end, &mut fack).await?;
+                }
             }
         }
     }

@@ -697,6 +697,11 @@ fn call_command(
             "-OOM command not allowed when used memory > 'maxmemory'.".into(),
         );
     }
+    if def.flags & flags::WRITE != 0 && server.repl.checks.load(Ordering::Relaxed) != 0 {
+        if let Some(msg) = crate::replication::script_write_denied(server) {
+            return reject(rc, idx, msg.into());
+        }
+    }
     let remember_reads =
         def.flags & flags::READONLY != 0 && server.tracking.clients.load(Ordering::Relaxed) > 0;
     if def.flags & flags::WRITE != 0 && !rc.wrote {

@@ -626,3 +626,93 @@ fn min_replicas_to_write_and_digest() {
     assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
     assert_eq!(pc.cmd(&["SET", "k", "w"]), ok());
 }
+
+#[test]
+fn restarted_replica_continues_from_its_rdb() {
+    let dir = temp_dir("restart-r");
+    let p = primary(&[]);
+    let mut pc = p.raw();
+    fill(&mut pc, "k", 50);
+    let master = format!("127.0.0.1 {}", p.addr().port());
+    {
+        let r = TestServer::with_args(&[("dir", &dir)]);
+        let mut rc = r.raw();
+        replicaof(&mut rc, p.addr());
+        wait_synced(&mut pc, &mut rc);
+        assert_eq!(rc.cmd(&["SAVE"]), ok());
+    }
+    fill(&mut pc, "after", 10);
+    // The restarted replica loads its RDB, whose aux fields hold the history and offset.
+    let r = TestServer::with_args(&[("dir", &dir), ("replicaof", &master)]);
+    let mut rc = r.raw();
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(info_field(&mut pc, "stats", "sync_full"), "1");
+    assert_eq!(info_field(&mut pc, "stats", "sync_partial_ok"), "1");
+    assert_eq!(
+        describe_dataset(&mut pc, DBS),
+        describe_dataset(&mut rc, DBS)
+    );
+    drop(r);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn failover_switches_roles_with_a_partial_resync() {
+    let p = primary(&[]);
+    let r = primary(&[]);
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    assert_eq!(
+        pc.cmd(&["FAILOVER"]),
+        err("ERR FAILOVER requires connected replicas.")
+    );
+    assert_eq!(
+        pc.cmd(&["FAILOVER", "ABORT"]),
+        err("ERR No failover in progress.")
+    );
+    fill(&mut pc, "k", 30);
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(
+        pc.cmd(&[
+            "FAILOVER",
+            "TO",
+            "127.0.0.1",
+            "1",
+            "FORCE",
+            "TIMEOUT",
+            "100"
+        ]),
+        err("ERR FAILOVER target HOST and PORT is not a replica.")
+    );
+    assert_eq!(
+        pc.cmd(&["FAILOVER", "FORCE"]),
+        err("ERR FAILOVER with force option requires both a timeout and target HOST and IP.")
+    );
+    assert_eq!(
+        rc.cmd(&["FAILOVER"]),
+        err("ERR FAILOVER is not valid when server is a replica.")
+    );
+    let port = r.addr().port().to_string();
+    assert_eq!(
+        pc.cmd(&["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "5000"]),
+        ok()
+    );
+    wait_for(20, "the roles to switch", || {
+        info_field(&mut rc, "replication", "role") == "master"
+            && info_field(&mut pc, "replication", "role") == "slave"
+            && info_field(&mut pc, "replication", "master_failover_state") == "no-failover"
+    });
+    wait_synced(&mut rc, &mut pc);
+    assert_eq!(info_field(&mut rc, "stats", "sync_partial_ok"), "1");
+    assert_eq!(info_field(&mut rc, "stats", "sync_full"), "0");
+    assert_eq!(
+        pc.cmd(&["SET", "x", "1"]),
+        err("READONLY You can't write against a read only replica.")
+    );
+    assert_eq!(rc.cmd(&["SET", "x", "1"]), ok());
+    wait_synced(&mut rc, &mut pc);
+    assert_eq!(
+        describe_dataset(&mut rc, DBS),
+        describe_dataset(&mut pc, DBS)
+    );
+}
