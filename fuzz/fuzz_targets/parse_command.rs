@@ -20,9 +20,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(n > 0, "a complete command consumes bytes");
             assert!(n <= data.len() - pos, "consumed more than buffered");
             let rest = &data[pos..];
+            // The framer reads a command in the multibulk format when it starts with '*'.
+            let inline = rest[0] != b'*';
             let mut count = 0;
             for arg in argv.iter(rest) {
-                if !argv.is_inline() {
+                if !inline {
                     // Multibulk arguments are slices of the command itself.
                     assert!(arg.len() < n);
                 }
