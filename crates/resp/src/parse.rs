@@ -236,29 +236,28 @@ fn parse_multibulk(
     limits: &Limits,
     argv: &mut Argv,
 ) -> Result<Option<usize>, ProtocolError> {
-    if let Some((count, cr)) = canonical_header(buf, 0, b'*') {
-        if count <= limits.max_multibulk_len {
-            if limits.unauthenticated && count > 10 {
-                return Err(ProtocolError::UnauthenticatedMultibulkLength);
+    // Headers as every client writes them are read in one pass; anything else (not all
+    // arrived, odd numbers, errors) goes through the general path. Both then meet the same
+    // checks.
+    let (count, mut pos) = match canonical_header(buf, 0, b'*') {
+        Some((n, cr)) => (Some(n), cr + 2),
+        None => {
+            let Some(cr) = find_header_end(
+                buf,
+                0,
+                limits.max_inline_len,
+                ProtocolError::TooBigMbulkCountString,
+            )?
+            else {
+                return Ok(None);
+            };
+            if buf[cr + 1] != b'\n' {
+                return Err(ProtocolError::InvalidMultibulkLength);
             }
-            argv.spans.reserve(count.min(1024));
-            return parse_args(buf, cr + 2, count, limits, argv);
+            (parse_i64(&buf[1..cr]), cr + 2)
         }
-    }
-    let Some(cr) = find_header_end(
-        buf,
-        0,
-        limits.max_inline_len,
-        ProtocolError::TooBigMbulkCountString,
-    )?
-    else {
-        return Ok(None);
     };
-    if buf[cr + 1] != b'\n' {
-        return Err(ProtocolError::InvalidMultibulkLength);
-    }
-    let count = parse_i64(&buf[1..cr]).ok_or(ProtocolError::InvalidMultibulkLength)?;
-    let pos = cr + 2;
+    let count = count.ok_or(ProtocolError::InvalidMultibulkLength)?;
     if count <= 0 {
         // Redis treats every non-positive count as an empty command.
         return Ok(Some(pos));
@@ -274,54 +273,30 @@ fn parse_multibulk(
     // let the Vec grow (once, then it is reused) if the command really is
     // that long.
     argv.spans.reserve(count.min(1024));
-    parse_args(buf, pos, count, limits, argv)
-}
 
-/// The `count` bulk arguments of a multibulk command, from `buf[pos]`.
-#[inline]
-fn parse_args(
-    buf: &[u8],
-    mut pos: usize,
-    count: usize,
-    limits: &Limits,
-    argv: &mut Argv,
-) -> Result<Option<usize>, ProtocolError> {
-    // Before AUTH a bulk may not exceed 16 KiB: such a length takes the general path below,
-    // which reports it.
-    let fast_max = if limits.unauthenticated {
-        limits.max_bulk_len.min(16384)
-    } else {
-        limits.max_bulk_len
-    };
     for _ in 0..count {
-        if let Some((len, cr)) = canonical_header(buf, pos, b'$') {
-            // The common case: `$<digits>\r\n` followed by the whole payload and its CRLF.
-            // Anything else (not all arrived, odd numbers, errors) takes the general path
-            // below, which decides exactly as before.
-            let start = cr + 2;
-            let end = start + len;
-            if len <= fast_max && buf.get(end..end + 2) == Some(b"\r\n") {
-                argv.spans.push(Span { start, end });
-                pos = end + 2;
-                continue;
+        let (len, cr) = match canonical_header(buf, pos, b'$') {
+            Some((n, cr)) => (Some(n), cr),
+            None => {
+                let Some(cr) = find_header_end(
+                    buf,
+                    pos,
+                    limits.max_inline_len,
+                    ProtocolError::TooBigBulkCountString,
+                )?
+                else {
+                    return Ok(None);
+                };
+                if buf[pos] != b'$' {
+                    return Err(ProtocolError::ExpectedDollar(buf[pos]));
+                }
+                if buf[cr + 1] != b'\n' {
+                    return Err(ProtocolError::InvalidBulkLength);
+                }
+                (parse_i64(&buf[pos + 1..cr]), cr)
             }
-        }
-        let Some(cr) = find_header_end(
-            buf,
-            pos,
-            limits.max_inline_len,
-            ProtocolError::TooBigBulkCountString,
-        )?
-        else {
-            return Ok(None);
         };
-        if buf[pos] != b'$' {
-            return Err(ProtocolError::ExpectedDollar(buf[pos]));
-        }
-        if buf[cr + 1] != b'\n' {
-            return Err(ProtocolError::InvalidBulkLength);
-        }
-        let len = parse_i64(&buf[pos + 1..cr])
+        let len = len
             .and_then(|n| usize::try_from(n).ok())
             .filter(|&n| n <= limits.max_bulk_len)
             .ok_or(ProtocolError::InvalidBulkLength)?;
@@ -347,29 +322,28 @@ fn parse_args(
 }
 
 /// The number and the position of the `\r` of a header `*<n>\r\n` or `$<n>\r\n` (`kind`)
-/// at `buf[pos]` when
-/// it is written the way every client writes it: a positive number without sign or leading
-/// zero, of at most 18 digits (so no overflow), and the `\n` already buffered. One pass
-/// over the bytes instead of a search for `\r` and then a number parse; `None` sends the
-/// header to the general path.
+/// at `buf[pos]` when it is written the way every client writes it: a positive number
+/// without sign or leading zero, of at most 17 digits (so no overflow), and the `\n`
+/// already buffered: the value `parse_i64` would give. One pass over the bytes instead of a search for `\r` and then a
+/// number parse; `None` sends the header to the general path.
 #[inline]
-fn canonical_header(buf: &[u8], pos: usize, kind: u8) -> Option<(usize, usize)> {
+fn canonical_header(buf: &[u8], pos: usize, kind: u8) -> Option<(i64, usize)> {
     let h = buf.get(pos..)?;
     if h.len() < 4 || h[0] != kind || !(b'1'..=b'9').contains(&h[1]) {
         return None;
     }
-    let mut n = u64::from(h[1] - b'0');
+    let mut n = i64::from(h[1] - b'0');
     let mut i = 2;
-    while i < h.len() && i < 20 {
+    while i < h.len() && i < 19 {
         let d = h[i].wrapping_sub(b'0');
         if d > 9 {
             break;
         }
-        n = n * 10 + u64::from(d);
+        n = n * 10 + i64::from(d);
         i += 1;
     }
-    if i < 20 && h.get(i..i + 2) == Some(b"\r\n") {
-        Some((usize::try_from(n).ok()?, pos + i))
+    if i < 19 && h.get(i..i + 2) == Some(b"\r\n") {
+        Some((n, pos + i))
     } else {
         None
     }

@@ -113,6 +113,12 @@ impl ReplyBuf {
 
     /// `:n\r\n`.
     pub fn integer(&mut self, n: i64) {
+        if (0..10).contains(&n) {
+            // The count most writes answer (SADD, HSET, DEL, EXISTS...): one small copy.
+            self.buf
+                .extend_from_slice(&[b':', b'0' + n as u8, b'\r', b'\n']);
+            return;
+        }
         self.buf.push(b':');
         self.buf
             .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());

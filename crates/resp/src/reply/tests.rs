@@ -46,6 +46,9 @@ fn scalars() {
     same(|r| r.simple(b"PONG"), b"+PONG\r\n");
     same(|r| r.ok(), b"+OK\r\n");
     same(|r| r.integer(0), b":0\r\n");
+    same(|r| r.integer(9), b":9\r\n");
+    same(|r| r.integer(10), b":10\r\n");
+    same(|r| r.integer(-1), b":-1\r\n");
     same(|r| r.integer(-42), b":-42\r\n");
     same(|r| r.integer(i64::MIN), b":-9223372036854775808\r\n");
     same(|r| r.bulk(b"hello"), b"$5\r\nhello\r\n");
