@@ -237,7 +237,7 @@ fn port_in_use_is_logged_as_redis_does() {
 
 #[test]
 fn percent_memory_values_as_redis() {
-    let srv = cinnabar_server::testkit::TestServer::start();
+    let srv = cinnabar_testkit::TestServer::start();
     let mut c = srv.raw();
     assert_eq!(
         c.cmd(&["CONFIG", "SET", "maxmemory-clients", "10%"]),

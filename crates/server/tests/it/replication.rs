@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{
-    bulk, describe_dataset, err, int, ok, text, words, RawConn, TestServer,
-};
+use cinnabar_testkit::{bulk, describe_dataset, err, int, ok, text, words, RawConn, TestServer};
 
 const DBS: &[usize] = &[0, 1, 3, 9];
 
