@@ -96,6 +96,13 @@ impl Table {
     pub fn overhead_bytes(&self) -> usize {
         self.index.heap_bytes() + self.entries.heap_bytes()
     }
+
+    /// One key's share of the table (MEMORY USAGE): its slot in the entry vector and its
+    /// share of the index. Not `overhead_bytes / len`, which would charge the entry
+    /// vector's first chunk, reserved for the keys to come, to a db's only key.
+    pub fn key_overhead_bytes(&self) -> usize {
+        std::mem::size_of::<Entry>() + self.index.heap_bytes() / self.entries.len().max(1)
+    }
 }
 
 /// Result of a lookup that may find an expired key.

@@ -38,7 +38,7 @@ fn memory_usage(ctx: &mut Ctx) -> Result<()> {
     match db.find_raw(h, key) {
         None => ctx.out.null(),
         Some(slot) => {
-            let table_share = db.table.overhead_bytes() / db.len().max(1);
+            let table_share = db.table.key_overhead_bytes();
             let e = db.entry(slot);
             let value = match e.value() {
                 cinnabar_engine::ValueRef::Obj(o) => o.mem_usage(),
