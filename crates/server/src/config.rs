@@ -43,7 +43,7 @@ pub struct Param {
     pub immutable: bool,
 }
 
-const fn p(name: &'static str, kind: Kind, default: &'static str) -> Param {
+pub(crate) const fn p(name: &'static str, kind: Kind, default: &'static str) -> Param {
     Param {
         name,
         aliases: &[],
@@ -52,7 +52,7 @@ const fn p(name: &'static str, kind: Kind, default: &'static str) -> Param {
         immutable: false,
     }
 }
-const fn im(name: &'static str, kind: Kind, default: &'static str) -> Param {
+pub(crate) const fn im(name: &'static str, kind: Kind, default: &'static str) -> Param {
     Param {
         name,
         aliases: &[],
@@ -61,7 +61,7 @@ const fn im(name: &'static str, kind: Kind, default: &'static str) -> Param {
         immutable: true,
     }
 }
-const fn al(
+pub(crate) const fn al(
     name: &'static str,
     aliases: &'static [&'static str],
     kind: Kind,

@@ -11,40 +11,7 @@
 //!
 //! Names, kinds, ranges and defaults are Redis 7.2.4's (`config.c`).
 
-use crate::config::{Kind, Param};
-
-const fn p(name: &'static str, kind: Kind, default: &'static str) -> Param {
-    Param {
-        name,
-        aliases: &[],
-        kind,
-        default,
-        immutable: false,
-    }
-}
-const fn im(name: &'static str, kind: Kind, default: &'static str) -> Param {
-    Param {
-        name,
-        aliases: &[],
-        kind,
-        default,
-        immutable: true,
-    }
-}
-const fn al(
-    name: &'static str,
-    aliases: &'static [&'static str],
-    kind: Kind,
-    default: &'static str,
-) -> Param {
-    Param {
-        name,
-        aliases,
-        kind,
-        default,
-        immutable: false,
-    }
-}
+use crate::config::{al, im, p, Kind, Param};
 
 const INT_MAX: i64 = i32::MAX as i64;
 const PORT: Kind = Kind::Int { min: 0, max: 65535 };

@@ -4,13 +4,11 @@
 //! and searches against it, keyspace events and `dirty` against it, WATCH, and AOF logging
 //! (GEOADD as the ZADD it becomes) and replay.
 
+use crate::aof_files::{aof_commands, start_aof};
 use crate::redis_oracle;
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{err, int, ok, text, TestServer};
+use cinnabar_testkit::{err, int, ok, temp_dir, text, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis_oracle::{assert_same_effects, Pair, RealRedis};
@@ -698,61 +696,6 @@ fn errors() {
 
 // --- AOF ------------------------------------------------------------------------------------
 
-static DIRS: AtomicUsize = AtomicUsize::new(0);
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "cinnabar-geo-{}-{}-{name}",
-        std::process::id(),
-        DIRS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn start_aof(dir: &Path) -> TestServer {
-    let d = dir.to_str().unwrap().to_string();
-    let srv = TestServer::with_args(&[
-        ("dir", &d),
-        ("appendonly", "yes"),
-        ("appendfsync", "always"),
-    ]);
-    srv.wait_loaded();
-    srv
-}
-
-/// Commands as they appear in the AOF, in order, SELECTs left out.
-fn aof_commands(dir: &Path) -> Vec<Vec<String>> {
-    let m = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest")).unwrap();
-    let name = m
-        .lines()
-        .rfind(|l| l.ends_with("type i"))
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_string();
-    let bytes = std::fs::read(dir.join("appendonlydir").join(name)).unwrap();
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some((frame, n)) = Frame::parse(&bytes[at..]).unwrap() {
-        at += n;
-        let Frame::Array(items) = frame else { panic!() };
-        let cmd: Vec<String> = items
-            .iter()
-            .map(|f| match f {
-                Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        if !cmd[0].eq_ignore_ascii_case("select") {
-            out.push(cmd);
-        }
-    }
-    out
-}
-
 /// GEOADD reaches the AOF as the ZADD it became (the scores as integers, the options as
 /// given), no-ops not at all; the STORE forms as given. Replay rebuilds the same sets.
 #[test]
@@ -847,7 +790,10 @@ fn aof_logs_geoadd_as_zadd_and_replays() {
         let palermo = text(&r.cmd(&["ZSCORE", "g", "Palermo"]));
         (describe(&mut r), palermo)
     };
-    let log = aof_commands(&dir);
+    let log: Vec<Vec<String>> = aof_commands(&dir)
+        .into_iter()
+        .filter(|c| !c[0].eq_ignore_ascii_case("select"))
+        .collect();
     let firsts: Vec<&str> = log.iter().map(|c| c[0].as_str()).collect();
     assert_eq!(
         firsts,

@@ -4,14 +4,13 @@
 //! fuzzing against it, keyspace events and `dirty` counts against it, WATCH, DUMP payloads
 //! from Redis, and AOF logging and replay.
 
+use crate::aof_files::{aof_commands, start_aof};
 use crate::redis_oracle;
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{bulk, err, int, ok, TestServer};
+use cinnabar_testkit::{bulk, err, int, ok, temp_dir, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis_oracle::{assert_same_effects, Pair, RealRedis};
@@ -473,60 +472,6 @@ fn errors_and_wrong_types() {
 }
 
 // --- AOF ------------------------------------------------------------------------------------
-
-static DIRS: AtomicUsize = AtomicUsize::new(0);
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "cinnabar-hll-{}-{}-{name}",
-        std::process::id(),
-        DIRS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn start_aof(dir: &Path) -> TestServer {
-    let d = dir.to_str().unwrap().to_string();
-    let srv = TestServer::with_args(&[
-        ("dir", &d),
-        ("appendonly", "yes"),
-        ("appendfsync", "always"),
-    ]);
-    srv.wait_loaded();
-    srv
-}
-
-/// Commands as they appear in the AOF (RESP arrays), in order.
-fn aof_commands(dir: &Path) -> Vec<Vec<String>> {
-    let m = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest")).unwrap();
-    let name = m
-        .lines()
-        .rfind(|l| l.ends_with("type i"))
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_string();
-    let bytes = std::fs::read(dir.join("appendonlydir").join(name)).unwrap();
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some((frame, n)) = Frame::parse(&bytes[at..]).unwrap() {
-        at += n;
-        let Frame::Array(items) = frame else { panic!() };
-        out.push(
-            items
-                .iter()
-                .map(|f| match f {
-                    Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
-                    other => panic!("{other:?}"),
-                })
-                .collect(),
-        );
-    }
-    out
-}
 
 /// PFADD, PFMERGE, PFCOUNT's cache rewrites and PFDEBUG conversions reach the AOF as given
 /// (no-ops do not), and replaying them rebuilds the same bytes.

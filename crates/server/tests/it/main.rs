@@ -10,6 +10,7 @@
 mod acl;
 mod admin;
 mod aof;
+mod aof_files;
 mod binary;
 mod bitops;
 mod blocking;

@@ -4,37 +4,13 @@
 //! transactions, lazy expiry), replays to the same dataset in a restarted Cinnabar, and
 //! the same file replays in a real redis-server (7.0 in CI) to the same dataset.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
+use crate::aof_files::start_aof;
 use cinnabar_resp::Frame;
 use cinnabar_testkit::{
-    describe_dataset, eventually, text, RawConn, RealRedis, TestServer, PATIENCE,
+    describe_dataset, eventually, temp_dir, text, RawConn, RealRedis, PATIENCE,
 };
-
-static DIRS: AtomicUsize = AtomicUsize::new(0);
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "cinnabar-prop-{}-{}-{name}",
-        std::process::id(),
-        DIRS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn start(dir: &Path) -> TestServer {
-    let d = dir.to_str().unwrap().to_string();
-    let srv = TestServer::with_args(&[
-        ("dir", &d),
-        ("appendonly", "yes"),
-        ("appendfsync", "always"),
-    ]);
-    srv.wait_loaded();
-    srv
-}
 
 fn run(r: &mut RawConn, w: &[&str]) -> Frame {
     let f = r.cmd(w);
@@ -143,7 +119,7 @@ fn incr_file(dir: &Path) -> Vec<u8> {
 fn a_mixed_workload_replays_to_the_same_dataset() {
     let dir = temp_dir("replay");
     let before = {
-        let srv = start(&dir);
+        let srv = start_aof(&dir);
         let mut r = srv.raw();
         let mut other = srv.raw();
         workload(&mut r, &mut other, true);
@@ -166,7 +142,7 @@ fn a_mixed_workload_replays_to_the_same_dataset() {
             "{word} logged as given:\n{log}"
         );
     }
-    let srv = start(&dir);
+    let srv = start_aof(&dir);
     let mut r = srv.raw();
     assert_eq!(describe_dataset(&mut r, &[0, 2]), before);
 }
@@ -177,7 +153,7 @@ fn our_aof_replays_in_a_real_redis_server() {
         return;
     };
     let dir = temp_dir("real");
-    let srv = start(&dir);
+    let srv = start_aof(&dir);
     let mut r = srv.raw();
     let mut other = srv.raw();
     workload(&mut r, &mut other, real.version >= (7, 2));
