@@ -531,6 +531,12 @@ fn perform(server: &Server, mut me: Option<&mut Client>, target: u64, background
         if freed >= to_free {
             break Outcome::Ok;
         }
+        // The limit may be lifted while a long run is under way (the background thread's):
+        // what is written after `CONFIG SET maxmemory 0` must not be evicted by a run that
+        // aimed at the old limit.
+        if st.maxmemory.load(Ordering::Relaxed) == 0 {
+            break Outcome::Ok;
+        }
         match evict_one(server, &mut pool, me.as_deref_mut(), policy, lazy) {
             Some(bytes) => {
                 freed += bytes + std::mem::take(&mut pool.expired_freed);

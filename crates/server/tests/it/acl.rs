@@ -631,16 +631,9 @@ fn cat_genpass_dryrun_help() {
     assert!(text(&r.cmd(&["ACL", "LOAD"])).contains("not configured to use an ACL file"));
 }
 
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("cinnabar-acl-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn aclfile_save_and_load_round_trip() {
-    let dir = temp_dir("file");
+    let dir = cinnabar_testkit::temp_dir("acl-file");
     let file = dir.join("users.acl");
     std::fs::write(
         &file,
@@ -686,7 +679,7 @@ fn aclfile_save_and_load_round_trip() {
 
 #[test]
 fn user_lines_in_the_config_file() {
-    let dir = temp_dir("conf");
+    let dir = cinnabar_testkit::temp_dir("acl-conf");
     let conf = dir.join("redis.conf");
     std::fs::write(
         &conf,

@@ -5,23 +5,9 @@
 //! cluster.c's restoreCommand, functions.c), checked against a real Redis.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{bulk, int, ok, text, RawConn, TestServer};
-
-static DIRS: AtomicUsize = AtomicUsize::new(0);
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "cinnabar-fxkeys-{}-{}-{name}",
-        std::process::id(),
-        DIRS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use cinnabar_testkit::{bulk, int, ok, temp_dir, text, RawConn, TestServer};
 
 /// A server logging to an AOF (fsynced before each reply), a client, and a subscriber to
 /// every keyevent channel of every database (all classes, `new` included).

@@ -5,25 +5,12 @@
 
 use crate::streams_common;
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::sync::atomic::Ordering;
 
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{bulk, ok, RawConn, TestServer};
+use cinnabar_testkit::{bulk, ok, temp_dir, RawConn, TestServer};
 use streams_common::*;
-
-static DIRS: AtomicUsize = AtomicUsize::new(0);
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "cinnabar-streams-{}-{}-{name}",
-        std::process::id(),
-        DIRS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// A server in `dir`, loading is finished when this returns.
 fn start(dir: &Path, extra: &[(&str, &str)]) -> TestServer {
