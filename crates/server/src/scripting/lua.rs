@@ -168,12 +168,25 @@ fn new_vm(server: &Server, generation: u64) -> mlua::Result<Vm> {
         });
         Ok(())
     })?;
-    let command_exists = lua.create_function(|_, name: mlua::LuaString| {
+    // redis.acl_check_cmd: nil when no command has that name (the prelude raises Redis's
+    // error), else whether the script's caller may run the command line. Unlike a refused
+    // redis.call, nothing is logged (as Redis).
+    let acl_check = lua.create_function(|_, args: mlua::Variadic<mlua::LuaString>| {
         Ok(with_run(|rc| {
-            let name = name.as_bytes();
-            rc.server.registry.resolve(&[&name[..]]).is_ok()
+            let owned: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+            let argv: Vec<&[u8]> = owned.iter().map(|a| a.as_slice()).collect();
+            let entry = rc.server.registry.resolve(&argv).ok()?;
+            // Key positions come from the key specs, which assume a valid arity.
+            if !entry.def.arity_ok(argv.len()) {
+                return Some(false);
+            }
+            if rc.server.acl.unrestricted(&rc.client.user) {
+                return Some(true);
+            }
+            let user = rc.server.acl.user_of(&rc.client.user).get();
+            Some(user.check(entry.def, &argv).is_ok())
         })
-        .unwrap_or(false))
+        .flatten())
     })?;
     // Raises the SCRIPT KILL error again once it was raised: pcall/xpcall call it when they
     // catch an error, so a killed script cannot catch its way out.
@@ -192,7 +205,7 @@ fn new_vm(server: &Server, generation: u64) -> mlua::Result<Vm> {
             sha1hex,
             log,
             setresp,
-            command_exists,
+            acl_check,
             killed,
             crate::info::REDIS_VERSION,
             redis_version_num(),
@@ -227,7 +240,7 @@ fn redis_version_num() -> i64 {
 /// The Lua side of the API. Receives the Rust primitives, builds `redis`, replaces `pcall`,
 /// defines the error handler, protects the globals, and returns the two runners.
 const PRELUDE: &str = r#"
-local rcall, rpcall, sha1hex, log, setresp, command_exists, killed, version, version_num = ...
+local rcall, rpcall, sha1hex, log, setresp, acl_check, killed, version, version_num = ...
 local dbg = debug
 debug = nil
 dofile = nil
@@ -301,10 +314,12 @@ redis.breakpoint = function() return false end
 redis.debug = function() end
 redis.acl_check_cmd = function(...)
   local name = ...
-  if select('#', ...) < 1 or type(name) ~= 'string' or not command_exists(name) then
+  local allowed = nil
+  if select('#', ...) >= 1 and type(name) == 'string' then allowed = acl_check(...) end
+  if allowed == nil then
     error(errtab('Invalid command passed to redis.acl_check_cmd()'), 0)
   end
-  return true
+  return allowed
 end
 redis.REDIS_VERSION = version
 redis.REDIS_VERSION_NUM = version_num

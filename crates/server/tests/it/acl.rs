@@ -433,6 +433,49 @@ fn scripts_check_as_the_caller() {
     assert_eq!(text(&field(&pairs(entries[0].clone()), "context")), "lua");
 }
 
+/// redis.acl_check_cmd answers for the script's caller, without logging; an unknown
+/// command is an error.
+#[test]
+fn scripts_ask_with_acl_check_cmd() {
+    let srv = TestServer::start();
+    let mut r = srv.raw();
+    assert_eq!(
+        r.cmd(&[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "on",
+            ">123",
+            "+@scripting",
+            "+set",
+            "~x*"
+        ]),
+        ok()
+    );
+    let mut c = login(&srv, "bob", "123");
+    let check = |c: &mut RawConn, call: &str| {
+        c.cmd(&["EVAL", &format!("return redis.acl_check_cmd({call})"), "0"])
+    };
+    assert_eq!(check(&mut c, "'set','xx',1"), int(1));
+    assert_eq!(check(&mut c, "'hset','xx','f',1"), Frame::Null);
+    assert_eq!(check(&mut c, "'set','yy',1"), Frame::Null);
+    let e = text(&check(&mut c, "'invalid-cmd','arg'"));
+    assert!(
+        e.contains("Invalid command passed to redis.acl_check_cmd()"),
+        "{e}"
+    );
+    assert_eq!(r.cmd(&["ACL", "LOG"]), Frame::Array(vec![]));
+    // The default user may run everything.
+    assert_eq!(
+        r.cmd(&[
+            "EVAL",
+            "return redis.acl_check_cmd('hset','k','f','v')",
+            "0"
+        ]),
+        int(1)
+    );
+}
+
 #[test]
 fn sort_by_and_get_need_full_read_access() {
     let srv = TestServer::start();
