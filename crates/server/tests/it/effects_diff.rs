@@ -264,7 +264,9 @@ fn split(line: &str) -> Vec<String> {
 /// One server under test: a connection for the script, one for INFO and the markers (the
 /// script's may be inside MULTI), and a subscriber for every keyspace event plus the marker
 /// channel.
-struct Side {
+/// One server seen by the comparison: a connection for the commands, one for INFO and
+/// markers, and a subscriber to every keyspace event (also used by `streams_diff`).
+pub(crate) struct Side {
     cmd: RawConn,
     ctl: RawConn,
     sub: RawConn,
@@ -272,7 +274,7 @@ struct Side {
 }
 
 impl Side {
-    fn new(cmd: RawConn, mut ctl: RawConn, mut sub: RawConn) -> Side {
+    pub(crate) fn new(cmd: RawConn, mut ctl: RawConn, mut sub: RawConn) -> Side {
         assert_eq!(
             text(&ctl.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEAn"])),
             "OK"
@@ -300,9 +302,9 @@ impl Side {
     }
 
     /// Runs one command; returns its reply, the dirty growth and the events it raised.
-    fn run(&mut self, args: &[String]) -> (Frame, i64, Vec<String>) {
+    pub(crate) fn run<S: AsRef<str>>(&mut self, args: &[S]) -> (Frame, i64, Vec<String>) {
         let before = self.dirty();
-        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_ref().as_bytes()).collect();
         self.cmd.send(&argv);
         let reply = self.cmd.read();
         let after = self.dirty();

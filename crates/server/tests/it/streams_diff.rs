@@ -10,8 +10,9 @@
 //! when nothing is served); those are asserted in `tests/streams.rs`. Lines starting
 //! with `~` compare only whether the reply is an error (idle times, generated IDs).
 
+use crate::effects_diff::Side;
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{text, RawConn, RealRedis, TestServer};
+use cinnabar_testkit::{RealRedis, TestServer};
 
 const SCRIPT: &str = r#"
 XADD s 1-1 a 1 b 2
@@ -138,68 +139,6 @@ XGROUP DESTROY s g
 XGROUP DESTROY s g
 XINFO GROUPS s
 "#;
-
-/// One server under test: a connection for the script, one for INFO and the markers, and a
-/// subscriber for every keyspace event plus the marker channel.
-struct Side {
-    cmd: RawConn,
-    ctl: RawConn,
-    sub: RawConn,
-    marks: u64,
-}
-
-impl Side {
-    fn new(cmd: RawConn, mut ctl: RawConn, mut sub: RawConn) -> Side {
-        assert_eq!(
-            text(&ctl.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEAn"])),
-            "OK"
-        );
-        sub.send(&[b"PSUBSCRIBE", b"__key*__:*"]);
-        sub.read();
-        sub.send(&[b"SUBSCRIBE", b"mark"]);
-        sub.read();
-        Side {
-            cmd,
-            ctl,
-            sub,
-            marks: 0,
-        }
-    }
-
-    fn dirty(&mut self) -> i64 {
-        let info = text(&self.ctl.cmd(&["INFO", "persistence"]));
-        info.lines()
-            .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
-            .expect("rdb_changes_since_last_save in INFO")
-            .trim()
-            .parse()
-            .unwrap()
-    }
-
-    /// Runs one command; returns its reply, the dirty growth and the events it raised.
-    fn run(&mut self, args: &[&str]) -> (Frame, i64, Vec<String>) {
-        let before = self.dirty();
-        let reply = self.cmd.cmd(args);
-        let after = self.dirty();
-        self.marks += 1;
-        let mark = self.marks.to_string();
-        self.ctl.cmd(&["PUBLISH", "mark", &mark]);
-        let mut events = Vec::new();
-        loop {
-            // The read has a 10 s timeout: a missing marker fails the test, never hangs it.
-            let Frame::Array(msg) = self.sub.read() else {
-                panic!("unexpected frame on the subscriber")
-            };
-            let words: Vec<String> = msg.iter().map(text).collect();
-            if words[0] == "message" && words[1] == "mark" {
-                assert_eq!(words[2], mark, "markers out of order");
-                break;
-            }
-            events.push(format!("{} {}", words[2], words[3]));
-        }
-        (reply, after - before, events)
-    }
-}
 
 #[test]
 fn stream_commands_reply_and_raise_what_redis_does() {
