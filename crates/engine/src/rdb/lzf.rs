@@ -99,8 +99,15 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
 }
 
 /// Decompresses `input` into exactly `out_len` bytes; `None` if the data is corrupt.
+///
+/// `out_len` comes from the file or the client, so it is not trusted for the allocation:
+/// one input byte expands to at most 88 output bytes (a 3-byte back reference copies up to
+/// 264), so a larger claim is corrupt, and the buffer grows only as output is produced.
 pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(out_len);
+    if out_len > input.len().saturating_mul(88) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(out_len.min(1 << 20));
     let mut ip = 0usize;
     while ip < input.len() {
         let ctrl = input[ip] as usize;
@@ -167,6 +174,18 @@ mod tests {
         let s = b"x".repeat(1000);
         let c = compress(&s, s.len()).unwrap();
         assert!(c.len() < 20);
+    }
+
+    #[test]
+    fn a_claimed_length_beyond_the_expansion_bound_is_corrupt_not_allocated() {
+        // Found by the restore_payload fuzz target: a few bytes claiming a length of
+        // terabytes made the allocation itself abort the process.
+        assert_eq!(decompress(&[0x00, b'a'], 1 << 40), None);
+        assert_eq!(decompress(&[0x00, b'a'], usize::MAX), None);
+        // The largest real expansion still decodes: one literal, then 264-byte copies.
+        let data = vec![b'x'; 1 + 264 * 10];
+        let packed = compress(&data, data.len()).unwrap();
+        assert_eq!(decompress(&packed, data.len()).unwrap(), data);
     }
 
     #[test]

@@ -153,6 +153,25 @@ fn restore_rejects_bad_footer_and_bad_data() {
     assert_eq!(restore(&body, &lim()).unwrap_err(), RestoreError::Format);
 }
 
+/// Found by the restore_payload fuzz target: an LZF string whose claimed length was
+/// allocated before decoding, so a few bytes aborted the process for lack of memory.
+#[test]
+fn an_lzf_string_claiming_a_huge_length_is_a_bad_format() {
+    for claimed in [
+        &[0x80, 0xff, 0xff, 0xff, 0xff][..],
+        &[0x81, 0, 0, 0x10, 0, 0, 0, 0, 0],
+    ] {
+        // Type string, LZF encoding (0xC3), compressed length 2, claimed length, data.
+        let mut body = vec![0, 0xc3, 2];
+        body.extend_from_slice(claimed);
+        body.extend_from_slice(&[0x00, b'a']);
+        body.extend_from_slice(&11u16.to_le_bytes());
+        let crc = crc64::crc64(0, &body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(restore(&body, &lim()).unwrap_err(), RestoreError::Format);
+    }
+}
+
 fn sample_objects() -> Vec<(Vec<u8>, Object)> {
     let l = lim();
     let mut out = Vec::new();

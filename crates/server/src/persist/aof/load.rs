@@ -100,7 +100,9 @@ fn parse_one(buf: &[u8], mut p: usize) -> Result<Option<(Spans, usize)>, bool> {
     if argc < 1 {
         return Err(false);
     }
-    let mut spans = Vec::with_capacity(argc as usize);
+    // argc is read from the file: every argument takes at least 6 bytes ("$0\r\n\r\n"), so
+    // the buffer bounds how many can really follow.
+    let mut spans = Vec::with_capacity((argc as usize).min((buf.len() - q) / 6 + 1));
     for _ in 0..argc {
         if q >= buf.len() {
             return Err(true);
@@ -112,10 +114,10 @@ fn parse_one(buf: &[u8], mut p: usize) -> Result<Option<(Spans, usize)>, bool> {
         if len < 0 {
             return Err(false);
         }
-        let end = r + len as usize;
-        if end + 2 > buf.len() {
-            return Err(true);
-        }
+        let end = match r.checked_add(len as usize) {
+            Some(end) if buf.len().checked_sub(end).is_some_and(|room| room >= 2) => end,
+            _ => return Err(true),
+        };
         if &buf[end..end + 2] != b"\r\n" {
             return Err(false);
         }
@@ -256,4 +258,26 @@ fn run_replayed(
         0,
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scan;
+
+    // Inputs found by the aof_file fuzz target: lengths read from the file were trusted for
+    // an allocation (a capacity overflow panic) and for index arithmetic.
+    #[test]
+    fn huge_counts_and_lengths_are_truncation_not_a_crash() {
+        assert_eq!(scan(b"*8888888888888888882\r\n*("), Err((0, false)));
+        assert_eq!(
+            scan(b"*8888888888888888882\r\n$3\r\nSET\r\n"),
+            Err((0, true))
+        );
+        assert_eq!(scan(b"*1\r\n$9223372036854775807\r\nab"), Err((0, true)));
+        assert_eq!(
+            scan(b"*1\r\n$4\r\nPING\r\n*1\r\n$99999999999\r\n"),
+            Err((14, true))
+        );
+        assert_eq!(scan(b"*1\r\n$4\r\nPING\r\n"), Ok(1));
+    }
 }
