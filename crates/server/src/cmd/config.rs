@@ -89,10 +89,46 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
         normalize(param, &value).map_err(|e| failed(param.name, &e.to_string()))?;
         pairs.push((param.name.to_string(), value));
     }
+    // TLS: the new configuration is built from the values about to be set before anything
+    // is applied; a failure (a missing file, a key that does not decrypt) changes nothing and
+    // new connections keep the current configuration, as in Redis.
+    let tls_built = match pairs
+        .iter()
+        .find(|(name, _)| crate::net::tls::is_tls_param(name))
+    {
+        Some((first, _)) => {
+            let config = &ctx.server.config;
+            let get = |n: &str| {
+                pairs
+                    .iter()
+                    .find(|(name, _)| name == n)
+                    .and_then(|(name, v)| normalize(find_param(name)?, v).ok())
+                    .unwrap_or_else(|| config.get(n))
+            };
+            if crate::net::tls::wanted(&get) {
+                match crate::net::tls::build(&get) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        tracing::warn!("{e}");
+                        return Err(failed(
+                            first,
+                            &format!("Unable to update TLS configuration. {e}"),
+                        ));
+                    }
+                }
+            } else {
+                None
+            }
+        }
+        None => None,
+    };
     ctx.server
         .config
         .set_many(&pairs)
         .map_err(|(name, e)| failed(&name, &e.to_string()))?;
+    if let Some(built) = tls_built {
+        ctx.server.tls.install(built);
+    }
     for (name, _) in &pairs {
         crate::persist::aof::config_changed(ctx.server, name).map_err(|e| failed(name, &e))?;
     }
