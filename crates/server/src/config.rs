@@ -337,7 +337,7 @@ pub static PARAMS: &[Param] = &[
     p("shutdown-on-sigint", Kind::Str, "default"),
     p("shutdown-on-sigterm", Kind::Str, "default"),
     // TLS (crate::net::tls). `tls-port` 0: no TLS listener.
-    im("tls-port", Kind::Int { min: 0, max: 65535 }, "0"),
+    p("tls-port", Kind::Int { min: 0, max: 65535 }, "0"),
     p("tls-cert-file", Kind::Str, ""),
     p("tls-key-file", Kind::Str, ""),
     p("tls-key-file-pass", Kind::Str, ""),

@@ -250,6 +250,10 @@ pub struct Server {
     pub tls: crate::net::tls::Tls,
     pub tls_port: AtomicU64,
     pub tls_listeners: Mutex<Vec<std::net::SocketAddr>>,
+    /// Bumped when CONFIG SET tls-port replaces the TLS listeners; `tls_rebound` wakes the
+    /// old accept loops to notice.
+    pub tls_gen: AtomicU64,
+    pub tls_rebound: Notify,
     /// The workers' runtimes, to hand connections to.
     pub worker_handles: std::sync::OnceLock<Vec<tokio::runtime::Handle>>,
     /// This server, for threads that start tasks holding it.
@@ -312,6 +316,8 @@ impl Server {
             tls: Default::default(),
             tls_port: AtomicU64::new(0),
             tls_listeners: Mutex::new(Vec::new()),
+            tls_gen: AtomicU64::new(0),
+            tls_rebound: Notify::new(),
             worker_handles: std::sync::OnceLock::new(),
             self_ref: std::sync::OnceLock::new(),
             pubsub: Default::default(),

@@ -92,7 +92,7 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
     // TLS: the new configuration is built from the values about to be set before anything
     // is applied; a failure (a missing file, a key that does not decrypt) changes nothing and
     // new connections keep the current configuration, as in Redis.
-    let tls_built = match pairs
+    let mut tls_built = match pairs
         .iter()
         .find(|(name, _)| crate::net::tls::is_tls_param(name))
     {
@@ -122,12 +122,49 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
         }
         None => None,
     };
+    // tls-port: TLS must be configured (now or by this CONFIG SET) and the port bound
+    // before anything is applied, as Redis's applyTLSPort.
+    let tls_port = match pairs.iter().find(|(name, _)| name == "tls-port") {
+        Some((_, v)) => {
+            let port: u16 = v.parse().unwrap_or(0);
+            if port as u64 == ctx.server.tls_port.load(Ordering::Relaxed) {
+                None
+            } else {
+                if port != 0 && tls_built.is_none() && !ctx.server.tls.configured() {
+                    let config = &ctx.server.config;
+                    let get = |n: &str| config.get(n);
+                    match crate::net::tls::build(&get) {
+                        Ok(b) => tls_built = Some(b),
+                        Err(e) => {
+                            tracing::warn!("{e}");
+                            return Err(failed(
+                                "tls-port",
+                                &format!("Unable to update TLS configuration. {e}"),
+                            ));
+                        }
+                    }
+                }
+                Some(crate::net::bind_tls(ctx.server, port).map_err(|_| {
+                    failed(
+                        "tls-port",
+                        "Unable to listen on this port. Check server logs.",
+                    )
+                })?)
+            }
+        }
+        None => None,
+    };
     ctx.server
         .config
         .set_many(&pairs)
         .map_err(|(name, e)| failed(&name, &e.to_string()))?;
     if let Some(built) = tls_built {
         ctx.server.tls.install(built);
+    }
+    if let Some(listeners) = tls_port {
+        if let Some(server) = ctx.server.self_ref.get().and_then(|w| w.upgrade()) {
+            crate::net::replace_tls_listeners(&server, listeners);
+        }
     }
     for (name, _) in &pairs {
         crate::persist::aof::config_changed(ctx.server, name).map_err(|e| failed(name, &e))?;

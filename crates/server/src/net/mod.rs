@@ -210,7 +210,12 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
         .map(|l| (l, false))
         .chain(tls_listeners.into_iter().map(|l| (l, true)))
     {
-        handles[0].spawn(accept_loop(server.clone(), handles.clone(), l, tls));
+        handles[0].spawn(accept_loop(
+            server.clone(),
+            handles.clone(),
+            l,
+            tls.then_some(0),
+        ));
     }
 
     threads.push(crate::cron::spawn(server.clone())?);
@@ -222,6 +227,47 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
         tls_addrs: tls_bound,
         threads,
     })
+}
+
+/// CONFIG SET tls-port, first step: binds the new port on the `bind` addresses (nothing for
+/// port 0). Nothing changes until [`replace_tls_listeners`].
+pub fn bind_tls(server: &Server, port: u16) -> Result<TlsListeners, String> {
+    let addrs = if port == 0 {
+        Vec::new()
+    } else {
+        bind_addrs(&server.config, port).map_err(|e| e.to_string())?
+    };
+    let (listeners, bound) = bind_all(&addrs, "TLS").map_err(|e| {
+        tracing::warn!("{e}");
+        e.to_string()
+    })?;
+    Ok(TlsListeners {
+        port,
+        listeners,
+        bound,
+    })
+}
+
+/// Listening sockets bound by [`bind_tls`], not serving yet.
+pub struct TlsListeners {
+    port: u16,
+    listeners: Vec<std::net::TcpListener>,
+    bound: Vec<SocketAddr>,
+}
+
+/// CONFIG SET tls-port, second step: the old TLS listeners stop accepting (their sockets close
+/// when their loops end) and the new ones start.
+pub fn replace_tls_listeners(server: &Arc<Server>, new: TlsListeners) {
+    let gen = server.tls_gen.fetch_add(1, Ordering::SeqCst) + 1;
+    server.tls_rebound.notify_waiters();
+    server.tls_port.store(new.port as u64, Ordering::Relaxed);
+    *server.tls_listeners.lock() = new.bound;
+    let Some(handles) = server.worker_handles.get() else {
+        return;
+    };
+    for l in new.listeners {
+        handles[0].spawn(accept_loop(server.clone(), handles.clone(), l, Some(gen)));
+    }
 }
 
 /// Binds every address of `addrs` (the same port for all; 0 resolves to the first one the
@@ -252,7 +298,15 @@ fn bind_all(
 
 /// Accepts connections on one listening socket and hands each to the next worker, which
 /// serves it (after the TLS handshake on a TLS port, with the configuration current then).
-async fn accept_loop(srv: Arc<Server>, handles: Vec<Handle>, l: std::net::TcpListener, tls: bool) {
+/// `tls`: the TLS listeners' generation this loop belongs to (None: a plain listener); the
+/// loop ends when CONFIG SET tls-port replaces its generation.
+async fn accept_loop(
+    srv: Arc<Server>,
+    handles: Vec<Handle>,
+    l: std::net::TcpListener,
+    tls_gen: Option<u64>,
+) {
+    let tls = tls_gen.is_some();
     let listener = match TcpListener::from_std(l) {
         Ok(l) => l,
         Err(e) => {
@@ -262,9 +316,17 @@ async fn accept_loop(srv: Arc<Server>, handles: Vec<Handle>, l: std::net::TcpLis
     };
     let mut next = 0usize;
     loop {
+        // Registered before the generation is checked, so a rebind in between is not missed.
+        let rebound = srv.tls_rebound.notified();
+        tokio::pin!(rebound);
+        rebound.as_mut().enable();
+        if tls_gen.is_some_and(|g| g != srv.tls_gen.load(Ordering::SeqCst)) {
+            return;
+        }
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = srv.shutdown.notified() => return,
+            _ = rebound, if tls => continue,
         };
         match accepted {
             Ok((stream, _)) => {

@@ -348,6 +348,61 @@ fn parameters_in_files_flags_and_config_get_set() {
 }
 
 #[test]
+fn config_set_tls_port_moves_and_closes_the_tls_listener() {
+    let pki = Pki::generate("tls-port-set");
+    // No TLS at start: the files are set, the port is not.
+    let srv = TestServer::with_args(&[
+        ("tls-cert-file", &s(&pki.server_cert)),
+        ("tls-key-file", &s(&pki.server_key)),
+        ("tls-auth-clients", "no"),
+    ]);
+    let mut c = srv.raw();
+    let port = free_port();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "tls-port", &port.to_string()]),
+        ok()
+    );
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut t = TlsConn::connect(addr, &pki.ca, None).expect("the new TLS port");
+    assert_eq!(t.cmd(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
+    assert!(c
+        .info("server")
+        .contains(&format!("listener2:name=tls,bind=127.0.0.1,port={port}")));
+    // Moving it closes the old port.
+    let port2 = free_port();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "tls-port", &port2.to_string()]),
+        ok()
+    );
+    let addr2: std::net::SocketAddr = ([127, 0, 0, 1], port2).into();
+    assert!(TlsConn::connect(addr2, &pki.ca, None).is_ok());
+    eventually(PATIENCE, "the old TLS port to close", || {
+        std::net::TcpStream::connect(addr).is_err()
+    });
+    // The open session on the old port goes on.
+    assert_eq!(t.cmd(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
+    // A port that cannot be bound is an error and changes nothing.
+    let taken = srv.addr().port().to_string();
+    let reply = c.cmd(&["CONFIG", "SET", "tls-port", &taken]);
+    let Frame::Error(e) = reply else {
+        panic!("{reply:?}")
+    };
+    assert!(
+        e.ends_with("Unable to listen on this port. Check server logs."),
+        "{e}"
+    );
+    assert_eq!(
+        cinnabar_testkit::words(c.cmd(&["CONFIG", "GET", "tls-port"])),
+        ["tls-port".to_string(), port2.to_string()]
+    );
+    assert_eq!(c.cmd(&["CONFIG", "SET", "tls-port", "0"]), ok());
+    eventually(PATIENCE, "the TLS port to close", || {
+        std::net::TcpStream::connect(addr2).is_err()
+    });
+    assert!(!c.info("server").contains("listener2:"));
+}
+
+#[test]
 fn replica_follows_a_primary_over_tls() {
     let pki = Pki::generate("tls-replication");
     let primary = tls_server(&pki, &[("repl-diskless-sync-delay", "0")]);
