@@ -153,6 +153,28 @@ pub struct Args {
     /// Don't show the warning about passwords on the command line.
     #[arg(long = "no-auth-warning")]
     pub no_auth_warning: bool,
+    /// Establish a secure TLS connection.
+    #[arg(long)]
+    pub tls: bool,
+    /// Server name indication for TLS.
+    #[arg(long, value_name = "HOST")]
+    pub sni: Option<String>,
+    /// CA certificate file to verify with.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<String>,
+    /// Directory where trusted CA certificates are stored. Without --cacert or
+    /// --cacertdir, the system's CA bundle is used.
+    #[arg(long, value_name = "DIR")]
+    pub cacertdir: Option<String>,
+    /// Allow insecure TLS connection by skipping cert validation.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Client certificate to authenticate with.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<String>,
+    /// Private key file to authenticate with.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<String>,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -191,6 +213,8 @@ pub struct Settings {
     pub cmd_delim: Vec<u8>,
     /// `-c`: follow cluster redirects.
     pub cluster: bool,
+    /// `--tls` or a `rediss://` URI: connections use TLS (`crate::tls`).
+    pub tls: bool,
 }
 
 impl Settings {
@@ -212,6 +236,7 @@ impl Settings {
             mb_delim: b"\n".to_vec(),
             cmd_delim: b"\n".to_vec(),
             cluster: false,
+            tls: false,
         }
     }
 
@@ -244,7 +269,12 @@ impl Settings {
 
 /// Parse `redis://[user:password@]host[:port][/db]` into `s`.
 pub fn parse_uri(uri: &str, s: &mut Settings) -> anyhow::Result<()> {
-    let Some(rest) = uri.strip_prefix("redis://") else {
+    let rest = if let Some(rest) = uri.strip_prefix("rediss://") {
+        s.tls = true;
+        rest
+    } else if let Some(rest) = uri.strip_prefix("redis://") {
+        rest
+    } else {
         bail!("Invalid URI scheme");
     };
     let (auth, rest) = match rest.rsplit_once('@') {
@@ -388,6 +418,18 @@ pub fn settings(args: &Args) -> anyhow::Result<Settings> {
         s.password = Some(ask_password("Please input password: ")?);
     }
     s.confirm_above = args.confirm_above;
+    s.tls |= args.tls;
+    if s.tls {
+        crate::tls::configure(&crate::tls::TlsOptions {
+            cacert: args.cacert.clone(),
+            cacertdir: args.cacertdir.clone(),
+            cert: args.cert.clone(),
+            key: args.key.clone(),
+            sni: args.sni.clone(),
+            insecure: args.insecure,
+        })
+        .context("Could not create an SSL context")?;
+    }
     let cli_password =
         args.password.is_some() || args.uri.as_deref().is_some_and(|u| u.contains('@'));
     if cli_password && !args.no_auth_warning {

@@ -14,6 +14,7 @@ use crate::args::{Settings, Target};
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<crate::tls::TlsStream>),
 }
 
 impl Stream {
@@ -21,6 +22,10 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.write_all(b),
             Stream::Unix(s) => s.write_all(b),
+            Stream::Tls(s) => {
+                s.write_all(b)?;
+                s.flush()
+            }
         }
     }
 
@@ -28,6 +33,12 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.read(b),
             Stream::Unix(s) => s.read(b),
+            Stream::Tls(s) => match s.read(b) {
+                // A server that closes without close_notify (as redis-server does at
+                // QUIT) is an end of file, not an error.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                r => r,
+            },
         }
     }
 }
@@ -157,8 +168,12 @@ impl Conn {
     pub fn connect(host: &str, port: u16) -> io::Result<Conn> {
         let stream = TcpStream::connect((host, port))?;
         stream.set_nodelay(true).ok();
+        let stream = match crate::tls::wrap(stream, host)? {
+            Ok(tls) => Stream::Tls(Box::new(tls)),
+            Err(plain) => Stream::Tcp(plain),
+        };
         Ok(Conn {
-            stream: Stream::Tcp(stream),
+            stream,
             buf: Vec::new(),
             pos: 0,
             scan: FrameScan::default(),
@@ -183,10 +198,18 @@ impl Conn {
         }
     }
 
+    /// A second handle for a writer thread. Not over TLS: the session's state cannot be
+    /// shared by two threads writing and reading at once.
     pub fn writer(&self) -> io::Result<Writer> {
         Ok(match &self.stream {
             Stream::Tcp(s) => Writer::Tcp(s.try_clone()?),
             Stream::Unix(s) => Writer::Unix(s.try_clone()?),
+            Stream::Tls(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "not supported over TLS",
+                ))
+            }
         })
     }
 
@@ -196,6 +219,7 @@ impl Conn {
         match &self.stream {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.sock.as_raw_fd(),
         }
     }
 
@@ -204,6 +228,7 @@ impl Conn {
         match &self.stream {
             Stream::Tcp(s) => s.set_read_timeout(t),
             Stream::Unix(s) => s.set_read_timeout(t),
+            Stream::Tls(s) => s.sock.set_read_timeout(t),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod modes;
 pub mod repl;
 pub mod session;
 pub mod split;
+pub mod tls;
 
 pub use format::{format_raw, format_tty};
 pub use split::split_args;

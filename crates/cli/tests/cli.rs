@@ -489,3 +489,66 @@ fn latency_dist_spectrum() {
         assert_eq!(spectrum.matches("\x1b[48;5;").count(), 31, "{out}");
     }
 }
+
+/// A server listening for TLS only, on a free port, with the PKI's server certificate.
+fn tls_only_server(pki: &cinnabar_testkit::Pki, auth: &str) -> TestServer {
+    let mut args = pki.server_args(cinnabar_testkit::free_port());
+    args.push(("tls-auth-clients".into(), auth.into()));
+    let pairs: Vec<(&str, &str)> = args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    TestServer::with_args(&pairs)
+}
+
+#[test]
+fn tls_with_cacert_client_certificate_sni_and_uri() {
+    let pki = cinnabar_testkit::Pki::generate("cli-tls");
+    let srv = tls_only_server(&pki, "yes");
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (ca, cert, key) = (path(&pki.ca), path(&pki.client_cert), path(&pki.client_key));
+    let tls = ["--tls", "--cacert", &ca, "--cert", &cert, "--key", &key];
+    let o = cli(&srv, &[&tls[..], &["SET", "k", "over tls"]].concat());
+    assert_eq!(stdout(&o), "OK\n", "{}", String::from_utf8_lossy(&o.stderr));
+    let o = cli(
+        &srv,
+        &[&tls[..], &["--sni", "localhost", "GET", "k"]].concat(),
+    );
+    assert_eq!(stdout(&o), "over tls\n");
+    // rediss:// turns TLS on, as in redis-cli.
+    let uri = format!("rediss://127.0.0.1:{}", srv.addr().port());
+    let o = Command::new(env!("CARGO_BIN_EXE_cinnabar-cli"))
+        .args([
+            "-u", &uri, "--cacert", &ca, "--cert", &cert, "--key", &key, "GET", "k",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "over tls\n");
+    // The server requires a client certificate.
+    let o = cli(&srv, &["--tls", "--cacert", &ca, "PING"]);
+    assert!(!stdout(&o).contains("PONG"));
+    // Plain RESP on the TLS port gets no answer.
+    let o = cli(&srv, &["PING"]);
+    assert!(!stdout(&o).contains("PONG"));
+}
+
+#[test]
+fn tls_verifies_the_server_unless_insecure() {
+    let pki = cinnabar_testkit::Pki::generate("cli-tls-verify");
+    let srv = tls_only_server(&pki, "no");
+    let other = pki.other_ca.to_str().unwrap();
+    let o = cli(&srv, &["--tls", "--cacert", other, "PING"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!stdout(&o).contains("PONG"));
+    let o = cli(&srv, &["--tls", "--insecure", "PING"]);
+    assert_eq!(
+        stdout(&o),
+        "PONG\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = cli(&srv, &["--tls", "--cacert", "/nonexistent/ca.crt", "PING"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Could not create an SSL context"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -336,6 +336,43 @@ pub static PARAMS: &[Param] = &[
     p("shutdown-timeout", NONNEG, "10"),
     p("shutdown-on-sigint", Kind::Str, "default"),
     p("shutdown-on-sigterm", Kind::Str, "default"),
+    // TLS (crate::net::tls). `tls-port` 0: no TLS listener.
+    p("tls-port", Kind::Int { min: 0, max: 65535 }, "0"),
+    p("tls-cert-file", Kind::Str, ""),
+    p("tls-key-file", Kind::Str, ""),
+    p("tls-key-file-pass", Kind::Str, ""),
+    p("tls-client-cert-file", Kind::Str, ""),
+    p("tls-client-key-file", Kind::Str, ""),
+    p("tls-client-key-file-pass", Kind::Str, ""),
+    p("tls-ca-cert-file", Kind::Str, ""),
+    p("tls-ca-cert-dir", Kind::Str, ""),
+    p(
+        "tls-auth-clients",
+        Kind::Enum(&["no", "yes", "optional"]),
+        "yes",
+    ),
+    p("tls-replication", Kind::Bool, NO),
+    p("tls-protocols", Kind::Str, ""),
+    p("tls-ciphers", Kind::Str, ""),
+    p("tls-ciphersuites", Kind::Str, ""),
+    p("tls-prefer-server-ciphers", Kind::Bool, NO),
+    p("tls-session-caching", Kind::Bool, YES),
+    p(
+        "tls-session-cache-size",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        "20480",
+    ),
+    p(
+        "tls-session-cache-timeout",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        "300",
+    ),
 ];
 
 /// Hot-path copies of a few parameters.

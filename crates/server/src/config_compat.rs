@@ -171,31 +171,10 @@ pub static EXTRA: &[Param] = &[
         Kind::Enum(&["ip", "hostname", "unknown-endpoint"]),
         "ip",
     ),
-    // TLS.
-    p("tls-port", PORT, "0"),
-    p("tls-session-cache-size", NONNEG_INT, "20480"),
-    p("tls-session-cache-timeout", NONNEG_INT, "300"),
+    // TLS: the rest is declared in config::PARAMS (crate::net::tls acts on it). No cluster
+    // bus here; rustls negotiates no finite-field DH, so no DH parameters either.
     p("tls-cluster", B, "no"),
-    p("tls-replication", B, "no"),
-    p(
-        "tls-auth-clients",
-        Kind::Enum(&["no", "yes", "optional"]),
-        "yes",
-    ),
-    p("tls-prefer-server-ciphers", B, "no"),
-    p("tls-session-caching", B, "yes"),
-    p("tls-cert-file", S, ""),
-    p("tls-key-file", S, ""),
-    p("tls-key-file-pass", S, ""),
-    p("tls-client-cert-file", S, ""),
-    p("tls-client-key-file", S, ""),
-    p("tls-client-key-file-pass", S, ""),
     p("tls-dh-params-file", S, ""),
-    p("tls-ca-cert-file", S, ""),
-    p("tls-ca-cert-dir", S, ""),
-    p("tls-protocols", S, ""),
-    p("tls-ciphers", S, ""),
-    p("tls-ciphersuites", S, ""),
 ];
 
 /// Old names Redis 7.2 still accepts for parameters declared in `config::PARAMS`:

@@ -488,7 +488,13 @@ pub fn generate(
 fn server_section(out: &mut String, server: &Server, now_ms: i64) {
     let config = &server.config;
     let uptime = server.started.elapsed().as_secs();
-    let port = server.port.load(Ordering::Relaxed);
+    let plain_port = server.port.load(Ordering::Relaxed);
+    let tls_port = server.tls_port.load(Ordering::Relaxed);
+    let port = if plain_port != 0 {
+        plain_port
+    } else {
+        tls_port
+    };
     out.push_str("# Server\r\n");
     field!(out, "redis_version", "{REDIS_VERSION}");
     field!(out, "redis_git_sha1", "00000000");
@@ -532,9 +538,19 @@ fn server_section(out: &mut String, server: &Server, now_ms: i64) {
         for addr in listeners.iter() {
             let _ = write!(out, ",bind={}", addr.ip());
         }
-        let _ = write!(out, ",port={port}\r\n");
+        let _ = write!(out, ",port={plain_port}\r\n");
     }
     drop(listeners);
+    // Redis numbers listeners by connection type: tcp 0, unix 1, tls 2.
+    let tls_listeners = server.tls_listeners.lock();
+    if !tls_listeners.is_empty() {
+        out.push_str("listener2:name=tls");
+        for addr in tls_listeners.iter() {
+            let _ = write!(out, ",bind={}", addr.ip());
+        }
+        let _ = write!(out, ",port={tls_port}\r\n");
+    }
+    drop(tls_listeners);
     field!(out, "cinnabar_version", "{}", env!("CARGO_PKG_VERSION"));
     field!(out, "cinnabar_threads", "{}", server.workers.len());
     field!(out, "cinnabar_shards", "{}", server.keyspace.shard_count());

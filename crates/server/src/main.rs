@@ -50,10 +50,11 @@ fn main() -> anyhow::Result<()> {
     let server = handle.server.clone();
     install_signal_handlers(server.clone())?;
     let addrs: Vec<String> = handle.addrs.iter().map(|a| a.to_string()).collect();
-    tracing::info!(
-        "Running mode=standalone, port={}, PID: {pid}",
-        server.port.load(std::sync::atomic::Ordering::Relaxed)
-    );
+    let port = match server.port.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => server.tls_port.load(std::sync::atomic::Ordering::Relaxed),
+        p => p,
+    };
+    tracing::info!("Running mode=standalone, port={port}, PID: {pid}");
     tracing::info!("Server initialized");
     // Redis says it is ready once the data set is loaded; loading runs on its own thread
     // here (clients meanwhile get -LOADING), so the line waits for it.
@@ -65,10 +66,20 @@ fn main() -> anyhow::Result<()> {
     {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+    // Redis logs one line per listener type ("Ready to accept connections tcp", "... tls").
+    if !handle.tls_addrs.is_empty() && !handle.addrs.is_empty() {
+        tracing::info!("Ready to accept connections tls");
+    }
+    let tls: Vec<String> = handle
+        .tls_addrs
+        .iter()
+        .map(|a| format!("{a} (TLS)"))
+        .collect();
     tracing::info!(
-        "Ready to accept connections tcp; Cinnabar {} ready to accept connections on {} ({} worker threads, {} shards)",
+        "Ready to accept connections {}; Cinnabar {} ready to accept connections on {} ({} worker threads, {} shards)",
+        if handle.addrs.is_empty() { "tls" } else { "tcp" },
         env!("CARGO_PKG_VERSION"),
-        addrs.join(", "),
+        addrs.into_iter().chain(tls).collect::<Vec<_>>().join(", "),
         server.workers.len(),
         server.keyspace.shard_count()
     );

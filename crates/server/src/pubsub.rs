@@ -21,8 +21,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::server::{now_ms, ClientShared, Server};
@@ -618,21 +616,21 @@ pub fn encode(out: &mut Vec<u8>, parts: &[&[u8]]) {
 /// Waits for the socket to become readable while forwarding whatever other clients queue in
 /// this client's mailbox. Returns what the read returned; an error when the client was cut off
 /// for overrunning its output limit.
-pub async fn read_or_deliver(
-    stream: &mut TcpStream,
+pub async fn read_or_deliver<S: crate::net::stream::Stream>(
+    stream: &mut S,
     rbuf: &mut bytes::BytesMut,
     client: &mut crate::dispatch::Client,
     stats: &crate::server::WorkerStats,
 ) -> std::io::Result<usize> {
     let Some(mb) = client.pubsub.mailbox.clone() else {
-        return crate::net::conn::read_some(stream, rbuf).await;
+        return stream.read_some(rbuf).await;
     };
     loop {
         if mb.is_closed() {
             return Err(std::io::ErrorKind::ConnectionAborted.into());
         }
         tokio::select! {
-            r = crate::net::conn::read_some(stream, rbuf) => return r,
+            r = stream.read_some(rbuf) => return r,
             _ = mb.notify.notified() => {
                 let data = mb.take();
                 if mb.is_closed() {
@@ -643,7 +641,7 @@ pub async fn read_or_deliver(
                     Ok(())
                 } else {
                     crate::server::bump(&stats.net_output_bytes, data.len() as u64);
-                    stream.write_all(&data).await
+                    stream.send(&data).await
                 };
                 mb.written(data);
                 res?;

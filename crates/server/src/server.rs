@@ -118,6 +118,9 @@ pub struct ClientShared {
     pub killed: AtomicBool,
     /// The worker thread serving this connection.
     pub worker: usize,
+    /// Served over TLS: its socket carries records, so the busy responder, which reads and
+    /// writes sockets directly, leaves it alone.
+    pub tls: bool,
     /// True while the connection waits for bytes with nothing buffered (the busy responder
     /// may then answer it while its worker is stuck in a script).
     pub parked: AtomicBool,
@@ -166,6 +169,7 @@ impl ClientShared {
             flags: Default::default(),
             killed: false.into(),
             worker,
+            tls: false,
             parked: false.into(),
             stash: Mutex::new(Vec::new()),
             has_stash: false.into(),
@@ -239,8 +243,17 @@ pub struct Server {
     pub blocking: crate::blocking::Blocking,
     /// Lua scripts and function libraries.
     pub scripts: crate::scripting::Scripts,
-    /// Listening sockets, for the busy responder.
+    /// Plain TCP listening sockets, for the busy responder (TLS ones wait for their worker).
     pub listener_fds: Mutex<Vec<i32>>,
+    /// TLS: the configurations new connections get (`crate::net::tls`), its port and the
+    /// addresses bound to it.
+    pub tls: crate::net::tls::Tls,
+    pub tls_port: AtomicU64,
+    pub tls_listeners: Mutex<Vec<std::net::SocketAddr>>,
+    /// Bumped when CONFIG SET tls-port replaces the TLS listeners; `tls_rebound` wakes the
+    /// old accept loops to notice.
+    pub tls_gen: AtomicU64,
+    pub tls_rebound: Notify,
     /// The workers' runtimes, to hand connections to.
     pub worker_handles: std::sync::OnceLock<Vec<tokio::runtime::Handle>>,
     /// This server, for threads that start tasks holding it.
@@ -300,6 +313,11 @@ impl Server {
             blocking: Default::default(),
             scripts: Default::default(),
             listener_fds: Mutex::new(Vec::new()),
+            tls: Default::default(),
+            tls_port: AtomicU64::new(0),
+            tls_listeners: Mutex::new(Vec::new()),
+            tls_gen: AtomicU64::new(0),
+            tls_rebound: Notify::new(),
             worker_handles: std::sync::OnceLock::new(),
             self_ref: std::sync::OnceLock::new(),
             pubsub: Default::default(),

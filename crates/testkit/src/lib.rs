@@ -17,6 +17,7 @@ pub mod dataset;
 pub mod real;
 pub mod relay;
 pub mod server;
+pub mod tls;
 pub mod wait;
 
 pub use conn::{bulk, err, int, ok, text, words, RawConn};
@@ -24,4 +25,5 @@ pub use dataset::{assert_same_dataset, describe_dataset, Dump};
 pub use real::{RealRedis, RedisCli};
 pub use relay::Relay;
 pub use server::{free_port, temp_dir, wait_exit, ChildServer, TestServer};
+pub use tls::{Pki, TlsConn};
 pub use wait::{eventually, eventually_async, Outcome, PATIENCE};

@@ -89,10 +89,83 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
         normalize(param, &value).map_err(|e| failed(param.name, &e.to_string()))?;
         pairs.push((param.name.to_string(), value));
     }
+    // TLS: the new configuration is built from the values about to be set before anything
+    // is applied; a failure (a missing file, a key that does not decrypt) changes nothing and
+    // new connections keep the current configuration, as in Redis.
+    let mut tls_built = match pairs
+        .iter()
+        .find(|(name, _)| crate::net::tls::is_tls_param(name))
+    {
+        Some((first, _)) => {
+            let config = &ctx.server.config;
+            let get = |n: &str| {
+                pairs
+                    .iter()
+                    .find(|(name, _)| name == n)
+                    .and_then(|(name, v)| normalize(find_param(name)?, v).ok())
+                    .unwrap_or_else(|| config.get(n))
+            };
+            if crate::net::tls::wanted(&get) {
+                match crate::net::tls::build(&get) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        tracing::warn!("{e}");
+                        return Err(failed(
+                            first,
+                            &format!("Unable to update TLS configuration. {e}"),
+                        ));
+                    }
+                }
+            } else {
+                None
+            }
+        }
+        None => None,
+    };
+    // tls-port: TLS must be configured (now or by this CONFIG SET) and the port bound
+    // before anything is applied, as Redis's applyTLSPort.
+    let tls_port = match pairs.iter().find(|(name, _)| name == "tls-port") {
+        Some((_, v)) => {
+            let port: u16 = v.parse().unwrap_or(0);
+            if port as u64 == ctx.server.tls_port.load(Ordering::Relaxed) {
+                None
+            } else {
+                if port != 0 && tls_built.is_none() && !ctx.server.tls.configured() {
+                    let config = &ctx.server.config;
+                    let get = |n: &str| config.get(n);
+                    match crate::net::tls::build(&get) {
+                        Ok(b) => tls_built = Some(b),
+                        Err(e) => {
+                            tracing::warn!("{e}");
+                            return Err(failed(
+                                "tls-port",
+                                &format!("Unable to update TLS configuration. {e}"),
+                            ));
+                        }
+                    }
+                }
+                Some(crate::net::bind_tls(ctx.server, port).map_err(|_| {
+                    failed(
+                        "tls-port",
+                        "Unable to listen on this port. Check server logs.",
+                    )
+                })?)
+            }
+        }
+        None => None,
+    };
     ctx.server
         .config
         .set_many(&pairs)
         .map_err(|(name, e)| failed(&name, &e.to_string()))?;
+    if let Some(built) = tls_built {
+        ctx.server.tls.install(built);
+    }
+    if let Some(listeners) = tls_port {
+        if let Some(server) = ctx.server.self_ref.get().and_then(|w| w.upgrade()) {
+            crate::net::replace_tls_listeners(&server, listeners);
+        }
+    }
     for (name, _) in &pairs {
         crate::persist::aof::config_changed(ctx.server, name).map_err(|e| failed(name, &e))?;
     }

@@ -14,8 +14,8 @@ use cinnabar_commands::flags;
 use cinnabar_resp::{parse_command, Argv, Limits, Protocol, ReplyBuf};
 use smallvec::SmallVec;
 use tokio::io::AsyncWriteExt;
-use tokio::io::Interest;
-use tokio::net::TcpStream;
+
+use super::stream::Stream;
 
 use crate::dispatch::{execute, Client, ReplyMode};
 use crate::server::{bump, now_ms, ClientShared, Server, WorkerStats};
@@ -24,40 +24,41 @@ use crate::server::{bump, now_ms, ClientShared, Server, WorkerStats};
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Serves one accepted connection until the client leaves, is killed, or the server stops.
-pub async fn serve(server: Arc<Server>, stream: TcpStream, stats: Arc<WorkerStats>, worker: usize) {
+pub async fn serve<S: Stream>(
+    server: Arc<Server>,
+    stream: S,
+    stats: Arc<WorkerStats>,
+    worker: usize,
+) {
     serve_with(server, stream, stats, worker, Vec::new(), 0).await
 }
 
 /// Like `serve`, for a connection the busy responder served first (see `scripting::busy`):
 /// the bytes it read but did not consume, and what it did to the transaction state.
-pub async fn serve_with(
+pub async fn serve_with<S: Stream>(
     server: Arc<Server>,
-    mut stream: TcpStream,
+    mut stream: S,
     stats: Arc<WorkerStats>,
     worker: usize,
     first_bytes: Vec<u8>,
     multi_handback: u8,
 ) {
-    let _ = stream.set_nodelay(true);
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let local = stream
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let is_local = stream
+    let tcp = stream.tcp();
+    let _ = tcp.set_nodelay(true);
+    let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let local = tcp.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let is_local = tcp
         .peer_addr()
         .map(|a| a.ip().is_loopback())
         .unwrap_or(false);
     #[cfg(unix)]
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(tcp);
     #[cfg(not(unix))]
     let fd = -1;
 
     let id = server.next_client_id.fetch_add(1, Ordering::Relaxed);
-    let shared = ClientShared::new(id, peer, local, fd, worker);
+    let mut shared = ClientShared::new(id, peer, local, fd, worker);
+    shared.tls = S::TLS;
     if !first_bytes.is_empty() || multi_handback != 0 {
         *shared.stash.lock() = first_bytes;
         shared
@@ -78,15 +79,13 @@ pub async fn serve_with(
     };
     if full {
         server.rejected_connections.fetch_add(1, Ordering::Relaxed);
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
+        let _ = stream.send(b"-ERR max number of clients reached\r\n").await;
         return;
     }
     if !is_local && crate::acl::refuse_remote(&server) {
         server.clients.lock().remove(&id);
         server.rejected_connections.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.write_all(crate::acl::PROTECTED_MODE_DENIED).await;
+        let _ = stream.send(crate::acl::PROTECTED_MODE_DENIED).await;
         return;
     }
     // The guard owns the socket and leaves the registry before closing it, also when this
@@ -110,20 +109,20 @@ pub async fn serve_with(
 }
 
 /// A connection's socket and its place in the clients registry; see `serve_with`.
-struct Registered<'a> {
+struct Registered<'a, S> {
     server: &'a Server,
     id: u64,
-    stream: TcpStream,
+    stream: S,
 }
 
-impl Drop for Registered<'_> {
+impl<S> Drop for Registered<'_, S> {
     /// Runs before the fields drop, so the socket closes after the client left the registry.
     fn drop(&mut self) {
         self.server.clients.lock().remove(&self.id);
     }
 }
 
-async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, client: &mut Client) {
+async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, client: &mut Client) {
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut out = ReplyBuf::new(Protocol::Resp2);
     let mut argv = Argv::new();
@@ -304,7 +303,7 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                     // The pop that served us was logged by the writer that woke us.
                     crate::persist::aof::wait_logged_so_far(server).await;
                     bump(&stats.net_output_bytes, reply.len() as u64);
-                    if stream.write_all(&reply).await.is_err() {
+                    if stream.send(&reply).await.is_err() {
                         return;
                     }
                     need_read = false;
@@ -328,11 +327,16 @@ fn output_limit_reached(shared: &ClientShared, len: usize) {
 /// the bytes still unsent must drop back under it within its seconds, or the client is
 /// closed (false), as Redis closes a client over its soft limit for that long. Errors of the
 /// socket are false too.
-async fn write_limited(server: &Server, stream: &mut TcpStream, buf: &[u8], pubsub: bool) -> bool {
+async fn write_limited<S: Stream>(
+    server: &Server,
+    stream: &mut S,
+    buf: &[u8],
+    pubsub: bool,
+) -> bool {
     let live = &server.config.live;
     let soft = live.normal_obuf[1].load(Ordering::Relaxed) as usize;
     if soft == 0 || buf.len() <= soft || pubsub {
-        return stream.write_all(buf).await.is_ok();
+        return stream.send(buf).await.is_ok();
     }
     let secs = live.normal_obuf[2].load(Ordering::Relaxed);
     // Redis closes once the time over the limit exceeds the seconds (not at equality).
@@ -344,7 +348,7 @@ async fn write_limited(server: &Server, stream: &mut TcpStream, buf: &[u8], pubs
             _ => return false,
         }
     }
-    stream.write_all(&buf[pos..]).await.is_ok()
+    stream.send(&buf[pos..]).await.is_ok()
 }
 
 /// Takes back what the busy responder did while this connection's worker was stuck in a
@@ -374,9 +378,9 @@ fn take_stash(server: &Server, shared: &ClientShared, client: &mut Client, rbuf:
 
 /// Waits for a blocked command to be served, to time out, to be unblocked, or for the client
 /// to leave (None). Bytes the client sends meanwhile are buffered for after the wake-up.
-async fn wait_blocked(
+async fn wait_blocked<S: Stream>(
     server: &Server,
-    stream: &TcpStream,
+    stream: &mut S,
     rbuf: &mut BytesMut,
     client: &Client,
     mut blocked: crate::blocking::BlockedOn,
@@ -415,51 +419,13 @@ async fn wait_blocked(
                 // Served (or unblocked) just as the timeout fired: the reply is on its way.
                 return Some(to_reply(blocked.rx.await));
             }
-            r = read_some(stream, rbuf) => match r {
+            r = stream.read_some(rbuf) => match r {
                 Ok(n) if n > 0 && !client.shared.killed.load(Ordering::Relaxed) => continue,
                 _ => {
                     server.blocking.cancel(client.id);
                     return None;
                 }
             },
-        }
-    }
-}
-
-/// Reads what the socket has into `buf`, returning the byte count (0 at end of file).
-///
-/// A read that returns less than the free space means the socket is drained. Tokio would
-/// learn that only from one more read failing with EAGAIN: one wasted syscall per request at
-/// pipeline depth 1. Reporting the short read as WouldBlock from inside `try_io` clears the
-/// readiness at once; an edge that arrives meanwhile has a newer tick and is not lost.
-pub(crate) async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
-    loop {
-        stream.readable().await?;
-        let mut got = 0usize;
-        let res = stream.try_io(Interest::READABLE, || {
-            let spare = buf.spare_capacity_mut();
-            let want = spare.len();
-            let n = socket2::SockRef::from(stream).recv(spare)?;
-            got = n;
-            if n > 0 && n < want {
-                return Err(std::io::ErrorKind::WouldBlock.into());
-            }
-            Ok(n)
-        });
-        match res {
-            Ok(n) => {
-                // SAFETY: recv initialised the first n bytes of the spare capacity.
-                unsafe { buf.set_len(buf.len() + n) };
-                return Ok(n);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if got > 0 {
-                    // SAFETY: as above.
-                    unsafe { buf.set_len(buf.len() + got) };
-                    return Ok(got);
-                }
-            }
-            Err(e) => return Err(e),
         }
     }
 }

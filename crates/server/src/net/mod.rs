@@ -6,6 +6,8 @@
 //! work stealing. Threads only meet at the shard locks (see docs/ARCHITECTURE.md).
 
 pub mod conn;
+pub mod stream;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -22,15 +24,25 @@ use crate::server::Server;
 /// A running server.
 pub struct ServerHandle {
     pub server: Arc<Server>,
-    /// The addresses actually bound (the port is known even when 0 was asked for).
+    /// The plain TCP addresses actually bound (the port is known even when 0 was asked for).
     pub addrs: Vec<SocketAddr>,
+    /// The TLS addresses (`tls-port`), empty without TLS.
+    pub tls_addrs: Vec<SocketAddr>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl ServerHandle {
-    /// The first bound address.
+    /// The first bound address (plain TCP, or TLS when the server listens only for TLS).
     pub fn addr(&self) -> SocketAddr {
-        self.addrs[0]
+        self.addrs
+            .first()
+            .copied()
+            .unwrap_or_else(|| self.tls_addrs[0])
+    }
+
+    /// The first TLS address.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addrs.first().copied()
     }
 
     /// Stops the server and waits for its threads.
@@ -109,36 +121,37 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
         _ => (nworkers * 256).clamp(256, 4096),
     };
     let port = config.get_i64("port") as u16;
-    let addrs = bind_addrs(&config, port)?;
+    let tls_port = config.get("tls-port").parse::<u16>().unwrap_or(0);
+    // As in Redis, `port 0` with a TLS port listens for TLS only; without one it picks a free
+    // port (Cinnabar's tests rely on that).
+    let addrs = if port == 0 && tls_port != 0 {
+        Vec::new()
+    } else {
+        bind_addrs(&config, port)?
+    };
+    let tls_addrs = if tls_port != 0 {
+        bind_addrs(&config, tls_port)?
+    } else {
+        Vec::new()
+    };
     let server = Arc::new(Server::new(config, nworkers, shards));
     crate::acl::load_at_startup(&server).map_err(|e| anyhow::anyhow!(e))?;
     server.persist.set_server(&server);
     crate::evict::configure(&server);
     crate::replication::configure(&server);
+    tls::configure(&server).map_err(|e| anyhow::anyhow!("Failed to configure TLS: {e}"))?;
 
     // Bind synchronously so that errors surface here and port 0 resolves before we return.
-    let mut listeners = Vec::new();
-    let mut bound = Vec::new();
-    let mut chosen_port = port;
-    for (addr, optional) in addrs {
-        let addr = SocketAddr::new(addr.ip(), chosen_port);
-        match std::net::TcpListener::bind(addr) {
-            Ok(l) => {
-                l.set_nonblocking(true)?;
-                let local = l.local_addr()?;
-                chosen_port = local.port();
-                bound.push(local);
-                listeners.push(l);
-            }
-            Err(e) if optional => tracing::debug!("optional bind {addr} skipped: {e}"),
-            Err(e) => bail!("Could not create server TCP listening socket {addr}: {e}"),
-        }
-    }
-    if listeners.is_empty() {
+    let (listeners, bound) = bind_all(&addrs, "TCP")?;
+    let (tls_listeners, tls_bound) = bind_all(&tls_addrs, "TLS")?;
+    if listeners.is_empty() && tls_listeners.is_empty() {
         bail!("no address to listen on");
     }
+    let chosen_port = bound.first().map_or(0, |a| a.port());
     server.port.store(chosen_port as u64, Ordering::Relaxed);
     *server.listeners.lock() = bound.clone();
+    server.tls_port.store(tls_port as u64, Ordering::Relaxed);
+    *server.tls_listeners.lock() = tls_bound.clone();
     crate::ops::metrics::configure(&server).map_err(|e| anyhow::anyhow!("metrics-port: {e}"))?;
     *server.listener_fds.lock() = listeners
         .iter()
@@ -192,48 +205,17 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     crate::persist::start_loading(&server);
 
     // Acceptors run on worker 0; each accepted socket goes to the next worker in turn.
-    for l in listeners {
-        let srv = server.clone();
-        let handles = handles.clone();
-        let h0 = handles[0].clone();
-        h0.spawn(async move {
-            let listener = match TcpListener::from_std(l) {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::error!("listener: {e}");
-                    return;
-                }
-            };
-            let mut next = 0usize;
-            loop {
-                let accepted = tokio::select! {
-                    r = listener.accept() => r,
-                    _ = srv.shutdown.notified() => return,
-                };
-                match accepted {
-                    Ok((stream, _)) => {
-                        let w = next % handles.len();
-                        next = next.wrapping_add(1);
-                        let stream = match stream.into_std() {
-                            Ok(s) => s,
-                            Err(_) => continue,
-                        };
-                        let srv2 = srv.clone();
-                        let stats = srv.workers[w].clone();
-                        handles[w].spawn(async move {
-                            // Register the socket with the reactor of the worker it belongs to.
-                            if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
-                                conn::serve(srv2, stream, stats, w).await;
-                            }
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!("accept: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        });
+    for (l, tls) in listeners
+        .into_iter()
+        .map(|l| (l, false))
+        .chain(tls_listeners.into_iter().map(|l| (l, true)))
+    {
+        handles[0].spawn(accept_loop(
+            server.clone(),
+            handles.clone(),
+            l,
+            tls.then_some(0),
+        ));
     }
 
     threads.push(crate::cron::spawn(server.clone())?);
@@ -242,6 +224,148 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     Ok(ServerHandle {
         server,
         addrs: bound,
+        tls_addrs: tls_bound,
         threads,
     })
+}
+
+/// CONFIG SET tls-port, first step: binds the new port on the `bind` addresses (nothing for
+/// port 0). Nothing changes until [`replace_tls_listeners`].
+pub fn bind_tls(server: &Server, port: u16) -> Result<TlsListeners, String> {
+    let addrs = if port == 0 {
+        Vec::new()
+    } else {
+        bind_addrs(&server.config, port).map_err(|e| e.to_string())?
+    };
+    let (listeners, bound) = bind_all(&addrs, "TLS").map_err(|e| {
+        tracing::warn!("{e}");
+        e.to_string()
+    })?;
+    Ok(TlsListeners {
+        port,
+        listeners,
+        bound,
+    })
+}
+
+/// Listening sockets bound by [`bind_tls`], not serving yet.
+pub struct TlsListeners {
+    port: u16,
+    listeners: Vec<std::net::TcpListener>,
+    bound: Vec<SocketAddr>,
+}
+
+/// CONFIG SET tls-port, second step: the old TLS listeners stop accepting (their sockets close
+/// when their loops end) and the new ones start.
+pub fn replace_tls_listeners(server: &Arc<Server>, new: TlsListeners) {
+    let gen = server.tls_gen.fetch_add(1, Ordering::SeqCst) + 1;
+    server.tls_rebound.notify_waiters();
+    server.tls_port.store(new.port as u64, Ordering::Relaxed);
+    *server.tls_listeners.lock() = new.bound;
+    let Some(handles) = server.worker_handles.get() else {
+        return;
+    };
+    for l in new.listeners {
+        handles[0].spawn(accept_loop(server.clone(), handles.clone(), l, Some(gen)));
+    }
+}
+
+/// Binds every address of `addrs` (the same port for all; 0 resolves to the first one the
+/// kernel picks), skipping optional ones that cannot be bound.
+fn bind_all(
+    addrs: &[(SocketAddr, bool)],
+    what: &str,
+) -> anyhow::Result<(Vec<std::net::TcpListener>, Vec<SocketAddr>)> {
+    let mut listeners = Vec::new();
+    let mut bound = Vec::new();
+    let mut chosen_port = addrs.first().map_or(0, |(a, _)| a.port());
+    for &(addr, optional) in addrs {
+        let addr = SocketAddr::new(addr.ip(), chosen_port);
+        match std::net::TcpListener::bind(addr) {
+            Ok(l) => {
+                l.set_nonblocking(true)?;
+                let local = l.local_addr()?;
+                chosen_port = local.port();
+                bound.push(local);
+                listeners.push(l);
+            }
+            Err(e) if optional => tracing::debug!("optional bind {addr} skipped: {e}"),
+            Err(e) => bail!("Could not create server {what} listening socket {addr}: {e}"),
+        }
+    }
+    Ok((listeners, bound))
+}
+
+/// Accepts connections on one listening socket and hands each to the next worker, which
+/// serves it (after the TLS handshake on a TLS port, with the configuration current then).
+/// `tls`: the TLS listeners' generation this loop belongs to (None: a plain listener); the
+/// loop ends when CONFIG SET tls-port replaces its generation.
+async fn accept_loop(
+    srv: Arc<Server>,
+    handles: Vec<Handle>,
+    l: std::net::TcpListener,
+    tls_gen: Option<u64>,
+) {
+    let tls = tls_gen.is_some();
+    let listener = match TcpListener::from_std(l) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("listener: {e}");
+            return;
+        }
+    };
+    let mut next = 0usize;
+    loop {
+        // Registered before the generation is checked, so a rebind in between is not missed.
+        let rebound = srv.tls_rebound.notified();
+        tokio::pin!(rebound);
+        rebound.as_mut().enable();
+        if tls_gen.is_some_and(|g| g != srv.tls_gen.load(Ordering::SeqCst)) {
+            return;
+        }
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = srv.shutdown.notified() => return,
+            _ = rebound, if tls => continue,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let w = next % handles.len();
+                next = next.wrapping_add(1);
+                let stream = match stream.into_std() {
+                    Ok(s) => s,
+                    Err(_) => continue,
+                };
+                let srv2 = srv.clone();
+                let stats = srv.workers[w].clone();
+                handles[w].spawn(async move {
+                    // Register the socket with the reactor of the worker it belongs to.
+                    let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                        return;
+                    };
+                    if !tls {
+                        conn::serve(srv2, stream, stats, w).await;
+                        return;
+                    }
+                    let Some(acceptor) = srv2.tls.acceptor() else {
+                        return;
+                    };
+                    let peer = stream.peer_addr().ok();
+                    match acceptor.accept(stream).await {
+                        Ok(s) => conn::serve(srv2, s, stats, w).await,
+                        Err(e) => {
+                            tracing::info!(
+                                "Error accepting a client connection: {e} (addr={})",
+                                peer.map(|a| a.to_string()).unwrap_or_default()
+                            );
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
 }

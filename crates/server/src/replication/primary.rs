@@ -15,12 +15,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::net::stream::Stream;
 use bytes::{Buf, BytesMut};
 use cinnabar_engine::rdb::Writer;
 use cinnabar_engine::Shard;
 use cinnabar_resp::{parse_command, Argv, Limits};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use super::{random_id, Replica, Waiter, ONLINE, SEND_BULK, WAIT_BGSAVE};
 use crate::dispatch::Client;
@@ -48,9 +47,9 @@ impl Write for ChunkSink {
 
 /// Serves `client` as a replica until the link ends. Called by the connection once the
 /// PSYNC/SYNC command's (empty) reply is out.
-pub async fn serve(
+pub async fn serve<S: Stream>(
     server: &Server,
-    stream: &mut TcpStream,
+    stream: &mut S,
     rbuf: &mut BytesMut,
     client: &mut Client,
 ) {
@@ -63,7 +62,7 @@ pub async fn serve(
     let r = &server.repl;
     if r.is_replica() && r.link_state.load(Ordering::Relaxed) != super::LINK_CONNECTED {
         let _ = stream
-            .write_all(b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n")
+            .send(b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n")
             .await;
         return;
     }
@@ -120,7 +119,7 @@ pub async fn serve(
             } else {
                 "+CONTINUE\r\n".to_string()
             };
-            stream.write_all(line.as_bytes()).await.is_ok()
+            stream.send(line.as_bytes()).await.is_ok()
         }
         None => {
             r.sync_full.fetch_add(1, Ordering::Relaxed);
@@ -145,9 +144,9 @@ pub async fn serve(
 
 /// Arms a snapshot with the replica registered at its offset, and sends the RDB. Returns
 /// whether the replica got all of it.
-async fn full_sync(
+async fn full_sync<S: Stream>(
     server: &Server,
-    stream: &mut TcpStream,
+    stream: &mut S,
     replica: &Arc<Replica>,
     psync: bool,
     diskless: bool,
@@ -245,20 +244,20 @@ async fn full_sync(
     } else {
         String::new()
     };
-    if stream.write_all(head.as_bytes()).await.is_err() {
+    if stream.send(head.as_bytes()).await.is_err() {
         drain(&mut crx).await;
         return false;
     }
     let ok = if diskless {
         let mark = random_id();
         let mut ok = stream
-            .write_all(format!("$EOF:{mark}\r\n").as_bytes())
+            .send(format!("$EOF:{mark}\r\n").as_bytes())
             .await
             .is_ok();
         loop {
             match crx.recv().await {
                 Some(Msg::Data(d)) => {
-                    if ok && stream.write_all(&d).await.is_err() {
+                    if ok && stream.send(&d).await.is_err() {
                         ok = false;
                     }
                 }
@@ -272,7 +271,7 @@ async fn full_sync(
                 }
             }
         }
-        ok && stream.write_all(mark.as_bytes()).await.is_ok()
+        ok && stream.send(mark.as_bytes()).await.is_ok()
     } else {
         let done = loop {
             match crx.recv().await {
@@ -303,15 +302,15 @@ async fn drain(crx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>) {
     }
 }
 
-async fn send_file(stream: &mut TcpStream, path: &std::path::Path) -> io::Result<()> {
+async fn send_file<S: Stream>(stream: &mut S, path: &std::path::Path) -> io::Result<()> {
     let path = path.to_path_buf();
     let data = tokio::task::spawn_blocking(move || std::fs::read(path))
         .await
         .map_err(io::Error::other)??;
     stream
-        .write_all(format!("${}\r\n", data.len()).as_bytes())
+        .send(format!("${}\r\n", data.len()).as_bytes())
         .await?;
-    stream.write_all(&data).await
+    stream.send(&data).await
 }
 
 /// Walks the armed snapshot and writes it as an RDB stream with the replication aux fields.
@@ -356,9 +355,9 @@ fn write_rdb<W: Write>(
 }
 
 /// Sends the stream from the replica's offset on, and reads its ACKs, until the link ends.
-async fn stream_to(
+async fn stream_to<S: Stream>(
     server: &Server,
-    stream: &mut TcpStream,
+    stream: &mut S,
     rbuf: &mut BytesMut,
     client: &Client,
     replica: &Arc<Replica>,
@@ -403,7 +402,7 @@ async fn stream_to(
             }
         }
         if !wait_ack && !chunk.is_empty() {
-            if stream.write_all(&chunk).await.is_err() {
+            if stream.send(&chunk).await.is_err() {
                 return;
             }
             replica
@@ -419,7 +418,7 @@ async fn stream_to(
         }
         tokio::select! {
             _ = &mut notified => {}
-            rd = crate::net::conn::read_some(stream, rbuf) => {
+            rd = stream.read_some(rbuf) => {
                 match rd {
                     Ok(n) if n > 0 => {}
                     _ => return,

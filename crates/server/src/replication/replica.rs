@@ -25,7 +25,6 @@ use bytes::{Buf, BytesMut};
 use cinnabar_engine::rdb::{self, Item};
 use cinnabar_engine::{hash_key, Locked};
 use cinnabar_resp::{encode_command, parse_command, Argv, Limits, ReplyBuf};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::*;
@@ -125,8 +124,40 @@ async fn link_loop(server: Arc<Server>, gen: u64) {
     }
 }
 
+/// The link's socket: plain, or TLS with `tls-replication yes`.
+enum LinkStream {
+    Tcp(TcpStream),
+    Tls(Box<crate::net::stream::TlsClientStream>),
+}
+
+impl LinkStream {
+    async fn read_some(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        use crate::net::stream::Stream;
+        match self {
+            LinkStream::Tcp(s) => s.read_some(buf).await,
+            LinkStream::Tls(s) => s.read_some(buf).await,
+        }
+    }
+
+    async fn send(&mut self, data: &[u8]) -> std::io::Result<()> {
+        use crate::net::stream::Stream;
+        match self {
+            LinkStream::Tcp(s) => s.send(data).await,
+            LinkStream::Tls(s) => s.send(data).await,
+        }
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        use crate::net::stream::Stream;
+        match self {
+            LinkStream::Tcp(s) => s,
+            LinkStream::Tls(s) => s.tcp(),
+        }
+    }
+}
+
 struct Link {
-    stream: TcpStream,
+    stream: LinkStream,
     buf: BytesMut,
     timeout: Duration,
 }
@@ -136,12 +167,7 @@ impl Link {
         if self.buf.capacity() - self.buf.len() < 8192 {
             self.buf.reserve(64 * 1024);
         }
-        match tokio::time::timeout(
-            self.timeout,
-            crate::net::conn::read_some(&self.stream, &mut self.buf),
-        )
-        .await
-        {
+        match tokio::time::timeout(self.timeout, self.stream.read_some(&mut self.buf)).await {
             Ok(Ok(0)) => Err("connection closed by the primary".into()),
             Ok(Ok(n)) => Ok(n),
             Ok(Err(e)) => Err(e.to_string()),
@@ -169,7 +195,7 @@ impl Link {
     async fn send(&mut self, args: &[&[u8]]) -> Result<(), String> {
         let mut out = Vec::new();
         encode_command(args, &mut out);
-        self.stream.write_all(&out).await.map_err(|e| e.to_string())
+        self.stream.send(&out).await.map_err(|e| e.to_string())
     }
 
     async fn command(&mut self, args: &[&[u8]]) -> Result<String, String> {
@@ -197,6 +223,20 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         .map_err(|_| "timeout connecting to the primary".to_string())?
         .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
     let _ = stream.set_nodelay(true);
+    let stream = if server.config.get_bool("tls-replication") {
+        let Some(connector) = server.tls.connector() else {
+            return Err("tls-replication is on but TLS has no CA configured".into());
+        };
+        let name = rustls::pki_types::ServerName::try_from(m.host.clone())
+            .map_err(|e| format!("invalid primary host name for TLS: {e}"))?;
+        let tls = tokio::time::timeout(timeout, connector.connect(name, stream))
+            .await
+            .map_err(|_| "timeout in the TLS handshake with the primary".to_string())?
+            .map_err(|e| format!("TLS handshake with the primary failed: {e}"))?;
+        LinkStream::Tls(Box::new(tls))
+    } else {
+        LinkStream::Tcp(stream)
+    };
     let mut link = Link {
         stream,
         buf: BytesMut::with_capacity(64 * 1024),
@@ -221,8 +261,11 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         }
     }
     let announce_port = server.config.get_i64("replica-announce-port");
+    let tls_port = server.tls_port.load(Ordering::Relaxed);
     let port = if announce_port > 0 {
         announce_port as u64
+    } else if server.config.get_bool("tls-replication") && tls_port != 0 {
+        tls_port
     } else {
         server.port.load(Ordering::Relaxed)
     };
@@ -444,11 +487,13 @@ async fn apply_stream(server: &Arc<Server>, link: &mut Link, gen: u64) -> LinkRe
     let id = server.next_client_id.fetch_add(1, Ordering::Relaxed);
     let addr = link
         .stream
+        .tcp()
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     let laddr = link
         .stream
+        .tcp()
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
@@ -549,7 +594,7 @@ async fn stream_loop(
             link.buf.reserve(64 * 1024);
         }
         tokio::select! {
-            rd = tokio::time::timeout(link.timeout, crate::net::conn::read_some(&link.stream, &mut link.buf)) => {
+            rd = tokio::time::timeout(link.timeout, link.stream.read_some(&mut link.buf)) => {
                 match rd {
                     Ok(Ok(n)) if n > 0 => r.link_last_io_ms.store(now_ms(), Ordering::Relaxed),
                     Ok(Ok(_)) => return Err("connection closed by the primary".into()),

@@ -146,6 +146,7 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
             c.worker == worker
                 && c.id != caller
                 && c.fd >= 0
+                && !c.tls
                 && c.parked.load(Ordering::Acquire)
                 && c.qbuf.load(Ordering::Relaxed) == 0
         })

@@ -46,5 +46,6 @@ mod streams_diff;
 mod streams_model;
 mod streams_persist;
 mod strings;
+mod tls;
 mod tracking;
 mod zset;

@@ -1,0 +1,145 @@
+//! The byte stream a connection is served over: a plain TCP socket or a TLS session on one.
+//!
+//! Everything that reads or writes a client (the connection loop, Pub/Sub delivery, blocked
+//! commands, a replica fed by `replication::primary`) is generic over [`Stream`], so TLS and
+//! plain TCP share one code path. The generic code is compiled once per stream type: the
+//! plain instance is the same machine code as before TLS existed (its read is the one-syscall
+//! `read_tcp`, its write a plain `write_all`), and TLS costs nothing on plain connections.
+
+use std::future::Future;
+use std::io;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
+
+/// A client's byte stream.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
+    /// Whether bytes on the socket are TLS records (raw socket reads and writes would be
+    /// wrong: the busy responder leaves such connections alone).
+    const TLS: bool;
+
+    /// The TCP socket underneath (addresses, descriptor, TCP options).
+    fn tcp(&self) -> &TcpStream;
+
+    /// Reads what is available into the spare capacity of `buf`, returning the byte count
+    /// (0 at end of file). Cancel-safe: nothing read is lost when the future is dropped.
+    fn read_some<'a>(
+        &'a mut self,
+        buf: &'a mut BytesMut,
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a;
+
+    /// Writes all of `data` and pushes it to the socket (TLS: encrypts and flushes the
+    /// session's records, which would otherwise wait for the next write).
+    fn send<'a>(&'a mut self, data: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a;
+}
+
+impl Stream for TcpStream {
+    const TLS: bool = false;
+
+    #[inline]
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+
+    #[inline]
+    fn read_some<'a>(
+        &'a mut self,
+        buf: &'a mut BytesMut,
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        read_tcp(self, buf)
+    }
+
+    #[inline]
+    fn send<'a>(&'a mut self, data: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        self.write_all(data)
+    }
+}
+
+/// A TLS session accepted by the server.
+pub type TlsServerStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+impl Stream for TlsServerStream {
+    const TLS: bool = true;
+
+    #[inline]
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+
+    fn read_some<'a>(
+        &'a mut self,
+        buf: &'a mut BytesMut,
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        // tokio-rustls hands out decrypted bytes it already holds before reading the socket,
+        // and its reads keep no state in the future, so dropping it loses nothing.
+        self.read_buf(buf)
+    }
+
+    async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write_all(data).await?;
+        self.flush().await
+    }
+}
+
+/// A TLS session the server opened (a replica's link to a TLS primary).
+pub type TlsClientStream = tokio_rustls::client::TlsStream<TcpStream>;
+
+impl Stream for TlsClientStream {
+    const TLS: bool = true;
+
+    #[inline]
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+
+    fn read_some<'a>(
+        &'a mut self,
+        buf: &'a mut BytesMut,
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        self.read_buf(buf)
+    }
+
+    async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write_all(data).await?;
+        self.flush().await
+    }
+}
+
+/// Reads what the socket has into `buf`, returning the byte count (0 at end of file).
+///
+/// A read that returns less than the free space means the socket is drained. Tokio would
+/// learn that only from one more read failing with EAGAIN: one wasted syscall per request at
+/// pipeline depth 1. Reporting the short read as WouldBlock from inside `try_io` clears the
+/// readiness at once; an edge that arrives meanwhile has a newer tick and is not lost.
+pub(crate) async fn read_tcp(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    loop {
+        stream.readable().await?;
+        let mut got = 0usize;
+        let res = stream.try_io(Interest::READABLE, || {
+            let spare = buf.spare_capacity_mut();
+            let want = spare.len();
+            let n = socket2::SockRef::from(stream).recv(spare)?;
+            got = n;
+            if n > 0 && n < want {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        match res {
+            Ok(n) => {
+                // SAFETY: recv initialised the first n bytes of the spare capacity.
+                unsafe { buf.set_len(buf.len() + n) };
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if got > 0 {
+                    // SAFETY: as above.
+                    unsafe { buf.set_len(buf.len() + got) };
+                    return Ok(got);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

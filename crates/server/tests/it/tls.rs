@@ -1,0 +1,470 @@
+//! TLS: the TLS port (server-only and mutual TLS), certificate reload by CONFIG SET, an
+//! encrypted key, configuration errors, replication over TLS, and redis-cli --tls. Every
+//! certificate is made by the test (testkit's `Pki`).
+
+use std::process::Command;
+
+use cinnabar_resp::Frame;
+use cinnabar_server::config::Config;
+use cinnabar_testkit::tls::{cert_der, s};
+use cinnabar_testkit::{
+    bulk, eventually, free_port, ok, text, Pki, RawConn, RedisCli, TestServer, TlsConn, PATIENCE,
+};
+
+/// A server with a plain port and a TLS port using `pki`'s first server certificate, with
+/// `extra` parameters.
+fn tls_server(pki: &Pki, extra: &[(&str, &str)]) -> TestServer {
+    let mut args: Vec<(String, String)> = vec![("port".into(), free_port().to_string())];
+    args.extend(pki.server_args(free_port()));
+    args.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let pairs: Vec<(&str, &str)> = args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    TestServer::with_args(&pairs)
+}
+
+fn tls_addr(srv: &TestServer) -> std::net::SocketAddr {
+    srv.handle.tls_addr().expect("a TLS listener")
+}
+
+/// Whether a session with these credentials can run a command.
+fn serves(
+    srv: &TestServer,
+    ca: &std::path::Path,
+    client: Option<(&std::path::Path, &std::path::Path)>,
+) -> bool {
+    match TlsConn::connect(tls_addr(srv), ca, client) {
+        Ok(mut c) => matches!(c.cmd(&["PING"]), Ok(Frame::Simple(p)) if p == "PONG"),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn server_only_tls_serves_commands_beside_plain_tcp() {
+    let pki = Pki::generate("tls-server-only");
+    let srv = tls_server(&pki, &[("tls-auth-clients", "no")]);
+    let mut c = TlsConn::connect(tls_addr(&srv), &pki.ca, None).expect("TLS handshake");
+    assert_eq!(c.cmd(&["SET", "k", "over tls"]).unwrap(), ok());
+    // A big value crosses many TLS records both ways.
+    let big = "x".repeat(300_000);
+    assert_eq!(c.cmd(&["SET", "big", &big]).unwrap(), ok());
+    assert_eq!(c.cmd(&["STRLEN", "big"]).unwrap(), Frame::Integer(300_000));
+    assert_eq!(c.cmd(&["GET", "big"]).unwrap(), bulk(&big));
+    // The plain port serves the same data.
+    let mut plain = srv.raw();
+    assert_eq!(plain.cmd(&["GET", "k"]), bulk("over tls"));
+    let info = text(&plain.cmd(&["INFO", "server"]));
+    let tls_port = tls_addr(&srv).port();
+    assert!(
+        info.contains(&format!(
+            "listener2:name=tls,bind=127.0.0.1,port={tls_port}\r\n"
+        )),
+        "{info}"
+    );
+    assert!(info.contains("listener0:name=tcp,"), "{info}");
+    // A plain client on the TLS port gets no reply: its bytes are not a TLS handshake.
+    let mut raw = std::net::TcpStream::connect(tls_addr(&srv)).unwrap();
+    raw.set_read_timeout(Some(PATIENCE)).unwrap();
+    use std::io::{Read, Write};
+    raw.write_all(b"PING\r\n").unwrap();
+    let mut got = Vec::new();
+    let _ = raw.read_to_end(&mut got);
+    assert!(!got.starts_with(b"+PONG"), "{got:?}");
+    // Pub/Sub delivery and a blocked command over TLS.
+    let mut sub = TlsConn::connect(tls_addr(&srv), &pki.ca, None).unwrap();
+    let reply = sub.cmd(&["SUBSCRIBE", "ch"]).unwrap();
+    assert_eq!(cinnabar_testkit::words(reply), ["subscribe", "ch", "1"]);
+    assert_eq!(plain.cmd(&["PUBLISH", "ch", "hello"]), Frame::Integer(1));
+    let msg = sub.read().unwrap();
+    assert_eq!(cinnabar_testkit::words(msg), ["message", "ch", "hello"]);
+    let mut blocked = TlsConn::connect(tls_addr(&srv), &pki.ca, None).unwrap();
+    blocked.send(&["BLPOP", "list", "0"]).unwrap();
+    eventually(PATIENCE, "BLPOP to block", || {
+        plain.info_field("clients", "blocked_clients") == "1"
+    });
+    assert_eq!(plain.cmd(&["RPUSH", "list", "v"]), Frame::Integer(1));
+    assert_eq!(
+        cinnabar_testkit::words(blocked.read().unwrap()),
+        ["list", "v"]
+    );
+}
+
+#[test]
+fn port_zero_with_a_tls_port_listens_for_tls_only() {
+    let pki = Pki::generate("tls-only");
+    let tls_port = free_port();
+    let mut args = pki.server_args(tls_port);
+    args.push(("tls-auth-clients".into(), "no".into()));
+    let pairs: Vec<(&str, &str)> = args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let srv = TestServer::with_args(&pairs);
+    assert!(srv.handle.addrs.is_empty());
+    assert_eq!(srv.addr().port(), tls_port);
+    let mut c = TlsConn::connect(tls_addr(&srv), &pki.ca, None).unwrap();
+    let info = text(&c.cmd(&["INFO", "server"]).unwrap());
+    assert!(info.contains(&format!("tcp_port:{tls_port}\r\n")), "{info}");
+    assert!(!info.contains("listener0:"), "{info}");
+}
+
+#[test]
+fn mutual_tls_refuses_missing_and_foreign_client_certificates() {
+    let pki = Pki::generate("tls-mutual");
+    // tls-auth-clients defaults to yes, as in Redis.
+    let srv = tls_server(&pki, &[]);
+    assert!(serves(
+        &srv,
+        &pki.ca,
+        Some((&pki.client_cert, &pki.client_key))
+    ));
+    assert!(
+        !serves(&srv, &pki.ca, None),
+        "a client without a certificate was served"
+    );
+    assert!(
+        !serves(
+            &srv,
+            &pki.ca,
+            Some((&pki.other_client_cert, &pki.other_client_key))
+        ),
+        "a client certificate from another CA was accepted"
+    );
+    // The refused sessions never became clients.
+    let mut plain = srv.raw();
+    assert_eq!(plain.info_field("clients", "connected_clients"), "1");
+}
+
+#[test]
+fn optional_client_auth_accepts_with_and_without_certificate() {
+    let pki = Pki::generate("tls-optional");
+    let srv = tls_server(&pki, &[("tls-auth-clients", "optional")]);
+    assert!(serves(&srv, &pki.ca, None));
+    assert!(serves(
+        &srv,
+        &pki.ca,
+        Some((&pki.client_cert, &pki.client_key))
+    ));
+    // A certificate that is sent must still verify.
+    assert!(!serves(
+        &srv,
+        &pki.ca,
+        Some((&pki.other_client_cert, &pki.other_client_key))
+    ));
+    // CONFIG SET tls-auth-clients applies to new connections.
+    let mut plain = srv.raw();
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-auth-clients", "yes"]),
+        ok()
+    );
+    assert!(!serves(&srv, &pki.ca, None));
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-auth-clients", "no"]),
+        ok()
+    );
+    assert!(serves(&srv, &pki.ca, None));
+}
+
+#[test]
+fn config_set_cert_file_switches_the_certificate_of_new_connections() {
+    let pki = Pki::generate("tls-reload");
+    let srv = tls_server(&pki, &[("tls-auth-clients", "no")]);
+    let mut first = TlsConn::connect(tls_addr(&srv), &pki.ca, None).unwrap();
+    assert_eq!(first.peer_cert(), cert_der(&pki.server_cert));
+    let reply = first
+        .cmd(&[
+            "CONFIG",
+            "SET",
+            "tls-cert-file",
+            &s(&pki.server2_cert),
+            "tls-key-file",
+            &s(&pki.server2_key),
+        ])
+        .unwrap();
+    assert_eq!(reply, ok());
+    let mut second = TlsConn::connect(tls_addr(&srv), &pki.ca, None).unwrap();
+    assert_eq!(second.peer_cert(), cert_der(&pki.server2_cert));
+    assert_eq!(second.cmd(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
+    // The open session goes on with its certificate.
+    assert_eq!(first.cmd(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
+
+    // A file that does not load is an error and changes nothing.
+    let missing = pki.dir.join("missing.crt");
+    let reply = second
+        .cmd(&["CONFIG", "SET", "tls-cert-file", &s(&missing)])
+        .unwrap();
+    let Frame::Error(e) = reply else {
+        panic!("{reply:?}")
+    };
+    assert!(
+        e.starts_with("ERR CONFIG SET failed (possibly related to argument 'tls-cert-file') - Unable to update TLS configuration."),
+        "{e}"
+    );
+    assert!(e.contains("missing.crt"), "{e}");
+    assert_eq!(
+        cinnabar_testkit::words(second.cmd(&["CONFIG", "GET", "tls-cert-file"]).unwrap()),
+        ["tls-cert-file".to_string(), s(&pki.server2_cert)]
+    );
+    // A key that does not match the certificate is refused too.
+    let reply = second
+        .cmd(&["CONFIG", "SET", "tls-key-file", &s(&pki.server_key)])
+        .unwrap();
+    assert!(matches!(reply, Frame::Error(_)), "{reply:?}");
+    let third = TlsConn::connect(tls_addr(&srv), &pki.ca, None).unwrap();
+    assert_eq!(third.peer_cert(), cert_der(&pki.server2_cert));
+}
+
+#[test]
+fn encrypted_key_loads_with_its_password() {
+    let pki = Pki::generate("tls-encrypted-key");
+    let key = s(&pki.server_key_encrypted);
+    let srv = tls_server(
+        &pki,
+        &[
+            ("tls-auth-clients", "no"),
+            ("tls-key-file", &key),
+            ("tls-key-file-pass", Pki::PASSWORD),
+        ],
+    );
+    assert!(serves(&srv, &pki.ca, None));
+    assert_eq!(cert_der(&pki.server_cert), {
+        let c = TlsConn::connect(tls_addr(&srv), &pki.ca, None).unwrap();
+        c.peer_cert()
+    });
+
+    // A wrong or missing password: the server does not start, and says why.
+    let start = |pass: &str| {
+        let mut args: Vec<String> = vec!["--port".into(), "0".into(), "--save".into(), "".into()];
+        for (k, v) in pki.server_args(free_port()) {
+            args.push(format!("--{k}"));
+            args.push(v);
+        }
+        args.extend(["--tls-key-file".into(), key.clone()]);
+        args.extend(["--tls-key-file-pass".into(), pass.to_string()]);
+        let config = Config::from_args(&args).unwrap();
+        cinnabar_server::start(config).map(|_| ())
+    };
+    let e = start("wrong").unwrap_err().to_string();
+    assert!(
+        e.contains("Failed to configure TLS") && e.contains("decrypt"),
+        "{e}"
+    );
+    let e = start("").unwrap_err().to_string();
+    assert!(e.contains("tls-key-file-pass is empty"), "{e}");
+}
+
+#[test]
+fn parameters_in_files_flags_and_config_get_set() {
+    let conf = Config::from_text(
+        "tls-port 6380\ntls-cert-file /x/redis.crt\ntls-key-file /x/redis.key\n\
+         tls-auth-clients optional\ntls-protocols \"TLSv1.2 TLSv1.3\"\n\
+         tls-ciphersuites TLS_AES_128_GCM_SHA256\ntls-replication yes\ntls-cluster no\n\
+         tls-session-caching no\ntls-session-cache-size 100\ntls-session-cache-timeout 60\n\
+         tls-prefer-server-ciphers yes\ntls-ca-cert-dir /etc/ssl/certs\n",
+    )
+    .unwrap();
+    assert_eq!(conf.get("tls-port"), "6380");
+    assert_eq!(conf.get("tls-auth-clients"), "optional");
+    assert_eq!(conf.get("tls-protocols"), "TLSv1.2 TLSv1.3");
+    assert_eq!(conf.get("tls-session-cache-size"), "100");
+    assert!(Config::from_text("tls-auth-clients maybe\n").is_err());
+
+    let pki = Pki::generate("tls-params");
+    let srv = tls_server(&pki, &[("tls-auth-clients", "no")]);
+    let mut c = srv.raw();
+    let get =
+        |c: &mut RawConn, name: &str| cinnabar_testkit::words(c.cmd(&["CONFIG", "GET", name]));
+    assert_eq!(get(&mut c, "tls-auth-clients"), ["tls-auth-clients", "no"]);
+    assert_eq!(
+        get(&mut c, "tls-port"),
+        ["tls-port".to_string(), tls_addr(&srv).port().to_string()]
+    );
+    // Cipher names map to rustls's suites; an unknown one is an error naming it.
+    let reply = c.cmd(&["CONFIG", "SET", "tls-ciphers", "ECDHE-RSA-RC4-SHA"]);
+    let Frame::Error(e) = reply else {
+        panic!("{reply:?}")
+    };
+    assert!(
+        e.contains("Unknown cipher 'ECDHE-RSA-RC4-SHA' in tls-ciphers"),
+        "{e}"
+    );
+    assert_eq!(get(&mut c, "tls-ciphers"), ["tls-ciphers", ""]);
+    let reply = c.cmd(&["CONFIG", "SET", "tls-protocols", "SSLv3"]);
+    assert!(matches!(reply, Frame::Error(_)), "{reply:?}");
+    // TLS 1.2 only, with one suite: the session negotiates exactly that.
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "tls-protocols",
+            "TLSv1.2",
+            "tls-ciphers",
+            "ECDHE-ECDSA-AES256-GCM-SHA384",
+            "tls-prefer-server-ciphers",
+            "yes",
+            "tls-session-caching",
+            "no",
+        ]),
+        ok()
+    );
+    let mut t = TlsConn::connect(tls_addr(&srv), &pki.ca, None).unwrap();
+    assert_eq!(t.protocol(), "TLSv1_2");
+    assert_eq!(t.suite(), "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384");
+    assert_eq!(t.cmd(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
+    // tls-auth-clients yes without a CA is refused, as Redis refuses it.
+    let reply = c.cmd(&[
+        "CONFIG",
+        "SET",
+        "tls-ca-cert-file",
+        "",
+        "tls-auth-clients",
+        "yes",
+    ]);
+    let Frame::Error(e) = reply else {
+        panic!("{reply:?}")
+    };
+    assert!(
+        e.contains("Either tls-ca-cert-file or tls-ca-cert-dir must be specified"),
+        "{e}"
+    );
+    // A CA directory works as well as a CA file.
+    let dir = pki.dir.join("cadir");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&pki.ca, dir.join("ca.pem")).unwrap();
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "tls-ca-cert-file",
+            "",
+            "tls-ca-cert-dir",
+            &s(&dir),
+            "tls-auth-clients",
+            "yes",
+        ]),
+        ok()
+    );
+    assert!(serves(
+        &srv,
+        &pki.ca,
+        Some((&pki.client_cert, &pki.client_key))
+    ));
+    assert!(!serves(&srv, &pki.ca, None));
+}
+
+#[test]
+fn config_set_tls_port_moves_and_closes_the_tls_listener() {
+    let pki = Pki::generate("tls-port-set");
+    // No TLS at start: the files are set, the port is not.
+    let srv = TestServer::with_args(&[
+        ("tls-cert-file", &s(&pki.server_cert)),
+        ("tls-key-file", &s(&pki.server_key)),
+        ("tls-auth-clients", "no"),
+    ]);
+    let mut c = srv.raw();
+    let port = free_port();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "tls-port", &port.to_string()]),
+        ok()
+    );
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut t = TlsConn::connect(addr, &pki.ca, None).expect("the new TLS port");
+    assert_eq!(t.cmd(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
+    assert!(c
+        .info("server")
+        .contains(&format!("listener2:name=tls,bind=127.0.0.1,port={port}")));
+    // Moving it closes the old port.
+    let port2 = free_port();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "tls-port", &port2.to_string()]),
+        ok()
+    );
+    let addr2: std::net::SocketAddr = ([127, 0, 0, 1], port2).into();
+    assert!(TlsConn::connect(addr2, &pki.ca, None).is_ok());
+    eventually(PATIENCE, "the old TLS port to close", || {
+        std::net::TcpStream::connect(addr).is_err()
+    });
+    // The open session on the old port goes on.
+    assert_eq!(t.cmd(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
+    // A port that cannot be bound is an error and changes nothing.
+    let taken = srv.addr().port().to_string();
+    let reply = c.cmd(&["CONFIG", "SET", "tls-port", &taken]);
+    let Frame::Error(e) = reply else {
+        panic!("{reply:?}")
+    };
+    assert!(
+        e.ends_with("Unable to listen on this port. Check server logs."),
+        "{e}"
+    );
+    assert_eq!(
+        cinnabar_testkit::words(c.cmd(&["CONFIG", "GET", "tls-port"])),
+        ["tls-port".to_string(), port2.to_string()]
+    );
+    assert_eq!(c.cmd(&["CONFIG", "SET", "tls-port", "0"]), ok());
+    eventually(PATIENCE, "the TLS port to close", || {
+        std::net::TcpStream::connect(addr2).is_err()
+    });
+    assert!(!c.info("server").contains("listener2:"));
+}
+
+#[test]
+fn replica_follows_a_primary_over_tls() {
+    let pki = Pki::generate("tls-replication");
+    let primary = tls_server(&pki, &[("repl-diskless-sync-delay", "0")]);
+    let mut p = primary.raw();
+    assert_eq!(p.cmd(&["SET", "before", "1"]), ok());
+    // The replica presents its own certificate (tls-cert-file) as a client certificate,
+    // as Redis does without tls-client-cert-file.
+    let replica = TestServer::with_args(&[
+        ("tls-replication", "yes"),
+        ("tls-cert-file", &s(&pki.client_cert)),
+        ("tls-key-file", &s(&pki.client_key)),
+        ("tls-ca-cert-file", &s(&pki.ca)),
+    ]);
+    let mut r = replica.raw();
+    let port = tls_addr(&primary).port().to_string();
+    assert_eq!(r.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
+    eventually(PATIENCE, "the replica's link up over TLS", || {
+        r.info_field("replication", "master_link_status") == "up"
+    });
+    assert_eq!(p.cmd(&["SET", "after", "2"]), ok());
+    eventually(PATIENCE, "the write to reach the replica", || {
+        r.cmd(&["GET", "after"]) == bulk("2")
+    });
+    assert_eq!(r.cmd(&["GET", "before"]), bulk("1"));
+    assert_eq!(p.info_field("replication", "connected_slaves"), "1");
+}
+
+#[test]
+fn redis_cli_talks_to_us_over_tls() {
+    let Some(cli) = RedisCli::find() else {
+        return;
+    };
+    let pki = Pki::generate("tls-redis-cli");
+    let srv = tls_server(&pki, &[]);
+    let port = tls_addr(&srv).port().to_string();
+    let run = |extra: &[&str]| {
+        let out = Command::new(&cli)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "--tls",
+                "--cacert",
+                &s(&pki.ca),
+            ])
+            .args(extra)
+            .output()
+            .expect("run redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let cert = s(&pki.client_cert);
+    let key = s(&pki.client_key);
+    assert_eq!(
+        run(&["--cert", &cert, "--key", &key, "set", "from", "redis-cli"]),
+        "OK\n"
+    );
+    assert_eq!(
+        run(&["--cert", &cert, "--key", &key, "get", "from"]),
+        "redis-cli\n"
+    );
+    // Without a client certificate the server refuses the session.
+    let out = run(&["ping"]);
+    assert!(!out.contains("PONG"), "{out}");
+}
