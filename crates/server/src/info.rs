@@ -783,8 +783,12 @@ fn memory_section(out: &mut String, server: &Server, ks: &KeyspaceTotals, used: 
     field!(out, "mem_aof_buffer", "{}", m.aof_buffer);
     field!(out, "mem_allocator", "mimalloc-{}", crate::alloc::version());
     field!(out, "active_defrag_running", "0");
-    field!(out, "lazyfree_pending_objects", "0");
-    field!(out, "lazyfreed_objects", "0");
+    let lazy = (
+        cinnabar_engine::lazyfree::pending_objects(),
+        cinnabar_engine::lazyfree::freed_objects(),
+    );
+    field!(out, "lazyfree_pending_objects", "{}", lazy.0);
+    field!(out, "lazyfreed_objects", "{}", lazy.1);
 }
 
 fn persistence_section(out: &mut String, server: &Server) {

@@ -143,6 +143,9 @@ pub struct ClientShared {
     /// The ACL user the connection is authenticated as (None: the default user), for
     /// CLIENT LIST, CLIENT KILL USER and closing a deleted user's connections.
     pub user: Mutex<Option<Arc<crate::acl::UserHandle>>>,
+    /// Wakes the connection while it waits for bytes (the cron asking an idle client to give
+    /// back its query buffer).
+    pub nudge: crate::net::qbuf::Nudge,
 }
 
 impl ClientShared {
@@ -179,6 +182,7 @@ impl ClientShared {
             multi_mem: 0.into(),
             argv_mem: 0.into(),
             user: Mutex::new(None),
+            nudge: Default::default(),
         }
     }
 
@@ -228,6 +232,9 @@ pub struct Server {
     pub clock_shift_ms: AtomicI64,
     /// Cron cycles run so far (tests wait for cycles rather than for time).
     pub cron_runs: AtomicU64,
+    /// DEBUG PAUSE-CRON: the cron's periodic work (active expiry, query buffer resizing)
+    /// stops while set.
+    pub cron_paused: AtomicBool,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub pause: Pause,
@@ -291,6 +298,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             clock_shift_ms: AtomicI64::new(0),
             cron_runs: AtomicU64::new(0),
+            cron_paused: AtomicBool::new(false),
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             pause: Pause::default(),

@@ -164,6 +164,7 @@ fn config_resetstat(ctx: &mut Ctx) -> Result<()> {
     server.total_connections.store(0, Ordering::Relaxed);
     server.rejected_connections.store(0, Ordering::Relaxed);
     server.evict.reset_stats();
+    cinnabar_engine::lazyfree::reset_stats();
     server.stat_reset_ms.store(now_ms(), Ordering::Relaxed);
     info::reset_samples(server);
     ctx.out.ok();

@@ -36,6 +36,11 @@ fn debug(ctx: &mut Ctx) -> Result<()> {
             }
             ctx.out.ok();
         }
+        (b"pause-cron", 3) => {
+            let on = atoi(ctx.arg(2)) != 0;
+            ctx.server.cron_paused.store(on, Ordering::Relaxed);
+            ctx.out.ok();
+        }
         (b"set-active-expire", 3) => {
             let on = atoi(ctx.arg(2)) != 0;
             ctx.server
@@ -132,6 +137,8 @@ fn debug_help(ctx: &mut Ctx) {
             "POPULATE <count> [<prefix>] [<size>]",
             "    Create <count> string keys <prefix>:<n> (prefix 'key') holding 'value:<n>',",
             "    padded or cut to <size> bytes when given. Existing keys are left alone.",
+            "PAUSE-CRON <0|1>",
+            "    Stop periodic cron job processing (active expiry, query buffer resizing).",
             "PROTOCOL <type>",
             "    Reply with a sample value of a RESP type: string, integer, double, bignum,",
             "    null, array, set, map, attrib, push, verbatim, true or false.",

@@ -6,6 +6,7 @@
 //! work stealing. Threads only meet at the shard locks (see docs/ARCHITECTURE.md).
 
 pub mod conn;
+pub mod qbuf;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

@@ -15,7 +15,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
 use cinnabar_engine::rdb::Writer;
 use cinnabar_engine::Shard;
 use cinnabar_resp::{parse_command, Argv, Limits};
@@ -51,7 +50,7 @@ impl Write for ChunkSink {
 pub async fn serve(
     server: &Server,
     stream: &mut TcpStream,
-    rbuf: &mut BytesMut,
+    rbuf: &mut crate::net::qbuf::QueryBuf,
     client: &mut Client,
 ) {
     let Some(mut rc) = client.repl.take() else {
@@ -359,7 +358,7 @@ fn write_rdb<W: Write>(
 async fn stream_to(
     server: &Server,
     stream: &mut TcpStream,
-    rbuf: &mut BytesMut,
+    rbuf: &mut crate::net::qbuf::QueryBuf,
     client: &Client,
     replica: &Arc<Replica>,
     mut wait_ack: bool,
@@ -414,9 +413,7 @@ async fn stream_to(
             }
             continue;
         }
-        if rbuf.capacity() - rbuf.len() < 4096 {
-            rbuf.reserve(16 * 1024);
-        }
+        rbuf.make_room(None);
         tokio::select! {
             _ = &mut notified => {}
             rd = crate::net::conn::read_some(stream, rbuf) => {

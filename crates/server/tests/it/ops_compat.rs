@@ -1,0 +1,143 @@
+//! Operations details that Redis 7.2.4's own suite checks (unit/querybuf, unit/lazyfree,
+//! unit/pause, unit/introspection): query buffers that shrink, lazy-free counters, expiry held
+//! during CLIENT PAUSE, CONFIG SET port, and the cluster commands of a non-cluster server.
+
+use std::path::Path;
+
+use cinnabar_testkit::{eventually, int, ok, text, ChildServer, RawConn, TestServer, PATIENCE};
+
+/// qbuf + qbuf-free of the client named `name`, from CLIENT LIST.
+fn query_buffer(c: &mut RawConn, name: &str) -> usize {
+    let list = text(&c.cmd(&["CLIENT", "LIST"]));
+    let line = list
+        .lines()
+        .find(|l| l.contains(&format!(" name={name} ")))
+        .unwrap_or_else(|| panic!("no client named {name} in {list}"));
+    let field = |f: &str| -> usize {
+        line.split(' ')
+            .find_map(|kv| kv.strip_prefix(f))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {f} in {line}"))
+    };
+    field("qbuf=") + field("qbuf-free=")
+}
+
+#[test]
+fn query_buffer_is_16k_after_a_command_and_given_back_when_idle() {
+    let srv = TestServer::start();
+    let mut admin = srv.raw();
+    let mut c = srv.raw();
+    assert_eq!(c.cmd(&["CLIENT", "SETNAME", "q"]), ok());
+    let size = query_buffer(&mut admin, "q");
+    assert!((16384..32768).contains(&size), "{size}");
+    // Idle for more than 2 seconds: the cron has the connection give back its buffer.
+    srv.advance_clock(3000);
+    eventually(PATIENCE, "the idle buffer to be freed", || {
+        query_buffer(&mut admin, "q") == 0
+    });
+    // The connection still works, with a fresh buffer.
+    assert_eq!(text(&c.cmd(&["PING"])), "PONG");
+}
+
+#[test]
+fn a_big_argument_gets_its_exact_buffer_which_shrinks_when_idle() {
+    let srv = TestServer::start();
+    let mut admin = srv.raw();
+    let mut c = srv.raw();
+    assert_eq!(c.cmd(&["CLIENT", "SETNAME", "fat"]), ok());
+    c.send_raw(b"*3\r\n$3\r\nset\r\n$1\r\na\r\n$1000000\r\n");
+    let full = eventually(PATIENCE, "a buffer for the whole argument", || {
+        let n = query_buffer(&mut admin, "fat");
+        (n >= 1_000_000).then_some(n)
+    });
+    assert!(full < 1_100_000, "grown exactly, not doubled: {full}");
+    srv.advance_clock(3000);
+    eventually(PATIENCE, "the half-read command's buffer to shrink", || {
+        query_buffer(&mut admin, "fat") < 1_000_000
+    });
+    // The rest of the argument still completes the command.
+    let mut rest = vec![b'x'; 1_000_000];
+    rest.extend_from_slice(b"\r\n");
+    c.send_raw(&rest);
+    assert_eq!(c.read(), ok());
+    assert_eq!(admin.cmd(&["STRLEN", "a"]), int(1_000_000));
+}
+
+#[test]
+fn a_busy_client_buffer_shrinks_to_its_recent_peak() {
+    let srv = TestServer::with_args(&[("enable-debug-command", "yes")]);
+    let mut admin = srv.raw();
+    let mut c = srv.raw();
+    assert_eq!(c.cmd(&["CLIENT", "SETNAME", "busy"]), ok());
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "hz", "100"]), ok());
+    assert_eq!(admin.cmd(&["DEBUG", "PAUSE-CRON", "1"]), ok());
+    let big = "A".repeat(400_000);
+    assert_eq!(c.cmd(&["SET", "x", &big]), ok());
+    let grown = query_buffer(&mut admin, "busy");
+    assert!(grown > 32768, "{grown}");
+    assert_eq!(admin.cmd(&["DEBUG", "PAUSE-CRON", "0"]), ok());
+    let shrunk = eventually(
+        PATIENCE,
+        "the buffer to shrink under small commands",
+        || {
+            assert_eq!(c.cmd(&["SET", "x", "small"]), ok());
+            let n = query_buffer(&mut admin, "busy");
+            (n < grown).then_some(n)
+        },
+    );
+    assert!(shrunk > 0, "a busy client keeps room for its next read");
+}
+
+fn child() -> ChildServer {
+    ChildServer::start(
+        Path::new(env!("CARGO_BIN_EXE_cinnabar-server")),
+        &["--save", "", "--loglevel", "warning"],
+    )
+}
+
+fn info_num(c: &mut RawConn, field: &str) -> i64 {
+    c.info_field("memory", field)
+        .parse()
+        .unwrap_or_else(|_| panic!("{field} is not a number"))
+}
+
+/// The counters are the process's, so this runs in a server process of its own.
+#[test]
+fn lazyfree_counters_count_objects_freed_in_the_background() {
+    let srv = child();
+    let mut c = srv.conn();
+    let members: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let mut sadd = vec!["SADD", "big"];
+    sadd.extend(members.iter().map(String::as_str));
+    c.cmd(&sadd);
+    c.cmd(&["SADD", "small", "a", "b"]);
+    // A small value is freed in place even by UNLINK; a big one in the background.
+    assert_eq!(c.cmd(&["UNLINK", "small", "big"]), int(2));
+    eventually(PATIENCE, "one object freed in the background", || {
+        info_num(&mut c, "lazyfree_pending_objects") == 0
+            && info_num(&mut c, "lazyfreed_objects") == 1
+    });
+    // DEL frees in place unless lazyfree-lazy-user-del is on.
+    c.cmd(&sadd);
+    assert_eq!(c.cmd(&["DEL", "big"]), int(1));
+    assert_eq!(info_num(&mut c, "lazyfreed_objects"), 1);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "lazyfree-lazy-user-del", "yes"]),
+        ok()
+    );
+    c.cmd(&sadd);
+    assert_eq!(c.cmd(&["DEL", "big"]), int(1));
+    eventually(PATIENCE, "DEL freeing lazily", || {
+        info_num(&mut c, "lazyfreed_objects") == 2
+    });
+    // FLUSHALL ASYNC counts one object per key.
+    for k in ["a", "b", "c"] {
+        c.cmd(&["SET", k, "v"]);
+    }
+    assert_eq!(c.cmd(&["FLUSHALL", "ASYNC"]), ok());
+    eventually(PATIENCE, "the flushed keys freed", || {
+        info_num(&mut c, "lazyfreed_objects") == 5
+    });
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), ok());
+    assert_eq!(info_num(&mut c, "lazyfreed_objects"), 0);
+}
