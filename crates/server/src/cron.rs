@@ -43,6 +43,7 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                     .active_expire_enabled
                     .load(Ordering::Relaxed)
                     && !server.repl.is_replica()
+                    && server.keyspace.expiry_held_until.load(Ordering::Relaxed) <= server.now_ms()
                 {
                     let budget = period * CPU_PERCENT as u32 / 100;
                     let cycle = Instant::now();

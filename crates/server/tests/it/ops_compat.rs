@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use cinnabar_resp::Frame;
+
 use cinnabar_testkit::{eventually, int, ok, text, ChildServer, RawConn, TestServer, PATIENCE};
 
 /// qbuf + qbuf-free of the client named `name`, from CLIENT LIST.
@@ -140,4 +142,131 @@ fn lazyfree_counters_count_objects_freed_in_the_background() {
     });
     assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), ok());
     assert_eq!(info_num(&mut c, "lazyfreed_objects"), 0);
+}
+
+#[test]
+fn expiry_is_held_during_client_pause() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let expired =
+        |c: &mut RawConn| -> i64 { c.info_field("stats", "expired_keys").parse().unwrap() };
+    let before = expired(&mut c);
+    assert_eq!(c.cmd(&["MULTI"]), ok());
+    assert_eq!(
+        c.cmd(&["SET", "foo", "bar", "PX", "10"]),
+        Frame::Simple("QUEUED".into())
+    );
+    c.cmd(&["SET", "bar", "foo", "PX", "10"]);
+    c.cmd(&["CLIENT", "PAUSE", "50000", "WRITE"]);
+    c.cmd(&["EXEC"]);
+    srv.advance_clock(1000);
+    // Logically expired for reads, but not removed while the pause lasts (the cron does not
+    // remove them either).
+    assert_eq!(c.cmd(&["GET", "foo"]), Frame::Null);
+    assert_eq!(c.cmd(&["EXISTS", "bar"]), int(0));
+    srv.wait_cron_runs(3);
+    assert_eq!(expired(&mut c), before);
+    assert_eq!(c.cmd(&["DBSIZE"]), int(2));
+    assert_eq!(c.cmd(&["CLIENT", "UNPAUSE"]), ok());
+    c.cmd(&["GET", "foo"]);
+    c.cmd(&["GET", "bar"]);
+    assert_eq!(expired(&mut c), before + 2);
+}
+
+#[test]
+fn cluster_commands_answer_as_a_server_without_cluster_support() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let disabled = cinnabar_testkit::err("ERR This instance has cluster support disabled");
+    for cmd in [
+        &["CLUSTER", "INFO"][..],
+        &["CLUSTER", "HELP"],
+        &["CLUSTER", "RESET", "HARD"],
+        &["READONLY"],
+        &["READWRITE"],
+        &["ASKING"],
+    ] {
+        assert_eq!(c.cmd(cmd), disabled, "{cmd:?}");
+    }
+    // Listed like every other container's subcommands.
+    let list = text(&c.cmd(&["COMMAND", "LIST", "FILTERBY", "PATTERN", "cluster*"]));
+    assert!(list.split(',').any(|n| n == "cluster|help"), "{list}");
+    // A script cannot run it (it is flagged noscript).
+    let e = text(&c.cmd(&["EVAL", "return redis.call('cluster','reset','hard')", "0"]));
+    assert!(e.contains("not allowed"), "{e}");
+}
+
+#[test]
+fn migrate_moves_keys_with_their_ttl_and_answers_nokey_for_none() {
+    let src = TestServer::start();
+    let dst = TestServer::start();
+    let mut a = src.raw();
+    let mut b = dst.raw();
+    let port = dst.addr().port().to_string();
+    assert_eq!(
+        a.cmd(&["MIGRATE", "127.0.0.1", &port, "nokey", "0", "1000"]),
+        Frame::Simple("NOKEY".into())
+    );
+    a.cmd(&["SET", "k", "v", "EX", "100"]);
+    a.cmd(&["RPUSH", "l", "1", "2"]);
+    assert_eq!(
+        a.cmd(&["MIGRATE", "127.0.0.1", &port, "k", "3", "1000"]),
+        ok()
+    );
+    assert_eq!(a.cmd(&["EXISTS", "k"]), int(0));
+    b.cmd(&["SELECT", "3"]);
+    assert_eq!(b.cmd(&["GET", "k"]), cinnabar_testkit::bulk("v"));
+    let ttl = text(&b.cmd(&["TTL", "k"])).parse::<i64>().unwrap();
+    assert!((90..=100).contains(&ttl), "{ttl}");
+    // COPY keeps the source; an existing key without REPLACE is the target's error.
+    a.cmd(&["SET", "k", "w"]);
+    let busy = text(&a.cmd(&[
+        "MIGRATE",
+        "127.0.0.1",
+        &port,
+        "",
+        "3",
+        "1000",
+        "COPY",
+        "KEYS",
+        "k",
+        "l",
+    ]));
+    assert_eq!(
+        busy,
+        "ERR:ERR Target instance replied with error: BUSYKEY Target key name already exists."
+    );
+    assert_eq!(
+        a.cmd(&[
+            "MIGRATE",
+            "127.0.0.1",
+            &port,
+            "",
+            "3",
+            "1000",
+            "COPY",
+            "REPLACE",
+            "KEYS",
+            "k",
+            "l"
+        ]),
+        ok()
+    );
+    assert_eq!(a.cmd(&["EXISTS", "k", "l"]), int(2));
+    assert_eq!(b.cmd(&["GET", "k"]), cinnabar_testkit::bulk("w"));
+    assert_eq!(text(&b.cmd(&["LRANGE", "l", "0", "-1"])), "1,2");
+    // Errors of our own.
+    assert_eq!(
+        text(&a.cmd(&["MIGRATE", "127.0.0.1", &port, "k", "3", "1000", "KEYS", "l"])),
+        "ERR:ERR When using MIGRATE KEYS option, the key argument must be set to the empty string"
+    );
+    assert_eq!(
+        text(&a.cmd(&["MIGRATE", "127.0.0.1", &port, "k", "3", "1000", "AUTH"])),
+        "ERR:ERR syntax error"
+    );
+    let closed = cinnabar_testkit::free_port().to_string();
+    assert_eq!(
+        text(&a.cmd(&["MIGRATE", "127.0.0.1", &closed, "k", "3", "100"])),
+        "ERR:IOERR error or timeout connecting to the client"
+    );
 }
