@@ -248,6 +248,10 @@ pub struct Server {
     pub scripts: crate::scripting::Scripts,
     /// Listening sockets, for the busy responder.
     pub listener_fds: Mutex<Vec<i32>>,
+    /// The listening sockets' acceptors (see `net::rebind`).
+    pub acceptors: Mutex<Vec<crate::net::Acceptor>>,
+    /// The `bind` value the listeners were bound with.
+    pub bound_bind: Mutex<String>,
     /// The workers' runtimes, to hand connections to.
     pub worker_handles: std::sync::OnceLock<Vec<tokio::runtime::Handle>>,
     /// This server, for threads that start tasks holding it.
@@ -308,6 +312,8 @@ impl Server {
             blocking: Default::default(),
             scripts: Default::default(),
             listener_fds: Mutex::new(Vec::new()),
+            acceptors: Mutex::new(Vec::new()),
+            bound_bind: Mutex::new(String::new()),
             worker_handles: std::sync::OnceLock::new(),
             self_ref: std::sync::OnceLock::new(),
             pubsub: Default::default(),

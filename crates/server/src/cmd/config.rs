@@ -89,42 +89,69 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
         normalize(param, &value).map_err(|e| failed(param.name, &e.to_string()))?;
         pairs.push((param.name.to_string(), value));
     }
+    let old: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(name, _)| (name.clone(), ctx.server.config.get(name)))
+        .collect();
     ctx.server
         .config
         .set_many(&pairs)
         .map_err(|(name, e)| failed(&name, &e.to_string()))?;
-    for (name, _) in &pairs {
-        crate::persist::aof::config_changed(ctx.server, name).map_err(|e| failed(name, &e))?;
+    if let Err((name, why)) = apply(ctx.server, &pairs) {
+        // Redis's rollback: every parameter of the call goes back to its old value, and
+        // what was already applied is applied again with it.
+        let _ = ctx.server.config.set_many(&old);
+        if let Err((n, e)) = apply(ctx.server, &old) {
+            tracing::warn!("CONFIG SET rollback: {n}: {e}");
+        }
+        return Err(failed(&name, &why));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Puts CONFIG SET's new values to work (the parameters the server does not just read when
+/// it needs them); the first failure names its parameter.
+fn apply(
+    server: &crate::server::Server,
+    pairs: &[(String, String)],
+) -> std::result::Result<(), (String, String)> {
+    for (name, _) in pairs {
+        crate::persist::aof::config_changed(server, name).map_err(|e| (name.clone(), e))?;
     }
     if pairs.iter().any(|(name, _)| {
         name.starts_with("maxmemory")
             || name.starts_with("lfu-")
             || name == "lazyfree-lazy-eviction"
     }) {
-        crate::evict::configure(ctx.server);
+        crate::evict::configure(server);
+    }
+    if let Some((name, _)) = pairs.iter().find(|(n, _)| n == "port" || n == "bind") {
+        if let Some(server) = server.self_ref.get().and_then(|w| w.upgrade()) {
+            crate::net::rebind(&server).map_err(|e| (name.clone(), e))?;
+        }
     }
     if pairs.iter().any(|(name, _)| name == "metrics-port") {
-        if let Some(server) = ctx.server.self_ref.get().and_then(|w| w.upgrade()) {
-            crate::ops::metrics::configure(&server).map_err(|e| failed("metrics-port", &e))?;
+        if let Some(server) = server.self_ref.get().and_then(|w| w.upgrade()) {
+            crate::ops::metrics::configure(&server).map_err(|e| ("metrics-port".to_string(), e))?;
         }
     }
     if let Some((_, pass)) = pairs.iter().find(|(name, _)| name == "requirepass") {
-        ctx.server.acl.set_requirepass(ctx.server, pass);
+        server.acl.set_requirepass(server, pass);
     }
     if pairs.iter().any(|(name, _)| {
         name == "repl-backlog-size"
             || name == "client-output-buffer-limit"
             || name.starts_with("min-replicas")
     }) {
-        crate::replication::configure(ctx.server);
+        crate::replication::configure(server);
     }
     if pairs
         .iter()
         .any(|(name, _)| name == "notify-keyspace-events")
     {
-        crate::dispatch::sink::refresh_expiry_log(ctx.server);
+        crate::dispatch::sink::refresh_expiry_log(server);
     }
-    ctx.out.ok();
     Ok(())
 }
 

@@ -139,7 +139,13 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
         bail!("no address to listen on");
     }
     server.port.store(chosen_port as u64, Ordering::Relaxed);
+    // Port 0 asked for any free port: CONFIG GET port tells which (and CONFIG SET port
+    // compares with it).
+    let _ = server
+        .config
+        .set_many(&[("port".to_string(), chosen_port.to_string())]);
     *server.listeners.lock() = bound.clone();
+    *server.bound_bind.lock() = server.config.get("bind");
     crate::ops::metrics::configure(&server).map_err(|e| anyhow::anyhow!("metrics-port: {e}"))?;
     *server.listener_fds.lock() = listeners
         .iter()
@@ -193,49 +199,11 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     crate::persist::start_loading(&server);
 
     // Acceptors run on worker 0; each accepted socket goes to the next worker in turn.
-    for l in listeners {
-        let srv = server.clone();
-        let handles = handles.clone();
-        let h0 = handles[0].clone();
-        h0.spawn(async move {
-            let listener = match TcpListener::from_std(l) {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::error!("listener: {e}");
-                    return;
-                }
-            };
-            let mut next = 0usize;
-            loop {
-                let accepted = tokio::select! {
-                    r = listener.accept() => r,
-                    _ = srv.shutdown.notified() => return,
-                };
-                match accepted {
-                    Ok((stream, _)) => {
-                        let w = next % handles.len();
-                        next = next.wrapping_add(1);
-                        let stream = match stream.into_std() {
-                            Ok(s) => s,
-                            Err(_) => continue,
-                        };
-                        let srv2 = srv.clone();
-                        let stats = srv.workers[w].clone();
-                        handles[w].spawn(async move {
-                            // Register the socket with the reactor of the worker it belongs to.
-                            if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
-                                conn::serve(srv2, stream, stats, w).await;
-                            }
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!("accept: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        });
-    }
+    let acceptors = listeners
+        .into_iter()
+        .map(|l| spawn_acceptor(&server, &handles, l))
+        .collect();
+    *server.acceptors.lock() = acceptors;
 
     threads.push(crate::cron::spawn(server.clone())?);
     threads.push(crate::evict::spawn(server.clone())?);
@@ -245,4 +213,133 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
         addrs: bound,
         threads,
     })
+}
+
+/// A listening socket's acceptor: dropping `stop` ends it and closes the socket.
+pub struct Acceptor {
+    pub addr: SocketAddr,
+    fd: i32,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Accepts on `l` (from worker 0) until the server stops or the returned acceptor is
+/// dropped (CONFIG SET port / bind); each accepted socket goes to the next worker in turn.
+fn spawn_acceptor(server: &Arc<Server>, handles: &[Handle], l: std::net::TcpListener) -> Acceptor {
+    let addr = l
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&l);
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let srv = server.clone();
+    let handles = handles.to_vec();
+    handles[0].clone().spawn(async move {
+        let listener = match TcpListener::from_std(l) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("listener: {e}");
+                return;
+            }
+        };
+        let mut next = 0usize;
+        loop {
+            let accepted = tokio::select! {
+                r = listener.accept() => r,
+                _ = srv.shutdown.notified() => return,
+                _ = &mut stopped => return, // dropping the listener closes the socket
+            };
+            match accepted {
+                Ok((stream, _)) => {
+                    let w = next % handles.len();
+                    next = next.wrapping_add(1);
+                    let stream = match stream.into_std() {
+                        Ok(s) => s,
+                        Err(_) => continue,
+                    };
+                    let srv2 = srv.clone();
+                    let stats = srv.workers[w].clone();
+                    handles[w].spawn(async move {
+                        // Register the socket with the reactor of the worker it belongs to.
+                        if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
+                            conn::serve(srv2, stream, stats, w).await;
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            }
+        }
+    });
+    Acceptor {
+        addr,
+        fd,
+        _stop: stop,
+    }
+}
+
+/// CONFIG SET port / bind: listens on the configured port at every `bind` address, keeping
+/// the listeners whose address does not change and closing the others (connections already
+/// accepted stay). Port 0 stops listening on TCP, as in Redis. Nothing changes when an
+/// address cannot be bound; the error is Redis's. New sockets are bound before old ones
+/// close, so a new wildcard address on the same port as an old specific one (127.0.0.1 to
+/// `*`) is refused rather than left half-done.
+pub fn rebind(server: &Arc<Server>) -> Result<(), String> {
+    static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+    let _serial = ONE_AT_A_TIME.lock();
+    let port = server.config.get_i64("port") as u16;
+    let bind = server.config.get("bind");
+    let same_port = server.port.load(Ordering::Relaxed) == port as u64;
+    if same_port && *server.bound_bind.lock() == bind {
+        return Ok(());
+    }
+    let failed = if same_port {
+        "Failed to bind to specified addresses."
+    } else {
+        "Unable to listen on this port. Check server logs."
+    };
+    let Some(handles) = server.worker_handles.get() else {
+        return Err(failed.into());
+    };
+    let mut acceptors = server.acceptors.lock();
+    let mut kept = Vec::new();
+    let mut fresh = Vec::new();
+    if port != 0 {
+        let addrs = bind_addrs(&server.config, port).map_err(|e| e.to_string())?;
+        for (addr, optional) in addrs {
+            if let Some(i) = acceptors.iter().position(|a| a.addr == addr) {
+                kept.push(i);
+                continue;
+            }
+            match std::net::TcpListener::bind(addr).and_then(|l| {
+                l.set_nonblocking(true)?;
+                Ok(l)
+            }) {
+                Ok(l) => fresh.push(l),
+                Err(e) if optional => tracing::debug!("optional bind {addr} skipped: {e}"),
+                Err(e) => {
+                    tracing::warn!("Failed listening on {addr} (tcp), aborting: {e}");
+                    return Err(failed.into()); // `fresh` closes as it drops
+                }
+            }
+        }
+        if kept.is_empty() && fresh.is_empty() {
+            return Err(failed.into());
+        }
+    }
+    let old = std::mem::take(&mut *acceptors);
+    for (i, a) in old.into_iter().enumerate() {
+        if kept.contains(&i) {
+            acceptors.push(a);
+        }
+    }
+    for l in fresh {
+        acceptors.push(spawn_acceptor(server, handles, l));
+    }
+    *server.listener_fds.lock() = acceptors.iter().map(|a| a.fd).collect();
+    *server.listeners.lock() = acceptors.iter().map(|a| a.addr).collect();
+    server.port.store(port as u64, Ordering::Relaxed);
+    *server.bound_bind.lock() = bind;
+    tracing::info!("Listening on port {port} (tcp)");
+    Ok(())
 }

@@ -270,3 +270,77 @@ fn migrate_moves_keys_with_their_ttl_and_answers_nokey_for_none() {
         "ERR:IOERR error or timeout connecting to the client"
     );
 }
+
+#[test]
+fn config_set_port_moves_the_listener_and_rolls_back_when_it_cannot() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let old = srv.addr().port().to_string();
+    // Its own value: nothing to do.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "port", &old]), ok());
+    assert_eq!(c.cmd(&["CONFIG", "SET", "bind", "127.0.0.1 -::1"]), ok());
+    // A port in use: Redis's error, and every parameter of the call keeps its old value.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port().to_string();
+    let e = text(&c.cmd(&[
+        "CONFIG",
+        "SET",
+        "maxmemory",
+        "10000001",
+        "port",
+        &taken_port,
+        "hz",
+        "50",
+    ]));
+    assert_eq!(
+        e,
+        "ERR:ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs."
+    );
+    assert_eq!(text(&c.cmd(&["CONFIG", "GET", "maxmemory"])), "maxmemory,0");
+    assert_eq!(
+        text(&c.cmd(&["CONFIG", "GET", "port"])),
+        format!("port,{old}")
+    );
+    assert_eq!(text(&c.cmd(&["CONFIG", "GET", "hz"])), "hz,10");
+    assert_eq!(text(&srv.raw().cmd(&["PING"])), "PONG");
+    drop(taken);
+    // A free port: new connections go there, the old port closes, this connection stays.
+    let new = cinnabar_testkit::free_port();
+    assert_eq!(c.cmd(&["CONFIG", "SET", "port", &new.to_string()]), ok());
+    let new_addr = std::net::SocketAddr::from(([127, 0, 0, 1], new));
+    let mut moved = RawConn::connect(new_addr);
+    assert_eq!(moved.info_field("server", "tcp_port"), new.to_string());
+    eventually(PATIENCE, "the old port to close", || {
+        std::net::TcpStream::connect(srv.addr()).is_err()
+    });
+    assert_eq!(text(&c.cmd(&["PING"])), "PONG");
+}
+
+/// DEBUG OBJECT's `lru` field (the last access on a seconds clock), which CLIENT NO-TOUCH
+/// leaves alone for GET and INCR.
+#[test]
+fn debug_object_lru_moves_with_access_but_not_in_no_touch_mode() {
+    let srv = TestServer::with_args(&[("enable-debug-command", "yes")]);
+    let mut c = srv.raw();
+    let lru = |c: &mut RawConn, key: &str| -> u64 {
+        let line = text(&c.cmd(&["DEBUG", "OBJECT", key]));
+        line.split(' ')
+            .find_map(|f| f.strip_prefix("lru:"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no lru in {line}"))
+    };
+    c.cmd(&["SET", "foo", "bar"]);
+    c.cmd(&["SET", "n", "1"]);
+    let (foo0, n0) = (lru(&mut c, "foo"), lru(&mut c, "n"));
+    assert!(foo0 > 0);
+    assert_eq!(c.cmd(&["CLIENT", "NO-TOUCH", "ON"]), ok());
+    srv.advance_clock(2000);
+    c.cmd(&["GET", "foo"]);
+    c.cmd(&["INCR", "n"]);
+    assert_eq!((lru(&mut c, "foo"), lru(&mut c, "n")), (foo0, n0));
+    assert_eq!(c.cmd(&["CLIENT", "NO-TOUCH", "OFF"]), ok());
+    c.cmd(&["GET", "foo"]);
+    c.cmd(&["INCR", "n"]);
+    assert!(lru(&mut c, "foo") >= foo0 + 2);
+    assert!(lru(&mut c, "n") >= n0 + 2);
+}
