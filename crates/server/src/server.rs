@@ -250,8 +250,8 @@ pub struct Server {
     pub listener_fds: Mutex<Vec<i32>>,
     /// The listening sockets' acceptors (see `net::rebind`).
     pub acceptors: Mutex<Vec<crate::net::Acceptor>>,
-    /// The `bind` value the listeners were bound with.
-    pub bound_bind: Mutex<String>,
+    /// The `port` and `bind` values the listeners were bound with.
+    pub bound_spec: Mutex<(u16, String)>,
     /// The workers' runtimes, to hand connections to.
     pub worker_handles: std::sync::OnceLock<Vec<tokio::runtime::Handle>>,
     /// This server, for threads that start tasks holding it.
@@ -313,7 +313,7 @@ impl Server {
             scripts: Default::default(),
             listener_fds: Mutex::new(Vec::new()),
             acceptors: Mutex::new(Vec::new()),
-            bound_bind: Mutex::new(String::new()),
+            bound_spec: Mutex::new((0, String::new())),
             worker_handles: std::sync::OnceLock::new(),
             self_ref: std::sync::OnceLock::new(),
             pubsub: Default::default(),

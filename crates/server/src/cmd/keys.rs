@@ -681,6 +681,22 @@ fn flushall(ctx: &mut Ctx) -> Result<()> {
     free_tables(garbage, background);
     ctx.dirty(removed as u64);
     ctx.fx.propagate_always();
+    // With save rules, Redis's flushAllDataAndResetRDB saves the empty dataset at once, so
+    // nothing counts as changed since (the removals this command is about to count
+    // included).
+    if !ctx.server.config.get("save").trim().is_empty()
+        && !ctx
+            .server
+            .persist
+            .bgsave_running
+            .load(std::sync::atomic::Ordering::Relaxed)
+        && crate::persist::rdbfile::save_locked(ctx.server, ctx.data).is_ok()
+    {
+        ctx.server
+            .persist
+            .dirty_at_last_save
+            .fetch_add(removed as u64, std::sync::atomic::Ordering::Relaxed);
+    }
     ctx.out.ok();
     Ok(())
 }

@@ -139,13 +139,8 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
         bail!("no address to listen on");
     }
     server.port.store(chosen_port as u64, Ordering::Relaxed);
-    // Port 0 asked for any free port: CONFIG GET port tells which (and CONFIG SET port
-    // compares with it).
-    let _ = server
-        .config
-        .set_many(&[("port".to_string(), chosen_port.to_string())]);
     *server.listeners.lock() = bound.clone();
-    *server.bound_bind.lock() = server.config.get("bind");
+    *server.bound_spec.lock() = (port, server.config.get("bind"));
     crate::ops::metrics::configure(&server).map_err(|e| anyhow::anyhow!("metrics-port: {e}"))?;
     *server.listener_fds.lock() = listeners
         .iter()
@@ -289,8 +284,11 @@ pub fn rebind(server: &Arc<Server>) -> Result<(), String> {
     let _serial = ONE_AT_A_TIME.lock();
     let port = server.config.get_i64("port") as u16;
     let bind = server.config.get("bind");
-    let same_port = server.port.load(Ordering::Relaxed) == port as u64;
-    if same_port && *server.bound_bind.lock() == bind {
+    // Compared with what was asked (port 0 at start-up means any free port), so putting
+    // the parameters back as they were changes nothing.
+    let (asked, bound) = server.bound_spec.lock().clone();
+    let same_port = asked == port || server.port.load(Ordering::Relaxed) == port as u64;
+    if asked == port && bound == bind {
         return Ok(());
     }
     let failed = if same_port {
@@ -339,7 +337,7 @@ pub fn rebind(server: &Arc<Server>) -> Result<(), String> {
     *server.listener_fds.lock() = acceptors.iter().map(|a| a.fd).collect();
     *server.listeners.lock() = acceptors.iter().map(|a| a.addr).collect();
     server.port.store(port as u64, Ordering::Relaxed);
-    *server.bound_bind.lock() = bind;
+    *server.bound_spec.lock() = (port, bind);
     tracing::info!("Listening on port {port} (tcp)");
     Ok(())
 }

@@ -344,3 +344,29 @@ fn debug_object_lru_moves_with_access_but_not_in_no_touch_mode() {
     assert!(lru(&mut c, "foo") >= foo0 + 2);
     assert!(lru(&mut c, "n") >= n0 + 2);
 }
+
+/// With save rules, FLUSHALL saves the empty dataset at once (Redis's
+/// flushAllDataAndResetRDB), so nothing counts as changed since; without, the count stays.
+#[test]
+fn flushall_with_save_rules_saves_and_resets_the_change_count() {
+    let dir = cinnabar_testkit::temp_dir("flushall-save");
+    let srv = TestServer::in_dir(&dir, &[("save", "")]);
+    let mut c = srv.raw();
+    let changes = |c: &mut RawConn| -> i64 {
+        c.info_field("persistence", "rdb_changes_since_last_save")
+            .parse()
+            .unwrap()
+    };
+    c.cmd(&["SET", "key", "value"]);
+    assert_eq!(c.cmd(&["FLUSHALL"]), ok());
+    assert!(changes(&mut c) > 0);
+    assert!(!dir.join("dump.rdb").exists());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "save", "3600 1 300 100 60 10000"]),
+        ok()
+    );
+    c.cmd(&["SET", "key", "value"]);
+    assert_eq!(c.cmd(&["FLUSHALL"]), ok());
+    assert_eq!(changes(&mut c), 0);
+    assert!(dir.join("dump.rdb").exists());
+}
