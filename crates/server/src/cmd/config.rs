@@ -203,7 +203,15 @@ fn config_resetstat(ctx: &mut Ctx) -> Result<()> {
 /// temporary file that is then renamed over the old one, so a crash never leaves a
 /// half-written config.
 fn config_rewrite(ctx: &mut Ctx) -> Result<()> {
-    let config = &ctx.server.config;
+    rewrite(ctx.server, false)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CONFIG REWRITE's work; `force_all` (DEBUG CONFIG-REWRITE-FORCE-ALL) writes every
+/// parameter, defaults included.
+pub fn rewrite(server: &crate::server::Server, force_all: bool) -> Result<()> {
+    let config = &server.config;
     let Some(path) = config.config_file.as_deref() else {
         return Err(Error::msg(
             "ERR The server is running without a config file",
@@ -219,10 +227,9 @@ fn config_rewrite(ctx: &mut Ctx) -> Result<()> {
     let values: Vec<(&'static str, String)> = crate::config::all_params()
         .map(|p| (p.name, config.get(p.name)))
         .collect();
-    let text = rewrite_config_text(&old, &values);
+    let text = rewrite_config_text_with(&old, &values, force_all);
     write_atomically(path, &text).map_err(fail)?;
     tracing::info!("CONFIG REWRITE executed with success.");
-    ctx.out.ok();
     Ok(())
 }
 
@@ -274,6 +281,15 @@ const OTHER_DIRECTIVES: &[&str] = &["include", "rename-command", "user", "loadmo
 ///   whose default is wherever the server happens to start);
 /// - runs of blank lines collapse into one.
 pub fn rewrite_config_text(old: &str, values: &[(&'static str, String)]) -> String {
+    rewrite_config_text_with(old, values, false)
+}
+
+/// [`rewrite_config_text`], writing every parameter when `force_all`.
+pub fn rewrite_config_text_with(
+    old: &str,
+    values: &[(&'static str, String)],
+    force_all: bool,
+) -> String {
     let mut lines: Vec<String> = Vec::new();
     // Line numbers that set each parameter, by canonical name, in file order.
     let mut uses: std::collections::HashMap<&'static str, std::collections::VecDeque<usize>> =
@@ -312,7 +328,8 @@ pub fn rewrite_config_text(old: &str, values: &[(&'static str, String)]) -> Stri
         let Some((_, value)) = values.iter().find(|(n, _)| *n == param.name) else {
             continue;
         };
-        let force = value != param.default || param.name == "save" || param.name == "dir";
+        let force =
+            force_all || value != param.default || param.name == "save" || param.name == "dir";
         let line = config_line(param, value);
         match uses.get_mut(param.name).and_then(|l| l.pop_front()) {
             Some(at) => lines[at] = line,

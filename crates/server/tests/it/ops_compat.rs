@@ -370,3 +370,131 @@ fn flushall_with_save_rules_saves_and_resets_the_change_count() {
     assert_eq!(changes(&mut c), 0);
     assert!(dir.join("dump.rdb").exists());
 }
+
+/// Command-line options are turned into configuration lines as redis-server's main() does.
+#[test]
+fn command_line_options_follow_redis_server_rules() {
+    use cinnabar_server::config::Config;
+    let parse = |args: &[&str]| -> Result<Config, String> {
+        let v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        Config::from_args(&v)
+    };
+    let err = |args: &[&str]| parse(args).err().expect("an error");
+    assert!(err(&["--invalid"]).contains("Bad directive or wrong number of arguments"));
+    let e = err(&["--port"]);
+    assert!(
+        e.contains("'port'") && e.contains("wrong number of arguments"),
+        "{e}"
+    );
+    let e = err(&["--port", "6379", "6380"]);
+    assert!(e.contains(r#"'port "6379" "6380"'"#), "{e}");
+    let e = err(&["--port", "--loglevel", "verbose"]);
+    assert!(e.contains(r#"'port "--loglevel" "verbose"'"#), "{e}");
+    let e = err(&["--port", "--bla", "--loglevel", "verbose"]);
+    assert!(
+        e.contains(r#"'port "--bla"'"#) && e.contains("couldn't be parsed into an integer"),
+        "{e}"
+    );
+    // Supported anyway: a bare first option, name and value in one argument, values that
+    // start with `--`, and `--save` with no value.
+    let conf = cinnabar_testkit::temp_dir("cmdline").join("empty.conf");
+    std::fs::write(&conf, "").unwrap();
+    let conf = conf.display().to_string();
+    let c = parse(&[&conf, "loglevel", "verbose", "--maxmemory '700mb'"]).unwrap();
+    assert_eq!(
+        (c.get("loglevel"), c.get("maxmemory")),
+        ("verbose".into(), "734003200".into())
+    );
+    let c = parse(&[
+        "--proc-title-template",
+        "--my--title--template",
+        "--loglevel",
+        "verbose",
+    ])
+    .unwrap();
+    assert_eq!(c.get("proc-title-template"), "--my--title--template");
+    for args in [
+        &["--save", "--loglevel", "verbose"][..],
+        &["--loglevel", "verbose", "--save"],
+    ] {
+        let c = parse(args).unwrap();
+        assert_eq!(
+            (c.get("save"), c.get("loglevel")),
+            (String::new(), "verbose".into())
+        );
+    }
+    let c = parse(&["--shutdown-on-sigint", "nosave", "force", "now"]).unwrap();
+    assert_eq!(c.get("shutdown-on-sigint"), "nosave now force");
+}
+
+/// BGREWRITEAOF with the AOF off writes a base and a manifest; DEBUG LOADAOF loads the
+/// dataset back from them, and with the AOF on from the base and what was logged since.
+#[test]
+fn aof_rewrite_while_off_and_debug_loadaof() {
+    let dir = cinnabar_testkit::temp_dir("loadaof");
+    let srv = TestServer::in_dir(&dir, &[("enable-debug-command", "yes")]);
+    let mut c = srv.raw();
+    c.cmd(&["SET", "x", "10"]);
+    c.cmd(&["EXPIRE", "x", "1000"]);
+    c.cmd(&["RPUSH", "l", "a", "b"]);
+    let digest = text(&c.cmd(&["DEBUG", "DIGEST"]));
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]),
+        Frame::Simple("Background append only file rewriting started".into())
+    );
+    assert!(dir
+        .join("appendonlydir")
+        .join("appendonly.aof.manifest")
+        .exists());
+    c.cmd(&["SET", "later", "1"]);
+    assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]), ok());
+    assert_eq!(text(&c.cmd(&["DEBUG", "DIGEST"])), digest);
+    assert_eq!(c.cmd(&["EXISTS", "later"]), int(0));
+    let ttl: i64 = text(&c.cmd(&["TTL", "x"])).parse().unwrap();
+    assert!(ttl > 900 && ttl <= 1000, "{ttl}");
+    // With the AOF on: what was logged after the base comes back too, and logging goes on.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "yes"]), ok());
+    eventually(PATIENCE, "the AOF to be on", || {
+        c.info_field("persistence", "aof_enabled") == "1"
+            && c.info_field("persistence", "aof_rewrite_in_progress") == "0"
+    });
+    c.cmd(&["SET", "y", "v"]);
+    c.cmd(&["PEXPIRE", "y", "2000000"]);
+    assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]), ok());
+    assert_eq!(c.cmd(&["GET", "y"]), cinnabar_testkit::bulk("v"));
+    let pttl: i64 = text(&c.cmd(&["PTTL", "y"])).parse().unwrap();
+    assert!(pttl > 1_900_000, "{pttl}");
+    c.cmd(&["SET", "z", "after"]);
+    assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]), ok());
+    assert_eq!(c.cmd(&["GET", "z"]), cinnabar_testkit::bulk("after"));
+}
+
+/// DEBUG CONFIG-REWRITE-FORCE-ALL writes every parameter, and the file loads back with the
+/// same values.
+#[test]
+fn config_rewrite_force_all_round_trips() {
+    let dir = cinnabar_testkit::temp_dir("force-all");
+    let path = dir.join("c.conf");
+    std::fs::write(
+        &path,
+        "port 0\nbind 127.0.0.1\nsave \"\"\nenable-debug-command yes\n",
+    )
+    .unwrap();
+    let p = path.display().to_string();
+    let config = cinnabar_server::config::Config::from_args(std::slice::from_ref(&p)).unwrap();
+    let handle = cinnabar_server::start(config).unwrap();
+    let mut c = RawConn::connect(handle.addr());
+    assert_eq!(c.cmd(&["DEBUG", "CONFIG-REWRITE-FORCE-ALL"]), ok());
+    let text_written = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text_written.contains("\nhz 10\n"),
+        "defaults written: {text_written}"
+    );
+    let before = text(&c.cmd(&["CONFIG", "GET", "*"]));
+    let again = cinnabar_server::config::Config::from_args(std::slice::from_ref(&p)).unwrap();
+    handle.shutdown();
+    let handle = cinnabar_server::start(again).unwrap();
+    let mut c = RawConn::connect(handle.addr());
+    assert_eq!(text(&c.cmd(&["CONFIG", "GET", "*"])), before);
+    handle.shutdown();
+}
