@@ -11,7 +11,7 @@
 //!   in chunks that never move (see [`crate::dense`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::access::Access;
@@ -203,9 +203,20 @@ pub struct Db {
     /// through the primary's DELs; lookups then follow [`set_replica_expiry`]. Read only
     /// when a lookup meets an expired key.
     pub replica_expiry: Arc<AtomicBool>,
+    /// Shared with the keyspace: until this time (ms, the lookups' clock) expired keys look
+    /// missing but are not removed (CLIENT PAUSE holds expiry, as Redis's
+    /// PAUSE_ACTION_EXPIRE). Read only when a lookup meets an expired key.
+    pub expiry_held_until: Arc<AtomicI64>,
 }
 
 impl Db {
+    /// Whether expired keys must stay where they are at `now_ms` (see
+    /// [`Db::expiry_held_until`]); callers then skip them as missing.
+    #[inline]
+    pub fn expiry_held(&self, now_ms: i64) -> bool {
+        self.expiry_held_until.load(Ordering::Relaxed) > now_ms
+    }
+
     /// Whether removals by expiry must be logged (see [`Expired`]).
     #[inline]
     pub fn logs_expired(&self) -> bool {
@@ -250,6 +261,9 @@ impl Db {
     pub fn lookup(&mut self, hash: u64, key: &[u8], now_ms: i64) -> Option<usize> {
         let slot = self.table.find(hash, key)?;
         if self.table.at(slot).is_expired(now_ms) {
+            if self.expiry_held(now_ms) {
+                return None;
+            }
             if self.replica_expiry.load(Ordering::Relaxed) {
                 match REPLICA_EXPIRY.with(|m| m.get()) {
                     ReplicaExpiry::Hide => return None,

@@ -43,6 +43,8 @@ pub struct Keyspace {
     pub log_expired: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Set while the server is a replica (see [`crate::db::Db::replica_expiry`]).
     pub replica_expiry: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Expired keys stay until this time (see [`crate::db::Db::expiry_held_until`]).
+    pub expiry_held_until: std::sync::Arc<std::sync::atomic::AtomicI64>,
     shards: Box<[Padded<Mutex<Shard>>]>,
     mask: usize,
     ndb: usize,
@@ -85,6 +87,7 @@ impl Keyspace {
         let log_expired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let access = Arc::new(Access::default());
         let replica_expiry = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let expiry_held_until = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
         let shards = (0..n)
             .map(|_| {
                 Padded(Mutex::new(Shard {
@@ -94,6 +97,7 @@ impl Keyspace {
                             log_expired: log_expired.clone(),
                             access: access.clone(),
                             replica_expiry: replica_expiry.clone(),
+                            expiry_held_until: expiry_held_until.clone(),
                             ..Db::default()
                         })
                         .collect(),
@@ -104,6 +108,7 @@ impl Keyspace {
             access,
             log_expired,
             replica_expiry,
+            expiry_held_until,
             shards,
             mask: n - 1,
             ndb: databases,

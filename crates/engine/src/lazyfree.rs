@@ -6,6 +6,7 @@
 //! handed to one background thread instead; small values are dropped in place, which is
 //! cheaper than the hand-over.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Mutex, OnceLock};
 
@@ -16,19 +17,43 @@ use crate::object::Object;
 /// Values with more allocations than this are freed in the background (Redis uses 64).
 pub const THRESHOLD: usize = 64;
 
-/// Anything to drop on the background thread.
-type Garbage = Box<dyn Send>;
+/// Anything to drop on the background thread, with the number of objects (keys) it holds.
+type Garbage = (Box<dyn Send>, usize);
 
 static QUEUE: OnceLock<Mutex<Sender<Garbage>>> = OnceLock::new();
 
-fn send(g: Garbage) {
+/// Objects handed to the background thread and not freed yet (INFO's
+/// lazyfree_pending_objects), and objects it has freed since the last reset
+/// (lazyfreed_objects). As in Redis, a value counts one and a flushed table one per key.
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+static FREED: AtomicUsize = AtomicUsize::new(0);
+
+/// Objects waiting to be freed in the background.
+pub fn pending_objects() -> usize {
+    PENDING.load(Ordering::Relaxed)
+}
+
+/// Objects freed in the background since start-up or the last [`reset_stats`].
+pub fn freed_objects() -> usize {
+    FREED.load(Ordering::Relaxed)
+}
+
+/// CONFIG RESETSTAT: the freed count starts again from 0.
+pub fn reset_stats() {
+    FREED.store(0, Ordering::Relaxed);
+}
+
+fn send(g: Box<dyn Send>, objects: usize) {
+    PENDING.fetch_add(objects, Ordering::Relaxed);
     let q = QUEUE.get_or_init(|| {
         let (tx, rx) = channel::<Garbage>();
         let spawned = std::thread::Builder::new()
             .name("cinnabar-lazyfree".into())
             .spawn(move || {
-                for g in rx {
+                for (g, n) in rx {
                     drop(g);
+                    FREED.fetch_add(n, Ordering::Relaxed);
+                    PENDING.fetch_sub(n, Ordering::Relaxed);
                 }
             });
         if spawned.is_err() {
@@ -38,10 +63,14 @@ fn send(g: Garbage) {
         Mutex::new(tx)
     });
     let failed = match q.lock() {
-        Ok(tx) => tx.send(g).err().map(|e| e.0),
-        Err(_) => Some(g),
+        Ok(tx) => tx.send((g, objects)).err().map(|e| e.0),
+        Err(_) => Some((g, objects)),
     };
-    drop(failed);
+    if let Some((g, n)) = failed {
+        // Freed here after all: nothing is pending.
+        drop(g);
+        PENDING.fetch_sub(n, Ordering::Relaxed);
+    }
 }
 
 /// How much work freeing this entry's value takes, in allocations.
@@ -62,14 +91,15 @@ pub fn free_effort(e: &Entry) -> usize {
 /// Frees a removed entry: in the background when it is big, here otherwise.
 pub fn dispose(e: Entry) {
     if free_effort(&e) > THRESHOLD {
-        send(Box::new(e));
+        send(Box::new(e), 1);
     }
 }
 
 /// Frees whole tables (FLUSHALL/FLUSHDB ASYNC) in the background.
 pub fn dispose_tables(tables: Vec<Table>) {
     if !tables.is_empty() {
-        send(Box::new(tables));
+        let keys = tables.iter().map(Table::len).sum();
+        send(Box::new(tables), keys);
     }
 }
 

@@ -131,6 +131,12 @@ impl Argv {
         self.spans.is_empty()
     }
 
+    /// Bytes this vector holds on the heap (its spans and scratch space), so a connection
+    /// can give it back after an unusually long command.
+    pub fn heap_bytes(&self) -> usize {
+        self.spans.capacity() * std::mem::size_of::<Span>() + self.scratch.capacity()
+    }
+
     /// Whether the command came in the inline (telnet) format.
     #[cfg(test)]
     pub fn is_inline(&self) -> bool {

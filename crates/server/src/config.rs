@@ -91,8 +91,8 @@ const NO: &str = "no";
 /// Every parameter we accept, with Redis 7.2's names and defaults (ours where we differ:
 /// `bind` defaults to loopback only, and `threads`/`shards` are Cinnabar's own).
 pub static PARAMS: &[Param] = &[
-    im("port", Kind::Int { min: 0, max: 65535 }, "6379"),
-    im("bind", Kind::Bind, "127.0.0.1 -::1"),
+    p("port", Kind::Int { min: 0, max: 65535 }, "6379"),
+    p("bind", Kind::Bind, "127.0.0.1 -::1"),
     p("dir", Kind::Str, ""),
     im("daemonize", Kind::Bool, NO),
     im(
@@ -497,6 +497,29 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, ConfigError> {
     if param.name == "maxmemory-clients" && value.ends_with('%') {
         return crate::config_compat::normalize_percent(value);
     }
+    if param.name.starts_with("shutdown-on-sig") {
+        // Redis's enum flags: shown in the enum's order, whatever order they came in.
+        const FLAGS: [&str; 4] = ["save", "nosave", "now", "force"];
+        let words: Vec<String> = value
+            .split_whitespace()
+            .map(str::to_ascii_lowercase)
+            .collect();
+        if words
+            .iter()
+            .all(|w| w == "default" || FLAGS.contains(&w.as_str()))
+        {
+            let set: Vec<&str> = FLAGS
+                .iter()
+                .copied()
+                .filter(|f| words.iter().any(|w| w == f))
+                .collect();
+            return Ok(if set.is_empty() {
+                "default".into()
+            } else {
+                set.join(" ")
+            });
+        }
+    }
     match param.kind {
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
             "yes" => Ok("yes".into()),
@@ -620,24 +643,41 @@ impl Config {
                 rest = &rest[1..];
             }
         }
-        // Arguments are appended to the file's text as lines, as redis-server does.
-        let mut i = 0;
-        while i < rest.len() {
-            let name = rest[i]
-                .strip_prefix("--")
-                .ok_or_else(|| format!("Invalid argument '{}'", rest[i]))?;
-            let mut vals = Vec::new();
-            i += 1;
-            while i < rest.len() && !rest[i].starts_with("--") {
-                vals.push(quote_arg(&rest[i]));
-                i += 1;
+        // Arguments are appended to the file's text as lines, as redis-server's main() does:
+        // `--name` starts a line unless the previous option still lacks its value (then it
+        // is that value: `--port --bla` is `port "--bla"`); `--name value` in one argument
+        // is a whole line; other arguments are values, quoted; a `--save` with no value
+        // means `save ""`.
+        let mut options = String::new();
+        let mut handled_last = true;
+        let n = rest.len();
+        for (j, a) in rest.iter().enumerate() {
+            if handled_last && a.starts_with("--") {
+                if !options.is_empty() {
+                    options.push('\n');
+                }
+                options.push_str(&a[2..]);
+                options.push(' ');
+                let words = split_config_line(a).map_or(2, |w| w.len());
+                if words == 1 {
+                    handled_last = false;
+                    let is_save = a.eq_ignore_ascii_case("--save");
+                    if is_save && (j == n - 1 || rest[j + 1].starts_with("--")) {
+                        options.push_str("\"\"");
+                        handled_last = true;
+                    }
+                } else {
+                    handled_last = true;
+                }
+            } else {
+                options.push_str(&repr_arg(a));
+                options.push(' ');
+                handled_last = true;
             }
+        }
+        if !options.is_empty() {
             text.push('\n');
-            text.push_str(name);
-            for v in vals {
-                text.push(' ');
-                text.push_str(&v);
-            }
+            text.push_str(&options);
         }
         config.load_text(&text)?;
         Ok(config)
@@ -682,6 +722,14 @@ impl Config {
             let param = find_param(name).ok_or_else(|| {
                 config_error(lineno, line, "Bad directive or wrong number of arguments")
             })?;
+            // Redis's MULTI_ARG_CONFIGs take several words; every other parameter exactly one.
+            let multi_arg = matches!(
+                param.kind,
+                Kind::Save | Kind::OutputBufferLimit | Kind::Bind
+            ) || MULTI_ARG.contains(&param.name);
+            if !multi_arg && args.len() != 1 {
+                return Err(config_error(lineno, line, "wrong number of arguments"));
+            }
             let value = args.join(" ");
             let canon =
                 normalize(param, &value).map_err(|e| config_error(lineno, line, &e.to_string()))?;
@@ -897,14 +945,34 @@ fn config_error(lineno: usize, line: &str, why: &str) -> String {
     format!("\n*** FATAL CONFIG FILE ERROR ***\nReading the configuration file, at line {}\n>>> '{}'\n{}", lineno + 1, line, why)
 }
 
-/// Quotes a command-line value when it holds spaces or is empty, so that it survives being
-/// turned into a config line.
-fn quote_arg(s: &str) -> String {
-    if s.is_empty() || s.contains(char::is_whitespace) || s.contains('"') {
-        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-    } else {
-        s.to_string()
+/// Parameters that take several words besides the `Kind`s that do (save, bind,
+/// client-output-buffer-limit): Redis's other MULTI_ARG_CONFIGs.
+const MULTI_ARG: &[&str] = &[
+    "shutdown-on-sigint",
+    "shutdown-on-sigterm",
+    "oom-score-adj-values",
+    "replicaof",
+    "latency-tracking-info-percentiles",
+];
+
+/// A command-line value as redis-server appends it to the configuration text: always
+/// double-quoted, with what the config parser unescapes escaped (sdscatrepr's form for
+/// ASCII; other characters as they are).
+fn repr_arg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
     }
+    out.push('"');
+    out
 }
 
 /// Splits a config line into words, honouring "double" and 'single' quotes.
@@ -1007,7 +1075,7 @@ mod tests {
             vec![("hash-max-ziplist-value", "32".to_string())]
         );
         assert_eq!(parse_memory("2gb"), Some(2 << 30));
-        assert!(c.set_many(&[("port".into(), "1".into())]).is_err());
+        assert!(c.set_many(&[("databases".into(), "1".into())]).is_err());
     }
 
     #[test]

@@ -202,6 +202,10 @@ pub static HIDDEN: &[&str] = &[
     "loading-process-events-interval-bytes",
     "rdb-key-save-delay",
     "key-load-delay",
+    // Cinnabar's own start-up-only parameters: a tool that sets every parameter CONFIG GET *
+    // lists back to its value (as Redis's own suite does) knows only Redis's immutable ones.
+    "threads",
+    "shards",
 ];
 
 /// A memory parameter given as a percentage of `maxmemory` (`maxmemory-clients 10%`), as

@@ -29,7 +29,12 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                 let hz = server.config.live.hz.load(Ordering::Relaxed).clamp(1, 500);
                 let period = Duration::from_micros(1_000_000 / hz);
                 let started = Instant::now();
+                if server.cron_paused.load(Ordering::Relaxed) {
+                    std::thread::sleep(period.min(Duration::from_millis(20)));
+                    continue;
+                }
                 crate::dispatch::sink::refresh_expiry_log(&server);
+                crate::net::conn::nudge_idle(&server);
                 crate::tracking::limit_table(&server);
                 // A replica's keys expire only through its primary's DELs.
                 if server
@@ -38,6 +43,7 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                     .active_expire_enabled
                     .load(Ordering::Relaxed)
                     && !server.repl.is_replica()
+                    && server.keyspace.expiry_held_until.load(Ordering::Relaxed) <= server.now_ms()
                 {
                     let budget = period * CPU_PERCENT as u32 / 100;
                     let cycle = Instant::now();

@@ -542,15 +542,15 @@ fn server_section(out: &mut String, server: &Server, now_ms: i64) {
     }
     drop(listeners);
     // Redis numbers listeners by connection type: tcp 0, unix 1, tls 2.
-    let tls_listeners = server.tls_listeners.lock();
-    if !tls_listeners.is_empty() {
+    let tls_acceptors = server.tls_acceptors.lock();
+    if !tls_acceptors.is_empty() {
         out.push_str("listener2:name=tls");
-        for addr in tls_listeners.iter() {
-            let _ = write!(out, ",bind={}", addr.ip());
+        for a in tls_acceptors.iter() {
+            let _ = write!(out, ",bind={}", a.addr.ip());
         }
         let _ = write!(out, ",port={tls_port}\r\n");
     }
-    drop(tls_listeners);
+    drop(tls_acceptors);
     field!(out, "cinnabar_version", "{}", env!("CARGO_PKG_VERSION"));
     field!(out, "cinnabar_threads", "{}", server.workers.len());
     field!(out, "cinnabar_shards", "{}", server.keyspace.shard_count());
@@ -799,8 +799,12 @@ fn memory_section(out: &mut String, server: &Server, ks: &KeyspaceTotals, used: 
     field!(out, "mem_aof_buffer", "{}", m.aof_buffer);
     field!(out, "mem_allocator", "mimalloc-{}", crate::alloc::version());
     field!(out, "active_defrag_running", "0");
-    field!(out, "lazyfree_pending_objects", "0");
-    field!(out, "lazyfreed_objects", "0");
+    let lazy = (
+        cinnabar_engine::lazyfree::pending_objects(),
+        cinnabar_engine::lazyfree::freed_objects(),
+    );
+    field!(out, "lazyfree_pending_objects", "{}", lazy.0);
+    field!(out, "lazyfreed_objects", "{}", lazy.1);
 }
 
 fn persistence_section(out: &mut String, server: &Server) {

@@ -618,7 +618,7 @@ pub fn encode(out: &mut Vec<u8>, parts: &[&[u8]]) {
 /// for overrunning its output limit.
 pub async fn read_or_deliver<S: crate::net::stream::Stream>(
     stream: &mut S,
-    rbuf: &mut bytes::BytesMut,
+    rbuf: &mut crate::net::qbuf::QueryBuf,
     client: &mut crate::dispatch::Client,
     stats: &crate::server::WorkerStats,
 ) -> std::io::Result<usize> {

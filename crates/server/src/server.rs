@@ -146,6 +146,9 @@ pub struct ClientShared {
     /// The ACL user the connection is authenticated as (None: the default user), for
     /// CLIENT LIST, CLIENT KILL USER and closing a deleted user's connections.
     pub user: Mutex<Option<Arc<crate::acl::UserHandle>>>,
+    /// Wakes the connection while it waits for bytes (the cron asking an idle client to give
+    /// back its query buffer).
+    pub nudge: crate::net::qbuf::Nudge,
 }
 
 impl ClientShared {
@@ -183,6 +186,7 @@ impl ClientShared {
             multi_mem: 0.into(),
             argv_mem: 0.into(),
             user: Mutex::new(None),
+            nudge: Default::default(),
         }
     }
 
@@ -232,6 +236,9 @@ pub struct Server {
     pub clock_shift_ms: AtomicI64,
     /// Cron cycles run so far (tests wait for cycles rather than for time).
     pub cron_runs: AtomicU64,
+    /// DEBUG PAUSE-CRON: the cron's periodic work (active expiry, query buffer resizing)
+    /// stops while set.
+    pub cron_paused: AtomicBool,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub pause: Pause,
@@ -245,15 +252,15 @@ pub struct Server {
     pub scripts: crate::scripting::Scripts,
     /// Plain TCP listening sockets, for the busy responder (TLS ones wait for their worker).
     pub listener_fds: Mutex<Vec<i32>>,
+    /// The plain TCP listening sockets' acceptors (see `net::rebind`).
+    pub acceptors: Mutex<Vec<crate::net::Acceptor>>,
+    /// The `port` and `bind` values the listeners were bound with.
+    pub bound_spec: Mutex<(u16, String)>,
     /// TLS: the configurations new connections get (`crate::net::tls`), its port and the
-    /// addresses bound to it.
+    /// acceptors of its listening sockets.
     pub tls: crate::net::tls::Tls,
     pub tls_port: AtomicU64,
-    pub tls_listeners: Mutex<Vec<std::net::SocketAddr>>,
-    /// Bumped when CONFIG SET tls-port replaces the TLS listeners; `tls_rebound` wakes the
-    /// old accept loops to notice.
-    pub tls_gen: AtomicU64,
-    pub tls_rebound: Notify,
+    pub tls_acceptors: Mutex<Vec<crate::net::Acceptor>>,
     /// The workers' runtimes, to hand connections to.
     pub worker_handles: std::sync::OnceLock<Vec<tokio::runtime::Handle>>,
     /// This server, for threads that start tasks holding it.
@@ -304,6 +311,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             clock_shift_ms: AtomicI64::new(0),
             cron_runs: AtomicU64::new(0),
+            cron_paused: AtomicBool::new(false),
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             pause: Pause::default(),
@@ -313,11 +321,11 @@ impl Server {
             blocking: Default::default(),
             scripts: Default::default(),
             listener_fds: Mutex::new(Vec::new()),
+            acceptors: Mutex::new(Vec::new()),
+            bound_spec: Mutex::new((0, String::new())),
             tls: Default::default(),
             tls_port: AtomicU64::new(0),
-            tls_listeners: Mutex::new(Vec::new()),
-            tls_gen: AtomicU64::new(0),
-            tls_rebound: Notify::new(),
+            tls_acceptors: Mutex::new(Vec::new()),
             worker_handles: std::sync::OnceLock::new(),
             self_ref: std::sync::OnceLock::new(),
             pubsub: Default::default(),

@@ -154,10 +154,24 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
         }
         None => None,
     };
+    let old: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(name, _)| (name.clone(), ctx.server.config.get(name)))
+        .collect();
     ctx.server
         .config
         .set_many(&pairs)
         .map_err(|(name, e)| failed(&name, &e.to_string()))?;
+    if let Err((name, why)) = apply(ctx.server, &pairs) {
+        // Redis's rollback: every parameter of the call goes back to its old value, and
+        // what was already applied is applied again with it.
+        let _ = ctx.server.config.set_many(&old);
+        if let Err((n, e)) = apply(ctx.server, &old) {
+            tracing::warn!("CONFIG SET rollback: {n}: {e}");
+        }
+        return Err(failed(&name, &why));
+    }
+    // TLS was prepared (and its new port bound) before anything changed: nothing can fail now.
     if let Some(built) = tls_built {
         ctx.server.tls.install(built);
     }
@@ -166,38 +180,52 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
             crate::net::replace_tls_listeners(&server, listeners);
         }
     }
-    for (name, _) in &pairs {
-        crate::persist::aof::config_changed(ctx.server, name).map_err(|e| failed(name, &e))?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Puts CONFIG SET's new values to work (the parameters the server does not just read when
+/// it needs them); the first failure names its parameter.
+fn apply(
+    server: &crate::server::Server,
+    pairs: &[(String, String)],
+) -> std::result::Result<(), (String, String)> {
+    for (name, _) in pairs {
+        crate::persist::aof::config_changed(server, name).map_err(|e| (name.clone(), e))?;
     }
     if pairs.iter().any(|(name, _)| {
         name.starts_with("maxmemory")
             || name.starts_with("lfu-")
             || name == "lazyfree-lazy-eviction"
     }) {
-        crate::evict::configure(ctx.server);
+        crate::evict::configure(server);
+    }
+    if let Some((name, _)) = pairs.iter().find(|(n, _)| n == "port" || n == "bind") {
+        if let Some(server) = server.self_ref.get().and_then(|w| w.upgrade()) {
+            crate::net::rebind(&server).map_err(|e| (name.clone(), e))?;
+        }
     }
     if pairs.iter().any(|(name, _)| name == "metrics-port") {
-        if let Some(server) = ctx.server.self_ref.get().and_then(|w| w.upgrade()) {
-            crate::ops::metrics::configure(&server).map_err(|e| failed("metrics-port", &e))?;
+        if let Some(server) = server.self_ref.get().and_then(|w| w.upgrade()) {
+            crate::ops::metrics::configure(&server).map_err(|e| ("metrics-port".to_string(), e))?;
         }
     }
     if let Some((_, pass)) = pairs.iter().find(|(name, _)| name == "requirepass") {
-        ctx.server.acl.set_requirepass(ctx.server, pass);
+        server.acl.set_requirepass(server, pass);
     }
     if pairs.iter().any(|(name, _)| {
         name == "repl-backlog-size"
             || name == "client-output-buffer-limit"
             || name.starts_with("min-replicas")
     }) {
-        crate::replication::configure(ctx.server);
+        crate::replication::configure(server);
     }
     if pairs
         .iter()
         .any(|(name, _)| name == "notify-keyspace-events")
     {
-        crate::dispatch::sink::refresh_expiry_log(ctx.server);
+        crate::dispatch::sink::refresh_expiry_log(server);
     }
-    ctx.out.ok();
     Ok(())
 }
 
@@ -237,6 +265,7 @@ fn config_resetstat(ctx: &mut Ctx) -> Result<()> {
     server.total_connections.store(0, Ordering::Relaxed);
     server.rejected_connections.store(0, Ordering::Relaxed);
     server.evict.reset_stats();
+    cinnabar_engine::lazyfree::reset_stats();
     server.stat_reset_ms.store(now_ms(), Ordering::Relaxed);
     info::reset_samples(server);
     ctx.out.ok();
@@ -248,7 +277,15 @@ fn config_resetstat(ctx: &mut Ctx) -> Result<()> {
 /// temporary file that is then renamed over the old one, so a crash never leaves a
 /// half-written config.
 fn config_rewrite(ctx: &mut Ctx) -> Result<()> {
-    let config = &ctx.server.config;
+    rewrite(ctx.server, false)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CONFIG REWRITE's work; `force_all` (DEBUG CONFIG-REWRITE-FORCE-ALL) writes every
+/// parameter, defaults included.
+pub fn rewrite(server: &crate::server::Server, force_all: bool) -> Result<()> {
+    let config = &server.config;
     let Some(path) = config.config_file.as_deref() else {
         return Err(Error::msg(
             "ERR The server is running without a config file",
@@ -264,10 +301,9 @@ fn config_rewrite(ctx: &mut Ctx) -> Result<()> {
     let values: Vec<(&'static str, String)> = crate::config::all_params()
         .map(|p| (p.name, config.get(p.name)))
         .collect();
-    let text = rewrite_config_text(&old, &values);
+    let text = rewrite_config_text_with(&old, &values, force_all);
     write_atomically(path, &text).map_err(fail)?;
     tracing::info!("CONFIG REWRITE executed with success.");
-    ctx.out.ok();
     Ok(())
 }
 
@@ -319,6 +355,15 @@ const OTHER_DIRECTIVES: &[&str] = &["include", "rename-command", "user", "loadmo
 ///   whose default is wherever the server happens to start);
 /// - runs of blank lines collapse into one.
 pub fn rewrite_config_text(old: &str, values: &[(&'static str, String)]) -> String {
+    rewrite_config_text_with(old, values, false)
+}
+
+/// [`rewrite_config_text`], writing every parameter when `force_all`.
+pub fn rewrite_config_text_with(
+    old: &str,
+    values: &[(&'static str, String)],
+    force_all: bool,
+) -> String {
     let mut lines: Vec<String> = Vec::new();
     // Line numbers that set each parameter, by canonical name, in file order.
     let mut uses: std::collections::HashMap<&'static str, std::collections::VecDeque<usize>> =
@@ -357,7 +402,8 @@ pub fn rewrite_config_text(old: &str, values: &[(&'static str, String)]) -> Stri
         let Some((_, value)) = values.iter().find(|(n, _)| *n == param.name) else {
             continue;
         };
-        let force = value != param.default || param.name == "save" || param.name == "dir";
+        let force =
+            force_all || value != param.default || param.name == "save" || param.name == "dir";
         let line = config_line(param, value);
         match uses.get_mut(param.name).and_then(|l| l.pop_front()) {
             Some(at) => lines[at] = line,

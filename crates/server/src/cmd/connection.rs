@@ -512,12 +512,21 @@ fn client_pause(ctx: &mut Ctx) -> Result<()> {
         .writes_only
         .store(writes_only && !earlier_all_active, Ordering::Relaxed);
     pause.until_ms.store(cur.max(until), Ordering::Relaxed);
+    // Expiry is held too (Redis's PAUSE_ACTION_EXPIRE, under WRITE and ALL alike).
+    ctx.server
+        .keyspace
+        .expiry_held_until
+        .store(cur.max(until), Ordering::Relaxed);
     ctx.out.ok();
     Ok(())
 }
 
 fn client_unpause(ctx: &mut Ctx) -> Result<()> {
     ctx.server.pause.until_ms.store(0, Ordering::Relaxed);
+    ctx.server
+        .keyspace
+        .expiry_held_until
+        .store(0, Ordering::Relaxed);
     ctx.server.pause.unpaused.notify_waiters();
     ctx.out.ok();
     Ok(())

@@ -36,6 +36,11 @@ fn debug(ctx: &mut Ctx) -> Result<()> {
             }
             ctx.out.ok();
         }
+        (b"pause-cron", 3) => {
+            let on = atoi(ctx.arg(2)) != 0;
+            ctx.server.cron_paused.store(on, Ordering::Relaxed);
+            ctx.out.ok();
+        }
         (b"set-active-expire", 3) => {
             let on = atoi(ctx.arg(2)) != 0;
             ctx.server
@@ -73,6 +78,25 @@ fn debug(ctx: &mut Ctx) -> Result<()> {
         (b"error", 3) => return Err(Error::msg(lossy(ctx.arg(2)))),
         (b"protocol", 3) => debug_protocol(ctx)?,
         (b"populate", 3..=5) => debug_populate(ctx)?,
+        (b"config-rewrite-force-all", 2) => {
+            super::config::rewrite(ctx.server, true).map_err(|e| {
+                Error::msg(format!(
+                    "ERR CONFIG-REWRITE-FORCE-ALL failed: {}",
+                    e.to_string().trim_start_matches("ERR ")
+                ))
+            })?;
+            ctx.out.ok();
+        }
+        (b"loadaof", 2) => {
+            let Some(server) = ctx.server.persist.server() else {
+                return Err(Error::msg("ERR server is shutting down"));
+            };
+            crate::persist::aof::debug_loadaof(&server).map_err(|e| {
+                tracing::warn!("DEBUG LOADAOF: {e}");
+                Error::msg("ERR Error loading the AOF")
+            })?;
+            ctx.out.ok();
+        }
         (b"reload", _) => {
             crate::persist::debug_reload(ctx.server, &ctx.args[2..])?;
             ctx.out.ok();
@@ -125,13 +149,19 @@ fn debug_help(ctx: &mut Ctx) {
         &[
             "CHANGE-REPL-ID",
             "    Accepted for compatibility; there is no replication to give a new id.",
+            "CONFIG-REWRITE-FORCE-ALL",
+            "    Like CONFIG REWRITE but writes every parameter, defaults included.",
             "ERROR <string>",
             "    Reply with <string> as an error, to test how clients handle errors.",
+            "LOADAOF",
+            "    Flush the AOF buffers on disk and reload the AOF in memory.",
             "LOG <message>",
             "    Write <message> to the server log.",
             "POPULATE <count> [<prefix>] [<size>]",
             "    Create <count> string keys <prefix>:<n> (prefix 'key') holding 'value:<n>',",
             "    padded or cut to <size> bytes when given. Existing keys are left alone.",
+            "PAUSE-CRON <0|1>",
+            "    Stop periodic cron job processing (active expiry, query buffer resizing).",
             "PROTOCOL <type>",
             "    Reply with a sample value of a RESP type: string, integer, double, bignum,",
             "    null, array, set, map, attrib, push, verbatim, true or false.",

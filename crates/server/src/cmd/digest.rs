@@ -168,10 +168,21 @@ pub fn debug_object(ctx: &mut Ctx) -> Result<()> {
             &crate::persist::save_opts(ctx.server),
             i64::MIN,
         );
+        // Redis's lru field: under LRU the last access on a seconds clock of 24 bits (from
+        // the 100 ms stamp, so it does not move while the key is not touched), under LFU the
+        // raw bits; and the idle time in seconds.
+        let (bits, now) = (e.clock(), ctx.now);
+        let idle_ms = dbr.access.idle_ms(bits, now);
+        let lru = if dbr.access.is_lfu() {
+            u64::from(bits)
+        } else {
+            ((now / 100) as u64).saturating_sub(idle_ms / 100) / 10 % (1 << 24)
+        };
         format!(
-            "Value at:0x{:x} refcount:1 encoding:{enc} serializedlength:{} lru:0 lru_seconds_idle:0",
+            "Value at:0x{:x} refcount:1 encoding:{enc} serializedlength:{} lru:{lru} lru_seconds_idle:{}",
             e as *const Entry as usize,
-            buf.len().saturating_sub(key.len() + 2)
+            buf.len().saturating_sub(key.len() + 2),
+            idle_ms / 1000
         )
     };
     ctx.out.simple(line.as_bytes());

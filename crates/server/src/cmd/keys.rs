@@ -513,7 +513,9 @@ fn scan(ctx: &mut Ctx) -> Result<()> {
             let slot = remaining as usize;
             let e = db.entry(slot);
             if e.is_expired(now) {
-                db.remove_expired(slot);
+                if !db.expiry_held(now) {
+                    db.remove_expired(slot);
+                }
                 continue;
             }
             if pattern.is_some_and(|p| !glob_match(p, e.key(), false)) {
@@ -552,6 +554,7 @@ fn randomkey(ctx: &mut Ctx) -> Result<()> {
     let (now, dbi) = (ctx.now, ctx.client.db);
     let mut lens: Vec<usize> = ctx.data.shards().map(|s| s.dbs[dbi].len()).collect();
     let mut total: usize = lens.iter().sum();
+    let mut held_draws = 0;
     let mut rng = rand::thread_rng();
     while total > 0 {
         let mut r = rng.gen_range(0..total);
@@ -572,6 +575,17 @@ fn randomkey(ctx: &mut Ctx) -> Result<()> {
             .expect("RANDOMKEY holds every shard")
             .dbs[dbi];
         if db.entry(r).is_expired(now) {
+            if db.expiry_held(now) {
+                // Held by CLIENT PAUSE: left in place and drawn again; after 100 draws of
+                // held keys one is returned, as Redis's dbRandomKey does, rather than loop
+                // on a database of expired keys.
+                held_draws += 1;
+                if held_draws >= 100 {
+                    ctx.out.bulk(db.entry(r).key());
+                    return Ok(());
+                }
+                continue;
+            }
             db.remove_expired(r);
             lens[shard] -= 1;
             total -= 1;
@@ -667,6 +681,22 @@ fn flushall(ctx: &mut Ctx) -> Result<()> {
     free_tables(garbage, background);
     ctx.dirty(removed as u64);
     ctx.fx.propagate_always();
+    // With save rules, Redis's flushAllDataAndResetRDB saves the empty dataset at once, so
+    // nothing counts as changed since (the removals this command is about to count
+    // included).
+    if !ctx.server.config.get("save").trim().is_empty()
+        && !ctx
+            .server
+            .persist
+            .bgsave_running
+            .load(std::sync::atomic::Ordering::Relaxed)
+        && crate::persist::rdbfile::save_locked(ctx.server, ctx.data).is_ok()
+    {
+        ctx.server
+            .persist
+            .dirty_at_last_save
+            .fetch_add(removed as u64, std::sync::atomic::Ordering::Relaxed);
+    }
     ctx.out.ok();
     Ok(())
 }

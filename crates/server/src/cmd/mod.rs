@@ -12,6 +12,7 @@ use crate::dispatch::Registry;
 pub mod acl;
 pub mod bitops;
 pub mod blocking;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod connection;
@@ -73,6 +74,7 @@ fn register_all(r: &mut Registry) {
     persist::register(r);
     ratelimit::register(r);
     replication::register(r);
+    cluster::register(r);
     stream::register(r);
 }
 

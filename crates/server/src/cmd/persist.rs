@@ -39,11 +39,17 @@ fn bgrewriteaof(ctx: &mut Ctx) -> Result<()> {
         Err("scheduled") => ctx
             .out
             .simple(b"Background append only file rewriting scheduled"),
-        Err("off") => {
-            return Err(Error::msg(
-                "ERR Background append only file rewriting needs appendonly yes",
-            ))
-        }
+        Err("off") => match crate::persist::aof::rewrite_while_off(ctx.server) {
+            Ok(()) => ctx
+                .out
+                .simple(b"Background append only file rewriting started"),
+            Err(e) => {
+                tracing::warn!("AOF rewrite: {e}");
+                return Err(Error::msg(
+                    "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.",
+                ));
+            }
+        },
         Err("running") => {
             return Err(Error::msg(
                 "ERR Background append only file rewriting already in progress",

@@ -52,12 +52,14 @@ fn check_len(ctx: &Ctx, total: u64) -> Result<()> {
 
 fn get(ctx: &mut Ctx) -> Result<()> {
     let key = ctx.arg(1);
-    let (now, server) = (ctx.now, ctx.server);
+    let (now, server, touch) = (ctx.now, ctx.server, !ctx.client.no_touch);
     let (db, h) = crate::key_db!(ctx, key);
     match db.lookup(h, key, now) {
         Some(slot) => {
             db.hits += 1;
-            db.touch(slot, now);
+            if touch {
+                db.touch(slot, now);
+            }
             str_value(db.entry(slot))?.reply(ctx.out);
         }
         None => {
@@ -577,7 +579,7 @@ fn setrange(ctx: &mut Ctx) -> Result<()> {
 
 /// INCR/DECR/INCRBY/DECRBY: integers stay binary; text that is an integer is converted.
 fn incr_generic(ctx: &mut Ctx, by: i64) -> Result<()> {
-    let (key, now) = (ctx.arg(1), ctx.now);
+    let (key, now, touch) = (ctx.arg(1), ctx.now, !ctx.client.no_touch);
     let (db, h) = crate::key_db!(ctx, key);
     match db.lookup(h, key, now) {
         None => {
@@ -596,7 +598,9 @@ fn incr_generic(ctx: &mut Ctx, by: i64) -> Result<()> {
             };
             let new = cur.checked_add(by).ok_or(Error::Overflow)?;
             e.set_value(NewValue::Int(new));
-            db.touch(slot, now);
+            if touch {
+                db.touch(slot, now);
+            }
             ctx.out.integer(new);
         }
     }

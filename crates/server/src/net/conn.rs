@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
 use cinnabar_commands::flags;
 use cinnabar_resp::{parse_command, Argv, Limits, Protocol, ReplyBuf};
 use smallvec::SmallVec;
@@ -17,11 +16,15 @@ use tokio::io::AsyncWriteExt;
 
 use super::stream::Stream;
 
+use super::qbuf::{self, QueryBuf};
 use crate::dispatch::{execute, Client, ReplyMode};
 use crate::server::{bump, now_ms, ClientShared, Server, WorkerStats};
 
-/// Bytes asked of the kernel per read. Redis uses 16 KB (PROTO_IOBUF_LEN).
+/// The reply buffer a connection starts with and goes back to after a huge reply.
 const READ_CHUNK: usize = 16 * 1024;
+/// An argument vector holding more heap than this is given back after its batch (a command
+/// with a hundred thousand arguments should not keep 2 MB of slices per connection).
+const ARGV_KEEP: usize = 64 * 1024;
 
 /// Serves one accepted connection until the client leaves, is killed, or the server stops.
 pub async fn serve<S: Stream>(
@@ -123,8 +126,10 @@ impl<S> Drop for Registered<'_, S> {
 }
 
 async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, client: &mut Client) {
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut rbuf = QueryBuf::new();
     let mut out = ReplyBuf::new(Protocol::Resp2);
+    // When the query buffer is next trimmed to its recent peak (once per cron period).
+    let mut next_resize_ms = 0i64;
     let mut argv = Argv::new();
     let shared = client.shared.clone();
     // False right after a blocked command completes: commands pipelined behind it are
@@ -132,9 +137,12 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
     let mut need_read = true;
     loop {
         if need_read {
-            if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
-                rbuf.reserve(READ_CHUNK);
-            }
+            let pending = if rbuf.is_empty() {
+                None
+            } else {
+                qbuf::pending_bulk(&rbuf)
+            };
+            rbuf.make_room(pending);
             let timeout = server.config.live.timeout_secs.load(Ordering::Relaxed);
             shared
                 .in_multi
@@ -142,13 +150,13 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
             shared
                 .authenticated
                 .store(client.authenticated, Ordering::Relaxed);
-            client.publish_buffers(rbuf.capacity(), out.buf.capacity());
+            client.publish_buffers(rbuf.alloc(), out.buf.capacity());
             shared.parked.store(rbuf.is_empty(), Ordering::Release);
             // Subscribers are exempt from the idle timeout, as in Redis.
             let read = if timeout > 0 && !client.pubsub.subscribed() {
                 match tokio::time::timeout(
                     Duration::from_secs(timeout),
-                    crate::pubsub::read_or_deliver(stream, &mut rbuf, client, stats),
+                    read_or_shrink(stream, &mut rbuf, client, stats),
                 )
                 .await
                 {
@@ -156,7 +164,7 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
                     Err(_) => Ok(0), // idle too long: close, as Redis does
                 }
             } else {
-                crate::pubsub::read_or_deliver(stream, &mut rbuf, client, stats).await
+                read_or_shrink(stream, &mut rbuf, client, stats).await
             };
             shared.parked.store(false, Ordering::Release);
             let n = match read {
@@ -256,6 +264,22 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
         }
         rbuf.advance(pos);
         shared.qbuf.store(rbuf.len(), Ordering::Relaxed);
+        if argv.heap_bytes() > ARGV_KEEP {
+            argv = Argv::new();
+        }
+        // Redis's clientsCronResizeQueryBuffer, once per cron period, for a busy client (an
+        // idle one is shrunk through its nudge, see `read_or_shrink`).
+        let now = shared.last_interaction_ms.load(Ordering::Relaxed);
+        if now >= next_resize_ms && !server.cron_paused.load(Ordering::Relaxed) {
+            let hz = server.config.live.hz.load(Ordering::Relaxed).clamp(1, 500) as i64;
+            next_resize_ms = now + 1000 / hz;
+            let pending = if rbuf.is_empty() {
+                None
+            } else {
+                qbuf::pending_bulk(&rbuf)
+            };
+            rbuf.cron_resize(pending);
+        }
         if !close
             && rbuf.len() as u64
                 > server
@@ -355,7 +379,7 @@ async fn write_limited<S: Stream>(
 /// script: the transaction state it changed, and the bytes it kept, which go in front of what
 /// was just read (nothing was buffered before: the responder only reads idle connections).
 #[cold]
-fn take_stash(server: &Server, shared: &ClientShared, client: &mut Client, rbuf: &mut BytesMut) {
+fn take_stash(server: &Server, shared: &ClientShared, client: &mut Client, rbuf: &mut QueryBuf) {
     use crate::scripting::busy::{MULTI_DISCARDED, MULTI_FAILED, MULTI_STARTED};
     match shared.multi_handback.swap(0, Ordering::AcqRel) {
         MULTI_STARTED => client.multi = Some(Default::default()),
@@ -370,10 +394,7 @@ fn take_stash(server: &Server, shared: &ClientShared, client: &mut Client, rbuf:
     }
     let stash = std::mem::take(&mut *shared.stash.lock());
     shared.has_stash.store(false, Ordering::Release);
-    let mut joined = BytesMut::with_capacity(stash.len() + rbuf.len() + READ_CHUNK);
-    joined.extend_from_slice(&stash);
-    joined.extend_from_slice(rbuf);
-    *rbuf = joined;
+    rbuf.prepend(&stash);
 }
 
 /// Waits for a blocked command to be served, to time out, to be unblocked, or for the client
@@ -381,7 +402,7 @@ fn take_stash(server: &Server, shared: &ClientShared, client: &mut Client, rbuf:
 async fn wait_blocked<S: Stream>(
     server: &Server,
     stream: &mut S,
-    rbuf: &mut BytesMut,
+    rbuf: &mut QueryBuf,
     client: &Client,
     mut blocked: crate::blocking::BlockedOn,
     proto: Protocol,
@@ -407,9 +428,7 @@ async fn wait_blocked<S: Stream>(
     };
     tokio::pin!(sleep);
     loop {
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
-            rbuf.reserve(READ_CHUNK);
-        }
+        rbuf.make_room(None);
         tokio::select! {
             w = &mut blocked.rx => return Some(to_reply(w)),
             _ = &mut sleep => {
@@ -426,6 +445,64 @@ async fn wait_blocked<S: Stream>(
                     return None;
                 }
             },
+        }
+    }
+}
+
+/// Waits for the next bytes (or pub/sub deliveries) like `pubsub::read_or_deliver`; while
+/// waiting, a nudge from the cron (the client idle for more than 2 seconds) gives back the
+/// query buffer's free space, as Redis's clientsCronResizeQueryBuffer. Subscribers are not
+/// nudged: their delivery may be half-written when another branch wins.
+async fn read_or_shrink<S: Stream>(
+    stream: &mut S,
+    rbuf: &mut QueryBuf,
+    client: &mut Client,
+    stats: &WorkerStats,
+) -> std::io::Result<usize> {
+    if client.pubsub.mailbox.is_some() {
+        return crate::pubsub::read_or_deliver(stream, rbuf, client, stats).await;
+    }
+    if S::TLS {
+        // A TLS session may hold decrypted bytes while the socket is not readable: read
+        // directly (its query buffer is not given back while idle).
+        return stream.read_some(rbuf).await;
+    }
+    let shared = client.shared.clone();
+    loop {
+        tokio::select! {
+            r = stream.tcp().readable() => {
+                r?;
+                break;
+            }
+            _ = shared.nudge.wait() => {
+                if rbuf.shrink_idle() {
+                    shared.qbuf_cap.store(rbuf.alloc(), Ordering::Relaxed);
+                }
+            }
+        }
+    }
+    if rbuf.spare_capacity_mut().is_empty() {
+        // Given back while idle: room again for this read, as Redis allocates it.
+        let pending = qbuf::pending_bulk(rbuf);
+        rbuf.make_room(pending);
+    }
+    stream.read_some(rbuf).await
+}
+
+/// Asks the connections idle for more than 2 seconds whose query buffer wastes more than
+/// 4 KiB to give it back (the cron calls this once per period).
+pub fn nudge_idle(server: &Server) {
+    if server.cron_paused.load(Ordering::Relaxed) {
+        return;
+    }
+    let now = server.now_ms();
+    let clients = server.clients.lock();
+    for c in clients.values() {
+        let cap = c.qbuf_cap.load(Ordering::Relaxed);
+        if cap.saturating_sub(c.qbuf.load(Ordering::Relaxed)) > qbuf::MIN_WASTE
+            && now - c.last_interaction_ms.load(Ordering::Relaxed) > 2000
+        {
+            c.nudge.nudge();
         }
     }
 }

@@ -6,6 +6,7 @@
 //! work stealing. Threads only meet at the shard locks (see docs/ARCHITECTURE.md).
 
 pub mod conn;
+pub mod qbuf;
 pub mod stream;
 pub mod tls;
 
@@ -151,7 +152,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     server.port.store(chosen_port as u64, Ordering::Relaxed);
     *server.listeners.lock() = bound.clone();
     server.tls_port.store(tls_port as u64, Ordering::Relaxed);
-    *server.tls_listeners.lock() = tls_bound.clone();
+    *server.bound_spec.lock() = (port, server.config.get("bind"));
     crate::ops::metrics::configure(&server).map_err(|e| anyhow::anyhow!("metrics-port: {e}"))?;
     *server.listener_fds.lock() = listeners
         .iter()
@@ -205,18 +206,16 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     crate::persist::start_loading(&server);
 
     // Acceptors run on worker 0; each accepted socket goes to the next worker in turn.
-    for (l, tls) in listeners
+    let acceptors = listeners
         .into_iter()
-        .map(|l| (l, false))
-        .chain(tls_listeners.into_iter().map(|l| (l, true)))
-    {
-        handles[0].spawn(accept_loop(
-            server.clone(),
-            handles.clone(),
-            l,
-            tls.then_some(0),
-        ));
-    }
+        .map(|l| spawn_acceptor(&server, &handles, l, false))
+        .collect();
+    *server.acceptors.lock() = acceptors;
+    let tls_acceptors = tls_listeners
+        .into_iter()
+        .map(|l| spawn_acceptor(&server, &handles, l, true))
+        .collect();
+    *server.tls_acceptors.lock() = tls_acceptors;
 
     threads.push(crate::cron::spawn(server.clone())?);
     threads.push(crate::evict::spawn(server.clone())?);
@@ -237,37 +236,32 @@ pub fn bind_tls(server: &Server, port: u16) -> Result<TlsListeners, String> {
     } else {
         bind_addrs(&server.config, port).map_err(|e| e.to_string())?
     };
-    let (listeners, bound) = bind_all(&addrs, "TLS").map_err(|e| {
+    let (listeners, _) = bind_all(&addrs, "TLS").map_err(|e| {
         tracing::warn!("{e}");
         e.to_string()
     })?;
-    Ok(TlsListeners {
-        port,
-        listeners,
-        bound,
-    })
+    Ok(TlsListeners { port, listeners })
 }
 
 /// Listening sockets bound by [`bind_tls`], not serving yet.
 pub struct TlsListeners {
     port: u16,
     listeners: Vec<std::net::TcpListener>,
-    bound: Vec<SocketAddr>,
 }
 
 /// CONFIG SET tls-port, second step: the old TLS listeners stop accepting (their sockets close
 /// when their loops end) and the new ones start.
 pub fn replace_tls_listeners(server: &Arc<Server>, new: TlsListeners) {
-    let gen = server.tls_gen.fetch_add(1, Ordering::SeqCst) + 1;
-    server.tls_rebound.notify_waiters();
     server.tls_port.store(new.port as u64, Ordering::Relaxed);
-    *server.tls_listeners.lock() = new.bound;
     let Some(handles) = server.worker_handles.get() else {
         return;
     };
-    for l in new.listeners {
-        handles[0].spawn(accept_loop(server.clone(), handles.clone(), l, Some(gen)));
-    }
+    // Dropping the old acceptors stops them and closes their sockets.
+    *server.tls_acceptors.lock() = new
+        .listeners
+        .into_iter()
+        .map(|l| spawn_acceptor(server, handles, l, true))
+        .collect();
 }
 
 /// Binds every address of `addrs` (the same port for all; 0 resolves to the first one the
@@ -296,76 +290,158 @@ fn bind_all(
     Ok((listeners, bound))
 }
 
-/// Accepts connections on one listening socket and hands each to the next worker, which
-/// serves it (after the TLS handshake on a TLS port, with the configuration current then).
-/// `tls`: the TLS listeners' generation this loop belongs to (None: a plain listener); the
-/// loop ends when CONFIG SET tls-port replaces its generation.
-async fn accept_loop(
-    srv: Arc<Server>,
-    handles: Vec<Handle>,
+/// A listening socket's acceptor: dropping `stop` ends it and closes the socket.
+pub struct Acceptor {
+    pub addr: SocketAddr,
+    fd: i32,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Accepts on `l` (from worker 0) until the server stops or the returned acceptor is
+/// dropped (CONFIG SET port / bind / tls-port); each accepted socket goes to the next worker
+/// in turn, which serves it (on a TLS port after the handshake, with the TLS configuration
+/// current then).
+fn spawn_acceptor(
+    server: &Arc<Server>,
+    handles: &[Handle],
     l: std::net::TcpListener,
-    tls_gen: Option<u64>,
-) {
-    let tls = tls_gen.is_some();
-    let listener = match TcpListener::from_std(l) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!("listener: {e}");
-            return;
-        }
-    };
-    let mut next = 0usize;
-    loop {
-        // Registered before the generation is checked, so a rebind in between is not missed.
-        let rebound = srv.tls_rebound.notified();
-        tokio::pin!(rebound);
-        rebound.as_mut().enable();
-        if tls_gen.is_some_and(|g| g != srv.tls_gen.load(Ordering::SeqCst)) {
-            return;
-        }
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = srv.shutdown.notified() => return,
-            _ = rebound, if tls => continue,
-        };
-        match accepted {
-            Ok((stream, _)) => {
-                let w = next % handles.len();
-                next = next.wrapping_add(1);
-                let stream = match stream.into_std() {
-                    Ok(s) => s,
-                    Err(_) => continue,
-                };
-                let srv2 = srv.clone();
-                let stats = srv.workers[w].clone();
-                handles[w].spawn(async move {
-                    // Register the socket with the reactor of the worker it belongs to.
-                    let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
-                        return;
-                    };
-                    if !tls {
-                        conn::serve(srv2, stream, stats, w).await;
-                        return;
-                    }
-                    let Some(acceptor) = srv2.tls.acceptor() else {
-                        return;
-                    };
-                    let peer = stream.peer_addr().ok();
-                    match acceptor.accept(stream).await {
-                        Ok(s) => conn::serve(srv2, s, stats, w).await,
-                        Err(e) => {
-                            tracing::info!(
-                                "Error accepting a client connection: {e} (addr={})",
-                                peer.map(|a| a.to_string()).unwrap_or_default()
-                            );
-                        }
-                    }
-                });
-            }
+    tls: bool,
+) -> Acceptor {
+    let addr = l
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&l);
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let srv = server.clone();
+    let handles = handles.to_vec();
+    handles[0].clone().spawn(async move {
+        let listener = match TcpListener::from_std(l) {
+            Ok(l) => l,
             Err(e) => {
-                tracing::warn!("accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                tracing::error!("listener: {e}");
+                return;
             }
+        };
+        let mut next = 0usize;
+        loop {
+            let accepted = tokio::select! {
+                r = listener.accept() => r,
+                _ = srv.shutdown.notified() => return,
+                _ = &mut stopped => return, // dropping the listener closes the socket
+            };
+            match accepted {
+                Ok((stream, _)) => {
+                    let w = next % handles.len();
+                    next = next.wrapping_add(1);
+                    let stream = match stream.into_std() {
+                        Ok(s) => s,
+                        Err(_) => continue,
+                    };
+                    let srv2 = srv.clone();
+                    let stats = srv.workers[w].clone();
+                    handles[w].spawn(async move {
+                        // Register the socket with the reactor of the worker it belongs to.
+                        let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                            return;
+                        };
+                        if !tls {
+                            conn::serve(srv2, stream, stats, w).await;
+                            return;
+                        }
+                        let Some(acceptor) = srv2.tls.acceptor() else {
+                            return;
+                        };
+                        let peer = stream.peer_addr().ok();
+                        match acceptor.accept(stream).await {
+                            Ok(s) => conn::serve(srv2, s, stats, w).await,
+                            Err(e) => {
+                                tracing::info!(
+                                    "Error accepting a client connection: {e} (addr={})",
+                                    peer.map(|a| a.to_string()).unwrap_or_default()
+                                );
+                            }
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            }
+        }
+    });
+    Acceptor {
+        addr,
+        fd,
+        _stop: stop,
+    }
+}
+
+/// CONFIG SET port / bind: listens on the configured port at every `bind` address, keeping
+/// the listeners whose address does not change and closing the others (connections already
+/// accepted stay). Port 0 stops listening on TCP, as in Redis. Nothing changes when an
+/// address cannot be bound; the error is Redis's. New sockets are bound before old ones
+/// close, so a new wildcard address on the same port as an old specific one (127.0.0.1 to
+/// `*`) is refused rather than left half-done.
+pub fn rebind(server: &Arc<Server>) -> Result<(), String> {
+    static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+    let _serial = ONE_AT_A_TIME.lock();
+    let port = server.config.get_i64("port") as u16;
+    let bind = server.config.get("bind");
+    // Compared with what was asked (port 0 at start-up means any free port), so putting
+    // the parameters back as they were changes nothing.
+    let (asked, bound) = server.bound_spec.lock().clone();
+    let same_port = asked == port || server.port.load(Ordering::Relaxed) == port as u64;
+    if asked == port && bound == bind {
+        return Ok(());
+    }
+    let failed = if same_port {
+        "Failed to bind to specified addresses."
+    } else {
+        "Unable to listen on this port. Check server logs."
+    };
+    let Some(handles) = server.worker_handles.get() else {
+        return Err(failed.into());
+    };
+    let mut acceptors = server.acceptors.lock();
+    let mut kept = Vec::new();
+    let mut fresh = Vec::new();
+    if port != 0 {
+        let addrs = bind_addrs(&server.config, port).map_err(|e| e.to_string())?;
+        for (addr, optional) in addrs {
+            if let Some(i) = acceptors.iter().position(|a| a.addr == addr) {
+                kept.push(i);
+                continue;
+            }
+            match std::net::TcpListener::bind(addr).and_then(|l| {
+                l.set_nonblocking(true)?;
+                Ok(l)
+            }) {
+                Ok(l) => fresh.push(l),
+                Err(e) if optional => tracing::debug!("optional bind {addr} skipped: {e}"),
+                Err(e) => {
+                    tracing::warn!("Failed listening on {addr} (tcp), aborting: {e}");
+                    return Err(failed.into()); // `fresh` closes as it drops
+                }
+            }
+        }
+        if kept.is_empty() && fresh.is_empty() {
+            return Err(failed.into());
         }
     }
+    let old = std::mem::take(&mut *acceptors);
+    for (i, a) in old.into_iter().enumerate() {
+        if kept.contains(&i) {
+            acceptors.push(a);
+        }
+    }
+    for l in fresh {
+        acceptors.push(spawn_acceptor(server, handles, l, false));
+    }
+    *server.listener_fds.lock() = acceptors.iter().map(|a| a.fd).collect();
+    *server.listeners.lock() = acceptors.iter().map(|a| a.addr).collect();
+    server.port.store(port as u64, Ordering::Relaxed);
+    *server.bound_spec.lock() = (port, bind);
+    tracing::info!("Listening on port {port} (tcp)");
+    Ok(())
 }

@@ -9,9 +9,46 @@
 use std::future::Future;
 use std::io;
 
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::Poll;
+
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::TcpStream;
+
+use super::qbuf::QueryBuf;
+
+/// A buffer a stream reads into: a connection's query buffer, or a replica link's `BytesMut`.
+pub trait ReadInto: Send {
+    /// The free space a read may fill.
+    fn spare(&mut self) -> &mut [MaybeUninit<u8>];
+    /// Marks `n` more bytes as read.
+    ///
+    /// # Safety
+    /// The first `n` bytes of `spare()` must have been initialised.
+    unsafe fn commit(&mut self, n: usize);
+}
+
+impl ReadInto for QueryBuf {
+    fn spare(&mut self) -> &mut [MaybeUninit<u8>] {
+        self.spare_capacity_mut()
+    }
+    unsafe fn commit(&mut self, n: usize) {
+        // SAFETY: passed on from the caller.
+        unsafe { QueryBuf::commit(self, n) }
+    }
+}
+
+impl ReadInto for BytesMut {
+    fn spare(&mut self) -> &mut [MaybeUninit<u8>] {
+        self.spare_capacity_mut()
+    }
+    unsafe fn commit(&mut self, n: usize) {
+        // SAFETY: passed on from the caller.
+        unsafe { self.set_len(self.len() + n) }
+    }
+}
 
 /// A client's byte stream.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
@@ -24,9 +61,9 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
 
     /// Reads what is available into the spare capacity of `buf`, returning the byte count
     /// (0 at end of file). Cancel-safe: nothing read is lost when the future is dropped.
-    fn read_some<'a>(
+    fn read_some<'a, B: ReadInto>(
         &'a mut self,
-        buf: &'a mut BytesMut,
+        buf: &'a mut B,
     ) -> impl Future<Output = io::Result<usize>> + Send + 'a;
 
     /// Writes all of `data` and pushes it to the socket (TLS: encrypts and flushes the
@@ -43,9 +80,9 @@ impl Stream for TcpStream {
     }
 
     #[inline]
-    fn read_some<'a>(
+    fn read_some<'a, B: ReadInto>(
         &'a mut self,
-        buf: &'a mut BytesMut,
+        buf: &'a mut B,
     ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
         read_tcp(self, buf)
     }
@@ -67,13 +104,13 @@ impl Stream for TlsServerStream {
         self.get_ref().0
     }
 
-    fn read_some<'a>(
+    fn read_some<'a, B: ReadInto>(
         &'a mut self,
-        buf: &'a mut BytesMut,
+        buf: &'a mut B,
     ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
         // tokio-rustls hands out decrypted bytes it already holds before reading the socket,
         // and its reads keep no state in the future, so dropping it loses nothing.
-        self.read_buf(buf)
+        read_async(self, buf)
     }
 
     async fn send(&mut self, data: &[u8]) -> io::Result<()> {
@@ -93,11 +130,11 @@ impl Stream for TlsClientStream {
         self.get_ref().0
     }
 
-    fn read_some<'a>(
+    fn read_some<'a, B: ReadInto>(
         &'a mut self,
-        buf: &'a mut BytesMut,
+        buf: &'a mut B,
     ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
-        self.read_buf(buf)
+        read_async(self, buf)
     }
 
     async fn send(&mut self, data: &[u8]) -> io::Result<()> {
@@ -112,12 +149,12 @@ impl Stream for TlsClientStream {
 /// learn that only from one more read failing with EAGAIN: one wasted syscall per request at
 /// pipeline depth 1. Reporting the short read as WouldBlock from inside `try_io` clears the
 /// readiness at once; an edge that arrives meanwhile has a newer tick and is not lost.
-pub(crate) async fn read_tcp(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+pub(crate) async fn read_tcp<B: ReadInto>(stream: &TcpStream, buf: &mut B) -> io::Result<usize> {
     loop {
         stream.readable().await?;
         let mut got = 0usize;
         let res = stream.try_io(Interest::READABLE, || {
-            let spare = buf.spare_capacity_mut();
+            let spare = buf.spare();
             let want = spare.len();
             let n = socket2::SockRef::from(stream).recv(spare)?;
             got = n;
@@ -129,17 +166,35 @@ pub(crate) async fn read_tcp(stream: &TcpStream, buf: &mut BytesMut) -> io::Resu
         match res {
             Ok(n) => {
                 // SAFETY: recv initialised the first n bytes of the spare capacity.
-                unsafe { buf.set_len(buf.len() + n) };
+                unsafe { buf.commit(n) };
                 return Ok(n);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if got > 0 {
                     // SAFETY: as above.
-                    unsafe { buf.set_len(buf.len() + got) };
+                    unsafe { buf.commit(got) };
                     return Ok(got);
                 }
             }
             Err(e) => return Err(e),
         }
     }
+}
+
+/// One read of an `AsyncRead` (a TLS session) into the free space of `buf`.
+async fn read_async<R: AsyncRead + Unpin, B: ReadInto>(reader: &mut R, buf: &mut B) -> io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        let mut rb = ReadBuf::uninit(buf.spare());
+        match Pin::new(&mut *reader).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let n = rb.filled().len();
+                // SAFETY: poll_read initialised (filled) the first n bytes of the spare space.
+                unsafe { buf.commit(n) };
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }

@@ -38,10 +38,18 @@ pub fn state_name(server: &Server) -> &'static str {
 fn pause_writes(server: &Server) {
     server.pause.writes_only.store(true, Ordering::Relaxed);
     server.pause.until_ms.store(i64::MAX / 2, Ordering::Relaxed);
+    server
+        .keyspace
+        .expiry_held_until
+        .store(i64::MAX / 2, Ordering::Relaxed);
 }
 
 fn unpause(server: &Server) {
     server.pause.until_ms.store(0, Ordering::Relaxed);
+    server
+        .keyspace
+        .expiry_held_until
+        .store(0, Ordering::Relaxed);
     server.pause.unpaused.notify_waiters();
 }
 

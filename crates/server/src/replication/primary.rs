@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::net::stream::Stream;
-use bytes::{Buf, BytesMut};
 use cinnabar_engine::rdb::Writer;
 use cinnabar_engine::Shard;
 use cinnabar_resp::{parse_command, Argv, Limits};
@@ -50,7 +49,7 @@ impl Write for ChunkSink {
 pub async fn serve<S: Stream>(
     server: &Server,
     stream: &mut S,
-    rbuf: &mut BytesMut,
+    rbuf: &mut crate::net::qbuf::QueryBuf,
     client: &mut Client,
 ) {
     let Some(mut rc) = client.repl.take() else {
@@ -358,7 +357,7 @@ fn write_rdb<W: Write>(
 async fn stream_to<S: Stream>(
     server: &Server,
     stream: &mut S,
-    rbuf: &mut BytesMut,
+    rbuf: &mut crate::net::qbuf::QueryBuf,
     client: &Client,
     replica: &Arc<Replica>,
     mut wait_ack: bool,
@@ -413,9 +412,7 @@ async fn stream_to<S: Stream>(
             }
             continue;
         }
-        if rbuf.capacity() - rbuf.len() < 4096 {
-            rbuf.reserve(16 * 1024);
-        }
+        rbuf.make_room(None);
         tokio::select! {
             _ = &mut notified => {}
             rd = stream.read_some(rbuf) => {

@@ -531,7 +531,15 @@ async fn stream_loop(
         let mut pos = 0;
         // A GETACK was met: answer it (with what was applied before it), then go on.
         let mut ack_at = None;
-        while pos < link.buf.len() {
+        // CLIENT PAUSE (WRITE or ALL) holds the primary's stream too, as Redis's
+        // PAUSE_ACTION_REPLICA: it is still read (slave_read_repl_offset grows) but applied
+        // only once the pause ends. Registered before the check, so an unpause is not missed.
+        let unpaused = server.pause.unpaused.notified();
+        tokio::pin!(unpaused);
+        unpaused.as_mut().enable();
+        let paused_until = server.pause.until_ms.load(Ordering::Relaxed);
+        let paused = paused_until > now_ms();
+        while !paused && pos < link.buf.len() {
             match parse_command(&link.buf[pos..], &limits, &mut argv) {
                 Ok(Some(n)) => {
                     let bytes = &link.buf[pos..pos + n];
@@ -606,6 +614,8 @@ async fn stream_loop(
                 let end = r.backlog.lock().end;
                 send_ack(server, link, end, &mut fack).await?;
             }
+            _ = &mut unpaused, if paused => {}
+            _ = tokio::time::sleep(Duration::from_millis((paused_until - now_ms()).clamp(0, 1000) as u64)), if paused => {}
             // Commands not yet fsynced by our AOF: as Redis 7.2, tell the primary as soon as
             // the fsync moves (WAITAOF waits for it).
             _ = tokio::time::sleep(Duration::from_millis(5)), if !fack.marks.is_empty()

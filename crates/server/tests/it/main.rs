@@ -28,6 +28,7 @@ mod list_set_effects;
 mod multi;
 mod notify;
 mod ops;
+mod ops_compat;
 mod persist;
 mod propagation;
 mod protocol;

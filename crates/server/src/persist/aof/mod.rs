@@ -332,3 +332,71 @@ pub fn info(out: &mut String, server: &Server) {
         f("aof_delayed_fsync", "0".into());
     }
 }
+
+/// BGREWRITEAOF while `appendonly no`: as Redis 7, the AOF directory gets a base of the
+/// current dataset and a manifest naming only it (no incremental file, nothing logged);
+/// DEBUG LOADAOF or a later start with `appendonly yes` loads it. Written at once with
+/// every shard locked (the dataset a test suite rewrites this way is small).
+pub fn rewrite_while_off(server: &Server) -> io::Result<()> {
+    let dir = aof_dir(server);
+    std::fs::create_dir_all(&dir)?;
+    let name = server.config.get("appendfilename");
+    let mut files = Files {
+        dir: dir.clone(),
+        name,
+        ..Files::default()
+    };
+    let manifest = files.manifest_path();
+    let (old_base, old_incrs) = if manifest.exists() {
+        read_manifest(&manifest).unwrap_or_default()
+    } else {
+        Default::default()
+    };
+    let seq = old_base.as_ref().map_or(1, |b| b.1 + 1);
+    let base_name = format!("{}.{seq}.base.rdb", files.name);
+    {
+        let mut locked = server.keyspace.lock_all();
+        write_base_locked(server, &dir.join(&base_name), &mut locked)?;
+    }
+    files.base = Some((base_name, seq));
+    files.write_manifest()?;
+    for (old, _) in old_base.into_iter().chain(old_incrs) {
+        let _ = std::fs::remove_file(dir.join(old));
+    }
+    tracing::info!("Background AOF rewrite finished successfully");
+    Ok(())
+}
+
+/// DEBUG LOADAOF: what was logged reaches the files (fsynced), the dataset is emptied and
+/// loaded back from the AOF files as at start-up, then logging resumes on the same files.
+/// Other clients get -LOADING meanwhile.
+pub fn debug_loadaof(server: &Arc<Server>) -> Result<(), String> {
+    let was_on = server.persist.aof.on.load(Ordering::Relaxed);
+    if was_on {
+        disable(server);
+    }
+    let manifest =
+        aof_dir(server).join(format!("{}.manifest", server.config.get("appendfilename")));
+    let result = if manifest.exists() {
+        {
+            let mut locked = server.keyspace.lock_all();
+            for s in locked.shards() {
+                for d in s.dbs.iter_mut() {
+                    d.clear();
+                }
+            }
+        }
+        let p = &server.persist;
+        p.loading.store(true, Ordering::SeqCst);
+        let r = load_at_startup(server);
+        p.loading.store(false, Ordering::SeqCst);
+        r
+    } else {
+        Err("no AOF manifest".into())
+    };
+    if was_on {
+        server.persist.loaded_aof.store(true, Ordering::Relaxed);
+        enable(server).map_err(|e| e.to_string())?;
+    }
+    result
+}
