@@ -284,6 +284,11 @@ pub fn rewrite_config_text(old: &str, values: &[(&'static str, String)]) -> Stri
         let Some((_, value)) = values.iter().find(|(n, _)| *n == param.name) else {
             continue;
         };
+        // A primary's file keeps no `replicaof` line (Redis's rewriteConfigReplicaOfOption):
+        // its old lines are blanked below with the other leftovers.
+        if param.name == "replicaof" && value.is_empty() {
+            continue;
+        }
         let force = value != param.default || param.name == "save" || param.name == "dir";
         let line = config_line(param, value);
         match uses.get_mut(param.name).and_then(|l| l.pop_front()) {
@@ -323,6 +328,10 @@ pub fn rewrite_config_text(old: &str, values: &[(&'static str, String)]) -> Stri
 /// One config file line setting `param` to `value`, in a form the parser reads back.
 fn config_line(param: &Param, value: &str) -> String {
     let name = param.name;
+    if name == "replicaof" {
+        // `replicaof host port`: two words, as redis-server reads them back.
+        return format!("{name} {value}");
+    }
     match param.kind {
         Kind::Str => format!("{name} {}", quote_config_value(value)),
         Kind::Memory { .. } => format!("{name} {}", format_memory(value)),

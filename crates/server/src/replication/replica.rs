@@ -44,6 +44,9 @@ pub fn replicate_from(server: &Server, master: Master) -> bool {
                 return false;
             }
         }
+        server
+            .config
+            .set_internal("replicaof", format!("{} {}", master.host, master.port));
         *m = Some(master);
     }
     r.on.store(false, Ordering::SeqCst);
@@ -71,6 +74,7 @@ pub fn promote(server: &Server) {
     if r.master.lock().take().is_none() {
         return;
     }
+    server.config.set_internal("replicaof", String::new());
     r.gen.fetch_add(1, Ordering::SeqCst);
     r.checks.fetch_and(!CHECK_REPLICA, Ordering::SeqCst);
     server

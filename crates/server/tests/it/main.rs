@@ -37,6 +37,7 @@ mod redis_conf;
 mod redis_oracle;
 mod replication;
 mod scripting;
+mod sentinel;
 mod set;
 mod sort;
 mod streams;
