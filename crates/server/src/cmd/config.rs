@@ -82,6 +82,16 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
         }
         params.push(param);
     }
+    // Redis's DENY_LOADING_CONFIG parameters, refused while a dataset loads (a replica's
+    // swapdb load included).
+    let p = &ctx.server.persist;
+    if (p.is_loading() || p.async_loading.load(std::sync::atomic::Ordering::Relaxed))
+        && params
+            .iter()
+            .any(|x| matches!(x.name, "appendonly" | "repl-diskless-load" | "dir"))
+    {
+        return Err(Error::msg("LOADING Redis is loading the dataset in memory"));
+    }
     let mut pairs = Vec::with_capacity(params.len());
     for (param, pair) in params.iter().zip(ctx.args[2..].chunks(2)) {
         let value = lossy(pair[1]);

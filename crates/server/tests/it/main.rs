@@ -36,6 +36,7 @@ mod ratelimit;
 mod redis_conf;
 mod redis_oracle;
 mod replication;
+mod replication_load;
 mod scripting;
 mod sentinel;
 mod set;

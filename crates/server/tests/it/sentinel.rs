@@ -75,12 +75,32 @@ fn field(info: &str, name: &str) -> Option<String> {
 }
 
 /// Whether `node` is a replica of 127.0.0.1:`port` with its link up. A new connection each
-/// time: Sentinel's CLIENT KILL TYPE normal closes the others, as it does on Redis.
+/// time, and a closed one is a "not yet": while Sentinel reconfigures a server, its CLIENT
+/// KILL TYPE normal closes the other connections, as it does on Redis.
 fn follows(node: &Node, port: u16) -> bool {
-    let info = node.conn().info("replication");
+    let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{}/", node.port()))
+        .and_then(|c| c.get_connection())
+    else {
+        return false;
+    };
+    let Ok(info) = redis::cmd("INFO")
+        .arg("replication")
+        .query::<String>(&mut c)
+    else {
+        return false;
+    };
     field(&info, "role").as_deref() == Some("slave")
         && field(&info, "master_port") == Some(port.to_string())
         && field(&info, "master_link_status").as_deref() == Some("up")
+}
+
+/// A field of `SENTINEL MASTER mymaster` (a flat list of names and values).
+fn sentinel_master_field(s: &mut RawConn, name: &str) -> String {
+    let w = words(s.cmd(&["SENTINEL", "MASTER", "mymaster"]));
+    w.chunks(2)
+        .find(|kv| kv[0] == name)
+        .map(|kv| kv[1].clone())
+        .unwrap_or_else(|| panic!("no {name} in SENTINEL MASTER: {w:?}"))
 }
 
 /// The address Sentinel gives for `mymaster`, as a port.
@@ -213,6 +233,13 @@ fn sentinel_promotes_a_replica_after_kill_9_of_the_primary() {
         "the other replica to follow the new primary",
         || follows(other, new_port),
     );
+    let followed_in = killed_at.elapsed();
+    // The failover ends (Sentinel's +switch-master) once it saw the other replica
+    // reconfigured: from then on nothing of it closes connections any more.
+    eventually(FAILOVER_PATIENCE, "Sentinel to end the failover", || {
+        sentinel_master_field(&mut s, "port") == new_port.to_string()
+            && sentinel_master_field(&mut s, "flags") == "master"
+    });
     let settled_in = killed_at.elapsed();
     let mut np = new_primary.conn();
     let mut o = other.conn();
@@ -223,7 +250,8 @@ fn sentinel_promotes_a_replica_after_kill_9_of_the_primary() {
     );
     eprintln!(
         "sentinel failover: new primary named {promoted_in:?} after kill -9, other replica \
-         following it {settled_in:?} after ({} acknowledged writes)",
+         following it {followed_in:?} after, failover ended {settled_in:?} after ({} \
+         acknowledged writes)",
         acked.len()
     );
 
