@@ -502,7 +502,9 @@ fn load_payload(server: &Server, data: &[u8], mode: LoadMode) -> Result<usize, S
             let mut locked = ks.lock_all();
             for (i, s) in locked.shards().enumerate() {
                 for (live, new) in s.dbs.iter_mut().zip(aside[i].iter_mut()) {
+                    touch_watched(live);
                     live.swap_data(new);
+                    touch_watched(live);
                 }
             }
             install_functions(server, libraries);
@@ -518,10 +520,11 @@ fn load_payload(server: &Server, data: &[u8], mode: LoadMode) -> Result<usize, S
         let mut locked = server.keyspace.lock_all();
         for s in locked.shards() {
             for d in s.dbs.iter_mut() {
+                touch_watched(d);
                 d.clear();
             }
         }
-        load_into(server, data, |db, hash, _key, e| {
+        let res = load_into(server, data, |db, hash, _key, e| {
             if let Some(old) = locked.db(db, hash).put(hash, e) {
                 cinnabar_engine::lazyfree::dispose(old);
             }
@@ -529,10 +532,28 @@ fn load_payload(server: &Server, data: &[u8], mode: LoadMode) -> Result<usize, S
         .map(|(stream_db, libraries)| {
             install_functions(server, libraries);
             stream_db
-        })
+        });
+        for s in locked.shards() {
+            for d in s.dbs.iter_mut() {
+                touch_watched(d);
+            }
+        }
+        res
     };
     p.loading.store(false, Ordering::SeqCst);
     res.map_err(fail)
+}
+
+/// Marks dirty the WATCHers of the keys `db` holds now: a load that replaces the dataset
+/// touches every key present before or after it (Redis's touchAllWatchedKeysInDb).
+fn touch_watched(db: &cinnabar_engine::db::Db) {
+    for (key, flags) in &db.watched {
+        if db.table.find(hash_key(key), key).is_some() {
+            for f in flags {
+                f.store(true, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 fn install_functions(server: &Server, libraries: Vec<Vec<u8>>) {

@@ -172,7 +172,7 @@ fn swapdb_with_a_new_history_refuses_commands_and_keeps_the_old_data_on_failure(
 fn swapdb_with_the_same_history_serves_the_old_data_while_loading() {
     let rdb = primary_rdb();
     for complete_it in [false, true] {
-        let (_r, mut c, link, _fake) = mid_transfer("swapdb", false, true, &rdb);
+        let (r, mut c, link, _fake) = mid_transfer("swapdb", false, true, &rdb);
         assert_eq!(persistence(&mut c), ("0".into(), "1".into()));
         assert_eq!(c.cmd(&["GET", "shared"]), bulk("old"));
         assert_eq!(c.cmd(&["DBSIZE"]), int(11));
@@ -186,7 +186,13 @@ fn swapdb_with_the_same_history_serves_the_old_data_while_loading() {
             Frame::Error(LOADING.into())
         );
         if complete_it {
+            // The swap touches the keys it replaces: a WATCH on one fails its EXEC.
+            let mut w = r.raw();
+            assert_eq!(w.cmd(&["WATCH", "old:1"]), ok());
             let _link = complete(&mut c, link, &rdb);
+            assert_eq!(w.cmd(&["MULTI"]), ok());
+            assert_eq!(w.cmd(&["PING"]), Frame::Simple("QUEUED".into()));
+            assert_eq!(w.cmd(&["EXEC"]), Frame::Null);
             assert_eq!(persistence(&mut c), ("0".into(), "0".into()));
             assert_eq!(c.cmd(&["GET", "shared"]), bulk("from-primary"));
             assert_eq!(c.cmd(&["DBSIZE"]), int(101));
