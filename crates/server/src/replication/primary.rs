@@ -92,7 +92,11 @@ pub async fn serve(
                 .then(|| ids.replid.clone())
         });
         if let Some(replid) = id_ok.filter(|_| *off >= 1) {
-            let b = r.backlog.lock();
+            let mut b = r.backlog.lock();
+            // The backlog keeps `repl-backlog-size` (appends trim it only past some slack,
+            // and kept more for replicas that have gone since): trim it now, so whether a
+            // PSYNC continues depends on the configured size, as in Redis.
+            super::trim(r, &mut b);
             if b.can_continue(*off as u64 - 1) {
                 replica.sent.store(*off as u64 - 1, Ordering::Relaxed);
                 replica.state.store(ONLINE, Ordering::Relaxed);

@@ -772,3 +772,33 @@ fn blpop_then_role_change_unblocks_and_keeps_datasets_equal() {
     let (rest, closed) = blocked.read_until_close(Duration::from_secs(10));
     assert!(rest.is_empty() && closed, "{rest:?} {closed}");
 }
+
+/// A backlog shrunk by CONFIG SET and overflowed while the replica was away: its PSYNC
+/// must fall back to a full sync even though the old backlog (kept for that replica while it
+/// was attached) still held its offset (Tcl integration/replication, swapdb async_loading).
+#[test]
+fn psync_after_the_backlog_shrank_and_overflowed_is_a_full_sync() {
+    let p = primary(&[]);
+    let r = TestServer::start();
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(info_field(&mut pc, "stats", "sync_full"), "1");
+    let big = "A".repeat(16384);
+    assert_eq!(pc.cmd(&["MULTI"]), ok());
+    pc.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
+    pc.cmd(&["CONFIG", "SET", "repl-backlog-size", "16384"]);
+    for i in 0..10 {
+        pc.cmd(&["SET", &format!("{i} string_{i}"), &big]);
+    }
+    assert_eq!(words(pc.cmd(&["EXEC"]))[0], "1");
+    wait_for(20, "a second full sync", || {
+        info_field(&mut pc, "stats", "sync_full") == "2"
+    });
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(info_field(&mut pc, "stats", "sync_partial_ok"), "0");
+    assert_eq!(
+        describe_dataset(&mut pc, &[0]),
+        describe_dataset(&mut rc, &[0])
+    );
+}
