@@ -428,6 +428,23 @@ impl Db {
         e.set_expire(expire);
     }
 
+    /// Exchanges the data (keys and their counts) with `other`, keeping each side's number,
+    /// WATCH registrations, statistics and shared settings: a replica's swapdb load puts the
+    /// dataset it built aside in place at once. Walk cursors restart.
+    pub fn swap_data(&mut self, other: &mut Db) {
+        std::mem::swap(&mut self.table, &mut other.table);
+        std::mem::swap(&mut self.volatile, &mut other.volatile);
+        std::mem::swap(
+            &mut self.hashes_with_field_ttls,
+            &mut other.hashes_with_field_ttls,
+        );
+        for d in [&mut *self, other] {
+            d.expire_cursor = 0;
+            d.field_expire_cursor = 0;
+            d.age_cursor = 0;
+        }
+    }
+
     /// Removes every key.
     pub fn clear(&mut self) {
         self.table.clear();

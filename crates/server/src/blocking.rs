@@ -50,6 +50,9 @@ pub enum Wake {
     Timeout,
     /// CLIENT UNBLOCK ... ERROR.
     Error,
+    /// An error reply after which the connection closes (Redis's CLIENT_CLOSE_AFTER_REPLY:
+    /// a primary turned replica unblocks everyone so).
+    ReplyClose(Vec<u8>),
 }
 
 /// How a waiter's command is served from one ready key.
@@ -178,6 +181,19 @@ impl Blocking {
             }
             None => false,
         }
+    }
+
+    /// Wakes every blocked client with `error` (a RESP error line), then closes it: Redis's
+    /// disconnectAllBlockedClients, when a server turns into a replica. Returns how many.
+    pub fn unblock_all(&self, error: &[u8]) -> usize {
+        let mut inner = self.inner.lock();
+        let ids: Vec<u64> = inner.waiters.keys().copied().collect();
+        for id in &ids {
+            if let Some(w) = self.remove_locked(&mut inner, *id) {
+                let _ = w.tx.send(Wake::ReplyClose(error.to_vec()));
+            }
+        }
+        ids.len()
     }
 
     /// Keys with at least one waiter that is also woken by the key's deletion (XREADGROUP):

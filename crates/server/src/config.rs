@@ -830,6 +830,13 @@ impl Config {
         Ok(())
     }
 
+    /// Records a value the server itself changed (`replicaof` after REPLICAOF), even for an
+    /// immutable parameter: CONFIG GET and CONFIG REWRITE report the current state.
+    pub fn set_internal(&self, name: &'static str, value: String) {
+        self.values.write().insert(name, value);
+        self.refresh_live();
+    }
+
     fn refresh_live(&self) {
         let v = self.values.read();
         let num = |n: &str| v.get(n).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);

@@ -22,7 +22,7 @@ pub mod wait;
 
 pub use conn::{bulk, err, int, ok, text, words, RawConn};
 pub use dataset::{assert_same_dataset, describe_dataset, Dump};
-pub use real::{RealRedis, RedisCli};
+pub use real::{RealRedis, RealSentinel, RedisCli};
 pub use relay::Relay;
 pub use server::{free_port, temp_dir, wait_exit, ChildServer, TestServer};
 pub use tls::{Pki, TlsConn};

@@ -10,6 +10,10 @@
 //!   fails. It also fails tests that need a newer binary than the one found (RDB version 11
 //!   needs 7.2), unless `REDIS_TOO_OLD_OK=1` (set by `.ci/run` when it could not fetch a
 //!   newer server); without it such a test prints `SKIPPED` and returns.
+//! - Sentinel ([`RealSentinel`]) is `REDIS_SENTINEL` when set, else `redis-sentinel` next
+//!   to `REDIS_SERVER`, else `redis-sentinel` on the PATH, else the redis-server binary
+//!   itself started with `--sentinel` (every redis-server build contains Sentinel), so it
+//!   is missing only when redis-server is, and then the same policy applies.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -247,5 +251,88 @@ impl RedisCli {
             missing("redis-cli was not found (REDIS_CLI or PATH)");
         }
         bin
+    }
+}
+
+/// A real Sentinel (`redis-sentinel`, or `redis-server --sentinel`) child on a free
+/// loopback port, with its config file (which Sentinel rewrites) in a directory of its own.
+/// Killed when dropped.
+pub struct RealSentinel {
+    server: ChildServer,
+    dir: PathBuf,
+    pub port: u16,
+}
+
+impl RealSentinel {
+    /// The binary and the arguments that put it in Sentinel mode (after the config file);
+    /// None when neither a sentinel nor a redis-server binary runs.
+    pub fn binary() -> Option<(PathBuf, Vec<&'static str>)> {
+        static FOUND: OnceLock<Option<(PathBuf, Vec<&'static str>)>> = OnceLock::new();
+        FOUND
+            .get_or_init(|| {
+                if let Ok(b) = std::env::var("REDIS_SENTINEL") {
+                    let bin = PathBuf::from(b);
+                    return version_output(&bin).map(|_| (bin, vec![]));
+                }
+                let mut candidates = Vec::new();
+                if let Ok(server) = std::env::var("REDIS_SERVER") {
+                    if let Some(dir) = Path::new(&server).parent() {
+                        candidates.push(dir.join("redis-sentinel"));
+                    }
+                }
+                candidates.push(PathBuf::from("redis-sentinel"));
+                for bin in candidates {
+                    if version_output(&bin).is_some() {
+                        return Some((bin, vec![]));
+                    }
+                }
+                RealRedis::binary().map(|(bin, _)| (bin, vec!["--sentinel"]))
+            })
+            .clone()
+    }
+
+    /// Starts one whose config file holds `conf` (its `sentinel monitor ...` lines), in a
+    /// fresh directory; None only when no binary is there and skipping is allowed.
+    pub fn start(conf: &str) -> Option<RealSentinel> {
+        let Some((bin, mode)) = RealSentinel::binary() else {
+            missing(
+                "redis-sentinel was not found (REDIS_SENTINEL, next to REDIS_SERVER, PATH, \
+                 or redis-server --sentinel)",
+            );
+            return None;
+        };
+        let dir = temp_dir("sentinel");
+        let file = dir.join("sentinel.conf");
+        std::fs::write(&file, format!("dir {}\n{conf}\n", dir.display()))
+            .unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
+        let file = file.to_str().expect("utf-8 temp dir").to_string();
+        let mut lead = vec![file.as_str()];
+        lead.extend(mode);
+        let server = ChildServer::start_after(&bin, &lead, &[]);
+        Some(RealSentinel {
+            port: server.port,
+            server,
+            dir,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    pub fn conn(&self) -> RawConn {
+        self.server.conn()
+    }
+
+    /// Its working directory (sentinel.conf).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for RealSentinel {
+    fn drop(&mut self) {
+        self.server.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -138,9 +138,16 @@ impl ChildServer {
     /// so a process that took the port meanwhile is never mistaken for it; then another
     /// port is tried).
     pub fn start(bin: &Path, args: &[&str]) -> ChildServer {
+        ChildServer::start_after(bin, &[], args)
+    }
+
+    /// [`ChildServer::start`] with `lead` before the port arguments: a config file (which
+    /// must come first) and, for redis-server, `--sentinel`.
+    pub fn start_after(bin: &Path, lead: &[&str], args: &[&str]) -> ChildServer {
         for _attempt in 0..5 {
             let port = free_port();
             let child = Command::new(bin)
+                .args(lead)
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(args)
                 .stdout(Stdio::null())

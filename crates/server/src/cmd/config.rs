@@ -82,6 +82,16 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
         }
         params.push(param);
     }
+    // Redis's DENY_LOADING_CONFIG parameters, refused while a dataset loads (a replica's
+    // swapdb load included).
+    let p = &ctx.server.persist;
+    if (p.is_loading() || p.async_loading.load(std::sync::atomic::Ordering::Relaxed))
+        && params
+            .iter()
+            .any(|x| matches!(x.name, "appendonly" | "repl-diskless-load" | "dir"))
+    {
+        return Err(Error::msg("LOADING Redis is loading the dataset in memory"));
+    }
     let mut pairs = Vec::with_capacity(params.len());
     for (param, pair) in params.iter().zip(ctx.args[2..].chunks(2)) {
         let value = lossy(pair[1]);
@@ -402,6 +412,11 @@ pub fn rewrite_config_text_with(
         let Some((_, value)) = values.iter().find(|(n, _)| *n == param.name) else {
             continue;
         };
+        // A primary's file keeps no `replicaof` line (Redis's rewriteConfigReplicaOfOption):
+        // its old lines are blanked below with the other leftovers.
+        if param.name == "replicaof" && value.is_empty() {
+            continue;
+        }
         let force =
             force_all || value != param.default || param.name == "save" || param.name == "dir";
         let line = config_line(param, value);
@@ -442,6 +457,10 @@ pub fn rewrite_config_text_with(
 /// One config file line setting `param` to `value`, in a form the parser reads back.
 fn config_line(param: &Param, value: &str) -> String {
     let name = param.name;
+    if name == "replicaof" {
+        // `replicaof host port`: two words, as redis-server reads them back.
+        return format!("{name} {value}");
+    }
     match param.kind {
         Kind::Str => format!("{name} {}", quote_config_value(value)),
         Kind::Memory { .. } => format!("{name} {}", format_memory(value)),

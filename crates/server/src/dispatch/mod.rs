@@ -217,7 +217,10 @@ pub fn execute(
             return;
         }
     }
-    if def.flags & flags::LOADING == 0 && server.persist.is_loading() {
+    if (def.flags & flags::LOADING == 0 && server.persist.is_loading())
+        || (def.flags & flags::NO_ASYNC_LOADING != 0
+            && server.persist.async_loading.load(Ordering::Relaxed))
+    {
         reject(
             client,
             out,

@@ -320,14 +320,19 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
         }
         if let Some(blocked) = client.blocked.take() {
             match wait_blocked(server, stream, &mut rbuf, client, blocked, out.proto).await {
-                Some(reply) => {
+                Some((reply, close)) => {
+                    if reply.starts_with(b"-UNBLOCKED") {
+                        // CLIENT UNBLOCK ... ERROR or a change of role: the blocked
+                        // command failed (Redis's updateStatsOnUnblock with an error).
+                        count_unblocked_error(stats, client, &reply);
+                    }
                     if client.ops_blocked.is_some() {
                         crate::ops::unblocked(server, client);
                     }
                     // The pop that served us was logged by the writer that woke us.
                     crate::persist::aof::wait_logged_so_far(server).await;
                     bump(&stats.net_output_bytes, reply.len() as u64);
-                    if stream.send(&reply).await.is_err() {
+                    if stream.send(&reply).await.is_err() || close {
                         return;
                     }
                     need_read = false;
@@ -336,6 +341,16 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
             }
         }
     }
+}
+
+#[cold]
+fn count_unblocked_error(stats: &WorkerStats, client: &Client, reply: &[u8]) {
+    let idx = client.shared.last_cmd.load(Ordering::Relaxed);
+    if let Some(stat) = stats.commands.get(idx) {
+        bump(&stat.failed, 1);
+    }
+    bump(&stats.failed_calls, 1);
+    stats.count_error(reply);
 }
 
 #[cold]
@@ -398,7 +413,8 @@ fn take_stash(server: &Server, shared: &ClientShared, client: &mut Client, rbuf:
 }
 
 /// Waits for a blocked command to be served, to time out, to be unblocked, or for the client
-/// to leave (None). Bytes the client sends meanwhile are buffered for after the wake-up.
+/// to leave (None). Bytes the client sends meanwhile are buffered for after the wake-up. The
+/// flag says to close the connection once the reply is out.
 async fn wait_blocked<S: Stream>(
     server: &Server,
     stream: &mut S,
@@ -406,7 +422,7 @@ async fn wait_blocked<S: Stream>(
     client: &Client,
     mut blocked: crate::blocking::BlockedOn,
     proto: Protocol,
-) -> Option<Vec<u8>> {
+) -> Option<(Vec<u8>, bool)> {
     use crate::blocking::Wake;
     let null: &[u8] = if proto == Protocol::Resp3 {
         b"_\r\n"
@@ -414,9 +430,13 @@ async fn wait_blocked<S: Stream>(
         b"*-1\r\n"
     };
     let to_reply = |w: Result<Wake, _>| match w {
-        Ok(Wake::Reply(v)) => v,
-        Ok(Wake::Error) => b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec(),
-        _ => null.to_vec(),
+        Ok(Wake::Reply(v)) => (v, false),
+        Ok(Wake::ReplyClose(v)) => (v, true),
+        Ok(Wake::Error) => (
+            b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec(),
+            false,
+        ),
+        _ => (null.to_vec(), false),
     };
     let sleep = async {
         match blocked.deadline {
@@ -433,7 +453,7 @@ async fn wait_blocked<S: Stream>(
             w = &mut blocked.rx => return Some(to_reply(w)),
             _ = &mut sleep => {
                 if server.blocking.cancel(client.id) {
-                    return Some(null.to_vec());
+                    return Some((null.to_vec(), false));
                 }
                 // Served (or unblocked) just as the timeout fired: the reply is on its way.
                 return Some(to_reply(blocked.rx.await));

@@ -32,6 +32,10 @@ pub struct State {
     me: OnceLock<Weak<Server>>,
     /// True while the dataset is loaded at start-up (commands get -LOADING).
     pub loading: AtomicBool,
+    /// True while a replica loads its primary's RDB aside (`repl-diskless-load swapdb` with
+    /// the same replication id) and keeps serving the old dataset: INFO `async_loading`;
+    /// only commands flagged `no-async-loading` get -LOADING.
+    pub async_loading: AtomicBool,
     pub loading_start: AtomicI64,
     pub loading_loaded_bytes: AtomicU64,
     pub loading_total_bytes: AtomicU64,
@@ -195,9 +199,10 @@ pub fn info_section(out: &mut String, server: &Server) {
         }};
     }
     out.push_str("# Persistence\r\n");
-    let loading = p.is_loading();
-    f!("loading", "{}", loading as u8);
-    f!("async_loading", "0");
+    let async_loading = p.async_loading.load(Ordering::Relaxed);
+    let loading = p.is_loading() || async_loading;
+    f!("loading", "{}", (loading && !async_loading) as u8);
+    f!("async_loading", "{}", async_loading as u8);
     f!("current_cow_peak", "0");
     f!("current_cow_size", "0");
     f!("current_cow_size_age", "0");

@@ -90,7 +90,11 @@ pub async fn serve<S: Stream>(
                 .then(|| ids.replid.clone())
         });
         if let Some(replid) = id_ok.filter(|_| *off >= 1) {
-            let b = r.backlog.lock();
+            let mut b = r.backlog.lock();
+            // The backlog keeps `repl-backlog-size` (appends trim it only past some slack,
+            // and kept more for replicas that have gone since): trim it now, so whether a
+            // PSYNC continues depends on the configured size, as in Redis.
+            super::trim(r, &mut b);
             if b.can_continue(*off as u64 - 1) {
                 replica.sent.store(*off as u64 - 1, Ordering::Relaxed);
                 replica.state.store(ONLINE, Ordering::Relaxed);
@@ -550,13 +554,19 @@ pub fn end_wait(server: &Server, client_id: u64) {
     }
 }
 
-/// The server became a replica: every waiting client gets an error.
+/// Redis's error for clients whose wait the change of role ended.
+const UNBLOCKED_ROLE: &[u8] =
+    b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n";
+
+/// The server became a replica (of a new primary): every waiting client (WAIT, and blocked
+/// on keys: a replica must not serve them from the primary's stream) gets an error and is
+/// disconnected, as Redis's replicationSetMaster does.
 pub fn unblock_all_waiters(server: &Server) {
     for x in server.repl.waiters.lock().drain(..) {
-        let _ = x.tx.send(crate::blocking::Wake::Reply(
-            b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n".to_vec(),
-        ));
+        let _ =
+            x.tx.send(crate::blocking::Wake::ReplyClose(UNBLOCKED_ROLE.to_vec()));
     }
+    server.blocking.unblock_all(UNBLOCKED_ROLE);
 }
 
 /// Drops waiters whose client left (their receiver is gone).

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
+use cinnabar_engine::hash_key;
 use cinnabar_engine::rdb::{self, Item};
-use cinnabar_engine::{hash_key, Locked};
 use cinnabar_resp::{encode_command, parse_command, Argv, Limits, ReplyBuf};
 use tokio::net::TcpStream;
 
@@ -43,6 +43,9 @@ pub fn replicate_from(server: &Server, master: Master) -> bool {
                 return false;
             }
         }
+        server
+            .config
+            .set_internal("replicaof", format!("{} {}", master.host, master.port));
         *m = Some(master);
     }
     r.on.store(false, Ordering::SeqCst);
@@ -70,6 +73,7 @@ pub fn promote(server: &Server) {
     if r.master.lock().take().is_none() {
         return;
     }
+    server.config.set_internal("replicaof", String::new());
     r.gen.fetch_add(1, Ordering::SeqCst);
     r.checks.fetch_and(!CHECK_REPLICA, Ordering::SeqCst);
     server
@@ -337,61 +341,95 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
     apply_stream(server, &mut link, gen).await
 }
 
+/// How the RDB of a full resync is loaded: Redis 7.2's `repl-diskless-load`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum LoadMode {
+    /// `disabled` (and `on-empty-db` with keys): the old dataset is served while the RDB
+    /// arrives; then it is flushed and the RDB loaded, with -LOADING meanwhile.
+    AfterTransfer,
+    /// `on-empty-db` on an empty dataset: loading (-LOADING) from the first byte, as Redis
+    /// parses straight from the socket; a failed transfer leaves the dataset empty.
+    Direct,
+    /// `swapdb`: the RDB is loaded aside and swapped in once complete, so a failed transfer
+    /// leaves the old dataset. `serving`: our replication id is the primary's (the old
+    /// dataset is an earlier point of the same history): it keeps being served meanwhile
+    /// (INFO async_loading:1); otherwise commands get -LOADING (loading:1).
+    Aside { serving: bool },
+}
+
+fn load_mode(server: &Server, new_id: &str) -> LoadMode {
+    match server.config.get("repl-diskless-load").as_str() {
+        "swapdb" => LoadMode::Aside {
+            serving: server.repl.with_ids(|i| i.replid == new_id),
+        },
+        "on-empty-db" if total_keys(server) == 0 => LoadMode::Direct,
+        _ => LoadMode::AfterTransfer,
+    }
+}
+
+fn total_keys(server: &Server) -> usize {
+    let mut locked = server.keyspace.lock_all();
+    (0..server.keyspace.databases())
+        .map(|d| locked.dbsize(d))
+        .sum()
+}
+
+/// The loading flag `mode` raises for the whole transfer (None: only while loading).
+fn transfer_flag(server: &Server, mode: LoadMode) -> Option<&std::sync::atomic::AtomicBool> {
+    let p = &server.persist;
+    match mode {
+        LoadMode::AfterTransfer => None,
+        LoadMode::Direct | LoadMode::Aside { serving: false } => Some(&p.loading),
+        LoadMode::Aside { serving: true } => Some(&p.async_loading),
+    }
+}
+
 /// Receives the RDB and replaces the dataset with it.
 async fn full_sync(server: &Arc<Server>, link: &mut Link, id: String, offset: u64) -> LinkResult {
     let r = &server.repl;
     r.link_state.store(LINK_TRANSFER, Ordering::Relaxed);
     r.transfer_read.store(0, Ordering::Relaxed);
     r.transfer_size.store(-1, Ordering::Relaxed);
-    let head = link.line().await?;
-    let Some(spec) = head.strip_prefix('$') else {
-        return Err(format!(
-            "Bad protocol from MASTER, the first byte is not '$': {head}"
-        ));
-    };
-    let payload: Vec<u8> = if let Some(mark) = spec.strip_prefix("EOF:") {
-        let mark = mark.as_bytes().to_vec();
-        if mark.len() != 40 {
-            return Err("Bad EOF mark from MASTER".into());
-        }
-        r.transfer_size.store(0, Ordering::Relaxed);
-        let mut scanned = 0usize;
-        loop {
-            let from = scanned.saturating_sub(40);
-            if let Some(p) = link.buf[from..].windows(40).position(|w| w == &mark[..]) {
-                let end = from + p;
-                let data = link.buf.split_to(end + 40);
-                break data[..end].to_vec();
+    let mode = load_mode(server, &id);
+    let flag = transfer_flag(server, mode);
+    if let Some(f) = flag {
+        let p = &server.persist;
+        p.loading_start.store(now_ms(), Ordering::Relaxed);
+        p.loading_total_bytes.store(0, Ordering::Relaxed);
+        p.loading_loaded_bytes.store(0, Ordering::Relaxed);
+        f.store(true, Ordering::SeqCst);
+    }
+    let payload = match receive_rdb(server, link).await {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(f) = flag {
+                f.store(false, Ordering::SeqCst);
             }
-            scanned = link.buf.len();
-            link.read_more().await?;
-            r.link_last_io_ms.store(now_ms(), Ordering::Relaxed);
-            r.transfer_read
-                .store(link.buf.len() as u64, Ordering::Relaxed);
+            match mode {
+                LoadMode::Aside { .. } => {
+                    tracing::info!("MASTER <-> REPLICA sync: Discarding temporary DB in background")
+                }
+                // Redis empties the dataset it was loading into.
+                LoadMode::Direct => {
+                    flush_all(server);
+                }
+                LoadMode::AfterTransfer => {}
+            }
+            return Err(e);
         }
-    } else {
-        let len: usize = spec
-            .parse()
-            .map_err(|_| format!("Bad bulk length from MASTER: {head}"))?;
-        r.transfer_size.store(len as i64, Ordering::Relaxed);
-        while link.buf.len() < len {
-            link.buf.reserve(len - link.buf.len());
-            link.read_more().await?;
-            r.link_last_io_ms.store(now_ms(), Ordering::Relaxed);
-            r.transfer_read
-                .store(link.buf.len().min(len) as u64, Ordering::Relaxed);
-        }
-        link.buf.split_to(len).to_vec()
     };
     tracing::info!(
-        "MASTER <-> REPLICA sync: received {} bytes, loading",
+        "MASTER <-> REPLICA sync: received {} bytes, loading ({mode:?})",
         payload.len()
     );
     let srv = server.clone();
-    let loaded = tokio::task::spawn_blocking(move || load_payload(&srv, &payload))
+    let loaded = tokio::task::spawn_blocking(move || load_payload(&srv, &payload, mode))
         .await
-        .map_err(|e| e.to_string())?;
-    let stream_db = loaded?;
+        .map_err(|e| e.to_string());
+    if let Some(f) = flag {
+        f.store(false, Ordering::SeqCst);
+    }
+    let stream_db = loaded??;
     r.with_ids(|ids| {
         ids.replid = id;
         ids.replid2 = "0".repeat(40);
@@ -408,28 +446,174 @@ async fn full_sync(server: &Arc<Server>, link: &mut Link, id: String, offset: u6
     Ok(())
 }
 
-/// Empties the dataset and loads `data` (an RDB) with every command refused as -LOADING
-/// meanwhile. Returns the stream's database from the `repl-stream-db` aux field.
-fn load_payload(server: &Server, data: &[u8]) -> Result<usize, String> {
+/// Reads the primary's RDB payload (`$EOF:<mark>` or `$<len>` framing) into memory.
+async fn receive_rdb(server: &Server, link: &mut Link) -> Result<Vec<u8>, String> {
+    let r = &server.repl;
+    let head = link.line().await?;
+    let Some(spec) = head.strip_prefix('$') else {
+        return Err(format!(
+            "Bad protocol from MASTER, the first byte is not '$': {head}"
+        ));
+    };
+    if let Some(mark) = spec.strip_prefix("EOF:") {
+        let mark = mark.as_bytes().to_vec();
+        if mark.len() != 40 {
+            return Err("Bad EOF mark from MASTER".into());
+        }
+        r.transfer_size.store(0, Ordering::Relaxed);
+        let mut scanned = 0usize;
+        loop {
+            let from = scanned.saturating_sub(40);
+            if let Some(p) = link.buf[from..].windows(40).position(|w| w == &mark[..]) {
+                let end = from + p;
+                let data = link.buf.split_to(end + 40);
+                return Ok(data[..end].to_vec());
+            }
+            scanned = link.buf.len();
+            r.transfer_read.store(scanned as u64, Ordering::Relaxed);
+            link.read_more().await?;
+            r.link_last_io_ms.store(now_ms(), Ordering::Relaxed);
+            r.transfer_read
+                .store(link.buf.len() as u64, Ordering::Relaxed);
+        }
+    }
+    let len: usize = spec
+        .parse()
+        .map_err(|_| format!("Bad bulk length from MASTER: {head}"))?;
+    r.transfer_size.store(len as i64, Ordering::Relaxed);
+    server
+        .persist
+        .loading_total_bytes
+        .store(len as u64, Ordering::Relaxed);
+    while link.buf.len() < len {
+        // What came with the header counts as read too.
+        r.transfer_read
+            .store(link.buf.len() as u64, Ordering::Relaxed);
+        link.buf.reserve(len - link.buf.len());
+        link.read_more().await?;
+        r.link_last_io_ms.store(now_ms(), Ordering::Relaxed);
+        r.transfer_read
+            .store(link.buf.len().min(len) as u64, Ordering::Relaxed);
+    }
+    Ok(link.buf.split_to(len).to_vec())
+}
+
+/// Empties every database (a failed load).
+fn flush_all(server: &Server) -> usize {
+    let mut locked = server.keyspace.lock_all();
+    let mut n = 0;
+    for s in locked.shards() {
+        for d in s.dbs.iter_mut() {
+            n += d.len();
+            d.clear();
+        }
+    }
+    n
+}
+
+/// Loads `data` (an RDB) as `mode` says: into the emptied dataset with every command
+/// refused as -LOADING meanwhile, or aside and then swapped in. Returns the stream's
+/// database from the `repl-stream-db` aux field.
+fn load_payload(server: &Server, data: &[u8], mode: LoadMode) -> Result<usize, String> {
     let p = &server.persist;
-    p.loading.store(true, Ordering::SeqCst);
-    p.loading_start.store(now_ms(), Ordering::Relaxed);
     p.loading_total_bytes
         .store(data.len() as u64, Ordering::Relaxed);
+    let fail =
+        |e: String| format!("Failed trying to load the MASTER synchronization DB from socket: {e}");
+    if let LoadMode::Aside { .. } = mode {
+        // One set of databases per shard, as the keyspace holds them.
+        let ks = &server.keyspace;
+        let mut aside: Vec<Vec<cinnabar_engine::db::Db>> = (0..ks.shard_count())
+            .map(|_| {
+                (0..ks.databases())
+                    .map(|id| cinnabar_engine::db::Db {
+                        id,
+                        ..Default::default()
+                    })
+                    .collect()
+            })
+            .collect();
+        let (stream_db, libraries) = load_into(server, data, |db, hash, key, e| {
+            let shard = ks.shard_of_key(key);
+            if let Some(old) = aside[shard][db].put(hash, e) {
+                cinnabar_engine::lazyfree::dispose(old);
+            }
+        })
+        .map_err(fail)?;
+        tracing::info!("MASTER <-> REPLICA sync: Swapping active DB with loaded DB");
+        {
+            let mut locked = ks.lock_all();
+            for (i, s) in locked.shards().enumerate() {
+                for (live, new) in s.dbs.iter_mut().zip(aside[i].iter_mut()) {
+                    touch_watched(live);
+                    live.swap_data(new);
+                    touch_watched(live);
+                }
+            }
+            install_functions(server, libraries);
+        }
+        // The old dataset goes on another thread.
+        std::thread::spawn(move || drop(aside));
+        tracing::info!("MASTER <-> REPLICA sync: Discarding old DB in background");
+        return Ok(stream_db);
+    }
+    p.loading.store(true, Ordering::SeqCst);
+    p.loading_start.store(now_ms(), Ordering::Relaxed);
     let res = {
         let mut locked = server.keyspace.lock_all();
         for s in locked.shards() {
             for d in s.dbs.iter_mut() {
+                touch_watched(d);
                 d.clear();
             }
         }
-        load_into(server, &mut locked, data)
+        let res = load_into(server, data, |db, hash, _key, e| {
+            if let Some(old) = locked.db(db, hash).put(hash, e) {
+                cinnabar_engine::lazyfree::dispose(old);
+            }
+        })
+        .map(|(stream_db, libraries)| {
+            install_functions(server, libraries);
+            stream_db
+        });
+        for s in locked.shards() {
+            for d in s.dbs.iter_mut() {
+                touch_watched(d);
+            }
+        }
+        res
     };
     p.loading.store(false, Ordering::SeqCst);
-    res.map_err(|e| format!("Failed trying to load the MASTER synchronization DB from socket: {e}"))
+    res.map_err(fail)
 }
 
-fn load_into(server: &Server, locked: &mut Locked<'_>, data: &[u8]) -> Result<usize, String> {
+/// Marks dirty the WATCHers of the keys `db` holds now: a load that replaces the dataset
+/// touches every key present before or after it (Redis's touchAllWatchedKeysInDb).
+fn touch_watched(db: &cinnabar_engine::db::Db) {
+    for (key, flags) in &db.watched {
+        if db.table.find(hash_key(key), key).is_some() {
+            for f in flags {
+                f.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn install_functions(server: &Server, libraries: Vec<Vec<u8>>) {
+    crate::scripting::functions::install_loaded(
+        server,
+        libraries,
+        crate::scripting::functions::RestorePolicy::Flush,
+    );
+}
+
+/// Parses `data`, handing each key to `put(db, hash, key, entry)`; returns the stream's
+/// database and the function libraries.
+fn load_into(
+    server: &Server,
+    data: &[u8],
+    mut put: impl FnMut(usize, u64, &[u8], cinnabar_engine::Entry),
+) -> Result<(usize, Vec<Vec<u8>>), String> {
     use crate::persist::rdbfile::{loaded_clock, loaded_entry};
     let lim = crate::persist::limits(server);
     let now = now_ms();
@@ -449,9 +633,7 @@ fn load_into(server: &Server, locked: &mut Locked<'_>, data: &[u8]) -> Result<us
                 } => {
                     let clk = loaded_clock(&server.keyspace.access, now, idle, freq);
                     let e = loaded_entry(&key, value, expire, clk);
-                    if let Some(old) = locked.db(db, hash_key(&key)).put(hash_key(&key), e) {
-                        cinnabar_engine::lazyfree::dispose(old);
-                    }
+                    put(db, hash_key(&key), &key, e);
                     n += 1;
                 }
                 Item::Function(code) => libraries.push(code),
@@ -467,16 +649,11 @@ fn load_into(server: &Server, locked: &mut Locked<'_>, data: &[u8]) -> Result<us
             Ok(())
         })
         .map_err(|e| e.to_string())?;
-    crate::scripting::functions::install_loaded(
-        server,
-        libraries,
-        crate::scripting::functions::RestorePolicy::Flush,
-    );
     server
         .persist
         .last_load_keys_loaded
         .store(n, Ordering::Relaxed);
-    Ok(stream_db)
+    Ok((stream_db, libraries))
 }
 
 async fn apply_stream(server: &Arc<Server>, link: &mut Link, gen: u64) -> LinkResult {

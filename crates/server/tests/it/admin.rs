@@ -1233,3 +1233,38 @@ fn commands_doc_lists_every_command() {
     assert!(md.contains("| `GET` | implemented |"));
     assert!(md.contains("| `CONFIG GET` | implemented |"));
 }
+
+#[test]
+fn rewrite_writes_replicaof_as_redis_reads_it() {
+    let values = |replicaof: &str| -> Vec<(&'static str, String)> {
+        cinnabar_server::config::all_params()
+            .map(|p| {
+                let v = match p.name {
+                    "replicaof" => replicaof.to_string(),
+                    "dir" => "/d".to_string(),
+                    _ => p.default.to_string(),
+                };
+                (p.name, v)
+            })
+            .collect()
+    };
+    // A replica: its line is `replicaof host port` (two words, unquoted), in place.
+    let old = "port 7001\nreplicaof 10.0.0.1 6379\nslaveof 10.0.0.2 6379\n";
+    let new = rewrite_config_text(old, &values("127.0.0.1 7000"));
+    assert!(
+        new.starts_with("port 6379\nreplicaof 127.0.0.1 7000\n"),
+        "{new}"
+    );
+    assert_eq!(new.matches("slaveof").count(), 0, "{new}");
+    let reloaded = Config::from_text(&new).unwrap();
+    assert_eq!(reloaded.get("replicaof"), "127.0.0.1 7000");
+    // Appended when the file had none.
+    let new = rewrite_config_text("port 7001\n", &values("127.0.0.1 7000"));
+    assert!(new.contains("\nreplicaof 127.0.0.1 7000\n"), "{new}");
+    // A primary (REPLICAOF NO ONE): every replicaof line goes.
+    let new = rewrite_config_text(old, &values(""));
+    assert!(
+        !new.contains("replicaof") && !new.contains("slaveof"),
+        "{new}"
+    );
+}

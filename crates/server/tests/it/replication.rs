@@ -364,8 +364,22 @@ fn promoted_replica_continues_history_for_the_others() {
     wait_synced(&mut pc, &mut c1);
     wait_synced(&mut pc, &mut c2);
     let old_id = info_field(&mut pc, "replication", "master_replid");
+    // CONFIG GET replicaof follows the role (what CONFIG REWRITE writes).
+    let at = format!("127.0.0.1 {}", p.addr().port());
+    assert_eq!(
+        words(c1.cmd(&["CONFIG", "GET", "replicaof"])),
+        ["replicaof", &at]
+    );
+    assert_eq!(
+        words(c1.cmd(&["CONFIG", "GET", "slaveof"])),
+        ["slaveof", &at]
+    );
     // Failover by hand: r1 becomes the primary, r2 follows it.
     assert_eq!(c1.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
+    assert_eq!(
+        words(c1.cmd(&["CONFIG", "GET", "replicaof"])),
+        ["replicaof", ""]
+    );
     assert_eq!(info_field(&mut c1, "replication", "master_replid2"), old_id);
     assert_ne!(info_field(&mut c1, "replication", "master_replid"), old_id);
     replicaof(&mut c2, r1.addr());
@@ -714,5 +728,77 @@ fn failover_switches_roles_with_a_partial_resync() {
     assert_eq!(
         describe_dataset(&mut rc, DBS),
         describe_dataset(&mut pc, DBS)
+    );
+}
+
+/// Redis's issue #2473: a client blocked in BLPOP on a primary that becomes a replica must
+/// not be served by the new primary's stream (it would pop on the replica alone, and the
+/// datasets would differ). As Redis's disconnectAllBlockedClients, the change of role
+/// unblocks it with -UNBLOCKED, counted as a failed call of BLPOP, and closes it.
+#[test]
+fn blpop_then_role_change_unblocks_and_keeps_datasets_equal() {
+    let a = primary(&[]);
+    let b = primary(&[]);
+    let (mut ac, mut bc) = (a.raw(), b.raw());
+    let mut blocked = b.raw();
+    blocked.send(&[b"BLPOP", b"foo", b"0"]);
+    bc.wait_blocked(1);
+    // B becomes a replica of A.
+    assert_eq!(ac.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
+    replicaof(&mut bc, a.addr());
+    let reply = blocked.read();
+    assert_eq!(
+        reply,
+        err("UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)")
+    );
+    assert_eq!(info_field(&mut bc, "clients", "blocked_clients"), "0");
+    wait_synced(&mut ac, &mut bc);
+    assert_eq!(ac.cmd(&["RPUSH", "foo", "a", "b", "c"]), int(3));
+    wait_synced(&mut ac, &mut bc);
+    for c in [&mut ac, &mut bc] {
+        assert_eq!(words(c.cmd(&["LRANGE", "foo", "0", "-1"])), ["a", "b", "c"]);
+    }
+    assert_eq!(ac.cmd(&["DEBUG", "DIGEST"]), bc.cmd(&["DEBUG", "DIGEST"]));
+    let stats = bc.info("commandstats");
+    assert!(
+        stats.contains("cmdstat_blpop:calls=1,")
+            && stats.contains("rejected_calls=0,failed_calls=1\r\n"),
+        "{stats}"
+    );
+    assert!(bc
+        .info("errorstats")
+        .contains("errorstat_UNBLOCKED:count=1"));
+    // And, as Redis closes such a client after the reply, the connection is closed.
+    let (rest, closed) = blocked.read_until_close(Duration::from_secs(10));
+    assert!(rest.is_empty() && closed, "{rest:?} {closed}");
+}
+
+/// A backlog shrunk by CONFIG SET and overflowed while the replica was away: its PSYNC
+/// must fall back to a full sync even though the old backlog (kept for that replica while it
+/// was attached) still held its offset (Tcl integration/replication, swapdb async_loading).
+#[test]
+fn psync_after_the_backlog_shrank_and_overflowed_is_a_full_sync() {
+    let p = primary(&[]);
+    let r = TestServer::start();
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(info_field(&mut pc, "stats", "sync_full"), "1");
+    let big = "A".repeat(16384);
+    assert_eq!(pc.cmd(&["MULTI"]), ok());
+    pc.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
+    pc.cmd(&["CONFIG", "SET", "repl-backlog-size", "16384"]);
+    for i in 0..10 {
+        pc.cmd(&["SET", &format!("{i} string_{i}"), &big]);
+    }
+    assert_eq!(words(pc.cmd(&["EXEC"]))[0], "1");
+    wait_for(20, "a second full sync", || {
+        info_field(&mut pc, "stats", "sync_full") == "2"
+    });
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(info_field(&mut pc, "stats", "sync_partial_ok"), "0");
+    assert_eq!(
+        describe_dataset(&mut pc, &[0]),
+        describe_dataset(&mut rc, &[0])
     );
 }

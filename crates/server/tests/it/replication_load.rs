@@ -1,0 +1,228 @@
+//! `repl-diskless-load` on a replica (Redis 7.2): what clients of the replica see while the
+//! primary's RDB arrives, after a transfer that fails half-way and after one that completes.
+//! The primary is played by the test (handshake, `+FULLRESYNC`, then the RDB in two parts
+//! with a pause in between that the test controls), so every state is observed
+//! deterministically.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+
+use cinnabar_resp::Frame;
+use cinnabar_testkit::{bulk, eventually, int, ok, temp_dir, text, RawConn, TestServer, PATIENCE};
+
+/// An RDB holding `new:0..new:99` and `shared` = `from-primary`, saved by a Cinnabar server.
+fn primary_rdb() -> Vec<u8> {
+    let dir = temp_dir("repl-load-rdb");
+    let srv = TestServer::in_dir(&dir, &[]);
+    let mut c = srv.raw();
+    for i in 0..100 {
+        assert_eq!(c.cmd(&["SET", &format!("new:{i}"), "v"]), ok());
+    }
+    assert_eq!(c.cmd(&["SET", "shared", "from-primary"]), ok());
+    assert_eq!(c.cmd(&["SAVE"]), ok());
+    let rdb = std::fs::read(dir.join("dump.rdb")).unwrap();
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+    rdb
+}
+
+/// The test's primary: accepts the replica, answers its handshake and its PSYNC with
+/// `+FULLRESYNC`, and sends the first half of the RDB.
+struct FakePrimary {
+    listener: TcpListener,
+}
+
+impl FakePrimary {
+    fn new() -> FakePrimary {
+        FakePrimary {
+            listener: TcpListener::bind("127.0.0.1:0").unwrap(),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap()
+    }
+
+    /// Serves the handshake up to the PSYNC, replies `+FULLRESYNC` (with the replica's own
+    /// replication id when `same_id`, so the new dataset continues the history it has) and
+    /// sends the `$<len>` header and the first half of `rdb`. Returns the link.
+    fn start_full_sync(&self, rdb: &[u8], same_id: bool) -> TcpStream {
+        let (mut s, _) = self.listener.accept().unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut buf = Vec::new();
+        loop {
+            let args = loop {
+                if let Some((frame, n)) = Frame::parse(&buf).expect("a command") {
+                    buf.drain(..n);
+                    break match frame {
+                        Frame::Array(a) => a.iter().map(text).collect::<Vec<_>>(),
+                        other => panic!("not a command: {other:?}"),
+                    };
+                }
+                let mut chunk = [0u8; 4096];
+                let n = s.read(&mut chunk).expect("the replica's handshake");
+                assert!(n > 0, "the replica closed the link");
+                buf.extend_from_slice(&chunk[..n]);
+            };
+            match args[0].to_ascii_uppercase().as_str() {
+                "PING" => s.write_all(b"+PONG\r\n").unwrap(),
+                "PSYNC" => {
+                    let id = if same_id {
+                        args[1].clone()
+                    } else {
+                        "f".repeat(40)
+                    };
+                    assert_eq!(id.len(), 40, "PSYNC {args:?}");
+                    let half = rdb.len() / 2;
+                    let mut out = format!("+FULLRESYNC {id} 0\r\n${}\r\n", rdb.len()).into_bytes();
+                    out.extend_from_slice(&rdb[..half]);
+                    s.write_all(&out).unwrap();
+                    return s;
+                }
+                _ => s.write_all(b"+OK\r\n").unwrap(),
+            }
+        }
+    }
+}
+
+/// A replica with `repl-diskless-load mode`, holding `old:0..old:9` and `shared` = `old`
+/// unless `empty`.
+fn replica(mode: &str, empty: bool) -> (TestServer, RawConn) {
+    let r = TestServer::with_args(&[("repl-diskless-load", mode)]);
+    let mut c = r.raw();
+    if !empty {
+        for i in 0..10 {
+            assert_eq!(c.cmd(&["SET", &format!("old:{i}"), "v"]), ok());
+        }
+        assert_eq!(c.cmd(&["SET", "shared", "old"]), ok());
+    }
+    (r, c)
+}
+
+fn persistence(c: &mut RawConn) -> (String, String) {
+    (
+        c.info_field("persistence", "loading"),
+        c.info_field("persistence", "async_loading"),
+    )
+}
+
+const LOADING: &str = "LOADING Redis is loading the dataset in memory";
+
+/// Starts a full sync of `mode` from a fake primary and waits until the replica holds the
+/// first half of the RDB; returns the replica, its connection and the link.
+fn mid_transfer(
+    mode: &str,
+    empty: bool,
+    same_id: bool,
+    rdb: &[u8],
+) -> (TestServer, RawConn, TcpStream, FakePrimary) {
+    let (r, mut c) = replica(mode, empty);
+    let fake = FakePrimary::new();
+    let port = fake.addr().port().to_string();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
+    let link = fake.start_full_sync(rdb, same_id);
+    let half = (rdb.len() / 2).to_string();
+    eventually(PATIENCE, "the replica to receive half of the RDB", || {
+        c.info("replication")
+            .contains(&format!("master_sync_read_bytes:{half}\r\n"))
+    });
+    (r, c, link, fake)
+}
+
+/// Sends the rest of the RDB and waits for the link to be up.
+fn complete(c: &mut RawConn, mut link: TcpStream, rdb: &[u8]) -> TcpStream {
+    link.write_all(&rdb[rdb.len() / 2..]).unwrap();
+    eventually(PATIENCE, "the replica to load the RDB", || {
+        c.info_field("replication", "master_link_status") == "up"
+    });
+    link
+}
+
+/// Cuts the link half-way and waits until the replica stopped loading.
+fn abort(c: &mut RawConn, link: TcpStream) {
+    link.shutdown(std::net::Shutdown::Both).unwrap();
+    eventually(PATIENCE, "the replica to give up the transfer", || {
+        persistence(c) == ("0".into(), "0".into())
+    });
+}
+
+#[test]
+fn swapdb_with_a_new_history_refuses_commands_and_keeps_the_old_data_on_failure() {
+    let rdb = primary_rdb();
+    for complete_it in [false, true] {
+        let (_r, mut c, link, _fake) = mid_transfer("swapdb", false, false, &rdb);
+        // Another history: the old data is not served meanwhile (-LOADING) ...
+        assert_eq!(persistence(&mut c), ("1".into(), "0".into()));
+        assert_eq!(c.cmd(&["GET", "shared"]), Frame::Error(LOADING.into()));
+        if complete_it {
+            let _link = complete(&mut c, link, &rdb);
+            assert_eq!(c.cmd(&["GET", "shared"]), bulk("from-primary"));
+            assert_eq!(c.cmd(&["DBSIZE"]), int(101));
+            assert_eq!(c.cmd(&["EXISTS", "old:0"]), int(0));
+        } else {
+            // ... but kept aside: a failed transfer leaves it as it was.
+            abort(&mut c, link);
+            assert_eq!(c.cmd(&["GET", "shared"]), bulk("old"));
+            assert_eq!(c.cmd(&["DBSIZE"]), int(11));
+        }
+    }
+}
+
+#[test]
+fn swapdb_with_the_same_history_serves_the_old_data_while_loading() {
+    let rdb = primary_rdb();
+    for complete_it in [false, true] {
+        let (r, mut c, link, _fake) = mid_transfer("swapdb", false, true, &rdb);
+        assert_eq!(persistence(&mut c), ("0".into(), "1".into()));
+        assert_eq!(c.cmd(&["GET", "shared"]), bulk("old"));
+        assert_eq!(c.cmd(&["DBSIZE"]), int(11));
+        // Commands flagged no-async-loading, and configs Redis denies while loading.
+        assert_eq!(
+            c.cmd(&["REPLICAOF", "NO", "ONE"]),
+            Frame::Error(LOADING.into())
+        );
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "appendonly", "no"]),
+            Frame::Error(LOADING.into())
+        );
+        if complete_it {
+            // The swap touches the keys it replaces: a WATCH on one fails its EXEC.
+            let mut w = r.raw();
+            assert_eq!(w.cmd(&["WATCH", "old:1"]), ok());
+            let _link = complete(&mut c, link, &rdb);
+            assert_eq!(w.cmd(&["MULTI"]), ok());
+            assert_eq!(w.cmd(&["PING"]), Frame::Simple("QUEUED".into()));
+            assert_eq!(w.cmd(&["EXEC"]), Frame::Null);
+            assert_eq!(persistence(&mut c), ("0".into(), "0".into()));
+            assert_eq!(c.cmd(&["GET", "shared"]), bulk("from-primary"));
+            assert_eq!(c.cmd(&["DBSIZE"]), int(101));
+        } else {
+            abort(&mut c, link);
+            assert_eq!(c.cmd(&["GET", "shared"]), bulk("old"));
+            assert_eq!(c.cmd(&["DBSIZE"]), int(11));
+        }
+    }
+}
+
+#[test]
+fn on_empty_db_loads_directly_only_when_empty() {
+    let rdb = primary_rdb();
+    // Empty: loading from the first byte; a failed transfer leaves it empty.
+    let (_r, mut c, link, _fake) = mid_transfer("on-empty-db", true, false, &rdb);
+    assert_eq!(persistence(&mut c), ("1".into(), "0".into()));
+    assert_eq!(c.cmd(&["DBSIZE"]), Frame::Error(LOADING.into()));
+    abort(&mut c, link);
+    assert_eq!(c.cmd(&["DBSIZE"]), int(0));
+    let (_r, mut c, link, _fake) = mid_transfer("on-empty-db", true, false, &rdb);
+    let _link = complete(&mut c, link, &rdb);
+    assert_eq!(c.cmd(&["DBSIZE"]), int(101));
+    // With keys: as `disabled`, the old data is served until the RDB is complete.
+    for mode in ["on-empty-db", "disabled"] {
+        let (_r, mut c, link, _fake) = mid_transfer(mode, false, false, &rdb);
+        assert_eq!(persistence(&mut c), ("0".into(), "0".into()), "{mode}");
+        assert_eq!(c.cmd(&["GET", "shared"]), bulk("old"));
+        let _link = complete(&mut c, link, &rdb);
+        assert_eq!(c.cmd(&["GET", "shared"]), bulk("from-primary"));
+        assert_eq!(c.cmd(&["DBSIZE"]), int(101));
+    }
+}
