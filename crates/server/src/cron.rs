@@ -29,6 +29,10 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                 let hz = server.config.live.hz.load(Ordering::Relaxed).clamp(1, 500);
                 let period = Duration::from_micros(1_000_000 / hz);
                 let started = Instant::now();
+                if server.cron_paused.load(Ordering::Relaxed) {
+                    std::thread::sleep(period.min(Duration::from_millis(20)));
+                    continue;
+                }
                 crate::dispatch::sink::refresh_expiry_log(&server);
                 crate::tracking::limit_table(&server);
                 // A replica's keys expire only through its primary's DELs.

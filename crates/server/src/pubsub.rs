@@ -19,6 +19,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use tokio::io::AsyncWriteExt;
@@ -125,8 +126,13 @@ impl Mailbox {
         self.append(frame, false, server)
     }
 
-    /// Brings this mailbox's share of QUEUED_BYTES up to date (called with its lock held).
-    fn recount(q: &mut Queue) {
+    /// Brings this mailbox's share of QUEUED_BYTES and its owner's mailbox memory up to date
+    /// (called with its lock held).
+    fn recount(&self, q: &mut Queue) {
+        self.shared.mailbox_mem.store(
+            q.buf.capacity() + q.spare.capacity() + q.inflight_cap,
+            Ordering::Relaxed,
+        );
         let want =
             (q.buf.capacity() + q.spare.capacity() + q.inflight_cap).min(UNCOUNTED_PER_CLIENT);
         if want != q.excluded {
@@ -171,13 +177,18 @@ impl Mailbox {
         if over {
             self.closed.store(true, Ordering::Relaxed);
             q.buf = Vec::new();
-            Self::recount(&mut q);
+            self.recount(&mut q);
             drop(q);
             self.notify.notify_one();
             return false;
         }
-        Self::recount(&mut q);
+        self.recount(&mut q);
         drop(q);
+        if server.client_mem.limit.load(Ordering::Relaxed) != 0 {
+            // The owner's memory grew: counted now, so the publisher's connection finds the
+            // clients over `maxmemory-clients` after its command (see crate::climem).
+            crate::climem::update(server, &self.shared);
+        }
         if was_empty {
             self.notify.notify_one();
         }
@@ -191,7 +202,7 @@ impl Mailbox {
         std::mem::swap(&mut q.buf, &mut data);
         q.inflight = data.len();
         q.inflight_cap = data.capacity();
-        Self::recount(&mut q);
+        self.recount(&mut q);
         data
     }
 
@@ -210,11 +221,38 @@ impl Mailbox {
         if q.buf.is_empty() {
             q.soft_since_ms = 0;
         }
-        Self::recount(&mut q);
+        self.recount(&mut q);
     }
 
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
+    }
+
+    /// While a subscriber's queue is over the pubsub soft limit: the instant (ms) past which
+    /// it is closed if still over. Checked by the owner while it waits for its socket, so a
+    /// subscriber that stopped reading is closed even when no more messages come (Redis's
+    /// clientsCron check).
+    fn soft_deadline_ms(&self, server: &Server) -> Option<i64> {
+        let since = self.queue.lock().soft_since_ms;
+        if since == 0 || self.subscriptions() == 0 {
+            return None;
+        }
+        let secs = server.config.live.pubsub_obuf_secs.load(Ordering::Relaxed) as i64;
+        Some(since + secs * 1000 + 1)
+    }
+
+    /// Whether the queue is still over the soft limit (for [`Mailbox::soft_deadline_ms`]);
+    /// closes the mailbox if so.
+    fn close_if_still_over_soft(&self, server: &Server) -> bool {
+        let soft = server.config.live.pubsub_obuf_soft.load(Ordering::Relaxed) as usize;
+        let mut q = self.queue.lock();
+        let over = soft > 0 && q.soft_since_ms != 0 && q.buf.len() + q.inflight >= soft;
+        if over {
+            self.closed.store(true, Ordering::Relaxed);
+        } else {
+            q.soft_since_ms = 0;
+        }
+        over
     }
 
     /// Bytes waiting (CLIENT LIST omem).
@@ -619,6 +657,7 @@ pub fn encode(out: &mut Vec<u8>, parts: &[&[u8]]) {
 /// this client's mailbox. Returns what the read returned; an error when the client was cut off
 /// for overrunning its output limit.
 pub async fn read_or_deliver(
+    server: &Server,
     stream: &mut TcpStream,
     rbuf: &mut bytes::BytesMut,
     client: &mut crate::dispatch::Client,
@@ -635,6 +674,13 @@ pub async fn read_or_deliver(
             r = crate::net::conn::read_some(stream, rbuf) => return r,
             _ = mb.notify.notified() => {
                 let data = mb.take();
+                // What the mailbox holds is this client's memory (`maxmemory-clients`).
+                if server.client_mem.limit.load(Ordering::Relaxed) != 0
+                    && !crate::climem::check(server, &client.shared)
+                {
+                    mb.written(data);
+                    return Err(std::io::ErrorKind::ConnectionAborted.into());
+                }
                 if mb.is_closed() {
                     mb.written(data);
                     return Err(std::io::ErrorKind::ConnectionAborted.into());
@@ -643,13 +689,53 @@ pub async fn read_or_deliver(
                     Ok(())
                 } else {
                     crate::server::bump(&stats.net_output_bytes, data.len() as u64);
-                    stream.write_all(&data).await
+                    write_watching_soft_limit(server, stream, &mb, &data).await
                 };
                 mb.written(data);
                 res?;
             }
         }
     }
+}
+
+/// Writes what a mailbox delivered; while the subscriber is over the pubsub soft limit,
+/// closes it (an error) if it still is when the limit's seconds have passed.
+async fn write_watching_soft_limit(
+    server: &Server,
+    stream: &mut TcpStream,
+    mb: &Mailbox,
+    data: &[u8],
+) -> std::io::Result<()> {
+    if server.config.live.pubsub_obuf_soft.load(Ordering::Relaxed) == 0 {
+        return stream.write_all(data).await;
+    }
+    let mut pos = 0;
+    while pos < data.len() {
+        // Messages queued meanwhile may put the client over the limit: look again now and
+        // then while the socket does not take the bytes.
+        let deadline = mb.soft_deadline_ms(server);
+        let wait = match deadline {
+            Some(d) => Duration::from_millis((d - now_ms()).clamp(0, 100) as u64),
+            None => Duration::from_millis(100),
+        };
+        tokio::select! {
+            w = stream.write(&data[pos..]) => match w? {
+                0 => return Err(std::io::ErrorKind::WriteZero.into()),
+                n => pos += n,
+            },
+            _ = tokio::time::sleep(wait) => {
+                if deadline.is_some_and(|d| d <= now_ms()) && mb.close_if_still_over_soft(server) {
+                    tracing::warn!(
+                        "Client id={} addr={} closed for overcoming of output buffer limits.",
+                        mb.id,
+                        mb.shared.addr
+                    );
+                    return Err(std::io::ErrorKind::ConnectionAborted.into());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The commands a RESP2 client may run while subscribed.

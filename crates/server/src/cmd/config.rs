@@ -102,6 +102,7 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
             || name == "lazyfree-lazy-eviction"
     }) {
         crate::evict::configure(ctx.server);
+        crate::climem::configure(ctx.server);
     }
     if pairs.iter().any(|(name, _)| name == "metrics-port") {
         if let Some(server) = ctx.server.self_ref.get().and_then(|w| w.upgrade()) {

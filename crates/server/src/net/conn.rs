@@ -23,6 +23,29 @@ use crate::server::{bump, now_ms, ClientShared, Server, WorkerStats};
 /// Bytes asked of the kernel per read. Redis uses 16 KB (PROTO_IOBUF_LEN).
 const READ_CHUNK: usize = 16 * 1024;
 
+/// An argument this long is read into a buffer sized for it (Redis's PROTO_MBULK_BIG_ARG).
+const BIG_ARG: usize = 32 * 1024;
+
+/// Makes room in the read buffer before a read. For a big argument being received
+/// (`whole`: the size that holds it), the buffer doubles up to exactly that size, so the
+/// argument ends in a buffer of its own size (as in Redis) while a header announcing a huge
+/// argument that never comes costs only what arrived.
+fn grow_rbuf(rbuf: &mut BytesMut, whole: Option<usize>) {
+    let spare = rbuf.capacity() - rbuf.len();
+    match whole {
+        Some(whole) if rbuf.capacity() >= whole => {}
+        Some(whole) if spare < READ_CHUNK / 2 => {
+            let cap = whole.min((2 * rbuf.capacity()).max(rbuf.len() + READ_CHUNK));
+            let mut grown = BytesMut::with_capacity(cap);
+            grown.extend_from_slice(rbuf);
+            *rbuf = grown;
+        }
+        Some(_) => {}
+        None if spare < READ_CHUNK / 2 => rbuf.reserve(READ_CHUNK),
+        None => {}
+    }
+}
+
 /// Serves one accepted connection until the client leaves, is killed, or the server stops.
 pub async fn serve(server: Arc<Server>, stream: TcpStream, stats: Arc<WorkerStats>, worker: usize) {
     serve_with(server, stream, stats, worker, Vec::new(), 0).await
@@ -119,23 +142,31 @@ struct Registered<'a> {
 impl Drop for Registered<'_> {
     /// Runs before the fields drop, so the socket closes after the client left the registry.
     fn drop(&mut self) {
-        self.server.clients.lock().remove(&self.id);
+        if let Some(c) = self.server.clients.lock().remove(&self.id) {
+            crate::climem::forget(self.server, &c);
+        }
     }
 }
 
 async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, client: &mut Client) {
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut out = ReplyBuf::new(Protocol::Resp2);
+    // Replies not yet taken by the socket are `out.buf[sent..]`. While some are pending the
+    // connection keeps reading and running commands, appending to them, as Redis does; the
+    // output buffer limits bound how far that goes.
+    let mut sent = 0usize;
+    let mut soft_since: Option<tokio::time::Instant> = None;
     let mut argv = Argv::new();
+    // A big argument being received (Redis's PROTO_MBULK_BIG_ARG): where its bytes start in
+    // `rbuf` and the buffer size that holds it whole.
+    let mut big: Option<(usize, usize)> = None;
     let shared = client.shared.clone();
     // False right after a blocked command completes: commands pipelined behind it are
     // already buffered and run before the next read.
     let mut need_read = true;
     loop {
         if need_read {
-            if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
-                rbuf.reserve(READ_CHUNK);
-            }
+            grow_rbuf(&mut rbuf, big.map(|(_, whole)| whole));
             let timeout = server.config.live.timeout_secs.load(Ordering::Relaxed);
             shared
                 .in_multi
@@ -143,13 +174,30 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
             shared
                 .authenticated
                 .store(client.authenticated, Ordering::Relaxed);
-            client.publish_buffers(rbuf.capacity(), out.buf.capacity());
-            shared.parked.store(rbuf.is_empty(), Ordering::Release);
-            // Subscribers are exempt from the idle timeout, as in Redis.
-            let read = if timeout > 0 && !client.pubsub.subscribed() {
+            let pending = out.len() - sent;
+            // A big argument counts at its announced size from its header on, as in Redis
+            // (which allocates it then); the buffer itself only grows as bytes arrive.
+            let qbuf_mem = rbuf.capacity().max(big.map_or(0, |(_, whole)| whole));
+            client.publish_buffers(qbuf_mem, out.buf.capacity());
+            shared.obuf_pending.store(pending, Ordering::Relaxed);
+            // `maxmemory-clients`: the buffers as they are now (a read may just have grown
+            // the query buffer, a batch the replies) may put the clients over the limit.
+            if !crate::climem::check(server, &shared) {
+                return;
+            }
+            shared
+                .parked
+                .store(rbuf.is_empty() && pending == 0, Ordering::Release);
+            let read = if pending > 0 {
+                // Write what the socket takes while reading what comes; over the soft limit
+                // for too long, the client is closed.
+                let soft = obuf_soft(server, &out, sent, &mut soft_since);
+                read_while_writing(stream, &mut rbuf, &out.buf, &mut sent, soft).await
+            } else if timeout > 0 && !client.pubsub.subscribed() {
+                // Subscribers are exempt from the idle timeout, as in Redis.
                 match tokio::time::timeout(
                     Duration::from_secs(timeout),
-                    crate::pubsub::read_or_deliver(stream, &mut rbuf, client, stats),
+                    crate::pubsub::read_or_deliver(server, stream, &mut rbuf, client, stats),
                 )
                 .await
                 {
@@ -157,12 +205,21 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                     Err(_) => Ok(0), // idle too long: close, as Redis does
                 }
             } else {
-                crate::pubsub::read_or_deliver(stream, &mut rbuf, client, stats).await
+                crate::pubsub::read_or_deliver(server, stream, &mut rbuf, client, stats).await
             };
             shared.parked.store(false, Ordering::Release);
+            if sent > 0 && sent == out.len() {
+                release_output(server, &mut out, &mut sent);
+                shared.obuf_pending.store(0, Ordering::Relaxed);
+            }
             let n = match read {
                 Ok(n) => n,
-                Err(_) => return,
+                Err(e) => {
+                    if e.kind() == std::io::ErrorKind::Other {
+                        output_limit_reached(&shared, out.len() - sent);
+                    }
+                    return;
+                }
             };
             if shared.has_stash.load(Ordering::Acquire) {
                 take_stash(server, &shared, client, &mut rbuf);
@@ -192,8 +249,22 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
         };
         let mut pos = 0;
         let mut close = false;
+        big = None;
+        // What the socket already took goes; the rest stays in front of the new replies.
+        if sent > 0 {
+            out.buf.drain(..sent);
+            sent = 0;
+        }
+        let before = out.len();
         // `client-output-buffer-limit normal`: read once per batch (0: no limit, the default).
+        // Past it the client is to be closed: the reply buffer drops further writes and long
+        // replies stop early, so memory stays about the limit (Redis's close-asap).
         let obuf_hard = server.config.live.normal_obuf[0].load(Ordering::Relaxed) as usize;
+        out.set_limit(if obuf_hard == 0 || client.pubsub.subscribed() {
+            usize::MAX
+        } else {
+            obuf_hard
+        });
         while pos < rbuf.len() {
             // Re-read per command: an AUTH earlier in the same read lifts the limits.
             limits.unauthenticated =
@@ -247,7 +318,13 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                         break;
                     }
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    big = argv
+                        .pending_bulk()
+                        .filter(|&(_, len)| len >= BIG_ARG)
+                        .map(|(start, len)| (start, start + len + 2));
+                    break;
+                }
                 Err(e) => {
                     out.error(format!("ERR Protocol error: {e}").as_bytes());
                     close = true;
@@ -255,8 +332,16 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
                 }
             }
         }
-        rbuf.advance(pos);
-        shared.qbuf.store(rbuf.len(), Ordering::Relaxed);
+        if pos == rbuf.len() && rbuf.capacity() > BIG_ARG {
+            // Nothing left: drop a buffer a big argument grew rather than keep it per
+            // connection (Redis hands such a buffer over to the argument).
+            rbuf = BytesMut::with_capacity(READ_CHUNK);
+        } else {
+            rbuf.advance(pos);
+        }
+        // As Redis, while a big argument arrives the query buffer is that argument.
+        let skip = big.map_or(0, |(start, _)| start);
+        shared.qbuf.store(rbuf.len() - skip, Ordering::Relaxed);
         if !close
             && rbuf.len() as u64
                 > server
@@ -276,20 +361,40 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
             if out.len() > shared.rbp.load(Ordering::Relaxed) {
                 shared.rbp.store(out.len(), Ordering::Relaxed);
             }
-            bump(&stats.net_output_bytes, out.len() as u64);
-            if !write_limited(server, stream, &out.buf, client.pubsub.subscribed()).await {
-                output_limit_reached(&shared, out.len());
+            bump(&stats.net_output_bytes, (out.len() - before) as u64);
+            // The common case: the socket takes everything now. What it does not take stays
+            // pending while the connection goes on reading, unless the connection is about
+            // to wait for something else (closing, blocked, a subscriber's pushes), which
+            // needs everything written first.
+            let must_flush = close || client.blocked.is_some() || client.pubsub.subscribed();
+            match write_now(stream, &out.buf) {
+                Ok(n) => sent = n,
+                Err(_) => return,
+            }
+            if sent < out.len() && must_flush {
+                if !write_limited(server, stream, &out.buf[sent..], client.pubsub.subscribed())
+                    .await
+                {
+                    output_limit_reached(&shared, out.len() - sent);
+                    return;
+                }
+                sent = out.len();
+            }
+            if sent == out.len() {
+                release_output(server, &mut out, &mut sent);
+                soft_since = None;
+            } else if obuf_soft(server, &out, sent, &mut soft_since)
+                .is_some_and(|l| l.deadline <= tokio::time::Instant::now())
+            {
+                output_limit_reached(&shared, out.len() - sent);
                 return;
             }
-            // Give back memory after a huge reply rather than keeping it per connection.
-            if out.buf.capacity() > 1 << 20 {
-                out.buf = Vec::with_capacity(READ_CHUNK);
-            }
-            out.clear();
         }
         if close {
             if client.repl.as_ref().is_some_and(|r| r.psync.is_some()) {
-                // PSYNC / SYNC: this connection now serves a replica.
+                // PSYNC / SYNC: this connection now serves a replica (not counted as a
+                // normal client's memory, never evicted).
+                crate::climem::forget(server, &shared);
                 crate::replication::primary::serve(server, stream, &mut rbuf, client).await;
             }
             let _ = stream.shutdown().await;
@@ -313,6 +418,91 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
             }
         }
     }
+}
+
+/// Forgets the replies once all are written, giving back the memory of a huge batch rather
+/// than keeping it per connection.
+fn release_output(server: &Server, out: &mut ReplyBuf, sent: &mut usize) {
+    if out.buf.capacity() > 1 << 20 && server.reply_resizing.load(Ordering::Relaxed) {
+        out.buf = Vec::with_capacity(READ_CHUNK);
+    }
+    out.clear();
+    *sent = 0;
+}
+
+/// Writes what the socket takes without waiting; the number of bytes written.
+fn write_now(stream: &TcpStream, buf: &[u8]) -> std::io::Result<usize> {
+    let mut pos = 0;
+    while pos < buf.len() {
+        match stream.try_write(&buf[pos..]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => pos += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(pos)
+}
+
+/// Over the soft output limit: its size, and the instant past which the client is closed if
+/// still over it (Redis closes once the time over the limit exceeds the seconds).
+#[derive(Clone, Copy)]
+struct SoftLimit {
+    bytes: usize,
+    deadline: tokio::time::Instant,
+}
+
+/// The soft output limit of `client-output-buffer-limit normal` for the bytes still
+/// pending: None while under it (or without one).
+fn obuf_soft(
+    server: &Server,
+    out: &ReplyBuf,
+    sent: usize,
+    since: &mut Option<tokio::time::Instant>,
+) -> Option<SoftLimit> {
+    let live = &server.config.live;
+    let bytes = live.normal_obuf[1].load(Ordering::Relaxed) as usize;
+    if bytes == 0 || out.len() - sent <= bytes {
+        *since = None;
+        return None;
+    }
+    let secs = live.normal_obuf[2].load(Ordering::Relaxed);
+    let start = *since.get_or_insert_with(tokio::time::Instant::now);
+    Some(SoftLimit {
+        bytes,
+        deadline: start + Duration::from_millis(secs * 1000 + 1),
+    })
+}
+
+/// Waits until the client sends something, writing pending replies (`buf[*sent..]`) as the
+/// socket takes them meanwhile. Fails once the soft limit's deadline passes with the pending
+/// bytes still over it, or on a socket error.
+async fn read_while_writing(
+    stream: &TcpStream,
+    rbuf: &mut BytesMut,
+    buf: &[u8],
+    sent: &mut usize,
+    mut soft: Option<SoftLimit>,
+) -> std::io::Result<usize> {
+    let expired =
+        tokio::time::sleep_until(soft.map_or_else(tokio::time::Instant::now, |l| l.deadline));
+    tokio::pin!(expired);
+    while *sent < buf.len() {
+        tokio::select! {
+            r = read_some(stream, rbuf) => return r,
+            w = stream.writable() => {
+                w?;
+                *sent += write_now(stream, &buf[*sent..])?;
+                if soft.is_some_and(|l| buf.len() - *sent <= l.bytes) {
+                    soft = None;
+                }
+            }
+            _ = &mut expired, if soft.is_some() => {
+                return Err(std::io::Error::other("output buffer soft limit"));
+            }
+        }
+    }
+    read_some(stream, rbuf).await
 }
 
 #[cold]

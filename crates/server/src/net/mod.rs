@@ -114,6 +114,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     crate::acl::load_at_startup(&server).map_err(|e| anyhow::anyhow!(e))?;
     server.persist.set_server(&server);
     crate::evict::configure(&server);
+    crate::climem::configure(&server);
     crate::replication::configure(&server);
 
     // Bind synchronously so that errors surface here and port 0 resolves before we return.
