@@ -89,10 +89,33 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
         normalize(param, &value).map_err(|e| failed(param.name, &e.to_string()))?;
         pairs.push((param.name.to_string(), value));
     }
+    let old_maxclients = ctx.server.config.get("maxclients");
     ctx.server
         .config
         .set_many(&pairs)
         .map_err(|(name, e)| failed(&name, &e.to_string()))?;
+    if pairs.iter().any(|(name, _)| name == "maxclients") {
+        // As Redis: raise the open-files limit for the new number, or refuse it (and keep
+        // the old value) when the system allows fewer.
+        let wanted = ctx.server.config.get_i64("maxclients").max(1) as u64;
+        match crate::net::fdlimit::adjust(wanted) {
+            crate::net::fdlimit::Adjusted::Fits => {}
+            crate::net::fdlimit::Adjusted::Lowered(n) => {
+                restore_maxclients(ctx.server, old_maxclients);
+                return Err(failed(
+                    "maxclients",
+                    &format!("The operating system is not able to handle the specified number of clients, try with {n}"),
+                ));
+            }
+            crate::net::fdlimit::Adjusted::TooLow { .. } => {
+                restore_maxclients(ctx.server, old_maxclients);
+                return Err(failed(
+                    "maxclients",
+                    "The operating system is not able to handle the specified number of clients",
+                ));
+            }
+        }
+    }
     for (name, _) in &pairs {
         crate::persist::aof::config_changed(ctx.server, name).map_err(|e| failed(name, &e))?;
     }
@@ -127,6 +150,10 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
     }
     ctx.out.ok();
     Ok(())
+}
+
+fn restore_maxclients(server: &crate::server::Server, old: String) {
+    let _ = server.config.set_many(&[("maxclients".to_string(), old)]);
 }
 
 /// CONFIG RESETSTAT: zeroes what INFO stats and commandstats count.

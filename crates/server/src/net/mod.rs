@@ -6,6 +6,7 @@
 //! work stealing. Threads only meet at the shard locks (see docs/ARCHITECTURE.md).
 
 pub mod conn;
+pub mod fdlimit;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -101,6 +102,16 @@ fn bind_addrs(config: &Config, port: u16) -> anyhow::Result<Vec<(SocketAddr, boo
 
 /// Starts the server: binds, spawns the workers and the cron thread, returns at once.
 pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
+    // One descriptor per client: raise `ulimit -n` for maxclients, or lower maxclients.
+    match fdlimit::adjust(config.get_i64("maxclients").max(1) as u64) {
+        fdlimit::Adjusted::Fits => {}
+        fdlimit::Adjusted::Lowered(n) => config
+            .set_many(&[("maxclients".to_string(), n.to_string())])
+            .map_err(|(_, e)| anyhow::anyhow!("maxclients: {e}"))?,
+        fdlimit::Adjusted::TooLow { current, wanted } => bail!(
+            "Your current 'ulimit -n' of {current} is not enough for the server to start. Please increase your open file limit to at least {wanted}. Exiting."
+        ),
+    }
     let nworkers = worker_count(&config);
     let shards = match config.get_i64("shards") {
         n if n > 0 => n as usize,

@@ -387,3 +387,111 @@ fn unread_replies_count_and_get_a_client_evicted() {
     assert_eq!(r.info_field("stats", "evicted_clients"), "1");
     assert_eq!(r.cmd(&["PING"]), Frame::Simple("PONG".into()));
 }
+
+/// Starts the binary with `ulimit -n` set to `soft`/`hard` and returns it with its log up to
+/// the ready line.
+fn spawn_with_nofile(soft: u64, hard: u64, args: &[&str]) -> (std::process::Child, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cinnabar-server"));
+    cmd.args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: soft as libc::rlim_t,
+                rlim_max: hard as libc::rlim_t,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut log = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let ready = line.contains("ready to accept connections");
+        log.push(line);
+        if ready {
+            break;
+        }
+    }
+    assert!(
+        log.last().is_some_and(|l| l.contains("ready")),
+        "server did not start: {log:?}"
+    );
+    std::thread::spawn(move || for _ in lines {});
+    (child, log)
+}
+
+/// The open-files limit of a process (soft), from /proc.
+fn nofile_of(pid: u32) -> u64 {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    line.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
+
+/// maxclients as Redis: `ulimit -n` is raised to maxclients + 32 when the hard limit allows
+/// it; when it does not, maxclients is lowered to fit (with Redis's log lines) and CONFIG
+/// SET refuses a number the system cannot hold; a client past maxclients gets Redis's error.
+#[test]
+fn maxclients_and_the_open_files_limit() {
+    let port = cinnabar_testkit::free_port().to_string();
+    let base = ["--port", &port, "--bind", "127.0.0.1", "--save", ""];
+    // Room to raise: the soft limit goes up to maxclients + 32.
+    let mut args = base.to_vec();
+    args.extend(["--maxclients", "1000"]);
+    let (mut child, _) = spawn_with_nofile(256, 4096, &args);
+    assert_eq!(nofile_of(child.id()), 1032);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // No room: maxclients comes down to the hard limit less 32.
+    let port = cinnabar_testkit::free_port().to_string();
+    let base = ["--port", &port, "--bind", "127.0.0.1", "--save", ""];
+    let mut args = base.to_vec();
+    args.extend(["--maxclients", "1000"]);
+    let (mut child, log) = spawn_with_nofile(100, 100, &args);
+    assert!(
+        log.iter()
+            .any(|l| l.contains("maxclients has been reduced to 68 to compensate for low ulimit")),
+        "{log:?}"
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut r = cinnabar_testkit::RawConn::connect(addr);
+    let Frame::Array(v) = r.cmd(&["CONFIG", "GET", "maxclients"]) else {
+        panic!()
+    };
+    assert_eq!(text(&v[1]), "68");
+    assert_eq!(
+        text(&r.cmd(&["CONFIG", "SET", "maxclients", "5000"])),
+        "ERR:ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with 68"
+    );
+    // Past maxclients: Redis's error, then the connection is closed.
+    assert_eq!(r.cmd(&["CONFIG", "SET", "maxclients", "3"]), ok());
+    let mut others: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = cinnabar_testkit::RawConn::connect(addr);
+            assert_eq!(c.cmd(&["PING"]), Frame::Simple("PONG".into()));
+            c
+        })
+        .collect();
+    let mut refused = cinnabar_testkit::RawConn::connect(addr);
+    let (bytes, closed) = refused.read_until_close(PATIENCE);
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        "-ERR max number of clients reached\r\n"
+    );
+    assert!(closed);
+    assert_eq!(others[0].cmd(&["PING"]), Frame::Simple("PONG".into()));
+    let _ = child.kill();
+    let _ = child.wait();
+}
