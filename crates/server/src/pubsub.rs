@@ -64,12 +64,21 @@ pub static QUEUED_BYTES: AtomicUsize = AtomicUsize::new(0);
 /// The most of one mailbox's buffers [`QUEUED_BYTES`] leaves out of eviction's count.
 const UNCOUNTED_PER_CLIENT: usize = 256 * 1024;
 
+/// A queue buffer this full is set aside as a chunk and a new one started.
+const CHUNK: usize = 1 << 20;
+
 /// Buffers of a mailbox larger than this are released once written (Redis keeps 16 KB per
 /// client: PROTO_REPLY_CHUNK_BYTES).
 const KEEP_BUFFER: usize = 16 * 1024;
 
 #[derive(Default)]
 struct Queue {
+    /// Full chunks waiting, oldest first, before `buf`: a queue that grows large grows by
+    /// chunks instead of reallocating (and copying) one buffer of twice its size.
+    full: std::collections::VecDeque<Vec<u8>>,
+    /// Bytes in `full`, and their buffers' capacity.
+    full_len: usize,
+    full_cap: usize,
     buf: Vec<u8>,
     /// The empty buffer swapped in when the owner takes `buf`.
     spare: Vec<u8>,
@@ -130,11 +139,12 @@ impl Mailbox {
     /// (called with its lock held).
     fn recount(&self, q: &mut Queue) {
         self.shared.mailbox_mem.store(
-            q.buf.capacity() + q.spare.capacity() + q.inflight_cap,
+            q.buf.capacity() + q.spare.capacity() + q.inflight_cap + q.full_cap,
             Ordering::Relaxed,
         );
         let want =
-            (q.buf.capacity() + q.spare.capacity() + q.inflight_cap).min(UNCOUNTED_PER_CLIENT);
+            (q.buf.capacity() + q.spare.capacity() + q.inflight_cap + q.full_cap)
+                .min(UNCOUNTED_PER_CLIENT);
         if want != q.excluded {
             QUEUED_BYTES.fetch_add(want, Ordering::Relaxed);
             QUEUED_BYTES.fetch_sub(q.excluded, Ordering::Relaxed);
@@ -147,13 +157,19 @@ impl Mailbox {
             return true;
         }
         let mut q = self.queue.lock();
-        let was_empty = q.buf.is_empty();
+        let was_empty = q.buf.is_empty() && q.full.is_empty();
+        if q.buf.len() >= CHUNK {
+            let chunk = std::mem::take(&mut q.buf);
+            q.full_len += chunk.len();
+            q.full_cap += chunk.capacity();
+            q.full.push_back(chunk);
+        }
         let start = q.buf.len();
         q.buf.extend_from_slice(frame);
         if resp3 {
             q.buf[start] = b'>';
         }
-        let used = (q.buf.len() + q.inflight) as u64;
+        let used = (q.buf.len() + q.full_len + q.inflight) as u64;
         let over = if self.subscriptions() > 0 {
             let live = &server.config.live;
             let hard = live.pubsub_obuf_hard.load(Ordering::Relaxed);
@@ -177,6 +193,9 @@ impl Mailbox {
         if over {
             self.closed.store(true, Ordering::Relaxed);
             q.buf = Vec::new();
+            q.full = Default::default();
+            q.full_len = 0;
+            q.full_cap = 0;
             self.recount(&mut q);
             drop(q);
             self.notify.notify_one();
@@ -195,11 +214,22 @@ impl Mailbox {
         true
     }
 
-    /// Takes everything queued, swapping in the spare buffer.
+    /// Takes the oldest full chunk, or else everything queued (swapping in the spare
+    /// buffer).
     fn take(&self) -> Vec<u8> {
         let mut q = self.queue.lock();
-        let mut data = std::mem::take(&mut q.spare);
-        std::mem::swap(&mut q.buf, &mut data);
+        let data = match q.full.pop_front() {
+            Some(chunk) => {
+                q.full_len -= chunk.len();
+                q.full_cap -= chunk.capacity();
+                chunk
+            }
+            None => {
+                let mut data = std::mem::take(&mut q.spare);
+                std::mem::swap(&mut q.buf, &mut data);
+                data
+            }
+        };
         q.inflight = data.len();
         q.inflight_cap = data.capacity();
         self.recount(&mut q);
@@ -218,10 +248,16 @@ impl Mailbox {
         if q.spare.capacity() < data.capacity() {
             q.spare = data;
         }
-        if q.buf.is_empty() {
+        let more = !q.full.is_empty() || !q.buf.is_empty();
+        if !more {
             q.soft_since_ms = 0;
         }
         self.recount(&mut q);
+        drop(q);
+        if more {
+            // What was queued meanwhile found the queue non-empty and woke nobody.
+            self.notify.notify_one();
+        }
     }
 
     pub fn is_closed(&self) -> bool {
@@ -246,7 +282,8 @@ impl Mailbox {
     fn close_if_still_over_soft(&self, server: &Server) -> bool {
         let soft = server.config.live.pubsub_obuf_soft.load(Ordering::Relaxed) as usize;
         let mut q = self.queue.lock();
-        let over = soft > 0 && q.soft_since_ms != 0 && q.buf.len() + q.inflight >= soft;
+        let over =
+            soft > 0 && q.soft_since_ms != 0 && q.buf.len() + q.full_len + q.inflight >= soft;
         if over {
             self.closed.store(true, Ordering::Relaxed);
         } else {
@@ -258,7 +295,7 @@ impl Mailbox {
     /// Bytes waiting (CLIENT LIST omem).
     pub fn queued(&self) -> usize {
         let q = self.queue.lock();
-        q.buf.len() + q.inflight
+        q.buf.len() + q.full_len + q.inflight
     }
 }
 

@@ -149,7 +149,7 @@ impl Drop for Registered<'_> {
 }
 
 async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, client: &mut Client) {
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut rbuf = BytesMut::new();
     let mut out = ReplyBuf::new(Protocol::Resp2);
     // Replies not yet taken by the socket are `out.buf[sent..]`. While some are pending the
     // connection keeps reading and running commands, appending to them, as Redis does; the
@@ -166,7 +166,15 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
     let mut need_read = true;
     loop {
         if need_read {
-            grow_rbuf(&mut rbuf, big.map(|(_, whole)| whole));
+            if rbuf.is_empty() {
+                // Nothing buffered: an idle connection holds no read buffer (Redis frees
+                // idle clients' query buffers); `read_some` takes one once bytes are there.
+                if rbuf.capacity() > 0 {
+                    rbuf = BytesMut::new();
+                }
+            } else {
+                grow_rbuf(&mut rbuf, big.map(|(_, whole)| whole));
+            }
             let timeout = server.config.live.timeout_secs.load(Ordering::Relaxed);
             shared
                 .in_multi
@@ -625,6 +633,9 @@ async fn wait_blocked(
 pub(crate) async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
     loop {
         stream.readable().await?;
+        if buf.capacity() == buf.len() {
+            buf.reserve(READ_CHUNK);
+        }
         let mut got = 0usize;
         let res = stream.try_io(Interest::READABLE, || {
             let spare = buf.spare_capacity_mut();
