@@ -142,9 +142,8 @@ impl Mailbox {
             q.buf.capacity() + q.spare.capacity() + q.inflight_cap + q.full_cap,
             Ordering::Relaxed,
         );
-        let want =
-            (q.buf.capacity() + q.spare.capacity() + q.inflight_cap + q.full_cap)
-                .min(UNCOUNTED_PER_CLIENT);
+        let want = (q.buf.capacity() + q.spare.capacity() + q.inflight_cap + q.full_cap)
+            .min(UNCOUNTED_PER_CLIENT);
         if want != q.excluded {
             QUEUED_BYTES.fetch_add(want, Ordering::Relaxed);
             QUEUED_BYTES.fetch_sub(q.excluded, Ordering::Relaxed);

@@ -263,6 +263,9 @@ pub struct Server {
     pub scripts: crate::scripting::Scripts,
     /// Listening sockets, for the busy responder.
     pub listener_fds: Mutex<Vec<i32>>,
+    /// Listener generation: CONFIG SET port/bind starts new acceptors and bumps it, which
+    /// stops the old ones (crate::net::rebind).
+    pub listen_gen: tokio::sync::watch::Sender<u64>,
     /// The workers' runtimes, to hand connections to.
     pub worker_handles: std::sync::OnceLock<Vec<tokio::runtime::Handle>>,
     /// This server, for threads that start tasks holding it.
@@ -326,6 +329,7 @@ impl Server {
             blocking: Default::default(),
             scripts: Default::default(),
             listener_fds: Mutex::new(Vec::new()),
+            listen_gen: tokio::sync::watch::channel(0).0,
             worker_handles: std::sync::OnceLock::new(),
             self_ref: std::sync::OnceLock::new(),
             pubsub: Default::default(),

@@ -89,6 +89,29 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
         normalize(param, &value).map_err(|e| failed(param.name, &e.to_string()))?;
         pairs.push((param.name.to_string(), value));
     }
+    // port / bind: the new listeners are bound before anything is applied (all or nothing).
+    let new_port = pairs
+        .iter()
+        .find(|(n, _)| n == "port")
+        .map(|(_, v)| v.clone());
+    let new_bind = pairs
+        .iter()
+        .find(|(n, _)| n == "bind")
+        .map(|(_, v)| v.clone());
+    if new_port.is_some() || new_bind.is_some() {
+        let server = ctx.server.self_ref.get().and_then(|w| w.upgrade());
+        if let Some(server) = server {
+            let port = new_port.as_deref().map_or_else(
+                || ctx.server.config.get_i64("port"),
+                |p| p.parse().unwrap_or(0),
+            ) as u16;
+            let bind = new_bind
+                .clone()
+                .unwrap_or_else(|| ctx.server.config.get("bind"));
+            crate::net::rebind(&server, &bind, port, new_port.is_some())
+                .map_err(|e| failed(if new_port.is_some() { "port" } else { "bind" }, &e))?;
+        }
+    }
     let old_maxclients = ctx.server.config.get("maxclients");
     ctx.server
         .config

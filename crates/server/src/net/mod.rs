@@ -80,9 +80,9 @@ fn worker_count(config: &Config) -> usize {
 
 /// Parses `bind` into addresses; a leading `-` marks one that may be missing (like ::1 on a
 /// host without IPv6).
-fn bind_addrs(config: &Config, port: u16) -> anyhow::Result<Vec<(SocketAddr, bool)>> {
+fn parse_bind(bind: &str, port: u16) -> anyhow::Result<Vec<(SocketAddr, bool)>> {
     let mut out = Vec::new();
-    for word in config.get("bind").split_whitespace() {
+    for word in bind.split_whitespace() {
         let (optional, host) = match word.strip_prefix('-') {
             Some(h) => (true, h),
             None => (false, word),
@@ -120,7 +120,9 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
         _ => (nworkers * 256).clamp(256, 4096),
     };
     let port = config.get_i64("port") as u16;
-    let addrs = bind_addrs(&config, port)?;
+    let config_bind = config.get("bind");
+    // Checked before anything starts.
+    parse_bind(&config_bind, port)?;
     let server = Arc::new(Server::new(config, nworkers, shards));
     crate::acl::load_at_startup(&server).map_err(|e| anyhow::anyhow!(e))?;
     server.persist.set_server(&server);
@@ -129,26 +131,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     crate::replication::configure(&server);
 
     // Bind synchronously so that errors surface here and port 0 resolves before we return.
-    let mut listeners = Vec::new();
-    let mut bound = Vec::new();
-    let mut chosen_port = port;
-    for (addr, optional) in addrs {
-        let addr = SocketAddr::new(addr.ip(), chosen_port);
-        match std::net::TcpListener::bind(addr) {
-            Ok(l) => {
-                l.set_nonblocking(true)?;
-                let local = l.local_addr()?;
-                chosen_port = local.port();
-                bound.push(local);
-                listeners.push(l);
-            }
-            Err(e) if optional => tracing::debug!("optional bind {addr} skipped: {e}"),
-            Err(e) => bail!("Could not create server TCP listening socket {addr}: {e}"),
-        }
-    }
-    if listeners.is_empty() {
-        bail!("no address to listen on");
-    }
+    let (listeners, bound, chosen_port) = bind_all(&config_bind, port)?;
     server.port.store(chosen_port as u64, Ordering::Relaxed);
     *server.listeners.lock() = bound.clone();
     crate::ops::metrics::configure(&server).map_err(|e| anyhow::anyhow!("metrics-port: {e}"))?;
@@ -204,11 +187,32 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     crate::persist::start_loading(&server);
 
     // Acceptors run on worker 0; each accepted socket goes to the next worker in turn.
+    spawn_acceptors(&server, listeners);
+
+    threads.push(crate::cron::spawn(server.clone())?);
+    threads.push(crate::evict::spawn(server.clone())?);
+    threads.push(crate::scripting::busy::spawn(server.clone())?);
+    Ok(ServerHandle {
+        server,
+        addrs: bound,
+        threads,
+    })
+}
+
+/// Starts an acceptor on worker 0 for each listener, for the current listener generation:
+/// they stop when the server stops or when CONFIG SET port/bind replaced them.
+fn spawn_acceptors(server: &Arc<Server>, listeners: Vec<std::net::TcpListener>) {
+    let handles = server
+        .worker_handles
+        .get()
+        .expect("workers started")
+        .clone();
+    let generation = *server.listen_gen.borrow();
     for l in listeners {
         let srv = server.clone();
         let handles = handles.clone();
-        let h0 = handles[0].clone();
-        h0.spawn(async move {
+        let mut gen_rx = server.listen_gen.subscribe();
+        handles[0].clone().spawn(async move {
             let listener = match TcpListener::from_std(l) {
                 Ok(l) => l,
                 Err(e) => {
@@ -218,9 +222,13 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
             };
             let mut next = 0usize;
             loop {
+                if *gen_rx.borrow_and_update() != generation {
+                    return; // replaced: dropping the listener closes its socket
+                }
                 let accepted = tokio::select! {
                     r = listener.accept() => r,
                     _ = srv.shutdown.notified() => return,
+                    _ = gen_rx.changed() => continue,
                 };
                 match accepted {
                     Ok((stream, _)) => {
@@ -247,13 +255,58 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
             }
         });
     }
+}
 
-    threads.push(crate::cron::spawn(server.clone())?);
-    threads.push(crate::evict::spawn(server.clone())?);
-    threads.push(crate::scripting::busy::spawn(server.clone())?);
-    Ok(ServerHandle {
-        server,
-        addrs: bound,
-        threads,
-    })
+/// Binds every address of `bind` on `port` (a `-` prefix marks an address that may be
+/// missing); all or nothing.
+fn bind_all(
+    bind: &str,
+    port: u16,
+) -> anyhow::Result<(Vec<std::net::TcpListener>, Vec<SocketAddr>, u16)> {
+    let mut listeners = Vec::new();
+    let mut bound = Vec::new();
+    let mut chosen_port = port;
+    for (addr, optional) in parse_bind(bind, port)? {
+        let addr = SocketAddr::new(addr.ip(), chosen_port);
+        match std::net::TcpListener::bind(addr) {
+            Ok(l) => {
+                l.set_nonblocking(true)?;
+                let local = l.local_addr()?;
+                chosen_port = local.port();
+                bound.push(local);
+                listeners.push(l);
+            }
+            Err(e) if optional => tracing::debug!("optional bind {addr} skipped: {e}"),
+            Err(e) => bail!("Could not create server TCP listening socket {addr}: {e}"),
+        }
+    }
+    Ok((listeners, bound, chosen_port))
+}
+
+/// CONFIG SET port / bind: binds the new addresses first and, only if every one succeeded,
+/// replaces the listeners (the old sockets close; connected clients stay). On failure the
+/// old listeners keep serving and Redis's error text is returned.
+pub fn rebind(
+    server: &Arc<Server>,
+    bind: &str,
+    port: u16,
+    port_changed: bool,
+) -> Result<(), String> {
+    let (listeners, bound, chosen_port) = bind_all(bind, port).map_err(|e| {
+        tracing::warn!("{e:#}");
+        if port_changed {
+            "Unable to listen on this port. Check server logs.".to_string()
+        } else {
+            "Failed to bind to specified addresses.".to_string()
+        }
+    })?;
+    server.listen_gen.send_modify(|g| *g += 1);
+    server.port.store(chosen_port as u64, Ordering::Relaxed);
+    *server.listeners.lock() = bound;
+    *server.listener_fds.lock() = listeners
+        .iter()
+        .map(std::os::fd::AsRawFd::as_raw_fd)
+        .collect();
+    spawn_acceptors(server, listeners);
+    Ok(())
 }

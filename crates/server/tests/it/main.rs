@@ -27,6 +27,7 @@ mod limits;
 mod list;
 mod list_set_effects;
 mod multi;
+mod networking;
 mod notify;
 mod ops;
 mod persist;
