@@ -244,6 +244,7 @@ async fn run(server: &Server, stats: &WorkerStats, stream: &mut TcpStream, clien
         // While these commands run, CLIENT LIST shows the whole buffer as qbuf (Redis keeps
         // the command being executed in its query buffer).
         shared.qbuf.store(rbuf.len(), Ordering::Relaxed);
+        shared.qbuf_cap.store(rbuf.capacity(), Ordering::Relaxed);
 
         let mut limits = Limits {
             max_bulk_len: server
