@@ -354,6 +354,11 @@ fn client_list(ctx: &mut Ctx) -> Result<()> {
     let clients: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
     let mut text = String::new();
     for c in clients {
+        // Killed or evicted: gone for Redis, which frees such a client at once; here its
+        // connection leaves the registry as soon as its worker gets to it.
+        if c.killed.load(Ordering::Relaxed) && c.id != ctx.client.id {
+            continue;
+        }
         if let Some(ids) = &ids {
             if !ids.contains(&c.id) {
                 continue;
