@@ -25,7 +25,7 @@ pub enum Protocol {
 pub struct Deferred(usize);
 
 /// Encoded replies waiting to be written to a client.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ReplyBuf {
     /// The encoded bytes; write them to the socket, then [`ReplyBuf::clear`].
     pub buf: Vec<u8>,
@@ -37,9 +37,19 @@ pub struct ReplyBuf {
     pending: Vec<usize>,
     /// Number of entries of `pending` not yet filled.
     open: usize,
+    /// Once `buf` holds more than this many bytes, further writes are dropped (Redis stops
+    /// adding to the reply of a client marked close-asap for passing its output buffer
+    /// limit). `usize::MAX`: no limit.
+    limit: usize,
 }
 
 const FILLED: usize = usize::MAX;
+
+impl Default for ReplyBuf {
+    fn default() -> Self {
+        ReplyBuf::new(Protocol::Resp2)
+    }
+}
 
 impl ReplyBuf {
     pub fn new(proto: Protocol) -> Self {
@@ -48,7 +58,22 @@ impl ReplyBuf {
             proto,
             pending: Vec::new(),
             open: 0,
+            limit: usize::MAX,
         }
+    }
+
+    /// Sets the size past which writes are dropped (see [`ReplyBuf::over_limit`]);
+    /// `usize::MAX` lifts it.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
+    /// More bytes than the limit are buffered: the client is to be closed, every further
+    /// write is dropped, and a command producing a long reply may stop early (Redis's
+    /// `CLIENT_CLOSE_ASAP` checks in HRANDFIELD, SRANDMEMBER, ZRANDMEMBER and KEYS).
+    #[inline]
+    pub fn over_limit(&self) -> bool {
+        self.buf.len() > self.limit
     }
 
     pub fn len(&self) -> usize {
@@ -81,6 +106,9 @@ impl ReplyBuf {
 
     /// `+s\r\n`. `s` must not contain `\r` or `\n`.
     pub fn simple(&mut self, s: &[u8]) {
+        if self.over_limit() {
+            return;
+        }
         self.buf.reserve(s.len() + 3);
         self.buf.push(b'+');
         self.buf.extend_from_slice(s);
@@ -89,6 +117,9 @@ impl ReplyBuf {
 
     /// `+OK\r\n`.
     pub fn ok(&mut self) {
+        if self.over_limit() {
+            return;
+        }
         self.buf.extend_from_slice(b"+OK\r\n");
     }
 
@@ -98,6 +129,9 @@ impl ReplyBuf {
     /// reply is a single line and a stray newline would desynchronise the
     /// client.
     pub fn error(&mut self, msg: &[u8]) {
+        if self.over_limit() {
+            return;
+        }
         let msg = msg.strip_prefix(b"-").unwrap_or(msg);
         self.buf.reserve(msg.len() + 3);
         self.buf.push(b'-');
@@ -113,6 +147,9 @@ impl ReplyBuf {
 
     /// `:n\r\n`.
     pub fn integer(&mut self, n: i64) {
+        if self.over_limit() {
+            return;
+        }
         if (0..10).contains(&n) {
             // The count most writes answer (SADD, HSET, DEL, EXISTS...): one small copy.
             self.buf
@@ -127,6 +164,9 @@ impl ReplyBuf {
 
     /// `$len\r\nb\r\n`.
     pub fn bulk(&mut self, b: &[u8]) {
+        if self.over_limit() {
+            return;
+        }
         self.buf.reserve(b.len() + 16);
         self.header(b'$', b.len());
         self.buf.extend_from_slice(b);
@@ -141,6 +181,9 @@ impl ReplyBuf {
 
     /// The null reply: RESP2 null bulk `$-1`, RESP3 `_`.
     pub fn null(&mut self) {
+        if self.over_limit() {
+            return;
+        }
         self.buf.extend_from_slice(match self.proto {
             Protocol::Resp2 => b"$-1\r\n",
             Protocol::Resp3 => b"_\r\n",
@@ -149,6 +192,9 @@ impl ReplyBuf {
 
     /// The null array: RESP2 `*-1`, RESP3 `_`.
     pub fn null_array(&mut self) {
+        if self.over_limit() {
+            return;
+        }
         self.buf.extend_from_slice(match self.proto {
             Protocol::Resp2 => b"*-1\r\n",
             Protocol::Resp3 => b"_\r\n",
@@ -196,6 +242,9 @@ impl ReplyBuf {
     /// A double whose text the caller already formatted (for example with Redis's exact
     /// `d2string` rules): RESP3 `,text`, RESP2 the same text as a bulk string.
     pub fn double_text(&mut self, text: &[u8]) {
+        if self.over_limit() {
+            return;
+        }
         match self.proto {
             Protocol::Resp2 => self.bulk(text),
             Protocol::Resp3 => {
@@ -208,6 +257,9 @@ impl ReplyBuf {
 
     /// RESP3 `#t`/`#f`; RESP2 `:1`/`:0`.
     pub fn boolean(&mut self, b: bool) {
+        if self.over_limit() {
+            return;
+        }
         self.buf.extend_from_slice(match (self.proto, b) {
             (Protocol::Resp2, true) => b":1\r\n",
             (Protocol::Resp2, false) => b":0\r\n",
@@ -219,6 +271,9 @@ impl ReplyBuf {
     /// RESP3 verbatim string `=len\r\nfmt:text\r\n` (e.g. format `b"txt"`);
     /// RESP2 a plain bulk string of `text`.
     pub fn verbatim(&mut self, format: &[u8; 3], text: &[u8]) {
+        if self.over_limit() {
+            return;
+        }
         match self.proto {
             Protocol::Resp2 => self.bulk(text),
             Protocol::Resp3 => {
@@ -234,6 +289,9 @@ impl ReplyBuf {
 
     /// RESP3 big number `(digits`; RESP2 a bulk string of the digits.
     pub fn big_number(&mut self, digits: &[u8]) {
+        if self.over_limit() {
+            return;
+        }
         match self.proto {
             Protocol::Resp2 => self.bulk(digits),
             Protocol::Resp3 => {
@@ -297,6 +355,12 @@ impl ReplyBuf {
             debug_assert!(false, "deferred length filled twice or truncated away");
             return;
         }
+        if self.over_limit() {
+            // The reply is being dropped: no need to move what follows the header.
+            self.pending[d.0] = FILLED;
+            self.open -= 1;
+            return;
+        }
         let mut header = [0u8; 24];
         let mut digits = itoa::Buffer::new();
         let digits = digits.format(n).as_bytes();
@@ -319,6 +383,9 @@ impl ReplyBuf {
     }
 
     fn header(&mut self, prefix: u8, n: usize) {
+        if self.over_limit() {
+            return;
+        }
         self.buf.push(prefix);
         self.buf
             .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());

@@ -1083,6 +1083,7 @@ mod tests {
         );
         assert_eq!(parse_memory("2gb"), Some(2 << 30));
         assert!(c.set_many(&[("databases".into(), "1".into())]).is_err());
+        assert!(c.set_many(&[("daemonize".into(), "yes".into())]).is_err());
     }
 
     #[test]

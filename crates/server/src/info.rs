@@ -636,12 +636,8 @@ impl MemoryFigures {
         let rss = rss_bytes();
         let (active, _) = crate::alloc::committed();
         let startup = server.evict.startup.load(Ordering::Relaxed);
-        let clients_normal: u64 = server
-            .clients
-            .lock()
-            .values()
-            .map(|c| c.qbuf.load(Ordering::Relaxed) as u64)
-            .sum();
+        // Every client's memory as CLIENT LIST's tot-mem counts it (see crate::climem).
+        let clients_normal = server.client_mem.total.load(Ordering::Relaxed) as u64;
         let aof_buffer = crate::persist::aof::buffer_bytes(server);
         let scripts = server.scripts.memory() as u64;
         let overhead = startup + ks.table_overhead + clients_normal + aof_buffer + scripts;
@@ -854,7 +850,12 @@ fn stats_section(out: &mut String, server: &Server, t: &WorkerTotals, ks: &Keysp
         "{}",
         server.evict.evicted_keys.load(Ordering::Relaxed)
     );
-    field!(out, "evicted_clients", "0");
+    field!(
+        out,
+        "evicted_clients",
+        "{}",
+        server.client_mem.evicted.load(Ordering::Relaxed)
+    );
     field!(out, "total_eviction_exceeded_time", "{total_exceeded}");
     field!(out, "current_eviction_exceeded_time", "{current_exceeded}");
     field!(out, "keyspace_hits", "{}", ks.hits);

@@ -19,6 +19,7 @@
 pub mod acl;
 pub mod alloc;
 pub mod blocking;
+pub mod climem;
 pub mod cmd;
 pub mod config;
 pub mod config_compat;

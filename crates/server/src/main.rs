@@ -164,8 +164,20 @@ fn install_signal_handlers(
                     _ = int.recv() => "SIGINT",
                     _ = term.recv() => "SIGTERM",
                 };
-                tracing::info!("Received {which} scheduling shutdown...");
+                tracing::warn!("Received {which} scheduling shutdown...");
+                // Workers stop at their next pass, once the command they run (if any) ends,
+                // as Redis handles the signal at its next event-loop pass.
                 server.request_shutdown();
+                // A second SIGINT means "now", as in Redis: no save, no waiting.
+                loop {
+                    tokio::select! {
+                        _ = int.recv() => {
+                            tracing::warn!("You insist... exiting now.");
+                            std::process::exit(1);
+                        }
+                        _ = term.recv() => {}
+                    }
+                }
             });
         })?;
     Ok(())

@@ -19,6 +19,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
@@ -61,12 +62,21 @@ pub static QUEUED_BYTES: AtomicUsize = AtomicUsize::new(0);
 /// The most of one mailbox's buffers [`QUEUED_BYTES`] leaves out of eviction's count.
 const UNCOUNTED_PER_CLIENT: usize = 256 * 1024;
 
+/// A queue buffer this full is set aside as a chunk and a new one started.
+const CHUNK: usize = 1 << 20;
+
 /// Buffers of a mailbox larger than this are released once written (Redis keeps 16 KB per
 /// client: PROTO_REPLY_CHUNK_BYTES).
 const KEEP_BUFFER: usize = 16 * 1024;
 
 #[derive(Default)]
 struct Queue {
+    /// Full chunks waiting, oldest first, before `buf`: a queue that grows large grows by
+    /// chunks instead of reallocating (and copying) one buffer of twice its size.
+    full: std::collections::VecDeque<Vec<u8>>,
+    /// Bytes in `full`, and their buffers' capacity.
+    full_len: usize,
+    full_cap: usize,
     buf: Vec<u8>,
     /// The empty buffer swapped in when the owner takes `buf`.
     spare: Vec<u8>,
@@ -123,10 +133,15 @@ impl Mailbox {
         self.append(frame, false, server)
     }
 
-    /// Brings this mailbox's share of QUEUED_BYTES up to date (called with its lock held).
-    fn recount(q: &mut Queue) {
-        let want =
-            (q.buf.capacity() + q.spare.capacity() + q.inflight_cap).min(UNCOUNTED_PER_CLIENT);
+    /// Brings this mailbox's share of QUEUED_BYTES and its owner's mailbox memory up to date
+    /// (called with its lock held).
+    fn recount(&self, q: &mut Queue) {
+        self.shared.mailbox_mem.store(
+            q.buf.capacity() + q.spare.capacity() + q.inflight_cap + q.full_cap,
+            Ordering::Relaxed,
+        );
+        let want = (q.buf.capacity() + q.spare.capacity() + q.inflight_cap + q.full_cap)
+            .min(UNCOUNTED_PER_CLIENT);
         if want != q.excluded {
             QUEUED_BYTES.fetch_add(want, Ordering::Relaxed);
             QUEUED_BYTES.fetch_sub(q.excluded, Ordering::Relaxed);
@@ -139,13 +154,19 @@ impl Mailbox {
             return true;
         }
         let mut q = self.queue.lock();
-        let was_empty = q.buf.is_empty();
+        let was_empty = q.buf.is_empty() && q.full.is_empty();
+        if q.buf.len() >= CHUNK {
+            let chunk = std::mem::take(&mut q.buf);
+            q.full_len += chunk.len();
+            q.full_cap += chunk.capacity();
+            q.full.push_back(chunk);
+        }
         let start = q.buf.len();
         q.buf.extend_from_slice(frame);
         if resp3 {
             q.buf[start] = b'>';
         }
-        let used = (q.buf.len() + q.inflight) as u64;
+        let used = (q.buf.len() + q.full_len + q.inflight) as u64;
         let over = if self.subscriptions() > 0 {
             let live = &server.config.live;
             let hard = live.pubsub_obuf_hard.load(Ordering::Relaxed);
@@ -169,27 +190,46 @@ impl Mailbox {
         if over {
             self.closed.store(true, Ordering::Relaxed);
             q.buf = Vec::new();
-            Self::recount(&mut q);
+            q.full = Default::default();
+            q.full_len = 0;
+            q.full_cap = 0;
+            self.recount(&mut q);
             drop(q);
             self.notify.notify_one();
             return false;
         }
-        Self::recount(&mut q);
+        self.recount(&mut q);
         drop(q);
+        if server.client_mem.limit.load(Ordering::Relaxed) != 0 {
+            // The owner's memory grew: counted now, so the publisher's connection finds the
+            // clients over `maxmemory-clients` after its command (see crate::climem).
+            crate::climem::update(server, &self.shared);
+        }
         if was_empty {
             self.notify.notify_one();
         }
         true
     }
 
-    /// Takes everything queued, swapping in the spare buffer.
+    /// Takes the oldest full chunk, or else everything queued (swapping in the spare
+    /// buffer).
     fn take(&self) -> Vec<u8> {
         let mut q = self.queue.lock();
-        let mut data = std::mem::take(&mut q.spare);
-        std::mem::swap(&mut q.buf, &mut data);
+        let data = match q.full.pop_front() {
+            Some(chunk) => {
+                q.full_len -= chunk.len();
+                q.full_cap -= chunk.capacity();
+                chunk
+            }
+            None => {
+                let mut data = std::mem::take(&mut q.spare);
+                std::mem::swap(&mut q.buf, &mut data);
+                data
+            }
+        };
         q.inflight = data.len();
         q.inflight_cap = data.capacity();
-        Self::recount(&mut q);
+        self.recount(&mut q);
         data
     }
 
@@ -205,20 +245,54 @@ impl Mailbox {
         if q.spare.capacity() < data.capacity() {
             q.spare = data;
         }
-        if q.buf.is_empty() {
+        let more = !q.full.is_empty() || !q.buf.is_empty();
+        if !more {
             q.soft_since_ms = 0;
         }
-        Self::recount(&mut q);
+        self.recount(&mut q);
+        drop(q);
+        if more {
+            // What was queued meanwhile found the queue non-empty and woke nobody.
+            self.notify.notify_one();
+        }
     }
 
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
     }
 
+    /// While a subscriber's queue is over the pubsub soft limit: the instant (ms) past which
+    /// it is closed if still over. Checked by the owner while it waits for its socket, so a
+    /// subscriber that stopped reading is closed even when no more messages come (Redis's
+    /// clientsCron check).
+    fn soft_deadline_ms(&self, server: &Server) -> Option<i64> {
+        let since = self.queue.lock().soft_since_ms;
+        if since == 0 || self.subscriptions() == 0 {
+            return None;
+        }
+        let secs = server.config.live.pubsub_obuf_secs.load(Ordering::Relaxed) as i64;
+        Some(since + secs * 1000 + 1)
+    }
+
+    /// Whether the queue is still over the soft limit (for [`Mailbox::soft_deadline_ms`]);
+    /// closes the mailbox if so.
+    fn close_if_still_over_soft(&self, server: &Server) -> bool {
+        let soft = server.config.live.pubsub_obuf_soft.load(Ordering::Relaxed) as usize;
+        let mut q = self.queue.lock();
+        let over =
+            soft > 0 && q.soft_since_ms != 0 && q.buf.len() + q.full_len + q.inflight >= soft;
+        if over {
+            self.closed.store(true, Ordering::Relaxed);
+        } else {
+            q.soft_since_ms = 0;
+        }
+        over
+    }
+
     /// Bytes waiting (CLIENT LIST omem).
     pub fn queued(&self) -> usize {
         let q = self.queue.lock();
-        q.buf.len() + q.inflight
+        q.buf.len() + q.full_len + q.inflight
     }
 }
 
@@ -617,6 +691,7 @@ pub fn encode(out: &mut Vec<u8>, parts: &[&[u8]]) {
 /// this client's mailbox. Returns what the read returned; an error when the client was cut off
 /// for overrunning its output limit.
 pub async fn read_or_deliver<S: crate::net::stream::Stream>(
+    server: &Server,
     stream: &mut S,
     rbuf: &mut crate::net::qbuf::QueryBuf,
     client: &mut crate::dispatch::Client,
@@ -633,6 +708,13 @@ pub async fn read_or_deliver<S: crate::net::stream::Stream>(
             r = stream.read_some(rbuf) => return r,
             _ = mb.notify.notified() => {
                 let data = mb.take();
+                // What the mailbox holds is this client's memory (`maxmemory-clients`).
+                if server.client_mem.limit.load(Ordering::Relaxed) != 0
+                    && !crate::climem::check(server, &client.shared)
+                {
+                    mb.written(data);
+                    return Err(std::io::ErrorKind::ConnectionAborted.into());
+                }
                 if mb.is_closed() {
                     mb.written(data);
                     return Err(std::io::ErrorKind::ConnectionAborted.into());
@@ -641,13 +723,53 @@ pub async fn read_or_deliver<S: crate::net::stream::Stream>(
                     Ok(())
                 } else {
                     crate::server::bump(&stats.net_output_bytes, data.len() as u64);
-                    stream.send(&data).await
+                    write_watching_soft_limit(server, stream, &mb, &data).await
                 };
                 mb.written(data);
                 res?;
             }
         }
     }
+}
+
+/// Writes what a mailbox delivered; while the subscriber is over the pubsub soft limit,
+/// closes it (an error) if it still is when the limit's seconds have passed.
+async fn write_watching_soft_limit<S: crate::net::stream::Stream>(
+    server: &Server,
+    stream: &mut S,
+    mb: &Mailbox,
+    data: &[u8],
+) -> std::io::Result<()> {
+    if server.config.live.pubsub_obuf_soft.load(Ordering::Relaxed) == 0 {
+        return stream.send(data).await;
+    }
+    let mut pos = 0;
+    while pos < data.len() {
+        // Messages queued meanwhile may put the client over the limit: look again now and
+        // then while the socket does not take the bytes.
+        let deadline = mb.soft_deadline_ms(server);
+        let wait = match deadline {
+            Some(d) => Duration::from_millis((d - now_ms()).clamp(0, 100) as u64),
+            None => Duration::from_millis(100),
+        };
+        tokio::select! {
+            w = stream.write(&data[pos..]) => match w? {
+                0 => return Err(std::io::ErrorKind::WriteZero.into()),
+                n => pos += n,
+            },
+            _ = tokio::time::sleep(wait) => {
+                if deadline.is_some_and(|d| d <= now_ms()) && mb.close_if_still_over_soft(server) {
+                    tracing::warn!(
+                        "Client id={} addr={} closed for overcoming of output buffer limits.",
+                        mb.id,
+                        mb.shared.addr
+                    );
+                    return Err(std::io::ErrorKind::ConnectionAborted.into());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The commands a RESP2 client may run while subscribed.

@@ -143,6 +143,18 @@ pub struct ClientShared {
     pub multi_count: AtomicI64,
     pub multi_mem: AtomicUsize,
     pub argv_mem: AtomicUsize,
+    /// Reply bytes the socket has not taken yet (the connection keeps reading meanwhile).
+    pub obuf_pending: AtomicUsize,
+    /// Bytes held by the client's mailbox (queued, being written, spare), set by the mailbox.
+    pub mailbox_mem: AtomicUsize,
+    /// Watched keys, subscriptions and tracking prefixes, estimated (see `crate::climem`).
+    pub extra_mem: AtomicUsize,
+    /// The client's memory as last counted in `ClientMem::total` (see `crate::climem`).
+    pub mem: AtomicUsize,
+    /// False once the client left the count (it left, was evicted, or became a replica).
+    pub mem_tracked: AtomicBool,
+    /// CLIENT NO-EVICT on: never closed by client eviction.
+    pub no_evict: AtomicBool,
     /// The ACL user the connection is authenticated as (None: the default user), for
     /// CLIENT LIST, CLIENT KILL USER and closing a deleted user's connections.
     pub user: Mutex<Option<Arc<crate::acl::UserHandle>>>,
@@ -185,6 +197,12 @@ impl ClientShared {
             multi_count: (-1).into(),
             multi_mem: 0.into(),
             argv_mem: 0.into(),
+            obuf_pending: 0.into(),
+            mailbox_mem: 0.into(),
+            extra_mem: 0.into(),
+            mem: 0.into(),
+            mem_tracked: true.into(),
+            no_evict: false.into(),
             user: Mutex::new(None),
             nudge: Default::default(),
         }
@@ -194,7 +212,7 @@ impl ClientShared {
     /// socket down, which wakes its task with end-of-file. The caller must hold the clients
     /// registry lock: a connection leaves the registry before its socket is closed, so a
     /// registered client's fd is still its own (never a reused number).
-    fn kill_locked(&self) {
+    pub(crate) fn kill_locked(&self) {
         self.killed.store(true, Ordering::Relaxed);
         if self.fd >= 0 {
             // SAFETY: shutdown(2) on a descriptor we know is open (see above); it does not
@@ -236,9 +254,10 @@ pub struct Server {
     pub clock_shift_ms: AtomicI64,
     /// Cron cycles run so far (tests wait for cycles rather than for time).
     pub cron_runs: AtomicU64,
-    /// DEBUG PAUSE-CRON: the cron's periodic work (active expiry, query buffer resizing)
-    /// stops while set.
+    /// DEBUG PAUSE-CRON 1: the cron thread skips its work until 0.
     pub cron_paused: AtomicBool,
+    /// DEBUG REPLYBUFFER RESIZING 0: reply buffers keep their size after a big batch.
+    pub reply_resizing: AtomicBool,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub pause: Pause,
@@ -273,6 +292,8 @@ pub struct Server {
     pub persist: crate::persist::State,
     /// maxmemory and eviction (crate::evict).
     pub evict: crate::evict::State,
+    /// Client memory and client eviction (`maxmemory-clients`).
+    pub client_mem: crate::climem::ClientMem,
     /// Replication, both sides (crate::replication).
     pub repl: crate::replication::State,
     /// MONITOR, SLOWLOG, LATENCY (crate::ops).
@@ -312,6 +333,7 @@ impl Server {
             clock_shift_ms: AtomicI64::new(0),
             cron_runs: AtomicU64::new(0),
             cron_paused: AtomicBool::new(false),
+            reply_resizing: AtomicBool::new(true),
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             pause: Pause::default(),
@@ -332,6 +354,7 @@ impl Server {
             tracking: Default::default(),
             persist: Default::default(),
             evict: Default::default(),
+            client_mem: Default::default(),
             repl: Default::default(),
             ops: Default::default(),
             acl: crate::acl::Acl::new(crate::cmd::connection::client_line),

@@ -329,3 +329,28 @@ fn double_text_is_a_bulk_in_resp2_and_a_double_in_resp3() {
     r3.double_text(b"inf");
     assert_eq!(r3.buf, b",inf\r\n");
 }
+
+#[test]
+fn writes_past_the_limit_are_dropped() {
+    let mut r = ReplyBuf::new(Protocol::Resp2);
+    r.set_limit(20);
+    let d = r.deferred_array();
+    r.bulk(b"hello");
+    assert!(!r.over_limit());
+    r.bulk(b"world");
+    // The write that crosses the limit lands whole; everything after it is dropped.
+    assert!(r.over_limit());
+    let len = r.len();
+    r.bulk(b"more");
+    r.integer(42);
+    r.array(3);
+    r.ok();
+    r.error(b"ERR x");
+    r.set_deferred_array(d, 2);
+    assert_eq!(r.len(), len);
+    r.clear();
+    assert!(!r.over_limit());
+    r.set_limit(usize::MAX);
+    r.bulk(&[b'x'; 100]);
+    assert!(!r.over_limit());
+}

@@ -198,6 +198,7 @@ fn reset(ctx: &mut Ctx) -> Result<()> {
     ctx.client.shared.resp.store(2, Ordering::Relaxed);
     ctx.client.reply_mode = ReplyMode::On;
     ctx.client.no_evict = false;
+    ctx.client.shared.no_evict.store(false, Ordering::Relaxed);
     ctx.client.no_touch = false;
     ctx.client.shared.name.lock().clear();
     // Back to the default user, authenticated only if it needs no password.
@@ -274,13 +275,7 @@ pub fn client_line(server: &Server, c: &ClientShared) -> String {
     let argv_mem = c.argv_mem.load(Ordering::Relaxed);
     let multi_mem = c.multi_mem.load(Ordering::Relaxed);
     let rbs = c.rbs.load(Ordering::Relaxed);
-    let tot_mem = qbuf_cap
-        + argv_mem
-        + multi_mem
-        + rbs
-        + ps.omem
-        + std::mem::size_of::<ClientShared>()
-        + std::mem::size_of::<crate::dispatch::Client>();
+    let tot_mem = crate::climem::tot_mem(c);
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
         c.id,
@@ -302,7 +297,7 @@ pub fn client_line(server: &Server, c: &ClientShared) -> String {
         multi_mem,
         rbs,
         c.rbp.load(Ordering::Relaxed),
-        ps.omem,
+        ps.omem + c.obuf_pending.load(Ordering::Relaxed),
         tot_mem,
         cmd,
         crate::acl::client_user_name(server, c),
@@ -359,6 +354,11 @@ fn client_list(ctx: &mut Ctx) -> Result<()> {
     let clients: Vec<_> = ctx.server.clients.lock().values().cloned().collect();
     let mut text = String::new();
     for c in clients {
+        // Killed or evicted: gone for Redis, which frees such a client at once; here its
+        // connection leaves the registry as soon as its worker gets to it.
+        if c.killed.load(Ordering::Relaxed) && c.id != ctx.client.id {
+            continue;
+        }
         if let Some(ids) = &ids {
             if !ids.contains(&c.id) {
                 continue;
@@ -558,7 +558,9 @@ fn on_off(a: &[u8]) -> Result<bool> {
 }
 
 fn client_no_evict(ctx: &mut Ctx) -> Result<()> {
-    ctx.client.no_evict = on_off(ctx.arg(2))?;
+    let on = on_off(ctx.arg(2))?;
+    ctx.client.no_evict = on;
+    ctx.client.shared.no_evict.store(on, Ordering::Relaxed);
     ctx.out.ok();
     Ok(())
 }

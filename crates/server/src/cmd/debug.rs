@@ -113,7 +113,7 @@ fn debug(ctx: &mut Ctx) -> Result<()> {
             ctx.out.ok();
         }
         // Switches for subsystems that do not exist yet (replication, RDB checksums, script
-        // restrictions, reply buffer resizing): accepted so test suites can set them.
+        // restrictions): accepted so test suites can set them.
         (b"change-repl-id", 2)
         | (b"set-skip-checksum-validation", 3)
         | (b"set-disable-deny-scripts", 3) => ctx.out.ok(),
@@ -123,7 +123,11 @@ fn debug(ctx: &mut Ctx) -> Result<()> {
                 if !is(value, "never") && !is(value, "reset") {
                     int_arg(value)?;
                 }
-            } else if !is(what, "resizing") {
+            } else if is(what, "resizing") {
+                // 0: a connection keeps its reply buffer after a big batch.
+                let on = atoi(value) != 0;
+                ctx.server.reply_resizing.store(on, Ordering::Relaxed);
+            } else {
                 return Err(unknown_subcommand(ctx));
             }
             ctx.out.ok();

@@ -480,9 +480,26 @@ fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) -> Result<()> {
     }
     let mut rng = rand::thread_rng();
     let size = hash.len() as u64;
-    let picks: Vec<(Cow<[u8]>, &[u8])> = if !uniq {
-        hash.random_pairs(count as usize, &mut rng)
-    } else if count >= size {
+    if !uniq {
+        // Independent picks, drawn and answered in chunks so a huge count needs no huge
+        // vector; stops once the client passed its output buffer limit (as Redis does).
+        let resp3 = ctx.out.proto == Protocol::Resp3;
+        ctx.out.array(if withvalues && !resp3 {
+            count as usize * 2
+        } else {
+            count as usize
+        });
+        let mut left = count;
+        while left > 0 && !ctx.out.over_limit() {
+            let chunk = left.min(1024);
+            left -= chunk;
+            for (f, v) in hash.random_pairs(chunk as usize, &mut rng) {
+                reply_pair(ctx.out, &f, v, withvalues);
+            }
+        }
+        return Ok(());
+    }
+    let picks: Vec<(Cow<[u8]>, &[u8])> = if count >= size {
         hash.iter().collect()
     } else {
         hash.random_distinct(count as usize, &mut rng)
@@ -499,13 +516,18 @@ fn reply_pairs(out: &mut ReplyBuf, picks: &[(Cow<[u8]>, &[u8])], withvalues: boo
         picks.len()
     });
     for (f, v) in picks {
-        if withvalues && resp3 {
-            out.array(2);
-        }
-        out.bulk(f);
-        if withvalues {
-            out.bulk(v);
-        }
+        reply_pair(out, f, v, withvalues);
+    }
+}
+
+/// One pick: the field, or with WITHVALUES the field and its value (a pair in RESP3).
+fn reply_pair(out: &mut ReplyBuf, f: &[u8], v: &[u8], withvalues: bool) {
+    if withvalues && out.proto == Protocol::Resp3 {
+        out.array(2);
+    }
+    out.bulk(f);
+    if withvalues {
+        out.bulk(v);
     }
 }
 

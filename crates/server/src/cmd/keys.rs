@@ -428,11 +428,15 @@ fn keys(ctx: &mut Ctx) -> Result<()> {
     let all = is_match_all(pattern);
     let deferred = ctx.out.deferred_array();
     let mut n = 0;
-    for shard in ctx.data.shards() {
+    'walk: for shard in ctx.data.shards() {
         for e in shard.dbs[dbi].table.iter() {
             if !e.is_expired(now) && (all || glob_match(pattern, e.key(), false)) {
                 ctx.out.bulk(e.key());
                 n += 1;
+                // Past the output buffer limit the client is being closed (Redis stops too).
+                if ctx.out.over_limit() {
+                    break 'walk;
+                }
             }
         }
     }

@@ -422,6 +422,10 @@ fn srandmember(ctx: &mut Ctx) -> Result<()> {
                     reply_member(ctx.out, m);
                 }
                 left -= chunk;
+                // Past the output buffer limit the client is being closed (Redis stops too).
+                if ctx.out.over_limit() {
+                    break;
+                }
             }
         }
         Some(n) => {

@@ -977,6 +977,10 @@ fn zrandmember(ctx: &mut Ctx) -> Result<()> {
             None
         };
         for _ in 0..count {
+            // Past the output buffer limit the client is being closed (Redis stops too).
+            if out.over_limit() {
+                break;
+            }
             let i = rng.gen_range(0..size);
             match &all {
                 Some(v) => elem(out, &v[i].0, v[i].1, withscores),

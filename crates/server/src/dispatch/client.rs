@@ -137,6 +137,14 @@ impl Client {
         c.multi_mem.store(mem, Relaxed);
         // Between commands no arguments are held (Redis frees them after each command).
         c.argv_mem.store(0, Relaxed);
+        use crate::climem::{PER_PREFIX, PER_SUBSCRIPTION, PER_WATCHED_KEY};
+        let ps = &self.pubsub;
+        let subs = ps.channels.len() + ps.patterns.len() + ps.shard_channels.len();
+        let prefixes = ps.tracking.as_ref().map_or(0, |t| t.prefixes.len());
+        c.extra_mem.store(
+            self.watched.len() * PER_WATCHED_KEY + subs * PER_SUBSCRIPTION + prefixes * PER_PREFIX,
+            Relaxed,
+        );
     }
 }
 

@@ -14,7 +14,8 @@ use cinnabar_resp::{parse_command, Argv, Limits, Protocol, ReplyBuf};
 use smallvec::SmallVec;
 use tokio::io::AsyncWriteExt;
 
-use super::stream::Stream;
+use super::stream::{read_tcp, Stream};
+use tokio::net::TcpStream;
 
 use super::qbuf::{self, QueryBuf};
 use crate::dispatch::{execute, Client, ReplyMode};
@@ -121,7 +122,9 @@ struct Registered<'a, S> {
 impl<S> Drop for Registered<'_, S> {
     /// Runs before the fields drop, so the socket closes after the client left the registry.
     fn drop(&mut self) {
-        self.server.clients.lock().remove(&self.id);
+        if let Some(c) = self.server.clients.lock().remove(&self.id) {
+            crate::climem::forget(self.server, &c);
+        }
     }
 }
 
@@ -130,6 +133,11 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
     let mut out = ReplyBuf::new(Protocol::Resp2);
     // When the query buffer is next trimmed to its recent peak (once per cron period).
     let mut next_resize_ms = 0i64;
+    // Replies not yet taken by the socket are `out.buf[sent..]`. While some are pending the
+    // connection keeps reading and running commands, appending to them, as Redis does; the
+    // output buffer limits bound how far that goes.
+    let mut sent = 0usize;
+    let mut soft_since: Option<tokio::time::Instant> = None;
     let mut argv = Argv::new();
     let shared = client.shared.clone();
     // False right after a blocked command completes: commands pipelined behind it are
@@ -137,12 +145,16 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
     let mut need_read = true;
     loop {
         if need_read {
-            let pending = if rbuf.is_empty() {
-                None
-            } else {
-                qbuf::pending_bulk(&rbuf)
-            };
-            rbuf.make_room(pending);
+            if rbuf.alloc() > 0 || !rbuf.is_empty() {
+                // A connection that never sent anything holds no buffer until bytes arrive
+                // (`read_or_shrink` makes room then).
+                let pending = if rbuf.is_empty() {
+                    None
+                } else {
+                    qbuf::pending_bulk(&rbuf)
+                };
+                rbuf.make_room(pending);
+            }
             let timeout = server.config.live.timeout_secs.load(Ordering::Relaxed);
             shared
                 .in_multi
@@ -150,13 +162,27 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
             shared
                 .authenticated
                 .store(client.authenticated, Ordering::Relaxed);
+            let pending = out.len() - sent;
             client.publish_buffers(rbuf.alloc(), out.buf.capacity());
-            shared.parked.store(rbuf.is_empty(), Ordering::Release);
-            // Subscribers are exempt from the idle timeout, as in Redis.
-            let read = if timeout > 0 && !client.pubsub.subscribed() {
+            shared.obuf_pending.store(pending, Ordering::Relaxed);
+            // `maxmemory-clients`: the buffers as they are now (a read may just have grown
+            // the query buffer, a batch the replies) may put the clients over the limit.
+            if !crate::climem::check(server, &shared) {
+                return;
+            }
+            shared
+                .parked
+                .store(rbuf.is_empty() && pending == 0, Ordering::Release);
+            let read = if pending > 0 {
+                // Write what the socket takes while reading what comes; over the soft limit
+                // for too long, the client is closed.
+                let soft = obuf_soft(server, &out, sent, &mut soft_since);
+                read_while_writing(stream.tcp(), &mut rbuf, &out.buf, &mut sent, soft).await
+            } else if timeout > 0 && !client.pubsub.subscribed() {
+                // Subscribers are exempt from the idle timeout, as in Redis.
                 match tokio::time::timeout(
                     Duration::from_secs(timeout),
-                    read_or_shrink(stream, &mut rbuf, client, stats),
+                    read_or_shrink(server, stream, &mut rbuf, client, stats),
                 )
                 .await
                 {
@@ -164,12 +190,21 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
                     Err(_) => Ok(0), // idle too long: close, as Redis does
                 }
             } else {
-                read_or_shrink(stream, &mut rbuf, client, stats).await
+                read_or_shrink(server, stream, &mut rbuf, client, stats).await
             };
             shared.parked.store(false, Ordering::Release);
+            if sent > 0 && sent == out.len() {
+                release_output(server, &mut out, &mut sent);
+                shared.obuf_pending.store(0, Ordering::Relaxed);
+            }
             let n = match read {
                 Ok(n) => n,
-                Err(_) => return,
+                Err(e) => {
+                    if e.kind() == std::io::ErrorKind::Other {
+                        output_limit_reached(&shared, out.len() - sent);
+                    }
+                    return;
+                }
             };
             if shared.has_stash.load(Ordering::Acquire) {
                 take_stash(server, &shared, client, &mut rbuf);
@@ -186,6 +221,7 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
         // While these commands run, CLIENT LIST shows the whole buffer as qbuf (Redis keeps
         // the command being executed in its query buffer).
         shared.qbuf.store(rbuf.len(), Ordering::Relaxed);
+        shared.qbuf_cap.store(rbuf.alloc(), Ordering::Relaxed);
 
         let mut limits = Limits {
             max_bulk_len: server
@@ -199,8 +235,21 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
         };
         let mut pos = 0;
         let mut close = false;
+        // What the socket already took goes; the rest stays in front of the new replies.
+        if sent > 0 {
+            out.buf.drain(..sent);
+            sent = 0;
+        }
+        let before = out.len();
         // `client-output-buffer-limit normal`: read once per batch (0: no limit, the default).
+        // Past it the client is to be closed: the reply buffer drops further writes and long
+        // replies stop early, so memory stays about the limit (Redis's close-asap).
         let obuf_hard = server.config.live.normal_obuf[0].load(Ordering::Relaxed) as usize;
+        out.set_limit(if obuf_hard == 0 || client.pubsub.subscribed() {
+            usize::MAX
+        } else {
+            obuf_hard
+        });
         while pos < rbuf.len() {
             // Re-read per command: an AUTH earlier in the same read lifts the limits.
             limits.unauthenticated =
@@ -299,20 +348,47 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
             if out.len() > shared.rbp.load(Ordering::Relaxed) {
                 shared.rbp.store(out.len(), Ordering::Relaxed);
             }
-            bump(&stats.net_output_bytes, out.len() as u64);
-            if !write_limited(server, stream, &out.buf, client.pubsub.subscribed()).await {
-                output_limit_reached(&shared, out.len());
+            bump(&stats.net_output_bytes, (out.len() - before) as u64);
+            // The common case: the socket takes everything now. What it does not take stays
+            // pending while the connection goes on reading, unless the connection is about
+            // to wait for something else (closing, blocked, a subscriber's pushes), which
+            // needs everything written first.
+            // TLS: the session writes whole records, so replies go out at once (no pending).
+            let must_flush =
+                S::TLS || close || client.blocked.is_some() || client.pubsub.subscribed();
+            let now = if S::TLS {
+                Ok(0)
+            } else {
+                write_now(stream.tcp(), &out.buf)
+            };
+            match now {
+                Ok(n) => sent = n,
+                Err(_) => return,
+            }
+            if sent < out.len() && must_flush {
+                if !write_limited(server, stream, &out.buf[sent..], client.pubsub.subscribed())
+                    .await
+                {
+                    output_limit_reached(&shared, out.len() - sent);
+                    return;
+                }
+                sent = out.len();
+            }
+            if sent == out.len() {
+                release_output(server, &mut out, &mut sent);
+                soft_since = None;
+            } else if obuf_soft(server, &out, sent, &mut soft_since)
+                .is_some_and(|l| l.deadline <= tokio::time::Instant::now())
+            {
+                output_limit_reached(&shared, out.len() - sent);
                 return;
             }
-            // Give back memory after a huge reply rather than keeping it per connection.
-            if out.buf.capacity() > 1 << 20 {
-                out.buf = Vec::with_capacity(READ_CHUNK);
-            }
-            out.clear();
         }
         if close {
             if client.repl.as_ref().is_some_and(|r| r.psync.is_some()) {
-                // PSYNC / SYNC: this connection now serves a replica.
+                // PSYNC / SYNC: this connection now serves a replica (not counted as a
+                // normal client's memory, never evicted).
+                crate::climem::forget(server, &shared);
                 crate::replication::primary::serve(server, stream, &mut rbuf, client).await;
             }
             let _ = stream.shutdown().await;
@@ -341,6 +417,91 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
             }
         }
     }
+}
+
+/// Forgets the replies once all are written, giving back the memory of a huge batch rather
+/// than keeping it per connection.
+fn release_output(server: &Server, out: &mut ReplyBuf, sent: &mut usize) {
+    if out.buf.capacity() > 1 << 20 && server.reply_resizing.load(Ordering::Relaxed) {
+        out.buf = Vec::with_capacity(READ_CHUNK);
+    }
+    out.clear();
+    *sent = 0;
+}
+
+/// Writes what the socket takes without waiting; the number of bytes written.
+fn write_now(stream: &TcpStream, buf: &[u8]) -> std::io::Result<usize> {
+    let mut pos = 0;
+    while pos < buf.len() {
+        match stream.try_write(&buf[pos..]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => pos += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(pos)
+}
+
+/// Over the soft output limit: its size, and the instant past which the client is closed if
+/// still over it (Redis closes once the time over the limit exceeds the seconds).
+#[derive(Clone, Copy)]
+struct SoftLimit {
+    bytes: usize,
+    deadline: tokio::time::Instant,
+}
+
+/// The soft output limit of `client-output-buffer-limit normal` for the bytes still
+/// pending: None while under it (or without one).
+fn obuf_soft(
+    server: &Server,
+    out: &ReplyBuf,
+    sent: usize,
+    since: &mut Option<tokio::time::Instant>,
+) -> Option<SoftLimit> {
+    let live = &server.config.live;
+    let bytes = live.normal_obuf[1].load(Ordering::Relaxed) as usize;
+    if bytes == 0 || out.len() - sent <= bytes {
+        *since = None;
+        return None;
+    }
+    let secs = live.normal_obuf[2].load(Ordering::Relaxed);
+    let start = *since.get_or_insert_with(tokio::time::Instant::now);
+    Some(SoftLimit {
+        bytes,
+        deadline: start + Duration::from_millis(secs * 1000 + 1),
+    })
+}
+
+/// Waits until the client sends something, writing pending replies (`buf[*sent..]`) as the
+/// socket takes them meanwhile. Fails once the soft limit's deadline passes with the pending
+/// bytes still over it, or on a socket error.
+async fn read_while_writing(
+    stream: &TcpStream,
+    rbuf: &mut QueryBuf,
+    buf: &[u8],
+    sent: &mut usize,
+    mut soft: Option<SoftLimit>,
+) -> std::io::Result<usize> {
+    let expired =
+        tokio::time::sleep_until(soft.map_or_else(tokio::time::Instant::now, |l| l.deadline));
+    tokio::pin!(expired);
+    while *sent < buf.len() {
+        tokio::select! {
+            r = read_tcp(stream, rbuf) => return r,
+            w = stream.writable() => {
+                w?;
+                *sent += write_now(stream, &buf[*sent..])?;
+                if soft.is_some_and(|l| buf.len() - *sent <= l.bytes) {
+                    soft = None;
+                }
+            }
+            _ = &mut expired, if soft.is_some() => {
+                return Err(std::io::Error::other("output buffer soft limit"));
+            }
+        }
+    }
+    read_tcp(stream, rbuf).await
 }
 
 #[cold]
@@ -474,13 +635,21 @@ async fn wait_blocked<S: Stream>(
 /// query buffer's free space, as Redis's clientsCronResizeQueryBuffer. Subscribers are not
 /// nudged: their delivery may be half-written when another branch wins.
 async fn read_or_shrink<S: Stream>(
+    server: &Server,
     stream: &mut S,
     rbuf: &mut QueryBuf,
     client: &mut Client,
     stats: &WorkerStats,
 ) -> std::io::Result<usize> {
+    if client.pubsub.mailbox.is_some() || S::TLS {
+        // These read at once: make room first (a fresh connection has no buffer yet).
+        if rbuf.spare_capacity_mut().is_empty() {
+            let pending = qbuf::pending_bulk(rbuf);
+            rbuf.make_room(pending);
+        }
+    }
     if client.pubsub.mailbox.is_some() {
-        return crate::pubsub::read_or_deliver(stream, rbuf, client, stats).await;
+        return crate::pubsub::read_or_deliver(server, stream, rbuf, client, stats).await;
     }
     if S::TLS {
         // A TLS session may hold decrypted bytes while the socket is not readable: read

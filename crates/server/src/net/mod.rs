@@ -6,6 +6,7 @@
 //! work stealing. Threads only meet at the shard locks (see docs/ARCHITECTURE.md).
 
 pub mod conn;
+pub mod fdlimit;
 pub mod qbuf;
 pub mod stream;
 pub mod tls;
@@ -92,9 +93,9 @@ fn worker_count(config: &Config) -> usize {
 
 /// Parses `bind` into addresses; a leading `-` marks one that may be missing (like ::1 on a
 /// host without IPv6).
-fn bind_addrs(config: &Config, port: u16) -> anyhow::Result<Vec<(SocketAddr, bool)>> {
+fn parse_bind(bind: &str, port: u16) -> anyhow::Result<Vec<(SocketAddr, bool)>> {
     let mut out = Vec::new();
-    for word in config.get("bind").split_whitespace() {
+    for word in bind.split_whitespace() {
         let (optional, host) = match word.strip_prefix('-') {
             Some(h) => (true, h),
             None => (false, word),
@@ -114,6 +115,16 @@ fn bind_addrs(config: &Config, port: u16) -> anyhow::Result<Vec<(SocketAddr, boo
 
 /// Starts the server: binds, spawns the workers and the cron thread, returns at once.
 pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
+    // One descriptor per client: raise `ulimit -n` for maxclients, or lower maxclients.
+    match fdlimit::adjust(config.get_i64("maxclients").max(1) as u64) {
+        fdlimit::Adjusted::Fits => {}
+        fdlimit::Adjusted::Lowered(n) => config
+            .set_many(&[("maxclients".to_string(), n.to_string())])
+            .map_err(|(_, e)| anyhow::anyhow!("maxclients: {e}"))?,
+        fdlimit::Adjusted::TooLow { current, wanted } => bail!(
+            "Your current 'ulimit -n' of {current} is not enough for the server to start. Please increase your open file limit to at least {wanted}. Exiting."
+        ),
+    }
     let nworkers = worker_count(&config);
     let shards = match config.get_i64("shards") {
         n if n > 0 => n as usize,
@@ -128,10 +139,10 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     let addrs = if port == 0 && tls_port != 0 {
         Vec::new()
     } else {
-        bind_addrs(&config, port)?
+        parse_bind(&config.get("bind"), port)?
     };
     let tls_addrs = if tls_port != 0 {
-        bind_addrs(&config, tls_port)?
+        parse_bind(&config.get("bind"), tls_port)?
     } else {
         Vec::new()
     };
@@ -139,6 +150,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     crate::acl::load_at_startup(&server).map_err(|e| anyhow::anyhow!(e))?;
     server.persist.set_server(&server);
     crate::evict::configure(&server);
+    crate::climem::configure(&server);
     crate::replication::configure(&server);
     tls::configure(&server).map_err(|e| anyhow::anyhow!("Failed to configure TLS: {e}"))?;
 
@@ -234,7 +246,7 @@ pub fn bind_tls(server: &Server, port: u16) -> Result<TlsListeners, String> {
     let addrs = if port == 0 {
         Vec::new()
     } else {
-        bind_addrs(&server.config, port).map_err(|e| e.to_string())?
+        parse_bind(&server.config.get("bind"), port).map_err(|e| e.to_string())?
     };
     let (listeners, _) = bind_all(&addrs, "TLS").map_err(|e| {
         tracing::warn!("{e}");
@@ -407,7 +419,7 @@ pub fn rebind(server: &Arc<Server>) -> Result<(), String> {
     let mut kept = Vec::new();
     let mut fresh = Vec::new();
     if port != 0 {
-        let addrs = bind_addrs(&server.config, port).map_err(|e| e.to_string())?;
+        let addrs = parse_bind(&server.config.get("bind"), port).map_err(|e| e.to_string())?;
         for (addr, optional) in addrs {
             if let Some(i) = acceptors.iter().position(|a| a.addr == addr) {
                 kept.push(i);

@@ -222,7 +222,8 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
     }
     let timeout = Duration::from_secs(server.config.get_i64("repl-timeout").max(1) as u64);
     tracing::info!("Connecting to MASTER {}:{}", m.host, m.port);
-    let stream = tokio::time::timeout(timeout, TcpStream::connect((m.host.as_str(), m.port)))
+    let source = server.config.get("bind-source-addr");
+    let stream = tokio::time::timeout(timeout, connect_from(&m.host, m.port, &source))
         .await
         .map_err(|_| "timeout connecting to the primary".to_string())?
         .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
@@ -843,4 +844,26 @@ async fn send_ack(server: &Server, link: &mut Link, offset: u64, fack: &mut Fack
     }
     fack.marks.clear();
     link.send(&[b"REPLCONF", b"ACK", off.as_bytes()]).await
+}
+
+/// Connects to the primary, from `bind-source-addr` when it is set (as Redis binds the
+/// replication socket to it).
+async fn connect_from(host: &str, port: u16, source: &str) -> std::io::Result<TcpStream> {
+    if source.is_empty() {
+        return TcpStream::connect((host, port)).await;
+    }
+    let addr = tokio::net::lookup_host((host, port))
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other("no address for the primary"))?;
+    let ip: std::net::IpAddr = source
+        .parse()
+        .map_err(|_| std::io::Error::other(format!("invalid bind-source-addr '{source}'")))?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(std::net::SocketAddr::new(ip, 0))?;
+    socket.connect(addr).await
 }

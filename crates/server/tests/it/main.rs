@@ -7,6 +7,7 @@
 //! Not here: tests/eviction.rs, a binary of its own, because used_memory counts the whole
 //! process and its limits would move with whatever the other tests allocate.
 
+mod abuse;
 mod acl;
 mod admin;
 mod aof;
@@ -26,6 +27,7 @@ mod limits;
 mod list;
 mod list_set_effects;
 mod multi;
+mod networking;
 mod notify;
 mod ops;
 mod ops_compat;
