@@ -328,6 +328,13 @@ pub fn rewrite_config_text_with(
         let Some((_, value)) = values.iter().find(|(n, _)| *n == param.name) else {
             continue;
         };
+        // Not a replica: Redis writes no replicaof line (and removes an old one).
+        if param.name == "replicaof" && value.is_empty() {
+            if let Some(at) = uses.get_mut(param.name).and_then(|l| l.pop_front()) {
+                lines[at].clear();
+            }
+            continue;
+        }
         let force =
             force_all || value != param.default || param.name == "save" || param.name == "dir";
         let line = config_line(param, value);

@@ -395,6 +395,21 @@ fn command_line_options_follow_redis_server_rules() {
         e.contains(r#"'port "--bla"'"#) && e.contains("couldn't be parsed into an integer"),
         "{e}"
     );
+    let e = err(&["--shutdown-on-sigint"]);
+    assert!(
+        e.contains("argument(s) must be one of the following"),
+        "{e}"
+    );
+    let e = err(&["--replicaof", "127.0.0.1", "abc"]);
+    assert!(
+        e.contains(r#"'replicaof "127.0.0.1" "abc"'"#) && e.contains("Invalid master port"),
+        "{e}"
+    );
+    let e = err(&["--replicaof", "--127.0.0.1", "--abc"]);
+    assert!(
+        e.contains(r#"'replicaof "--127.0.0.1"'"#) && e.contains("wrong number of arguments"),
+        "{e}"
+    );
     // Supported anyway: a bare first option, name and value in one argument, values that
     // start with `--`, and `--save` with no value.
     let conf = cinnabar_testkit::temp_dir("cmdline").join("empty.conf");
