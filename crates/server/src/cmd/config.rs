@@ -77,6 +77,17 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
         if param.immutable {
             return Err(failed(&name, "can't set immutable config"));
         }
+        // Redis's PROTECTED_CONFIGs: changed only as enable-protected-configs allows.
+        if matches!(param.name, "dir" | "dbfilename") {
+            let allowed = match ctx.server.config.get("enable-protected-configs").as_str() {
+                "yes" => true,
+                "local" => ctx.client.is_local,
+                _ => false,
+            };
+            if !allowed {
+                return Err(failed(&name, "can't set protected config"));
+            }
+        }
         if params.iter().any(|p| std::ptr::eq(*p, param)) {
             return Err(failed(&name, "duplicate parameter"));
         }

@@ -513,3 +513,23 @@ fn config_rewrite_force_all_round_trips() {
     assert_eq!(text(&c.cmd(&["CONFIG", "GET", "*"])), before);
     handle.shutdown();
 }
+
+/// `dir` and `dbfilename` are protected configs: CONFIG SET changes them only as
+/// enable-protected-configs allows.
+#[test]
+fn protected_configs_follow_enable_protected_configs() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    assert_eq!(
+        text(&c.cmd(&["CONFIG", "SET", "dir", "somedir"])),
+        "ERR:ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"
+    );
+    let dir = cinnabar_testkit::temp_dir("protected");
+    let local = TestServer::with_args(&[("enable-protected-configs", "local")]);
+    let d = dir.display().to_string();
+    assert_eq!(local.raw().cmd(&["CONFIG", "SET", "dir", &d]), ok());
+    assert_eq!(
+        local.raw().cmd(&["CONFIG", "SET", "dbfilename", "x.rdb"]),
+        ok()
+    );
+}
