@@ -504,21 +504,27 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, ConfigError> {
             .split_whitespace()
             .map(str::to_ascii_lowercase)
             .collect();
-        if words
-            .iter()
-            .all(|w| w == "default" || FLAGS.contains(&w.as_str()))
-        {
-            let set: Vec<&str> = FLAGS
-                .iter()
-                .copied()
-                .filter(|f| words.iter().any(|w| w == f))
-                .collect();
-            return Ok(if set.is_empty() {
-                "default".into()
-            } else {
-                set.join(" ")
-            });
+        let known = |w: &String| w == "default" || FLAGS.contains(&w.as_str());
+        if words.is_empty() || !words.iter().all(known) {
+            return Err(ConfigError::NotEnum(
+                "default, save, nosave, now, force".into(),
+            ));
         }
+        if words.iter().any(|w| w == "save") && words.iter().any(|w| w == "nosave") {
+            return Err(ConfigError::Other(
+                "shutdown can't have both SAVE and NOSAVE".into(),
+            ));
+        }
+        let set: Vec<&str> = FLAGS
+            .iter()
+            .copied()
+            .filter(|f| words.iter().any(|w| w == f))
+            .collect();
+        return Ok(if set.is_empty() {
+            "default".into()
+        } else {
+            set.join(" ")
+        });
     }
     match param.kind {
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
@@ -729,6 +735,16 @@ impl Config {
             ) || MULTI_ARG.contains(&param.name);
             if !multi_arg && args.len() != 1 {
                 return Err(config_error(lineno, line, "wrong number of arguments"));
+            }
+            if param.name == "replicaof" {
+                if args.len() != 2 {
+                    return Err(config_error(lineno, line, "wrong number of arguments"));
+                }
+                let no_one =
+                    args[0].eq_ignore_ascii_case("no") && args[1].eq_ignore_ascii_case("one");
+                if !no_one && args[1].parse::<u16>().is_err() {
+                    return Err(config_error(lineno, line, "Invalid master port"));
+                }
             }
             let value = args.join(" ");
             let canon =

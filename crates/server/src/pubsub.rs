@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
 use crate::server::{now_ms, ClientShared, Server};
@@ -769,7 +770,8 @@ async fn write_watching_soft_limit<S: crate::net::stream::Stream>(
             }
         }
     }
-    Ok(())
+    // A TLS session holds the last record until flushed (a no-op on TCP).
+    stream.flush().await
 }
 
 /// The commands a RESP2 client may run while subscribed.

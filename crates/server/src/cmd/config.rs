@@ -77,6 +77,17 @@ fn config_set(ctx: &mut Ctx) -> Result<()> {
         if param.immutable {
             return Err(failed(&name, "can't set immutable config"));
         }
+        // Redis's PROTECTED_CONFIGs: changed only as enable-protected-configs allows.
+        if matches!(param.name, "dir" | "dbfilename") {
+            let allowed = match ctx.server.config.get("enable-protected-configs").as_str() {
+                "yes" => true,
+                "local" => ctx.client.is_local,
+                _ => false,
+            };
+            if !allowed {
+                return Err(failed(&name, "can't set protected config"));
+            }
+        }
         if params.iter().any(|p| std::ptr::eq(*p, param)) {
             return Err(failed(&name, "duplicate parameter"));
         }
@@ -431,9 +442,11 @@ pub fn rewrite_config_text_with(
         let Some((_, value)) = values.iter().find(|(n, _)| *n == param.name) else {
             continue;
         };
-        // A primary's file keeps no `replicaof` line (Redis's rewriteConfigReplicaOfOption):
-        // its old lines are blanked below with the other leftovers.
+        // A primary's file keeps no `replicaof` line (Redis's rewriteConfigReplicaOfOption).
         if param.name == "replicaof" && value.is_empty() {
+            if let Some(at) = uses.get_mut(param.name).and_then(|l| l.pop_front()) {
+                lines[at].clear();
+            }
             continue;
         }
         let force =

@@ -395,6 +395,21 @@ fn command_line_options_follow_redis_server_rules() {
         e.contains(r#"'port "--bla"'"#) && e.contains("couldn't be parsed into an integer"),
         "{e}"
     );
+    let e = err(&["--shutdown-on-sigint"]);
+    assert!(
+        e.contains("argument(s) must be one of the following"),
+        "{e}"
+    );
+    let e = err(&["--replicaof", "127.0.0.1", "abc"]);
+    assert!(
+        e.contains(r#"'replicaof "127.0.0.1" "abc"'"#) && e.contains("Invalid master port"),
+        "{e}"
+    );
+    let e = err(&["--replicaof", "--127.0.0.1", "--abc"]);
+    assert!(
+        e.contains(r#"'replicaof "--127.0.0.1"'"#) && e.contains("wrong number of arguments"),
+        "{e}"
+    );
     // Supported anyway: a bare first option, name and value in one argument, values that
     // start with `--`, and `--save` with no value.
     let conf = cinnabar_testkit::temp_dir("cmdline").join("empty.conf");
@@ -497,4 +512,24 @@ fn config_rewrite_force_all_round_trips() {
     let mut c = RawConn::connect(handle.addr());
     assert_eq!(text(&c.cmd(&["CONFIG", "GET", "*"])), before);
     handle.shutdown();
+}
+
+/// `dir` and `dbfilename` are protected configs: CONFIG SET changes them only as
+/// enable-protected-configs allows.
+#[test]
+fn protected_configs_follow_enable_protected_configs() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    assert_eq!(
+        text(&c.cmd(&["CONFIG", "SET", "dir", "somedir"])),
+        "ERR:ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"
+    );
+    let dir = cinnabar_testkit::temp_dir("protected");
+    let local = TestServer::with_args(&[("enable-protected-configs", "local")]);
+    let d = dir.display().to_string();
+    assert_eq!(local.raw().cmd(&["CONFIG", "SET", "dir", &d]), ok());
+    assert_eq!(
+        local.raw().cmd(&["CONFIG", "SET", "dbfilename", "x.rdb"]),
+        ok()
+    );
 }

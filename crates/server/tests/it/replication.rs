@@ -228,6 +228,34 @@ fn replica_never_expires_keys_itself() {
     });
 }
 
+/// CLIENT PAUSE WRITE on a replica holds its primary's stream too: read (the read offset
+/// moves) but applied only after the pause, as Redis 7.2.
+#[test]
+fn paused_replica_reads_but_does_not_apply_the_stream() {
+    let p = primary(&[]);
+    let r = TestServer::start();
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(pc.cmd(&["SET", "foo", "bar"]), ok());
+    wait_synced(&mut pc, &mut rc);
+    let applied = info_field(&mut rc, "replication", "slave_repl_offset");
+    assert_eq!(rc.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]), ok());
+    assert_eq!(pc.cmd(&["SET", "foo2", "bar2"]), ok());
+    let end = info_field(&mut pc, "replication", "master_repl_offset");
+    wait_for(20, "the replica to read the write", || {
+        info_field(&mut rc, "replication", "slave_read_repl_offset") == end
+    });
+    assert_eq!(
+        info_field(&mut rc, "replication", "slave_repl_offset"),
+        applied
+    );
+    assert_eq!(rc.cmd(&["GET", "foo2"]), Frame::Null);
+    assert_eq!(rc.cmd(&["CLIENT", "UNPAUSE"]), ok());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(rc.cmd(&["GET", "foo2"]), bulk("bar2"));
+}
+
 #[test]
 fn wait_counts_acknowledging_replicas() {
     let p = primary(&[]);
