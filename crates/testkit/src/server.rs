@@ -29,6 +29,17 @@ impl TestServer {
 
     /// A server with extra settings as (name, value) pairs, e.g. `&[("requirepass", "pw")]`.
     pub fn with_args(pairs: &[(&str, &str)]) -> TestServer {
+        let mut argv: Vec<String> = Vec::new();
+        for (k, v) in pairs {
+            argv.push(format!("--{k}"));
+            argv.push(v.to_string());
+        }
+        TestServer::with_argv(&argv)
+    }
+
+    /// A server with extra command-line arguments as redis-server takes them, for settings
+    /// of several words: `&["--replicaof", "127.0.0.1", "6379"]`.
+    pub fn with_argv<S: AsRef<str>>(extra: &[S]) -> TestServer {
         let mut args: Vec<String> = vec![
             "--port".into(),
             "0".into(),
@@ -37,10 +48,7 @@ impl TestServer {
             "--save".into(),
             "".into(),
         ];
-        for (k, v) in pairs {
-            args.push(format!("--{k}"));
-            args.push(v.to_string());
-        }
+        args.extend(extra.iter().map(|a| a.as_ref().to_string()));
         let config = Config::from_args(&args).expect("test config");
         TestServer {
             handle: start(config).expect("server start"),

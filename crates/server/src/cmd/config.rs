@@ -213,11 +213,11 @@ fn apply(
 ) -> std::result::Result<(), (String, String)> {
     for (name, _) in pairs {
         crate::persist::aof::config_changed(server, name).map_err(|e| (name.clone(), e))?;
-    if pairs.iter().any(|(name, _)| name == "maxclients") {
-        // As Redis: raise the open-files limit for the new number, or refuse it (the
-        // rollback keeps the old value) when the system allows fewer.
-        let wanted = server.config.get_i64("maxclients").max(1) as u64;
-        let refused = match crate::net::fdlimit::adjust(wanted) {
+        if pairs.iter().any(|(name, _)| name == "maxclients") {
+            // As Redis: raise the open-files limit for the new number, or refuse it (the
+            // rollback keeps the old value) when the system allows fewer.
+            let wanted = server.config.get_i64("maxclients").max(1) as u64;
+            let refused = match crate::net::fdlimit::adjust(wanted) {
             crate::net::fdlimit::Adjusted::Fits => None,
             crate::net::fdlimit::Adjusted::Lowered(n) => Some(format!(
                 "The operating system is not able to handle the specified number of clients, try with {n}"
@@ -227,10 +227,10 @@ fn apply(
                     .to_string(),
             ),
         };
-        if let Some(why) = refused {
-            return Err(("maxclients".to_string(), why));
+            if let Some(why) = refused {
+                return Err(("maxclients".to_string(), why));
+            }
         }
-    }
     }
     if pairs.iter().any(|(name, _)| {
         name.starts_with("maxmemory")

@@ -312,7 +312,18 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
             }
         }
         rbuf.advance(pos);
-        shared.qbuf.store(rbuf.len(), Ordering::Relaxed);
+        let pending = if rbuf.is_empty() {
+            None
+        } else {
+            qbuf::pending_bulk(&rbuf)
+        };
+        // As Redis, while a big argument arrives the query buffer is that argument (Redis
+        // moves it to the front of its own buffer): CLIENT LIST counts from its first byte.
+        let shown = match pending {
+            Some(p) if p.len >= qbuf::BIG_ARG => rbuf.len() - (p.end - p.len - 2),
+            _ => rbuf.len(),
+        };
+        shared.qbuf.store(shown, Ordering::Relaxed);
         if argv.heap_bytes() > ARGV_KEEP {
             argv = Argv::new();
         }
@@ -322,11 +333,6 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
         if now >= next_resize_ms && !server.cron_paused.load(Ordering::Relaxed) {
             let hz = server.config.live.hz.load(Ordering::Relaxed).clamp(1, 500) as i64;
             next_resize_ms = now + 1000 / hz;
-            let pending = if rbuf.is_empty() {
-                None
-            } else {
-                qbuf::pending_bulk(&rbuf)
-            };
             rbuf.cron_resize(pending);
         }
         if !close

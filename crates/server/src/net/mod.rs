@@ -419,7 +419,11 @@ pub fn rebind(server: &Arc<Server>) -> Result<(), String> {
     let mut kept = Vec::new();
     let mut fresh = Vec::new();
     if port != 0 {
-        let addrs = parse_bind(&server.config.get("bind"), port).map_err(|e| e.to_string())?;
+        // An address that does not parse cannot be bound either: Redis's text for both.
+        let addrs = parse_bind(&bind, port).map_err(|e| {
+            tracing::warn!("{e:#}");
+            failed.to_string()
+        })?;
         for (addr, optional) in addrs {
             if let Some(i) = acceptors.iter().position(|a| a.addr == addr) {
                 kept.push(i);

@@ -182,7 +182,10 @@ pub(crate) async fn read_tcp<B: ReadInto>(stream: &TcpStream, buf: &mut B) -> io
 }
 
 /// One read of an `AsyncRead` (a TLS session) into the free space of `buf`.
-async fn read_async<R: AsyncRead + Unpin, B: ReadInto>(reader: &mut R, buf: &mut B) -> io::Result<usize> {
+async fn read_async<R: AsyncRead + Unpin, B: ReadInto>(
+    reader: &mut R,
+    buf: &mut B,
+) -> io::Result<usize> {
     std::future::poll_fn(|cx| {
         let mut rb = ReadBuf::uninit(buf.spare());
         match Pin::new(&mut *reader).poll_read(cx, &mut rb) {

@@ -675,7 +675,7 @@ fn restarted_replica_continues_from_its_rdb() {
     let p = primary(&[]);
     let mut pc = p.raw();
     fill(&mut pc, "k", 50);
-    let master = format!("127.0.0.1 {}", p.addr().port());
+    let port = p.addr().port().to_string();
     {
         let r = TestServer::with_args(&[("dir", &dir)]);
         let mut rc = r.raw();
@@ -685,7 +685,13 @@ fn restarted_replica_continues_from_its_rdb() {
     }
     fill(&mut pc, "after", 10);
     // The restarted replica loads its RDB, whose aux fields hold the history and offset.
-    let r = TestServer::with_args(&[("dir", &dir), ("replicaof", &master)]);
+    let r = TestServer::with_argv(&[
+        "--dir",
+        dir.as_str(),
+        "--replicaof",
+        "127.0.0.1",
+        port.as_str(),
+    ]);
     let mut rc = r.raw();
     wait_synced(&mut pc, &mut rc);
     assert_eq!(info_field(&mut pc, "stats", "sync_full"), "1");
