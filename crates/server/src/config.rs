@@ -737,12 +737,18 @@ impl Config {
                 return Err(config_error(lineno, line, "wrong number of arguments"));
             }
             if param.name == "replicaof" {
-                if args.len() != 2 {
+                // A multi-word parameter given as one quoted word is split by spaces, as
+                // Redis does (`--replicaof "host port"`).
+                let words: Vec<&str> = match args {
+                    [one] => one.split_whitespace().collect(),
+                    _ => args.iter().map(String::as_str).collect(),
+                };
+                if words.len() != 2 {
                     return Err(config_error(lineno, line, "wrong number of arguments"));
                 }
                 let no_one =
-                    args[0].eq_ignore_ascii_case("no") && args[1].eq_ignore_ascii_case("one");
-                if !no_one && args[1].parse::<u16>().is_err() {
+                    words[0].eq_ignore_ascii_case("no") && words[1].eq_ignore_ascii_case("one");
+                if !no_one && words[1].parse::<u16>().is_err() {
                     return Err(config_error(lineno, line, "Invalid master port"));
                 }
             }

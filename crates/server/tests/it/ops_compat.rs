@@ -438,6 +438,8 @@ fn command_line_options_follow_redis_server_rules() {
             (String::new(), "verbose".into())
         );
     }
+    let c = parse(&["--replicaof", "127.0.0.1 6380"]).unwrap();
+    assert_eq!(c.get("replicaof"), "127.0.0.1 6380");
     let c = parse(&["--shutdown-on-sigint", "nosave", "force", "now"]).unwrap();
     assert_eq!(c.get("shutdown-on-sigint"), "nosave now force");
 }
