@@ -420,7 +420,7 @@ async fn full_sync(server: &Arc<Server>, link: &mut Link, id: String, offset: u6
         }
     };
     tracing::info!(
-        "MASTER <-> REPLICA sync: received {} bytes, loading ({mode:?})",
+        "MASTER <-> REPLICA sync: received {} bytes ({mode:?})",
         payload.len()
     );
     let srv = server.clone();
@@ -522,6 +522,7 @@ fn load_payload(server: &Server, data: &[u8], mode: LoadMode) -> Result<usize, S
     let fail =
         |e: String| format!("Failed trying to load the MASTER synchronization DB from socket: {e}");
     if let LoadMode::Aside { .. } = mode {
+        tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
         // One set of databases per shard, as the keyspace holds them.
         let ks = &server.keyspace;
         let mut aside: Vec<Vec<cinnabar_engine::db::Db>> = (0..ks.shard_count())
@@ -560,6 +561,8 @@ fn load_payload(server: &Server, data: &[u8], mode: LoadMode) -> Result<usize, S
     }
     p.loading.store(true, Ordering::SeqCst);
     p.loading_start.store(now_ms(), Ordering::Relaxed);
+    tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+    tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
     let res = {
         let mut locked = server.keyspace.lock_all();
         for s in locked.shards() {
