@@ -892,7 +892,10 @@ pub fn merge_selector_args(args: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, usize> {
 pub fn split_args(s: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     let mut i = 0;
-    let n = s.len();
+    // Redis splits a C string: a NUL byte ends the input. (Found by the acl_rules fuzz
+    // target: a NUL ended a word without being consumed, and the loop pushed empty words
+    // until memory ran out, so `ACL SETUSER u "(\0)"` killed the server.)
+    let n = s.iter().position(|&c| c == 0).unwrap_or(s.len());
     loop {
         while i < n && s[i].is_ascii_whitespace() {
             i += 1;
@@ -972,6 +975,22 @@ pub fn split_args(s: &[u8]) -> Option<Vec<Vec<u8>>> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_nul_byte_ends_the_split_as_in_redis() {
+        assert_eq!(split_args(b"\0"), Some(vec![]));
+        assert_eq!(split_args(b"0\0\0 ~a"), Some(vec![b"0".to_vec()]));
+        assert_eq!(
+            split_args(b"+get ~k\0x"),
+            Some(vec![b"+get".to_vec(), b"~k".to_vec()])
+        );
+        let ctx = RuleCtx {
+            allchannels_default: false,
+        };
+        let mut user = User::new(ctx);
+        assert!(user.apply(b"(\0)", ctx).is_ok());
+        assert_eq!(user.selectors.len(), 2);
+    }
 
     fn user(rules: &str) -> User {
         let mut u = User::new(RuleCtx::default());

@@ -2,7 +2,7 @@
 //! seconds), the limits on clients that have not authenticated, protected mode's refusal
 //! text, and that the rest of the server keeps serving meanwhile.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cinnabar_resp::Frame;
 use cinnabar_testkit::{eventually, int, ok, text, ChildServer, TestServer, PATIENCE};
@@ -28,13 +28,6 @@ pub fn rss_of(pid: u32) -> u64 {
 }
 
 /// Waits until `cond` holds, failing with `what` after 10 s.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 #[test]
 fn normal_hard_limit_closes_without_a_reply() {
@@ -117,7 +110,7 @@ fn normal_soft_limit_closes_a_client_that_stays_over_it() {
         cinnabar_resp::encode_command(&args, &mut pipeline);
     }
     c.send_raw(&pipeline);
-    wait_for("the slow client to be closed", || {
+    eventually(PATIENCE, "the slow client to be closed", || {
         !text(&r.cmd(&["CLIENT", "LIST"])).contains("name=slow")
     });
     // Everyone else was served all along.

@@ -73,5 +73,9 @@ fn replica_connects_from_bind_source_addr() {
             .lines()
             .any(|l| l.starts_with("slave0:") && l.contains("ip=127.0.0.2,"))
     });
+    // The sync done (a replica loading its primary's data answers -LOADING, as Redis).
+    eventually(PATIENCE, "the replica's link to be up", || {
+        r.info("replication").contains("master_link_status:up")
+    });
     assert_eq!(r.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
 }

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{bulk, describe_dataset, err, int, ok, text, words, RawConn, TestServer};
+use cinnabar_testkit::{
+    bulk, describe_dataset, err, eventually, int, ok, text, words, RawConn, TestServer,
+};
 
 const DBS: &[usize] = &[0, 1, 3, 9];
 
@@ -19,12 +21,21 @@ fn primary(extra: &[(&str, &str)]) -> TestServer {
 }
 
 /// Polls `cond` until it holds, or fails with `what` after `secs` seconds.
-fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+
+/// Waits until a replica whose link is up has applied more of the live stream than it had
+/// at that moment (the write load is running), so that a cut link then has a stream to resume.
+fn wait_stream_flows(rc: &mut RawConn) {
+    let offset = |rc: &mut RawConn| -> i64 {
+        info_field(rc, "replication", "slave_repl_offset")
+            .parse()
+            .unwrap_or(0)
+    };
+    let start = offset(rc);
+    eventually(
+        Duration::from_secs(20),
+        "the live stream to reach the replica",
+        || offset(rc) > start,
+    );
 }
 
 fn info_field(c: &mut RawConn, section: &str, name: &str) -> String {
@@ -41,7 +52,7 @@ fn replicaof(r: &mut RawConn, addr: SocketAddr) {
 
 /// Waits until the replica's link is up and it applied everything the primary produced.
 fn wait_synced(p: &mut RawConn, r: &mut RawConn) {
-    wait_for(20, "the replica to catch up", || {
+    eventually(Duration::from_secs(20), "the replica to catch up", || {
         info_field(r, "replication", "master_link_status") == "up"
             && info_field(p, "replication", "master_repl_offset")
                 == info_field(r, "replication", "slave_repl_offset")
@@ -216,16 +227,20 @@ fn replica_never_expires_keys_itself() {
     assert_eq!(rc.cmd(&["GET", "k"]), bulk("v"));
     // Logically expired once its deadline passes: invisible to reads, but only the
     // primary's DEL removes it.
-    wait_for(10, "the key's deadline to pass on the replica", || {
-        rc.cmd(&["GET", "k"]) == Frame::Null
-    });
+    eventually(
+        Duration::from_secs(10),
+        "the key's deadline to pass on the replica",
+        || rc.cmd(&["GET", "k"]) == Frame::Null,
+    );
     assert_eq!(rc.cmd(&["EXISTS", "k"]), int(0));
     assert_eq!(rc.cmd(&["DBSIZE"]), int(1));
     // The primary expires it on access and sends DEL.
     assert_eq!(pc.cmd(&["GET", "k"]), Frame::Null);
-    wait_for(10, "the primary's DEL to reach the replica", || {
-        rc.cmd(&["DBSIZE"]) == int(0)
-    });
+    eventually(
+        Duration::from_secs(10),
+        "the primary's DEL to reach the replica",
+        || rc.cmd(&["DBSIZE"]) == int(0),
+    );
 }
 
 /// CLIENT PAUSE WRITE on a replica holds its primary's stream too: read (the read offset
@@ -243,9 +258,11 @@ fn paused_replica_reads_but_does_not_apply_the_stream() {
     assert_eq!(rc.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]), ok());
     assert_eq!(pc.cmd(&["SET", "foo2", "bar2"]), ok());
     let end = info_field(&mut pc, "replication", "master_repl_offset");
-    wait_for(20, "the replica to read the write", || {
-        info_field(&mut rc, "replication", "slave_read_repl_offset") == end
-    });
+    eventually(
+        Duration::from_secs(20),
+        "the replica to read the write",
+        || info_field(&mut rc, "replication", "slave_read_repl_offset") == end,
+    );
     assert_eq!(
         info_field(&mut rc, "replication", "slave_repl_offset"),
         applied
@@ -373,9 +390,11 @@ fn cut_link_resumes_with_partial_resync_and_overflow_forces_full() {
     let partial = info_field(&mut pc, "stats", "sync_partial_ok");
     assert_eq!(rc.cmd(&["CLIENT", "KILL", "TYPE", "master"]), int(1));
     pc.cmd(&["SET", "after-kill", "1"]);
-    wait_for(20, "a partial resync after CLIENT KILL", || {
-        info_field(&mut pc, "stats", "sync_partial_ok") != partial
-    });
+    eventually(
+        Duration::from_secs(20),
+        "a partial resync after CLIENT KILL",
+        || info_field(&mut pc, "stats", "sync_partial_ok") != partial,
+    );
     wait_synced(&mut pc, &mut rc);
     assert_eq!(rc.cmd(&["GET", "after-kill"]), bulk("1"));
 }
@@ -497,12 +516,12 @@ fn cinnabar_replica_of_redis_primary() {
     let stop = Arc::new(AtomicBool::new(false));
     let load = write_load(redis.addr(), stop.clone());
     replicaof(&mut rc, relay.addr);
-    wait_for(20, "the replica's link", || {
+    eventually(Duration::from_secs(20), "the replica's link", || {
         info_field(&mut rc, "replication", "master_link_status") == "up"
     });
-    std::thread::sleep(Duration::from_millis(200));
+    wait_stream_flows(&mut rc);
     relay.cut();
-    wait_for(20, "a resync with Redis", || {
+    eventually(Duration::from_secs(20), "a resync with Redis", || {
         info_field(&mut pc, "stats", "sync_partial_ok") != "0"
             || info_field(&mut pc, "stats", "sync_full") != "1"
     });
@@ -562,12 +581,12 @@ fn redis_replica_of_cinnabar_primary() {
     let stop = Arc::new(AtomicBool::new(false));
     let load = write_load(p.addr(), stop.clone());
     replicaof(&mut rc, relay.addr);
-    wait_for(20, "Redis's link", || {
+    eventually(Duration::from_secs(20), "Redis's link", || {
         info_field(&mut rc, "replication", "master_link_status") == "up"
     });
-    std::thread::sleep(Duration::from_millis(200));
+    wait_stream_flows(&mut rc);
     relay.cut();
-    wait_for(20, "a resync of Redis", || {
+    eventually(Duration::from_secs(20), "a resync of Redis", || {
         info_field(&mut pc, "stats", "sync_partial_ok") != "0"
             || info_field(&mut pc, "stats", "sync_full") != "1"
     });
@@ -652,7 +671,7 @@ fn min_replicas_to_write_and_digest() {
         "0"
     );
     replicaof(&mut rc, p.addr());
-    wait_for(20, "a good replica", || {
+    eventually(Duration::from_secs(20), "a good replica", || {
         info_field(&mut pc, "replication", "min_slaves_good_slaves") == "1"
     });
     assert_eq!(pc.cmd(&["SET", "k", "v"]), ok());
@@ -745,7 +764,7 @@ fn failover_switches_roles_with_a_partial_resync() {
         pc.cmd(&["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "5000"]),
         ok()
     );
-    wait_for(20, "the roles to switch", || {
+    eventually(Duration::from_secs(20), "the roles to switch", || {
         info_field(&mut rc, "replication", "role") == "master"
             && info_field(&mut pc, "replication", "role") == "slave"
             && info_field(&mut pc, "replication", "master_failover_state") == "no-failover"
@@ -826,7 +845,7 @@ fn psync_after_the_backlog_shrank_and_overflowed_is_a_full_sync() {
         pc.cmd(&["SET", &format!("{i} string_{i}"), &big]);
     }
     assert_eq!(words(pc.cmd(&["EXEC"]))[0], "1");
-    wait_for(20, "a second full sync", || {
+    eventually(Duration::from_secs(20), "a second full sync", || {
         info_field(&mut pc, "stats", "sync_full") == "2"
     });
     wait_synced(&mut pc, &mut rc);
