@@ -45,8 +45,6 @@ fn field(map: &[(String, Frame)], name: &str) -> Frame {
         .clone()
 }
 
-/// Waits until `cond` holds, failing with `what` after 5 s.
-
 fn closed(c: &mut RawConn) -> bool {
     let (_, closed) = c.read_until_close(Duration::from_secs(5));
     closed

@@ -20,8 +20,6 @@ fn primary(extra: &[(&str, &str)]) -> TestServer {
     TestServer::with_args(&args)
 }
 
-/// Polls `cond` until it holds, or fails with `what` after `secs` seconds.
-
 /// Waits until a replica whose link is up has applied more of the live stream than it had
 /// at that moment (the write load is running), so that a cut link then has a stream to resume.
 fn wait_stream_flows(rc: &mut RawConn) {
