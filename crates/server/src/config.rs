@@ -984,10 +984,10 @@ const MULTI_ARG: &[&str] = &[
     "latency-tracking-info-percentiles",
 ];
 
-/// A command-line value as redis-server appends it to the configuration text: always
-/// double-quoted, with what the config parser unescapes escaped (sdscatrepr's form for
-/// ASCII; other characters as they are).
-fn repr_arg(s: &str) -> String {
+/// A value double-quoted as the config parser reads it back, with what it unescapes escaped
+/// (sdscatrepr's form for ASCII; other characters as they are): command-line values as
+/// redis-server appends them to the configuration text, and CONFIG REWRITE's string values.
+pub(crate) fn repr_arg(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

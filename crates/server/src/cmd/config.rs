@@ -494,29 +494,11 @@ fn config_line(param: &Param, value: &str) -> String {
         return format!("{name} {value}");
     }
     match param.kind {
-        Kind::Str => format!("{name} {}", quote_config_value(value)),
+        Kind::Str => format!("{name} {}", crate::config::repr_arg(value)),
         Kind::Memory { .. } => format!("{name} {}", format_memory(value)),
         _ if value.is_empty() => format!("{name} \"\""),
         _ => format!("{name} {value}"),
     }
-}
-
-/// Double-quotes a string value, escaping what the config parser unescapes.
-fn quote_config_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A byte count with the largest binary unit that divides it (1gb, 64mb, 4kb), as Redis

@@ -96,52 +96,39 @@ impl Stream for TcpStream {
 /// A TLS session accepted by the server.
 pub type TlsServerStream = tokio_rustls::server::TlsStream<TcpStream>;
 
-impl Stream for TlsServerStream {
-    const TLS: bool = true;
-
-    #[inline]
-    fn tcp(&self) -> &TcpStream {
-        self.get_ref().0
-    }
-
-    fn read_some<'a, B: ReadInto>(
-        &'a mut self,
-        buf: &'a mut B,
-    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
-        // tokio-rustls hands out decrypted bytes it already holds before reading the socket,
-        // and its reads keep no state in the future, so dropping it loses nothing.
-        read_async(self, buf)
-    }
-
-    async fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        self.write_all(data).await?;
-        self.flush().await
-    }
-}
-
 /// A TLS session the server opened (a replica's link to a TLS primary).
 pub type TlsClientStream = tokio_rustls::client::TlsStream<TcpStream>;
 
-impl Stream for TlsClientStream {
-    const TLS: bool = true;
+/// Both ends of a TLS session are served the same way: tokio-rustls hands out decrypted
+/// bytes it already holds before reading the socket, and its reads keep no state in the
+/// future, so dropping one loses nothing; a write is flushed so its last record goes out.
+macro_rules! tls_stream {
+    ($t:ty) => {
+        impl Stream for $t {
+            const TLS: bool = true;
 
-    #[inline]
-    fn tcp(&self) -> &TcpStream {
-        self.get_ref().0
-    }
+            #[inline]
+            fn tcp(&self) -> &TcpStream {
+                self.get_ref().0
+            }
 
-    fn read_some<'a, B: ReadInto>(
-        &'a mut self,
-        buf: &'a mut B,
-    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
-        read_async(self, buf)
-    }
+            fn read_some<'a, B: ReadInto>(
+                &'a mut self,
+                buf: &'a mut B,
+            ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+                read_async(self, buf)
+            }
 
-    async fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        self.write_all(data).await?;
-        self.flush().await
-    }
+            async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+                self.write_all(data).await?;
+                self.flush().await
+            }
+        }
+    };
 }
+
+tls_stream!(TlsServerStream);
+tls_stream!(TlsClientStream);
 
 /// Reads what the socket has into `buf`, returning the byte count (0 at end of file).
 ///
