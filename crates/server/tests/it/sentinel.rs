@@ -236,9 +236,19 @@ fn sentinel_promotes_a_replica_after_kill_9_of_the_primary() {
     let followed_in = killed_at.elapsed();
     // The failover ends (Sentinel's +switch-master) once it saw the other replica
     // reconfigured: from then on nothing of it closes connections any more.
+    // What Sentinel reports is printed as it changes (to stderr, shown if the test fails).
+    let mut seen = String::new();
     eventually(FAILOVER_PATIENCE, "Sentinel to end the failover", || {
-        sentinel_master_field(&mut s, "port") == new_port.to_string()
-            && sentinel_master_field(&mut s, "flags") == "master"
+        let now = format!(
+            "port {} flags {}",
+            sentinel_master_field(&mut s, "port"),
+            sentinel_master_field(&mut s, "flags")
+        );
+        if now != seen {
+            eprintln!("sentinel after {:?}: {now}", killed_at.elapsed());
+            seen = now;
+        }
+        seen == format!("port {new_port} flags master")
     });
     let settled_in = killed_at.elapsed();
     let mut np = new_primary.conn();
