@@ -496,6 +496,34 @@ fn write_load(addr: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandl
     })
 }
 
+/// The interop scenario, either way round: a replica (`rc`) of the primary at `primary`
+/// (`pc`) syncs through a relay under write load, the relay cuts the link, and the replica
+/// resumes with a partial resync (one full sync in all) to the primary's dataset. Returns the
+/// relay, which carries the link for as long as the caller keeps it.
+#[must_use]
+fn sync_cut_and_resume(primary: SocketAddr, pc: &mut RawConn, rc: &mut RawConn) -> Relay {
+    fill(pc, "pre", 300);
+    let relay = Relay::new(primary);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = write_load(primary, stop.clone());
+    replicaof(rc, relay.addr);
+    eventually(Duration::from_secs(20), "the replica's link", || {
+        info_field(rc, "replication", "master_link_status") == "up"
+    });
+    wait_stream_flows(rc);
+    relay.cut();
+    eventually(Duration::from_secs(20), "a resync after the cut", || {
+        info_field(pc, "stats", "sync_partial_ok") != "0"
+            || info_field(pc, "stats", "sync_full") != "1"
+    });
+    stop.store(true, Ordering::Relaxed);
+    assert!(load.join().unwrap() > 0);
+    wait_synced(pc, rc);
+    assert_eq!(info_field(pc, "stats", "sync_full"), "1");
+    assert_eq!(describe_dataset(pc, DBS), describe_dataset(rc, DBS));
+    relay
+}
+
 #[test]
 fn cinnabar_replica_of_redis_primary() {
     let Some(redis) = cinnabar_testkit::RealRedis::start(&[
@@ -509,28 +537,7 @@ fn cinnabar_replica_of_redis_primary() {
     };
     let r = TestServer::start();
     let (mut pc, mut rc) = (redis.conn(), r.raw());
-    fill(&mut pc, "pre", 300);
-    let relay = Relay::new(redis.addr());
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = write_load(redis.addr(), stop.clone());
-    replicaof(&mut rc, relay.addr);
-    eventually(Duration::from_secs(20), "the replica's link", || {
-        info_field(&mut rc, "replication", "master_link_status") == "up"
-    });
-    wait_stream_flows(&mut rc);
-    relay.cut();
-    eventually(Duration::from_secs(20), "a resync with Redis", || {
-        info_field(&mut pc, "stats", "sync_partial_ok") != "0"
-            || info_field(&mut pc, "stats", "sync_full") != "1"
-    });
-    stop.store(true, Ordering::Relaxed);
-    assert!(load.join().unwrap() > 0);
-    wait_synced(&mut pc, &mut rc);
-    assert_eq!(info_field(&mut pc, "stats", "sync_full"), "1");
-    assert_eq!(
-        describe_dataset(&mut pc, DBS),
-        describe_dataset(&mut rc, DBS)
-    );
+    let _link = sync_cut_and_resume(redis.addr(), &mut pc, &mut rc);
     assert_eq!(pc.cmd(&["WAIT", "1", "5000"]), int(1));
 }
 
@@ -574,28 +581,7 @@ fn redis_replica_of_cinnabar_primary() {
     let redis = cinnabar_testkit::RealRedis::start_binary(std::path::Path::new(&bin), (7, 2), &[]);
     let p = primary(&[("repl-backlog-size", "64mb")]);
     let (mut pc, mut rc) = (p.raw(), redis.conn());
-    fill(&mut pc, "pre", 300);
-    let relay = Relay::new(p.addr());
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = write_load(p.addr(), stop.clone());
-    replicaof(&mut rc, relay.addr);
-    eventually(Duration::from_secs(20), "Redis's link", || {
-        info_field(&mut rc, "replication", "master_link_status") == "up"
-    });
-    wait_stream_flows(&mut rc);
-    relay.cut();
-    eventually(Duration::from_secs(20), "a resync of Redis", || {
-        info_field(&mut pc, "stats", "sync_partial_ok") != "0"
-            || info_field(&mut pc, "stats", "sync_full") != "1"
-    });
-    stop.store(true, Ordering::Relaxed);
-    assert!(load.join().unwrap() > 0);
-    wait_synced(&mut pc, &mut rc);
-    assert_eq!(info_field(&mut pc, "stats", "sync_full"), "1");
-    assert_eq!(
-        describe_dataset(&mut pc, DBS),
-        describe_dataset(&mut rc, DBS)
-    );
+    let _link = sync_cut_and_resume(p.addr(), &mut pc, &mut rc);
     pc.cmd(&["SET", "acked", "1"]);
     assert_eq!(pc.cmd(&["WAIT", "1", "5000"]), int(1));
 }
