@@ -2,7 +2,6 @@
 //! replies, stored state, errors, atomicity under concurrent clients, scripts and MULTI, the
 //! command table, and AOF logging of its effect.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -165,18 +164,11 @@ fn works_in_scripts_and_transactions_and_is_in_the_command_table() {
     );
 }
 
-fn temp_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cinnabar-throttle-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// The AOF holds the effect (SET with an absolute deadline), never the command, and a
 /// restarted server continues the same limiter.
 #[test]
 fn logged_to_the_aof_as_its_effect_and_survives_restart() {
-    let dir = temp_dir();
+    let dir = cinnabar_testkit::temp_dir("throttle");
     let d = dir.to_str().unwrap();
     let args = [("dir", d), ("appendonly", "yes"), ("appendfsync", "always")];
     let tat_before;

@@ -586,11 +586,11 @@ fn redis_replica_of_cinnabar_primary() {
     assert_eq!(pc.cmd(&["WAIT", "1", "5000"]), int(1));
 }
 
+/// The test kit's fresh directory, as the text the `dir` setting takes.
 fn temp_dir(tag: &str) -> String {
-    let d = std::env::temp_dir().join(format!("cinnabar-repl-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d.to_string_lossy().into_owned()
+    cinnabar_testkit::temp_dir(tag)
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[test]
