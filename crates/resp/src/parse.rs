@@ -115,9 +115,6 @@ pub struct Argv {
     spans: Vec<Span>,
     scratch: Vec<u8>,
     inline: bool,
-    /// After `Ok(None)` on a bulk payload not all arrived: where it starts and its declared
-    /// length (see [`Argv::pending_bulk`]).
-    pending: Option<(usize, usize)>,
 }
 
 impl Argv {
@@ -146,15 +143,6 @@ impl Argv {
         self.inline
     }
 
-    /// After [`parse_command`] answered `Ok(None)` because a bulk payload has not all
-    /// arrived: the offset of its first byte in the buffer given and its declared length.
-    /// The caller can then size its buffer for the argument (Redis reads an argument of 32
-    /// KiB or more into a buffer of exactly its size) and report the query buffer as Redis
-    /// does (from the start of that argument). None otherwise.
-    pub fn pending_bulk(&self) -> Option<(usize, usize)> {
-        self.pending
-    }
-
     /// Argument `i`. `buf` must be the buffer that was given to
     /// [`parse_command`] (unchanged since). Panics if `i >= self.len()`.
     pub fn get<'a>(&'a self, buf: &'a [u8], i: usize) -> &'a [u8] {
@@ -177,7 +165,6 @@ impl Argv {
     }
 
     fn reset(&mut self, inline: bool) {
-        self.pending = None;
         self.spans.clear();
         self.scratch.clear();
         self.inline = inline;
@@ -332,7 +319,6 @@ fn parse_multibulk(
         match buf.get(end..) {
             Some([b'\r', b'\n', ..]) => {}
             Some([]) | Some([b'\r']) | None => {
-                argv.pending = Some((start, len));
                 return Ok(None);
             }
             Some(_) => return Err(ProtocolError::ExpectedCrlfAfterBulk),

@@ -676,23 +676,3 @@ fn unauthenticated_limits_apply_to_complete_requests() {
     );
     assert!(matches!(parse(big.as_bytes()), Ok(Some(_))));
 }
-
-#[test]
-fn pending_bulk_reports_the_argument_being_received() {
-    let mut argv = Argv::new();
-    let limits = Limits::default();
-    let buf = b"*2\r\n$3\r\nset\r\n$100000\r\nabc";
-    assert_eq!(parse_command(buf, &limits, &mut argv), Ok(None));
-    assert_eq!(argv.pending_bulk(), Some((22, 100000)));
-    // A header not all arrived, or a complete command: nothing pending.
-    assert_eq!(
-        parse_command(b"*2\r\n$3\r\nset\r\n$10", &limits, &mut argv),
-        Ok(None)
-    );
-    assert_eq!(argv.pending_bulk(), None);
-    assert_eq!(
-        parse_command(b"*1\r\n$4\r\nping\r\n", &limits, &mut argv),
-        Ok(Some(14))
-    );
-    assert_eq!(argv.pending_bulk(), None);
-}
