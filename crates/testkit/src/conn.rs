@@ -96,6 +96,43 @@ impl RawConn {
             .to_string()
     }
 
+    /// LATENCY LATEST as (event, latest sample in ms, all-time maximum in ms), in the
+    /// server's order.
+    pub fn latency_latest(&mut self) -> Vec<(String, i64, i64)> {
+        let Frame::Array(events) = self.cmd(&["LATENCY", "LATEST"]) else {
+            panic!("LATENCY LATEST is not an array");
+        };
+        events
+            .into_iter()
+            .map(|e| match e {
+                Frame::Array(f) => match f.as_slice() {
+                    [name, Frame::Integer(_), Frame::Integer(last), Frame::Integer(max)] => {
+                        (text(name), *last, *max)
+                    }
+                    other => panic!("LATENCY LATEST entry {other:?}"),
+                },
+                other => panic!("LATENCY LATEST entry {other:?}"),
+            })
+            .collect()
+    }
+
+    /// LATENCY HISTORY of `event`: the samples' latencies in ms, oldest first.
+    pub fn latency_history(&mut self, event: &str) -> Vec<i64> {
+        let Frame::Array(samples) = self.cmd(&["LATENCY", "HISTORY", event]) else {
+            panic!("LATENCY HISTORY is not an array");
+        };
+        samples
+            .into_iter()
+            .map(|s| match s {
+                Frame::Array(f) => match f.as_slice() {
+                    [Frame::Integer(_), Frame::Integer(ms)] => *ms,
+                    other => panic!("LATENCY HISTORY sample {other:?}"),
+                },
+                other => panic!("LATENCY HISTORY sample {other:?}"),
+            })
+            .collect()
+    }
+
     /// Waits ([`PATIENCE`] at most) until INFO reports `n` blocked clients.
     pub fn wait_blocked(&mut self, n: usize) {
         let want = n.to_string();

@@ -1,7 +1,7 @@
 //! MONITOR, SLOWLOG and LATENCY as Redis 7.2 answers them.
 
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{bulk, int, ok, text, RawConn, TestServer};
+use cinnabar_testkit::{bulk, int, ok, temp_dir, text, RawConn, TestServer};
 
 /// Reads one monitor line, checks its shape `+<secs>.<usecs> [<db> <addr>] ...` and returns
 /// the part after the timestamp.
@@ -231,6 +231,59 @@ fn latency_monitor_records_slow_commands() {
     assert_eq!(
         c.cmd(&["LATENCY", "GRAPH", "command"]),
         Frame::Error("ERR No samples available for event 'command'".into())
+    );
+}
+
+#[test]
+fn a_slow_appendfsync_always_write_shows_in_latency_latest_and_history() {
+    let dir = temp_dir("latency-aof");
+    let srv = TestServer::in_dir(
+        &dir,
+        &[
+            ("appendonly", "yes"),
+            ("appendfsync", "always"),
+            ("enable-debug-command", "yes"),
+        ],
+    );
+    let mut c = srv.raw();
+    assert_eq!(c.cmd(&["SET", "before", "1"]), ok());
+    assert_eq!(c.latency_latest(), vec![]);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "latency-monitor-threshold", "1"]),
+        ok()
+    );
+    // The fsync, and the write before it, take at least this long: over the threshold
+    // whatever the disk.
+    assert_eq!(
+        c.cmd(&["DEBUG", "LATENCY-DELAY", "aof-fsync-always", "5"]),
+        ok()
+    );
+    assert_eq!(c.cmd(&["DEBUG", "LATENCY-DELAY", "aof-write", "3"]), ok());
+    // The reply waits for the fsync, which records its sample before it lets replies go.
+    assert_eq!(c.cmd(&["SET", "k", "v"]), ok());
+    let latest = c.latency_latest();
+    let event = |name: &str| {
+        latest
+            .iter()
+            .find(|(n, ..)| n == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {latest:?}"))
+    };
+    let fsync = event("aof-fsync-always");
+    assert!(fsync.1 >= 5 && fsync.2 >= 5, "{fsync:?}");
+    for name in ["aof-write", "aof-write-alone"] {
+        let write = event(name);
+        assert!(write.1 >= 3 && write.2 >= 3, "{write:?}");
+    }
+    let history = c.latency_history("aof-fsync-always");
+    assert!(
+        !history.is_empty() && history.iter().all(|&ms| ms >= 5),
+        "{history:?}"
+    );
+    assert_eq!(c.cmd(&["LATENCY", "RESET", "aof-fsync-always"]), int(1));
+    assert_eq!(
+        c.cmd(&["DEBUG", "LATENCY-DELAY", "aof-fsync-always", "-1"]),
+        Frame::Error("ERR the delay must be 0 or more milliseconds".into())
     );
 }
 
