@@ -14,6 +14,7 @@ use std::net::TcpStream;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{bail, Context};
+use cinnabar_tlsverify::ChainOnly;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -53,11 +54,7 @@ pub fn configure(opts: &TlsOptions) -> anyhow::Result<()> {
         Arc::new(NoVerification(provider.clone()))
     } else {
         let roots = Arc::new(roots(opts)?);
-        Arc::new(ChainOnly(
-            rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
-                .build()
-                .context("Invalid CA Certificate File/Directory")?,
-        ))
+        Arc::new(ChainOnly::new(roots, provider).context("Invalid CA Certificate File/Directory")?)
     };
     let builder = builder
         .dangerous()
@@ -152,54 +149,6 @@ fn roots(opts: &TlsOptions) -> anyhow::Result<RootCertStore> {
         bail!("Invalid CA Certificate File/Directory: no CA certificate found");
     }
     Ok(roots)
-}
-
-/// Verifies the chain, not the name (see the module's comment).
-#[derive(Debug)]
-struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForName
-                | rustls::CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
 }
 
 /// `--insecure`: accepts any certificate (the handshake's signatures are still checked).
