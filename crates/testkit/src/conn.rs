@@ -116,6 +116,31 @@ impl RawConn {
             .collect()
     }
 
+    /// Cinnabar's `DEBUG LATENCY-DELAY`: the timed step of `event` takes `ms` longer (0:
+    /// as long as it takes). Needs `enable-debug-command`.
+    pub fn latency_delay(&mut self, event: &str, ms: u64) {
+        assert_eq!(
+            self.cmd(&["DEBUG", "LATENCY-DELAY", event, &ms.to_string()]),
+            ok(),
+            "DEBUG LATENCY-DELAY {event} {ms}"
+        );
+    }
+
+    /// Asserts that LATENCY LATEST lists `event` with a latest sample and an all-time high
+    /// of at least `ms`, and that its LATENCY HISTORY is made of such samples.
+    pub fn assert_latency_at_least(&mut self, event: &str, ms: i64) {
+        let latest = self.latency_latest();
+        let Some((_, last, max)) = latest.iter().find(|(e, ..)| e == event) else {
+            panic!("no {event} in LATENCY LATEST: {latest:?}");
+        };
+        assert!(*last >= ms && *max >= ms, "{event}: {latest:?}");
+        let history = self.latency_history(event);
+        assert!(
+            !history.is_empty() && history.iter().all(|&h| h >= ms),
+            "{event}: {history:?}"
+        );
+    }
+
     /// LATENCY HISTORY of `event`: the samples' latencies in ms, oldest first.
     pub fn latency_history(&mut self, event: &str) -> Vec<i64> {
         let Frame::Array(samples) = self.cmd(&["LATENCY", "HISTORY", event]) else {
@@ -139,6 +164,32 @@ impl RawConn {
         eventually(PATIENCE, format_args!("{n} blocked clients"), || {
             self.info_field("clients", "blocked_clients") == want
         });
+    }
+
+    /// PSUBSCRIBE to one pattern, asserting the confirmation (the connection's first
+    /// subscription).
+    pub fn psubscribe(&mut self, pattern: &str) {
+        assert_eq!(
+            self.cmd(&["PSUBSCRIBE", pattern]),
+            Frame::Array(vec![bulk("psubscribe"), bulk(pattern), int(1)])
+        );
+    }
+
+    /// Reads one pub/sub message (`message` or `pmessage`, RESP2 or RESP3) and returns its
+    /// channel and payload.
+    pub fn read_message(&mut self) -> (String, String) {
+        match self.read() {
+            Frame::Array(v) | Frame::Push(v) => match v.as_slice() {
+                [kind, _, channel, payload] if *kind == bulk("pmessage") => {
+                    (text(channel), text(payload))
+                }
+                [kind, channel, payload] if *kind == bulk("message") => {
+                    (text(channel), text(payload))
+                }
+                other => panic!("not a pub/sub message: {other:?}"),
+            },
+            other => panic!("not a pub/sub message: {other:?}"),
+        }
     }
 
     /// Reads exactly what the server sends until it closes or `timeout` passes; the flag

@@ -11,7 +11,7 @@ use cinnabar_resp::Frame;
 use cinnabar_testkit::{err, int, ok, temp_dir, text, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use redis_oracle::{assert_same_effects, Pair, RealRedis};
+use redis_oracle::{assert_same_effects, oracle, Pair};
 
 /// Commands covering every reply and error path, run in order on a fresh database.
 const SCRIPT: &[&str] = &[
@@ -261,19 +261,12 @@ const SCRIPT: &[&str] = &[
     "GEOSEARCH k FROMLONLAT -180 -85.05112878 BYRADIUS 1 m WITHDIST WITHHASH",
 ];
 
-fn oracle() -> Option<(TestServer, RealRedis)> {
-    let redis = RealRedis::start(&[])?;
-    Some((TestServer::start(), redis))
-}
-
 #[test]
 fn replies_match_redis_in_resp2_and_resp3() {
     let Some((srv, redis)) = oracle() else { return };
     for resp3 in [false, true] {
         let mut p = Pair::new(srv.addr(), redis.addr(), resp3);
-        for line in SCRIPT {
-            p.line(line);
-        }
+        p.lines(SCRIPT);
         // A repeated STORE/STOREDIST writes the last destination (in whatever shard).
         for i in 0..20 {
             let (a, b) = (format!("first{i}"), format!("last{i}"));

@@ -13,7 +13,7 @@ use cinnabar_resp::Frame;
 use cinnabar_testkit::{bulk, err, int, ok, temp_dir, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use redis_oracle::{assert_same_effects, Pair, RealRedis};
+use redis_oracle::{assert_same_effects, oracle, Pair};
 
 const NOT_HLL: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -153,19 +153,12 @@ const SCRIPT: &[&str] = &[
     "GET ttl",
 ];
 
-fn oracle() -> Option<(TestServer, RealRedis)> {
-    let redis = RealRedis::start(&[])?;
-    Some((TestServer::start(), redis))
-}
-
 #[test]
 fn replies_match_redis_in_resp2_and_resp3() {
     let Some((srv, redis)) = oracle() else { return };
     for resp3 in [false, true] {
         let mut p = Pair::new(srv.addr(), redis.addr(), resp3);
-        for line in SCRIPT {
-            p.line(line);
-        }
+        p.lines(SCRIPT);
         // Elements with every byte value, empty ones and long ones.
         let bin: Vec<Vec<u8>> = (0..=255u8)
             .map(|b| vec![b; usize::from(b % 7)])

@@ -254,32 +254,13 @@ fn a_slow_appendfsync_always_write_shows_in_latency_latest_and_history() {
     );
     // The fsync, and the write before it, take at least this long: over the threshold
     // whatever the disk.
-    assert_eq!(
-        c.cmd(&["DEBUG", "LATENCY-DELAY", "aof-fsync-always", "5"]),
-        ok()
-    );
-    assert_eq!(c.cmd(&["DEBUG", "LATENCY-DELAY", "aof-write", "3"]), ok());
+    c.latency_delay("aof-fsync-always", 5);
+    c.latency_delay("aof-write", 3);
     // The reply waits for the fsync, which records its sample before it lets replies go.
     assert_eq!(c.cmd(&["SET", "k", "v"]), ok());
-    let latest = c.latency_latest();
-    let event = |name: &str| {
-        latest
-            .iter()
-            .find(|(n, ..)| n == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {name} in {latest:?}"))
-    };
-    let fsync = event("aof-fsync-always");
-    assert!(fsync.1 >= 5 && fsync.2 >= 5, "{fsync:?}");
-    for name in ["aof-write", "aof-write-alone"] {
-        let write = event(name);
-        assert!(write.1 >= 3 && write.2 >= 3, "{write:?}");
-    }
-    let history = c.latency_history("aof-fsync-always");
-    assert!(
-        !history.is_empty() && history.iter().all(|&ms| ms >= 5),
-        "{history:?}"
-    );
+    c.assert_latency_at_least("aof-fsync-always", 5);
+    c.assert_latency_at_least("aof-write", 3);
+    c.assert_latency_at_least("aof-write-alone", 3);
     assert_eq!(c.cmd(&["LATENCY", "RESET", "aof-fsync-always"]), int(1));
     assert_eq!(
         c.cmd(&["DEBUG", "LATENCY-DELAY", "aof-fsync-always", "-1"]),
