@@ -208,6 +208,24 @@ impl RawConn {
     }
 }
 
+/// For each `(command, fails)`: `watcher` WATCHes `key` and queues a PING, `writer` runs the
+/// command, and the EXEC of `watcher` fails (a null reply) exactly when `fails` says.
+pub fn assert_watch_outcomes(
+    watcher: &mut RawConn,
+    writer: &mut RawConn,
+    key: &str,
+    cases: &[(&[&str], bool)],
+) {
+    for (cmd, fails) in cases {
+        assert_eq!(watcher.cmd(&["WATCH", key]), ok());
+        assert_eq!(watcher.cmd(&["MULTI"]), ok());
+        assert_eq!(watcher.cmd(&["PING"]), Frame::Simple("QUEUED".into()));
+        writer.cmd(cmd);
+        let exec = watcher.cmd(&["EXEC"]);
+        assert_eq!(exec == Frame::Null, *fails, "{cmd:?}: {exec:?}");
+    }
+}
+
 /// Reply builders for assertions: `assert_eq!(r.cmd(&["GET", "k"]), bulk("v"))`.
 pub fn bulk(s: &str) -> Frame {
     Frame::Bulk(s.as_bytes().to_vec().into())

@@ -8,7 +8,7 @@ use crate::aof_files::{aof_commands, start_aof};
 use crate::redis_oracle;
 
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{err, int, ok, temp_dir, text, TestServer};
+use cinnabar_testkit::{assert_watch_outcomes, err, int, temp_dir, text, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis_oracle::{assert_same_effects, oracle, Pair};
@@ -561,31 +561,29 @@ fn watchers_see_real_changes_only() {
     let mut a = srv.raw();
     let mut b = srv.raw();
     assert_eq!(a.cmd(&["GEOADD", "g", "1", "1", "m"]), int(1));
-    for (cmd, fails) in [
-        (&["GEOADD", "g", "1", "1", "m"][..], false),
-        (&["GEOADD", "g", "NX", "2", "2", "m"], false),
-        (&["GEOADD", "g", "XX", "2", "2", "m"], true),
-        (
-            &["GEOSEARCH", "g", "FROMMEMBER", "m", "BYRADIUS", "1", "km"],
-            false,
-        ),
-        (&["GEORADIUS", "g", "2", "2", "1", "km", "STORE", "g"], true),
-        (
-            &["GEORADIUS", "g", "50", "50", "1", "km", "STORE", "g"],
-            true,
-        ),
-        (
-            &["GEORADIUS", "g", "50", "50", "1", "km", "STORE", "g"],
-            false,
-        ),
-    ] {
-        assert_eq!(a.cmd(&["WATCH", "g"]), ok());
-        assert_eq!(a.cmd(&["MULTI"]), ok());
-        assert_eq!(a.cmd(&["PING"]), Frame::Simple("QUEUED".into()));
-        b.cmd(cmd);
-        let exec = a.cmd(&["EXEC"]);
-        assert_eq!(exec == Frame::Null, fails, "{cmd:?}: {exec:?}");
-    }
+    assert_watch_outcomes(
+        &mut a,
+        &mut b,
+        "g",
+        &[
+            (&["GEOADD", "g", "1", "1", "m"][..], false),
+            (&["GEOADD", "g", "NX", "2", "2", "m"], false),
+            (&["GEOADD", "g", "XX", "2", "2", "m"], true),
+            (
+                &["GEOSEARCH", "g", "FROMMEMBER", "m", "BYRADIUS", "1", "km"],
+                false,
+            ),
+            (&["GEORADIUS", "g", "2", "2", "1", "km", "STORE", "g"], true),
+            (
+                &["GEORADIUS", "g", "50", "50", "1", "km", "STORE", "g"],
+                true,
+            ),
+            (
+                &["GEORADIUS", "g", "50", "50", "1", "km", "STORE", "g"],
+                false,
+            ),
+        ],
+    );
     assert_eq!(a.cmd(&["EXISTS", "g"]), int(0));
 }
 

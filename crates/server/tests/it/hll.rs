@@ -10,7 +10,7 @@ use crate::redis_oracle;
 use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{bulk, err, int, ok, temp_dir, TestServer};
+use cinnabar_testkit::{assert_watch_outcomes, bulk, err, int, ok, temp_dir, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis_oracle::{assert_same_effects, oracle, Pair};
@@ -366,21 +366,19 @@ fn pfcount_rewriting_its_cache_touches_watchers() {
     let mut a = srv.raw();
     let mut b = srv.raw();
     assert_eq!(a.cmd(&["PFADD", "h", "x", "y"]), int(1));
-    for (cmd, fails) in [
-        (&["PFCOUNT", "h"][..], true),
-        (&["PFCOUNT", "h"], false),
-        (&["PFADD", "h", "x"], false),
-        (&["PFADD", "h", "z"], true),
-        (&["PFCOUNT", "h", "h"], false),
-        (&["PFMERGE", "h"], true),
-    ] {
-        assert_eq!(a.cmd(&["WATCH", "h"]), ok());
-        assert_eq!(a.cmd(&["MULTI"]), ok());
-        assert_eq!(a.cmd(&["PING"]), Frame::Simple("QUEUED".into()));
-        b.cmd(cmd);
-        let exec = a.cmd(&["EXEC"]);
-        assert_eq!(exec == Frame::Null, fails, "{cmd:?}: {exec:?}");
-    }
+    assert_watch_outcomes(
+        &mut a,
+        &mut b,
+        "h",
+        &[
+            (&["PFCOUNT", "h"][..], true),
+            (&["PFCOUNT", "h"], false),
+            (&["PFADD", "h", "x"], false),
+            (&["PFADD", "h", "z"], true),
+            (&["PFCOUNT", "h", "h"], false),
+            (&["PFMERGE", "h"], true),
+        ],
+    );
 }
 
 #[test]
