@@ -1,7 +1,7 @@
 //! MONITOR, SLOWLOG and LATENCY as Redis 7.2 answers them.
 
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{bulk, int, ok, temp_dir, text, RawConn, TestServer};
+use cinnabar_testkit::{bulk, eventually, int, ok, temp_dir, text, RawConn, TestServer, PATIENCE};
 
 /// Reads one monitor line, checks its shape `+<secs>.<usecs> [<db> <addr>] ...` and returns
 /// the part after the timestamp.
@@ -235,7 +235,7 @@ fn latency_monitor_records_slow_commands() {
 }
 
 #[test]
-fn a_slow_appendfsync_always_write_shows_in_latency_latest_and_history() {
+fn slow_aof_fsync_write_and_rename_show_in_latency_latest_and_history() {
     let dir = temp_dir("latency-aof");
     let srv = TestServer::in_dir(
         &dir,
@@ -261,6 +261,16 @@ fn a_slow_appendfsync_always_write_shows_in_latency_latest_and_history() {
     c.assert_latency_at_least("aof-fsync-always", 5);
     c.assert_latency_at_least("aof-write", 3);
     c.assert_latency_at_least("aof-write-alone", 3);
+    // A rewrite puts its new base file in place with a rename.
+    c.latency_delay("aof-rename", 2);
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]),
+        Frame::Simple("Background append only file rewriting started".into())
+    );
+    eventually(PATIENCE, "the rewrite's aof-rename sample", || {
+        c.latency_latest().iter().any(|(e, ..)| e == "aof-rename")
+    });
+    c.assert_latency_at_least("aof-rename", 2);
     assert_eq!(c.cmd(&["LATENCY", "RESET", "aof-fsync-always"]), int(1));
     assert_eq!(
         c.cmd(&["DEBUG", "LATENCY-DELAY", "aof-fsync-always", "-1"]),
