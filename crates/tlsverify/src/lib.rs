@@ -3,6 +3,8 @@
 //! server was reached by is not checked, as OpenSSL set up the way Redis and hiredis do
 //! (no host name given to it) checks none either.
 //!
+//! [`AnyCertificate`] checks nothing (the CLI's `--insecure`).
+//!
 //! Its own crate so that the server and the CLI share it without the CLI depending on the
 //! server.
 
@@ -77,6 +79,62 @@ impl ServerCertVerifier for ChainOnly {
     }
 }
 
+/// Accepts any server certificate (the CLI's `--insecure`); the handshake's signatures are
+/// still checked with the provider's algorithms.
+#[derive(Debug)]
+pub struct AnyCertificate(Arc<CryptoProvider>);
+
+impl AnyCertificate {
+    pub fn new(provider: Arc<CryptoProvider>) -> AnyCertificate {
+        AnyCertificate(provider)
+    }
+}
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +185,16 @@ mod tests {
             check(&v, &leaf, "localhost"),
             Err(rustls::Error::InvalidCertificate(_))
         ));
+    }
+
+    #[test]
+    fn any_certificate_takes_a_certificate_of_another_ca() {
+        let (_, leaf) = ca_and_leaf();
+        let v = AnyCertificate::new(Arc::new(rustls::crypto::ring::default_provider()));
+        let name = ServerName::try_from("elsewhere.example").unwrap();
+        assert!(v
+            .verify_server_cert(&leaf, &[], &name, &[], UnixTime::now())
+            .is_ok());
     }
 
     #[test]
