@@ -29,6 +29,11 @@ fuzz_target!(|data: &[u8]| {
     }) {
         return;
     }
+    // A `*` pattern given as `%RW~*` among other patterns is listed as `~*`, which loads as
+    // allkeys: Redis 7.2 does not round-trip it either.
+    if user.selectors.iter().any(|s| s.lists_star_among_patterns()) {
+        return;
+    }
     let words: Vec<Vec<u8>> = text
         .split(|&c| c == b' ')
         .filter(|w| !w.is_empty())

@@ -46,13 +46,9 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                     && server.keyspace.expiry_held_until.load(Ordering::Relaxed) <= server.now_ms()
                 {
                     let budget = period * CPU_PERCENT as u32 / 100;
-                    let cycle = Instant::now();
+                    let cycle = crate::ops::latency::Timer::start(&server);
                     next_shard = active_expire_cycle(&server, next_shard, started + budget);
-                    crate::ops::latency::add_sample_if_needed(
-                        &server,
-                        "expire-cycle",
-                        cycle.elapsed().as_millis() as u64,
-                    );
+                    cycle.end(&server, "expire-cycle");
                 }
                 crate::persist::cron(&server);
                 crate::replication::cron(&server);

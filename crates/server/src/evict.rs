@@ -36,6 +36,12 @@
 //! the `evicted` keyspace event (class `e`) is published, tracking clients get an
 //! invalidation, and INFO `evicted_keys` counts it.
 //!
+//! # Latency events
+//! As Redis's performEvictions: `eviction-cycle` times a run that had memory to free (from
+//! the choice of the amount to free to the outcome), `eviction-del` each key's deletion
+//! (not its side effects). Redis's `eviction-lazyfree` (a run that found nothing to evict
+//! waiting for the lazy-free thread) has no counterpart: a run here never waits for it.
+//!
 //! # The process bound
 //! See [`Guard`]: on top of Redis's rule, a feedback loop keeps the resident set size close
 //! to `maxmemory` by lowering the eviction target when fragmentation makes RSS exceed the
@@ -53,6 +59,7 @@ use rand::Rng;
 
 use crate::alloc;
 use crate::dispatch::Client;
+use crate::ops::latency;
 use crate::server::{now_ms, Server};
 
 /// The error of a write refused because memory is full.
@@ -517,6 +524,7 @@ fn perform(server: &Server, mut me: Option<&mut Client>, target: u64, background
         time_limit(st.tenacity.load(Ordering::Relaxed))
     };
     let start = Instant::now();
+    let cycle = latency::Timer::start(server);
     let mut pool = st.pool.lock();
     let lazy = st.lazy.load(Ordering::Relaxed);
     // As Redis: the amount to free is fixed now, and each deletion counts only what the
@@ -562,6 +570,7 @@ fn perform(server: &Server, mut me: Option<&mut Client>, target: u64, background
         }
     };
     drop(pool);
+    cycle.end(server, "eviction-cycle");
     st.note_outcome(outcome);
     outcome
 }
@@ -820,6 +829,7 @@ fn delete(
     let db = shard.db(dbi);
     let key: smallvec::SmallVec<[u8; 64]> = smallvec::SmallVec::from_slice(db.entry(slot).key());
     let mut lazily = 0;
+    let del = latency::Timer::start(server);
     let freed = freed_by(|| {
         let e = db.remove_slot(slot);
         if lazy && cinnabar_engine::lazyfree::free_effort(&e) > cinnabar_engine::lazyfree::THRESHOLD
@@ -828,6 +838,7 @@ fn delete(
             cinnabar_engine::lazyfree::dispose(e);
         }
     });
+    del.end(server, "eviction-del");
     crate::dispatch::sink::evicted(server, me, db, &key);
     server.evict.evicted_keys.fetch_add(1, Ordering::Relaxed);
     freed + lazily

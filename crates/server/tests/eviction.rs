@@ -738,3 +738,44 @@ fn memory_subcommands_answer() {
     };
     assert!(help.len() > 5);
 }
+
+// ---------------------------------------------------------------------------------------
+// Latency monitor
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_slow_eviction_cycle_shows_in_latency_latest_and_history() {
+    let _s = serial();
+    let srv = TestServer::with_args(&[("enable-debug-command", "yes")]);
+    let mut c = srv.raw();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]),
+        ok()
+    );
+    fill(&mut c, "k", 0..400, None);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "latency-monitor-threshold", "1"]),
+        ok()
+    );
+    // Each eviction run, and each key's deletion, takes at least this long: over the
+    // threshold whatever the machine's speed.
+    c.latency_delay("eviction-cycle", 5);
+    c.latency_delay("eviction-del", 2);
+    assert!(c
+        .latency_latest()
+        .iter()
+        .all(|(e, ..)| !e.starts_with("eviction")));
+    squeeze(&mut c, 100 * 1100);
+    assert!(info(&mut c, "evicted_keys") > 0);
+    // The background thread may finish the run after the limit is met.
+    eventually("eviction events in LATENCY LATEST", || {
+        let latest = c.latency_latest();
+        ["eviction-cycle", "eviction-del"]
+            .iter()
+            .all(|e| latest.iter().any(|(n, ..)| n == e))
+    });
+    c.assert_latency_at_least("eviction-cycle", 5);
+    c.assert_latency_at_least("eviction-del", 2);
+    c.latency_delay("eviction-cycle", 0);
+    c.latency_delay("eviction-del", 0);
+}

@@ -96,12 +96,100 @@ impl RawConn {
             .to_string()
     }
 
+    /// LATENCY LATEST as (event, latest sample in ms, all-time maximum in ms), in the
+    /// server's order.
+    pub fn latency_latest(&mut self) -> Vec<(String, i64, i64)> {
+        let Frame::Array(events) = self.cmd(&["LATENCY", "LATEST"]) else {
+            panic!("LATENCY LATEST is not an array");
+        };
+        events
+            .into_iter()
+            .map(|e| match e {
+                Frame::Array(f) => match f.as_slice() {
+                    [name, Frame::Integer(_), Frame::Integer(last), Frame::Integer(max)] => {
+                        (text(name), *last, *max)
+                    }
+                    other => panic!("LATENCY LATEST entry {other:?}"),
+                },
+                other => panic!("LATENCY LATEST entry {other:?}"),
+            })
+            .collect()
+    }
+
+    /// Cinnabar's `DEBUG LATENCY-DELAY`: the timed step of `event` takes `ms` longer (0:
+    /// as long as it takes). Needs `enable-debug-command`.
+    pub fn latency_delay(&mut self, event: &str, ms: u64) {
+        assert_eq!(
+            self.cmd(&["DEBUG", "LATENCY-DELAY", event, &ms.to_string()]),
+            ok(),
+            "DEBUG LATENCY-DELAY {event} {ms}"
+        );
+    }
+
+    /// Asserts that LATENCY LATEST lists `event` with a latest sample and an all-time high
+    /// of at least `ms`, and that its LATENCY HISTORY is made of such samples.
+    pub fn assert_latency_at_least(&mut self, event: &str, ms: i64) {
+        let latest = self.latency_latest();
+        let Some((_, last, max)) = latest.iter().find(|(e, ..)| e == event) else {
+            panic!("no {event} in LATENCY LATEST: {latest:?}");
+        };
+        assert!(*last >= ms && *max >= ms, "{event}: {latest:?}");
+        let history = self.latency_history(event);
+        assert!(
+            !history.is_empty() && history.iter().all(|&h| h >= ms),
+            "{event}: {history:?}"
+        );
+    }
+
+    /// LATENCY HISTORY of `event`: the samples' latencies in ms, oldest first.
+    pub fn latency_history(&mut self, event: &str) -> Vec<i64> {
+        let Frame::Array(samples) = self.cmd(&["LATENCY", "HISTORY", event]) else {
+            panic!("LATENCY HISTORY is not an array");
+        };
+        samples
+            .into_iter()
+            .map(|s| match s {
+                Frame::Array(f) => match f.as_slice() {
+                    [Frame::Integer(_), Frame::Integer(ms)] => *ms,
+                    other => panic!("LATENCY HISTORY sample {other:?}"),
+                },
+                other => panic!("LATENCY HISTORY sample {other:?}"),
+            })
+            .collect()
+    }
+
     /// Waits ([`PATIENCE`] at most) until INFO reports `n` blocked clients.
     pub fn wait_blocked(&mut self, n: usize) {
         let want = n.to_string();
         eventually(PATIENCE, format_args!("{n} blocked clients"), || {
             self.info_field("clients", "blocked_clients") == want
         });
+    }
+
+    /// PSUBSCRIBE to one pattern, asserting the confirmation (the connection's first
+    /// subscription).
+    pub fn psubscribe(&mut self, pattern: &str) {
+        assert_eq!(
+            self.cmd(&["PSUBSCRIBE", pattern]),
+            Frame::Array(vec![bulk("psubscribe"), bulk(pattern), int(1)])
+        );
+    }
+
+    /// Reads one pub/sub message (`message` or `pmessage`, RESP2 or RESP3) and returns its
+    /// channel and payload.
+    pub fn read_message(&mut self) -> (String, String) {
+        match self.read() {
+            Frame::Array(v) | Frame::Push(v) => match v.as_slice() {
+                [kind, _, channel, payload] if *kind == bulk("pmessage") => {
+                    (text(channel), text(payload))
+                }
+                [kind, channel, payload] if *kind == bulk("message") => {
+                    (text(channel), text(payload))
+                }
+                other => panic!("not a pub/sub message: {other:?}"),
+            },
+            other => panic!("not a pub/sub message: {other:?}"),
+        }
     }
 
     /// Reads exactly what the server sends until it closes or `timeout` passes; the flag
@@ -117,6 +205,24 @@ impl RawConn {
                 Err(_) => return (all, false),
             }
         }
+    }
+}
+
+/// For each `(command, fails)`: `watcher` WATCHes `key` and queues a PING, `writer` runs the
+/// command, and the EXEC of `watcher` fails (a null reply) exactly when `fails` says.
+pub fn assert_watch_outcomes(
+    watcher: &mut RawConn,
+    writer: &mut RawConn,
+    key: &str,
+    cases: &[(&[&str], bool)],
+) {
+    for (cmd, fails) in cases {
+        assert_eq!(watcher.cmd(&["WATCH", key]), ok());
+        assert_eq!(watcher.cmd(&["MULTI"]), ok());
+        assert_eq!(watcher.cmd(&["PING"]), Frame::Simple("QUEUED".into()));
+        writer.cmd(cmd);
+        let exec = watcher.cmd(&["EXEC"]);
+        assert_eq!(exec == Frame::Null, *fails, "{cmd:?}: {exec:?}");
     }
 }
 

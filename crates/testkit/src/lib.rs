@@ -20,7 +20,7 @@ pub mod server;
 pub mod tls;
 pub mod wait;
 
-pub use conn::{bulk, err, int, ok, text, words, RawConn};
+pub use conn::{assert_watch_outcomes, bulk, err, int, ok, text, words, RawConn};
 pub use dataset::{assert_same_dataset, describe_dataset, Dump};
 pub use real::{RealRedis, RealSentinel, RedisCli};
 pub use relay::Relay;

@@ -379,6 +379,19 @@ impl Selector {
         s
     }
 
+    /// Whether this selector's description does not load back to the same one, in Redis
+    /// 7.2 too: a `*` pattern with every permission given as `%RW~*` (no `allkeys`) is
+    /// listed as `~*`, and `~*` loads as `allkeys`, which drops the other patterns
+    /// (`~a* %RW~*` lists as `~a* ~*`, which loads as `~*`).
+    pub fn lists_star_among_patterns(&self) -> bool {
+        !self.allkeys
+            && self.patterns.len() > 1
+            && self
+                .patterns
+                .iter()
+                .any(|p| p.pattern == b"*" && p.perms == PERM_ALL)
+    }
+
     /// The key patterns as GETUSER shows them (`~*`, or `%R~a ~b`).
     pub fn describe_keys(&self) -> Vec<u8> {
         if self.allkeys {
@@ -990,6 +1003,78 @@ mod tests {
         let mut user = User::new(ctx);
         assert!(user.apply(b"(\0)", ctx).is_ok());
         assert_eq!(user.selectors.len(), 2);
+    }
+
+    /// What the acl_rules fuzz target checks: the rules in `data` (split at spaces) leave a
+    /// user whose description loads back to the same description; returns both.
+    fn fuzz_round_trip(data: &[u8]) -> Option<(String, String)> {
+        let ctx = RuleCtx {
+            allchannels_default: data.first().is_some_and(|b| b & 1 == 1),
+        };
+        let ops: Vec<Vec<u8>> = data.split(|&b| b == b' ').map(<[u8]>::to_vec).collect();
+        let ops = merge_selector_args(&ops).ok()?;
+        let mut user = User::new(ctx);
+        let _ = user.apply_all(&ops, ctx);
+        for op in &ops {
+            let _ = user.apply(op, ctx);
+        }
+        let text = user.describe();
+        if user
+            .selectors
+            .iter()
+            .any(Selector::lists_star_among_patterns)
+        {
+            return None;
+        }
+        let words: Vec<Vec<u8>> = text
+            .split(|&c| c == b' ')
+            .filter(|w| !w.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        let merged = merge_selector_args(&words).ok()?;
+        let mut again = User::new(ctx);
+        again.apply_all(&merged, ctx).ok()?;
+        Some((
+            String::from_utf8_lossy(&text).into_owned(),
+            String::from_utf8_lossy(&again.describe()).into_owned(),
+        ))
+    }
+
+    #[test]
+    fn a_star_pattern_among_others_lists_as_redis_and_loads_as_allkeys() {
+        let data: Vec<u8> = [
+            &b"\x81n   noe  2~o noo nopASn  +go\x00\x00\x00\x00A>n  &\x06  noe   ~ nopASn  +go"[..],
+            &b"\x00\x00(;\x0a\x0a\x0a\x0a\x0a\x0a\x0a\x0a\x0a\x00()\xed\x85{\x00\x00\x0a\x0a"[..],
+            &b"\x0aon >o\x0a\x0a\x0a *n >pg*e* (+se\x89 ~s*) &z*pw ~a*  R~r*\xfe\xff\xff%R~r* %"[..],
+            &b"WR~*  (+set(+Dset +g~s*) & (+sset ~s*) "[..],
+        ]
+        .concat();
+        // The user's keys are `~ ~a* %RW~*` (the last from `%WR~*`): Redis 7.2.4 lists them
+        // as `~ ~a* ~*`, and `~*` loads back as allkeys. The target leaves such users out.
+        let ctx = RuleCtx {
+            allchannels_default: true,
+        };
+        let ops: Vec<Vec<u8>> = data.split(|&b| b == b' ').map(<[u8]>::to_vec).collect();
+        let ops = merge_selector_args(&ops).unwrap();
+        let mut u = User::new(ctx);
+        let _ = u.apply_all(&ops, ctx);
+        for op in &ops {
+            let _ = u.apply(op, ctx);
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&u.selectors[0].describe_keys()),
+            "~ ~a* ~*"
+        );
+        assert!(u.selectors[0].lists_star_among_patterns());
+        assert_eq!(fuzz_round_trip(&data), None);
+        // The same keys on their own, with what Redis 7.2.4 answers (ACL SETUSER, ACL LIST).
+        let u = user("off ~a* %RW~* &* -@all");
+        assert_eq!(list(&u), "off sanitize-payload ~a* ~* &* -@all");
+        assert!(u.selectors[0].lists_star_among_patterns());
+        assert_eq!(list(&user(&list(&u))), "off sanitize-payload ~* &* -@all");
+        let u = user("off %R~x %W~x &* -@all");
+        assert_eq!(list(&u), "off sanitize-payload ~x &* -@all");
+        assert!(!u.selectors[0].lists_star_among_patterns());
     }
 
     fn user(rules: &str) -> User {

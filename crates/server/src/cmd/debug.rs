@@ -71,6 +71,20 @@ fn debug(ctx: &mut Ctx) -> Result<()> {
             ctx.server.advance_clock(ms);
             ctx.out.ok();
         }
+        (b"latency-delay", 4) => {
+            // Cinnabar's own, for tests of the latency monitor: the timed step of event
+            // <arg2> (`eviction-cycle`, `aof-fsync-always`...) takes <arg3> ms longer, 0
+            // to stop. Absent from Redis and from DEBUG HELP.
+            let ms = int_arg(ctx.arg(3))?;
+            if ms < 0 {
+                return Err(Error::msg("ERR the delay must be 0 or more milliseconds"));
+            }
+            ctx.server
+                .ops
+                .latency
+                .set_delay(&lossy(ctx.arg(2)), Duration::from_millis(ms as u64));
+            ctx.out.ok();
+        }
         (b"log", 3) => {
             tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(ctx.arg(2)));
             ctx.out.ok();

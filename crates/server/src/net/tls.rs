@@ -28,15 +28,15 @@
 
 use std::sync::Arc;
 
+use cinnabar_tlsverify::ChainOnly;
 use parking_lot::RwLock;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{
-    CipherSuite, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme,
-    SupportedCipherSuite, SupportedProtocolVersion,
+    CipherSuite, ClientConfig, RootCertStore, ServerConfig, SupportedCipherSuite,
+    SupportedProtocolVersion,
 };
 
 /// The configurations in use. Empty until TLS is configured.
@@ -169,7 +169,10 @@ pub fn build(get: &dyn Fn(&str) -> String) -> Result<Built, String> {
             .with_protocol_versions(&versions)
             .map_err(|e| format!("tls-protocols: {e}"))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(ChainOnly::new(roots, provider)?))
+            .with_custom_certificate_verifier(Arc::new(
+                ChainOnly::new(roots, provider)
+                    .map_err(|e| format!("Failed to configure CA certificate(s): {e}"))?,
+            ))
             .with_client_auth_cert(ccerts, ckey)
             .map_err(|e| format!("Failed to load client key: {e}"))?;
         Some(Arc::new(c))
@@ -416,66 +419,6 @@ fn load_roots(file: &str, dir: &str) -> Result<RootCertStore, String> {
         }
     }
     Ok(roots)
-}
-
-/// Verifies a server's chain against the CA and ignores the name it was reached by.
-#[derive(Debug)]
-struct ChainOnly {
-    inner: Arc<rustls::client::WebPkiServerVerifier>,
-}
-
-impl ChainOnly {
-    fn new(roots: Arc<RootCertStore>, provider: Arc<CryptoProvider>) -> Result<Self, String> {
-        Ok(ChainOnly {
-            inner: rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
-                .build()
-                .map_err(|e| format!("Failed to configure CA certificate(s): {e}"))?,
-        })
-    }
-}
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForName
-                | rustls::CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
 }
 
 #[cfg(test)]

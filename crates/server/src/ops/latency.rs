@@ -5,8 +5,25 @@
 //!
 //! Recording costs nothing while the threshold is 0 (the default): callers check the
 //! threshold with one relaxed load before calling [`add_sample`].
+//!
+//! # Events
+//! As Redis 7.2 records them, where Cinnabar has the same step:
+//! - `command`, `fast-command`: a command's run (dispatch, `ops::after_command`).
+//! - `expire-cycle`: one active expiry cycle of the cron.
+//! - `eviction-cycle`: one eviction run that had memory to free (`evict::perform`), and
+//!   `eviction-del`: the deletion of one evicted key.
+//! - `aof-write`: one write of the AOF buffer to the file, also recorded as
+//!   `aof-write-pending-fsync` (an `everysec` fsync was under way), `aof-write-active-child`
+//!   (a BGSAVE or BGREWRITEAOF was running) or `aof-write-alone` (neither);
+//!   `aof-fsync-always`: the fsync after a write under `appendfsync always`;
+//!   `aof-rename`: putting a rewritten AOF base file in place.
+//!
+//! Steps other than commands are timed with [`Timer`]. Tests drive a step past the threshold
+//! with `DEBUG LATENCY-DELAY <event> <ms>` (Cinnabar's own, like `key-load-delay`): the
+//! timed step of that event then sleeps that long inside its measured span.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -55,6 +72,10 @@ impl Series {
 #[derive(Default)]
 pub struct Latency {
     events: Mutex<Vec<(String, Box<Series>)>>,
+    /// `DEBUG LATENCY-DELAY`: extra time per event's timed step; `delayed` says whether any
+    /// is set, so a timer that ends pays one relaxed load.
+    delays: Mutex<Vec<(String, Duration)>>,
+    delayed: AtomicBool,
 }
 
 impl Latency {
@@ -73,6 +94,27 @@ impl Latency {
             Some(name) => events.retain(|(n, _)| n.as_bytes() != name),
         }
         before - events.len()
+    }
+
+    /// Sets (zero: removes) the debug delay of `event`'s timed step.
+    pub fn set_delay(&self, event: &str, delay: Duration) {
+        let mut d = self.delays.lock();
+        d.retain(|(n, _)| n != event);
+        if !delay.is_zero() {
+            d.push((event.to_string(), delay));
+        }
+        self.delayed.store(!d.is_empty(), Ordering::Relaxed);
+    }
+
+    fn delay(&self, event: &str) -> Option<Duration> {
+        if !self.delayed.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.delays
+            .lock()
+            .iter()
+            .find(|(n, _)| n == event)
+            .map(|(_, d)| *d)
     }
 
     fn add(&self, event: &str, latency_ms: u64, now_secs: i64) {
@@ -127,6 +169,38 @@ pub fn add_sample(server: &Server, event: &str, latency_ms: u64) {
         .ops
         .latency
         .add(event, latency_ms, crate::server::now_ms() / 1000);
+}
+
+/// Times one step of a latency event (Redis's latencyStartMonitor/latencyEndMonitor). It
+/// reads no clock while the monitor is off.
+#[must_use]
+pub struct Timer(Option<Instant>);
+
+impl Timer {
+    #[inline]
+    pub fn start(server: &Server) -> Timer {
+        Timer((threshold(server) != 0).then(Instant::now))
+    }
+
+    /// Ends the step of `event`: its duration in milliseconds (with the `DEBUG
+    /// LATENCY-DELAY` of `event` spent first, inside the span), or None while the monitor was
+    /// off when the step began.
+    #[inline]
+    pub fn stop(self, server: &Server, event: &str) -> Option<u64> {
+        let started = self.0?;
+        if let Some(d) = server.ops.latency.delay(event) {
+            std::thread::sleep(d);
+        }
+        Some(started.elapsed().as_millis() as u64)
+    }
+
+    /// Ends the step of `event` and records it if it reached the threshold.
+    #[inline]
+    pub fn end(self, server: &Server, event: &str) {
+        if let Some(ms) = self.stop(server, event) {
+            add_sample_if_needed(server, event, ms);
+        }
+    }
 }
 
 /// LATENCY GRAPH's text for one series: a header, then columns of `#`/`|`/`_` scaled

@@ -8,10 +8,10 @@ use crate::aof_files::{aof_commands, start_aof};
 use crate::redis_oracle;
 
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{err, int, ok, temp_dir, text, TestServer};
+use cinnabar_testkit::{assert_watch_outcomes, err, int, temp_dir, text, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use redis_oracle::{assert_same_effects, Pair, RealRedis};
+use redis_oracle::{assert_same_effects, oracle, Pair};
 
 /// Commands covering every reply and error path, run in order on a fresh database.
 const SCRIPT: &[&str] = &[
@@ -261,19 +261,12 @@ const SCRIPT: &[&str] = &[
     "GEOSEARCH k FROMLONLAT -180 -85.05112878 BYRADIUS 1 m WITHDIST WITHHASH",
 ];
 
-fn oracle() -> Option<(TestServer, RealRedis)> {
-    let redis = RealRedis::start(&[])?;
-    Some((TestServer::start(), redis))
-}
-
 #[test]
 fn replies_match_redis_in_resp2_and_resp3() {
     let Some((srv, redis)) = oracle() else { return };
     for resp3 in [false, true] {
         let mut p = Pair::new(srv.addr(), redis.addr(), resp3);
-        for line in SCRIPT {
-            p.line(line);
-        }
+        p.lines(SCRIPT);
         // A repeated STORE/STOREDIST writes the last destination (in whatever shard).
         for i in 0..20 {
             let (a, b) = (format!("first{i}"), format!("last{i}"));
@@ -568,31 +561,29 @@ fn watchers_see_real_changes_only() {
     let mut a = srv.raw();
     let mut b = srv.raw();
     assert_eq!(a.cmd(&["GEOADD", "g", "1", "1", "m"]), int(1));
-    for (cmd, fails) in [
-        (&["GEOADD", "g", "1", "1", "m"][..], false),
-        (&["GEOADD", "g", "NX", "2", "2", "m"], false),
-        (&["GEOADD", "g", "XX", "2", "2", "m"], true),
-        (
-            &["GEOSEARCH", "g", "FROMMEMBER", "m", "BYRADIUS", "1", "km"],
-            false,
-        ),
-        (&["GEORADIUS", "g", "2", "2", "1", "km", "STORE", "g"], true),
-        (
-            &["GEORADIUS", "g", "50", "50", "1", "km", "STORE", "g"],
-            true,
-        ),
-        (
-            &["GEORADIUS", "g", "50", "50", "1", "km", "STORE", "g"],
-            false,
-        ),
-    ] {
-        assert_eq!(a.cmd(&["WATCH", "g"]), ok());
-        assert_eq!(a.cmd(&["MULTI"]), ok());
-        assert_eq!(a.cmd(&["PING"]), Frame::Simple("QUEUED".into()));
-        b.cmd(cmd);
-        let exec = a.cmd(&["EXEC"]);
-        assert_eq!(exec == Frame::Null, fails, "{cmd:?}: {exec:?}");
-    }
+    assert_watch_outcomes(
+        &mut a,
+        &mut b,
+        "g",
+        &[
+            (&["GEOADD", "g", "1", "1", "m"][..], false),
+            (&["GEOADD", "g", "NX", "2", "2", "m"], false),
+            (&["GEOADD", "g", "XX", "2", "2", "m"], true),
+            (
+                &["GEOSEARCH", "g", "FROMMEMBER", "m", "BYRADIUS", "1", "km"],
+                false,
+            ),
+            (&["GEORADIUS", "g", "2", "2", "1", "km", "STORE", "g"], true),
+            (
+                &["GEORADIUS", "g", "50", "50", "1", "km", "STORE", "g"],
+                true,
+            ),
+            (
+                &["GEORADIUS", "g", "50", "50", "1", "km", "STORE", "g"],
+                false,
+            ),
+        ],
+    );
     assert_eq!(a.cmd(&["EXISTS", "g"]), int(0));
 }
 

@@ -10,10 +10,10 @@ use crate::redis_oracle;
 use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{bulk, err, int, ok, temp_dir, TestServer};
+use cinnabar_testkit::{assert_watch_outcomes, bulk, err, int, ok, temp_dir, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use redis_oracle::{assert_same_effects, Pair, RealRedis};
+use redis_oracle::{assert_same_effects, oracle, Pair};
 
 const NOT_HLL: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -153,19 +153,12 @@ const SCRIPT: &[&str] = &[
     "GET ttl",
 ];
 
-fn oracle() -> Option<(TestServer, RealRedis)> {
-    let redis = RealRedis::start(&[])?;
-    Some((TestServer::start(), redis))
-}
-
 #[test]
 fn replies_match_redis_in_resp2_and_resp3() {
     let Some((srv, redis)) = oracle() else { return };
     for resp3 in [false, true] {
         let mut p = Pair::new(srv.addr(), redis.addr(), resp3);
-        for line in SCRIPT {
-            p.line(line);
-        }
+        p.lines(SCRIPT);
         // Elements with every byte value, empty ones and long ones.
         let bin: Vec<Vec<u8>> = (0..=255u8)
             .map(|b| vec![b; usize::from(b % 7)])
@@ -373,21 +366,19 @@ fn pfcount_rewriting_its_cache_touches_watchers() {
     let mut a = srv.raw();
     let mut b = srv.raw();
     assert_eq!(a.cmd(&["PFADD", "h", "x", "y"]), int(1));
-    for (cmd, fails) in [
-        (&["PFCOUNT", "h"][..], true),
-        (&["PFCOUNT", "h"], false),
-        (&["PFADD", "h", "x"], false),
-        (&["PFADD", "h", "z"], true),
-        (&["PFCOUNT", "h", "h"], false),
-        (&["PFMERGE", "h"], true),
-    ] {
-        assert_eq!(a.cmd(&["WATCH", "h"]), ok());
-        assert_eq!(a.cmd(&["MULTI"]), ok());
-        assert_eq!(a.cmd(&["PING"]), Frame::Simple("QUEUED".into()));
-        b.cmd(cmd);
-        let exec = a.cmd(&["EXEC"]);
-        assert_eq!(exec == Frame::Null, fails, "{cmd:?}: {exec:?}");
-    }
+    assert_watch_outcomes(
+        &mut a,
+        &mut b,
+        "h",
+        &[
+            (&["PFCOUNT", "h"][..], true),
+            (&["PFCOUNT", "h"], false),
+            (&["PFADD", "h", "x"], false),
+            (&["PFADD", "h", "z"], true),
+            (&["PFCOUNT", "h", "h"], false),
+            (&["PFMERGE", "h"], true),
+        ],
+    );
 }
 
 #[test]

@@ -23,10 +23,7 @@ fn subscribed(srv: &TestServer, flags: &str) -> (RawConn, RawConn) {
         ok()
     );
     let mut s = srv.raw();
-    assert_eq!(
-        s.cmd(&["PSUBSCRIBE", "__keyevent@0__:*"]),
-        Frame::Array(vec![bulk("psubscribe"), bulk("__keyevent@0__:*"), int(1)])
-    );
+    s.psubscribe("__keyevent@0__:*");
     (s, c)
 }
 
@@ -35,12 +32,8 @@ fn subscribed(srv: &TestServer, flags: &str) -> (RawConn, RawConn) {
 fn events_until_marker(s: &mut RawConn) -> Vec<String> {
     let mut seen = Vec::new();
     loop {
-        let Frame::Array(v) = s.read() else { panic!() };
-        let e = format!(
-            "{} {}",
-            text(&v[2]).trim_start_matches("__keyevent@0__:"),
-            text(&v[3])
-        );
+        let (channel, key) = s.read_message();
+        let e = format!("{} {key}", channel.trim_start_matches("__keyevent@0__:"));
         if e.ends_with(" marker") {
             if e == "del marker" {
                 return seen;

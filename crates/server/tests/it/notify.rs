@@ -13,45 +13,51 @@ fn setup(srv: &TestServer, flags: &str) -> (RawConn, RawConn) {
         ok()
     );
     let mut s = srv.raw();
-    assert_eq!(
-        s.cmd(&["PSUBSCRIBE", "__key*@0__:*"]),
-        Frame::Array(vec![bulk("psubscribe"), bulk("__key*@0__:*"), int(1)])
-    );
+    s.psubscribe("__key*@0__:*");
     (s, c)
 }
 
 /// Reads one pmessage and returns "channel payload".
 fn next(s: &mut RawConn) -> String {
-    match s.read() {
-        Frame::Array(v) if v.len() == 4 => {
-            let text = |f: &Frame| match f {
-                Frame::Bulk(b) => String::from_utf8_lossy(b).to_string(),
-                other => panic!("{other:?}"),
-            };
-            format!("{} {}", text(&v[2]), text(&v[3]))
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    let (channel, payload) = s.read_message();
+    format!("{channel} {payload}")
 }
 
-/// Runs commands, then SET and DEL of a marker key, and returns every keyevent seen before the marker.
-fn events(s: &mut RawConn, c: &mut RawConn, cmds: &[&[&str]]) -> Vec<String> {
-    for cmd in cmds {
+/// Runs `cmds`, then `marker` (commands on the key `marker_key`), and returns every event
+/// seen before `last` (the marker's last event); the marker's other events are left out.
+fn events_before_marker(
+    s: &mut RawConn,
+    c: &mut RawConn,
+    cmds: &[&[&str]],
+    marker: &[&[&str]],
+    last: &str,
+) -> Vec<String> {
+    for cmd in cmds.iter().chain(marker) {
         c.cmd(cmd);
     }
-    c.cmd(&["SET", "marker", "1"]);
-    c.cmd(&["DEL", "marker"]);
+    let suffix = format!(" {}", marker[0][1]);
     let mut seen = Vec::new();
     loop {
         let e = next(s);
-        if e.ends_with(" marker") {
-            if e == "__keyevent@0__:del marker" {
+        if e.ends_with(&suffix) {
+            if e == last {
                 return seen;
             }
             continue;
         }
         seen.push(e);
     }
+}
+
+/// Runs commands, then SET and DEL of a marker key, and returns every keyevent seen before the marker.
+fn events(s: &mut RawConn, c: &mut RawConn, cmds: &[&[&str]]) -> Vec<String> {
+    events_before_marker(
+        s,
+        c,
+        cmds,
+        &[&["SET", "marker", "1"], &["DEL", "marker"]],
+        "__keyevent@0__:del marker",
+    )
 }
 
 fn ev(list: &[&str]) -> Vec<String> {
@@ -383,21 +389,13 @@ fn collection_noop_writes_and_smove_order() {
 /// Like [`events`], with a hash marker (`HSET fxmarker f v`, class h) instead of SET and
 /// DEL, for tests of the hash and sorted set families alone.
 fn events_until_hset_marker(s: &mut RawConn, c: &mut RawConn, cmds: &[&[&str]]) -> Vec<String> {
-    for cmd in cmds {
-        c.cmd(cmd);
-    }
-    c.cmd(&["HSET", "fxmarker", "f", "v"]);
-    let mut seen = Vec::new();
-    loop {
-        let e = next(s);
-        if e.ends_with(" fxmarker") {
-            if e == "__keyevent@0__:hset fxmarker" {
-                return seen;
-            }
-            continue;
-        }
-        seen.push(e);
-    }
+    events_before_marker(
+        s,
+        c,
+        cmds,
+        &[&["HSET", "fxmarker", "f", "v"]],
+        "__keyevent@0__:hset fxmarker",
+    )
 }
 
 /// The hash commands' events as Redis 7.2's t_hash.c raises them (checked against a real

@@ -1,7 +1,7 @@
 //! MONITOR, SLOWLOG and LATENCY as Redis 7.2 answers them.
 
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{bulk, int, ok, text, RawConn, TestServer};
+use cinnabar_testkit::{bulk, eventually, int, ok, temp_dir, text, RawConn, TestServer, PATIENCE};
 
 /// Reads one monitor line, checks its shape `+<secs>.<usecs> [<db> <addr>] ...` and returns
 /// the part after the timestamp.
@@ -231,6 +231,50 @@ fn latency_monitor_records_slow_commands() {
     assert_eq!(
         c.cmd(&["LATENCY", "GRAPH", "command"]),
         Frame::Error("ERR No samples available for event 'command'".into())
+    );
+}
+
+#[test]
+fn slow_aof_fsync_write_and_rename_show_in_latency_latest_and_history() {
+    let dir = temp_dir("latency-aof");
+    let srv = TestServer::in_dir(
+        &dir,
+        &[
+            ("appendonly", "yes"),
+            ("appendfsync", "always"),
+            ("enable-debug-command", "yes"),
+        ],
+    );
+    let mut c = srv.raw();
+    assert_eq!(c.cmd(&["SET", "before", "1"]), ok());
+    assert_eq!(c.latency_latest(), vec![]);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "latency-monitor-threshold", "1"]),
+        ok()
+    );
+    // The fsync, and the write before it, take at least this long: over the threshold
+    // whatever the disk.
+    c.latency_delay("aof-fsync-always", 5);
+    c.latency_delay("aof-write", 3);
+    // The reply waits for the fsync, which records its sample before it lets replies go.
+    assert_eq!(c.cmd(&["SET", "k", "v"]), ok());
+    c.assert_latency_at_least("aof-fsync-always", 5);
+    c.assert_latency_at_least("aof-write", 3);
+    c.assert_latency_at_least("aof-write-alone", 3);
+    // A rewrite puts its new base file in place with a rename.
+    c.latency_delay("aof-rename", 2);
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]),
+        Frame::Simple("Background append only file rewriting started".into())
+    );
+    eventually(PATIENCE, "the rewrite's aof-rename sample", || {
+        c.latency_latest().iter().any(|(e, ..)| e == "aof-rename")
+    });
+    c.assert_latency_at_least("aof-rename", 2);
+    assert_eq!(c.cmd(&["LATENCY", "RESET", "aof-fsync-always"]), int(1));
+    assert_eq!(
+        c.cmd(&["DEBUG", "LATENCY-DELAY", "aof-fsync-always", "-1"]),
+        Frame::Error("ERR the delay must be 0 or more milliseconds".into())
     );
 }
 

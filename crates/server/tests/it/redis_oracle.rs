@@ -15,6 +15,13 @@ use cinnabar_resp::{encode_command, Frame};
 /// unless CINNABAR_NO_REDIS=1; REQUIRE_REDIS=1 always fails).
 pub use cinnabar_testkit::RealRedis;
 
+/// A fresh Cinnabar and a fresh redis-server to compare (None where the test kit's policy
+/// lets a missing redis-server pass).
+pub fn oracle() -> Option<(cinnabar_testkit::TestServer, RealRedis)> {
+    let redis = RealRedis::start(&[])?;
+    Some((cinnabar_testkit::TestServer::start(), redis))
+}
+
 /// A raw-bytes connection to a real redis-server.
 pub fn conn(real: &RealRedis) -> Conn {
     Conn::connect(real.addr())
@@ -176,6 +183,13 @@ impl Pair {
         let w = words(line);
         let args: Vec<&[u8]> = w.iter().map(|x| x.as_slice()).collect();
         self.same(&args)
+    }
+
+    /// [`Pair::line`] for each line of a script.
+    pub fn lines(&mut self, lines: &[&str]) {
+        for line in lines {
+            self.line(line);
+        }
     }
 
     /// Runs `args` on both without comparing (set-up whose reply differs by design).

@@ -122,8 +122,7 @@ fn xadd_ids() {
         )])
     );
     // WRONGTYPE after the arguments were checked.
-    c(&mut r, "SET str x");
-    assert_eq!(c(&mut r, "XADD str * a 1"), err(WRONGTYPE));
+    assert_wrongtype(&mut r, "XADD str * a 1");
     assert_eq!(
         c(&mut r, "XADD str 0-0 a 1"),
         err("ERR The ID specified in XADD must be greater than 0-0")
@@ -188,9 +187,7 @@ fn xadd_trimming_options() {
         ("XADD s MAXLEN ~ 5 LIMIT x * a b", NOT_INTEGER),
         ("XADD s FOO * a b", INVALID),
     ];
-    for (cmd, e) in errs {
-        assert_eq!(c(&mut r, cmd), err(e), "{cmd}");
-    }
+    assert_errors(&mut r, &errs);
     // `~` trims whole nodes only, at most LIMIT entries.
     c(&mut r, "CONFIG SET stream-node-max-entries 10");
     for i in 1..=100 {
@@ -286,8 +283,7 @@ fn xrange_and_xrevrange() {
     // A missing key is an empty array, even with COUNT 0.
     assert_eq!(c(&mut r, "XRANGE nokey - +"), arr(vec![]));
     assert_eq!(c(&mut r, "XRANGE nokey - + COUNT 0"), arr(vec![]));
-    c(&mut r, "SET str x");
-    assert_eq!(c(&mut r, "XRANGE str - +"), err(WRONGTYPE));
+    assert_wrongtype(&mut r, "XRANGE str - +");
     assert_eq!(c(&mut r, "XREVRANGE str + -"), err(WRONGTYPE));
     // Deleted entries are skipped, in both directions.
     c(&mut r, "XDEL s 2-0 1-0");
@@ -345,15 +341,12 @@ fn xlen_xdel_xtrim() {
             "ERR syntax error, MAXLEN and MINID options at the same time are not compatible",
         ),
     ];
-    for (cmd, e) in errs {
-        assert_eq!(c(&mut r, cmd), err(e), "{cmd}");
-    }
+    assert_errors(&mut r, &errs);
     assert_eq!(
         c(&mut r, "XTRIM s LIMIT 0 MAXLEN 1 X Y"),
         err("ERR syntax error")
     );
-    c(&mut r, "SET str x");
-    assert_eq!(c(&mut r, "XLEN str"), err(WRONGTYPE));
+    assert_wrongtype(&mut r, "XLEN str");
     assert_eq!(c(&mut r, "XDEL str 1"), err(WRONGTYPE));
     assert_eq!(c(&mut r, "XTRIM str MAXLEN 1"), err(WRONGTYPE));
     // XTRIM ... ~ with LIMIT.
@@ -418,8 +411,7 @@ fn xsetid() {
     );
     let info = info_map(c(&mut r, "XINFO STREAM s"));
     assert_eq!(info["max-deleted-entry-id"], bulk("7-0"));
-    c(&mut r, "SET str x");
-    assert_eq!(c(&mut r, "XSETID str 1-0"), err(WRONGTYPE));
+    assert_wrongtype(&mut r, "XSETID str 1-0");
     // An empty stream can go back to any ID not below its max deleted ID.
     c(&mut r, "XADD e MAXLEN 0 5-0 a b");
     assert_eq!(c(&mut r, "XSETID e 0-0"), ok());
@@ -484,12 +476,9 @@ fn xread() {
         ("XREAD STREAMS s abc", INVALID),
         ("XREAD STREAMS s +", INVALID),
     ];
-    for (cmd, e) in errs {
-        assert_eq!(c(&mut r, cmd), err(e), "{cmd}");
-    }
+    assert_errors(&mut r, &errs);
     // Type errors come per stream, in order, before any ID error of a later stream.
-    c(&mut r, "SET str x");
-    assert_eq!(c(&mut r, "XREAD STREAMS s str 0 abc"), err(WRONGTYPE));
+    assert_wrongtype(&mut r, "XREAD STREAMS s str 0 abc");
     assert_eq!(c(&mut r, "XREAD STREAMS s str abc 0"), err(INVALID));
 }
 
@@ -627,9 +616,7 @@ fn xreadgroup_errors() {
         ("XREADGROUP GROUP g c FOO STREAMS s >", "ERR syntax error"),
         ("XREADGROUP GROUP g c BLOCK x STREAMS s >", "ERR timeout is not an integer or out of range"),
     ];
-    for (cmd, e) in errs {
-        assert_eq!(c(&mut r, cmd), err(e), "{cmd}");
-    }
+    assert_errors(&mut r, &errs);
     // No consumer was created by the failed calls.
     assert_eq!(c(&mut r, "XINFO CONSUMERS s g"), arr(vec![]));
 }
@@ -671,9 +658,7 @@ fn xgroup_subcommands() {
         ("XGROUP FOO s g", "ERR unknown subcommand 'FOO'. Try XGROUP HELP."),
         ("XGROUP HELP xxx", "ERR wrong number of arguments for 'xgroup|help' command"),
     ];
-    for (cmd, e) in errs {
-        assert_eq!(c(&mut r, cmd), err(e), "{cmd}");
-    }
+    assert_errors(&mut r, &errs);
     // MKSTREAM creates the key, and only if the command succeeds.
     assert_eq!(c(&mut r, "XGROUP CREATE m g abc MKSTREAM"), err(INVALID));
     assert_eq!(c(&mut r, "EXISTS m"), int(0));
@@ -807,11 +792,8 @@ fn xack_and_xpending() {
             "NOGROUP No such key 'nokey' or consumer group 'g'",
         ),
     ];
-    for (cmd, e) in errs {
-        assert_eq!(c(&mut r, cmd), err(e), "{cmd}");
-    }
-    c(&mut r, "SET str x");
-    assert_eq!(c(&mut r, "XPENDING str g"), err(WRONGTYPE));
+    assert_errors(&mut r, &errs);
+    assert_wrongtype(&mut r, "XPENDING str g");
     // XACK: how many were pending; nothing on a missing key or group, whatever the IDs.
     assert_eq!(c(&mut r, "XACK s g 1 1 2 9"), int(2));
     assert_eq!(c(&mut r, "XACK s g 1"), int(0));
@@ -953,11 +935,8 @@ fn xclaim() {
             "ERR wrong number of arguments for 'xclaim' command",
         ),
     ];
-    for (cmd, e) in errs {
-        assert_eq!(c(&mut r, cmd), err(e), "{cmd}");
-    }
-    c(&mut r, "SET str x");
-    assert_eq!(c(&mut r, "XCLAIM str g c 0 1"), err(WRONGTYPE));
+    assert_errors(&mut r, &errs);
+    assert_wrongtype(&mut r, "XCLAIM str g c 0 1");
 }
 
 #[test]
@@ -1048,11 +1027,8 @@ fn xautoclaim() {
             "NOGROUP No such key 'nokey' or consumer group 'g'",
         ),
     ];
-    for (cmd, e) in errs {
-        assert_eq!(c(&mut r, cmd), err(e), "{cmd}");
-    }
-    c(&mut r, "SET str x");
-    assert_eq!(c(&mut r, "XAUTOCLAIM str g c 0 0"), err(WRONGTYPE));
+    assert_errors(&mut r, &errs);
+    assert_wrongtype(&mut r, "XAUTOCLAIM str g c 0 0");
 }
 
 #[test]
@@ -1060,8 +1036,7 @@ fn xinfo() {
     let srv = TestServer::start();
     let mut r = srv.raw();
     assert_eq!(c(&mut r, "XINFO STREAM nokey"), err("ERR no such key"));
-    c(&mut r, "SET str x");
-    assert_eq!(c(&mut r, "XINFO STREAM str"), err(WRONGTYPE));
+    assert_wrongtype(&mut r, "XINFO STREAM str");
     assert_eq!(c(&mut r, "XINFO GROUPS nokey"), err("ERR no such key"));
     c(&mut r, "XADD s 1 a 1");
     c(&mut r, "XADD s 2 b 2");
@@ -1191,9 +1166,7 @@ fn xinfo() {
             "ERR wrong number of arguments for 'xinfo|help' command",
         ),
     ];
-    for (cmd, e) in errs {
-        assert_eq!(c(&mut r, cmd), err(e), "{cmd}");
-    }
+    assert_errors(&mut r, &errs);
     let g = &info_list(c(&mut r, "XINFO GROUPS s"))[0];
     assert_eq!(
         g.keys().cloned().collect::<Vec<_>>(),

@@ -27,6 +27,12 @@ fn send(r: &mut RawConn, line: &str) {
     r.send(&words);
 }
 
+/// Sends a blocking command from `w` and waits until it is the one blocked client.
+fn block_one(srv: &TestServer, w: &mut RawConn, line: &str) {
+    send(w, line);
+    wait_blocked(srv, 1);
+}
+
 fn one(key: &str, entries: Vec<Frame>) -> Frame {
     arr(vec![arr(vec![bulk(key), arr(entries)])])
 }
@@ -37,8 +43,7 @@ fn xread_blocks_until_an_xadd() {
     let mut r = srv.raw();
     let mut w = srv.raw();
     c(&mut r, "XADD s2 1 old v");
-    send(&mut w, "XREAD BLOCK 20000 STREAMS s1 s2 s3 $ $ $");
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, "XREAD BLOCK 20000 STREAMS s1 s2 s3 $ $ $");
     c(&mut r, "XADD s2 2 new v");
     assert_eq!(w.read(), one("s2", vec![entry("2-0", &["new", "v"])]));
     assert_eq!(blocked(&srv), 0);
@@ -174,8 +179,7 @@ fn transactions_and_scripts_wake_on_commit() {
     let mut r = srv.raw();
     let mut w = srv.raw();
     c(&mut r, "XADD s 1 old v");
-    send(&mut w, "XREAD BLOCK 0 STREAMS s s s $ $ $");
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, "XREAD BLOCK 0 STREAMS s s s $ $ $");
     c(&mut r, "MULTI");
     c(&mut r, "XADD s 2 f one");
     c(&mut r, "XADD s 3 f two");
@@ -195,8 +199,7 @@ fn transactions_and_scripts_wake_on_commit() {
         ])
     );
     // A script's XADD wakes the waiter when the script ends.
-    send(&mut w, "XREAD BLOCK 0 STREAMS s $");
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, "XREAD BLOCK 0 STREAMS s $");
     cv(
         &mut r,
         &[
@@ -214,8 +217,7 @@ fn an_xadd_undone_in_the_same_transaction_wakes_nobody() {
     let srv = TestServer::start();
     let mut r = srv.raw();
     let mut w = srv.raw();
-    send(&mut w, "XREAD BLOCK 20000 STREAMS s1 $");
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, "XREAD BLOCK 20000 STREAMS s1 $");
     c(&mut r, "MULTI");
     c(&mut r, "XADD s1 * old abcd1234");
     c(&mut r, "DEL s1");
@@ -234,8 +236,11 @@ fn an_xadd_undone_in_the_same_transaction_wakes_nobody() {
     );
     // An entry added then deleted does not wake an XREADGROUP waiter either.
     c(&mut r, "XGROUP CREATE g1 g $ MKSTREAM");
-    send(&mut w, "XREADGROUP GROUP g alice BLOCK 100 STREAMS g1 >");
-    wait_blocked(&srv, 1);
+    block_one(
+        &srv,
+        &mut w,
+        "XREADGROUP GROUP g alice BLOCK 100 STREAMS g1 >",
+    );
     c(&mut r, "MULTI");
     c(&mut r, "XADD g1 1 f v");
     c(&mut r, "XDEL g1 1");
@@ -249,8 +254,7 @@ fn xread_waits_through_deletions_and_type_changes() {
     let mut r = srv.raw();
     let mut w = srv.raw();
     c(&mut r, "XADD s 666 f v");
-    send(&mut w, "XREAD BLOCK 0 STREAMS s $");
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, "XREAD BLOCK 0 STREAMS s $");
     c(&mut r, "DEL s");
     c(&mut r, "SET s x");
     c(&mut r, "DEL s");
@@ -270,14 +274,12 @@ fn xreadgroup_waiters_learn_that_the_group_went_away() {
     let mut w = srv.raw();
     // XGROUP DESTROY.
     c(&mut r, "XGROUP CREATE s g $ MKSTREAM");
-    send(&mut w, BLOCK_S);
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, BLOCK_S);
     c(&mut r, "XGROUP DESTROY s g");
     assert_eq!(w.read(), err(NOGROUP_S));
     // Replaced by a string.
     c(&mut r, "XGROUP CREATE s g $");
-    send(&mut w, BLOCK_S);
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, BLOCK_S);
     c(&mut r, "SET s val");
     assert_eq!(w.read(), err(WRONGTYPE));
     assert_eq!(blocked(&srv), 0);
@@ -290,14 +292,12 @@ fn xreadgroup_waiters_learn_that_the_key_went_away() {
     let mut w = srv.raw();
     // DEL.
     c(&mut r, "XGROUP CREATE s g $ MKSTREAM");
-    send(&mut w, BLOCK_S);
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, BLOCK_S);
     c(&mut r, "DEL s");
     assert_eq!(w.read(), err(NOGROUP_S));
     // DEL + SADD in a transaction.
     c(&mut r, "XGROUP CREATE s g $ MKSTREAM");
-    send(&mut w, BLOCK_S);
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, BLOCK_S);
     c(&mut r, "MULTI");
     c(&mut r, "DEL s");
     c(&mut r, "SADD s e1");
@@ -306,28 +306,24 @@ fn xreadgroup_waiters_learn_that_the_key_went_away() {
     c(&mut r, "DEL s");
     // FLUSHALL.
     c(&mut r, "XGROUP CREATE s g $ MKSTREAM");
-    send(&mut w, BLOCK_S);
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, BLOCK_S);
     c(&mut r, "FLUSHALL");
     assert_eq!(w.read(), err(NOGROUP_S));
     // SWAPDB: the key of the waiter's database is now another one.
     c(&mut r, "XGROUP CREATE s g $ MKSTREAM");
-    send(&mut w, BLOCK_S);
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, BLOCK_S);
     c(&mut r, "SWAPDB 0 5");
     assert_eq!(w.read(), err(NOGROUP_S));
     c(&mut r, "FLUSHALL");
     // RENAME of a stream without the group over the key: NOGROUP; with it: the data.
     c(&mut r, "XGROUP CREATE s g $ MKSTREAM");
-    send(&mut w, BLOCK_S);
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, BLOCK_S);
     c(&mut r, "XADD other 100 f1 v1");
     c(&mut r, "RENAME other s");
     assert_eq!(w.read(), err(NOGROUP_S));
     c(&mut r, "DEL s");
     c(&mut r, "XGROUP CREATE s g $ MKSTREAM");
-    send(&mut w, BLOCK_S);
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, BLOCK_S);
     c(&mut r, "XGROUP CREATE other g $ MKSTREAM");
     c(&mut r, "XADD other 100 f1 v1");
     c(&mut r, "RENAME other s");
@@ -344,8 +340,7 @@ fn a_list_waiter_on_the_same_key_does_not_hold_back_a_stream_waiter() {
     let Frame::Integer(list_id) = c(&mut list, "CLIENT ID") else {
         panic!()
     };
-    send(&mut list, "BLPOP k 0");
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut list, "BLPOP k 0");
     c(&mut r, "XADD k 666 key value");
     c(&mut r, "XGROUP CREATE k g $");
     send(&mut stream, "XREADGROUP GROUP g c BLOCK 0 STREAMS k >");
@@ -418,12 +413,10 @@ fn client_unblock_and_disconnects() {
     let Frame::Integer(id) = c(&mut w, "CLIENT ID") else {
         panic!()
     };
-    send(&mut w, "XREAD BLOCK 0 STREAMS s $");
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, "XREAD BLOCK 0 STREAMS s $");
     assert_eq!(c(&mut r, &format!("CLIENT UNBLOCK {id}")), int(1));
     assert_eq!(w.read(), Frame::Null);
-    send(&mut w, "XREAD BLOCK 0 STREAMS s $");
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, "XREAD BLOCK 0 STREAMS s $");
     assert_eq!(c(&mut r, &format!("CLIENT UNBLOCK {id} ERROR")), int(1));
     assert_eq!(
         w.read(),
@@ -432,8 +425,11 @@ fn client_unblock_and_disconnects() {
     // A waiter that disconnects is forgotten; the XADD that would have served it is fine.
     c(&mut r, "XGROUP CREATE s g $ MKSTREAM");
     let mut gone = srv.raw();
-    send(&mut gone, "XREADGROUP GROUP g ghost BLOCK 0 STREAMS s >");
-    wait_blocked(&srv, 1);
+    block_one(
+        &srv,
+        &mut gone,
+        "XREADGROUP GROUP g ghost BLOCK 0 STREAMS s >",
+    );
     drop(gone);
     wait_blocked(&srv, 0);
     c(&mut r, "XADD s 1 a b");
@@ -451,8 +447,7 @@ fn a_served_waiter_counts_once_in_the_statistics() {
     let mut w = srv.raw();
     assert_eq!(c(&mut r, "CONFIG RESETSTAT"), ok());
     c(&mut r, "XGROUP CREATE s g $ MKSTREAM");
-    send(&mut w, "XREADGROUP GROUP g alice BLOCK 0 STREAMS s >");
-    wait_blocked(&srv, 1);
+    block_one(&srv, &mut w, "XREADGROUP GROUP g alice BLOCK 0 STREAMS s >");
     c(&mut r, "XGROUP DESTROY s g");
     assert!(matches!(w.read(), Frame::Error(e) if e.starts_with("NOGROUP")));
     let stats = text_of(&c(&mut r, "INFO commandstats"));

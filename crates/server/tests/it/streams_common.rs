@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{bulk, ok, RawConn, TestServer};
+use cinnabar_testkit::{bulk, err, ok, RawConn, TestServer};
 
 pub const SMALLER: &str =
     "ERR The ID specified in XADD is equal or smaller than the target stream top item";
@@ -15,6 +15,20 @@ pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 pub fn c(r: &mut RawConn, line: &str) -> Frame {
     let words: Vec<&str> = line.split_whitespace().collect();
     r.cmd(&words)
+}
+
+/// Asserts that each command of `table` (one line of words) fails with its error.
+pub fn assert_errors(r: &mut RawConn, table: &[(&str, &str)]) {
+    for (cmd, e) in table {
+        assert_eq!(c(r, cmd), err(e), "{cmd}");
+    }
+}
+
+/// Makes `str` a string and asserts that `cmd` (one line of words, naming `str`) fails with
+/// WRONGTYPE.
+pub fn assert_wrongtype(r: &mut RawConn, cmd: &str) {
+    c(r, "SET str x");
+    assert_eq!(c(r, cmd), err(WRONGTYPE), "{cmd}");
 }
 
 /// Runs a command given as words (for arguments with spaces).

@@ -79,6 +79,9 @@ pub struct Aof {
     pub last_rewrite_failed: AtomicBool,
     pub rewrites: AtomicU64,
     pub last_write_failed: AtomicBool,
+    /// The writer thread's `everysec` fsync is under way (latency event
+    /// `aof-write-pending-fsync`).
+    fsync_in_progress: AtomicBool,
     pub current_size: AtomicU64,
     pub base_size: AtomicU64,
 }

@@ -85,7 +85,7 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
                 (std::mem::take(&mut b.data), b.seq)
             };
             let mut files = aof.files.lock();
-            flush(aof, &mut files, &data, end, Sync::Force)?;
+            flush(server, &mut files, &data, end, Sync::Force)?;
             files.open_new_incr()?;
             files.write_manifest()?;
             let seq = files.base.as_ref().map_or(1, |b| b.1 + 1);
@@ -153,7 +153,9 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
                 let len = w.len() + 8;
                 let f = w.finish()?;
                 f.sync_all()?;
+                let renaming = crate::ops::latency::Timer::start(&srv);
                 std::fs::rename(&tmp, &path)?;
+                renaming.end(&srv, "aof-rename");
                 // Switch the manifest: new base + the incremental files since the switch.
                 let mut files = aof.files.lock();
                 let old_base = files.base.replace((base_name.clone(), base_seq));

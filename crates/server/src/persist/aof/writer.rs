@@ -3,6 +3,7 @@
 //! second off the command threads), and the waits that hold a client's replies until then.
 
 use super::*;
+use crate::ops::latency;
 
 /// Waits until the log is on disk up to `seq` (`appendfsync always`) or at least handed to
 /// the kernel (`everysec`, as Redis writes before replying, so a killed process loses no
@@ -21,7 +22,7 @@ pub async fn wait_synced(server: &Server, seq: u64) {
             // to come back writes everyone's in one write(2), like Redis's event loop does.
             tokio::task::yield_now().await;
             if aof.written_seq.load(Ordering::Acquire) < seq {
-                let _ = write_out(aof, Sync::Never);
+                let _ = write_out(server, Sync::Never);
             }
         }
         return;
@@ -70,19 +71,27 @@ pub(super) enum Sync {
     Never,
 }
 
-/// Writes pending bytes to the current incremental file; fsyncs per `sync`.
+/// Writes pending bytes to the current incremental file; fsyncs per `sync`. Records the
+/// latency events of flushAppendOnlyFile: `aof-write` (and which kind of write it was) and
+/// `aof-fsync-always`.
 pub(super) fn flush(
-    aof: &Aof,
+    server: &Server,
     files: &mut Files,
     data: &[u8],
     end: u64,
     sync: Sync,
 ) -> io::Result<()> {
+    let aof = &server.persist.aof;
     let Some(f) = files.current.as_mut() else {
         return Ok(());
     };
     if !data.is_empty() {
-        f.write_all(data)?;
+        let timer = latency::Timer::start(server);
+        let written = f.write_all(data);
+        if let Some(ms) = timer.stop(server, "aof-write") {
+            record_write(server, ms);
+        }
+        written?;
         aof.current_size
             .fetch_add(data.len() as u64, Ordering::Relaxed);
     }
@@ -101,7 +110,15 @@ pub(super) fn flush(
         Sync::Policy => mode == FSYNC_ALWAYS || (mode == FSYNC_EVERYSEC && due),
     };
     if now {
-        f.sync_data()?;
+        // Redis times the fsync of `always` only (not the forced ones of a switch or a
+        // shutdown).
+        let timer =
+            (sync == Sync::Policy && mode == FSYNC_ALWAYS).then(|| latency::Timer::start(server));
+        let synced = f.sync_data();
+        if let Some(t) = timer {
+            t.end(server, "aof-fsync-always");
+        }
+        synced?;
         files.last_fsync = Some(Instant::now());
         aof.synced_seq.store(end, Ordering::Release);
         aof.synced.notify_waiters();
@@ -112,14 +129,15 @@ pub(super) fn flush(
 /// Moves everything appended so far into the file. `wlock` keeps batches in order: a batch
 /// taken from the buffer is written before any later one, and never after a file switch.
 /// Lock order: wlock, buf, files (shard locks, when held, come before all three).
-pub(super) fn write_out(aof: &Aof, sync: Sync) -> io::Result<()> {
+pub(super) fn write_out(server: &Server, sync: Sync) -> io::Result<()> {
+    let aof = &server.persist.aof;
     let _order = aof.wlock.lock();
     let (data, end) = {
         let mut b = aof.buf.lock();
         (std::mem::take(&mut b.data), b.seq)
     };
     let mut files = aof.files.lock();
-    let r = flush(aof, &mut files, &data, end, sync);
+    let r = flush(server, &mut files, &data, end, sync);
     match &r {
         Ok(()) => {
             if aof.last_write_failed.swap(false, Ordering::Relaxed) {
@@ -154,10 +172,10 @@ pub(super) fn writer_loop(server: Arc<Server>) {
             }
         }
         if everysec {
-            let _ = write_out(aof, Sync::Never);
+            let _ = write_out(&server, Sync::Never);
             everysec_fsync(aof);
         } else {
-            let _ = write_out(aof, Sync::Policy);
+            let _ = write_out(&server, Sync::Policy);
         }
     }
 }
@@ -178,7 +196,10 @@ fn everysec_fsync(aof: &Aof) {
         (files.current.as_ref().and_then(|f| f.try_clone().ok()), end)
     };
     if let Some(f) = file {
-        match f.sync_data() {
+        aof.fsync_in_progress.store(true, Ordering::Relaxed);
+        let synced = f.sync_data();
+        aof.fsync_in_progress.store(false, Ordering::Relaxed);
+        match synced {
             Ok(()) => aof.synced_seq.store(end, Ordering::Release),
             Err(e) => {
                 tracing::error!("Error fsyncing the AOF file: {e}");
@@ -190,5 +211,22 @@ fn everysec_fsync(aof: &Aof) {
 
 /// Flushes and fsyncs everything logged so far (shutdown, tests).
 pub fn flush_all(server: &Server) -> io::Result<()> {
-    write_out(&server.persist.aof, Sync::Force)
+    write_out(server, Sync::Force)
+}
+
+/// One write's `aof-write` sample, also under the event of what else was going on then, as
+/// Redis tells them apart: a background fsync, a BGSAVE or rewrite, or neither.
+fn record_write(server: &Server, ms: u64) {
+    let p = &server.persist;
+    let kind = if p.aof.fsync_in_progress.load(Ordering::Relaxed) {
+        "aof-write-pending-fsync"
+    } else if p.bgsave_running.load(Ordering::Relaxed)
+        || p.aof.rewrite_running.load(Ordering::Relaxed)
+    {
+        "aof-write-active-child"
+    } else {
+        "aof-write-alone"
+    };
+    latency::add_sample_if_needed(server, kind, ms);
+    latency::add_sample_if_needed(server, "aof-write", ms);
 }
