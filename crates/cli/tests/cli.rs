@@ -552,3 +552,28 @@ fn tls_verifies_the_server_unless_insecure() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn unix_socket_with_s() {
+    let dir = cinnabar_testkit::temp_dir("cli-unix");
+    let sock = dir.join("s.sock");
+    let s = sock.to_str().unwrap();
+    let _srv = TestServer::with_args(&[("unixsocket", s)]);
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_cinnabar-cli"))
+            .args(["-s", s])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        stdout(&o)
+    };
+    assert_eq!(run(&["SET", "k", "over unix"]), "OK\n");
+    assert_eq!(run(&["GET", "k"]), "over unix\n");
+    let info = run(&["CLIENT", "INFO"]);
+    assert!(
+        info.contains(&format!(" addr={s}:0 laddr={s}:0 ")),
+        "{info}"
+    );
+    assert!(info.contains(" flags=U "), "{info}");
+}
