@@ -175,7 +175,7 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
         )
     };
     if listeners.is_empty() && tls_listeners.is_empty() && unix_listener.is_none() {
-        bail!("no address to listen on");
+        bail!("Configured to not listen anywhere, exiting.");
     }
     let chosen_port = bound.first().map_or(0, |a| a.port());
     server.port.store(chosen_port as u64, Ordering::Relaxed);
@@ -575,7 +575,9 @@ pub fn rebind(server: &Arc<Server>) -> Result<(), String> {
                 }
             }
         }
-        if kept.is_empty() && fresh.is_empty() {
+        // `bind ""` listens nowhere on TCP, as Redis (clients may still come through the
+        // unix socket or TLS).
+        if kept.is_empty() && fresh.is_empty() && !bind.trim().is_empty() {
             return Err(failed.into());
         }
     }

@@ -256,3 +256,24 @@ fn a_socket_path_that_cannot_be_bound_stops_the_start() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(all.contains("Failed opening Unix socket"), "{all}");
 }
+
+#[test]
+fn empty_bind_leaves_the_unix_socket() {
+    let dir = temp_dir("unix-empty-bind");
+    let sock = socket_in(&dir);
+    let s = sock.to_str().unwrap();
+    let srv = ChildServer::start(
+        Path::new(env!("CARGO_BIN_EXE_cinnabar-server")),
+        &["--unixsocket", s, "--save", ""],
+    );
+    let mut u = UnixConn::connect(&sock);
+    // `bind ""` stops listening on TCP, as in Redis; the unix socket still serves.
+    assert_eq!(u.cmd(&["CONFIG", "SET", "bind", ""]), ok());
+    assert_eq!(words(u.cmd(&["CONFIG", "GET", "bind"])), ["bind", ""]);
+    assert!(
+        std::net::TcpStream::connect(srv.addr()).is_err(),
+        "no TCP listener"
+    );
+    assert_eq!(u.cmd(&["CONFIG", "SET", "bind", "127.0.0.1"]), ok());
+    assert_eq!(srv.conn().cmd(&["PING"]), Frame::Simple("PONG".into()));
+}
