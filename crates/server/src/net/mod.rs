@@ -137,8 +137,8 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     let tls_port = config.get("tls-port").parse::<u16>().unwrap_or(0);
     // As in Redis, `port 0` with a TLS port or a unix socket listens on those only; without
     // either it picks a free port (Cinnabar's tests rely on that).
-    let unix_only = !config.get("unixsocket").is_empty();
-    let addrs = if port == 0 && (tls_port != 0 || unix_only) {
+    let has_unix = !config.get("unixsocket").is_empty();
+    let addrs = if port == 0 && (tls_port != 0 || has_unix) {
         Vec::new()
     } else {
         parse_bind(&config.get("bind"), port)?

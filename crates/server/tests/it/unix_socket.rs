@@ -29,11 +29,19 @@ impl UnixConn {
         }
     }
 
-    fn cmd(&mut self, words: &[&str]) -> Frame {
+    fn send(&mut self, words: &[&str]) {
         let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
         let mut out = Vec::new();
         encode_command(&args, &mut out);
         self.stream.write_all(&out).unwrap();
+    }
+
+    fn cmd(&mut self, words: &[&str]) -> Frame {
+        self.send(words);
+        self.read()
+    }
+
+    fn read(&mut self) -> Frame {
         loop {
             if let Some((frame, n)) = Frame::parse(&self.buf).expect("bad frame") {
                 self.buf.drain(..n);
@@ -276,4 +284,40 @@ fn empty_bind_leaves_the_unix_socket() {
     );
     assert_eq!(u.cmd(&["CONFIG", "SET", "bind", "127.0.0.1"]), ok());
     assert_eq!(srv.conn().cmd(&["PING"]), Frame::Simple("PONG".into()));
+}
+
+#[test]
+fn busy_script_answers_unix_clients() {
+    let dir = temp_dir("unix-busy");
+    let sock = socket_in(&dir);
+    let srv = TestServer::with_args(&[
+        ("unixsocket", sock.to_str().unwrap()),
+        ("threads", "1"),
+        ("busy-reply-threshold", "50"),
+    ]);
+    let mut runner = UnixConn::connect(&sock);
+    let mut other = UnixConn::connect(&sock);
+    runner.send(&["EVAL", "while true do end", "0"]);
+    // The worker is stuck in the script: the busy responder answers its unix clients.
+    let e = cinnabar_testkit::eventually(
+        cinnabar_testkit::PATIENCE,
+        "the script to be reported busy",
+        || match other.cmd(&["GET", "x"]) {
+            Frame::Error(e) => Some(e),
+            _ => None,
+        },
+    );
+    assert!(e.starts_with("BUSY Redis is busy running a script"), "{e}");
+    // A unix client that connects meanwhile is accepted and answered too.
+    let mut late = UnixConn::connect(&sock);
+    assert!(text(&late.cmd(&["PING"])).starts_with("ERR:BUSY"));
+    assert_eq!(late.cmd(&["SCRIPT", "KILL"]), ok());
+    let e = text(&runner.read());
+    assert!(e.contains("Script killed by user with SCRIPT KILL"), "{e}");
+    // Handed back to the worker, all three are served normally, still as unix clients.
+    assert_eq!(runner.cmd(&["PING"]), Frame::Simple("PONG".into()));
+    assert_eq!(other.cmd(&["PING"]), Frame::Simple("PONG".into()));
+    let me = text(&late.cmd(&["CLIENT", "INFO"]));
+    assert_eq!(field(&me, "flags"), "U");
+    drop(srv);
 }
