@@ -213,6 +213,15 @@ impl Conn {
         })
     }
 
+    /// The TLS session of a TLS connection (for `--pipe`, which drives it itself), with the
+    /// bytes already received but not parsed; else the connection back.
+    pub fn into_tls(self) -> Result<(crate::tls::TlsStream, Vec<u8>), Conn> {
+        match self.stream {
+            Stream::Tls(s) => Ok((*s, self.buf[self.pos..].to_vec())),
+            stream => Err(Conn { stream, ..self }),
+        }
+    }
+
     /// The socket's file descriptor (for aborting a blocking read from a signal handler).
     pub fn raw_fd(&self) -> i32 {
         use std::os::fd::AsRawFd;

@@ -552,3 +552,61 @@ fn tls_verifies_the_server_unless_insecure() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn unix_socket_with_s() {
+    let dir = cinnabar_testkit::temp_dir("cli-unix");
+    let sock = dir.join("s.sock");
+    let s = sock.to_str().unwrap();
+    let _srv = TestServer::with_args(&[("unixsocket", s)]);
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_cinnabar-cli"))
+            .args(["-s", s])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        stdout(&o)
+    };
+    assert_eq!(run(&["SET", "k", "over unix"]), "OK\n");
+    assert_eq!(run(&["GET", "k"]), "over unix\n");
+    let info = run(&["CLIENT", "INFO"]);
+    assert!(
+        info.contains(&format!(" addr={s}:0 laddr={s}:0 ")),
+        "{info}"
+    );
+    assert!(info.contains(" flags=U "), "{info}");
+}
+
+#[test]
+fn pipe_over_tls() {
+    let pki = cinnabar_testkit::Pki::generate("cli-tls-pipe");
+    let srv = tls_only_server(&pki, "yes");
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (ca, cert, key) = (path(&pki.ca), path(&pki.client_cert), path(&pki.client_key));
+    let tls = ["--tls", "--cacert", &ca, "--cert", &cert, "--key", &key];
+    // Enough to fill the socket buffers both ways: replies come back while stdin is still
+    // being sent.
+    let mut input = Vec::new();
+    for i in 0..20_000 {
+        cinnabar_resp::encode_command(
+            &[b"RPUSH".as_slice(), b"l", format!("{i:0>64}").as_bytes()],
+            &mut input,
+        );
+    }
+    input.extend_from_slice(b"INCR notanumber extra\r\n");
+    let o = cli_stdin(&srv, &[&tls[..], &["--pipe"]].concat(), Some(&input));
+    let out = stdout(&o);
+    assert!(
+        out.ends_with("Last reply received from server.\nerrors: 1, replies: 20001\n"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "an error reply: exit 1, as redis-cli"
+    );
+    let o = cli(&srv, &[&tls[..], &["LLEN", "l"]].concat());
+    assert_eq!(stdout(&o), "20000\n");
+}

@@ -173,7 +173,7 @@ mod option {
     pub const ALLOW_THP: i32 = 43;
 }
 
-/// Turns transparent huge pages off for the process (`disable-thp yes` with a `maxmemory`).
+/// Turns transparent huge pages off for the process (`disable-thp yes`, the default).
 /// Huge pages defeat returning memory: a 2 MB page stays resident while any of its 4 KB
 /// pages is in use, and under an evicting churn of mixed sizes that kept RSS about 20% above
 /// what the same data needs with them off (measured with the cache_bench example, see

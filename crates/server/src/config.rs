@@ -22,6 +22,10 @@ pub enum Kind {
     Memory {
         max: u64,
     },
+    /// A number written in octal (`unixsocketperm`), parsed as Redis's strtoll base 8.
+    Octal {
+        max: u64,
+    },
     Str,
     Enum(&'static [&'static str]),
     /// `save`: pairs of seconds and changes, or empty.
@@ -152,7 +156,7 @@ pub static PARAMS: &[Param] = &[
     p("crash-log-enabled", Kind::Bool, YES),
     p("crash-memcheck-enabled", Kind::Bool, YES),
     im("unixsocket", Kind::Str, ""),
-    im("unixsocketperm", NONNEG, "0"),
+    im("unixsocketperm", Kind::Octal { max: 0o777 }, "0"),
     im("cluster-enabled", Kind::Bool, NO),
     im(
         "enable-debug-command",
@@ -441,6 +445,10 @@ pub enum ConfigError {
     OutOfRange(i64, i64),
     #[error("argument must be a memory value")]
     NotMemory,
+    #[error("argument couldn't be parsed as an octal number")]
+    NotOctal,
+    #[error("argument must be between {0:o} and {1:o} inclusive")]
+    OctalOutOfRange(u64, u64),
     #[error("argument(s) must be one of the following: {0}")]
     NotEnum(String),
     #[error("Invalid save parameters")]
@@ -453,6 +461,29 @@ pub enum ConfigError {
     Immutable,
     #[error("{0}")]
     Other(String),
+}
+
+/// Parses an octal number as C's `strtoll(s, &end, 8)` with nothing left over: leading
+/// blanks and a sign allowed, an empty string is 0, an overflow is an error.
+fn parse_octal(s: &str) -> Option<i64> {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty() {
+        // No digits: strtoll stops at the start, so only "" itself is read to its end.
+        return s.is_empty().then_some(0);
+    }
+    let mut n: i64 = 0;
+    for b in digits.bytes() {
+        if !(b'0'..=b'7').contains(&b) {
+            return None;
+        }
+        n = n.checked_mul(8)?.checked_add((b - b'0') as i64)?;
+    }
+    Some(if neg { -n } else { n })
 }
 
 /// Parses "1gb", "5m", "100" into bytes, as Redis's memtoull.
@@ -551,6 +582,14 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, ConfigError> {
                 return Err(ConfigError::OutOfRange(0, max as i64));
             }
             Ok(n.to_string())
+        }
+        Kind::Octal { max } => {
+            let n = parse_octal(value).ok_or(ConfigError::NotOctal)?;
+            // Redis compares as unsigned: a negative number is out of range too.
+            match u64::try_from(n) {
+                Ok(n) if n <= max => Ok(format!("{n:o}")),
+                _ => Err(ConfigError::OctalOutOfRange(0, max)),
+            }
         }
         Kind::Str => Ok(value.to_string()),
         Kind::Enum(options) => {

@@ -542,6 +542,9 @@ fn server_section(out: &mut String, server: &Server, now_ms: i64) {
     }
     drop(listeners);
     // Redis numbers listeners by connection type: tcp 0, unix 1, tls 2.
+    if let Some(a) = server.unix_acceptor.lock().as_ref() {
+        let _ = write!(out, "listener1:name=unix,bind={}\r\n", a.addr.display());
+    }
     let tls_acceptors = server.tls_acceptors.lock();
     if !tls_acceptors.is_empty() {
         out.push_str("listener2:name=tls");

@@ -66,9 +66,26 @@ fn main() -> anyhow::Result<()> {
     {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    // Redis logs one line per listener type ("Ready to accept connections tcp", "... tls").
-    if !handle.tls_addrs.is_empty() && !handle.addrs.is_empty() {
-        tracing::info!("Ready to accept connections tls");
+    // Redis logs one line per listener type ("Ready to accept connections tcp", "... unix",
+    // "... tls"); the last one here also says where Cinnabar listens.
+    let unix = server
+        .unix_acceptor
+        .lock()
+        .as_ref()
+        .map(|a| a.addr.display().to_string());
+    let mut kinds = Vec::new();
+    if !handle.tls_addrs.is_empty() {
+        kinds.push("tls");
+    }
+    if unix.is_some() {
+        kinds.push("unix");
+    }
+    if !handle.addrs.is_empty() {
+        kinds.push("tcp");
+    }
+    let last = kinds.pop().unwrap_or("tcp");
+    for kind in kinds {
+        tracing::info!("Ready to accept connections {kind}");
     }
     let tls: Vec<String> = handle
         .tls_addrs
@@ -76,10 +93,14 @@ fn main() -> anyhow::Result<()> {
         .map(|a| format!("{a} (TLS)"))
         .collect();
     tracing::info!(
-        "Ready to accept connections {}; Cinnabar {} ready to accept connections on {} ({} worker threads, {} shards)",
-        if handle.addrs.is_empty() { "tls" } else { "tcp" },
+        "Ready to accept connections {last}; Cinnabar {} ready to accept connections on {} ({} worker threads, {} shards)",
         env!("CARGO_PKG_VERSION"),
-        addrs.into_iter().chain(tls).collect::<Vec<_>>().join(", "),
+        addrs
+            .into_iter()
+            .chain(tls)
+            .chain(unix)
+            .collect::<Vec<_>>()
+            .join(", "),
         server.workers.len(),
         server.keyspace.shard_count()
     );

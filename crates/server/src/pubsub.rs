@@ -91,6 +91,44 @@ struct Queue {
     soft_since_ms: i64,
 }
 
+/// Makes room in `q.buf` for `n` more bytes without ever growing a buffer past [`CHUNK`]:
+/// a buffer that would outgrow it is set aside as a full chunk and a new one of exactly
+/// `CHUNK` (or `n`, if bigger) started. Below that the buffer doubles, capped at `CHUNK`. So
+/// a flooded queue is made of chunks filled to their capacity: it costs what it holds (one
+/// buffer doubling to twice its content would be half empty, and each doubling left the old
+/// buffer to the allocator).
+fn make_room(q: &mut Queue, n: usize) {
+    let len = q.buf.len();
+    if q.buf.capacity() - len >= n {
+        return;
+    }
+    if len + n > CHUNK && len > 0 {
+        let chunk = std::mem::replace(&mut q.buf, Vec::with_capacity(CHUNK.max(n)));
+        q.full_len += chunk.len();
+        q.full_cap += chunk.capacity();
+        q.full.push_back(chunk);
+        return;
+    }
+    let want = (q.buf.capacity() * 2).max(len + n).min(CHUNK.max(len + n));
+    q.buf.reserve_exact(want - len);
+}
+
+impl Queue {
+    /// What the output limits count: the bytes queued (and being written) while the queue's
+    /// buffers are small; once they are bigger than [`KEEP_BUFFER`], what they hold
+    /// allocated (chunks, the buffer being filled, the one being written), as Redis counts
+    /// the allocated size of the reply blocks past its 16 KB client buffer.
+    fn held(&self) -> usize {
+        let bytes = self.buf.len() + self.full_len + self.inflight;
+        let alloc = self.buf.capacity() + self.full_cap + self.inflight_cap;
+        if alloc > KEEP_BUFFER {
+            alloc.max(bytes)
+        } else {
+            bytes
+        }
+    }
+}
+
 impl Drop for Mailbox {
     fn drop(&mut self) {
         QUEUED_BYTES.fetch_sub(self.queue.get_mut().excluded, Ordering::Relaxed);
@@ -156,18 +194,16 @@ impl Mailbox {
         }
         let mut q = self.queue.lock();
         let was_empty = q.buf.is_empty() && q.full.is_empty();
-        if q.buf.len() >= CHUNK {
-            let chunk = std::mem::take(&mut q.buf);
-            q.full_len += chunk.len();
-            q.full_cap += chunk.capacity();
-            q.full.push_back(chunk);
-        }
+        make_room(&mut q, frame.len());
         let start = q.buf.len();
         q.buf.extend_from_slice(frame);
         if resp3 {
             q.buf[start] = b'>';
         }
-        let used = (q.buf.len() + q.full_len + q.inflight) as u64;
+        // The limits count what the queue holds allocated, as Redis counts its reply
+        // blocks (their allocated sizes): a subscriber is closed once its buffers reach the
+        // limit, not only once its bytes do.
+        let used = q.held() as u64;
         let over = if self.subscriptions() > 0 {
             let live = &server.config.live;
             let hard = live.pubsub_obuf_hard.load(Ordering::Relaxed);
@@ -280,8 +316,7 @@ impl Mailbox {
     fn close_if_still_over_soft(&self, server: &Server) -> bool {
         let soft = server.config.live.pubsub_obuf_soft.load(Ordering::Relaxed) as usize;
         let mut q = self.queue.lock();
-        let over =
-            soft > 0 && q.soft_since_ms != 0 && q.buf.len() + q.full_len + q.inflight >= soft;
+        let over = soft > 0 && q.soft_since_ms != 0 && q.held() >= soft;
         if over {
             self.closed.store(true, Ordering::Relaxed);
         } else {

@@ -121,6 +121,8 @@ pub struct ClientShared {
     /// Served over TLS: its socket carries records, so the busy responder, which reads and
     /// writes sockets directly, leaves it alone.
     pub tls: bool,
+    /// Connected through the unix socket (`unixsocket`): CLIENT LIST flag `U`.
+    pub unix: bool,
     /// True while the connection waits for bytes with nothing buffered (the busy responder
     /// may then answer it while its worker is stuck in a script).
     pub parked: AtomicBool,
@@ -185,6 +187,7 @@ impl ClientShared {
             killed: false.into(),
             worker,
             tls: false,
+            unix: false,
             parked: false.into(),
             stash: Mutex::new(Vec::new()),
             has_stash: false.into(),
@@ -280,6 +283,8 @@ pub struct Server {
     pub tls: crate::net::tls::Tls,
     pub tls_port: AtomicU64,
     pub tls_acceptors: Mutex<Vec<crate::net::Acceptor>>,
+    /// The unix socket's acceptor (`unixsocket`), named by its path.
+    pub unix_acceptor: Mutex<Option<crate::net::Acceptor<std::path::PathBuf>>>,
     /// The workers' runtimes, to hand connections to.
     pub worker_handles: std::sync::OnceLock<Vec<tokio::runtime::Handle>>,
     /// This server, for threads that start tasks holding it.
@@ -348,6 +353,7 @@ impl Server {
             tls: Default::default(),
             tls_port: AtomicU64::new(0),
             tls_acceptors: Mutex::new(Vec::new()),
+            unix_acceptor: Mutex::new(None),
             worker_handles: std::sync::OnceLock::new(),
             self_ref: std::sync::OnceLock::new(),
             pubsub: Default::default(),

@@ -199,6 +199,11 @@ impl RealRedis {
         false
     }
 
+    /// The server's process id (for its RSS).
+    pub fn pid(&self) -> u32 {
+        self.server.child.id()
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
     }

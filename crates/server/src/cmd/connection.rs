@@ -264,6 +264,9 @@ pub fn client_line(server: &Server, c: &ClientShared) -> String {
     let flags = {
         let mut f = c.flags.lock().clone();
         f.push_str(&ps.flags);
+        if c.unix {
+            f.push('U');
+        }
         if f.is_empty() {
             "N".to_string()
         } else {

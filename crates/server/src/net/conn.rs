@@ -14,8 +14,7 @@ use cinnabar_resp::{parse_command, Argv, Limits, Protocol, ReplyBuf};
 use smallvec::SmallVec;
 use tokio::io::AsyncWriteExt;
 
-use super::stream::{read_tcp, Stream};
-use tokio::net::TcpStream;
+use super::stream::{read_tcp, Socket, Stream};
 
 use super::qbuf::{self, QueryBuf};
 use crate::dispatch::{execute, Client, ReplyMode};
@@ -47,22 +46,14 @@ pub async fn serve_with<S: Stream>(
     first_bytes: Vec<u8>,
     multi_handback: u8,
 ) {
-    let tcp = stream.tcp();
-    let _ = tcp.set_nodelay(true);
-    let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    let local = tcp.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let is_local = tcp
-        .peer_addr()
-        .map(|a| a.ip().is_loopback())
-        .unwrap_or(false);
-    #[cfg(unix)]
-    let fd = std::os::fd::AsRawFd::as_raw_fd(tcp);
-    #[cfg(not(unix))]
-    let fd = -1;
+    let ends = stream.socket().endpoints();
+    let is_local = ends.local;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(stream.socket()));
 
     let id = server.next_client_id.fetch_add(1, Ordering::Relaxed);
-    let mut shared = ClientShared::new(id, peer, local, fd, worker);
+    let mut shared = ClientShared::new(id, ends.addr, ends.laddr, fd, worker);
     shared.tls = S::TLS;
+    shared.unix = ends.unix;
     if !first_bytes.is_empty() || multi_handback != 0 {
         *shared.stash.lock() = first_bytes;
         shared
@@ -177,7 +168,7 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
                 // Write what the socket takes while reading what comes; over the soft limit
                 // for too long, the client is closed.
                 let soft = obuf_soft(server, &out, sent, &mut soft_since);
-                read_while_writing(stream.tcp(), &mut rbuf, &out.buf, &mut sent, soft).await
+                read_while_writing(stream.socket(), &mut rbuf, &out.buf, &mut sent, soft).await
             } else if timeout > 0 && !client.pubsub.subscribed() {
                 // Subscribers are exempt from the idle timeout, as in Redis.
                 match tokio::time::timeout(
@@ -365,7 +356,7 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
             let now = if S::TLS {
                 Ok(0)
             } else {
-                write_now(stream.tcp(), &out.buf)
+                write_now(stream.socket(), &out.buf)
             };
             match now {
                 Ok(n) => sent = n,
@@ -436,7 +427,7 @@ fn release_output(server: &Server, out: &mut ReplyBuf, sent: &mut usize) {
 }
 
 /// Writes what the socket takes without waiting; the number of bytes written.
-fn write_now(stream: &TcpStream, buf: &[u8]) -> std::io::Result<usize> {
+fn write_now(stream: &impl Socket, buf: &[u8]) -> std::io::Result<usize> {
     let mut pos = 0;
     while pos < buf.len() {
         match stream.try_write(&buf[pos..]) {
@@ -483,7 +474,7 @@ fn obuf_soft(
 /// socket takes them meanwhile. Fails once the soft limit's deadline passes with the pending
 /// bytes still over it, or on a socket error.
 async fn read_while_writing(
-    stream: &TcpStream,
+    stream: &impl Socket,
     rbuf: &mut QueryBuf,
     buf: &[u8],
     sent: &mut usize,
@@ -665,7 +656,7 @@ async fn read_or_shrink<S: Stream>(
     let shared = client.shared.clone();
     loop {
         tokio::select! {
-            r = stream.tcp().readable() => {
+            r = stream.socket().readable() => {
                 r?;
                 break;
             }

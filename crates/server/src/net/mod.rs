@@ -62,6 +62,7 @@ impl ServerHandle {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        remove_unix_socket(&self.server);
     }
 }
 
@@ -134,9 +135,10 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     };
     let port = config.get_i64("port") as u16;
     let tls_port = config.get("tls-port").parse::<u16>().unwrap_or(0);
-    // As in Redis, `port 0` with a TLS port listens for TLS only; without one it picks a free
-    // port (Cinnabar's tests rely on that).
-    let addrs = if port == 0 && tls_port != 0 {
+    // As in Redis, `port 0` with a TLS port or a unix socket listens on those only; without
+    // either it picks a free port (Cinnabar's tests rely on that).
+    let has_unix = !config.get("unixsocket").is_empty();
+    let addrs = if port == 0 && (tls_port != 0 || has_unix) {
         Vec::new()
     } else {
         parse_bind(&config.get("bind"), port)?
@@ -157,8 +159,23 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
     // Bind synchronously so that errors surface here and port 0 resolves before we return.
     let (listeners, bound) = bind_all(&addrs, "TCP")?;
     let (tls_listeners, tls_bound) = bind_all(&tls_addrs, "TLS")?;
-    if listeners.is_empty() && tls_listeners.is_empty() {
-        bail!("no address to listen on");
+    let unix_path = server.config.get("unixsocket");
+    let unix_listener = if unix_path.is_empty() {
+        None
+    } else {
+        // Kept in octal, as CONFIG GET prints it.
+        let perm = u32::from_str_radix(&server.config.get("unixsocketperm"), 8).unwrap_or(0);
+        let backlog = server
+            .config
+            .get_i64("tcp-backlog")
+            .clamp(1, i32::MAX as i64) as i32;
+        Some(
+            bind_unix(&unix_path, perm, backlog)
+                .with_context(|| format!("Failed opening Unix socket: {unix_path}"))?,
+        )
+    };
+    if listeners.is_empty() && tls_listeners.is_empty() && unix_listener.is_none() {
+        bail!("Configured to not listen anywhere, exiting.");
     }
     let chosen_port = bound.first().map_or(0, |a| a.port());
     server.port.store(chosen_port as u64, Ordering::Relaxed);
@@ -228,6 +245,14 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
         .map(|l| spawn_acceptor(&server, &handles, l, true))
         .collect();
     *server.tls_acceptors.lock() = tls_acceptors;
+    if let Some(l) = unix_listener {
+        let (fd, stop) = spawn_accept_loop(&server, &handles, Listening::Unix(l));
+        *server.unix_acceptor.lock() = Some(Acceptor {
+            addr: unix_path.into(),
+            fd,
+            _stop: stop,
+        });
+    }
 
     threads.push(crate::cron::spawn(server.clone())?);
     threads.push(crate::evict::spawn(server.clone())?);
@@ -302,11 +327,48 @@ fn bind_all(
     Ok((listeners, bound))
 }
 
-/// A listening socket's acceptor: dropping `stop` ends it and closes the socket.
-pub struct Acceptor {
-    pub addr: SocketAddr,
+/// A listening socket's acceptor: dropping it ends its loop and closes the socket. `A` names
+/// the socket: its address (TCP, TLS) or its path (the unix socket).
+pub struct Acceptor<A = SocketAddr> {
+    pub addr: A,
     fd: i32,
     _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl<A> Acceptor<A> {
+    /// The listening socket's descriptor (the busy responder accepts on it while the
+    /// acceptor's worker is stuck in a script).
+    pub fn fd(&self) -> i32 {
+        self.fd
+    }
+}
+
+/// A listening socket, by what its connections speak.
+enum Listening {
+    Tcp(std::net::TcpListener),
+    Tls(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+/// The same once registered with worker 0's reactor.
+enum Listener {
+    Tcp(TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+/// An accepted socket on its way to its worker (a std socket: it registers there).
+enum Accepted {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Listener {
+    async fn accept(&self) -> std::io::Result<Accepted> {
+        match self {
+            Listener::Tcp(l) => Ok(Accepted::Tcp(l.accept().await?.0.into_std()?)),
+            Listener::Unix(l) => Ok(Accepted::Unix(l.accept().await?.0.into_std()?)),
+        }
+    }
 }
 
 /// Accepts on `l` (from worker 0) until the server stops or the returned acceptor is
@@ -322,12 +384,41 @@ fn spawn_acceptor(
     let addr = l
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&l);
+    let l = if tls {
+        Listening::Tls(l)
+    } else {
+        Listening::Tcp(l)
+    };
+    let (fd, stop) = spawn_accept_loop(server, handles, l);
+    Acceptor {
+        addr,
+        fd,
+        _stop: stop,
+    }
+}
+
+/// The accept loop of any listening socket (see `spawn_acceptor`): its descriptor, and the
+/// sender whose drop stops it.
+fn spawn_accept_loop(
+    server: &Arc<Server>,
+    handles: &[Handle],
+    l: Listening,
+) -> (i32, tokio::sync::oneshot::Sender<()>) {
+    use std::os::fd::AsRawFd;
+    let (fd, tls) = match &l {
+        Listening::Tcp(l) => (l.as_raw_fd(), false),
+        Listening::Tls(l) => (l.as_raw_fd(), true),
+        Listening::Unix(l) => (l.as_raw_fd(), false),
+    };
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let srv = server.clone();
     let handles = handles.to_vec();
     handles[0].clone().spawn(async move {
-        let listener = match TcpListener::from_std(l) {
+        let listener = match l {
+            Listening::Tcp(l) | Listening::Tls(l) => TcpListener::from_std(l).map(Listener::Tcp),
+            Listening::Unix(l) => tokio::net::UnixListener::from_std(l).map(Listener::Unix),
+        };
+        let listener = match listener {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!("listener: {e}");
@@ -342,38 +433,10 @@ fn spawn_acceptor(
                 _ = &mut stopped => return, // dropping the listener closes the socket
             };
             match accepted {
-                Ok((stream, _)) => {
+                Ok(stream) => {
                     let w = next % handles.len();
                     next = next.wrapping_add(1);
-                    let stream = match stream.into_std() {
-                        Ok(s) => s,
-                        Err(_) => continue,
-                    };
-                    let srv2 = srv.clone();
-                    let stats = srv.workers[w].clone();
-                    handles[w].spawn(async move {
-                        // Register the socket with the reactor of the worker it belongs to.
-                        let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
-                            return;
-                        };
-                        if !tls {
-                            conn::serve(srv2, stream, stats, w).await;
-                            return;
-                        }
-                        let Some(acceptor) = srv2.tls.acceptor() else {
-                            return;
-                        };
-                        let peer = stream.peer_addr().ok();
-                        match acceptor.accept(stream).await {
-                            Ok(s) => conn::serve(srv2, s, stats, w).await,
-                            Err(e) => {
-                                tracing::info!(
-                                    "Error accepting a client connection: {e} (addr={})",
-                                    peer.map(|a| a.to_string()).unwrap_or_default()
-                                );
-                            }
-                        }
-                    });
+                    spawn_serve(srv.clone(), &handles[w], stream, tls, w);
                 }
                 Err(e) => {
                     tracing::warn!("accept: {e}");
@@ -382,10 +445,92 @@ fn spawn_acceptor(
             }
         }
     });
-    Acceptor {
-        addr,
-        fd,
-        _stop: stop,
+    (fd, stop)
+}
+
+/// Hands an accepted socket to worker `w`, which registers it with its reactor and serves
+/// it. Each kind of socket is a task of its own: a task's allocation is its future's size,
+/// and one future able to serve all three kinds was as big as the TLS one (8 KB in a debug
+/// build), paid by every idle plain connection.
+fn spawn_serve(srv: Arc<Server>, handle: &Handle, stream: Accepted, tls: bool, w: usize) {
+    let stats = srv.workers[w].clone();
+    match stream {
+        Accepted::Unix(s) => {
+            handle.spawn(async move {
+                if let Ok(s) = tokio::net::UnixStream::from_std(s) {
+                    conn::serve(srv, s, stats, w).await;
+                }
+            });
+        }
+        Accepted::Tcp(s) if !tls => {
+            handle.spawn(async move {
+                if let Ok(s) = tokio::net::TcpStream::from_std(s) {
+                    conn::serve(srv, s, stats, w).await;
+                }
+            });
+        }
+        Accepted::Tcp(s) => {
+            handle.spawn(serve_tls(srv, s, stats, w));
+        }
+    }
+}
+
+/// Runs the TLS handshake of an accepted socket, then serves it.
+async fn serve_tls(
+    srv: Arc<Server>,
+    stream: std::net::TcpStream,
+    stats: Arc<crate::server::WorkerStats>,
+    w: usize,
+) {
+    let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+        return;
+    };
+    let Some(acceptor) = srv.tls.acceptor() else {
+        return;
+    };
+    let peer = stream.peer_addr().ok();
+    match acceptor.accept(stream).await {
+        Ok(s) => conn::serve(srv, s, stats, w).await,
+        Err(e) => {
+            tracing::info!(
+                "Error accepting a client connection: {e} (addr={})",
+                peer.map(|a| a.to_string()).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// `unixsocket`: replaces whatever file is at `path` (as Redis unlinks it first), binds,
+/// gives the socket file `perm` when not 0 (before listening, as Redis), and listens.
+fn bind_unix(
+    path: &str,
+    perm: u32,
+    backlog: i32,
+) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::remove_file(path); // whether it was there does not matter
+    let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    sock.bind(&SockAddr::unix(path)?)?;
+    if perm != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))?;
+    }
+    sock.listen(backlog)?;
+    sock.set_nonblocking(true)?;
+    Ok(sock.into())
+}
+
+/// Shutdown: stops accepting on the unix socket and removes its file, with Redis's log
+/// lines (its closeListeningSockets).
+pub fn remove_unix_socket(server: &Server) {
+    let Some(acceptor) = server.unix_acceptor.lock().take() else {
+        return;
+    };
+    let path = acceptor.addr.clone();
+    drop(acceptor);
+    tracing::info!("Removing the unix socket file.");
+    if let Err(e) = std::fs::remove_file(&path) {
+        tracing::warn!("Error removing the unix socket file: {e}");
     }
 }
 
@@ -441,7 +586,9 @@ pub fn rebind(server: &Arc<Server>) -> Result<(), String> {
                 }
             }
         }
-        if kept.is_empty() && fresh.is_empty() {
+        // `bind ""` listens nowhere on TCP, as Redis (clients may still come through the
+        // unix socket or TLS).
+        if kept.is_empty() && fresh.is_empty() && !bind.trim().is_empty() {
             return Err(failed.into());
         }
     }

@@ -1,10 +1,12 @@
-//! The byte stream a connection is served over: a plain TCP socket or a TLS session on one.
+//! The byte stream a connection is served over: a plain TCP socket, a TLS session on one, or
+//! a unix domain socket (`unixsocket`).
 //!
 //! Everything that reads or writes a client (the connection loop, Pub/Sub delivery, blocked
-//! commands, a replica fed by `replication::primary`) is generic over [`Stream`], so TLS and
-//! plain TCP share one code path. The generic code is compiled once per stream type: the
-//! plain instance is the same machine code as before TLS existed (its read is the one-syscall
-//! `read_tcp`, its write a plain `write_all`), and TLS costs nothing on plain connections.
+//! commands, a replica fed by `replication::primary`) is generic over [`Stream`], so TLS,
+//! plain TCP and unix sockets share one code path. The generic code is compiled once per
+//! stream type: the plain instances are the same machine code as before TLS existed (their
+//! read is the one-syscall `read_tcp`, their write a plain `write_all`), and TLS costs
+//! nothing on plain connections.
 
 use std::future::Future;
 use std::io;
@@ -15,9 +17,98 @@ use std::task::Poll;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 
 use super::qbuf::QueryBuf;
+
+/// The socket under a stream, read and written directly where no TLS record is in the way:
+/// a TCP socket or a unix domain socket.
+pub trait Socket: std::os::fd::AsFd + Send + Sync + 'static {
+    /// Waits until the socket may be readable.
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send + '_;
+    /// Waits until the socket may be writable.
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send + '_;
+    /// Writes what the socket takes without waiting (WouldBlock when it takes nothing).
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+    /// Runs `f` (a raw socket call) and clears the readiness when it returns WouldBlock.
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
+    /// How CLIENT LIST names the two ends (`addr`, `laddr`), and whether the peer is local
+    /// (loopback, or any unix socket client: protected mode serves it).
+    fn endpoints(&self) -> Endpoints;
+}
+
+/// A connection's two ends as CLIENT LIST prints them.
+pub struct Endpoints {
+    pub addr: String,
+    pub laddr: String,
+    pub local: bool,
+    /// A unix socket client (CLIENT LIST flag `U`).
+    pub unix: bool,
+}
+
+impl Socket for TcpStream {
+    #[inline]
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send + '_ {
+        TcpStream::readable(self)
+    }
+    #[inline]
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send + '_ {
+        TcpStream::writable(self)
+    }
+    #[inline]
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        TcpStream::try_write(self, buf)
+    }
+    #[inline]
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        TcpStream::try_io(self, interest, f)
+    }
+    fn endpoints(&self) -> Endpoints {
+        let _ = self.set_nodelay(true);
+        let peer = self.peer_addr();
+        Endpoints {
+            addr: peer.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+            laddr: self.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            local: peer.is_ok_and(|a| a.ip().is_loopback()),
+            unix: false,
+        }
+    }
+}
+
+impl Socket for UnixStream {
+    #[inline]
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send + '_ {
+        UnixStream::readable(self)
+    }
+    #[inline]
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send + '_ {
+        UnixStream::writable(self)
+    }
+    #[inline]
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        UnixStream::try_write(self, buf)
+    }
+    #[inline]
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        UnixStream::try_io(self, interest, f)
+    }
+    /// Redis prints `unixsocket` followed by `:0` for both ends of a unix client; the
+    /// accepted socket's own address is the path the listener was bound to.
+    fn endpoints(&self) -> Endpoints {
+        let path = self
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+            .unwrap_or_default();
+        let addr = format!("{path}:0");
+        Endpoints {
+            laddr: addr.clone(),
+            addr,
+            local: true,
+            unix: true,
+        }
+    }
+}
 
 /// A buffer a stream reads into: a connection's query buffer, or a replica link's `BytesMut`.
 pub trait ReadInto: Send {
@@ -56,8 +147,11 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
     /// wrong: the busy responder leaves such connections alone).
     const TLS: bool;
 
-    /// The TCP socket underneath (addresses, descriptor, TCP options).
-    fn tcp(&self) -> &TcpStream;
+    /// The socket underneath.
+    type Socket: Socket;
+
+    /// The socket underneath (addresses, descriptor, readiness).
+    fn socket(&self) -> &Self::Socket;
 
     /// Reads what is available into the spare capacity of `buf`, returning the byte count
     /// (0 at end of file). Cancel-safe: nothing read is lost when the future is dropped.
@@ -71,27 +165,39 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
     fn send<'a>(&'a mut self, data: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a;
 }
 
-impl Stream for TcpStream {
-    const TLS: bool = false;
+/// A plain socket is its own stream: reads and writes go straight to it.
+macro_rules! plain_stream {
+    ($t:ty) => {
+        impl Stream for $t {
+            const TLS: bool = false;
+            type Socket = $t;
 
-    #[inline]
-    fn tcp(&self) -> &TcpStream {
-        self
-    }
+            #[inline]
+            fn socket(&self) -> &$t {
+                self
+            }
 
-    #[inline]
-    fn read_some<'a, B: ReadInto>(
-        &'a mut self,
-        buf: &'a mut B,
-    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
-        read_tcp(self, buf)
-    }
+            #[inline]
+            fn read_some<'a, B: ReadInto>(
+                &'a mut self,
+                buf: &'a mut B,
+            ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+                read_tcp(self, buf)
+            }
 
-    #[inline]
-    fn send<'a>(&'a mut self, data: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a {
-        self.write_all(data)
-    }
+            #[inline]
+            fn send<'a>(
+                &'a mut self,
+                data: &'a [u8],
+            ) -> impl Future<Output = io::Result<()>> + Send + 'a {
+                self.write_all(data)
+            }
+        }
+    };
 }
+
+plain_stream!(TcpStream);
+plain_stream!(UnixStream);
 
 /// A TLS session accepted by the server.
 pub type TlsServerStream = tokio_rustls::server::TlsStream<TcpStream>;
@@ -106,9 +212,10 @@ macro_rules! tls_stream {
     ($t:ty) => {
         impl Stream for $t {
             const TLS: bool = true;
+            type Socket = TcpStream;
 
             #[inline]
-            fn tcp(&self) -> &TcpStream {
+            fn socket(&self) -> &TcpStream {
                 self.get_ref().0
             }
 
@@ -130,13 +237,14 @@ macro_rules! tls_stream {
 tls_stream!(TlsServerStream);
 tls_stream!(TlsClientStream);
 
-/// Reads what the socket has into `buf`, returning the byte count (0 at end of file).
+/// Reads what the socket (TCP or unix) has into `buf`, returning the byte count (0 at end
+/// of file).
 ///
 /// A read that returns less than the free space means the socket is drained. Tokio would
 /// learn that only from one more read failing with EAGAIN: one wasted syscall per request at
 /// pipeline depth 1. Reporting the short read as WouldBlock from inside `try_io` clears the
 /// readiness at once; an edge that arrives meanwhile has a newer tick and is not lost.
-pub(crate) async fn read_tcp<B: ReadInto>(stream: &TcpStream, buf: &mut B) -> io::Result<usize> {
+pub(crate) async fn read_tcp<S: Socket, B: ReadInto>(stream: &S, buf: &mut B) -> io::Result<usize> {
     loop {
         stream.readable().await?;
         let mut got = 0usize;

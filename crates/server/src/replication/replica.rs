@@ -155,7 +155,7 @@ impl LinkStream {
         use crate::net::stream::Stream;
         match self {
             LinkStream::Tcp(s) => s,
-            LinkStream::Tls(s) => s.tcp(),
+            LinkStream::Tls(s) => s.socket(),
         }
     }
 }

@@ -87,6 +87,8 @@ pub const MULTI_DISCARDED: u8 = 3;
 /// A socket the responder is watching.
 struct Watched {
     fd: RawFd,
+    /// Accepted on the unix socket.
+    unix: bool,
     /// None for a socket the responder accepted itself.
     client: Option<Arc<ClientShared>>,
     stash: Vec<u8>,
@@ -152,6 +154,7 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
         })
         .map(|c| Watched {
             fd: c.fd,
+            unix: c.unix,
             client: Some(c.clone()),
             stash: Vec::new(),
             closed: false,
@@ -160,11 +163,15 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
             authenticated: c.authenticated.load(Ordering::Relaxed),
         })
         .collect();
-    // The acceptor runs on worker 0: accept new clients too while it is stuck.
-    let listeners: Vec<RawFd> = if worker == 0 {
-        server.listener_fds.lock().clone()
+    // The acceptor runs on worker 0: accept new clients too while it is stuck (TCP and the
+    // unix socket; TLS ones wait for their worker).
+    let (listeners, unix_listener): (Vec<RawFd>, Option<RawFd>) = if worker == 0 {
+        let unix = server.unix_acceptor.lock().as_ref().map(|a| a.fd());
+        let mut fds = server.listener_fds.lock().clone();
+        fds.extend(unix);
+        (fds, unix)
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
     let mut argv = Argv::new();
     loop {
@@ -206,6 +213,7 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
                 if fd >= 0 {
                     watched.push(Watched {
                         fd,
+                        unix: unix_listener == Some(p.fd),
                         client: None,
                         stash: Vec::new(),
                         closed: false,
@@ -250,7 +258,7 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
                     c.has_stash.store(true, Ordering::Release);
                 }
             }
-            None => hand_over_accepted(server, w.fd, w.stash, w.handback),
+            None => hand_over_accepted(server, w.fd, w.unix, w.stash, w.handback),
         }
     }
 }
@@ -344,6 +352,7 @@ fn reply_busy(server: &Server, w: &mut Watched, args: &[&[u8]], resp3: bool, out
         return;
     } else if is(0, "shutdown") && args.iter().any(|a| a.eq_ignore_ascii_case(b"nosave")) {
         tracing::warn!("SHUTDOWN NOSAVE while a script is busy: exiting now.");
+        crate::net::remove_unix_socket(server);
         std::process::exit(0);
     } else {
         if let Some(failed) = w.multi.as_mut() {
@@ -363,19 +372,31 @@ fn reply_busy(server: &Server, w: &mut Watched, args: &[&[u8]], resp3: bool, out
 }
 
 /// Gives a socket the responder accepted to a worker, with the bytes it already read.
-fn hand_over_accepted(server: &Server, fd: RawFd, stash: Vec<u8>, handback: u8) {
+fn hand_over_accepted(server: &Server, fd: RawFd, unix: bool, stash: Vec<u8>, handback: u8) {
     let Some(handles) = server.worker_handles.get() else {
         // SAFETY: we own this descriptor (accepted above) and nobody else knows it.
         unsafe { libc::close(fd) };
         return;
     };
     let w = (fd as usize) % handles.len();
-    // SAFETY: as above; ownership moves into the TcpStream.
-    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
     let Some(srv) = server.self_ref.get().and_then(|w| w.upgrade()) else {
+        // SAFETY: as above.
+        unsafe { libc::close(fd) };
         return;
     };
     let stats = srv.workers[w].clone();
+    if unix {
+        // SAFETY: as above; ownership moves into the UnixStream.
+        let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+        handles[w].spawn(async move {
+            if let Ok(stream) = tokio::net::UnixStream::from_std(stream) {
+                crate::net::conn::serve_with(srv, stream, stats, w, stash, handback).await;
+            }
+        });
+        return;
+    }
+    // SAFETY: as above; ownership moves into the TcpStream.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
     handles[w].spawn(async move {
         if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
             crate::net::conn::serve_with(srv, stream, stats, w, stash, handback).await;

@@ -53,4 +53,5 @@ mod streams_persist;
 mod strings;
 mod tls;
 mod tracking;
+mod unix_socket;
 mod zset;
