@@ -6,7 +6,6 @@
 //! assume its arity is right and the client may run it.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use cinnabar_commands::{self as commands, flags, CommandDef};
 use cinnabar_engine::{Error, Locked};
@@ -287,8 +286,11 @@ pub fn run_locked(
     entry: &CmdEntry,
     locked: &mut Locked<'_>,
 ) -> u64 {
-    let now = server.now_ms();
-    run_locked_at(server, worker, client, out, args, entry, locked, now)
+    let start_us = crate::server::clock_us();
+    let now = server.ms_of_us(start_us);
+    run_timed(
+        server, worker, client, out, args, entry, locked, now, start_us,
+    )
 }
 
 /// [`run_locked`] with the command's time given (AOF replay runs with the clock stopped).
@@ -303,8 +305,29 @@ pub fn run_locked_at(
     locked: &mut Locked<'_>,
     now: i64,
 ) -> u64 {
+    let start_us = crate::server::clock_us();
+    run_timed(
+        server, worker, client, out, args, entry, locked, now, start_us,
+    )
+}
+
+/// [`run_locked_at`] with the clock already read at the command's start (`start_us`, from
+/// [`crate::server::clock_us`]). The duration is the wall clock's difference in µs, as
+/// Redis's `call()` measures it with `ustime()` (a clock stepped back counts as 0).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn run_timed(
+    server: &Server,
+    worker: &WorkerStats,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    args: &[&[u8]],
+    entry: &CmdEntry,
+    locked: &mut Locked<'_>,
+    now: i64,
+    start_us: i64,
+) -> u64 {
     let stat = &worker.commands[entry.idx];
-    let start = Instant::now();
     // What this command's effects must be recorded for: a few relaxed loads.
     let tracking = server.tracking.clients.load(Ordering::Relaxed) > 0;
     let mut want = 0;
@@ -342,7 +365,7 @@ pub fn run_locked_at(
         crate::tracking::after_command(server, client, entry.def, args, result.is_ok());
     }
     sink::leave_unit(server, client);
-    let usec = start.elapsed().as_micros() as u64;
+    let usec = (crate::server::clock_us() - start_us).max(0) as u64;
     if client.uncounted == Uncounted::No {
         bump(&stat.calls, 1);
         bump(&stat.usec, usec);

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 
 use super::qbuf::{self, QueryBuf};
 use crate::dispatch::{execute, Client, ReplyMode};
-use crate::server::{bump, now_ms, ClientShared, Server, WorkerStats};
+use crate::server::{bump, coarse_now_ms, now_ms, ClientShared, Server, WorkerStats};
 
 /// The reply buffer a connection starts with and goes back to after a huge reply.
 const READ_CHUNK: usize = 16 * 1024;
@@ -213,9 +213,11 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
                 return;
             }
             bump(&stats.net_input_bytes, n as u64);
+            // The coarse clock: no hardware clock read per batch (Redis keeps this in
+            // whole seconds, from its cached time).
             shared
                 .last_interaction_ms
-                .store(now_ms(), Ordering::Relaxed);
+                .store(coarse_now_ms(), Ordering::Relaxed);
         }
         need_read = true;
         // While these commands run, CLIENT LIST shows the whole buffer as qbuf (Redis keeps
