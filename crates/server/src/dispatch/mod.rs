@@ -88,11 +88,11 @@ impl<'a, 'k> Ctx<'a, 'k> {
 #[macro_export]
 macro_rules! key_db {
     ($ctx:expr, $key:expr) => {{
-        let h = cinnabar_engine::hash_key($key);
+        let h = $ctx.data.key_hash($key);
         ($ctx.data.db($ctx.client.db, h), h)
     }};
     ($ctx:expr, $key:expr, $dbi:expr) => {{
-        let h = cinnabar_engine::hash_key($key);
+        let h = $ctx.data.key_hash($key);
         ($ctx.data.db($dbi, h), h)
     }};
 }
@@ -353,14 +353,9 @@ fn run_timed(
         fx: Effects::new(want, notify),
     };
     let result = (entry.handler)(&mut ctx);
-    let Ctx {
-        fx,
-        client,
-        out,
-        data: locked,
-        ..
-    } = ctx;
-    sink::apply(server, worker, client, locked, args, fx);
+    // The record is delivered where it lies (moving `Ctx` apart copied it).
+    sink::apply(server, worker, ctx.client, ctx.data, args, &mut ctx.fx);
+    let (client, out) = (ctx.client, ctx.out);
     if tracking {
         crate::tracking::after_command(server, client, entry.def, args, result.is_ok());
     }
@@ -464,6 +459,7 @@ fn debug_allowed(server: &Server, client: &Client, def: &CommandDef) -> bool {
 }
 
 /// Locks the shards of the keys named in `args`, per the command's key specs.
+#[inline]
 pub(crate) fn lock_keys<'k>(server: &'k Server, def: &CommandDef, args: &[&[u8]]) -> Locked<'k> {
     let ks = &server.keyspace;
     if def.flags & flags::MOVABLE_KEYS == 0 {
@@ -479,7 +475,7 @@ pub(crate) fn lock_keys<'k>(server: &'k Server, def: &CommandDef, args: &[&[u8]]
         let step = def.step.max(1) as usize;
         if first == last || (first < args.len() && first + step > last) {
             return match args.get(first) {
-                Some(k) => ks.lock_one(ks.shard_of_key(k)),
+                Some(k) => ks.lock_key(k),
                 None => ks.lock_none(),
             };
         }

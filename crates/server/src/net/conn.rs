@@ -263,7 +263,9 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
                     if argv.is_empty() {
                         continue;
                     }
-                    let args: SmallVec<[&[u8]; 16]> = argv.iter(buf).collect();
+                    // Filled in place: `collect` built it aside and copied its 270 bytes.
+                    let mut args: SmallVec<[&[u8]; 16]> = SmallVec::new();
+                    args.extend(argv.iter(buf));
                     if is_http_attack(args[0]) {
                         tracing::warn!("Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. Connection aborted.");
                         return;
