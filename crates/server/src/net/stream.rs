@@ -188,3 +188,35 @@ async fn read_async<R: AsyncRead + Unpin, B: ReadInto>(
     })
     .await
 }
+
+/// One read of what the socket has, without waiting, as [`read_tcp`] reads once the socket
+/// is readable: for a caller that just saw it become readable (awaiting readiness again
+/// costs a pass through tokio's readiness machinery per read). WouldBlock when nothing was
+/// there after all.
+pub(crate) fn try_read_tcp<B: ReadInto>(stream: &TcpStream, buf: &mut B) -> io::Result<usize> {
+    let mut got = 0usize;
+    let res = stream.try_io(Interest::READABLE, || {
+        let spare = buf.spare();
+        let want = spare.len();
+        let n = socket2::SockRef::from(stream).recv(spare)?;
+        got = n;
+        if n > 0 && n < want {
+            // Drained: clear the readiness now (see `read_tcp`).
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match res {
+        Ok(n) => {
+            // SAFETY: recv initialised the first n bytes of the spare capacity.
+            unsafe { buf.commit(n) };
+            Ok(n)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => {
+            // SAFETY: as above.
+            unsafe { buf.commit(got) };
+            Ok(got)
+        }
+        Err(e) => Err(e),
+    }
+}
