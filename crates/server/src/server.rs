@@ -29,6 +29,8 @@ pub fn now_ms() -> i64 {
 /// `call()` reads `ustime()` twice: the start is also the command's time.
 #[cfg(unix)]
 #[inline]
+// time_t and c_long are 32 bits wide on some targets.
+#[allow(clippy::useless_conversion)]
 pub fn clock_us() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -36,7 +38,7 @@ pub fn clock_us() -> i64 {
     };
     // SAFETY: `ts` is a valid timespec to write; CLOCK_REALTIME always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec as i64 * 1_000_000 + ts.tv_nsec as i64 / 1000
+    i64::from(ts.tv_sec) * 1_000_000 + i64::from(ts.tv_nsec) / 1000
 }
 
 #[cfg(not(unix))]
@@ -51,6 +53,8 @@ pub fn clock_us() -> i64 {
 /// Redis keeps in whole seconds.
 #[cfg(target_os = "linux")]
 #[inline]
+// time_t and c_long are 32 bits wide on some targets.
+#[allow(clippy::useless_conversion)]
 pub fn coarse_now_ms() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -58,7 +62,7 @@ pub fn coarse_now_ms() -> i64 {
     };
     // SAFETY: `ts` is a valid timespec to write; the clock exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
-    ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000
+    i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000
 }
 
 #[cfg(not(target_os = "linux"))]
