@@ -204,6 +204,7 @@ impl Keyspace {
             ks: self,
             guards: SmallVec::new(),
             all: false,
+            hinted: KeyHint::default(),
         }
     }
 
@@ -217,6 +218,7 @@ impl Keyspace {
             ks: self,
             guards: self.acquire_in_order(shards.iter().copied()),
             all: false,
+            hinted: KeyHint::default(),
         }
     }
 
@@ -269,6 +271,29 @@ impl Keyspace {
             ks: self,
             guards,
             all: false,
+            hinted: KeyHint::default(),
+        }
+    }
+
+    /// Locks the shard of `key`, remembering its hash for [`Locked::key_hash`].
+    #[inline]
+    pub fn lock_key(&self, key: &[u8]) -> Locked<'_> {
+        let hash = hash_key(key);
+        let shard = shard_of_hash(hash, self.mask);
+        let mut guards = SmallVec::new();
+        let g = self.shards[shard].0.lock();
+        self.snap_hook(shard, &g);
+        guards.push((shard, g));
+        // Built in place (through `lock_one` it was built there and then copied).
+        Locked {
+            ks: self,
+            guards,
+            all: false,
+            hinted: KeyHint {
+                ptr: key.as_ptr() as usize,
+                len: key.len(),
+                hash,
+            },
         }
     }
 
@@ -278,6 +303,7 @@ impl Keyspace {
             ks: self,
             guards: self.acquire_in_order(0..self.shards.len()),
             all: true,
+            hinted: KeyHint::default(),
         }
     }
 
@@ -303,6 +329,18 @@ pub struct Locked<'a> {
     ks: &'a Keyspace,
     guards: Guards<'a>,
     all: bool,
+    /// The key [`Keyspace::lock_key`] hashed to pick the shard: its address, length and
+    /// hash, so the command's lookup of that same argument does not hash it again.
+    hinted: KeyHint,
+}
+
+/// See [`Locked::key_hash`]. An address identifies the key only while the command runs:
+/// its arguments are borrowed, immutable and alive for as long as its `Locked`.
+#[derive(Clone, Copy, Default)]
+struct KeyHint {
+    ptr: usize,
+    len: usize,
+    hash: u64,
 }
 
 impl<'a> Locked<'a> {
@@ -313,6 +351,17 @@ impl<'a> Locked<'a> {
     /// True when every shard is held.
     pub fn is_all(&self) -> bool {
         self.all
+    }
+
+    /// [`hash_key`] of `key`, without hashing again when `key` is the very argument
+    /// [`Keyspace::lock_key`] locked (same address and length: the same bytes).
+    #[inline]
+    pub fn key_hash(&self, key: &[u8]) -> u64 {
+        if key.as_ptr() as usize == self.hinted.ptr && key.len() == self.hinted.len {
+            self.hinted.hash
+        } else {
+            hash_key(key)
+        }
     }
 
     /// The shard holding `hash`. Panics if the command did not lock it: that is a bug in the

@@ -340,6 +340,14 @@ fn canonical_header(buf: &[u8], pos: usize, kind: u8) -> Option<(i64, usize)> {
     if h.len() < 4 || h[0] != kind || !(b'1'..=b'9').contains(&h[1]) {
         return None;
     }
+    // One or two digits (argument counts, command names, keys, small values): no loop.
+    if h[2] == b'\r' {
+        return (h[3] == b'\n').then(|| (i64::from(h[1] - b'0'), pos + 2));
+    }
+    let d2 = h[2].wrapping_sub(b'0');
+    if d2 <= 9 && h.len() >= 5 && h[3] == b'\r' && h[4] == b'\n' {
+        return Some((i64::from(h[1] - b'0') * 10 + i64::from(d2), pos + 3));
+    }
     let mut n = i64::from(h[1] - b'0');
     let mut i = 2;
     while i < h.len() && i < 19 {

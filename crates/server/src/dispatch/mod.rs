@@ -6,7 +6,6 @@
 //! assume its arity is right and the client may run it.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use cinnabar_commands::{self as commands, flags, CommandDef};
 use cinnabar_engine::{Error, Locked};
@@ -89,11 +88,11 @@ impl<'a, 'k> Ctx<'a, 'k> {
 #[macro_export]
 macro_rules! key_db {
     ($ctx:expr, $key:expr) => {{
-        let h = cinnabar_engine::hash_key($key);
+        let h = $ctx.data.key_hash($key);
         ($ctx.data.db($ctx.client.db, h), h)
     }};
     ($ctx:expr, $key:expr, $dbi:expr) => {{
-        let h = cinnabar_engine::hash_key($key);
+        let h = $ctx.data.key_hash($key);
         ($ctx.data.db($dbi, h), h)
     }};
 }
@@ -287,8 +286,11 @@ pub fn run_locked(
     entry: &CmdEntry,
     locked: &mut Locked<'_>,
 ) -> u64 {
-    let now = server.now_ms();
-    run_locked_at(server, worker, client, out, args, entry, locked, now)
+    let start_us = crate::server::clock_us();
+    let now = server.ms_of_us(start_us);
+    run_timed(
+        server, worker, client, out, args, entry, locked, now, start_us,
+    )
 }
 
 /// [`run_locked`] with the command's time given (AOF replay runs with the clock stopped).
@@ -303,8 +305,29 @@ pub fn run_locked_at(
     locked: &mut Locked<'_>,
     now: i64,
 ) -> u64 {
+    let start_us = crate::server::clock_us();
+    run_timed(
+        server, worker, client, out, args, entry, locked, now, start_us,
+    )
+}
+
+/// [`run_locked_at`] with the clock already read at the command's start (`start_us`, from
+/// [`crate::server::clock_us`]). The duration is the wall clock's difference in µs, as
+/// Redis's `call()` measures it with `ustime()` (a clock stepped back counts as 0).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn run_timed(
+    server: &Server,
+    worker: &WorkerStats,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    args: &[&[u8]],
+    entry: &CmdEntry,
+    locked: &mut Locked<'_>,
+    now: i64,
+    start_us: i64,
+) -> u64 {
     let stat = &worker.commands[entry.idx];
-    let start = Instant::now();
     // What this command's effects must be recorded for: a few relaxed loads.
     let tracking = server.tracking.clients.load(Ordering::Relaxed) > 0;
     let mut want = 0;
@@ -330,19 +353,14 @@ pub fn run_locked_at(
         fx: Effects::new(want, notify),
     };
     let result = (entry.handler)(&mut ctx);
-    let Ctx {
-        fx,
-        client,
-        out,
-        data: locked,
-        ..
-    } = ctx;
-    sink::apply(server, worker, client, locked, args, fx);
+    // The record is delivered where it lies (moving `Ctx` apart copied it).
+    sink::apply(server, worker, ctx.client, ctx.data, args, &mut ctx.fx);
+    let (client, out) = (ctx.client, ctx.out);
     if tracking {
         crate::tracking::after_command(server, client, entry.def, args, result.is_ok());
     }
     sink::leave_unit(server, client);
-    let usec = start.elapsed().as_micros() as u64;
+    let usec = (crate::server::clock_us() - start_us).max(0) as u64;
     if client.uncounted == Uncounted::No {
         bump(&stat.calls, 1);
         bump(&stat.usec, usec);
@@ -441,6 +459,7 @@ fn debug_allowed(server: &Server, client: &Client, def: &CommandDef) -> bool {
 }
 
 /// Locks the shards of the keys named in `args`, per the command's key specs.
+#[inline]
 pub(crate) fn lock_keys<'k>(server: &'k Server, def: &CommandDef, args: &[&[u8]]) -> Locked<'k> {
     let ks = &server.keyspace;
     if def.flags & flags::MOVABLE_KEYS == 0 {
@@ -456,7 +475,7 @@ pub(crate) fn lock_keys<'k>(server: &'k Server, def: &CommandDef, args: &[&[u8]]
         let step = def.step.max(1) as usize;
         if first == last || (first < args.len() && first + step > last) {
             return match args.get(first) {
-                Some(k) => ks.lock_one(ks.shard_of_key(k)),
+                Some(k) => ks.lock_key(k),
                 None => ks.lock_none(),
             };
         }

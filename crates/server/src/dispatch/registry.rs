@@ -45,28 +45,98 @@ pub struct CmdEntry {
 pub struct Registry {
     cmds: Vec<CmdEntry>,
     by_name: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
-    /// The per-command lookup: entry index + 1 (0: free) by [`quick_hash`] of the name,
-    /// linear probing, kept at most a quarter full. One or two case-insensitive compares,
-    /// instead of lower-casing into a buffer, hashing it fully and probing a map (about 200
-    /// instructions per command, see docs/ARCHITECTURE.md "Where a request's cycles go").
+    /// The per-command lookup: entry index + 1 (0: free) by [`quick_hash`] of the name's
+    /// [`NameKey`], linear probing, kept at most a quarter full. A hit is one compare of two
+    /// words and a length, instead of lower-casing into a buffer, hashing it fully and
+    /// probing a map (see docs/ARCHITECTURE.md "Where a request's cycles go").
     quick: Vec<u16>,
-    /// Full names (lower case), by entry index, for `quick`'s compares.
+    /// The keys of the full names, by entry index, for `quick`'s compares.
+    keys: Vec<NameKey>,
+    /// Full names (lower case), by entry index: the rest of a name longer than a key holds.
     names: Vec<Box<[u8]>>,
 }
 
 const QUICK_BITS: u32 = 12;
 const QUICK_SLOTS: usize = 1 << QUICK_BITS;
 
-/// A cheap hash of a command name, the same whatever its case: its length and three of its
-/// bytes with the ASCII case bit set (which lower-cases letters; other bytes may collide,
-/// and the compare sorts them out).
-#[inline]
-fn quick_hash(name: &[u8]) -> usize {
-    let n = name.len();
-    let (a, b, c) = (name[0] | 0x20, name[n / 2] | 0x20, name[n - 1] | 0x20);
-    let k = (n as u32 & 0xff) | u32::from(a) << 8 | u32::from(b) << 16 | u32::from(c) << 24;
-    // Fibonacci hashing: the top bits of the product mix every input bit.
-    (k.wrapping_mul(0x9E37_79B1) >> (32 - QUICK_BITS)) as usize
+/// A command name as two words and its length: its first 16 bytes, ASCII letters
+/// lower-cased, packed little-endian with zero bytes after the end. Equal keys mean equal
+/// names, whatever their case, for names of at most 16 bytes (all but a few commands);
+/// longer names are compared in full after their keys match.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct NameKey {
+    lo: u64,
+    hi: u64,
+    len: usize,
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// Lower-cases the ASCII letters of eight packed bytes at once (other bytes unchanged).
+#[inline(always)]
+fn lower8(x: u64) -> u64 {
+    let low7 = x & (0x7f * ONES);
+    // A byte's top bit is set in `ge_a` when its low 7 bits are >= 'A', in `gt_z` when they
+    // are > 'Z' (no carry crosses bytes: each sum stays below 0x100).
+    let ge_a = low7 + (0x80 - u64::from(b'A')) * ONES;
+    let gt_z = low7 + (0x80 - u64::from(b'Z') - 1) * ONES;
+    let upper = ge_a & !gt_z & !x & (0x80 * ONES);
+    x | (upper >> 2)
+}
+
+#[inline(always)]
+fn read_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+#[inline(always)]
+fn read_u32(b: &[u8], at: usize) -> u64 {
+    u64::from(u32::from_le_bytes(b[at..at + 4].try_into().unwrap()))
+}
+
+/// Packs up to 8 bytes (`b.len()` in 1..=8) little-endian, zero bytes after them, with at
+/// most two loads (overlapping reads, shifted so each byte lands once at its place).
+#[inline(always)]
+fn pack(b: &[u8]) -> u64 {
+    let n = b.len();
+    if n >= 4 {
+        let tail = read_u32(b, n - 4) >> ((8 - n) * 8);
+        read_u32(b, 0) | tail << 32
+    } else {
+        u64::from(b[0])
+            | u64::from(b[n / 2]) << (8 * (n / 2))
+            | u64::from(b[n - 1]) << (8 * (n - 1))
+    }
+}
+
+impl NameKey {
+    /// The key of a non-empty name.
+    #[inline]
+    fn of(name: &[u8]) -> NameKey {
+        let len = name.len();
+        let (lo, hi) = if len <= 8 {
+            (pack(name), 0)
+        } else if len < 16 {
+            (
+                read_u64(name, 0),
+                read_u64(name, len - 8) >> ((16 - len) * 8),
+            )
+        } else {
+            (read_u64(name, 0), read_u64(name, 8))
+        };
+        NameKey {
+            lo: lower8(lo),
+            hi: lower8(hi),
+            len,
+        }
+    }
+
+    /// Fibonacci hashing of the key: the top bits of the product mix every input bit.
+    #[inline]
+    fn quick_hash(&self) -> usize {
+        let k = self.lo ^ self.hi.rotate_left(29) ^ self.len as u64;
+        (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - QUICK_BITS)) as usize
+    }
 }
 
 impl Registry {
@@ -108,11 +178,13 @@ impl Registry {
             .to_ascii_lowercase()
             .into_bytes()
             .into_boxed_slice();
-        let mut pos = quick_hash(&lower);
+        let key = NameKey::of(&lower);
+        let mut pos = key.quick_hash();
         while self.quick[pos] != 0 {
             pos = (pos + 1) & (QUICK_SLOTS - 1);
         }
         self.quick[pos] = idx as u16 + 1;
+        self.keys.push(key);
         self.names.push(lower);
     }
 
@@ -154,17 +226,21 @@ impl Registry {
     }
 
     /// Looks up by full name ("get", "config|get"), case-insensitively, without allocating.
+    #[inline]
     pub fn get(&self, name: &[u8]) -> Option<&CmdEntry> {
         if name.is_empty() || self.quick.is_empty() {
             return None;
         }
-        let mut pos = quick_hash(name);
+        let key = NameKey::of(name);
+        let mut pos = key.quick_hash();
         loop {
             let i = self.quick[pos] as usize;
             if i == 0 {
                 return None;
             }
-            if self.names[i - 1].eq_ignore_ascii_case(name) {
+            if self.keys[i - 1] == key
+                && (key.len <= 16 || self.names[i - 1].eq_ignore_ascii_case(name))
+            {
                 return Some(&self.cmds[i - 1]);
             }
             pos = (pos + 1) & (QUICK_SLOTS - 1);
@@ -180,22 +256,28 @@ impl Registry {
     /// Finds the entry for argv: the command, or for container commands the subcommand.
     pub fn resolve(&self, args: &[&[u8]]) -> std::result::Result<&CmdEntry, Error> {
         let name = args[0];
-        // "config|get" is a name inside the table, never one a client may send.
-        let top = if name.contains(&b'|') {
-            None
-        } else {
-            self.get(name)
-        };
+        // "config|get" is a name inside the table (a subcommand's), never one a client may
+        // send.
+        let top = self.get(name).filter(|e| e.def.container.is_none());
         let is_container = match top {
             Some(e) => !e.def.subcommands.is_empty(),
             None => Registry::is_container(name),
         };
         if is_container && args.len() >= 2 {
-            let mut full = Vec::with_capacity(name.len() + 1 + args[1].len());
-            full.extend_from_slice(name);
-            full.push(b'|');
-            full.extend_from_slice(args[1]);
-            if let Some(e) = self.get(&full) {
+            // "container|sub", on the stack when short (every name in the table is).
+            let len = name.len() + 1 + args[1].len();
+            let mut short = [0u8; 64];
+            let mut long = Vec::new();
+            let full: &mut [u8] = if len <= short.len() {
+                &mut short[..len]
+            } else {
+                long.resize(len, 0);
+                &mut long
+            };
+            full[..name.len()].copy_from_slice(name);
+            full[name.len()] = b'|';
+            full[name.len() + 1..].copy_from_slice(args[1]);
+            if let Some(e) = self.get(full) {
                 return Ok(e);
             }
             return Err(sanitized(format!(
@@ -244,6 +326,33 @@ fn sanitized(s: String) -> Error {
 
 #[cfg(test)]
 mod quick_tests {
+    use super::NameKey;
+
+    /// A name's key lower-cases exactly the ASCII letters, every byte value at every place,
+    /// and keys of names that differ otherwise differ.
+    #[test]
+    fn name_keys_fold_only_ascii_letters() {
+        for len in 1..=20usize {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut name = vec![b'k'; len];
+                    name[at] = b;
+                    let mut lower = name.clone();
+                    lower[at] = b.to_ascii_lowercase();
+                    let key_lower = NameKey::of(&lower);
+                    assert!(NameKey::of(&name) == key_lower, "{name:?}");
+                    let mut other = lower.clone();
+                    other[at] = b'k';
+                    if other != lower && at < 16 {
+                        assert!(NameKey::of(&other) != key_lower, "{name:?}");
+                    }
+                }
+            }
+        }
+        assert!(NameKey::of(b"get") != NameKey::of(b"get\0"));
+        assert!(NameKey::of(b"a") != NameKey::of(b"a\0\0\0\0\0\0\0\0"));
+    }
+
     /// The quick lookup finds exactly what the full-name map holds, in any case.
     #[test]
     fn quick_lookup_agrees_with_the_name_map() {
@@ -282,7 +391,7 @@ mod quick_tests {
             .names
             .iter()
             .map(|n| {
-                let mut pos = super::quick_hash(n);
+                let mut pos = super::NameKey::of(n).quick_hash();
                 let mut k = 1;
                 while r.names[r.quick[pos] as usize - 1] != *n {
                     pos = (pos + 1) & (super::QUICK_SLOTS - 1);

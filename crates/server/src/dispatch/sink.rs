@@ -82,54 +82,64 @@ fn push_op(db: usize, argv: Argv) {
 }
 
 /// Delivers one command's effects (see the module docs). `args` is the command as given,
-/// propagated when it changed something and was not rewritten.
+/// propagated when it changed something and was not rewritten. Inlined: with nothing
+/// listening, this is a few tests in the dispatcher, the work is in the functions it calls.
+#[inline(always)]
 pub fn apply(
     server: &Server,
     worker: &WorkerStats,
     client: &mut Client,
     locked: &mut Locked<'_>,
     args: &[&[u8]],
-    fx: Effects<'_>,
+    fx: &mut Effects<'_>,
 ) {
     if server.keyspace.log_expired.load(Ordering::Relaxed) && cinnabar_engine::db::has_expired() {
         expired(server, Some(&mut *client), fx.propagating());
     }
     let flags = fx.notify_flags();
     if flags & notify::KEY_MISS != 0 {
-        for (db, key) in super::effects::take_keymisses() {
-            let me = Some(&mut *client);
-            notify::emit(server, me, flags, notify::KEY_MISS, "keymiss", &key, db);
-        }
+        keymisses(server, client, flags);
     }
     if !fx.items().is_empty() {
-        deliver(server, client, locked, &fx);
+        deliver(server, client, locked, fx);
     }
     if fx.dirty > 0 {
         bump(&worker.dirty, fx.dirty);
     }
     if fx.propagating() {
-        let Effects {
-            also,
-            own,
-            dirty,
-            force,
-            ..
-        } = fx;
-        let db = client.db;
-        for (d, argv) in also {
-            push_op(d, argv);
-        }
-        if dirty > 0 || force {
-            match own {
-                Own::AsGiven => push_op(db, args.iter().map(|a| a.to_vec()).collect()),
-                Own::Rewritten(argv) => push_op(db, argv),
-                Own::Nothing => {}
-            }
+        propagate(client, args, fx);
+    }
+}
+
+/// `keymiss` events for what the command's reads missed.
+#[inline(never)]
+fn keymisses(server: &Server, client: &mut Client, flags: u32) {
+    for (db, key) in super::effects::take_keymisses() {
+        let me = Some(&mut *client);
+        notify::emit(server, me, flags, notify::KEY_MISS, "keymiss", &key, db);
+    }
+}
+
+/// What the command propagates joins its execution unit.
+#[inline(never)]
+fn propagate(client: &mut Client, args: &[&[u8]], fx: &mut Effects<'_>) {
+    let (dirty, force) = (fx.dirty, fx.force);
+    let own = std::mem::take(&mut fx.own);
+    let db = client.db;
+    for (d, argv) in std::mem::take(&mut fx.also) {
+        push_op(d, argv);
+    }
+    if dirty > 0 || force {
+        match own {
+            Own::AsGiven => push_op(db, args.iter().map(|a| a.to_vec()).collect()),
+            Own::Rewritten(argv) => push_op(db, argv),
+            Own::Nothing => {}
         }
     }
 }
 
 /// WATCH, tracking, blocked clients and keyspace events, in the order they were recorded.
+#[inline(never)]
 fn deliver(server: &Server, client: &mut Client, locked: &mut Locked<'_>, fx: &Effects<'_>) {
     let watching = server.watching.load(Ordering::Relaxed) > 0;
     let tracking = server.tracking.clients.load(Ordering::Relaxed) > 0;

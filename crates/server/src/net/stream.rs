@@ -247,31 +247,9 @@ tls_stream!(TlsClientStream);
 pub(crate) async fn read_tcp<S: Socket, B: ReadInto>(stream: &S, buf: &mut B) -> io::Result<usize> {
     loop {
         stream.readable().await?;
-        let mut got = 0usize;
-        let res = stream.try_io(Interest::READABLE, || {
-            let spare = buf.spare();
-            let want = spare.len();
-            let n = socket2::SockRef::from(stream).recv(spare)?;
-            got = n;
-            if n > 0 && n < want {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            Ok(n)
-        });
-        match res {
-            Ok(n) => {
-                // SAFETY: recv initialised the first n bytes of the spare capacity.
-                unsafe { buf.commit(n) };
-                return Ok(n);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if got > 0 {
-                    // SAFETY: as above.
-                    unsafe { buf.commit(got) };
-                    return Ok(got);
-                }
-            }
-            Err(e) => return Err(e),
+        match try_read_tcp(stream, buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            r => return r,
         }
     }
 }
@@ -295,4 +273,36 @@ async fn read_async<R: AsyncRead + Unpin, B: ReadInto>(
         }
     })
     .await
+}
+
+/// One read of what the socket has, without waiting, as [`read_tcp`] reads once the socket
+/// is readable: for a caller that just saw it become readable (awaiting readiness again
+/// costs a pass through tokio's readiness machinery per read). WouldBlock when nothing was
+/// there after all.
+pub(crate) fn try_read_tcp<S: Socket, B: ReadInto>(stream: &S, buf: &mut B) -> io::Result<usize> {
+    let mut got = 0usize;
+    let res = stream.try_io(Interest::READABLE, || {
+        let spare = buf.spare();
+        let want = spare.len();
+        let n = socket2::SockRef::from(stream).recv(spare)?;
+        got = n;
+        if n > 0 && n < want {
+            // Drained: clear the readiness now (see `read_tcp`).
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match res {
+        Ok(n) => {
+            // SAFETY: recv initialised the first n bytes of the spare capacity.
+            unsafe { buf.commit(n) };
+            Ok(n)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => {
+            // SAFETY: as above.
+            unsafe { buf.commit(got) };
+            Ok(got)
+        }
+        Err(e) => Err(e),
+    }
 }
