@@ -53,6 +53,9 @@ pub enum Wake {
     /// An error reply after which the connection closes (Redis's CLIENT_CLOSE_AFTER_REPLY:
     /// a primary turned replica unblocks everyone so).
     ReplyClose(Vec<u8>),
+    /// Refused when it was to be served (its permissions changed while it waited): the
+    /// error reply. Counted as a rejected call, not as a call.
+    Rejected(Vec<u8>),
 }
 
 /// How a waiter's command is served from one ready key.
@@ -292,7 +295,8 @@ pub fn serve_ready(server: &Server, worker: &WorkerStats, mut ready: Vec<(usize,
                         {
                             crate::server::bump(&stat.rejected, 1);
                         }
-                        let _ = w.tx.send(Wake::Reply(format!("-{msg}\r\n").into_bytes()));
+                        let _ =
+                            w.tx.send(Wake::Rejected(format!("-{msg}\r\n").into_bytes()));
                     }
                     continue;
                 }

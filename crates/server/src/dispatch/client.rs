@@ -63,6 +63,9 @@ pub struct Client {
     pub monitor: bool,
     /// The blocked command, for the slow log once it is unblocked (crate::ops).
     pub ops_blocked: Option<Box<crate::ops::BlockedCall>>,
+    /// How long a command that blocked ran before it blocked (µs): its call is counted in
+    /// INFO commandstats when it is unblocked, as Redis's updateStatsOnUnblock does.
+    pub blocked_usec: u64,
     /// Set while a blocking command runs its non-blocking form (BRPOP's RPOP), which Redis
     /// does not count as a call of its own.
     pub uncounted: Uncounted,
@@ -75,7 +78,7 @@ pub struct Client {
 pub enum Uncounted {
     /// An ordinary command: counted.
     No,
-    /// A waiter served later: its call was counted when it blocked; an error it ends with
+    /// A waiter served later: its call is counted by its connection when it wakes; an error it ends with
     /// still counts (failed call, errorstats).
     CallOnly,
     /// Inside the blocking command's first try: the blocking command counts everything.
@@ -111,6 +114,7 @@ impl Client {
             aof_woff: 0,
             monitor: false,
             ops_blocked: None,
+            blocked_usec: 0,
             uncounted: Uncounted::No,
             user: None,
         }

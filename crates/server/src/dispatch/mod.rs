@@ -362,10 +362,13 @@ fn run_timed(
     sink::leave_unit(server, client);
     let usec = (crate::server::clock_us() - start_us).max(0) as u64;
     if client.uncounted == Uncounted::No {
-        bump(&stat.calls, 1);
-        bump(&stat.usec, usec);
-        crate::ops::histogram::record(server, stat, usec);
-        bump(&worker.total_commands, 1);
+        if client.blocked.is_none() {
+            count_call(server, worker, stat, usec);
+        } else {
+            // Counted when it is unblocked (served, timed out, CLIENT UNBLOCK), not if it is
+            // refused then or its client leaves: Redis's updateStatsOnUnblock.
+            client.blocked_usec = usec;
+        }
     }
     if let Err(e) = result {
         if client.uncounted == Uncounted::Entirely {
@@ -381,6 +384,15 @@ fn run_timed(
         out.error(msg.as_bytes());
     }
     usec
+}
+
+/// One call of a command in INFO commandstats, latencystats and total_commands_processed.
+#[inline]
+pub fn count_call(server: &Server, worker: &WorkerStats, stat: &crate::server::CmdStat, usec: u64) {
+    bump(&stat.calls, 1);
+    bump(&stat.usec, usec);
+    crate::ops::histogram::record(server, stat, usec);
+    bump(&worker.total_commands, 1);
 }
 
 thread_local! {

@@ -397,7 +397,10 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
         }
         if let Some(blocked) = client.blocked.take() {
             match wait_blocked(server, stream, &mut rbuf, client, blocked, out.proto).await {
-                Some((reply, close)) => {
+                Some((reply, close, counted)) => {
+                    if counted {
+                        count_unblocked_call(server, stats, client);
+                    }
                     if reply.starts_with(b"-UNBLOCKED") {
                         // CLIENT UNBLOCK ... ERROR or a change of role: the blocked
                         // command failed (Redis's updateStatsOnUnblock with an error).
@@ -505,6 +508,19 @@ async fn read_while_writing(
     read_tcp(stream, rbuf).await
 }
 
+/// The call of a command that blocked, once it is unblocked (see `dispatch::count_call`).
+fn count_unblocked_call(server: &Server, stats: &WorkerStats, client: &mut Client) {
+    let idx = client.shared.last_cmd.load(Ordering::Relaxed);
+    if let Some(stat) = stats.commands.get(idx) {
+        crate::dispatch::count_call(
+            server,
+            stats,
+            stat,
+            std::mem::take(&mut client.blocked_usec),
+        );
+    }
+}
+
 #[cold]
 fn count_unblocked_error(stats: &WorkerStats, client: &Client, reply: &[u8]) {
     let idx = client.shared.last_cmd.load(Ordering::Relaxed);
@@ -576,7 +592,8 @@ fn take_stash(server: &Server, shared: &ClientShared, client: &mut Client, rbuf:
 
 /// Waits for a blocked command to be served, to time out, to be unblocked, or for the client
 /// to leave (None). Bytes the client sends meanwhile are buffered for after the wake-up. The
-/// flag says to close the connection once the reply is out.
+/// flags say to close the connection once the reply is out, and whether the command counts
+/// as a call (not when it was refused on being served).
 async fn wait_blocked<S: Stream>(
     server: &Server,
     stream: &mut S,
@@ -584,7 +601,7 @@ async fn wait_blocked<S: Stream>(
     client: &Client,
     mut blocked: crate::blocking::BlockedOn,
     proto: Protocol,
-) -> Option<(Vec<u8>, bool)> {
+) -> Option<(Vec<u8>, bool, bool)> {
     use crate::blocking::Wake;
     let null: &[u8] = if proto == Protocol::Resp3 {
         b"_\r\n"
@@ -592,13 +609,15 @@ async fn wait_blocked<S: Stream>(
         b"*-1\r\n"
     };
     let to_reply = |w: Result<Wake, _>| match w {
-        Ok(Wake::Reply(v)) => (v, false),
-        Ok(Wake::ReplyClose(v)) => (v, true),
+        Ok(Wake::Reply(v)) => (v, false, true),
+        Ok(Wake::ReplyClose(v)) => (v, true, true),
+        Ok(Wake::Rejected(v)) => (v, false, false),
         Ok(Wake::Error) => (
             b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec(),
             false,
+            true,
         ),
-        _ => (null.to_vec(), false),
+        _ => (null.to_vec(), false, true),
     };
     let sleep = async {
         match blocked.deadline {
@@ -615,7 +634,7 @@ async fn wait_blocked<S: Stream>(
             w = &mut blocked.rx => return Some(to_reply(w)),
             _ = &mut sleep => {
                 if server.blocking.cancel(client.id) {
-                    return Some((null.to_vec(), false));
+                    return Some((null.to_vec(), false, true));
                 }
                 // Served (or unblocked) just as the timeout fired: the reply is on its way.
                 return Some(to_reply(blocked.rx.await));

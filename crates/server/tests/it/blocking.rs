@@ -249,3 +249,61 @@ fn ready_keys_are_served_in_order() {
     assert_eq!(key_of(rd[1].read()), bulk("z1"));
     assert_eq!(key_of(rd[2].read()), bulk("z2"));
 }
+
+/// A blocking command's call is counted in INFO commandstats when it is unblocked (served,
+/// timed out), not when it blocks, and not at all when it is refused on being served: its
+/// permissions changed while it waited (Redis 7.2's updateStatsOnUnblock; its Tcl
+/// unit/acl "blocked command gets rejected when reprocessed after permission change").
+#[test]
+fn blocked_calls_are_counted_when_unblocked() {
+    let srv = TestServer::start();
+    let mut c = srv.raw();
+    let mut w = srv.raw();
+    let blpop_stat = |c: &mut cinnabar_testkit::RawConn| {
+        c.info("commandstats")
+            .lines()
+            .find_map(|l| l.strip_prefix("cmdstat_blpop:"))
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+
+    // Served: nothing counted while it waits, one call once served.
+    w.send(&[b"BLPOP", b"l1", b"0"]);
+    c.wait_blocked(1);
+    assert_eq!(blpop_stat(&mut c), "", "not listed while blocked");
+    c.cmd(&["LPUSH", "l1", "a"]);
+    assert_eq!(w.read(), Frame::Array(vec![bulk("l1"), bulk("a")]));
+    let s = blpop_stat(&mut c);
+    assert!(
+        s.starts_with("calls=1,") && s.ends_with(",rejected_calls=0,failed_calls=0"),
+        "{s}"
+    );
+
+    // Timed out: counted too.
+    assert_eq!(w.cmd(&["BLPOP", "l1", "0.01"]), Frame::Null);
+    assert!(blpop_stat(&mut c).starts_with("calls=2,"));
+
+    // Refused when served: a rejected call, not a call.
+    c.cmd(&["CONFIG", "RESETSTAT"]);
+    c.cmd(&[
+        "ACL", "SETUSER", "psuser", "on", "nopass", "+@all", "allkeys",
+    ]);
+    assert_eq!(w.cmd(&["AUTH", "psuser", "x"]), Frame::Simple("OK".into()));
+    w.send(&[b"BLPOP", b"l1", b"0"]);
+    c.wait_blocked(1);
+    c.cmd(&["ACL", "SETUSER", "psuser", "resetkeys"]);
+    c.cmd(&["LPUSH", "l1", "b"]);
+    match w.read() {
+        Frame::Error(e) => assert!(
+            e.starts_with("NOPERM No permissions to access a key"),
+            "{e}"
+        ),
+        other => panic!("expected NOPERM, got {other:?}"),
+    }
+    let s = blpop_stat(&mut c);
+    assert!(
+        s.starts_with("calls=0,usec=0,") && s.ends_with(",rejected_calls=1,failed_calls=0"),
+        "{s}"
+    );
+}
