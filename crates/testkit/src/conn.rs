@@ -43,17 +43,28 @@ impl RawConn {
 
     /// Reads one reply frame (fails after 30 s without one).
     pub fn read(&mut self) -> Frame {
+        match self.try_read() {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                panic!("server closed the connection")
+            }
+            Err(e) => panic!("no reply within {READ_TIMEOUT:?}: {e}"),
+        }
+    }
+
+    /// Reads one reply frame, or the error that ended the wait: the connection closed or
+    /// reset, or 30 s without a reply.
+    pub fn try_read(&mut self) -> std::io::Result<Frame> {
         loop {
             if let Some((frame, n)) = Frame::parse(&self.buf).expect("bad frame from server") {
                 self.buf.drain(..n);
-                return frame;
+                return Ok(frame);
             }
             let mut chunk = [0u8; 65536];
-            let n = self
-                .stream
-                .read(&mut chunk)
-                .unwrap_or_else(|e| panic!("no reply within {READ_TIMEOUT:?}: {e}"));
-            assert!(n > 0, "server closed the connection");
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
@@ -78,6 +89,15 @@ impl RawConn {
         let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
         self.send(&args);
         self.read()
+    }
+
+    /// [`RawConn::cmd`] for a server that may go away: the error instead of a panic.
+    pub fn try_cmd(&mut self, words: &[&str]) -> std::io::Result<Frame> {
+        let mut out = Vec::new();
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        encode_command(&args, &mut out);
+        self.stream.write_all(&out)?;
+        self.try_read()
     }
 
     /// An INFO section as text.

@@ -190,14 +190,17 @@ impl ChildServer {
                 let mut c = std::net::TcpStream::connect(addr)
                     .ok()
                     .map(|_| RawConn::connect(addr))?;
+                // A server that accepts and then fails its start-up (a port it cannot
+                // bind, e.g. a cluster bus port) resets the probe: try again, and the exit
+                // is seen above.
                 // Not ready while loading its files (INFO answers then, PING does not).
-                match text(&c.cmd(&["PING"])) {
+                match text(&c.try_cmd(&["PING"]).ok()?) {
                     p if p.starts_with("ERR:LOADING") => return None,
                     // With requirepass the process id cannot be read: answering is enough.
                     p if p.starts_with("ERR:NOAUTH") => return Some(true),
                     _ => {}
                 }
-                let info = text(&c.cmd(&["INFO", "server"]));
+                let info = text(&c.try_cmd(&["INFO", "server"]).ok()?);
                 Some(info.lines().any(|l| l.trim() == pid))
             },
         )
