@@ -735,6 +735,12 @@ async fn stream_loop(
                     {
                         ack_at = Some(r.backlog.lock().end);
                     } else {
+                        // The command gate before the apply gate, as every command takes it
+                        // first (an exclusive EXEC may need the apply gate, for BGSAVE).
+                        let _cmd = server.gate.enter(
+                            crate::dispatch::gate::wants_exclusive(client, &args),
+                            || server.scripts.busy.load(Ordering::Relaxed),
+                        );
                         let _gate = r.apply_gate.lock();
                         crate::dispatch::execute(server, &stats, client, &mut out, &args);
                         out.clear();

@@ -53,4 +53,5 @@ mod streams_persist;
 mod strings;
 mod tls;
 mod tracking;
+mod tx_atomicity;
 mod zset;
