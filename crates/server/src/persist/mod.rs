@@ -297,6 +297,8 @@ pub fn info_section(out: &mut String, server: &Server) {
 pub fn start_loading(server: &Arc<Server>) {
     let use_aof = aof::should_load(server);
     if !use_aof && !rdb_path(server).exists() {
+        // Set by `replication::start_from_config` for its link to wait on: nothing to load.
+        server.persist.loading.store(false, Ordering::SeqCst);
         if server.config.get_bool("appendonly") {
             if let Err(e) = aof::enable(server) {
                 let msg = format!("Can't open the append-only file: {e}");

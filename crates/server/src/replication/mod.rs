@@ -501,11 +501,17 @@ pub fn role_state(s: u8) -> &'static str {
     }
 }
 
-/// `replicaof host port` in the configuration: start as a replica.
+/// `replicaof host port` in the configuration: start as a replica. Called at start-up just
+/// before `persist::start_loading`, which clears the loading flag set here when there is
+/// nothing to load.
 pub fn start_from_config(server: &Server) {
     let v = server.config.get("replicaof");
     let mut it = v.split_whitespace();
     if let (Some(host), Some(port)) = (it.next(), it.next().and_then(|p| p.parse().ok())) {
+        // The link (on a worker) waits for start-up loading, which may restore our history
+        // from the RDB: flagged before the link exists, or the link could look before the
+        // loader starts, find nothing, and ask for a full sync instead of continuing.
+        server.persist.loading.store(true, Ordering::SeqCst);
         replica::replicate_from(
             server,
             Master {
