@@ -340,12 +340,14 @@ fn write_rdb<W: Write>(
         for i in 0..ks.shard_count() {
             // Locking a shard not yet visited serialises it into the channel.
             drop(ks.lock_shard(i));
-            while let Ok((bytes, _)) = rx.try_recv() {
+            while let Ok((bytes, n)) = rx.try_recv() {
+                crate::persist::key_save_delay(server, n);
                 w.raw(&bytes)?;
             }
         }
         ks.finish_snapshot();
-        while let Ok((bytes, _)) = rx.try_recv() {
+        while let Ok((bytes, n)) = rx.try_recv() {
+            crate::persist::key_save_delay(server, n);
             w.raw(&bytes)?;
         }
         w.finish()

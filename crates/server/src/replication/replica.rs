@@ -639,6 +639,7 @@ fn load_into(
                     let e = loaded_entry(&key, value, expire, clk);
                     put(db, hash_key(&key), &key, e);
                     n += 1;
+                    crate::persist::key_load_delay(server);
                 }
                 Item::Function(code) => libraries.push(code),
                 Item::Aux(k, v) => {

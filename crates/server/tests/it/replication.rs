@@ -839,3 +839,70 @@ fn psync_after_the_backlog_shrank_and_overflowed_is_a_full_sync() {
         describe_dataset(&mut rc, &[0])
     );
 }
+
+/// `rdb-key-save-delay` (µs per key saved) keeps a full sync's transfer, and a BGSAVE,
+/// running until it is set back to 0; `key-load-delay` does the same to the replica's load.
+/// One second per key: with 20-odd keys each stays visible however slow the machine is.
+#[test]
+fn key_save_and_load_delays_slow_down_a_sync_until_reset() {
+    let dir = temp_dir("key-delays");
+    let p = primary(&[("dir", &dir)]);
+    let mut pc = p.raw();
+    fill(&mut pc, "k", 20);
+    assert_eq!(
+        pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000000"]),
+        ok()
+    );
+    let r = TestServer::start();
+    let mut rc = r.raw();
+    assert_eq!(
+        rc.cmd(&["CONFIG", "SET", "key-load-delay", "1000000"]),
+        ok()
+    );
+    replicaof(&mut rc, p.addr());
+    eventually(Duration::from_secs(20), "the transfer to start", || {
+        info_field(&mut pc, "replication", "slave0").contains("state=send_bulk")
+    });
+    assert_eq!(
+        info_field(&mut rc, "replication", "master_link_status"),
+        "down"
+    );
+    assert_eq!(pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]), ok());
+    eventually(Duration::from_secs(20), "the replica to load", || {
+        info_field(&mut rc, "persistence", "loading") == "1"
+    });
+    assert_eq!(
+        info_field(&mut rc, "replication", "master_link_status"),
+        "down"
+    );
+    assert_eq!(rc.cmd(&["CONFIG", "SET", "key-load-delay", "0"]), ok());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(
+        describe_dataset(&mut pc, DBS),
+        describe_dataset(&mut rc, DBS)
+    );
+
+    assert_eq!(
+        pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000000"]),
+        ok()
+    );
+    assert_eq!(
+        pc.cmd(&["BGSAVE"]),
+        Frame::Simple("Background saving started".into())
+    );
+    assert_eq!(
+        info_field(&mut pc, "persistence", "rdb_bgsave_in_progress"),
+        "1"
+    );
+    assert_eq!(pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]), ok());
+    eventually(Duration::from_secs(20), "the BGSAVE to end", || {
+        info_field(&mut pc, "persistence", "rdb_bgsave_in_progress") == "0"
+    });
+    assert_eq!(
+        info_field(&mut pc, "persistence", "rdb_last_bgsave_status"),
+        "ok"
+    );
+    drop(r);
+    drop(p);
+    let _ = std::fs::remove_dir_all(dir);
+}
