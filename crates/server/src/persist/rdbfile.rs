@@ -48,7 +48,7 @@ fn write_aux<W: io::Write>(
 /// Creates `temp-<id>.rdb` next to the target, lets `fill` write it, then fsyncs it and
 /// renames it over the target (and fsyncs the directory), so a crash never leaves a
 /// half-written file under the real name.
-fn write_atomically(
+pub(crate) fn write_atomically(
     target: &Path,
     tag: &str,
     fill: impl FnOnce(File) -> io::Result<File>,

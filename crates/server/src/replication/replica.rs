@@ -521,6 +521,23 @@ fn load_payload(server: &Server, data: &[u8], mode: LoadMode) -> Result<usize, S
         .store(data.len() as u64, Ordering::Relaxed);
     let fail =
         |e: String| format!("Failed trying to load the MASTER synchronization DB from socket: {e}");
+    if let LoadMode::AfterTransfer = mode {
+        // Disk-based load (repl-diskless-load disabled, or on-empty-db with data): as Redis,
+        // the received RDB becomes our dbfilename in dir (written aside, fsynced, renamed),
+        // then it is loaded.
+        let path = crate::persist::rdb_path(server);
+        crate::persist::rdbfile::write_atomically(&path, "sync", |mut f| {
+            std::io::Write::write_all(&mut f, data)?;
+            Ok(f)
+        })
+        .map_err(|e| {
+            format!(
+                "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {e}",
+                path.display()
+            )
+        })?;
+        tracing::info!("MASTER <-> REPLICA sync: Saved the received DB to disk");
+    }
     if let LoadMode::Aside { .. } = mode {
         tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
         // One set of databases per shard, as the keyspace holds them.

@@ -906,3 +906,33 @@ fn key_save_and_load_delays_slow_down_a_sync_until_reset() {
     drop(p);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// With `repl-diskless-load disabled` (the default) the replica saves the RDB it received as
+/// its dbfilename in dir, then loads it, as Redis does; with `swapdb` it writes nothing.
+#[test]
+fn disk_based_load_keeps_the_received_rdb() {
+    let p = primary(&[]);
+    let mut pc = p.raw();
+    fill(&mut pc, "k", 30);
+    for (load, kept) in [("disabled", true), ("swapdb", false)] {
+        let dir = temp_dir("disk-load");
+        let r = TestServer::with_args(&[("dir", &dir), ("repl-diskless-load", load)]);
+        let mut rc = r.raw();
+        replicaof(&mut rc, p.addr());
+        wait_synced(&mut pc, &mut rc);
+        let path = std::path::Path::new(&dir).join("dump.rdb");
+        assert_eq!(path.exists(), kept, "{load}");
+        if kept {
+            let rdb = std::fs::read(&path).unwrap();
+            assert!(rdb.starts_with(b"REDIS"), "{load}");
+            // The file is the dataset: a server started on it has the same keys.
+            drop(r);
+            let again = TestServer::in_dir(std::path::Path::new(&dir), &[]);
+            assert_eq!(
+                describe_dataset(&mut pc, DBS),
+                describe_dataset(&mut again.raw(), DBS)
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
