@@ -16,23 +16,38 @@
 //! The exclusive side sets the flag, then waits for every other slot to be idle (Dekker's
 //! pattern: both sides store, then load, with sequential consistency).
 
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::ThreadId;
 use std::time::Duration;
 
 use parking_lot::{Mutex, MutexGuard};
 
-#[derive(Default)]
 pub struct Gate {
+    /// Tells this gate's slots from another gate's in a thread's cache (a gate dropped and
+    /// another made at the same address must not match).
+    uid: u64,
     /// Set while an exclusive section runs or waits for the others to leave.
     exclusive: AtomicBool,
     /// Held by the exclusive section for its whole run: exclusive sections one at a time,
     /// and what a command that met the flag waits on.
     lock: Mutex<()>,
-    /// Every thread that ever entered, in registration order.
+    /// Every thread that ever entered, in registration order. Never shrinks: a slot lives as
+    /// long as its gate, which is what makes the threads' cached pointers valid.
     slots: Mutex<Vec<Arc<Slot>>>,
+}
+
+impl Default for Gate {
+    fn default() -> Gate {
+        static UIDS: AtomicU64 = AtomicU64::new(1);
+        Gate {
+            uid: UIDS.fetch_add(1, Ordering::Relaxed),
+            exclusive: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            slots: Mutex::new(Vec::new()),
+        }
+    }
 }
 
 #[repr(align(128))]
@@ -43,43 +58,49 @@ struct Slot {
 }
 
 thread_local! {
-    /// This thread's slot in the last gate it entered (one server per thread in practice).
-    static SLOT: RefCell<Option<(usize, Arc<Slot>)>> = const { RefCell::new(None) };
+    /// This thread's slot in the last gate it entered (one server per thread in practice):
+    /// the gate's uid and the slot, which that gate keeps alive.
+    static SLOT: Cell<(u64, *const Slot)> = const { Cell::new((0, std::ptr::null())) };
 }
 
 /// Inside the gate until dropped.
 pub struct Entered<'a> {
     gate: &'a Gate,
-    slot: Arc<Slot>,
+    slot: &'a Slot,
     exclusive: Option<MutexGuard<'a, ()>>,
 }
 
 impl Gate {
-    fn slot(&self) -> Arc<Slot> {
-        let id = self as *const Gate as usize;
-        SLOT.with(|s| {
-            let mut s = s.borrow_mut();
-            if let Some((g, slot)) = s.as_ref() {
-                if *g == id {
-                    return slot.clone();
-                }
+    #[inline]
+    fn slot(&self) -> &Slot {
+        let (uid, ptr) = SLOT.with(Cell::get);
+        if uid == self.uid {
+            // SAFETY: cached by this thread for this gate (uids are never reused), pointing
+            // into an Arc that `self.slots` holds for as long as `self` lives.
+            return unsafe { &*ptr };
+        }
+        self.register()
+    }
+
+    #[cold]
+    fn register(&self) -> &Slot {
+        let me = std::thread::current().id();
+        let mut slots = self.slots.lock();
+        let slot = match slots.iter().find(|x| x.thread == me) {
+            Some(x) => x.clone(),
+            None => {
+                let x = Arc::new(Slot {
+                    depth: AtomicU32::new(0),
+                    thread: me,
+                });
+                slots.push(x.clone());
+                x
             }
-            let me = std::thread::current().id();
-            let mut slots = self.slots.lock();
-            let slot = match slots.iter().find(|x| x.thread == me) {
-                Some(x) => x.clone(),
-                None => {
-                    let x = Arc::new(Slot {
-                        depth: AtomicU32::new(0),
-                        thread: me,
-                    });
-                    slots.push(x.clone());
-                    x
-                }
-            };
-            *s = Some((id, slot.clone()));
-            slot
-        })
+        };
+        let ptr = Arc::as_ptr(&slot);
+        SLOT.with(|c| c.set((self.uid, ptr)));
+        // SAFETY: as in `slot`: `self.slots` keeps this Arc alive as long as `self`.
+        unsafe { &*ptr }
     }
 
     /// Enters a command. With `exclusive` (an EXEC whose queue needs it, see
@@ -101,7 +122,7 @@ impl Gate {
             };
         }
         if exclusive {
-            if let Some(g) = self.enter_exclusive(&slot, &give_up) {
+            if let Some(g) = self.enter_exclusive(slot, &give_up) {
                 return Entered {
                     gate: self,
                     slot,
@@ -127,7 +148,7 @@ impl Gate {
     #[cold]
     fn enter_exclusive(
         &self,
-        me: &Arc<Slot>,
+        me: &Slot,
         give_up: &impl Fn() -> bool,
     ) -> Option<MutexGuard<'_, ()>> {
         let guard = self.lock.lock();
@@ -138,7 +159,7 @@ impl Gate {
             .slots
             .lock()
             .iter()
-            .filter(|s| !Arc::ptr_eq(s, me))
+            .filter(|s| !std::ptr::eq(Arc::as_ptr(s), me))
             .cloned()
             .collect();
         let mut spins = 0u32;
@@ -185,7 +206,6 @@ pub fn wants_exclusive(client: &super::Client, args: &[&[u8]]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicU64;
 
     /// While an exclusive section runs, no other thread is inside a command; nested entries
     /// only count.
@@ -237,5 +257,26 @@ mod tests {
         drop(e);
         done_tx.send(()).unwrap();
         t.join().unwrap();
+    }
+
+    /// A thread that enters several gates (in-process servers of one test) has a slot in
+    /// each; a gate made after another one was dropped never takes the old one's slot.
+    #[test]
+    fn a_thread_has_a_slot_per_gate() {
+        let a = Gate::default();
+        let b = Gate::default();
+        for _ in 0..3 {
+            let ea = a.enter(false, || false);
+            let eb = b.enter(false, || false);
+            assert!(!std::ptr::eq(ea.slot, eb.slot));
+            assert_eq!(ea.slot.depth.load(Ordering::Relaxed), 1);
+            assert_eq!(eb.slot.depth.load(Ordering::Relaxed), 1);
+        }
+        assert_eq!(a.slots.lock().len(), 1);
+        drop(a);
+        let c = Gate::default();
+        drop(c.enter(false, || false));
+        assert_eq!(c.slots.lock().len(), 1);
+        assert_eq!(b.slots.lock().len(), 1);
     }
 }
