@@ -325,7 +325,10 @@ pub fn cron(server: &Server) {
         r.last_ping_ms.store(now, Ordering::Relaxed);
         if !r.replicas.lock().is_empty() {
             let mut b = r.backlog.lock();
-            b.append_raw(b"*1\r\n$4\r\nPING\r\n");
+            // Not before the first transfer started a history (replicas wait for it).
+            if b.active {
+                b.append_raw(b"*1\r\n$4\r\nPING\r\n");
+            }
             drop(b);
             r.data.notify_waiters();
         }

@@ -164,18 +164,39 @@ struct Link {
     stream: LinkStream,
     buf: BytesMut,
     timeout: Duration,
+    server: Arc<Server>,
 }
 
 impl Link {
+    /// Reads what the primary sent next. Nothing for `repl-timeout` (read again each second,
+    /// so that a change applies to a wait already under way, as Redis's cron checks it)
+    /// ends the link with Redis's message for the phase.
     async fn read_more(&mut self) -> Result<usize, String> {
         if self.buf.capacity() - self.buf.len() < 8192 {
             self.buf.reserve(64 * 1024);
         }
-        match tokio::time::timeout(self.timeout, self.stream.read_some(&mut self.buf)).await {
-            Ok(Ok(0)) => Err("connection closed by the primary".into()),
-            Ok(Ok(n)) => Ok(n),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("timeout talking to the primary".into()),
+        let start = std::time::Instant::now();
+        loop {
+            let slice = Duration::from_secs(1);
+            match tokio::time::timeout(slice, self.stream.read_some(&mut self.buf)).await {
+                Ok(Ok(0)) => return Err("connection closed by the primary".into()),
+                Ok(Ok(n)) => return Ok(n),
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => {
+                    let limit = self.server.config.get_i64("repl-timeout").max(1) as u64;
+                    if start.elapsed() < Duration::from_secs(limit) {
+                        continue;
+                    }
+                    let transfer =
+                        self.server.repl.link_state.load(Ordering::Relaxed) == LINK_TRANSFER;
+                    return Err(if transfer {
+                        "Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value."
+                    } else {
+                        "Timeout connecting to the MASTER..."
+                    }
+                    .into());
+                }
+            }
         }
     }
 
@@ -246,6 +267,7 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         stream,
         buf: BytesMut::with_capacity(64 * 1024),
         timeout,
+        server: server.clone(),
     };
     r.link_state.store(LINK_HANDSHAKE, Ordering::Relaxed);
     let pong = link.command(&[b"PING"]).await?;

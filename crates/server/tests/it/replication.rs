@@ -936,3 +936,58 @@ fn disk_based_load_keeps_the_received_rdb() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// A replica waiting for its transfer (here the primary's repl-diskless-sync-delay) is listed
+/// from its SYNC on, as in Redis: `state=wait_bgsave`, counted in connected_slaves.
+#[test]
+fn replica_waiting_for_its_transfer_is_listed_as_wait_bgsave() {
+    let p = primary(&[
+        ("repl-diskless-sync", "yes"),
+        ("repl-diskless-sync-delay", "1000"),
+    ]);
+    let mut pc = p.raw();
+    let r = TestServer::start();
+    let mut rc = r.raw();
+    replicaof(&mut rc, p.addr());
+    eventually(Duration::from_secs(20), "the replica to be listed", || {
+        info_field(&mut pc, "replication", "slave0").contains("state=wait_bgsave")
+    });
+    assert_eq!(info_field(&mut pc, "replication", "connected_slaves"), "1");
+    // Meanwhile the primary keeps no history for it.
+    assert_eq!(
+        info_field(&mut pc, "replication", "repl_backlog_active"),
+        "0"
+    );
+}
+
+/// A change of repl-timeout applies to a handshake already waiting: a primary that accepts
+/// but never answers is given up (and connected again) within the new timeout.
+#[test]
+fn handshake_wait_honours_a_lowered_repl_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    {
+        let accepted = accepted.clone();
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                // Keep the socket open, never answer.
+                accepted.lock().unwrap().push(s);
+            }
+        });
+    }
+    let r = TestServer::start();
+    let mut rc = r.raw();
+    replicaof(&mut rc, addr);
+    eventually(Duration::from_secs(20), "the replica to connect", || {
+        !accepted.lock().unwrap().is_empty()
+    });
+    assert_eq!(rc.cmd(&["CONFIG", "SET", "repl-timeout", "1"]), ok());
+    // The default repl-timeout is 60 s: reconnecting within 20 s shows the new one applied.
+    eventually(
+        Duration::from_secs(20),
+        "the replica to give up and retry",
+        || accepted.lock().unwrap().len() >= 2,
+    );
+    assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
+}
