@@ -111,7 +111,8 @@ async fn link_loop(server: Arc<Server>, gen: u64) {
         if let Err(e) = res {
             tracing::warn!("Replication link: {e}");
             if super::failover::psync_flag(&server) {
-                super::failover::abort(&server, &format!("the target refused the PSYNC: {e}"));
+                tracing::warn!("The failover target answered the PSYNC FAILOVER with: {e}");
+                super::failover::abort(&server, "Failover target rejected psync request");
                 return;
             }
         }
@@ -783,6 +784,9 @@ async fn stream_loop(
                         );
                         let _gate = r.apply_gate.lock();
                         crate::dispatch::execute(server, &stats, client, &mut out, &args);
+                        if out.buf.first() == Some(&b'-') {
+                            log_error_to_master(server, &args, &out.buf);
+                        }
                         out.clear();
                     }
                     pending.extend_from_slice(bytes);
@@ -855,6 +859,26 @@ async fn stream_loop(
             }
         }
     }
+}
+
+/// A command of the primary's stream failed here (a writable replica's diverged data, a
+/// command we lack): logged as Redis's afterErrorReply does, the reply itself going nowhere.
+fn log_error_to_master(server: &Server, args: &[&[u8]], reply: &[u8]) {
+    let text = &reply[1..];
+    let end = text
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .unwrap_or(text.len())
+        .min(4096);
+    let name = server
+        .registry
+        .resolve(args)
+        .map(|e| e.def.full_name())
+        .unwrap_or("<unknown>");
+    tracing::warn!(
+        "== CRITICAL == This replica is sending an error to its master: '{}' after processing the command '{name}'",
+        String::from_utf8_lossy(&text[..end])
+    );
 }
 
 /// The replica's AOF in stream offsets (REPLCONF ACK ... FACK, for WAITAOF): the AOF
