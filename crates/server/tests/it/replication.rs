@@ -991,3 +991,28 @@ fn handshake_wait_honours_a_lowered_repl_timeout() {
     );
     assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
 }
+
+/// WAITAOF's local copy under `appendfsync no`: never fsynced, so never acknowledged (the
+/// wait ends on its timeout with 0), as in Redis 7.2; `everysec` acknowledges again.
+#[test]
+fn waitaof_local_copy_is_not_acknowledged_under_appendfsync_no() {
+    let dir = temp_dir("waitaof-no");
+    let p = primary(&[("dir", &dir), ("appendonly", "yes")]);
+    let mut pc = p.raw();
+    assert_eq!(pc.cmd(&["CONFIG", "SET", "appendfsync", "no"]), ok());
+    for _ in 0..3 {
+        pc.cmd(&["INCR", "foo"]);
+        assert_eq!(
+            pc.cmd(&["WAITAOF", "1", "0", "1200"]),
+            Frame::Array(vec![int(0), int(0)])
+        );
+    }
+    assert_eq!(pc.cmd(&["CONFIG", "SET", "appendfsync", "everysec"]), ok());
+    pc.cmd(&["INCR", "foo"]);
+    assert_eq!(
+        pc.cmd(&["WAITAOF", "1", "0", "0"]),
+        Frame::Array(vec![int(1), int(0)])
+    );
+    drop(p);
+    let _ = std::fs::remove_dir_all(dir);
+}
