@@ -421,6 +421,10 @@ pub struct Live {
     pub latency_monitor_threshold: AtomicU64,
     /// `latency-tracking`: per-command latency histograms (crate::ops::histogram).
     pub latency_tracking: AtomicBool,
+    /// `rdb-key-save-delay` and `key-load-delay` (µs per key, see `persist::debug_delay`),
+    /// read for every key saved or loaded.
+    pub rdb_key_save_delay: std::sync::atomic::AtomicI64,
+    pub key_load_delay: std::sync::atomic::AtomicI64,
 }
 
 /// The configuration of a running server.
@@ -931,6 +935,12 @@ impl Config {
         self.live
             .hll_sparse_max_bytes
             .store(num("hll-sparse-max-bytes"), Ordering::Relaxed);
+        self.live
+            .rdb_key_save_delay
+            .store(int("rdb-key-save-delay"), Ordering::Relaxed);
+        self.live
+            .key_load_delay
+            .store(int("key-load-delay"), Ordering::Relaxed);
         self.live
             .slowlog_slower_than
             .store(int("slowlog-log-slower-than"), Ordering::Relaxed);

@@ -289,6 +289,8 @@ pub struct Server {
     pub keyspace: Keyspace,
     pub config: Config,
     pub registry: Registry,
+    /// Lets an exclusive transaction run alone (see `dispatch::gate`).
+    pub gate: crate::dispatch::gate::Gate,
     pub clients: Mutex<BTreeMap<u64, Arc<ClientShared>>>,
     pub next_client_id: AtomicU64,
     pub workers: Vec<Arc<WorkerStats>>,
@@ -393,6 +395,7 @@ impl Server {
             lastsave: AtomicI64::new(now_ms() / 1000),
             stat_reset_ms: AtomicI64::new(0),
             watching: AtomicUsize::new(0),
+            gate: Default::default(),
             blocking: Default::default(),
             scripts: Default::default(),
             listener_fds: Mutex::new(Vec::new()),

@@ -19,6 +19,18 @@ use crate::wait::{eventually, PATIENCE};
 /// `save` rules (no dump.rdb written behind a test's back). Stops when dropped.
 pub struct TestServer {
     pub handle: ServerHandle,
+    /// The directory of its own it works in unless given `dir`, removed after the server
+    /// stopped (fields drop in order). Servers of one test process never share files: a
+    /// replica writes the RDB it receives there, as Redis does with disk-based loading.
+    _dir: OwnDir,
+}
+
+struct OwnDir(PathBuf);
+
+impl Drop for OwnDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl TestServer {
@@ -40,6 +52,7 @@ impl TestServer {
     /// A server with extra command-line arguments as redis-server takes them, for settings
     /// of several words: `&["--replicaof", "127.0.0.1", "6379"]`.
     pub fn with_argv<S: AsRef<str>>(extra: &[S]) -> TestServer {
+        let dir = temp_dir("srv");
         let mut args: Vec<String> = vec![
             "--port".into(),
             "0".into(),
@@ -47,11 +60,15 @@ impl TestServer {
             "127.0.0.1".into(),
             "--save".into(),
             "".into(),
+            // Before the caller's arguments: a `dir` of theirs wins.
+            "--dir".into(),
+            dir.to_str().expect("utf-8 temp dir").into(),
         ];
         args.extend(extra.iter().map(|a| a.as_ref().to_string()));
         let config = Config::from_args(&args).expect("test config");
         TestServer {
             handle: start(config).expect("server start"),
+            _dir: OwnDir(dir),
         }
     }
 

@@ -70,12 +70,14 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
         .then(|| server.scripts.run.lock());
     // Lock the union of the shards of every queued command, once.
     let ks = &server.keyspace;
-    let mut all = false;
+    // An exclusive transaction (see `dispatch::gate`) runs alone: every shard too, so that
+    // nothing else (active expiry, eviction) changes data under it either.
+    let mut all = multi.exclusive;
     let mut shards: SmallVec<[usize; 8]> = SmallVec::new();
     let mut pos = Vec::new();
     for q in &multi.queue {
         let entry = server.registry.at(q.idx);
-        if entry.tx_locks_all {
+        if all || entry.tx_locks_all {
             all = true;
             break;
         }

@@ -165,6 +165,9 @@ pub struct Multi {
     /// Union of the queued commands' flags (Redis's mstate.cmd_flags): EXEC of a queue
     /// holding a deny-oom command is refused when memory is full.
     pub flags: u64,
+    /// A queued command needs the server alone (`CmdEntry::tx_exclusive`): EXEC runs with
+    /// no other command in progress anywhere (see `dispatch::gate`).
+    pub exclusive: bool,
 }
 
 /// A queued command: its registry index and where its arguments are in `Multi::bytes`.

@@ -16,6 +16,7 @@ use crate::server::{bump, Server, WorkerStats};
 
 mod client;
 pub mod effects;
+pub mod gate;
 mod registry;
 pub mod sink;
 pub mod watch;
@@ -106,6 +107,10 @@ pub fn execute(
     out: &mut ReplyBuf,
     args: &[&[u8]],
 ) {
+    // Outside an exclusive transaction's run (see `gate`); inside it, alone on the server.
+    let _gate = server.gate.enter(gate::wants_exclusive(client, args), || {
+        server.scripts.busy.load(Ordering::Relaxed)
+    });
     let entry = match server.registry.resolve(args) {
         Ok(e) => e,
         Err(e) => {
@@ -234,6 +239,7 @@ pub fn execute(
                 return;
             }
             multi.flags |= crate::scripting::command_flags(server, def, args);
+            multi.exclusive |= entry.tx_exclusive;
             multi.push(entry.idx, args);
             out.simple(b"QUEUED");
             return;

@@ -38,6 +38,15 @@ pub struct CmdEntry {
     /// keyless server commands (INFO, CONFIG, DEBUG, MEMORY...) that walk the shards on their
     /// own, which must not take locks out of order while the transaction holds some.
     pub tx_locks_all: bool,
+    /// Inside EXEC this command needs the server alone (see `dispatch::gate`): a keyless
+    /// command that changes or reads server state other clients' commands depend on, so
+    /// that no command of another client may run between it and the rest of the
+    /// transaction, as in single-threaded Redis. Decided from the table: keyless, not a
+    /// script, and flagged `admin` or `write`, or in the `@dangerous` or `@scripting` ACL
+    /// category (CONFIG, REPLICAOF, CLIENT KILL, DEBUG, FAILOVER, ACL, FLUSHALL, SCRIPT
+    /// FLUSH, FUNCTION LOAD, INFO...). Pure keyless commands (PING, ECHO, TIME, SELECT,
+    /// PUBLISH, CLIENT SETNAME...) stay cheap.
+    pub tx_exclusive: bool,
 }
 
 /// The server's view of the command table: every command we implement, by full name.
@@ -158,12 +167,21 @@ impl Registry {
                 && def.first_key <= 0
                 && def.flags & cinnabar_commands::flags::MOVABLE_KEYS == 0
                 && def.group == cinnabar_commands::Group::Server);
+        let tx_exclusive = access != Access::Script
+            && def.first_key <= 0
+            && def.flags & cinnabar_commands::flags::MOVABLE_KEYS == 0
+            && (def.flags & (cinnabar_commands::flags::ADMIN | cinnabar_commands::flags::WRITE)
+                != 0
+                || def.acl
+                    & (cinnabar_commands::acl::DANGEROUS | cinnabar_commands::acl::SCRIPTING)
+                    != 0);
         self.cmds.push(CmdEntry {
             def,
             handler,
             access,
             idx,
             tx_locks_all,
+            tx_exclusive,
         });
         let prev = self.by_name.insert(full_name.as_bytes().into(), idx);
         assert!(prev.is_none(), "'{full_name}' registered twice");

@@ -85,6 +85,47 @@ impl State {
 }
 
 /// Writes since start-up, summed over the workers' own counters.
+/// Redis's debugDelay, behind `rdb-key-save-delay` and `key-load-delay` (test knobs that
+/// make a save, a full sync or a load slow enough to watch): `usec` > 0 sleeps that many
+/// microseconds; `usec` < 0 sleeps 1 µs once in -usec calls on average.
+pub fn debug_delay(usec: i64) {
+    let usec = if usec < 0 {
+        u64::from(rand::random::<u64>().is_multiple_of(usec.unsigned_abs()))
+    } else {
+        usec as u64
+    };
+    if usec > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(usec));
+    }
+}
+
+/// `rdb-key-save-delay` for `keys` keys saved (one shard's section of an RDB being written,
+/// for BGSAVE, SAVE, a full sync or an AOF rewrite). The writer sleeps, not whoever
+/// serialised the shard, as in Redis only the forked child does. Read again at each key, so
+/// that setting it back to 0 lets a slowed save finish; a shutdown stops the wait.
+pub fn key_save_delay(server: &Server, keys: u64) {
+    for _ in 0..keys {
+        let d = server
+            .config
+            .live
+            .rdb_key_save_delay
+            .load(Ordering::Relaxed);
+        if d == 0 || server.is_shutting_down() {
+            return;
+        }
+        debug_delay(d);
+    }
+}
+
+/// `key-load-delay` after one loaded key.
+#[inline]
+pub fn key_load_delay(server: &Server) {
+    let d = server.config.live.key_load_delay.load(Ordering::Relaxed);
+    if d != 0 {
+        debug_delay(d);
+    }
+}
+
 pub fn dirty(server: &Server) -> u64 {
     server
         .workers
@@ -297,6 +338,8 @@ pub fn info_section(out: &mut String, server: &Server) {
 pub fn start_loading(server: &Arc<Server>) {
     let use_aof = aof::should_load(server);
     if !use_aof && !rdb_path(server).exists() {
+        // Set by `replication::start_from_config` for its link to wait on: nothing to load.
+        server.persist.loading.store(false, Ordering::SeqCst);
         if server.config.get_bool("appendonly") {
             if let Err(e) = aof::enable(server) {
                 let msg = format!("Can't open the append-only file: {e}");

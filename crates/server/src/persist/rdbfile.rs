@@ -48,7 +48,7 @@ fn write_aux<W: io::Write>(
 /// Creates `temp-<id>.rdb` next to the target, lets `fill` write it, then fsyncs it and
 /// renames it over the target (and fsyncs the directory), so a crash never leaves a
 /// half-written file under the real name.
-fn write_atomically(
+pub(crate) fn write_atomically(
     target: &Path,
     tag: &str,
     fill: impl FnOnce(File) -> io::Result<File>,
@@ -109,6 +109,7 @@ pub fn save_locked(server: &Server, locked: &mut Locked<'_>) -> io::Result<()> {
             for s in locked.shards() {
                 for e in s.dbs[db].table.iter() {
                     w.entry(e, now)?;
+                    super::key_save_delay(server, 1);
                 }
             }
         }
@@ -215,6 +216,7 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
                 write_functions(&mut w, &srv)?;
                 let mut err = None;
                 let mut write = |w: &mut Writer<File>, (bytes, n): (Vec<u8>, u64)| {
+                    super::key_save_delay(&srv, n);
                     p.save_keys_processed.fetch_add(n, Ordering::Relaxed);
                     if err.is_none() {
                         if let Err(e) = w.raw(&bytes) {
@@ -341,8 +343,10 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
                 let e = loaded_entry(&key, value, expire, clk);
                 let mut l = ks.lock_one(ks.shard_of_key(&key));
                 put_loaded(l.db(db, hash_key(&key)), e);
+                drop(l);
                 loaded += 1;
                 server.persist.loading_keys.store(loaded, Ordering::Relaxed);
+                super::key_load_delay(server);
             }
             Item::Function(code) => libraries.push(code),
             Item::Aux(k, v) => {
@@ -395,6 +399,7 @@ pub fn load_locked<R: Read>(
                 let e = loaded_entry(&key, value, expire, clk);
                 put_loaded(locked.db(db, hash_key(&key)), e);
                 loaded += 1;
+                super::key_load_delay(server);
             }
             Item::Function(code) => libraries.push(code),
             _ => {}

@@ -141,6 +141,13 @@ pub fn cron(server: &Server) {
         Some(m) => Some(m),
         None if deadline > 0 && now_ms() >= deadline => {
             if f.force.load(Ordering::Relaxed) {
+                if let Some(t) = &target {
+                    tracing::warn!(
+                        "FAILOVER to {}:{} time out exceeded, failing over.",
+                        t.host,
+                        t.port
+                    );
+                }
                 target
             } else {
                 abort(server, "Replica never caught up before timeout");

@@ -325,7 +325,10 @@ pub fn cron(server: &Server) {
         r.last_ping_ms.store(now, Ordering::Relaxed);
         if !r.replicas.lock().is_empty() {
             let mut b = r.backlog.lock();
-            b.append_raw(b"*1\r\n$4\r\nPING\r\n");
+            // Not before the first transfer started a history (replicas wait for it).
+            if b.active {
+                b.append_raw(b"*1\r\n$4\r\nPING\r\n");
+            }
             drop(b);
             r.data.notify_waiters();
         }
@@ -501,11 +504,17 @@ pub fn role_state(s: u8) -> &'static str {
     }
 }
 
-/// `replicaof host port` in the configuration: start as a replica.
+/// `replicaof host port` in the configuration: start as a replica. Called at start-up just
+/// before `persist::start_loading`, which clears the loading flag set here when there is
+/// nothing to load.
 pub fn start_from_config(server: &Server) {
     let v = server.config.get("replicaof");
     let mut it = v.split_whitespace();
     if let (Some(host), Some(port)) = (it.next(), it.next().and_then(|p| p.parse().ok())) {
+        // The link (on a worker) waits for start-up loading, which may restore our history
+        // from the RDB: flagged before the link exists, or the link could look before the
+        // loader starts, find nothing, and ask for a full sync instead of continuing.
+        server.persist.loading.store(true, Ordering::SeqCst);
         replica::replicate_from(
             server,
             Master {

@@ -158,6 +158,11 @@ async fn full_sync<S: Stream>(
     let Some(arc) = server.persist.server() else {
         return false;
     };
+    // Listed (INFO `state=wait_bgsave`, counted in connected_slaves) from now on, as Redis
+    // lists a replica from its SYNC; `sent` stays unset (u64::MAX) until the snapshot is
+    // armed, so that the backlog is not kept for it meanwhile.
+    replica.sent.store(u64::MAX, Ordering::Relaxed);
+    r.replicas.lock().push(replica.clone());
     if diskless {
         // Redis waits this long for more replicas to share one transfer.
         let delay = server.config.get_i64("repl-diskless-sync-delay").max(0) as u64;
@@ -203,7 +208,6 @@ async fn full_sync<S: Stream>(
                 }
                 offset = b.end;
                 replica.sent.store(offset, Ordering::Relaxed);
-                r.replicas.lock().push(replica.clone());
             })
         };
         if armed {
@@ -340,12 +344,14 @@ fn write_rdb<W: Write>(
         for i in 0..ks.shard_count() {
             // Locking a shard not yet visited serialises it into the channel.
             drop(ks.lock_shard(i));
-            while let Ok((bytes, _)) = rx.try_recv() {
+            while let Ok((bytes, n)) = rx.try_recv() {
+                crate::persist::key_save_delay(server, n);
                 w.raw(&bytes)?;
             }
         }
         ks.finish_snapshot();
-        while let Ok((bytes, _)) = rx.try_recv() {
+        while let Ok((bytes, n)) = rx.try_recv() {
+            crate::persist::key_save_delay(server, n);
             w.raw(&bytes)?;
         }
         w.finish()

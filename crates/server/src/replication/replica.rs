@@ -111,7 +111,8 @@ async fn link_loop(server: Arc<Server>, gen: u64) {
         if let Err(e) = res {
             tracing::warn!("Replication link: {e}");
             if super::failover::psync_flag(&server) {
-                super::failover::abort(&server, &format!("the target refused the PSYNC: {e}"));
+                tracing::warn!("The failover target answered the PSYNC FAILOVER with: {e}");
+                super::failover::abort(&server, "Failover target rejected psync request");
                 return;
             }
         }
@@ -164,18 +165,39 @@ struct Link {
     stream: LinkStream,
     buf: BytesMut,
     timeout: Duration,
+    server: Arc<Server>,
 }
 
 impl Link {
+    /// Reads what the primary sent next. Nothing for `repl-timeout` (read again each second,
+    /// so that a change applies to a wait already under way, as Redis's cron checks it)
+    /// ends the link with Redis's message for the phase.
     async fn read_more(&mut self) -> Result<usize, String> {
         if self.buf.capacity() - self.buf.len() < 8192 {
             self.buf.reserve(64 * 1024);
         }
-        match tokio::time::timeout(self.timeout, self.stream.read_some(&mut self.buf)).await {
-            Ok(Ok(0)) => Err("connection closed by the primary".into()),
-            Ok(Ok(n)) => Ok(n),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("timeout talking to the primary".into()),
+        let start = std::time::Instant::now();
+        loop {
+            let slice = Duration::from_secs(1);
+            match tokio::time::timeout(slice, self.stream.read_some(&mut self.buf)).await {
+                Ok(Ok(0)) => return Err("connection closed by the primary".into()),
+                Ok(Ok(n)) => return Ok(n),
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => {
+                    let limit = self.server.config.get_i64("repl-timeout").max(1) as u64;
+                    if start.elapsed() < Duration::from_secs(limit) {
+                        continue;
+                    }
+                    let transfer =
+                        self.server.repl.link_state.load(Ordering::Relaxed) == LINK_TRANSFER;
+                    return Err(if transfer {
+                        "Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value."
+                    } else {
+                        "Timeout connecting to the MASTER..."
+                    }
+                    .into());
+                }
+            }
         }
     }
 
@@ -246,6 +268,7 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         stream,
         buf: BytesMut::with_capacity(64 * 1024),
         timeout,
+        server: server.clone(),
     };
     r.link_state.store(LINK_HANDSHAKE, Ordering::Relaxed);
     let pong = link.command(&[b"PING"]).await?;
@@ -521,6 +544,23 @@ fn load_payload(server: &Server, data: &[u8], mode: LoadMode) -> Result<usize, S
         .store(data.len() as u64, Ordering::Relaxed);
     let fail =
         |e: String| format!("Failed trying to load the MASTER synchronization DB from socket: {e}");
+    if let LoadMode::AfterTransfer = mode {
+        // Disk-based load (repl-diskless-load disabled, or on-empty-db with data): as Redis,
+        // the received RDB becomes our dbfilename in dir (written aside, fsynced, renamed),
+        // then it is loaded.
+        let path = crate::persist::rdb_path(server);
+        crate::persist::rdbfile::write_atomically(&path, "sync", |mut f| {
+            std::io::Write::write_all(&mut f, data)?;
+            Ok(f)
+        })
+        .map_err(|e| {
+            format!(
+                "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {e}",
+                path.display()
+            )
+        })?;
+        tracing::info!("MASTER <-> REPLICA sync: Saved the received DB to disk");
+    }
     if let LoadMode::Aside { .. } = mode {
         tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
         // One set of databases per shard, as the keyspace holds them.
@@ -639,6 +679,7 @@ fn load_into(
                     let e = loaded_entry(&key, value, expire, clk);
                     put(db, hash_key(&key), &key, e);
                     n += 1;
+                    crate::persist::key_load_delay(server);
                 }
                 Item::Function(code) => libraries.push(code),
                 Item::Aux(k, v) => {
@@ -735,8 +776,17 @@ async fn stream_loop(
                     {
                         ack_at = Some(r.backlog.lock().end);
                     } else {
+                        // The command gate before the apply gate, as every command takes it
+                        // first (an exclusive EXEC may need the apply gate, for BGSAVE).
+                        let _cmd = server.gate.enter(
+                            crate::dispatch::gate::wants_exclusive(client, &args),
+                            || server.scripts.busy.load(Ordering::Relaxed),
+                        );
                         let _gate = r.apply_gate.lock();
                         crate::dispatch::execute(server, &stats, client, &mut out, &args);
+                        if out.buf.first() == Some(&b'-') {
+                            log_error_to_master(server, &args, &out.buf);
+                        }
                         out.clear();
                     }
                     pending.extend_from_slice(bytes);
@@ -809,6 +859,26 @@ async fn stream_loop(
             }
         }
     }
+}
+
+/// A command of the primary's stream failed here (a writable replica's diverged data, a
+/// command we lack): logged as Redis's afterErrorReply does, the reply itself going nowhere.
+fn log_error_to_master(server: &Server, args: &[&[u8]], reply: &[u8]) {
+    let text = &reply[1..];
+    let end = text
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .unwrap_or(text.len())
+        .min(4096);
+    let name = server
+        .registry
+        .resolve(args)
+        .map(|e| e.def.full_name())
+        .unwrap_or("<unknown>");
+    tracing::warn!(
+        "== CRITICAL == This replica is sending an error to its master: '{}' after processing the command '{name}'",
+        String::from_utf8_lossy(&text[..end])
+    );
 }
 
 /// The replica's AOF in stream offsets (REPLCONF ACK ... FACK, for WAITAOF): the AOF

@@ -53,5 +53,6 @@ mod streams_persist;
 mod strings;
 mod tls;
 mod tracking;
+mod tx_atomicity;
 mod unix_socket;
 mod zset;

@@ -839,3 +839,180 @@ fn psync_after_the_backlog_shrank_and_overflowed_is_a_full_sync() {
         describe_dataset(&mut rc, &[0])
     );
 }
+
+/// `rdb-key-save-delay` (µs per key saved) keeps a full sync's transfer, and a BGSAVE,
+/// running until it is set back to 0; `key-load-delay` does the same to the replica's load.
+/// One second per key: with 20-odd keys each stays visible however slow the machine is.
+#[test]
+fn key_save_and_load_delays_slow_down_a_sync_until_reset() {
+    let dir = temp_dir("key-delays");
+    let p = primary(&[("dir", &dir)]);
+    let mut pc = p.raw();
+    fill(&mut pc, "k", 20);
+    assert_eq!(
+        pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000000"]),
+        ok()
+    );
+    let r = TestServer::start();
+    let mut rc = r.raw();
+    assert_eq!(
+        rc.cmd(&["CONFIG", "SET", "key-load-delay", "1000000"]),
+        ok()
+    );
+    replicaof(&mut rc, p.addr());
+    eventually(Duration::from_secs(20), "the transfer to start", || {
+        info_field(&mut pc, "replication", "slave0").contains("state=send_bulk")
+    });
+    assert_eq!(
+        info_field(&mut rc, "replication", "master_link_status"),
+        "down"
+    );
+    assert_eq!(pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]), ok());
+    eventually(Duration::from_secs(20), "the replica to load", || {
+        info_field(&mut rc, "persistence", "loading") == "1"
+    });
+    assert_eq!(
+        info_field(&mut rc, "replication", "master_link_status"),
+        "down"
+    );
+    assert_eq!(rc.cmd(&["CONFIG", "SET", "key-load-delay", "0"]), ok());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(
+        describe_dataset(&mut pc, DBS),
+        describe_dataset(&mut rc, DBS)
+    );
+
+    assert_eq!(
+        pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000000"]),
+        ok()
+    );
+    assert_eq!(
+        pc.cmd(&["BGSAVE"]),
+        Frame::Simple("Background saving started".into())
+    );
+    assert_eq!(
+        info_field(&mut pc, "persistence", "rdb_bgsave_in_progress"),
+        "1"
+    );
+    assert_eq!(pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]), ok());
+    eventually(Duration::from_secs(20), "the BGSAVE to end", || {
+        info_field(&mut pc, "persistence", "rdb_bgsave_in_progress") == "0"
+    });
+    assert_eq!(
+        info_field(&mut pc, "persistence", "rdb_last_bgsave_status"),
+        "ok"
+    );
+    drop(r);
+    drop(p);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// With `repl-diskless-load disabled` (the default) the replica saves the RDB it received as
+/// its dbfilename in dir, then loads it, as Redis does; with `swapdb` it writes nothing.
+#[test]
+fn disk_based_load_keeps_the_received_rdb() {
+    let p = primary(&[]);
+    let mut pc = p.raw();
+    fill(&mut pc, "k", 30);
+    for (load, kept) in [("disabled", true), ("swapdb", false)] {
+        let dir = temp_dir("disk-load");
+        let r = TestServer::with_args(&[("dir", &dir), ("repl-diskless-load", load)]);
+        let mut rc = r.raw();
+        replicaof(&mut rc, p.addr());
+        wait_synced(&mut pc, &mut rc);
+        let path = std::path::Path::new(&dir).join("dump.rdb");
+        assert_eq!(path.exists(), kept, "{load}");
+        if kept {
+            let rdb = std::fs::read(&path).unwrap();
+            assert!(rdb.starts_with(b"REDIS"), "{load}");
+            // The file is the dataset: a server started on it has the same keys.
+            drop(r);
+            let again = TestServer::in_dir(std::path::Path::new(&dir), &[]);
+            assert_eq!(
+                describe_dataset(&mut pc, DBS),
+                describe_dataset(&mut again.raw(), DBS)
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// A replica waiting for its transfer (here the primary's repl-diskless-sync-delay) is listed
+/// from its SYNC on, as in Redis: `state=wait_bgsave`, counted in connected_slaves.
+#[test]
+fn replica_waiting_for_its_transfer_is_listed_as_wait_bgsave() {
+    let p = primary(&[
+        ("repl-diskless-sync", "yes"),
+        ("repl-diskless-sync-delay", "1000"),
+    ]);
+    let mut pc = p.raw();
+    let r = TestServer::start();
+    let mut rc = r.raw();
+    replicaof(&mut rc, p.addr());
+    eventually(Duration::from_secs(20), "the replica to be listed", || {
+        info_field(&mut pc, "replication", "slave0").contains("state=wait_bgsave")
+    });
+    assert_eq!(info_field(&mut pc, "replication", "connected_slaves"), "1");
+    // Meanwhile the primary keeps no history for it.
+    assert_eq!(
+        info_field(&mut pc, "replication", "repl_backlog_active"),
+        "0"
+    );
+}
+
+/// A change of repl-timeout applies to a handshake already waiting: a primary that accepts
+/// but never answers is given up (and connected again) within the new timeout.
+#[test]
+fn handshake_wait_honours_a_lowered_repl_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    {
+        let accepted = accepted.clone();
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                // Keep the socket open, never answer.
+                accepted.lock().unwrap().push(s);
+            }
+        });
+    }
+    let r = TestServer::start();
+    let mut rc = r.raw();
+    replicaof(&mut rc, addr);
+    eventually(Duration::from_secs(20), "the replica to connect", || {
+        !accepted.lock().unwrap().is_empty()
+    });
+    assert_eq!(rc.cmd(&["CONFIG", "SET", "repl-timeout", "1"]), ok());
+    // The default repl-timeout is 60 s: reconnecting within 20 s shows the new one applied.
+    eventually(
+        Duration::from_secs(20),
+        "the replica to give up and retry",
+        || accepted.lock().unwrap().len() >= 2,
+    );
+    assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
+}
+
+/// WAITAOF's local copy under `appendfsync no`: never fsynced, so never acknowledged (the
+/// wait ends on its timeout with 0), as in Redis 7.2; `everysec` acknowledges again.
+#[test]
+fn waitaof_local_copy_is_not_acknowledged_under_appendfsync_no() {
+    let dir = temp_dir("waitaof-no");
+    let p = primary(&[("dir", &dir), ("appendonly", "yes")]);
+    let mut pc = p.raw();
+    assert_eq!(pc.cmd(&["CONFIG", "SET", "appendfsync", "no"]), ok());
+    for _ in 0..3 {
+        pc.cmd(&["INCR", "foo"]);
+        assert_eq!(
+            pc.cmd(&["WAITAOF", "1", "0", "1200"]),
+            Frame::Array(vec![int(0), int(0)])
+        );
+    }
+    assert_eq!(pc.cmd(&["CONFIG", "SET", "appendfsync", "everysec"]), ok());
+    pc.cmd(&["INCR", "foo"]);
+    assert_eq!(
+        pc.cmd(&["WAITAOF", "1", "0", "0"]),
+        Frame::Array(vec![int(1), int(0)])
+    );
+    drop(p);
+    let _ = std::fs::remove_dir_all(dir);
+}

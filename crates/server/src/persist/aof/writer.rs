@@ -185,6 +185,11 @@ pub(super) fn writer_loop(server: Arc<Server>) {
 fn everysec_fsync(aof: &Aof) {
     let (file, end) = {
         let mut files = aof.files.lock();
+        // The writer decided on `everysec` before its wait: `appendfsync no` set meanwhile
+        // means no fsync (WAITAOF's local copy must not be acknowledged, as in Redis).
+        if aof.fsync.load(Ordering::Relaxed) != FSYNC_EVERYSEC {
+            return;
+        }
         let end = aof.written_seq.load(Ordering::Acquire);
         let due = files
             .last_fsync

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# fullsync.sh [CINNABAR_BINARY] [REDIS_SERVER_BINARY]
+#
+# Replication cost, Cinnabar against Redis in the same run. For each server: fills a primary
+# with KEYS keys (DEBUG POPULATE, which both have), measures its SET throughput
+# (redis-benchmark -P 16) with no replica, attaches a replica of the same kind and times the
+# full sync (from REPLICAOF to `master_link_status:up` with the replica's key count equal to
+# the primary's), then measures SET throughput again with the replica attached.
+#
+# Environment (defaults in brackets):
+#   KEYS [1000000]   DSIZE [16] (value size of the populated keys and of the benchmark's)
+#   N [1000000] SET requests per benchmark run   CLIENTS [50]   KEYSPACE [100000] (-r)
+#   ROUNDS [3] benchmark runs (the median is printed)
+#   DISKLESS_SYNC [yes] (repl-diskless-sync)   DISKLESS_LOAD [disabled] (repl-diskless-load)
+#   PORT [46600] (primary; the replica uses PORT+1)
+#   SERVER_CPUS / BENCH_CPUS: taskset CPU lists for the servers / the client
+#   REDIS_CLI [redis-cli]   REDIS_BENCHMARK [redis-benchmark]
+# Output: per server, `full sync: <ms> ms (<keys> keys)` and the SET rates; last, one
+# summary line per server: `FULLSYNC name keys ms set_p16_alone set_p16_with_replica`.
+set -uo pipefail
+
+CIN=${1:-target/release/cinnabar-server}
+RED=${2:-$HOME/redis-7.2.4/src/redis-server}
+[ -x "$CIN" ] || { echo "no cinnabar-server at $CIN (cargo build --release)" >&2; exit 2; }
+[ -x "$RED" ] || RED=$(command -v redis-server || true)
+[ -n "$RED" ] && [ -x "$RED" ] || { echo "no redis-server (give its path)" >&2; exit 2; }
+KEYS=${KEYS:-1000000}
+DSIZE=${DSIZE:-16}
+N=${N:-1000000}
+CLIENTS=${CLIENTS:-50}
+KEYSPACE=${KEYSPACE:-100000}
+ROUNDS=${ROUNDS:-3}
+DISKLESS_SYNC=${DISKLESS_SYNC:-yes}
+DISKLESS_LOAD=${DISKLESS_LOAD:-disabled}
+PORT=${PORT:-46600}
+RPORT=$((PORT + 1))
+CLI=${REDIS_CLI:-redis-cli}
+RB=${REDIS_BENCHMARK:-redis-benchmark}
+srv_pin=(); [ -n "${SERVER_CPUS:-}" ] && srv_pin=(taskset -c "$SERVER_CPUS")
+cli_pin=(); [ -n "${BENCH_CPUS:-}" ] && cli_pin=(taskset -c "$BENCH_CPUS")
+
+WORK=$(mktemp -d /tmp/fullsync.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+start() {  # $1 binary, $2 port, $3 dir
+    mkdir -p "$3"
+    "${srv_pin[@]}" "$1" --port "$2" --bind 127.0.0.1 --save '' --appendonly no --dir "$3" \
+        --enable-debug-command yes --repl-diskless-sync "$DISKLESS_SYNC" \
+        --repl-diskless-sync-delay 0 --repl-diskless-load "$DISKLESS_LOAD" \
+        >"$3/server.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 100); do
+        [ "$($CLI -p "$2" ping 2>/dev/null)" = PONG ] && return 0
+        sleep 0.1
+    done
+    echo "$1 did not start on port $2:" >&2; tail -5 "$3/server.log" >&2; exit 1
+}
+stop_all() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    PIDS=()
+}
+field() { $CLI -p "$1" info "$2" 2>/dev/null | tr -d '\r' | sed -n "s/^$3://p"; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+set_rate() {  # median SET rps at -P 16 against $1
+    local rates=()
+    for _ in $(seq "$ROUNDS"); do
+        rates+=("$("${cli_pin[@]}" "$RB" -p "$1" -t set -P 16 -n "$N" -c "$CLIENTS" -r "$KEYSPACE" \
+            -d "$DSIZE" --csv 2>/dev/null | sed -n 's/^"SET","\([0-9.]*\)".*/\1/p')")
+    done
+    printf '%s\n' "${rates[@]}" | sort -n | sed -n "$(( (ROUNDS + 1) / 2 ))p"
+}
+
+SUMMARY=()
+run() {  # $1 name, $2 binary
+    local name=$1 bin=$2
+    echo "== $name ($bin)"
+    start "$bin" "$PORT" "$WORK/$name-primary"
+    local t0; t0=$(now_ms)
+    $CLI -p "$PORT" debug populate "$KEYS" key "$DSIZE" >/dev/null
+    echo "populate: $(( $(now_ms) - t0 )) ms, dbsize $($CLI -p "$PORT" dbsize)"
+    local alone; alone=$(set_rate "$PORT")
+    echo "SET -P 16, no replica: $alone rps"
+    start "$bin" "$RPORT" "$WORK/$name-replica"
+    local want; want=$($CLI -p "$PORT" dbsize)
+    t0=$(now_ms)
+    $CLI -p "$RPORT" replicaof 127.0.0.1 "$PORT" >/dev/null
+    local deadline=$(( t0 + 600000 ))
+    while :; do
+        if [ "$(field "$RPORT" replication master_link_status)" = up ] \
+            && [ "$($CLI -p "$RPORT" dbsize 2>/dev/null)" = "$want" ]; then
+            break
+        fi
+        [ "$(now_ms)" -gt "$deadline" ] && { echo "no sync within 600 s" >&2; exit 1; }
+        sleep 0.02
+    done
+    local sync_ms=$(( $(now_ms) - t0 ))
+    echo "full sync: $sync_ms ms ($want keys)"
+    local with; with=$(set_rate "$PORT")
+    echo "SET -P 16, one replica: $with rps (replica lag: $(field "$PORT" replication slave0 | sed 's/.*lag=//'))"
+    stop_all
+    SUMMARY+=("FULLSYNC $name $want ${sync_ms}ms $alone $with")
+}
+
+run cinnabar "$CIN"
+run redis "$RED"
+echo "== summary: name keys full_sync set_p16_alone set_p16_with_replica"
+printf '%s\n' "${SUMMARY[@]}"
