@@ -29,16 +29,25 @@ pub fn now_ms() -> i64 {
 /// `call()` reads `ustime()` twice: the start is also the command's time.
 #[cfg(unix)]
 #[inline]
+pub fn clock_us() -> i64 {
+    let (sec, nsec) = read_clock(libc::CLOCK_REALTIME);
+    sec * 1_000_000 + nsec / 1000
+}
+
+/// `clock_gettime(clock)` as (seconds, nanoseconds).
+#[cfg(unix)]
+#[inline]
 // time_t and c_long are 32 bits wide on some targets.
 #[allow(clippy::useless_conversion)]
-pub fn clock_us() -> i64 {
+fn read_clock(clock: libc::clockid_t) -> (i64, i64) {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid timespec to write; CLOCK_REALTIME always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    i64::from(ts.tv_sec) * 1_000_000 + i64::from(ts.tv_nsec) / 1000
+    // SAFETY: `ts` is a valid timespec to write; the callers pass clocks that exist on
+    // their targets (CLOCK_REALTIME everywhere, CLOCK_REALTIME_COARSE on Linux).
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    (i64::from(ts.tv_sec), i64::from(ts.tv_nsec))
 }
 
 #[cfg(not(unix))]
@@ -53,16 +62,9 @@ pub fn clock_us() -> i64 {
 /// Redis keeps in whole seconds.
 #[cfg(target_os = "linux")]
 #[inline]
-// time_t and c_long are 32 bits wide on some targets.
-#[allow(clippy::useless_conversion)]
 pub fn coarse_now_ms() -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write; the clock exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
-    i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000
+    let (sec, nsec) = read_clock(libc::CLOCK_REALTIME_COARSE);
+    sec * 1000 + nsec / 1_000_000
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use cinnabar_resp::Frame;
-use cinnabar_testkit::{eventually, int, ok, text, ChildServer, TestServer, PATIENCE};
+use cinnabar_testkit::{eventually, int, ok, text, ChildServer, RawConn, TestServer, PATIENCE};
 
 /// The server binary as a child process (so its RSS is its own).
 fn child(args: &[&str]) -> ChildServer {
@@ -27,21 +27,19 @@ pub fn rss_of(pid: u32) -> u64 {
     kb * 1024
 }
 
-/// Waits until `cond` holds, failing with `what` after 10 s.
+/// Sets `client-output-buffer-limit` (the class and its three limits), asserting OK.
+fn set_obuf_limit(r: &mut RawConn, limits: &str) {
+    assert_eq!(
+        r.cmd(&["CONFIG", "SET", "client-output-buffer-limit", limits]),
+        ok()
+    );
+}
 
 #[test]
 fn normal_hard_limit_closes_without_a_reply() {
     let srv = TestServer::start();
     let mut r = srv.raw();
-    assert_eq!(
-        r.cmd(&[
-            "CONFIG",
-            "SET",
-            "client-output-buffer-limit",
-            "normal 100000 0 0"
-        ]),
-        ok()
-    );
+    set_obuf_limit(&mut r, "normal 100000 0 0");
     let item = "x".repeat(1000);
     for _ in 0..150 {
         r.cmd(&["LPUSH", "mylist", &item]);
@@ -68,15 +66,7 @@ fn normal_hard_limit_closes_without_a_reply() {
     assert_eq!(text(&r.cmd(&["GET", "k3"])), "v3");
     // Small replies are unaffected, and the limit goes away with 0.
     assert_eq!(r.cmd(&["LLEN", "mylist"]), int(150));
-    assert_eq!(
-        r.cmd(&[
-            "CONFIG",
-            "SET",
-            "client-output-buffer-limit",
-            "normal 0 0 0"
-        ]),
-        ok()
-    );
+    set_obuf_limit(&mut r, "normal 0 0 0");
     let mut d = srv.raw();
     let Frame::Array(all) = d.cmd(&["LRANGE", "mylist", "0", "-1"]) else {
         panic!("lrange")
@@ -93,15 +83,7 @@ fn normal_soft_limit_closes_a_client_that_stays_over_it() {
     for _ in 0..64 {
         r.cmd(&["RPUSH", "l", &item]);
     }
-    assert_eq!(
-        r.cmd(&[
-            "CONFIG",
-            "SET",
-            "client-output-buffer-limit",
-            "normal 0 100000 1"
-        ]),
-        ok()
-    );
+    set_obuf_limit(&mut r, "normal 0 100000 1");
     let mut c = srv.raw();
     assert_eq!(c.cmd(&["CLIENT", "SETNAME", "slow"]), ok());
     let mut pipeline = Vec::new();
@@ -157,15 +139,7 @@ fn huge_replies_stop_at_the_output_hard_limit() {
     let srv = child(&["--save", ""]);
     let pid = srv.child.id();
     let mut r = srv.conn();
-    assert_eq!(
-        r.cmd(&[
-            "CONFIG",
-            "SET",
-            "client-output-buffer-limit",
-            "normal 1mb 0 0"
-        ]),
-        ok()
-    );
+    set_obuf_limit(&mut r, "normal 1mb 0 0");
     assert_eq!(r.cmd(&["HSET", "h", "a", "b"]), int(1));
     assert_eq!(r.cmd(&["SADD", "s", "a"]), int(1));
     assert_eq!(r.cmd(&["ZADD", "z", "1", "a"]), int(1));
@@ -194,15 +168,7 @@ fn huge_replies_stop_at_the_output_hard_limit() {
     for i in 0..2000 {
         r.cmd(&["SET", &format!("{i:0>100}"), "v"]);
     }
-    assert_eq!(
-        r.cmd(&[
-            "CONFIG",
-            "SET",
-            "client-output-buffer-limit",
-            "normal 100000 0 0"
-        ]),
-        ok()
-    );
+    set_obuf_limit(&mut r, "normal 100000 0 0");
     let mut c = srv.conn();
     c.send(&[b"KEYS", b"*"]);
     let (bytes, closed) = c.read_until_close(PATIENCE);
