@@ -308,8 +308,16 @@ impl RealSentinel {
         };
         let dir = temp_dir("sentinel");
         let file = dir.join("sentinel.conf");
-        std::fs::write(&file, format!("dir {}\n{conf}\n", dir.display()))
-            .unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
+        // Its log goes to a file in its directory, printed if the test fails (see Drop).
+        std::fs::write(
+            &file,
+            format!(
+                "dir {}\nlogfile {}\n{conf}\n",
+                dir.display(),
+                dir.join("sentinel.log").display()
+            ),
+        )
+        .unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
         let file = file.to_str().expect("utf-8 temp dir").to_string();
         let mut lead = vec![file.as_str()];
         lead.extend(mode);
@@ -338,6 +346,11 @@ impl RealSentinel {
 impl Drop for RealSentinel {
     fn drop(&mut self) {
         self.server.kill();
+        // A failing test shows what Sentinel saw and decided (+sdown, +switch-master, ...).
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.join("sentinel.log")).unwrap_or_default();
+            eprintln!("--- sentinel log ---\n{log}--- end of sentinel log ---");
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

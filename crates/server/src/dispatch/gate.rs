@@ -14,7 +14,9 @@
 //! its own). Entering a command is a swap on that slot and a load of the shared `exclusive`
 //! flag (read-mostly, never written while no exclusive transaction runs); leaving is a store.
 //! The exclusive side sets the flag, then waits for every other slot to be idle (Dekker's
-//! pattern: both sides store, then load, with sequential consistency).
+//! pattern: both sides store, then load, with sequential consistency). It sleeps on a
+//! condition variable meanwhile: a thread leaving its command while the flag is set wakes it.
+//! Nothing spins.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -22,7 +24,12 @@ use std::sync::Arc;
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+/// How often an exclusive entry that waits for others looks again without being woken: to
+/// re-ask whether to give up (a busy script does not wake it), and after the rare missed
+/// wake-up (see `Entered::drop`).
+const GIVE_UP_POLL: Duration = Duration::from_millis(10);
 
 pub struct Gate {
     /// Tells this gate's slots from another gate's in a thread's cache (a gate dropped and
@@ -36,6 +43,10 @@ pub struct Gate {
     /// Every thread that ever entered, in registration order. Never shrinks: a slot lives as
     /// long as its gate, which is what makes the threads' cached pointers valid.
     slots: Mutex<Vec<Arc<Slot>>>,
+    /// Where the exclusive section sleeps until the others left their commands; a thread
+    /// that leaves while `exclusive` is set notifies it under `left`.
+    left: Mutex<()>,
+    left_cv: Condvar,
 }
 
 impl Default for Gate {
@@ -46,6 +57,8 @@ impl Default for Gate {
             exclusive: AtomicBool::new(false),
             lock: Mutex::new(()),
             slots: Mutex::new(Vec::new()),
+            left: Mutex::new(()),
+            left_cv: Condvar::new(),
         }
     }
 }
@@ -162,22 +175,21 @@ impl Gate {
             .filter(|s| !std::ptr::eq(Arc::as_ptr(s), me))
             .cloned()
             .collect();
-        let mut spins = 0u32;
         for s in &others {
+            if s.depth.load(Ordering::SeqCst) == 0 {
+                continue;
+            }
+            // Checked under `left`, which the leaving thread takes to notify after its
+            // store: a leave between the check and the wait cannot be missed.
+            let mut left = self.left.lock();
             while s.depth.load(Ordering::SeqCst) != 0 {
                 if give_up() {
+                    drop(left);
                     self.exclusive.store(false, Ordering::SeqCst);
                     me.depth.store(0, Ordering::Release);
                     return None;
                 }
-                spins += 1;
-                if spins < 100 {
-                    std::hint::spin_loop();
-                } else if spins < 200 {
-                    std::thread::yield_now();
-                } else {
-                    std::thread::sleep(Duration::from_micros(50));
-                }
+                self.left_cv.wait_for(&mut left, GIVE_UP_POLL);
             }
         }
         Some(guard)
@@ -190,9 +202,19 @@ impl Drop for Entered<'_> {
         let depth = self.slot.depth.load(Ordering::Relaxed);
         if self.exclusive.is_some() {
             self.gate.exclusive.store(false, Ordering::SeqCst);
+            self.slot.depth.store(depth - 1, Ordering::Release);
+            // The exclusive guard drops after this, letting waiting commands in.
+            return;
         }
         self.slot.depth.store(depth - 1, Ordering::Release);
-        // The exclusive guard (if any) drops after this, letting waiting commands in.
+        // Leaving the outermost command while an exclusive section waits for the others:
+        // wake it. No fence between the store and this load (a locked instruction per
+        // command): in the rare race where this load runs ahead of the store, the waiter
+        // misses this wake-up and sees the store at its next poll, `GIVE_UP_POLL` later.
+        if depth == 1 && self.gate.exclusive.load(Ordering::Relaxed) {
+            let _left = self.gate.left.lock();
+            self.gate.left_cv.notify_all();
+        }
     }
 }
 

@@ -110,7 +110,9 @@ fn redis_for_comparison(extra: &[&str]) -> Option<RealRedis> {
 }
 
 /// A client sending its command one byte per second holds up nobody: every other client's
-/// request is answered within the deadline meanwhile.
+/// request is answered meanwhile (a server waiting on the slow client would leave them
+/// unanswered until the connection's read deadline fails the test), and the slow client's
+/// own command is answered once whole.
 #[test]
 fn one_byte_per_second_blocks_nobody() {
     let srv = child(&["--save", ""]);
@@ -122,12 +124,11 @@ fn one_byte_per_second_blocks_nobody() {
         let paced = Instant::now() + Duration::from_secs(1);
         // While the slow client is mid-command, others are served at once.
         while Instant::now() < paced {
-            let asked = Instant::now();
-            assert_eq!(r.cmd(&["PING"]), Frame::Simple("PONG".into()));
-            assert!(
-                asked.elapsed() < Duration::from_millis(500),
-                "a PING took {:?} while the slow client sent byte {i}",
-                asked.elapsed()
+            assert_eq!(
+                r.cmd(&["PING"]),
+                Frame::Simple("PONG".into()),
+                "while the slow client had sent {} bytes",
+                i + 1
             );
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use cinnabar_resp::Frame;
 use cinnabar_testkit::{eventually, ok, temp_dir, text, words, ChildServer, RawConn, RealSentinel};
 
-/// How long Sentinel may take for the whole failover (down-after 1 s, failover-timeout 5 s,
+/// How long Sentinel may take for the whole failover (down-after 3 s, failover-timeout 5 s,
 /// on a loaded 2-core machine).
 const FAILOVER_PATIENCE: Duration = Duration::from_secs(60);
 
@@ -21,7 +21,7 @@ const FAILOVER_PATIENCE: Duration = Duration::from_secs(60);
 struct Node {
     server: ChildServer,
     conf: PathBuf,
-    _dir: PathBuf,
+    dir: PathBuf,
 }
 
 impl Node {
@@ -31,8 +31,9 @@ impl Node {
         std::fs::write(
             &conf,
             format!(
-                "# {tag}, started by the sentinel test\nsave \"\"\nappendonly no\ndir {}\nrepl-diskless-sync-delay 0\nloglevel warning\n",
-                dir.display()
+                "# {tag}, started by the sentinel test\nsave \"\"\nappendonly no\ndir {}\nrepl-diskless-sync-delay 0\nloglevel notice\nlogfile {}\n",
+                dir.display(),
+                dir.join("server.log").display()
             ),
         )
         .unwrap();
@@ -41,11 +42,7 @@ impl Node {
             &[conf.to_str().unwrap()],
             &[],
         );
-        Node {
-            server,
-            conf,
-            _dir: dir,
-        }
+        Node { server, conf, dir }
     }
 
     fn port(&self) -> u16 {
@@ -64,6 +61,19 @@ impl Node {
             .filter(|l| l.starts_with("replicaof") || l.starts_with("slaveof"))
             .map(str::to_string)
             .collect()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // A failing test shows what each server did (role changes, syncs, killed clients).
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+            eprintln!(
+                "--- log of the server on port {} ---\n{log}--- end ---",
+                self.port()
+            );
+        }
     }
 }
 
@@ -172,9 +182,14 @@ fn sentinel_promotes_a_replica_after_kill_9_of_the_primary() {
     assert_eq!(p.cmd(&["SET", "before-sentinel", "1"]), ok());
     assert_eq!(p.cmd(&["WAIT", "2", "5000"]), Frame::Integer(2));
 
+    // down-after well above Sentinel's 1 s reconnect period: after +switch-master it keeps
+    // the master's link, closes it and reconnects only a period after its last attempt on
+    // the dead primary, while the new master's down-after clock already runs. With 1000 ms,
+    // a loaded machine saw the new primary judged down in that gap and failed over again
+    // (Redis's own Sentinel suite uses 2000).
     let Some(sentinel) = RealSentinel::start(&format!(
         "sentinel monitor mymaster 127.0.0.1 {pport} 1\n\
-         sentinel down-after-milliseconds mymaster 1000\n\
+         sentinel down-after-milliseconds mymaster 3000\n\
          sentinel failover-timeout mymaster 5000\n\
          sentinel parallel-syncs mymaster 1"
     )) else {
