@@ -18,7 +18,7 @@
 //! condition variable meanwhile: a thread leaving its command while the flag is set wakes it.
 //! Nothing spins.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::ThreadId;
@@ -40,8 +40,10 @@ pub struct Gate {
     /// Held by the exclusive section for its whole run: exclusive sections one at a time,
     /// and what a command that met the flag waits on.
     lock: Mutex<()>,
-    /// Every thread that ever entered, in registration order. Never shrinks: a slot lives as
-    /// long as its gate, which is what makes the threads' cached pointers valid.
+    /// The threads that entered, in registration order. A slot is shared with its thread's
+    /// `HELD` while that thread lives and this is its current gate; once only this list holds
+    /// it and it is outside any command, the next registration drops it (transient threads,
+    /// such as a DEBUG RELOAD loader, leave nothing behind).
     slots: Mutex<Vec<Arc<Slot>>>,
     /// Where the exclusive section sleeps until the others left their commands; a thread
     /// that leaves while `exclusive` is set notifies it under `left`.
@@ -72,8 +74,11 @@ struct Slot {
 
 thread_local! {
     /// This thread's slot in the last gate it entered (one server per thread in practice):
-    /// the gate's uid and the slot, which that gate keeps alive.
+    /// the gate's uid and the slot, which `HELD` keeps alive. A plain cell: the fast path.
     static SLOT: Cell<(u64, *const Slot)> = const { Cell::new((0, std::ptr::null())) };
+    /// The slot `SLOT` points to, owned: released when the thread ends (or enters another
+    /// gate), which is how its gate learns the slot can go.
+    static HELD: RefCell<Option<Arc<Slot>>> = const { RefCell::new(None) };
 }
 
 /// Inside the gate until dropped.
@@ -89,7 +94,7 @@ impl Gate {
         let (uid, ptr) = SLOT.with(Cell::get);
         if uid == self.uid {
             // SAFETY: cached by this thread for this gate (uids are never reused), pointing
-            // into an Arc that `self.slots` holds for as long as `self` lives.
+            // into the Arc that this thread's `HELD` owns until it registers elsewhere.
             return unsafe { &*ptr };
         }
         self.register()
@@ -99,6 +104,10 @@ impl Gate {
     fn register(&self) -> &Slot {
         let me = std::thread::current().id();
         let mut slots = self.slots.lock();
+        // Slots of threads gone (or moved to another gate) and outside any command: no one
+        // can reach them any more but this list (an exclusive section's snapshot holds its
+        // own clones, so it keeps what it walks).
+        slots.retain(|x| Arc::strong_count(x) > 1 || x.depth.load(Ordering::SeqCst) != 0);
         let slot = match slots.iter().find(|x| x.thread == me) {
             Some(x) => x.clone(),
             None => {
@@ -112,7 +121,8 @@ impl Gate {
         };
         let ptr = Arc::as_ptr(&slot);
         SLOT.with(|c| c.set((self.uid, ptr)));
-        // SAFETY: as in `slot`: `self.slots` keeps this Arc alive as long as `self`.
+        HELD.with(|h| *h.borrow_mut() = Some(slot));
+        // SAFETY: as in `slot`: `HELD` keeps this Arc alive until this thread registers again.
         unsafe { &*ptr }
     }
 
@@ -300,5 +310,29 @@ mod tests {
         drop(c.enter(false, || false));
         assert_eq!(c.slots.lock().len(), 1);
         assert_eq!(b.slots.lock().len(), 1);
+    }
+
+    /// Threads that ran a command and ended leave no slot behind once another registers;
+    /// a live thread's slot stays.
+    #[test]
+    fn slots_of_ended_threads_are_dropped() {
+        let gate = Arc::new(Gate::default());
+        drop(gate.enter(false, || false));
+        for _ in 0..10 {
+            let g = gate.clone();
+            std::thread::spawn(move || drop(g.enter(false, || false)))
+                .join()
+                .unwrap();
+        }
+        // Each new thread dropped the one before it: this thread's slot and the last one.
+        assert_eq!(gate.slots.lock().len(), 2);
+        let g = gate.clone();
+        std::thread::spawn(move || drop(g.enter(false, || false)))
+            .join()
+            .unwrap();
+        assert_eq!(gate.slots.lock().len(), 2);
+        // This thread's slot survived all of it and still works.
+        let e = gate.enter(false, || false);
+        assert_eq!(e.slot.depth.load(Ordering::Relaxed), 1);
     }
 }
