@@ -212,6 +212,12 @@ impl TlsConn {
         self.stream.flush()
     }
 
+    /// Sends bytes as they are (a command cut anywhere).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
+    }
+
     /// Reads one frame (a reply or a push).
     pub fn read(&mut self) -> io::Result<Frame> {
         loop {

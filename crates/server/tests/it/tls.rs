@@ -468,3 +468,60 @@ fn redis_cli_talks_to_us_over_tls() {
     let out = run(&["ping"]);
     assert!(!out.contains("PONG"), "{out}");
 }
+
+#[test]
+fn busy_script_answers_tls_clients_through_their_sessions() {
+    let pki = Pki::generate("tls-busy");
+    let srv = tls_server(
+        &pki,
+        &[
+            ("tls-auth-clients", "no"),
+            ("threads", "1"),
+            ("busy-reply-threshold", "50"),
+        ],
+    );
+    let connect = || TlsConn::connect(tls_addr(&srv), &pki.ca, None).expect("TLS handshake");
+    let (mut runner, mut other, mut tx, mut split) = (connect(), connect(), connect(), connect());
+    for c in [&mut other, &mut tx, &mut split] {
+        assert_eq!(c.cmd(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
+    }
+    runner.send(&["EVAL", "while true do end", "0"]).unwrap();
+    // The only worker is stuck in the script: past busy-reply-threshold the busy responder
+    // answers its TLS clients through their sessions (before the script starts, GET runs).
+    let e = eventually(PATIENCE, "the script to be reported busy", || {
+        match other.cmd(&["GET", "x"]).unwrap() {
+            Frame::Error(e) => Some(e),
+            _ => None,
+        }
+    });
+    assert!(e.starts_with("BUSY Redis is busy running a script"), "{e}");
+    // A transaction started meanwhile fails as in Redis.
+    assert_eq!(tx.cmd(&["MULTI"]).unwrap(), ok());
+    let e = text(&tx.cmd(&["SET", "k", "v"]).unwrap());
+    assert!(e.starts_with("ERR:BUSY"), "{e}");
+    // Half a command now, the rest after the script: the half waits in the stash.
+    split
+        .send_raw(b"*3\r\n$3\r\nSET\r\n$5\r\nsplit\r\n$2\r\nv")
+        .unwrap();
+    assert_eq!(other.cmd(&["SCRIPT", "KILL"]).unwrap(), ok());
+    let e = text(&runner.read().unwrap());
+    assert!(e.contains("Script killed by user with SCRIPT KILL"), "{e}");
+    // Handed back, every session goes on with the worker: records in sequence both ways.
+    split.send_raw(b"1\r\n").unwrap();
+    assert_eq!(split.read().unwrap(), ok());
+    assert_eq!(other.cmd(&["GET", "split"]).unwrap(), bulk("v1"));
+    assert_eq!(
+        text(&tx.cmd(&["EXEC"]).unwrap()),
+        "ERR:EXECABORT Transaction discarded because of previous errors."
+    );
+    assert_eq!(other.cmd(&["EXISTS", "k"]).unwrap(), Frame::Integer(0));
+    let big = "x".repeat(100_000);
+    assert_eq!(other.cmd(&["SET", "big", &big]).unwrap(), ok());
+    assert_eq!(runner.cmd(&["GET", "big"]).unwrap(), bulk(&big));
+    assert_eq!(
+        text(&other.cmd(&["SCRIPT", "KILL"]).unwrap()),
+        "ERR:NOTBUSY No scripts in execution right now."
+    );
+    let mut plain = srv.raw();
+    assert_eq!(plain.info_field("clients", "connected_clients"), "5");
+}
