@@ -525,3 +525,105 @@ fn busy_script_answers_tls_clients_through_their_sessions() {
     let mut plain = srv.raw();
     assert_eq!(plain.info_field("clients", "connected_clients"), "5");
 }
+
+/// Connects with `config` (its session store), runs a command (a TLS 1.3 client takes the
+/// server's tickets as it reads), and says whether the handshake resumed a session.
+fn resumes(srv: &TestServer, config: &std::sync::Arc<rustls::ClientConfig>) -> bool {
+    let mut c = TlsConn::connect_with(tls_addr(srv), config.clone()).expect("TLS handshake");
+    assert_eq!(c.cmd(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
+    c.resumed()
+}
+
+#[test]
+fn session_cache_resumes_sessions_as_configured() {
+    let pki = Pki::generate("tls-resume");
+    let srv = tls_server(&pki, &[("tls-auth-clients", "no")]);
+    let mut plain = srv.raw();
+    let fresh_client = || TlsConn::client_config(&pki.ca, None);
+    // tls-session-caching yes (the default): the second session resumes the first (TLS 1.3,
+    // a ticket naming the cached session).
+    let client = fresh_client();
+    assert!(!resumes(&srv, &client), "the first handshake resumed");
+    assert!(resumes(&srv, &client), "TLS 1.3 did not resume");
+    // A CONFIG SET of a tls-* parameter starts an empty cache (Redis: a new OpenSSL context).
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-session-cache-size", "1000"]),
+        ok()
+    );
+    assert!(!resumes(&srv, &client), "resumed across a CONFIG SET");
+    // TLS 1.2: by session ID (a new client: one holding TLS 1.3 tickets offers those).
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-protocols", "TLSv1.2"]),
+        ok()
+    );
+    let client = fresh_client();
+    assert!(!resumes(&srv, &client));
+    assert!(resumes(&srv, &client), "TLS 1.2 did not resume");
+    // tls-session-cache-size 1: a second client's session pushes the first one's out.
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-session-cache-size", "1"]),
+        ok()
+    );
+    let (a, b) = (fresh_client(), fresh_client());
+    assert!(!resumes(&srv, &a));
+    assert!(!resumes(&srv, &b));
+    assert!(
+        !resumes(&srv, &a),
+        "a session pushed out of the cache resumed"
+    );
+    assert!(
+        !resumes(&srv, &b),
+        "a session pushed out of the cache resumed"
+    );
+    assert!(resumes(&srv, &b), "the cached session did not resume");
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-protocols", "TLSv1.2 TLSv1.3"]),
+        ok()
+    );
+    // Caching off: nothing is kept, nothing resumes (TLS 1.3 and 1.2).
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-session-caching", "no"]),
+        ok()
+    );
+    let client = fresh_client();
+    assert!(!resumes(&srv, &client));
+    assert!(!resumes(&srv, &client), "resumed with caching off");
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-protocols", "TLSv1.2"]),
+        ok()
+    );
+    assert!(!resumes(&srv, &client));
+    assert!(!resumes(&srv, &client), "TLS 1.2 resumed with caching off");
+    // tls-session-cache-timeout: a session older than it is not resumed. The wait is past
+    // the timeout whatever the machine's speed (the session was stored before `made`).
+    assert_eq!(
+        plain.cmd(&[
+            "CONFIG",
+            "SET",
+            "tls-protocols",
+            "TLSv1.2 TLSv1.3",
+            "tls-session-caching",
+            "yes",
+            "tls-session-cache-timeout",
+            "1",
+        ]),
+        ok()
+    );
+    let client = fresh_client();
+    assert!(!resumes(&srv, &client));
+    let made = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_millis(1300).saturating_sub(made.elapsed()));
+    assert!(
+        !resumes(&srv, &client),
+        "a session past the timeout resumed"
+    );
+    // The full handshake just made cached a new session: it resumes while young enough
+    // (a generous timeout now, so that a slow machine cannot fail this).
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-session-cache-timeout", "300"]),
+        ok()
+    );
+    let client = fresh_client();
+    assert!(!resumes(&srv, &client));
+    assert!(resumes(&srv, &client), "no resumption with a 300 s timeout");
+}
