@@ -60,14 +60,19 @@ fn server_only_tls_serves_commands_beside_plain_tcp() {
         "{info}"
     );
     assert!(info.contains("listener0:name=tcp,"), "{info}");
-    // A plain client on the TLS port gets no reply: its bytes are not a TLS handshake.
+    // A plain client on the TLS port gets no reply, not even a TLS alert: its bytes are not
+    // a TLS handshake, and the connection is reset as Redis's (unit/tls: "I/O error").
     let mut raw = std::net::TcpStream::connect(tls_addr(&srv)).unwrap();
     raw.set_read_timeout(Some(PATIENCE)).unwrap();
     use std::io::{Read, Write};
-    raw.write_all(b"PING\r\n").unwrap();
+    raw.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
     let mut got = Vec::new();
-    let _ = raw.read_to_end(&mut got);
-    assert!(!got.starts_with(b"+PONG"), "{got:?}");
+    let r = raw.read_to_end(&mut got);
+    assert!(got.is_empty(), "{got:?}");
+    assert_eq!(
+        r.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
     // Pub/Sub delivery and a blocked command over TLS.
     let mut sub = TlsConn::connect(tls_addr(&srv), &pki.ca, None).unwrap();
     let reply = sub.cmd(&["SUBSCRIBE", "ch"]).unwrap();
