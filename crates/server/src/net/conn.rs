@@ -14,7 +14,7 @@ use cinnabar_resp::{parse_command, Argv, Limits, Protocol, ReplyBuf};
 use smallvec::SmallVec;
 use tokio::io::AsyncWriteExt;
 
-use super::stream::{read_tcp, read_tls_parked, try_read_tcp, Socket, Stream};
+use super::stream::{read_client, read_tcp, try_read_tcp, Socket, Stream};
 
 use super::qbuf::{self, QueryBuf};
 use crate::dispatch::{execute, Client, ReplyMode};
@@ -675,10 +675,7 @@ async fn read_or_shrink<S: Stream>(
         // A TLS session may hold decrypted bytes while the socket is not readable: read
         // directly (its query buffer is not given back while idle), with the session
         // published for the busy responder.
-        if let Some(tls) = stream.tls_server() {
-            return read_tls_parked(&client.shared.tls_parked, tls, rbuf).await;
-        }
-        return stream.read_some(rbuf).await;
+        return read_client(stream, rbuf, &client.shared.tls_parked).await;
     }
     let shared = client.shared.clone();
     loop {

@@ -297,12 +297,29 @@ impl ParkedTls {
     }
 }
 
+/// [`Stream::read_some`] for a client connection waiting for its next command: a TLS
+/// session the server accepted is published in `parked` meanwhile (see [`read_tls_parked`]);
+/// other streams just read.
+#[inline]
+pub(crate) async fn read_client<S: Stream, B: ReadInto>(
+    stream: &mut S,
+    buf: &mut B,
+    parked: &std::sync::atomic::AtomicPtr<TlsServerStream>,
+) -> io::Result<usize> {
+    if S::TLS {
+        if let Some(tls) = stream.tls_server() {
+            return read_tls_parked(parked, tls, buf).await;
+        }
+    }
+    stream.read_some(buf).await
+}
+
 /// Reads a TLS connection's next bytes like [`Stream::read_some`], publishing the session in
 /// `parked` while the read waits: if the worker thread gets stuck in a slow script
 /// meanwhile, the busy responder reads and answers the client through the session (as it
 /// reads plain sockets directly). The read goes through the published pointer at each poll,
 /// so no other reference to the session is in use while the responder may hold it.
-pub(crate) async fn read_tls_parked<B: ReadInto>(
+async fn read_tls_parked<B: ReadInto>(
     parked: &std::sync::atomic::AtomicPtr<TlsServerStream>,
     tls: &mut TlsServerStream,
     buf: &mut B,

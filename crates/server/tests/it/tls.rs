@@ -490,6 +490,9 @@ fn busy_script_answers_tls_clients_through_their_sessions() {
     for c in [&mut other, &mut tx, &mut split] {
         assert_eq!(c.cmd(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
     }
+    let mut sub = connect();
+    let reply = sub.cmd(&["SUBSCRIBE", "ch"]).unwrap();
+    assert_eq!(cinnabar_testkit::words(reply), ["subscribe", "ch", "1"]);
     runner.send(&["EVAL", "while true do end", "0"]).unwrap();
     // The only worker is stuck in the script: past busy-reply-threshold the busy responder
     // answers its TLS clients through their sessions (before the script starts, GET runs).
@@ -500,6 +503,10 @@ fn busy_script_answers_tls_clients_through_their_sessions() {
         }
     });
     assert!(e.starts_with("BUSY Redis is busy running a script"), "{e}");
+    // A subscriber too (Redis checks the Pub/Sub context first: PING is allowed there, and
+    // then refused as busy).
+    let e = text(&sub.cmd(&["PING"]).unwrap());
+    assert!(e.starts_with("ERR:BUSY"), "{e}");
     // A transaction started meanwhile fails as in Redis.
     assert_eq!(tx.cmd(&["MULTI"]).unwrap(), ok());
     let e = text(&tx.cmd(&["SET", "k", "v"]).unwrap());
@@ -528,7 +535,14 @@ fn busy_script_answers_tls_clients_through_their_sessions() {
         "ERR:NOTBUSY No scripts in execution right now."
     );
     let mut plain = srv.raw();
-    assert_eq!(plain.info_field("clients", "connected_clients"), "5");
+    assert_eq!(plain.cmd(&["PUBLISH", "ch", "after"]), Frame::Integer(1));
+    let msg = sub.read().unwrap();
+    assert_eq!(cinnabar_testkit::words(msg), ["message", "ch", "after"]);
+    assert_eq!(
+        cinnabar_testkit::words(sub.cmd(&["PING"]).unwrap()),
+        ["pong", ""]
+    );
+    assert_eq!(plain.info_field("clients", "connected_clients"), "6");
 }
 
 /// Connects with `config` (its session store), runs a command (a TLS 1.3 client takes the
