@@ -144,7 +144,7 @@ impl ReadInto for BytesMut {
 /// A client's byte stream.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
     /// Whether bytes on the socket are TLS records (raw socket reads and writes would be
-    /// wrong: the busy responder goes through the session, see [`read_tls_parked`]).
+    /// wrong: the busy responder goes through the session, see `read_client`).
     const TLS: bool;
 
     /// The socket underneath.
@@ -298,7 +298,7 @@ impl ParkedTls {
 }
 
 /// [`Stream::read_some`] for a client connection waiting for its next command: a TLS
-/// session the server accepted is published in `parked` meanwhile (see [`read_tls_parked`]);
+/// session the server accepted is published in `parked` meanwhile (see `read_tls_parked`);
 /// other streams just read.
 #[inline]
 pub(crate) async fn read_client<S: Stream, B: ReadInto>(
