@@ -534,6 +534,26 @@ fn busy_script_answers_tls_clients_through_their_sessions() {
         text(&other.cmd(&["SCRIPT", "KILL"]).unwrap()),
         "ERR:NOTBUSY No scripts in execution right now."
     );
+    // A busy function, killed by FUNCTION KILL from a TLS client.
+    let lib =
+        "#!lua name=spinlib\nredis.register_function('spin', function() while true do end end)";
+    assert_eq!(
+        other.cmd(&["FUNCTION", "LOAD", lib]).unwrap(),
+        bulk("spinlib")
+    );
+    runner.send(&["FCALL", "spin", "0"]).unwrap();
+    let e = eventually(PATIENCE, "the function to be reported busy", || match other
+        .cmd(&["GET", "x"])
+        .unwrap()
+    {
+        Frame::Error(e) => Some(e),
+        _ => None,
+    });
+    assert!(e.starts_with("BUSY"), "{e}");
+    assert_eq!(other.cmd(&["FUNCTION", "KILL"]).unwrap(), ok());
+    let e = text(&runner.read().unwrap());
+    assert!(e.contains("killed by user"), "{e}");
+    assert_eq!(runner.cmd(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
     let mut plain = srv.raw();
     assert_eq!(plain.cmd(&["PUBLISH", "ch", "after"]), Frame::Integer(1));
     let msg = sub.read().unwrap();
