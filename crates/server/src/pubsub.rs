@@ -741,7 +741,9 @@ pub async fn read_or_deliver<S: crate::net::stream::Stream>(
             return Err(std::io::ErrorKind::ConnectionAborted.into());
         }
         tokio::select! {
-            r = stream.read_some(rbuf) => return r,
+            // A TLS subscriber's session is published while it waits here (not while a
+            // delivery is written below), for the busy responder.
+            r = crate::net::stream::read_client(stream, rbuf, &client.shared.tls_parked) => return r,
             _ = mb.notify.notified() => {
                 let data = mb.take();
                 // What the mailbox holds is this client's memory (`maxmemory-clients`).

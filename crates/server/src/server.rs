@@ -168,9 +168,12 @@ pub struct ClientShared {
     pub killed: AtomicBool,
     /// The worker thread serving this connection.
     pub worker: usize,
-    /// Served over TLS: its socket carries records, so the busy responder, which reads and
-    /// writes sockets directly, leaves it alone.
+    /// Served over TLS: its socket carries records, so the busy responder reads and writes
+    /// it through the session, and only while `tls_parked` publishes it.
     pub tls: bool,
+    /// A TLS connection's session while it waits for bytes (null otherwise); see
+    /// `net::stream::read_tls_parked`.
+    pub tls_parked: std::sync::atomic::AtomicPtr<crate::net::stream::TlsServerStream>,
     /// Connected through the unix socket (`unixsocket`): CLIENT LIST flag `U`.
     pub unix: bool,
     /// True while the connection waits for bytes with nothing buffered (the busy responder
@@ -237,6 +240,7 @@ impl ClientShared {
             killed: false.into(),
             worker,
             tls: false,
+            tls_parked: Default::default(),
             unix: false,
             parked: false.into(),
             stash: Mutex::new(Vec::new()),

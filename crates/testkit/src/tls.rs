@@ -160,6 +160,13 @@ impl TlsConn {
         ca: &Path,
         client: Option<(&Path, &Path)>,
     ) -> io::Result<TlsConn> {
+        TlsConn::connect_with(addr, TlsConn::client_config(ca, client))
+    }
+
+    /// A client configuration trusting `ca`, presenting `client` when given. Connections
+    /// made with one configuration share its session store: a later one may resume a
+    /// session an earlier one got (see [`TlsConn::resumed`]).
+    pub fn client_config(ca: &Path, client: Option<(&Path, &Path)>) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         for c in CertificateDer::pem_file_iter(ca).unwrap() {
             roots.add(c.unwrap()).unwrap();
@@ -181,13 +188,19 @@ impl TlsConn {
                 .unwrap(),
             None => builder.with_no_client_auth(),
         };
+        Arc::new(config)
+    }
+
+    /// Connects with `config` and completes the handshake.
+    pub fn connect_with(
+        addr: SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+    ) -> io::Result<TlsConn> {
         let mut sock = TcpStream::connect(addr)?;
         sock.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let mut conn = rustls::ClientConnection::new(
-            Arc::new(config),
-            ServerName::try_from("localhost").unwrap(),
-        )
-        .map_err(io::Error::other)?;
+        let mut conn =
+            rustls::ClientConnection::new(config, ServerName::try_from("localhost").unwrap())
+                .map_err(io::Error::other)?;
         while conn.is_handshaking() {
             conn.complete_io(&mut sock)?;
         }
@@ -195,6 +208,11 @@ impl TlsConn {
             stream: rustls::StreamOwned::new(conn, sock),
             buf: Vec::new(),
         })
+    }
+
+    /// Whether the handshake resumed an earlier session instead of a full one.
+    pub fn resumed(&self) -> bool {
+        self.stream.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }
 
     /// Sends a command given as words and reads its reply; an error when the server
@@ -209,6 +227,12 @@ impl TlsConn {
         let mut out = Vec::new();
         encode_command(words, &mut out);
         self.stream.write_all(&out)?;
+        self.stream.flush()
+    }
+
+    /// Sends bytes as they are (a command cut anywhere).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)?;
         self.stream.flush()
     }
 

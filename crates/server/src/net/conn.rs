@@ -14,7 +14,7 @@ use cinnabar_resp::{parse_command, Argv, Limits, Protocol, ReplyBuf};
 use smallvec::SmallVec;
 use tokio::io::AsyncWriteExt;
 
-use super::stream::{read_tcp, try_read_tcp, Socket, Stream};
+use super::stream::{read_client, read_tcp, try_read_tcp, Socket, Stream};
 
 use super::qbuf::{self, QueryBuf};
 use crate::dispatch::{execute, Client, ReplyMode};
@@ -673,8 +673,9 @@ async fn read_or_shrink<S: Stream>(
     }
     if S::TLS {
         // A TLS session may hold decrypted bytes while the socket is not readable: read
-        // directly (its query buffer is not given back while idle).
-        return stream.read_some(rbuf).await;
+        // directly (its query buffer is not given back while idle), with the session
+        // published for the busy responder.
+        return read_client(stream, rbuf, &client.shared.tls_parked).await;
     }
     let shared = client.shared.clone();
     loop {

@@ -475,6 +475,9 @@ fn spawn_serve(srv: Arc<Server>, handle: &Handle, stream: Accepted, tls: bool, w
     }
 }
 
+/// The content type of a TLS handshake record, the first byte a TLS client sends.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
 /// Runs the TLS handshake of an accepted socket, then serves it.
 async fn serve_tls(
     srv: Arc<Server>,
@@ -489,6 +492,23 @@ async fn serve_tls(
         return;
     };
     let peer = stream.peer_addr().ok();
+    // A TLS session starts with a handshake record. Anything else (a plain client on the TLS
+    // port) is closed with a reset and no alert, as Redis's OpenSSL does: it fails on the
+    // first record header, and closing with the client's bytes unread resets the connection,
+    // so the client sees an I/O error rather than a TLS alert as its reply.
+    let mut first = [0u8; 1];
+    match stream.peek(&mut first).await {
+        Ok(1) if first[0] == TLS_HANDSHAKE_RECORD => {}
+        Ok(0) => return,
+        _ => {
+            tracing::info!(
+                "Error accepting a client connection: not a TLS handshake (addr={})",
+                peer.map(|a| a.to_string()).unwrap_or_default()
+            );
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO));
+            return;
+        }
+    }
     match acceptor.accept(stream).await {
         Ok(s) => conn::serve(srv, s, stats, w).await,
         Err(e) => {

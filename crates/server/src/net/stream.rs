@@ -144,7 +144,7 @@ impl ReadInto for BytesMut {
 /// A client's byte stream.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
     /// Whether bytes on the socket are TLS records (raw socket reads and writes would be
-    /// wrong: the busy responder leaves such connections alone).
+    /// wrong: the busy responder goes through the session, see `read_client`).
     const TLS: bool;
 
     /// The socket underneath.
@@ -163,6 +163,13 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {
     /// Writes all of `data` and pushes it to the socket (TLS: encrypts and flushes the
     /// session's records, which would otherwise wait for the next write).
     fn send<'a>(&'a mut self, data: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a;
+
+    /// The session, when this is a TLS connection the server accepted (the busy responder
+    /// may answer its client while its worker is stuck in a script).
+    #[inline]
+    fn tls_server(&mut self) -> Option<&mut TlsServerStream> {
+        None
+    }
 }
 
 /// A plain socket is its own stream: reads and writes go straight to it.
@@ -209,7 +216,7 @@ pub type TlsClientStream = tokio_rustls::client::TlsStream<TcpStream>;
 /// bytes it already holds before reading the socket, and its reads keep no state in the
 /// future, so dropping one loses nothing; a write is flushed so its last record goes out.
 macro_rules! tls_stream {
-    ($t:ty) => {
+    ($t:ty, $server:path) => {
         impl Stream for $t {
             const TLS: bool = true;
             type Socket = TcpStream;
@@ -230,12 +237,123 @@ macro_rules! tls_stream {
                 self.write_all(data).await?;
                 self.flush().await
             }
+
+            #[inline]
+            fn tls_server(&mut self) -> Option<&mut TlsServerStream> {
+                $server(self)
+            }
         }
     };
 }
 
-tls_stream!(TlsServerStream);
-tls_stream!(TlsClientStream);
+tls_stream!(TlsServerStream, accepted);
+tls_stream!(TlsClientStream, opened);
+
+/// `Stream::tls_server` of a session the server accepted: itself.
+#[inline]
+fn accepted(s: &mut TlsServerStream) -> Option<&mut TlsServerStream> {
+    Some(s)
+}
+
+/// `Stream::tls_server` of a session the server opened: none.
+#[inline]
+fn opened(_: &mut TlsClientStream) -> Option<&mut TlsServerStream> {
+    None
+}
+
+/// A TLS session waiting for its client's next bytes, as the busy responder sees it.
+pub struct ParkedTls(*mut TlsServerStream);
+
+// SAFETY: the pointer is dereferenced by one thread at a time: the connection's worker
+// thread, or the busy responder while that thread is stuck in a script (see
+// `read_tls_parked`).
+unsafe impl Send for ParkedTls {}
+
+impl ParkedTls {
+    /// A session published in `ClientShared::tls_parked`.
+    pub fn new(p: *mut TlsServerStream) -> ParkedTls {
+        ParkedTls(p)
+    }
+
+    /// The whole stream.
+    ///
+    /// # Safety
+    /// As [`ParkedTls::session`].
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn stream(&self) -> &mut TlsServerStream {
+        // SAFETY: passed on from the caller.
+        unsafe { &mut *self.0 }
+    }
+
+    /// The session.
+    ///
+    /// # Safety
+    /// Only while the session is published (`read_tls_parked` is pending) and its worker
+    /// thread cannot poll it (the thread runs a script), until the responder hands it back.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn session(&self) -> &mut rustls::ServerConnection {
+        // SAFETY: passed on from the caller.
+        unsafe { (*self.0).get_mut().1 }
+    }
+}
+
+/// [`Stream::read_some`] for a client connection waiting for its next command: a TLS
+/// session the server accepted is published in `parked` meanwhile (see `read_tls_parked`);
+/// other streams just read.
+#[inline]
+pub(crate) async fn read_client<S: Stream, B: ReadInto>(
+    stream: &mut S,
+    buf: &mut B,
+    parked: &std::sync::atomic::AtomicPtr<TlsServerStream>,
+) -> io::Result<usize> {
+    if S::TLS {
+        if let Some(tls) = stream.tls_server() {
+            return read_tls_parked(parked, tls, buf).await;
+        }
+    }
+    stream.read_some(buf).await
+}
+
+/// Reads a TLS connection's next bytes like [`Stream::read_some`], publishing the session in
+/// `parked` while the read waits: if the worker thread gets stuck in a slow script
+/// meanwhile, the busy responder reads and answers the client through the session (as it
+/// reads plain sockets directly). The read goes through the published pointer at each poll,
+/// so no other reference to the session is in use while the responder may hold it.
+async fn read_tls_parked<B: ReadInto>(
+    parked: &std::sync::atomic::AtomicPtr<TlsServerStream>,
+    tls: &mut TlsServerStream,
+    buf: &mut B,
+) -> io::Result<usize> {
+    use std::sync::atomic::Ordering;
+    /// Withdraws the session when the read ends or is dropped.
+    struct Published<'a>(&'a std::sync::atomic::AtomicPtr<TlsServerStream>);
+    impl Drop for Published<'_> {
+        fn drop(&mut self) {
+            self.0.store(std::ptr::null_mut(), Ordering::Release);
+        }
+    }
+    let p = ParkedTls(tls);
+    parked.store(p.0, Ordering::Release);
+    let _published = Published(parked);
+    std::future::poll_fn(move |cx| {
+        // SAFETY: the connection's own task polls this on its worker thread, which is not
+        // stuck in a script, so the responder does not hold the session now; the pointer
+        // comes from the `&mut` this function borrows for its whole run.
+        let reader = unsafe { p.stream() };
+        let mut rb = ReadBuf::uninit(buf.spare());
+        match Pin::new(reader).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let n = rb.filled().len();
+                // SAFETY: poll_read initialised (filled) the first n bytes of the spare space.
+                unsafe { buf.commit(n) };
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
 
 /// Reads what the socket (TCP or unix) has into `buf`, returning the byte count (0 at end
 /// of file).

@@ -18,18 +18,23 @@
 //!   `tls-ciphersuites` (TLS 1.3 names): the suites offered, in the order given; an unknown
 //!   name is an error.
 //! - `tls-prefer-server-ciphers`: the server's order wins over the client's.
-//! - `tls-session-caching`, `tls-session-cache-size`: a server-side session cache of that
-//!   many entries (0: as OpenSSL, no limit, here a million), or none.
-//!   `tls-session-cache-timeout` is accepted but not applied (rustls's cache evicts by size).
+//! - `tls-session-caching`, `tls-session-cache-size`, `tls-session-cache-timeout`: as Redis
+//!   sets up OpenSSL's server session cache: [`SessionCache`] holds that many sessions (0: as
+//!   OpenSSL, no limit, here a million), the oldest leaving first, each resumable for that many
+//!   seconds after it was made (TLS 1.2 session IDs and TLS 1.3 tickets alike: the tickets
+//!   name cached sessions); with caching off no session is kept and no ticket issued, so none
+//!   resumes. Any `tls-*` CONFIG SET starts an empty cache, as Redis's new OpenSSL context.
 //! - `tls-key-file-pass`: the key file may be an encrypted PKCS#8 key (`ENCRYPTED PRIVATE
 //!   KEY`, PBES2: PBKDF2 or scrypt with AES-CBC, what `openssl pkcs8 -topk8` writes).
 //! - A replica's link verifies the primary's certificate chain against the CA, not its host
 //!   name (OpenSSL as Redis sets it up checks no name either).
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cinnabar_tlsverify::ChainOnly;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -141,7 +146,13 @@ pub fn build(get: &dyn Fn(&str) -> String) -> Result<Built, String> {
     server.ignore_client_order = get("tls-prefer-server-ciphers") == "yes";
     server.session_storage = if get("tls-session-caching") == "yes" {
         let size = get("tls-session-cache-size").parse::<usize>().unwrap_or(0);
-        rustls::server::ServerSessionMemoryCache::new(if size == 0 { 1 << 20 } else { size })
+        let timeout = get("tls-session-cache-timeout")
+            .parse::<u64>()
+            .unwrap_or(300);
+        Arc::new(SessionCache::new(
+            if size == 0 { 1 << 20 } else { size },
+            Duration::from_secs(timeout),
+        ))
     } else {
         Arc::new(rustls::server::NoServerSessionStorage {})
     };
@@ -181,6 +192,78 @@ pub fn build(get: &dyn Fn(&str) -> String) -> Result<Built, String> {
         server: Arc::new(server),
         client,
     })
+}
+
+/// The server's TLS sessions, as OpenSSL's session cache with Redis's settings: at most
+/// `size` of them (the oldest stored leaves first), each resumable for `timeout` after it was
+/// stored (OpenSSL's session timeout). rustls stores a session under its TLS 1.2 session ID,
+/// or under the TLS 1.3 ticket it sends (taken out when the ticket is used, as tickets are
+/// single-use).
+#[derive(Debug)]
+pub struct SessionCache {
+    size: usize,
+    timeout: Duration,
+    inner: Mutex<Sessions>,
+}
+
+#[derive(Debug, Default)]
+struct Sessions {
+    /// Session by key, with when it was stored.
+    map: HashMap<Vec<u8>, (Vec<u8>, Instant)>,
+    /// Keys in the order stored (with the time, to tell a key stored again); a key taken or
+    /// replaced stays here until it reaches the front, and counts toward `size` until then.
+    order: VecDeque<(Vec<u8>, Instant)>,
+}
+
+impl SessionCache {
+    pub fn new(size: usize, timeout: Duration) -> SessionCache {
+        SessionCache {
+            size: size.max(1),
+            timeout,
+            inner: Mutex::default(),
+        }
+    }
+
+    fn fresh(&self, stored: Instant, now: Instant) -> bool {
+        now.duration_since(stored) <= self.timeout
+    }
+}
+
+impl rustls::server::StoresServerSessions for SessionCache {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let now = Instant::now();
+        let mut s = self.inner.lock();
+        // Expired sessions are at the front (all live as long); then the oldest while full.
+        while let Some((_, at)) = s.order.front() {
+            if self.fresh(*at, now) && s.order.len() < self.size {
+                break;
+            }
+            let Some((k, at)) = s.order.pop_front() else {
+                break;
+            };
+            if s.map.get(&k).is_some_and(|(_, t)| *t == at) {
+                s.map.remove(&k);
+            }
+        }
+        s.order.push_back((key.clone(), now));
+        s.map.insert(key, (value, now));
+        true
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let s = self.inner.lock();
+        let (value, at) = s.map.get(key)?;
+        self.fresh(*at, Instant::now()).then(|| value.clone())
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let (value, at) = self.inner.lock().map.remove(key)?;
+        self.fresh(at, Instant::now()).then_some(value)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
 }
 
 /// Start-up: builds and installs the configuration when TLS is wanted.

@@ -8,6 +8,12 @@
 //! connections (and, when the stuck worker runs the acceptor, the listening sockets), answers
 //! SCRIPT KILL, FUNCTION KILL and SHUTDOWN NOSAVE, and `-BUSY` to everything else.
 //!
+//! A TLS client is read and answered through its session, which its connection publishes
+//! while it waits for bytes (`net::stream::read_tls_parked`): records are decrypted and
+//! replies encrypted with the session's keys, exactly as the connection would, so the session
+//! goes on when it is handed back. TLS sockets accepted while worker 0 is stuck wait for the
+//! script to end (their handshake runs on a worker).
+//!
 //! Only connections parked in a read with nothing buffered are touched, so replies never
 //! interleave with a half-written one and no half-parsed command is split. Bytes left over
 //! (the start of a command not complete yet) go back to the connection's stash, which it
@@ -15,6 +21,7 @@
 //! The script's thread waits, when the script ends, until the responder has let go of every
 //! socket, so the two never read the same socket at once.
 
+use std::io::{self, Read, Write};
 use std::os::fd::{FromRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,6 +30,7 @@ use std::time::Duration;
 use cinnabar_resp::{parse_command, Argv, Limits};
 use parking_lot::{Condvar, Mutex};
 
+use crate::net::stream::ParkedTls;
 use crate::server::{ClientShared, Server};
 
 /// How long one poll of the stuck worker's sockets waits; also the most a slow script's end
@@ -89,6 +97,8 @@ struct Watched {
     fd: RawFd,
     /// Accepted on the unix socket.
     unix: bool,
+    /// A TLS connection's session (its socket carries records).
+    tls: Option<ParkedTls>,
     /// None for a socket the responder accepted itself.
     client: Option<Arc<ClientShared>>,
     stash: Vec<u8>,
@@ -148,13 +158,16 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
             c.worker == worker
                 && c.id != caller
                 && c.fd >= 0
-                && !c.tls
+                && (!c.tls || !c.tls_parked.load(Ordering::Acquire).is_null())
                 && c.parked.load(Ordering::Acquire)
                 && c.qbuf.load(Ordering::Relaxed) == 0
         })
         .map(|c| Watched {
             fd: c.fd,
             unix: c.unix,
+            tls: c
+                .tls
+                .then(|| ParkedTls::new(c.tls_parked.load(Ordering::Acquire))),
             client: Some(c.clone()),
             stash: Vec::new(),
             closed: false,
@@ -214,6 +227,7 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
                     watched.push(Watched {
                         fd,
                         unix: unix_listener == Some(p.fd),
+                        tls: None,
                         client: None,
                         stash: Vec::new(),
                         closed: false,
@@ -227,6 +241,15 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
             let Some(w) = watched.iter_mut().find(|w| w.fd == p.fd && !w.closed) else {
                 continue;
             };
+            if w.tls.is_some() {
+                let open = read_tls(w);
+                if !w.stash.is_empty() {
+                    answer(server, w, &mut argv);
+                }
+                // End of the session or an error: left for the connection to see.
+                w.closed = !open;
+                continue;
+            }
             let mut buf = [0u8; 16 * 1024];
             // SAFETY: reading into a local buffer from a socket that stays open: its owner
             // is parked and closes it only after leaving the clients registry, which it
@@ -293,7 +316,16 @@ fn answer(server: &Server, w: &mut Watched, argv: &mut Argv) {
     }
     stash.drain(..pos);
     w.stash = stash;
-    if !out.is_empty() {
+    if out.is_empty() {
+        return;
+    }
+    if let Some(tls) = &w.tls {
+        // SAFETY: the session is published and its worker is stuck (see `read_tls`).
+        let session = unsafe { tls.session() };
+        if session.writer().write_all(&out).is_ok() {
+            flush_tls(session, w.fd);
+        }
+    } else {
         // SAFETY: sending from a local buffer on an open socket (see above).
         unsafe {
             libc::send(
@@ -303,6 +335,108 @@ fn answer(server: &Server, w: &mut Watched, argv: &mut Argv) {
                 libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
             )
         };
+    }
+}
+
+/// The socket of a watched connection, read and written without waiting.
+struct Fd(RawFd);
+
+impl Read for Fd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: reading into a caller's buffer from an open socket (see `serve_while_busy`).
+        let n = unsafe {
+            libc::recv(
+                self.0,
+                buf.as_mut_ptr() as *mut _,
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+impl Write for Fd {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: sending a caller's buffer on an open socket (see `serve_while_busy`).
+        let n = unsafe {
+            libc::send(
+                self.0,
+                buf.as_ptr() as *const _,
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads a TLS client's records into its stash, decrypted. False when the session ended
+/// (close_notify, end of file, an error: the connection sees it when handed back).
+fn read_tls(w: &mut Watched) -> bool {
+    let Some(tls) = &w.tls else {
+        return false;
+    };
+    // SAFETY: the connection published its session before waiting for bytes and cannot
+    // withdraw it while its worker is stuck in the script; the script's thread waits for the
+    // responder to let go of every connection before it goes on.
+    let session = unsafe { tls.session() };
+    match session.read_tls(&mut Fd(w.fd)) {
+        Ok(0) => return false,
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+        Err(_) => return false,
+    }
+    if session.process_new_packets().is_err() {
+        // The alert rustls queued goes out, as the connection would send it.
+        flush_tls(session, w.fd);
+        return false;
+    }
+    // Whatever the session has to say (a key update's answer) goes out now.
+    flush_tls(session, w.fd);
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match session.reader().read(&mut buf) {
+            Ok(0) => return false,
+            Ok(n) => w.stash.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Sends a TLS session's pending records, waiting up to a second for a full socket (the
+/// replies here are a few bytes; what is left goes out with the connection's next write).
+fn flush_tls(session: &mut rustls::ServerConnection, fd: RawFd) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while session.wants_write() {
+        match session.write_tls(&mut Fd(fd)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if std::time::Instant::now() >= deadline {
+                    return;
+                }
+                let mut p = libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut p, 1, POLL_MS) };
+            }
+            Err(_) => return,
+        }
     }
 }
 

@@ -60,14 +60,19 @@ fn server_only_tls_serves_commands_beside_plain_tcp() {
         "{info}"
     );
     assert!(info.contains("listener0:name=tcp,"), "{info}");
-    // A plain client on the TLS port gets no reply: its bytes are not a TLS handshake.
+    // A plain client on the TLS port gets no reply, not even a TLS alert: its bytes are not
+    // a TLS handshake, and the connection is reset as Redis's (unit/tls: "I/O error").
     let mut raw = std::net::TcpStream::connect(tls_addr(&srv)).unwrap();
     raw.set_read_timeout(Some(PATIENCE)).unwrap();
     use std::io::{Read, Write};
-    raw.write_all(b"PING\r\n").unwrap();
+    raw.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
     let mut got = Vec::new();
-    let _ = raw.read_to_end(&mut got);
-    assert!(!got.starts_with(b"+PONG"), "{got:?}");
+    let r = raw.read_to_end(&mut got);
+    assert!(got.is_empty(), "{got:?}");
+    assert_eq!(
+        r.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
     // Pub/Sub delivery and a blocked command over TLS.
     let mut sub = TlsConn::connect(tls_addr(&srv), &pki.ca, None).unwrap();
     let reply = sub.cmd(&["SUBSCRIBE", "ch"]).unwrap();
@@ -467,4 +472,197 @@ fn redis_cli_talks_to_us_over_tls() {
     // Without a client certificate the server refuses the session.
     let out = run(&["ping"]);
     assert!(!out.contains("PONG"), "{out}");
+}
+
+#[test]
+fn busy_script_answers_tls_clients_through_their_sessions() {
+    let pki = Pki::generate("tls-busy");
+    let srv = tls_server(
+        &pki,
+        &[
+            ("tls-auth-clients", "no"),
+            ("threads", "1"),
+            ("busy-reply-threshold", "50"),
+        ],
+    );
+    let connect = || TlsConn::connect(tls_addr(&srv), &pki.ca, None).expect("TLS handshake");
+    let (mut runner, mut other, mut tx, mut split) = (connect(), connect(), connect(), connect());
+    for c in [&mut other, &mut tx, &mut split] {
+        assert_eq!(c.cmd(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
+    }
+    let mut sub = connect();
+    let reply = sub.cmd(&["SUBSCRIBE", "ch"]).unwrap();
+    assert_eq!(cinnabar_testkit::words(reply), ["subscribe", "ch", "1"]);
+    runner.send(&["EVAL", "while true do end", "0"]).unwrap();
+    // The only worker is stuck in the script: past busy-reply-threshold the busy responder
+    // answers its TLS clients through their sessions (before the script starts, GET runs).
+    let e = eventually(PATIENCE, "the script to be reported busy", || {
+        match other.cmd(&["GET", "x"]).unwrap() {
+            Frame::Error(e) => Some(e),
+            _ => None,
+        }
+    });
+    assert!(e.starts_with("BUSY Redis is busy running a script"), "{e}");
+    // A subscriber too (Redis checks the Pub/Sub context first: PING is allowed there, and
+    // then refused as busy).
+    let e = text(&sub.cmd(&["PING"]).unwrap());
+    assert!(e.starts_with("ERR:BUSY"), "{e}");
+    // A transaction started meanwhile fails as in Redis.
+    assert_eq!(tx.cmd(&["MULTI"]).unwrap(), ok());
+    let e = text(&tx.cmd(&["SET", "k", "v"]).unwrap());
+    assert!(e.starts_with("ERR:BUSY"), "{e}");
+    // Half a command now, the rest after the script: the half waits in the stash.
+    split
+        .send_raw(b"*3\r\n$3\r\nSET\r\n$5\r\nsplit\r\n$2\r\nv")
+        .unwrap();
+    assert_eq!(other.cmd(&["SCRIPT", "KILL"]).unwrap(), ok());
+    let e = text(&runner.read().unwrap());
+    assert!(e.contains("Script killed by user with SCRIPT KILL"), "{e}");
+    // Handed back, every session goes on with the worker: records in sequence both ways.
+    split.send_raw(b"1\r\n").unwrap();
+    assert_eq!(split.read().unwrap(), ok());
+    assert_eq!(other.cmd(&["GET", "split"]).unwrap(), bulk("v1"));
+    assert_eq!(
+        text(&tx.cmd(&["EXEC"]).unwrap()),
+        "ERR:EXECABORT Transaction discarded because of previous errors."
+    );
+    assert_eq!(other.cmd(&["EXISTS", "k"]).unwrap(), Frame::Integer(0));
+    let big = "x".repeat(100_000);
+    assert_eq!(other.cmd(&["SET", "big", &big]).unwrap(), ok());
+    assert_eq!(runner.cmd(&["GET", "big"]).unwrap(), bulk(&big));
+    assert_eq!(
+        text(&other.cmd(&["SCRIPT", "KILL"]).unwrap()),
+        "ERR:NOTBUSY No scripts in execution right now."
+    );
+    // A busy function, killed by FUNCTION KILL from a TLS client.
+    let lib =
+        "#!lua name=spinlib\nredis.register_function('spin', function() while true do end end)";
+    assert_eq!(
+        other.cmd(&["FUNCTION", "LOAD", lib]).unwrap(),
+        bulk("spinlib")
+    );
+    runner.send(&["FCALL", "spin", "0"]).unwrap();
+    let e = eventually(PATIENCE, "the function to be reported busy", || match other
+        .cmd(&["GET", "x"])
+        .unwrap()
+    {
+        Frame::Error(e) => Some(e),
+        _ => None,
+    });
+    assert!(e.starts_with("BUSY"), "{e}");
+    assert_eq!(other.cmd(&["FUNCTION", "KILL"]).unwrap(), ok());
+    let e = text(&runner.read().unwrap());
+    assert!(e.contains("killed by user"), "{e}");
+    assert_eq!(runner.cmd(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
+    let mut plain = srv.raw();
+    assert_eq!(plain.cmd(&["PUBLISH", "ch", "after"]), Frame::Integer(1));
+    let msg = sub.read().unwrap();
+    assert_eq!(cinnabar_testkit::words(msg), ["message", "ch", "after"]);
+    assert_eq!(
+        cinnabar_testkit::words(sub.cmd(&["PING"]).unwrap()),
+        ["pong", ""]
+    );
+    assert_eq!(plain.info_field("clients", "connected_clients"), "6");
+}
+
+/// Connects with `config` (its session store), runs a command (a TLS 1.3 client takes the
+/// server's tickets as it reads), and says whether the handshake resumed a session.
+fn resumes(srv: &TestServer, config: &std::sync::Arc<rustls::ClientConfig>) -> bool {
+    let mut c = TlsConn::connect_with(tls_addr(srv), config.clone()).expect("TLS handshake");
+    assert_eq!(c.cmd(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
+    c.resumed()
+}
+
+#[test]
+fn session_cache_resumes_sessions_as_configured() {
+    let pki = Pki::generate("tls-resume");
+    let srv = tls_server(&pki, &[("tls-auth-clients", "no")]);
+    let mut plain = srv.raw();
+    let fresh_client = || TlsConn::client_config(&pki.ca, None);
+    // tls-session-caching yes (the default): the second session resumes the first (TLS 1.3,
+    // a ticket naming the cached session).
+    let client = fresh_client();
+    assert!(!resumes(&srv, &client), "the first handshake resumed");
+    assert!(resumes(&srv, &client), "TLS 1.3 did not resume");
+    // A CONFIG SET of a tls-* parameter starts an empty cache (Redis: a new OpenSSL context).
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-session-cache-size", "1000"]),
+        ok()
+    );
+    assert!(!resumes(&srv, &client), "resumed across a CONFIG SET");
+    // TLS 1.2: by session ID (a new client: one holding TLS 1.3 tickets offers those).
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-protocols", "TLSv1.2"]),
+        ok()
+    );
+    let client = fresh_client();
+    assert!(!resumes(&srv, &client));
+    assert!(resumes(&srv, &client), "TLS 1.2 did not resume");
+    // tls-session-cache-size 1: a second client's session pushes the first one's out.
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-session-cache-size", "1"]),
+        ok()
+    );
+    let (a, b) = (fresh_client(), fresh_client());
+    assert!(!resumes(&srv, &a));
+    assert!(!resumes(&srv, &b));
+    assert!(
+        !resumes(&srv, &a),
+        "a session pushed out of the cache resumed"
+    );
+    assert!(
+        !resumes(&srv, &b),
+        "a session pushed out of the cache resumed"
+    );
+    assert!(resumes(&srv, &b), "the cached session did not resume");
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-protocols", "TLSv1.2 TLSv1.3"]),
+        ok()
+    );
+    // Caching off: nothing is kept, nothing resumes (TLS 1.3 and 1.2).
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-session-caching", "no"]),
+        ok()
+    );
+    let client = fresh_client();
+    assert!(!resumes(&srv, &client));
+    assert!(!resumes(&srv, &client), "resumed with caching off");
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-protocols", "TLSv1.2"]),
+        ok()
+    );
+    assert!(!resumes(&srv, &client));
+    assert!(!resumes(&srv, &client), "TLS 1.2 resumed with caching off");
+    // tls-session-cache-timeout: a session older than it is not resumed. The wait is past
+    // the timeout whatever the machine's speed (the session was stored before `made`).
+    assert_eq!(
+        plain.cmd(&[
+            "CONFIG",
+            "SET",
+            "tls-protocols",
+            "TLSv1.2 TLSv1.3",
+            "tls-session-caching",
+            "yes",
+            "tls-session-cache-timeout",
+            "1",
+        ]),
+        ok()
+    );
+    let client = fresh_client();
+    assert!(!resumes(&srv, &client));
+    let made = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_millis(1300).saturating_sub(made.elapsed()));
+    assert!(
+        !resumes(&srv, &client),
+        "a session past the timeout resumed"
+    );
+    // The full handshake just made cached a new session: it resumes while young enough
+    // (a generous timeout now, so that a slow machine cannot fail this).
+    assert_eq!(
+        plain.cmd(&["CONFIG", "SET", "tls-session-cache-timeout", "300"]),
+        ok()
+    );
+    let client = fresh_client();
+    assert!(!resumes(&srv, &client));
+    assert!(resumes(&srv, &client), "no resumption with a 300 s timeout");
 }
