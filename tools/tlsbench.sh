@@ -38,6 +38,7 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM # through the EXIT trap: no server left behind
 
 # A CA and a server certificate for 127.0.0.1.
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/ca.key" -out "$dir/ca.crt" -days 2 \
@@ -50,7 +51,10 @@ openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
     || { echo "openssl could not make the certificates" >&2; exit 2; }
 
 start() { # binary port
-    on "${SERVER_CPUS:-}" "$1" --port 0 --tls-port "$2" --bind 127.0.0.1 \
+    local pin=()
+    [ -n "${SERVER_CPUS:-}" ] && pin=(taskset -c "$SERVER_CPUS")
+    # Started directly (not through a function) so that $! is the server, killed at exit.
+    "${pin[@]}" "$1" --port 0 --tls-port "$2" --bind 127.0.0.1 \
         --tls-cert-file "$dir/server.crt" --tls-key-file "$dir/server.key" \
         --tls-ca-cert-file "$dir/ca.crt" --tls-auth-clients no \
         --save "" --appendonly no >"$dir/server-$2.log" 2>&1 &
