@@ -26,6 +26,10 @@ use super::qbuf::QueryBuf;
 pub trait Socket: std::os::fd::AsFd + Send + Sync + 'static {
     /// Waits until the socket may be readable.
     fn readable(&self) -> impl Future<Output = io::Result<()>> + Send + '_;
+    /// Polls for read readiness without a readiness future: the waker goes in the socket's
+    /// single reader slot, not in its list of waiters (no list insertion and removal per
+    /// wait). Only the last caller's waker is kept, so use it from one task only.
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>>;
     /// Waits until the socket may be writable.
     fn writable(&self) -> impl Future<Output = io::Result<()>> + Send + '_;
     /// Writes what the socket takes without waiting (WouldBlock when it takes nothing).
@@ -50,6 +54,10 @@ impl Socket for TcpStream {
     #[inline]
     fn readable(&self) -> impl Future<Output = io::Result<()>> + Send + '_ {
         TcpStream::readable(self)
+    }
+    #[inline]
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
     }
     #[inline]
     fn writable(&self) -> impl Future<Output = io::Result<()>> + Send + '_ {
@@ -79,6 +87,10 @@ impl Socket for UnixStream {
     #[inline]
     fn readable(&self) -> impl Future<Output = io::Result<()>> + Send + '_ {
         UnixStream::readable(self)
+    }
+    #[inline]
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+        UnixStream::poll_read_ready(self, cx)
     }
     #[inline]
     fn writable(&self) -> impl Future<Output = io::Result<()>> + Send + '_ {
