@@ -171,15 +171,12 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
                 read_while_writing(stream.socket(), &mut rbuf, &out.buf, &mut sent, soft).await
             } else if timeout > 0 && !client.pubsub.subscribed() {
                 // Subscribers are exempt from the idle timeout, as in Redis.
-                match tokio::time::timeout(
-                    Duration::from_secs(timeout),
+                idle_limited(
+                    &shared,
+                    timeout,
                     read_or_shrink(server, stream, &mut rbuf, client, stats),
                 )
                 .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Ok(0), // idle too long: close, as Redis does
-                }
             } else {
                 read_or_shrink(server, stream, &mut rbuf, client, stats).await
             };
@@ -488,7 +485,7 @@ async fn read_while_writing(
     mut soft: Option<SoftLimit>,
 ) -> std::io::Result<usize> {
     let expired =
-        tokio::time::sleep_until(soft.map_or_else(tokio::time::Instant::now, |l| l.deadline));
+        crate::timer::sleep_until(soft.map_or_else(tokio::time::Instant::now, |l| l.deadline));
     tokio::pin!(expired);
     while *sent < buf.len() {
         tokio::select! {
@@ -560,7 +557,7 @@ async fn write_limited<S: Stream>(
     let deadline = tokio::time::Instant::now() + Duration::from_millis(secs * 1000 + 1);
     let mut pos = 0;
     while buf.len() - pos > soft {
-        match tokio::time::timeout_at(deadline, stream.write(&buf[pos..])).await {
+        match crate::timer::timeout_at(deadline, stream.write(&buf[pos..])).await {
             Ok(Ok(n)) if n > 0 => pos += n,
             _ => return false,
         }
@@ -622,7 +619,7 @@ async fn wait_blocked<S: Stream>(
     let sleep = async {
         match blocked.deadline {
             Some(t) => {
-                tokio::time::sleep(Duration::from_millis((t - now_ms()).max(0) as u64)).await
+                crate::timer::sleep(Duration::from_millis((t - now_ms()).max(0) as u64)).await
             }
             None => std::future::pending().await,
         }
@@ -707,15 +704,59 @@ async fn read_or_shrink<S: Stream>(
     }
 }
 
+/// `read` (a wait for the client's next command) under the idle `timeout` of `secs`: Ok(0),
+/// i.e. close, once the client stayed silent that long, as Redis closes it. The deadline is
+/// watched by the cron (`nudge_idle`), which flags and nudges a connection past it, as
+/// Redis's clientsCron finds idle clients: no timer is armed and cancelled per wait (the
+/// workers' runtimes have none, see `timer`), and the client is closed within a cron period
+/// of its deadline.
+async fn idle_limited<F>(shared: &ClientShared, secs: u64, read: F) -> std::io::Result<usize>
+where
+    F: std::future::Future<Output = std::io::Result<usize>>,
+{
+    let deadline = coarse_now_ms().saturating_add((secs as i64).saturating_mul(1000));
+    shared.idle_timed_out.store(false, Ordering::Relaxed);
+    shared.idle_deadline_ms.store(deadline, Ordering::Release);
+    tokio::pin!(read);
+    let r = std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(r) = std::future::Future::poll(read.as_mut(), cx) {
+            return std::task::Poll::Ready(r);
+        }
+        // Registered before the flag is read: a nudge after the read is not missed. The
+        // flag may be left from an earlier wait (the cron read the old deadline), hence the
+        // clock check against this wait's own deadline.
+        shared.nudge.register(cx.waker());
+        if shared.idle_timed_out.load(Ordering::Acquire) && coarse_now_ms() >= deadline {
+            return std::task::Poll::Ready(Ok(0));
+        }
+        std::task::Poll::Pending
+    })
+    .await;
+    shared.idle_deadline_ms.store(0, Ordering::Relaxed);
+    r
+}
+
 /// Asks the connections idle for more than 2 seconds whose query buffer wastes more than
-/// 4 KiB to give it back (the cron calls this once per period).
+/// 4 KiB to give it back, and closes those past their idle `timeout` (the cron calls this
+/// once per period).
 pub fn nudge_idle(server: &Server) {
     if server.cron_paused.load(Ordering::Relaxed) {
         return;
     }
     let now = server.now_ms();
+    let timeouts = server.config.live.timeout_secs.load(Ordering::Relaxed) > 0;
+    // The clock `idle_limited` sets deadlines by.
+    let coarse = coarse_now_ms();
     let clients = server.clients.lock();
     for c in clients.values() {
+        if timeouts {
+            let deadline = c.idle_deadline_ms.load(Ordering::Acquire);
+            if deadline != 0 && coarse >= deadline {
+                c.idle_timed_out.store(true, Ordering::Release);
+                c.nudge.nudge();
+                continue;
+            }
+        }
         let cap = c.qbuf_cap.load(Ordering::Relaxed);
         if cap.saturating_sub(c.qbuf.load(Ordering::Relaxed)) > qbuf::MIN_WASTE
             && now - c.last_interaction_ms.load(Ordering::Relaxed) > 2000
@@ -761,7 +802,7 @@ async fn wait_if_paused(server: &Server, client: &Client, args: &[&[u8]]) {
         let wait = Duration::from_millis((until - now) as u64);
         server.pause.waiting.fetch_add(1, Ordering::Relaxed);
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            _ = crate::timer::sleep(wait) => {}
             _ = server.pause.unpaused.notified() => {}
         }
         server.pause.waiting.fetch_sub(1, Ordering::Relaxed);
