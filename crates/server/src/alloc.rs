@@ -119,12 +119,25 @@ pub struct Counting;
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Whether mimalloc's plain calls already give `align`: every block is a whole number of
+/// words from a word-aligned page start, so word alignment holds whatever the size (16 does
+/// not: mimalloc has 24-byte blocks). The plain calls skip the aligned path's checks
+/// (about 25 instructions per allocation); nearly every allocation asks for 8 or less.
+#[inline]
+fn plain_align(align: usize) -> bool {
+    align <= std::mem::size_of::<usize>()
+}
+
 // SAFETY: every method forwards to mimalloc with the same arguments Rust's contract gives,
 // and only reads the usable size of blocks mimalloc returned.
 unsafe impl GlobalAlloc for Counting {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = mi::mi_malloc_aligned(layout.size(), layout.align());
+        let p = if plain_align(layout.align()) {
+            mi::mi_malloc(layout.size())
+        } else {
+            mi::mi_malloc_aligned(layout.size(), layout.align())
+        };
         if !p.is_null() {
             note(mi::mi_usable_size(p) as isize);
         }
@@ -133,7 +146,11 @@ unsafe impl GlobalAlloc for Counting {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = mi::mi_zalloc_aligned(layout.size(), layout.align());
+        let p = if plain_align(layout.align()) {
+            mi::mi_zalloc(layout.size())
+        } else {
+            mi::mi_zalloc_aligned(layout.size(), layout.align())
+        };
         if !p.is_null() {
             note(mi::mi_usable_size(p) as isize);
         }
@@ -150,7 +167,11 @@ unsafe impl GlobalAlloc for Counting {
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let old = mi::mi_usable_size(ptr as *const c_void) as isize;
-        let q = mi::mi_realloc_aligned(ptr.cast(), new_size, layout.align());
+        let q = if plain_align(layout.align()) {
+            mi::mi_realloc(ptr.cast(), new_size)
+        } else {
+            mi::mi_realloc_aligned(ptr.cast(), new_size, layout.align())
+        };
         if !q.is_null() {
             note(mi::mi_usable_size(q) as isize - old);
         }

@@ -36,6 +36,7 @@ pub mod pubsub;
 pub mod replication;
 pub mod scripting;
 pub mod server;
+pub mod timer;
 pub mod tracking;
 
 pub use net::{start, ServerHandle};

@@ -795,7 +795,7 @@ async fn write_watching_soft_limit<S: crate::net::stream::Stream>(
                 0 => return Err(std::io::ErrorKind::WriteZero.into()),
                 n => pos += n,
             },
-            _ = tokio::time::sleep(wait) => {
+            _ = crate::timer::sleep(wait) => {
                 if deadline.is_some_and(|d| d <= now_ms()) && mb.close_if_still_over_soft(server) {
                     tracing::warn!(
                         "Client id={} addr={} closed for overcoming of output buffer limits.",

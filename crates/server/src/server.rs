@@ -216,6 +216,11 @@ pub struct ClientShared {
     /// Wakes the connection while it waits for bytes (the cron asking an idle client to give
     /// back its query buffer).
     pub nudge: crate::net::qbuf::Nudge,
+    /// While the connection waits for a command under `timeout`: when it is idle too long
+    /// (coarse clock, ms since epoch); 0 otherwise. The cron checks it (`nudge_idle`).
+    pub idle_deadline_ms: AtomicI64,
+    /// Set by the cron when `idle_deadline_ms` passed, before nudging the connection.
+    pub idle_timed_out: AtomicBool,
 }
 
 impl ClientShared {
@@ -262,6 +267,8 @@ impl ClientShared {
             no_evict: false.into(),
             user: Mutex::new(None),
             nudge: Default::default(),
+            idle_deadline_ms: 0.into(),
+            idle_timed_out: false.into(),
         }
     }
 

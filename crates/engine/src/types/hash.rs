@@ -272,9 +272,11 @@ fn packed_remove(buf: &mut PackBuf, target: &[u8]) -> bool {
 type Pair = Box<[u8]>;
 
 fn make_pair(field: &[u8], value: &[u8]) -> Pair {
-    let mut v = vec![0u8; varint_len(field.len())];
+    // One allocation of the exact size (`into_boxed_slice` then moves nothing).
+    let head = varint_len(field.len());
+    let mut v = Vec::with_capacity(head + field.len() + value.len());
+    v.resize(head, 0);
     put_varint(&mut v, field.len());
-    v.reserve_exact(field.len() + value.len());
     v.extend_from_slice(field);
     v.extend_from_slice(value);
     v.into_boxed_slice()
@@ -329,6 +331,33 @@ impl Table {
         self.index.insert_unique(h, slot as u32, |&i| {
             hash_key(pair_field(&pairs[i as usize]))
         });
+    }
+
+    /// Sets `field` to `value`: true when the field is new. One hash and one probe for
+    /// both cases (HSET of a new field used to probe twice and hash the field twice).
+    fn upsert(&mut self, field: &[u8], value: &[u8]) -> bool {
+        let pairs = &self.pairs;
+        let entry = self.index.entry(
+            hash_key(field),
+            |&i| pair_field(&pairs[i as usize]) == field,
+            |&i| hash_key(pair_field(&pairs[i as usize])),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(e) => {
+                let slot = *e.get() as usize;
+                self.replace(slot, make_pair(field, value));
+                false
+            }
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                let slot = self.pairs.len();
+                assert!(slot < u32::MAX as usize, "hash too large");
+                let pair = make_pair(field, value);
+                self.bytes += pair.len();
+                self.pairs.push(pair);
+                vacant.insert(slot as u32);
+                true
+            }
+        }
     }
 
     fn replace(&mut self, slot: usize, pair: Pair) {
@@ -738,16 +767,7 @@ impl Hash {
                 }
                 true
             }
-            BodyMut::Table(t) => match t.find(field) {
-                Some(s) => {
-                    t.replace(s, make_pair(field, value));
-                    false
-                }
-                None => {
-                    t.insert_new(make_pair(field, value));
-                    true
-                }
-            },
+            BodyMut::Table(t) => t.upsert(field, value),
         }
     }
 

@@ -381,18 +381,21 @@ impl Table {
     }
 
     pub fn insert(&mut self, v: &[u8]) -> bool {
-        let h = hash_key(v);
+        // One hash and one probe: the entry is the member's bucket or the free one it takes.
         let items = &self.items;
-        if self.index.find(h, |&i| &*items[i as usize] == v).is_some() {
+        let entry = self.index.entry(
+            hash_key(v),
+            |&i| &*items[i as usize] == v,
+            |&i| hash_key(&items[i as usize]),
+        );
+        let hashbrown::hash_table::Entry::Vacant(vacant) = entry else {
             return false;
-        }
+        };
         let slot = self.items.len();
         assert!(slot < u32::MAX as usize, "set too large");
         self.items.push(v.into());
         self.bytes += v.len();
-        let items = &self.items;
-        self.index
-            .insert_unique(h, slot as u32, |&i| hash_key(&items[i as usize]));
+        vacant.insert(slot as u32);
         true
     }
 

@@ -160,7 +160,7 @@ fn block_on(
         ) {
             let id = ctx.client.id;
             h.spawn(async move {
-                tokio::time::sleep(std::time::Duration::from_millis(timeout as u64)).await;
+                crate::timer::sleep(std::time::Duration::from_millis(timeout as u64)).await;
                 primary::end_wait(&srv, id);
             });
         }

@@ -202,8 +202,10 @@ pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
                 // C calls) on top of the event loop.
                 .stack_size(WORKER_STACK)
                 .spawn(move || {
+                    // No time driver: its clock read and wheel polls cost about 350
+                    // instructions per park; timers live on `crate::timer`'s runtime.
                     let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
+                        .enable_io()
                         .build()
                         .expect("tokio runtime");
                     let _ = tx.send(rt.handle().clone());
@@ -440,7 +442,7 @@ fn spawn_accept_loop(
                 }
                 Err(e) => {
                     tracing::warn!("accept: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    crate::timer::sleep(std::time::Duration::from_millis(10)).await;
                 }
             }
         }

@@ -137,7 +137,7 @@ async fn respond(mut stream: tokio::net::TcpStream, server: &Server) -> std::io:
         }
         Ok::<(), std::io::Error>(())
     };
-    tokio::time::timeout(std::time::Duration::from_secs(5), read)
+    crate::timer::timeout(std::time::Duration::from_secs(5), read)
         .await
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     let line = req.split(|&b| b == b'\n').next().unwrap_or(b"");

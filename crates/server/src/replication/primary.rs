@@ -167,7 +167,7 @@ async fn full_sync<S: Stream>(
         // Redis waits this long for more replicas to share one transfer.
         let delay = server.config.get_i64("repl-diskless-sync-delay").max(0) as u64;
         if delay > 0 {
-            tokio::time::sleep(Duration::from_secs(delay)).await;
+            crate::timer::sleep(Duration::from_secs(delay)).await;
         }
     }
     tracing::info!(
@@ -182,7 +182,7 @@ async fn full_sync<S: Stream>(
             if server.is_shutting_down() {
                 return false;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            crate::timer::sleep(Duration::from_millis(20)).await;
         }
         let now = now_ms();
         let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, u64)>();
@@ -447,7 +447,7 @@ async fn stream_to<S: Stream>(
                 }
                 rbuf.advance(pos);
             }
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = crate::timer::sleep(Duration::from_secs(1)) => {}
         }
     }
 }

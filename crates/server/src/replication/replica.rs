@@ -124,7 +124,7 @@ async fn link_loop(server: Arc<Server>, gen: u64) {
             if !current() {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            crate::timer::sleep(Duration::from_millis(100)).await;
         }
     }
 }
@@ -179,7 +179,7 @@ impl Link {
         let start = std::time::Instant::now();
         loop {
             let slice = Duration::from_secs(1);
-            match tokio::time::timeout(slice, self.stream.read_some(&mut self.buf)).await {
+            match crate::timer::timeout(slice, self.stream.read_some(&mut self.buf)).await {
                 Ok(Ok(0)) => return Err("connection closed by the primary".into()),
                 Ok(Ok(n)) => return Ok(n),
                 Ok(Err(e)) => return Err(e.to_string()),
@@ -240,12 +240,12 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         if r.gen.load(Ordering::SeqCst) != gen {
             return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        crate::timer::sleep(Duration::from_millis(20)).await;
     }
     let timeout = Duration::from_secs(server.config.get_i64("repl-timeout").max(1) as u64);
     tracing::info!("Connecting to MASTER {}:{}", m.host, m.port);
     let source = server.config.get("bind-source-addr");
-    let stream = tokio::time::timeout(timeout, connect_from(&m.host, m.port, &source))
+    let stream = crate::timer::timeout(timeout, connect_from(&m.host, m.port, &source))
         .await
         .map_err(|_| "timeout connecting to the primary".to_string())?
         .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
@@ -256,7 +256,7 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         };
         let name = rustls::pki_types::ServerName::try_from(m.host.clone())
             .map_err(|e| format!("invalid primary host name for TLS: {e}"))?;
-        let tls = tokio::time::timeout(timeout, connector.connect(name, stream))
+        let tls = crate::timer::timeout(timeout, connector.connect(name, stream))
             .await
             .map_err(|_| "timeout in the TLS handshake with the primary".to_string())?
             .map_err(|e| format!("TLS handshake with the primary failed: {e}"))?;
@@ -747,7 +747,7 @@ async fn stream_loop(
     let limits = Limits::default();
     // Bytes of a transaction not yet complete (proxied and counted at its EXEC).
     let mut pending: Vec<u8> = Vec::new();
-    let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
+    let mut ack_timer = crate::timer::interval(Duration::from_secs(1));
     let mut fack = Fack::default();
     loop {
         let mut pos = 0;
@@ -833,7 +833,7 @@ async fn stream_loop(
             link.buf.reserve(64 * 1024);
         }
         tokio::select! {
-            rd = tokio::time::timeout(link.timeout, link.stream.read_some(&mut link.buf)) => {
+            rd = crate::timer::timeout(link.timeout, link.stream.read_some(&mut link.buf)) => {
                 match rd {
                     Ok(Ok(n)) if n > 0 => r.link_last_io_ms.store(now_ms(), Ordering::Relaxed),
                     Ok(Ok(_)) => return Err("connection closed by the primary".into()),
@@ -846,10 +846,10 @@ async fn stream_loop(
                 send_ack(server, link, end, &mut fack).await?;
             }
             _ = &mut unpaused, if paused => {}
-            _ = tokio::time::sleep(Duration::from_millis((paused_until - now_ms()).clamp(0, 1000) as u64)), if paused => {}
+            _ = crate::timer::sleep(Duration::from_millis((paused_until - now_ms()).clamp(0, 1000) as u64)), if paused => {}
             // Commands not yet fsynced by our AOF: as Redis 7.2, tell the primary as soon as
             // the fsync moves (WAITAOF waits for it).
-            _ = tokio::time::sleep(Duration::from_millis(5)), if !fack.marks.is_empty()
+            _ = crate::timer::sleep(Duration::from_millis(5)), if !fack.marks.is_empty()
                 && server.persist.aof.fsync.load(Ordering::Relaxed) != crate::persist::aof::FSYNC_NO => {
                 let end = r.backlog.lock().end;
                 let before = fack.synced;
