@@ -84,6 +84,9 @@ pub fn active_expire_cycle(server: &Server, first_shard: usize, deadline: Instan
             // Hash fields with their own deadlines (HEXPIRE): one bounded round per db.
             {
                 let mut shard = ks.lock_shard(s);
+                if !still_enabled(server) {
+                    return s;
+                }
                 shard
                     .db(dbi)
                     .expire_hash_fields(server.now_ms(), MAX_VISIT, KEYS_PER_LOOP);
@@ -93,6 +96,9 @@ pub fn active_expire_cycle(server: &Server, first_shard: usize, deadline: Instan
                 let now = server.now_ms();
                 let (checked, expired) = {
                     let mut shard = ks.lock_shard(s);
+                    if !still_enabled(server) {
+                        return s;
+                    }
                     let db = shard.db(dbi);
                     if db.volatile == 0 {
                         break;
@@ -113,6 +119,19 @@ pub fn active_expire_cycle(server: &Server, first_shard: usize, deadline: Instan
         }
     }
     first_shard
+}
+
+/// Whether active expiry is still on, read under the shard's lock before expiring in it: a
+/// key written after `DEBUG SET-ACTIVE-EXPIRE 0` (or REPLICAOF) replied
+/// is then never expired by a cycle that began before it, as nothing runs between two
+/// commands in Redis (the write's unlock orders the flag's store before this load).
+fn still_enabled(server: &Server) -> bool {
+    server
+        .config
+        .live
+        .active_expire_enabled
+        .load(Ordering::Relaxed)
+        && !server.repl.is_replica()
 }
 
 /// Delivers what the active cycle expired (see `dispatch::sink::expired`).
