@@ -104,16 +104,27 @@ pub fn debug_delay(usec: i64) {
 /// serialised the shard, as in Redis only the forked child does. Read again at each key, so
 /// that setting it back to 0 lets a slowed save finish; a shutdown stops the wait.
 pub fn key_save_delay(server: &Server, keys: u64) {
+    let live = &server.config.live.rdb_key_save_delay;
     for _ in 0..keys {
-        let d = server
-            .config
-            .live
-            .rdb_key_save_delay
-            .load(Ordering::Relaxed);
+        let d = live.load(Ordering::Relaxed);
         if d == 0 || server.is_shutting_down() {
             return;
         }
-        debug_delay(d);
+        if d < 0 {
+            debug_delay(d);
+            continue;
+        }
+        // A long delay sleeps in slices, so that setting it to 0 (or a shutdown) ends the
+        // wait within a few milliseconds: Redis's tests kill the slowed child instead.
+        let mut left = std::time::Duration::from_micros(d as u64);
+        while !left.is_zero() {
+            let step = left.min(std::time::Duration::from_millis(10));
+            std::thread::sleep(step);
+            left -= step;
+            if live.load(Ordering::Relaxed) == 0 || server.is_shutting_down() {
+                return;
+            }
+        }
     }
 }
 

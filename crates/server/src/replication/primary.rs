@@ -505,7 +505,9 @@ fn count(server: &Server, f: impl Fn(&Replica) -> bool) -> usize {
 /// Whether this server's AOF has fsynced up to `aof_seq` (WAITAOF's local copy).
 pub fn local_synced(server: &Server, aof_seq: u64) -> bool {
     let aof = &server.persist.aof;
-    aof.on.load(Ordering::Relaxed) && aof.synced_seq.load(Ordering::Acquire) >= aof_seq
+    aof.on.load(Ordering::Relaxed)
+        && !aof.wait_rewrite.load(Ordering::Acquire)
+        && aof.synced_seq.load(Ordering::Acquire) >= aof_seq
 }
 
 /// The reply of a waiter now, and whether it is satisfied.

@@ -892,6 +892,9 @@ struct Fack {
 impl Fack {
     /// The stream offset our AOF has fsynced, given everything up to `end` was applied.
     fn offset(&mut self, server: &Server, end: u64) -> u64 {
+        if server.persist.aof.wait_rewrite.load(Ordering::Acquire) {
+            return self.synced;
+        }
         let synced = server.persist.aof.synced_seq.load(Ordering::Acquire);
         while let Some(&(seq, off)) = self.marks.front() {
             if seq > synced {

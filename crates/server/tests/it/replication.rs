@@ -637,6 +637,53 @@ fn waitaof_local_and_replicas() {
     let _ = std::fs::remove_dir_all(dr);
 }
 
+/// Redis's unit/wait "WAITAOF local if AOFRW was postponed": the AOF switched on while a
+/// BGSAVE runs schedules its rewrite for when the save ends, and WAITAOF's local copy counts
+/// only once that rewrite has finished. Setting `rdb-key-save-delay` back to 0 ends a save
+/// slowed by a long per-key delay at once (Redis's test kills the forked child instead);
+/// a save left sleeping blocked every later full sync (the replica copy tests hung).
+#[test]
+fn aof_enabled_during_bgsave_waits_for_its_rewrite() {
+    let d = temp_dir("waitaof-postponed");
+    let s = primary(&[("dir", &d), ("appendfsync", "everysec")]);
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&["SET", "x", "y"]), ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "100000000"]),
+        ok()
+    );
+    c.cmd(&["BGSAVE"]);
+    assert_eq!(
+        info_field(&mut c, "persistence", "rdb_bgsave_in_progress"),
+        "1"
+    );
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "yes"]), ok());
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_rewrite_scheduled"),
+        "1"
+    );
+    assert_eq!(c.cmd(&["SET", "x", "y"]), ok());
+    assert_eq!(words(c.cmd(&["WAITAOF", "1", "0", "50"])), vec!["0", "0"]);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]), ok());
+    eventually(Duration::from_secs(5), "the slowed BGSAVE to end", || {
+        info_field(&mut c, "persistence", "rdb_bgsave_in_progress") == "0"
+    });
+    assert_eq!(
+        words(c.cmd(&["WAITAOF", "1", "0", "10000"])),
+        vec!["1", "0"]
+    );
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_rewrite_in_progress"),
+        "0"
+    );
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_rewrite_scheduled"),
+        "0"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(d);
+}
+
 #[test]
 fn min_replicas_to_write_and_digest() {
     let p = primary(&[
