@@ -141,6 +141,9 @@ pub struct State {
     /// The database the primary's stream last selected (kept across links for +CONTINUE).
     pub master_db: AtomicUsize,
     pub sync_full: AtomicU64,
+    /// Full syncs whose snapshot is being written (Redis's RDB child for replication: INFO
+    /// `rdb_bgsave_in_progress` counts them).
+    pub syncs_running: AtomicU64,
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
     pub waiters: Mutex<Vec<Waiter>>,

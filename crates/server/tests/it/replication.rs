@@ -907,8 +907,12 @@ fn key_save_and_load_delays_slow_down_a_sync_until_reset() {
         ok()
     );
     replicaof(&mut rc, p.addr());
+    // While the snapshot is written the replica is `wait_bgsave` and a save is in progress,
+    // as while Redis's RDB child for replication runs (its integration/replication waits for
+    // both before killing the primary mid-transfer).
     eventually(Duration::from_secs(20), "the transfer to start", || {
-        info_field(&mut pc, "replication", "slave0").contains("state=send_bulk")
+        info_field(&mut pc, "persistence", "rdb_bgsave_in_progress") == "1"
+            && info_field(&mut pc, "replication", "slave0").contains("state=wait_bgsave")
     });
     assert_eq!(
         info_field(&mut rc, "replication", "master_link_status"),
@@ -921,6 +925,10 @@ fn key_save_and_load_delays_slow_down_a_sync_until_reset() {
     assert_eq!(
         info_field(&mut rc, "replication", "master_link_status"),
         "down"
+    );
+    assert_eq!(
+        info_field(&mut pc, "persistence", "rdb_bgsave_in_progress"),
+        "0"
     );
     assert_eq!(rc.cmd(&["CONFIG", "SET", "key-load-delay", "0"]), ok());
     wait_synced(&mut pc, &mut rc);
