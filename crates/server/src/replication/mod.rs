@@ -141,13 +141,11 @@ pub struct State {
     /// The database the primary's stream last selected (kept across links for +CONTINUE).
     pub master_db: AtomicUsize,
     pub sync_full: AtomicU64,
-    /// Full syncs whose snapshot is being written (Redis's RDB child for replication: INFO
-    /// `rdb_bgsave_in_progress` counts them).
-    pub syncs_running: AtomicU64,
-    pub sync_partial_ok: AtomicU64,
-    pub sync_partial_err: AtomicU64,
     pub waiters: Mutex<Vec<Waiter>>,
-    pub last_ping_ms: AtomicI64,
+    /// Which `repl-ping-replica-period` since start-up the last cron pass fell in: the PING
+    /// goes out when it changes, as Redis pings when its 1 Hz replication cron count is a
+    /// multiple of the period (so not when a replica attaches; the PINGs count in offsets).
+    pub ping_slot: AtomicI64,
     /// Last time a replica was attached (for repl-backlog-ttl).
     pub no_replicas_since_ms: AtomicI64,
     /// FAILOVER's state.
@@ -318,23 +316,23 @@ pub fn cron(server: &Server) {
         // WAITAOF's local fsyncs are not announced: look at them ten times a second.
         primary::check_waiters(server);
     }
+    let period = server.config.get_i64("repl-ping-replica-period").max(1) * 1000;
+    let slot = server.started.elapsed().as_millis() as i64 / period;
+    let ping = r.ping_slot.swap(slot, Ordering::Relaxed) != slot;
     if !r.on.load(Ordering::Relaxed) {
         return;
     }
     failover::cron(server);
     let now = now_ms();
-    let period = server.config.get_i64("repl-ping-replica-period").max(1) * 1000;
-    if now - r.last_ping_ms.load(Ordering::Relaxed) >= period {
-        r.last_ping_ms.store(now, Ordering::Relaxed);
-        if !r.replicas.lock().is_empty() {
-            let mut b = r.backlog.lock();
-            // Not before the first transfer started a history (replicas wait for it).
-            if b.active {
-                b.append_raw(b"*1\r\n$4\r\nPING\r\n");
-            }
-            drop(b);
-            r.data.notify_waiters();
+    // A replica never pings its own replicas: they get its primary's stream unchanged.
+    if ping && !r.is_replica() && !r.replicas.lock().is_empty() {
+        let mut b = r.backlog.lock();
+        // Not before the first transfer started a history (replicas wait for it).
+        if b.active {
+            b.append_raw(b"*1\r\n$4\r\nPING\r\n");
         }
+        drop(b);
+        r.data.notify_waiters();
     }
     // repl-backlog-ttl: a primary without replicas for that long frees its backlog (and,
     // as Redis, starts a new history: nobody can continue the old one from it).
@@ -395,8 +393,10 @@ pub fn info_section(out: &mut String, server: &Server) {
             if st == LINK_CONNECTED { "up" } else { "down" },
             if st == LINK_CONNECTED { (now - last_io) / 1000 } else { -1 },
             (st == LINK_TRANSFER) as u8,
-            read.max(1),
-            off.max(1),
+            // Redis shows 1 until it has a primary client, then its offsets (0 after a
+            // full sync of an empty history).
+            if st == LINK_CONNECTED { read } else { read.max(1) },
+            if st == LINK_CONNECTED { off } else { off.max(1) },
         );
         if st == LINK_TRANSFER {
             let size = r.transfer_size.load(Ordering::Relaxed);

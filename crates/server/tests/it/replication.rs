@@ -684,6 +684,48 @@ fn aof_enabled_during_bgsave_waits_for_its_rewrite() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+/// The primary PINGs its replicas when a `repl-ping-replica-period` since start-up ends,
+/// as Redis's 1 Hz replication cron does when its count is a multiple of the period: not
+/// when a replica attaches. The PINGs are in the stream, so they move master_repl_offset
+/// (Redis's psync2-master-restart checks the offset is still 0 with a period of an hour).
+#[test]
+fn replicas_are_pinged_on_the_period_schedule_only() {
+    let p = primary(&[("repl-ping-replica-period", "3600")]);
+    let r = TestServer::start();
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    let attached = Instant::now();
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    // Several cron passes (ten a second) with the replica attached and online.
+    eventually(
+        Duration::from_secs(10),
+        "the replica to be online for 1.5 s",
+        || {
+            info_field(&mut pc, "replication", "slave0").contains("state=online")
+                && attached.elapsed() > Duration::from_millis(1500)
+        },
+    );
+    assert_eq!(
+        info_field(&mut pc, "replication", "master_repl_offset"),
+        "0"
+    );
+    assert_eq!(
+        info_field(&mut rc, "replication", "master_repl_offset"),
+        "0"
+    );
+    // A period of one second: a PING (14 bytes) a second, applied by the replica too.
+    assert_eq!(
+        pc.cmd(&["CONFIG", "SET", "repl-ping-replica-period", "1"]),
+        ok()
+    );
+    eventually(Duration::from_secs(10), "a PING in the stream", || {
+        info_field(&mut pc, "replication", "master_repl_offset")
+            .parse::<u64>()
+            .is_ok_and(|o| o > 0 && o % 14 == 0)
+    });
+    wait_synced(&mut pc, &mut rc);
+}
+
 #[test]
 fn min_replicas_to_write_and_digest() {
     let p = primary(&[
