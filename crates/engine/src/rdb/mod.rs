@@ -631,6 +631,11 @@ pub enum Item {
     Aux(Vec<u8>, Vec<u8>),
     /// A function library (FUNCTION2 opcode): its source code.
     Function(Vec<u8>),
+    /// A key whose deadline had passed at `now`: not loaded (a primary propagates its DEL).
+    Expired {
+        db: usize,
+        key: Vec<u8>,
+    },
     Key {
         db: usize,
         key: Vec<u8>,
@@ -1112,7 +1117,8 @@ impl<R: Read> Reader<R> {
     }
 
     /// Reads a whole file, calling `f` for every aux field, function and live key (keys
-    /// whose deadline is at or before `now` are dropped, as a master does on load).
+    /// whose deadline is at or before `now` are not loaded but reported as `Expired`, as a
+    /// master drops them on load).
     /// `databases` bounds SELECTDB.
     pub fn load(
         &mut self,
@@ -1217,7 +1223,9 @@ impl<R: Read> Reader<R> {
                     let exp = expire.take();
                     let (i, fr) = (idle.take(), freq.take());
                     if let Some(value) = value {
-                        if !matches!(exp, Some(at) if at <= now) {
+                        if matches!(exp, Some(at) if at <= now) {
+                            f(Item::Expired { db, key })?;
+                        } else {
                             f(Item::Key {
                                 db,
                                 key,

@@ -137,8 +137,7 @@ pub fn key_load_delay(server: &Server) {
         // In 10 ms slices: a shutdown (SIGTERM during a slowed load) or a reset to 0 ends
         // the wait, as Redis serves events and signals while it loads.
         let mut left = std::time::Duration::from_micros(d as u64);
-        while !left.is_zero() && live.load(Ordering::Relaxed) != 0 && !server.is_shutting_down()
-        {
+        while !left.is_zero() && live.load(Ordering::Relaxed) != 0 && !server.is_shutting_down() {
             let step = left.min(std::time::Duration::from_millis(10));
             std::thread::sleep(step);
             left -= step;

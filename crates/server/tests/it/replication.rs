@@ -241,6 +241,54 @@ fn replica_never_expires_keys_itself() {
     );
 }
 
+/// A writable replica expires the keys its own clients gave a deadline (Redis 7.2's
+/// expireSlaveKeys), in the database they were written in, while keys from its primary still
+/// wait for the primary's DEL (Redis's integration/replication-3 "Slave is able to evict
+/// keys created in writable slaves").
+#[test]
+fn writable_replica_expires_its_own_keys() {
+    let p = primary(&[("enable-debug-command", "yes")]);
+    let r = TestServer::with_args(&[("replica-read-only", "no")]);
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    assert_eq!(pc.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), ok());
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(pc.cmd(&["SET", "fromprimary", "v", "PX", "100"]), ok());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(rc.cmd(&["SELECT", "5"]), ok());
+    for k in ["key1", "key2", "key3"] {
+        assert_eq!(rc.cmd(&["SET", k, "1", "PX", "300"]), ok());
+    }
+    // A deadline set by EXPIRE counts too; PERSIST before it passes keeps the key.
+    assert_eq!(rc.cmd(&["SET", "kept", "1"]), ok());
+    assert_eq!(rc.cmd(&["PEXPIRE", "kept", "300"]), int(1));
+    assert_eq!(rc.cmd(&["PERSIST", "kept"]), int(1));
+    // Inside EXEC and from a script as well.
+    assert_eq!(rc.cmd(&["MULTI"]), ok());
+    rc.cmd(&["SET", "tx", "1", "PX", "300"]);
+    assert_eq!(rc.cmd(&["EXEC"]), Frame::Array(vec![ok()]));
+    assert_eq!(
+        rc.cmd(&[
+            "EVAL",
+            "return redis.call('SET', KEYS[1], '1', 'PX', '300')",
+            "1",
+            "lua"
+        ]),
+        ok()
+    );
+    assert_eq!(rc.cmd(&["DBSIZE"]), int(6));
+    eventually(
+        Duration::from_secs(10),
+        "the replica to expire its own keys",
+        || rc.cmd(&["DBSIZE"]) == int(1),
+    );
+    assert_eq!(rc.cmd(&["GET", "kept"]), bulk("1"));
+    // The primary's key is past its deadline too, but stays until the primary deletes it.
+    assert_eq!(rc.cmd(&["SELECT", "0"]), ok());
+    assert_eq!(rc.cmd(&["DBSIZE"]), int(1));
+    assert_eq!(rc.cmd(&["EXISTS", "fromprimary"]), int(0));
+}
+
 /// CLIENT PAUSE WRITE on a replica holds its primary's stream too: read (the read offset
 /// moves) but applied only after the pause, as Redis 7.2.
 #[test]
@@ -792,6 +840,67 @@ fn restarted_replica_continues_from_its_rdb() {
         describe_dataset(&mut pc, DBS),
         describe_dataset(&mut rc, DBS)
     );
+    drop(r);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A restarted primary takes a new replication id and keeps its RDB's history as the second
+/// one (Redis's loadDataFromDisk on a master): its replicas continue with a partial resync.
+#[test]
+fn restarted_primary_keeps_the_rdb_history_as_its_second_id() {
+    let dir = temp_dir("restart-p");
+    let r = TestServer::start();
+    let mut rc = r.raw();
+    let (old_id, offset, set_at) = {
+        let p = primary(&[("dir", &dir)]);
+        let mut pc = p.raw();
+        replicaof(&mut rc, p.addr());
+        fill(&mut pc, "k", 20);
+        // A key that expires before the restart loads it.
+        assert_eq!(pc.cmd(&["SELECT", "2"]), ok());
+        assert_eq!(pc.cmd(&["SET", "gone", "v", "PX", "1000"]), ok());
+        assert_eq!(pc.cmd(&["SELECT", "0"]), ok());
+        let set_at = Instant::now();
+        wait_synced(&mut pc, &mut rc);
+        assert_eq!(pc.cmd(&["SAVE"]), ok());
+        (
+            info_field(&mut pc, "replication", "master_replid"),
+            info_field(&mut pc, "replication", "master_repl_offset"),
+            set_at,
+        )
+    };
+    eventually(Duration::from_secs(5), "the key's deadline to pass", || {
+        set_at.elapsed() > Duration::from_millis(1100)
+    });
+    let p = TestServer::in_dir(
+        std::path::Path::new(&dir),
+        &[("repl-diskless-sync-delay", "0")],
+    );
+    let mut pc = p.raw();
+    assert_ne!(info_field(&mut pc, "replication", "master_replid"), old_id);
+    assert_eq!(info_field(&mut pc, "replication", "master_replid2"), old_id);
+    // The expired key was not loaded; its DEL (after a SELECT 2) continues the stream.
+    assert_eq!(
+        info_field(&mut pc, "persistence", "rdb_last_load_keys_expired"),
+        "1"
+    );
+    let del = "*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*2\r\n$3\r\nDEL\r\n$4\r\ngone\r\n";
+    assert_eq!(
+        info_field(&mut pc, "replication", "master_repl_offset"),
+        (offset.parse::<u64>().unwrap() + del.len() as u64).to_string()
+    );
+    let second = offset.parse::<u64>().unwrap() + 1;
+    assert_eq!(
+        info_field(&mut pc, "replication", "second_repl_offset"),
+        second.to_string()
+    );
+    // The replica holds the old history: it continues it from the restarted primary.
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(info_field(&mut pc, "stats", "sync_partial_ok"), "1");
+    assert_eq!(info_field(&mut pc, "stats", "sync_full"), "0");
+    assert_eq!(rc.cmd(&["SELECT", "2"]), ok());
+    assert_eq!(rc.cmd(&["DBSIZE"]), int(0));
     drop(r);
     let _ = std::fs::remove_dir_all(dir);
 }
