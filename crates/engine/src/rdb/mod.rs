@@ -447,13 +447,11 @@ impl<W: Write> Writer<W> {
         self.maybe_flush()
     }
 
-    /// One key with its value and deadline. Returns false (writing nothing) for a key that
-    /// has already expired at `now`.
+    /// One key with its value and deadline. A key past its deadline but not yet deleted is
+    /// written too, as Redis's rdbSaveKeyValuePair does: a primary loading the file drops
+    /// it and propagates its DEL. Returns true (a key was written).
     pub fn entry(&mut self, e: &Entry, now: i64) -> io::Result<bool> {
         let expire = e.expire();
-        if matches!(expire, Some(t) if t <= now) {
-            return Ok(false);
-        }
         self.key_value(e.key(), e.value(), expire, now)?;
         Ok(true)
     }
@@ -515,9 +513,6 @@ impl<W: Write> Writer<W> {
 /// would: used to prepare a shard's section off the writer thread.
 pub fn put_entry(out: &mut Vec<u8>, e: &Entry, opts: &SaveOpts, now: i64) -> bool {
     let expire = e.expire();
-    if matches!(expire, Some(t) if t <= now) {
-        return false;
-    }
     if let Some(t) = expire {
         out.push(OP_EXPIRETIME_MS);
         out.extend_from_slice(&t.to_le_bytes());
