@@ -774,6 +774,20 @@ fn replicas_are_pinged_on_the_period_schedule_only() {
     wait_synced(&mut pc, &mut rc);
 }
 
+/// PSYNC with an offset that is not a number is refused (and logged, as Redis does) without
+/// starting any sync: the connection stays a normal client.
+#[test]
+fn psync_with_a_wrong_offset_is_an_error() {
+    let p = primary(&[]);
+    let mut c = p.raw();
+    assert_eq!(
+        c.cmd(&["PSYNC", "replicationid", "offset_str"]),
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(c.cmd(&["PING"]), Frame::Simple("PONG".into()));
+    assert_eq!(info_field(&mut c, "stats", "sync_full"), "0");
+}
+
 #[test]
 fn min_replicas_to_write_and_digest() {
     let p = primary(&[
