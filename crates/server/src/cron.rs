@@ -50,6 +50,17 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                     next_shard = active_expire_cycle(&server, next_shard, started + budget);
                     cycle.end(&server, "expire-cycle");
                 }
+                // Keys a writable replica's clients gave a deadline expire here, as Redis's
+                // expireSlaveKeys (a primary's cycle above covers every key).
+                if server.repl.is_replica()
+                    && server
+                        .config
+                        .live
+                        .active_expire_enabled
+                        .load(Ordering::Relaxed)
+                {
+                    crate::replication::writable::expire_cycle(&server);
+                }
                 crate::persist::cron(&server);
                 crate::replication::cron(&server);
                 server.cron_runs.fetch_add(1, Ordering::Relaxed);

@@ -447,13 +447,11 @@ impl<W: Write> Writer<W> {
         self.maybe_flush()
     }
 
-    /// One key with its value and deadline. Returns false (writing nothing) for a key that
-    /// has already expired at `now`.
+    /// One key with its value and deadline. A key past its deadline but not yet deleted is
+    /// written too, as Redis's rdbSaveKeyValuePair does: a primary loading the file drops
+    /// it and propagates its DEL. Returns true (a key was written).
     pub fn entry(&mut self, e: &Entry, now: i64) -> io::Result<bool> {
         let expire = e.expire();
-        if matches!(expire, Some(t) if t <= now) {
-            return Ok(false);
-        }
         self.key_value(e.key(), e.value(), expire, now)?;
         Ok(true)
     }
@@ -515,9 +513,6 @@ impl<W: Write> Writer<W> {
 /// would: used to prepare a shard's section off the writer thread.
 pub fn put_entry(out: &mut Vec<u8>, e: &Entry, opts: &SaveOpts, now: i64) -> bool {
     let expire = e.expire();
-    if matches!(expire, Some(t) if t <= now) {
-        return false;
-    }
     if let Some(t) = expire {
         out.push(OP_EXPIRETIME_MS);
         out.extend_from_slice(&t.to_le_bytes());
@@ -631,6 +626,11 @@ pub enum Item {
     Aux(Vec<u8>, Vec<u8>),
     /// A function library (FUNCTION2 opcode): its source code.
     Function(Vec<u8>),
+    /// A key whose deadline had passed at `now`: not loaded (a primary propagates its DEL).
+    Expired {
+        db: usize,
+        key: Vec<u8>,
+    },
     Key {
         db: usize,
         key: Vec<u8>,
@@ -1112,7 +1112,8 @@ impl<R: Read> Reader<R> {
     }
 
     /// Reads a whole file, calling `f` for every aux field, function and live key (keys
-    /// whose deadline is at or before `now` are dropped, as a master does on load).
+    /// whose deadline is at or before `now` are not loaded but reported as `Expired`, as a
+    /// master drops them on load).
     /// `databases` bounds SELECTDB.
     pub fn load(
         &mut self,
@@ -1217,7 +1218,9 @@ impl<R: Read> Reader<R> {
                     let exp = expire.take();
                     let (i, fr) = (idle.take(), freq.take());
                     if let Some(value) = value {
-                        if !matches!(exp, Some(at) if at <= now) {
+                        if matches!(exp, Some(at) if at <= now) {
+                            f(Item::Expired { db, key })?;
+                        } else {
                             f(Item::Key {
                                 db,
                                 key,

@@ -304,6 +304,13 @@ fn config_resetstat(ctx: &mut Ctx) -> Result<()> {
     });
     server.total_connections.store(0, Ordering::Relaxed);
     server.rejected_connections.store(0, Ordering::Relaxed);
+    for c in [
+        &server.repl.sync_full,
+        &server.repl.sync_partial_ok,
+        &server.repl.sync_partial_err,
+    ] {
+        c.store(0, Ordering::Relaxed);
+    }
     server.evict.reset_stats();
     cinnabar_engine::lazyfree::reset_stats();
     server.stat_reset_ms.store(now_ms(), Ordering::Relaxed);

@@ -131,6 +131,15 @@ fn exec(ctx: &mut Ctx) -> Result<()> {
             entry,
             &mut locked,
         );
+        if crate::replication::writable::tracks(server, ctx.client, entry.def) {
+            crate::replication::writable::remember(
+                server,
+                ctx.client.db,
+                entry.def,
+                &args,
+                &mut locked,
+            );
+        }
     }
     ctx.client.in_exec = false;
     Ok(())

@@ -289,7 +289,12 @@ fn psync(ctx: &mut Ctx) -> Result<()> {
     }
     check_sync(ctx)?;
     let id = String::from_utf8_lossy(ctx.arg(1)).to_string();
-    let off = super::int_arg(ctx.arg(2))?;
+    let off = super::int_arg(ctx.arg(2)).inspect_err(|_| {
+        tracing::warn!(
+            "Replica {} asks for synchronization but with a wrong offset",
+            ctx.client.shared.addr
+        );
+    })?;
     hand_over(ctx, Some((id, off)));
     Ok(())
 }

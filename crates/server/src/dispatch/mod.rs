@@ -215,11 +215,13 @@ pub fn execute(
         }
     }
     // This server is a replica: read-only and stale-data rules (one load otherwise).
+    let mut replica_write = false;
     if server.repl.checks.load(Ordering::Relaxed) != 0 {
         if let Some(msg) = crate::replication::check(server, client, def, args) {
             reject(client, out, msg.as_bytes());
             return;
         }
+        replica_write = crate::replication::writable::tracks(server, client, def);
     }
     if (def.flags & flags::LOADING == 0 && server.persist.is_loading())
         || (def.flags & flags::NO_ASYNC_LOADING != 0
@@ -256,6 +258,9 @@ pub fn execute(
         Access::Nothing => ks.lock_none(),
     };
     run_called(server, worker, client, out, args, entry, &mut locked);
+    if replica_write {
+        crate::replication::writable::remember(server, client.db, def, args, &mut locked);
+    }
     drop(locked);
     if !client.ready_keys.is_empty() {
         let ready = std::mem::take(&mut client.ready_keys);

@@ -104,24 +104,45 @@ pub fn debug_delay(usec: i64) {
 /// serialised the shard, as in Redis only the forked child does. Read again at each key, so
 /// that setting it back to 0 lets a slowed save finish; a shutdown stops the wait.
 pub fn key_save_delay(server: &Server, keys: u64) {
+    let live = &server.config.live.rdb_key_save_delay;
     for _ in 0..keys {
-        let d = server
-            .config
-            .live
-            .rdb_key_save_delay
-            .load(Ordering::Relaxed);
+        let d = live.load(Ordering::Relaxed);
         if d == 0 || server.is_shutting_down() {
             return;
         }
-        debug_delay(d);
+        if d < 0 {
+            debug_delay(d);
+            continue;
+        }
+        // A long delay sleeps in slices, so that setting it to 0 (or a shutdown) ends the
+        // wait within a few milliseconds: Redis's tests kill the slowed child instead.
+        let mut left = std::time::Duration::from_micros(d as u64);
+        while !left.is_zero() {
+            let step = left.min(std::time::Duration::from_millis(10));
+            std::thread::sleep(step);
+            left -= step;
+            if live.load(Ordering::Relaxed) == 0 || server.is_shutting_down() {
+                return;
+            }
+        }
     }
 }
 
 /// `key-load-delay` after one loaded key.
 #[inline]
 pub fn key_load_delay(server: &Server) {
-    let d = server.config.live.key_load_delay.load(Ordering::Relaxed);
-    if d != 0 {
+    let live = &server.config.live.key_load_delay;
+    let d = live.load(Ordering::Relaxed);
+    if d > 0 {
+        // In 10 ms slices: a shutdown (SIGTERM during a slowed load) or a reset to 0 ends
+        // the wait, as Redis serves events and signals while it loads.
+        let mut left = std::time::Duration::from_micros(d as u64);
+        while !left.is_zero() && live.load(Ordering::Relaxed) != 0 && !server.is_shutting_down() {
+            let step = left.min(std::time::Duration::from_millis(10));
+            std::thread::sleep(step);
+            left -= step;
+        }
+    } else if d < 0 {
         debug_delay(d);
     }
 }
@@ -288,7 +309,8 @@ pub fn info_section(out: &mut String, server: &Server) {
         "{}",
         changes_since_save(server)
     );
-    f!("rdb_bgsave_in_progress", "{}", running as u8);
+    let syncing = server.repl.syncs_running.load(Ordering::Relaxed) > 0;
+    f!("rdb_bgsave_in_progress", "{}", (running || syncing) as u8);
     f!(
         "rdb_last_save_time",
         "{}",

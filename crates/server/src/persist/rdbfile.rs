@@ -323,6 +323,7 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
     let now = now_ms();
     let ks = &server.keyspace;
     let mut loaded = 0u64;
+    let mut expired: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut libraries = Vec::new();
     let mut repl: (Option<String>, Option<u64>) = (None, None);
     let progress = Progress {
@@ -348,6 +349,7 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
                 server.persist.loading_keys.store(loaded, Ordering::Relaxed);
                 super::key_load_delay(server);
             }
+            Item::Expired { db, key } => expired.push((db, key)),
             Item::Function(code) => libraries.push(code),
             Item::Aux(k, v) => {
                 tracing::debug!(
@@ -369,8 +371,12 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
     if !libraries.is_empty() {
         functions::install_loaded(server, libraries, functions::RestorePolicy::Replace);
     }
+    server
+        .persist
+        .last_load_keys_expired
+        .store(expired.len() as u64, Ordering::Relaxed);
     if let (Some(id), Some(off)) = repl {
-        crate::replication::restore_from_rdb(server, id, off);
+        crate::replication::restore_from_rdb(server, id, off, &expired);
     }
     Ok(loaded)
 }
@@ -384,6 +390,7 @@ pub fn load_locked<R: Read>(
     let lim = super::limits(server);
     let now = now_ms();
     let mut loaded = 0u64;
+    let mut expired = 0u64;
     let mut libraries = Vec::new();
     rdb::Reader::new(input).load(&lim, server.keyspace.databases(), now, |item| {
         match item {
@@ -401,6 +408,7 @@ pub fn load_locked<R: Read>(
                 loaded += 1;
                 super::key_load_delay(server);
             }
+            Item::Expired { .. } => expired += 1,
             Item::Function(code) => libraries.push(code),
             _ => {}
         }
@@ -408,6 +416,10 @@ pub fn load_locked<R: Read>(
     })?;
     // A reload replaces the libraries too, as in Redis.
     functions::install_loaded(server, libraries, functions::RestorePolicy::Flush);
+    server
+        .persist
+        .last_load_keys_expired
+        .store(expired, Ordering::Relaxed);
     Ok(loaded)
 }
 

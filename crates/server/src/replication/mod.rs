@@ -20,6 +20,7 @@ pub mod backlog;
 pub mod failover;
 pub mod primary;
 pub mod replica;
+pub mod writable;
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -141,10 +142,19 @@ pub struct State {
     /// The database the primary's stream last selected (kept across links for +CONTINUE).
     pub master_db: AtomicUsize,
     pub sync_full: AtomicU64,
+    /// Keys with a deadline that a writable replica's own clients wrote, and the databases
+    /// they are in (bit n: db n; see `writable`).
+    pub replica_keys: Mutex<std::collections::HashMap<Box<[u8]>, u64>>,
+    /// Full syncs whose snapshot is being written (Redis's RDB child for replication: INFO
+    /// `rdb_bgsave_in_progress` counts them).
+    pub syncs_running: AtomicU64,
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
     pub waiters: Mutex<Vec<Waiter>>,
-    pub last_ping_ms: AtomicI64,
+    /// Which `repl-ping-replica-period` since start-up the last cron pass fell in: the PING
+    /// goes out when it changes, as Redis pings when its 1 Hz replication cron count is a
+    /// multiple of the period (so not when a replica attaches; the PINGs count in offsets).
+    pub ping_slot: AtomicI64,
     /// Last time a replica was attached (for repl-backlog-ttl).
     pub no_replicas_since_ms: AtomicI64,
     /// FAILOVER's state.
@@ -315,23 +325,23 @@ pub fn cron(server: &Server) {
         // WAITAOF's local fsyncs are not announced: look at them ten times a second.
         primary::check_waiters(server);
     }
+    let period = server.config.get_i64("repl-ping-replica-period").max(1) * 1000;
+    let slot = server.started.elapsed().as_millis() as i64 / period;
+    let ping = r.ping_slot.swap(slot, Ordering::Relaxed) != slot;
     if !r.on.load(Ordering::Relaxed) {
         return;
     }
     failover::cron(server);
     let now = now_ms();
-    let period = server.config.get_i64("repl-ping-replica-period").max(1) * 1000;
-    if now - r.last_ping_ms.load(Ordering::Relaxed) >= period {
-        r.last_ping_ms.store(now, Ordering::Relaxed);
-        if !r.replicas.lock().is_empty() {
-            let mut b = r.backlog.lock();
-            // Not before the first transfer started a history (replicas wait for it).
-            if b.active {
-                b.append_raw(b"*1\r\n$4\r\nPING\r\n");
-            }
-            drop(b);
-            r.data.notify_waiters();
+    // A replica never pings its own replicas: they get its primary's stream unchanged.
+    if ping && !r.is_replica() && !r.replicas.lock().is_empty() {
+        let mut b = r.backlog.lock();
+        // Not before the first transfer started a history (replicas wait for it).
+        if b.active {
+            b.append_raw(b"*1\r\n$4\r\nPING\r\n");
         }
+        drop(b);
+        r.data.notify_waiters();
     }
     // repl-backlog-ttl: a primary without replicas for that long frees its backlog (and,
     // as Redis, starts a new history: nobody can continue the old one from it).
@@ -392,8 +402,10 @@ pub fn info_section(out: &mut String, server: &Server) {
             if st == LINK_CONNECTED { "up" } else { "down" },
             if st == LINK_CONNECTED { (now - last_io) / 1000 } else { -1 },
             (st == LINK_TRANSFER) as u8,
-            read.max(1),
-            off.max(1),
+            // Redis shows 1 until it has a primary client, then its offsets (0 after a
+            // full sync of an empty history).
+            if st == LINK_CONNECTED { read } else { read.max(1) },
+            if st == LINK_CONNECTED { off } else { off.max(1) },
         );
         if st == LINK_TRANSFER {
             let size = r.transfer_size.load(Ordering::Relaxed);
@@ -556,18 +568,50 @@ pub fn save_info(server: &Server) -> Option<SaveInfo> {
 }
 
 /// Start-up loaded an RDB with `repl-id` / `repl-offset`: take that history back, so
-/// replicas of a restarted primary, or a restarted replica, continue it with PSYNC.
-pub fn restore_from_rdb(server: &Server, replid: String, offset: u64) {
+/// replicas of a restarted primary, or a restarted replica, continue it with PSYNC. A
+/// primary's stream goes on with a DEL for each key that had expired in the file (as Redis
+/// feeds them while it loads), so its replicas drop them too.
+pub fn restore_from_rdb(
+    server: &Server,
+    replid: String,
+    offset: u64,
+    expired: &[(usize, Vec<u8>)],
+) {
     if replid.len() != 40 {
         return;
     }
     let r = &server.repl;
     r.with_ids(|i| {
-        i.replid = replid;
-        i.replid2 = "0".repeat(40);
-        i.second_offset = -1;
+        if r.is_replica() {
+            i.replid = replid;
+            i.replid2 = "0".repeat(40);
+            i.second_offset = -1;
+        } else {
+            // A primary keeps its new id and continues the file's history as its second
+            // one, as Redis's loadDataFromDisk: its replicas continue with PSYNC, and a
+            // replica that knows only the new id cannot mistake the histories.
+            i.replid2 = replid;
+            i.second_offset = offset as i64 + 1;
+        }
     });
-    r.backlog.lock().reset(offset);
+    {
+        let mut b = r.backlog.lock();
+        b.reset(offset);
+        if !r.is_replica() {
+            for (db, key) in expired {
+                if b.db != Some(*db) {
+                    let n = db.to_string();
+                    b.append_raw(
+                        format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{n}\r\n", n.len()).as_bytes(),
+                    );
+                    b.db = Some(*db);
+                }
+                b.append_raw(format!("*2\r\n$3\r\nDEL\r\n${}\r\n", key.len()).as_bytes());
+                b.append_raw(key);
+                b.append_raw(b"\r\n");
+            }
+        }
+    }
     r.master_offset.store(offset, Ordering::Relaxed);
     if !r.is_replica() {
         r.on.store(true, Ordering::SeqCst);

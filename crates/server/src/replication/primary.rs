@@ -11,7 +11,7 @@
 //! The replica's task reads its REPLCONF ACKs on the same socket (WAIT, INFO lag).
 
 use std::io::{self, Write};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -215,7 +215,16 @@ async fn full_sync<S: Stream>(
             break (offset, r.with_ids(|i| i.replid.clone()), rx);
         }
     };
-    replica.state.store(SEND_BULK, Ordering::Relaxed);
+    // Until the RDB is written the replica stays `wait_bgsave` (Redis's
+    // WAIT_BGSAVE_END while the child runs), and INFO shows a save in progress.
+    struct Running<'a>(&'a AtomicU64);
+    impl Drop for Running<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    r.syncs_running.fetch_add(1, Ordering::Relaxed);
+    let mut running = Some(Running(&r.syncs_running));
     let stream_db = if r.is_replica() {
         r.master_db.load(Ordering::Relaxed) as i64
     } else {
@@ -269,6 +278,7 @@ async fn full_sync<S: Stream>(
                     }
                 }
                 Some(Msg::Done(res)) => {
+                    running.take();
                     ok = ok && res.is_ok();
                     break;
                 }
@@ -287,6 +297,8 @@ async fn full_sync<S: Stream>(
                 None => break false,
             }
         };
+        running.take();
+        replica.state.store(SEND_BULK, Ordering::Relaxed);
         let ok = done && send_file(stream, &tmp).await.is_ok();
         let _ = std::fs::remove_file(&tmp);
         ok
@@ -505,7 +517,9 @@ fn count(server: &Server, f: impl Fn(&Replica) -> bool) -> usize {
 /// Whether this server's AOF has fsynced up to `aof_seq` (WAITAOF's local copy).
 pub fn local_synced(server: &Server, aof_seq: u64) -> bool {
     let aof = &server.persist.aof;
-    aof.on.load(Ordering::Relaxed) && aof.synced_seq.load(Ordering::Acquire) >= aof_seq
+    aof.on.load(Ordering::Relaxed)
+        && !aof.wait_rewrite.load(Ordering::Acquire)
+        && aof.synced_seq.load(Ordering::Acquire) >= aof_seq
 }
 
 /// The reply of a waiter now, and whether it is satisfied.

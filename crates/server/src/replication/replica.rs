@@ -80,6 +80,7 @@ pub fn promote(server: &Server) {
         .keyspace
         .replica_expiry
         .store(false, Ordering::SeqCst);
+    super::writable::clear(server);
     r.link_state.store(LINK_NONE, Ordering::Relaxed);
     let end = {
         let mut b = r.backlog.lock();
@@ -350,12 +351,22 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         let new_id = rest.trim();
         let end = r.backlog.lock().end;
         if !new_id.is_empty() {
-            r.with_ids(|ids| {
-                if ids.replid != new_id {
-                    ids.replid2 = std::mem::replace(&mut ids.replid, new_id.to_string());
-                    ids.second_offset = end as i64 + 1;
+            let changed = r.with_ids(|ids| {
+                if ids.replid == new_id {
+                    return false;
                 }
+                ids.replid2 = std::mem::replace(&mut ids.replid, new_id.to_string());
+                ids.second_offset = end as i64 + 1;
+                true
             });
+            if changed {
+                tracing::info!("Master replication ID changed to {new_id}");
+                // Our replicas must learn the new id: they reconnect and continue with a
+                // partial resync, as Redis's disconnectSlaves here.
+                for x in r.replicas.lock().iter() {
+                    server.kill_client(x.client_id);
+                }
+            }
         }
         tracing::info!("Successful partial resynchronization with master.");
         super::failover::completed(server);
@@ -682,6 +693,9 @@ fn load_into(
                     crate::persist::key_load_delay(server);
                 }
                 Item::Function(code) => libraries.push(code),
+                // The primary's snapshot has none; one that expired in transit goes with
+                // the primary's DEL.
+                Item::Expired { .. } => {}
                 Item::Aux(k, v) => {
                     if k.as_slice() == b"repl-stream-db" {
                         stream_db = std::str::from_utf8(&v)
@@ -892,6 +906,9 @@ struct Fack {
 impl Fack {
     /// The stream offset our AOF has fsynced, given everything up to `end` was applied.
     fn offset(&mut self, server: &Server, end: u64) -> u64 {
+        if server.persist.aof.wait_rewrite.load(Ordering::Acquire) {
+            return self.synced;
+        }
         let synced = server.persist.aof.synced_seq.load(Ordering::Acquire);
         while let Some(&(seq, off)) = self.marks.front() {
             if seq > synced {

@@ -746,6 +746,9 @@ fn call_command(
         entry,
         rc.locked,
     );
+    if crate::replication::writable::tracks(server, &rc.client, def) {
+        crate::replication::writable::remember(server, rc.client.db, def, argv, rc.locked);
+    }
     if remember_reads && rc.reply.buf.first() != Some(&b'-') {
         rc.pos.clear();
         if cinnabar_commands::key_positions(def, argv, &mut rc.pos).is_ok() {

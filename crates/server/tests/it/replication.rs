@@ -241,6 +241,54 @@ fn replica_never_expires_keys_itself() {
     );
 }
 
+/// A writable replica expires the keys its own clients gave a deadline (Redis 7.2's
+/// expireSlaveKeys), in the database they were written in, while keys from its primary still
+/// wait for the primary's DEL (Redis's integration/replication-3 "Slave is able to evict
+/// keys created in writable slaves").
+#[test]
+fn writable_replica_expires_its_own_keys() {
+    let p = primary(&[("enable-debug-command", "yes")]);
+    let r = TestServer::with_args(&[("replica-read-only", "no")]);
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    assert_eq!(pc.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), ok());
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(pc.cmd(&["SET", "fromprimary", "v", "PX", "100"]), ok());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(rc.cmd(&["SELECT", "5"]), ok());
+    for k in ["key1", "key2", "key3"] {
+        assert_eq!(rc.cmd(&["SET", k, "1", "PX", "300"]), ok());
+    }
+    // A deadline set by EXPIRE counts too; PERSIST before it passes keeps the key.
+    assert_eq!(rc.cmd(&["SET", "kept", "1"]), ok());
+    assert_eq!(rc.cmd(&["PEXPIRE", "kept", "300"]), int(1));
+    assert_eq!(rc.cmd(&["PERSIST", "kept"]), int(1));
+    // Inside EXEC and from a script as well.
+    assert_eq!(rc.cmd(&["MULTI"]), ok());
+    rc.cmd(&["SET", "tx", "1", "PX", "300"]);
+    assert_eq!(rc.cmd(&["EXEC"]), Frame::Array(vec![ok()]));
+    assert_eq!(
+        rc.cmd(&[
+            "EVAL",
+            "return redis.call('SET', KEYS[1], '1', 'PX', '300')",
+            "1",
+            "lua"
+        ]),
+        ok()
+    );
+    assert_eq!(rc.cmd(&["DBSIZE"]), int(6));
+    eventually(
+        Duration::from_secs(10),
+        "the replica to expire its own keys",
+        || rc.cmd(&["DBSIZE"]) == int(1),
+    );
+    assert_eq!(rc.cmd(&["GET", "kept"]), bulk("1"));
+    // The primary's key is past its deadline too, but stays until the primary deletes it.
+    assert_eq!(rc.cmd(&["SELECT", "0"]), ok());
+    assert_eq!(rc.cmd(&["DBSIZE"]), int(1));
+    assert_eq!(rc.cmd(&["EXISTS", "fromprimary"]), int(0));
+}
+
 /// CLIENT PAUSE WRITE on a replica holds its primary's stream too: read (the read offset
 /// moves) but applied only after the pause, as Redis 7.2.
 #[test]
@@ -637,6 +685,109 @@ fn waitaof_local_and_replicas() {
     let _ = std::fs::remove_dir_all(dr);
 }
 
+/// Redis's unit/wait "WAITAOF local if AOFRW was postponed": the AOF switched on while a
+/// BGSAVE runs schedules its rewrite for when the save ends, and WAITAOF's local copy counts
+/// only once that rewrite has finished. Setting `rdb-key-save-delay` back to 0 ends a save
+/// slowed by a long per-key delay at once (Redis's test kills the forked child instead);
+/// a save left sleeping blocked every later full sync (the replica copy tests hung).
+#[test]
+fn aof_enabled_during_bgsave_waits_for_its_rewrite() {
+    let d = temp_dir("waitaof-postponed");
+    let s = primary(&[("dir", &d), ("appendfsync", "everysec")]);
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&["SET", "x", "y"]), ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "100000000"]),
+        ok()
+    );
+    c.cmd(&["BGSAVE"]);
+    assert_eq!(
+        info_field(&mut c, "persistence", "rdb_bgsave_in_progress"),
+        "1"
+    );
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "yes"]), ok());
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_rewrite_scheduled"),
+        "1"
+    );
+    assert_eq!(c.cmd(&["SET", "x", "y"]), ok());
+    assert_eq!(words(c.cmd(&["WAITAOF", "1", "0", "50"])), vec!["0", "0"]);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]), ok());
+    eventually(Duration::from_secs(5), "the slowed BGSAVE to end", || {
+        info_field(&mut c, "persistence", "rdb_bgsave_in_progress") == "0"
+    });
+    assert_eq!(
+        words(c.cmd(&["WAITAOF", "1", "0", "10000"])),
+        vec!["1", "0"]
+    );
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_rewrite_in_progress"),
+        "0"
+    );
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_rewrite_scheduled"),
+        "0"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// The primary PINGs its replicas when a `repl-ping-replica-period` since start-up ends,
+/// as Redis's 1 Hz replication cron does when its count is a multiple of the period: not
+/// when a replica attaches. The PINGs are in the stream, so they move master_repl_offset
+/// (Redis's psync2-master-restart checks the offset is still 0 with a period of an hour).
+#[test]
+fn replicas_are_pinged_on_the_period_schedule_only() {
+    let p = primary(&[("repl-ping-replica-period", "3600")]);
+    let r = TestServer::start();
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    let attached = Instant::now();
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    // Several cron passes (ten a second) with the replica attached and online.
+    eventually(
+        Duration::from_secs(10),
+        "the replica to be online for 1.5 s",
+        || {
+            info_field(&mut pc, "replication", "slave0").contains("state=online")
+                && attached.elapsed() > Duration::from_millis(1500)
+        },
+    );
+    assert_eq!(
+        info_field(&mut pc, "replication", "master_repl_offset"),
+        "0"
+    );
+    assert_eq!(
+        info_field(&mut rc, "replication", "master_repl_offset"),
+        "0"
+    );
+    // A period of one second: a PING (14 bytes) a second, applied by the replica too.
+    assert_eq!(
+        pc.cmd(&["CONFIG", "SET", "repl-ping-replica-period", "1"]),
+        ok()
+    );
+    eventually(Duration::from_secs(10), "a PING in the stream", || {
+        info_field(&mut pc, "replication", "master_repl_offset")
+            .parse::<u64>()
+            .is_ok_and(|o| o > 0 && o % 14 == 0)
+    });
+    wait_synced(&mut pc, &mut rc);
+}
+
+/// PSYNC with an offset that is not a number is refused (and logged, as Redis does) without
+/// starting any sync: the connection stays a normal client.
+#[test]
+fn psync_with_a_wrong_offset_is_an_error() {
+    let p = primary(&[]);
+    let mut c = p.raw();
+    assert_eq!(
+        c.cmd(&["PSYNC", "replicationid", "offset_str"]),
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(c.cmd(&["PING"]), Frame::Simple("PONG".into()));
+    assert_eq!(info_field(&mut c, "stats", "sync_full"), "0");
+}
+
 #[test]
 fn min_replicas_to_write_and_digest() {
     let p = primary(&[
@@ -703,6 +854,70 @@ fn restarted_replica_continues_from_its_rdb() {
         describe_dataset(&mut pc, DBS),
         describe_dataset(&mut rc, DBS)
     );
+    drop(r);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A restarted primary takes a new replication id and keeps its RDB's history as the second
+/// one (Redis's loadDataFromDisk on a master): its replicas continue with a partial resync.
+#[test]
+fn restarted_primary_keeps_the_rdb_history_as_its_second_id() {
+    let dir = temp_dir("restart-p");
+    let r = TestServer::start();
+    let mut rc = r.raw();
+    let (old_id, offset, set_at) = {
+        let p = primary(&[("dir", &dir)]);
+        let mut pc = p.raw();
+        replicaof(&mut rc, p.addr());
+        fill(&mut pc, "k", 20);
+        // A key that expires before the restart loads it.
+        assert_eq!(pc.cmd(&["SELECT", "2"]), ok());
+        assert_eq!(pc.cmd(&["SET", "gone", "v", "PX", "1000"]), ok());
+        assert_eq!(pc.cmd(&["SELECT", "0"]), ok());
+        let set_at = Instant::now();
+        wait_synced(&mut pc, &mut rc);
+        assert_eq!(pc.cmd(&["SAVE"]), ok());
+        (
+            info_field(&mut pc, "replication", "master_replid"),
+            info_field(&mut pc, "replication", "master_repl_offset"),
+            set_at,
+        )
+    };
+    eventually(Duration::from_secs(5), "the key's deadline to pass", || {
+        set_at.elapsed() > Duration::from_millis(1100)
+    });
+    let p = TestServer::in_dir(
+        std::path::Path::new(&dir),
+        &[("repl-diskless-sync-delay", "0")],
+    );
+    let mut pc = p.raw();
+    assert_ne!(info_field(&mut pc, "replication", "master_replid"), old_id);
+    assert_eq!(info_field(&mut pc, "replication", "master_replid2"), old_id);
+    // The expired key was not loaded; its DEL (after a SELECT 2) continues the stream.
+    assert_eq!(
+        info_field(&mut pc, "persistence", "rdb_last_load_keys_expired"),
+        "1"
+    );
+    let del = "*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*2\r\n$3\r\nDEL\r\n$4\r\ngone\r\n";
+    assert_eq!(
+        info_field(&mut pc, "replication", "master_repl_offset"),
+        (offset.parse::<u64>().unwrap() + del.len() as u64).to_string()
+    );
+    let second = offset.parse::<u64>().unwrap() + 1;
+    assert_eq!(
+        info_field(&mut pc, "replication", "second_repl_offset"),
+        second.to_string()
+    );
+    // The replica holds the old history: it continues it from the restarted primary.
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(info_field(&mut pc, "stats", "sync_partial_ok"), "1");
+    assert_eq!(info_field(&mut pc, "stats", "sync_full"), "0");
+    // CONFIG RESETSTAT clears the sync counters, as Redis's resetServerStats.
+    assert_eq!(pc.cmd(&["CONFIG", "RESETSTAT"]), ok());
+    assert_eq!(info_field(&mut pc, "stats", "sync_partial_ok"), "0");
+    assert_eq!(rc.cmd(&["SELECT", "2"]), ok());
+    assert_eq!(rc.cmd(&["DBSIZE"]), int(0));
     drop(r);
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -860,8 +1075,12 @@ fn key_save_and_load_delays_slow_down_a_sync_until_reset() {
         ok()
     );
     replicaof(&mut rc, p.addr());
+    // While the snapshot is written the replica is `wait_bgsave` and a save is in progress,
+    // as while Redis's RDB child for replication runs (its integration/replication waits for
+    // both before killing the primary mid-transfer).
     eventually(Duration::from_secs(20), "the transfer to start", || {
-        info_field(&mut pc, "replication", "slave0").contains("state=send_bulk")
+        info_field(&mut pc, "persistence", "rdb_bgsave_in_progress") == "1"
+            && info_field(&mut pc, "replication", "slave0").contains("state=wait_bgsave")
     });
     assert_eq!(
         info_field(&mut rc, "replication", "master_link_status"),
@@ -874,6 +1093,10 @@ fn key_save_and_load_delays_slow_down_a_sync_until_reset() {
     assert_eq!(
         info_field(&mut rc, "replication", "master_link_status"),
         "down"
+    );
+    assert_eq!(
+        info_field(&mut pc, "persistence", "rdb_bgsave_in_progress"),
+        "0"
     );
     assert_eq!(rc.cmd(&["CONFIG", "SET", "key-load-delay", "0"]), ok());
     wait_synced(&mut pc, &mut rc);

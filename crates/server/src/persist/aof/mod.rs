@@ -74,6 +74,10 @@ pub struct Aof {
     wlock: Mutex<()>,
     pub rewrite_running: AtomicBool,
     pub rewrite_scheduled: AtomicBool,
+    /// The AOF was switched on while another background save ran (Redis's
+    /// `AOF_WAIT_REWRITE`): a rewrite is scheduled for when that save ends, and until it has
+    /// finished WAITAOF counts no local fsync and a replica's FACK does not move, as in Redis.
+    pub wait_rewrite: AtomicBool,
     pub rewrite_started_ms: AtomicI64,
     pub last_rewrite_secs: AtomicI64,
     pub last_rewrite_failed: AtomicBool,
@@ -158,6 +162,11 @@ pub fn enable(server: &Arc<Server>) -> io::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let name = server.config.get("appendfilename");
     aof.fsync.store(fsync_mode(server), Ordering::Relaxed);
+    if server.persist.bgsave_running.load(Ordering::Relaxed) || server.keyspace.snapshot_running() {
+        aof.wait_rewrite.store(true, Ordering::Release);
+        aof.rewrite_scheduled.store(true, Ordering::Relaxed);
+        tracing::info!("AOF was enabled but there is already another background operation. An AOF background was scheduled to start when possible.");
+    }
     let manifest_exists = dir.join(format!("{name}.manifest")).exists();
     let may_reuse = manifest_exists && server.persist.loaded_aof.load(Ordering::Relaxed);
     // Lock order is shards, then AOF state: take every shard first when writing a base.
@@ -237,6 +246,8 @@ pub fn disable(server: &Server) {
     if !aof.on.swap(false, Ordering::SeqCst) {
         return;
     }
+    aof.rewrite_scheduled.store(false, Ordering::Relaxed);
+    aof.wait_rewrite.store(false, Ordering::Release);
     let _ = flush_all(server);
     crate::dispatch::sink::refresh_expiry_log(server);
     aof.files.lock().current = None;

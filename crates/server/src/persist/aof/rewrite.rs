@@ -196,6 +196,8 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
                     aof.current_size.store(len + incr, Ordering::Relaxed);
                     aof.rewrites.fetch_add(1, Ordering::Relaxed);
                     aof.last_rewrite_failed.store(false, Ordering::Relaxed);
+                    aof.wait_rewrite.store(false, Ordering::Release);
+                    crate::replication::primary::check_waiters(&srv);
                 }
                 Err(e) => {
                     tracing::warn!("Background AOF rewrite failed: {e}");
