@@ -13,7 +13,7 @@ use std::io;
 
 use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
@@ -29,7 +29,7 @@ pub trait Socket: std::os::fd::AsFd + Send + Sync + 'static {
     /// Polls for read readiness without a readiness future: the waker goes in the socket's
     /// single reader slot, not in its list of waiters (no list insertion and removal per
     /// wait). Only the last caller's waker is kept, so use it from one task only.
-    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>>;
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Waits until the socket may be writable.
     fn writable(&self) -> impl Future<Output = io::Result<()>> + Send + '_;
     /// Writes what the socket takes without waiting (WouldBlock when it takes nothing).
@@ -56,7 +56,7 @@ impl Socket for TcpStream {
         TcpStream::readable(self)
     }
     #[inline]
-    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         TcpStream::poll_read_ready(self, cx)
     }
     #[inline]
@@ -90,7 +90,7 @@ impl Socket for UnixStream {
         UnixStream::readable(self)
     }
     #[inline]
-    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         UnixStream::poll_read_ready(self, cx)
     }
     #[inline]
@@ -353,17 +353,7 @@ async fn read_tls_parked<B: ReadInto>(
         // stuck in a script, so the responder does not hold the session now; the pointer
         // comes from the `&mut` this function borrows for its whole run.
         let reader = unsafe { p.stream() };
-        let mut rb = ReadBuf::uninit(buf.spare());
-        match Pin::new(reader).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => {
-                let n = rb.filled().len();
-                // SAFETY: poll_read initialised (filled) the first n bytes of the spare space.
-                unsafe { buf.commit(n) };
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
+        poll_read_into(reader, cx, buf)
     })
     .await
 }
@@ -390,20 +380,26 @@ async fn read_async<R: AsyncRead + Unpin, B: ReadInto>(
     reader: &mut R,
     buf: &mut B,
 ) -> io::Result<usize> {
-    std::future::poll_fn(|cx| {
-        let mut rb = ReadBuf::uninit(buf.spare());
-        match Pin::new(&mut *reader).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => {
-                let n = rb.filled().len();
-                // SAFETY: poll_read initialised (filled) the first n bytes of the spare space.
-                unsafe { buf.commit(n) };
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
+    std::future::poll_fn(|cx| poll_read_into(&mut *reader, cx, buf)).await
+}
+
+/// Polls `reader` once for bytes into the free space of `buf`, committing what it filled.
+fn poll_read_into<R: AsyncRead + Unpin, B: ReadInto>(
+    reader: &mut R,
+    cx: &mut Context<'_>,
+    buf: &mut B,
+) -> Poll<io::Result<usize>> {
+    let mut rb = ReadBuf::uninit(buf.spare());
+    match Pin::new(reader).poll_read(cx, &mut rb) {
+        Poll::Ready(Ok(())) => {
+            let n = rb.filled().len();
+            // SAFETY: poll_read initialised (filled) the first n bytes of the spare space.
+            unsafe { buf.commit(n) };
+            Poll::Ready(Ok(n))
         }
-    })
-    .await
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
+    }
 }
 
 /// One read of what the socket has, without waiting, as [`read_tcp`] reads once the socket
