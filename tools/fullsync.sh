@@ -14,9 +14,13 @@
 #   DISKLESS_SYNC [yes] (repl-diskless-sync)   DISKLESS_LOAD [disabled] (repl-diskless-load)
 #   PORT [46600] (primary; the replica uses PORT+1)
 #   SERVER_CPUS / BENCH_CPUS: taskset CPU lists for the servers / the client
+#   REPLICA_CPUS [SERVER_CPUS]: taskset CPU list for the replica (on a 2-core machine, put it
+#     beside the client so the primary keeps a core to itself: its CPU per request is then the
+#     fair measure of what a replica costs it, since the client slows down instead)
 #   REDIS_CLI [redis-cli]   REDIS_BENCHMARK [redis-benchmark]
-# Output: per server, `full sync: <ms> ms (<keys> keys)` and the SET rates; last, one
-# summary line per server: `FULLSYNC name keys ms set_p16_alone set_p16_with_replica`.
+# Output: per server, `full sync: <ms> ms (<keys> keys)`, the SET rates and the primary's CPU
+# per request (user+system, all its threads); last, one summary line per server:
+# `FULLSYNC name keys ms set_p16_alone set_p16_with_replica cpu_us_alone cpu_us_with_replica`.
 set -uo pipefail
 
 CIN=${1:-target/release/cinnabar-server}
@@ -38,6 +42,8 @@ CLI=${REDIS_CLI:-redis-cli}
 RB=${REDIS_BENCHMARK:-redis-benchmark}
 srv_pin=(); [ -n "${SERVER_CPUS:-}" ] && srv_pin=(taskset -c "$SERVER_CPUS")
 cli_pin=(); [ -n "${BENCH_CPUS:-}" ] && cli_pin=(taskset -c "$BENCH_CPUS")
+rep_pin=("${srv_pin[@]}"); [ -n "${REPLICA_CPUS:-}" ] && rep_pin=(taskset -c "$REPLICA_CPUS")
+TICK=$(getconf CLK_TCK)
 
 WORK=$(mktemp -d /tmp/fullsync.XXXXXX)
 PIDS=()
@@ -48,9 +54,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start() {  # $1 binary, $2 port, $3 dir
+start() {  # $1 binary, $2 port, $3 dir, $4 replica (pinned as one)
     mkdir -p "$3"
-    "${srv_pin[@]}" "$1" --port "$2" --bind 127.0.0.1 --save '' --appendonly no --dir "$3" \
+    local pin=("${srv_pin[@]}"); [ -n "${4:-}" ] && pin=("${rep_pin[@]}")
+    "${pin[@]}" "$1" --port "$2" --bind 127.0.0.1 --save '' --appendonly no --dir "$3" \
         --enable-debug-command yes --repl-diskless-sync "$DISKLESS_SYNC" \
         --repl-diskless-sync-delay 0 --repl-diskless-load "$DISKLESS_LOAD" \
         >"$3/server.log" 2>&1 &
@@ -68,13 +75,23 @@ stop_all() {
 field() { $CLI -p "$1" info "$2" 2>/dev/null | tr -d '\r' | sed -n "s/^$3://p"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-set_rate() {  # median SET rps at -P 16 against $1
-    local rates=()
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Median SET rps at -P 16 against port $1 and the median CPU microseconds per request of the
+# server process $2, printed as "rps cpu_us".
+set_rate() {
+    local rates=() cpus=() c0 r
     for _ in $(seq "$ROUNDS"); do
-        rates+=("$("${cli_pin[@]}" "$RB" -p "$1" -t set -P 16 -n "$N" -c "$CLIENTS" -r "$KEYSPACE" \
-            -d "$DSIZE" --csv 2>/dev/null | sed -n 's/^"SET","\([0-9.]*\)".*/\1/p')")
+        c0=$(cpu_ticks "$2")
+        r=$("${cli_pin[@]}" "$RB" -p "$1" -t set -P 16 -n "$N" -c "$CLIENTS" -r "$KEYSPACE" \
+            -d "$DSIZE" --csv 2>/dev/null | sed -n 's/^"SET","\([0-9.]*\)".*/\1/p')
+        rates+=("$r")
+        cpus+=("$(awk -v t="$(( $(cpu_ticks "$2") - c0 ))" -v hz="$TICK" -v n="$N" \
+            'BEGIN { printf "%.3f", t / hz * 1e6 / n }')")
     done
-    printf '%s\n' "${rates[@]}" | sort -n | sed -n "$(( (ROUNDS + 1) / 2 ))p"
+    local mid=$(( (ROUNDS + 1) / 2 ))
+    echo "$(printf '%s\n' "${rates[@]}" | sort -n | sed -n "${mid}p")" \
+        "$(printf '%s\n' "${cpus[@]}" | sort -n | sed -n "${mid}p")"
 }
 
 SUMMARY=()
@@ -82,12 +99,13 @@ run() {  # $1 name, $2 binary
     local name=$1 bin=$2
     echo "== $name ($bin)"
     start "$bin" "$PORT" "$WORK/$name-primary"
+    local ppid=${PIDS[-1]}
     local t0; t0=$(now_ms)
     $CLI -p "$PORT" debug populate "$KEYS" key "$DSIZE" >/dev/null
     echo "populate: $(( $(now_ms) - t0 )) ms, dbsize $($CLI -p "$PORT" dbsize)"
-    local alone; alone=$(set_rate "$PORT")
-    echo "SET -P 16, no replica: $alone rps"
-    start "$bin" "$RPORT" "$WORK/$name-replica"
+    local alone cpu_alone; read -r alone cpu_alone <<<"$(set_rate "$PORT" "$ppid")"
+    echo "SET -P 16, no replica: $alone rps, primary $cpu_alone us CPU/request"
+    start "$bin" "$RPORT" "$WORK/$name-replica" replica
     local want; want=$($CLI -p "$PORT" dbsize)
     t0=$(now_ms)
     $CLI -p "$RPORT" replicaof 127.0.0.1 "$PORT" >/dev/null
@@ -102,13 +120,14 @@ run() {  # $1 name, $2 binary
     done
     local sync_ms=$(( $(now_ms) - t0 ))
     echo "full sync: $sync_ms ms ($want keys)"
-    local with; with=$(set_rate "$PORT")
-    echo "SET -P 16, one replica: $with rps (replica lag: $(field "$PORT" replication slave0 | sed 's/.*lag=//'))"
+    local with cpu_with; read -r with cpu_with <<<"$(set_rate "$PORT" "$ppid")"
+    echo "SET -P 16, one replica: $with rps, primary $cpu_with us CPU/request" \
+        "(replica lag: $(field "$PORT" replication slave0 | sed 's/.*lag=//'))"
     stop_all
-    SUMMARY+=("FULLSYNC $name $want ${sync_ms}ms $alone $with")
+    SUMMARY+=("FULLSYNC $name $want ${sync_ms}ms $alone $with $cpu_alone $cpu_with")
 }
 
 run cinnabar "$CIN"
 run redis "$RED"
-echo "== summary: name keys full_sync set_p16_alone set_p16_with_replica"
+echo "== summary: name keys full_sync set_p16_alone set_p16_with_replica cpu_us_alone cpu_us_with"
 printf '%s\n' "${SUMMARY[@]}"

@@ -133,9 +133,14 @@ fn init_logging(config: &cinnabar_server::config::Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CINNABAR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let logfile = config.get("logfile");
+    // A log write that fails (stdout closed: the server's output piped into a reader that
+    // has gone) is dropped, as Redis's serverLog does. By default tracing reports it on
+    // stderr with eprintln!, which panics when stderr is that same closed pipe, killing the
+    // thread that logged (the loader's: the server stayed LOADING for good).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .log_internal_errors(false);
     if logfile.is_empty() {
         use std::io::IsTerminal;
         builder

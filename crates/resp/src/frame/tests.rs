@@ -252,6 +252,24 @@ fn encode_command_is_an_array_of_bulks() {
 }
 
 #[test]
+fn encode_command_lengths_at_the_digit_boundaries() {
+    // The short-header paths (one and two digits) and the general one meet at 10 and 100.
+    for n in [0usize, 9, 10, 11, 99, 100, 101, 999, 1000, 65536] {
+        let arg = vec![b'x'; n];
+        let args: Vec<&[u8]> = vec![&arg; n.min(12)];
+        let mut out = Vec::new();
+        encode_command(&args, &mut out);
+        let mut want = format!("*{}\r\n", args.len()).into_bytes();
+        for a in &args {
+            want.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            want.extend_from_slice(a);
+            want.extend_from_slice(b"\r\n");
+        }
+        assert_eq!(out, want, "argument length {n}");
+    }
+}
+
+#[test]
 fn error_display() {
     assert_eq!(
         FrameError::InvalidType(b'?').to_string(),

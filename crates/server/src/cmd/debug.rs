@@ -55,8 +55,8 @@ fn debug(ctx: &mut Ctx) -> Result<()> {
         (b"replicate", 3..) => {
             // Sends a command to the replicas only (the suite's way to test the stream).
             if ctx.server.repl.on.load(Ordering::Relaxed) {
-                let argv = ctx.args[2..].iter().map(|a| a.to_vec()).collect();
-                crate::replication::feed(ctx.server, &[(ctx.client.db, argv)], false);
+                let unit = crate::propagate::Unit::one(ctx.client.db, &ctx.args[2..]);
+                crate::replication::feed(ctx.server, &unit);
             }
             ctx.out.ok();
         }

@@ -22,10 +22,10 @@ use std::sync::atomic::Ordering;
 use cinnabar_engine::db::Expired;
 use cinnabar_engine::{hash_key, Locked};
 
-use super::effects::{Argv, Effects, Fx, Own};
+use super::effects::{Effects, Fx, Own};
 use super::Client;
 use crate::notify;
-use crate::propagate::Op;
+use crate::propagate::Unit;
 use crate::server::{bump, Server, WorkerStats};
 
 thread_local! {
@@ -34,7 +34,7 @@ thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
     /// The commands the running unit propagates, collected until it ends; `PENDING` says
     /// whether there are any, so a unit that propagates nothing costs two cell updates.
-    static OPS: RefCell<Vec<Op>> = const { RefCell::new(Vec::new()) };
+    static OPS: RefCell<Unit> = RefCell::new(Unit::default());
     static PENDING: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -61,13 +61,13 @@ pub fn leave_unit(server: &Server, client: &mut Client) {
 #[cold]
 fn flush_unit(server: &Server, client: &mut Client) {
     let ops = OPS.with(|o| std::mem::take(&mut *o.borrow_mut()));
-    let seq = crate::propagate::feed(server, &ops, ops.len() > 1);
+    let seq = crate::propagate::feed(server, &ops);
     client.aof_seq = client.aof_seq.max(seq);
     client.repl_woff = crate::replication::last_woff();
     if seq > 0 {
         client.aof_woff = seq;
     }
-    if ops.capacity() <= 64 {
+    if ops.capacity() <= 64 << 10 {
         // Keep the buffer for the next unit (no allocation per write).
         let mut ops = ops;
         ops.clear();
@@ -76,8 +76,8 @@ fn flush_unit(server: &Server, client: &mut Client) {
 }
 
 /// Adds a propagated command to the running unit.
-fn push_op(db: usize, argv: Argv) {
-    OPS.with(|o| o.borrow_mut().push((db, argv)));
+fn push_op<A: AsRef<[u8]>>(db: usize, args: &[A]) {
+    OPS.with(|o| o.borrow_mut().push(db, args));
     PENDING.with(|p| p.set(true));
 }
 
@@ -127,12 +127,12 @@ fn propagate(client: &mut Client, args: &[&[u8]], fx: &mut Effects<'_>) {
     let own = std::mem::take(&mut fx.own);
     let db = client.db;
     for (d, argv) in std::mem::take(&mut fx.also) {
-        push_op(d, argv);
+        push_op(d, &argv);
     }
     if dirty > 0 || force {
         match own {
-            Own::AsGiven => push_op(db, args.iter().map(|a| a.to_vec()).collect()),
-            Own::Rewritten(argv) => push_op(db, argv),
+            Own::AsGiven => push_op(db, args),
+            Own::Rewritten(argv) => push_op(db, &argv),
             Own::Nothing => {}
         }
     }
@@ -239,12 +239,7 @@ pub fn expired(server: &Server, mut client: Option<&mut Client>, propagate: bool
                     crate::tracking::invalidate(server, client.as_deref_mut(), &key, false);
                 }
                 if propagate {
-                    own_or_unit(
-                        server,
-                        client.is_some(),
-                        db,
-                        vec![b"DEL".to_vec(), key.into()],
-                    );
+                    own_or_unit(server, client.is_some(), db, &[&b"DEL"[..], &key]);
                 }
             }
             Expired::Fields {
@@ -255,12 +250,7 @@ pub fn expired(server: &Server, mut client: Option<&mut Client>, propagate: bool
             } => {
                 if propagate {
                     for f in fields {
-                        own_or_unit(
-                            server,
-                            client.is_some(),
-                            db,
-                            vec![b"HDEL".to_vec(), key.to_vec(), f.into()],
-                        );
+                        own_or_unit(server, client.is_some(), db, &[&b"HDEL"[..], &key, &f]);
                     }
                 }
                 let me = client.as_deref_mut();
@@ -283,11 +273,7 @@ pub fn expired(server: &Server, mut client: Option<&mut Client>, propagate: bool
 /// before its reply: it is about the value before the command).
 pub fn evicted(server: &Server, me: Option<&mut Client>, db: &mut cinnabar_engine::Db, key: &[u8]) {
     if crate::propagate::on(server) {
-        crate::propagate::feed(
-            server,
-            &[(db.id, vec![b"DEL".to_vec(), key.to_vec()])],
-            false,
-        );
+        crate::propagate::feed(server, &Unit::one(db.id, &[&b"DEL"[..], key]));
     }
     let flags = server.config.live.notify_flags.load(Ordering::Relaxed);
     let mut me = me;
@@ -310,11 +296,11 @@ pub fn evicted(server: &Server, me: Option<&mut Client>, db: &mut cinnabar_engin
 
 /// Inside a command, a deletion joins its unit; otherwise (cron, eviction) it goes to the
 /// stream at once, as a unit of its own.
-fn own_or_unit(server: &Server, in_command: bool, db: usize, argv: Argv) {
+fn own_or_unit(server: &Server, in_command: bool, db: usize, args: &[&[u8]]) {
     if in_command && DEPTH.with(|d| d.get() > 0) {
-        push_op(db, argv);
+        push_op(db, args);
     } else {
-        crate::propagate::feed(server, &[(db, argv)], false);
+        crate::propagate::feed(server, &Unit::one(db, args));
     }
 }
 

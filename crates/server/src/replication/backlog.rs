@@ -8,9 +8,7 @@
 //! still needs older bytes (Redis's shared replication buffer), up to `hard_limit` beyond
 //! the backlog: a replica that falls further behind is dropped (the output-buffer limit).
 
-use cinnabar_resp::encode_command;
-
-use crate::propagate::Op;
+use crate::propagate::Unit;
 
 #[derive(Default)]
 pub struct Backlog {
@@ -59,23 +57,8 @@ impl Backlog {
     }
 
     /// Appends one execution unit (see `crate::propagate::feed`).
-    pub fn append_unit(&mut self, ops: &[Op], wrap: bool) {
-        let before = self.data.len();
-        if wrap {
-            encode_command(&[&b"MULTI"[..]], &mut self.data);
-        }
-        for (db, argv) in ops {
-            if self.db != Some(*db) {
-                let n = itoa::Buffer::new().format(*db).as_bytes().to_vec();
-                encode_command(&[&b"SELECT"[..], &n], &mut self.data);
-                self.db = Some(*db);
-            }
-            encode_command(argv, &mut self.data);
-        }
-        if wrap {
-            encode_command(&[&b"EXEC"[..]], &mut self.data);
-        }
-        self.end += (self.data.len() - before) as u64;
+    pub fn append_unit(&mut self, unit: &Unit) {
+        self.end += unit.write_to(&mut self.data, &mut self.db) as u64;
     }
 
     /// Appends raw stream bytes (a replica proxying its primary's stream; PING).
@@ -140,17 +123,14 @@ mod tests {
         };
         b.activate(100);
         assert_eq!(b.first_offset(), 101);
-        b.append_unit(
-            &[(0, vec![b"SET".to_vec(), b"k".to_vec(), b"v".to_vec()])],
-            false,
-        );
+        b.append_unit(&Unit::one(0, &[&b"SET"[..], b"k", b"v"]));
         let expect = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n";
         assert_eq!(b.end, 100 + expect.len() as u64);
         assert_eq!(b.since(100, 1000).unwrap(), &expect[..]);
         assert_eq!(b.since(104, 1000).unwrap(), &expect[4..]);
         // Same db: no SELECT again.
         let at = b.end;
-        b.append_unit(&[(0, vec![b"DEL".to_vec(), b"k".to_vec()])], false);
+        b.append_unit(&Unit::one(0, &[&b"DEL"[..], b"k"]));
         assert_eq!(
             b.since(at, 1000).unwrap(),
             b"*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n"
@@ -181,13 +161,9 @@ mod tests {
         };
         b.activate(0);
         b.db = Some(1);
-        b.append_unit(
-            &[
-                (1, vec![b"INCR".to_vec(), b"a".to_vec()]),
-                (2, vec![b"INCR".to_vec(), b"b".to_vec()]),
-            ],
-            true,
-        );
+        let mut u = Unit::one(1, &[&b"INCR"[..], b"a"]);
+        u.push(2, &[&b"INCR"[..], b"b"]);
+        b.append_unit(&u);
         let got = String::from_utf8(b.since(0, 1 << 20).unwrap().to_vec()).unwrap();
         assert_eq!(
             got,

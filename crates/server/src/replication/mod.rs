@@ -193,11 +193,11 @@ pub fn last_woff() -> u64 {
 }
 
 /// Appends an execution unit to the stream (called by `propagate::feed` while `on`).
-pub fn feed(server: &Server, ops: &[crate::propagate::Op], wrap: bool) {
+pub fn feed(server: &Server, unit: &crate::propagate::Unit) {
     let r = &server.repl;
     {
         let mut b = r.backlog.lock();
-        b.append_unit(ops, wrap);
+        b.append_unit(unit);
         LAST_WOFF.with(|w| w.set(b.end));
         if b.len() > b.size + (64 << 10) {
             trim(r, &mut b);

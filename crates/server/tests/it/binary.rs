@@ -107,3 +107,42 @@ fn shutdown_command_stops_the_process() {
     assert!(closed);
     assert!(wait_exit(&mut child).success());
 }
+
+/// A server whose output pipe's reader has gone (`cinnabar-server | head`) keeps working:
+/// log lines that cannot be written are dropped. Before, the failed write was reported
+/// with eprintln! on the same closed pipe, which panicked the logging thread: a loader
+/// that logged left the server answering -LOADING for good.
+#[test]
+fn closed_output_pipe_drops_log_lines_and_keeps_serving() {
+    let dir = cinnabar_testkit::temp_dir("closed-stdout");
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cinnabar-server"))
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--enable-debug-command", "yes", "--save", ""])
+        .args(["--dir", dir.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while !lines
+        .next()
+        .expect("server exited before it was ready")
+        .unwrap()
+        .contains("ready to accept connections")
+    {}
+    // Both readers gone: every later log line meets a closed pipe.
+    drop(lines);
+    drop(child.stderr.take());
+    let mut c = RawConn::connect(([127, 0, 0, 1], port).into());
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Frame::Simple("OK".into()));
+    // SAVE and DEBUG RELOAD log from the saving and loading code.
+    assert_eq!(c.cmd(&["SAVE"]), Frame::Simple("OK".into()));
+    assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), Frame::Simple("OK".into()));
+    assert_eq!(c.cmd(&["GET", "k"]), Frame::Bulk(b"v".to_vec().into()));
+    assert_eq!(c.cmd(&["PING"]), Frame::Simple("PONG".into()));
+    // SAFETY: sending a signal to the child process we started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(wait_exit(&mut child).success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

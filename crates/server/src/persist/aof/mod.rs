@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use cinnabar_engine::rdb::{SaveOpts, Writer};
 use cinnabar_engine::{Locked, Shard};
-use cinnabar_resp::encode_command;
 use parking_lot::{Condvar, Mutex};
 
 use crate::server::{now_ms, Server};
@@ -98,22 +97,12 @@ pub(super) type Spans = Vec<(usize, usize)>;
 /// Appends one execution unit's commands (see `crate::propagate::feed`); returns the
 /// sequence number a client must see written (or fsynced, under `appendfsync always`)
 /// before its reply goes out.
-pub fn append_unit(server: &Server, ops: &[crate::propagate::Op], wrap: bool) -> u64 {
+pub fn append_unit(server: &Server, unit: &crate::propagate::Unit) -> u64 {
     let aof = &server.persist.aof;
     let seq = {
-        let mut b = aof.buf.lock();
-        let before = b.data.len();
-        if wrap {
-            encode_command(&[&b"MULTI"[..]], &mut b.data);
-        }
-        for (db, argv) in ops {
-            select_if_needed(&mut b, *db);
-            encode_command(argv, &mut b.data);
-        }
-        if wrap {
-            encode_command(&[&b"EXEC"[..]], &mut b.data);
-        }
-        b.seq += (b.data.len() - before) as u64;
+        let mut guard = aof.buf.lock();
+        let b = &mut *guard;
+        b.seq += unit.write_to(&mut b.data, &mut b.db) as u64;
         b.seq
     };
     // Under `everysec` the connection that logged this writes it itself, once for everything
@@ -125,16 +114,6 @@ pub fn append_unit(server: &Server, ops: &[crate::propagate::Op], wrap: bool) ->
         aof.cv.notify_one();
     }
     seq
-}
-
-fn select_if_needed(b: &mut Buf, db: usize) {
-    if b.db != Some(db) {
-        let before = b.data.len();
-        let n = itoa::Buffer::new().format(db).as_bytes().to_vec();
-        encode_command(&[&b"SELECT"[..], &n], &mut b.data);
-        b.seq += (b.data.len() - before) as u64;
-        b.db = Some(db);
-    }
 }
 
 /// Bytes held by the AOF buffer (INFO mem_aof_buffer). Like Redis, eviction does not count
