@@ -44,6 +44,15 @@ impl Table {
         self.index.find(hash, |i| entries.get(i).key() == key)
     }
 
+    /// [`Table::find`] for a lookup that may reorder the index: a key found far from its
+    /// home bucket is moved there (`SlotIndex::find_promote`), so a hot key is one probe.
+    #[inline]
+    pub fn find_promote(&mut self, hash: u64, key: &[u8]) -> Option<usize> {
+        let entries = &self.entries;
+        self.index
+            .find_promote(hash, |i| entries.get(i).key() == key)
+    }
+
     #[inline]
     pub fn at(&self, slot: usize) -> &Entry {
         self.entries.get(slot)
@@ -259,7 +268,7 @@ impl Db {
     /// missing, so no command ever sees it.
     #[inline]
     pub fn lookup(&mut self, hash: u64, key: &[u8], now_ms: i64) -> Option<usize> {
-        let slot = self.table.find(hash, key)?;
+        let slot = self.table.find_promote(hash, key)?;
         if self.table.at(slot).is_expired(now_ms) {
             if self.expiry_held(now_ms) {
                 return None;
