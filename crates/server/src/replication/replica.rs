@@ -878,21 +878,12 @@ async fn stream_loop(
 /// A command of the primary's stream failed here (a writable replica's diverged data, a
 /// command we lack): logged as Redis's afterErrorReply does, the reply itself going nowhere.
 fn log_error_to_master(server: &Server, args: &[&[u8]], reply: &[u8]) {
-    let text = &reply[1..];
-    let end = text
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .unwrap_or(text.len())
-        .min(4096);
     let name = server
         .registry
         .resolve(args)
         .map(|e| e.def.full_name())
         .unwrap_or("<unknown>");
-    tracing::warn!(
-        "== CRITICAL == This replica is sending an error to its master: '{}' after processing the command '{name}'",
-        String::from_utf8_lossy(&text[..end])
-    );
+    super::log_error_reply(server, "replica", "master", &reply[1..], name);
 }
 
 /// The replica's AOF in stream offsets (REPLCONF ACK ... FACK, for WAITAOF): the AOF
