@@ -423,18 +423,10 @@ async fn full_sync<S: Stream>(
         .spawn(move || {
             let aux = (id2.as_str(), offset, stream_db);
             let res = if diskless {
-                write_rdb(
-                    &arc,
-                    &rx,
-                    Cancellable(ChunkSink(ctx.clone()), &cancel2),
-                    aux,
-                )
-                .map(|_| ())
+                write_rdb(&arc, &rx, ChunkSink(ctx.clone()), aux, &cancel2).map(|_| ())
             } else {
                 std::fs::File::create(&tmp2)
-                    .and_then(|f| {
-                        write_rdb(&arc, &rx, Cancellable(io::BufWriter::new(f), &cancel2), aux)
-                    })
+                    .and_then(|f| write_rdb(&arc, &rx, io::BufWriter::new(f), aux, &cancel2))
                     .and_then(|mut f| f.flush())
             };
             arc.repl.syncs_running.fetch_sub(1, Ordering::Relaxed);
@@ -449,6 +441,8 @@ async fn full_sync<S: Stream>(
         return false;
     }
     let mut job = Job {
+        server,
+        diskless,
         crx,
         cancel,
         tmp: (!diskless).then(|| tmp.clone()),
@@ -516,21 +510,28 @@ async fn full_sync<S: Stream>(
 }
 
 /// The writer thread of a full sync, seen from the link. Dropped before the thread said it
-/// is done (the replica left, or sent a command that replied): the thread stops at its next
-/// write and the temporary file is removed by whichever side ends last.
-struct Job {
+/// is done (the replica left, or sent a command that replied), the snapshot is cancelled
+/// as Redis kills its RDB child then: always for a diskless transfer, and for a disk-backed
+/// one unless `save` rules are set (Redis keeps that child, whose file is a fresh dump).
+/// The thread stops before its next shard's section (or within 10 ms of a key save delay);
+/// the temporary file is removed by whichever side ends last.
+struct Job<'a> {
+    server: &'a Server,
+    diskless: bool,
     crx: tokio::sync::mpsc::UnboundedReceiver<Msg>,
     cancel: Arc<AtomicBool>,
     tmp: Option<PathBuf>,
     done: bool,
 }
 
-impl Drop for Job {
+impl Drop for Job<'_> {
     fn drop(&mut self) {
         if self.done {
             return;
         }
-        self.cancel.store(true, Ordering::Relaxed);
+        if self.diskless || crate::persist::save_rules(self.server).is_empty() {
+            self.cancel.store(true, Ordering::Relaxed);
+        }
         // After `close` the thread's last message either is already queued (then it has
         // ended, and the file is ours to remove) or fails to send (then it removes it).
         self.crx.close();
@@ -541,21 +542,6 @@ impl Drop for Job {
                 }
             }
         }
-    }
-}
-
-/// A writer that fails once its sync is cancelled (the snapshot then ends at once).
-struct Cancellable<'a, W>(W, &'a AtomicBool);
-
-impl<W: Write> Write for Cancellable<'_, W> {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        if self.1.load(Ordering::Relaxed) {
-            return Err(io::Error::other("replica gone"));
-        }
-        self.0.write(b)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
     }
 }
 
@@ -576,10 +562,19 @@ fn write_rdb<W: Write>(
     rx: &std::sync::mpsc::Receiver<(Vec<u8>, u64)>,
     out: W,
     (replid, offset, stream_db): (&str, u64, i64),
+    cancel: &AtomicBool,
 ) -> io::Result<W> {
     let ks = &server.keyspace;
     let opts = crate::persist::save_opts(server);
     let now = now_ms();
+    // One shard's section (`n` keys), unless the sync was cancelled (see `Job`).
+    let section = |w: &mut Writer<W>, bytes: &[u8], n: u64| {
+        crate::persist::key_save_delay_unless(server, n, cancel);
+        if cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other("the replica left"));
+        }
+        w.raw(bytes)
+    };
     let result = (|| {
         let mut w = Writer::new(out, opts)?;
         w.aux(b"redis-ver", b"7.2.4")?;
@@ -595,14 +590,12 @@ fn write_rdb<W: Write>(
             // Locking a shard not yet visited serialises it into the channel.
             drop(ks.lock_shard(i));
             while let Ok((bytes, n)) = rx.try_recv() {
-                crate::persist::key_save_delay(server, n);
-                w.raw(&bytes)?;
+                section(&mut w, &bytes, n)?;
             }
         }
         ks.finish_snapshot();
         while let Ok((bytes, n)) = rx.try_recv() {
-            crate::persist::key_save_delay(server, n);
-            w.raw(&bytes)?;
+            section(&mut w, &bytes, n)?;
         }
         w.finish()
     })();

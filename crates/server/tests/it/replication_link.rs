@@ -236,3 +236,23 @@ fn monitor_client_cannot_touch_the_keyspace() {
     let mut c = p.server.conn();
     assert_eq!(c.cmd(&["SET", "foo", "bar"]), ok());
 }
+
+/// A disk-backed sync whose replica is dropped while its snapshot is slowly written: with
+/// no `save` rules the snapshot is cancelled (Redis kills its RDB child then), so the save
+/// ends at once rather than after every key's delay, and its file goes.
+#[test]
+fn dropped_replica_cancels_its_snapshot() {
+    let p = Primary::start("replylink-cancel");
+    let mut c = p.server.conn();
+    for i in 0..100 {
+        assert_eq!(c.cmd(&["SET", &format!("k{i}"), "v"]), ok());
+    }
+    assert_eq!(c.cmd(&["CONFIG", "SET", "repl-diskless-sync", "no"]), ok());
+    // One second per key: 100 s to write them all.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000000"]), ok());
+    let mut link = psync_link(&p);
+    assert_eq!(c.info_field("persistence", "rdb_bgsave_in_progress"), "1");
+    send_and_expect_close(&mut link, &["PING"]);
+    p.wait_log_line(&["Replica generated a reply to command 'ping', disconnecting it: "]);
+    p.assert_link_cleaned_up();
+}
