@@ -224,6 +224,17 @@ impl<S: Stream> Link<'_, S> {
             }
         }
         self.rbuf.advance(pos);
+        let limit = self
+            .input
+            .server
+            .config
+            .live
+            .client_query_buffer_limit
+            .load(Ordering::Relaxed);
+        if keep && self.rbuf.len() as u64 > limit {
+            tracing::warn!("Closing client that reached max query buffer length");
+            return false;
+        }
         keep
     }
 }

@@ -249,7 +249,10 @@ fn dropped_replica_cancels_its_snapshot() {
     }
     assert_eq!(c.cmd(&["CONFIG", "SET", "repl-diskless-sync", "no"]), ok());
     // One second per key: 100 s to write them all.
-    assert_eq!(c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000000"]), ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000000"]),
+        ok()
+    );
     let mut link = psync_link(&p);
     assert_eq!(c.info_field("persistence", "rdb_bgsave_in_progress"), "1");
     send_and_expect_close(&mut link, &["PING"]);
