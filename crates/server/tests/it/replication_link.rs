@@ -259,3 +259,36 @@ fn dropped_replica_cancels_its_snapshot() {
     p.wait_log_line(&["Replica generated a reply to command 'ping', disconnecting it: "]);
     p.assert_link_cleaned_up();
 }
+
+/// A replica told REPLICAOF NO ONE while it waits for the RDB closes its link at once (as
+/// Redis's cancelReplicationHandshake), and the primary drops the snapshot it was writing.
+#[test]
+fn replicaof_no_one_during_the_transfer_ends_the_primarys_sync() {
+    let p = cinnabar_testkit::TestServer::with_args(&[("save", ""), ("repl-diskless-sync", "no")]);
+    let r = cinnabar_testkit::TestServer::with_args(&[("save", "")]);
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    for i in 0..100 {
+        assert_eq!(pc.cmd(&["SET", &format!("k{i}"), "v"]), ok());
+    }
+    // One second per key: 100 s to write them all.
+    assert_eq!(
+        pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000000"]),
+        ok()
+    );
+    let port = p.addr().port().to_string();
+    assert_eq!(rc.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
+    eventually(
+        Duration::from_secs(10),
+        "the primary's sync to start",
+        || pc.info_field("persistence", "rdb_bgsave_in_progress") == "1",
+    );
+    assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
+    eventually(
+        Duration::from_secs(10),
+        "the primary to drop the sync",
+        || {
+            pc.info_field("replication", "connected_slaves") == "0"
+                && pc.info_field("persistence", "rdb_bgsave_in_progress") == "0"
+        },
+    );
+}
