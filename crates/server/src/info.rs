@@ -885,7 +885,12 @@ fn stats_section(out: &mut String, server: &Server, t: &WorkerTotals, ks: &Keysp
     field!(out, "tracking_total_keys", "{tkeys}");
     field!(out, "tracking_total_items", "{titems}");
     field!(out, "tracking_total_prefixes", "{tprefixes}");
-    field!(out, "unexpected_error_replies", "0");
+    field!(
+        out,
+        "unexpected_error_replies",
+        "{}",
+        server.repl.unexpected_error_replies.load(Ordering::Relaxed)
+    );
     // Every error reply is either a rejected call (failed a central check) or a failed one.
     field!(out, "total_error_replies", "{}", t.rejected + t.failed);
     for name in [

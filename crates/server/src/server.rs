@@ -298,6 +298,9 @@ pub struct Pause {
     pub waiting: AtomicUsize,
 }
 
+/// The text CLIENT LIST shows for one client.
+pub type ClientInfoFn = fn(&Server, &ClientShared) -> String;
+
 pub struct Server {
     pub keyspace: Keyspace,
     pub config: Config,
@@ -368,6 +371,10 @@ pub struct Server {
     pub ops: crate::ops::Ops,
     /// ACL users and log (crate::acl).
     pub acl: crate::acl::Acl,
+    /// The text CLIENT LIST shows for a client (the connection family's, handed in here so
+    /// that subsystems logging a client, as ACL LOG and the replication logs, import no
+    /// command family).
+    pub client_info: ClientInfoFn,
 }
 
 impl Server {
@@ -427,7 +434,8 @@ impl Server {
             client_mem: Default::default(),
             repl: Default::default(),
             ops: Default::default(),
-            acl: crate::acl::Acl::new(crate::cmd::connection::client_line),
+            acl: crate::acl::Acl::new(),
+            client_info: crate::cmd::connection::client_line,
         }
     }
 

@@ -12,7 +12,7 @@
 //! - `config.live.has_password` is "the default user needs AUTH" (it has a password, or is
 //!   off): kept here, whenever the default user changes.
 //! - This module never imports a command family; the text CLIENT LIST prints for a client,
-//!   needed by ACL LOG, is handed in at start-up (`client_info`).
+//!   needed by ACL LOG, is the server's (`Server::client_info`, handed in at start-up).
 
 pub mod rules;
 
@@ -128,9 +128,6 @@ struct Log {
     next_id: u64,
 }
 
-/// The text CLIENT LIST shows for one client.
-pub type ClientInfoFn = fn(&Server, &ClientShared) -> String;
-
 /// Users, the log and the denial counters.
 pub struct Acl {
     users: RwLock<BTreeMap<Box<[u8]>, Arc<UserHandle>>>,
@@ -140,11 +137,11 @@ pub struct Acl {
     pub denied_cmd: AtomicU64,
     pub denied_key: AtomicU64,
     pub denied_channel: AtomicU64,
-    client_info: ClientInfoFn,
 }
 
 impl Acl {
-    pub fn new(client_info: ClientInfoFn) -> Acl {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Acl {
         let default = UserHandle::new(b"default", User::default_user());
         let mut users = BTreeMap::new();
         users.insert(b"default".to_vec().into_boxed_slice(), default.clone());
@@ -156,7 +153,6 @@ impl Acl {
             denied_cmd: AtomicU64::new(0),
             denied_key: AtomicU64::new(0),
             denied_channel: AtomicU64::new(0),
-            client_info,
         }
     }
 
@@ -306,7 +302,7 @@ impl Acl {
             LogReason::Channel => &self.denied_channel,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        let cinfo = (self.client_info)(server, client);
+        let cinfo = (server.client_info)(server, client);
         let now = crate::server::now_ms();
         let max = server.config.get_i64("acllog-max-len").max(0) as usize;
         let mut log = self.log.lock();

@@ -308,6 +308,7 @@ fn config_resetstat(ctx: &mut Ctx) -> Result<()> {
         &server.repl.sync_full,
         &server.repl.sync_partial_ok,
         &server.repl.sync_partial_err,
+        &server.repl.unexpected_error_replies,
     ] {
         c.store(0, Ordering::Relaxed);
     }

@@ -186,6 +186,9 @@ fn quit(ctx: &mut Ctx) -> Result<()> {
 /// RESET: back to a fresh connection's state (db 0, RESP2, replies on, no name, and
 /// unauthenticated when a password is required).
 fn reset(ctx: &mut Ctx) -> Result<()> {
+    if ctx.client.replica_link || ctx.client.repl.as_ref().is_some_and(|r| r.is_master) {
+        return Err(Error::msg("ERR can only reset normal client connections"));
+    }
     if std::mem::take(&mut ctx.client.monitor) {
         ctx.server.ops.monitors.detach(ctx.client.id);
     }

@@ -35,7 +35,8 @@ fn monitor(ctx: &mut Ctx) -> Result<()> {
             "ERR MONITOR isn't allowed for DENY BLOCKING client",
         ));
     }
-    if ctx.client.monitor {
+    // Already monitoring, or a replica's link: ignored without a reply, as in Redis.
+    if ctx.client.monitor || ctx.client.replica_link {
         return Ok(());
     }
     let mailbox = ctx.server.pubsub.mailbox(ctx.client);

@@ -55,6 +55,10 @@ pub struct Client {
     pub pre_oom: bool,
     /// Replication: what a replica told us (REPLCONF, PSYNC), or that this is our primary.
     pub repl: Option<Box<crate::replication::ReplClient>>,
+    /// This connection is a replica's link (Redis's CLIENT_SLAVE): set once PSYNC or SYNC
+    /// made it one (`replication::primary::serve`). Its commands may not touch the keyspace,
+    /// and one that replies drops the link.
+    pub replica_link: bool,
     /// The replication offset after this client's last write (what WAIT waits for).
     pub repl_woff: u64,
     /// The AOF position after this client's last write (what WAITAOF waits for locally).
@@ -110,6 +114,7 @@ impl Client {
             aof_seq: 0,
             pre_oom: false,
             repl: None,
+            replica_link: false,
             repl_woff: 0,
             aof_woff: 0,
             monitor: false,

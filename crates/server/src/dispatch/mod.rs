@@ -234,6 +234,12 @@ pub fn execute(
         );
         return;
     }
+    // A replica's link may not touch the keyspace (Redis: the replica flag, which MONITOR
+    // clients carry too), so that a replica cannot abuse its exemption from CLIENT PAUSE.
+    if (client.replica_link || client.monitor) && replica_denied(server, def, args) {
+        reject(client, out, b"ERR Replica can't interact with the keyspace");
+        return;
+    }
     if let Some(multi) = client.multi.as_mut() {
         if !is_transaction_control(def) {
             if def.flags & flags::NO_MULTI != 0 {
@@ -266,6 +272,14 @@ pub fn execute(
         let ready = std::mem::take(&mut client.ready_keys);
         crate::blocking::serve_ready(server, worker, ready);
     }
+}
+
+/// Whether a replica (or MONITOR) client is refused `def`: it reads, writes or may
+/// replicate, by the flags Redis's processCommand checks (a script's declared flags).
+#[cold]
+fn replica_denied(server: &Server, def: &CommandDef, args: &[&[u8]]) -> bool {
+    let f = crate::scripting::command_flags(server, def, args);
+    f & (flags::READONLY | flags::WRITE | flags::MAY_REPLICATE) != 0
 }
 
 /// [`run_locked`] for a command a client called: at top level, queued in EXEC, or from a

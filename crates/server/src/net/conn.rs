@@ -403,7 +403,10 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
                 // PSYNC / SYNC: this connection now serves a replica (not counted as a
                 // normal client's memory, never evicted).
                 crate::climem::forget(server, &shared);
-                crate::replication::primary::serve(server, stream, &mut rbuf, client).await;
+                crate::replication::primary::serve(
+                    server, stats, stream, &mut rbuf, client, &mut out,
+                )
+                .await;
             }
             let _ = stream.shutdown().await;
             return;

@@ -104,10 +104,16 @@ pub fn debug_delay(usec: i64) {
 /// serialised the shard, as in Redis only the forked child does. Read again at each key, so
 /// that setting it back to 0 lets a slowed save finish; a shutdown stops the wait.
 pub fn key_save_delay(server: &Server, keys: u64) {
+    key_save_delay_unless(server, keys, &std::sync::atomic::AtomicBool::new(false));
+}
+
+/// [`key_save_delay`] that also ends when `cancel` is set (a full sync whose replica left).
+pub fn key_save_delay_unless(server: &Server, keys: u64, cancel: &std::sync::atomic::AtomicBool) {
     let live = &server.config.live.rdb_key_save_delay;
+    let stop = || server.is_shutting_down() || cancel.load(Ordering::Relaxed);
     for _ in 0..keys {
         let d = live.load(Ordering::Relaxed);
-        if d == 0 || server.is_shutting_down() {
+        if d == 0 || stop() {
             return;
         }
         if d < 0 {
@@ -121,7 +127,7 @@ pub fn key_save_delay(server: &Server, keys: u64) {
             let step = left.min(std::time::Duration::from_millis(10));
             std::thread::sleep(step);
             left -= step;
-            if live.load(Ordering::Relaxed) == 0 || server.is_shutting_down() {
+            if live.load(Ordering::Relaxed) == 0 || stop() {
                 return;
             }
         }

@@ -150,6 +150,9 @@ pub struct State {
     pub syncs_running: AtomicU64,
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
+    /// Errors sent to a replica or by a replica to its primary (INFO
+    /// `unexpected_error_replies`; see [`log_error_reply`]).
+    pub unexpected_error_replies: AtomicU64,
     pub waiters: Mutex<Vec<Waiter>>,
     /// Which `repl-ping-replica-period` since start-up the last cron pass fell in: the PING
     /// goes out when it changes, as Redis pings when its 1 Hz replication cron count is a
@@ -180,6 +183,30 @@ impl State {
     pub fn offset(&self) -> u64 {
         self.backlog.lock().end
     }
+}
+
+/// Redis's afterErrorReply for an error between a primary and its replica (`from` sends it
+/// to `to` after running `cmd`): logged, and counted in INFO `unexpected_error_replies`.
+/// `error` is the reply without its '-'. As Redis's log shows the text its code passed,
+/// a generic error is shown without its `ERR` code, another with it (`-NOPERM ...`).
+pub fn log_error_reply(server: &Server, from: &str, to: &str, error: &[u8], cmd: &str) {
+    let end = error
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .unwrap_or(error.len())
+        .min(4096);
+    let line = String::from_utf8_lossy(&error[..end]);
+    let text = match line.strip_prefix("ERR ") {
+        Some(t) => t.to_string(),
+        None => format!("-{line}"),
+    };
+    tracing::warn!(
+        "== CRITICAL == This {from} is sending an error to its {to}: '{text}' after processing the command '{cmd}'"
+    );
+    server
+        .repl
+        .unexpected_error_replies
+        .fetch_add(1, Ordering::Relaxed);
 }
 
 thread_local! {

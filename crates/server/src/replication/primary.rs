@@ -8,21 +8,28 @@
 //! connection's task sends it, then the stream from the backlog. Partial resync sends
 //! `+CONTINUE` and the backlog from the offset the replica asked for.
 //!
-//! The replica's task reads its REPLCONF ACKs on the same socket (WAIT, INFO lag).
+//! The replica's task reads what the replica sends on the same socket from the PSYNC on,
+//! also while the snapshot is prepared: its REPLCONF ACKs (WAIT, INFO lag), and any other
+//! command, which runs through dispatch as Redis runs it on a replica's link (no keyspace
+//! access); a command that replies drops the link, as Redis 7.2 does.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
+use std::path::PathBuf;
+
+use crate::net::qbuf::QueryBuf;
 use crate::net::stream::Stream;
 use cinnabar_engine::rdb::Writer;
 use cinnabar_engine::Shard;
-use cinnabar_resp::{parse_command, Argv, Limits};
+use cinnabar_resp::{parse_command, Argv, Limits, ReplyBuf};
 
 use super::{random_id, Replica, Waiter, ONLINE, SEND_BULK, WAIT_BGSAVE};
-use crate::dispatch::Client;
-use crate::server::{now_ms, Server};
+use crate::dispatch::{Client, ReplyMode};
+use crate::server::{now_ms, Server, WorkerStats};
 
 enum Msg {
     Data(Vec<u8>),
@@ -45,12 +52,15 @@ impl Write for ChunkSink {
 }
 
 /// Serves `client` as a replica until the link ends. Called by the connection once the
-/// PSYNC/SYNC command's (empty) reply is out.
+/// PSYNC/SYNC command's (empty) reply is out; `out` is the connection's reply buffer (empty
+/// then), where the commands the replica sends write their replies.
 pub async fn serve<S: Stream>(
     server: &Server,
+    stats: &WorkerStats,
     stream: &mut S,
-    rbuf: &mut crate::net::qbuf::QueryBuf,
+    rbuf: &mut QueryBuf,
     client: &mut Client,
+    out: &mut ReplyBuf,
 ) {
     let Some(mut rc) = client.repl.take() else {
         return;
@@ -72,6 +82,9 @@ pub async fn serve<S: Stream>(
             .unwrap_or_default()
     });
     *client.shared.flags.lock() = "S".into();
+    // From here on the connection is a replica's link: what it sends is read all along.
+    client.replica_link = true;
+    client.close_after_reply = false;
     let replica = Arc::new(Replica {
         client_id: client.id,
         ip,
@@ -82,6 +95,20 @@ pub async fn serve<S: Stream>(
         aof_ack: 0.into(),
         ack_time_ms: now_ms().into(),
     });
+    let mut link = Link {
+        stream,
+        rbuf,
+        argv: Argv::new(),
+        input: Input {
+            server,
+            stats,
+            client,
+            out,
+            replica: replica.clone(),
+            last: if req.is_some() { "psync" } else { "sync" },
+            wait_ack: false,
+        },
+    };
     let mut partial = None;
     if let Some((id, off)) = &req {
         let id_ok = r.with_ids(|ids| {
@@ -106,35 +133,32 @@ pub async fn serve<S: Stream>(
             r.sync_partial_err.fetch_add(1, Ordering::Relaxed);
         }
     }
-    // After a diskless transfer the stream waits for the replica's first ACK: a replica
-    // detects the end of the RDB by the mark ending a read, so nothing may follow it until
-    // the replica has loaded (Redis's repl_start_cmd_stream_on_ack).
-    let mut wait_ack = false;
+    let addr = link.input.client.shared.addr.clone();
     let ok = match partial {
         Some(replid) => {
             r.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(
-                "Partial resynchronization request from {} accepted.",
-                client.shared.addr
-            );
+            tracing::info!("Partial resynchronization request from {addr} accepted.");
             let line = if rc.capa_psync2 {
                 format!("+CONTINUE {replid}\r\n")
             } else {
                 "+CONTINUE\r\n".to_string()
             };
-            stream.send(line.as_bytes()).await.is_ok()
+            link.stream.send(line.as_bytes()).await.is_ok()
         }
         None => {
             r.sync_full.fetch_add(1, Ordering::Relaxed);
             let diskless = server.config.get_bool("repl-diskless-sync") && rc.capa_eof;
-            wait_ack = diskless;
-            full_sync(server, stream, &replica, req.is_some(), diskless).await
+            // After a diskless transfer the stream waits for the replica's first ACK: a
+            // replica detects the end of the RDB by the mark ending a read, so nothing may
+            // follow it until the replica has loaded (Redis's repl_start_cmd_stream_on_ack).
+            link.input.wait_ack = diskless;
+            full_sync(server, &mut link, &replica, req.is_some(), diskless).await
         }
     };
     if ok {
         replica.state.store(ONLINE, Ordering::Relaxed);
         replica.ack_time_ms.store(now_ms(), Ordering::Relaxed);
-        stream_to(server, stream, rbuf, client, &replica, wait_ack).await;
+        stream_to(server, &mut link, &replica).await;
     }
     rc.psync = None;
     let mut list = r.replicas.lock();
@@ -142,14 +166,174 @@ pub async fn serve<S: Stream>(
     if list.is_empty() {
         r.no_replicas_since_ms.store(now_ms(), Ordering::Relaxed);
     }
-    tracing::info!("Connection with replica {} lost.", client.shared.addr);
+    tracing::info!("Connection with replica {addr} lost.");
 }
 
-/// Arms a snapshot with the replica registered at its offset, and sends the RDB. Returns
-/// whether the replica got all of it.
+/// A replica's connection while it is served: the socket, and what the replica sends.
+struct Link<'a, S> {
+    stream: &'a mut S,
+    rbuf: &'a mut QueryBuf,
+    argv: Argv,
+    input: Input<'a>,
+}
+
+impl<S: Stream> Link<'_, S> {
+    /// Waits for `fut` while running what the replica sends meanwhile. None: the link is
+    /// to close (the replica left, was killed, or sent a command that replied).
+    async fn wait<F: Future>(&mut self, fut: F) -> Option<F::Output> {
+        tokio::pin!(fut);
+        loop {
+            if !self.process() {
+                return None;
+            }
+            self.rbuf.make_room(None);
+            tokio::select! {
+                v = &mut fut => return Some(v),
+                rd = self.stream.read_some(self.rbuf) => match rd {
+                    Ok(n) if n > 0 && !self.input.client.shared.killed.load(Ordering::Relaxed) => {}
+                    _ => return None,
+                },
+            }
+        }
+    }
+
+    /// Runs the complete commands in the query buffer. False: the link is to close.
+    fn process(&mut self) -> bool {
+        let limits = Limits::default();
+        let mut pos = 0;
+        let mut keep = true;
+        while pos < self.rbuf.len() {
+            match parse_command(&self.rbuf[pos..], &limits, &mut self.argv) {
+                Ok(Some(n)) => {
+                    let buf = &self.rbuf[pos..pos + n];
+                    pos += n;
+                    let args: Vec<&[u8]> = self.argv.iter(buf).collect();
+                    if !self.input.command(&args) {
+                        keep = false;
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // Redis replies with the error (which drops a replica's link).
+                    let msg = format!("ERR Protocol error: {e}");
+                    self.input.replied(true, Some(msg.as_bytes()));
+                    keep = false;
+                    break;
+                }
+            }
+        }
+        self.rbuf.advance(pos);
+        let limit = self
+            .input
+            .server
+            .config
+            .live
+            .client_query_buffer_limit
+            .load(Ordering::Relaxed);
+        if keep && self.rbuf.len() as u64 > limit {
+            tracing::warn!("Closing client that reached max query buffer length");
+            return false;
+        }
+        keep
+    }
+}
+
+/// What runs the commands of a replica's link.
+struct Input<'a> {
+    server: &'a Server,
+    stats: &'a WorkerStats,
+    client: &'a mut Client,
+    out: &'a mut ReplyBuf,
+    replica: Arc<Replica>,
+    /// The name of the last command, for the logs (Redis's lastcmd).
+    last: &'static str,
+    /// After a diskless transfer: the stream waits for the replica's first ACK.
+    wait_ack: bool,
+}
+
+impl Input<'_> {
+    /// Runs one command the replica sent. False: it replied, and the link is to close.
+    fn command(&mut self, args: &[&[u8]]) -> bool {
+        let server = self.server;
+        if args.is_empty() {
+            // A newline: the replica's keepalive while it loads the RDB.
+            self.replica.ack_time_ms.store(now_ms(), Ordering::Relaxed);
+            return true;
+        }
+        if args.len() >= 3
+            && args.len() % 2 == 1
+            && args[0].eq_ignore_ascii_case(b"replconf")
+            && args[1].eq_ignore_ascii_case(b"ack")
+        {
+            self.last = "replconf";
+            if ack(server, &self.replica, args) {
+                self.wait_ack = false;
+            }
+            return true;
+        }
+        // Redis's lastcmd is the command looked up, before any check (NULL when unknown).
+        let entry = server.registry.resolve(args).ok();
+        self.last = entry.map_or("<unknown>", |e| e.def.full_name());
+        self.client
+            .shared
+            .last_cmd
+            .store(entry.map_or(usize::MAX, |e| e.idx), Ordering::Relaxed);
+        let mark = self.out.len();
+        crate::dispatch::execute(server, self.stats, self.client, self.out, args);
+        let error =
+            (self.out.buf.get(mark) == Some(&b'-')).then(|| self.out.buf[mark + 1..].to_vec());
+        // What the client's reply mode lets through (CLIENT REPLY OFF / SKIP).
+        match self.client.reply_mode {
+            ReplyMode::On => {}
+            ReplyMode::Off => self.out.truncate(mark),
+            ReplyMode::Skip => {
+                self.out.truncate(mark);
+                self.client.reply_mode = ReplyMode::On;
+            }
+            ReplyMode::SkipNext => self.client.reply_mode = ReplyMode::Skip,
+        }
+        let mut reply = self.out.len() > mark;
+        self.out.truncate(mark);
+        if !self.client.pubsub.bcast_batch.is_empty() {
+            crate::tracking::flush_bcast(server, self.client);
+        }
+        if !self.client.pubsub.pending.is_empty() {
+            // Pushes of its own (a subscription's confirmation) are replies too.
+            self.client.pubsub.pending.clear();
+            reply = true;
+        }
+        if self.client.blocked.take().is_some() {
+            // A blocking command (WAIT) would reply once served: the link goes now.
+            server.blocking.cancel(self.client.id);
+            reply = true;
+        }
+        self.replied(reply, error.as_deref());
+        !reply && !self.client.close_after_reply
+    }
+
+    /// Redis's logs for a reply to a replica: the link is dropped if anything was to be
+    /// sent, and an error is logged even when the reply mode kept it back.
+    fn replied(&self, reply: bool, error: Option<&[u8]>) {
+        let server = self.server;
+        if reply {
+            tracing::warn!(
+                "Replica generated a reply to command '{}', disconnecting it: {}",
+                self.last,
+                (server.client_info)(server, &self.client.shared)
+            );
+        }
+        if let Some(e) = error {
+            super::log_error_reply(server, "master", "replica", e, self.last);
+        }
+    }
+}
+
+/// Arms a snapshot with the replica registered at its offset, and sends the RDB, running
+/// what the replica sends meanwhile. Returns whether the replica got all of it.
 async fn full_sync<S: Stream>(
     server: &Server,
-    stream: &mut S,
+    link: &mut Link<'_, S>,
     replica: &Arc<Replica>,
     psync: bool,
     diskless: bool,
@@ -166,8 +350,13 @@ async fn full_sync<S: Stream>(
     if diskless {
         // Redis waits this long for more replicas to share one transfer.
         let delay = server.config.get_i64("repl-diskless-sync-delay").max(0) as u64;
-        if delay > 0 {
-            crate::timer::sleep(Duration::from_secs(delay)).await;
+        if delay > 0
+            && link
+                .wait(crate::timer::sleep(Duration::from_secs(delay)))
+                .await
+                .is_none()
+        {
+            return false;
         }
     }
     tracing::info!(
@@ -182,7 +371,13 @@ async fn full_sync<S: Stream>(
             if server.is_shutting_down() {
                 return false;
             }
-            crate::timer::sleep(Duration::from_millis(20)).await;
+            if link
+                .wait(crate::timer::sleep(Duration::from_millis(20)))
+                .await
+                .is_none()
+            {
+                return false;
+            }
         }
         let now = now_ms();
         let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, u64)>();
@@ -215,91 +410,103 @@ async fn full_sync<S: Stream>(
             break (offset, r.with_ids(|i| i.replid.clone()), rx);
         }
     };
-    // Until the RDB is written the replica stays `wait_bgsave` (Redis's
-    // WAIT_BGSAVE_END while the child runs), and INFO shows a save in progress.
-    struct Running<'a>(&'a AtomicU64);
-    impl Drop for Running<'_> {
-        fn drop(&mut self) {
-            self.0.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-    r.syncs_running.fetch_add(1, Ordering::Relaxed);
-    let mut running = Some(Running(&r.syncs_running));
+    // Until the RDB is written the replica stays `wait_bgsave` (Redis's WAIT_BGSAVE_END
+    // while the child runs), and INFO shows a save in progress: the writer thread counts
+    // itself in `syncs_running` until it ends, also when the replica left first.
     let stream_db = if r.is_replica() {
         r.master_db.load(Ordering::Relaxed) as i64
     } else {
         -1
     };
-    let (ctx, mut crx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let (ctx, crx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let tmp = crate::persist::dir(server).join(format!(
         "temp-repl-{}-{}.rdb",
         std::process::id(),
         replica.client_id
     ));
+    let cancel = Arc::new(AtomicBool::new(false));
     let tmp2 = tmp.clone();
     let id2 = replid.clone();
+    let cancel2 = cancel.clone();
+    r.syncs_running.fetch_add(1, Ordering::Relaxed);
     let spawned = std::thread::Builder::new()
         .name("cinnabar-replsync".into())
         .spawn(move || {
             let aux = (id2.as_str(), offset, stream_db);
             let res = if diskless {
-                write_rdb(&arc, &rx, ChunkSink(ctx.clone()), aux).map(|_| ())
+                write_rdb(&arc, &rx, ChunkSink(ctx.clone()), aux, &cancel2).map(|_| ())
             } else {
                 std::fs::File::create(&tmp2)
-                    .and_then(|f| write_rdb(&arc, &rx, io::BufWriter::new(f), aux))
+                    .and_then(|f| write_rdb(&arc, &rx, io::BufWriter::new(f), aux, &cancel2))
                     .and_then(|mut f| f.flush())
             };
-            let _ = ctx.send(Msg::Done(res));
+            arc.repl.syncs_running.fetch_sub(1, Ordering::Relaxed);
+            if ctx.send(Msg::Done(res)).is_err() && !diskless {
+                // The replica left (see `Job`): nobody will send the file.
+                let _ = std::fs::remove_file(&tmp2);
+            }
         });
     if spawned.is_err() {
+        r.syncs_running.fetch_sub(1, Ordering::Relaxed);
         server.keyspace.finish_snapshot();
         return false;
     }
+    let mut job = Job {
+        server,
+        diskless,
+        crx,
+        cancel,
+        tmp: (!diskless).then(|| tmp.clone()),
+        done: false,
+    };
     let head = if psync {
         format!("+FULLRESYNC {replid} {offset}\r\n")
     } else {
         String::new()
     };
-    if stream.send(head.as_bytes()).await.is_err() {
-        drain(&mut crx).await;
+    if link.stream.send(head.as_bytes()).await.is_err() {
         return false;
     }
     let ok = if diskless {
         let mark = random_id();
-        let mut ok = stream
+        if link
+            .stream
             .send(format!("$EOF:{mark}\r\n").as_bytes())
             .await
-            .is_ok();
+            .is_err()
+        {
+            return false;
+        }
         loop {
-            match crx.recv().await {
-                Some(Msg::Data(d)) => {
-                    if ok && stream.send(&d).await.is_err() {
-                        ok = false;
+            match link.wait(job.crx.recv()).await {
+                Some(Some(Msg::Data(d))) => {
+                    if link.stream.send(&d).await.is_err() {
+                        return false;
                     }
                 }
-                Some(Msg::Done(res)) => {
-                    running.take();
-                    ok = ok && res.is_ok();
+                Some(Some(Msg::Done(res))) => {
+                    job.done = true;
+                    if res.is_err() {
+                        return false;
+                    }
                     break;
                 }
-                None => {
-                    ok = false;
-                    break;
-                }
+                Some(None) | None => return false,
             }
         }
-        ok && stream.send(mark.as_bytes()).await.is_ok()
+        link.stream.send(mark.as_bytes()).await.is_ok()
     } else {
         let done = loop {
-            match crx.recv().await {
-                Some(Msg::Done(res)) => break res.is_ok(),
-                Some(Msg::Data(_)) => {}
-                None => break false,
+            match link.wait(job.crx.recv()).await {
+                Some(Some(Msg::Done(res))) => break res.is_ok(),
+                Some(Some(Msg::Data(_))) => {}
+                Some(None) => break false,
+                None => return false,
             }
         };
-        running.take();
+        job.done = true;
         replica.state.store(SEND_BULK, Ordering::Relaxed);
-        let ok = done && send_file(stream, &tmp).await.is_ok();
+        let ok = done && send_file(link.stream, &tmp).await.is_ok();
         let _ = std::fs::remove_file(&tmp);
         ok
     };
@@ -313,10 +520,38 @@ async fn full_sync<S: Stream>(
     ok
 }
 
-async fn drain(crx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>) {
-    while let Some(m) = crx.recv().await {
-        if matches!(m, Msg::Done(_)) {
-            break;
+/// The writer thread of a full sync, seen from the link. Dropped before the thread said it
+/// is done (the replica left, or sent a command that replied), the snapshot is cancelled
+/// as Redis kills its RDB child then: always for a diskless transfer, and for a disk-backed
+/// one unless `save` rules are set (Redis keeps that child, whose file is a fresh dump).
+/// The thread stops before its next shard's section (or within 10 ms of a key save delay);
+/// the temporary file is removed by whichever side ends last.
+struct Job<'a> {
+    server: &'a Server,
+    diskless: bool,
+    crx: tokio::sync::mpsc::UnboundedReceiver<Msg>,
+    cancel: Arc<AtomicBool>,
+    tmp: Option<PathBuf>,
+    done: bool,
+}
+
+impl Drop for Job<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if self.diskless || crate::persist::save_rules(self.server).is_empty() {
+            self.cancel.store(true, Ordering::Relaxed);
+        }
+        // After `close` the thread's last message either is already queued (then it has
+        // ended, and the file is ours to remove) or fails to send (then it removes it).
+        self.crx.close();
+        while let Ok(m) = self.crx.try_recv() {
+            if matches!(m, Msg::Done(_)) {
+                if let Some(t) = &self.tmp {
+                    let _ = std::fs::remove_file(t);
+                }
+            }
         }
     }
 }
@@ -338,10 +573,19 @@ fn write_rdb<W: Write>(
     rx: &std::sync::mpsc::Receiver<(Vec<u8>, u64)>,
     out: W,
     (replid, offset, stream_db): (&str, u64, i64),
+    cancel: &AtomicBool,
 ) -> io::Result<W> {
     let ks = &server.keyspace;
     let opts = crate::persist::save_opts(server);
     let now = now_ms();
+    // One shard's section (`n` keys), unless the sync was cancelled (see `Job`).
+    let section = |w: &mut Writer<W>, bytes: &[u8], n: u64| {
+        crate::persist::key_save_delay_unless(server, n, cancel);
+        if cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other("the replica left"));
+        }
+        w.raw(bytes)
+    };
     let result = (|| {
         let mut w = Writer::new(out, opts)?;
         w.aux(b"redis-ver", b"7.2.4")?;
@@ -357,14 +601,12 @@ fn write_rdb<W: Write>(
             // Locking a shard not yet visited serialises it into the channel.
             drop(ks.lock_shard(i));
             while let Ok((bytes, n)) = rx.try_recv() {
-                crate::persist::key_save_delay(server, n);
-                w.raw(&bytes)?;
+                section(&mut w, &bytes, n)?;
             }
         }
         ks.finish_snapshot();
         while let Ok((bytes, n)) = rx.try_recv() {
-            crate::persist::key_save_delay(server, n);
-            w.raw(&bytes)?;
+            section(&mut w, &bytes, n)?;
         }
         w.finish()
     })();
@@ -375,22 +617,19 @@ fn write_rdb<W: Write>(
     result
 }
 
-/// Sends the stream from the replica's offset on, and reads its ACKs, until the link ends.
-async fn stream_to<S: Stream>(
-    server: &Server,
-    stream: &mut S,
-    rbuf: &mut crate::net::qbuf::QueryBuf,
-    client: &Client,
-    replica: &Arc<Replica>,
-    mut wait_ack: bool,
-) {
+/// Sends the stream from the replica's offset on, and runs what it sends (its ACKs), until
+/// the link ends.
+async fn stream_to<S: Stream>(server: &Server, link: &mut Link<'_, S>, replica: &Arc<Replica>) {
     let r = &server.repl;
-    let mut argv = Argv::new();
-    let limits = Limits::default();
     let mut chunk = Vec::new();
     let timeout_ms = server.config.get_i64("repl-timeout").max(1) * 1000;
     loop {
-        if client.shared.killed.load(Ordering::Relaxed) || server.is_shutting_down() {
+        // Commands pipelined behind the PSYNC, or read while the RDB went out.
+        if !link.process() {
+            return;
+        }
+        let wait_ack = link.input.wait_ack;
+        if link.input.client.shared.killed.load(Ordering::Relaxed) || server.is_shutting_down() {
             return;
         }
         if !wait_ack && now_ms() - replica.ack_time_ms.load(Ordering::Relaxed) > timeout_ms {
@@ -423,7 +662,7 @@ async fn stream_to<S: Stream>(
             }
         }
         if !wait_ack && !chunk.is_empty() {
-            if stream.send(&chunk).await.is_err() {
+            if link.stream.send(&chunk).await.is_err() {
                 return;
             }
             replica
@@ -434,64 +673,40 @@ async fn stream_to<S: Stream>(
             }
             continue;
         }
-        rbuf.make_room(None);
+        link.rbuf.make_room(None);
         tokio::select! {
             _ = &mut notified => {}
-            rd = stream.read_some(rbuf) => {
-                match rd {
-                    Ok(n) if n > 0 => {}
-                    _ => return,
-                }
-                let mut pos = 0;
-                while pos < rbuf.len() {
-                    match parse_command(&rbuf[pos..], &limits, &mut argv) {
-                        Ok(Some(n)) => {
-                            let buf = &rbuf[pos..pos + n];
-                            pos += n;
-                            let args: Vec<&[u8]> = argv.iter(buf).collect();
-                            if replica_input(server, replica, &args) {
-                                wait_ack = false;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(_) => return,
-                    }
-                }
-                rbuf.advance(pos);
-            }
+            rd = link.stream.read_some(link.rbuf) => match rd {
+                Ok(n) if n > 0 => {}
+                _ => return,
+            },
             _ = crate::timer::sleep(Duration::from_secs(1)) => {}
         }
     }
 }
 
-/// What a replica sends its primary after the sync: REPLCONF ACK <offset> [FACK <aofoff>].
-/// Returns whether it was an ACK.
-fn replica_input(server: &Server, replica: &Replica, args: &[&[u8]]) -> bool {
-    if args.len() >= 3
-        && args[0].eq_ignore_ascii_case(b"replconf")
-        && args[1].eq_ignore_ascii_case(b"ack")
-    {
-        if let Some(off) = std::str::from_utf8(args[2])
+/// REPLCONF ACK <offset> [FACK <aofoff>] (no reply). Returns whether the offset was one.
+fn ack(server: &Server, replica: &Replica, args: &[&[u8]]) -> bool {
+    let Some(off) = std::str::from_utf8(args[2])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        return false;
+    };
+    if off > replica.ack.load(Ordering::Relaxed) {
+        replica.ack.store(off, Ordering::Relaxed);
+    }
+    if args.len() >= 5 && args[3].eq_ignore_ascii_case(b"fack") {
+        if let Some(f) = std::str::from_utf8(args[4])
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
         {
-            if off > replica.ack.load(Ordering::Relaxed) {
-                replica.ack.store(off, Ordering::Relaxed);
-            }
-            if args.len() >= 5 && args[3].eq_ignore_ascii_case(b"fack") {
-                if let Some(f) = std::str::from_utf8(args[4])
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok())
-                {
-                    replica.aof_ack.fetch_max(f, Ordering::Relaxed);
-                }
-            }
-            replica.ack_time_ms.store(now_ms(), Ordering::Relaxed);
-            check_waiters(server);
-            return true;
+            replica.aof_ack.fetch_max(f, Ordering::Relaxed);
         }
     }
-    false
+    replica.ack_time_ms.store(now_ms(), Ordering::Relaxed);
+    check_waiters(server);
+    true
 }
 
 /// Replicas whose ACK reached `offset`.

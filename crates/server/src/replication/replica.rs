@@ -167,23 +167,30 @@ struct Link {
     buf: BytesMut,
     timeout: Duration,
     server: Arc<Server>,
+    /// The REPLICAOF generation this link serves: a newer one ends it.
+    gen: u64,
 }
 
 impl Link {
     /// Reads what the primary sent next. Nothing for `repl-timeout` (read again each second,
     /// so that a change applies to a wait already under way, as Redis's cron checks it)
-    /// ends the link with Redis's message for the phase.
+    /// ends the link with Redis's message for the phase. A REPLICAOF meanwhile ends it
+    /// within 100 ms, closing the socket (Redis's cancelReplicationHandshake), so that the
+    /// primary drops the sync it prepares for us.
     async fn read_more(&mut self) -> Result<usize, String> {
         if self.buf.capacity() - self.buf.len() < 8192 {
             self.buf.reserve(64 * 1024);
         }
         let start = std::time::Instant::now();
         loop {
-            let slice = Duration::from_secs(1);
+            let slice = Duration::from_millis(100);
             match crate::timer::timeout(slice, self.stream.read_some(&mut self.buf)).await {
                 Ok(Ok(0)) => return Err("connection closed by the primary".into()),
                 Ok(Ok(n)) => return Ok(n),
                 Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) if self.server.repl.gen.load(Ordering::SeqCst) != self.gen => {
+                    return Err("the link was replaced (REPLICAOF)".into());
+                }
                 Err(_) => {
                     let limit = self.server.config.get_i64("repl-timeout").max(1) as u64;
                     if start.elapsed() < Duration::from_secs(limit) {
@@ -270,6 +277,7 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         buf: BytesMut::with_capacity(64 * 1024),
         timeout,
         server: server.clone(),
+        gen,
     };
     r.link_state.store(LINK_HANDSHAKE, Ordering::Relaxed);
     let pong = link.command(&[b"PING"]).await?;
@@ -878,21 +886,12 @@ async fn stream_loop(
 /// A command of the primary's stream failed here (a writable replica's diverged data, a
 /// command we lack): logged as Redis's afterErrorReply does, the reply itself going nowhere.
 fn log_error_to_master(server: &Server, args: &[&[u8]], reply: &[u8]) {
-    let text = &reply[1..];
-    let end = text
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .unwrap_or(text.len())
-        .min(4096);
     let name = server
         .registry
         .resolve(args)
         .map(|e| e.def.full_name())
         .unwrap_or("<unknown>");
-    tracing::warn!(
-        "== CRITICAL == This replica is sending an error to its master: '{}' after processing the command '{name}'",
-        String::from_utf8_lossy(&text[..end])
-    );
+    super::log_error_reply(server, "replica", "master", &reply[1..], name);
 }
 
 /// The replica's AOF in stream offsets (REPLCONF ACK ... FACK, for WAITAOF): the AOF

@@ -39,6 +39,7 @@ mod ratelimit;
 mod redis_conf;
 mod redis_oracle;
 mod replication;
+mod replication_link;
 mod replication_load;
 mod scripting;
 mod sentinel;
