@@ -163,6 +163,18 @@ impl Entry {
         }
     }
 
+    /// Asks the CPU to start loading this entry's header (flags, clock, key), so entries
+    /// looked at together (eviction's samples) wait for memory once, not one after another.
+    #[inline]
+    pub fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint: it never faults, whatever the address.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(self.ptr.as_ptr() as *const i8);
+        }
+    }
+
     #[inline]
     fn meta(&self) -> u32 {
         // SAFETY: every entry starts with META_LEN initialised bytes.

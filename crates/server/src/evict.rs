@@ -410,7 +410,7 @@ pub fn configure(server: &Server) {
     let policy = Policy::parse(&c.get("maxmemory-policy"));
     st.policy.store(policy as u8, Ordering::Relaxed);
     st.samples.store(
-        c.get_i64("maxmemory-samples").clamp(1, 64) as usize,
+        c.get_i64("maxmemory-samples").clamp(1, MAX_SAMPLES as i64) as usize,
         Ordering::Relaxed,
     );
     st.tenacity.store(
@@ -619,6 +619,9 @@ fn evict_one(
     None
 }
 
+/// The most keys a round samples (`maxmemory-samples` is clamped to it, as Redis's range).
+const MAX_SAMPLES: usize = 64;
+
 /// Samples up to `samples` eligible keys into the pool, from random shards (all shards, in
 /// order, when random picks find nothing: the keyspace may be nearly empty). Returns whether
 /// any eligible key exists.
@@ -674,10 +677,19 @@ fn sample_shard(
         }
         let len = db.len();
         if !volatile {
-            for _ in 0..(want - got).min(len) {
-                let slot = rng.gen_range(0..db.len().max(1));
+            // The slots are picked first and their entries prefetched: a sampled entry is
+            // cold (that is the point of sampling), and the misses then overlap instead of
+            // following each other (they were the eviction's main cost under a churn).
+            let k = (want - got).min(len).min(MAX_SAMPLES);
+            let mut slots = [0usize; MAX_SAMPLES];
+            for slot in &mut slots[..k] {
+                *slot = rng.gen_range(0..len);
+                db.entry(*slot).prefetch();
+            }
+            for &slot in &slots[..k] {
+                // An expired key removed below moved the last entry into its slot.
                 if slot >= db.len() {
-                    break;
+                    continue;
                 }
                 if db.entry(slot).is_expired(now) {
                     pool.expired_freed += remove_expired(server, db, slot);
