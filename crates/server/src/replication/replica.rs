@@ -18,7 +18,7 @@
 //! transaction cut in the middle is resent whole, as Redis does). `REPLCONF ACK <offset>`
 //! goes to the primary every second and in answer to `REPLCONF GETACK`.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -476,10 +476,11 @@ async fn full_sync(server: &Arc<Server>, link: &mut Link, id: String, offset: u6
     let loader = tokio::task::spawn_blocking(move || load_payload(&srv, input, mode, mark));
     let fed = feed(server, link, framing, &tx).await;
     if fed.is_ok() {
-        transfer::finish(&tx).await;
+        tx.finish().await;
+    } else {
+        // Without `finish`, the loader reads a cut transfer and gives up.
+        drop(tx);
     }
-    // Without `finish`, the loader reads a cut transfer and gives up.
-    drop(tx);
     let loaded = loader.await.map_err(|e| e.to_string()).and_then(|l| l);
     if let Some(f) = flag {
         f.store(false, Ordering::SeqCst);
@@ -542,7 +543,7 @@ async fn feed(
     server: &Server,
     link: &mut Link,
     mut framing: transfer::Framing,
-    tx: &tokio::sync::mpsc::Sender<bytes::Bytes>,
+    tx: &transfer::ChunkSender,
 ) -> Result<(), Fed> {
     let r = &server.repl;
     // What came with the header counts as read too.
@@ -598,16 +599,17 @@ fn load_payload(
     mode: LoadMode,
     mark: bool,
 ) -> Result<usize, String> {
+    let cut = input.cut_flag();
     let input = crate::persist::rdbfile::Progress {
         inner: input,
         server,
     };
     match mode {
         LoadMode::AfterTransfer => load_after_transfer(server, input.inner),
-        LoadMode::Aside { .. } => load_aside(server, input, mark),
+        LoadMode::Aside { .. } => load_aside(server, input, mark, &cut),
         LoadMode::Direct => {
             tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
-            load_in_place(server, input, mark).map_err(|e| {
+            load_in_place(server, input, mark, &cut).map_err(|e| {
                 // Redis empties the dataset it was loading into.
                 flush_all(server);
                 load_failed(e, "socket")
@@ -618,7 +620,12 @@ fn load_payload(
 
 /// `swapdb`: loads into a dataset aside and swaps it in once complete; a failure discards
 /// it and leaves the old one.
-fn load_aside(server: &Server, input: impl std::io::Read, mark: bool) -> Result<usize, String> {
+fn load_aside(
+    server: &Server,
+    input: impl std::io::Read,
+    mark: bool,
+    cut: &AtomicBool,
+) -> Result<usize, String> {
     tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
     // One set of databases per shard, as the keyspace holds them.
     let ks = &server.keyspace;
@@ -632,7 +639,7 @@ fn load_aside(server: &Server, input: impl std::io::Read, mark: bool) -> Result<
                 .collect()
         })
         .collect();
-    let loaded = load_into(server, input, mark, |db, hash, key, e| {
+    let loaded = load_into(server, input, mark, cut, |db, hash, key, e| {
         let shard = ks.shard_of_key(key);
         if let Some(old) = aside[shard][db].put(hash, e) {
             cinnabar_engine::lazyfree::dispose(old);
@@ -665,7 +672,12 @@ fn load_aside(server: &Server, input: impl std::io::Read, mark: bool) -> Result<
 
 /// Empties the dataset and loads `input` into it, one key (one shard lock) at a time, with
 /// commands refused (-LOADING) by the caller's loading flag meanwhile.
-fn load_in_place(server: &Server, input: impl std::io::Read, mark: bool) -> Result<usize, String> {
+fn load_in_place(
+    server: &Server,
+    input: impl std::io::Read,
+    mark: bool,
+    cut: &AtomicBool,
+) -> Result<usize, String> {
     let ks = &server.keyspace;
     {
         let mut locked = ks.lock_all();
@@ -677,7 +689,7 @@ fn load_in_place(server: &Server, input: impl std::io::Read, mark: bool) -> Resu
         }
     }
     tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
-    let (stream_db, libraries) = load_into(server, input, mark, |db, hash, key, e| {
+    let (stream_db, libraries) = load_into(server, input, mark, cut, |db, hash, key, e| {
         let mut l = ks.lock_one(ks.shard_of_key(key));
         if let Some(old) = l.db(db, hash).put(hash, e) {
             cinnabar_engine::lazyfree::dispose(old);
@@ -733,7 +745,8 @@ fn load_after_transfer(server: &Server, mut input: transfer::ChunkReader) -> Res
         inner: std::io::BufReader::with_capacity(1 << 16, f),
         server,
     };
-    let res = load_in_place(server, input, false).map_err(|e| load_failed(e, "disk"));
+    let never = AtomicBool::new(false);
+    let res = load_in_place(server, input, false, &never).map_err(|e| load_failed(e, "disk"));
     p.loading.store(false, Ordering::SeqCst);
     res
 }
@@ -760,11 +773,13 @@ fn install_functions(server: &Server, libraries: Vec<Vec<u8>>) {
 
 /// Parses `input`, handing each key to `put(db, hash, key, entry)`; returns the stream's
 /// database and the function libraries. The input is read to its end: with `mark` (an
-/// EOF-marked payload) nothing may follow the RDB's own end.
+/// EOF-marked payload) nothing may follow the RDB's own end. `cut` set (the transfer was
+/// cut) stops it at the next key, though bytes read ahead could still be parsed.
 fn load_into(
     server: &Server,
     input: impl std::io::Read,
     mark: bool,
+    cut: &AtomicBool,
     mut put: impl FnMut(usize, u64, &[u8], cinnabar_engine::Entry),
 ) -> Result<(usize, Vec<Vec<u8>>), String> {
     use crate::persist::rdbfile::{loaded_clock, loaded_entry};
@@ -785,6 +800,12 @@ fn load_into(
                     idle,
                     freq,
                 } => {
+                    if cut.load(Ordering::SeqCst) {
+                        return Err(rdb::RdbError::Io(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the transfer from the primary was cut",
+                        )));
+                    }
                     let clk = loaded_clock(&server.keyspace.access, now, idle, freq);
                     let e = loaded_entry(&key, value, expire, clk);
                     put(db, hash_key(&key), &key, e);

@@ -8,6 +8,8 @@
 //! start of a mark split between two reads are held back until the next read).
 
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::sync::mpsc;
@@ -64,23 +66,59 @@ impl Framing {
     }
 }
 
-/// The sending half: `finish` marks a payload received whole; dropping the sender without
-/// it tells the reader the transfer was cut.
-pub fn channel() -> (mpsc::Sender<Bytes>, ChunkReader) {
+/// A channel for one payload: the link's task sends through the `ChunkSender`, the loader
+/// reads from the `ChunkReader`.
+pub fn channel() -> (ChunkSender, ChunkReader) {
     let (tx, rx) = mpsc::channel(CHUNKS);
+    let cut = Arc::new(AtomicBool::new(false));
     (
-        tx,
+        ChunkSender {
+            tx,
+            cut: cut.clone(),
+            finished: false,
+        },
         ChunkReader {
             rx,
             cur: Bytes::new(),
             state: End::Open,
+            cut,
         },
     )
 }
 
-/// Tells the reader the payload is complete (an empty chunk).
-pub async fn finish(tx: &mpsc::Sender<Bytes>) {
-    let _ = tx.send(Bytes::new()).await;
+/// The link's half. `finish` marks the payload complete; dropped without it (a failed link,
+/// or the task itself dropped), it tells the reader the transfer was cut, at once: the chunks
+/// still queued are not parsed.
+pub struct ChunkSender {
+    tx: mpsc::Sender<Bytes>,
+    cut: Arc<AtomicBool>,
+    finished: bool,
+}
+
+impl ChunkSender {
+    /// Queues a chunk, waiting while the channel is full; an error: the reader is gone.
+    pub async fn send(&self, chunk: Bytes) -> Result<(), ()> {
+        self.tx.send(chunk).await.map_err(|_| ())
+    }
+
+    /// Completes when the reader is gone.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
+
+    /// Tells the reader the payload is complete (an empty chunk).
+    pub async fn finish(mut self) {
+        let _ = self.tx.send(Bytes::new()).await;
+        self.finished = true;
+    }
+}
+
+impl Drop for ChunkSender {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.cut.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -97,11 +135,18 @@ pub struct ChunkReader {
     rx: mpsc::Receiver<Bytes>,
     cur: Bytes,
     state: End,
+    cut: Arc<AtomicBool>,
 }
 
 impl ChunkReader {
     /// The next bytes, or None at the end of a complete payload.
     fn next(&mut self) -> io::Result<Option<&mut Bytes>> {
+        if self.state == End::Open && self.cut.load(Ordering::SeqCst) {
+            self.state = End::Cut;
+        }
+        if self.state == End::Cut {
+            return Err(cut());
+        }
         while self.cur.is_empty() {
             match self.state {
                 End::Complete => return Ok(None),
@@ -115,6 +160,12 @@ impl ChunkReader {
             }
         }
         Ok(Some(&mut self.cur))
+    }
+
+    /// Set once the transfer is cut: a parser working from bytes it read ahead checks it
+    /// between keys, to stop without finishing them.
+    pub fn cut_flag(&self) -> Arc<AtomicBool> {
+        self.cut.clone()
     }
 
     /// Writes the rest of the payload to `w`, chunk by chunk; returns its length.
@@ -233,10 +284,10 @@ mod tests {
 
     #[test]
     fn the_reader_tells_a_complete_payload_from_a_cut_one() {
-        let (tx, mut r) = channel();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
+        let (tx, mut r) = channel();
         let t = std::thread::spawn(move || {
             let mut all = Vec::new();
             r.read_to_end(&mut all).map(|_| all)
@@ -244,11 +295,23 @@ mod tests {
         rt.block_on(async {
             tx.send(Bytes::from_static(b"ab")).await.unwrap();
             tx.send(Bytes::from_static(b"cd")).await.unwrap();
-            finish(&tx).await;
+            tx.finish().await;
         });
-        drop(tx);
         assert_eq!(t.join().unwrap().unwrap(), b"abcd");
 
+        // Cut with chunks still queued: they are not read.
+        let (tx, mut r) = channel();
+        rt.block_on(async { tx.send(Bytes::from_static(b"ab")).await.unwrap() });
+        drop(tx);
+        let mut buf = [0u8; 8];
+        let e = r.read(&mut buf).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(
+            r.read(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+
+        // Cut while the reader waits: it wakes up.
         let (tx, mut r) = channel();
         let t = std::thread::spawn(move || {
             let mut all = Vec::new();
@@ -258,6 +321,14 @@ mod tests {
         drop(tx);
         let e = t.join().unwrap().unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+
+        // The reader gone: the sender learns it.
+        let (tx, r) = channel();
+        drop(r);
+        rt.block_on(async {
+            tx.closed().await;
+            assert!(tx.send(Bytes::from_static(b"ab")).await.is_err());
+        });
     }
 
     proptest! {

@@ -467,3 +467,27 @@ fn a_stalled_transfer_times_out() {
         assert_eq!(c.cmd(&["DBSIZE"]), int(11));
     }
 }
+
+/// A cut transfer stops a slow loader at its next key, not after the keys it still has
+/// (here 200 more, at one second each under `key-load-delay`, well past the deadline).
+#[test]
+fn a_cut_transfer_stops_a_slow_loader_at_once() {
+    let rdb = rdb_of(400, 1);
+    for (mode, empty) in [("swapdb", false), ("on-empty-db", true)] {
+        let (_r, mut c) = replica(mode, empty);
+        assert_eq!(c.cmd(&["CONFIG", "SET", "key-load-delay", "1000000"]), ok());
+        let fake = FakePrimary::new();
+        let port = fake.addr().port().to_string();
+        assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
+        let link = fake.start_full_sync(&rdb, false, true);
+        eventually(PATIENCE, "the parser to start", || loaded_bytes(&mut c) > 0);
+        abort(&mut c, link);
+        if empty {
+            assert_eq!(c.cmd(&["DBSIZE"]), int(0), "{mode}");
+        } else {
+            assert_eq!(c.cmd(&["GET", "shared"]), bulk("old"), "{mode}");
+            assert_eq!(c.cmd(&["DBSIZE"]), int(11), "{mode}");
+        }
+        assert_eq!(c.cmd(&["CONFIG", "SET", "key-load-delay", "0"]), ok());
+    }
+}
