@@ -673,6 +673,16 @@ impl<R: Read> Reader<R> {
         self.base + self.pos as u64
     }
 
+    /// How many bytes were read from the input ahead of what was consumed.
+    pub fn buffered(&self) -> usize {
+        self.end - self.pos
+    }
+
+    /// The input, positioned after the bytes read ahead (see `buffered`).
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
     pub(crate) fn corrupt<T>(&self, msg: impl Into<String>) -> Result<T, RdbError> {
         Err(RdbError::Corrupt {
             msg: msg.into(),

@@ -347,6 +347,37 @@ fn files_round_trip_with_expiry_and_checksum() {
     }
 }
 
+/// What follows the RDB's end in the input is left unconsumed: read ahead (`buffered`) or
+/// still in the input (`into_inner`), whatever the reads' sizes.
+#[test]
+fn bytes_after_the_end_are_left_over() {
+    let mut w = Writer::new(Vec::new(), SaveOpts::default()).unwrap();
+    w.select_db(0, 1, 0).unwrap();
+    w.entry(&Entry::new(b"k", NewValue::Str(b"v"), None, 0), 0)
+        .unwrap();
+    let mut input = w.finish().unwrap();
+    let end = input.len();
+    input.extend_from_slice(&[7u8; 100_000]);
+    /// Hands out at most `step` bytes per read.
+    struct Trickle<'a>(&'a [u8], usize);
+    impl io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(out.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    for step in [1, 7, 4096, usize::MAX] {
+        let mut r = Reader::new(Trickle(&input, step));
+        r.load(&lim(), 16, 0, |_| Ok(())).unwrap();
+        assert_eq!(r.offset(), end as u64, "step {step}");
+        let ahead = r.buffered();
+        let rest = r.into_inner().0.len();
+        assert_eq!(ahead + rest, 100_000, "step {step}");
+    }
+}
+
 #[test]
 fn hash_field_deadlines_survive() {
     let l = lim();

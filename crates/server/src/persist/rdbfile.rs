@@ -300,9 +300,9 @@ fn put_loaded(db: &mut Db, entry: Entry) {
 }
 
 /// Counts bytes read, for INFO loading_loaded_bytes.
-struct Progress<'a, R> {
-    inner: R,
-    server: &'a Server,
+pub(crate) struct Progress<'a, R> {
+    pub(crate) inner: R,
+    pub(crate) server: &'a Server,
 }
 
 impl<R: Read> Read for Progress<'_, R> {

@@ -20,6 +20,7 @@ pub mod backlog;
 pub mod failover;
 pub mod primary;
 pub mod replica;
+pub mod transfer;
 pub mod writable;
 
 use std::fmt::Write as _;

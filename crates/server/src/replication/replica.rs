@@ -4,9 +4,10 @@
 //! `masteruser`/`masterauth`, REPLCONF listening-port / ip-address / capa eof psync2),
 //! PSYNC with our own replication id and offset (so a demoted primary, or a replica whose
 //! link was cut, continues where it was when the primary's backlog still holds it), then:
-//! - `+FULLRESYNC id offset`: the RDB (`$EOF:<mark>` or `$<len>` framing) is received into
-//!   memory, the dataset is replaced with it (commands meanwhile get -LOADING), and the
-//!   stream starts at `offset`;
+//! - `+FULLRESYNC id offset`: the RDB (`$EOF:<mark>` or `$<len>` framing) is parsed as it
+//!   arrives, on a loader thread fed through a bounded channel (`super::transfer`), into a
+//!   dataset aside or the emptied one as `repl-diskless-load` says (or written to
+//!   dbfilename and loaded from there), and the stream starts at `offset`;
 //! - `+CONTINUE [id]`: the stream resumes at our offset (a new id shifts ours to replid2).
 //!
 //! The stream is applied as the primary's client: commands run through dispatch with
@@ -17,7 +18,7 @@
 //! transaction cut in the middle is resent whole, as Redis does). `REPLCONF ACK <offset>`
 //! goes to the primary every second and in answer to `REPLCONF GETACK`.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use cinnabar_engine::rdb::{self, Item};
 use cinnabar_resp::{encode_command, parse_command, Argv, Limits, ReplyBuf};
 use tokio::net::TcpStream;
 
+use super::transfer;
 use super::*;
 use crate::dispatch::Client;
 use crate::server::ClientShared;
@@ -427,52 +429,97 @@ fn transfer_flag(server: &Server, mode: LoadMode) -> Option<&std::sync::atomic::
     }
 }
 
-/// Receives the RDB and replaces the dataset with it.
+/// Receives the RDB and replaces the dataset with it. The payload is handed, as it arrives,
+/// to a loader thread (see `transfer`): parsed into a dataset aside or into the emptied
+/// one (diskless load), or written to dbfilename and loaded from there once complete.
 async fn full_sync(server: &Arc<Server>, link: &mut Link, id: String, offset: u64) -> LinkResult {
     let r = &server.repl;
     r.link_state.store(LINK_TRANSFER, Ordering::Relaxed);
     r.transfer_read.store(0, Ordering::Relaxed);
     r.transfer_size.store(-1, Ordering::Relaxed);
+    let head = link.line().await?;
+    if let Some(e) = head.strip_prefix('-') {
+        return Err(format!("MASTER aborted replication with an error: {e}"));
+    }
+    let Some(spec) = head.strip_prefix('$') else {
+        return Err(format!(
+            "Bad protocol from MASTER, the first byte is not '$' (we received '{head}'), are you sure the host and port are right?"
+        ));
+    };
+    let framing = match transfer::Framing::parse(spec) {
+        Some(f) => f,
+        None if spec.starts_with("EOF:") => return Err("Bad EOF mark from MASTER".into()),
+        None => return Err(format!("Bad bulk length from MASTER: {head}")),
+    };
     let mode = load_mode(server, &id);
+    let to = if mode == LoadMode::AfterTransfer {
+        "to disk"
+    } else {
+        "to parser"
+    };
+    let size = match framing {
+        transfer::Framing::Len(n) => {
+            tracing::info!("MASTER <-> REPLICA sync: receiving {n} bytes from master {to}");
+            n
+        }
+        transfer::Framing::Mark(_) => {
+            tracing::info!(
+                "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF {to}"
+            );
+            0
+        }
+    };
+    r.transfer_size.store(size as i64, Ordering::Relaxed);
     let flag = transfer_flag(server, mode);
     if let Some(f) = flag {
         let p = &server.persist;
         p.loading_start.store(now_ms(), Ordering::Relaxed);
-        p.loading_total_bytes.store(0, Ordering::Relaxed);
+        p.loading_total_bytes.store(size, Ordering::Relaxed);
         p.loading_loaded_bytes.store(0, Ordering::Relaxed);
         f.store(true, Ordering::SeqCst);
     }
-    let payload = match receive_rdb(server, link).await {
-        Ok(p) => p,
-        Err(e) => {
-            if let Some(f) = flag {
-                f.store(false, Ordering::SeqCst);
-            }
-            match mode {
-                LoadMode::Aside { .. } => {
-                    tracing::info!("MASTER <-> REPLICA sync: Discarding temporary DB in background")
-                }
-                // Redis empties the dataset it was loading into.
-                LoadMode::Direct => {
-                    flush_all(server);
-                }
-                LoadMode::AfterTransfer => {}
-            }
-            return Err(e);
-        }
-    };
-    tracing::info!(
-        "MASTER <-> REPLICA sync: received {} bytes ({mode:?})",
-        payload.len()
-    );
+    let mark = framing.is_mark();
+    let (tx, input) = transfer::channel();
     let srv = server.clone();
-    let loaded = tokio::task::spawn_blocking(move || load_payload(&srv, &payload, mode))
-        .await
-        .map_err(|e| e.to_string());
+    let loader = tokio::task::spawn_blocking(move || load_payload(&srv, input, mode, mark));
+    let fed = feed(server, link, framing, &tx).await;
+    if fed.is_ok() {
+        tx.finish().await;
+    } else {
+        // Without `finish`, the loader reads a cut transfer and gives up.
+        drop(tx);
+    }
+    let loaded = loader.await.map_err(|e| e.to_string()).and_then(|l| l);
     if let Some(f) = flag {
         f.store(false, Ordering::SeqCst);
     }
-    let stream_db = loaded??;
+    let stream_db = match (fed, loaded) {
+        (Ok(()), Ok(db)) => db,
+        (fed, loaded) => {
+            let diskless = mode != LoadMode::AfterTransfer;
+            let err = match (fed, loaded) {
+                (Err(Fed::Link(e)), _) => {
+                    if diskless {
+                        // Redis's lines for a short read while parsing from the socket.
+                        tracing::warn!(
+                            "Internal error in RDB reading offset {} -> Unexpected EOF reading RDB file ({e}). Failure loading rdb format from socket, assuming connection error, resuming operation.",
+                            server.persist.loading_loaded_bytes.load(Ordering::Relaxed)
+                        );
+                        tracing::warn!(
+                            "Failed trying to load the MASTER synchronization DB from socket, check server logs."
+                        );
+                    }
+                    e
+                }
+                (_, Err(e)) => e,
+                (_, Ok(_)) => "the RDB loader ended before the transfer".to_string(),
+            };
+            if let LoadMode::Aside { .. } = mode {
+                tracing::info!("MASTER <-> REPLICA sync: Discarding temporary DB in background");
+            }
+            return Err(err);
+        }
+    };
     r.with_ids(|ids| {
         ids.replid = id;
         ids.replid2 = "0".repeat(40);
@@ -489,56 +536,47 @@ async fn full_sync(server: &Arc<Server>, link: &mut Link, id: String, offset: u6
     Ok(())
 }
 
-/// Reads the primary's RDB payload (`$EOF:<mark>` or `$<len>` framing) into memory.
-async fn receive_rdb(server: &Server, link: &mut Link) -> Result<Vec<u8>, String> {
+/// Why the payload stopped before its end.
+enum Fed {
+    /// The link failed (cut, timeout): the loader reads a cut transfer.
+    Link(String),
+    /// The loader stopped reading (it failed): its error says why.
+    LoaderGone,
+}
+
+/// Hands the payload on to the loader as it arrives, up to its end (`framing`); what
+/// follows it (the replication stream) stays in `link.buf`. The channel is bounded: a slow
+/// loader slows the reading (`repl-timeout` counts only waits for the primary).
+async fn feed(
+    server: &Server,
+    link: &mut Link,
+    mut framing: transfer::Framing,
+    tx: &transfer::ChunkSender,
+) -> Result<(), Fed> {
     let r = &server.repl;
-    let head = link.line().await?;
-    let Some(spec) = head.strip_prefix('$') else {
-        return Err(format!(
-            "Bad protocol from MASTER, the first byte is not '$': {head}"
-        ));
+    // What came with the header counts as read too.
+    let cap = match framing {
+        transfer::Framing::Len(n) => n,
+        transfer::Framing::Mark(_) => u64::MAX,
     };
-    if let Some(mark) = spec.strip_prefix("EOF:") {
-        let mark = mark.as_bytes().to_vec();
-        if mark.len() != 40 {
-            return Err("Bad EOF mark from MASTER".into());
+    let mut read = (link.buf.len() as u64).min(cap);
+    r.transfer_read.store(read, Ordering::Relaxed);
+    loop {
+        let (chunk, done) = framing.take(&mut link.buf);
+        if !chunk.is_empty() && tx.send(chunk).await.is_err() {
+            return Err(Fed::LoaderGone);
         }
-        r.transfer_size.store(0, Ordering::Relaxed);
-        let mut scanned = 0usize;
-        loop {
-            let from = scanned.saturating_sub(40);
-            if let Some(p) = link.buf[from..].windows(40).position(|w| w == &mark[..]) {
-                let end = from + p;
-                let data = link.buf.split_to(end + 40);
-                return Ok(data[..end].to_vec());
-            }
-            scanned = link.buf.len();
-            r.transfer_read.store(scanned as u64, Ordering::Relaxed);
-            link.read_more().await?;
-            r.link_last_io_ms.store(now_ms(), Ordering::Relaxed);
-            r.transfer_read
-                .store(link.buf.len() as u64, Ordering::Relaxed);
+        if done {
+            return Ok(());
         }
-    }
-    let len: usize = spec
-        .parse()
-        .map_err(|_| format!("Bad bulk length from MASTER: {head}"))?;
-    r.transfer_size.store(len as i64, Ordering::Relaxed);
-    server
-        .persist
-        .loading_total_bytes
-        .store(len as u64, Ordering::Relaxed);
-    while link.buf.len() < len {
-        // What came with the header counts as read too.
-        r.transfer_read
-            .store(link.buf.len() as u64, Ordering::Relaxed);
-        link.buf.reserve(len - link.buf.len());
-        link.read_more().await?;
+        let n = tokio::select! {
+            n = link.read_more() => n.map_err(Fed::Link)?,
+            _ = tx.closed() => return Err(Fed::LoaderGone),
+        };
         r.link_last_io_ms.store(now_ms(), Ordering::Relaxed);
-        r.transfer_read
-            .store(link.buf.len().min(len) as u64, Ordering::Relaxed);
+        read = (read + n as u64).min(cap);
+        r.transfer_read.store(read, Ordering::Relaxed);
     }
-    Ok(link.buf.split_to(len).to_vec())
 }
 
 /// Empties every database (a failed load).
@@ -554,100 +592,171 @@ fn flush_all(server: &Server) -> usize {
     n
 }
 
-/// Loads `data` (an RDB) as `mode` says: into the emptied dataset with every command
-/// refused as -LOADING meanwhile, or aside and then swapped in. Returns the stream's
-/// database from the `repl-stream-db` aux field.
-fn load_payload(server: &Server, data: &[u8], mode: LoadMode) -> Result<usize, String> {
-    let p = &server.persist;
-    p.loading_total_bytes
-        .store(data.len() as u64, Ordering::Relaxed);
-    let fail =
-        |e: String| format!("Failed trying to load the MASTER synchronization DB from socket: {e}");
-    if let LoadMode::AfterTransfer = mode {
-        // Disk-based load (repl-diskless-load disabled, or on-empty-db with data): as Redis,
-        // the received RDB becomes our dbfilename in dir (written aside, fsynced, renamed),
-        // then it is loaded.
-        let path = crate::persist::rdb_path(server);
-        crate::persist::rdbfile::write_atomically(&path, "sync", |mut f| {
-            std::io::Write::write_all(&mut f, data)?;
-            Ok(f)
-        })
-        .map_err(|e| {
-            format!(
-                "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {e}",
-                path.display()
-            )
-        })?;
-        tracing::info!("MASTER <-> REPLICA sync: Saved the received DB to disk");
-    }
-    if let LoadMode::Aside { .. } = mode {
-        tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
-        // One set of databases per shard, as the keyspace holds them.
-        let ks = &server.keyspace;
-        let mut aside: Vec<Vec<cinnabar_engine::db::Db>> = (0..ks.shard_count())
-            .map(|_| {
-                (0..ks.databases())
-                    .map(|id| cinnabar_engine::db::Db {
-                        id,
-                        ..Default::default()
-                    })
-                    .collect()
+fn load_failed(e: String, from: &str) -> String {
+    format!("Failed trying to load the MASTER synchronization DB from {from}: {e}")
+}
+
+/// The loader thread: reads the payload from `input` as it arrives and loads it as `mode`
+/// says. `mark`: the payload came with an EOF mark, which must follow the RDB's end
+/// directly. Returns the stream's database from the `repl-stream-db` aux field. On a
+/// failure the dataset is left as `mode` promises (the old one, or an empty one) before
+/// this returns, so that it is never served half-loaded.
+fn load_payload(
+    server: &Server,
+    input: transfer::ChunkReader,
+    mode: LoadMode,
+    mark: bool,
+) -> Result<usize, String> {
+    let cut = input.cut_flag();
+    let input = crate::persist::rdbfile::Progress {
+        inner: input,
+        server,
+    };
+    match mode {
+        LoadMode::AfterTransfer => load_after_transfer(server, input.inner),
+        LoadMode::Aside { .. } => load_aside(server, input, mark, &cut),
+        LoadMode::Direct => {
+            tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+            load_in_place(server, input, mark, &cut).map_err(|e| {
+                // Redis empties the dataset it was loading into.
+                flush_all(server);
+                load_failed(e, "socket")
             })
-            .collect();
-        let (stream_db, libraries) = load_into(server, data, |db, hash, key, e| {
-            let shard = ks.shard_of_key(key);
-            if let Some(old) = aside[shard][db].put(hash, e) {
-                cinnabar_engine::lazyfree::dispose(old);
-            }
-        })
-        .map_err(fail)?;
-        tracing::info!("MASTER <-> REPLICA sync: Swapping active DB with loaded DB");
-        {
-            let mut locked = ks.lock_all();
-            for (i, s) in locked.shards().enumerate() {
-                for (live, new) in s.dbs.iter_mut().zip(aside[i].iter_mut()) {
-                    touch_watched(live);
-                    live.swap_data(new);
-                    touch_watched(live);
-                }
-            }
-            install_functions(server, libraries);
         }
-        // The old dataset goes on another thread.
-        std::thread::spawn(move || drop(aside));
-        tracing::info!("MASTER <-> REPLICA sync: Discarding old DB in background");
-        return Ok(stream_db);
     }
-    p.loading.store(true, Ordering::SeqCst);
-    p.loading_start.store(now_ms(), Ordering::Relaxed);
-    tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+}
+
+/// `swapdb`: loads into a dataset aside and swaps it in once complete; a failure discards
+/// it and leaves the old one.
+fn load_aside(
+    server: &Server,
+    input: impl std::io::Read,
+    mark: bool,
+    cut: &AtomicBool,
+) -> Result<usize, String> {
     tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
-    let res = {
-        let mut locked = server.keyspace.lock_all();
+    // One set of databases per shard, as the keyspace holds them.
+    let ks = &server.keyspace;
+    let mut aside: Vec<Vec<cinnabar_engine::db::Db>> = (0..ks.shard_count())
+        .map(|_| {
+            (0..ks.databases())
+                .map(|id| cinnabar_engine::db::Db {
+                    id,
+                    ..Default::default()
+                })
+                .collect()
+        })
+        .collect();
+    let loaded = load_into(server, input, mark, cut, |db, hash, key, e| {
+        let shard = ks.shard_of_key(key);
+        if let Some(old) = aside[shard][db].put(hash, e) {
+            cinnabar_engine::lazyfree::dispose(old);
+        }
+    });
+    let (stream_db, libraries) = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            std::thread::spawn(move || drop(aside));
+            return Err(load_failed(e, "socket"));
+        }
+    };
+    tracing::info!("MASTER <-> REPLICA sync: Swapping active DB with loaded DB");
+    {
+        let mut locked = ks.lock_all();
+        for (i, s) in locked.shards().enumerate() {
+            for (live, new) in s.dbs.iter_mut().zip(aside[i].iter_mut()) {
+                touch_watched(live);
+                live.swap_data(new);
+                touch_watched(live);
+            }
+        }
+        install_functions(server, libraries);
+    }
+    // The old dataset goes on another thread.
+    std::thread::spawn(move || drop(aside));
+    tracing::info!("MASTER <-> REPLICA sync: Discarding old DB in background");
+    Ok(stream_db)
+}
+
+/// Empties the dataset and loads `input` into it, one key (one shard lock) at a time, with
+/// commands refused (-LOADING) by the caller's loading flag meanwhile.
+fn load_in_place(
+    server: &Server,
+    input: impl std::io::Read,
+    mark: bool,
+    cut: &AtomicBool,
+) -> Result<usize, String> {
+    let ks = &server.keyspace;
+    {
+        let mut locked = ks.lock_all();
         for s in locked.shards() {
             for d in s.dbs.iter_mut() {
                 touch_watched(d);
                 d.clear();
             }
         }
-        let res = load_into(server, data, |db, hash, _key, e| {
-            if let Some(old) = locked.db(db, hash).put(hash, e) {
-                cinnabar_engine::lazyfree::dispose(old);
-            }
-        })
-        .map(|(stream_db, libraries)| {
-            install_functions(server, libraries);
-            stream_db
-        });
-        for s in locked.shards() {
-            for d in s.dbs.iter_mut() {
-                touch_watched(d);
-            }
+    }
+    tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
+    let (stream_db, libraries) = load_into(server, input, mark, cut, |db, hash, key, e| {
+        let mut l = ks.lock_one(ks.shard_of_key(key));
+        if let Some(old) = l.db(db, hash).put(hash, e) {
+            cinnabar_engine::lazyfree::dispose(old);
         }
-        res
+    })?;
+    let mut locked = ks.lock_all();
+    for s in locked.shards() {
+        for d in s.dbs.iter_mut() {
+            touch_watched(d);
+        }
+    }
+    install_functions(server, libraries);
+    Ok(stream_db)
+}
+
+/// Disk-based load (`repl-diskless-load disabled`, or `on-empty-db` with data): as Redis,
+/// the received RDB becomes our dbfilename in dir (written aside as it arrives, fsynced,
+/// renamed once complete), then it is loaded, with -LOADING meanwhile. The old dataset is
+/// served until the transfer is complete.
+fn load_after_transfer(server: &Server, mut input: transfer::ChunkReader) -> Result<usize, String> {
+    let path = crate::persist::rdb_path(server);
+    let mut received = false;
+    crate::persist::rdbfile::write_atomically(&path, "sync", |mut f| {
+        input.copy_to(&mut f)?;
+        received = true;
+        Ok(f)
+    })
+    .map_err(|e| {
+        if received {
+            format!(
+                "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {e}",
+                path.display()
+            )
+        } else {
+            format!(
+                "Write error or short write writing to the DB dump file needed for MASTER <-> REPLICA synchronization: {e}"
+            )
+        }
+    })?;
+    tracing::info!("MASTER <-> REPLICA sync: Saved the received DB to disk");
+    let fail = |e: std::io::Error| load_failed(e.to_string(), "disk");
+    let f = std::fs::File::open(&path).map_err(fail)?;
+    let p = &server.persist;
+    p.loading_start.store(now_ms(), Ordering::Relaxed);
+    p.loading_total_bytes.store(
+        f.metadata().map(|m| m.len()).unwrap_or(0),
+        Ordering::Relaxed,
+    );
+    p.loading_loaded_bytes.store(0, Ordering::Relaxed);
+    p.loading.store(true, Ordering::SeqCst);
+    tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+    let input = crate::persist::rdbfile::Progress {
+        inner: std::io::BufReader::with_capacity(1 << 16, f),
+        server,
     };
+    let never = AtomicBool::new(false);
+    let res = load_in_place(server, input, false, &never).map_err(|e| load_failed(e, "disk"));
     p.loading.store(false, Ordering::SeqCst);
-    res.map_err(fail)
+    res
 }
 
 /// Marks dirty the WATCHers of the keys `db` holds now: a load that replaces the dataset
@@ -670,11 +779,15 @@ fn install_functions(server: &Server, libraries: Vec<Vec<u8>>) {
     );
 }
 
-/// Parses `data`, handing each key to `put(db, hash, key, entry)`; returns the stream's
-/// database and the function libraries.
+/// Parses `input`, handing each key to `put(db, hash, key, entry)`; returns the stream's
+/// database and the function libraries. The input is read to its end: with `mark` (an
+/// EOF-marked payload) nothing may follow the RDB's own end. `cut` set (the transfer was
+/// cut) stops it at the next key, though bytes read ahead could still be parsed.
 fn load_into(
     server: &Server,
-    data: &[u8],
+    input: impl std::io::Read,
+    mark: bool,
+    cut: &AtomicBool,
     mut put: impl FnMut(usize, u64, &[u8], cinnabar_engine::Entry),
 ) -> Result<(usize, Vec<Vec<u8>>), String> {
     use crate::persist::rdbfile::{loaded_clock, loaded_entry};
@@ -683,7 +796,8 @@ fn load_into(
     let mut libraries = Vec::new();
     let mut stream_db = 0usize;
     let mut n = 0u64;
-    rdb::Reader::new(data)
+    let mut reader = rdb::Reader::new(input);
+    reader
         .load(&lim, server.keyspace.databases(), now, |item| {
             match item {
                 Item::Key {
@@ -694,6 +808,12 @@ fn load_into(
                     idle,
                     freq,
                 } => {
+                    if cut.load(Ordering::SeqCst) {
+                        return Err(rdb::RdbError::Io(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the transfer from the primary was cut",
+                        )));
+                    }
                     let clk = loaded_clock(&server.keyspace.access, now, idle, freq);
                     let e = loaded_entry(&key, value, expire, clk);
                     put(db, hash_key(&key), &key, e);
@@ -716,6 +836,13 @@ fn load_into(
             Ok(())
         })
         .map_err(|e| e.to_string())?;
+    // The rest of the payload (a `$<len>` payload may pad the RDB; Redis ignores it).
+    let extra = reader.buffered() as u64
+        + std::io::copy(&mut reader.into_inner(), &mut std::io::sink())
+            .map_err(|e| e.to_string())?;
+    if mark && extra > 0 {
+        return Err("Replication stream EOF marker is broken".into());
+    }
     server
         .persist
         .last_load_keys_loaded

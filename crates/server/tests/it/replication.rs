@@ -1244,3 +1244,89 @@ fn waitaof_local_copy_is_not_acknowledged_under_appendfsync_no() {
     drop(p);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `repl-diskless-load` swapdb and on-empty-db from a Cinnabar primary, diskless (the
+/// `$EOF:<mark>` framing) and disk-backed (`$<len>`): the RDB is parsed as it arrives (many
+/// reads: half a megabyte of values), and the stream goes on after it.
+#[test]
+fn diskless_load_full_sync_in_both_framings() {
+    for diskless in ["yes", "no"] {
+        for mode in ["swapdb", "on-empty-db"] {
+            let what = format!("diskless sync {diskless}, load {mode}");
+            let p = primary(&[("repl-diskless-sync", diskless), ("rdbcompression", "no")]);
+            let r = TestServer::with_args(&[("repl-diskless-load", mode)]);
+            let (mut pc, mut rc) = (p.raw(), r.raw());
+            fill(&mut pc, "pre", 200);
+            let big = "x".repeat(1000);
+            for i in 0..500 {
+                assert_eq!(pc.cmd(&["SET", &format!("big{i}"), &big]), ok());
+            }
+            if mode == "swapdb" {
+                rc.cmd(&["SET", "replica-own", "gone after sync"]);
+            }
+            replicaof(&mut rc, p.addr());
+            wait_synced(&mut pc, &mut rc);
+            assert_eq!(rc.cmd(&["EXISTS", "replica-own"]), int(0), "{what}");
+            assert_eq!(pc.cmd(&["SET", "after", "1"]), ok());
+            pc.cmd(&["DEL", "big0"]);
+            wait_synced(&mut pc, &mut rc);
+            assert_eq!(
+                describe_dataset(&mut pc, DBS),
+                describe_dataset(&mut rc, DBS),
+                "{what}"
+            );
+            assert_eq!(
+                info_field(&mut pc, "replication", "master_replid"),
+                info_field(&mut rc, "replication", "master_replid"),
+                "{what}"
+            );
+        }
+    }
+}
+
+/// A diskless transfer slowed on the primary (`rdb-key-save-delay`, one second per key) is
+/// parsed as it arrives: the replica reports loading, with the bytes parsed so far, while the
+/// transfer is still in progress; then it completes once the delay is reset.
+#[test]
+fn replica_reports_loading_progress_during_a_slowed_transfer() {
+    let p = primary(&[("repl-diskless-sync", "yes"), ("rdbcompression", "no")]);
+    let mut pc = p.raw();
+    let big = "x".repeat(100_000);
+    for i in 0..20 {
+        assert_eq!(pc.cmd(&["SET", &format!("big{i}"), &big]), ok());
+    }
+    let r = TestServer::with_args(&[("repl-diskless-load", "swapdb")]);
+    let mut rc = r.raw();
+    assert_eq!(rc.cmd(&["SET", "replica-own", "v"]), ok());
+    assert_eq!(
+        pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000000"]),
+        ok()
+    );
+    replicaof(&mut rc, p.addr());
+    let loaded = |rc: &mut RawConn| -> u64 {
+        info_field(rc, "persistence", "loading_loaded_bytes")
+            .parse()
+            .unwrap_or(0)
+    };
+    eventually(
+        Duration::from_secs(20),
+        "the replica to parse the first keys",
+        || {
+            info_field(&mut rc, "replication", "master_sync_in_progress") == "1"
+                && loaded(&mut rc) > 100_000
+        },
+    );
+    // Another history: the old dataset is not served while it loads.
+    assert_eq!(info_field(&mut rc, "persistence", "loading"), "1");
+    assert_eq!(
+        rc.cmd(&["GET", "replica-own"]),
+        err("LOADING Redis is loading the dataset in memory")
+    );
+    assert_eq!(pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]), ok());
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(info_field(&mut rc, "persistence", "loading"), "0");
+    assert_eq!(
+        describe_dataset(&mut pc, DBS),
+        describe_dataset(&mut rc, DBS)
+    );
+}

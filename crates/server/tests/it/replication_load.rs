@@ -12,11 +12,18 @@ use cinnabar_testkit::{bulk, eventually, int, ok, temp_dir, text, RawConn, TestS
 
 /// An RDB holding `new:0..new:99` and `shared` = `from-primary`, saved by a Cinnabar server.
 fn primary_rdb() -> Vec<u8> {
+    rdb_of(100, 1)
+}
+
+/// An RDB holding `new:0..new:<n-1>` (values of `len` bytes) and `shared` = `from-primary`.
+fn rdb_of(n: usize, len: usize) -> Vec<u8> {
     let dir = temp_dir("repl-load-rdb");
     let srv = TestServer::in_dir(&dir, &[]);
     let mut c = srv.raw();
-    for i in 0..100 {
-        assert_eq!(c.cmd(&["SET", &format!("new:{i}"), "v"]), ok());
+    assert_eq!(c.cmd(&["CONFIG", "SET", "rdbcompression", "no"]), ok());
+    let value = "v".repeat(len);
+    for i in 0..n {
+        assert_eq!(c.cmd(&["SET", &format!("new:{i}"), &value]), ok());
     }
     assert_eq!(c.cmd(&["SET", "shared", "from-primary"]), ok());
     assert_eq!(c.cmd(&["SAVE"]), ok());
@@ -45,8 +52,9 @@ impl FakePrimary {
 
     /// Serves the handshake up to the PSYNC, replies `+FULLRESYNC` (with the replica's own
     /// replication id when `same_id`, so the new dataset continues the history it has) and
-    /// sends the `$<len>` header and the first half of `rdb`. Returns the link.
-    fn start_full_sync(&self, rdb: &[u8], same_id: bool) -> TcpStream {
+    /// sends the header (`$EOF:<MARK>` when `mark`, else `$<len>`) and the first half of
+    /// `rdb`. Returns the link.
+    fn start_full_sync(&self, rdb: &[u8], same_id: bool, mark: bool) -> TcpStream {
         let (mut s, _) = self.listener.accept().unwrap();
         s.set_read_timeout(Some(PATIENCE)).unwrap();
         let mut buf = Vec::new();
@@ -74,7 +82,12 @@ impl FakePrimary {
                     };
                     assert_eq!(id.len(), 40, "PSYNC {args:?}");
                     let half = rdb.len() / 2;
-                    let mut out = format!("+FULLRESYNC {id} 0\r\n${}\r\n", rdb.len()).into_bytes();
+                    let head = if mark {
+                        format!("EOF:{MARK}")
+                    } else {
+                        rdb.len().to_string()
+                    };
+                    let mut out = format!("+FULLRESYNC {id} 0\r\n${head}\r\n").into_bytes();
                     out.extend_from_slice(&rdb[..half]);
                     s.write_all(&out).unwrap();
                     return s;
@@ -108,6 +121,9 @@ fn persistence(c: &mut RawConn) -> (String, String) {
 
 const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 
+/// The fake primary's `$EOF:` mark.
+const MARK: &str = "0123456789abcdef0123456789abcdef01234567";
+
 /// Starts a full sync of `mode` from a fake primary and waits until the replica holds the
 /// first half of the RDB; returns the replica, its connection and the link.
 fn mid_transfer(
@@ -116,11 +132,22 @@ fn mid_transfer(
     same_id: bool,
     rdb: &[u8],
 ) -> (TestServer, RawConn, TcpStream, FakePrimary) {
+    mid_transfer_framed(mode, empty, same_id, rdb, false)
+}
+
+/// `mid_transfer` with the `$EOF:<MARK>` framing when `mark`.
+fn mid_transfer_framed(
+    mode: &str,
+    empty: bool,
+    same_id: bool,
+    rdb: &[u8],
+    mark: bool,
+) -> (TestServer, RawConn, TcpStream, FakePrimary) {
     let (r, mut c) = replica(mode, empty);
     let fake = FakePrimary::new();
     let port = fake.addr().port().to_string();
     assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
-    let link = fake.start_full_sync(rdb, same_id);
+    let link = fake.start_full_sync(rdb, same_id, mark);
     let half = (rdb.len() / 2).to_string();
     eventually(PATIENCE, "the replica to receive half of the RDB", || {
         c.info("replication")
@@ -224,5 +251,243 @@ fn on_empty_db_loads_directly_only_when_empty() {
         let _link = complete(&mut c, link, &rdb);
         assert_eq!(c.cmd(&["GET", "shared"]), bulk("from-primary"));
         assert_eq!(c.cmd(&["DBSIZE"]), int(101));
+    }
+}
+
+/// A replication stream command that follows the RDB on the link.
+const STREAM_SET: &[u8] = b"*3\r\n$3\r\nSET\r\n$5\r\nafter\r\n$3\r\nyes\r\n";
+
+/// Bytes the parser has had (INFO loading_loaded_bytes).
+fn loaded_bytes(c: &mut RawConn) -> usize {
+    c.info_field("persistence", "loading_loaded_bytes")
+        .parse()
+        .unwrap_or(0)
+}
+
+/// Diskless load parses the RDB as it arrives, in both framings: half-way through the
+/// transfer the parser has had what arrived (all of it, but the bytes of an EOF-marked
+/// payload that could be the start of the mark), and the end of the payload (length, or
+/// mark split from its RDB) is found exactly: the stream command right after it applies.
+#[test]
+fn diskless_load_parses_the_rdb_while_it_arrives_in_both_framings() {
+    let rdb = rdb_of(2000, 300);
+    let half = rdb.len() / 2;
+    for mark in [false, true] {
+        for (mode, empty) in [("swapdb", false), ("on-empty-db", true)] {
+            let what = format!("{mode}, mark {mark}");
+            let (_r, mut c, mut link, _fake) = mid_transfer_framed(mode, empty, false, &rdb, mark);
+            assert_eq!(persistence(&mut c), ("1".into(), "0".into()), "{what}");
+            eventually(PATIENCE, "the parser to have what arrived", || {
+                let n = loaded_bytes(&mut c);
+                n <= half && n + if mark { 40 } else { 0 } >= half
+            });
+            let total = if mark { 0 } else { rdb.len() };
+            assert_eq!(
+                c.info_field("persistence", "loading_total_bytes"),
+                total.to_string(),
+                "{what}"
+            );
+            assert_eq!(
+                c.info_field("replication", "master_sync_total_bytes"),
+                total.to_string(),
+                "{what}"
+            );
+            assert_eq!(c.cmd(&["GET", "shared"]), Frame::Error(LOADING.into()));
+            // The rest, the mark cut in two across writes, and a command of the stream.
+            let mut rest = rdb[half..].to_vec();
+            if mark {
+                rest.extend_from_slice(&MARK.as_bytes()[..17]);
+            }
+            link.write_all(&rest).unwrap();
+            link.flush().unwrap();
+            let mut rest = Vec::new();
+            if mark {
+                rest.extend_from_slice(&MARK.as_bytes()[17..]);
+            }
+            rest.extend_from_slice(STREAM_SET);
+            link.write_all(&rest).unwrap();
+            eventually(PATIENCE, "the stream command after the RDB", || {
+                c.cmd(&["GET", "after"]) == bulk("yes")
+            });
+            assert_eq!(persistence(&mut c), ("0".into(), "0".into()), "{what}");
+            assert_eq!(c.cmd(&["DBSIZE"]), int(2002), "{what}");
+            assert_eq!(c.cmd(&["GET", "shared"]), bulk("from-primary"));
+            assert_eq!(c.cmd(&["EXISTS", "old:0"]), int(0), "{what}");
+            assert_eq!(
+                c.info_field("replication", "master_link_status"),
+                "up",
+                "{what}"
+            );
+        }
+    }
+}
+
+/// A transfer cut while the parser is half-way (keys already loaded): swapdb drops what it
+/// loaded aside and keeps the old dataset, on-empty-db leaves the dataset empty; in both
+/// framings. The loader ends (loading drops) and the replica tries again.
+#[test]
+fn a_transfer_cut_mid_way_keeps_the_old_dataset_or_leaves_it_empty() {
+    let rdb = rdb_of(2000, 300);
+    for mark in [false, true] {
+        for (mode, empty) in [("swapdb", false), ("on-empty-db", true)] {
+            let what = format!("{mode}, mark {mark}");
+            let (_r, mut c, link, fake) = mid_transfer_framed(mode, empty, false, &rdb, mark);
+            eventually(PATIENCE, "the parser to load the first keys", || {
+                loaded_bytes(&mut c) > rdb.len() / 4
+            });
+            abort(&mut c, link);
+            if empty {
+                assert_eq!(c.cmd(&["DBSIZE"]), int(0), "{what}");
+            } else {
+                assert_eq!(c.cmd(&["GET", "shared"]), bulk("old"), "{what}");
+                assert_eq!(c.cmd(&["DBSIZE"]), int(11), "{what}");
+            }
+            assert_eq!(
+                c.info_field("replication", "master_link_status"),
+                "down",
+                "{what}"
+            );
+            // The link comes back for another full sync, which completes.
+            let mut link = fake.start_full_sync(&rdb, false, mark);
+            let mut rest = rdb[rdb.len() / 2..].to_vec();
+            if mark {
+                rest.extend_from_slice(MARK.as_bytes());
+            }
+            link.write_all(&rest).unwrap();
+            eventually(PATIENCE, "the second sync", || {
+                c.info_field("replication", "master_link_status") == "up"
+            });
+            assert_eq!(c.cmd(&["DBSIZE"]), int(2001), "{what}");
+        }
+    }
+}
+
+/// A payload that does not parse fails the sync as a cut one does: a wrong checksum, and
+/// (EOF-marked payloads) bytes between the RDB's end and the mark.
+#[test]
+fn a_corrupt_payload_or_a_broken_mark_fails_the_sync() {
+    let rdb = primary_rdb();
+    let mut bad_crc = rdb.clone();
+    let n = bad_crc.len();
+    bad_crc[n - 1] ^= 0xff;
+    let mut padded = rdb.clone();
+    padded.extend_from_slice(b"junk");
+    for (payload, mark) in [(&bad_crc, false), (&bad_crc, true), (&padded, true)] {
+        for (mode, empty) in [("swapdb", false), ("on-empty-db", true)] {
+            let what = format!("{mode}, mark {mark}, {} bytes", payload.len());
+            let (_r, mut c, mut link, _fake) =
+                mid_transfer_framed(mode, empty, false, payload, mark);
+            let mut rest = payload[payload.len() / 2..].to_vec();
+            if mark {
+                rest.extend_from_slice(MARK.as_bytes());
+            }
+            rest.extend_from_slice(STREAM_SET);
+            link.write_all(&rest).unwrap();
+            eventually(PATIENCE, "the replica to give up the sync", || {
+                persistence(&mut c) == ("0".into(), "0".into())
+            });
+            if empty {
+                assert_eq!(c.cmd(&["DBSIZE"]), int(0), "{what}");
+            } else {
+                assert_eq!(c.cmd(&["GET", "shared"]), bulk("old"), "{what}");
+                assert_eq!(c.cmd(&["DBSIZE"]), int(11), "{what}");
+            }
+            assert_eq!(c.cmd(&["EXISTS", "after"]), int(0), "{what}");
+        }
+    }
+}
+
+/// `disabled` writes the payload to dbfilename as it arrives, in both framings, and loads
+/// it from there once complete; a cut transfer leaves no file and the old dataset.
+#[test]
+fn disk_based_load_streams_to_the_file_in_both_framings() {
+    let rdb = rdb_of(2000, 300);
+    for mark in [false, true] {
+        for complete_it in [false, true] {
+            let dir = temp_dir("repl-load-disk");
+            let dir_s = dir.to_str().unwrap().to_string();
+            let r = TestServer::in_dir(&dir, &[("repl-diskless-load", "disabled")]);
+            let mut c = r.raw();
+            assert_eq!(c.cmd(&["SET", "shared", "old"]), ok());
+            let fake = FakePrimary::new();
+            let port = fake.addr().port().to_string();
+            assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
+            let mut link = fake.start_full_sync(&rdb, false, mark);
+            let half = (rdb.len() / 2).to_string();
+            eventually(PATIENCE, "half of the RDB", || {
+                c.info("replication")
+                    .contains(&format!("master_sync_read_bytes:{half}\r\n"))
+            });
+            assert_eq!(persistence(&mut c), ("0".into(), "0".into()));
+            assert_eq!(c.cmd(&["GET", "shared"]), bulk("old"));
+            if complete_it {
+                let mut rest = rdb[rdb.len() / 2..].to_vec();
+                if mark {
+                    rest.extend_from_slice(MARK.as_bytes());
+                }
+                rest.extend_from_slice(STREAM_SET);
+                link.write_all(&rest).unwrap();
+                eventually(PATIENCE, "the stream command after the RDB", || {
+                    c.cmd(&["GET", "after"]) == bulk("yes")
+                });
+                assert_eq!(c.cmd(&["GET", "shared"]), bulk("from-primary"));
+                assert_eq!(c.cmd(&["DBSIZE"]), int(2002));
+                assert_eq!(std::fs::read(dir.join("dump.rdb")).unwrap(), rdb);
+            } else {
+                link.shutdown(std::net::Shutdown::Both).unwrap();
+                eventually(PATIENCE, "the replica to give up the transfer", || {
+                    c.info_field("replication", "master_link_status") == "down"
+                        && !c.info("replication").contains("master_sync_in_progress:1")
+                });
+                assert_eq!(c.cmd(&["GET", "shared"]), bulk("old"));
+                let files: Vec<_> = std::fs::read_dir(&dir)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect();
+                assert!(files.is_empty(), "{dir_s}: {files:?}");
+            }
+            drop(r);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+/// `repl-timeout` applies to a transfer parsed as it arrives: a primary that stops sending
+/// half-way loses the link, and the loader gives up (swapdb: the old dataset stays).
+#[test]
+fn a_stalled_transfer_times_out() {
+    let rdb = rdb_of(2000, 300);
+    for mark in [false, true] {
+        let (_r, mut c, _link, _fake) = mid_transfer_framed("swapdb", false, false, &rdb, mark);
+        assert_eq!(c.cmd(&["CONFIG", "SET", "repl-timeout", "1"]), ok());
+        eventually(PATIENCE, "the transfer to time out", || {
+            persistence(&mut c) == ("0".into(), "0".into())
+        });
+        assert_eq!(c.cmd(&["GET", "shared"]), bulk("old"));
+        assert_eq!(c.cmd(&["DBSIZE"]), int(11));
+    }
+}
+
+/// A cut transfer stops a slow loader at its next key, not after the keys it still has
+/// (here 200 more, at one second each under `key-load-delay`, well past the deadline).
+#[test]
+fn a_cut_transfer_stops_a_slow_loader_at_once() {
+    let rdb = rdb_of(400, 1);
+    for (mode, empty) in [("swapdb", false), ("on-empty-db", true)] {
+        let (_r, mut c) = replica(mode, empty);
+        assert_eq!(c.cmd(&["CONFIG", "SET", "key-load-delay", "1000000"]), ok());
+        let fake = FakePrimary::new();
+        let port = fake.addr().port().to_string();
+        assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
+        let link = fake.start_full_sync(&rdb, false, true);
+        eventually(PATIENCE, "the parser to start", || loaded_bytes(&mut c) > 0);
+        abort(&mut c, link);
+        if empty {
+            assert_eq!(c.cmd(&["DBSIZE"]), int(0), "{mode}");
+        } else {
+            assert_eq!(c.cmd(&["GET", "shared"]), bulk("old"), "{mode}");
+            assert_eq!(c.cmd(&["DBSIZE"]), int(11), "{mode}");
+        }
+        assert_eq!(c.cmd(&["CONFIG", "SET", "key-load-delay", "0"]), ok());
     }
 }
