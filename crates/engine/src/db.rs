@@ -53,6 +53,25 @@ impl Table {
             .find_promote(hash, |i| entries.get(i).key() == key)
     }
 
+    /// See `Keyspace::prefetch`: stage 0 the index bucket, 1 the entry's place in the
+    /// entry vector, 2 the entry's header (each stage reads what the one before loaded).
+    #[inline]
+    pub fn prefetch(&self, hash: u64, stage: u8) {
+        match stage {
+            0 => self.index.prefetch(hash),
+            _ => {
+                if let Some(slot) = self.index.guess(hash) {
+                    let e = self.entries.get(slot);
+                    if stage == 1 {
+                        crate::prefetch(e);
+                    } else {
+                        e.prefetch();
+                    }
+                }
+            }
+        }
+    }
+
     #[inline]
     pub fn at(&self, slot: usize) -> &Entry {
         self.entries.get(slot)

@@ -260,6 +260,38 @@ impl SlotIndex {
         }
     }
 
+    /// Starts loading the home bucket of `hash` into the cache (a hint: see
+    /// `Keyspace::prefetch`).
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        if !self.buckets.is_empty() {
+            crate::prefetch(&self.buckets[self.home(hash)]);
+        }
+    }
+
+    /// The first slot whose tag matches `hash` within a few buckets of its home (a guess
+    /// for prefetching: no key comparison).
+    #[inline]
+    pub fn guess(&self, hash: u64) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let low = self.low;
+        let tag = tag_source(hash) & !low;
+        let mut pos = self.home(hash);
+        for _ in 0..4 {
+            let b = self.buckets[pos];
+            if b == EMPTY {
+                return None;
+            }
+            if (b & !low) == tag && (b & low) >= 2 {
+                return Some(((b & low) - 2) as usize);
+            }
+            pos = self.next(pos);
+        }
+        None
+    }
+
     /// Position of the bucket holding `slot`, which must be stored under `hash`.
     fn position_of(&self, hash: u64, slot: usize) -> usize {
         let want = slot as u32 + 2;
@@ -526,6 +558,28 @@ mod tests {
         // Every key is still found, the moved one included.
         for k in 0..10_000u64 {
             assert_eq!(m.find(k).map(|s| *m.items.get(s)), Some(k));
+        }
+    }
+
+    #[test]
+    fn guess_is_the_slot_of_a_key_near_home() {
+        let mut m = Model::default();
+        assert_eq!(m.index.guess(h(1)), None);
+        for k in 0..1000u64 {
+            m.insert(k);
+        }
+        for k in 0..1000u64 {
+            // A guess looks a few buckets from home only, and may be a tag twin: when it
+            // names a slot for a key found within that reach, it is that key's.
+            if m.distance(k) < 4 {
+                let g = m.index.guess(h(k)).expect("near home");
+                if *m.items.get(g) != k {
+                    assert_eq!(
+                        tag_source(h(*m.items.get(g))) & !m.index.low,
+                        tag_source(h(k)) & !m.index.low
+                    );
+                }
+            }
         }
     }
 

@@ -167,12 +167,7 @@ impl Entry {
     /// looked at together (eviction's samples) wait for memory once, not one after another.
     #[inline]
     pub fn prefetch(&self) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is a hint: it never faults, whatever the address.
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(self.ptr.as_ptr() as *const i8);
-        }
+        crate::prefetch(self.ptr.as_ptr());
     }
 
     #[inline]

@@ -315,6 +315,19 @@ impl Keyspace {
         g
     }
 
+    /// Starts loading the index bucket where a key of hash `hash` is looked up in database
+    /// `db`, for a command that will run shortly (the connection looks ahead in a
+    /// pipeline). A hint: skipped when the shard is busy, and harmless if the command turns
+    /// out to use the bytes otherwise.
+    pub fn prefetch(&self, db: usize, hash: u64, stage: u8) {
+        let shard = shard_of_hash(hash, self.mask);
+        if let Some(g) = self.shards[shard].0.try_lock() {
+            if let Some(d) = g.dbs.get(db) {
+                d.table.prefetch(hash, stage);
+            }
+        }
+    }
+
     /// Locks one shard if nobody holds it: eviction samples shards this way, so it never
     /// waits behind a long transaction or script, and never holds a shard while waiting.
     pub fn try_lock_shard(&self, shard: usize) -> Option<MutexGuard<'_, Shard>> {

@@ -46,3 +46,17 @@ pub fn hash_key(key: &[u8]) -> u64 {
         .get_or_init(foldhash::fast::RandomState::default)
         .hash_one(key)
 }
+
+/// Asks the CPU to start loading the cache line at `p` (a hint: it never faults, whatever
+/// the address, and does nothing on targets without the instruction).
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program sees and cannot fault.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

@@ -16,7 +16,7 @@ pub mod parse;
 pub mod reply;
 
 pub use frame::{encode_command, Frame, FrameError};
-pub use parse::{parse_command, Argv, Limits, ProtocolError};
+pub use parse::{parse_command, peek_arg, Argv, Limits, ProtocolError};
 pub use reply::{Deferred, Protocol, ReplyBuf};
 
 /// Position of the first `needle` byte in `hay`.

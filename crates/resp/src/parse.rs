@@ -171,6 +171,49 @@ impl Argv {
     }
 }
 
+/// A quick look at the canonical command frame (`*N`, then `N` times `$L` and `L` bytes) at
+/// the start of `buf`: its argument `want` and the frame's length. None when the frame is
+/// incomplete, inline, or anything but plain bulks. Unlike [`parse_command`] it enforces no
+/// limits and checks no terminators: it is for hints (the connection prefetches the keys of
+/// a pipeline's next commands), the command itself is parsed properly before it runs.
+pub fn peek_arg(buf: &[u8], want: usize) -> Option<(&[u8], usize)> {
+    /// A decimal at `p` ended by CRLF: its value and the position after the CRLF.
+    #[inline(always)]
+    fn number(buf: &[u8], p: usize) -> Option<(usize, usize)> {
+        let digits = buf.get(p..)?;
+        let mut v = 0usize;
+        let mut i = 0;
+        while i < digits.len() && digits[i].is_ascii_digit() {
+            if i == 18 {
+                return None;
+            }
+            v = v * 10 + (digits[i] - b'0') as usize;
+            i += 1;
+        }
+        (i > 0 && digits.get(i..i + 2) == Some(b"\r\n")).then_some((v, p + i + 2))
+    }
+    if buf.first() != Some(&b'*') {
+        return None;
+    }
+    let (n, mut p) = number(buf, 1)?;
+    let mut found = None;
+    for i in 0..n {
+        if buf.get(p) != Some(&b'$') {
+            return None;
+        }
+        let (len, at) = number(buf, p + 1)?;
+        let end = at.checked_add(len)?;
+        if end.checked_add(2)? > buf.len() {
+            return None;
+        }
+        if i == want {
+            found = Some(&buf[at..end]);
+        }
+        p = end + 2;
+    }
+    Some((found?, p))
+}
+
 /// Try to parse one command at the start of `buf`.
 ///
 /// * `Ok(Some(n))`: a complete command occupies `buf[..n]` and `argv` holds

@@ -676,3 +676,35 @@ fn unauthenticated_limits_apply_to_complete_requests() {
     );
     assert!(matches!(parse(big.as_bytes()), Ok(Some(_))));
 }
+
+#[test]
+fn peek_arg_finds_an_argument_and_the_frame_length() {
+    let two = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+    let (key, len) = peek_arg(two, 1).expect("complete frame");
+    assert_eq!(key, b"key");
+    assert_eq!(len, 29);
+    assert_eq!(peek_arg(&two[len..], 1), Some((&b"k"[..], 20)));
+    assert_eq!(peek_arg(two, 0).map(|a| a.0), Some(&b"SET"[..]));
+    // No such argument, incomplete, inline, oversized numbers: nothing.
+    assert_eq!(peek_arg(&two[len..], 2), None);
+    assert_eq!(peek_arg(&two[..28], 1), None);
+    assert_eq!(peek_arg(b"SET key v\r\n", 1), None);
+    assert_eq!(peek_arg(b"*1\r\n$99999999999999999999\r\n", 0), None);
+    assert_eq!(peek_arg(b"*2\r\n$3\r\nGET\r\n:1\r\n", 1), None);
+}
+
+proptest::proptest! {
+    /// Whatever the bytes, a peek never panics, and on a frame that `parse_command`
+    /// accepts it agrees on the length and the argument.
+    #[test]
+    fn peek_arg_agrees_with_the_parser(args in proptest::collection::vec(
+        proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40), 1..6),
+        junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..60)) {
+        let mut frame = Vec::new();
+        crate::encode_command(&args, &mut frame);
+        let (arg, len) = peek_arg(&frame, args.len() - 1).expect("a canonical frame");
+        proptest::prop_assert_eq!(len, frame.len());
+        proptest::prop_assert_eq!(arg, &args[args.len() - 1][..]);
+        let _ = peek_arg(&junk, 1);
+    }
+}
