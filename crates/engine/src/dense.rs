@@ -193,15 +193,22 @@ impl SlotIndex {
 
     /// The slot whose hash is `hash` and for which `eq(slot)` holds.
     #[inline]
-    pub fn find(&self, hash: u64, mut eq: impl FnMut(usize) -> bool) -> Option<usize> {
+    pub fn find(&self, hash: u64, eq: impl FnMut(usize) -> bool) -> Option<usize> {
+        self.probe(hash, eq).map(|(slot, _)| slot)
+    }
+
+    /// [`SlotIndex::find`]'s probe: the slot found and how many buckets past its home.
+    #[inline]
+    fn probe(&self, hash: u64, mut eq: impl FnMut(usize) -> bool) -> Option<(usize, usize)> {
         if self.len == 0 {
             return None;
         }
         let low = self.low;
         let tag = tag_source(hash) & !low;
         let mut pos = self.home(hash);
+        let mut dist = 0usize;
         loop {
-            // SAFETY-free: pos < buckets.len() by home() and next().
+            // pos < buckets.len() by home() and next().
             let b = self.buckets[pos];
             if b == EMPTY {
                 return None;
@@ -209,10 +216,11 @@ impl SlotIndex {
             if (b & !low) == tag && (b & low) >= 2 {
                 let slot = ((b & low) - 2) as usize;
                 if eq(slot) {
-                    return Some(slot);
+                    return Some((slot, dist));
                 }
             }
             pos = self.next(pos);
+            dist += 1;
         }
     }
 
@@ -228,36 +236,18 @@ impl SlotIndex {
     fn find_promote_after(
         &mut self,
         hash: u64,
-        mut eq: impl FnMut(usize) -> bool,
+        eq: impl FnMut(usize) -> bool,
         after: usize,
     ) -> Option<usize> {
-        if self.len == 0 {
-            return None;
+        let (slot, dist) = self.probe(hash, eq)?;
+        if dist > after {
+            // Everything from home to the slot's bucket is occupied (a live slot or a
+            // tombstone): what moves there is still reached from its own home.
+            let home = self.home(hash);
+            let pos = (home + dist) % self.buckets.len();
+            self.buckets.swap(home, pos);
         }
-        let low = self.low;
-        let tag = tag_source(hash) & !low;
-        let home = self.home(hash);
-        let mut pos = home;
-        let mut dist = 0usize;
-        loop {
-            let b = self.buckets[pos];
-            if b == EMPTY {
-                return None;
-            }
-            if (b & !low) == tag && (b & low) >= 2 {
-                let slot = ((b & low) - 2) as usize;
-                if eq(slot) {
-                    if dist > after {
-                        // Everything from home to pos is occupied (a live slot or a
-                        // tombstone): what moves to pos is still reached from its own home.
-                        self.buckets.swap(home, pos);
-                    }
-                    return Some(slot);
-                }
-            }
-            pos = self.next(pos);
-            dist += 1;
-        }
+        Some(slot)
     }
 
     /// Starts loading the home bucket of `hash` into the cache (a hint: see
