@@ -367,8 +367,23 @@ fn single_line(out: &mut Vec<u8>, kind: u8, body: &[u8]) {
     }
 }
 
+/// `<kind><n>\r\n`; one- and two-digit lengths (nearly every argument of a propagated
+/// command) without the digit loop.
+#[inline]
 fn header(out: &mut Vec<u8>, kind: u8, n: usize) {
-    line(out, kind, itoa::Buffer::new().format(n).as_bytes());
+    if n < 10 {
+        out.extend_from_slice(&[kind, b'0' + n as u8, b'\r', b'\n']);
+    } else if n < 100 {
+        out.extend_from_slice(&[
+            kind,
+            b'0' + (n / 10) as u8,
+            b'0' + (n % 10) as u8,
+            b'\r',
+            b'\n',
+        ]);
+    } else {
+        line(out, kind, itoa::Buffer::new().format(n).as_bytes());
+    }
 }
 
 fn line(out: &mut Vec<u8>, kind: u8, body: &[u8]) {
@@ -387,34 +402,17 @@ fn bulk(out: &mut Vec<u8>, payload: &[u8]) {
 
 /// Append `args` as a RESP array of bulk strings: the form in which clients
 /// send commands. On the write path (every propagated command is encoded once), so it
-/// reserves once and writes short lengths without the digit loop.
+/// reserves once.
 pub fn encode_command<A: AsRef<[u8]>>(args: &[A], out: &mut Vec<u8>) {
     // A header is at most 1 + 20 digits + 2; a bulk adds its CRLF.
     let need = 23 + args.iter().map(|a| a.as_ref().len() + 25).sum::<usize>();
     out.reserve(need);
-    short_header(out, b'*', args.len());
+    header(out, b'*', args.len());
     for arg in args {
         let arg = arg.as_ref();
-        short_header(out, b'$', arg.len());
+        header(out, b'$', arg.len());
         out.extend_from_slice(arg);
         out.extend_from_slice(b"\r\n");
-    }
-}
-
-#[inline(always)]
-fn short_header(out: &mut Vec<u8>, kind: u8, n: usize) {
-    if n < 10 {
-        out.extend_from_slice(&[kind, b'0' + n as u8, b'\r', b'\n']);
-    } else if n < 100 {
-        out.extend_from_slice(&[
-            kind,
-            b'0' + (n / 10) as u8,
-            b'0' + (n % 10) as u8,
-            b'\r',
-            b'\n',
-        ]);
-    } else {
-        header(out, kind, n);
     }
 }
 

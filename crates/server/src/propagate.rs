@@ -69,8 +69,8 @@ impl Unit {
         let mut start = 0;
         for &(d, end) in &self.ops {
             if *db != Some(d) {
-                let n = itoa::Buffer::new().format(d).as_bytes().to_vec();
-                encode_command(&[&b"SELECT"[..], &n], out);
+                let mut n = itoa::Buffer::new();
+                encode_command(&[&b"SELECT"[..], n.format(d).as_bytes()], out);
                 *db = Some(d);
             }
             out.extend_from_slice(&self.bytes[start..end]);

@@ -30,7 +30,7 @@ fn replicaof(ctx: &mut Ctx) -> Result<()> {
         ctx.out.ok();
         return Ok(());
     }
-    if ctx.client.replica_link || ctx.client.repl.as_ref().is_some_and(|r| r.psync.is_some()) {
+    if ctx.client.is_replica_link() {
         return Err(Error::msg(
             "ERR Command is not valid when client is a replica.",
         ));
@@ -269,7 +269,7 @@ fn hand_over(ctx: &mut Ctx, req: Option<(String, i64)>) {
 
 fn psync(ctx: &mut Ctx) -> Result<()> {
     // Already a replica (or about to be one): ignored, without a reply, as in Redis.
-    if ctx.client.replica_link || ctx.client.repl.as_ref().is_some_and(|r| r.psync.is_some()) {
+    if ctx.client.is_replica_link() {
         return Ok(());
     }
     // Our primary hands its role over (FAILOVER): it must share our history.
@@ -302,7 +302,7 @@ fn psync(ctx: &mut Ctx) -> Result<()> {
 
 fn sync(ctx: &mut Ctx) -> Result<()> {
     // Already a replica (or about to be one): ignored, without a reply, as in Redis.
-    if ctx.client.replica_link || ctx.client.repl.as_ref().is_some_and(|r| r.psync.is_some()) {
+    if ctx.client.is_replica_link() {
         return Ok(());
     }
     check_sync(ctx)?;

@@ -127,6 +127,25 @@ impl Client {
 }
 
 impl Client {
+    /// Applies CLIENT REPLY to the reply a command just wrote after `mark` in `out`: kept
+    /// (ON), dropped (OFF, or SKIP's one command), and SKIP armed for the next command.
+    pub fn apply_reply_mode(&mut self, out: &mut cinnabar_resp::ReplyBuf, mark: usize) {
+        match self.reply_mode {
+            ReplyMode::On => {}
+            ReplyMode::Off => out.truncate(mark),
+            ReplyMode::Skip => {
+                out.truncate(mark);
+                self.reply_mode = ReplyMode::On;
+            }
+            ReplyMode::SkipNext => self.reply_mode = ReplyMode::Skip,
+        }
+    }
+
+    /// A replica's link, or a connection whose SYNC/PSYNC is making it one.
+    pub fn is_replica_link(&self) -> bool {
+        self.replica_link || self.repl.as_ref().is_some_and(|r| r.psync.is_some())
+    }
+
     /// Publishes the connection's buffer figures for CLIENT LIST (see
     /// `ClientShared::qbuf_cap`). Called by the connection when it parks: a few relaxed
     /// stores per read, none per command.

@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use super::stream::{read_client, read_tcp, try_read_tcp, Socket, Stream};
 
 use super::qbuf::{self, QueryBuf};
-use crate::dispatch::{execute, Client, ReplyMode};
+use crate::dispatch::{execute, Client};
 use crate::server::{bump, coarse_now_ms, now_ms, ClientShared, Server, WorkerStats};
 
 /// The reply buffer a connection starts with and goes back to after a huge reply.
@@ -286,15 +286,7 @@ async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, cl
                         prefetched = true;
                         prefetch_keys(server, client, &rbuf[pos..]);
                     }
-                    match client.reply_mode {
-                        ReplyMode::On => {}
-                        ReplyMode::Off => out.truncate(mark),
-                        ReplyMode::Skip => {
-                            out.truncate(mark);
-                            client.reply_mode = ReplyMode::On;
-                        }
-                        ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
-                    }
+                    client.apply_reply_mode(&mut out, mark);
                     // Pushes for this client (its own messages, confirmations under CLIENT
                     // REPLY OFF) follow the reply and ignore the reply mode.
                     if !client.pubsub.bcast_batch.is_empty() {

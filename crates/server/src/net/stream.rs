@@ -455,17 +455,24 @@ fn raw_recv(fd: &impl std::os::fd::AsFd, buf: &mut [MaybeUninit<u8>]) -> io::Res
             std::ptr::null_mut::<libc::socklen_t>(),
         )
     };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+    byte_count(n)
 }
 
 #[cfg(not(target_os = "linux"))]
 #[inline]
 fn raw_recv(fd: &impl std::os::fd::AsFd, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
     socket2::SockRef::from(fd).recv(buf)
+}
+
+/// A byte-count system call's result: the count, or the error in errno.
+#[cfg(target_os = "linux")]
+#[inline]
+fn byte_count(n: libc::c_long) -> io::Result<usize> {
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
 }
 
 /// `send(fd, buf, len, MSG_NOSIGNAL)` (as std sends on a socket) as one system call; see
@@ -487,11 +494,7 @@ fn raw_send(fd: &impl std::os::fd::AsFd, buf: &[u8]) -> io::Result<usize> {
             0 as libc::c_long,
         )
     };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+    byte_count(n)
 }
 
 #[cfg(not(target_os = "linux"))]

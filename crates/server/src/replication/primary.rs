@@ -28,7 +28,7 @@ use cinnabar_engine::Shard;
 use cinnabar_resp::{parse_command, Argv, Limits, ReplyBuf};
 
 use super::{random_id, Replica, Waiter, ONLINE, SEND_BULK, WAIT_BGSAVE};
-use crate::dispatch::{Client, ReplyMode};
+use crate::dispatch::Client;
 use crate::server::{now_ms, Server, WorkerStats};
 
 enum Msg {
@@ -284,15 +284,7 @@ impl Input<'_> {
         let error =
             (self.out.buf.get(mark) == Some(&b'-')).then(|| self.out.buf[mark + 1..].to_vec());
         // What the client's reply mode lets through (CLIENT REPLY OFF / SKIP).
-        match self.client.reply_mode {
-            ReplyMode::On => {}
-            ReplyMode::Off => self.out.truncate(mark),
-            ReplyMode::Skip => {
-                self.out.truncate(mark);
-                self.client.reply_mode = ReplyMode::On;
-            }
-            ReplyMode::SkipNext => self.client.reply_mode = ReplyMode::Skip,
-        }
+        self.client.apply_reply_mode(self.out, mark);
         let mut reply = self.out.len() > mark;
         self.out.truncate(mark);
         if !self.client.pubsub.bcast_batch.is_empty() {
