@@ -28,6 +28,7 @@ const ARGS_INLINE: usize = 16;
 const ARGV_KEEP: usize = 64 * 1024;
 
 /// Serves one accepted connection until the client leaves, is killed, or the server stops.
+/// Plain TCP and unix sockets are registered as they are accepted instead (`admit`).
 pub async fn serve<S: Stream>(
     server: Arc<Server>,
     stream: S,
@@ -41,83 +42,159 @@ pub async fn serve<S: Stream>(
 /// the bytes it read but did not consume, and what it did to the transaction state.
 pub async fn serve_with<S: Stream>(
     server: Arc<Server>,
-    mut stream: S,
+    stream: S,
     stats: Arc<WorkerStats>,
     worker: usize,
     first_bytes: Vec<u8>,
     multi_handback: u8,
 ) {
     let ends = stream.socket().endpoints();
-    let is_local = ends.local;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(stream.socket()));
+    let admission = Admission::new(
+        &server,
+        ends,
+        fd,
+        worker,
+        S::TLS,
+        first_bytes,
+        multi_handback,
+    );
+    serve_admitted(stats, admission.holding(stream)).await
+}
 
-    let id = server.next_client_id.fetch_add(1, Ordering::Relaxed);
-    let mut shared = ClientShared::new(id, ends.addr, ends.laddr, fd, worker);
-    shared.tls = S::TLS;
-    shared.unix = ends.unix;
-    if !first_bytes.is_empty() || multi_handback != 0 {
-        *shared.stash.lock() = first_bytes;
-        shared
-            .multi_handback
-            .store(multi_handback, Ordering::Relaxed);
-        shared.has_stash.store(true, Ordering::Relaxed);
-    }
-    let shared = Arc::new(shared);
-    let full = {
-        let mut clients = server.clients.lock();
-        let max = server.config.live.maxclients.load(Ordering::Relaxed) as usize;
-        if clients.len() >= max {
-            true
-        } else {
-            clients.insert(id, shared.clone());
-            false
+/// A connection's client record, made and registered when its socket is accepted.
+///
+/// Plain sockets are admitted by the acceptor itself, before their worker first runs them:
+/// a worker stuck in a slow script may have connections it accepted but never started, and
+/// the busy responder answers only the clients it finds in the registry (`scripting::busy`).
+/// Such a client is marked parked from the start: nobody reads its socket until its task
+/// runs, and the task reads the responder's leftovers (the stash) before its own bytes.
+#[derive(Clone)]
+pub struct Admission {
+    server: Arc<Server>,
+    shared: Arc<ClientShared>,
+    is_local: bool,
+    /// Why the connection is turned away (it is then not in the registry).
+    refusal: Option<&'static [u8]>,
+}
+
+impl Admission {
+    pub fn new(
+        server: &Arc<Server>,
+        ends: super::stream::Endpoints,
+        fd: i32,
+        worker: usize,
+        tls: bool,
+        first_bytes: Vec<u8>,
+        multi_handback: u8,
+    ) -> Admission {
+        let id = server.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let is_local = ends.local;
+        let mut shared = ClientShared::new(id, ends.addr, ends.laddr, fd, worker);
+        shared.tls = tls;
+        shared.unix = ends.unix;
+        let authenticated = !server.config.live.has_password.load(Ordering::Relaxed);
+        *shared.authenticated.get_mut() = authenticated;
+        *shared.parked.get_mut() = !tls && first_bytes.is_empty() && multi_handback == 0;
+        if !first_bytes.is_empty() || multi_handback != 0 {
+            *shared.stash.get_mut() = first_bytes;
+            *shared.multi_handback.get_mut() = multi_handback;
+            *shared.has_stash.get_mut() = true;
         }
-    };
-    if full {
-        server.rejected_connections.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.send(b"-ERR max number of clients reached\r\n").await;
-        return;
+        let shared = Arc::new(shared);
+        let refusal = if !is_local && crate::acl::refuse_remote(server) {
+            Some(crate::acl::PROTECTED_MODE_DENIED)
+        } else {
+            let mut clients = server.clients.lock();
+            let max = server.config.live.maxclients.load(Ordering::Relaxed) as usize;
+            if clients.len() >= max {
+                Some(&b"-ERR max number of clients reached\r\n"[..])
+            } else {
+                clients.insert(id, shared.clone());
+                None
+            }
+        };
+        if refusal.is_some() {
+            server.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        }
+        Admission {
+            server: server.clone(),
+            shared,
+            is_local,
+            refusal,
+        }
     }
-    if !is_local && crate::acl::refuse_remote(&server) {
-        server.clients.lock().remove(&id);
-        server.rejected_connections.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.send(crate::acl::PROTECTED_MODE_DENIED).await;
-        return;
-    }
-    // The guard owns the socket and leaves the registry before closing it, also when this
-    // task is cancelled (its runtime shutting down): a registered client's descriptor is then
-    // always its own, never a number reused by another socket (see `kill_locked`).
-    let mut registered = Registered {
-        server: &server,
-        id,
-        stream,
-    };
-    server.total_connections.fetch_add(1, Ordering::Relaxed);
 
-    let authenticated = !server.config.live.has_password.load(Ordering::Relaxed);
-    let mut client = Client::new(id, shared.clone(), is_local, authenticated);
-    run(&server, &stats, &mut registered.stream, &mut client).await;
+    /// The admission with its socket: from here on the client leaves the registry before
+    /// the socket closes, whenever that happens.
+    pub fn holding<S>(self, stream: S) -> Registered<S> {
+        Registered {
+            owns_entry: self.refusal.is_none(),
+            admission: self,
+            stream: Some(stream),
+        }
+    }
+}
+
+/// A connection's socket and its place in the clients registry. The client leaves the
+/// registry before the socket closes, also when the task is dropped (its runtime shutting
+/// down, perhaps before it first ran): a registered client's descriptor is then always its
+/// own, never a number reused by another socket (see `kill_locked`).
+pub struct Registered<S> {
+    admission: Admission,
+    /// None only after `convert` took it.
+    stream: Option<S>,
+    /// Removes the client from the registry when dropped (false when refused, or when
+    /// `convert` passed the entry on).
+    owns_entry: bool,
+}
+
+impl<S> Registered<S> {
+    /// The same registration over the socket `f` makes of this one (a std socket registered
+    /// with the worker's reactor); None, and out of the registry, when `f` fails.
+    pub fn convert<T>(mut self, f: impl FnOnce(S) -> std::io::Result<T>) -> Option<Registered<T>> {
+        let stream = self.stream.take()?;
+        let t = f(stream).ok()?;
+        let converted = self.admission.clone().holding(t);
+        self.owns_entry = false;
+        Some(converted)
+    }
+}
+
+impl<S> Drop for Registered<S> {
+    /// Runs before the fields drop, so the socket closes after the client left the registry.
+    fn drop(&mut self) {
+        if !self.owns_entry {
+            return;
+        }
+        let server = &self.admission.server;
+        if let Some(c) = server.clients.lock().remove(&self.admission.shared.id) {
+            crate::climem::forget(server, &c);
+        }
+    }
+}
+
+/// Serves an admitted connection until the client leaves, is killed, or the server stops.
+pub async fn serve_admitted<S: Stream>(stats: Arc<WorkerStats>, mut conn: Registered<S>) {
+    let server = conn.admission.server.clone();
+    let stream = conn
+        .stream
+        .as_mut()
+        .expect("a registered connection has its socket");
+    if let Some(refusal) = conn.admission.refusal {
+        let _ = stream.send(refusal).await;
+        return;
+    }
+    server.total_connections.fetch_add(1, Ordering::Relaxed);
+    let shared = conn.admission.shared.clone();
+    let authenticated = shared.authenticated.load(Ordering::Relaxed);
+    let mut client = Client::new(shared.id, shared, conn.admission.is_local, authenticated);
+    run(&server, &stats, stream, &mut client).await;
     if client.monitor {
         server.ops.monitors.detach(client.id);
     }
     crate::dispatch::unwatch_all(&server, &mut client);
     server.pubsub.disconnect(&server, &mut client);
-}
-
-/// A connection's socket and its place in the clients registry; see `serve_with`.
-struct Registered<'a, S> {
-    server: &'a Server,
-    id: u64,
-    stream: S,
-}
-
-impl<S> Drop for Registered<'_, S> {
-    /// Runs before the fields drop, so the socket closes after the client left the registry.
-    fn drop(&mut self) {
-        if let Some(c) = self.server.clients.lock().remove(&self.id) {
-            crate::climem::forget(self.server, &c);
-        }
-    }
 }
 
 async fn run<S: Stream>(server: &Server, stats: &WorkerStats, stream: &mut S, client: &mut Client) {

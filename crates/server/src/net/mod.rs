@@ -455,19 +455,27 @@ fn spawn_accept_loop(
 /// and one future able to serve all three kinds was as big as the TLS one (8 KB in a debug
 /// build), paid by every idle plain connection.
 fn spawn_serve(srv: Arc<Server>, handle: &Handle, stream: Accepted, tls: bool, w: usize) {
+    use std::os::fd::AsRawFd;
     let stats = srv.workers[w].clone();
     match stream {
         Accepted::Unix(s) => {
+            let ends = stream::Endpoints::of_unix(s.local_addr());
+            let admitted = conn::Admission::new(&srv, ends, s.as_raw_fd(), w, false, Vec::new(), 0);
+            let conn = admitted.holding(s);
             handle.spawn(async move {
-                if let Ok(s) = tokio::net::UnixStream::from_std(s) {
-                    conn::serve(srv, s, stats, w).await;
+                if let Some(conn) = conn.convert(tokio::net::UnixStream::from_std) {
+                    conn::serve_admitted(stats, conn).await;
                 }
             });
         }
         Accepted::Tcp(s) if !tls => {
+            let _ = s.set_nodelay(true);
+            let ends = stream::Endpoints::of_tcp(s.peer_addr(), s.local_addr());
+            let admitted = conn::Admission::new(&srv, ends, s.as_raw_fd(), w, false, Vec::new(), 0);
+            let conn = admitted.holding(s);
             handle.spawn(async move {
-                if let Ok(s) = tokio::net::TcpStream::from_std(s) {
-                    conn::serve(srv, s, stats, w).await;
+                if let Some(conn) = conn.convert(tokio::net::TcpStream::from_std) {
+                    conn::serve_admitted(stats, conn).await;
                 }
             });
         }

@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -50,6 +51,34 @@ pub struct Endpoints {
     pub unix: bool,
 }
 
+impl Endpoints {
+    /// A TCP connection's ends; local when the peer is a loopback address.
+    pub fn of_tcp(peer: io::Result<SocketAddr>, local: io::Result<SocketAddr>) -> Endpoints {
+        Endpoints {
+            addr: peer.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+            laddr: local.map(|a| a.to_string()).unwrap_or_default(),
+            local: peer.is_ok_and(|a| a.ip().is_loopback()),
+            unix: false,
+        }
+    }
+
+    /// Redis prints `unixsocket` followed by `:0` for both ends of a unix client; the
+    /// accepted socket's own address (`local`) is the path the listener was bound to.
+    pub fn of_unix(local: io::Result<std::os::unix::net::SocketAddr>) -> Endpoints {
+        let path = local
+            .ok()
+            .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+            .unwrap_or_default();
+        let addr = format!("{path}:0");
+        Endpoints {
+            laddr: addr.clone(),
+            addr,
+            local: true,
+            unix: true,
+        }
+    }
+}
+
 impl Socket for TcpStream {
     #[inline]
     fn readable(&self) -> impl Future<Output = io::Result<()>> + Send + '_ {
@@ -74,13 +103,7 @@ impl Socket for TcpStream {
     }
     fn endpoints(&self) -> Endpoints {
         let _ = self.set_nodelay(true);
-        let peer = self.peer_addr();
-        Endpoints {
-            addr: peer.as_ref().map(|a| a.to_string()).unwrap_or_default(),
-            laddr: self.local_addr().map(|a| a.to_string()).unwrap_or_default(),
-            local: peer.is_ok_and(|a| a.ip().is_loopback()),
-            unix: false,
-        }
+        Endpoints::of_tcp(self.peer_addr(), self.local_addr())
     }
 }
 
@@ -105,21 +128,8 @@ impl Socket for UnixStream {
     fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
         UnixStream::try_io(self, interest, f)
     }
-    /// Redis prints `unixsocket` followed by `:0` for both ends of a unix client; the
-    /// accepted socket's own address is the path the listener was bound to.
     fn endpoints(&self) -> Endpoints {
-        let path = self
-            .local_addr()
-            .ok()
-            .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
-            .unwrap_or_default();
-        let addr = format!("{path}:0");
-        Endpoints {
-            laddr: addr.clone(),
-            addr,
-            local: true,
-            unix: true,
-        }
+        Endpoints::of_unix(self.local_addr().map(Into::into))
     }
 }
 

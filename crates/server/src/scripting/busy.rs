@@ -149,19 +149,24 @@ fn run(server: &Server) {
     }
 }
 
-fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
-    let mut watched: Vec<Watched> = server
-        .clients
-        .lock()
-        .values()
-        .filter(|c| {
-            c.worker == worker
-                && c.id != caller
-                && c.fd >= 0
-                && (!c.tls || !c.tls_parked.load(Ordering::Acquire).is_null())
-                && c.parked.load(Ordering::Acquire)
-                && c.qbuf.load(Ordering::Relaxed) == 0
-        })
+/// Adds to `watched` the clients of `worker` (but the script's caller) that wait for bytes
+/// with nothing buffered and are not watched yet.
+fn watch_parked(server: &Server, worker: usize, caller: u64, watched: &mut Vec<Watched>) {
+    let known: std::collections::HashSet<u64> = watched
+        .iter()
+        .filter_map(|w| w.client.as_ref().map(|c| c.id))
+        .collect();
+    let clients = server.clients.lock();
+    let fresh = clients.values().filter(|c| {
+        c.worker == worker
+            && c.id != caller
+            && c.fd >= 0
+            && (!c.tls || !c.tls_parked.load(Ordering::Acquire).is_null())
+            && c.parked.load(Ordering::Acquire)
+            && c.qbuf.load(Ordering::Relaxed) == 0
+            && !known.contains(&c.id)
+    });
+    let fresh: Vec<Watched> = fresh
         .map(|c| Watched {
             fd: c.fd,
             unix: c.unix,
@@ -176,6 +181,12 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
             authenticated: c.authenticated.load(Ordering::Relaxed),
         })
         .collect();
+    watched.extend(fresh);
+}
+
+fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
+    let mut watched = Vec::new();
+    watch_parked(server, worker, caller, &mut watched);
     // The acceptor runs on worker 0: accept new clients too while it is stuck (TCP and the
     // unix socket; TLS ones wait for their worker).
     let (listeners, unix_listener): (Vec<RawFd>, Option<RawFd>) = if worker == 0 {
@@ -190,6 +201,11 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
     loop {
         if *server.scripts.responder.state.lock() != (State::Busy { worker, caller }) {
             break;
+        }
+        if worker != 0 {
+            // The acceptor (on worker 0) goes on admitting clients to the stuck worker; they
+            // are registered parked, and nobody else reads them until the script ends.
+            watch_parked(server, worker, caller, &mut watched);
         }
         let mut pfds: Vec<libc::pollfd> = listeners
             .iter()

@@ -571,6 +571,41 @@ fn busy_script_gets_busy_errors_and_script_kill_even_with_one_worker() {
     );
 }
 
+/// Clients that connect while a worker is stuck in a script and are handed to that worker
+/// (the acceptor deals them out in turn) are answered by the busy responder; they would
+/// otherwise wait, unread, until the script ends.
+#[test]
+fn clients_connecting_to_a_stuck_worker_are_answered() {
+    let srv = TestServer::with_args(&[("threads", "2"), ("busy-reply-threshold", "50")]);
+    // Two clients accepted one after the other are on different workers: the script runs
+    // from each in turn, so that one of the rounds sticks the worker that does not accept.
+    let mut pair = [srv.raw(), srv.raw()];
+    for round in 0..2 {
+        let (a, b) = pair.split_at_mut(1);
+        let (runner, other) = if round == 0 {
+            (&mut a[0], &mut b[0])
+        } else {
+            (&mut b[0], &mut a[0])
+        };
+        runner.send(&[b"EVAL", b"while true do end", b"0"]);
+        eventually(PATIENCE, "the script to be reported busy", || {
+            matches!(other.cmd(&["GET", "x"]), Frame::Error(_)).then_some(())
+        });
+        // Four new clients: two of them go to the stuck worker.
+        let mut late: Vec<_> = (0..4).map(|_| srv.raw()).collect();
+        for c in &mut late {
+            let e = error_text(&c.cmd(&["PING"]));
+            assert!(e.starts_with("BUSY Redis is busy running a script"), "{e}");
+        }
+        assert_eq!(late[0].cmd(&["SCRIPT", "KILL"]), ok());
+        let e = error_text(&runner.read());
+        assert!(e.contains("Script killed by user with SCRIPT KILL"), "{e}");
+        for c in &mut late {
+            assert_eq!(c.cmd(&["PING"]), Frame::Simple("PONG".into()));
+        }
+    }
+}
+
 #[test]
 fn a_script_that_wrote_cannot_be_killed() {
     let srv = TestServer::with_args(&[("threads", "2"), ("busy-reply-threshold", "50")]);
