@@ -140,7 +140,7 @@ const PROMOTE_AFTER: usize = 8;
 
 /// A hash index of `u32` slots (see the module docs). It stores no hashes: the caller
 /// supplies them, and the hash of any stored slot when the index is rebuilt.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct SlotIndex {
     buckets: Box<[u32]>,
     /// Live slots.
@@ -169,6 +169,17 @@ impl SlotIndex {
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// An empty index with room for `n` slots before it grows.
+    pub fn with_capacity(n: usize) -> SlotIndex {
+        let mut index = SlotIndex::default();
+        if n > 0 {
+            index.rebuild(n, &|_| {
+                unreachable!("an empty index has no slots to rehash")
+            });
+        }
+        index
     }
 
     /// Number of buckets.

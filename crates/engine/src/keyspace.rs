@@ -16,7 +16,9 @@ use smallvec::SmallVec;
 
 use crate::access::Access;
 use crate::db::Db;
+use crate::entry::ValueRef;
 use crate::hash_key;
+use crate::object::Object;
 
 /// All the databases of one shard.
 pub struct Shard {
@@ -324,6 +326,23 @@ impl Keyspace {
         if let Some(g) = self.shards[shard].0.try_lock() {
             if let Some(d) = g.dbs.get(db) {
                 d.table.prefetch(hash, stage);
+            }
+        }
+    }
+
+    /// Calls `f` with the boxed value of `key` (of hash `hash`) in database `db`, for hints
+    /// only (the connection prefetches the members a pipeline's next commands will look up
+    /// in one big set or hash): skipped when the shard is busy or the key holds no boxed
+    /// value, and the value may be logically expired.
+    pub fn peek_object(&self, db: usize, hash: u64, key: &[u8], f: impl FnOnce(&Object)) {
+        let shard = shard_of_hash(hash, self.mask);
+        if let Some(g) = self.shards[shard].0.try_lock() {
+            if let Some(d) = g.dbs.get(db) {
+                if let Some(slot) = d.table.find(hash, key) {
+                    if let ValueRef::Obj(o) = d.table.at(slot).value() {
+                        f(o);
+                    }
+                }
             }
         }
     }

@@ -34,6 +34,17 @@ impl Object {
             }
     }
 
+    /// Starts loading the part of a big set or hash where a member or field hashing to
+    /// `hash` is looked up (stages as in `set::Table::prefetch`); nothing for other values.
+    #[inline]
+    pub fn prefetch_member(&self, hash: u64, stage: u8) {
+        match self {
+            Object::Set(s) => s.prefetch_member(hash, stage),
+            Object::Hash(h) => h.prefetch_field(hash, stage),
+            _ => {}
+        }
+    }
+
     /// Redis's name for the type (TYPE command).
     pub fn type_name(&self) -> &'static str {
         match self {

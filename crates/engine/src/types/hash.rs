@@ -14,9 +14,10 @@
 //!   [`Hash::iter`] yields fields as `Cow` (borrowed when the field shares nothing) and
 //!   [`Hash::for_each`] lends them.
 //! - **hashtable** (large hashes): a dense vector of pairs (one allocation per pair,
-//!   `[field len: varint][field][value]`) plus a hash index of `u32` slots. Removal swaps the
-//!   last pair into the hole, so a backwards walk over the vector (HSCAN) returns every pair
-//!   present for the whole scan, and HRANDFIELD picks a uniform slot in O(1).
+//!   `[field len: varint][field][value]`) plus a hash index of `u32` slots, the keyspace's
+//!   [`SlotIndex`] (one cache line per probe). Removal swaps the last pair into the hole,
+//!   so a backwards walk over the vector (HSCAN) returns every pair present for the whole
+//!   scan, and HRANDFIELD picks a uniform slot in O(1).
 //!
 //! A hash converts from listpack to hashtable once it has more than `max_entries` pairs or a
 //! field or value longer than `max_value` bytes, and never converts back (like Redis).
@@ -29,10 +30,11 @@
 
 use std::borrow::Cow;
 
-use hashbrown::{HashMap, HashTable};
+use hashbrown::HashMap;
 use rand::Rng;
 use smallvec::SmallVec;
 
+use crate::dense::SlotIndex;
 use crate::hash_key;
 use crate::types::packbuf::{get_varint, put_varint, varint_len, PackBuf, MAX_BYTES};
 
@@ -297,7 +299,7 @@ fn pair_split(p: &[u8]) -> (&[u8], &[u8]) {
 /// Dense vector of pairs plus a hash index of slots. See the module docs.
 #[derive(Clone, Default)]
 struct Table {
-    index: HashTable<u32>,
+    index: SlotIndex,
     pairs: Vec<Pair>,
     /// Sum of the pairs' allocation sizes, for MEMORY USAGE without a walk.
     bytes: usize,
@@ -315,46 +317,54 @@ impl Table {
     fn find(&self, field: &[u8]) -> Option<usize> {
         let pairs = &self.pairs;
         self.index
-            .find(hash_key(field), |&i| {
-                pair_field(&pairs[i as usize]) == field
-            })
-            .map(|&i| i as usize)
+            .find(hash_key(field), |i| pair_field(&pairs[i]) == field)
+    }
+
+    /// Starts loading what a lookup of a field hashing to `hash` reads: stage 0 its index
+    /// bucket, 1 the guessed pair's place in the vector, 2 the pair. A hint, see
+    /// `Keyspace::peek_object`.
+    #[inline]
+    fn prefetch(&self, hash: u64, stage: u8) {
+        if stage == 0 {
+            return self.index.prefetch(hash);
+        }
+        if let Some(p) = self.index.guess(hash).and_then(|i| self.pairs.get(i)) {
+            if stage == 1 {
+                crate::prefetch(p);
+            } else {
+                crate::prefetch(p.as_ptr());
+            }
+        }
     }
 
     fn insert_new(&mut self, pair: Pair) {
-        let slot = self.pairs.len();
-        assert!(slot < u32::MAX as usize, "hash too large");
         let h = hash_key(pair_field(&pair));
-        self.bytes += pair.len();
-        self.pairs.push(pair);
-        let pairs = &self.pairs;
-        self.index.insert_unique(h, slot as u32, |&i| {
-            hash_key(pair_field(&pairs[i as usize]))
-        });
+        self.push_new(h, pair);
     }
 
-    /// Sets `field` to `value`: true when the field is new. One hash and one probe for
-    /// both cases (HSET of a new field used to probe twice and hash the field twice).
-    fn upsert(&mut self, field: &[u8], value: &[u8]) -> bool {
+    /// Adds a pair whose field (hashing to `h`) is not in the table.
+    fn push_new(&mut self, h: u64, pair: Pair) {
+        let slot = self.pairs.len();
+        assert!(slot < u32::MAX as usize, "hash too large");
         let pairs = &self.pairs;
-        let entry = self.index.entry(
-            hash_key(field),
-            |&i| pair_field(&pairs[i as usize]) == field,
-            |&i| hash_key(pair_field(&pairs[i as usize])),
-        );
-        match entry {
-            hashbrown::hash_table::Entry::Occupied(e) => {
-                let slot = *e.get() as usize;
+        self.index
+            .insert(h, slot, |i| hash_key(pair_field(&pairs[i])));
+        self.bytes += pair.len();
+        self.pairs.push(pair);
+    }
+
+    /// Sets `field` to `value`: true when the field is new. One hash, and the probe that
+    /// finds no field leaves the bucket line cached for the insertion.
+    fn upsert(&mut self, field: &[u8], value: &[u8]) -> bool {
+        let h = hash_key(field);
+        let pairs = &self.pairs;
+        match self.index.find(h, |i| pair_field(&pairs[i]) == field) {
+            Some(slot) => {
                 self.replace(slot, make_pair(field, value));
                 false
             }
-            hashbrown::hash_table::Entry::Vacant(vacant) => {
-                let slot = self.pairs.len();
-                assert!(slot < u32::MAX as usize, "hash too large");
-                let pair = make_pair(field, value);
-                self.bytes += pair.len();
-                self.pairs.push(pair);
-                vacant.insert(slot as u32);
+            None => {
+                self.push_new(h, make_pair(field, value));
                 true
             }
         }
@@ -367,30 +377,21 @@ impl Table {
 
     /// Removes the pair in `slot`; the last pair moves into the hole.
     fn remove_at(&mut self, slot: usize) {
-        let h = hash_key(pair_field(&self.pairs[slot]));
-        match self.index.find_entry(h, |&i| i as usize == slot) {
-            Ok(e) => {
-                e.remove();
-            }
-            Err(_) => unreachable!("hash index out of sync"),
-        }
+        self.index
+            .remove(hash_key(pair_field(&self.pairs[slot])), slot);
         let last = self.pairs.len() - 1;
         if slot != last {
-            let mh = hash_key(pair_field(&self.pairs[last]));
-            if let Some(i) = self.index.find_mut(mh, |&i| i as usize == last) {
-                *i = slot as u32;
-            }
+            self.index
+                .relocate(hash_key(pair_field(&self.pairs[last])), last, slot);
         }
         let removed = self.pairs.swap_remove(slot);
         self.bytes -= removed.len();
         let cap = self.pairs.capacity();
         if cap > 64 && self.pairs.len() * 8 < cap {
             self.pairs.shrink_to(self.pairs.len() * 2);
-            let pairs = &self.pairs;
-            self.index.shrink_to(pairs.len() * 2, |&i| {
-                hash_key(pair_field(&pairs[i as usize]))
-            });
         }
+        let pairs = &self.pairs;
+        self.index.maybe_shrink(|i| hash_key(pair_field(&pairs[i])));
     }
 }
 
@@ -603,14 +604,21 @@ impl Hash {
         self.len() == 0
     }
 
+    /// See `Table::prefetch`; nothing for a packed hash (one buffer, loaded by the value's
+    /// own lookup).
+    #[inline]
+    pub fn prefetch_field(&self, hash: u64, stage: u8) {
+        if let BodyRef::Table(t) = self.body() {
+            t.prefetch(hash, stage);
+        }
+    }
+
     /// Heap bytes owned, for MEMORY USAGE.
     pub fn mem_usage(&self) -> usize {
         let body = match self.body() {
             BodyRef::Packed(p) => p.alloc_size(),
             BodyRef::Table(t) => {
-                t.index.capacity() * (std::mem::size_of::<u32>() + 1)
-                    + t.pairs.capacity() * std::mem::size_of::<Pair>()
-                    + t.bytes
+                t.index.heap_bytes() + t.pairs.capacity() * std::mem::size_of::<Pair>() + t.bytes
             }
         };
         let boxed = match &self.repr {

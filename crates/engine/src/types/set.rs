@@ -7,15 +7,15 @@
 //! - [`Pack`] ("listpack"): a few short members, length-prefixed in one byte buffer, in
 //!   insertion order. A 16-byte member costs 17 bytes.
 //! - [`Table`] ("hashtable"): a dense vector of boxed members plus a hash index of `u32`
-//!   slots into it, like the keyspace's table. The dense vector gives O(1) uniform random
+//!   slots into it ([`SlotIndex`], the keyspace's: one cache line per probe, tag included). The dense vector gives O(1) uniform random
 //!   members (SPOP, SRANDMEMBER) and a simple SSCAN cursor with Redis's guarantee.
 //!
 //! The multi-set algorithms (SINTER, SUNION, SDIFF and their STORE / CARD forms) are free
 //! functions at the end, so the server only gathers the operand sets and writes replies.
 
-use hashbrown::HashTable;
 use rand::Rng;
 
+use crate::dense::SlotIndex;
 use crate::hash_key;
 use crate::num::parse_i64;
 use crate::types::packbuf::{get_varint, put_varint, varint_len, PackBuf};
@@ -336,7 +336,7 @@ impl<'a> Iterator for PackIter<'a> {
 /// the hole, which is what makes the SSCAN cursor (see [`Set::scan`]) safe.
 #[derive(Clone, Default)]
 pub struct Table {
-    index: HashTable<u32>,
+    index: SlotIndex,
     items: Vec<Box<[u8]>>,
     /// Sum of member lengths, so MEMORY USAGE needs no walk.
     bytes: usize,
@@ -353,7 +353,7 @@ impl std::fmt::Debug for Table {
 impl Table {
     fn with_capacity(n: usize) -> Table {
         Table {
-            index: HashTable::with_capacity(n),
+            index: SlotIndex::with_capacity(n),
             items: Vec::with_capacity(n),
             bytes: 0,
         }
@@ -371,49 +371,53 @@ impl Table {
     #[inline]
     fn find(&self, v: &[u8]) -> Option<usize> {
         let items = &self.items;
-        self.index
-            .find(hash_key(v), |&i| &*items[i as usize] == v)
-            .map(|&i| i as usize)
+        self.index.find(hash_key(v), |i| &*items[i] == v)
     }
 
     pub fn contains(&self, v: &[u8]) -> bool {
         self.find(v).is_some()
     }
 
+    /// Starts loading what a lookup of a member hashing to `hash` reads: stage 0 its index
+    /// bucket, 1 the guessed member's place in the vector, 2 its bytes (each stage reads what
+    /// the one before loaded). A hint, see `Keyspace::peek_object`.
+    #[inline]
+    pub fn prefetch(&self, hash: u64, stage: u8) {
+        if stage == 0 {
+            return self.index.prefetch(hash);
+        }
+        if let Some(m) = self.index.guess(hash).and_then(|i| self.items.get(i)) {
+            if stage == 1 {
+                crate::prefetch(m);
+            } else {
+                crate::prefetch(m.as_ptr());
+            }
+        }
+    }
+
     pub fn insert(&mut self, v: &[u8]) -> bool {
-        // One hash and one probe: the entry is the member's bucket or the free one it takes.
+        // One hash; the probe that finds no member leaves the bucket line cached for the
+        // insertion.
+        let h = hash_key(v);
         let items = &self.items;
-        let entry = self.index.entry(
-            hash_key(v),
-            |&i| &*items[i as usize] == v,
-            |&i| hash_key(&items[i as usize]),
-        );
-        let hashbrown::hash_table::Entry::Vacant(vacant) = entry else {
+        if self.index.find(h, |i| &*items[i] == v).is_some() {
             return false;
-        };
+        }
         let slot = self.items.len();
         assert!(slot < u32::MAX as usize, "set too large");
+        let items = &self.items;
+        self.index.insert(h, slot, |i| hash_key(&items[i]));
         self.items.push(v.into());
         self.bytes += v.len();
-        vacant.insert(slot as u32);
         true
     }
 
     /// Removes the member in `slot`, moving the last member into the hole; returns it.
     fn remove_at(&mut self, slot: usize) -> Box<[u8]> {
-        let h = hash_key(&self.items[slot]);
-        match self.index.find_entry(h, |&i| i as usize == slot) {
-            Ok(e) => {
-                e.remove();
-            }
-            Err(_) => unreachable!("set index out of sync"),
-        }
+        self.index.remove(hash_key(&self.items[slot]), slot);
         let last = self.items.len() - 1;
         if slot != last {
-            let mh = hash_key(&self.items[last]);
-            if let Some(i) = self.index.find_mut(mh, |&i| i as usize == last) {
-                *i = slot as u32;
-            }
+            self.index.relocate(hash_key(&self.items[last]), last, slot);
         }
         let m = self.items.swap_remove(slot);
         self.bytes -= m.len();
@@ -436,10 +440,9 @@ impl Table {
         let cap = self.items.capacity();
         if cap > 64 && self.items.len() * 8 < cap {
             self.items.shrink_to(self.items.len() * 2);
-            let items = &self.items;
-            self.index
-                .shrink_to(items.len() * 2, |&i| hash_key(&items[i as usize]));
         }
+        let items = &self.items;
+        self.index.maybe_shrink(|i| hash_key(&items[i]));
     }
 }
 
@@ -542,6 +545,15 @@ impl Set {
         self.len() == 0
     }
 
+    /// See [`Table::prefetch`]; nothing for the packed encodings (one allocation, loaded by
+    /// the value's own lookup).
+    #[inline]
+    pub fn prefetch_member(&self, hash: u64, stage: u8) {
+        if let Repr::Table(t) = &self.repr {
+            t.prefetch(hash, stage);
+        }
+    }
+
     /// Heap bytes owned, for MEMORY USAGE.
     pub fn mem_usage(&self) -> usize {
         match &self.repr {
@@ -550,7 +562,7 @@ impl Set {
             Repr::Table(t) => {
                 std::mem::size_of::<Table>()
                     + t.items.capacity() * std::mem::size_of::<Box<[u8]>>()
-                    + t.index.capacity() * (std::mem::size_of::<u32>() + 1)
+                    + t.index.heap_bytes()
                     // Allocations are rounded up to 8 bytes.
                     + t.bytes
                     + t.len() * 4
@@ -1022,6 +1034,30 @@ mod tests {
         let mut v: Vec<Vec<u8>> = s.iter().map(|m| m.to_vec()).collect();
         v.sort();
         v
+    }
+
+    /// Prefetching is a hint over whatever the index guesses: any member, present or not,
+    /// at any stage, and a table emptied down to nothing, read nothing out of bounds and
+    /// change nothing.
+    #[test]
+    fn prefetch_hints_change_nothing() {
+        let names: Vec<String> = (0..500).map(|i| format!("member:{i}")).collect();
+        let mut s = build(&names.iter().map(|n| n.as_str()).collect::<Vec<_>>());
+        assert_eq!(s.encoding(), "hashtable");
+        let before = sorted(&s);
+        for probe in names.iter().map(|n| n.as_str()).chain(["absent", ""]) {
+            for stage in 0..3 {
+                s.prefetch_member(crate::hash_key(probe.as_bytes()), stage);
+            }
+        }
+        assert_eq!(sorted(&s), before);
+        for n in &names {
+            assert!(s.remove(n.as_bytes()));
+            for stage in 0..3 {
+                s.prefetch_member(crate::hash_key(n.as_bytes()), stage);
+            }
+        }
+        assert_eq!(s.len(), 0);
     }
 
     #[test]
