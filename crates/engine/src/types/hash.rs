@@ -360,7 +360,14 @@ impl Table {
         let pairs = &self.pairs;
         match self.index.find(h, |i| pair_field(&pairs[i]) == field) {
             Some(slot) => {
-                self.replace(slot, make_pair(field, value));
+                let pair = &mut self.pairs[slot];
+                let at = pair.len() - pair_split(pair).1.len();
+                if pair.len() - at == value.len() {
+                    // A value of the same length is written over the old one: no allocation.
+                    pair[at..].copy_from_slice(value);
+                } else {
+                    self.replace(slot, make_pair(field, value));
+                }
                 false
             }
             None => {
