@@ -53,16 +53,16 @@ impl Table {
             .find_promote(hash, |i| entries.get(i).key() == key)
     }
 
-    /// See `Keyspace::prefetch`: stage 0 the index bucket, 1 the entry's place in the
-    /// entry vector, 2 the entry's header (each stage reads what the one before loaded).
+    /// See `Keyspace::prefetch`: the index bucket, the entry's place in the entry vector,
+    /// the entry's header.
     #[inline]
-    pub fn prefetch(&self, hash: u64, stage: u8) {
+    pub fn prefetch(&self, hash: u64, stage: crate::Stage) {
         match stage {
-            0 => self.index.prefetch(hash),
+            crate::Stage::Bucket => self.index.prefetch(hash),
             _ => {
                 if let Some(slot) = self.index.guess(hash) {
                     let e = self.entries.get(slot);
-                    if stage == 1 {
+                    if stage == crate::Stage::Slot {
                         crate::prefetch(e);
                     } else {
                         e.prefetch();

@@ -321,7 +321,7 @@ impl Keyspace {
     /// `db`, for a command that will run shortly (the connection looks ahead in a
     /// pipeline). A hint: skipped when the shard is busy, and harmless if the command turns
     /// out to use the bytes otherwise.
-    pub fn prefetch(&self, db: usize, hash: u64, stage: u8) {
+    pub fn prefetch(&self, db: usize, hash: u64, stage: crate::Stage) {
         let shard = shard_of_hash(hash, self.mask);
         if let Some(g) = self.shards[shard].0.try_lock() {
             if let Some(d) = g.dbs.get(db) {

@@ -47,6 +47,22 @@ pub fn hash_key(key: &[u8]) -> u64 {
         .hash_one(key)
 }
 
+/// The passes of a prefetch over a pipeline's next lookups (see `Keyspace::prefetch`): each
+/// reads what the pass before started loading, so that the misses of a batch overlap.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Stage {
+    /// The index bucket of the hash.
+    Bucket,
+    /// The place, in the dense vector, of the slot the bucket's tag guesses.
+    Slot,
+    /// What that place points to: an entry's header, a member's bytes.
+    Data,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 3] = [Stage::Bucket, Stage::Slot, Stage::Data];
+}
+
 /// Asks the CPU to start loading the cache line at `p` (a hint: it never faults, whatever
 /// the address, and does nothing on targets without the instruction).
 #[inline(always)]

@@ -35,9 +35,9 @@ impl Object {
     }
 
     /// Starts loading the part of a big set or hash where a member or field hashing to
-    /// `hash` is looked up (stages as in `set::Table::prefetch`); nothing for other values.
+    /// `hash` is looked up (by [`crate::Stage`], as `set::Table::prefetch`); nothing for other values.
     #[inline]
-    pub fn prefetch_member(&self, hash: u64, stage: u8) {
+    pub fn prefetch_member(&self, hash: u64, stage: crate::Stage) {
         match self {
             Object::Set(s) => s.prefetch_member(hash, stage),
             Object::Hash(h) => h.prefetch_field(hash, stage),

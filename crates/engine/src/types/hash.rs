@@ -35,8 +35,8 @@ use rand::Rng;
 use smallvec::SmallVec;
 
 use crate::dense::SlotIndex;
-use crate::hash_key;
 use crate::types::packbuf::{get_varint, put_varint, varint_len, PackBuf, MAX_BYTES};
+use crate::{hash_key, Stage};
 
 /// Size thresholds for the compact representation (hash-max-listpack-entries / -value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -320,16 +320,16 @@ impl Table {
             .find(hash_key(field), |i| pair_field(&pairs[i]) == field)
     }
 
-    /// Starts loading what a lookup of a field hashing to `hash` reads: stage 0 its index
-    /// bucket, 1 the guessed pair's place in the vector, 2 the pair. A hint, see
+    /// Starts loading what a lookup of a field hashing to `hash` reads, by [`Stage`]: its
+    /// index bucket, the guessed pair's place in the vector, the pair. A hint, see
     /// `Keyspace::peek_object`.
     #[inline]
-    fn prefetch(&self, hash: u64, stage: u8) {
-        if stage == 0 {
+    fn prefetch(&self, hash: u64, stage: Stage) {
+        if stage == Stage::Bucket {
             return self.index.prefetch(hash);
         }
         if let Some(p) = self.index.guess(hash).and_then(|i| self.pairs.get(i)) {
-            if stage == 1 {
+            if stage == Stage::Slot {
                 crate::prefetch(p);
             } else {
                 crate::prefetch(p.as_ptr());
@@ -614,7 +614,7 @@ impl Hash {
     /// See `Table::prefetch`; nothing for a packed hash (one buffer, loaded by the value's
     /// own lookup).
     #[inline]
-    pub fn prefetch_field(&self, hash: u64, stage: u8) {
+    pub fn prefetch_field(&self, hash: u64, stage: Stage) {
         if let BodyRef::Table(t) = self.body() {
             t.prefetch(hash, stage);
         }

@@ -16,9 +16,9 @@
 use rand::Rng;
 
 use crate::dense::SlotIndex;
-use crate::hash_key;
 use crate::num::parse_i64;
 use crate::types::packbuf::{get_varint, put_varint, varint_len, PackBuf};
+use crate::{hash_key, Stage};
 
 /// The conversion thresholds (CONFIG set-max-intset-entries, set-max-listpack-entries,
 /// set-max-listpack-value), read by the caller when a command may grow or create a set.
@@ -378,16 +378,16 @@ impl Table {
         self.find(v).is_some()
     }
 
-    /// Starts loading what a lookup of a member hashing to `hash` reads: stage 0 its index
-    /// bucket, 1 the guessed member's place in the vector, 2 its bytes (each stage reads what
-    /// the one before loaded). A hint, see `Keyspace::peek_object`.
+    /// Starts loading what a lookup of a member hashing to `hash` reads, by [`Stage`]: its
+    /// index bucket, the guessed member's place in the vector, its bytes. A hint, see
+    /// `Keyspace::peek_object`.
     #[inline]
-    pub fn prefetch(&self, hash: u64, stage: u8) {
-        if stage == 0 {
+    pub fn prefetch(&self, hash: u64, stage: Stage) {
+        if stage == Stage::Bucket {
             return self.index.prefetch(hash);
         }
         if let Some(m) = self.index.guess(hash).and_then(|i| self.items.get(i)) {
-            if stage == 1 {
+            if stage == Stage::Slot {
                 crate::prefetch(m);
             } else {
                 crate::prefetch(m.as_ptr());
@@ -548,7 +548,7 @@ impl Set {
     /// See [`Table::prefetch`]; nothing for the packed encodings (one allocation, loaded by
     /// the value's own lookup).
     #[inline]
-    pub fn prefetch_member(&self, hash: u64, stage: u8) {
+    pub fn prefetch_member(&self, hash: u64, stage: Stage) {
         if let Repr::Table(t) = &self.repr {
             t.prefetch(hash, stage);
         }
@@ -1046,14 +1046,14 @@ mod tests {
         assert_eq!(s.encoding(), "hashtable");
         let before = sorted(&s);
         for probe in names.iter().map(|n| n.as_str()).chain(["absent", ""]) {
-            for stage in 0..3 {
+            for stage in Stage::ALL {
                 s.prefetch_member(crate::hash_key(probe.as_bytes()), stage);
             }
         }
         assert_eq!(sorted(&s), before);
         for n in &names {
             assert!(s.remove(n.as_bytes()));
-            for stage in 0..3 {
+            for stage in Stage::ALL {
                 s.prefetch_member(crate::hash_key(n.as_bytes()), stage);
             }
         }

@@ -935,7 +935,7 @@ fn prefetch_keys(server: &Server, client: &Client, buf: &[u8]) {
     if n < 2 {
         return;
     }
-    for stage in 0..3 {
+    for stage in cinnabar_engine::Stage::ALL {
         for &h in &hashes[..n] {
             server.keyspace.prefetch(client.db, h, stage);
         }
@@ -963,7 +963,7 @@ fn prefetch_members(server: &Server, client: &Client, buf: &[u8], key: &[u8], ke
             hashes[n] = cinnabar_engine::hash_key(member);
             n += 1;
         }
-        for stage in 0..3 {
+        for stage in cinnabar_engine::Stage::ALL {
             for &h in &hashes[..n] {
                 o.prefetch_member(h, stage);
             }
