@@ -293,6 +293,29 @@ impl SlotIndex {
         None
     }
 
+    /// Starts loading, by [`Stage`](crate::Stage), what a lookup of `hash` reads when the slots
+    /// index `items`: the bucket, the guessed slot's element, what `data` of that element
+    /// points to (a member's bytes). A hint: a wrong guess loads a line for nothing.
+    #[inline]
+    pub fn prefetch_in<T>(
+        &self,
+        hash: u64,
+        stage: crate::Stage,
+        items: &[T],
+        data: impl Fn(&T) -> *const u8,
+    ) {
+        if stage == crate::Stage::Bucket {
+            return self.prefetch(hash);
+        }
+        if let Some(item) = self.guess(hash).and_then(|i| items.get(i)) {
+            if stage == crate::Stage::Slot {
+                crate::prefetch(item);
+            } else {
+                crate::prefetch(data(item));
+            }
+        }
+    }
+
     /// Position of the bucket holding `slot`, which must be stored under `hash`.
     fn position_of(&self, hash: u64, slot: usize) -> usize {
         let want = slot as u32 + 2;

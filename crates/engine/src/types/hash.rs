@@ -325,16 +325,8 @@ impl Table {
     /// `Keyspace::peek_object`.
     #[inline]
     fn prefetch(&self, hash: u64, stage: Stage) {
-        if stage == Stage::Bucket {
-            return self.index.prefetch(hash);
-        }
-        if let Some(p) = self.index.guess(hash).and_then(|i| self.pairs.get(i)) {
-            if stage == Stage::Slot {
-                crate::prefetch(p);
-            } else {
-                crate::prefetch(p.as_ptr());
-            }
-        }
+        self.index
+            .prefetch_in(hash, stage, &self.pairs, |x| x.as_ptr());
     }
 
     fn insert_new(&mut self, pair: Pair) {

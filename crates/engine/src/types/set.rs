@@ -383,16 +383,8 @@ impl Table {
     /// `Keyspace::peek_object`.
     #[inline]
     pub fn prefetch(&self, hash: u64, stage: Stage) {
-        if stage == Stage::Bucket {
-            return self.index.prefetch(hash);
-        }
-        if let Some(m) = self.index.guess(hash).and_then(|i| self.items.get(i)) {
-            if stage == Stage::Slot {
-                crate::prefetch(m);
-            } else {
-                crate::prefetch(m.as_ptr());
-            }
-        }
+        self.index
+            .prefetch_in(hash, stage, &self.items, |x| x.as_ptr());
     }
 
     pub fn insert(&mut self, v: &[u8]) -> bool {
