@@ -197,7 +197,13 @@ impl Keyspace {
 
     #[inline]
     pub fn shard_of_key(&self, key: &[u8]) -> usize {
-        shard_of_hash(hash_key(key), self.mask)
+        self.shard_of(hash_key(key))
+    }
+
+    /// The shard holding keys of hash `hash`.
+    #[inline]
+    pub fn shard_of(&self, hash: u64) -> usize {
+        shard_of_hash(hash, self.mask)
     }
 
     /// Locks nothing: for commands that touch no data.
@@ -393,6 +399,21 @@ impl<'a> Locked<'a> {
             self.hinted.hash
         } else {
             hash_key(key)
+        }
+    }
+
+    /// Starts loading, by [`Stage`](crate::Stage), where a lookup of `hash` in database `db`
+    /// goes, if its shard is held: a multi-key command prefetches its keys so that their
+    /// lookups' cache misses overlap instead of following one another.
+    pub fn prefetch(&self, db: usize, hash: u64, stage: crate::Stage) {
+        let idx = shard_of_hash(hash, self.ks.mask);
+        let shard = if self.all {
+            self.guards.get(idx)
+        } else {
+            self.guards.iter().find(|(i, _)| *i == idx)
+        };
+        if let Some(d) = shard.and_then(|(_, g)| g.dbs.get(db)) {
+            d.table.prefetch(hash, stage);
         }
     }
 

@@ -260,7 +260,7 @@ pub fn execute(
     let _script_guard = (entry.access == Access::Script).then(|| server.scripts.run.lock());
     let mut locked = match entry.access {
         Access::All => ks.lock_all(),
-        Access::Keys | Access::Script => lock_keys(server, entry.def, args),
+        Access::Keys | Access::Script => lock_keys(server, client.db, entry.def, args),
         Access::Nothing => ks.lock_none(),
     };
     run_called(server, worker, client, out, args, entry, &mut locked);
@@ -495,9 +495,15 @@ fn debug_allowed(server: &Server, client: &Client, def: &CommandDef) -> bool {
     }
 }
 
-/// Locks the shards of the keys named in `args`, per the command's key specs.
+/// Locks the shards of the keys named in `args`, per the command's key specs; with several
+/// keys, starts loading their lookups in database `db` too.
 #[inline]
-pub(crate) fn lock_keys<'k>(server: &'k Server, def: &CommandDef, args: &[&[u8]]) -> Locked<'k> {
+pub(crate) fn lock_keys<'k>(
+    server: &'k Server,
+    db: usize,
+    def: &CommandDef,
+    args: &[&[u8]],
+) -> Locked<'k> {
     let ks = &server.keyspace;
     if def.flags & flags::MOVABLE_KEYS == 0 {
         if def.first_key <= 0 {
@@ -517,12 +523,23 @@ pub(crate) fn lock_keys<'k>(server: &'k Server, def: &CommandDef, args: &[&[u8]]
             };
         }
         let mut shards: SmallVec<[usize; 8]> = SmallVec::new();
+        let mut hashes: SmallVec<[u64; 8]> = SmallVec::new();
         let mut i = first;
         while i <= last && i < args.len() {
-            shards.push(ks.shard_of_key(args[i]));
+            let h = cinnabar_engine::hash_key(args[i]);
+            shards.push(ks.shard_of(h));
+            hashes.push(h);
             i += step;
         }
-        return ks.lock_shards(&mut shards);
+        let locked = ks.lock_shards(&mut shards);
+        // The keys' lookups would miss one after another (MSET of ten random keys spent half
+        // its time waiting in `SlotIndex::probe`): start loading them all, in passes.
+        for stage in cinnabar_engine::Stage::ALL {
+            for &h in &hashes {
+                locked.prefetch(db, h, stage);
+            }
+        }
+        return locked;
     }
     let mut pos = Vec::new();
     if commands::key_positions(def, args, &mut pos).is_err() {

@@ -242,7 +242,7 @@ fn run_replayed(
         // command naming keys.
         crate::dispatch::Access::Nothing => server.keyspace.lock_none(),
         crate::dispatch::Access::Keys | crate::dispatch::Access::Script => {
-            crate::dispatch::lock_keys(server, entry.def, &args)
+            crate::dispatch::lock_keys(server, client.db, entry.def, &args)
         }
     };
     out.clear();
