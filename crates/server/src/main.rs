@@ -66,6 +66,10 @@ fn main() -> anyhow::Result<()> {
     {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+    if server.is_shutting_down() {
+        // Stopped while loading (a signal, SHUTDOWN): never ready.
+        return finish(handle, &server);
+    }
     // Redis logs one line per listener type ("Ready to accept connections tcp", "... unix",
     // "... tls"); the last one here also says where Cinnabar listens.
     let unix = server
@@ -104,6 +108,15 @@ fn main() -> anyhow::Result<()> {
         server.workers.len(),
         server.keyspace.shard_count()
     );
+    finish(handle, &server)
+}
+
+/// Waits for the server to stop, then saves as the shutdown asks (unless SHUTDOWN did, or a
+/// failed or abandoned load forbids it) and exits.
+fn finish(
+    handle: cinnabar_server::ServerHandle,
+    server: &std::sync::Arc<cinnabar_server::server::Server>,
+) -> anyhow::Result<()> {
     handle.wait();
     if let Some(msg) = server.persist.fatal.lock().clone() {
         eprintln!("{msg}");
@@ -114,7 +127,7 @@ fn main() -> anyhow::Result<()> {
         .shutdown_handled
         .load(std::sync::atomic::Ordering::SeqCst)
     {
-        if let Err(e) = cinnabar_server::persist::shutdown_save(&server, false) {
+        if let Err(e) = cinnabar_server::persist::shutdown_save(server, false) {
             tracing::warn!("Error trying to save the DB, can't exit: {e}");
         }
     }
@@ -190,7 +203,18 @@ fn install_signal_handlers(
                     _ = int.recv() => "SIGINT",
                     _ = term.recv() => "SIGTERM",
                 };
-                tracing::warn!("Received {which} scheduling shutdown...");
+                let p = &server.persist;
+                if p.is_loading() || p.async_loading.load(std::sync::atomic::Ordering::SeqCst) {
+                    // As Redis's whileBlockedCron: prepareForShutdown(SHUTDOWN_NOSAVE), then
+                    // exit. The load is abandoned (the loaders stop at their next key) and
+                    // nothing is saved: a half-loaded dataset must not replace the file.
+                    tracing::warn!("Received shutdown signal during loading, scheduling shutdown.");
+                    tracing::warn!("User requested shutdown...");
+                    p.shutdown_handled
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                } else {
+                    tracing::warn!("Received {which} scheduling shutdown...");
+                }
                 // Workers stop at their next pass, once the command they run (if any) ends,
                 // as Redis handles the signal at its next event-loop pass.
                 server.request_shutdown();

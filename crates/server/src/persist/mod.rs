@@ -153,6 +153,15 @@ pub fn key_load_delay(server: &Server) {
     }
 }
 
+/// The error a loader stops with when the server shuts down while it loads (a signal or
+/// SHUTDOWN during loading): Redis exits from its loading loop without finishing the load.
+pub fn load_abandoned() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Interrupted,
+        "the server is shutting down: loading abandoned",
+    )
+}
+
 pub fn dirty(server: &Server) -> u64 {
     server
         .workers
@@ -400,10 +409,16 @@ pub fn start_loading(server: &Arc<Server>) {
                     Ok(())
                 }
             });
-            if let Err(msg) = r {
-                tracing::error!("{msg}");
-                *p.fatal.lock() = Some(msg);
-                srv.request_shutdown();
+            match r {
+                // Abandoned for a shutdown (signal, SHUTDOWN): not a failure; nothing is
+                // saved (see `shutdown_save`) and the process exits normally.
+                Err(_) if srv.is_shutting_down() => {}
+                Err(msg) => {
+                    tracing::error!("{msg}");
+                    *p.fatal.lock() = Some(msg);
+                    srv.request_shutdown();
+                }
+                Ok(()) => {}
             }
             p.dirty_at_last_save.store(dirty(&srv), Ordering::Relaxed);
             srv.lastsave.store(now_ms() / 1000, Ordering::Relaxed);

@@ -340,6 +340,9 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
                 idle,
                 freq,
             } => {
+                if server.is_shutting_down() {
+                    return Err(RdbError::Io(super::load_abandoned()));
+                }
                 let clk = loaded_clock(&ks.access, now, idle, freq);
                 let e = loaded_entry(&key, value, expire, clk);
                 let mut l = ks.lock_one(ks.shard_of_key(&key));

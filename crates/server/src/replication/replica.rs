@@ -814,6 +814,9 @@ fn load_into(
                             "the transfer from the primary was cut",
                         )));
                     }
+                    if server.is_shutting_down() {
+                        return Err(rdb::RdbError::Io(crate::persist::load_abandoned()));
+                    }
                     let clk = loaded_clock(&server.keyspace.access, now, idle, freq);
                     let e = loaded_entry(&key, value, expire, clk);
                     put(db, hash_key(&key), &key, e);

@@ -202,6 +202,12 @@ fn replay_file(server: &Server, path: &Path, last: bool) -> Result<(), String> {
                     run_replayed(server, &mut client, &mut out, &bytes, &spans, path, p)?;
                 }
                 p = next;
+                // As Redis's loadSingleAppendOnlyFile: the test knob's delay after each
+                // command, and a shutdown abandons the load.
+                crate::persist::key_load_delay(server);
+                if server.is_shutting_down() {
+                    return Err(crate::persist::load_abandoned().to_string());
+                }
             }
         }
     }
