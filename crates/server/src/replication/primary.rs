@@ -266,9 +266,27 @@ impl Input<'_> {
             && args[0].eq_ignore_ascii_case(b"replconf")
             && args[1].eq_ignore_ascii_case(b"ack")
         {
-            self.last = "replconf";
+            let start_us = crate::server::clock_us();
             if ack(server, &self.replica, args) {
                 self.wait_ack = false;
+            }
+            // Handled here rather than by dispatch, but accounted as Redis's call() does
+            // for it: INFO commandstats (calls, usec) and latencystats,
+            // total_commands_processed, the slow log, CLIENT LIST's cmd.
+            if let Ok(entry) = server.registry.resolve(args) {
+                self.last = entry.def.full_name();
+                self.client
+                    .shared
+                    .last_cmd
+                    .store(entry.idx, Ordering::Relaxed);
+                let usec = (crate::server::clock_us() - start_us).max(0) as u64;
+                crate::dispatch::count_call(
+                    server,
+                    self.stats,
+                    &self.stats.commands[entry.idx],
+                    usec,
+                );
+                crate::ops::after_command(server, false, self.client, entry.def, args, usec);
             }
             return true;
         }

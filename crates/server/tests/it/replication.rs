@@ -342,6 +342,52 @@ fn wait_counts_acknowledging_replicas() {
     assert_eq!(words(pc.cmd(&["EXEC"])), vec!["1".to_string()]);
 }
 
+/// The replicas' REPLCONF ACKs are commands the primary runs, as in Redis where they go
+/// through call(): counted in INFO commandstats (calls and usec) and latencystats, in
+/// total_commands_processed, and shown as the replica client's last command.
+#[test]
+fn replica_acks_are_counted_in_commandstats() {
+    let p = primary(&[]);
+    let r = TestServer::start();
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    // The handshake's REPLCONFs are forgotten: only ACKs can count from here.
+    assert_eq!(pc.cmd(&["CONFIG", "RESETSTAT"]), ok());
+    pc.cmd(&["SET", "a", "1"]);
+    // WAIT asks the replica for an ACK (GETACK) and returns once it came.
+    assert_eq!(pc.cmd(&["WAIT", "1", "5000"]), int(1));
+    let line = info_field(&mut pc, "commandstats", "cmdstat_replconf");
+    let field = |name: &str| -> f64 {
+        line.split(',')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} in {line:?}"))
+            .parse()
+            .unwrap()
+    };
+    let (calls, usec, per_call) = (field("calls"), field("usec"), field("usec_per_call"));
+    assert!(calls >= 1.0, "{line}");
+    assert!((per_call - usec / calls).abs() < 0.01, "{line}");
+    assert_eq!(field("rejected_calls"), 0.0, "{line}");
+    assert_eq!(field("failed_calls"), 0.0, "{line}");
+    assert!(
+        !info_field(&mut pc, "latencystats", "latency_percentiles_usec_replconf").is_empty(),
+        "no latencystats for replconf"
+    );
+    let total: u64 = info_field(&mut pc, "stats", "total_commands_processed")
+        .parse()
+        .unwrap();
+    assert!(total >= calls as u64 + 2, "{total}");
+    let list = text(&pc.cmd(&["CLIENT", "LIST", "TYPE", "replica"]));
+    assert!(list.contains(" cmd=replconf "), "{list}");
+    // CLIENT LIST TYPE finds the links as CLIENT KILL TYPE does.
+    assert!(list.contains(" flags=S "), "{list}");
+    let normal = text(&pc.cmd(&["CLIENT", "LIST", "TYPE", "normal"]));
+    assert!(!normal.contains(" flags=S "), "{normal}");
+    let master = text(&rc.cmd(&["CLIENT", "LIST", "TYPE", "master"]));
+    assert!(master.contains(" flags=M "), "{master}");
+}
+
 /// A TCP relay whose connections the test can cut.
 struct Relay {
     addr: SocketAddr,
