@@ -299,23 +299,6 @@ fn put_loaded(db: &mut Db, entry: Entry) {
     }
 }
 
-/// Counts bytes read, for INFO loading_loaded_bytes.
-pub(crate) struct Progress<'a, R> {
-    pub(crate) inner: R,
-    pub(crate) server: &'a Server,
-}
-
-impl<R: Read> Read for Progress<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.server
-            .persist
-            .loading_loaded_bytes
-            .fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
 /// Loads an RDB stream into the keyspace, one key (one shard lock) at a time. Returns the
 /// number of keys loaded.
 pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> {
@@ -326,11 +309,8 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
     let mut expired: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut libraries = Vec::new();
     let mut repl: (Option<String>, Option<u64>) = (None, None);
-    let progress = Progress {
-        inner: input,
-        server,
-    };
-    rdb::Reader::new(progress).load(&lim, ks.databases(), now, |item| {
+    let progress = &server.persist.loading_loaded_bytes;
+    rdb::Reader::new(input).load_tracked(&lim, ks.databases(), now, progress, |item| {
         match item {
             Item::Key {
                 db,
@@ -361,6 +341,7 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
                     String::from_utf8_lossy(&v)
                 );
                 match k.as_slice() {
+                    b"used-mem" => note_used_mem(server, &v),
                     b"repl-id" => repl.0 = Some(String::from_utf8_lossy(&v).into_owned()),
                     b"repl-offset" => {
                         repl.1 = std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok())
@@ -382,6 +363,24 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
         crate::replication::restore_from_rdb(server, id, off, &expired);
     }
     Ok(loaded)
+}
+
+/// The `used-mem` aux field: INFO's `loading_rdb_used_mem`, the estimate of a load's size
+/// when its total is unknown (a replica's EOF-marked payload).
+pub fn note_used_mem(server: &Server, value: &[u8]) {
+    if let Some(n) = std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        tracing::info!(
+            "RDB memory usage when created {:.2} Mb",
+            n as f64 / (1024.0 * 1024.0)
+        );
+        server
+            .persist
+            .loading_rdb_used_mem
+            .store(n, Ordering::Relaxed);
+    }
 }
 
 /// Loads an RDB stream into shards the caller holds locked (DEBUG RELOAD).
@@ -441,10 +440,7 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
         }
     };
     let p = &server.persist;
-    p.loading_total_bytes.store(
-        f.metadata().map(|m| m.len()).unwrap_or(0),
-        Ordering::Relaxed,
-    );
+    super::loading_started(server, f.metadata().map(|m| m.len()).unwrap_or(0));
     let started = Instant::now();
     match load_stream(server, io::BufReader::with_capacity(1 << 16, f)) {
         Ok(n) => {

@@ -472,10 +472,7 @@ async fn full_sync(server: &Arc<Server>, link: &mut Link, id: String, offset: u6
     r.transfer_size.store(size as i64, Ordering::Relaxed);
     let flag = transfer_flag(server, mode);
     if let Some(f) = flag {
-        let p = &server.persist;
-        p.loading_start.store(now_ms(), Ordering::Relaxed);
-        p.loading_total_bytes.store(size, Ordering::Relaxed);
-        p.loading_loaded_bytes.store(0, Ordering::Relaxed);
+        crate::persist::loading_started(server, size);
         f.store(true, Ordering::SeqCst);
     }
     let mark = framing.is_mark();
@@ -608,12 +605,8 @@ fn load_payload(
     mark: bool,
 ) -> Result<usize, String> {
     let cut = input.cut_flag();
-    let input = crate::persist::rdbfile::Progress {
-        inner: input,
-        server,
-    };
     match mode {
-        LoadMode::AfterTransfer => load_after_transfer(server, input.inner),
+        LoadMode::AfterTransfer => load_after_transfer(server, input),
         LoadMode::Aside { .. } => load_aside(server, input, mark, &cut),
         LoadMode::Direct => {
             tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
@@ -764,18 +757,10 @@ fn load_after_transfer(server: &Server, mut input: transfer::ChunkReader) -> Res
     let fail = |e: std::io::Error| load_failed(e.to_string(), "disk");
     let f = std::fs::File::open(&path).map_err(fail)?;
     let p = &server.persist;
-    p.loading_start.store(now_ms(), Ordering::Relaxed);
-    p.loading_total_bytes.store(
-        f.metadata().map(|m| m.len()).unwrap_or(0),
-        Ordering::Relaxed,
-    );
-    p.loading_loaded_bytes.store(0, Ordering::Relaxed);
+    crate::persist::loading_started(server, f.metadata().map(|m| m.len()).unwrap_or(0));
     p.loading.store(true, Ordering::SeqCst);
     tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
-    let input = crate::persist::rdbfile::Progress {
-        inner: std::io::BufReader::with_capacity(1 << 16, f),
-        server,
-    };
+    let input = std::io::BufReader::with_capacity(1 << 16, f);
     let never = AtomicBool::new(false);
     let res = load_in_place(server, input, false, &never).map_err(|e| load_failed(e, "disk"));
     p.loading.store(false, Ordering::SeqCst);
@@ -821,8 +806,9 @@ fn load_into(
     let mut stream_db = 0usize;
     let mut n = 0u64;
     let mut reader = rdb::Reader::new(input);
+    let progress = &server.persist.loading_loaded_bytes;
     reader
-        .load(&lim, server.keyspace.databases(), now, |item| {
+        .load_tracked(&lim, server.keyspace.databases(), now, progress, |item| {
             match item {
                 Item::Key {
                     db,
@@ -851,14 +837,16 @@ fn load_into(
                 // The primary's snapshot has none; one that expired in transit goes with
                 // the primary's DEL.
                 Item::Expired { .. } => {}
-                Item::Aux(k, v) => {
-                    if k.as_slice() == b"repl-stream-db" {
+                Item::Aux(k, v) => match k.as_slice() {
+                    b"repl-stream-db" => {
                         stream_db = std::str::from_utf8(&v)
                             .ok()
                             .and_then(|s| s.parse().ok())
                             .unwrap_or(0);
                     }
-                }
+                    b"used-mem" => crate::persist::rdbfile::note_used_mem(server, &v),
+                    _ => {}
+                },
             }
             Ok(())
         })

@@ -218,3 +218,139 @@ fn sigterm_during_replica_load_exits_without_saving() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Seconds since the epoch on the test's clock, the server's clock too.
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Redis's INFO formula for `loading_eta_seconds` (see `persist::loading_progress`).
+fn eta(elapsed: i64, loaded: i64, total: i64, used_mem: i64) -> i64 {
+    let remaining = if total > 0 {
+        total - loaded
+    } else if used_mem > 0 {
+        (used_mem - loaded).max(1)
+    } else {
+        1
+    };
+    if elapsed == 0 {
+        1
+    } else {
+        elapsed * remaining / (loaded + 1)
+    }
+}
+
+/// While `c`'s server loads (slowly: a second per key), once a whole second has passed
+/// since the load started, INFO's loading figures are those of Redis's formula: the bytes
+/// consumed so far (some, not all), the percentage of the total, and an ETA from the
+/// elapsed whole seconds (bounded by the test's readings of the clock around INFO; the
+/// server's coarse clock may lag by a tick). Returns the total.
+fn check_loading_info(c: &mut RawConn) -> i64 {
+    let field = |info: &str, name: &str| -> i64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("{name} in {info}"))
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{name} in {info}: {e}"))
+    };
+    let start = field(&c.info("persistence"), "loading_start_time");
+    eventually(PATIENCE, "a whole second of loading", || {
+        unix_ms() / 1000 > start
+    });
+    let before = unix_ms() - 50;
+    let info = c.info("persistence");
+    let after = unix_ms();
+    assert_eq!(field(&info, "loading"), 1, "{info}");
+    assert_eq!(field(&info, "loading_start_time"), start, "{info}");
+    let (loaded, total) = (
+        field(&info, "loading_loaded_bytes"),
+        field(&info, "loading_total_bytes"),
+    );
+    let used_mem = field(&info, "loading_rdb_used_mem");
+    assert!(total > 0 && loaded > 0 && loaded < total, "{info}");
+    let perc = info
+        .lines()
+        .find_map(|l| l.strip_prefix("loading_loaded_perc:"))
+        .unwrap();
+    assert_eq!(
+        perc.trim(),
+        format!("{:.2}", loaded as f64 / total as f64 * 100.0),
+        "{info}"
+    );
+    let got = field(&info, "loading_eta_seconds");
+    let possible: Vec<i64> = (before / 1000 - start..=after / 1000 - start)
+        .map(|elapsed| eta(elapsed, loaded, total, used_mem))
+        .collect();
+    assert!(possible.contains(&got), "{got} not in {possible:?}: {info}");
+    // Slow progress: far from done.
+    assert!(got > 1, "{info}");
+    total
+}
+
+/// INFO's loading figures while the RDB file loads at start-up.
+#[test]
+fn loading_eta_while_the_rdb_file_loads() {
+    let dir = dir_with_rdb("loading-eta-rdb", 200);
+    let size = std::fs::metadata(dir.join("dump.rdb")).unwrap().len() as i64;
+    let srv = TestServer::with_args(&[("dir", s(&dir)), ("key-load-delay", "1000000")]);
+    let mut c = srv.raw();
+    assert_eq!(check_loading_info(&mut c), size);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same while the AOF loads: the total counts every file of the manifest.
+#[test]
+fn loading_eta_while_the_aof_loads() {
+    let dir = temp_dir("loading-eta-aof");
+    {
+        let srv = TestServer::in_dir(&dir, &[("appendonly", "yes")]);
+        let mut c = srv.raw();
+        fill(&mut c, 200);
+        cinnabar_server::persist::aof::flush_all(srv.server()).unwrap();
+    }
+    let aof: i64 = std::fs::read_dir(dir.join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().ends_with(".manifest"))
+        .map(|p| std::fs::metadata(p).unwrap().len() as i64)
+        .sum();
+    let srv = TestServer::with_args(&[
+        ("dir", s(&dir)),
+        ("appendonly", "yes"),
+        ("key-load-delay", "1000000"),
+    ]);
+    let mut c = srv.raw();
+    assert_eq!(check_loading_info(&mut c), aof);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same while a replica loads its primary's payload from the socket (a disk-backed
+/// transfer: its length is the total).
+#[test]
+fn loading_eta_while_a_replica_loads() {
+    let primary = TestServer::with_args(&[
+        ("repl-diskless-sync", "no"),
+        ("repl-diskless-sync-delay", "0"),
+    ]);
+    let mut p = primary.raw();
+    fill(&mut p, 200);
+    let replica = TestServer::with_args(&[
+        ("repl-diskless-load", "on-empty-db"),
+        ("key-load-delay", "1000000"),
+    ]);
+    let mut c = replica.raw();
+    let port = primary.addr().port().to_string();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
+    wait_loading(&mut c);
+    let total = check_loading_info(&mut c);
+    assert_eq!(
+        c.info_field("replication", "master_sync_total_bytes"),
+        total.to_string()
+    );
+}
