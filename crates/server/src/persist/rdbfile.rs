@@ -35,7 +35,9 @@ fn write_aux<W: io::Write>(
     w.aux(b"redis-ver", b"7.2.4")?;
     w.aux_int(b"redis-bits", 64)?;
     w.aux_int(b"ctime", now / 1000)?;
-    w.aux_int(b"used-mem", 0)?;
+    // The memory in use, as Redis's zmalloc_used_memory(): a loader's estimate of the size
+    // of a payload whose length it is not told (INFO loading_rdb_used_mem).
+    w.aux_int(b"used-mem", crate::alloc::used() as i64)?;
     if let Some(r) = repl {
         w.aux_int(b"repl-stream-db", r.stream_db)?;
         w.aux(b"repl-id", r.replid.as_bytes())?;
