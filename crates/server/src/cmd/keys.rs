@@ -685,6 +685,9 @@ fn flushall(ctx: &mut Ctx) -> Result<()> {
     free_tables(garbage, background);
     ctx.dirty(removed as u64);
     ctx.fx.propagate_always();
+    // Redis's flushAllDataAndResetRDB kills the RDB child: a full sync's snapshot stops and
+    // its replica syncs again.
+    crate::replication::cancel_syncs(ctx.server);
     // With save rules, Redis's flushAllDataAndResetRDB saves the empty dataset at once, so
     // nothing counts as changed since (the removals this command is about to count
     // included).

@@ -388,6 +388,39 @@ fn replica_acks_are_counted_in_commandstats() {
     assert!(master.contains(" flags=M "), "{master}");
 }
 
+/// FLUSHALL during a full sync stops its snapshot, as Redis's flushAllDataAndResetRDB kills
+/// the RDB child: the replica's link is closed and it syncs again, here at once (the
+/// dataset is empty now), where the slowed transfer would have taken minutes. Both ways.
+#[test]
+fn flushall_cancels_a_running_full_sync() {
+    for diskless in ["yes", "no"] {
+        let p = primary(&[("repl-diskless-sync", diskless)]);
+        let r = TestServer::start();
+        let (mut pc, mut rc) = (p.raw(), r.raw());
+        fill(&mut pc, "k", 2000);
+        // 0.1 s per key: 200 s for the whole transfer.
+        assert_eq!(
+            pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "100000"]),
+            ok()
+        );
+        replicaof(&mut rc, p.addr());
+        eventually(Duration::from_secs(20), "the full sync to start", || {
+            info_field(&mut pc, "persistence", "rdb_bgsave_in_progress") == "1"
+        });
+        assert_eq!(pc.cmd(&["FLUSHALL"]), ok());
+        eventually(Duration::from_secs(20), "a second full sync", || {
+            info_field(&mut pc, "stats", "sync_full") == "2"
+                && info_field(&mut rc, "replication", "master_link_status") == "up"
+        });
+        wait_synced(&mut pc, &mut rc);
+        assert_eq!(rc.cmd(&["DBSIZE"]), int(0), "diskless {diskless}");
+        assert_eq!(
+            info_field(&mut pc, "persistence", "rdb_bgsave_in_progress"),
+            "0"
+        );
+    }
+}
+
 /// A TCP relay whose connections the test can cut.
 struct Relay {
     addr: SocketAddr,
