@@ -53,6 +53,11 @@ pub struct State {
     /// Changes made by the server itself outside commands (none counted yet besides loads).
     pub extra_dirty: AtomicU64,
     pub bgsave_running: AtomicBool,
+    /// Set by FLUSHALL to stop the running BGSAVE (see `rdbfile::flushall_reset`).
+    pub bgsave_cancel: AtomicBool,
+    /// Held by FLUSHALL while it cancels a BGSAVE and writes its own file, and by a BGSAVE
+    /// while it checks it was not cancelled and renames its file into place.
+    pub file_lock: Mutex<()>,
     /// The last BGSAVE or an AOF write failed: writes may be refused (-MISCONF).
     pub disk_error: AtomicBool,
     pub bgsave_scheduled: AtomicBool,

@@ -4,9 +4,11 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+
+use parking_lot::Mutex;
 
 use cinnabar_engine::rdb::{self, Item, Loaded, RdbError, SaveOpts, Writer};
 use cinnabar_engine::{hash_key, Db, Entry, Locked, NewValue, Shard};
@@ -55,6 +57,18 @@ pub(crate) fn write_atomically(
     tag: &str,
     fill: impl FnOnce(File) -> io::Result<File>,
 ) -> io::Result<()> {
+    write_atomically_unless(target, tag, fill, None)
+}
+
+/// [`write_atomically`] whose rename does not happen once `cancel` is set: checked under
+/// `lock`, which a writer that sets it holds while it writes its own file (FLUSHALL and a
+/// BGSAVE it cancels), so the cancelled file can never land after the other.
+fn write_atomically_unless(
+    target: &Path,
+    tag: &str,
+    fill: impl FnOnce(File) -> io::Result<File>,
+    cancel: Option<(&Mutex<()>, &AtomicBool)>,
+) -> io::Result<()> {
     let dir = target.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!("temp-{tag}-{}.rdb", std::process::id()));
     let result = (|| {
@@ -62,6 +76,16 @@ pub(crate) fn write_atomically(
         let f = fill(f)?;
         f.sync_all()?;
         drop(f);
+        let _held = match cancel {
+            Some((lock, flag)) => {
+                let held = lock.lock();
+                if flag.load(Ordering::Relaxed) {
+                    return Err(cancelled());
+                }
+                Some(held)
+            }
+            None => None,
+        };
         std::fs::rename(&tmp, target)?;
         if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
             Path::new(".")
@@ -76,6 +100,24 @@ pub(crate) fn write_atomically(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// The error of a BGSAVE that FLUSHALL cancelled (Redis kills the child with SIGUSR1).
+fn cancelled() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "cancelled by FLUSHALL")
+}
+
+/// FLUSHALL with every shard locked: stops a running BGSAVE (its file must not land over
+/// the emptied dataset's) and, with save rules, saves the emptied dataset at once, as
+/// Redis's flushAllDataAndResetRDB kills its RDB child and calls rdbSave. Returns whether
+/// it saved.
+pub fn flushall_reset(server: &Server, locked: &mut Locked<'_>) -> bool {
+    let p = &server.persist;
+    let _files = p.file_lock.lock();
+    if p.bgsave_running.load(Ordering::Acquire) {
+        p.bgsave_cancel.store(true, Ordering::Relaxed);
+    }
+    !super::save_rules(server).is_empty() && save_locked(server, locked).is_ok()
 }
 
 /// Marks a successful save: LASTSAVE, the change counter, rdb_saves.
@@ -166,6 +208,7 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
     if p.bgsave_running.swap(true, Ordering::AcqRel) {
         return Err(BgsaveError::InProgress);
     }
+    p.bgsave_cancel.store(false, Ordering::Relaxed);
     let opts = super::save_opts(server);
     let now = now_ms();
     let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, u64)>();
@@ -212,14 +255,18 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
             let p = &srv.persist;
             // Whether this thread ended its snapshot (a later one must never be ended here).
             let mut finished = false;
-            let result = write_atomically(&path, "bgsave", |f| {
+            let cancel = &p.bgsave_cancel;
+            let fill = |f| {
                 let mut w = Writer::new(f, opts)?;
                 write_aux(&mut w, now, repl.as_ref())?;
                 write_functions(&mut w, &srv)?;
                 let mut err = None;
                 let mut write = |w: &mut Writer<File>, (bytes, n): (Vec<u8>, u64)| {
-                    super::key_save_delay(&srv, n);
+                    super::key_save_delay_unless(&srv, n, cancel);
                     p.save_keys_processed.fetch_add(n, Ordering::Relaxed);
+                    if err.is_none() && cancel.load(Ordering::Relaxed) {
+                        err = Some(cancelled());
+                    }
                     if err.is_none() {
                         if let Err(e) = w.raw(&bytes) {
                             err = Some(e);
@@ -242,7 +289,9 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
                     return Err(e);
                 }
                 w.finish()
-            });
+            };
+            let result =
+                write_atomically_unless(&path, "bgsave", fill, Some((&p.file_lock, cancel)));
             // A failed write must still end the snapshot (idempotent if already ended).
             if !finished {
                 ks.finish_snapshot();
@@ -255,6 +304,10 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
                     saved(&srv, dirty_at_start);
                     p.last_bgsave_failed.store(false, Ordering::Relaxed);
                     super::update_disk_error(&srv);
+                }
+                // Not a failure (Redis's child killed with SIGUSR1 by FLUSHALL).
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    tracing::warn!("Background saving terminated by signal 10");
                 }
                 Err(e) => {
                     tracing::warn!("Background saving error: {e}");
