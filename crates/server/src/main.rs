@@ -36,6 +36,10 @@ fn main() -> anyhow::Result<()> {
         tracing::warn!("daemonize yes is not supported: running in the foreground");
     }
     let port = config.get("port");
+    // Before the server starts: it answers (-LOADING) while it loads, and a signal then must
+    // find the handlers (the default action would kill it without a word), as Redis sets
+    // them up before loading.
+    let signals = Signals::register()?;
     let handle = match cinnabar_server::start(config) {
         Ok(h) => h,
         Err(e) => {
@@ -48,7 +52,7 @@ fn main() -> anyhow::Result<()> {
         }
     };
     let server = handle.server.clone();
-    install_signal_handlers(server.clone())?;
+    signals.handle(server.clone())?;
     let addrs: Vec<String> = handle.addrs.iter().map(|a| a.to_string()).collect();
     let port = match server.port.load(std::sync::atomic::Ordering::Relaxed) {
         0 => server.tls_port.load(std::sync::atomic::Ordering::Relaxed),
@@ -65,6 +69,10 @@ fn main() -> anyhow::Result<()> {
         && !server.is_shutting_down()
     {
         std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    if server.is_shutting_down() {
+        // Stopped while loading (a signal, SHUTDOWN): never ready.
+        return finish(handle, &server);
     }
     // Redis logs one line per listener type ("Ready to accept connections tcp", "... unix",
     // "... tls"); the last one here also says where Cinnabar listens.
@@ -104,6 +112,15 @@ fn main() -> anyhow::Result<()> {
         server.workers.len(),
         server.keyspace.shard_count()
     );
+    finish(handle, &server)
+}
+
+/// Waits for the server to stop, then saves as the shutdown asks (unless SHUTDOWN did, or a
+/// failed or abandoned load forbids it) and exits.
+fn finish(
+    handle: cinnabar_server::ServerHandle,
+    server: &std::sync::Arc<cinnabar_server::server::Server>,
+) -> anyhow::Result<()> {
     handle.wait();
     if let Some(msg) = server.persist.fatal.lock().clone() {
         eprintln!("{msg}");
@@ -114,7 +131,7 @@ fn main() -> anyhow::Result<()> {
         .shutdown_handled
         .load(std::sync::atomic::Ordering::SeqCst)
     {
-        if let Err(e) = cinnabar_server::persist::shutdown_save(&server, false) {
+        if let Err(e) = cinnabar_server::persist::shutdown_save(server, false) {
             tracing::warn!("Error trying to save the DB, can't exit: {e}");
         }
     }
@@ -165,46 +182,74 @@ fn init_logging(config: &cinnabar_server::config::Config) {
     }
 }
 
-/// SIGINT and SIGTERM stop the server cleanly. The handlers are registered before this
-/// returns, so before the "ready" line: a signal sent right after it is never missed (nor
-/// left to its default action, which would kill the process without saving).
-fn install_signal_handlers(
-    server: std::sync::Arc<cinnabar_server::server::Server>,
-) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (mut int, mut term) = {
-        let _in_runtime = rt.enter();
-        (
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::terminate())?,
-        )
-    };
-    std::thread::Builder::new()
-        .name("cinnabar-signals".into())
-        .spawn(move || {
-            rt.block_on(async move {
-                let which = tokio::select! {
-                    _ = int.recv() => "SIGINT",
-                    _ = term.recv() => "SIGTERM",
-                };
-                tracing::warn!("Received {which} scheduling shutdown...");
-                // Workers stop at their next pass, once the command they run (if any) ends,
-                // as Redis handles the signal at its next event-loop pass.
-                server.request_shutdown();
-                // A second SIGINT means "now", as in Redis: no save, no waiting.
-                loop {
-                    tokio::select! {
-                        _ = int.recv() => {
-                            tracing::warn!("You insist... exiting now.");
-                            std::process::exit(1);
-                        }
-                        _ = term.recv() => {}
+/// SIGINT and SIGTERM, caught from [`Signals::register`] on (a signal that comes before
+/// [`Signals::handle`] waits for it).
+struct Signals {
+    rt: tokio::runtime::Runtime,
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (int, term) = {
+            let _in_runtime = rt.enter();
+            (
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            )
+        };
+        Ok(Signals { rt, int, term })
+    }
+
+    /// SIGINT and SIGTERM stop the server cleanly, from a thread of their own.
+    fn handle(self, server: std::sync::Arc<cinnabar_server::server::Server>) -> anyhow::Result<()> {
+        let Signals {
+            rt,
+            mut int,
+            mut term,
+        } = self;
+        std::thread::Builder::new()
+            .name("cinnabar-signals".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let which = tokio::select! {
+                        _ = int.recv() => "SIGINT",
+                        _ = term.recv() => "SIGTERM",
+                    };
+                    let p = &server.persist;
+                    if p.is_loading() || p.async_loading.load(std::sync::atomic::Ordering::SeqCst) {
+                        // As Redis's whileBlockedCron: prepareForShutdown(SHUTDOWN_NOSAVE), then
+                        // exit. The load is abandoned (the loaders stop at their next key) and
+                        // nothing is saved: a half-loaded dataset must not replace the file.
+                        tracing::warn!(
+                            "Received shutdown signal during loading, scheduling shutdown."
+                        );
+                        tracing::warn!("User requested shutdown...");
+                        p.shutdown_handled
+                            .store(true, std::sync::atomic::Ordering::SeqCst);
+                    } else {
+                        tracing::warn!("Received {which} scheduling shutdown...");
                     }
-                }
-            });
-        })?;
-    Ok(())
+                    // Workers stop at their next pass, once the command they run (if any) ends,
+                    // as Redis handles the signal at its next event-loop pass.
+                    server.request_shutdown();
+                    // A second SIGINT means "now", as in Redis: no save, no waiting.
+                    loop {
+                        tokio::select! {
+                            _ = int.recv() => {
+                                tracing::warn!("You insist... exiting now.");
+                                std::process::exit(1);
+                            }
+                            _ = term.recv() => {}
+                        }
+                    }
+                });
+            })?;
+        Ok(())
+    }
 }

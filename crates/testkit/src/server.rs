@@ -169,6 +169,16 @@ impl ChildServer {
     /// [`ChildServer::start`] with `lead` before the port arguments: a config file (which
     /// must come first) and, for redis-server, `--sentinel`.
     pub fn start_after(bin: &Path, lead: &[&str], args: &[&str]) -> ChildServer {
+        ChildServer::spawn(bin, lead, args, false)
+    }
+
+    /// [`ChildServer::start`] that returns as soon as this child answers, while it still
+    /// loads its files (`-LOADING`), for tests of what a loading server does.
+    pub fn start_loading(bin: &Path, args: &[&str]) -> ChildServer {
+        ChildServer::spawn(bin, &[], args, true)
+    }
+
+    fn spawn(bin: &Path, lead: &[&str], args: &[&str], loading_ok: bool) -> ChildServer {
         for _attempt in 0..5 {
             let port = free_port();
             let child = Command::new(bin)
@@ -180,7 +190,7 @@ impl ChildServer {
                 .spawn()
                 .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
             let mut s = ChildServer { child, port };
-            if s.wait_ready() {
+            if s.wait_ready(loading_ok) {
                 return s;
             }
         }
@@ -190,9 +200,10 @@ impl ChildServer {
         );
     }
 
-    /// True once this child serves its port; false if it exited (its port was taken) or
-    /// another process answers there.
-    fn wait_ready(&mut self) -> bool {
+    /// True once this child serves its port (and has loaded its files, unless
+    /// `loading_ok`); false if it exited (its port was taken) or another process answers
+    /// there.
+    fn wait_ready(&mut self, loading_ok: bool) -> bool {
         let pid = format!("process_id:{}", self.child.id());
         let addr = self.addr();
         let port = self.port;
@@ -212,7 +223,7 @@ impl ChildServer {
                 // is seen above.
                 // Not ready while loading its files (INFO answers then, PING does not).
                 match text(&c.try_cmd(&["PING"]).ok()?) {
-                    p if p.starts_with("ERR:LOADING") => return None,
+                    p if p.starts_with("ERR:LOADING") && !loading_ok => return None,
                     // With requirepass the process id cannot be read: answering is enough.
                     p if p.starts_with("ERR:NOAUTH") => return Some(true),
                     _ => {}

@@ -16,6 +16,7 @@ pub mod lzf;
 pub mod packed;
 
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::entry::{Entry, ValueRef};
 use crate::object::Object;
@@ -1130,8 +1131,26 @@ impl<R: Read> Reader<R> {
         lim: &Limits,
         databases: usize,
         now: i64,
+        f: impl FnMut(Item) -> Result<(), RdbError>,
+    ) -> Result<(), RdbError> {
+        self.load_tracked(lim, databases, now, &AtomicU64::new(0), f)
+    }
+
+    /// [`Reader::load`] that also stores in `progress`, before each item is handed on (and
+    /// at the end), how many bytes of the input the parser has consumed so far (Redis's
+    /// `loading_loaded_bytes`; bytes read ahead are not counted).
+    pub fn load_tracked(
+        &mut self,
+        lim: &Limits,
+        databases: usize,
+        now: i64,
+        progress: &AtomicU64,
         mut f: impl FnMut(Item) -> Result<(), RdbError>,
     ) -> Result<(), RdbError> {
+        let mut f = |item: Item, consumed: u64| {
+            progress.store(consumed, Ordering::Relaxed);
+            f(item)
+        };
         let magic = self.bytes(9)?.to_vec();
         if &magic[..5] != b"REDIS" {
             return self.corrupt("wrong signature trying to load DB from file");
@@ -1196,12 +1215,12 @@ impl<R: Read> Reader<R> {
                 OP_AUX => {
                     let k = self.string()?;
                     let v = self.string()?;
-                    f(Item::Aux(k, v))?;
+                    f(Item::Aux(k, v), self.offset())?;
                     continue;
                 }
                 OP_FUNCTION2 => {
                     let code = self.string()?;
-                    f(Item::Function(code))?;
+                    f(Item::Function(code), self.offset())?;
                     continue;
                 }
                 OP_FUNCTION_PRE_GA => {
@@ -1220,6 +1239,7 @@ impl<R: Read> Reader<R> {
                             return self.corrupt("wrong RDB checksum");
                         }
                     }
+                    progress.store(self.offset(), Ordering::Relaxed);
                     return Ok(());
                 }
                 t => {
@@ -1229,16 +1249,19 @@ impl<R: Read> Reader<R> {
                     let (i, fr) = (idle.take(), freq.take());
                     if let Some(value) = value {
                         if matches!(exp, Some(at) if at <= now) {
-                            f(Item::Expired { db, key })?;
+                            f(Item::Expired { db, key }, self.offset())?;
                         } else {
-                            f(Item::Key {
-                                db,
-                                key,
-                                value,
-                                expire: exp,
-                                idle: i,
-                                freq: fr,
-                            })?;
+                            f(
+                                Item::Key {
+                                    db,
+                                    key,
+                                    value,
+                                    expire: exp,
+                                    idle: i,
+                                    freq: fr,
+                                },
+                                self.offset(),
+                            )?;
                         }
                     }
                 }

@@ -314,33 +314,59 @@ pub fn client_line(server: &Server, c: &ClientShared) -> String {
     )
 }
 
+/// A client's type for CLIENT LIST / CLIENT KILL TYPE, as Redis's getClientType: the
+/// primary's link, a replica (not a MONITOR client, though it carries the replica flag in
+/// Redis), a subscribed client, or normal.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Master,
+    Replica,
+    Pubsub,
+}
+
+impl ClientType {
+    fn parse(name: &[u8]) -> Option<ClientType> {
+        Some(match name.to_ascii_lowercase().as_slice() {
+            b"normal" => ClientType::Normal,
+            b"master" => ClientType::Master,
+            b"replica" | b"slave" => ClientType::Replica,
+            b"pubsub" => ClientType::Pubsub,
+            _ => return None,
+        })
+    }
+
+    fn of(server: &Server, c: &ClientShared) -> ClientType {
+        let (master, replica) = {
+            let flags = c.flags.lock();
+            (flags.contains('M'), flags.contains('S'))
+        };
+        if master {
+            ClientType::Master
+        } else if replica {
+            ClientType::Replica
+        } else if crate::cmd::pubsub::is_pubsub_client(server, c.id) {
+            ClientType::Pubsub
+        } else {
+            ClientType::Normal
+        }
+    }
+}
+
 /// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...]
 fn client_list(ctx: &mut Ctx) -> Result<()> {
     let mut ids: Option<Vec<u64>> = None;
-    let mut pubsub_only = None;
+    let mut kind = None;
     let mut i = 2;
     while i < ctx.args.len() {
         if is(ctx.arg(i), "type") && i + 1 < ctx.args.len() {
             let t = ctx.arg(i + 1);
-            if !(is(t, "normal")
-                || is(t, "master")
-                || is(t, "replica")
-                || is(t, "slave")
-                || is(t, "pubsub"))
-            {
-                return Err(Error::msg(format!(
+            kind = Some(ClientType::parse(t).ok_or_else(|| {
+                Error::msg(format!(
                     "ERR Unknown client type '{}'",
                     String::from_utf8_lossy(t)
-                )));
-            }
-            if is(t, "pubsub") {
-                pubsub_only = Some(true);
-            } else if is(t, "normal") {
-                pubsub_only = Some(false);
-            } else {
-                // No replica or master clients exist: an empty list.
-                ids = Some(Vec::new());
-            }
+                ))
+            })?);
             i += 2;
         } else if is(ctx.arg(i), "id") && i + 1 < ctx.args.len() {
             let mut list = Vec::new();
@@ -370,8 +396,8 @@ fn client_list(ctx: &mut Ctx) -> Result<()> {
                 continue;
             }
         }
-        if let Some(p) = pubsub_only {
-            if crate::cmd::pubsub::is_pubsub_client(ctx.server, c.id) != p {
+        if let Some(k) = kind {
+            if ClientType::of(ctx.server, &c) != k {
                 continue;
             }
         }
@@ -436,25 +462,14 @@ fn client_kill(ctx: &mut Ctx) -> Result<()> {
                 crate::acl::client_user_name(server, c).as_bytes() == v.as_slice()
             }));
         } else if is(k, "type") {
-            let t = v.to_ascii_lowercase();
+            let kind = ClientType::parse(&v).ok_or_else(|| {
+                Error::msg(format!(
+                    "ERR Unknown client type '{}'",
+                    String::from_utf8_lossy(&v)
+                ))
+            })?;
             let server = ctx.server;
-            match t.as_slice() {
-                b"normal" => filters.push(Box::new(move |c| {
-                    !crate::cmd::pubsub::is_pubsub_client(server, c.id)
-                        && !c.flags.lock().contains(['M', 'S'])
-                })),
-                b"pubsub" => filters.push(Box::new(move |c| {
-                    crate::cmd::pubsub::is_pubsub_client(server, c.id)
-                })),
-                b"master" => filters.push(Box::new(|c| c.flags.lock().contains('M'))),
-                b"replica" | b"slave" => filters.push(Box::new(|c| c.flags.lock().contains('S'))),
-                _ => {
-                    return Err(Error::msg(format!(
-                        "ERR Unknown client type '{}'",
-                        String::from_utf8_lossy(&v)
-                    )))
-                }
-            }
+            filters.push(Box::new(move |c| ClientType::of(server, c) == kind));
         } else if is(k, "skipme") {
             skipme = match v.to_ascii_lowercase().as_slice() {
                 b"yes" => true,

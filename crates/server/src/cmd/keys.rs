@@ -685,17 +685,14 @@ fn flushall(ctx: &mut Ctx) -> Result<()> {
     free_tables(garbage, background);
     ctx.dirty(removed as u64);
     ctx.fx.propagate_always();
+    // Redis's flushAllDataAndResetRDB kills the RDB child: a full sync's snapshot stops and
+    // its replica syncs again.
+    crate::replication::cancel_syncs(ctx.server);
     // With save rules, Redis's flushAllDataAndResetRDB saves the empty dataset at once, so
     // nothing counts as changed since (the removals this command is about to count
     // included).
-    if !ctx.server.config.get("save").trim().is_empty()
-        && !ctx
-            .server
-            .persist
-            .bgsave_running
-            .load(std::sync::atomic::Ordering::Relaxed)
-        && crate::persist::rdbfile::save_locked(ctx.server, ctx.data).is_ok()
-    {
+    // A running BGSAVE is stopped first (its file would bring the keys back).
+    if crate::persist::rdbfile::flushall_reset(ctx.server, ctx.data) {
         ctx.server
             .persist
             .dirty_at_last_save

@@ -36,9 +36,15 @@ pub struct State {
     /// the same replication id) and keeps serving the old dataset: INFO `async_loading`;
     /// only commands flagged `no-async-loading` get -LOADING.
     pub async_loading: AtomicBool,
+    /// When the current load started (ms).
     pub loading_start: AtomicI64,
+    /// Bytes of the input the parser has consumed (the RDB reader's offset, the AOF's
+    /// position).
     pub loading_loaded_bytes: AtomicU64,
+    /// The input's size: the file(s), or a replica's `$<len>` payload (0: an EOF-marked one).
     pub loading_total_bytes: AtomicU64,
+    /// The RDB's `used-mem` aux field: Redis's estimate of the size when the total is unknown.
+    pub loading_rdb_used_mem: AtomicU64,
     pub loading_keys: AtomicU64,
     pub last_load_keys_loaded: AtomicU64,
     pub last_load_keys_expired: AtomicU64,
@@ -47,6 +53,11 @@ pub struct State {
     /// Changes made by the server itself outside commands (none counted yet besides loads).
     pub extra_dirty: AtomicU64,
     pub bgsave_running: AtomicBool,
+    /// Set by FLUSHALL to stop the running BGSAVE (see `rdbfile::flushall_reset`).
+    pub bgsave_cancel: AtomicBool,
+    /// Held by FLUSHALL while it cancels a BGSAVE and writes its own file, and by a BGSAVE
+    /// while it checks it was not cancelled and renames its file into place.
+    pub file_lock: Mutex<()>,
     /// The last BGSAVE or an AOF write failed: writes may be refused (-MISCONF).
     pub disk_error: AtomicBool,
     pub bgsave_scheduled: AtomicBool,
@@ -151,6 +162,56 @@ pub fn key_load_delay(server: &Server) {
     } else if d < 0 {
         debug_delay(d);
     }
+}
+
+/// The figures INFO shows for a load starting now, of `total` bytes (0: unknown), as
+/// Redis's startLoading sets them.
+pub fn loading_started(server: &Server, total: u64) {
+    let p = &server.persist;
+    p.loading_start.store(now_ms(), Ordering::Relaxed);
+    p.loading_loaded_bytes.store(0, Ordering::Relaxed);
+    p.loading_total_bytes.store(total, Ordering::Relaxed);
+    p.loading_rdb_used_mem.store(0, Ordering::Relaxed);
+    p.last_load_keys_expired.store(0, Ordering::Relaxed);
+    p.last_load_keys_loaded.store(0, Ordering::Relaxed);
+}
+
+/// INFO's `loading_loaded_perc` and `loading_eta_seconds`, as Redis computes them: from the
+/// bytes consumed against the total (or, with no total, the RDB's `used-mem`, a poor
+/// estimate kept under 100%), and the whole seconds elapsed since the start (1 while none
+/// has: not enough to go by).
+pub fn loading_progress(
+    start_secs: i64,
+    now_secs: i64,
+    loaded: u64,
+    total: u64,
+    used_mem: u64,
+) -> (f64, i64) {
+    let (mut perc, mut remaining) = (0.0, 1i64);
+    if total > 0 {
+        perc = loaded as f64 / total as f64 * 100.0;
+        remaining = total as i64 - loaded as i64;
+    } else if used_mem > 0 {
+        perc = (loaded as f64 / used_mem as f64 * 100.0).min(99.99);
+        remaining = (used_mem as i64 - loaded as i64).max(1);
+    }
+    let elapsed = now_secs - start_secs;
+    let eta = if elapsed == 0 {
+        1
+    } else {
+        // In 128 bits: Redis's 64-bit product cannot overflow for real sizes, ours neither.
+        (elapsed as i128 * remaining as i128 / (loaded as i128 + 1)) as i64
+    };
+    (perc, eta)
+}
+
+/// The error a loader stops with when the server shuts down while it loads (a signal or
+/// SHUTDOWN during loading): Redis exits from its loading loop without finishing the load.
+pub fn load_abandoned() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Interrupted,
+        "the server is shutting down: loading abandoned",
+    )
 }
 
 pub fn dirty(server: &Server) -> u64 {
@@ -295,20 +356,17 @@ pub fn info_section(out: &mut String, server: &Server) {
         }
     );
     if loading {
-        let start = p.loading_start.load(Ordering::Relaxed);
+        let start = p.loading_start.load(Ordering::Relaxed) / 1000;
         let total = p.loading_total_bytes.load(Ordering::Relaxed);
         let done = p.loading_loaded_bytes.load(Ordering::Relaxed);
-        f!("loading_start_time", "{}", start / 1000);
+        let used_mem = p.loading_rdb_used_mem.load(Ordering::Relaxed);
+        let (perc, eta) = loading_progress(start, now / 1000, done, total, used_mem);
+        f!("loading_start_time", "{start}");
         f!("loading_total_bytes", "{total}");
-        f!("loading_rdb_used_mem", "0");
+        f!("loading_rdb_used_mem", "{used_mem}");
         f!("loading_loaded_bytes", "{done}");
-        let perc = if total > 0 {
-            done as f64 * 100.0 / total as f64
-        } else {
-            0.0
-        };
         f!("loading_loaded_perc", "{perc:.2}");
-        f!("loading_eta_seconds", "1");
+        f!("loading_eta_seconds", "{eta}");
     }
     f!(
         "rdb_changes_since_last_save",
@@ -379,8 +437,8 @@ pub fn start_loading(server: &Arc<Server>) {
         return;
     }
     let p = &server.persist;
+    loading_started(server, 0);
     p.loading.store(true, Ordering::SeqCst);
-    p.loading_start.store(now_ms(), Ordering::Relaxed);
     let srv = server.clone();
     let spawned = std::thread::Builder::new()
         .name("cinnabar-loader".into())
@@ -400,10 +458,16 @@ pub fn start_loading(server: &Arc<Server>) {
                     Ok(())
                 }
             });
-            if let Err(msg) = r {
-                tracing::error!("{msg}");
-                *p.fatal.lock() = Some(msg);
-                srv.request_shutdown();
+            match r {
+                // Abandoned for a shutdown (signal, SHUTDOWN): not a failure; nothing is
+                // saved (see `shutdown_save`) and the process exits normally.
+                Err(_) if srv.is_shutting_down() => {}
+                Err(msg) => {
+                    tracing::error!("{msg}");
+                    *p.fatal.lock() = Some(msg);
+                    srv.request_shutdown();
+                }
+                Ok(()) => {}
             }
             p.dirty_at_last_save.store(dirty(&srv), Ordering::Relaxed);
             srv.lastsave.store(now_ms() / 1000, Ordering::Relaxed);
@@ -497,4 +561,27 @@ pub fn update_disk_error(server: &Server) {
     let e = p.last_bgsave_failed.load(Ordering::Relaxed)
         || p.aof.last_write_failed.load(Ordering::Relaxed);
     p.disk_error.store(e, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loading_progress;
+
+    #[test]
+    fn loading_progress_as_redis() {
+        let at = |start, now, loaded, total, used| {
+            let (perc, eta) = loading_progress(start, now, loaded, total, used);
+            (format!("{perc:.2}"), eta)
+        };
+        // No whole second elapsed yet: a fake 1.
+        assert_eq!(at(100, 100, 0, 1000, 0), ("0.00".into(), 1));
+        // elapsed * remaining / (loaded + 1), in whole seconds.
+        assert_eq!(at(100, 110, 249, 1000, 0), ("24.90".into(), 30));
+        assert_eq!(at(100, 102, 1000, 1000, 0), ("100.00".into(), 0));
+        // No total: used-mem as the estimate, under 100%, at least a byte to go.
+        assert_eq!(at(100, 104, 50, 0, 200), ("25.00".into(), 11));
+        assert_eq!(at(100, 104, 300, 0, 200), ("99.99".into(), 0));
+        // Neither: 0%, one byte to go.
+        assert_eq!(at(100, 105, 0, 0, 0), ("0.00".into(), 5));
+    }
 }

@@ -4,9 +4,11 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+
+use parking_lot::Mutex;
 
 use cinnabar_engine::rdb::{self, Item, Loaded, RdbError, SaveOpts, Writer};
 use cinnabar_engine::{hash_key, Db, Entry, Locked, NewValue, Shard};
@@ -35,7 +37,9 @@ fn write_aux<W: io::Write>(
     w.aux(b"redis-ver", b"7.2.4")?;
     w.aux_int(b"redis-bits", 64)?;
     w.aux_int(b"ctime", now / 1000)?;
-    w.aux_int(b"used-mem", 0)?;
+    // The memory in use, as Redis's zmalloc_used_memory(): a loader's estimate of the size
+    // of a payload whose length it is not told (INFO loading_rdb_used_mem).
+    w.aux_int(b"used-mem", crate::alloc::used() as i64)?;
     if let Some(r) = repl {
         w.aux_int(b"repl-stream-db", r.stream_db)?;
         w.aux(b"repl-id", r.replid.as_bytes())?;
@@ -53,6 +57,18 @@ pub(crate) fn write_atomically(
     tag: &str,
     fill: impl FnOnce(File) -> io::Result<File>,
 ) -> io::Result<()> {
+    write_atomically_unless(target, tag, fill, None)
+}
+
+/// [`write_atomically`] whose rename does not happen once `cancel` is set: checked under
+/// `lock`, which a writer that sets it holds while it writes its own file (FLUSHALL and a
+/// BGSAVE it cancels), so the cancelled file can never land after the other.
+fn write_atomically_unless(
+    target: &Path,
+    tag: &str,
+    fill: impl FnOnce(File) -> io::Result<File>,
+    cancel: Option<(&Mutex<()>, &AtomicBool)>,
+) -> io::Result<()> {
     let dir = target.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!("temp-{tag}-{}.rdb", std::process::id()));
     let result = (|| {
@@ -60,6 +76,16 @@ pub(crate) fn write_atomically(
         let f = fill(f)?;
         f.sync_all()?;
         drop(f);
+        let _held = match cancel {
+            Some((lock, flag)) => {
+                let held = lock.lock();
+                if flag.load(Ordering::Relaxed) {
+                    return Err(cancelled());
+                }
+                Some(held)
+            }
+            None => None,
+        };
         std::fs::rename(&tmp, target)?;
         if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
             Path::new(".")
@@ -74,6 +100,24 @@ pub(crate) fn write_atomically(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// The error of a BGSAVE that FLUSHALL cancelled (Redis kills the child with SIGUSR1).
+fn cancelled() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "cancelled by FLUSHALL")
+}
+
+/// FLUSHALL with every shard locked: stops a running BGSAVE (its file must not land over
+/// the emptied dataset's) and, with save rules, saves the emptied dataset at once, as
+/// Redis's flushAllDataAndResetRDB kills its RDB child and calls rdbSave. Returns whether
+/// it saved.
+pub fn flushall_reset(server: &Server, locked: &mut Locked<'_>) -> bool {
+    let p = &server.persist;
+    let _files = p.file_lock.lock();
+    if p.bgsave_running.load(Ordering::Acquire) {
+        p.bgsave_cancel.store(true, Ordering::Relaxed);
+    }
+    !super::save_rules(server).is_empty() && save_locked(server, locked).is_ok()
 }
 
 /// Marks a successful save: LASTSAVE, the change counter, rdb_saves.
@@ -164,6 +208,7 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
     if p.bgsave_running.swap(true, Ordering::AcqRel) {
         return Err(BgsaveError::InProgress);
     }
+    p.bgsave_cancel.store(false, Ordering::Relaxed);
     let opts = super::save_opts(server);
     let now = now_ms();
     let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, u64)>();
@@ -210,14 +255,18 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
             let p = &srv.persist;
             // Whether this thread ended its snapshot (a later one must never be ended here).
             let mut finished = false;
-            let result = write_atomically(&path, "bgsave", |f| {
+            let cancel = &p.bgsave_cancel;
+            let fill = |f| {
                 let mut w = Writer::new(f, opts)?;
                 write_aux(&mut w, now, repl.as_ref())?;
                 write_functions(&mut w, &srv)?;
                 let mut err = None;
                 let mut write = |w: &mut Writer<File>, (bytes, n): (Vec<u8>, u64)| {
-                    super::key_save_delay(&srv, n);
+                    super::key_save_delay_unless(&srv, n, cancel);
                     p.save_keys_processed.fetch_add(n, Ordering::Relaxed);
+                    if err.is_none() && cancel.load(Ordering::Relaxed) {
+                        err = Some(cancelled());
+                    }
                     if err.is_none() {
                         if let Err(e) = w.raw(&bytes) {
                             err = Some(e);
@@ -240,7 +289,9 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
                     return Err(e);
                 }
                 w.finish()
-            });
+            };
+            let result =
+                write_atomically_unless(&path, "bgsave", fill, Some((&p.file_lock, cancel)));
             // A failed write must still end the snapshot (idempotent if already ended).
             if !finished {
                 ks.finish_snapshot();
@@ -253,6 +304,10 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
                     saved(&srv, dirty_at_start);
                     p.last_bgsave_failed.store(false, Ordering::Relaxed);
                     super::update_disk_error(&srv);
+                }
+                // Not a failure (Redis's child killed with SIGUSR1 by FLUSHALL).
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    tracing::warn!("Background saving terminated by signal 10");
                 }
                 Err(e) => {
                     tracing::warn!("Background saving error: {e}");
@@ -299,23 +354,6 @@ fn put_loaded(db: &mut Db, entry: Entry) {
     }
 }
 
-/// Counts bytes read, for INFO loading_loaded_bytes.
-pub(crate) struct Progress<'a, R> {
-    pub(crate) inner: R,
-    pub(crate) server: &'a Server,
-}
-
-impl<R: Read> Read for Progress<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.server
-            .persist
-            .loading_loaded_bytes
-            .fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
 /// Loads an RDB stream into the keyspace, one key (one shard lock) at a time. Returns the
 /// number of keys loaded.
 pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> {
@@ -326,11 +364,8 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
     let mut expired: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut libraries = Vec::new();
     let mut repl: (Option<String>, Option<u64>) = (None, None);
-    let progress = Progress {
-        inner: input,
-        server,
-    };
-    rdb::Reader::new(progress).load(&lim, ks.databases(), now, |item| {
+    let progress = &server.persist.loading_loaded_bytes;
+    rdb::Reader::new(input).load_tracked(&lim, ks.databases(), now, progress, |item| {
         match item {
             Item::Key {
                 db,
@@ -340,6 +375,9 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
                 idle,
                 freq,
             } => {
+                if server.is_shutting_down() {
+                    return Err(RdbError::Io(super::load_abandoned()));
+                }
                 let clk = loaded_clock(&ks.access, now, idle, freq);
                 let e = loaded_entry(&key, value, expire, clk);
                 let mut l = ks.lock_one(ks.shard_of_key(&key));
@@ -358,6 +396,7 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
                     String::from_utf8_lossy(&v)
                 );
                 match k.as_slice() {
+                    b"used-mem" => note_used_mem(server, &v),
                     b"repl-id" => repl.0 = Some(String::from_utf8_lossy(&v).into_owned()),
                     b"repl-offset" => {
                         repl.1 = std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok())
@@ -379,6 +418,24 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
         crate::replication::restore_from_rdb(server, id, off, &expired);
     }
     Ok(loaded)
+}
+
+/// The `used-mem` aux field: INFO's `loading_rdb_used_mem`, the estimate of a load's size
+/// when its total is unknown (a replica's EOF-marked payload).
+pub fn note_used_mem(server: &Server, value: &[u8]) {
+    if let Some(n) = std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        tracing::info!(
+            "RDB memory usage when created {:.2} Mb",
+            n as f64 / (1024.0 * 1024.0)
+        );
+        server
+            .persist
+            .loading_rdb_used_mem
+            .store(n, Ordering::Relaxed);
+    }
 }
 
 /// Loads an RDB stream into shards the caller holds locked (DEBUG RELOAD).
@@ -438,10 +495,7 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
         }
     };
     let p = &server.persist;
-    p.loading_total_bytes.store(
-        f.metadata().map(|m| m.len()).unwrap_or(0),
-        Ordering::Relaxed,
-    );
+    super::loading_started(server, f.metadata().map(|m| m.len()).unwrap_or(0));
     let started = Instant::now();
     match load_stream(server, io::BufReader::with_capacity(1 << 16, f)) {
         Ok(n) => {

@@ -149,6 +149,9 @@ pub struct State {
     /// Full syncs whose snapshot is being written (Redis's RDB child for replication: INFO
     /// `rdb_bgsave_in_progress` counts them).
     pub syncs_running: AtomicU64,
+    /// The cancel flags of the full syncs whose snapshot is being written: FLUSHALL sets
+    /// them, as Redis's flushAllDataAndResetRDB kills the RDB child (see [`cancel_syncs`]).
+    pub sync_cancels: Mutex<Vec<Arc<AtomicBool>>>,
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
     /// Errors sent to a replica or by a replica to its primary (INFO
@@ -666,4 +669,13 @@ pub fn script_write_denied(server: &Server) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// Stops the snapshots of the running full syncs (FLUSHALL, as Redis's
+/// flushAllDataAndResetRDB kills its RDB child): each writer stops at its next key, its
+/// replica's link is closed, and the replica starts over with a new full sync.
+pub fn cancel_syncs(server: &Server) {
+    for c in server.repl.sync_cancels.lock().iter() {
+        c.store(true, Ordering::Relaxed);
+    }
 }

@@ -266,9 +266,27 @@ impl Input<'_> {
             && args[0].eq_ignore_ascii_case(b"replconf")
             && args[1].eq_ignore_ascii_case(b"ack")
         {
-            self.last = "replconf";
+            let start_us = crate::server::clock_us();
             if ack(server, &self.replica, args) {
                 self.wait_ack = false;
+            }
+            // Handled here rather than by dispatch, but accounted as Redis's call() does
+            // for it: INFO commandstats (calls, usec) and latencystats,
+            // total_commands_processed, the slow log, CLIENT LIST's cmd.
+            if let Ok(entry) = server.registry.resolve(args) {
+                self.last = entry.def.full_name();
+                self.client
+                    .shared
+                    .last_cmd
+                    .store(entry.idx, Ordering::Relaxed);
+                let usec = (crate::server::clock_us() - start_us).max(0) as u64;
+                crate::dispatch::count_call(
+                    server,
+                    self.stats,
+                    &self.stats.commands[entry.idx],
+                    usec,
+                );
+                crate::ops::after_command(server, false, self.client, entry.def, args, usec);
             }
             return true;
         }
@@ -421,6 +439,7 @@ async fn full_sync<S: Stream>(
     let id2 = replid.clone();
     let cancel2 = cancel.clone();
     r.syncs_running.fetch_add(1, Ordering::Relaxed);
+    r.sync_cancels.lock().push(cancel.clone());
     let spawned = std::thread::Builder::new()
         .name("cinnabar-replsync".into())
         .spawn(move || {
@@ -432,6 +451,10 @@ async fn full_sync<S: Stream>(
                     .and_then(|f| write_rdb(&arc, &rx, io::BufWriter::new(f), aux, &cancel2))
                     .and_then(|mut f| f.flush())
             };
+            arc.repl
+                .sync_cancels
+                .lock()
+                .retain(|c| !Arc::ptr_eq(c, &cancel2));
             arc.repl.syncs_running.fetch_sub(1, Ordering::Relaxed);
             if ctx.send(Msg::Done(res)).is_err() && !diskless {
                 // The replica left (see `Job`): nobody will send the file.
@@ -439,6 +462,7 @@ async fn full_sync<S: Stream>(
             }
         });
     if spawned.is_err() {
+        r.sync_cancels.lock().retain(|c| !Arc::ptr_eq(c, &cancel));
         r.syncs_running.fetch_sub(1, Ordering::Relaxed);
         server.keyspace.finish_snapshot();
         return false;
@@ -460,6 +484,13 @@ async fn full_sync<S: Stream>(
         return false;
     }
     let ok = if diskless {
+        // Redis's lines for its RDB child writing to the replicas' sockets (the writer
+        // thread here).
+        tracing::info!("Starting BGSAVE for SYNC with target: replicas sockets");
+        tracing::info!(
+            "Background RDB transfer started by pid {}",
+            std::process::id()
+        );
         let mark = random_id();
         if link
             .stream
@@ -488,6 +519,7 @@ async fn full_sync<S: Stream>(
         }
         link.stream.send(mark.as_bytes()).await.is_ok()
     } else {
+        tracing::info!("Starting BGSAVE for SYNC with target: disk");
         let done = loop {
             match link.wait(job.crx.recv()).await {
                 Some(Some(Msg::Done(res))) => break res.is_ok(),

@@ -472,10 +472,7 @@ async fn full_sync(server: &Arc<Server>, link: &mut Link, id: String, offset: u6
     r.transfer_size.store(size as i64, Ordering::Relaxed);
     let flag = transfer_flag(server, mode);
     if let Some(f) = flag {
-        let p = &server.persist;
-        p.loading_start.store(now_ms(), Ordering::Relaxed);
-        p.loading_total_bytes.store(size, Ordering::Relaxed);
-        p.loading_loaded_bytes.store(0, Ordering::Relaxed);
+        crate::persist::loading_started(server, size);
         f.store(true, Ordering::SeqCst);
     }
     let mark = framing.is_mark();
@@ -608,18 +605,15 @@ fn load_payload(
     mark: bool,
 ) -> Result<usize, String> {
     let cut = input.cut_flag();
-    let input = crate::persist::rdbfile::Progress {
-        inner: input,
-        server,
-    };
     match mode {
-        LoadMode::AfterTransfer => load_after_transfer(server, input.inner),
+        LoadMode::AfterTransfer => load_after_transfer(server, input),
         LoadMode::Aside { .. } => load_aside(server, input, mark, &cut),
         LoadMode::Direct => {
             tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
             load_in_place(server, input, mark, &cut).map_err(|e| {
-                // Redis empties the dataset it was loading into.
+                // Redis empties what it was loading into (emptyData, functions included).
                 flush_all(server);
+                install_functions(server, Vec::new());
                 load_failed(e, "socket")
             })
         }
@@ -647,14 +641,23 @@ fn load_aside(
                 .collect()
         })
         .collect();
-    let loaded = load_into(server, input, mark, cut, |db, hash, key, e| {
-        let shard = ks.shard_of_key(key);
-        if let Some(old) = aside[shard][db].put(hash, e) {
-            cinnabar_engine::lazyfree::dispose(old);
-        }
-    });
-    let (stream_db, libraries) = match loaded {
-        Ok(l) => l,
+    let mut libraries = Vec::new();
+    let loaded = load_into(
+        server,
+        input,
+        mark,
+        cut,
+        &mut libraries,
+        |db, hash, key, e| {
+            let shard = ks.shard_of_key(key);
+            if let Some(old) = aside[shard][db].put(hash, e) {
+                cinnabar_engine::lazyfree::dispose(old);
+            }
+        },
+    );
+    // A failure keeps the old dataset and the old libraries.
+    let stream_db = match loaded {
+        Ok(db) => db,
         Err(e) => {
             std::thread::spawn(move || drop(aside));
             return Err(load_failed(e, "socket"));
@@ -678,8 +681,10 @@ fn load_aside(
     Ok(stream_db)
 }
 
-/// Empties the dataset and loads `input` into it, one key (one shard lock) at a time, with
-/// commands refused (-LOADING) by the caller's loading flag meanwhile.
+/// Empties the dataset and the function libraries (Redis's emptyData) and loads `input`
+/// into them, one key (one shard lock) at a time, with commands refused (-LOADING) by the
+/// caller's loading flag meanwhile. A failure leaves what was loaded (the libraries parsed
+/// so far too, as Redis loads them as they come); a socket load's caller empties it.
 fn load_in_place(
     server: &Server,
     input: impl std::io::Read,
@@ -695,22 +700,33 @@ fn load_in_place(
                 d.clear();
             }
         }
+        install_functions(server, Vec::new());
     }
     tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
-    let (stream_db, libraries) = load_into(server, input, mark, cut, |db, hash, key, e| {
-        let mut l = ks.lock_one(ks.shard_of_key(key));
-        if let Some(old) = l.db(db, hash).put(hash, e) {
-            cinnabar_engine::lazyfree::dispose(old);
-        }
-    })?;
+    let mut libraries = Vec::new();
+    let loaded = load_into(
+        server,
+        input,
+        mark,
+        cut,
+        &mut libraries,
+        |db, hash, key, e| {
+            let mut l = ks.lock_one(ks.shard_of_key(key));
+            if let Some(old) = l.db(db, hash).put(hash, e) {
+                cinnabar_engine::lazyfree::dispose(old);
+            }
+        },
+    );
     let mut locked = ks.lock_all();
     for s in locked.shards() {
         for d in s.dbs.iter_mut() {
             touch_watched(d);
         }
     }
-    install_functions(server, libraries);
-    Ok(stream_db)
+    if !libraries.is_empty() {
+        install_functions(server, libraries);
+    }
+    loaded
 }
 
 /// Disk-based load (`repl-diskless-load disabled`, or `on-empty-db` with data): as Redis,
@@ -741,18 +757,10 @@ fn load_after_transfer(server: &Server, mut input: transfer::ChunkReader) -> Res
     let fail = |e: std::io::Error| load_failed(e.to_string(), "disk");
     let f = std::fs::File::open(&path).map_err(fail)?;
     let p = &server.persist;
-    p.loading_start.store(now_ms(), Ordering::Relaxed);
-    p.loading_total_bytes.store(
-        f.metadata().map(|m| m.len()).unwrap_or(0),
-        Ordering::Relaxed,
-    );
-    p.loading_loaded_bytes.store(0, Ordering::Relaxed);
+    crate::persist::loading_started(server, f.metadata().map(|m| m.len()).unwrap_or(0));
     p.loading.store(true, Ordering::SeqCst);
     tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
-    let input = crate::persist::rdbfile::Progress {
-        inner: std::io::BufReader::with_capacity(1 << 16, f),
-        server,
-    };
+    let input = std::io::BufReader::with_capacity(1 << 16, f);
     let never = AtomicBool::new(false);
     let res = load_in_place(server, input, false, &never).map_err(|e| load_failed(e, "disk"));
     p.loading.store(false, Ordering::SeqCst);
@@ -779,26 +787,28 @@ fn install_functions(server: &Server, libraries: Vec<Vec<u8>>) {
     );
 }
 
-/// Parses `input`, handing each key to `put(db, hash, key, entry)`; returns the stream's
-/// database and the function libraries. The input is read to its end: with `mark` (an
-/// EOF-marked payload) nothing may follow the RDB's own end. `cut` set (the transfer was
-/// cut) stops it at the next key, though bytes read ahead could still be parsed.
+/// Parses `input`, handing each key to `put(db, hash, key, entry)` and each function
+/// library to `libraries` (also when it fails later); returns the stream's database. The
+/// input is read to its end: with `mark` (an EOF-marked payload) nothing may follow the
+/// RDB's own end. `cut` set (the transfer was cut) stops it at the next key, though bytes
+/// read ahead could still be parsed.
 fn load_into(
     server: &Server,
     input: impl std::io::Read,
     mark: bool,
     cut: &AtomicBool,
+    libraries: &mut Vec<Vec<u8>>,
     mut put: impl FnMut(usize, u64, &[u8], cinnabar_engine::Entry),
-) -> Result<(usize, Vec<Vec<u8>>), String> {
+) -> Result<usize, String> {
     use crate::persist::rdbfile::{loaded_clock, loaded_entry};
     let lim = crate::persist::limits(server);
     let now = now_ms();
-    let mut libraries = Vec::new();
     let mut stream_db = 0usize;
     let mut n = 0u64;
     let mut reader = rdb::Reader::new(input);
+    let progress = &server.persist.loading_loaded_bytes;
     reader
-        .load(&lim, server.keyspace.databases(), now, |item| {
+        .load_tracked(&lim, server.keyspace.databases(), now, progress, |item| {
             match item {
                 Item::Key {
                     db,
@@ -814,6 +824,9 @@ fn load_into(
                             "the transfer from the primary was cut",
                         )));
                     }
+                    if server.is_shutting_down() {
+                        return Err(rdb::RdbError::Io(crate::persist::load_abandoned()));
+                    }
                     let clk = loaded_clock(&server.keyspace.access, now, idle, freq);
                     let e = loaded_entry(&key, value, expire, clk);
                     put(db, hash_key(&key), &key, e);
@@ -824,14 +837,16 @@ fn load_into(
                 // The primary's snapshot has none; one that expired in transit goes with
                 // the primary's DEL.
                 Item::Expired { .. } => {}
-                Item::Aux(k, v) => {
-                    if k.as_slice() == b"repl-stream-db" {
+                Item::Aux(k, v) => match k.as_slice() {
+                    b"repl-stream-db" => {
                         stream_db = std::str::from_utf8(&v)
                             .ok()
                             .and_then(|s| s.parse().ok())
                             .unwrap_or(0);
                     }
-                }
+                    b"used-mem" => crate::persist::rdbfile::note_used_mem(server, &v),
+                    _ => {}
+                },
             }
             Ok(())
         })
@@ -847,7 +862,7 @@ fn load_into(
         .persist
         .last_load_keys_loaded
         .store(n, Ordering::Relaxed);
-    Ok((stream_db, libraries))
+    Ok(stream_db)
 }
 
 async fn apply_stream(server: &Arc<Server>, link: &mut Link, gen: u64) -> LinkResult {

@@ -2,7 +2,7 @@
 //! line, refusal of unknown parameters, and a clean stop on SIGTERM and SHUTDOWN.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cinnabar_resp::Frame;
@@ -16,14 +16,42 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A child server that is killed (SIGKILL, by its own PID) and reaped when dropped unless
+/// it already exited: a test that fails half-way never leaves its server running.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 /// Starts the binary and waits for its "ready to accept connections" line.
-fn spawn(args: &[&str]) -> std::process::Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cinnabar-server"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+fn spawn(args: &[&str]) -> Reaped {
+    let mut child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_cinnabar-server"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     loop {
         let line = lines
@@ -116,14 +144,17 @@ fn shutdown_command_stops_the_process() {
 fn closed_output_pipe_drops_log_lines_and_keeps_serving() {
     let dir = cinnabar_testkit::temp_dir("closed-stdout");
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cinnabar-server"))
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--enable-debug-command", "yes", "--save", ""])
-        .args(["--dir", dir.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed if the test fails before it stops it.
+    let mut child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_cinnabar-server"))
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--enable-debug-command", "yes", "--save", ""])
+            .args(["--dir", dir.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     while !lines
         .next()

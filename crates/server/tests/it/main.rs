@@ -26,6 +26,7 @@ mod keys;
 mod limits;
 mod list;
 mod list_set_effects;
+mod loading;
 mod multi;
 mod networking;
 mod notify;

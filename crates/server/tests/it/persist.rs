@@ -191,6 +191,56 @@ fn wait_bgsave(r: &mut RawConn) {
     assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
 }
 
+/// FLUSHALL while a BGSAVE runs stops it, as Redis's flushAllDataAndResetRDB kills the RDB
+/// child (not a failed save: the status stays ok), and with save rules saves the emptied
+/// dataset: the file never brings the flushed keys back. Before, the BGSAVE went on and
+/// its snapshot, taken before the flush, replaced the file after it.
+#[test]
+fn flushall_stops_a_running_bgsave() {
+    for rules in ["900 1", ""] {
+        let dir = temp_dir("flushall-bgsave");
+        let old = {
+            // A file from before, to tell "not saved" from "saved empty".
+            let srv = start_in(&dir, &[]);
+            let mut r = srv.raw();
+            assert_eq!(r.cmd(&["SET", "before", "1"]), ok());
+            assert_eq!(r.cmd(&["SAVE"]), ok());
+            std::fs::read(dir.join("dump.rdb")).unwrap()
+        };
+        let srv = start_in(&dir, &[("save", rules)]);
+        let mut r = srv.raw();
+        for i in 0..300 {
+            assert_eq!(r.cmd(&["SET", &format!("k{i}"), "v"]), ok());
+        }
+        // 10 ms per key: 3 s for the whole file.
+        assert_eq!(
+            r.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "10000"]),
+            ok()
+        );
+        assert_eq!(
+            r.cmd(&["BGSAVE"]),
+            Frame::Simple("Background saving started".into())
+        );
+        assert_eq!(r.cmd(&["FLUSHALL"]), ok());
+        wait_bgsave(&mut r);
+        assert_eq!(
+            r.info_field("persistence", "rdb_changes_since_last_save"),
+            // Without rules: 300 writes and 301 keys flushed (Redis counts them too).
+            if rules.is_empty() { "601" } else { "0" },
+            "save {rules:?}"
+        );
+        drop(srv);
+        if rules.is_empty() {
+            // Nothing saved: the old file stays.
+            assert_eq!(std::fs::read(dir.join("dump.rdb")).unwrap(), old);
+        } else {
+            let srv = start_in(&dir, &[]);
+            assert_eq!(srv.raw().cmd(&["DBSIZE"]), int(0), "save {rules:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn bgsave_is_a_point_in_time_snapshot_under_writes() {
     let dir = temp_dir("bgsave");

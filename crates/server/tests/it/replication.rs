@@ -342,6 +342,85 @@ fn wait_counts_acknowledging_replicas() {
     assert_eq!(words(pc.cmd(&["EXEC"])), vec!["1".to_string()]);
 }
 
+/// The replicas' REPLCONF ACKs are commands the primary runs, as in Redis where they go
+/// through call(): counted in INFO commandstats (calls and usec) and latencystats, in
+/// total_commands_processed, and shown as the replica client's last command.
+#[test]
+fn replica_acks_are_counted_in_commandstats() {
+    let p = primary(&[]);
+    let r = TestServer::start();
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    // The handshake's REPLCONFs are forgotten: only ACKs can count from here.
+    assert_eq!(pc.cmd(&["CONFIG", "RESETSTAT"]), ok());
+    pc.cmd(&["SET", "a", "1"]);
+    // WAIT asks the replica for an ACK (GETACK) and returns once it came.
+    assert_eq!(pc.cmd(&["WAIT", "1", "5000"]), int(1));
+    let line = info_field(&mut pc, "commandstats", "cmdstat_replconf");
+    let field = |name: &str| -> f64 {
+        line.split(',')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} in {line:?}"))
+            .parse()
+            .unwrap()
+    };
+    let (calls, usec, per_call) = (field("calls"), field("usec"), field("usec_per_call"));
+    assert!(calls >= 1.0, "{line}");
+    assert!((per_call - usec / calls).abs() < 0.01, "{line}");
+    assert_eq!(field("rejected_calls"), 0.0, "{line}");
+    assert_eq!(field("failed_calls"), 0.0, "{line}");
+    assert!(
+        !info_field(&mut pc, "latencystats", "latency_percentiles_usec_replconf").is_empty(),
+        "no latencystats for replconf"
+    );
+    let total: u64 = info_field(&mut pc, "stats", "total_commands_processed")
+        .parse()
+        .unwrap();
+    assert!(total >= calls as u64 + 2, "{total}");
+    let list = text(&pc.cmd(&["CLIENT", "LIST", "TYPE", "replica"]));
+    assert!(list.contains(" cmd=replconf "), "{list}");
+    // CLIENT LIST TYPE finds the links as CLIENT KILL TYPE does.
+    assert!(list.contains(" flags=S "), "{list}");
+    let normal = text(&pc.cmd(&["CLIENT", "LIST", "TYPE", "normal"]));
+    assert!(!normal.contains(" flags=S "), "{normal}");
+    let master = text(&rc.cmd(&["CLIENT", "LIST", "TYPE", "master"]));
+    assert!(master.contains(" flags=M "), "{master}");
+}
+
+/// FLUSHALL during a full sync stops its snapshot, as Redis's flushAllDataAndResetRDB kills
+/// the RDB child: the replica's link is closed and it syncs again, here at once (the
+/// dataset is empty now), where the slowed transfer would have taken minutes. Both ways.
+#[test]
+fn flushall_cancels_a_running_full_sync() {
+    for diskless in ["yes", "no"] {
+        let p = primary(&[("repl-diskless-sync", diskless)]);
+        let r = TestServer::start();
+        let (mut pc, mut rc) = (p.raw(), r.raw());
+        fill(&mut pc, "k", 2000);
+        // 0.1 s per key: 200 s for the whole transfer.
+        assert_eq!(
+            pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "100000"]),
+            ok()
+        );
+        replicaof(&mut rc, p.addr());
+        eventually(Duration::from_secs(20), "the full sync to start", || {
+            info_field(&mut pc, "persistence", "rdb_bgsave_in_progress") == "1"
+        });
+        assert_eq!(pc.cmd(&["FLUSHALL"]), ok());
+        eventually(Duration::from_secs(20), "a second full sync", || {
+            info_field(&mut pc, "stats", "sync_full") == "2"
+                && info_field(&mut rc, "replication", "master_link_status") == "up"
+        });
+        wait_synced(&mut pc, &mut rc);
+        assert_eq!(rc.cmd(&["DBSIZE"]), int(0), "diskless {diskless}");
+        assert_eq!(
+            info_field(&mut pc, "persistence", "rdb_bgsave_in_progress"),
+            "0"
+        );
+    }
+}
+
 /// A TCP relay whose connections the test can cut.
 struct Relay {
     addr: SocketAddr,

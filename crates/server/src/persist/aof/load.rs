@@ -21,6 +21,13 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
     let manifest = dir.join(format!("{name}.manifest"));
     let (base, incrs) = read_manifest(&manifest).map_err(|e| format!("{e}"))?;
     let started = Instant::now();
+    // INFO's loading figures count every file, base first, as Redis's loadAppendOnlyFiles.
+    let files = base.iter().chain(incrs.iter()).map(|(f, _)| dir.join(f));
+    let total: u64 = files
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
+    crate::persist::loading_started(server, total);
+    let mut done = 0u64;
     let mut keys = 0u64;
     if let Some((b, _)) = &base {
         let path = dir.join(b);
@@ -35,12 +42,15 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
                 },
             )?;
         } else {
-            replay_file(server, &path, false)?;
+            replay_file(server, &path, false, done)?;
         }
+        done += std::fs::metadata(&path).map_or(0, |m| m.len());
     }
     let n = incrs.len();
     for (i, (f, _)) in incrs.iter().enumerate() {
-        replay_file(server, &dir.join(f), i + 1 == n)?;
+        let path = dir.join(f);
+        replay_file(server, &path, i + 1 == n, done)?;
+        done += std::fs::metadata(&path).map_or(0, |m| m.len());
     }
     tracing::info!(
         "DB loaded from append only file: {:.3} seconds",
@@ -127,8 +137,9 @@ fn parse_one(buf: &[u8], mut p: usize) -> Result<Option<(Spans, usize)>, bool> {
     Ok(Some((spans, q)))
 }
 
-/// Replays one AOF file of commands with the clock stopped (see the module docs).
-fn replay_file(server: &Server, path: &Path, last: bool) -> Result<(), String> {
+/// Replays one AOF file of commands with the clock stopped (see the module docs). `before`:
+/// the bytes of the files loaded before it, for INFO's loading_loaded_bytes.
+fn replay_file(server: &Server, path: &Path, last: bool, before: u64) -> Result<(), String> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
@@ -202,6 +213,16 @@ fn replay_file(server: &Server, path: &Path, last: bool) -> Result<(), String> {
                     run_replayed(server, &mut client, &mut out, &bytes, &spans, path, p)?;
                 }
                 p = next;
+                server
+                    .persist
+                    .loading_loaded_bytes
+                    .store(before + p as u64, Ordering::Relaxed);
+                // As Redis's loadSingleAppendOnlyFile: the test knob's delay after each
+                // command, and a shutdown abandons the load.
+                crate::persist::key_load_delay(server);
+                if server.is_shutting_down() {
+                    return Err(crate::persist::load_abandoned().to_string());
+                }
             }
         }
     }
