@@ -42,6 +42,17 @@ fn dir_with_rdb(label: &str, n: usize) -> PathBuf {
     dir
 }
 
+/// A fresh directory holding an AOF (manifest, base and increment) of `n` keys.
+fn dir_with_aof(label: &str, n: usize) -> PathBuf {
+    let dir = temp_dir(label);
+    let srv = TestServer::in_dir(&dir, &[("appendonly", "yes")]);
+    let mut c = srv.raw();
+    fill(&mut c, n);
+    cinnabar_server::persist::aof::flush_all(srv.server()).unwrap();
+    drop(srv);
+    dir
+}
+
 /// Every file under `dir` (one level of subdirectories) with its bytes, sorted by name.
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -88,6 +99,23 @@ fn stop_while_loading(mut srv: ChildServer, sig: i32, log: &Path) {
     assert!(log.contains("ready to exit"), "{log}");
 }
 
+/// A child server on `dir` that loads its data one key (or command) a second
+/// (`key-load-delay`), with `save` rules that a shutdown would act on, logging to `log`.
+fn start_slow_load(dir: &Path, log: &Path, extra: &[&str]) -> ChildServer {
+    let mut args = vec![
+        "--dir",
+        s(dir),
+        "--save",
+        "900 1",
+        "--key-load-delay",
+        "1000000",
+        "--logfile",
+        s(log),
+    ];
+    args.extend_from_slice(extra);
+    ChildServer::start_loading(bin(), &args)
+}
+
 /// SIGTERM while the RDB file loads at start-up: the server exits (status 0) without
 /// finishing the load and without its shutdown save, which would have replaced the file
 /// with the part loaded so far.
@@ -96,19 +124,7 @@ fn sigterm_during_startup_rdb_load_exits_without_saving() {
     let dir = dir_with_rdb("loading-rdb", 200);
     let before = files(&dir);
     let log = dir.join("server.log");
-    let srv = ChildServer::start_loading(
-        bin(),
-        &[
-            "--dir",
-            s(&dir),
-            "--save",
-            "900 1",
-            "--key-load-delay",
-            "1000000",
-            "--logfile",
-            s(&log),
-        ],
-    );
+    let srv = start_slow_load(&dir, &log, &[]);
     let mut c = srv.conn();
     wait_loading(&mut c);
     assert!(text(&c.cmd(&["PING"])).starts_with("ERR:LOADING"));
@@ -121,13 +137,7 @@ fn sigterm_during_startup_rdb_load_exits_without_saving() {
 /// Redis): the same prompt exit, and the AOF's files are left as they were.
 #[test]
 fn sigint_during_startup_aof_load_exits_without_saving() {
-    let dir = temp_dir("loading-aof");
-    {
-        let srv = TestServer::in_dir(&dir, &[("appendonly", "yes")]);
-        let mut c = srv.raw();
-        fill(&mut c, 200);
-        cinnabar_server::persist::aof::flush_all(srv.server()).unwrap();
-    }
+    let dir = dir_with_aof("loading-aof", 200);
     let before = files(&dir);
     assert!(
         before.iter().any(|(n, _)| n.ends_with(".manifest")),
@@ -135,21 +145,7 @@ fn sigint_during_startup_aof_load_exits_without_saving() {
         before.iter().map(|f| &f.0).collect::<Vec<_>>()
     );
     let log = dir.join("server.log");
-    let srv = ChildServer::start_loading(
-        bin(),
-        &[
-            "--dir",
-            s(&dir),
-            "--appendonly",
-            "yes",
-            "--save",
-            "900 1",
-            "--key-load-delay",
-            "1000000",
-            "--logfile",
-            s(&log),
-        ],
-    );
+    let srv = start_slow_load(&dir, &log, &["--appendonly", "yes"]);
     let mut c = srv.conn();
     wait_loading(&mut c);
     stop_while_loading(srv, libc::SIGINT, &log);
@@ -308,13 +304,7 @@ fn loading_eta_while_the_rdb_file_loads() {
 /// The same while the AOF loads: the total counts every file of the manifest.
 #[test]
 fn loading_eta_while_the_aof_loads() {
-    let dir = temp_dir("loading-eta-aof");
-    {
-        let srv = TestServer::in_dir(&dir, &[("appendonly", "yes")]);
-        let mut c = srv.raw();
-        fill(&mut c, 200);
-        cinnabar_server::persist::aof::flush_all(srv.server()).unwrap();
-    }
+    let dir = dir_with_aof("loading-eta-aof", 200);
     let aof: i64 = std::fs::read_dir(dir.join("appendonlydir"))
         .unwrap()
         .map(|e| e.unwrap().path())

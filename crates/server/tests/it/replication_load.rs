@@ -17,10 +17,18 @@ fn primary_rdb() -> Vec<u8> {
 
 /// An RDB holding `new:0..new:<n-1>` (values of `len` bytes) and `shared` = `from-primary`.
 fn rdb_of(n: usize, len: usize) -> Vec<u8> {
+    rdb_saved(n, len, &[])
+}
+
+/// [`rdb_of`], with the function `libraries` loaded too, saved by a Cinnabar server.
+fn rdb_saved(n: usize, len: usize, libraries: &[&str]) -> Vec<u8> {
     let dir = temp_dir("repl-load-rdb");
     let srv = TestServer::in_dir(&dir, &[]);
     let mut c = srv.raw();
     assert_eq!(c.cmd(&["CONFIG", "SET", "rdbcompression", "no"]), ok());
+    for name in libraries {
+        assert_eq!(c.cmd(&["FUNCTION", "LOAD", &library(name)]), bulk(name));
+    }
     let value = "v".repeat(len);
     for i in 0..n {
         assert_eq!(c.cmd(&["SET", &format!("new:{i}"), &value]), ok());
@@ -497,24 +505,7 @@ fn a_cut_transfer_stops_a_slow_loader_at_once() {
 /// An RDB holding `new:0..new:1999` (300-byte values), `shared` and the function library
 /// `newlib`.
 fn rdb_with_library() -> Vec<u8> {
-    let dir = temp_dir("repl-load-rdb-fn");
-    let srv = TestServer::in_dir(&dir, &[]);
-    let mut c = srv.raw();
-    assert_eq!(c.cmd(&["CONFIG", "SET", "rdbcompression", "no"]), ok());
-    assert_eq!(
-        c.cmd(&["FUNCTION", "LOAD", &library("newlib")]),
-        bulk("newlib")
-    );
-    let value = "v".repeat(300);
-    for i in 0..2000 {
-        assert_eq!(c.cmd(&["SET", &format!("new:{i}"), &value]), ok());
-    }
-    assert_eq!(c.cmd(&["SET", "shared", "from-primary"]), ok());
-    assert_eq!(c.cmd(&["SAVE"]), ok());
-    let rdb = std::fs::read(dir.join("dump.rdb")).unwrap();
-    drop(srv);
-    let _ = std::fs::remove_dir_all(&dir);
-    rdb
+    rdb_saved(2000, 300, &["newlib"])
 }
 
 fn library(name: &str) -> String {
