@@ -154,10 +154,21 @@ impl<S> Registered<S> {
     /// with the worker's reactor); None, and out of the registry, when `f` fails.
     pub fn convert<T>(mut self, f: impl FnOnce(S) -> std::io::Result<T>) -> Option<Registered<T>> {
         let stream = self.stream.take()?;
-        let t = f(stream).ok()?;
-        let converted = self.admission.clone().holding(t);
+        // `f` closes the socket when it fails: it runs under the registry's lock, so that no
+        // CLIENT KILL sees the entry between that close and the entry's removal.
+        let server = self.admission.server.clone();
+        let mut clients = server.clients.lock();
+        let converted = f(stream);
+        let removed = match converted {
+            Err(_) if self.owns_entry => clients.remove(&self.admission.shared.id),
+            _ => None,
+        };
+        drop(clients);
+        if let Some(c) = removed {
+            crate::climem::forget(&server, &c);
+        }
         self.owns_entry = false;
-        Some(converted)
+        Some(self.admission.clone().holding(converted.ok()?))
     }
 }
 
