@@ -28,7 +28,8 @@ const ARGS_INLINE: usize = 16;
 const ARGV_KEEP: usize = 64 * 1024;
 
 /// Serves one accepted connection until the client leaves, is killed, or the server stops.
-/// Plain TCP and unix sockets are registered as they are accepted instead (`admit`).
+/// Plain TCP and unix sockets are registered by the acceptor instead ([`Admission`], then
+/// [`serve_admitted`] on their worker).
 pub async fn serve<S: Stream>(
     server: Arc<Server>,
     stream: S,
