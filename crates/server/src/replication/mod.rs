@@ -158,9 +158,10 @@ pub struct State {
     /// `unexpected_error_replies`; see [`log_error_reply`]).
     pub unexpected_error_replies: AtomicU64,
     pub waiters: Mutex<Vec<Waiter>>,
-    /// Which `repl-ping-replica-period` since start-up the last cron pass fell in: the PING
-    /// goes out when it changes, as Redis pings when its 1 Hz replication cron count is a
-    /// multiple of the period (so not when a replica attaches; the PINGs count in offsets).
+    /// The second since start-up of the last cron pass: a PING goes out on the first pass of
+    /// a second that is a multiple of `repl-ping-replica-period`, as Redis pings when its
+    /// 1 Hz replication cron count is a multiple of the period (so not when a replica
+    /// attaches, nor when the period changes; the PINGs count in offsets).
     pub ping_slot: AtomicI64,
     /// Last time a replica was attached (for repl-backlog-ttl).
     pub no_replicas_since_ms: AtomicI64,
@@ -356,9 +357,9 @@ pub fn cron(server: &Server) {
         // WAITAOF's local fsyncs are not announced: look at them ten times a second.
         primary::check_waiters(server);
     }
-    let period = server.config.get_i64("repl-ping-replica-period").max(1) * 1000;
-    let slot = server.started.elapsed().as_millis() as i64 / period;
-    let ping = r.ping_slot.swap(slot, Ordering::Relaxed) != slot;
+    let period = server.config.get_i64("repl-ping-replica-period");
+    let second = server.started.elapsed().as_secs() as i64;
+    let ping = ping_due(r.ping_slot.swap(second, Ordering::Relaxed), second, period);
     if !r.on.load(Ordering::Relaxed) {
         return;
     }
@@ -399,6 +400,15 @@ pub fn cron(server: &Server) {
             ttl / 1000
         );
     }
+}
+
+/// Whether a cron pass in `second` (since start-up), after one in `last`, pings the
+/// replicas. Redis's replicationCron runs once a second and pings when its count of runs is
+/// a multiple of `repl-ping-replica-period`; counting whole seconds the same way means that
+/// a change of the period does not itself cause a PING (psync2's test lengthens the period
+/// on a primary and then expects every offset to stay where it is).
+fn ping_due(last: i64, second: i64, period: i64) -> bool {
+    second != last && second % period.max(1) == 0
 }
 
 fn state_name(s: u8) -> &'static str {
@@ -677,5 +687,38 @@ pub fn script_write_denied(server: &Server) -> Option<&'static str> {
 pub fn cancel_syncs(server: &Server) {
     for c in server.repl.sync_cancels.lock().iter() {
         c.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ping_due;
+
+    #[test]
+    fn pings_on_multiples_of_the_period_once_each() {
+        // Period 3: seconds 3 and 6 ping, once each however many passes fall in them.
+        let mut last = 0;
+        let mut pinged = Vec::new();
+        for pass in 1..=70 {
+            let second = pass / 10;
+            if ping_due(last, second, 3) {
+                pinged.push(second);
+            }
+            last = second;
+        }
+        assert_eq!(pinged, vec![3, 6]);
+        // Period 0 or less counts as 1: every second.
+        assert!(ping_due(4, 5, 0));
+        assert!(!ping_due(5, 5, 1));
+    }
+
+    #[test]
+    fn a_longer_period_does_not_ping_by_itself() {
+        // At second 1234 the period goes from 1 to 3600: no PING until second 3600, where the
+        // former rule (a PING whenever the period's slot changed) sent one at once.
+        assert!(ping_due(1233, 1234, 1));
+        assert!(!ping_due(1234, 1235, 3600));
+        assert!((1235..3600).all(|s| !ping_due(s - 1, s, 3600)));
+        assert!(ping_due(3599, 3600, 3600));
     }
 }

@@ -111,22 +111,49 @@ pub async fn serve<S: Stream>(
     };
     let mut partial = None;
     if let Some((id, off)) = &req {
+        let name = format!("{}:{}", replica.ip, replica.port);
+        // Why a PSYNC cannot continue is logged as Redis's masterTryPartialResynchronization
+        // does (the tests of Redis's suite print these lines when a sync count is off).
         let id_ok = r.with_ids(|ids| {
-            (id.eq_ignore_ascii_case(&ids.replid)
-                || (id.eq_ignore_ascii_case(&ids.replid2) && *off <= ids.second_offset))
-                .then(|| ids.replid.clone())
+            if id.eq_ignore_ascii_case(&ids.replid)
+                || (id.eq_ignore_ascii_case(&ids.replid2) && *off <= ids.second_offset)
+            {
+                Some(ids.replid.clone())
+            } else {
+                if id == "?" {
+                    tracing::info!("Full resync requested by replica {name}");
+                } else if id.eq_ignore_ascii_case(&ids.replid2) {
+                    tracing::info!(
+                        "Partial resynchronization not accepted: Requested offset for second ID was {off}, but I can reply up to {}",
+                        ids.second_offset
+                    );
+                } else {
+                    tracing::info!(
+                        "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{id}', my replication IDs are '{}' and '{}')",
+                        ids.replid, ids.replid2
+                    );
+                }
+                None
+            }
         });
-        if let Some(replid) = id_ok.filter(|_| *off >= 1) {
+        if let Some(replid) = id_ok {
             let mut b = r.backlog.lock();
             // The backlog keeps `repl-backlog-size` (appends trim it only past some slack,
             // and kept more for replicas that have gone since): trim it now, so whether a
             // PSYNC continues depends on the configured size, as in Redis.
             super::trim(r, &mut b);
-            if b.can_continue(*off as u64 - 1) {
+            if *off >= 1 && b.can_continue(*off as u64 - 1) {
                 replica.sent.store(*off as u64 - 1, Ordering::Relaxed);
                 replica.state.store(ONLINE, Ordering::Relaxed);
                 r.replicas.lock().push(replica.clone());
                 partial = Some(replid);
+            } else {
+                tracing::info!(
+                    "Unable to partial resync with replica {name} for lack of backlog (Replica request was: {off})."
+                );
+                if *off > b.end as i64 {
+                    tracing::warn!("Warning: replica {name} tried to PSYNC with an offset that is greater than the master replication offset.");
+                }
             }
         }
         if partial.is_none() && id != "?" {

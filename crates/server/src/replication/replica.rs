@@ -340,6 +340,7 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         (r.with_ids(|i| i.replid.clone()), end + 1)
     };
     let from = from.to_string();
+    tracing::info!("Trying a partial resynchronization (request {replid}:{from}).");
     let reply = if super::failover::psync_flag(server) {
         link.command(&[b"PSYNC", replid.as_bytes(), from.as_bytes(), b"FAILOVER"])
             .await?
