@@ -599,7 +599,51 @@ fn load_failed(e: String, from: &str) -> String {
 /// directly. Returns the stream's database from the `repl-stream-db` aux field. On a
 /// failure the dataset is left as `mode` promises (the old one, or an empty one) before
 /// this returns, so that it is never served half-loaded.
+///
+/// With the AOF on, logging stops for the load and starts again on a new base of whatever
+/// the dataset is then (Redis's stopAppendOnly and restartAOFAfterSYNC): the files must
+/// never hold the old dataset followed by the new primary's stream (a restart would load
+/// a mix). The new base is written before this returns, so while the replica still answers
+/// -LOADING when the load was in place; a crash before it is written restarts from the old
+/// files, and the replica then syncs again.
 fn load_payload(
+    server: &Arc<Server>,
+    input: transfer::ChunkReader,
+    mode: LoadMode,
+    mark: bool,
+) -> Result<usize, String> {
+    let aof = server.persist.aof.on.load(Ordering::SeqCst);
+    if aof {
+        crate::persist::aof::disable(server);
+    }
+    let loaded = load_payload_with_aof_off(server, input, mode, mark);
+    if aof {
+        // The dataset now comes from the primary: the old files cannot be appended to.
+        server.persist.loaded_aof.store(false, Ordering::SeqCst);
+        restart_aof(server);
+    }
+    loaded
+}
+
+/// Redis's restartAOFAfterSYNC: ten tries a second apart, then the process exits (a replica
+/// that cannot log would lose what it acknowledges).
+fn restart_aof(server: &Arc<Server>) {
+    for _ in 0..10 {
+        match crate::persist::aof::enable(server) {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!("Failed enabling the AOF after successful master synchronization! Trying it again in one second. ({e})");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+    let msg = "FATAL: this replica instance finished the synchronization with its master, but the AOF can't be turned on. Exiting now.";
+    tracing::error!("{msg}");
+    *server.persist.fatal.lock() = Some(msg.to_string());
+    server.request_shutdown();
+}
+
+fn load_payload_with_aof_off(
     server: &Server,
     input: transfer::ChunkReader,
     mode: LoadMode,

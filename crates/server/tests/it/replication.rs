@@ -1409,3 +1409,40 @@ fn replica_reports_loading_progress_during_a_slowed_transfer() {
         describe_dataset(&mut rc, DBS)
     );
 }
+
+/// A replica with the AOF on logs the dataset its full sync brought, not its old dataset
+/// followed by the new primary's stream (Redis's stopAppendOnly before the load and
+/// restartAOFAfterSYNC after it): restarted from its files alone, it has exactly the
+/// primary's keys, for a load in place and a swapdb load alike.
+#[test]
+fn replica_aof_after_a_full_sync_holds_the_primary_dataset() {
+    for mode in ["disabled", "swapdb"] {
+        let dir = cinnabar_testkit::temp_dir(&format!("replica-aof-{mode}"));
+        let args = [
+            ("appendonly", "yes"),
+            ("appendfsync", "always"),
+            ("repl-diskless-load", mode),
+        ];
+        let p = primary(&[]);
+        let mut pc = p.raw();
+        pc.cmd(&["SET", "from-primary", "1"]);
+        {
+            let r = TestServer::in_dir(&dir, &args);
+            let mut rc = r.raw();
+            assert_eq!(rc.cmd(&["SET", "local", "1"]), ok());
+            replicaof(&mut rc, p.addr());
+            wait_synced(&mut pc, &mut rc);
+            pc.cmd(&["SET", "after-sync", "2"]);
+            wait_synced(&mut pc, &mut rc);
+            assert_eq!(rc.cmd(&["DBSIZE"]), int(2), "{mode}");
+            cinnabar_server::persist::aof::flush_all(&r.handle.server).unwrap();
+        }
+        let r = TestServer::in_dir(&dir, &[("appendonly", "yes")]);
+        let mut rc = r.raw();
+        let mut keys = words(rc.cmd(&["KEYS", "*"]));
+        keys.sort();
+        assert_eq!(keys, ["after-sync", "from-primary"], "{mode}");
+        drop(r);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
