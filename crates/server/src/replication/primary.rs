@@ -4,8 +4,9 @@
 //! and, in that same instant, the replica is registered at the stream's current offset and
 //! the stream is switched on; so every change is either in the snapshot or in the stream
 //! after that offset, never both, never neither. A thread walks the shards and writes the
-//! RDB into a channel (diskless, `$EOF:<mark>` framing) or a temporary file (`$<len>`); the
-//! connection's task sends it, then the stream from the backlog. Partial resync sends
+//! RDB to the tasks of every replica sharing the transfer (diskless, `$EOF:<mark>` framing;
+//! see `shared`) or to a temporary file (`$<len>`); the connection's task sends it, then
+//! the stream from the backlog. Partial resync sends
 //! `+CONTINUE` and the backlog from the offset the replica asked for.
 //!
 //! The replica's task reads what the replica sends on the same socket from the PSYNC on,
@@ -27,29 +28,10 @@ use cinnabar_engine::rdb::Writer;
 use cinnabar_engine::Shard;
 use cinnabar_resp::{parse_command, Argv, Limits, ReplyBuf};
 
+use super::shared::Chunk;
 use super::{random_id, Replica, Waiter, ONLINE, SEND_BULK, WAIT_BGSAVE};
 use crate::dispatch::Client;
 use crate::server::{now_ms, Server, WorkerStats};
-
-enum Msg {
-    Data(Vec<u8>),
-    Done(io::Result<()>),
-}
-
-/// Hands RDB bytes to the connection's task.
-struct ChunkSink(tokio::sync::mpsc::UnboundedSender<Msg>);
-
-impl Write for ChunkSink {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0
-            .send(Msg::Data(b.to_vec()))
-            .map_err(|_| io::Error::other("replica gone"))?;
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Serves `client` as a replica until the link ends. Called by the connection once the
 /// PSYNC/SYNC command's (empty) reply is out; `out` is the connection's reply buffer (empty
@@ -339,8 +321,70 @@ impl Input<'_> {
     }
 }
 
-/// Arms a snapshot with the replica registered at its offset, and sends the RDB, running
-/// what the replica sends meanwhile. Returns whether the replica got all of it.
+/// A snapshot armed for a full sync: the stream offset it stands at, the history's id, the
+/// database the stream continues in, and the shards' serialised sections as they come.
+pub(super) struct Armed {
+    pub offset: u64,
+    pub replid: String,
+    pub stream_db: i64,
+    pub sections: std::sync::mpsc::Receiver<(Vec<u8>, u64)>,
+}
+
+/// Arms a snapshot for a full sync unless one is running: in the same instant (every shard
+/// locked) the stream is switched on and `at_offset` registers the replicas at its offset.
+pub(super) fn arm(server: &Server, at_offset: impl FnOnce(u64)) -> Option<Armed> {
+    let r = &server.repl;
+    let ks = &server.keyspace;
+    if ks.snapshot_running() {
+        return None;
+    }
+    let opts = crate::persist::save_opts(server);
+    let now = now_ms();
+    let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, u64)>();
+    let tx = parking_lot::Mutex::new(tx);
+    let visitor: cinnabar_engine::keyspace::Visitor = Arc::new(move |_, shard: &Shard| {
+        let _ = tx
+            .lock()
+            .send(crate::persist::rdbfile::shard_sections(shard, &opts, now));
+    });
+    let mut offset = 0;
+    let armed = {
+        let _gate = r.apply_gate.lock();
+        ks.begin_snapshot_with(visitor, || {
+            let mut b = r.backlog.lock();
+            if !b.active {
+                let end = b.end;
+                b.activate(end);
+            }
+            if !r.is_replica() {
+                // The stream restarts with a SELECT; a replica proxies its primary's.
+                b.db = None;
+                r.on.store(true, Ordering::SeqCst);
+            }
+            offset = b.end;
+            at_offset(offset);
+        })
+    };
+    if !armed {
+        return None;
+    }
+    crate::dispatch::sink::refresh_expiry_log(server);
+    let stream_db = if r.is_replica() {
+        r.master_db.load(Ordering::Relaxed) as i64
+    } else {
+        -1
+    };
+    Some(Armed {
+        offset,
+        replid: r.with_ids(|i| i.replid.clone()),
+        stream_db,
+        sections: rx,
+    })
+}
+
+/// Sends the RDB of a full sync, running what the replica sends meanwhile. Returns whether
+/// the replica got all of it. Diskless transfers are shared by the replicas waiting
+/// together (`shared`); a disk-backed one is written for this replica alone.
 async fn full_sync<S: Stream>(
     server: &Server,
     link: &mut Link<'_, S>,
@@ -349,86 +393,160 @@ async fn full_sync<S: Stream>(
     diskless: bool,
 ) -> bool {
     let r = &server.repl;
-    let Some(arc) = server.persist.server() else {
-        return false;
-    };
     // Listed (INFO `state=wait_bgsave`, counted in connected_slaves) from now on, as Redis
     // lists a replica from its SYNC; `sent` stays unset (u64::MAX) until the snapshot is
     // armed, so that the backlog is not kept for it meanwhile.
     replica.sent.store(u64::MAX, Ordering::Relaxed);
     r.replicas.lock().push(replica.clone());
-    if diskless {
-        // Redis waits this long for more replicas to share one transfer.
-        let delay = server.config.get_i64("repl-diskless-sync-delay").max(0) as u64;
-        if delay > 0
-            && link
-                .wait(crate::timer::sleep(Duration::from_secs(delay)))
-                .await
-                .is_none()
-        {
-            return false;
-        }
-    }
     tracing::info!(
-        "Replica {}:{} asks for synchronization; starting a full resync",
+        "Replica {}:{} asks for synchronization",
         replica.ip,
         replica.port
     );
-    let ks = &server.keyspace;
-    let opts = crate::persist::save_opts(server);
-    let (offset, replid, rx) = loop {
-        while ks.snapshot_running() {
-            if server.is_shutting_down() {
-                return false;
-            }
-            if link
-                .wait(crate::timer::sleep(Duration::from_millis(20)))
-                .await
-                .is_none()
-            {
-                return false;
-            }
+    if diskless {
+        shared_sync(server, link, replica, psync).await
+    } else {
+        disk_sync(server, link, replica, psync).await
+    }
+}
+
+/// A diskless full sync: waits on the list of `shared` for the transfer to start, then
+/// sends the RDB as the writer thread hands it over, framed by `$EOF:<mark>`.
+async fn shared_sync<S: Stream>(
+    server: &Server,
+    link: &mut Link<'_, S>,
+    replica: &Arc<Replica>,
+    psync: bool,
+) -> bool {
+    let r = &server.repl;
+    if r.syncs_running.load(Ordering::Relaxed) > 0 {
+        tracing::info!("Current BGSAVE has socket target. Waiting for next BGSAVE for SYNC");
+    } else if server.keyspace.snapshot_running() {
+        tracing::info!(
+            "Can't attach the replica to the current BGSAVE. Waiting for next BGSAVE for SYNC"
+        );
+    } else if server.config.get_i64("repl-diskless-sync-delay") > 0 {
+        tracing::info!("Delay next BGSAVE for diskless SYNC");
+    }
+    let (mut start, _ticket) = super::shared::join(server, replica);
+    let started = loop {
+        if server.is_shutting_down() {
+            return false;
         }
-        let now = now_ms();
-        let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, u64)>();
-        let tx = parking_lot::Mutex::new(tx);
-        let visitor: cinnabar_engine::keyspace::Visitor = Arc::new(move |_, shard: &Shard| {
-            let _ = tx
-                .lock()
-                .send(crate::persist::rdbfile::shard_sections(shard, &opts, now));
-        });
-        let mut offset = 0;
-        let armed = {
-            let _gate = r.apply_gate.lock();
-            ks.begin_snapshot_with(visitor, || {
-                let mut b = r.backlog.lock();
-                if !b.active {
-                    let end = b.end;
-                    b.activate(end);
-                }
-                if !r.is_replica() {
-                    // The stream restarts with a SELECT; a replica proxies its primary's.
-                    b.db = None;
-                    r.on.store(true, Ordering::SeqCst);
-                }
-                offset = b.end;
-                replica.sent.store(offset, Ordering::Relaxed);
-            })
+        super::shared::try_start(server);
+        let next = async {
+            tokio::select! {
+                s = &mut start => Some(s),
+                _ = crate::timer::sleep(Duration::from_millis(50)) => None,
+            }
         };
-        if armed {
-            crate::dispatch::sink::refresh_expiry_log(server);
-            break (offset, r.with_ids(|i| i.replid.clone()), rx);
+        match link.wait(next).await {
+            None => return false,
+            Some(Some(Ok(s))) => break s,
+            Some(Some(Err(_))) => return false,
+            Some(None) => {}
         }
     };
+    let mut feed = started.feed;
+    let head = if psync {
+        format!("+FULLRESYNC {} {}\r\n", started.replid, started.offset)
+    } else {
+        String::new()
+    };
+    let mark = random_id();
+    let head = format!("{head}$EOF:{mark}\r\n");
+    if !send_watched(server, link.stream, head.as_bytes(), replica).await {
+        return false;
+    }
+    loop {
+        match link.wait(feed.rx.recv()).await {
+            Some(Some(Chunk::Data(d))) => {
+                if !send_watched(server, link.stream, &d, replica).await {
+                    return false;
+                }
+            }
+            Some(Some(Chunk::Done(true))) => break,
+            Some(Some(Chunk::Done(false))) | Some(None) | None => return false,
+        }
+    }
+    drop(feed);
+    let ok = send_watched(server, link.stream, mark.as_bytes(), replica).await;
+    if ok {
+        tracing::info!(
+            "Synchronization with replica {}:{} succeeded",
+            replica.ip,
+            replica.port
+        );
+    }
+    ok
+}
+
+/// Sends part of a diskless transfer. A replica that takes more than `repl-timeout` to take
+/// it is dropped, as Redis drops one whose socket accepted nothing for that long while its
+/// RDB child writes (the other replicas of the transfer wait for it meanwhile).
+async fn send_watched<S: Stream>(
+    server: &Server,
+    stream: &mut S,
+    data: &[u8],
+    replica: &Replica,
+) -> bool {
+    let since = now_ms();
+    let send = stream.send(data);
+    tokio::pin!(send);
+    loop {
+        tokio::select! {
+            res = &mut send => return res.is_ok(),
+            _ = crate::timer::sleep(Duration::from_millis(100)) => {
+                let timeout_ms = server.config.get_i64("repl-timeout").max(1) * 1000;
+                if now_ms() - since > timeout_ms {
+                    tracing::warn!(
+                        "Disconnecting timedout replica (full sync): {}:{}",
+                        replica.ip,
+                        replica.port
+                    );
+                    return false;
+                }
+                if server.is_shutting_down() {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// A disk-backed full sync: the snapshot is written to a temporary file, then sent.
+async fn disk_sync<S: Stream>(
+    server: &Server,
+    link: &mut Link<'_, S>,
+    replica: &Arc<Replica>,
+    psync: bool,
+) -> bool {
+    let r = &server.repl;
+    let Some(arc) = server.persist.server() else {
+        return false;
+    };
+    let armed = loop {
+        if server.is_shutting_down() {
+            return false;
+        }
+        if let Some(a) = arm(server, |offset| {
+            replica.sent.store(offset, Ordering::Relaxed);
+        }) {
+            break a;
+        }
+        if link
+            .wait(crate::timer::sleep(Duration::from_millis(20)))
+            .await
+            .is_none()
+        {
+            return false;
+        }
+    };
+    tracing::info!("Starting BGSAVE for SYNC with target: disk");
     // Until the RDB is written the replica stays `wait_bgsave` (Redis's WAIT_BGSAVE_END
     // while the child runs), and INFO shows a save in progress: the writer thread counts
     // itself in `syncs_running` until it ends, also when the replica left first.
-    let stream_db = if r.is_replica() {
-        r.master_db.load(Ordering::Relaxed) as i64
-    } else {
-        -1
-    };
-    let (ctx, crx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let (ctx, crx) = tokio::sync::mpsc::unbounded_channel::<io::Result<()>>();
     let tmp = crate::persist::dir(server).join(format!(
         "temp-repl-{}-{}.rdb",
         std::process::id(),
@@ -436,27 +554,29 @@ async fn full_sync<S: Stream>(
     ));
     let cancel = Arc::new(AtomicBool::new(false));
     let tmp2 = tmp.clone();
-    let id2 = replid.clone();
     let cancel2 = cancel.clone();
+    let Armed {
+        offset,
+        replid,
+        stream_db,
+        sections,
+    } = armed;
+    let id2 = replid.clone();
     r.syncs_running.fetch_add(1, Ordering::Relaxed);
     r.sync_cancels.lock().push(cancel.clone());
     let spawned = std::thread::Builder::new()
         .name("cinnabar-replsync".into())
         .spawn(move || {
             let aux = (id2.as_str(), offset, stream_db);
-            let res = if diskless {
-                write_rdb(&arc, &rx, ChunkSink(ctx.clone()), aux, &cancel2).map(|_| ())
-            } else {
-                std::fs::File::create(&tmp2)
-                    .and_then(|f| write_rdb(&arc, &rx, io::BufWriter::new(f), aux, &cancel2))
-                    .and_then(|mut f| f.flush())
-            };
+            let res = std::fs::File::create(&tmp2)
+                .and_then(|f| write_rdb(&arc, &sections, io::BufWriter::new(f), aux, &cancel2))
+                .and_then(|mut f| f.flush());
             arc.repl
                 .sync_cancels
                 .lock()
                 .retain(|c| !Arc::ptr_eq(c, &cancel2));
             arc.repl.syncs_running.fetch_sub(1, Ordering::Relaxed);
-            if ctx.send(Msg::Done(res)).is_err() && !diskless {
+            if ctx.send(res).is_err() {
                 // The replica left (see `Job`): nobody will send the file.
                 let _ = std::fs::remove_file(&tmp2);
             }
@@ -469,71 +589,26 @@ async fn full_sync<S: Stream>(
     }
     let mut job = Job {
         server,
-        diskless,
         crx,
         cancel,
-        tmp: (!diskless).then(|| tmp.clone()),
+        tmp: tmp.clone(),
         done: false,
     };
-    let head = if psync {
-        format!("+FULLRESYNC {replid} {offset}\r\n")
-    } else {
-        String::new()
-    };
-    if link.stream.send(head.as_bytes()).await.is_err() {
-        return false;
-    }
-    let ok = if diskless {
-        // Redis's lines for its RDB child writing to the replicas' sockets (the writer
-        // thread here).
-        tracing::info!("Starting BGSAVE for SYNC with target: replicas sockets");
-        tracing::info!(
-            "Background RDB transfer started by pid {}",
-            std::process::id()
-        );
-        let mark = random_id();
-        if link
-            .stream
-            .send(format!("$EOF:{mark}\r\n").as_bytes())
-            .await
-            .is_err()
-        {
+    if psync {
+        let head = format!("+FULLRESYNC {replid} {offset}\r\n");
+        if link.stream.send(head.as_bytes()).await.is_err() {
             return false;
         }
-        loop {
-            match link.wait(job.crx.recv()).await {
-                Some(Some(Msg::Data(d))) => {
-                    if link.stream.send(&d).await.is_err() {
-                        return false;
-                    }
-                }
-                Some(Some(Msg::Done(res))) => {
-                    job.done = true;
-                    if res.is_err() {
-                        return false;
-                    }
-                    break;
-                }
-                Some(None) | None => return false,
-            }
-        }
-        link.stream.send(mark.as_bytes()).await.is_ok()
-    } else {
-        tracing::info!("Starting BGSAVE for SYNC with target: disk");
-        let done = loop {
-            match link.wait(job.crx.recv()).await {
-                Some(Some(Msg::Done(res))) => break res.is_ok(),
-                Some(Some(Msg::Data(_))) => {}
-                Some(None) => break false,
-                None => return false,
-            }
-        };
-        job.done = true;
-        replica.state.store(SEND_BULK, Ordering::Relaxed);
-        let ok = done && send_file(link.stream, &tmp).await.is_ok();
-        let _ = std::fs::remove_file(&tmp);
-        ok
+    }
+    let done = match link.wait(job.crx.recv()).await {
+        Some(Some(res)) => res.is_ok(),
+        Some(None) => false,
+        None => return false,
     };
+    job.done = true;
+    replica.state.store(SEND_BULK, Ordering::Relaxed);
+    let ok = done && send_file(link.stream, &tmp).await.is_ok();
+    let _ = std::fs::remove_file(&tmp);
     if ok {
         tracing::info!(
             "Synchronization with replica {}:{} succeeded",
@@ -544,18 +619,17 @@ async fn full_sync<S: Stream>(
     ok
 }
 
-/// The writer thread of a full sync, seen from the link. Dropped before the thread said it
-/// is done (the replica left, or sent a command that replied), the snapshot is cancelled
-/// as Redis kills its RDB child then: always for a diskless transfer, and for a disk-backed
-/// one unless `save` rules are set (Redis keeps that child, whose file is a fresh dump).
-/// The thread stops before its next shard's section (or within 10 ms of a key save delay);
-/// the temporary file is removed by whichever side ends last.
+/// The writer thread of a disk-backed full sync, seen from the link. Dropped before the
+/// thread said it is done (the replica left, or sent a command that replied), the snapshot
+/// is cancelled as Redis kills its RDB child then, unless `save` rules are set (Redis keeps
+/// that child, whose file is a fresh dump). The thread stops before its next shard's
+/// section (or within 10 ms of a key save delay); the temporary file is removed by
+/// whichever side ends last.
 struct Job<'a> {
     server: &'a Server,
-    diskless: bool,
-    crx: tokio::sync::mpsc::UnboundedReceiver<Msg>,
+    crx: tokio::sync::mpsc::UnboundedReceiver<io::Result<()>>,
     cancel: Arc<AtomicBool>,
-    tmp: Option<PathBuf>,
+    tmp: PathBuf,
     done: bool,
 }
 
@@ -564,18 +638,14 @@ impl Drop for Job<'_> {
         if self.done {
             return;
         }
-        if self.diskless || crate::persist::save_rules(self.server).is_empty() {
+        if crate::persist::save_rules(self.server).is_empty() {
             self.cancel.store(true, Ordering::Relaxed);
         }
         // After `close` the thread's last message either is already queued (then it has
         // ended, and the file is ours to remove) or fails to send (then it removes it).
         self.crx.close();
-        while let Ok(m) = self.crx.try_recv() {
-            if matches!(m, Msg::Done(_)) {
-                if let Some(t) = &self.tmp {
-                    let _ = std::fs::remove_file(t);
-                }
-            }
+        if self.crx.try_recv().is_ok() {
+            let _ = std::fs::remove_file(&self.tmp);
         }
     }
 }
@@ -592,7 +662,7 @@ async fn send_file<S: Stream>(stream: &mut S, path: &std::path::Path) -> io::Res
 }
 
 /// Walks the armed snapshot and writes it as an RDB stream with the replication aux fields.
-fn write_rdb<W: Write>(
+pub(super) fn write_rdb<W: Write>(
     server: &Server,
     rx: &std::sync::mpsc::Receiver<(Vec<u8>, u64)>,
     out: W,
