@@ -89,6 +89,7 @@ pub async fn serve<S: Stream>(
             replica: replica.clone(),
             last: if req.is_some() { "psync" } else { "sync" },
             wait_ack: false,
+            blocked: None,
         },
     };
     let mut partial = None;
@@ -175,6 +176,7 @@ impl<S: Stream> Link<'_, S> {
                     Ok(n) if n > 0 && !self.input.client.shared.killed.load(Ordering::Relaxed) => {}
                     _ => return None,
                 },
+                _ = self.input.unblocked() => return None,
             }
         }
     }
@@ -184,7 +186,9 @@ impl<S: Stream> Link<'_, S> {
         let limits = Limits::default();
         let mut pos = 0;
         let mut keep = true;
-        while pos < self.rbuf.len() {
+        // A blocked command holds what follows it, as Redis reads nothing from a blocked
+        // client.
+        while pos < self.rbuf.len() && self.input.blocked.is_none() {
             match parse_command(&self.rbuf[pos..], &limits, &mut self.argv) {
                 Ok(Some(n)) => {
                     let buf = &self.rbuf[pos..pos + n];
@@ -232,6 +236,16 @@ struct Input<'a> {
     last: &'static str,
     /// After a diskless transfer: the stream waits for the replica's first ACK.
     wait_ack: bool,
+    /// A blocking command (WAIT) the replica sent, waiting for its reply.
+    blocked: Option<crate::blocking::BlockedOn>,
+}
+
+impl Drop for Input<'_> {
+    fn drop(&mut self) {
+        if self.blocked.take().is_some() {
+            self.server.blocking.cancel(self.client.id);
+        }
+    }
 }
 
 impl Input<'_> {
@@ -295,13 +309,24 @@ impl Input<'_> {
             self.client.pubsub.pending.clear();
             reply = true;
         }
-        if self.client.blocked.take().is_some() {
-            // A blocking command (WAIT) would reply once served: the link goes now.
-            server.blocking.cancel(self.client.id);
-            reply = true;
+        if let Some(b) = self.client.blocked.take() {
+            // A blocking command (WAIT): as in Redis, the link goes when its reply comes
+            // (see `unblocked`); the stream goes on meanwhile.
+            self.blocked = Some(b);
         }
         self.replied(reply, error.as_deref());
         !reply && !self.client.close_after_reply
+    }
+
+    /// Resolves when a blocked command's reply comes (never while none is blocked): the
+    /// reply is for a replica, so the link is to close, with Redis's log line.
+    async fn unblocked(&mut self) {
+        let Some(b) = self.blocked.as_mut() else {
+            return std::future::pending().await;
+        };
+        let _ = (&mut b.rx).await;
+        self.blocked = None;
+        self.replied(true, None);
     }
 
     /// Redis's logs for a reply to a replica: the link is dropped if anything was to be
@@ -774,6 +799,7 @@ async fn stream_to<S: Stream>(server: &Server, link: &mut Link<'_, S>, replica: 
                 Ok(n) if n > 0 => {}
                 _ => return,
             },
+            _ = link.input.unblocked() => return,
             _ = crate::timer::sleep(Duration::from_secs(1)) => {}
         }
     }
