@@ -155,6 +155,8 @@ pub struct State {
     pub sync_cancels: Mutex<Vec<Arc<AtomicBool>>>,
     /// Replicas waiting for the next diskless transfer (see `shared`).
     pub waiting: Mutex<Vec<shared::Waiting>>,
+    /// The disk-backed sync whose file is being written, which later replicas join.
+    pub disk_sync: Mutex<Option<Arc<primary::DiskSync>>>,
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
     /// Errors sent to a replica or by a replica to its primary (INFO

@@ -15,7 +15,7 @@
 //! access); a command that replies drops the link, as Redis 7.2 does.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -539,25 +539,140 @@ async fn send_watched<S: Stream>(
     }
 }
 
-/// A disk-backed full sync: the snapshot is written to a temporary file, then sent.
+/// A disk-backed sync's snapshot while it is written to its temporary file: a replica that
+/// asks for a disk-backed sync meanwhile attaches to it at its offset (Redis's "Waiting for
+/// end of BGSAVE for SYNC"), so one snapshot serves every replica that arrives before it
+/// ends. The file is removed when the last holder (the writer, a replica sending it) drops
+/// it.
+pub struct DiskSync {
+    offset: u64,
+    replid: String,
+    file: TempFile,
+    /// Set by the writer when the file is complete (true) or failed (false).
+    done: tokio::sync::watch::Receiver<Option<bool>>,
+    /// Replicas waiting for the file: the snapshot is cancelled when the last one leaves
+    /// (unless `save` rules are set, see `Job`).
+    waiting: AtomicUsize,
+    cancel: Arc<AtomicBool>,
+}
+
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Attaches `replica` to the disk-backed sync being written, if the backlog still holds the
+/// stream from its offset.
+fn attach_disk_sync(server: &Server, replica: &Replica) -> Option<Arc<DiskSync>> {
+    let r = &server.repl;
+    let cur = r.disk_sync.lock();
+    let s = cur.as_ref()?;
+    if s.done.borrow().is_some() {
+        return None;
+    }
+    let b = r.backlog.lock();
+    if !b.can_continue(s.offset) {
+        tracing::info!(
+            "Can't attach the replica to the current BGSAVE. Waiting for next BGSAVE for SYNC"
+        );
+        return None;
+    }
+    replica.sent.store(s.offset, Ordering::Relaxed);
+    s.waiting.fetch_add(1, Ordering::AcqRel);
+    Some(s.clone())
+}
+
+/// Arms a snapshot for a disk-backed sync and starts its writer thread; None while another
+/// snapshot runs.
+fn start_disk_sync(server: &Server, replica: &Arc<Replica>) -> Option<Arc<DiskSync>> {
+    let r = &server.repl;
+    let arc = server.persist.server()?;
+    let armed = arm(server, |offset| {
+        replica.sent.store(offset, Ordering::Relaxed);
+    })?;
+    tracing::info!("Starting BGSAVE for SYNC with target: disk");
+    let tmp = crate::persist::dir(server).join(format!(
+        "temp-repl-{}-{}.rdb",
+        std::process::id(),
+        replica.client_id
+    ));
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let sync = Arc::new(DiskSync {
+        offset: armed.offset,
+        replid: armed.replid.clone(),
+        file: TempFile(tmp),
+        done: rx,
+        waiting: AtomicUsize::new(1),
+        cancel: Arc::new(AtomicBool::new(false)),
+    });
+    *r.disk_sync.lock() = Some(sync.clone());
+    // Until the RDB is written the replicas stay `wait_bgsave` (Redis's WAIT_BGSAVE_END
+    // while the child runs), and INFO shows a save in progress: the writer thread counts
+    // itself in `syncs_running` until it ends, also when the replicas left first.
+    r.syncs_running.fetch_add(1, Ordering::Relaxed);
+    r.sync_cancels.lock().push(sync.cancel.clone());
+    let s2 = sync.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cinnabar-replsync".into())
+        .spawn(move || {
+            let aux = (s2.replid.as_str(), s2.offset, armed.stream_db);
+            let res = std::fs::File::create(&s2.file.0)
+                .and_then(|f| {
+                    write_rdb(
+                        &arc,
+                        &armed.sections,
+                        io::BufWriter::new(f),
+                        aux,
+                        &s2.cancel,
+                    )
+                })
+                .and_then(|mut f| f.flush());
+            let r = &arc.repl;
+            {
+                let mut cur = r.disk_sync.lock();
+                if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, &s2)) {
+                    *cur = None;
+                }
+            }
+            r.sync_cancels
+                .lock()
+                .retain(|c| !Arc::ptr_eq(c, &s2.cancel));
+            r.syncs_running.fetch_sub(1, Ordering::Relaxed);
+            let _ = tx.send(Some(res.is_ok()));
+        });
+    if spawned.is_err() {
+        *r.disk_sync.lock() = None;
+        r.sync_cancels
+            .lock()
+            .retain(|c| !Arc::ptr_eq(c, &sync.cancel));
+        r.syncs_running.fetch_sub(1, Ordering::Relaxed);
+        server.keyspace.finish_snapshot();
+        return None;
+    }
+    Some(sync)
+}
+
+/// A disk-backed full sync: the snapshot is written to a temporary file (or one being
+/// written is joined), then sent.
 async fn disk_sync<S: Stream>(
     server: &Server,
     link: &mut Link<'_, S>,
     replica: &Arc<Replica>,
     psync: bool,
 ) -> bool {
-    let r = &server.repl;
-    let Some(arc) = server.persist.server() else {
-        return false;
-    };
-    let armed = loop {
+    let sync = loop {
         if server.is_shutting_down() {
             return false;
         }
-        if let Some(a) = arm(server, |offset| {
-            replica.sent.store(offset, Ordering::Relaxed);
-        }) {
-            break a;
+        if let Some(s) = attach_disk_sync(server, replica) {
+            tracing::info!("Waiting for end of BGSAVE for SYNC");
+            break s;
+        }
+        if let Some(s) = start_disk_sync(server, replica) {
+            break s;
         }
         if link
             .wait(crate::timer::sleep(Duration::from_millis(20)))
@@ -567,73 +682,30 @@ async fn disk_sync<S: Stream>(
             return false;
         }
     };
-    tracing::info!("Starting BGSAVE for SYNC with target: disk");
-    // Until the RDB is written the replica stays `wait_bgsave` (Redis's WAIT_BGSAVE_END
-    // while the child runs), and INFO shows a save in progress: the writer thread counts
-    // itself in `syncs_running` until it ends, also when the replica left first.
-    let (ctx, crx) = tokio::sync::mpsc::unbounded_channel::<io::Result<()>>();
-    let tmp = crate::persist::dir(server).join(format!(
-        "temp-repl-{}-{}.rdb",
-        std::process::id(),
-        replica.client_id
-    ));
-    let cancel = Arc::new(AtomicBool::new(false));
-    let tmp2 = tmp.clone();
-    let cancel2 = cancel.clone();
-    let Armed {
-        offset,
-        replid,
-        stream_db,
-        sections,
-    } = armed;
-    let id2 = replid.clone();
-    r.syncs_running.fetch_add(1, Ordering::Relaxed);
-    r.sync_cancels.lock().push(cancel.clone());
-    let spawned = std::thread::Builder::new()
-        .name("cinnabar-replsync".into())
-        .spawn(move || {
-            let aux = (id2.as_str(), offset, stream_db);
-            let res = std::fs::File::create(&tmp2)
-                .and_then(|f| write_rdb(&arc, &sections, io::BufWriter::new(f), aux, &cancel2))
-                .and_then(|mut f| f.flush());
-            arc.repl
-                .sync_cancels
-                .lock()
-                .retain(|c| !Arc::ptr_eq(c, &cancel2));
-            arc.repl.syncs_running.fetch_sub(1, Ordering::Relaxed);
-            if ctx.send(res).is_err() {
-                // The replica left (see `Job`): nobody will send the file.
-                let _ = std::fs::remove_file(&tmp2);
-            }
-        });
-    if spawned.is_err() {
-        r.sync_cancels.lock().retain(|c| !Arc::ptr_eq(c, &cancel));
-        r.syncs_running.fetch_sub(1, Ordering::Relaxed);
-        server.keyspace.finish_snapshot();
-        return false;
-    }
     let mut job = Job {
         server,
-        crx,
-        cancel,
-        tmp: tmp.clone(),
+        sync: sync.clone(),
         done: false,
     };
     if psync {
-        let head = format!("+FULLRESYNC {replid} {offset}\r\n");
+        let head = format!("+FULLRESYNC {} {}\r\n", sync.replid, sync.offset);
         if link.stream.send(head.as_bytes()).await.is_err() {
             return false;
         }
     }
-    let done = match link.wait(job.crx.recv()).await {
-        Some(Some(res)) => res.is_ok(),
-        Some(None) => false,
-        None => return false,
+    let mut done = sync.done.clone();
+    let written = async move {
+        done.wait_for(|v| v.is_some())
+            .await
+            .is_ok_and(|v| *v == Some(true))
+    };
+    let Some(written) = link.wait(written).await else {
+        return false;
     };
     job.done = true;
+    drop(job);
     replica.state.store(SEND_BULK, Ordering::Relaxed);
-    let ok = done && send_file(link.stream, &tmp).await.is_ok();
-    let _ = std::fs::remove_file(&tmp);
+    let ok = written && send_file(link.stream, &sync.file.0).await.is_ok();
     if ok {
         tracing::info!(
             "Synchronization with replica {}:{} succeeded",
@@ -644,33 +716,22 @@ async fn disk_sync<S: Stream>(
     ok
 }
 
-/// The writer thread of a disk-backed full sync, seen from the link. Dropped before the
-/// thread said it is done (the replica left, or sent a command that replied), the snapshot
-/// is cancelled as Redis kills its RDB child then, unless `save` rules are set (Redis keeps
-/// that child, whose file is a fresh dump). The thread stops before its next shard's
-/// section (or within 10 ms of a key save delay); the temporary file is removed by
-/// whichever side ends last.
+/// A replica waiting for a disk-backed sync's file. Dropped before the file is complete (the
+/// replica left, or sent a command that replied) by the last replica waiting, the snapshot is
+/// cancelled as Redis kills its RDB child once no replica needs it, unless `save` rules are
+/// set (Redis keeps that child, whose file is a fresh dump). The thread stops before its next
+/// shard's section (or within 10 ms of a key save delay).
 struct Job<'a> {
     server: &'a Server,
-    crx: tokio::sync::mpsc::UnboundedReceiver<io::Result<()>>,
-    cancel: Arc<AtomicBool>,
-    tmp: PathBuf,
+    sync: Arc<DiskSync>,
     done: bool,
 }
 
 impl Drop for Job<'_> {
     fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        if crate::persist::save_rules(self.server).is_empty() {
-            self.cancel.store(true, Ordering::Relaxed);
-        }
-        // After `close` the thread's last message either is already queued (then it has
-        // ended, and the file is ours to remove) or fails to send (then it removes it).
-        self.crx.close();
-        if self.crx.try_recv().is_ok() {
-            let _ = std::fs::remove_file(&self.tmp);
+        let last = self.sync.waiting.fetch_sub(1, Ordering::AcqRel) == 1;
+        if !self.done && last && crate::persist::save_rules(self.server).is_empty() {
+            self.sync.cancel.store(true, Ordering::Relaxed);
         }
     }
 }

@@ -88,6 +88,27 @@ impl FakeReplica {
         r
     }
 
+    /// A replica without `capa eof`: it gets a disk-backed transfer.
+    fn psync_disk(addr: SocketAddr) -> FakeReplica {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut r = FakeReplica { s, buf: Vec::new() };
+        r.s.write_all(b"PSYNC ? -1\r\n").unwrap();
+        r
+    }
+
+    /// The `+FULLRESYNC` line and the RDB of a disk-backed (`$<length>`) transfer.
+    fn transfer_disk(&mut self) -> (String, Vec<u8>) {
+        let head = self.head();
+        let len: usize = self.line().strip_prefix('$').unwrap().parse().unwrap();
+        while self.buf.len() < len {
+            self.fill();
+        }
+        let rdb = self.buf.drain(..len).collect::<Vec<u8>>();
+        assert!(rdb.starts_with(b"REDIS0011"));
+        (head, rdb)
+    }
+
     fn fill(&mut self) {
         let mut b = [0u8; 65536];
         let n = self.s.read(&mut b).expect("the primary's transfer");
@@ -125,6 +146,15 @@ impl FakeReplica {
         let rdb = self.buf[..self.buf.len() - 40].to_vec();
         assert!(rdb.starts_with(b"REDIS0011"));
         (head, rdb)
+    }
+
+    /// The RDB of a disk-backed transfer whose head was read.
+    fn transfer_disk_after_head(&mut self) -> Vec<u8> {
+        let len: usize = self.line().strip_prefix('$').unwrap().parse().unwrap();
+        while self.buf.len() < len {
+            self.fill();
+        }
+        self.buf.drain(..len).collect()
     }
 
     /// The `+FULLRESYNC` line only.
@@ -338,4 +368,44 @@ fn a_replica_leaving_during_a_shared_transfer_leaves_the_others_syncing() {
     assert_eq!(field(&mut pc, "stats", "sync_full"), "3");
     assert_eq!(p.log_count(STARTED), 1);
     p.wait_log("Diskless rdb transfer, done reading from pipe, 2 replicas still up.");
+}
+
+/// Disk-backed syncs: a replica asking while one's file is written attaches to it (Redis's
+/// "Waiting for end of BGSAVE for SYNC") and gets the same offset and file; the first
+/// replica leaving does not cancel the snapshot the second one waits for.
+#[test]
+fn a_disk_backed_sync_is_shared_by_the_replicas_arriving_while_it_is_written() {
+    let p = Primary::start(
+        "replshared-disk",
+        &["--repl-diskless-sync", "no", "--rdbcompression", "no"],
+    );
+    let mut pc = p.conn();
+    for i in 0..100 {
+        assert_eq!(pc.cmd(&["SET", &format!("k{i}"), "v"]), ok());
+    }
+    // 20 ms per key: the file is written until the delay is reset.
+    assert_eq!(
+        pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "20000"]),
+        ok()
+    );
+    let mut first = FakeReplica::psync_disk(p.addr());
+    let head = first.head();
+    let mut second = FakeReplica::psync_disk(p.addr());
+    let mut third = FakeReplica::psync_disk(p.addr());
+    p.wait_log("Waiting for end of BGSAVE for SYNC");
+    wait_listed(&mut pc, 3);
+    assert_eq!(third.head(), head);
+    // The first leaves: the others still wait for the same file.
+    drop(first);
+    eventually(WAIT, "the first replica to be gone", || {
+        field(&mut pc, "replication", "connected_slaves") == "2"
+    });
+    assert_eq!(field(&mut pc, "persistence", "rdb_bgsave_in_progress"), "1");
+    assert_eq!(pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]), ok());
+    let (h2, rdb2) = second.transfer_disk();
+    let rest = third.transfer_disk_after_head();
+    assert_eq!(h2, head);
+    assert_eq!(rdb2, rest);
+    assert_eq!(p.log_count("Starting BGSAVE for SYNC with target: disk"), 1);
+    assert_eq!(field(&mut pc, "stats", "sync_full"), "3");
 }
