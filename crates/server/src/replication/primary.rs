@@ -93,23 +93,45 @@ pub async fn serve<S: Stream>(
         },
     };
     let mut partial = None;
+    let name = format!("{}:{}", replica.ip, replica.port);
     if let Some((id, off)) = &req {
         let id_ok = r.with_ids(|ids| {
-            (id.eq_ignore_ascii_case(&ids.replid)
-                || (id.eq_ignore_ascii_case(&ids.replid2) && *off <= ids.second_offset))
-                .then(|| ids.replid.clone())
+            let ok = id.eq_ignore_ascii_case(&ids.replid)
+                || (id.eq_ignore_ascii_case(&ids.replid2) && *off <= ids.second_offset);
+            // Redis's reasons for a full resync.
+            if ok {
+                // Continued, if the backlog holds the offset (below).
+            } else if id == "?" {
+                tracing::info!("Full resync requested by replica {name}");
+            } else if !id.eq_ignore_ascii_case(&ids.replid2) {
+                tracing::info!(
+                    "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{id}', my replication IDs are '{}' and '{}')",
+                    ids.replid,
+                    ids.replid2
+                );
+            } else {
+                tracing::info!(
+                    "Partial resynchronization not accepted: Requested offset for second ID was {off}, but I can reply up to {}",
+                    ids.second_offset
+                );
+            }
+            ok.then(|| ids.replid.clone())
         });
-        if let Some(replid) = id_ok.filter(|_| *off >= 1) {
+        if let Some(replid) = id_ok {
             let mut b = r.backlog.lock();
             // The backlog keeps `repl-backlog-size` (appends trim it only past some slack,
             // and kept more for replicas that have gone since): trim it now, so whether a
             // PSYNC continues depends on the configured size, as in Redis.
             super::trim(r, &mut b);
-            if b.can_continue(*off as u64 - 1) {
+            if *off >= 1 && b.can_continue(*off as u64 - 1) {
                 replica.sent.store(*off as u64 - 1, Ordering::Relaxed);
                 replica.state.store(ONLINE, Ordering::Relaxed);
                 r.replicas.lock().push(replica.clone());
                 partial = Some(replid);
+            } else {
+                tracing::info!(
+                    "Unable to partial resync with replica {name} for lack of backlog (Replica request was: {off})."
+                );
             }
         }
         if partial.is_none() && id != "?" {

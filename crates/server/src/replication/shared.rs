@@ -156,6 +156,10 @@ pub fn try_start(server: &Server) {
     }
     r.syncs_running.fetch_add(1, Ordering::Relaxed);
     r.sync_cancels.lock().push(cancel.clone());
+    tracing::info!(
+        "Background RDB transfer started by pid {}",
+        std::process::id()
+    );
     let aux = (armed.replid.clone(), armed.offset, armed.stream_db);
     let sections = armed.sections;
     let shared2 = shared.clone();
@@ -202,10 +206,6 @@ pub fn try_start(server: &Server) {
         server.keyspace.finish_snapshot();
         return;
     }
-    tracing::info!(
-        "Background RDB transfer started by pid {}",
-        std::process::id()
-    );
     for (w, feed) in members.into_iter().zip(feeds) {
         // A replica gone meanwhile drops its feed with the message.
         let _ = w.start.send(Started {

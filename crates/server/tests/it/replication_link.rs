@@ -333,3 +333,29 @@ fn blocked_wait_drops_the_link_when_it_replies() {
         c.info_field("replication", "connected_slaves") == "1"
     });
 }
+
+/// Why a PSYNC is a full resync, in Redis's log lines: `?`, an unknown history, an offset
+/// the backlog does not hold.
+#[test]
+fn full_resync_reasons_are_logged_as_redis() {
+    let p = Primary::start("replylink-reasons");
+    let mut first = p.server.conn();
+    first.send_raw(b"PSYNC ? -1\r\n");
+    assert!(text(&first.read()).starts_with("FULLRESYNC "));
+    p.wait_log_line(&["Full resync requested by replica "]);
+    let mut c = p.server.conn();
+    let replid = c.info_field("replication", "master_replid");
+    let mut other = p.server.conn();
+    other.send_raw(b"PSYNC 0123456789012345678901234567890123456789 5\r\n");
+    assert!(text(&other.read()).starts_with("FULLRESYNC "));
+    p.wait_log_line(&[&format!(
+        "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '0123456789012345678901234567890123456789', my replication IDs are '{replid}' and '0000000000000000000000000000000000000000')"
+    )]);
+    let mut ahead = p.server.conn();
+    ahead.send_raw(format!("PSYNC {replid} 999999\r\n").as_bytes());
+    assert!(text(&ahead.read()).starts_with("FULLRESYNC "));
+    p.wait_log_line(&[
+        "Unable to partial resync with replica ",
+        "for lack of backlog (Replica request was: 999999).",
+    ]);
+}
