@@ -312,6 +312,7 @@ pub static PARAMS: &[Param] = &[
     p("replica-serve-stale-data", Kind::Bool, YES),
     p("repl-diskless-sync", Kind::Bool, YES),
     p("repl-diskless-sync-delay", NONNEG, "5"),
+    p("repl-diskless-sync-max-replicas", NONNEG, "0"),
     p(
         "repl-diskless-load",
         Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),

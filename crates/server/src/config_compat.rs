@@ -36,7 +36,6 @@ pub static EXTRA: &[Param] = &[
     ),
     al("replica-announce-ip", &["slave-announce-ip"], S, ""),
     al("replica-announce-port", &["slave-announce-port"], PORT, "0"),
-    p("repl-diskless-sync-max-replicas", NONNEG_INT, "0"),
     // `replicaof host port` in a file; "" while not a replica.
     Param {
         name: "replicaof",

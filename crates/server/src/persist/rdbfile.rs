@@ -26,13 +26,15 @@ pub(crate) fn write_functions<W: io::Write>(w: &mut Writer<W>, server: &Server) 
     Ok(())
 }
 
-/// Writes the aux fields Redis 7.2 puts at the head of every file.
-/// With the replication history the dataset belongs to (`replication::save_info`), so a
-/// restarted server continues it with a partial resync.
-fn write_aux<W: io::Write>(
+/// Writes the aux fields Redis 7.2 puts at the head of every file (rdbSaveInfoAuxFields):
+/// for a file, with the replication history the dataset belongs to
+/// (`replication::save_info`), so a restarted server continues it with a partial resync;
+/// for an AOF base (`aof_base`), without it and with `aof-base` 1.
+pub(crate) fn write_aux<W: io::Write>(
     w: &mut Writer<W>,
     now: i64,
     repl: Option<&crate::replication::SaveInfo>,
+    aof_base: bool,
 ) -> io::Result<()> {
     w.aux(b"redis-ver", b"7.2.4")?;
     w.aux_int(b"redis-bits", 64)?;
@@ -45,7 +47,7 @@ fn write_aux<W: io::Write>(
         w.aux(b"repl-id", r.replid.as_bytes())?;
         w.aux_int(b"repl-offset", r.offset as i64)?;
     }
-    w.aux_int(b"aof-base", 0)?;
+    w.aux_int(b"aof-base", aof_base as i64)?;
     Ok(())
 }
 
@@ -138,7 +140,7 @@ pub fn save_locked(server: &Server, locked: &mut Locked<'_>) -> io::Result<()> {
     let repl = crate::replication::save_info(server);
     let result = write_atomically(&super::rdb_path(server), "save", |f| {
         let mut w = Writer::new(f, opts)?;
-        write_aux(&mut w, now, repl.as_ref())?;
+        write_aux(&mut w, now, repl.as_ref(), false)?;
         write_functions(&mut w, server)?;
         for db in 0..ndb {
             let (mut keys, mut expires) = (0, 0);
@@ -258,7 +260,7 @@ pub fn bgsave(server: &Arc<Server>) -> Result<(), BgsaveError> {
             let cancel = &p.bgsave_cancel;
             let fill = |f| {
                 let mut w = Writer::new(f, opts)?;
-                write_aux(&mut w, now, repl.as_ref())?;
+                write_aux(&mut w, now, repl.as_ref(), false)?;
                 write_functions(&mut w, &srv)?;
                 let mut err = None;
                 let mut write = |w: &mut Writer<File>, (bytes, n): (Vec<u8>, u64)| {

@@ -20,6 +20,7 @@ pub mod backlog;
 pub mod failover;
 pub mod primary;
 pub mod replica;
+pub mod shared;
 pub mod transfer;
 pub mod writable;
 
@@ -152,6 +153,10 @@ pub struct State {
     /// The cancel flags of the full syncs whose snapshot is being written: FLUSHALL sets
     /// them, as Redis's flushAllDataAndResetRDB kills the RDB child (see [`cancel_syncs`]).
     pub sync_cancels: Mutex<Vec<Arc<AtomicBool>>>,
+    /// Replicas waiting for the next diskless transfer (see `shared`).
+    pub waiting: Mutex<Vec<shared::Waiting>>,
+    /// The disk-backed sync whose file is being written, which later replicas join.
+    pub disk_sync: Mutex<Option<Arc<primary::DiskSync>>>,
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
     /// Errors sent to a replica or by a replica to its primary (INFO

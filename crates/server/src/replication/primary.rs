@@ -4,8 +4,9 @@
 //! and, in that same instant, the replica is registered at the stream's current offset and
 //! the stream is switched on; so every change is either in the snapshot or in the stream
 //! after that offset, never both, never neither. A thread walks the shards and writes the
-//! RDB into a channel (diskless, `$EOF:<mark>` framing) or a temporary file (`$<len>`); the
-//! connection's task sends it, then the stream from the backlog. Partial resync sends
+//! RDB to the tasks of every replica sharing the transfer (diskless, `$EOF:<mark>` framing;
+//! see `shared`) or to a temporary file (`$<len>`); the connection's task sends it, then
+//! the stream from the backlog. Partial resync sends
 //! `+CONTINUE` and the backlog from the offset the replica asked for.
 //!
 //! The replica's task reads what the replica sends on the same socket from the PSYNC on,
@@ -14,7 +15,7 @@
 //! access); a command that replies drops the link, as Redis 7.2 does.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,29 +28,10 @@ use cinnabar_engine::rdb::Writer;
 use cinnabar_engine::Shard;
 use cinnabar_resp::{parse_command, Argv, Limits, ReplyBuf};
 
+use super::shared::Chunk;
 use super::{random_id, Replica, Waiter, ONLINE, SEND_BULK, WAIT_BGSAVE};
 use crate::dispatch::Client;
 use crate::server::{now_ms, Server, WorkerStats};
-
-enum Msg {
-    Data(Vec<u8>),
-    Done(io::Result<()>),
-}
-
-/// Hands RDB bytes to the connection's task.
-struct ChunkSink(tokio::sync::mpsc::UnboundedSender<Msg>);
-
-impl Write for ChunkSink {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0
-            .send(Msg::Data(b.to_vec()))
-            .map_err(|_| io::Error::other("replica gone"))?;
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Serves `client` as a replica until the link ends. Called by the connection once the
 /// PSYNC/SYNC command's (empty) reply is out; `out` is the connection's reply buffer (empty
@@ -107,34 +89,35 @@ pub async fn serve<S: Stream>(
             replica: replica.clone(),
             last: if req.is_some() { "psync" } else { "sync" },
             wait_ack: false,
+            blocked: None,
         },
     };
     let mut partial = None;
+    let name = format!("{}:{}", replica.ip, replica.port);
     if let Some((id, off)) = &req {
-        let name = format!("{}:{}", replica.ip, replica.port);
         // Why a PSYNC cannot continue is logged as Redis's masterTryPartialResynchronization
         // does (the tests of Redis's suite print these lines when a sync count is off).
         let id_ok = r.with_ids(|ids| {
-            if id.eq_ignore_ascii_case(&ids.replid)
-                || (id.eq_ignore_ascii_case(&ids.replid2) && *off <= ids.second_offset)
-            {
-                Some(ids.replid.clone())
+            let ok = id.eq_ignore_ascii_case(&ids.replid)
+                || (id.eq_ignore_ascii_case(&ids.replid2) && *off <= ids.second_offset);
+            // Redis's reasons for a full resync.
+            if ok {
+                // Continued, if the backlog holds the offset (below).
+            } else if id == "?" {
+                tracing::info!("Full resync requested by replica {name}");
+            } else if !id.eq_ignore_ascii_case(&ids.replid2) {
+                tracing::info!(
+                    "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{id}', my replication IDs are '{}' and '{}')",
+                    ids.replid,
+                    ids.replid2
+                );
             } else {
-                if id == "?" {
-                    tracing::info!("Full resync requested by replica {name}");
-                } else if id.eq_ignore_ascii_case(&ids.replid2) {
-                    tracing::info!(
-                        "Partial resynchronization not accepted: Requested offset for second ID was {off}, but I can reply up to {}",
-                        ids.second_offset
-                    );
-                } else {
-                    tracing::info!(
-                        "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{id}', my replication IDs are '{}' and '{}')",
-                        ids.replid, ids.replid2
-                    );
-                }
-                None
+                tracing::info!(
+                    "Partial resynchronization not accepted: Requested offset for second ID was {off}, but I can reply up to {}",
+                    ids.second_offset
+                );
             }
+            ok.then(|| ids.replid.clone())
         });
         if let Some(replid) = id_ok {
             let mut b = r.backlog.lock();
@@ -220,6 +203,7 @@ impl<S: Stream> Link<'_, S> {
                     Ok(n) if n > 0 && !self.input.client.shared.killed.load(Ordering::Relaxed) => {}
                     _ => return None,
                 },
+                _ = self.input.unblocked() => return None,
             }
         }
     }
@@ -229,7 +213,9 @@ impl<S: Stream> Link<'_, S> {
         let limits = Limits::default();
         let mut pos = 0;
         let mut keep = true;
-        while pos < self.rbuf.len() {
+        // A blocked command holds what follows it, as Redis reads nothing from a blocked
+        // client.
+        while pos < self.rbuf.len() && self.input.blocked.is_none() {
             match parse_command(&self.rbuf[pos..], &limits, &mut self.argv) {
                 Ok(Some(n)) => {
                     let buf = &self.rbuf[pos..pos + n];
@@ -277,6 +263,16 @@ struct Input<'a> {
     last: &'static str,
     /// After a diskless transfer: the stream waits for the replica's first ACK.
     wait_ack: bool,
+    /// A blocking command (WAIT) the replica sent, waiting for its reply.
+    blocked: Option<crate::blocking::BlockedOn>,
+}
+
+impl Drop for Input<'_> {
+    fn drop(&mut self) {
+        if self.blocked.take().is_some() {
+            self.server.blocking.cancel(self.client.id);
+        }
+    }
 }
 
 impl Input<'_> {
@@ -340,13 +336,24 @@ impl Input<'_> {
             self.client.pubsub.pending.clear();
             reply = true;
         }
-        if self.client.blocked.take().is_some() {
-            // A blocking command (WAIT) would reply once served: the link goes now.
-            server.blocking.cancel(self.client.id);
-            reply = true;
+        if let Some(b) = self.client.blocked.take() {
+            // A blocking command (WAIT): as in Redis, the link goes when its reply comes
+            // (see `unblocked`); the stream goes on meanwhile.
+            self.blocked = Some(b);
         }
         self.replied(reply, error.as_deref());
         !reply && !self.client.close_after_reply
+    }
+
+    /// Resolves when a blocked command's reply comes (never while none is blocked): the
+    /// reply is for a replica, so the link is to close, with Redis's log line.
+    async fn unblocked(&mut self) {
+        let Some(b) = self.blocked.as_mut() else {
+            return std::future::pending().await;
+        };
+        let _ = (&mut b.rx).await;
+        self.blocked = None;
+        self.replied(true, None);
     }
 
     /// Redis's logs for a reply to a replica: the link is dropped if anything was to be
@@ -366,8 +373,70 @@ impl Input<'_> {
     }
 }
 
-/// Arms a snapshot with the replica registered at its offset, and sends the RDB, running
-/// what the replica sends meanwhile. Returns whether the replica got all of it.
+/// A snapshot armed for a full sync: the stream offset it stands at, the history's id, the
+/// database the stream continues in, and the shards' serialised sections as they come.
+pub(super) struct Armed {
+    pub offset: u64,
+    pub replid: String,
+    pub stream_db: i64,
+    pub sections: std::sync::mpsc::Receiver<(Vec<u8>, u64)>,
+}
+
+/// Arms a snapshot for a full sync unless one is running: in the same instant (every shard
+/// locked) the stream is switched on and `at_offset` registers the replicas at its offset.
+pub(super) fn arm(server: &Server, at_offset: impl FnOnce(u64)) -> Option<Armed> {
+    let r = &server.repl;
+    let ks = &server.keyspace;
+    if ks.snapshot_running() {
+        return None;
+    }
+    let opts = crate::persist::save_opts(server);
+    let now = now_ms();
+    let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, u64)>();
+    let tx = parking_lot::Mutex::new(tx);
+    let visitor: cinnabar_engine::keyspace::Visitor = Arc::new(move |_, shard: &Shard| {
+        let _ = tx
+            .lock()
+            .send(crate::persist::rdbfile::shard_sections(shard, &opts, now));
+    });
+    let mut offset = 0;
+    let armed = {
+        let _gate = r.apply_gate.lock();
+        ks.begin_snapshot_with(visitor, || {
+            let mut b = r.backlog.lock();
+            if !b.active {
+                let end = b.end;
+                b.activate(end);
+            }
+            if !r.is_replica() {
+                // The stream restarts with a SELECT; a replica proxies its primary's.
+                b.db = None;
+                r.on.store(true, Ordering::SeqCst);
+            }
+            offset = b.end;
+            at_offset(offset);
+        })
+    };
+    if !armed {
+        return None;
+    }
+    crate::dispatch::sink::refresh_expiry_log(server);
+    let stream_db = if r.is_replica() {
+        r.master_db.load(Ordering::Relaxed) as i64
+    } else {
+        -1
+    };
+    Some(Armed {
+        offset,
+        replid: r.with_ids(|i| i.replid.clone()),
+        stream_db,
+        sections: rx,
+    })
+}
+
+/// Sends the RDB of a full sync, running what the replica sends meanwhile. Returns whether
+/// the replica got all of it. Diskless transfers are shared by the replicas waiting
+/// together (`shared`); a disk-backed one is written for this replica alone.
 async fn full_sync<S: Stream>(
     server: &Server,
     link: &mut Link<'_, S>,
@@ -376,191 +445,84 @@ async fn full_sync<S: Stream>(
     diskless: bool,
 ) -> bool {
     let r = &server.repl;
-    let Some(arc) = server.persist.server() else {
-        return false;
-    };
     // Listed (INFO `state=wait_bgsave`, counted in connected_slaves) from now on, as Redis
     // lists a replica from its SYNC; `sent` stays unset (u64::MAX) until the snapshot is
     // armed, so that the backlog is not kept for it meanwhile.
     replica.sent.store(u64::MAX, Ordering::Relaxed);
     r.replicas.lock().push(replica.clone());
-    if diskless {
-        // Redis waits this long for more replicas to share one transfer.
-        let delay = server.config.get_i64("repl-diskless-sync-delay").max(0) as u64;
-        if delay > 0
-            && link
-                .wait(crate::timer::sleep(Duration::from_secs(delay)))
-                .await
-                .is_none()
-        {
-            return false;
-        }
-    }
     tracing::info!(
-        "Replica {}:{} asks for synchronization; starting a full resync",
+        "Replica {}:{} asks for synchronization",
         replica.ip,
         replica.port
     );
-    let ks = &server.keyspace;
-    let opts = crate::persist::save_opts(server);
-    let (offset, replid, rx) = loop {
-        while ks.snapshot_running() {
-            if server.is_shutting_down() {
-                return false;
-            }
-            if link
-                .wait(crate::timer::sleep(Duration::from_millis(20)))
-                .await
-                .is_none()
-            {
-                return false;
-            }
-        }
-        let now = now_ms();
-        let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, u64)>();
-        let tx = parking_lot::Mutex::new(tx);
-        let visitor: cinnabar_engine::keyspace::Visitor = Arc::new(move |_, shard: &Shard| {
-            let _ = tx
-                .lock()
-                .send(crate::persist::rdbfile::shard_sections(shard, &opts, now));
-        });
-        let mut offset = 0;
-        let armed = {
-            let _gate = r.apply_gate.lock();
-            ks.begin_snapshot_with(visitor, || {
-                let mut b = r.backlog.lock();
-                if !b.active {
-                    let end = b.end;
-                    b.activate(end);
-                }
-                if !r.is_replica() {
-                    // The stream restarts with a SELECT; a replica proxies its primary's.
-                    b.db = None;
-                    r.on.store(true, Ordering::SeqCst);
-                }
-                offset = b.end;
-                replica.sent.store(offset, Ordering::Relaxed);
-            })
-        };
-        if armed {
-            crate::dispatch::sink::refresh_expiry_log(server);
-            break (offset, r.with_ids(|i| i.replid.clone()), rx);
-        }
-    };
-    // Until the RDB is written the replica stays `wait_bgsave` (Redis's WAIT_BGSAVE_END
-    // while the child runs), and INFO shows a save in progress: the writer thread counts
-    // itself in `syncs_running` until it ends, also when the replica left first.
-    let stream_db = if r.is_replica() {
-        r.master_db.load(Ordering::Relaxed) as i64
+    if diskless {
+        shared_sync(server, link, replica, psync).await
     } else {
-        -1
-    };
-    let (ctx, crx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
-    let tmp = crate::persist::dir(server).join(format!(
-        "temp-repl-{}-{}.rdb",
-        std::process::id(),
-        replica.client_id
-    ));
-    let cancel = Arc::new(AtomicBool::new(false));
-    let tmp2 = tmp.clone();
-    let id2 = replid.clone();
-    let cancel2 = cancel.clone();
-    r.syncs_running.fetch_add(1, Ordering::Relaxed);
-    r.sync_cancels.lock().push(cancel.clone());
-    let spawned = std::thread::Builder::new()
-        .name("cinnabar-replsync".into())
-        .spawn(move || {
-            let aux = (id2.as_str(), offset, stream_db);
-            let res = if diskless {
-                write_rdb(&arc, &rx, ChunkSink(ctx.clone()), aux, &cancel2).map(|_| ())
-            } else {
-                std::fs::File::create(&tmp2)
-                    .and_then(|f| write_rdb(&arc, &rx, io::BufWriter::new(f), aux, &cancel2))
-                    .and_then(|mut f| f.flush())
-            };
-            arc.repl
-                .sync_cancels
-                .lock()
-                .retain(|c| !Arc::ptr_eq(c, &cancel2));
-            arc.repl.syncs_running.fetch_sub(1, Ordering::Relaxed);
-            if ctx.send(Msg::Done(res)).is_err() && !diskless {
-                // The replica left (see `Job`): nobody will send the file.
-                let _ = std::fs::remove_file(&tmp2);
-            }
-        });
-    if spawned.is_err() {
-        r.sync_cancels.lock().retain(|c| !Arc::ptr_eq(c, &cancel));
-        r.syncs_running.fetch_sub(1, Ordering::Relaxed);
-        server.keyspace.finish_snapshot();
-        return false;
+        disk_sync(server, link, replica, psync).await
     }
-    let mut job = Job {
-        server,
-        diskless,
-        crx,
-        cancel,
-        tmp: (!diskless).then(|| tmp.clone()),
-        done: false,
+}
+
+/// A diskless full sync: waits on the list of `shared` for the transfer to start, then
+/// sends the RDB as the writer thread hands it over, framed by `$EOF:<mark>`.
+async fn shared_sync<S: Stream>(
+    server: &Server,
+    link: &mut Link<'_, S>,
+    replica: &Arc<Replica>,
+    psync: bool,
+) -> bool {
+    let r = &server.repl;
+    if r.syncs_running.load(Ordering::Relaxed) > 0 {
+        tracing::info!("Current BGSAVE has socket target. Waiting for next BGSAVE for SYNC");
+    } else if server.keyspace.snapshot_running() {
+        tracing::info!(
+            "Can't attach the replica to the current BGSAVE. Waiting for next BGSAVE for SYNC"
+        );
+    } else if server.config.get_i64("repl-diskless-sync-delay") > 0 {
+        tracing::info!("Delay next BGSAVE for diskless SYNC");
+    }
+    let (mut start, _ticket) = super::shared::join(server, replica);
+    let started = loop {
+        if server.is_shutting_down() {
+            return false;
+        }
+        super::shared::try_start(server);
+        let next = async {
+            tokio::select! {
+                s = &mut start => Some(s),
+                _ = crate::timer::sleep(Duration::from_millis(50)) => None,
+            }
+        };
+        match link.wait(next).await {
+            None => return false,
+            Some(Some(Ok(s))) => break s,
+            Some(Some(Err(_))) => return false,
+            Some(None) => {}
+        }
     };
+    let mut feed = started.feed;
     let head = if psync {
-        format!("+FULLRESYNC {replid} {offset}\r\n")
+        format!("+FULLRESYNC {} {}\r\n", started.replid, started.offset)
     } else {
         String::new()
     };
-    if link.stream.send(head.as_bytes()).await.is_err() {
+    let mark = random_id();
+    let head = format!("{head}$EOF:{mark}\r\n");
+    if !send_watched(server, link.stream, head.as_bytes(), replica).await {
         return false;
     }
-    let ok = if diskless {
-        // Redis's lines for its RDB child writing to the replicas' sockets (the writer
-        // thread here).
-        tracing::info!("Starting BGSAVE for SYNC with target: replicas sockets");
-        tracing::info!(
-            "Background RDB transfer started by pid {}",
-            std::process::id()
-        );
-        let mark = random_id();
-        if link
-            .stream
-            .send(format!("$EOF:{mark}\r\n").as_bytes())
-            .await
-            .is_err()
-        {
-            return false;
-        }
-        loop {
-            match link.wait(job.crx.recv()).await {
-                Some(Some(Msg::Data(d))) => {
-                    if link.stream.send(&d).await.is_err() {
-                        return false;
-                    }
+    loop {
+        match link.wait(feed.rx.recv()).await {
+            Some(Some(Chunk::Data(d))) => {
+                if !send_watched(server, link.stream, &d, replica).await {
+                    return false;
                 }
-                Some(Some(Msg::Done(res))) => {
-                    job.done = true;
-                    if res.is_err() {
-                        return false;
-                    }
-                    break;
-                }
-                Some(None) | None => return false,
             }
+            Some(Some(Chunk::Done(true))) => break,
+            Some(Some(Chunk::Done(false))) | Some(None) | None => return false,
         }
-        link.stream.send(mark.as_bytes()).await.is_ok()
-    } else {
-        tracing::info!("Starting BGSAVE for SYNC with target: disk");
-        let done = loop {
-            match link.wait(job.crx.recv()).await {
-                Some(Some(Msg::Done(res))) => break res.is_ok(),
-                Some(Some(Msg::Data(_))) => {}
-                Some(None) => break false,
-                None => return false,
-            }
-        };
-        job.done = true;
-        replica.state.store(SEND_BULK, Ordering::Relaxed);
-        let ok = done && send_file(link.stream, &tmp).await.is_ok();
-        let _ = std::fs::remove_file(&tmp);
-        ok
-    };
+    }
+    drop(feed);
+    let ok = send_watched(server, link.stream, mark.as_bytes(), replica).await;
     if ok {
         tracing::info!(
             "Synchronization with replica {}:{} succeeded",
@@ -571,38 +533,232 @@ async fn full_sync<S: Stream>(
     ok
 }
 
-/// The writer thread of a full sync, seen from the link. Dropped before the thread said it
-/// is done (the replica left, or sent a command that replied), the snapshot is cancelled
-/// as Redis kills its RDB child then: always for a diskless transfer, and for a disk-backed
-/// one unless `save` rules are set (Redis keeps that child, whose file is a fresh dump).
-/// The thread stops before its next shard's section (or within 10 ms of a key save delay);
-/// the temporary file is removed by whichever side ends last.
+/// Sends part of a diskless transfer. A replica that takes more than `repl-timeout` to take
+/// it is dropped, as Redis drops one whose socket accepted nothing for that long while its
+/// RDB child writes (the other replicas of the transfer wait for it meanwhile).
+async fn send_watched<S: Stream>(
+    server: &Server,
+    stream: &mut S,
+    data: &[u8],
+    replica: &Replica,
+) -> bool {
+    let since = now_ms();
+    let send = stream.send(data);
+    tokio::pin!(send);
+    loop {
+        tokio::select! {
+            res = &mut send => return res.is_ok(),
+            _ = crate::timer::sleep(Duration::from_millis(100)) => {
+                let timeout_ms = server.config.get_i64("repl-timeout").max(1) * 1000;
+                if now_ms() - since > timeout_ms {
+                    tracing::warn!(
+                        "Disconnecting timedout replica (full sync): {}:{}",
+                        replica.ip,
+                        replica.port
+                    );
+                    return false;
+                }
+                if server.is_shutting_down() {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// A disk-backed sync's snapshot while it is written to its temporary file: a replica that
+/// asks for a disk-backed sync meanwhile attaches to it at its offset (Redis's "Waiting for
+/// end of BGSAVE for SYNC"), so one snapshot serves every replica that arrives before it
+/// ends. The file is removed when the last holder (the writer, a replica sending it) drops
+/// it.
+pub struct DiskSync {
+    offset: u64,
+    replid: String,
+    file: TempFile,
+    /// Set by the writer when the file is complete (true) or failed (false).
+    done: tokio::sync::watch::Receiver<Option<bool>>,
+    /// Replicas waiting for the file: the snapshot is cancelled when the last one leaves
+    /// (unless `save` rules are set, see `Job`).
+    waiting: AtomicUsize,
+    cancel: Arc<AtomicBool>,
+}
+
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Attaches `replica` to the disk-backed sync being written, if the backlog still holds the
+/// stream from its offset.
+fn attach_disk_sync(server: &Server, replica: &Replica) -> Option<Arc<DiskSync>> {
+    let r = &server.repl;
+    let cur = r.disk_sync.lock();
+    let s = cur.as_ref()?;
+    if s.done.borrow().is_some() {
+        return None;
+    }
+    let b = r.backlog.lock();
+    if !b.can_continue(s.offset) {
+        tracing::info!(
+            "Can't attach the replica to the current BGSAVE. Waiting for next BGSAVE for SYNC"
+        );
+        return None;
+    }
+    replica.sent.store(s.offset, Ordering::Relaxed);
+    s.waiting.fetch_add(1, Ordering::AcqRel);
+    Some(s.clone())
+}
+
+/// Arms a snapshot for a disk-backed sync and starts its writer thread; None while another
+/// snapshot runs.
+fn start_disk_sync(server: &Server, replica: &Arc<Replica>) -> Option<Arc<DiskSync>> {
+    let r = &server.repl;
+    let arc = server.persist.server()?;
+    let armed = arm(server, |offset| {
+        replica.sent.store(offset, Ordering::Relaxed);
+    })?;
+    tracing::info!("Starting BGSAVE for SYNC with target: disk");
+    let tmp = crate::persist::dir(server).join(format!(
+        "temp-repl-{}-{}.rdb",
+        std::process::id(),
+        replica.client_id
+    ));
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let sync = Arc::new(DiskSync {
+        offset: armed.offset,
+        replid: armed.replid.clone(),
+        file: TempFile(tmp),
+        done: rx,
+        waiting: AtomicUsize::new(1),
+        cancel: Arc::new(AtomicBool::new(false)),
+    });
+    *r.disk_sync.lock() = Some(sync.clone());
+    // Until the RDB is written the replicas stay `wait_bgsave` (Redis's WAIT_BGSAVE_END
+    // while the child runs), and INFO shows a save in progress: the writer thread counts
+    // itself in `syncs_running` until it ends, also when the replicas left first.
+    r.syncs_running.fetch_add(1, Ordering::Relaxed);
+    r.sync_cancels.lock().push(sync.cancel.clone());
+    let s2 = sync.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cinnabar-replsync".into())
+        .spawn(move || {
+            let aux = (s2.replid.as_str(), s2.offset, armed.stream_db);
+            let res = std::fs::File::create(&s2.file.0)
+                .and_then(|f| {
+                    write_rdb(
+                        &arc,
+                        &armed.sections,
+                        io::BufWriter::new(f),
+                        aux,
+                        &s2.cancel,
+                    )
+                })
+                .and_then(|mut f| f.flush());
+            let r = &arc.repl;
+            {
+                let mut cur = r.disk_sync.lock();
+                if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, &s2)) {
+                    *cur = None;
+                }
+            }
+            r.sync_cancels
+                .lock()
+                .retain(|c| !Arc::ptr_eq(c, &s2.cancel));
+            r.syncs_running.fetch_sub(1, Ordering::Relaxed);
+            let _ = tx.send(Some(res.is_ok()));
+        });
+    if spawned.is_err() {
+        *r.disk_sync.lock() = None;
+        r.sync_cancels
+            .lock()
+            .retain(|c| !Arc::ptr_eq(c, &sync.cancel));
+        r.syncs_running.fetch_sub(1, Ordering::Relaxed);
+        server.keyspace.finish_snapshot();
+        return None;
+    }
+    Some(sync)
+}
+
+/// A disk-backed full sync: the snapshot is written to a temporary file (or one being
+/// written is joined), then sent.
+async fn disk_sync<S: Stream>(
+    server: &Server,
+    link: &mut Link<'_, S>,
+    replica: &Arc<Replica>,
+    psync: bool,
+) -> bool {
+    let sync = loop {
+        if server.is_shutting_down() {
+            return false;
+        }
+        if let Some(s) = attach_disk_sync(server, replica) {
+            tracing::info!("Waiting for end of BGSAVE for SYNC");
+            break s;
+        }
+        if let Some(s) = start_disk_sync(server, replica) {
+            break s;
+        }
+        if link
+            .wait(crate::timer::sleep(Duration::from_millis(20)))
+            .await
+            .is_none()
+        {
+            return false;
+        }
+    };
+    let mut job = Job {
+        server,
+        sync: sync.clone(),
+        done: false,
+    };
+    if psync {
+        let head = format!("+FULLRESYNC {} {}\r\n", sync.replid, sync.offset);
+        if link.stream.send(head.as_bytes()).await.is_err() {
+            return false;
+        }
+    }
+    let mut done = sync.done.clone();
+    let written = async move {
+        done.wait_for(|v| v.is_some())
+            .await
+            .is_ok_and(|v| *v == Some(true))
+    };
+    let Some(written) = link.wait(written).await else {
+        return false;
+    };
+    job.done = true;
+    drop(job);
+    replica.state.store(SEND_BULK, Ordering::Relaxed);
+    let ok = written && send_file(link.stream, &sync.file.0).await.is_ok();
+    if ok {
+        tracing::info!(
+            "Synchronization with replica {}:{} succeeded",
+            replica.ip,
+            replica.port
+        );
+    }
+    ok
+}
+
+/// A replica waiting for a disk-backed sync's file. Dropped before the file is complete (the
+/// replica left, or sent a command that replied) by the last replica waiting, the snapshot is
+/// cancelled as Redis kills its RDB child once no replica needs it, unless `save` rules are
+/// set (Redis keeps that child, whose file is a fresh dump). The thread stops before its next
+/// shard's section (or within 10 ms of a key save delay).
 struct Job<'a> {
     server: &'a Server,
-    diskless: bool,
-    crx: tokio::sync::mpsc::UnboundedReceiver<Msg>,
-    cancel: Arc<AtomicBool>,
-    tmp: Option<PathBuf>,
+    sync: Arc<DiskSync>,
     done: bool,
 }
 
 impl Drop for Job<'_> {
     fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        if self.diskless || crate::persist::save_rules(self.server).is_empty() {
-            self.cancel.store(true, Ordering::Relaxed);
-        }
-        // After `close` the thread's last message either is already queued (then it has
-        // ended, and the file is ours to remove) or fails to send (then it removes it).
-        self.crx.close();
-        while let Ok(m) = self.crx.try_recv() {
-            if matches!(m, Msg::Done(_)) {
-                if let Some(t) = &self.tmp {
-                    let _ = std::fs::remove_file(t);
-                }
-            }
+        let last = self.sync.waiting.fetch_sub(1, Ordering::AcqRel) == 1;
+        if !self.done && last && crate::persist::save_rules(self.server).is_empty() {
+            self.sync.cancel.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -619,7 +775,7 @@ async fn send_file<S: Stream>(stream: &mut S, path: &std::path::Path) -> io::Res
 }
 
 /// Walks the armed snapshot and writes it as an RDB stream with the replication aux fields.
-fn write_rdb<W: Write>(
+pub(super) fn write_rdb<W: Write>(
     server: &Server,
     rx: &std::sync::mpsc::Receiver<(Vec<u8>, u64)>,
     out: W,
@@ -731,6 +887,7 @@ async fn stream_to<S: Stream>(server: &Server, link: &mut Link<'_, S>, replica: 
                 Ok(n) if n > 0 => {}
                 _ => return,
             },
+            _ = link.input.unblocked() => return,
             _ = crate::timer::sleep(Duration::from_secs(1)) => {}
         }
     }

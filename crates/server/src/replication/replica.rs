@@ -527,9 +527,8 @@ async fn full_sync(server: &Arc<Server>, link: &mut Link, id: String, offset: u6
     r.master_offset.store(offset, Ordering::Relaxed);
     r.master_read_offset.store(offset, Ordering::Relaxed);
     r.master_db.store(stream_db, Ordering::Relaxed);
-    for x in r.replicas.lock().iter() {
-        server.kill_client(x.client_id);
-    }
+    // After a `swapdb` load (the others dropped them before loading), as Redis.
+    drop_own_replicas(server);
     tracing::info!("MASTER <-> REPLICA sync: Finished with success");
     Ok(())
 }
@@ -654,6 +653,7 @@ fn load_payload_with_aof_off(
         LoadMode::AfterTransfer => load_after_transfer(server, input),
         LoadMode::Aside { .. } => load_aside(server, input, mark, &cut),
         LoadMode::Direct => {
+            drop_own_replicas(server);
             tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
             load_in_place(server, input, mark, &cut).map_err(|e| {
                 // Redis empties what it was loading into (emptyData, functions included).
@@ -662,6 +662,17 @@ fn load_payload_with_aof_off(
                 load_failed(e, "socket")
             })
         }
+    }
+}
+
+/// Disconnects this replica's own replicas, so that they sync again with the dataset it
+/// loads (Redis's replicationAttachToNewMaster): before a load into the live dataset, after
+/// a `swapdb` one (whose replicas are served the old dataset meanwhile). So a replica has no
+/// replicas of its own while it empties and loads its dataset, as in Redis, where a shutdown
+/// signal then finds none to wait for.
+fn drop_own_replicas(server: &Server) {
+    for x in server.repl.replicas.lock().iter() {
+        server.kill_client(x.client_id);
     }
 }
 
@@ -804,6 +815,7 @@ fn load_after_transfer(server: &Server, mut input: transfer::ChunkReader) -> Res
     let p = &server.persist;
     crate::persist::loading_started(server, f.metadata().map(|m| m.len()).unwrap_or(0));
     p.loading.store(true, Ordering::SeqCst);
+    drop_own_replicas(server);
     tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
     let input = std::io::BufReader::with_capacity(1 << 16, f);
     let never = AtomicBool::new(false);

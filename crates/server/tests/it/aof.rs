@@ -759,3 +759,60 @@ fn hash_and_zset_writes_are_logged_as_redis_propagates_them() {
     assert_eq!(describe(&mut r), before);
     assert_eq!(ttls(&mut r), before_ttls);
 }
+
+/// The aux fields of an RDB file, in order.
+fn rdb_aux_fields(path: &Path) -> Vec<(String, String)> {
+    use cinnabar_engine::rdb::{Item, Limits, Reader};
+    let f = std::fs::File::open(path).unwrap();
+    let mut aux = Vec::new();
+    Reader::new(std::io::BufReader::new(f))
+        .load(&Limits::default(), 16, 0, |item| {
+            if let Item::Aux(k, v) = item {
+                aux.push((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                ));
+            }
+            Ok(())
+        })
+        .unwrap();
+    aux
+}
+
+/// The AOF's RDB base, written at start-up and by BGREWRITEAOF, carries Redis's aux fields
+/// for a preamble (rdbSaveInfoAuxFields with the AOF flag): `used-mem` (the memory in use),
+/// `aof-base` 1, and no replication fields.
+#[test]
+fn aof_base_has_the_aux_fields_of_redis_preamble() {
+    let dir = temp_dir("aof-base-aux");
+    let srv = start(&dir, &[]);
+    let mut r = srv.raw();
+    run(&mut r, &["SET", "k", "v"]);
+    run(&mut r, &["BGREWRITEAOF"]);
+    eventually(PATIENCE, "BGREWRITEAOF to finish", || {
+        r.info_field("persistence", "aof_rewrite_in_progress") == "0"
+            && r.info_field("persistence", "aof_rewrites") == "1"
+    });
+    check_base_aux(&rdb_aux_fields(
+        &dir.join("appendonlydir/appendonly.aof.2.base.rdb"),
+    ));
+    // The start-up base (replaced above by the rewrite's): a fresh directory's.
+    let first = temp_dir("aof-base-aux-first");
+    drop(start(&first, &[]));
+    check_base_aux(&rdb_aux_fields(
+        &first.join("appendonlydir/appendonly.aof.1.base.rdb"),
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&first);
+}
+
+fn check_base_aux(aux: &[(String, String)]) {
+    let keys: Vec<&str> = aux.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["redis-ver", "redis-bits", "ctime", "used-mem", "aof-base"],
+        "{aux:?}"
+    );
+    assert!(aux[3].1.parse::<u64>().unwrap() > 0, "{aux:?}");
+    assert_eq!(aux[4].1, "1");
+}

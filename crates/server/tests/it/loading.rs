@@ -355,3 +355,72 @@ fn loading_eta_while_a_replica_loads() {
         }
     }
 }
+
+/// A chained replica that must sync again from scratch (its primary's backlog no longer
+/// holds its offset) disconnects its own replicas before it empties and loads its dataset,
+/// as Redis's replicationAttachToNewMaster: while it loads it has none (so a shutdown
+/// signal finds no replica to wait for, as in Redis). With `swapdb` it keeps serving them
+/// the old dataset while it loads aside, and drops them once the new one is swapped in.
+#[test]
+fn a_replica_loading_into_its_dataset_drops_its_own_replicas_first() {
+    for mode in ["disabled", "on-empty-db", "swapdb"] {
+        let primary = TestServer::with_args(&[("repl-diskless-sync-delay", "0")]);
+        let mut p = primary.raw();
+        fill(&mut p, 50);
+        let mid = TestServer::with_args(&[
+            ("repl-diskless-sync-delay", "0"),
+            ("repl-diskless-load", mode),
+        ]);
+        let leaf = TestServer::start();
+        let (mut m, mut l) = (mid.raw(), leaf.raw());
+        let linked = |c: &mut RawConn| c.info_field("replication", "master_link_status") == "up";
+        let port = |s: &TestServer| s.addr().port().to_string();
+        assert_eq!(m.cmd(&["REPLICAOF", "127.0.0.1", &port(&primary)]), ok());
+        eventually(PATIENCE, "the middle replica to sync", || linked(&mut m));
+        assert_eq!(l.cmd(&["REPLICAOF", "127.0.0.1", &port(&mid)]), ok());
+        eventually(PATIENCE, "the leaf replica to sync", || {
+            linked(&mut l) && m.info_field("replication", "connected_slaves") == "1"
+        });
+        // The middle one's next load goes one key a second.
+        assert_eq!(m.cmd(&["CONFIG", "SET", "key-load-delay", "1000000"]), ok());
+        // Its link is cut and the backlog overflows meanwhile: its PSYNC becomes a full sync.
+        assert_eq!(
+            p.cmd(&["CONFIG", "SET", "repl-backlog-size", "16384"]),
+            ok()
+        );
+        assert_eq!(p.cmd(&["MULTI"]), ok());
+        p.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
+        let big = "x".repeat(16384);
+        for i in 0..4 {
+            p.cmd(&["SET", &format!("big:{i}"), &big]);
+        }
+        p.cmd(&["EXEC"]);
+        let loading = |c: &mut RawConn| {
+            c.info_field("persistence", "loading") == "1"
+                || c.info_field("persistence", "async_loading") == "1"
+        };
+        eventually(
+            PATIENCE,
+            format_args!("{mode}: the middle replica to load"),
+            || loading(&mut m),
+        );
+        let kept = if mode == "swapdb" { "1" } else { "0" };
+        eventually(
+            PATIENCE,
+            format_args!("{mode}: its replicas while it loads"),
+            || m.info_field("replication", "connected_slaves") == kept,
+        );
+        assert!(loading(&mut m), "{mode}: the load ended before the check");
+        // Let the load finish: every replica ends up with the primary's dataset.
+        assert_eq!(m.cmd(&["CONFIG", "SET", "key-load-delay", "0"]), ok());
+        eventually(
+            PATIENCE,
+            format_args!("{mode}: the chain to catch up"),
+            || {
+                linked(&mut l)
+                    && l.cmd(&["EXISTS", "big:3"]) == cinnabar_testkit::int(1)
+                    && m.info_field("replication", "connected_slaves") == "1"
+            },
+        );
+    }
+}

@@ -42,6 +42,7 @@ mod redis_oracle;
 mod replication;
 mod replication_link;
 mod replication_load;
+mod replication_shared;
 mod scripting;
 mod sentinel;
 mod set;

@@ -292,3 +292,70 @@ fn replicaof_no_one_during_the_transfer_ends_the_primarys_sync() {
         },
     );
 }
+
+/// A WAIT sent on the link blocks as on any connection: the link stays, and the stream
+/// still reaches the replica, until WAIT replies (here when a second replica acknowledges);
+/// then the link is dropped, as Redis drops a replica whose command produced a reply.
+#[test]
+fn blocked_wait_drops_the_link_when_it_replies() {
+    use std::io::{Read, Write};
+    let p = Primary::start("replylink-wait");
+    let mut link = std::net::TcpStream::connect(p.server.addr()).unwrap();
+    link.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    // SYNC (a disk-based transfer, then the stream at once), then WAIT for two replicas.
+    link.write_all(b"SYNC\r\nWAIT 2 0\r\n").unwrap();
+    let mut c = p.server.conn();
+    assert_eq!(c.cmd(&["SET", "written-while-blocked", "1"]), ok());
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while !got
+        .windows(b"written-while-blocked".len())
+        .any(|w| w == b"written-while-blocked")
+    {
+        let n = link.read(&mut buf).expect("the stream while WAIT blocks");
+        assert!(n > 0, "the link was closed while WAIT blocked");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(!p.log().contains("Replica generated a reply"));
+    // A second replica acknowledges: WAIT has its two, replies, and the link goes.
+    let second = cinnabar_testkit::TestServer::start();
+    let port = p.server.addr().port().to_string();
+    assert_eq!(second.raw().cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
+    loop {
+        match link.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    p.wait_log_line(&["Replica generated a reply to command 'wait', disconnecting it: "]);
+    eventually(Duration::from_secs(10), "one replica left", || {
+        c.info_field("replication", "connected_slaves") == "1"
+    });
+}
+
+/// Why a PSYNC is a full resync, in Redis's log lines: `?`, an unknown history, an offset
+/// the backlog does not hold.
+#[test]
+fn full_resync_reasons_are_logged_as_redis() {
+    let p = Primary::start("replylink-reasons");
+    let mut first = p.server.conn();
+    first.send_raw(b"PSYNC ? -1\r\n");
+    assert!(text(&first.read()).starts_with("FULLRESYNC "));
+    p.wait_log_line(&["Full resync requested by replica "]);
+    let mut c = p.server.conn();
+    let replid = c.info_field("replication", "master_replid");
+    let mut other = p.server.conn();
+    other.send_raw(b"PSYNC 0123456789012345678901234567890123456789 5\r\n");
+    assert!(text(&other.read()).starts_with("FULLRESYNC "));
+    p.wait_log_line(&[&format!(
+        "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '0123456789012345678901234567890123456789', my replication IDs are '{replid}' and '0000000000000000000000000000000000000000')"
+    )]);
+    let mut ahead = p.server.conn();
+    ahead.send_raw(format!("PSYNC {replid} 999999\r\n").as_bytes());
+    assert!(text(&ahead.read()).starts_with("FULLRESYNC "));
+    p.wait_log_line(&[
+        "Unable to partial resync with replica ",
+        "for lack of backlog (Replica request was: 999999).",
+    ]);
+}

@@ -17,10 +17,7 @@ pub(super) fn write_base_locked(
     let tmp = path.with_extension("tmp");
     let f = File::create(&tmp)?;
     let mut w = Writer::new(f, opts)?;
-    w.aux(b"redis-ver", b"7.2.4")?;
-    w.aux_int(b"redis-bits", 64)?;
-    w.aux_int(b"ctime", now / 1000)?;
-    w.aux_int(b"aof-base", 1)?;
+    crate::persist::rdbfile::write_aux(&mut w, now, None, true)?;
     crate::persist::rdbfile::write_functions(&mut w, server)?;
     for s in locked.shards() {
         for (db, d) in s.dbs.iter().enumerate() {
@@ -126,10 +123,7 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
             let result = (|| -> io::Result<u64> {
                 let f = File::create(&tmp)?;
                 let mut w = Writer::new(f, opts)?;
-                w.aux(b"redis-ver", b"7.2.4")?;
-                w.aux_int(b"redis-bits", 64)?;
-                w.aux_int(b"ctime", now / 1000)?;
-                w.aux_int(b"aof-base", 1)?;
+                crate::persist::rdbfile::write_aux(&mut w, now, None, true)?;
                 crate::persist::rdbfile::write_functions(&mut w, &srv)?;
                 let mut err = None;
                 for i in 0..ks.shard_count() {
