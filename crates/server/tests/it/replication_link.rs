@@ -4,7 +4,7 @@
 //! process so that its log can be read. Redis's four "replica do not write the reply to
 //! the replication link" tests, and the commands Redis lets through without a reply.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use cinnabar_testkit::{err, eventually, int, ok, text, ChildServer, RawConn};
@@ -17,21 +17,8 @@ struct Primary {
 
 impl Primary {
     fn start(tag: &str) -> Primary {
-        let dir = cinnabar_testkit::temp_dir(tag);
-        let log = dir.join("server.log");
-        let server = ChildServer::start(
-            Path::new(env!("CARGO_BIN_EXE_cinnabar-server")),
-            &[
-                "--dir",
-                dir.to_str().unwrap(),
-                "--logfile",
-                log.to_str().unwrap(),
-                "--save",
-                "",
-                "--repl-diskless-sync-delay",
-                "0",
-            ],
-        );
+        let (server, dir, log) =
+            crate::replication_shared::start_logged(tag, &["--repl-diskless-sync-delay", "0"]);
         Primary { server, dir, log }
     }
 

@@ -20,22 +20,41 @@ struct Primary {
     log: PathBuf,
 }
 
+/// A server run as a child process, without save rules, logging to a file in its own
+/// directory (also used by `replication_link`): returns it, the directory and the log.
+pub(crate) fn start_logged(tag: &str, args: &[&str]) -> (ChildServer, PathBuf, PathBuf) {
+    let dir = cinnabar_testkit::temp_dir(tag);
+    let log = dir.join("server.log");
+    let mut all = vec![
+        "--dir",
+        dir.to_str().unwrap(),
+        "--logfile",
+        log.to_str().unwrap(),
+        "--save",
+        "",
+    ];
+    all.extend_from_slice(args);
+    let server = ChildServer::start(Path::new(env!("CARGO_BIN_EXE_cinnabar-server")), &all);
+    (server, dir, log)
+}
+
+/// 100 keys and 20 ms per key written: a snapshot (a transfer, an RDB file) lasts until
+/// `rdb-key-save-delay` is reset.
+fn slow_snapshots(pc: &mut RawConn) {
+    for i in 0..100 {
+        assert_eq!(pc.cmd(&["SET", &format!("k{i}"), "v"]), ok());
+    }
+    assert_eq!(
+        pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "20000"]),
+        ok()
+    );
+}
+
 impl Primary {
     fn start(tag: &str, args: &[&str]) -> Primary {
-        let dir = cinnabar_testkit::temp_dir(tag);
-        let log = dir.join("server.log");
-        let mut all = vec![
-            "--dir",
-            dir.to_str().unwrap(),
-            "--logfile",
-            log.to_str().unwrap(),
-            "--save",
-            "",
-            "--repl-diskless-sync",
-            "yes",
-        ];
+        let mut all = vec!["--repl-diskless-sync", "yes"];
         all.extend_from_slice(args);
-        let server = ChildServer::start(Path::new(env!("CARGO_BIN_EXE_cinnabar-server")), &all);
+        let (server, dir, log) = start_logged(tag, &all);
         Primary { server, dir, log }
     }
 
@@ -255,14 +274,7 @@ fn a_replica_arriving_after_the_start_waits_for_the_next_transfer() {
         &["--repl-diskless-sync-delay", "0", "--rdbcompression", "no"],
     );
     let mut pc = p.conn();
-    for i in 0..100 {
-        assert_eq!(pc.cmd(&["SET", &format!("k{i}"), "v"]), ok());
-    }
-    // 20 ms per key: the first transfer lasts until the delay is reset.
-    assert_eq!(
-        pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "20000"]),
-        ok()
-    );
+    slow_snapshots(&mut pc);
     let mut a = FakeReplica::psync(p.addr());
     let head_a = a.head();
     assert_eq!(pc.cmd(&["SET", "after-the-first-start", "x"]), ok());
@@ -380,14 +392,7 @@ fn a_disk_backed_sync_is_shared_by_the_replicas_arriving_while_it_is_written() {
         &["--repl-diskless-sync", "no", "--rdbcompression", "no"],
     );
     let mut pc = p.conn();
-    for i in 0..100 {
-        assert_eq!(pc.cmd(&["SET", &format!("k{i}"), "v"]), ok());
-    }
-    // 20 ms per key: the file is written until the delay is reset.
-    assert_eq!(
-        pc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "20000"]),
-        ok()
-    );
+    slow_snapshots(&mut pc);
     let mut first = FakeReplica::psync_disk(p.addr());
     let head = first.head();
     let mut second = FakeReplica::psync_disk(p.addr());
