@@ -786,13 +786,20 @@ fn memory_section(out: &mut String, server: &Server, ks: &KeyspaceTotals, used: 
         "{}",
         crate::evict::not_counted(server)
     );
-    for name in [
-        "mem_replication_backlog",
-        "mem_total_replication_buffers",
-        "mem_clients_slaves",
-    ] {
-        field!(out, name, "0");
-    }
+    // The shared replication buffer, split as Redis 7.2 does: up to `repl-backlog-size` is
+    // the backlog's, the rest is held for replicas that still need it.
+    let (total, size) = {
+        let b = server.repl.backlog.lock();
+        (b.len() as u64, b.size as u64)
+    };
+    let (backlog, slaves) = if total > size && !server.repl.replicas.lock().is_empty() {
+        (size, total - size)
+    } else {
+        (total, 0)
+    };
+    field!(out, "mem_replication_backlog", "{backlog}");
+    field!(out, "mem_total_replication_buffers", "{total}");
+    field!(out, "mem_clients_slaves", "{slaves}");
     field!(out, "mem_clients_normal", "{}", m.clients_normal);
     field!(out, "mem_cluster_links", "0");
     field!(out, "mem_aof_buffer", "{}", m.aof_buffer);

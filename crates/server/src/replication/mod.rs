@@ -232,13 +232,18 @@ pub fn last_woff() -> u64 {
 /// Appends an execution unit to the stream (called by `propagate::feed` while `on`).
 pub fn feed(server: &Server, unit: &crate::propagate::Unit) {
     let r = &server.repl;
+    let mut over = Vec::new();
     {
         let mut b = r.backlog.lock();
         b.append_unit(unit);
         LAST_WOFF.with(|w| w.set(b.end));
         if b.len() > b.size + (64 << 10) {
+            over = lagging(r, &b);
             trim(r, &mut b);
         }
+    }
+    if !over.is_empty() {
+        close_lagging(server, over);
     }
     r.data.notify_waiters();
 }
@@ -246,6 +251,7 @@ pub fn feed(server: &Server, unit: &crate::propagate::Unit) {
 /// Appends raw bytes (PING, REPLCONF GETACK, a replica's proxied stream).
 pub fn feed_raw(server: &Server, bytes: &[u8]) {
     let r = &server.repl;
+    let mut over = Vec::new();
     {
         let mut b = r.backlog.lock();
         if !b.active {
@@ -253,8 +259,12 @@ pub fn feed_raw(server: &Server, bytes: &[u8]) {
         }
         b.append_raw(bytes);
         if b.len() > b.size + (64 << 10) {
+            over = lagging(r, &b);
             trim(r, &mut b);
         }
+    }
+    if !over.is_empty() {
+        close_lagging(server, over);
     }
     r.data.notify_waiters();
 }
@@ -267,6 +277,33 @@ fn trim(r: &State, b: &mut Backlog) {
         .map(|x| x.sent.load(Ordering::Relaxed))
         .min();
     b.trim(oldest);
+}
+
+/// The replicas that need more of the stream than the backlog may keep for them
+/// (`client-output-buffer-limit replica <hard>` beyond `repl-backlog-size`): a replica's
+/// output buffer is the part of the shared stream it has not been sent, as in Redis, whose
+/// closeClientOnOutputBufferLimitReached frees such a replica at once, even one waiting for
+/// a transfer. Looked at with the backlog locked, when it grows past its size; closed by
+/// [`close_lagging`] once the lock is released.
+fn lagging(r: &State, b: &Backlog) -> Vec<(u64, u64, String)> {
+    let limit = (b.size + b.hard_limit) as u64;
+    r.replicas
+        .lock()
+        .iter()
+        .filter_map(|x| {
+            let pending = b.end.saturating_sub(x.sent.load(Ordering::Relaxed));
+            (pending > limit).then(|| (x.client_id, pending, format!("{}:{}", x.ip, x.port)))
+        })
+        .collect()
+}
+
+fn close_lagging(server: &Server, lagging: Vec<(u64, u64, String)>) {
+    for (id, pending, name) in lagging {
+        tracing::warn!(
+            "Client id={id} addr={name} (replica) scheduled to be closed ASAP for overcoming of output buffer limits ({pending} bytes pending)."
+        );
+        server.kill_client(id);
+    }
 }
 
 /// The backlog's size limits from the configuration.
@@ -298,7 +335,7 @@ fn replica_hard_limit(server: &Server) -> usize {
     let w: Vec<&str> = v.split_whitespace().collect();
     for c in w.chunks(4) {
         if c.len() == 4 && (c[0] == "slave" || c[0] == "replica") {
-            let n: usize = c[1].parse().unwrap_or(256 << 20);
+            let n = crate::config::parse_memory(c[1]).unwrap_or(256 << 20) as usize;
             return if n == 0 { 1 << 30 } else { n };
         }
     }
@@ -369,6 +406,15 @@ pub fn cron(server: &Server) {
         return;
     }
     failover::cron(server);
+    // Appends trim the backlog only past some slack; a replica that no longer needs its
+    // older part (it left, or caught up) lets it go here, as Redis's cron trims the shared
+    // replication buffer incrementally.
+    {
+        let mut b = r.backlog.lock();
+        if b.len() > b.size {
+            trim(r, &mut b);
+        }
+    }
     let now = now_ms();
     // A replica never pings its own replicas: they get its primary's stream unchanged.
     if ping && !r.is_replica() && !r.replicas.lock().is_empty() {

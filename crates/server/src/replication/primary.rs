@@ -171,10 +171,19 @@ pub async fn serve<S: Stream>(
         stream_to(server, &mut link, &replica).await;
     }
     rc.psync = None;
-    let mut list = r.replicas.lock();
-    list.retain(|x| !Arc::ptr_eq(x, &replica));
-    if list.is_empty() {
-        r.no_replicas_since_ms.store(now_ms(), Ordering::Relaxed);
+    {
+        // The stream this replica alone still needed is let go as it leaves (Redis frees
+        // the shared buffer's blocks with the replica): backlog, then replicas, the order
+        // every trim locks them in.
+        let mut b = r.backlog.lock();
+        let mut list = r.replicas.lock();
+        list.retain(|x| !Arc::ptr_eq(x, &replica));
+        if list.is_empty() {
+            r.no_replicas_since_ms.store(now_ms(), Ordering::Relaxed);
+        }
+        let oldest = list.iter().map(|x| x.sent.load(Ordering::Relaxed)).min();
+        drop(list);
+        b.trim(oldest);
     }
     tracing::info!("Connection with replica {addr} lost.");
 }

@@ -414,3 +414,59 @@ fn a_disk_backed_sync_is_shared_by_the_replicas_arriving_while_it_is_written() {
     assert_eq!(p.log_count("Starting BGSAVE for SYNC with target: disk"), 1);
     assert_eq!(field(&mut pc, "stats", "sync_full"), "3");
 }
+
+fn info_u64(pc: &mut RawConn, name: &str) -> u64 {
+    let info = cinnabar_testkit::text(&pc.cmd(&["INFO"]));
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("INFO has no {name}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The part of the shared stream a replica has not been sent is its output buffer, as in
+/// Redis 7.2: INFO `mem_total_replication_buffers` holds it while the replica waits for its
+/// transfer, a replica past `client-output-buffer-limit replica <hard>` is closed at the next
+/// write, and what only it needed is let go as it leaves (the buffer is back to the backlog's
+/// size).
+#[test]
+fn a_replica_past_its_output_limit_is_closed_and_its_stream_let_go() {
+    let p = Primary::start(
+        "replshared-obuf",
+        &[
+            "--repl-diskless-sync-delay",
+            "0",
+            "--repl-backlog-size",
+            "16384",
+        ],
+    );
+    let mut pc = p.conn();
+    slow_snapshots(&mut pc);
+    let mut a = FakeReplica::psync(p.addr());
+    a.head();
+    // About 1 MB of writes while the transfer crawls: all of it waits for the replica.
+    let value = "x".repeat(4096);
+    for i in 0..256 {
+        assert_eq!(pc.cmd(&["SET", &format!("big{i}"), &value]), ok());
+    }
+    assert!(info_u64(&mut pc, "mem_total_replication_buffers") > 1 << 20);
+    assert!(info_u64(&mut pc, "mem_clients_slaves") > 1 << 19);
+    assert_eq!(info_u64(&mut pc, "connected_slaves"), 1);
+    assert_eq!(
+        pc.cmd(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "replica 128k 0 0"
+        ]),
+        ok()
+    );
+    assert_eq!(pc.cmd(&["SET", "trigger", &"A".repeat(65536)]), ok());
+    eventually(WAIT, "the replica past its limit to be closed", || {
+        info_u64(&mut pc, "connected_slaves") == 0
+    });
+    p.wait_log("scheduled to be closed ASAP for overcoming of output buffer limits");
+    assert!(info_u64(&mut pc, "mem_total_replication_buffers") <= 16384);
+    drop(a);
+}
