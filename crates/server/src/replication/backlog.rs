@@ -6,7 +6,8 @@
 //! produced under the current history; the buffer holds bytes `end - len + 1 ..= end`.
 //! The buffer keeps at least `repl-backlog-size` bytes, and more while an attached replica
 //! still needs older bytes (Redis's shared replication buffer), up to `hard_limit` beyond
-//! the backlog: a replica that falls further behind is dropped (the output-buffer limit).
+//! the backlog: a replica that falls further behind is closed (the output-buffer limit,
+//! `replication::lagging`).
 
 use crate::propagate::Unit;
 
