@@ -167,7 +167,7 @@ pub struct State {
     /// a second that is a multiple of `repl-ping-replica-period`, as Redis pings when its
     /// 1 Hz replication cron count is a multiple of the period (so not when a replica
     /// attaches, nor when the period changes; the PINGs count in offsets).
-    pub ping_slot: AtomicI64,
+    pub ping_second: AtomicI64,
     /// Last time a replica was attached (for repl-backlog-ttl).
     pub no_replicas_since_ms: AtomicI64,
     /// FAILOVER's state.
@@ -232,40 +232,28 @@ pub fn last_woff() -> u64 {
 /// Appends an execution unit to the stream (called by `propagate::feed` while `on`).
 pub fn feed(server: &Server, unit: &crate::propagate::Unit) {
     let r = &server.repl;
-    let mut over = Vec::new();
-    {
+    let over = {
         let mut b = r.backlog.lock();
         b.append_unit(unit);
         LAST_WOFF.with(|w| w.set(b.end));
-        if b.len() > b.size + (64 << 10) {
-            over = lagging(r, &b);
-            trim(r, &mut b);
-        }
-    }
-    if !over.is_empty() {
-        close_lagging(server, over);
-    }
+        trim_after_append(r, &mut b)
+    };
+    close_lagging(server, over);
     r.data.notify_waiters();
 }
 
 /// Appends raw bytes (PING, REPLCONF GETACK, a replica's proxied stream).
 pub fn feed_raw(server: &Server, bytes: &[u8]) {
     let r = &server.repl;
-    let mut over = Vec::new();
-    {
+    let over = {
         let mut b = r.backlog.lock();
         if !b.active {
             return;
         }
         b.append_raw(bytes);
-        if b.len() > b.size + (64 << 10) {
-            over = lagging(r, &b);
-            trim(r, &mut b);
-        }
-    }
-    if !over.is_empty() {
-        close_lagging(server, over);
-    }
+        trim_after_append(r, &mut b)
+    };
+    close_lagging(server, over);
     r.data.notify_waiters();
 }
 
@@ -279,30 +267,45 @@ fn trim(r: &State, b: &mut Backlog) {
     b.trim(oldest);
 }
 
-/// The replicas that need more of the stream than the backlog may keep for them
-/// (`client-output-buffer-limit replica <hard>` beyond `repl-backlog-size`): a replica's
+/// After an append: once the backlog has grown 64 kB past its size, trims it, and returns
+/// the replicas that need more of the stream than it may keep for them
+/// (`client-output-buffer-limit replica <hard>` beyond `repl-backlog-size`). A replica's
 /// output buffer is the part of the shared stream it has not been sent, as in Redis, whose
 /// closeClientOnOutputBufferLimitReached frees such a replica at once, even one waiting for
-/// a transfer. Looked at with the backlog locked, when it grows past its size; closed by
-/// [`close_lagging`] once the lock is released.
-fn lagging(r: &State, b: &Backlog) -> Vec<(u64, u64, String)> {
+/// a transfer: [`close_lagging`] does, once the backlog's lock is released.
+fn trim_after_append(r: &State, b: &mut Backlog) -> Vec<u64> {
+    if b.len() <= b.size + (64 << 10) {
+        return Vec::new();
+    }
     let limit = (b.size + b.hard_limit) as u64;
-    r.replicas
+    let over = r
+        .replicas
         .lock()
         .iter()
-        .filter_map(|x| {
-            let pending = b.end.saturating_sub(x.sent.load(Ordering::Relaxed));
-            (pending > limit).then(|| (x.client_id, pending, format!("{}:{}", x.ip, x.port)))
-        })
-        .collect()
+        .filter(|x| b.end.saturating_sub(x.sent.load(Ordering::Relaxed)) > limit)
+        .map(|x| x.client_id)
+        .collect();
+    trim(r, b);
+    over
 }
 
-fn close_lagging(server: &Server, lagging: Vec<(u64, u64, String)>) {
-    for (id, pending, name) in lagging {
+/// Closes the replicas [`trim_after_append`] found past their limit, with Redis's log line.
+fn close_lagging(server: &Server, ids: Vec<u64>) {
+    if ids.is_empty() {
+        return;
+    }
+    let lagging: Vec<_> = {
+        let clients = server.clients.lock();
+        ids.iter()
+            .filter_map(|id| clients.get(id).cloned())
+            .collect()
+    };
+    for c in lagging {
         tracing::warn!(
-            "Client id={id} addr={name} (replica) scheduled to be closed ASAP for overcoming of output buffer limits ({pending} bytes pending)."
+            "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            (server.client_info)(server, &c)
         );
-        server.kill_client(id);
+        server.kill_client(c.id);
     }
 }
 
@@ -401,7 +404,11 @@ pub fn cron(server: &Server) {
     }
     let period = server.config.get_i64("repl-ping-replica-period");
     let second = server.started.elapsed().as_secs() as i64;
-    let ping = ping_due(r.ping_slot.swap(second, Ordering::Relaxed), second, period);
+    let ping = ping_due(
+        r.ping_second.swap(second, Ordering::Relaxed),
+        second,
+        period,
+    );
     if !r.on.load(Ordering::Relaxed) {
         return;
     }

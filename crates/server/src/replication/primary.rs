@@ -181,9 +181,8 @@ pub async fn serve<S: Stream>(
         if list.is_empty() {
             r.no_replicas_since_ms.store(now_ms(), Ordering::Relaxed);
         }
-        let oldest = list.iter().map(|x| x.sent.load(Ordering::Relaxed)).min();
         drop(list);
-        b.trim(oldest);
+        super::trim(r, &mut b);
     }
     tracing::info!("Connection with replica {addr} lost.");
 }

@@ -58,9 +58,7 @@ pub fn replicate_from(server: &Server, master: Master) -> bool {
     r.link_down_since_ms.store(0, Ordering::Relaxed);
     let gen = r.gen.fetch_add(1, Ordering::SeqCst) + 1;
     // Replicas of ours follow the new history from scratch.
-    for x in r.replicas.lock().iter() {
-        server.kill_client(x.client_id);
-    }
+    drop_own_replicas(server);
     if let (Some(srv), Some(h)) = (server.persist.server(), server.worker_handles.get()) {
         h[0].spawn(link_loop(srv, gen));
     }
@@ -374,9 +372,7 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
                 tracing::info!("Master replication ID changed to {new_id}");
                 // Our replicas must learn the new id: they reconnect and continue with a
                 // partial resync, as Redis's disconnectSlaves here.
-                for x in r.replicas.lock().iter() {
-                    server.kill_client(x.client_id);
-                }
+                drop_own_replicas(server);
             }
         }
         tracing::info!("Successful partial resynchronization with master.");
@@ -665,11 +661,13 @@ fn load_payload_with_aof_off(
     }
 }
 
-/// Disconnects this replica's own replicas, so that they sync again with the dataset it
-/// loads (Redis's replicationAttachToNewMaster): before a load into the live dataset, after
-/// a `swapdb` one (whose replicas are served the old dataset meanwhile). So a replica has no
-/// replicas of its own while it empties and loads its dataset, as in Redis, where a shutdown
-/// signal then finds none to wait for.
+/// Disconnects this server's own replicas: they reconnect and learn our new history or
+/// dataset. On REPLICAOF, when the primary's +CONTINUE changes our replication id (Redis's
+/// disconnectSlaves there), and around a full sync's load (Redis's
+/// replicationAttachToNewMaster): before a load into the live dataset, after a `swapdb` one
+/// (whose replicas are served the old dataset meanwhile). So a replica has no replicas of
+/// its own while it empties and loads its dataset, as in Redis, where a shutdown signal then
+/// finds none to wait for.
 fn drop_own_replicas(server: &Server) {
     for x in server.repl.replicas.lock().iter() {
         server.kill_client(x.client_id);
