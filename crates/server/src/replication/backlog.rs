@@ -7,7 +7,7 @@
 //! The buffer keeps at least `repl-backlog-size` bytes, and more while an attached replica
 //! still needs older bytes (Redis's shared replication buffer), up to `hard_limit` beyond
 //! the backlog: a replica that falls further behind is closed (the output-buffer limit,
-//! `replication::lagging`).
+//! `replication::trim_after_append`).
 
 use crate::propagate::Unit;
 
