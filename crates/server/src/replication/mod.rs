@@ -127,9 +127,13 @@ pub struct State {
     pub data: Notify,
     pub ids: Mutex<Option<Ids>>,
     pub replicas: Mutex<Vec<Arc<Replica>>>,
-    /// Held while a command of the primary is applied and proxied, and while a snapshot is
-    /// armed: a snapshot never falls between a command and its bytes in our backlog.
-    pub apply_gate: Mutex<()>,
+    /// Held while a command of the primary is applied and proxied, while a snapshot is
+    /// armed, and while a new link or REPLICAOF NO ONE reads where our history ends: a
+    /// snapshot never falls between a command and its bytes in our backlog, and a link
+    /// task that REPLICAOF made stale (it sees `gen` moved, under this gate) applies
+    /// nothing after its successor has read the offset to continue from. Reentrant: a
+    /// command of the primary's stream may itself be REPLICAOF NO ONE.
+    pub apply_gate: parking_lot::ReentrantMutex<()>,
     pub master: Mutex<Option<Master>>,
     /// Bumped by every REPLICAOF: a link task whose generation is stale ends.
     pub gen: AtomicU64,

@@ -82,6 +82,9 @@ pub fn promote(server: &Server) {
         .store(false, Ordering::SeqCst);
     super::writable::clear(server);
     r.link_state.store(LINK_NONE, Ordering::Relaxed);
+    // The history we continue ends after the last command the link applies (see
+    // `apply_gate`), and the id shift is not taken apart by one.
+    let _gate = r.apply_gate.lock();
     let end = {
         let mut b = r.backlog.lock();
         if !b.active {
@@ -334,6 +337,8 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
     }
     // Our own history: a primary that knows it (as replid or replid2) continues it.
     let (replid, from) = {
+        // After any command a stale link task is still applying (see `apply_gate`).
+        let _gate = r.apply_gate.lock();
         let end = r.backlog.lock().end;
         (r.with_ids(|i| i.replid.clone()), end + 1)
     };
@@ -358,7 +363,16 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         full_sync(server, &mut link, id, offset).await?;
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = rest.trim();
-        let end = r.backlog.lock().end;
+        let end = {
+            // A replica that never had a backlog (nothing replicated yet) starts one here,
+            // as Redis does at +CONTINUE: the stream is counted from our offset on.
+            let mut b = r.backlog.lock();
+            if !b.active {
+                let e = b.end;
+                b.activate(e);
+            }
+            b.end
+        };
         if !new_id.is_empty() {
             let changed = r.with_ids(|ids| {
                 if ids.replid == new_id {
@@ -989,19 +1003,28 @@ async fn stream_loop(
                         continue;
                     }
                     let args: smallvec::SmallVec<[&[u8]; 16]> = argv.iter(bytes).collect();
-                    if args.len() >= 2
+                    let getack = args.len() >= 2
                         && args[0].eq_ignore_ascii_case(b"replconf")
-                        && args[1].eq_ignore_ascii_case(b"getack")
-                    {
-                        ack_at = Some(r.backlog.lock().end);
-                    } else {
-                        // The command gate before the apply gate, as every command takes it
-                        // first (an exclusive EXEC may need the apply gate, for BGSAVE).
-                        let _cmd = server.gate.enter(
+                        && args[1].eq_ignore_ascii_case(b"getack");
+                    // The command gate before the apply gate, as every command takes it
+                    // first (an exclusive EXEC may need the apply gate, for BGSAVE).
+                    let _cmd = (!getack).then(|| {
+                        server.gate.enter(
                             crate::dispatch::gate::wants_exclusive(client, &args),
                             || server.scripts.busy.load(Ordering::Relaxed),
-                        );
-                        let _gate = r.apply_gate.lock();
+                        )
+                    });
+                    // Held until the command's bytes are in our backlog (see `apply_gate`).
+                    let _gate = r.apply_gate.lock();
+                    // A REPLICAOF since our last look: the new link may already have asked
+                    // to continue from our offset, so nothing more may be applied or
+                    // counted here (it would shift our offsets from the new primary's).
+                    if r.gen.load(Ordering::SeqCst) != gen {
+                        return Ok(());
+                    }
+                    if getack {
+                        ack_at = Some(r.backlog.lock().end);
+                    } else {
                         crate::dispatch::execute(server, &stats, client, &mut out, &args);
                         if out.buf.first() == Some(&b'-') {
                             log_error_to_master(server, &args, &out.buf);

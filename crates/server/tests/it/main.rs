@@ -43,6 +43,7 @@ mod replication;
 mod replication_link;
 mod replication_load;
 mod replication_shared;
+mod replication_switch;
 mod scripting;
 mod sentinel;
 mod set;
