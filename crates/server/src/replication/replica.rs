@@ -57,8 +57,9 @@ pub fn replicate_from(server: &Server, master: Master) -> bool {
     r.link_state.store(LINK_CONNECT, Ordering::Relaxed);
     r.link_down_since_ms.store(0, Ordering::Relaxed);
     let gen = r.gen.fetch_add(1, Ordering::SeqCst) + 1;
-    // Replicas of ours follow the new history from scratch.
-    drop_own_replicas(server);
+    // Our replicas stay, as Redis's replicationSetMaster keeps them: they may go on with a
+    // partial resync. They are dropped once our history changes (a +CONTINUE with a new id,
+    // or a full sync's load) and then learn the new one.
     if let (Some(srv), Some(h)) = (server.persist.server(), server.worker_handles.get()) {
         h[0].spawn(link_loop(srv, gen));
     }
@@ -99,6 +100,11 @@ pub fn promote(server: &Server) {
         ids.second_offset = end as i64 + 1;
     });
     r.on.store(true, Ordering::SeqCst);
+    // repl-backlog-ttl counts from now: the replicas of the failover have yet to come.
+    r.no_replicas_since_ms.store(now_ms(), Ordering::Relaxed);
+    // Our replicas must learn the new id: they reconnect and continue with a partial
+    // resync (Redis's replicationUnsetMaster disconnects them too).
+    drop_own_replicas(server);
     crate::dispatch::sink::refresh_expiry_log(server);
     tracing::info!("MASTER MODE enabled");
 }

@@ -14,7 +14,7 @@ use cinnabar_testkit::{
 
 const DBS: &[usize] = &[0, 1, 3, 9];
 
-fn primary(extra: &[(&str, &str)]) -> TestServer {
+pub(crate) fn primary(extra: &[(&str, &str)]) -> TestServer {
     let mut args = vec![("repl-diskless-sync-delay", "0")];
     args.extend_from_slice(extra);
     TestServer::with_args(&args)
@@ -36,20 +36,20 @@ fn wait_stream_flows(rc: &mut RawConn) {
     );
 }
 
-fn info_field(c: &mut RawConn, section: &str, name: &str) -> String {
+pub(crate) fn info_field(c: &mut RawConn, section: &str, name: &str) -> String {
     let info = text(&c.cmd(&["INFO", section]));
     info.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
         .unwrap_or_default()
 }
 
-fn replicaof(r: &mut RawConn, addr: SocketAddr) {
+pub(crate) fn replicaof(r: &mut RawConn, addr: SocketAddr) {
     let port = addr.port().to_string();
     assert_eq!(r.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
 }
 
 /// Waits until the replica's link is up and it applied everything the primary produced.
-fn wait_synced(p: &mut RawConn, r: &mut RawConn) {
+pub(crate) fn wait_synced(p: &mut RawConn, r: &mut RawConn) {
     eventually(Duration::from_secs(20), "the replica to catch up", || {
         info_field(r, "replication", "master_link_status") == "up"
             && info_field(p, "replication", "master_repl_offset")
@@ -57,7 +57,7 @@ fn wait_synced(p: &mut RawConn, r: &mut RawConn) {
     });
 }
 
-fn fill(c: &mut RawConn, prefix: &str, n: usize) {
+pub(crate) fn fill(c: &mut RawConn, prefix: &str, n: usize) {
     for i in 0..n {
         let k = format!("{prefix}{i}");
         assert_eq!(c.cmd(&["SET", &k, &format!("v{i}")]), ok());

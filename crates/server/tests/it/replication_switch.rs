@@ -10,6 +10,8 @@ use std::time::Instant;
 use cinnabar_resp::Frame;
 use cinnabar_testkit::{bulk, eventually, ok, text, RawConn, TestServer, PATIENCE};
 
+use crate::replication::{fill, info_field, primary, replicaof, wait_synced};
+
 /// A primary played by the test: it answers the handshake and hands over the PSYNC.
 struct FakePrimary {
     listener: TcpListener,
@@ -184,4 +186,90 @@ fn a_continued_fresh_replica_counts_the_stream() {
         "1",
         "the backlog exists"
     );
+}
+
+/// The id of the replica connection `c` (a primary) serves, from CLIENT LIST.
+fn replica_client_id(c: &mut RawConn) -> String {
+    let list = text(&c.cmd(&["CLIENT", "LIST", "TYPE", "replica"]));
+    let ids: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .collect();
+    assert_eq!(ids.len(), 1, "one replica: {list}");
+    ids[0].to_string()
+}
+
+#[test]
+fn a_promoted_replica_hands_its_new_id_to_its_own_replicas() {
+    let p = primary(&[]);
+    let a = primary(&[]);
+    let b = TestServer::start();
+    let (mut pc, mut ac, mut bc) = (p.raw(), a.raw(), b.raw());
+    fill(&mut pc, "k", 20);
+    replicaof(&mut ac, p.addr());
+    wait_synced(&mut pc, &mut ac);
+    replicaof(&mut bc, a.addr());
+    wait_synced(&mut ac, &mut bc);
+    assert_eq!(info_field(&mut ac, "stats", "sync_full"), "1");
+
+    assert_eq!(ac.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
+    let new_id = info_field(&mut ac, "replication", "master_replid");
+    eventually(PATIENCE, "B to continue A's new history", || {
+        info_field(&mut bc, "replication", "master_replid") == new_id
+            && info_field(&mut bc, "replication", "master_link_status") == "up"
+    });
+    assert_eq!(
+        info_field(&mut ac, "stats", "sync_full"),
+        "1",
+        "no full sync"
+    );
+    assert_eq!(info_field(&mut ac, "stats", "sync_partial_ok"), "1");
+    assert_eq!(ac.cmd(&["SET", "on-a", "1"]), ok());
+    wait_synced(&mut ac, &mut bc);
+    assert_eq!(bc.cmd(&["GET", "on-a"]), bulk("1"));
+}
+
+#[test]
+fn a_demoted_primary_keeps_its_replicas_until_its_history_changes() {
+    let a = primary(&[]);
+    let b = TestServer::start();
+    let (mut ac, mut bc) = (a.raw(), b.raw());
+    fill(&mut ac, "k", 20);
+    replicaof(&mut bc, a.addr());
+    wait_synced(&mut ac, &mut bc);
+    let b_link = replica_client_id(&mut ac);
+    let our_id = info_field(&mut ac, "replication", "master_replid");
+    let at: u64 = info_field(&mut ac, "replication", "master_repl_offset")
+        .parse()
+        .unwrap();
+
+    // A becomes the replica of a primary that knows its history.
+    let new = FakePrimary::new();
+    replicaof(&mut ac, new.addr());
+    let (mut link, asked_id, from) = new.accept_psync();
+    assert_eq!((asked_id.as_str(), from), (our_id.as_str(), at + 1));
+    // While A's new link is being set up, B stays linked to A, as in Redis.
+    assert_eq!(replica_client_id(&mut ac), b_link);
+    assert_eq!(
+        info_field(&mut bc, "replication", "master_link_status"),
+        "up"
+    );
+
+    // The new primary continues under its own id: B must learn it (dropped, then
+    // continued by A with a partial resync).
+    let new_id = "b".repeat(40);
+    let set = command(&["SET", "from-new", "1"]);
+    link.write_all(&[format!("+CONTINUE {new_id}\r\n").as_bytes(), &set].concat())
+        .unwrap();
+    eventually(PATIENCE, "B to follow A's new history", || {
+        info_field(&mut bc, "replication", "master_replid") == new_id
+            && bc.cmd(&["GET", "from-new"]) == bulk("1")
+    });
+    assert_eq!(
+        info_field(&mut ac, "stats", "sync_full"),
+        "1",
+        "no full sync"
+    );
+    assert_eq!(info_field(&mut ac, "stats", "sync_partial_ok"), "1");
+    drop(link);
 }
