@@ -63,6 +63,7 @@ pub fn spawn(server: Arc<Server>) -> std::io::Result<JoinHandle<()>> {
                 }
                 crate::persist::cron(&server);
                 crate::replication::cron(&server);
+                crate::shutdown::cron(&server);
                 server.cron_runs.fetch_add(1, Ordering::Relaxed);
                 let elapsed = started.elapsed();
                 // Sleep in short slices so shutdown is prompt.

@@ -532,6 +532,9 @@ fn server_section(out: &mut String, server: &Server, now_ms: i64) {
             .unwrap_or_default()
     );
     field!(out, "io_threads_active", "0");
+    if let Some(ms) = server.shutdown_seq.remaining_ms(crate::server::now_ms()) {
+        field!(out, "shutdown_in_milliseconds", "{ms}");
+    }
     let listeners = server.listeners.lock();
     if !listeners.is_empty() {
         out.push_str("listener0:name=tcp");
@@ -589,6 +592,7 @@ fn clients_section(out: &mut String, server: &Server) {
         server.blocking.count.load(Ordering::Relaxed)
             + server.pause.waiting.load(Ordering::Relaxed)
             + server.repl.waiters.lock().len()
+            + server.shutdown_seq.blocked()
     );
     field!(
         out,

@@ -30,12 +30,14 @@ pub mod info;
 pub mod net;
 pub mod notify;
 pub mod ops;
+pub mod pause;
 pub mod persist;
 pub mod propagate;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;
 pub mod server;
+pub mod shutdown;
 pub mod timer;
 pub mod tracking;
 

@@ -217,35 +217,37 @@ impl Signals {
             .name("cinnabar-signals".into())
             .spawn(move || {
                 rt.block_on(async move {
-                    let which = tokio::select! {
-                        _ = int.recv() => "SIGINT",
-                        _ = term.recv() => "SIGTERM",
-                    };
-                    let p = &server.persist;
-                    if p.is_loading() || p.async_loading.load(std::sync::atomic::Ordering::SeqCst) {
-                        // As Redis's whileBlockedCron: prepareForShutdown(SHUTDOWN_NOSAVE), then
-                        // exit. The load is abandoned (the loaders stop at their next key) and
-                        // nothing is saved: a half-loaded dataset must not replace the file.
-                        tracing::warn!(
-                            "Received shutdown signal during loading, scheduling shutdown."
-                        );
-                        tracing::warn!("User requested shutdown...");
-                        p.shutdown_handled
-                            .store(true, std::sync::atomic::Ordering::SeqCst);
-                    } else {
-                        tracing::warn!("Received {which} scheduling shutdown...");
-                    }
-                    // Workers stop at their next pass, once the command they run (if any) ends,
-                    // as Redis handles the signal at its next event-loop pass.
-                    server.request_shutdown();
-                    // A second SIGINT means "now", as in Redis: no save, no waiting.
+                    use cinnabar_server::shutdown::{SIGINT, SIGTERM};
                     loop {
-                        tokio::select! {
-                            _ = int.recv() => {
-                                tracing::warn!("You insist... exiting now.");
-                                std::process::exit(1);
-                            }
-                            _ = term.recv() => {}
+                        let (which, num) = tokio::select! {
+                            _ = int.recv() => ("SIGINT", SIGINT),
+                            _ = term.recv() => ("SIGTERM", SIGTERM),
+                        };
+                        let p = &server.persist;
+                        // A second SIGINT means "now", as in Redis: no save, no waiting.
+                        if num == SIGINT && server.shutdown_seq.signalled() {
+                            tracing::warn!("You insist... exiting now.");
+                            std::process::exit(1);
+                        }
+                        server.shutdown_seq.signal(num);
+                        if p.is_loading()
+                            || p.async_loading.load(std::sync::atomic::Ordering::SeqCst)
+                        {
+                            // As Redis's whileBlockedCron: prepareForShutdown(SHUTDOWN_NOSAVE),
+                            // then exit. The load is abandoned (the loaders stop at their next
+                            // key) and nothing is saved: a half-loaded dataset must not replace
+                            // the file.
+                            tracing::warn!(
+                                "Received shutdown signal during loading, scheduling shutdown."
+                            );
+                            tracing::warn!("User requested shutdown...");
+                            p.shutdown_handled
+                                .store(true, std::sync::atomic::Ordering::SeqCst);
+                            server.request_shutdown();
+                        } else {
+                            // The cron starts the shutdown (`cinnabar_server::shutdown`), as
+                            // Redis's serverCron does once the handler set shutdown_asap.
+                            tracing::warn!("Received {which} scheduling shutdown...");
                         }
                     }
                 });

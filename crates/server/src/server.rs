@@ -286,18 +286,6 @@ impl ClientShared {
     }
 }
 
-/// CLIENT PAUSE state.
-#[derive(Default)]
-pub struct Pause {
-    /// Deadline (ms since epoch); 0 = not paused.
-    pub until_ms: AtomicI64,
-    /// True when only writes are paused (CLIENT PAUSE ... WRITE).
-    pub writes_only: AtomicBool,
-    pub unpaused: Notify,
-    /// Clients currently held by the pause (reported as blocked, as Redis does).
-    pub waiting: AtomicUsize,
-}
-
 /// The text CLIENT LIST shows for one client.
 pub type ClientInfoFn = fn(&Server, &ClientShared) -> String;
 
@@ -329,7 +317,9 @@ pub struct Server {
     pub reply_resizing: AtomicBool,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
-    pub pause: Pause,
+    pub pause: crate::pause::Pause,
+    /// SHUTDOWN and signals: the grace period for replicas, the flags, blocked SHUTDOWNs.
+    pub shutdown_seq: crate::shutdown::Shutdown,
     pub lastsave: AtomicI64,
     pub stat_reset_ms: AtomicI64,
     /// Number of (client, key) WATCH registrations; writes skip all WATCH work while it is 0.
@@ -411,7 +401,8 @@ impl Server {
             reply_resizing: AtomicBool::new(true),
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
-            pause: Pause::default(),
+            pause: Default::default(),
+            shutdown_seq: Default::default(),
             lastsave: AtomicI64::new(now_ms() / 1000),
             stat_reset_ms: AtomicI64::new(0),
             watching: AtomicUsize::new(0),

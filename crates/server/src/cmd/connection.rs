@@ -7,6 +7,7 @@ use cinnabar_resp::Protocol;
 
 use super::{db_index_arg, int_arg, is};
 use crate::dispatch::{Ctx, Registry, ReplyMode};
+use crate::pause::Purpose;
 use crate::server::{now_ms, ClientShared, Server};
 
 pub fn register(r: &mut Registry) {
@@ -524,31 +525,27 @@ fn client_pause(ctx: &mut Ctx) -> Result<()> {
         Some(a) if is(a, "all") => false,
         Some(_) => return Err(Error::msg("ERR CLIENT PAUSE mode must be WRITE or ALL")),
     };
-    let pause = &ctx.server.pause;
+    let server = ctx.server;
     let until = ctx.now.saturating_add(ms);
     // A later pause never shortens an earlier one; ALL wins over WRITE while both last.
-    let cur = pause.until_ms.load(Ordering::Relaxed);
-    let earlier_all_active = cur > ctx.now && !pause.writes_only.load(Ordering::Relaxed);
-    pause
-        .writes_only
-        .store(writes_only && !earlier_all_active, Ordering::Relaxed);
-    pause.until_ms.store(cur.max(until), Ordering::Relaxed);
-    // Expiry is held too (Redis's PAUSE_ACTION_EXPIRE, under WRITE and ALL alike).
-    ctx.server
-        .keyspace
-        .expiry_held_until
-        .store(cur.max(until), Ordering::Relaxed);
+    let (cur, cur_writes) = server
+        .pause
+        .of(Purpose::Client, ctx.now)
+        .unwrap_or((0, true));
+    server.pause.set(
+        &server.keyspace,
+        Purpose::Client,
+        cur.max(until),
+        writes_only && (cur == 0 || cur_writes),
+    );
     ctx.out.ok();
     Ok(())
 }
 
 fn client_unpause(ctx: &mut Ctx) -> Result<()> {
-    ctx.server.pause.until_ms.store(0, Ordering::Relaxed);
     ctx.server
-        .keyspace
-        .expiry_held_until
-        .store(0, Ordering::Relaxed);
-    ctx.server.pause.unpaused.notify_waiters();
+        .pause
+        .clear(&ctx.server.keyspace, Purpose::Client);
     ctx.out.ok();
     Ok(())
 }

@@ -330,46 +330,49 @@ impl std::fmt::Write for KeyWriter<'_> {
     }
 }
 
-/// True when SHUTDOWN was given FORCE: it then stops even if the final save failed.
-fn other_force(ctx: &Ctx) -> bool {
-    ctx.args[1..].iter().any(|a| is(a, "force"))
-}
-
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. On success the server stops and, as in
-/// Redis, the client gets no reply: its connection just closes. It saves first when `save`
-/// rules are configured or SAVE is given (not with NOSAVE); a failed save refuses to stop
-/// unless FORCE. There is no shutdown grace period, so NOW only passes the syntax check
-/// and ABORT never finds a shutdown to abort.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT] (see `crate::shutdown`). When the server
+/// stops, the client gets no reply, as in Redis: its connection just closes. While lagging
+/// replicas are waited for, it blocks; a shutdown that fails (a save error without FORCE,
+/// or ABORT) answers `Errors trying to SHUTDOWN. Check logs.`.
 fn shutdown(ctx: &mut Ctx) -> Result<()> {
-    let (mut save, mut nosave, mut other, mut abort) = (false, false, false, false);
+    use crate::shutdown::{self as sd, Outcome};
+    let (mut flags, mut abort) = (0u8, false);
     for a in &ctx.args[1..] {
         if is(a, "nosave") {
-            nosave = true;
+            flags |= sd::NOSAVE;
         } else if is(a, "save") {
-            save = true;
-        } else if is(a, "now") || is(a, "force") {
-            other = true;
+            flags |= sd::SAVE;
+        } else if is(a, "now") {
+            flags |= sd::NOW;
+        } else if is(a, "force") {
+            flags |= sd::FORCE;
         } else if is(a, "abort") {
             abort = true;
         } else {
             return Err(Error::Syntax);
         }
     }
-    if (abort && (save || nosave || other)) || (save && nosave) {
+    if (abort && flags != 0) || (flags & sd::SAVE != 0 && flags & sd::NOSAVE != 0) {
         return Err(Error::Syntax);
     }
     if abort {
+        if sd::abort(ctx.server) {
+            ctx.out.ok();
+            return Ok(());
+        }
         return Err(Error::msg("ERR No shutdown in progress."));
     }
-    tracing::warn!("User requested shutdown...");
-    if !nosave && crate::persist::shutdown_save(ctx.server, save).is_err() && !other_force(ctx) {
-        return Err(Error::msg("ERR Errors trying to SHUTDOWN. Check logs."));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    match sd::prepare(ctx.server, flags, Some(tx)) {
+        Outcome::Exit => ctx.client.close_after_reply = true,
+        Outcome::Waiting => {
+            ctx.client.blocked = Some(crate::blocking::BlockedOn {
+                rx,
+                deadline: None,
+                null_on_timeout: false,
+            });
+        }
+        Outcome::Failed => return Err(Error::msg("ERR Errors trying to SHUTDOWN. Check logs.")),
     }
-    ctx.server
-        .persist
-        .shutdown_handled
-        .store(true, Ordering::SeqCst);
-    ctx.client.close_after_reply = true;
-    ctx.server.request_shutdown();
     Ok(())
 }

@@ -893,12 +893,12 @@ async fn wait_if_paused(server: &Server, client: &Client, args: &[&[u8]]) {
         return;
     }
     loop {
-        let until = server.pause.until_ms.load(Ordering::Relaxed);
         let now = now_ms();
-        if until == 0 || until <= now {
+        let Some(paused) = server.pause.state(now) else {
             return;
-        }
-        if server.pause.writes_only.load(Ordering::Relaxed) {
+        };
+        let until = paused.until;
+        if paused.writes_only {
             let mut f = crate::scripting::command_flags(server, entry.def, args);
             if entry.def.name == "exec" {
                 f |= client.multi.as_ref().map_or(0, |m| m.flags);

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use parking_lot::Mutex;
 
 use super::{Master, ONLINE};
+use crate::pause::Purpose;
 use crate::server::{now_ms, Server};
 
 pub const NONE: u8 = 0;
@@ -36,21 +37,13 @@ pub fn state_name(server: &Server) -> &'static str {
 }
 
 fn pause_writes(server: &Server) {
-    server.pause.writes_only.store(true, Ordering::Relaxed);
-    server.pause.until_ms.store(i64::MAX / 2, Ordering::Relaxed);
     server
-        .keyspace
-        .expiry_held_until
-        .store(i64::MAX / 2, Ordering::Relaxed);
+        .pause
+        .set(&server.keyspace, Purpose::Failover, i64::MAX / 2, true);
 }
 
 fn unpause(server: &Server) {
-    server.pause.until_ms.store(0, Ordering::Relaxed);
-    server
-        .keyspace
-        .expiry_held_until
-        .store(0, Ordering::Relaxed);
-    server.pause.unpaused.notify_waiters();
+    server.pause.clear(&server.keyspace, Purpose::Failover);
 }
 
 /// Starts a failover (the command's checks passed).
@@ -69,14 +62,7 @@ pub fn start(server: &Server, target: Option<Master>, timeout_ms: i64, force: bo
     f.state.store(WAITING, Ordering::SeqCst);
     pause_writes(server);
     tracing::info!("FAILOVER requested");
-    ask_acks(server);
-}
-
-fn ask_acks(server: &Server) {
-    super::feed_raw(
-        server,
-        b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n",
-    );
+    super::ask_acks(server);
 }
 
 /// Ends a failover that did not happen: writes resume, we stay (or become again) primary.
@@ -155,7 +141,7 @@ pub fn cron(server: &Server) {
             }
         }
         None => {
-            ask_acks(server);
+            super::ask_acks(server);
             return;
         }
     };

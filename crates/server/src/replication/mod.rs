@@ -473,6 +473,66 @@ fn ping_due(last: i64, second: i64, period: i64) -> bool {
     second != last && second % period.max(1) == 0
 }
 
+/// Asks every replica for an ACK (REPLCONF GETACK in the stream). A replica proxies its
+/// primary's stream unchanged and asks nothing (Redis's replicationFeedSlaves is a no-op
+/// there).
+pub fn ask_acks(server: &Server) {
+    if server.repl.is_replica() {
+        return;
+    }
+    feed_raw(
+        server,
+        b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n",
+    );
+}
+
+/// Whether every replica has acknowledged the whole stream (Redis's isReadyToShutdown).
+pub fn in_sync_for_shutdown(server: &Server) -> bool {
+    let end = server.repl.backlog.lock().end;
+    server
+        .repl
+        .replicas
+        .lock()
+        .iter()
+        .all(|x| x.ack.load(Ordering::Relaxed) == end)
+}
+
+/// Logs each replica behind the stream, then how many are in sync, as Redis's
+/// finishShutdown.
+pub fn log_lagging_at_shutdown(server: &Server) {
+    let end = server.repl.backlog.lock().end;
+    let now = now_ms();
+    let list = server.repl.replicas.lock().clone();
+    let mut lagging = 0;
+    for x in &list {
+        let ack = x.ack.load(Ordering::Relaxed);
+        if ack == end {
+            continue;
+        }
+        lagging += 1;
+        let state = x.state.load(Ordering::Relaxed);
+        let lag = if state == ONLINE {
+            (now - x.ack_time_ms.load(Ordering::Relaxed)) / 1000
+        } else {
+            0
+        };
+        tracing::info!(
+            "Lagging replica {}:{} reported offset {} behind master, lag={lag}, state={}.",
+            x.ip,
+            x.port,
+            end as i64 - ack as i64,
+            state_name(state)
+        );
+    }
+    if !list.is_empty() {
+        tracing::info!(
+            "{} of {} replicas are in sync when shutting down.",
+            list.len() - lagging,
+            list.len()
+        );
+    }
+}
+
 fn state_name(s: u8) -> &'static str {
     match s {
         WAIT_BGSAVE => "wait_bgsave",

@@ -998,8 +998,8 @@ async fn stream_loop(
         let unpaused = server.pause.unpaused.notified();
         tokio::pin!(unpaused);
         unpaused.as_mut().enable();
-        let paused_until = server.pause.until_ms.load(Ordering::Relaxed);
-        let paused = paused_until > now_ms();
+        let paused_until = server.pause.state(now_ms()).map_or(0, |p| p.until);
+        let paused = paused_until > 0;
         while !paused && pos < link.buf.len() {
             match parse_command(&link.buf[pos..], &limits, &mut argv) {
                 Ok(Some(n)) => {

@@ -47,6 +47,7 @@ mod replication_switch;
 mod scripting;
 mod sentinel;
 mod set;
+mod shutdown;
 mod sort;
 mod streams;
 mod streams_blocking;
