@@ -563,10 +563,12 @@ fn server_section(out: &mut String, server: &Server, now_ms: i64) {
 }
 
 fn clients_section(out: &mut String, server: &Server) {
+    // Replicas are not counted, as Redis's (their links are in its `slaves` list).
+    let replicas = server.repl.replicas.lock().len();
     let (connected, max_qbuf) = {
         let clients = server.clients.lock();
         (
-            clients.len(),
+            clients.len().saturating_sub(replicas),
             clients
                 .values()
                 .map(|c| c.qbuf.load(Ordering::Relaxed))

@@ -254,6 +254,8 @@ fn shutdown_abort_answers_every_blocked_shutdown_and_resumes_writes() {
     eventually(PATIENCE, "both SHUTDOWNs blocked", || {
         c.info_field("clients", "blocked_clients") == "2"
     });
+    // Three clients: the replica's link is not counted, as in Redis.
+    assert_eq!(c.info_field("clients", "connected_clients"), "3");
     let mut writer = s.server.conn();
     writer.send(&[b"SET", b"k", b"after"]);
     assert_eq!(c.cmd(&["SHUTDOWN", "ABORT"]), ok());
