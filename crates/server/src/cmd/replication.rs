@@ -185,7 +185,7 @@ fn waitaof(ctx: &mut Ctx) -> Result<()> {
     if server.repl.is_replica() {
         return Err(Error::msg("ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated."));
     }
-    if numlocal > 0 && !server.persist.aof.on.load(Ordering::Relaxed) {
+    if numlocal > 0 && !server.persist.aof.enabled() {
         return Err(Error::msg(
             "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.",
         ));

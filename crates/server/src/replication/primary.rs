@@ -961,7 +961,7 @@ fn progress(server: &Server, w: &Waiter) -> (Vec<u8>, bool) {
             (format!(":{n}\r\n").into_bytes(), n >= w.numreplicas)
         }
         Some((numlocal, aof_seq)) => {
-            if numlocal > 0 && !server.persist.aof.on.load(Ordering::Relaxed) {
+            if numlocal > 0 && !server.persist.aof.enabled() {
                 return (WAITAOF_NO_AOF.to_vec(), true);
             }
             let local = local_synced(server, aof_seq) as usize;

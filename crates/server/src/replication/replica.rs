@@ -627,7 +627,7 @@ fn load_payload(
     mode: LoadMode,
     mark: bool,
 ) -> Result<usize, String> {
-    let aof = server.persist.aof.on.load(Ordering::SeqCst);
+    let aof = server.persist.aof.enabled();
     if aof {
         crate::persist::aof::disable(server);
     }

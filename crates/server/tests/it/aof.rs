@@ -157,6 +157,7 @@ fn config_set_appendonly_at_run_time() {
         let info = text(&r.cmd(&["INFO", "persistence"]));
         assert!(info.contains("aof_enabled:1"), "{info}");
         run(&mut r, &["SET", "after", "2"]);
+        wait_initial_rewrite(&mut r);
         cinnabar_server::persist::aof::flush_all(&srv.handle.server).unwrap();
     }
     let srv = start(&dir, &[]);
@@ -166,6 +167,61 @@ fn config_set_appendonly_at_run_time() {
     assert_eq!(r.cmd(&["CONFIG", "SET", "appendonly", "no"]), ok());
     let info = text(&r.cmd(&["INFO", "persistence"]));
     assert!(info.contains("aof_enabled:0"), "{info}");
+}
+
+/// Waits for the rewrite that switching the AOF on starts to write its base.
+fn wait_initial_rewrite(r: &mut RawConn) {
+    eventually(PATIENCE, "the AOF's first rewrite", || {
+        r.info_field("persistence", "aof_rewrite_in_progress") == "0"
+            && r.info_field("persistence", "aof_rewrite_scheduled") == "0"
+            && r.info_field("persistence", "aof_rewrites") != "0"
+    });
+}
+
+/// CONFIG SET appendonly yes returns at once, as Redis's: the base is written by a
+/// background rewrite while clients go on; writes made meanwhile are logged once, after the
+/// base; no manifest names the new files before the base is complete; a shutdown refuses to
+/// exit until it is ("Writing initial AOF").
+#[test]
+fn switching_the_aof_on_writes_its_base_in_the_background() {
+    let dir = temp_dir("aof-on-background");
+    {
+        let srv = TestServer::with_args(&[("dir", dir.to_str().unwrap()), ("save", "")]);
+        let mut r = srv.raw();
+        for i in 0..20 {
+            run(&mut r, &["SET", &format!("k{i}"), "v"]);
+        }
+        assert_eq!(r.cmd(&["INCR", "counter"]), int(1));
+        // One second per key: the base takes 20 s unless the delay is lifted.
+        run(&mut r, &["CONFIG", "SET", "rdb-key-save-delay", "1000000"]);
+        assert_eq!(r.cmd(&["CONFIG", "SET", "appendonly", "yes"]), ok());
+        assert_eq!(r.info_field("persistence", "aof_enabled"), "1");
+        assert_eq!(r.info_field("persistence", "aof_rewrite_in_progress"), "1");
+        // Clients are served meanwhile, and their writes logged after the snapshot.
+        assert_eq!(r.cmd(&["INCR", "counter"]), int(2));
+        assert_eq!(r.cmd(&["GET", "k3"]), bulk("v"));
+        let manifest = dir.join("appendonlydir").join("appendonly.aof.manifest");
+        assert!(!manifest.exists(), "no manifest before the base is written");
+        assert_eq!(
+            text(&r.cmd(&["SHUTDOWN"])),
+            "ERR:ERR Errors trying to SHUTDOWN. Check logs.",
+            "no exit before the AOF holds the dataset"
+        );
+        run(&mut r, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+        wait_initial_rewrite(&mut r);
+        assert!(manifest.exists());
+        assert_eq!(r.cmd(&["INCR", "counter"]), int(3));
+        cinnabar_server::persist::aof::flush_all(&srv.handle.server).unwrap();
+    }
+    let srv = start(&dir, &[]);
+    let mut r = srv.raw();
+    assert_eq!(
+        r.cmd(&["GET", "counter"]),
+        bulk("3"),
+        "each INCR replayed once"
+    );
+    assert_eq!(r.cmd(&["DBSIZE"]), int(21));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

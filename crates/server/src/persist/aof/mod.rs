@@ -73,10 +73,15 @@ pub struct Aof {
     wlock: Mutex<()>,
     pub rewrite_running: AtomicBool,
     pub rewrite_scheduled: AtomicBool,
-    /// The AOF was switched on while another background save ran (Redis's
-    /// `AOF_WAIT_REWRITE`): a rewrite is scheduled for when that save ends, and until it has
-    /// finished WAITAOF counts no local fsync and a replica's FACK does not move, as in Redis.
+    /// Redis's `AOF_WAIT_REWRITE`: the AOF was switched on and its first base is not written
+    /// yet (see [`enable_in_background`]; also set when a synchronous switch-on met another
+    /// background save). Until the rewrite has finished, WAITAOF counts no local fsync, a
+    /// replica's FACK does not move and a shutdown refuses to exit, as in Redis.
     pub wait_rewrite: AtomicBool,
+    /// Rewrites that failed in a row (INFO `aof_rewrites_consecutive_failures`).
+    pub rewrite_failures: AtomicU64,
+    /// A failed initial rewrite is tried again no sooner than this (ms since the epoch).
+    pub retry_at_ms: AtomicI64,
     pub rewrite_started_ms: AtomicI64,
     pub last_rewrite_secs: AtomicI64,
     pub last_rewrite_failed: AtomicBool,
@@ -87,6 +92,14 @@ pub struct Aof {
     fsync_in_progress: AtomicBool,
     pub current_size: AtomicU64,
     pub base_size: AtomicU64,
+}
+
+impl Aof {
+    /// `appendonly yes` in effect: logging, or waiting for the first rewrite to start it
+    /// (Redis's `aof_state != AOF_OFF`).
+    pub fn enabled(&self) -> bool {
+        self.on.load(Ordering::Relaxed) || self.wait_rewrite.load(Ordering::Relaxed)
+    }
 }
 
 /// A file in the manifest: name and sequence number.
@@ -219,10 +232,61 @@ pub fn enable(server: &Arc<Server>) -> io::Result<()> {
     Ok(())
 }
 
+/// CONFIG SET appendonly yes, as Redis's startAppendOnly: no client waits while the dataset
+/// is written. The AOF waits for a background rewrite (`wait_rewrite`, INFO `aof_enabled:1`):
+/// nothing is logged until its snapshot is armed, when logging starts into a new incremental
+/// file (everything before is in the snapshot); once the base is written the manifest names
+/// both, and the files of an earlier run are deleted. Until then the manifest on disk is
+/// left as it was, so a crash never finds an incremental file without its base.
+pub fn enable_in_background(server: &Arc<Server>) -> io::Result<()> {
+    let aof = &server.persist.aof;
+    if aof.on.load(Ordering::SeqCst) || aof.wait_rewrite.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let dir = aof_dir(server);
+    std::fs::create_dir_all(&dir)?;
+    let name = server.config.get("appendfilename");
+    aof.fsync.store(fsync_mode(server), Ordering::Relaxed);
+    {
+        // Files an earlier run left are listed, so the rewrite's switch deletes them and
+        // numbers the new ones after them.
+        let manifest = dir.join(format!("{name}.manifest"));
+        let (base, incrs) = if manifest.exists() {
+            read_manifest(&manifest).unwrap_or_default()
+        } else {
+            Default::default()
+        };
+        *aof.files.lock() = Files {
+            dir,
+            name,
+            base,
+            incrs,
+            ..Files::default()
+        };
+    }
+    aof.rewrite_failures.store(0, Ordering::Relaxed);
+    aof.retry_at_ms.store(0, Ordering::Relaxed);
+    aof.wait_rewrite.store(true, Ordering::SeqCst);
+    if !aof.writer_started.swap(true, Ordering::AcqRel) {
+        let srv = server.clone();
+        std::thread::Builder::new()
+            .name("cinnabar-aof".into())
+            .spawn(move || writer_loop(srv))?;
+    }
+    if rewrite_background(server) == Err("scheduled") {
+        tracing::info!("AOF was enabled but there is already another background operation. An AOF background was scheduled to start when possible.");
+    }
+    Ok(())
+}
+
 /// Turns logging off (CONFIG SET appendonly no): flushes, fsyncs and closes the file.
 pub fn disable(server: &Server) {
     let aof = &server.persist.aof;
     if !aof.on.swap(false, Ordering::SeqCst) {
+        // Still waiting for the first rewrite: it is not started any more (one running
+        // finds the AOF off when it ends and leaves the manifest alone).
+        aof.rewrite_scheduled.store(false, Ordering::Relaxed);
+        aof.wait_rewrite.store(false, Ordering::Release);
         return;
     }
     aof.rewrite_scheduled.store(false, Ordering::Relaxed);
@@ -241,7 +305,7 @@ pub fn config_changed(server: &Server, name: &str) -> Result<(), String> {
         "appendonly" => {
             if server.config.get_bool("appendonly") {
                 let srv = server.persist.server().ok_or("server is shutting down")?;
-                enable(&srv).map_err(|e| e.to_string())?;
+                enable_in_background(&srv).map_err(|e| e.to_string())?;
             } else {
                 disable(server);
             }
@@ -255,7 +319,7 @@ pub fn config_changed(server: &Server, name: &str) -> Result<(), String> {
 pub fn info(out: &mut String, server: &Server) {
     use std::fmt::Write as _;
     let aof = &server.persist.aof;
-    let on = aof.on.load(Ordering::Relaxed);
+    let on = aof.enabled();
     let running = aof.rewrite_running.load(Ordering::Relaxed);
     let mut f = |k: &str, v: String| {
         let _ = write!(out, "{k}:{v}\r\n");
@@ -297,7 +361,10 @@ pub fn info(out: &mut String, server: &Server) {
         "aof_rewrites",
         aof.rewrites.load(Ordering::Relaxed).to_string(),
     );
-    f("aof_rewrites_consecutive_failures", "0".into());
+    f(
+        "aof_rewrites_consecutive_failures",
+        aof.rewrite_failures.load(Ordering::Relaxed).to_string(),
+    );
     f(
         "aof_last_write_status",
         if aof.last_write_failed.load(Ordering::Relaxed) {

@@ -42,7 +42,9 @@ pub(super) fn write_base_locked(
 /// them and the old files are deleted. Commands keep running and logging meanwhile.
 pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
     let aof = &server.persist.aof;
-    if !aof.on.load(Ordering::Relaxed) {
+    // The AOF's first rewrite (see `enable_in_background`): nothing is logged yet.
+    let initial = !aof.on.load(Ordering::SeqCst);
+    if initial && !aof.wait_rewrite.load(Ordering::SeqCst) {
         // Redis creates the files even when the AOF is off; we need it on to have a layout.
         return Err("off");
     }
@@ -56,10 +58,12 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
     }
     let opts: SaveOpts = crate::persist::save_opts(server);
     let now = now_ms();
-    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    // One shard's section and its number of keys (for `rdb-key-save-delay`).
+    let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, u64)>();
     let tx = Mutex::new(tx);
     let visitor: cinnabar_engine::keyspace::Visitor = Arc::new(move |_, shard: &Shard| {
         let mut buf = Vec::new();
+        let mut keys = 0;
         for (db, d) in shard.dbs.iter().enumerate() {
             if d.is_empty() {
                 continue;
@@ -68,14 +72,34 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
             for e in d.table.iter() {
                 cinnabar_engine::rdb::put_entry(&mut buf, e, &opts, now);
             }
+            keys += d.len() as u64;
         }
-        let _ = tx.lock().send(buf);
+        let _ = tx.lock().send((buf, keys));
     });
     let switched: std::cell::Cell<Option<io::Result<(PathBuf, String, u64)>>> = Default::default();
     let started = server.keyspace.begin_snapshot_with(visitor, || {
         // Every shard is locked: nothing can be logged while we switch files.
         let r = (|| {
             let _order = aof.wlock.lock();
+            if initial {
+                // Logging starts here, into a new incremental file: what came before is in
+                // the snapshot. The manifest is switched once the base is written.
+                {
+                    let mut b = aof.buf.lock();
+                    b.db = None;
+                    b.data.clear();
+                }
+                let mut files = aof.files.lock();
+                files.open_new_incr()?;
+                aof.on.store(true, Ordering::SeqCst);
+                crate::dispatch::sink::refresh_expiry_log(server);
+                let seq = files.base.as_ref().map_or(1, |b| b.1 + 1);
+                return Ok((
+                    files.dir.clone(),
+                    format!("{}.{seq}.base.rdb", files.name),
+                    seq,
+                ));
+            }
             let (data, end) = {
                 let mut b = aof.buf.lock();
                 b.db = None;
@@ -128,7 +152,8 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
                 let mut err = None;
                 for i in 0..ks.shard_count() {
                     drop(ks.lock_shard(i));
-                    while let Ok(b) = rx.try_recv() {
+                    while let Ok((b, keys)) = rx.try_recv() {
+                        crate::persist::key_save_delay(&srv, keys);
                         if err.is_none() {
                             err = w.raw(&b).err();
                         }
@@ -136,7 +161,8 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
                 }
                 ks.finish_snapshot();
                 finished = true;
-                while let Ok(b) = rx.try_recv() {
+                while let Ok((b, keys)) = rx.try_recv() {
+                    crate::persist::key_save_delay(&srv, keys);
                     if err.is_none() {
                         err = w.raw(&b).err();
                     }
@@ -152,6 +178,15 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
                 renaming.end(&srv, "aof-rename");
                 // Switch the manifest: new base + the incremental files since the switch.
                 let mut files = aof.files.lock();
+                if initial && !aof.on.load(Ordering::SeqCst) {
+                    // Switched off meanwhile: the files stay as they were.
+                    let dir = files.dir.clone();
+                    if let Some((incr, _)) = files.incrs.pop() {
+                        let _ = std::fs::remove_file(dir.join(incr));
+                    }
+                    let _ = std::fs::remove_file(&path);
+                    return Err(io::Error::other("the AOF was switched off"));
+                }
                 let old_base = files.base.replace((base_name.clone(), base_seq));
                 let keep = files.incrs.last().cloned();
                 let old_incrs: Vec<(String, u64)> = files.incrs.drain(..).collect();
@@ -190,12 +225,17 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
                     aof.current_size.store(len + incr, Ordering::Relaxed);
                     aof.rewrites.fetch_add(1, Ordering::Relaxed);
                     aof.last_rewrite_failed.store(false, Ordering::Relaxed);
+                    aof.rewrite_failures.store(0, Ordering::Relaxed);
                     aof.wait_rewrite.store(false, Ordering::Release);
                     crate::replication::primary::check_waiters(&srv);
                 }
                 Err(e) => {
                     tracing::warn!("Background AOF rewrite failed: {e}");
                     aof.last_rewrite_failed.store(true, Ordering::Relaxed);
+                    let failures = aof.rewrite_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                    if initial && aof.on.load(Ordering::SeqCst) {
+                        abandon_initial(&srv, failures);
+                    }
                 }
             }
             aof.rewrite_running.store(false, Ordering::Release);
@@ -208,6 +248,28 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// A first rewrite that failed, as Redis's: logging stops again and its incremental file is
+/// deleted (the next try's snapshot holds everything); the next try comes after a pause that
+/// doubles with each failure, from one second up to a minute.
+fn abandon_initial(server: &Server, failures: u64) {
+    let aof = &server.persist.aof;
+    let _order = aof.wlock.lock();
+    aof.on.store(false, Ordering::SeqCst);
+    crate::dispatch::sink::refresh_expiry_log(server);
+    aof.buf.lock().data.clear();
+    let mut files = aof.files.lock();
+    files.current = None;
+    let dir = files.dir.clone();
+    if let Some((incr, _)) = files.incrs.pop() {
+        let _ = std::fs::remove_file(dir.join(incr));
+    }
+    drop(files);
+    let pause = 1000i64 << failures.saturating_sub(1).min(6);
+    aof.retry_at_ms
+        .store(now_ms() + pause.min(60_000), Ordering::Relaxed);
+    aof.rewrite_scheduled.store(true, Ordering::Relaxed);
+}
+
 /// Cron: starts a scheduled rewrite, or an automatic one when the AOF grew by
 /// `auto-aof-rewrite-percentage` over its base and is above `auto-aof-rewrite-min-size`.
 pub fn cron(server: &Arc<Server>) {
@@ -215,10 +277,13 @@ pub fn cron(server: &Arc<Server>) {
     if aof.disk_error_changed.swap(false, Ordering::Relaxed) {
         crate::persist::update_disk_error(server);
     }
-    if !aof.on.load(Ordering::Relaxed) {
+    if !aof.on.load(Ordering::Relaxed) && !aof.wait_rewrite.load(Ordering::Relaxed) {
         return;
     }
     if aof.rewrite_running.load(Ordering::Relaxed) {
+        return;
+    }
+    if aof.retry_at_ms.load(Ordering::Relaxed) > now_ms() {
         return;
     }
     if server.persist.bgsave_running.load(Ordering::Relaxed) || server.keyspace.snapshot_running() {
