@@ -227,6 +227,7 @@ impl Signals {
                         // A second SIGINT means "now", as in Redis: no save, no waiting.
                         if num == SIGINT && server.shutdown_seq.signalled() {
                             tracing::warn!("You insist... exiting now.");
+                            cinnabar_server::persist::rdbfile::remove_save_temp_file(&server);
                             std::process::exit(1);
                         }
                         server.shutdown_seq.signal(num);

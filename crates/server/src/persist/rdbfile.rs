@@ -62,6 +62,23 @@ pub(crate) fn write_atomically(
     write_atomically_unless(target, tag, fill, None)
 }
 
+/// The temporary file a save of `tag` writes before its rename: SAVE's (tag "") is Redis's
+/// `temp-<pid>.rdb`, which a second SIGINT deletes (see [`remove_save_temp_file`]).
+fn temp_name(tag: &str) -> String {
+    let pid = std::process::id();
+    if tag.is_empty() {
+        format!("temp-{pid}.rdb")
+    } else {
+        format!("temp-{tag}-{pid}.rdb")
+    }
+}
+
+/// Deletes the file a SAVE (or a shutdown's save) is writing, as Redis's rdbRemoveTempFile
+/// before an exit that does not wait for it ("You insist... exiting now.").
+pub fn remove_save_temp_file(server: &Server) {
+    let _ = std::fs::remove_file(super::dir(server).join(temp_name("")));
+}
+
 /// [`write_atomically`] whose rename does not happen once `cancel` is set: checked under
 /// `lock`, which a writer that sets it holds while it writes its own file (FLUSHALL and a
 /// BGSAVE it cancels), so the cancelled file can never land after the other.
@@ -72,7 +89,7 @@ fn write_atomically_unless(
     cancel: Option<(&Mutex<()>, &AtomicBool)>,
 ) -> io::Result<()> {
     let dir = target.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!("temp-{tag}-{}.rdb", std::process::id()));
+    let tmp = dir.join(temp_name(tag));
     let result = (|| {
         let f = File::create(&tmp)?;
         let f = fill(f)?;
@@ -138,7 +155,7 @@ pub fn save_locked(server: &Server, locked: &mut Locked<'_>) -> io::Result<()> {
     let opts = super::save_opts(server);
     let ndb = server.keyspace.databases();
     let repl = crate::replication::save_info(server);
-    let result = write_atomically(&super::rdb_path(server), "save", |f| {
+    let result = write_atomically(&super::rdb_path(server), "", |f| {
         let mut w = Writer::new(f, opts)?;
         write_aux(&mut w, now, repl.as_ref(), false)?;
         write_functions(&mut w, server)?;

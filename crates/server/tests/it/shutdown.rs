@@ -38,8 +38,12 @@ impl Server {
     }
 
     fn sigterm(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    fn signal(&self, sig: i32) {
         // SAFETY: a signal to the child process this test started.
-        unsafe { libc::kill(self.server.pid() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(self.server.pid() as i32, sig) };
     }
 
     /// Waits for the grace period to start (INFO `shutdown_in_milliseconds`).
@@ -308,4 +312,28 @@ fn shutdown_abort_cancels_a_pending_signal() {
         c.info_field("stats", "expired_keys") == "1"
     });
     assert_eq!(text(&c.cmd(&["PING"])), "PONG");
+}
+
+/// A second SIGINT exits at once, with status 1, and deletes the file the shutdown's save
+/// was writing (Redis's rdbRemoveTempFile).
+#[test]
+fn a_second_sigint_exits_now_and_removes_the_save_in_progress() {
+    let mut s = Server::start("shutdown-insist", &["--save", "900 1"]);
+    let mut c = s.server.conn();
+    for i in 0..20 {
+        assert_eq!(c.cmd(&["SET", &i.to_string(), "v"]), ok());
+    }
+    // 100 ms per key: the shutdown's save lasts two seconds.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "100000"]),
+        ok()
+    );
+    let temp = s.dir.join(format!("temp-{}.rdb", s.server.pid()));
+    s.signal(libc::SIGINT);
+    eventually(PATIENCE, "the shutdown's save to start", || temp.exists());
+    s.signal(libc::SIGINT);
+    let status = exited(&mut s);
+    assert_eq!(status.code(), Some(1));
+    assert!(!temp.exists(), "the temporary file is deleted");
+    assert!(s.log().contains("You insist... exiting now."));
 }
