@@ -32,7 +32,12 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
     if let Some((b, _)) = &base {
         let path = dir.join(b);
         if b.ends_with(".rdb") {
-            let f = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let f = File::open(&path).map_err(|e| {
+                format!(
+                    "Fatal error: can't open the append log file {} for reading: {e}",
+                    path.display()
+                )
+            })?;
             keys += crate::persist::rdbfile::load_stream(server, io::BufReader::new(f)).map_err(
                 |e| {
                     format!(
@@ -145,7 +150,7 @@ fn replay_file(server: &Server, path: &Path, last: bool, before: u64) -> Result<
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(|e| {
             format!(
-                "Fatal error: can't open the append log file {}: {e}",
+                "Fatal error: can't open the append log file {} for reading: {e}",
                 path.display()
             )
         })?;
