@@ -123,6 +123,7 @@ fn finish(
 ) -> anyhow::Result<()> {
     handle.wait();
     if let Some(msg) = server.persist.fatal.lock().clone() {
+        tracing::error!("{msg}");
         eprintln!("{msg}");
         std::process::exit(1);
     }

@@ -428,10 +428,7 @@ pub fn start_loading(server: &Arc<Server>) {
         server.persist.loading.store(false, Ordering::SeqCst);
         if server.config.get_bool("appendonly") {
             if let Err(e) = aof::enable(server) {
-                let msg = format!("Can't open the append-only file: {e}");
-                tracing::error!("{msg}");
-                *server.persist.fatal.lock() = Some(msg);
-                server.request_shutdown();
+                fail(server, format!("Can't open the append-only file: {e}"));
             }
         }
         return;
@@ -462,11 +459,7 @@ pub fn start_loading(server: &Arc<Server>) {
                 // Abandoned for a shutdown (signal, SHUTDOWN): not a failure; nothing is
                 // saved (see `shutdown_save`) and the process exits normally.
                 Err(_) if srv.is_shutting_down() => {}
-                Err(msg) => {
-                    tracing::error!("{msg}");
-                    *p.fatal.lock() = Some(msg);
-                    srv.request_shutdown();
-                }
+                Err(msg) => fail(&srv, msg),
                 Ok(()) => {}
             }
             p.dirty_at_last_save.store(dirty(&srv), Ordering::Relaxed);
@@ -474,11 +467,17 @@ pub fn start_loading(server: &Arc<Server>) {
             p.loading.store(false, Ordering::SeqCst);
         });
     if let Err(e) = spawned {
-        tracing::error!("cannot start the loader thread: {e}");
-        *p.fatal.lock() = Some(e.to_string());
         p.loading.store(false, Ordering::SeqCst);
-        server.request_shutdown();
+        fail(server, format!("cannot start the loader thread: {e}"));
     }
+}
+
+/// A fatal error (a corrupt file at start-up, an AOF a replica cannot reopen): the server
+/// stops, and the binary logs `msg` as its last line and exits with status 1, as Redis exits
+/// right after the message (logged here, it could be followed by other threads' lines).
+pub fn fail(server: &Server, msg: String) {
+    *server.persist.fatal.lock() = Some(msg);
+    server.request_shutdown();
 }
 
 /// Saves on shutdown when `save` rules are configured (or `force`), as Redis's

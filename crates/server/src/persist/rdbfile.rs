@@ -376,6 +376,12 @@ fn put_loaded(db: &mut Db, entry: Entry) {
 /// Loads an RDB stream into the keyspace, one key (one shard lock) at a time. Returns the
 /// number of keys loaded.
 pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> {
+    load_stream_measured(server, input).map(|(keys, _)| keys)
+}
+
+/// [`load_stream`], also returning how many bytes the RDB took (an AOF file may hold an RDB
+/// preamble followed by commands).
+pub fn load_stream_measured<R: Read>(server: &Server, input: R) -> Result<(u64, u64), RdbError> {
     let lim = super::limits(server);
     let now = now_ms();
     let ks = &server.keyspace;
@@ -384,7 +390,8 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
     let mut libraries = Vec::new();
     let mut repl: (Option<String>, Option<u64>) = (None, None);
     let progress = &server.persist.loading_loaded_bytes;
-    rdb::Reader::new(input).load_tracked(&lim, ks.databases(), now, progress, |item| {
+    let mut reader = rdb::Reader::new(input);
+    reader.load_tracked(&lim, ks.databases(), now, progress, |item| {
         match item {
             Item::Key {
                 db,
@@ -436,7 +443,7 @@ pub fn load_stream<R: Read>(server: &Server, input: R) -> Result<u64, RdbError> 
     if let (Some(id), Some(off)) = repl {
         crate::replication::restore_from_rdb(server, id, off, &expired);
     }
-    Ok(loaded)
+    Ok((loaded, reader.offset()))
 }
 
 /// The `used-mem` aux field: INFO's `loading_rdb_used_mem`, the estimate of a load's size

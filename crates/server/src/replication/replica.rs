@@ -652,10 +652,7 @@ fn restart_aof(server: &Arc<Server>) {
             }
         }
     }
-    let msg = "FATAL: this replica instance finished the synchronization with its master, but the AOF can't be turned on. Exiting now.";
-    tracing::error!("{msg}");
-    *server.persist.fatal.lock() = Some(msg.to_string());
-    server.request_shutdown();
+    crate::persist::fail(server, "FATAL: this replica instance finished the synchronization with its master, but the AOF can't be turned on. Exiting now.".into());
 }
 
 fn load_payload_with_aof_off(

@@ -224,6 +224,83 @@ fn switching_the_aof_on_writes_its_base_in_the_background() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+fn manifest_lines(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The single-file AOF of Redis before 7.0 (`dir/appendonly.aof`, plain commands or an RDB
+/// preamble followed by commands) is loaded and upgraded as Redis 7 does: moved into the AOF
+/// directory as the base, a first incremental file after it, and a rewrite replaces both.
+#[test]
+fn a_single_file_aof_of_old_redis_is_loaded_and_upgraded() {
+    // An RDB of k1 (written by us; the preamble is an RDB like any other).
+    let rdb = {
+        let d = temp_dir("aof-old-rdb");
+        let srv = TestServer::in_dir(&d, &[]);
+        let mut r = srv.raw();
+        run(&mut r, &["SET", "k1", "from-preamble"]);
+        run(&mut r, &["SAVE"]);
+        drop(srv);
+        let b = std::fs::read(d.join("dump.rdb")).unwrap();
+        let _ = std::fs::remove_dir_all(&d);
+        b
+    };
+    let commands =
+        b"*3\r\n$3\r\nSET\r\n$2\r\nk2\r\n$2\r\nv2\r\n*3\r\n$3\r\nSET\r\n$2\r\nk3\r\n$2\r\nv3\r\n";
+    for preamble in [false, true] {
+        let dir = temp_dir("aof-old");
+        let mut old = if preamble { rdb.clone() } else { Vec::new() };
+        old.extend_from_slice(commands);
+        std::fs::write(dir.join("appendonly.aof"), &old).unwrap();
+        {
+            let srv = start(&dir, &[]);
+            let mut r = srv.raw();
+            assert_eq!(r.cmd(&["GET", "k2"]), bulk("v2"), "preamble {preamble}");
+            assert_eq!(r.cmd(&["GET", "k3"]), bulk("v3"));
+            let k1 = if preamble {
+                bulk("from-preamble")
+            } else {
+                Frame::Null
+            };
+            assert_eq!(r.cmd(&["GET", "k1"]), k1);
+            assert!(!dir.join("appendonly.aof").exists(), "moved");
+            assert!(dir.join("appendonlydir/appendonly.aof").exists());
+            assert_eq!(
+                manifest_lines(&dir),
+                [
+                    "file appendonly.aof seq 1 type b",
+                    "file appendonly.aof.1.incr.aof seq 1 type i"
+                ]
+            );
+            run(&mut r, &["SET", "k4", "v4"]);
+            cinnabar_server::persist::aof::flush_all(&srv.handle.server).unwrap();
+        }
+        // Loaded again from the upgraded layout, then rewritten.
+        let srv = start(&dir, &[]);
+        let mut r = srv.raw();
+        assert_eq!(r.cmd(&["GET", "k4"]), bulk("v4"));
+        run(&mut r, &["BGREWRITEAOF"]);
+        eventually(PATIENCE, "the rewrite", || {
+            r.info_field("persistence", "aof_rewrite_in_progress") == "0"
+                && r.info_field("persistence", "aof_rewrites") == "1"
+        });
+        assert_eq!(
+            manifest_lines(&dir),
+            [
+                "file appendonly.aof.2.base.rdb seq 2 type b",
+                "file appendonly.aof.2.incr.aof seq 2 type i"
+            ]
+        );
+        assert!(!dir.join("appendonlydir/appendonly.aof").exists());
+        drop(srv);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn aof_takes_precedence_over_rdb() {
     let dir = temp_dir("precedence");

@@ -6,10 +6,33 @@ use super::*;
 
 /// True when start-up should load the AOF rather than the RDB (AOF on and a manifest).
 pub fn should_load(server: &Server) -> bool {
+    let name = server.config.get("appendfilename");
     server.config.get_bool("appendonly")
-        && aof_dir(server)
-            .join(format!("{}.manifest", server.config.get("appendfilename")))
-            .exists()
+        && (aof_dir(server).join(format!("{name}.manifest")).exists()
+            || crate::persist::dir(server).join(&name).is_file())
+}
+
+/// A single-file AOF of Redis before 7.0 (`dir/appendonly.aof`, no manifest) becomes the
+/// base of a multi-part AOF, as Redis's aofUpgradePrepare: moved into the AOF directory
+/// under its name, with a manifest naming it. Logging then starts a first incremental file.
+fn upgrade_single_file(server: &Server, dir: &Path, name: &str) -> Result<(), String> {
+    let manifest = dir.join(format!("{name}.manifest"));
+    let old = crate::persist::dir(server).join(name);
+    if manifest.exists() || !old.is_file() {
+        return Ok(());
+    }
+    let fail = |e: io::Error| format!("Error upgrading the single-file AOF {}: {e}", old.display());
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let files = Files {
+        dir: dir.to_path_buf(),
+        name: name.to_string(),
+        base: Some((name.to_string(), 1)),
+        ..Files::default()
+    };
+    files.write_manifest().map_err(fail)?;
+    std::fs::rename(&old, dir.join(name)).map_err(fail)?;
+    tracing::info!("Successfully migrated an old-style AOF into the AOF directory");
+    Ok(())
 }
 
 /// Loads base and incremental files at start-up. A truncated last command of the last file
@@ -18,6 +41,7 @@ pub fn should_load(server: &Server) -> bool {
 pub fn load_at_startup(server: &Server) -> Result<(), String> {
     let dir = aof_dir(server);
     let name = server.config.get("appendfilename");
+    upgrade_single_file(server, &dir, &name)?;
     let manifest = dir.join(format!("{name}.manifest"));
     let (base, incrs) = read_manifest(&manifest).map_err(|e| format!("{e}"))?;
     let started = Instant::now();
@@ -164,7 +188,20 @@ fn replay_file(server: &Server, path: &Path, last: bool, before: u64) -> Result<
     let mut client = crate::dispatch::Client::new(0, shared, true, true);
     client.in_exec = true;
     let mut out = cinnabar_resp::ReplyBuf::new(cinnabar_resp::Protocol::Resp2);
+    // An RDB preamble (Redis's aof-use-rdb-preamble, in a base written by Redis before 7.0,
+    // or in one upgraded from a single-file AOF), then commands.
     let mut p = 0usize;
+    if bytes.starts_with(b"REDIS") {
+        let (_, used) =
+            crate::persist::rdbfile::load_stream_measured(server, io::Cursor::new(&bytes[..]))
+                .map_err(|e| {
+                    format!(
+                        "Bad file format reading the append only file {}: {e}",
+                        path.display()
+                    )
+                })?;
+        p = used as usize;
+    }
     let mut multi: Option<(usize, Vec<Spans>)> = None;
     let truncated = |at: usize| -> Result<(), String> {
         let ok = last && server.config.get_bool("aof-load-truncated");

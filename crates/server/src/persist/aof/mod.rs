@@ -179,6 +179,12 @@ pub fn enable(server: &Arc<Server>) -> io::Result<()> {
             if let Some((last, _)) = files.incrs.last().cloned() {
                 files.current = Some(OpenOptions::new().append(true).open(dir.join(&last))?);
                 reuse = true;
+            } else if files.base.is_some() {
+                // A base alone (an upgraded single-file AOF): logging goes to a first
+                // incremental file.
+                files.open_new_incr()?;
+                files.write_manifest()?;
+                reuse = true;
             }
             let size = |n: &str| std::fs::metadata(dir.join(n)).map(|m| m.len()).unwrap_or(0);
             let base_size = files.base.as_ref().map_or(0, |b| size(&b.0));
