@@ -36,6 +36,16 @@ fn debug(ctx: &mut Ctx) -> Result<()> {
             }
             ctx.out.ok();
         }
+        (b"aof-flush-sleep", 3) => {
+            // µs slept before each AOF write (Redis's test knob for the fsync barrier).
+            let us = atoi(ctx.arg(2)).max(0) as u64;
+            ctx.server
+                .persist
+                .aof
+                .flush_sleep_us
+                .store(us, Ordering::Relaxed);
+            ctx.out.ok();
+        }
         (b"pause-cron", 3) => {
             let on = atoi(ctx.arg(2)) != 0;
             ctx.server.cron_paused.store(on, Ordering::Relaxed);
@@ -167,6 +177,8 @@ fn debug_help(ctx: &mut Ctx) {
         &[
             "CHANGE-REPL-ID",
             "    Accepted for compatibility; there is no replication to give a new id.",
+            "AOF-FLUSH-SLEEP <microsec>",
+            "    Sleep that long before each write of the AOF buffer (0: never).",
             "CONFIG-REWRITE-FORCE-ALL",
             "    Like CONFIG REWRITE but writes every parameter, defaults included.",
             "ERROR <string>",

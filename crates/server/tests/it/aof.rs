@@ -949,3 +949,32 @@ fn check_base_aux(aux: &[(String, String)]) {
     assert!(aux[3].1.parse::<u64>().unwrap() > 0, "{aux:?}");
     assert_eq!(aux[4].1, "1");
 }
+
+/// DEBUG AOF-FLUSH-SLEEP delays each write of the AOF; under `appendfsync always` a write's
+/// reply still waits for its command to be in the file (Redis's "fsync always barrier").
+#[test]
+fn aof_flush_sleep_delays_the_write_and_replies_wait_for_it() {
+    let dir = temp_dir("aof-flush-sleep");
+    let srv = start(
+        &dir,
+        &[("appendfsync", "always"), ("enable-debug-command", "yes")],
+    );
+    let mut r = srv.raw();
+    run(&mut r, &["SET", "x", "1"]);
+    assert_eq!(r.cmd(&["DEBUG", "AOF-FLUSH-SLEEP", "200000"]), ok());
+    let incr = last_incr(&dir);
+    let before = std::fs::metadata(&incr).unwrap().len();
+    let t = std::time::Instant::now();
+    assert_eq!(r.cmd(&["INCR", "new_value"]), int(1));
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(200),
+        "the write slept first"
+    );
+    assert!(
+        std::fs::metadata(&incr).unwrap().len() > before,
+        "logged before the reply"
+    );
+    assert_eq!(r.cmd(&["DEBUG", "AOF-FLUSH-SLEEP", "0"]), ok());
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}

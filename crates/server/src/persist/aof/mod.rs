@@ -78,6 +78,8 @@ pub struct Aof {
     /// background save). Until the rewrite has finished, WAITAOF counts no local fsync, a
     /// replica's FACK does not move and a shutdown refuses to exit, as in Redis.
     pub wait_rewrite: AtomicBool,
+    /// DEBUG AOF-FLUSH-SLEEP: µs slept before each write of logged commands.
+    pub flush_sleep_us: AtomicU64,
     /// Rewrites that failed in a row (INFO `aof_rewrites_consecutive_failures`).
     pub rewrite_failures: AtomicU64,
     /// A failed initial rewrite is tried again no sooner than this (ms since the epoch).

@@ -86,6 +86,10 @@ pub(super) fn flush(
         return Ok(());
     };
     if !data.is_empty() {
+        let sleep = aof.flush_sleep_us.load(Ordering::Relaxed);
+        if sleep > 0 {
+            std::thread::sleep(Duration::from_micros(sleep));
+        }
         let timer = latency::Timer::start(server);
         let written = f.write_all(data);
         if let Some(ms) = timer.stop(server, "aof-write") {
