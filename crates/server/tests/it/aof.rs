@@ -299,6 +299,28 @@ fn a_single_file_aof_of_old_redis_is_loaded_and_upgraded() {
         drop(srv);
         let _ = std::fs::remove_dir_all(&dir);
     }
+    // An upgrade cut between writing the manifest and moving the file is finished.
+    let dir = temp_dir("aof-old-interrupted");
+    std::fs::write(dir.join("appendonly.aof"), commands).unwrap();
+    std::fs::create_dir_all(dir.join("appendonlydir")).unwrap();
+    std::fs::write(
+        dir.join("appendonlydir/appendonly.aof.manifest"),
+        "file appendonly.aof seq 1 type b\n",
+    )
+    .unwrap();
+    let srv = start(&dir, &[]);
+    let mut r = srv.raw();
+    assert_eq!(r.cmd(&["GET", "k3"]), bulk("v3"));
+    assert!(!dir.join("appendonly.aof").exists());
+    assert_eq!(
+        manifest_lines(&dir),
+        [
+            "file appendonly.aof seq 1 type b",
+            "file appendonly.aof.1.incr.aof seq 1 type i"
+        ]
+    );
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -18,10 +18,22 @@ pub fn should_load(server: &Server) -> bool {
 fn upgrade_single_file(server: &Server, dir: &Path, name: &str) -> Result<(), String> {
     let manifest = dir.join(format!("{name}.manifest"));
     let old = crate::persist::dir(server).join(name);
-    if manifest.exists() || !old.is_file() {
+    if !old.is_file() {
         return Ok(());
     }
     let fail = |e: io::Error| format!("Error upgrading the single-file AOF {}: {e}", old.display());
+    if manifest.exists() {
+        // An upgrade cut before its rename (the manifest names the file as its only base,
+        // and the directory lacks it): finished now, as Redis does.
+        let interrupted = matches!(
+            read_manifest(&manifest),
+            Ok((Some((base, _)), incrs)) if base == name && incrs.is_empty()
+        ) && !dir.join(name).exists();
+        if interrupted {
+            std::fs::rename(&old, dir.join(name)).map_err(fail)?;
+        }
+        return Ok(());
+    }
     std::fs::create_dir_all(dir).map_err(fail)?;
     let files = Files {
         dir: dir.to_path_buf(),
