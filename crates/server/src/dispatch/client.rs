@@ -18,6 +18,9 @@ pub enum ReplyMode {
     SkipNext,
 }
 
+/// The id of the client that replays the AOF at start-up (connections start at 1).
+pub const AOF_LOADER_ID: u64 = 0;
+
 /// Connection-local state of a client.
 pub struct Client {
     pub id: u64,
@@ -92,6 +95,12 @@ pub enum Uncounted {
 impl Client {
     /// A fresh client: db 0, replies on, no transaction, nothing watched or blocked. Also used
     /// to run a blocked client's command on its behalf when it is served.
+    /// Whether this client's writes must be applied whatever this server's role: the
+    /// primary's link or the AOF loader (Redis's mustObeyClient).
+    pub fn must_obey(&self) -> bool {
+        self.id == AOF_LOADER_ID || self.repl.as_ref().is_some_and(|r| r.is_master)
+    }
+
     pub fn new(id: u64, shared: Arc<ClientShared>, is_local: bool, authenticated: bool) -> Client {
         Client {
             id,

@@ -21,7 +21,7 @@ mod registry;
 pub mod sink;
 pub mod watch;
 
-pub use client::{Client, Multi, Queued, ReplyMode, Uncounted};
+pub use client::{Client, Multi, Queued, ReplyMode, Uncounted, AOF_LOADER_ID};
 pub use effects::Effects;
 pub use registry::{Access, CmdEntry, Handler, Registry};
 pub use watch::unwatch_all;

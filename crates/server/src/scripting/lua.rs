@@ -69,6 +69,9 @@ struct RunCtx<'a, 'k> {
     /// Memory was full when the command started and the script may not ignore it: its first
     /// deny-oom command is refused (Redis's scriptVerifyOOM).
     deny_oom: bool,
+    /// Called by the primary's link or the AOF loader: a read-only replica (or missing
+    /// good replicas) does not refuse its writes (Redis's mustObeyClient).
+    obey: bool,
     /// Keys read-only commands of the script read, while anyone tracks: the caller tracks
     /// them (Redis's call() remembers each read command's keys for the current client).
     read_keys: Vec<Vec<u8>>,
@@ -712,7 +715,8 @@ fn call_command(
             "-OOM command not allowed when used memory > 'maxmemory'.".into(),
         );
     }
-    if def.flags & flags::WRITE != 0 && server.repl.checks.load(Ordering::Relaxed) != 0 {
+    if def.flags & flags::WRITE != 0 && server.repl.checks.load(Ordering::Relaxed) != 0 && !rc.obey
+    {
         if let Some(msg) = crate::replication::script_write_denied(server) {
             return reject(rc, idx, msg.into());
         }
@@ -948,6 +952,7 @@ fn execute_run(
         },
         read_only,
         wrote: false,
+        obey: ctx.client.must_obey(),
         deny_oom: !allow_oom
             && ctx.client.pre_oom
             && server.evict.maxmemory.load(Ordering::Relaxed) != 0,

@@ -1000,3 +1000,43 @@ fn aof_flush_sleep_delays_the_write_and_replies_wait_for_it() {
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A read-only replica replays the writes of scripts from its AOF: the loader, like the
+/// primary's link, is obeyed whatever the role (Redis's mustObeyClient).
+#[test]
+fn a_read_only_replica_replays_script_writes_from_its_aof() {
+    let dir = temp_dir("aof-replica-scripts");
+    std::fs::create_dir_all(dir.join("appendonlydir")).unwrap();
+    std::fs::write(
+        dir.join("appendonlydir/appendonly.aof.manifest"),
+        "file appendonly.aof.1.incr.aof seq 1 type i\n",
+    )
+    .unwrap();
+    let cmd = |words: &[&str]| -> Vec<u8> {
+        let mut out = format!("*{}\r\n", words.len()).into_bytes();
+        for w in words {
+            out.extend_from_slice(format!("${}\r\n{w}\r\n", w.len()).as_bytes());
+        }
+        out
+    };
+    let mut aof = cmd(&["SELECT", "9"]);
+    aof.extend(cmd(&["EVAL", "redis.call('set',KEYS[1],'100')", "1", "foo"]));
+    aof.extend(cmd(&["EVAL", "redis.call('incr',KEYS[1])", "1", "foo"]));
+    aof.extend(cmd(&["EVAL", "redis.call('incr',KEYS[1])", "1", "foo"]));
+    std::fs::write(dir.join("appendonlydir/appendonly.aof.1.incr.aof"), aof).unwrap();
+    let srv = start(
+        &dir,
+        &[("replica-read-only", "yes"), ("replicaof", "127.0.0.1 0")],
+    );
+    let mut r = srv.raw();
+    run(&mut r, &["SELECT", "9"]);
+    assert_eq!(r.cmd(&["GET", "foo"]), bulk("102"));
+    // Its own clients' scripts are still refused writes.
+    let refused = text(&r.cmd(&["EVAL", "return redis.call('incr',KEYS[1])", "1", "foo"]));
+    assert!(
+        refused.starts_with("ERR:READONLY You can't write against a read only replica."),
+        "{refused}"
+    );
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}

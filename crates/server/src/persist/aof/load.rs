@@ -197,7 +197,8 @@ fn replay_file(server: &Server, path: &Path, last: bool, before: u64) -> Result<
         -1,
         0,
     ));
-    let mut client = crate::dispatch::Client::new(0, shared, true, true);
+    let mut client =
+        crate::dispatch::Client::new(crate::dispatch::AOF_LOADER_ID, shared, true, true);
     client.in_exec = true;
     let mut out = cinnabar_resp::ReplyBuf::new(cinnabar_resp::Protocol::Resp2);
     // An RDB preamble (Redis's aof-use-rdb-preamble, in a base written by Redis before 7.0,
