@@ -194,10 +194,6 @@ pub fn execute(
         }
         return;
     }
-    if server.scripts.busy.load(Ordering::Relaxed) && def.flags & flags::ALLOW_BUSY == 0 {
-        reject(client, out, server.scripts.busy_error().as_bytes());
-        return;
-    }
     if client.pubsub.subscribed()
         && out.proto == cinnabar_resp::Protocol::Resp2
         && !crate::pubsub::allowed_in_resp2_context(def)
@@ -232,6 +228,12 @@ pub fn execute(
             out,
             b"LOADING Redis is loading the dataset in memory",
         );
+        return;
+    }
+    // After the loading check, as Redis's processCommand (a script replayed from the AOF
+    // keeps the server loading).
+    if server.scripts.busy.load(Ordering::Relaxed) && def.flags & flags::ALLOW_BUSY == 0 {
+        reject(client, out, server.scripts.busy_error().as_bytes());
         return;
     }
     // A replica's link may not touch the keyspace (Redis: the replica flag, which MONITOR

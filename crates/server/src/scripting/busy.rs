@@ -469,6 +469,17 @@ fn reply_busy(server: &Server, w: &mut Watched, args: &[&[u8]], resp3: bool, out
         out.extend_from_slice(b"-NOAUTH Authentication required.\r\n");
         return;
     }
+    // A script replayed from the AOF: the server is loading, and says so first (Redis's
+    // processCommand checks loading before a busy script).
+    if server.persist.is_loading()
+        && server
+            .registry
+            .resolve(args)
+            .is_ok_and(|e| e.def.flags & cinnabar_commands::flags::LOADING == 0)
+    {
+        out.extend_from_slice(b"-LOADING Redis is loading the dataset in memory\r\n");
+        return;
+    }
     if args.len() == 1 && is(0, "multi") {
         if w.multi.is_some() {
             out.extend_from_slice(b"-ERR MULTI calls can not be nested\r\n");

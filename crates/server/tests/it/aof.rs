@@ -1020,7 +1020,12 @@ fn a_read_only_replica_replays_script_writes_from_its_aof() {
         out
     };
     let mut aof = cmd(&["SELECT", "9"]);
-    aof.extend(cmd(&["EVAL", "redis.call('set',KEYS[1],'100')", "1", "foo"]));
+    aof.extend(cmd(&[
+        "EVAL",
+        "redis.call('set',KEYS[1],'100')",
+        "1",
+        "foo",
+    ]));
     aof.extend(cmd(&["EVAL", "redis.call('incr',KEYS[1])", "1", "foo"]));
     aof.extend(cmd(&["EVAL", "redis.call('incr',KEYS[1])", "1", "foo"]));
     std::fs::write(dir.join("appendonlydir/appendonly.aof.1.incr.aof"), aof).unwrap();
@@ -1037,6 +1042,46 @@ fn a_read_only_replica_replays_script_writes_from_its_aof() {
         refused.starts_with("ERR:READONLY You can't write against a read only replica."),
         "{refused}"
     );
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A slow script replayed from the AOF (DEBUG LOADAOF): other clients are told the server is
+/// loading (-LOADING), not that a script is busy, as Redis checks loading first.
+#[test]
+fn a_slow_script_replayed_from_the_aof_answers_loading() {
+    let dir = temp_dir("aof-slow-script");
+    let srv = start(
+        &dir,
+        &[
+            ("busy-reply-threshold", "1"),
+            ("enable-debug-command", "yes"),
+            ("aof-use-rdb-preamble", "yes"),
+        ],
+    );
+    let mut r = srv.raw();
+    // Logged as the script's effects: replace them with the verbatim script.
+    let incr = last_incr(&dir);
+    let script =
+        "redis.call('set',KEYS[1],'y'); for i=1,500000 do redis.call('ping') end return 'ok'";
+    let words = ["EVAL", script, "1", "x"];
+    let mut cmd = format!("*{}\r\n", words.len()).into_bytes();
+    for w in words {
+        cmd.extend_from_slice(format!("${}\r\n{w}\r\n", w.len()).as_bytes());
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&incr)
+        .unwrap()
+        .write_all(&cmd)
+        .unwrap();
+    let mut loader = srv.raw();
+    loader.send(&[b"DEBUG", b"LOADAOF"]);
+    eventually(PATIENCE, "-LOADING while the script runs", || {
+        text(&r.cmd(&["PING"])).starts_with("ERR:LOADING")
+    });
+    assert_eq!(loader.read(), ok());
+    assert_eq!(r.cmd(&["GET", "x"]), bulk("y"));
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
 }
