@@ -391,6 +391,8 @@ pub struct Live {
     pub has_password: AtomicBool,
     pub active_expire_enabled: AtomicBool,
     pub lazyfree_lazy_user_del: AtomicBool,
+    /// aof-timestamp-enabled: `#TS:<unix time>` annotations in the AOF.
+    pub aof_timestamp_enabled: AtomicBool,
     /// busy-reply-threshold (lua-time-limit), in milliseconds.
     pub busy_reply_threshold_ms: AtomicU64,
     /// `client-output-buffer-limit pubsub` hard, soft (bytes) and soft seconds.
@@ -924,6 +926,10 @@ impl Config {
             .store(num("busy-reply-threshold"), Ordering::Relaxed);
         self.live.lazyfree_lazy_user_del.store(
             v.get("lazyfree-lazy-user-del").is_some_and(|s| s == "yes"),
+            Ordering::Relaxed,
+        );
+        self.live.aof_timestamp_enabled.store(
+            v.get("aof-timestamp-enabled").is_some_and(|s| s == "yes"),
             Ordering::Relaxed,
         );
         // `has_password` belongs to crate::acl (the default user may get a password from

@@ -1085,3 +1085,31 @@ fn a_slow_script_replayed_from_the_aof_answers_loading() {
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// aof-timestamp-enabled: a `#TS:<unix time>` line precedes the first command of each new
+/// second, and the file loads back (annotations are skipped).
+#[test]
+fn timestamp_annotations_are_written_and_loaded() {
+    let dir = temp_dir("aof-ts");
+    {
+        let srv = start(&dir, &[]);
+        let mut r = srv.raw();
+        run(&mut r, &["CONFIG", "SET", "aof-timestamp-enabled", "yes"]);
+        run(&mut r, &["SET", "foo", "bar"]);
+        run(&mut r, &["SET", "foo2", "bar2"]);
+        cinnabar_server::persist::aof::flush_all(&srv.handle.server).unwrap();
+        let text = std::fs::read_to_string(last_incr(&dir)).unwrap();
+        let first = text.lines().next().unwrap();
+        let secs: i64 = first.strip_prefix("#TS:").expect(first).parse().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!((now - 60..=now).contains(&secs), "{secs}");
+    }
+    let srv = start(&dir, &[]);
+    let mut r = srv.raw();
+    assert_eq!(r.cmd(&["GET", "foo2"]), bulk("bar2"));
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -51,6 +51,8 @@ struct Buf {
     seq: u64,
     /// Database the stream last SELECTed (None: emit SELECT before the next command).
     db: Option<usize>,
+    /// The second of the last `#TS:` annotation (aof-timestamp-enabled).
+    ts: i64,
 }
 
 /// AOF state, part of `persist::State`.
@@ -117,6 +119,21 @@ pub fn append_unit(server: &Server, unit: &crate::propagate::Unit) -> u64 {
     let seq = {
         let mut guard = aof.buf.lock();
         let b = &mut *guard;
+        if server
+            .config
+            .live
+            .aof_timestamp_enabled
+            .load(Ordering::Relaxed)
+        {
+            // Redis's genAofTimestampAnnotationIfNeeded: one when the second changed.
+            let now = now_ms() / 1000;
+            if now > b.ts {
+                b.ts = now;
+                let ts = format!("#TS:{now}\r\n");
+                b.data.extend_from_slice(ts.as_bytes());
+                b.seq += ts.len() as u64;
+            }
+        }
         b.seq += unit.write_to(&mut b.data, &mut b.db) as u64;
         b.seq
     };
