@@ -4,11 +4,13 @@
 //! with a pause in between that the test controls), so every state is observed
 //! deterministically.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 
 use cinnabar_resp::Frame;
 use cinnabar_testkit::{bulk, eventually, int, ok, temp_dir, text, RawConn, TestServer, PATIENCE};
+
+use crate::replication_switch::FakePrimary;
 
 /// An RDB holding `new:0..new:99` and `shared` = `from-primary`, saved by a Cinnabar server.
 fn primary_rdb() -> Vec<u8> {
@@ -41,69 +43,24 @@ fn rdb_saved(n: usize, len: usize, libraries: &[&str]) -> Vec<u8> {
     rdb
 }
 
-/// The test's primary: accepts the replica, answers its handshake and its PSYNC with
-/// `+FULLRESYNC`, and sends the first half of the RDB.
-struct FakePrimary {
-    listener: TcpListener,
-}
-
-impl FakePrimary {
-    fn new() -> FakePrimary {
-        FakePrimary {
-            listener: TcpListener::bind("127.0.0.1:0").unwrap(),
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap()
-    }
-
-    /// Serves the handshake up to the PSYNC, replies `+FULLRESYNC` (with the replica's own
-    /// replication id when `same_id`, so the new dataset continues the history it has) and
-    /// sends the header (`$EOF:<MARK>` when `mark`, else `$<len>`) and the first half of
-    /// `rdb`. Returns the link.
-    fn start_full_sync(&self, rdb: &[u8], same_id: bool, mark: bool) -> TcpStream {
-        let (mut s, _) = self.listener.accept().unwrap();
-        s.set_read_timeout(Some(PATIENCE)).unwrap();
-        let mut buf = Vec::new();
-        loop {
-            let args = loop {
-                if let Some((frame, n)) = Frame::parse(&buf).expect("a command") {
-                    buf.drain(..n);
-                    break match frame {
-                        Frame::Array(a) => a.iter().map(text).collect::<Vec<_>>(),
-                        other => panic!("not a command: {other:?}"),
-                    };
-                }
-                let mut chunk = [0u8; 4096];
-                let n = s.read(&mut chunk).expect("the replica's handshake");
-                assert!(n > 0, "the replica closed the link");
-                buf.extend_from_slice(&chunk[..n]);
-            };
-            match args[0].to_ascii_uppercase().as_str() {
-                "PING" => s.write_all(b"+PONG\r\n").unwrap(),
-                "PSYNC" => {
-                    let id = if same_id {
-                        args[1].clone()
-                    } else {
-                        "f".repeat(40)
-                    };
-                    assert_eq!(id.len(), 40, "PSYNC {args:?}");
-                    let half = rdb.len() / 2;
-                    let head = if mark {
-                        format!("EOF:{MARK}")
-                    } else {
-                        rdb.len().to_string()
-                    };
-                    let mut out = format!("+FULLRESYNC {id} 0\r\n${head}\r\n").into_bytes();
-                    out.extend_from_slice(&rdb[..half]);
-                    s.write_all(&out).unwrap();
-                    return s;
-                }
-                _ => s.write_all(b"+OK\r\n").unwrap(),
-            }
-        }
-    }
+/// Serves the handshake of the test's primary (see `replication_switch`) up to the PSYNC, replies `+FULLRESYNC` (with the replica's own
+/// replication id when `same_id`, so the new dataset continues the history it has) and sends
+/// the header (`$EOF:<MARK>` when `mark`, else `$<len>`) and the first half of `rdb`. Returns
+/// the link.
+fn start_full_sync(fake: &FakePrimary, rdb: &[u8], same_id: bool, mark: bool) -> TcpStream {
+    let (mut s, asked, _) = fake.accept_psync();
+    let id = if same_id { asked } else { "f".repeat(40) };
+    assert_eq!(id.len(), 40, "PSYNC {id}");
+    let half = rdb.len() / 2;
+    let head = if mark {
+        format!("EOF:{MARK}")
+    } else {
+        rdb.len().to_string()
+    };
+    let mut out = format!("+FULLRESYNC {id} 0\r\n${head}\r\n").into_bytes();
+    out.extend_from_slice(&rdb[..half]);
+    s.write_all(&out).unwrap();
+    s
 }
 
 /// A replica with `repl-diskless-load mode`, holding `old:0..old:9` and `shared` = `old`
@@ -155,7 +112,7 @@ fn mid_transfer_framed(
     let fake = FakePrimary::new();
     let port = fake.addr().port().to_string();
     assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
-    let link = fake.start_full_sync(rdb, same_id, mark);
+    let link = start_full_sync(&fake, rdb, same_id, mark);
     let half = (rdb.len() / 2).to_string();
     eventually(PATIENCE, "the replica to receive half of the RDB", || {
         c.info("replication")
@@ -358,7 +315,7 @@ fn a_transfer_cut_mid_way_keeps_the_old_dataset_or_leaves_it_empty() {
                 "{what}"
             );
             // The link comes back for another full sync, which completes.
-            let mut link = fake.start_full_sync(&rdb, false, mark);
+            let mut link = start_full_sync(&fake, &rdb, false, mark);
             let mut rest = rdb[rdb.len() / 2..].to_vec();
             if mark {
                 rest.extend_from_slice(MARK.as_bytes());
@@ -422,7 +379,7 @@ fn disk_based_load_streams_to_the_file_in_both_framings() {
             let fake = FakePrimary::new();
             let port = fake.addr().port().to_string();
             assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
-            let mut link = fake.start_full_sync(&rdb, false, mark);
+            let mut link = start_full_sync(&fake, &rdb, false, mark);
             let half = (rdb.len() / 2).to_string();
             eventually(PATIENCE, "half of the RDB", || {
                 c.info("replication")
@@ -489,7 +446,7 @@ fn a_cut_transfer_stops_a_slow_loader_at_once() {
         let fake = FakePrimary::new();
         let port = fake.addr().port().to_string();
         assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
-        let link = fake.start_full_sync(&rdb, false, true);
+        let link = start_full_sync(&fake, &rdb, false, true);
         eventually(PATIENCE, "the parser to start", || loaded_bytes(&mut c) > 0);
         abort(&mut c, link);
         if empty {
@@ -555,7 +512,7 @@ fn function_libraries_after_a_failed_load_as_redis() {
         let port = fake.addr().port().to_string();
         assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
         if mode == "disabled" {
-            let mut link = fake.start_full_sync(&bad_crc, false, false);
+            let mut link = start_full_sync(&fake, &bad_crc, false, false);
             link.write_all(&bad_crc[n / 2..]).unwrap();
             eventually(PATIENCE, "the load of the received file to fail", || {
                 c.info_field("replication", "master_sync_in_progress") == "0"
@@ -566,7 +523,7 @@ fn function_libraries_after_a_failed_load_as_redis() {
             assert_eq!(c.info_field("replication", "master_link_status"), "down");
             continue;
         }
-        let link = fake.start_full_sync(&rdb, false, false);
+        let link = start_full_sync(&fake, &rdb, false, false);
         eventually(PATIENCE, "the parser to load the first keys", || {
             loaded_bytes(&mut c) > rdb.len() / 4
         });
@@ -579,7 +536,7 @@ fn function_libraries_after_a_failed_load_as_redis() {
             assert_eq!(libraries(&mut c), vec!["oldlib".to_string()], "{mode}");
         }
         // The next full sync completes: the primary's libraries only.
-        let mut link = fake.start_full_sync(&rdb, false, false);
+        let mut link = start_full_sync(&fake, &rdb, false, false);
         link.write_all(&rdb[rdb.len() / 2..]).unwrap();
         eventually(PATIENCE, "the second sync", || {
             c.info_field("replication", "master_link_status") == "up"

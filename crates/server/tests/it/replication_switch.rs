@@ -12,25 +12,26 @@ use cinnabar_testkit::{bulk, eventually, ok, text, RawConn, TestServer, PATIENCE
 
 use crate::replication::{fill, info_field, primary, replicaof, wait_synced};
 
-/// A primary played by the test: it answers the handshake and hands over the PSYNC.
-struct FakePrimary {
+/// A primary played by the test: it answers the handshake and hands over the PSYNC (also
+/// used by `replication_load`).
+pub(crate) struct FakePrimary {
     listener: TcpListener,
 }
 
 impl FakePrimary {
-    fn new() -> FakePrimary {
+    pub(crate) fn new() -> FakePrimary {
         FakePrimary {
             listener: TcpListener::bind("127.0.0.1:0").unwrap(),
         }
     }
 
-    fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.listener.local_addr().unwrap()
     }
 
     /// Accepts the replica, answers its handshake and returns the link with the PSYNC's
     /// replication id and offset, not yet answered.
-    fn accept_psync(&self) -> (TcpStream, String, u64) {
+    pub(crate) fn accept_psync(&self) -> (TcpStream, String, u64) {
         let (mut s, _) = self.listener.accept().unwrap();
         s.set_read_timeout(Some(PATIENCE)).unwrap();
         let mut buf = Vec::new();

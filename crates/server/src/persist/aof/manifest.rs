@@ -133,7 +133,8 @@ fn parse_manifest(bytes: &[u8]) -> Result<(Option<Named>, Vec<Named>), ManifestE
         if line.is_empty() {
             return invalid(&line);
         }
-        let Some(args) = split_args(&line) else {
+        // Words as Redis's sdssplitargs splits them (redis.conf's rules).
+        let Some(args) = crate::config::split_config_line(&line) else {
             return invalid(&line);
         };
         if args.len() < 6 || args.len() % 2 == 1 {
@@ -180,50 +181,6 @@ fn parse_manifest(bytes: &[u8]) -> Result<(Option<Named>, Vec<Named>), ManifestE
         }
     }
     Ok((base, incrs))
-}
-
-/// Splits a manifest line into words as Redis's sdssplitargs: spaces separate, a double-
-/// quoted word may hold spaces and `\"`, `\\`, `\n`, `\t`, `\r` escapes. None: an unclosed
-/// quote, or a closing quote not followed by a space.
-fn split_args(line: &str) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    let mut chars = line.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let Some(&first) = chars.peek() else {
-            return Some(out);
-        };
-        let mut word = String::new();
-        if first == '"' {
-            chars.next();
-            loop {
-                match chars.next()? {
-                    '\\' => word.push(match chars.next()? {
-                        'n' => '\n',
-                        't' => '\t',
-                        'r' => '\r',
-                        c => c,
-                    }),
-                    '"' => break,
-                    c => word.push(c),
-                }
-            }
-            if chars.peek().is_some_and(|c| !c.is_whitespace()) {
-                return None;
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                word.push(c);
-                chars.next();
-            }
-        }
-        out.push(word);
-    }
 }
 
 /// A file name as a manifest line holds it: quoted (as Redis's sdscatrepr) when it has
