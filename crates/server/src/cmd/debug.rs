@@ -46,6 +46,14 @@ fn debug(ctx: &mut Ctx) -> Result<()> {
                 .store(us, Ordering::Relaxed);
             ctx.out.ok();
         }
+        (b"set-disable-deny-scripts", 3) => {
+            let on = atoi(ctx.arg(2)) != 0;
+            ctx.server
+                .scripts
+                .allow_noscript
+                .store(on, Ordering::Relaxed);
+            ctx.out.ok();
+        }
         (b"pause-cron", 3) => {
             let on = atoi(ctx.arg(2)) != 0;
             ctx.server.cron_paused.store(on, Ordering::Relaxed);
@@ -136,11 +144,14 @@ fn debug(ctx: &mut Ctx) -> Result<()> {
             }
             ctx.out.ok();
         }
-        // Switches for subsystems that do not exist yet (replication, RDB checksums, script
-        // restrictions): accepted so test suites can set them.
-        (b"change-repl-id", 2)
-        | (b"set-skip-checksum-validation", 3)
-        | (b"set-disable-deny-scripts", 3) => ctx.out.ok(),
+        (b"change-repl-id", 2) => {
+            // A new replication id, the second one cleared (Redis's changeReplicationId and
+            // clearReplicationId2): no replica can continue the old history from us.
+            crate::replication::change_replid(ctx.server);
+            ctx.out.ok();
+        }
+        // RDB checksums are always verified: accepted so test suites can set it.
+        (b"set-skip-checksum-validation", 3) => ctx.out.ok(),
         (b"replybuffer", 4) => {
             let (what, value) = (ctx.arg(2), ctx.arg(3));
             if is(what, "peak-reset-time") {
@@ -199,6 +210,8 @@ fn debug_help(ctx: &mut Ctx) {
             "    Accepted for compatibility; the size is checked but has no effect.",
             "REPLYBUFFER PEAK-RESET-TIME <NEVER|RESET|ms> | REPLYBUFFER RESIZING <0|1>",
             "    Accepted for compatibility; reply buffers are managed per write.",
+            "SET-DISABLE-DENY-SCRIPTS <0|1>",
+            "    Let scripts call commands that are not allowed from scripts (a test knob).",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Turn the background removal of expired keys off (0) or back on (1).",
             "SET-DISABLE-DENY-SCRIPTS <0|1>",

@@ -473,6 +473,16 @@ fn ping_due(last: i64, second: i64, period: i64) -> bool {
     second != last && second % period.max(1) == 0
 }
 
+/// DEBUG CHANGE-REPL-ID: a new replication id and no second one (Redis's
+/// changeReplicationId + clearReplicationId2).
+pub fn change_replid(server: &Server) {
+    server.repl.with_ids(|i| {
+        i.replid = random_id();
+        i.replid2 = "0".repeat(40);
+        i.second_offset = -1;
+    });
+}
+
 /// Asks every replica for an ACK (REPLCONF GETACK in the stream). A replica proxies its
 /// primary's stream unchanged and asks nothing (Redis's replicationFeedSlaves is a no-op
 /// there).

@@ -686,7 +686,7 @@ fn call_command(
             "Wrong number of args calling Redis command from script".into(),
         );
     }
-    if def.flags & flags::NOSCRIPT != 0 {
+    if def.flags & flags::NOSCRIPT != 0 && !server.scripts.allow_noscript.load(Ordering::Relaxed) {
         return reject(
             rc,
             idx,

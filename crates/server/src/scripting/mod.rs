@@ -93,6 +93,9 @@ pub struct Scripts {
     generation: AtomicU64,
     /// Set while a script has run longer than `busy-reply-threshold`: other clients get -BUSY.
     pub busy: AtomicBool,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS 1: scripts may call `noscript` commands (Redis's test
+    /// knob, e.g. for DEBUG PROTOCOL inside a script).
+    pub allow_noscript: AtomicBool,
     /// SCRIPT KILL / FUNCTION KILL asked the running script to stop.
     kill: AtomicBool,
     running: AtomicU8,
@@ -116,6 +119,7 @@ impl Default for Scripts {
             // server (tests run several in one process) is never taken for another's.
             generation: AtomicU64::new(SERVERS.fetch_add(1 << 32, Ordering::Relaxed)),
             busy: AtomicBool::new(false),
+            allow_noscript: AtomicBool::new(false),
             kill: AtomicBool::new(false),
             running: AtomicU8::new(Running::None as u8),
             dirty: AtomicBool::new(false),

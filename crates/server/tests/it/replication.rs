@@ -1446,3 +1446,25 @@ fn replica_aof_after_a_full_sync_holds_the_primary_dataset() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// DEBUG CHANGE-REPL-ID: a new replication id and no second one, so no replica can continue
+/// the old history (Redis's changeReplicationId + clearReplicationId2).
+#[test]
+fn debug_change_repl_id_starts_a_new_history() {
+    let p = primary(&[("enable-debug-command", "yes")]);
+    let mut c = p.raw();
+    assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
+    let before = info_field(&mut c, "replication", "master_replid");
+    assert_eq!(c.cmd(&["DEBUG", "CHANGE-REPL-ID"]), ok());
+    let after = info_field(&mut c, "replication", "master_replid");
+    assert_ne!(before, after);
+    assert_eq!(after.len(), 40);
+    assert_eq!(
+        info_field(&mut c, "replication", "master_replid2"),
+        "0".repeat(40)
+    );
+    assert_eq!(
+        info_field(&mut c, "replication", "second_repl_offset"),
+        "-1"
+    );
+}

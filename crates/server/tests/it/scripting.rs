@@ -852,3 +852,25 @@ fn errorstats_count_error_replies_by_code() {
     };
     assert!(!String::from_utf8_lossy(&info).contains("errorstat_"));
 }
+
+/// DEBUG SET-DISABLE-DENY-SCRIPTS 1 lets scripts call `noscript` commands (Redis's test knob,
+/// used with DEBUG PROTOCOL); 0 restores the refusal.
+#[test]
+fn debug_set_disable_deny_scripts_lets_noscript_commands_run() {
+    let srv = TestServer::with_args(&[("enable-debug-command", "yes")]);
+    let mut c = srv.raw();
+    let script = "return redis.call('debug', 'protocol', 'bignum')";
+    let refused = cinnabar_testkit::text(&c.cmd(&["EVAL", script, "0"]));
+    assert!(
+        refused.contains("This Redis command is not allowed from script"),
+        "{refused}"
+    );
+    assert_eq!(c.cmd(&["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "1"]), ok());
+    assert_eq!(
+        cinnabar_testkit::text(&c.cmd(&["EVAL", script, "0"])),
+        "1234567999999999999999999999999999999"
+    );
+    assert_eq!(c.cmd(&["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "0"]), ok());
+    let refused = cinnabar_testkit::text(&c.cmd(&["EVAL", script, "0"]));
+    assert!(refused.contains("not allowed from script"), "{refused}");
+}
