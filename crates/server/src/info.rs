@@ -417,6 +417,34 @@ fn absolute(path: &str) -> String {
 }
 
 /// Writes one `name:value\r\n` line.
+/// HELLO's reply: the server's properties, for the connection `client_id` in `out`'s
+/// protocol.
+pub fn hello_map(server: &Server, out: &mut cinnabar_resp::ReplyBuf, client_id: u64) {
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.integer(if out.proto == cinnabar_resp::Protocol::Resp3 {
+        3
+    } else {
+        2
+    });
+    out.bulk(b"id");
+    out.integer(client_id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(if server.repl.is_replica() {
+        b"replica".as_slice()
+    } else {
+        b"master"
+    });
+    out.bulk(b"modules");
+    out.array(0);
+}
+
 macro_rules! field {
     ($out:expr, $name:expr, $($arg:tt)*) => {{
         let _ = write!($out, "{}:", $name);

@@ -286,6 +286,12 @@ impl ClientShared {
     }
 }
 
+/// Whether `name` may be a client's name (CLIENT SETNAME, HELLO SETNAME): printable ASCII
+/// without spaces.
+pub fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
 /// The text CLIENT LIST shows for one client.
 pub type ClientInfoFn = fn(&Server, &ClientShared) -> String;
 

@@ -8,7 +8,7 @@ use cinnabar_resp::Protocol;
 use super::{db_index_arg, int_arg, is};
 use crate::dispatch::{Ctx, Registry, ReplyMode};
 use crate::pause::Purpose;
-use crate::server::{now_ms, ClientShared, Server};
+use crate::server::{now_ms, valid_client_name, ClientShared, Server};
 
 pub fn register(r: &mut Registry) {
     r.add("ping", ping);
@@ -91,11 +91,6 @@ fn auth(ctx: &mut Ctx) -> Result<()> {
     }
 }
 
-/// Redis refuses client names with spaces, newlines or other non-printable characters.
-fn valid_client_name(name: &[u8]) -> bool {
-    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
-}
-
 /// HELLO [protover [AUTH user pass] [SETNAME name]]
 fn hello(ctx: &mut Ctx) -> Result<()> {
     let mut proto = None;
@@ -159,22 +154,7 @@ fn hello(ctx: &mut Ctx) -> Result<()> {
             ctx.server.pubsub.mailbox(ctx.client);
         }
     }
-    let out = &mut *ctx.out;
-    out.map(7);
-    out.bulk(b"server");
-    out.bulk(b"redis");
-    out.bulk(b"version");
-    out.bulk(crate::info::REDIS_VERSION.as_bytes());
-    out.bulk(b"proto");
-    out.integer(if out.proto == Protocol::Resp3 { 3 } else { 2 });
-    out.bulk(b"id");
-    out.integer(ctx.client.id as i64);
-    out.bulk(b"mode");
-    out.bulk(b"standalone");
-    out.bulk(b"role");
-    out.bulk(b"master");
-    out.bulk(b"modules");
-    out.array(0);
+    crate::info::hello_map(ctx.server, ctx.out, ctx.client.id);
     Ok(())
 }
 

@@ -456,6 +456,49 @@ fn flush_tls(session: &mut rustls::ServerConnection, fd: RawFd) {
     }
 }
 
+/// HELLO while a script is busy (Redis allows it): SETNAME applies at once. The protocol
+/// cannot be switched from here (the stuck worker owns the connection's state), nor AUTH be
+/// checked: those are refused with -BUSY, as any other command.
+fn hello_while_busy(server: &Server, w: &Watched, args: &[&[u8]], resp3: bool, out: &mut Vec<u8>) {
+    let current = if resp3 { 3 } else { 2 };
+    let proto_ok = args.len() < 2 || cinnabar_engine::num::parse_i64(args[1]) == Some(current);
+    let name = match &args[2.min(args.len())..] {
+        [] => None,
+        [opt, name] if opt.eq_ignore_ascii_case(b"setname") => Some(*name),
+        _ => {
+            out.push(b'-');
+            out.extend_from_slice(server.scripts.busy_error().as_bytes());
+            out.extend_from_slice(b"\r\n");
+            return;
+        }
+    };
+    if !proto_ok {
+        out.push(b'-');
+        out.extend_from_slice(server.scripts.busy_error().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        return;
+    }
+    if let Some(name) = name {
+        if !crate::server::valid_client_name(name) {
+            out.extend_from_slice(
+                b"-ERR Client names cannot contain spaces, newlines or special characters.\r\n",
+            );
+            return;
+        }
+        if let Some(c) = &w.client {
+            *c.name.lock() = name.to_vec();
+        }
+    }
+    let mut reply = cinnabar_resp::ReplyBuf::new(if resp3 {
+        cinnabar_resp::Protocol::Resp3
+    } else {
+        cinnabar_resp::Protocol::Resp2
+    });
+    let id = w.client.as_ref().map_or(0, |c| c.id);
+    crate::info::hello_map(server, &mut reply, id);
+    out.extend_from_slice(&reply.buf);
+}
+
 /// The reply to one command while a script is busy. Besides the kill commands, MULTI and EXEC
 /// behave as in Redis: MULTI is allowed, a command queued meanwhile is rejected with -BUSY and
 /// fails the transaction, and EXEC aborts it.
@@ -496,6 +539,10 @@ fn reply_busy(server: &Server, w: &mut Watched, args: &[&[u8]], resp3: bool, out
         out.extend_from_slice(b"-EXECABORT Transaction discarded because of: ");
         out.extend_from_slice(scripts.busy_error().as_bytes());
         out.extend_from_slice(b"\r\n");
+        return;
+    }
+    if is(0, "hello") {
+        hello_while_busy(server, w, args, resp3, out);
         return;
     }
     let result = if args.len() == 2 && is(0, "script") && is(1, "kill") {

@@ -212,6 +212,9 @@ fn a_promoted_replica_hands_its_new_id_to_its_own_replicas() {
     replicaof(&mut bc, a.addr());
     wait_synced(&mut ac, &mut bc);
     assert_eq!(info_field(&mut ac, "stats", "sync_full"), "1");
+    // HELLO tells the role, as Redis's.
+    assert!(text(&bc.cmd(&["HELLO"])).contains("role,replica"));
+    assert!(text(&pc.cmd(&["HELLO"])).contains("role,master"));
 
     assert_eq!(ac.cmd(&["REPLICAOF", "NO", "ONE"]), ok());
     let new_id = info_field(&mut ac, "replication", "master_replid");

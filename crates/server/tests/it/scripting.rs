@@ -553,6 +553,14 @@ fn busy_script_gets_busy_errors_and_script_kill_even_with_one_worker() {
         }
     });
     assert!(e.starts_with("BUSY Redis is busy running a script"), "{e}");
+    // HELLO is allowed during a busy script, as in Redis (its SETNAME applies at once); a
+    // protocol switch is not, here.
+    let hello = other.cmd(&["HELLO", "2", "SETNAME", "while-busy"]);
+    assert!(
+        cinnabar_testkit::text(&hello).starts_with("server,redis,version,"),
+        "{hello:?}"
+    );
+    assert!(error_text(&other.cmd(&["HELLO", "3"])).starts_with("BUSY"));
     // A transaction started meanwhile fails as in Redis.
     assert_eq!(other.cmd(&["MULTI"]), ok());
     assert!(error_text(&other.cmd(&["INCR", "x"])).starts_with("BUSY"));
@@ -564,6 +572,10 @@ fn busy_script_gets_busy_errors_and_script_kill_even_with_one_worker() {
         err("EXECABORT Transaction discarded because of previous errors.")
     );
     assert_eq!(other.cmd(&["PING"]), Frame::Simple("PONG".into()));
+    assert_eq!(
+        cinnabar_testkit::text(&other.cmd(&["CLIENT", "GETNAME"])),
+        "while-busy"
+    );
     assert_eq!(runner.cmd(&["PING"]), Frame::Simple("PONG".into()));
     assert_eq!(
         other.cmd(&["SCRIPT", "KILL"]),
