@@ -416,7 +416,6 @@ fn absolute(path: &str) -> String {
         .unwrap_or_else(|_| path.to_string())
 }
 
-/// Writes one `name:value\r\n` line.
 /// HELLO's reply: the server's properties, for the connection `client_id` in `out`'s
 /// protocol.
 pub fn hello_map(server: &Server, out: &mut cinnabar_resp::ReplyBuf, client_id: u64) {
@@ -445,6 +444,7 @@ pub fn hello_map(server: &Server, out: &mut cinnabar_resp::ReplyBuf, client_id: 
     out.array(0);
 }
 
+/// Writes one `name:value\r\n` line.
 macro_rules! field {
     ($out:expr, $name:expr, $($arg:tt)*) => {{
         let _ = write!($out, "{}:", $name);

@@ -93,14 +93,14 @@ pub enum Uncounted {
 }
 
 impl Client {
-    /// A fresh client: db 0, replies on, no transaction, nothing watched or blocked. Also used
-    /// to run a blocked client's command on its behalf when it is served.
     /// Whether this client's writes must be applied whatever this server's role: the
     /// primary's link or the AOF loader (Redis's mustObeyClient).
     pub fn must_obey(&self) -> bool {
         self.id == AOF_LOADER_ID || self.repl.as_ref().is_some_and(|r| r.is_master)
     }
 
+    /// A fresh client: db 0, replies on, no transaction, nothing watched or blocked. Also used
+    /// to run a blocked client's command on its behalf when it is served.
     pub fn new(id: u64, shared: Arc<ClientShared>, is_local: bool, authenticated: bool) -> Client {
         Client {
             id,

@@ -462,22 +462,18 @@ fn flush_tls(session: &mut rustls::ServerConnection, fd: RawFd) {
 fn hello_while_busy(server: &Server, w: &Watched, args: &[&[u8]], resp3: bool, out: &mut Vec<u8>) {
     let current = if resp3 { 3 } else { 2 };
     let proto_ok = args.len() < 2 || cinnabar_engine::num::parse_i64(args[1]) == Some(current);
-    let name = match &args[2.min(args.len())..] {
-        [] => None,
-        [opt, name] if opt.eq_ignore_ascii_case(b"setname") => Some(*name),
-        _ => {
-            out.push(b'-');
-            out.extend_from_slice(server.scripts.busy_error().as_bytes());
-            out.extend_from_slice(b"\r\n");
-            return;
-        }
+    // Some(name to set, if any); None: a protocol switch or AUTH, refused here.
+    let options = match &args[2.min(args.len())..] {
+        [] => Some(None),
+        [opt, name] if opt.eq_ignore_ascii_case(b"setname") => Some(Some(*name)),
+        _ => None,
     };
-    if !proto_ok {
+    let Some(name) = options.filter(|_| proto_ok) else {
         out.push(b'-');
         out.extend_from_slice(server.scripts.busy_error().as_bytes());
         out.extend_from_slice(b"\r\n");
         return;
-    }
+    };
     if let Some(name) = name {
         if !crate::server::valid_client_name(name) {
             out.extend_from_slice(

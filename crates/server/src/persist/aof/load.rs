@@ -68,20 +68,9 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
     if let Some((b, _)) = &base {
         let path = dir.join(b);
         if b.ends_with(".rdb") {
-            let f = File::open(&path).map_err(|e| {
-                format!(
-                    "Fatal error: can't open the append log file {} for reading: {e}",
-                    path.display()
-                )
-            })?;
-            keys += crate::persist::rdbfile::load_stream(server, io::BufReader::new(f)).map_err(
-                |e| {
-                    format!(
-                        "Bad file format reading the append only file {}: {e}",
-                        path.display()
-                    )
-                },
-            )?;
+            let f = File::open(&path).map_err(|e| cannot_open(&path, e))?;
+            keys += crate::persist::rdbfile::load_stream(server, io::BufReader::new(f))
+                .map_err(|e| bad_rdb(&path, e))?;
         } else {
             replay_file(server, &path, false, done)?;
         }
@@ -180,16 +169,27 @@ fn parse_one(buf: &[u8], mut p: usize) -> Result<Option<(Spans, usize)>, bool> {
 
 /// Replays one AOF file of commands with the clock stopped (see the module docs). `before`:
 /// the bytes of the files loaded before it, for INFO's loading_loaded_bytes.
+/// Redis's message for an AOF file that cannot be opened.
+fn cannot_open(path: &Path, e: io::Error) -> String {
+    format!(
+        "Fatal error: can't open the append log file {} for reading: {e}",
+        path.display()
+    )
+}
+
+/// Redis's message for an AOF file whose RDB part (a base, a preamble) does not load.
+fn bad_rdb(path: &Path, e: impl std::fmt::Display) -> String {
+    format!(
+        "Bad file format reading the append only file {}: {e}",
+        path.display()
+    )
+}
+
 fn replay_file(server: &Server, path: &Path, last: bool, before: u64) -> Result<(), String> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| {
-            format!(
-                "Fatal error: can't open the append log file {} for reading: {e}",
-                path.display()
-            )
-        })?;
+        .map_err(|e| cannot_open(path, e))?;
     let shared = Arc::new(crate::server::ClientShared::new(
         0,
         String::new(),
@@ -207,12 +207,7 @@ fn replay_file(server: &Server, path: &Path, last: bool, before: u64) -> Result<
     if bytes.starts_with(b"REDIS") {
         let (_, used) =
             crate::persist::rdbfile::load_stream_measured(server, io::Cursor::new(&bytes[..]))
-                .map_err(|e| {
-                    format!(
-                        "Bad file format reading the append only file {}: {e}",
-                        path.display()
-                    )
-                })?;
+                .map_err(|e| bad_rdb(path, e))?;
         p = used as usize;
     }
     let mut multi: Option<(usize, Vec<Spans>)> = None;
