@@ -9,7 +9,6 @@ use cinnabar_engine::Result;
 
 use crate::dispatch::{Ctx, Registry};
 use crate::info::{self, Selection};
-use crate::server::now_us;
 
 pub fn register(r: &mut Registry) {
     r.add("info", info_cmd);
@@ -28,8 +27,10 @@ fn info_cmd(ctx: &mut Ctx) -> Result<()> {
 
 /// TIME: seconds and the microseconds within the second, both as bulk strings.
 fn time(ctx: &mut Ctx) -> Result<()> {
-    // DEBUG ADVANCE-CLOCK moves TIME too: scripts that read it see the same clock as expiry.
-    let us = now_us() + ctx.server.clock_shift_ms.load(Ordering::Relaxed) * 1000;
+    // The execution unit's time (a script reads the same TIME throughout, as Redis's cached
+    // time). DEBUG ADVANCE-CLOCK moves TIME too: scripts see the same clock as expiry.
+    let us =
+        crate::dispatch::sink::unit_us() + ctx.server.clock_shift_ms.load(Ordering::Relaxed) * 1000;
     ctx.out.array(2);
     ctx.out.bulk_int(us / 1_000_000);
     ctx.out.bulk_int(us % 1_000_000);

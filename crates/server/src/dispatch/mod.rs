@@ -314,7 +314,7 @@ pub fn run_locked(
     locked: &mut Locked<'_>,
 ) -> u64 {
     let start_us = crate::server::clock_us();
-    let now = server.ms_of_us(start_us);
+    let (now, _) = sink::unit_clock(server.ms_of_us(start_us), start_us);
     run_timed(
         server, worker, client, out, args, entry, locked, now, start_us,
     )
@@ -333,6 +333,7 @@ pub fn run_locked_at(
     now: i64,
 ) -> u64 {
     let start_us = crate::server::clock_us();
+    let (now, _) = sink::unit_clock(now, start_us);
     run_timed(
         server, worker, client, out, args, entry, locked, now, start_us,
     )

@@ -14,7 +14,10 @@
 //!
 //! An execution unit is a top-level command with everything it runs inside (EXEC's queue, a
 //! script's calls): its propagated commands go to the stream together when it ends, wrapped
-//! in MULTI/EXEC when there are several (Redis's propagatePendingCommands).
+//! in MULTI/EXEC when there are several (Redis's propagatePendingCommands). Its time is
+//! frozen: every command in it sees the time the unit started (Redis's
+//! commandTimeSnapshot), so a key cannot expire in the middle of a script or a transaction,
+//! and TIME returns the same value throughout.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::Ordering;
@@ -36,6 +39,25 @@ thread_local! {
     /// whether there are any, so a unit that propagates nothing costs two cell updates.
     static OPS: RefCell<Unit> = RefCell::new(Unit::default());
     static PENDING: Cell<bool> = const { Cell::new(false) };
+    /// The running unit's time: (ms since epoch as commands see it, the clock in µs).
+    static CLOCK: Cell<(i64, i64)> = const { Cell::new((0, 0)) };
+}
+
+/// The time a command about to start runs at: `(now_ms, clock_us)` itself when it starts a
+/// unit (recorded for the commands nested in it), the unit's when it is nested.
+#[inline]
+pub fn unit_clock(now_ms: i64, clock_us: i64) -> (i64, i64) {
+    if DEPTH.with(|d| d.get()) == 0 {
+        CLOCK.with(|c| c.set((now_ms, clock_us)));
+        (now_ms, clock_us)
+    } else {
+        CLOCK.with(|c| c.get())
+    }
+}
+
+/// The running unit's clock in µs (what TIME answers).
+pub fn unit_us() -> i64 {
+    CLOCK.with(|c| c.get().1)
 }
 
 /// A command starts: it is the unit, or nested in one.

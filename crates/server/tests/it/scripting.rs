@@ -886,3 +886,64 @@ fn debug_set_disable_deny_scripts_lets_noscript_commands_run() {
     let refused = cinnabar_testkit::text(&c.cmd(&["EVAL", script, "0"]));
     assert!(refused.contains("not allowed from script"), "{refused}");
 }
+
+/// A script and a transaction each run at one time, the time they started (Redis's
+/// commandTimeSnapshot): a key set to expire in 1 ms still exists after a 10 ms sleep inside
+/// the script, every TIME inside reads the same value, and expirations set at different
+/// moments of the script are the same deadline.
+#[test]
+fn time_is_frozen_for_a_whole_script_or_transaction() {
+    let srv = TestServer::with_args(&[("enable-debug-command", "yes")]);
+    let mut c = srv.raw();
+    // DEBUG SLEEP from a script, as Redis's own test does.
+    assert_eq!(c.cmd(&["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "1"]), ok());
+    let script = "redis.call('SET', KEYS[1], 'v', 'PX', 1) \
+                  redis.call('DEBUG', 'SLEEP', '0.01') \
+                  return redis.call('EXISTS', KEYS[1])";
+    assert_eq!(eval(&mut c, script, &["k"], &[]), int(1));
+    assert_eq!(c.cmd(&["EXISTS", "k"]), int(0));
+
+    let script = "local a = redis.call('TIME') \
+                  redis.call('DEBUG', 'SLEEP', '0.01') \
+                  local b = redis.call('TIME') \
+                  return {a[1], a[2], b[1], b[2]}";
+    let Frame::Array(t) = eval(&mut c, script, &[], &[]) else {
+        panic!("TIME pairs expected")
+    };
+    assert_eq!(t[0..2], t[2..4], "TIME moved inside a script");
+
+    let script = "redis.call('SET', KEYS[1], 'v', 'PX', 5000) \
+                  redis.call('DEBUG', 'SLEEP', '0.01') \
+                  redis.call('SET', KEYS[2], 'v') \
+                  redis.call('PEXPIRE', KEYS[2], 5000) \
+                  redis.call('DEBUG', 'SLEEP', '0.01') \
+                  return {redis.call('PEXPIRETIME', KEYS[1]), redis.call('PEXPIRETIME', KEYS[2]), \
+                          redis.call('PTTL', KEYS[1])}";
+    let Frame::Array(t) = eval(&mut c, script, &["a{t}", "b{t}"], &[]) else {
+        panic!("deadlines expected")
+    };
+    assert_eq!(
+        t[0], t[1],
+        "deadlines set at different moments of one script differ"
+    );
+    assert_eq!(
+        t[2],
+        int(5000),
+        "PTTL inside the script counts from its start"
+    );
+
+    // A transaction is one unit too.
+    assert_eq!(c.cmd(&["MULTI"]), ok());
+    c.cmd(&["TIME"]);
+    c.cmd(&["DEBUG", "SLEEP", "0.01"]);
+    c.cmd(&["TIME"]);
+    let Frame::Array(r) = c.cmd(&["EXEC"]) else {
+        panic!("EXEC's replies expected")
+    };
+    assert_eq!(r[0], r[2], "TIME moved inside a transaction");
+
+    // Outside a unit the clock moves: two TIMEs 10 ms apart differ.
+    let a = c.cmd(&["TIME"]);
+    c.cmd(&["DEBUG", "SLEEP", "0.01"]);
+    assert_ne!(a, c.cmd(&["TIME"]));
+}
