@@ -41,6 +41,15 @@ thread_local! {
     static PENDING: Cell<bool> = const { Cell::new(false) };
     /// The running unit's time: (ms since epoch as commands see it, the clock in µs).
     static CLOCK: Cell<(i64, i64)> = const { Cell::new((0, 0)) };
+    /// Where the running commands' own propagation goes (`propagate::TO_*`): everywhere,
+    /// unless a script narrowed it with `redis.set_repl` until it ends.
+    static TARGET: Cell<u8> = const { Cell::new(crate::propagate::TO_ALL) };
+}
+
+/// Sets where commands' own propagation goes (`propagate::TO_*`) until set again: a script
+/// sets it for its calls (`redis.set_repl`) and back to `TO_ALL` when it ends.
+pub fn set_target(to: u8) {
+    TARGET.with(|t| t.set(to));
 }
 
 /// The time a command about to start runs at: `(now_ms, clock_us)` itself when it starts a
@@ -97,9 +106,12 @@ fn flush_unit(server: &Server, client: &mut Client) {
     }
 }
 
-/// Adds a propagated command to the running unit.
-fn push_op<A: AsRef<[u8]>>(db: usize, args: &[A]) {
-    OPS.with(|o| o.borrow_mut().push(db, args));
+/// Adds a propagated command for the streams `to` names to the running unit.
+fn push_op<A: AsRef<[u8]>>(db: usize, args: &[A], to: u8) {
+    if to == 0 {
+        return;
+    }
+    OPS.with(|o| o.borrow_mut().push_to(db, args, to));
     PENDING.with(|p| p.set(true));
 }
 
@@ -148,13 +160,14 @@ fn propagate(client: &mut Client, args: &[&[u8]], fx: &mut Effects<'_>) {
     let (dirty, force) = (fx.dirty, fx.force);
     let own = std::mem::take(&mut fx.own);
     let db = client.db;
+    let to = TARGET.with(|t| t.get());
     for (d, argv) in std::mem::take(&mut fx.also) {
-        push_op(d, &argv);
+        push_op(d, &argv, to);
     }
     if dirty > 0 || force {
         match own {
-            Own::AsGiven => push_op(db, args),
-            Own::Rewritten(argv) => push_op(db, &argv),
+            Own::AsGiven => push_op(db, args, to),
+            Own::Rewritten(argv) => push_op(db, &argv, to),
             Own::Nothing => {}
         }
     }
@@ -320,7 +333,7 @@ pub fn evicted(server: &Server, me: Option<&mut Client>, db: &mut cinnabar_engin
 /// stream at once, as a unit of its own.
 fn own_or_unit(server: &Server, in_command: bool, db: usize, args: &[&[u8]]) {
     if in_command && DEPTH.with(|d| d.get() > 0) {
-        push_op(db, args);
+        push_op(db, args, crate::propagate::TO_ALL);
     } else {
         crate::propagate::feed(server, &Unit::one(db, args));
     }

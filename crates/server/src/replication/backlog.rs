@@ -59,7 +59,8 @@ impl Backlog {
 
     /// Appends one execution unit (see `crate::propagate::feed`).
     pub fn append_unit(&mut self, unit: &Unit) {
-        self.end += unit.write_to(&mut self.data, &mut self.db) as u64;
+        self.end +=
+            unit.write_to(&mut self.data, &mut self.db, crate::propagate::TO_REPLICAS) as u64;
     }
 
     /// Appends raw stream bytes (a replica proxying its primary's stream; PING).

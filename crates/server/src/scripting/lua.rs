@@ -171,6 +171,14 @@ fn new_vm(server: &Server, generation: u64) -> mlua::Result<Vm> {
         });
         Ok(())
     })?;
+    // redis.set_repl (flags checked by the prelude): where the script's calls propagate from
+    // now on; the run resets it when the script ends.
+    let set_repl = lua.create_function(|_, flags: u8| {
+        if with_run(|_| ()).is_some() {
+            crate::dispatch::sink::set_target(flags);
+        }
+        Ok(())
+    })?;
     // redis.acl_check_cmd: nil when no command has that name (the prelude raises Redis's
     // error), else whether the script's caller may run the command line. Unlike a refused
     // redis.call, nothing is logged (as Redis).
@@ -208,6 +216,7 @@ fn new_vm(server: &Server, generation: u64) -> mlua::Result<Vm> {
             sha1hex,
             log,
             setresp,
+            set_repl,
             acl_check,
             killed,
             crate::info::REDIS_VERSION,
@@ -243,7 +252,7 @@ fn redis_version_num() -> i64 {
 /// The Lua side of the API. Receives the Rust primitives, builds `redis`, replaces `pcall`,
 /// defines the error handler, protects the globals, and returns the two runners.
 const PRELUDE: &str = r#"
-local rcall, rpcall, sha1hex, log, setresp, acl_check, killed, version, version_num = ...
+local rcall, rpcall, sha1hex, log, setresp, setrepl, acl_check, killed, version, version_num = ...
 local dbg = debug
 debug = nil
 dofile = nil
@@ -311,6 +320,7 @@ redis.set_repl = function(...)
   if type(f) ~= 'number' or f < 0 or f > 3 then
     error(errtab('Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.'), 0)
   end
+  setrepl(f - f % 1)
 end
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
@@ -982,6 +992,7 @@ fn execute_run(
     RUN.with(|r| r.set(std::ptr::from_mut(&mut rc).cast::<RunCtx<'static, 'static>>()));
     let result = call(&lua);
     RUN.with(|r| r.set(std::ptr::null_mut()));
+    crate::dispatch::sink::set_target(crate::propagate::TO_ALL);
     if scripts.busy.load(Ordering::Acquire) {
         // Take the stuck worker's sockets back from the busy responder before serving them.
         scripts.responder.finish();

@@ -1468,3 +1468,44 @@ fn debug_change_repl_id_starts_a_new_history() {
         "-1"
     );
 }
+
+/// `redis.set_repl` narrows where a script's later calls propagate: nowhere, to the AOF only,
+/// or everywhere again (Redis's scripting test of selective replication). The replica gets
+/// only what went to replicas, and the primary's AOF, reloaded, only what went to the AOF.
+#[test]
+fn a_scripts_set_repl_chooses_the_streams_its_calls_reach() {
+    let p = primary(&[("appendonly", "yes"), ("enable-debug-command", "yes")]);
+    let r = TestServer::start();
+    let (mut pc, mut rc) = (p.raw(), r.raw());
+    replicaof(&mut rc, p.addr());
+    wait_synced(&mut pc, &mut rc);
+    let script = "redis.call('set', KEYS[1], '1') \
+                  redis.set_repl(redis.REPL_NONE) \
+                  redis.call('set', KEYS[2], '2') \
+                  redis.set_repl(redis.REPL_AOF) \
+                  redis.call('set', KEYS[3], '3') \
+                  redis.set_repl(redis.REPL_ALL) \
+                  redis.call('set', KEYS[4], '4')";
+    pc.cmd(&["EVAL", script, "4", "a", "b", "c", "d"]);
+    let mget = |c: &mut RawConn| c.cmd(&["MGET", "a", "b", "c", "d"]);
+    let all = Frame::Array(vec![bulk("1"), bulk("2"), bulk("3"), bulk("4")]);
+    assert_eq!(mget(&mut pc), all);
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(
+        mget(&mut rc),
+        Frame::Array(vec![bulk("1"), Frame::Null, Frame::Null, bulk("4")])
+    );
+    // The choice ends with the script: the next one propagates everywhere.
+    pc.cmd(&["EVAL", "redis.call('set', KEYS[1], 'later')", "1", "b"]);
+    wait_synced(&mut pc, &mut rc);
+    assert_eq!(rc.cmd(&["GET", "b"]), bulk("later"));
+    assert_eq!(pc.cmd(&["DEL", "b"]), int(1));
+    assert_eq!(pc.cmd(&["DEBUG", "LOADAOF"]), ok());
+    assert_eq!(
+        mget(&mut pc),
+        Frame::Array(vec![bulk("1"), Frame::Null, bulk("3"), bulk("4")])
+    );
+    // Flags outside 0..3 are refused, as Redis refuses them.
+    let e = pc.cmd(&["EVAL", "redis.set_repl(8)", "0"]);
+    assert!(text(&e).contains("Invalid replication flags"), "{e:?}");
+}

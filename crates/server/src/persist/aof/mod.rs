@@ -134,7 +134,7 @@ pub fn append_unit(server: &Server, unit: &crate::propagate::Unit) -> u64 {
                 b.seq += ts.len() as u64;
             }
         }
-        b.seq += unit.write_to(&mut b.data, &mut b.db) as u64;
+        b.seq += unit.write_to(&mut b.data, &mut b.db, crate::propagate::TO_AOF) as u64;
         b.seq
     };
     // Under `everysec` the connection that logged this writes it itself, once for everything
