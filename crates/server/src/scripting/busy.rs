@@ -6,7 +6,10 @@
 //! keeps answering from inside the script; here a dedicated thread does it: once a script has
 //! run past `busy-reply-threshold`, the busy responder polls the stuck worker's idle
 //! connections (and, when the stuck worker runs the acceptor, the listening sockets), answers
-//! SCRIPT KILL, FUNCTION KILL and SHUTDOWN NOSAVE, and `-BUSY` to everything else.
+//! SCRIPT KILL, FUNCTION KILL, FUNCTION STATS, HELLO, MULTI/EXEC and SHUTDOWN NOSAVE, and
+//! `-BUSY` to everything else, except the commands Redis allows that need the connection's
+//! own state (AUTH, QUIT, RESET, WATCH...): those are left, with what follows them, for the
+//! connection to run when the script ends.
 //!
 //! A TLS client is read and answered through its session, which its connection publishes
 //! while it waits for bytes (`net::stream::read_tls_parked`): records are decrypted and
@@ -102,7 +105,9 @@ struct Watched {
     /// None for a socket the responder accepted itself.
     client: Option<Arc<ClientShared>>,
     stash: Vec<u8>,
-    closed: bool,
+    /// Left to its connection: at end of file, on an error, or at a command that waits for
+    /// the script's end (see `waits_for_the_script`). Not read again.
+    released: bool,
     /// The connection's transaction as the responder sees it: None outside MULTI, else
     /// whether a command was rejected while queueing.
     multi: Option<bool>,
@@ -175,7 +180,7 @@ fn watch_parked(server: &Server, worker: usize, caller: u64, watched: &mut Vec<W
                 .then(|| ParkedTls::new(c.tls_parked.load(Ordering::Acquire))),
             client: Some(c.clone()),
             stash: Vec::new(),
-            closed: false,
+            released: false,
             multi: c.in_multi.load(Ordering::Relaxed).then_some(false),
             handback: 0,
             authenticated: c.authenticated.load(Ordering::Relaxed),
@@ -214,11 +219,16 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
                 events: libc::POLLIN,
                 revents: 0,
             })
-            .chain(watched.iter().filter(|w| !w.closed).map(|w| libc::pollfd {
-                fd: w.fd,
-                events: libc::POLLIN,
-                revents: 0,
-            }))
+            .chain(
+                watched
+                    .iter()
+                    .filter(|w| !w.released)
+                    .map(|w| libc::pollfd {
+                        fd: w.fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    }),
+            )
             .collect();
         // SAFETY: pfds is a valid array of pollfd of the given length.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, POLL_MS) };
@@ -246,7 +256,7 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
                         tls: None,
                         client: None,
                         stash: Vec::new(),
-                        closed: false,
+                        released: false,
                         multi: None,
                         handback: 0,
                         authenticated: !server.config.live.has_password.load(Ordering::Relaxed),
@@ -254,16 +264,16 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
                 }
                 continue;
             }
-            let Some(w) = watched.iter_mut().find(|w| w.fd == p.fd && !w.closed) else {
+            let Some(w) = watched.iter_mut().find(|w| w.fd == p.fd && !w.released) else {
                 continue;
             };
             if w.tls.is_some() {
                 let open = read_tls(w);
-                if !w.stash.is_empty() {
+                if !w.stash.is_empty() && !w.released {
                     answer(server, w, &mut argv);
                 }
                 // End of the session or an error: left for the connection to see.
-                w.closed = !open;
+                w.released |= !open;
                 continue;
             }
             let mut buf = [0u8; 16 * 1024];
@@ -280,7 +290,7 @@ fn serve_while_busy(server: &Server, worker: usize, caller: u64) {
             };
             if got <= 0 {
                 // End of file or an error: leave it for the connection to see.
-                w.closed = true;
+                w.released = true;
                 continue;
             }
             w.stash.extend_from_slice(&buf[..got as usize]);
@@ -312,8 +322,8 @@ fn answer(server: &Server, w: &mut Watched, argv: &mut Argv) {
         match parse_command(&stash[pos..], &limits, argv) {
             Ok(Some(n)) => {
                 let frame = &stash[pos..pos + n];
-                pos += n;
                 if argv.is_empty() {
+                    pos += n;
                     continue;
                 }
                 let args: Vec<&[u8]> = argv.iter(frame).collect();
@@ -321,6 +331,12 @@ fn answer(server: &Server, w: &mut Watched, argv: &mut Argv) {
                     .client
                     .as_ref()
                     .is_some_and(|c| c.resp.load(Ordering::Relaxed) == 3);
+                if waits_for_the_script(w, &args, resp3) {
+                    // This command and all after it are the connection's, once it is back.
+                    w.released = true;
+                    break;
+                }
+                pos += n;
                 reply_busy(server, w, &args, resp3, &mut out);
             }
             Ok(None) => break,
@@ -456,24 +472,11 @@ fn flush_tls(session: &mut rustls::ServerConnection, fd: RawFd) {
     }
 }
 
-/// HELLO while a script is busy (Redis allows it): SETNAME applies at once. The protocol
-/// cannot be switched from here (the stuck worker owns the connection's state), nor AUTH be
-/// checked: those are refused with -BUSY, as any other command.
+/// HELLO while a script is busy (Redis allows it), one that keeps the protocol and does not
+/// authenticate (others wait for the script, see `waits_for_the_script`): SETNAME applies at
+/// once.
 fn hello_while_busy(server: &Server, w: &Watched, args: &[&[u8]], resp3: bool, out: &mut Vec<u8>) {
-    let current = if resp3 { 3 } else { 2 };
-    let proto_ok = args.len() < 2 || cinnabar_engine::num::parse_i64(args[1]) == Some(current);
-    // Some(name to set, if any); None: a protocol switch or AUTH, refused here.
-    let options = match &args[2.min(args.len())..] {
-        [] => Some(None),
-        [opt, name] if opt.eq_ignore_ascii_case(b"setname") => Some(Some(*name)),
-        _ => None,
-    };
-    let Some(name) = options.filter(|_| proto_ok) else {
-        out.push(b'-');
-        out.extend_from_slice(server.scripts.busy_error().as_bytes());
-        out.extend_from_slice(b"\r\n");
-        return;
-    };
+    let name = args.get(3).copied();
     if let Some(name) = name {
         if !crate::server::valid_client_name(name) {
             out.extend_from_slice(
@@ -493,6 +496,38 @@ fn hello_while_busy(server: &Server, w: &Watched, args: &[&[u8]], resp3: bool, o
     let id = w.client.as_ref().map_or(0, |c| c.id);
     crate::info::hello_map(server, &mut reply, id);
     out.extend_from_slice(&reply.buf);
+}
+
+/// Whether a command Redis runs during a busy script (its `allow-busy` flag) needs the
+/// connection's own state, which the stuck worker owns: AUTH, a HELLO that authenticates or
+/// switches protocols, QUIT, RESET, DISCARD, WATCH, UNWATCH, REPLCONF. Such a command, and
+/// everything the client sent after it, is left to the connection, which runs it when the
+/// script ends: the reply comes later than Redis's, and the command takes effect after the
+/// script's writes, which is an order Redis could also have produced.
+fn waits_for_the_script(w: &Watched, args: &[&[u8]], resp3: bool) -> bool {
+    let name = args[0];
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    if is("hello") {
+        return !w.authenticated || hello_switches(args, resp3);
+    }
+    // Only these may run before authenticating (the others get -NOAUTH here).
+    if is("auth") || is("quit") || is("reset") {
+        return true;
+    }
+    w.authenticated && (is("discard") || is("watch") || is("unwatch") || is("replconf"))
+}
+
+/// Whether a HELLO asks for more than the responder can do (report, keep the protocol, set a
+/// name): a protocol switch or AUTH.
+fn hello_switches(args: &[&[u8]], resp3: bool) -> bool {
+    let current = if resp3 { 3 } else { 2 };
+    let proto_ok = args.len() < 2 || cinnabar_engine::num::parse_i64(args[1]) == Some(current);
+    let simple = match &args[2.min(args.len())..] {
+        [] => true,
+        [opt, _] => opt.eq_ignore_ascii_case(b"setname"),
+        _ => false,
+    };
+    !(proto_ok && simple)
 }
 
 /// The reply to one command while a script is busy. Besides the kill commands, MULTI and EXEC

@@ -553,14 +553,22 @@ fn busy_script_gets_busy_errors_and_script_kill_even_with_one_worker() {
         }
     });
     assert!(e.starts_with("BUSY Redis is busy running a script"), "{e}");
-    // HELLO is allowed during a busy script, as in Redis (its SETNAME applies at once); a
-    // protocol switch is not, here.
+    // HELLO is allowed during a busy script, as in Redis (its SETNAME applies at once).
     let hello = other.cmd(&["HELLO", "2", "SETNAME", "while-busy"]);
     assert!(
         cinnabar_testkit::text(&hello).starts_with("server,redis,version,"),
         "{hello:?}"
     );
-    assert!(error_text(&other.cmd(&["HELLO", "3"])).starts_with("BUSY"));
+    // Commands Redis also runs during a busy script but that need the connection's own state
+    // (a protocol switch, WATCH, RESET...) are run when the script ends, in order with what
+    // the client sent after them.
+    let mut third = srv.raw();
+    third.send(&[b"HELLO", b"3"]);
+    third.send(&[b"WATCH", b"x"]);
+    third.send(&[b"RESET"]);
+    third.send(&[b"PING"]);
+    other.cmd(&["PING"]);
+    assert!(!third.has_reply(), "answered before the script ended");
     // A transaction started meanwhile fails as in Redis.
     assert_eq!(other.cmd(&["MULTI"]), ok());
     assert!(error_text(&other.cmd(&["INCR", "x"])).starts_with("BUSY"));
@@ -576,6 +584,13 @@ fn busy_script_gets_busy_errors_and_script_kill_even_with_one_worker() {
         cinnabar_testkit::text(&other.cmd(&["CLIENT", "GETNAME"])),
         "while-busy"
     );
+    assert!(
+        matches!(third.read(), Frame::Map(_)),
+        "HELLO 3's map expected"
+    );
+    assert_eq!(third.read(), ok());
+    assert_eq!(third.read(), Frame::Simple("RESET".into()));
+    assert_eq!(third.read(), Frame::Simple("PONG".into()));
     assert_eq!(runner.cmd(&["PING"]), Frame::Simple("PONG".into()));
     assert_eq!(
         other.cmd(&["SCRIPT", "KILL"]),
@@ -620,13 +635,23 @@ fn clients_connecting_to_a_stuck_worker_are_answered() {
 
 #[test]
 fn a_script_that_wrote_cannot_be_killed() {
-    let srv = TestServer::with_args(&[("threads", "2"), ("busy-reply-threshold", "50")]);
+    let srv = TestServer::with_args(&[
+        ("threads", "2"),
+        ("busy-reply-threshold", "50"),
+        ("enable-debug-command", "yes"),
+    ]);
     let mut runner = srv.raw();
+    // A script that ends by itself after 1.5 s (TIME is frozen inside a script, so it
+    // sleeps), with Lua loops between the sleeps for the busy check to run.
+    assert_eq!(
+        runner.cmd(&["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "1"]),
+        ok()
+    );
     runner.send(&[
         b"EVAL",
         b"redis.call('set', 'w', 1) \
-          local function us() local t = redis.call('time') return t[1] * 1000000 + t[2] end \
-          local start = us() while us() - start < 1500000 do end return 'done'",
+          for i = 1, 30 do redis.call('debug', 'sleep', '0.05') for j = 1, 300000 do end end \
+          return 'done'",
         b"0",
     ]);
     let mut other = srv.raw();
