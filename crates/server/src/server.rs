@@ -439,6 +439,7 @@ impl Server {
     /// Asks every part of the server to stop.
     pub fn request_shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
+        crate::net::stop_listening(self);
         // Sockets first, while every registered descriptor is still its client's: once the
         // workers are told to stop they may drop connections (and free their numbers).
         for c in self.clients.lock().values() {

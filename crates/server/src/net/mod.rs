@@ -440,6 +440,7 @@ fn spawn_accept_loop(
                     next = next.wrapping_add(1);
                     spawn_serve(srv.clone(), &handles[w], stream, tls, w);
                 }
+                Err(_) if srv.is_shutting_down() => return,
                 Err(e) => {
                     tracing::warn!("accept: {e}");
                     crate::timer::sleep(std::time::Duration::from_millis(10)).await;
@@ -552,6 +553,27 @@ fn bind_unix(
 
 /// Shutdown: stops accepting on the unix socket and removes its file, with Redis's log
 /// lines (its closeListeningSockets).
+/// Stops accepting on every listening socket (TCP, TLS, unix) at once, before the clients'
+/// connections are closed, as Redis closes its listeners first when it shuts down: a client
+/// that sees its connection end and reconnects is refused rather than accepted by a server
+/// that is going away. The sockets stay open until their accept loops end (those stop
+/// quietly once the server is shutting down).
+pub fn stop_listening(server: &Server) {
+    let mut fds: Vec<i32> = server
+        .acceptors
+        .lock()
+        .iter()
+        .chain(server.tls_acceptors.lock().iter())
+        .map(|a| a.fd)
+        .collect();
+    fds.extend(server.unix_acceptor.lock().as_ref().map(|a| a.fd));
+    for fd in fds {
+        // SAFETY: shutting down a listening socket this server owns (still open: its accept
+        // loop holds it); on Linux this ends listening and resets pending connections.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    }
+}
+
 pub fn remove_unix_socket(server: &Server) {
     let Some(acceptor) = server.unix_acceptor.lock().take() else {
         return;

@@ -591,6 +591,7 @@ fn reply_busy(server: &Server, w: &mut Watched, args: &[&[u8]], resp3: bool, out
         return;
     } else if is(0, "shutdown") && args.iter().any(|a| a.eq_ignore_ascii_case(b"nosave")) {
         tracing::warn!("SHUTDOWN NOSAVE while a script is busy: exiting now.");
+        crate::net::stop_listening(server);
         crate::net::remove_unix_socket(server);
         std::process::exit(0);
     } else {

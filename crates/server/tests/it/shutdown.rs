@@ -337,3 +337,41 @@ fn a_second_sigint_exits_now_and_removes_the_save_in_progress() {
     assert!(!temp.exists(), "the temporary file is deleted");
     assert!(s.log().contains("You insist... exiting now."));
 }
+
+/// Sends SHUTDOWN NOSAVE on `c` and checks, once its connection has ended, that a new
+/// connection is refused: the listening sockets close before any client's connection (as
+/// Redis closes its listeners first), so a client that reconnects at once is not accepted by
+/// a server on its way out.
+fn shutdown_then_refused(server: &mut Server, c: &mut RawConn) {
+    c.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    let (_, closed) = c.read_until_close(PATIENCE);
+    assert!(closed, "the connection did not end after SHUTDOWN NOSAVE");
+    let e = TcpStream::connect(server.server.addr()).expect_err("accepted after SHUTDOWN");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+    server.server.wait_exit();
+}
+
+#[test]
+fn a_server_that_shut_down_refuses_connections_at_once() {
+    let mut s = Server::start("shutdown-refused", &["--threads", "1"]);
+    let mut c = s.server.conn();
+    shutdown_then_refused(&mut s, &mut c);
+}
+
+/// The same when SHUTDOWN NOSAVE ends a busy script (the busy responder exits the process).
+#[test]
+fn a_busy_script_ended_by_shutdown_nosave_leaves_nothing_listening() {
+    let mut s = Server::start(
+        "shutdown-busy",
+        &["--threads", "1", "--busy-reply-threshold", "50"],
+    );
+    let mut runner = s.server.conn();
+    runner.send(&[b"EVAL", b"while true do end", b"0"]);
+    let mut other = s.server.conn();
+    eventually(
+        PATIENCE,
+        "the script to be reported busy",
+        || matches!(other.cmd(&["PING"]), cinnabar_resp::Frame::Error(e) if e.starts_with("BUSY")),
+    );
+    shutdown_then_refused(&mut s, &mut other);
+}
