@@ -8,6 +8,8 @@
 //! - [`num`], [`glob`], [`bits`], [`lcs`]: pure functions behind the string commands.
 //! - [`hll`]: HyperLogLog values in Redis's byte format (PF* commands).
 //! - [`geo`]: geohash scores, distances and search cells (GEO* commands).
+//! - [`rdb`]: the RDB format (files, DUMP payloads); [`rewrite`]: the command form of keys
+//!   (an AOF base without the RDB preamble).
 
 pub mod access;
 pub mod bits;
@@ -25,6 +27,7 @@ pub mod lcs;
 pub mod num;
 pub mod object;
 pub mod rdb;
+pub mod rewrite;
 pub mod types;
 
 pub use db::Db;

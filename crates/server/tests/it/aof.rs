@@ -1113,3 +1113,155 @@ fn timestamp_annotations_are_written_and_loaded() {
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Everything a rewrite must keep of a stream besides its entries: counters, groups, who
+/// holds which pending entry and how often it was delivered (idle times are left out: they
+/// move with the clock).
+fn stream_state(r: &mut RawConn, key: &str) -> Vec<String> {
+    let mut out = words(run(r, &["XINFO", "STREAM", key]))
+        .into_iter()
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>();
+    out.extend(words(run(r, &["XINFO", "GROUPS", key])));
+    for g in ["g1", "g2"] {
+        let Frame::Array(p) = run(r, &["XPENDING", key, g, "-", "+", "100"]) else {
+            panic!("XPENDING's entries expected")
+        };
+        for e in p {
+            let Frame::Array(f) = e else { panic!() };
+            out.push(format!(
+                "{g} {} {} {}",
+                text(&f[0]),
+                text(&f[1]),
+                text(&f[3])
+            ));
+        }
+        let Frame::Array(cs) = run(r, &["XINFO", "CONSUMERS", key, g]) else {
+            panic!()
+        };
+        for c in cs {
+            let w = words(c);
+            out.push(format!("{g} consumer {} pending {}", w[1], w[3]));
+        }
+    }
+    out
+}
+
+/// With `aof-use-rdb-preamble no` the base is commands (`appendonly.aof.N.base.aof`), as
+/// Redis writes it: every type, deadlines, hash field deadlines, stream groups with their
+/// pending entries and consumers, and function libraries come back from it, at start-up and
+/// after BGREWRITEAOF; with `aof-timestamp-enabled` it starts with a `#TS` annotation.
+#[test]
+fn a_base_in_command_form_recreates_the_dataset() {
+    let dir = temp_dir("aof-cmd-base");
+    let opts = [
+        ("aof-use-rdb-preamble", "no"),
+        ("enable-debug-command", "yes"),
+    ];
+    let (before, streams, fields) = {
+        let srv = start(&dir, &opts);
+        let mut r = srv.raw();
+        populate(&mut r);
+        // More than one command's worth of items (64 per command).
+        let members: Vec<String> = (0..150).map(|i| format!("m{i}")).collect();
+        let mut words_of = vec!["RPUSH", "biglist"];
+        words_of.extend(members.iter().map(|s| s.as_str()));
+        run(&mut r, &words_of);
+        words_of[0] = "SADD";
+        words_of[1] = "bigset";
+        run(&mut r, &words_of);
+        for (i, m) in members.iter().enumerate() {
+            r.cmd(&["ZADD", "bigz", &format!("{}.5", i), m]);
+            r.cmd(&["HSET", "bigh", m, &i.to_string()]);
+        }
+        run(&mut r, &["HSET", "fh", "a", "1", "b", "2"]);
+        run(&mut r, &["HPEXPIRE", "fh", "900000", "FIELDS", "1", "a"]);
+        run(&mut r, &["XADD", "st", "1-1", "f", "v"]);
+        run(&mut r, &["XADD", "st", "2-1", "f", "w", "g", "x"]);
+        run(&mut r, &["XADD", "st", "3-1", "f", "y"]);
+        run(&mut r, &["XDEL", "st", "3-1"]);
+        run(&mut r, &["XGROUP", "CREATE", "st", "g1", "0"]);
+        run(&mut r, &["XGROUP", "CREATE", "st", "g2", "$"]);
+        run(
+            &mut r,
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g1",
+                "alice",
+                "COUNT",
+                "1",
+                "STREAMS",
+                "st",
+                ">",
+            ],
+        );
+        run(
+            &mut r,
+            &["XREADGROUP", "GROUP", "g1", "bob", "STREAMS", "st", ">"],
+        );
+        run(
+            &mut r,
+            &["XCLAIM", "st", "g1", "bob", "0", "1-1", "RETRYCOUNT", "7"],
+        );
+        run(&mut r, &["XGROUP", "CREATECONSUMER", "st", "g2", "carol"]);
+        run(&mut r, &["XADD", "empty", "5-5", "f", "v"]);
+        run(&mut r, &["XDEL", "empty", "5-5"]);
+        run(
+            &mut r,
+            &[
+                "FUNCTION",
+                "LOAD",
+                "#!lua name=lib\nredis.register_function('f', function() return 1 end)",
+            ],
+        );
+        run(&mut r, &["CONFIG", "SET", "aof-timestamp-enabled", "yes"]);
+        assert_eq!(
+            r.cmd(&["BGREWRITEAOF"]),
+            Frame::Simple("Background append only file rewriting started".into())
+        );
+        eventually(PATIENCE, "BGREWRITEAOF to finish", || {
+            text(&r.cmd(&["INFO", "persistence"])).contains("aof_rewrite_in_progress:0")
+        });
+        let m = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest")).unwrap();
+        assert!(m.contains("appendonly.aof.2.base.aof seq 2 type b"), "{m}");
+        let base = std::fs::read(dir.join("appendonlydir/appendonly.aof.2.base.aof")).unwrap();
+        let base = String::from_utf8_lossy(&base);
+        assert!(base.starts_with("#TS:"), "{}", &base[..40.min(base.len())]);
+        for cmd in [
+            "FUNCTION",
+            "XCLAIM",
+            "CREATECONSUMER",
+            "XSETID",
+            "HPEXPIREAT",
+            "PEXPIREAT",
+        ] {
+            assert!(base.contains(cmd), "no {cmd} in the base");
+        }
+        // 150 list items take three RPUSHes.
+        assert_eq!(base.matches("$5\r\nRPUSH\r\n$7\r\nbiglist").count(), 3);
+        let streams = (
+            stream_state(&mut r, "st"),
+            words(run(&mut r, &["XINFO", "STREAM", "empty"])),
+        );
+        let fields = run(&mut r, &["HPEXPIRETIME", "fh", "FIELDS", "2", "a", "b"]);
+        let digest = run(&mut r, &["DEBUG", "DIGEST"]);
+        // The server reloads its own files the same.
+        run(&mut r, &["DEBUG", "LOADAOF"]);
+        assert_eq!(run(&mut r, &["DEBUG", "DIGEST"]), digest);
+        cinnabar_server::persist::aof::flush_all(&srv.handle.server).unwrap();
+        (describe(&mut r), streams, fields)
+    };
+    let srv = start(&dir, &opts);
+    let mut r = srv.raw();
+    assert_eq!(describe(&mut r), before);
+    assert_eq!(stream_state(&mut r, "st"), streams.0);
+    assert_eq!(words(run(&mut r, &["XINFO", "STREAM", "empty"])), streams.1);
+    assert_eq!(
+        run(&mut r, &["HPEXPIRETIME", "fh", "FIELDS", "2", "a", "b"]),
+        fields
+    );
+    assert_eq!(run(&mut r, &["FCALL", "f", "0"]), int(1));
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -34,8 +34,8 @@ mod writer;
 
 pub use load::{load_at_startup, scan, should_load};
 use manifest::{read_manifest, Files};
-use rewrite::write_base_locked;
 pub use rewrite::{cron, rewrite_background};
+use rewrite::{write_base_locked, BaseForm};
 pub use writer::{flush_all, wait_logged_so_far, wait_synced};
 use writer::{fsync_mode, writer_loop, Sync};
 
@@ -222,12 +222,13 @@ pub fn enable(server: &Arc<Server>) -> io::Result<()> {
             };
             let seq = old_base.as_ref().map_or(1, |b| b.1 + 1);
             let incr_seq = old_incrs.last().map_or(1, |x| x.1 + 1);
-            let base_name = format!("{name}.{seq}.base.rdb");
+            let form = BaseForm::configured(server);
+            let base_name = form.file_name(&name, seq);
             let mut locked = match all.take() {
                 Some(l) => l,
                 None => server.keyspace.lock_all(),
             };
-            let len = write_base_locked(server, &dir.join(&base_name), &mut locked)?;
+            let len = write_base_locked(server, form, &dir.join(&base_name), &mut locked)?;
             files.base = Some((base_name, seq));
             files.incrs.clear();
             files.open_incr(incr_seq)?;
@@ -438,10 +439,11 @@ pub fn rewrite_while_off(server: &Server) -> io::Result<()> {
         Default::default()
     };
     let seq = old_base.as_ref().map_or(1, |b| b.1 + 1);
-    let base_name = format!("{}.{seq}.base.rdb", files.name);
+    let form = BaseForm::configured(server);
+    let base_name = form.file_name(&files.name, seq);
     {
         let mut locked = server.keyspace.lock_all();
-        write_base_locked(server, &dir.join(&base_name), &mut locked)?;
+        write_base_locked(server, form, &dir.join(&base_name), &mut locked)?;
     }
     files.base = Some((base_name, seq));
     files.write_manifest()?;

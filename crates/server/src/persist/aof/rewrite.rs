@@ -5,34 +5,144 @@
 use super::writer::flush;
 use super::*;
 
-/// Writes a base RDB file of the whole keyspace (all shards locked) at start-up or when the
-/// AOF is switched on with nothing to rewrite from.
+/// The form of a base file: RDB (`aof-use-rdb-preamble yes`, Redis's default), or the
+/// commands that recreate the dataset (see `cinnabar_engine::rewrite`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum BaseForm {
+    Rdb,
+    Commands,
+}
+
+impl BaseForm {
+    pub(super) fn configured(server: &Server) -> BaseForm {
+        if server.config.get_bool("aof-use-rdb-preamble") {
+            BaseForm::Rdb
+        } else {
+            BaseForm::Commands
+        }
+    }
+
+    /// The base file's name for sequence number `seq`, as Redis names it.
+    pub(super) fn file_name(self, name: &str, seq: u64) -> String {
+        match self {
+            BaseForm::Rdb => format!("{name}.{seq}.base.rdb"),
+            BaseForm::Commands => format!("{name}.{seq}.base.aof"),
+        }
+    }
+
+    /// One shard's section of a base: the keys of each of its databases.
+    fn section(self, shard: &Shard, opts: &SaveOpts, now: i64) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for (db, d) in shard.dbs.iter().enumerate() {
+            if d.is_empty() {
+                continue;
+            }
+            match self {
+                BaseForm::Rdb => {
+                    cinnabar_engine::rdb::put_select_db(&mut buf, db, d.len(), d.volatile);
+                    for e in d.table.iter() {
+                        cinnabar_engine::rdb::put_entry(&mut buf, e, opts, now);
+                    }
+                }
+                BaseForm::Commands => {
+                    cinnabar_engine::rewrite::put_select(&mut buf, db);
+                    for e in d.table.iter() {
+                        cinnabar_engine::rewrite::put_key(
+                            &mut buf,
+                            e.key(),
+                            e.value(),
+                            e.expire(),
+                            now,
+                        );
+                    }
+                }
+            }
+        }
+        buf
+    }
+}
+
+/// A base file being written: its head (aux fields or a `#TS` annotation, the function
+/// libraries), then the shards' sections, then its end (the RDB checksum).
+enum BaseWriter {
+    Rdb(Writer<File>),
+    Commands(io::BufWriter<File>, u64),
+}
+
+impl BaseWriter {
+    fn create(
+        server: &Server,
+        form: BaseForm,
+        path: &Path,
+        opts: SaveOpts,
+        now: i64,
+    ) -> io::Result<BaseWriter> {
+        let f = File::create(path)?;
+        match form {
+            BaseForm::Rdb => {
+                let mut w = Writer::new(f, opts)?;
+                crate::persist::rdbfile::write_aux(&mut w, now, None, true)?;
+                crate::persist::rdbfile::write_functions(&mut w, server)?;
+                Ok(BaseWriter::Rdb(w))
+            }
+            BaseForm::Commands => {
+                let mut head = Vec::new();
+                // Redis's rewriteAppendOnlyFileRio starts with the annotation when enabled.
+                if server
+                    .config
+                    .live
+                    .aof_timestamp_enabled
+                    .load(Ordering::Relaxed)
+                {
+                    head.extend_from_slice(format!("#TS:{}\r\n", now / 1000).as_bytes());
+                }
+                for code in server.scripts.functions.read().codes() {
+                    cinnabar_engine::rewrite::put_function_load(&mut head, &code);
+                }
+                let mut w = BaseWriter::Commands(io::BufWriter::new(f), 0);
+                w.raw(&head)?;
+                Ok(w)
+            }
+        }
+    }
+
+    fn raw(&mut self, b: &[u8]) -> io::Result<()> {
+        match self {
+            BaseWriter::Rdb(w) => w.raw(b),
+            BaseWriter::Commands(w, len) => {
+                *len += b.len() as u64;
+                w.write_all(b)
+            }
+        }
+    }
+
+    /// Ends the file and syncs it to disk; returns its length.
+    fn finish(self) -> io::Result<u64> {
+        let (len, f) = match self {
+            BaseWriter::Rdb(w) => (w.len() + 8, w.finish()?),
+            BaseWriter::Commands(w, len) => (len, w.into_inner().map_err(|e| e.into_error())?),
+        };
+        f.sync_all()?;
+        Ok(len)
+    }
+}
+
+/// Writes a base file of the whole keyspace (all shards locked) at start-up or when the AOF
+/// is switched on with nothing to rewrite from.
 pub(super) fn write_base_locked(
     server: &Server,
+    form: BaseForm,
     path: &Path,
     locked: &mut Locked<'_>,
 ) -> io::Result<u64> {
     let now = now_ms();
     let opts = crate::persist::save_opts(server);
     let tmp = path.with_extension("tmp");
-    let f = File::create(&tmp)?;
-    let mut w = Writer::new(f, opts)?;
-    crate::persist::rdbfile::write_aux(&mut w, now, None, true)?;
-    crate::persist::rdbfile::write_functions(&mut w, server)?;
+    let mut w = BaseWriter::create(server, form, &tmp, opts, now)?;
     for s in locked.shards() {
-        for (db, d) in s.dbs.iter().enumerate() {
-            if d.is_empty() {
-                continue;
-            }
-            w.select_db(db, d.len(), d.volatile)?;
-            for e in d.table.iter() {
-                w.entry(e, now)?;
-            }
-        }
+        w.raw(&form.section(s, &opts, now))?;
     }
-    let len = w.len() + 8;
-    let f = w.finish()?;
-    f.sync_all()?;
+    let len = w.finish()?;
     std::fs::rename(&tmp, path)?;
     Ok(len)
 }
@@ -57,24 +167,14 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
         return Err("scheduled");
     }
     let opts: SaveOpts = crate::persist::save_opts(server);
+    let form = BaseForm::configured(server);
     let now = now_ms();
     // One shard's section and its number of keys (for `rdb-key-save-delay`).
     let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, u64)>();
     let tx = Mutex::new(tx);
     let visitor: cinnabar_engine::keyspace::Visitor = Arc::new(move |_, shard: &Shard| {
-        let mut buf = Vec::new();
-        let mut keys = 0;
-        for (db, d) in shard.dbs.iter().enumerate() {
-            if d.is_empty() {
-                continue;
-            }
-            cinnabar_engine::rdb::put_select_db(&mut buf, db, d.len(), d.volatile);
-            for e in d.table.iter() {
-                cinnabar_engine::rdb::put_entry(&mut buf, e, &opts, now);
-            }
-            keys += d.len() as u64;
-        }
-        let _ = tx.lock().send((buf, keys));
+        let keys = shard.dbs.iter().map(|d| d.len() as u64).sum();
+        let _ = tx.lock().send((form.section(shard, &opts, now), keys));
     });
     let switched: std::cell::Cell<Option<io::Result<(PathBuf, String, u64)>>> = Default::default();
     let started = server.keyspace.begin_snapshot_with(visitor, || {
@@ -94,11 +194,7 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
                 aof.on.store(true, Ordering::SeqCst);
                 crate::dispatch::sink::refresh_expiry_log(server);
                 let seq = files.base.as_ref().map_or(1, |b| b.1 + 1);
-                return Ok((
-                    files.dir.clone(),
-                    format!("{}.{seq}.base.rdb", files.name),
-                    seq,
-                ));
+                return Ok((files.dir.clone(), form.file_name(&files.name, seq), seq));
             }
             let (data, end) = {
                 let mut b = aof.buf.lock();
@@ -110,11 +206,7 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
             files.open_new_incr()?;
             files.write_manifest()?;
             let seq = files.base.as_ref().map_or(1, |b| b.1 + 1);
-            Ok((
-                files.dir.clone(),
-                format!("{}.{seq}.base.rdb", files.name),
-                seq,
-            ))
+            Ok((files.dir.clone(), form.file_name(&files.name, seq), seq))
         })();
         switched.set(Some(r));
     });
@@ -145,10 +237,7 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
             // Whether this thread ended its snapshot (a later one must never be ended here).
             let mut finished = false;
             let result = (|| -> io::Result<u64> {
-                let f = File::create(&tmp)?;
-                let mut w = Writer::new(f, opts)?;
-                crate::persist::rdbfile::write_aux(&mut w, now, None, true)?;
-                crate::persist::rdbfile::write_functions(&mut w, &srv)?;
+                let mut w = BaseWriter::create(&srv, form, &tmp, opts, now)?;
                 let mut err = None;
                 for i in 0..ks.shard_count() {
                     drop(ks.lock_shard(i));
@@ -170,9 +259,7 @@ pub fn rewrite_background(server: &Arc<Server>) -> Result<(), &'static str> {
                 if let Some(e) = err {
                     return Err(e);
                 }
-                let len = w.len() + 8;
-                let f = w.finish()?;
-                f.sync_all()?;
+                let len = w.finish()?;
                 let renaming = crate::ops::latency::Timer::start(&srv);
                 std::fs::rename(&tmp, &path)?;
                 renaming.end(&srv, "aof-rename");
