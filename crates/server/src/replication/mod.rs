@@ -174,6 +174,11 @@ pub struct State {
     pub ping_second: AtomicI64,
     /// Last time a replica was attached (for repl-backlog-ttl).
     pub no_replicas_since_ms: AtomicI64,
+    /// Redis's "no cached master": our id and offset do not describe the dataset we hold (a
+    /// full sync began, or start-up as a replica found no history in the RDB), so the next
+    /// PSYNC asks `? -1` rather than to continue them. Cleared once a sync completes, at a
+    /// history restored from the RDB, and when a primary becomes a replica.
+    pub history_discarded: AtomicBool,
     /// FAILOVER's state.
     pub failover: failover::Failover,
 }
@@ -700,6 +705,7 @@ pub fn start_from_config(server: &Server) {
         // from the RDB: flagged before the link exists, or the link could look before the
         // loader starts, find nothing, and ask for a full sync instead of continuing.
         server.persist.loading.store(true, Ordering::SeqCst);
+        server.repl.history_discarded.store(true, Ordering::SeqCst);
         replica::replicate_from(
             server,
             Master {
@@ -756,6 +762,7 @@ pub fn restore_from_rdb(
     let r = &server.repl;
     r.with_ids(|i| {
         if r.is_replica() {
+            r.history_discarded.store(false, Ordering::SeqCst);
             i.replid = replid;
             i.replid2 = "0".repeat(40);
             i.second_offset = -1;

@@ -3,7 +3,9 @@
 //! One task, on worker 0, per REPLICAOF generation: connect, handshake (PING, AUTH with
 //! `masteruser`/`masterauth`, REPLCONF listening-port / ip-address / capa eof psync2),
 //! PSYNC with our own replication id and offset (so a demoted primary, or a replica whose
-//! link was cut, continues where it was when the primary's backlog still holds it), then:
+//! link was cut, continues where it was when the primary's backlog still holds it), or
+//! `PSYNC ? -1` when our dataset is no point of that history (`history_discarded`: a full
+//! sync began and did not complete, or start-up as a replica found no history), then:
 //! - `+FULLRESYNC id offset`: the RDB (`$EOF:<mark>` or `$<len>` framing) is parsed as it
 //!   arrives, on a loader thread fed through a bounded channel (`super::transfer`), into a
 //!   dataset aside or the emptied one as `repl-diskless-load` says (or written to
@@ -48,6 +50,11 @@ pub fn replicate_from(server: &Server, master: Master) -> bool {
         server
             .config
             .set_internal("replicaof", format!("{} {}", master.host, master.port));
+        if m.is_none() && !server.persist.loading.load(Ordering::SeqCst) {
+            // A primary's own history is one its new primary may continue (Redis's
+            // replicationCacheMasterUsingMyself).
+            r.history_discarded.store(false, Ordering::SeqCst);
+        }
         *m = Some(master);
     }
     r.on.store(false, Ordering::SeqCst);
@@ -100,6 +107,7 @@ pub fn promote(server: &Server) {
         ids.second_offset = end as i64 + 1;
     });
     r.on.store(true, Ordering::SeqCst);
+    r.history_discarded.store(false, Ordering::SeqCst);
     // repl-backlog-ttl counts from now: the replicas of the failover have yet to come.
     r.no_replicas_since_ms.store(now_ms(), Ordering::Relaxed);
     // Our replicas must learn the new id: they reconnect and continue with a partial
@@ -348,8 +356,14 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         let end = r.backlog.lock().end;
         (r.with_ids(|i| i.replid.clone()), end + 1)
     };
-    let from = from.to_string();
-    tracing::info!("Trying a partial resynchronization (request {replid}:{from}).");
+    let (replid, from) = if r.history_discarded.load(Ordering::SeqCst) {
+        tracing::info!("Partial resynchronization not possible (no cached master)");
+        ("?".to_string(), "-1".to_string())
+    } else {
+        let from = from.to_string();
+        tracing::info!("Trying a partial resynchronization (request {replid}:{from}).");
+        (replid, from)
+    };
     let reply = if super::failover::psync_flag(server) {
         link.command(&[b"PSYNC", replid.as_bytes(), from.as_bytes(), b"FAILOVER"])
             .await?
@@ -365,6 +379,9 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         let id = it.next().unwrap_or_default().to_string();
         let offset: u64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
         tracing::info!("Full resync from master: {id}:{offset}");
+        // Until this sync completes, our id and offset describe nothing a primary could
+        // continue (Redis's replicationDiscardCachedMaster).
+        r.history_discarded.store(true, Ordering::SeqCst);
         super::failover::completed(server);
         full_sync(server, &mut link, id, offset).await?;
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
@@ -539,6 +556,7 @@ async fn full_sync(server: &Arc<Server>, link: &mut Link, id: String, offset: u6
         ids.replid2 = "0".repeat(40);
         ids.second_offset = -1;
     });
+    r.history_discarded.store(false, Ordering::SeqCst);
     r.backlog.lock().reset(offset);
     r.master_offset.store(offset, Ordering::Relaxed);
     r.master_read_offset.store(offset, Ordering::Relaxed);

@@ -314,8 +314,10 @@ fn a_transfer_cut_mid_way_keeps_the_old_dataset_or_leaves_it_empty() {
                 "down",
                 "{what}"
             );
-            // The link comes back for another full sync, which completes.
+            // The link comes back for another full sync, which completes. Its dataset is
+            // no point of any history now: it asks for a full sync (Redis's `PSYNC ? -1`).
             let mut link = start_full_sync(&fake, &rdb, false, mark);
+            assert_eq!(fake.last_psync(), Some(("?".into(), -1)), "{what}");
             let mut rest = rdb[rdb.len() / 2..].to_vec();
             if mark {
                 rest.extend_from_slice(MARK.as_bytes());

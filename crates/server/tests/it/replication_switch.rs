@@ -16,12 +16,15 @@ use crate::replication::{fill, info_field, primary, replicaof, wait_synced};
 /// used by `replication_load`).
 pub(crate) struct FakePrimary {
     listener: TcpListener,
+    /// The replication id and offset of the last PSYNC received.
+    asked: std::sync::Mutex<Option<(String, i64)>>,
 }
 
 impl FakePrimary {
     pub(crate) fn new() -> FakePrimary {
         FakePrimary {
             listener: TcpListener::bind("127.0.0.1:0").unwrap(),
+            asked: Default::default(),
         }
     }
 
@@ -29,9 +32,15 @@ impl FakePrimary {
         self.listener.local_addr().unwrap()
     }
 
+    /// What the last PSYNC asked: the replication id and offset (`?` and -1 when the
+    /// replica has no history to continue).
+    pub(crate) fn last_psync(&self) -> Option<(String, i64)> {
+        self.asked.lock().unwrap().clone()
+    }
+
     /// Accepts the replica, answers its handshake and returns the link with the PSYNC's
     /// replication id and offset, not yet answered.
-    pub(crate) fn accept_psync(&self) -> (TcpStream, String, u64) {
+    pub(crate) fn accept_psync(&self) -> (TcpStream, String, i64) {
         let (mut s, _) = self.listener.accept().unwrap();
         s.set_read_timeout(Some(PATIENCE)).unwrap();
         let mut buf = Vec::new();
@@ -53,7 +62,9 @@ impl FakePrimary {
                 "PING" => s.write_all(b"+PONG\r\n").unwrap(),
                 "PSYNC" => {
                     assert_eq!(args.len(), 3, "PSYNC {args:?}");
-                    return (s, args[1].clone(), args[2].parse().expect("PSYNC offset"));
+                    let offset: i64 = args[2].parse().expect("PSYNC offset");
+                    *self.asked.lock().unwrap() = Some((args[1].clone(), offset));
+                    return (s, args[1].clone(), offset);
                 }
                 _ => s.write_all(b"+OK\r\n").unwrap(),
             }
@@ -142,7 +153,7 @@ fn the_old_primarys_last_bytes_do_not_shift_the_offset_continued_from_the_new_on
     assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
     let (mut new_link, asked_id, from) = new.accept_psync();
     assert_eq!(asked_id, id);
-    assert_eq!(from, set.len() as u64 + 1);
+    assert_eq!(from, set.len() as i64 + 1);
 
     // The old primary's PING, sent after that request: applying (or counting) it would put
     // our offset 14 bytes past the new primary's.
@@ -243,7 +254,7 @@ fn a_demoted_primary_keeps_its_replicas_until_its_history_changes() {
     wait_synced(&mut ac, &mut bc);
     let b_link = replica_client_id(&mut ac);
     let our_id = info_field(&mut ac, "replication", "master_replid");
-    let at: u64 = info_field(&mut ac, "replication", "master_repl_offset")
+    let at: i64 = info_field(&mut ac, "replication", "master_repl_offset")
         .parse()
         .unwrap();
 
@@ -276,4 +287,24 @@ fn a_demoted_primary_keeps_its_replicas_until_its_history_changes() {
     );
     assert_eq!(info_field(&mut ac, "stats", "sync_partial_ok"), "1");
     drop(link);
+}
+
+/// A replica started with `replicaof` in its configuration and nothing in an RDB to continue
+/// asks `PSYNC ? -1`, as Redis does without a cached master; a primary told REPLICAOF asks
+/// to continue its own history.
+#[test]
+fn only_a_replica_with_a_history_asks_to_continue_it() {
+    let fake = FakePrimary::new();
+    let at = format!("127.0.0.1 {}", fake.addr().port());
+    let _r = TestServer::with_args(&[("replicaof", &at)]);
+    let (_link, id, from) = fake.accept_psync();
+    assert_eq!((id.as_str(), from), ("?", -1));
+
+    let p = TestServer::start();
+    let mut c = p.raw();
+    let own = info_field(&mut c, "replication", "master_replid");
+    let port = fake.addr().port().to_string();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), ok());
+    let (_link, id, from) = fake.accept_psync();
+    assert_eq!((id, from), (own, 1));
 }
