@@ -5,7 +5,7 @@
 //! PSYNC with our own replication id and offset (so a demoted primary, or a replica whose
 //! link was cut, continues where it was when the primary's backlog still holds it), or
 //! `PSYNC ? -1` when our dataset is no point of that history (`history_discarded`: a full
-//! sync began and did not complete, or start-up as a replica found no history), then:
+//! sync flushed it and did not complete, or start-up as a replica found no history), then:
 //! - `+FULLRESYNC id offset`: the RDB (`$EOF:<mark>` or `$<len>` framing) is parsed as it
 //!   arrives, on a loader thread fed through a bounded channel (`super::transfer`), into a
 //!   dataset aside or the emptied one as `repl-diskless-load` says (or written to
@@ -379,9 +379,6 @@ async fn run_link(server: &Arc<Server>, gen: u64) -> LinkResult {
         let id = it.next().unwrap_or_default().to_string();
         let offset: u64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
         tracing::info!("Full resync from master: {id}:{offset}");
-        // Until this sync completes, our id and offset describe nothing a primary could
-        // continue (Redis's replicationDiscardCachedMaster).
-        r.history_discarded.store(true, Ordering::SeqCst);
         super::failover::completed(server);
         full_sync(server, &mut link, id, offset).await?;
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
@@ -673,6 +670,14 @@ fn restart_aof(server: &Arc<Server>) {
     crate::persist::fail(server, "FATAL: this replica instance finished the synchronization with its master, but the AOF can't be turned on. Exiting now.".into());
 }
 
+/// Our dataset is about to be flushed for a full sync's load: until the load completes, our
+/// id and offset describe nothing a primary could continue (Redis's
+/// replicationAttachToNewMaster discards the cached master here). A load aside (swapdb)
+/// keeps the old dataset, and the history with it, until the swap.
+fn discard_history(server: &Server) {
+    server.repl.history_discarded.store(true, Ordering::SeqCst);
+}
+
 fn load_payload_with_aof_off(
     server: &Server,
     input: transfer::ChunkReader,
@@ -685,6 +690,7 @@ fn load_payload_with_aof_off(
         LoadMode::Aside { .. } => load_aside(server, input, mark, &cut),
         LoadMode::Direct => {
             drop_own_replicas(server);
+            discard_history(server);
             tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
             load_in_place(server, input, mark, &cut).map_err(|e| {
                 // Redis empties what it was loading into (emptyData, functions included).
@@ -849,6 +855,7 @@ fn load_after_transfer(server: &Server, mut input: transfer::ChunkReader) -> Res
     crate::persist::loading_started(server, f.metadata().map(|m| m.len()).unwrap_or(0));
     p.loading.store(true, Ordering::SeqCst);
     drop_own_replicas(server);
+    discard_history(server);
     tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
     let input = std::io::BufReader::with_capacity(1 << 16, f);
     let never = AtomicBool::new(false);
