@@ -429,9 +429,17 @@ fn spawn_accept_loop(
         };
         let mut next = 0usize;
         loop {
+            // Registered before the flag is read: a shutdown requested between the two still
+            // wakes this loop (`notify_waiters` reaches only waiters already registered).
+            let shutdown = srv.shutdown.notified();
+            tokio::pin!(shutdown);
+            shutdown.as_mut().enable();
+            if srv.is_shutting_down() {
+                return;
+            }
             let accepted = tokio::select! {
                 r = listener.accept() => r,
-                _ = srv.shutdown.notified() => return,
+                _ = shutdown => return,
                 _ = &mut stopped => return, // dropping the listener closes the socket
             };
             match accepted {
@@ -551,29 +559,33 @@ fn bind_unix(
     Ok(sock.into())
 }
 
-/// Shutdown: stops accepting on the unix socket and removes its file, with Redis's log
-/// lines (its closeListeningSockets).
 /// Stops accepting on every listening socket (TCP, TLS, unix) at once, before the clients'
 /// connections are closed, as Redis closes its listeners first when it shuts down: a client
 /// that sees its connection end and reconnects is refused rather than accepted by a server
 /// that is going away. The sockets stay open until their accept loops end (those stop
 /// quietly once the server is shutting down).
 pub fn stop_listening(server: &Server) {
-    let mut fds: Vec<i32> = server
+    let fds: Vec<i32> = server
         .acceptors
         .lock()
         .iter()
         .chain(server.tls_acceptors.lock().iter())
         .map(|a| a.fd)
         .collect();
-    fds.extend(server.unix_acceptor.lock().as_ref().map(|a| a.fd));
     for fd in fds {
         // SAFETY: shutting down a listening socket this server owns (still open: its accept
-        // loop holds it); on Linux this ends listening and resets pending connections.
+        // loop holds it). On Linux a TCP listener stops listening: pending connections are
+        // reset, new ones refused, and accept fails (EINVAL), which ends its loop.
         unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
     }
+    // Not so a unix one: its accept would then report EAGAIN forever while epoll keeps
+    // calling it ready, and the loop would spin. Its file goes instead (nobody can connect
+    // by path), and dropping its acceptor ends the loop, as Redis unlinks it here.
+    remove_unix_socket(server);
 }
 
+/// Shutdown: stops accepting on the unix socket and removes its file, with Redis's log
+/// lines (its closeListeningSockets).
 pub fn remove_unix_socket(server: &Server) {
     let Some(acceptor) = server.unix_acceptor.lock().take() else {
         return;

@@ -375,3 +375,24 @@ fn a_busy_script_ended_by_shutdown_nosave_leaves_nothing_listening() {
     );
     shutdown_then_refused(&mut s, &mut other);
 }
+
+/// SIGTERM ends a server listening on a unix socket while clients are connected. Its accept
+/// loop once spun on the unix listener after shutdown (EAGAIN forever), so the process never
+/// exited; the race took one start in two to eight, hence several rounds.
+#[test]
+fn sigterm_ends_a_server_with_a_unix_socket_and_clients() {
+    for round in 0..6 {
+        let tag = format!("shutdown-unix-{round}");
+        let dir = cinnabar_testkit::temp_dir(&tag);
+        let sock = dir.join("s.sock");
+        let mut s = Server::start(&tag, &["--unixsocket", sock.to_str().unwrap()]);
+        let mut clients: Vec<RawConn> = (0..3).map(|_| s.server.conn()).collect();
+        for c in &mut clients {
+            assert_eq!(c.cmd(&["SELECT", "9"]), ok());
+        }
+        s.sigterm();
+        s.server.wait_exit();
+        assert!(!sock.exists(), "round {round}: the socket file is left");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
